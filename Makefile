@@ -1,0 +1,79 @@
+# Switchboard: `make dev` runs the platform on this machine, `make test` proves it. Both install what is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAGE ?= dev
+PORT ?= 8080
+CDK := npx --yes aws-cdk@2
+UV_VERSION := 0.13.9
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: dev test lint typecheck unit integration infra e2e synth diff deploy bench openapi layers lock clean help
+
+help:
+	@echo "make dev    run the whole platform on http://127.0.0.1:$(PORT)"
+	@echo "make test   lint, type-check and run every test (unit, integration, infra, e2e)"
+	@echo "make synth | diff STAGE=dev|prod | deploy STAGE=dev|prod | bench | openapi | lock"
+
+# The venv is rebuilt only when the lock changes; uv installs the exact pinned, hash-checked set.
+$(VENV)/.installed: requirements/dev.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@$(UV) pip sync --quiet --python $(PY) --require-hashes requirements/dev.lock
+	@touch $@
+
+# Lambda's dependency layer (manylinux aarch64 wheels, no Docker); cached on the runtime lock's hash.
+layers: $(VENV)/.installed
+	@$(PY) infra/build_layers.py
+
+dev: $(VENV)/.installed
+	@PORT=$(PORT) $(PY) -m local
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy layers/shared/python/switchboard functions
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit -q
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest tests/integration -q
+
+infra: layers
+	$(PY) -m pytest tests/infra -q
+
+e2e: $(VENV)/.installed
+	$(PY) -m pytest tests/e2e -q
+
+test: lint typecheck
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+synth: layers
+	$(PY) app.py -c stage=$(STAGE)
+
+diff: layers
+	$(CDK) diff --all -c stage=$(STAGE)
+
+deploy: layers
+	$(CDK) deploy --all -c stage=$(STAGE) --require-approval broadening
+
+bench: $(VENV)/.installed
+	$(PY) bench/cold_imports.py
+
+openapi: $(VENV)/.installed
+	$(PY) -m local.openapi docs/openapi.json
+
+lock:
+	@test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet "uv==$(UV_VERSION)"; }
+	$(UV) pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
+	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements/runtime.lock
+
+clean:
+	rm -rf cdk.out layers/deps/build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures; goals live here, not in timed tests."""

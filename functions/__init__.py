@@ -1,0 +1,1 @@
+"""One folder per Lambda, one concern each; entry point handler.lambda_handler."""

@@ -1,0 +1,1 @@
+"""Health, public status and security.txt."""

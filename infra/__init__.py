@@ -1,0 +1,1 @@
+"""Infrastructure definitions: the catalog, stage configuration, CDK constructs and stacks."""

@@ -1,0 +1,242 @@
+"""The one list of functions, routes, tables, queues, secrets and schedules: CDK and local/ both read it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Auth(StrEnum):
+    """Who may call a route."""
+
+    PUBLIC = "public"  # explicit allowlist: no credentials (health, status, security.txt, signup, login, ...)
+    SESSION = "session"  # session token only; authorizer result never cached
+    ANY = "any"  # session token or API key; authorizer cache <= 60 s for keys
+
+
+class Access(StrEnum):
+    """What a function may do with a table, queue or secret; CDK turns each into a least-privilege grant."""
+
+    READ = "read"
+    WRITE = "write"
+    READ_WRITE = "read_write"
+    PUT_ONLY = "put_only"  # the audit trail: append, never update or delete
+    PURGE = "purge"  # scan + delete, for the scheduled purge job
+    SEND = "send"  # queues: SendMessage
+    CONSUME = "consume"  # queues: ReceiveMessage/DeleteMessage, via the event source
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index (string keys, all attributes projected)."""
+
+    name: str
+    partition_key: str
+    sort_key: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A DynamoDB table: on-demand, CMK-encrypted, PITR 30 days, TTL on `expires_at` (epoch seconds)."""
+
+    id: str  # construct id; never rename a deployed one
+    env: str  # environment variable that carries the physical table name
+    purpose: str
+    partition_key: str = "pk"
+    sort_key: str = "sk"
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str = "expires_at"
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A standard SQS queue with its dead-letter queue (CMK, TLS only, alarm on any DLQ message)."""
+
+    id: str
+    env: str  # environment variable that carries the queue URL
+    purpose: str
+    visibility_timeout_s: int = 60
+    max_receive_count: int = 5
+    retention_days: int = 4
+    dlq_retention_days: int = 14
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A Secrets Manager secret (CMK). `generated` keys are random 256-bit values; others are set by a runbook."""
+
+    id: str
+    env: str  # environment variable that carries the secret's ARN (deployed) or name (local)
+    purpose: str
+    generated_keys: tuple[str, ...] = ()
+    rotation: str = ""  # how it is rotated: the acknowledgement reason for AwsSolutions-SMG4
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An EventBridge schedule that invokes a job function (retries + DLQ); the local scheduler runs it too."""
+
+    name: str  # `POST /_local/jobs/{name}` runs it now
+    every_s: int
+
+    @property
+    def expression(self) -> str:
+        """The EventBridge rate expression for `every_s`."""
+        for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+            if self.every_s % size == 0:
+                count = self.every_s // size
+                return f"rate({count} {unit}{'s' if count > 1 else ''})"
+        raise ValueError(f"schedule {self.name}: {self.every_s}s is not a whole number of minutes")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API Gateway method that proxies to a function."""
+
+    method: str
+    path: str  # API Gateway template, e.g. /v1/messages/{id}
+    auth: Auth
+    summary: str
+
+
+@dataclass(frozen=True)
+class Function:
+    """One Lambda: its folder under functions/, what invokes it and what it may touch."""
+
+    name: str  # folder under functions/; entry point handler.lambda_handler
+    description: str
+    routes: tuple[Route, ...] = ()
+    schedule: Schedule | None = None
+    consumes: str | None = None  # queue id whose event source invokes it
+    batch_size: int = 10
+    tables: Mapping[str, Access] = field(default_factory=lambda: MappingProxyType({}))
+    queues: Mapping[str, Access] = field(default_factory=lambda: MappingProxyType({}))
+    secrets: Mapping[str, Access] = field(default_factory=lambda: MappingProxyType({}))
+    memory_mb: int = 512
+    timeout_s: int = 10
+    uses_data_key: bool = False  # needs kms:GenerateDataKey/Decrypt on the data key for per-account envelopes
+
+
+def _ro(mapping: dict[str, Access]) -> Mapping[str, Access]:
+    return MappingProxyType(mapping)
+
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        id="Accounts",
+        env="ACCOUNTS_TABLE",
+        purpose="accounts, users, members, invitations, API keys, webhook endpoints, sender numbers",
+        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
+    ),
+    Table(
+        id="Sessions",
+        env="SESSIONS_TABLE",
+        purpose="sessions and single-use tokens (verification, reset, pre-auth)",
+        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
+    ),
+    Table(id="Keyring", env="KEYRING_TABLE", purpose="per-account data keys, wrapped by KMS"),
+    Table(
+        id="Messaging",
+        env="MESSAGING_TABLE",
+        purpose="recipients, consent ledger, lists, messages, broadcasts, inbound messages, webhook deliveries",
+        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk")),
+    ),
+    Table(id="Audit", env="AUDIT_TABLE", purpose="hash-chained audit trail, append-only"),
+    Table(id="Idempotency", env="IDEMPOTENCY_TABLE", purpose="idempotency records of POST requests and sends"),
+    Table(id="Limits", env="LIMITS_TABLE", purpose="rate-limit buckets, login throttles, circuit breakers"),
+    Table(id="Platform", env="PLATFORM_TABLE", purpose="status components and incidents (global, not per account)"),
+)
+
+CHANNELS: tuple[str, ...] = ("sms", "whatsapp", "voice")
+
+QUEUES: tuple[Queue, ...] = (
+    *(
+        Queue(id=f"{channel.capitalize()}Send", env=f"{channel.upper()}_QUEUE_URL", purpose=f"{channel} sends")
+        for channel in CHANNELS
+    ),
+    # Customer webhooks retry with backoff for at least 24 h: long retention and many receives before the DLQ.
+    Queue(
+        id="Callbacks",
+        env="CALLBACKS_QUEUE_URL",
+        purpose="customer webhook deliveries",
+        visibility_timeout_s=30,
+        max_receive_count=30,
+        retention_days=4,
+    ),
+)
+
+SECRETS: tuple[Secret, ...] = (
+    Secret(
+        id="Peppers",
+        env="PEPPERS_SECRET",
+        purpose="password pepper, API-key HMAC key and e-mail blind-index key, by version",
+        generated_keys=("password_v1", "api_key_v1", "blind_index_v1"),
+        rotation="Manual, versioned runbook (docs/runbooks.md#peppers): add v2 beside v1, re-hash on login; "
+        "an automatic rotation would orphan every stored hash.",
+    ),
+    *(
+        Secret(
+            id=f"{carrier}Credentials",
+            env=f"{carrier.upper()}_CREDENTIALS_SECRET",
+            purpose=f"{carrier} API credentials",
+            rotation=f"Issued by {carrier}; rotated by hand in the carrier console (docs/runbooks.md#carriers), "
+            "which offers no API AWS could call.",
+        )
+        for carrier in ("WhatsApp", "Twilio", "Plivo")
+    ),
+    Secret(
+        id="SandboxCredentials",
+        env="SANDBOX_CREDENTIALS_SECRET",
+        purpose="signing key of the sandbox carriers (test mode, no network)",
+        generated_keys=("signing_key",),
+        rotation="Test-mode only and generated: replace by hand (docs/runbooks.md#sandbox) when exposed; no "
+        "customer traffic depends on it.",
+    ),
+)
+
+PURGE = Schedule(name="purge", every_s=3600)
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        name="public_api",
+        description="Health, public status page and security.txt",
+        routes=(
+            Route("GET", "/v1/health", Auth.PUBLIC, "Liveness of the API"),
+            Route("GET", "/status", Auth.PUBLIC, "Platform status and incidents"),
+            Route("GET", "/.well-known/security.txt", Auth.PUBLIC, "RFC 9116 security contact"),
+        ),
+        tables=_ro({"Platform": Access.READ}),
+        memory_mb=256,
+        timeout_s=5,
+    ),
+    Function(
+        name="purge_job",
+        description="Hard-deletes expired items (TTL is not a deletion guarantee)",
+        schedule=PURGE,
+        tables=_ro({table.id: Access.PURGE for table in TABLES if table.id != "Audit"}),
+        memory_mb=512,
+        timeout_s=300,
+    ),
+)
+
+
+def table(table_id: str) -> Table:
+    """The table with this id."""
+    return next(t for t in TABLES if t.id == table_id)
+
+
+def queue(queue_id: str) -> Queue:
+    """The queue with this id."""
+    return next(q for q in QUEUES if q.id == queue_id)
+
+
+def function(name: str) -> Function:
+    """The function with this folder name."""
+    return next(f for f in FUNCTIONS if f.name == name)
+
+
+def routes() -> list[tuple[Route, Function]]:
+    """Every route with the function that serves it."""
+    return [(route, fn) for fn in FUNCTIONS for route in fn.routes]

@@ -1,0 +1,1 @@
+"""Switchboard's shared package: observability, settings, clock, API plumbing, logic and data access."""

@@ -1,0 +1,147 @@
+"""The shared REST resolver: problem+json errors by exception type, request ids and security headers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from switchboard.models.errors import PayloadTooLarge, ProblemError, UnsupportedMediaType
+from switchboard.observability import logger
+
+PROBLEM_TYPE_BASE = "https://docs.switchboard.example/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+MAX_BODY_BYTES = 64 * 1024
+
+# The same set the gateway's own error responses carry (infra/gateway_errors.py), so every answer looks alike.
+SECURITY_HEADERS: dict[str, str] = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def problem(
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    request_id: str,
+    instance: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An RFC 9457 problem document with our stable `code` and the request id."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": request_id,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra or {})
+    return body
+
+
+def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
+    # Powertools prefixes the location with where it came from ("body", "query", ...): a JSON pointer starts below.
+    parts = [str(part) for part in loc[1:]] if loc and loc[0] in {"body", "query", "path", "header"} else list(loc)
+    return "/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def build_resolver() -> APIGatewayRestResolver:
+    """A REST resolver with pydantic validation and every error mapped to problem+json."""
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    def respond(status: int, code: str, title: str, detail: str, **kwargs: Any) -> Response[str]:
+        event = app.current_event
+        body = problem(
+            status=status,
+            code=code,
+            title=title,
+            detail=detail,
+            request_id=event.request_context.request_id or "",
+            instance=event.path,
+            **kwargs,
+        )
+        return Response(status_code=status, content_type=PROBLEM_CONTENT_TYPE, body=json.dumps(body))
+
+    @app.exception_handler(ProblemError)
+    def _problem(error: ProblemError) -> Response[str]:
+        response = respond(error.status, error.instance_code, error.title, error.detail, extra=error.extra)
+        response.headers.update(error.headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(error: RequestValidationError) -> Response[str]:
+        errors = error.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return respond(400, "invalid_json", "Invalid JSON", "The request body is not valid JSON.")
+        pointers = [{"pointer": _pointer(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in errors]
+        return respond(
+            422, "validation_failed", "Validation failed", "The request has invalid fields.", extra={"errors": pointers}
+        )
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response[str]:
+        return respond(404, "not_found", "Not found", "No route matches this method and path.")
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        # Details go to the log (with the request id), never to the caller.
+        logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+        return respond(500, "internal_error", "Internal error", "Something went wrong on our side; it was logged.")
+
+    return app
+
+
+def _precheck(event: dict[str, Any]) -> ProblemError | None:
+    body = event.get("body")
+    if not body:
+        return None
+    if len(body.encode() if isinstance(body, str) else body) > MAX_BODY_BYTES:
+        return PayloadTooLarge(f"The request body exceeds {MAX_BODY_BYTES} bytes.")
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type not in {"application/json", ""} and not content_type.endswith("+json"):
+        return UnsupportedMediaType("Send the request body as application/json.")
+    return None
+
+
+def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Resolve one API Gateway proxy event and add the headers every response carries."""
+    request_id = (event.get("requestContext") or {}).get("requestId", "")
+    logger.append_keys(request_id=request_id)
+    error = _precheck(event)
+    if error is not None:
+        body = problem(
+            status=error.status,
+            code=error.instance_code,
+            title=error.title,
+            detail=error.detail,
+            request_id=request_id,
+            instance=event.get("path"),
+        )
+        result: dict[str, Any] = {
+            "statusCode": error.status,
+            "multiValueHeaders": {"Content-Type": [PROBLEM_CONTENT_TYPE]},
+            "body": json.dumps(body),
+            "isBase64Encoded": False,
+        }
+    else:
+        result = app.resolve(event, context)
+    extra = {**SECURITY_HEADERS, "X-Request-Id": request_id}
+    multi = result.setdefault("multiValueHeaders", {})
+    single = result.get("headers") or {}
+    for name, value in extra.items():
+        if name not in single:
+            multi[name] = [value]
+    return result

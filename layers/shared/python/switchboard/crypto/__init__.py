@@ -1,0 +1,1 @@
+"""Cryptography: per-account envelope encryption, blind indexes, passwords (Argon2id) and tokens."""

@@ -1,0 +1,152 @@
+"""Per-account envelope encryption: AES-256-GCM under a KMS data key whose encryption context is the account."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import os
+import threading
+import time
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from switchboard import settings
+from switchboard.dal import clients, keyring
+
+PREFIX = "sb1"
+NONCE_BYTES = 12
+CACHE_TTL_S = 300.0
+CACHE_MAX_USES = 10_000  # with the TTL: at most one KMS Decrypt per 10,000 seals or opens of one account
+
+
+class KeyShredded(Exception):
+    """The account's data key was deleted: its sealed data cannot be read any more (crypto-shredding)."""
+
+
+@dataclass
+class _CachedKey:
+    key: bytes
+    loaded_at: float
+    uses: int = 0
+
+
+class _KeyCache:
+    """Plaintext data keys in memory, bounded in time and use count, per process."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, _CachedKey] = {}
+        self._lock = threading.Lock()
+
+    def take(self, account_id: str) -> bytes | None:
+        with self._lock:
+            cached = self._keys.get(account_id)
+            if cached is None:
+                return None
+            if time.monotonic() - cached.loaded_at > CACHE_TTL_S or cached.uses >= CACHE_MAX_USES:
+                del self._keys[account_id]
+                return None
+            cached.uses += 1
+            return cached.key
+
+    def put(self, account_id: str, key: bytes) -> None:
+        with self._lock:
+            self._keys[account_id] = _CachedKey(key=key, loaded_at=time.monotonic(), uses=1)
+
+    def evict(self, account_id: str | None = None) -> None:
+        with self._lock:
+            if account_id is None:
+                self._keys.clear()
+            else:
+                self._keys.pop(account_id, None)
+
+
+_cache = _KeyCache()
+
+
+def _context(account_id: str) -> dict[str, str]:
+    return {"account_id": account_id}
+
+
+def _kms() -> Any:
+    return clients.client("kms")
+
+
+def _generate(account_id: str) -> bytes:
+    """Create the account's data key (first use); a concurrent creator's key wins and is returned."""
+    response = _kms().generate_data_key(
+        KeyId=settings.get().data_key_id, KeySpec="AES_256", EncryptionContext=_context(account_id)
+    )
+    if keyring.put_wrapped_once(account_id, response["CiphertextBlob"]):
+        return bytes(response["Plaintext"])
+    return _unwrap(account_id, keyring.get_wrapped(account_id))
+
+
+def _unwrap(account_id: str, wrapped: bytes | None) -> bytes:
+    if wrapped is None:
+        raise KeyShredded(f"account {account_id} has no data key")
+    # KMS refuses to decrypt unless the encryption context matches: a key moved to another account fails here.
+    response = _kms().decrypt(CiphertextBlob=wrapped, EncryptionContext=_context(account_id))
+    return bytes(response["Plaintext"])
+
+
+def create_key(account_id: str) -> None:
+    """Give a new account its data key (idempotent)."""
+    if keyring.get_wrapped(account_id) is None:
+        _cache.put(account_id, _generate(account_id))
+
+
+def data_key(account_id: str) -> bytes:
+    """The account's plaintext data key, from the cache or KMS; KeyShredded once the account's key is gone."""
+    key = _cache.take(account_id)
+    if key is None:
+        key = _unwrap(account_id, keyring.get_wrapped(account_id))
+        _cache.put(account_id, key)
+    return key
+
+
+def _aad(account_id: str, table: str, item_key: str, field: str) -> bytes:
+    # Binding the ciphertext to where it lives: moved to another item, field or account, it no longer opens.
+    return "\x1f".join((PREFIX, account_id, table, item_key, field)).encode()
+
+
+def seal(account_id: str, plaintext: str, *, table: str, item_key: str, field: str) -> str:
+    """Encrypt one field value for one place: `sb1.<base64url(nonce || ciphertext || tag)>`."""
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(data_key(account_id)).encrypt(nonce, plaintext.encode(), _aad(account_id, table, item_key, field))
+    return f"{PREFIX}.{base64.urlsafe_b64encode(nonce + sealed).decode().rstrip('=')}"
+
+
+def open_sealed(account_id: str, sealed: str, *, table: str, item_key: str, field: str) -> str:
+    """Decrypt a value sealed for exactly this account, table, item and field (InvalidTag otherwise)."""
+    prefix, _, encoded = sealed.partition(".")
+    if prefix != PREFIX:
+        raise ValueError("not a sealed value")
+    raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    plaintext = AESGCM(data_key(account_id)).decrypt(
+        raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(account_id, table, item_key, field)
+    )
+    return plaintext.decode()
+
+
+def blind_index(account_id: str, value: str, *, purpose: str) -> str:
+    """A keyed HMAC-SHA256 of `value` for lookups (e.g. a phone number), with a key derived from the account's key."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"blind-index:{purpose}".encode()).derive(
+        data_key(account_id)
+    )
+    return hmac.new(derived, value.encode(), sha256).hexdigest()
+
+
+def shred(account_id: str) -> None:
+    """Delete the account's data key everywhere: its sealed fields and blind indexes can never be opened again."""
+    keyring.delete(account_id)
+    _cache.evict(account_id)
+
+
+def forget_cached_keys() -> None:
+    """Drop every plaintext key from memory (tests, and after a shred seen from another process)."""
+    _cache.evict()

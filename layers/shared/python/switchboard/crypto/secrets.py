@@ -1,0 +1,40 @@
+"""Secrets Manager values, cached in memory for at most 15 minutes (rotation takes effect within that)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from switchboard import settings
+from switchboard.dal import clients
+
+MAX_AGE_S = 900.0
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+def get_json(env: str) -> dict[str, Any]:
+    """The JSON secret named by the catalog env var `env` (e.g. PEPPERS_SECRET)."""
+    now = time.monotonic()
+    with _lock:
+        cached = _cache.get(env)
+        if cached is not None and now - cached[0] < MAX_AGE_S:
+            return cached[1]
+    secret_id = settings.get().secrets.get(env)
+    if not secret_id:
+        raise RuntimeError(f"{env} is not set for this function")
+    value: dict[str, Any] = json.loads(
+        clients.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    )
+    with _lock:
+        _cache[env] = (now, value)
+    return value
+
+
+def forget() -> None:
+    """Drop cached secrets (tests, and a forced reload after rotation)."""
+    with _lock:
+        _cache.clear()

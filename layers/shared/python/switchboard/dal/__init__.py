@@ -1,0 +1,1 @@
+"""Data access: PynamoDB models and repository functions; the only place keys are built."""

@@ -1,0 +1,55 @@
+"""The Keyring table: each account's data key, wrapped by KMS under encryption context {account_id}."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pynamodb.attributes import BinaryAttribute, NumberAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from switchboard.dal.base import BaseItem
+
+KEY_SK = "DATAKEY"
+
+
+class KeyringItem(BaseItem):
+    """pk = ACCT#<id>, sk = DATAKEY: the KMS-wrapped data key and its version."""
+
+    TABLE_ENV: ClassVar[str] = "KEYRING_TABLE"
+
+    class Meta:
+        table_name = ""
+
+    wrapped_key = BinaryAttribute(legacy_encoding=False)
+    version = NumberAttribute(default=1)
+
+
+def account_pk(account_id: str) -> str:
+    """The partition key every item of this account starts with."""
+    return f"ACCT#{account_id}"
+
+
+def get_wrapped(account_id: str) -> bytes | None:
+    """The account's wrapped data key, or None once it was shredded (or never made)."""
+    try:
+        item = KeyringItem.get(account_pk(account_id), KEY_SK, consistent_read=True)
+    except DoesNotExist:
+        return None
+    return bytes(item.wrapped_key)
+
+
+def put_wrapped_once(account_id: str, wrapped: bytes) -> bool:
+    """Store the account's first data key; False if another writer stored one first (theirs wins)."""
+    item = KeyringItem(account_pk(account_id), KEY_SK, wrapped_key=wrapped, version=1)
+    try:
+        item.save(condition=KeyringItem.pk.does_not_exist())
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def delete(account_id: str) -> None:
+    """Forget the account's data key: everything sealed with it becomes unreadable."""
+    KeyringItem(account_pk(account_id), KEY_SK).delete()

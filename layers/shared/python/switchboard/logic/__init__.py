@@ -1,0 +1,1 @@
+"""Use cases: functions over models and collaborators, raising domain errors."""

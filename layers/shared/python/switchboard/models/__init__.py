@@ -1,0 +1,1 @@
+"""Request/response contracts, domain types and errors."""

@@ -1,0 +1,101 @@
+"""Domain errors; the API maps each to an RFC 9457 problem by its class, in one place (switchboard.api)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ProblemError(Exception):
+    """An error a caller can act on: a stable snake_case code, an HTTP status and a human-readable detail."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.instance_code = code or self.code
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class BadRequest(ProblemError):
+    """The request is malformed (not JSON, credentials in the URL, ...)."""
+
+
+class ValidationFailed(ProblemError):
+    """The request is well-formed but its content is invalid; `errors` point at each bad field."""
+
+    status = 422
+    code = "validation_failed"
+    title = "Validation failed"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, str]], code: str | None = None) -> None:
+        super().__init__(detail, code=code, extra={"errors": errors})
+
+
+class Unauthorized(ProblemError):
+    """Missing, wrong or expired credentials."""
+
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(ProblemError):
+    """Authenticated, but the role lacks the permission."""
+
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(ProblemError):
+    """Does not exist, or belongs to another account (the two are indistinguishable on purpose)."""
+
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(ProblemError):
+    """The request conflicts with the current state."""
+
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(ProblemError):
+    """The body exceeds the 64 KiB limit."""
+
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(ProblemError):
+    """The body is not application/json."""
+
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class RateLimited(ProblemError):
+    """Over a limit; nothing was processed, so retrying after `Retry-After` is safe."""
+
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after_s))})

@@ -1,0 +1,61 @@
+"""Public status page contracts (GET /status)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ComponentStatus = Literal["operational", "degraded", "outage"]
+IncidentStatus = Literal["investigating", "identified", "monitoring", "resolved"]
+Impact = Literal["minor", "major", "critical"]
+
+COMPONENTS: tuple[str, ...] = ("api", "sms", "whatsapp", "voice", "webhooks")
+
+
+class Component(BaseModel):
+    """One part of the platform and how it is doing."""
+
+    name: str
+    status: ComponentStatus
+
+
+class IncidentUpdateOut(BaseModel):
+    """A public update on an incident."""
+
+    status: IncidentStatus
+    body: str
+    at: str
+
+
+class IncidentOut(BaseModel):
+    """An incident as the status page shows it."""
+
+    id: str
+    title: str
+    status: IncidentStatus
+    impact: Impact
+    components: list[str]
+    started_at: str
+    resolved_at: str | None
+    updates: list[IncidentUpdateOut]
+
+
+class StatusOut(BaseModel):
+    """The whole status page."""
+
+    status: ComponentStatus
+    components: list[Component]
+    incidents: list[IncidentOut]
+
+
+class IncidentIn(BaseModel):
+    """An operator opens an incident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=3, max_length=200)
+    impact: Impact
+    components: list[Literal["api", "sms", "whatsapp", "voice", "webhooks"]] = Field(min_length=1)
+    body: str = Field(min_length=1, max_length=5000)
+    status: IncidentStatus = "investigating"

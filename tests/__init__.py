@@ -1,0 +1,1 @@
+"""Switchboard tests: unit, integration (moto), infra (CDK template), e2e (local stack over HTTP)."""

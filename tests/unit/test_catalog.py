@@ -1,0 +1,62 @@
+"""The catalog is consistent: every function has a handler, routes follow API.md's conventions, names are unique."""
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from infra import catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_catalog_names_are_unique() -> None:
+    for things in (catalog.TABLES, catalog.QUEUES, catalog.SECRETS):
+        ids = [thing.id for thing in things]
+        envs = [thing.env for thing in things]
+        assert len(ids) == len(set(ids))
+        assert len(envs) == len(set(envs))
+    assert len({f.name for f in catalog.FUNCTIONS}) == len(catalog.FUNCTIONS)
+
+
+@pytest.mark.parametrize("function", catalog.FUNCTIONS, ids=lambda f: f.name)
+def test_catalog_function_has_a_handler_folder(function: catalog.Function) -> None:
+    assert (ROOT / "functions" / function.name / "handler.py").is_file()
+    module = importlib.import_module(f"functions.{function.name}.handler")
+    assert callable(module.lambda_handler)
+
+
+def test_catalog_routes_are_unique_and_follow_the_api_prefixes() -> None:
+    keys = [(route.method, route.path) for route, _ in catalog.routes()]
+    assert len(keys) == len(set(keys))
+    for _, path in keys:
+        assert path.startswith(("/v1/", "/status", "/.well-known/")), path
+        assert "_local" not in path
+
+
+def test_catalog_references_only_known_tables_queues_and_secrets() -> None:
+    tables = {t.id for t in catalog.TABLES}
+    queues = {q.id for q in catalog.QUEUES}
+    secrets = {s.id for s in catalog.SECRETS}
+    for function in catalog.FUNCTIONS:
+        assert set(function.tables) <= tables
+        assert set(function.queues) <= queues
+        assert set(function.secrets) <= secrets
+        assert function.consumes is None or function.consumes in queues
+
+
+def test_catalog_purge_job_never_touches_the_audit_trail() -> None:
+    assert "Audit" not in catalog.function("purge_job").tables
+
+
+@pytest.mark.parametrize(
+    ("every_s", "expression"),
+    [(60, "rate(1 minute)"), (3600, "rate(1 hour)"), (7200, "rate(2 hours)"), (86400, "rate(1 day)")],
+)
+def test_catalog_schedule_expression(every_s: int, expression: str) -> None:
+    assert catalog.Schedule("job", every_s).expression == expression
+
+
+def test_catalog_schedule_rejects_seconds() -> None:
+    with pytest.raises(ValueError, match="whole number of minutes"):
+        _ = catalog.Schedule("job", 90).expression
