@@ -198,6 +198,11 @@ SECRETS: tuple[Secret, ...] = (
 
 PURGE = Schedule(name="purge", every_s=3600)
 
+# The Lambda REQUEST authorizer of every non-public route (deployed and in the local gateway). Its result is never
+# cached (TTL 0): logout, revocation and suspension take effect on the very next request, on every route.
+AUTHORIZER = "authorizer"
+AUTHORIZER_CACHE_TTL_S = 0
+
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="public_api",
@@ -235,6 +240,11 @@ def queue(queue_id: str) -> Queue:
 def function(name: str) -> Function:
     """The function with this folder name."""
     return next(f for f in FUNCTIONS if f.name == name)
+
+
+def authorizer() -> Function | None:
+    """The authorizer function, once the catalog has one (every non-public route needs it)."""
+    return next((f for f in FUNCTIONS if f.name == AUTHORIZER), None)
 
 
 def routes() -> list[tuple[Route, Function]]:

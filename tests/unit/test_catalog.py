@@ -60,3 +60,9 @@ def test_catalog_schedule_expression(every_s: int, expression: str) -> None:
 def test_catalog_schedule_rejects_seconds() -> None:
     with pytest.raises(ValueError, match="whole number of minutes"):
         _ = catalog.Schedule("job", 90).expression
+
+
+def test_catalog_non_public_routes_have_the_authorizer() -> None:
+    guarded = [route for route, _ in catalog.routes() if route.auth is not catalog.Auth.PUBLIC]
+    assert not guarded or catalog.authorizer() is not None
+    assert catalog.AUTHORIZER_CACHE_TTL_S == 0

@@ -19,6 +19,7 @@ class Settings:
     security_contact: str
     security_policy_url: str
     public_base_url: str
+    mail_from: str
 
     def table(self, env: str) -> str:
         """The physical name of the table whose catalog env var is `env` (a clear error when unset)."""
@@ -46,6 +47,7 @@ def get() -> Settings:
         security_contact=env.get("SECURITY_CONTACT", "mailto:security@switchboard.example"),
         security_policy_url=env.get("SECURITY_POLICY_URL", "https://switchboard.example/security/policy"),
         public_base_url=env.get("PUBLIC_BASE_URL", "https://api.switchboard.example"),
+        mail_from=env.get("MAIL_FROM", "Switchboard <no-reply@switchboard.example>"),
     )
 
 

@@ -1,0 +1,79 @@
+"""API Gateway's own error answers as problem+json: the CDK stack and the local gateway both render them from here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+PROBLEM_TYPE_BASE = "https://docs.switchboard.example/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+# The placeholder the deployed gateway fills in; the local gateway substitutes the same request id.
+REQUEST_ID_VARIABLE = "$context.requestId"
+
+
+@dataclass(frozen=True)
+class GatewayError:
+    """One API Gateway response type (`AWS::ApiGateway::GatewayResponse`) and the problem it answers with."""
+
+    response_type: str  # CloudFormation ResponseType
+    status: int
+    code: str
+    title: str
+    detail: str
+
+    def body(self, request_id: str = REQUEST_ID_VARIABLE) -> str:
+        """The problem document; deployed, `request_id` stays the `$context.requestId` variable."""
+        return json.dumps(
+            {
+                "type": PROBLEM_TYPE_BASE + self.code,
+                "title": self.title,
+                "status": self.status,
+                "detail": self.detail,
+                "code": self.code,
+                "request_id": request_id,
+            }
+        )
+
+
+GATEWAY_ERRORS: tuple[GatewayError, ...] = (
+    # REST APIs answer an unknown path or method with MISSING_AUTHENTICATION_TOKEN (403); callers expect 404.
+    GatewayError(
+        "MISSING_AUTHENTICATION_TOKEN", 404, "not_found", "Not found", "No route matches this method and path."
+    ),
+    GatewayError("RESOURCE_NOT_FOUND", 404, "not_found", "Not found", "No route matches this method and path."),
+    GatewayError("UNAUTHORIZED", 401, "unauthorized", "Unauthorized", "Send a valid session token or API key."),
+    GatewayError("ACCESS_DENIED", 403, "forbidden", "Forbidden", "These credentials may not call this route."),
+    GatewayError("EXPIRED_TOKEN", 401, "unauthorized", "Unauthorized", "The credentials have expired."),
+    GatewayError("WAF_FILTERED", 403, "request_blocked", "Request blocked", "The firewall refused this request."),
+    GatewayError("THROTTLED", 429, "rate_limited", "Too many requests", "Slow down and retry after a moment."),
+    GatewayError("QUOTA_EXCEEDED", 429, "rate_limited", "Too many requests", "Slow down and retry after a moment."),
+    GatewayError(
+        "BAD_REQUEST_BODY", 400, "invalid_body", "Invalid body", "The request body does not match its schema."
+    ),
+    GatewayError(
+        "BAD_REQUEST_PARAMETERS", 400, "invalid_parameters", "Invalid parameters", "A required parameter is missing."
+    ),
+    GatewayError("REQUEST_TOO_LARGE", 413, "payload_too_large", "Payload too large", "The request body is too large."),
+    GatewayError(
+        "UNSUPPORTED_MEDIA_TYPE", 415, "unsupported_media_type", "Unsupported media type", "Send application/json."
+    ),
+    GatewayError("AUTHORIZER_FAILURE", 500, "internal_error", "Internal error", "Something went wrong on our side."),
+    GatewayError(
+        "AUTHORIZER_CONFIGURATION_ERROR", 500, "internal_error", "Internal error", "Something went wrong on our side."
+    ),
+    GatewayError("INTEGRATION_FAILURE", 502, "bad_gateway", "Bad gateway", "The service failed to answer; retry."),
+    GatewayError("INTEGRATION_TIMEOUT", 504, "gateway_timeout", "Gateway timeout", "The service took too long; retry."),
+    GatewayError("INVALID_API_KEY", 401, "unauthorized", "Unauthorized", "Send a valid session token or API key."),
+    GatewayError("INVALID_SIGNATURE", 401, "unauthorized", "Unauthorized", "Send a valid session token or API key."),
+    GatewayError(
+        "API_CONFIGURATION_ERROR", 500, "internal_error", "Internal error", "Something went wrong on our side."
+    ),
+    # Every specific type is listed above, so the defaults only catch types AWS adds later.
+    GatewayError("DEFAULT_4XX", 400, "bad_request", "Bad request", "The request was refused."),
+    GatewayError("DEFAULT_5XX", 500, "internal_error", "Internal error", "Something went wrong on our side."),
+)
+
+
+def gateway_error(response_type: str) -> GatewayError:
+    """The definition for one response type."""
+    return next(e for e in GATEWAY_ERRORS if e.response_type == response_type)
