@@ -1,0 +1,39 @@
+"""Who sent a request and how to find it again: the request id, trusted client IP and user agent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from switchboard import settings
+
+CLIENT_IP_HEADER = "cf-connecting-ip"
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    """What every audit event and security log line carries about its request."""
+
+    request_id: str
+    source_ip: str
+    user_agent: str
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> RequestMeta:
+        """Read from an API Gateway proxy (or REQUEST authorizer) event.
+
+        Deployed, only Cloudflare can reach the API (resource policy + mTLS), so `CF-Connecting-IP` is the client;
+        X-Forwarded-For and friends are client-supplied and ignored. The local stack has no Cloudflare: the socket
+        address (requestContext.identity.sourceIp) is the client there.
+        """
+        context = event.get("requestContext") or {}
+        identity = context.get("identity") or {}
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
+        source_ip = identity.get("sourceIp") or ""
+        if not settings.get().is_local:
+            source_ip = headers.get(CLIENT_IP_HEADER, "") or source_ip
+        return cls(
+            request_id=context.get("requestId") or "",
+            source_ip=source_ip,
+            user_agent=(identity.get("userAgent") or headers.get("user-agent") or "")[:512],
+        )
