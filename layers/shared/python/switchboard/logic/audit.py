@@ -11,7 +11,7 @@ from switchboard.observability import logger
 def record(
     *,
     account_id: str,
-    type: str,  # noqa: A002 - the field's name in API.md
+    type: str,  # the field name API.md uses
     outcome: Outcome,
     actor: str,
     meta: RequestMeta | None = None,
