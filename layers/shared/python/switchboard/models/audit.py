@@ -26,3 +26,18 @@ class AuditEvent(BaseModel):
     request_id: str = ""
     target: dict[str, str] = Field(default_factory=dict)  # ids of the objects acted on, e.g. {"key_id": "key_…"}
     data: dict[str, Scalar] = Field(default_factory=dict)  # non-secret facts, e.g. {"role": "admin", "factor": "totp"}
+
+
+class AuditPage(BaseModel):
+    """One page of `GET /v1/audit-events`, newest first."""
+
+    data: list[AuditEvent]
+    next_cursor: str | None = None
+
+
+class ChainVerification(BaseModel):
+    """`GET /v1/audit-events/verification`: whether the account's chain is intact, and where it first breaks."""
+
+    valid: bool
+    checked: int  # events examined (up to and including the first bad one)
+    first_bad: str | None = None  # id of the first event that is altered, out of place, or follows a gap

@@ -1,0 +1,143 @@
+"""The Audit table: `pk=ACCT#<id>`, `sk=EVT#<seq>`, one hash-chained event per item; only PutItem and Query, ever."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from switchboard import settings
+from switchboard.dal import clients
+
+TABLE_ENV = "AUDIT_TABLE"
+SEQ_DIGITS = 12
+SK_PREFIX = "EVT#"
+CHAIN_ATTRIBUTES = ("pk", "sk", "seq", "prev_hash", "hash")
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One stored event: its place in the chain and its fields as plain values (str, int, bool, dict)."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+    fields: dict[str, Any]
+
+
+def account_pk(account_id: str) -> str:
+    """The partition of this account's trail."""
+    return f"ACCT#{account_id}"
+
+
+def event_sk(seq: int) -> str:
+    """The sort key of event number `seq`: zero-padded, so string order is sequence order."""
+    return f"{SK_PREFIX}{seq:0{SEQ_DIGITS}d}"
+
+
+def _table() -> str:
+    return settings.get().table(TABLE_ENV)
+
+
+def _to_attr(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):  # before int: bool is an int in Python
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, dict):
+        return {"M": {str(k): _to_attr(v) for k, v in value.items()}}
+    raise TypeError(f"audit values are str, int, bool or maps of them, not {type(value).__name__}")
+
+
+def _from_attr(attr: dict[str, Any]) -> Any:
+    if "S" in attr:
+        return attr["S"]
+    if "BOOL" in attr:
+        return bool(attr["BOOL"])
+    if "N" in attr:
+        return int(attr["N"])
+    if "M" in attr:
+        return {k: _from_attr(v) for k, v in attr["M"].items()}
+    raise ValueError(f"unexpected attribute type {sorted(attr)}")
+
+
+def _stored(item: dict[str, Any]) -> StoredEvent:
+    plain = {name: _from_attr(attr) for name, attr in item.items()}
+    seq = plain.get("seq")
+    return StoredEvent(
+        seq=seq if isinstance(seq, int) else -1,
+        prev_hash=str(plain.get("prev_hash", "")),
+        hash=str(plain.get("hash", "")),
+        fields={k: v for k, v in plain.items() if k not in CHAIN_ATTRIBUTES},
+    )
+
+
+def head(account_id: str) -> StoredEvent | None:
+    """The account's newest event (one strongly consistent Query), or None for an empty trail."""
+    response = clients.dynamodb().query(
+        TableName=_table(),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :evt)",
+        ExpressionAttributeValues={":pk": {"S": account_pk(account_id)}, ":evt": {"S": SK_PREFIX}},
+        ScanIndexForward=False,
+        Limit=1,
+        ConsistentRead=True,
+    )
+    items = response.get("Items", [])
+    return _stored(items[0]) if items else None
+
+
+def append(account_id: str, seq: int, *, prev_hash: str, hash: str, fields: dict[str, Any]) -> bool:
+    """Store event number `seq` unless that number is taken; False means another writer got there first."""
+    item = {name: _to_attr(value) for name, value in fields.items()}
+    item.update(
+        pk={"S": account_pk(account_id)},
+        sk={"S": event_sk(seq)},
+        seq={"N": str(seq)},
+        prev_hash={"S": prev_hash},
+        hash={"S": hash},
+    )
+    try:
+        clients.dynamodb().put_item(TableName=_table(), Item=item, ConditionExpression="attribute_not_exists(pk)")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def newest_first(account_id: str, *, limit: int, before_seq: int | None = None) -> list[StoredEvent]:
+    """Up to `limit` events, newest first, optionally only those older than `before_seq`."""
+    kwargs: dict[str, Any] = {}
+    if before_seq is not None:
+        kwargs["ExclusiveStartKey"] = {"pk": {"S": account_pk(account_id)}, "sk": {"S": event_sk(before_seq)}}
+    response = clients.dynamodb().query(
+        TableName=_table(),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :evt)",
+        ExpressionAttributeValues={":pk": {"S": account_pk(account_id)}, ":evt": {"S": SK_PREFIX}},
+        ScanIndexForward=False,
+        Limit=limit,
+        **kwargs,
+    )
+    return [_stored(item) for item in response.get("Items", [])]
+
+
+def oldest_first(account_id: str) -> Iterator[tuple[str, StoredEvent]]:
+    """Every event of the account with its sort key, oldest first, page by page."""
+    pages = (
+        clients.dynamodb()
+        .get_paginator("query")
+        .paginate(
+            TableName=_table(),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :evt)",
+            ExpressionAttributeValues={":pk": {"S": account_pk(account_id)}, ":evt": {"S": SK_PREFIX}},
+            ScanIndexForward=True,
+            ConsistentRead=True,
+        )
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            yield item.get("sk", {}).get("S", ""), _stored(item)

@@ -1,0 +1,38 @@
+"""Plans and their rate limits (API.md "rate limits"): the one place the numbers live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+PlanName = Literal["free", "pro", "enterprise"]
+DEFAULT_PLAN: PlanName = "free"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A token bucket: refills `rate_per_s` tokens a second and holds at most `burst`."""
+
+    rate_per_s: int
+    burst: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a plan allows: one bucket per API key and one per account."""
+
+    name: PlanName
+    per_key: Bucket
+    per_account: Bucket
+
+
+PLANS: dict[str, Plan] = {
+    "free": Plan("free", per_key=Bucket(10, 20), per_account=Bucket(20, 40)),
+    "pro": Plan("pro", per_key=Bucket(50, 100), per_account=Bucket(100, 200)),
+    "enterprise": Plan("enterprise", per_key=Bucket(200, 400), per_account=Bucket(500, 1000)),
+}
+
+
+def get(name: str) -> Plan:
+    """The plan called `name`; an unknown or empty name gets the free plan (the safe, lowest limits)."""
+    return PLANS.get(name, PLANS[DEFAULT_PLAN])
