@@ -1,0 +1,74 @@
+"""Rate-limit buckets in the Limits table (`pk=ACCT#<id>`, `sk=RATE#…`): one conditional UpdateItem per attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from botocore.exceptions import ClientError
+
+from switchboard import settings
+from switchboard.dal import clients
+
+TABLE_ENV = "LIMITS_TABLE"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Whether the conditional update applied; `tat` is the new value if so, else the stored one (None: none)."""
+
+    applied: bool
+    tat: int | None
+
+
+def account_bucket(account_id: str) -> tuple[str, str]:
+    """The key of the account-wide bucket."""
+    return f"ACCT#{account_id}", "RATE#ACCOUNT"
+
+
+def key_bucket(account_id: str, key_id: str) -> tuple[str, str]:
+    """The key of one API key's bucket, under its account."""
+    return f"ACCT#{account_id}", f"RATE#KEY#{key_id}"
+
+
+def _update(bucket: tuple[str, str], *, expression: str, condition: str, values: dict[str, Any]) -> Attempt:
+    pk, sk = bucket
+    try:
+        response = clients.dynamodb().update_item(
+            TableName=settings.get().table(TABLE_ENV),
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeValues={k: {"N": str(v)} for k, v in values.items()},
+            ReturnValues="UPDATED_NEW",
+            # A refusal returns the stored item, so the caller decides without another read.
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        stored = (cast(dict[str, Any], error.response).get("Item") or {}).get("tat")
+        return Attempt(applied=False, tat=int(stored["N"]) if stored else None)
+    return Attempt(applied=True, tat=int(response["Attributes"]["tat"]["N"]))
+
+
+def advance_busy(
+    bucket: tuple[str, str], *, interval_us: int, now_us: int, max_tat_us: int, expires_at: int
+) -> Attempt:
+    """A bucket already in use (now <= tat <= max): tat += interval. Additive, so concurrent callers never clash."""
+    return _update(
+        bucket,
+        expression="SET tat = tat + :interval, expires_at = :expires",
+        condition="tat BETWEEN :now AND :max",
+        values={":interval": interval_us, ":now": now_us, ":max": max_tat_us, ":expires": expires_at},
+    )
+
+
+def start_idle(bucket: tuple[str, str], *, new_tat_us: int, now_us: int, expires_at: int) -> Attempt:
+    """A full bucket (no tat, or tat in the past): tat = now + interval."""
+    return _update(
+        bucket,
+        expression="SET tat = :tat, expires_at = :expires",
+        condition="attribute_not_exists(tat) OR tat < :now",
+        values={":tat": new_tat_us, ":now": now_us, ":expires": expires_at},
+    )
