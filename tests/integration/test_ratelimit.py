@@ -1,40 +1,15 @@
 """Rate limits under moto: GCRA token buckets per key and per account, atomic, one UpdateItem per bucket."""
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from switchboard import clock
 from switchboard.dal import clients
 from switchboard.logic import ratelimit
+from tests.integration.frozen import T0, FrozenClock, frozen_clock  # noqa: F401 - the `frozen` fixture
 from tests.integration.moto_atomic import serialized_moto
-
-T0 = 1_800_000_000.0
-
-
-class FrozenClock:
-    """The platform clock held still, moved only by the test."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def timestamp(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def frozen(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FrozenClock]:
-    frozen = FrozenClock()
-    monkeypatch.setattr(clock, "timestamp", frozen.timestamp)
-    ratelimit._last_seen._tats.clear()
-    yield frozen
-    ratelimit._last_seen._tats.clear()
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard.models.errors import PayloadTooLarge, ProblemError, UnsupportedMediaType
+from switchboard.models.errors import PayloadTooLarge, ProblemError, RateLimited, UnsupportedMediaType
 from switchboard.observability import logger
 
 PROBLEM_TYPE_BASE = "https://docs.switchboard.example/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
+DEFAULT_LOCK_S = 30.0  # an idempotency lock's life when the context cannot say how long the function may run
 
 # The same set the gateway's own error responses carry (infra/gateway_errors.py), so every answer looks alike.
 SECURITY_HEADERS: dict[str, str] = {
@@ -116,29 +117,93 @@ def _precheck(event: dict[str, Any]) -> ProblemError | None:
     return None
 
 
+def _problem_result(error: ProblemError, *, request_id: str, path: str | None) -> dict[str, Any]:
+    body = problem(
+        status=error.status,
+        code=error.instance_code,
+        title=error.title,
+        detail=error.detail,
+        request_id=request_id,
+        instance=path,
+    )
+    headers = {"Content-Type": [PROBLEM_CONTENT_TYPE], **{k: [v] for k, v in error.headers.items()}}
+    return {
+        "statusCode": error.status,
+        "multiValueHeaders": headers,
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def _authorizer(event: dict[str, Any]) -> dict[str, Any] | None:
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    return authorizer if authorizer.get("account_id") else None
+
+
+def _lock_seconds(context: LambdaContext) -> float:
+    # The lock must outlive this invocation exactly as long as the function may still run.
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return (remaining() / 1000 if callable(remaining) else DEFAULT_LOCK_S) + 1
+
+
+def _authenticated(
+    app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext, auth: dict[str, Any], request_id: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Rate limit, then idempotency, then the route; returns the response and its RateLimit-* headers."""
+    # Loaded on the first authenticated request only: public functions never pay for boto3 or the crypto stack.
+    from switchboard.logic import idempotency, ratelimit  # noqa: PLC0415
+
+    account_id = str(auth["account_id"])
+    decision = ratelimit.check(
+        account_id=account_id, key_id=str(auth.get("key_id") or ""), plan=str(auth.get("plan") or "")
+    )
+    if not decision.allowed:
+        refused = RateLimited("Too many requests; nothing was processed.", retry_after_s=decision.retry_after_s)
+        return _problem_result(refused, request_id=request_id, path=event.get("path")), decision.headers()
+    claim: idempotency.Claim | None = None
+    if (event.get("httpMethod") or "").upper() == "POST":
+        try:
+            key = idempotency.key_from(event)
+            if key is not None:
+                fingerprint = idempotency.fingerprint(
+                    principal=str(auth.get("principal") or event["requestContext"].get("principalId") or ""),
+                    method="POST",
+                    path=str(event.get("path") or ""),
+                    body=event.get("body"),
+                )
+                started = idempotency.begin(
+                    account_id=account_id, key=key, request_fingerprint=fingerprint, lock_s=_lock_seconds(context)
+                )
+                if isinstance(started, idempotency.Replay):
+                    return started.response, decision.headers()
+                claim = started
+        except ProblemError as error:
+            return _problem_result(error, request_id=request_id, path=event.get("path")), decision.headers()
+    try:
+        result = app.resolve(event, context)
+    except Exception:
+        if claim is not None:
+            idempotency.abandon(claim)
+        raise
+    if claim is not None:
+        idempotency.finish(claim, result)
+    return result, decision.headers()
+
+
 def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Resolve one API Gateway proxy event and add the headers every response carries."""
+    """Resolve one API Gateway proxy event: limits and idempotency first when authenticated, then shared headers."""
     request_id = (event.get("requestContext") or {}).get("requestId", "")
     logger.append_keys(request_id=request_id)
     error = _precheck(event)
+    auth = _authorizer(event)
+    limit_headers: dict[str, str] = {}
     if error is not None:
-        body = problem(
-            status=error.status,
-            code=error.instance_code,
-            title=error.title,
-            detail=error.detail,
-            request_id=request_id,
-            instance=event.get("path"),
-        )
-        result: dict[str, Any] = {
-            "statusCode": error.status,
-            "multiValueHeaders": {"Content-Type": [PROBLEM_CONTENT_TYPE]},
-            "body": json.dumps(body),
-            "isBase64Encoded": False,
-        }
+        result = _problem_result(error, request_id=request_id, path=event.get("path"))
+    elif auth is not None:
+        result, limit_headers = _authenticated(app, event, context, auth, request_id)
     else:
         result = app.resolve(event, context)
-    extra = {**SECURITY_HEADERS, "X-Request-Id": request_id}
+    extra = {**SECURITY_HEADERS, **limit_headers, "X-Request-Id": request_id}
     multi = result.setdefault("multiValueHeaders", {})
     single = result.get("headers") or {}
     for name, value in extra.items():

@@ -1,0 +1,149 @@
+"""Idempotent POSTs (API.md): one `Idempotency-Key` per account runs once; retries replay its first response."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from switchboard import clock
+from switchboard.crypto import envelope
+from switchboard.dal import idempotency as store
+from switchboard.models.errors import BadRequest, ProblemError
+from switchboard.observability import logger
+
+HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotency-Replay"
+RETENTION_S = 24 * 3600
+IN_PROGRESS_RETRY_AFTER_S = 1  # most requests finish within a second; the lock itself lasts the function timeout
+_VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+# Far below DynamoDB's 400 KB item limit; a bigger response is answered but not kept for replay.
+MAX_STORED_BYTES = 300_000
+
+
+class IdempotencyKeyReused(ProblemError):
+    """The key was first used for a different request."""
+
+    status: ClassVar[int] = 422
+    code: ClassVar[str] = "idempotency_key_reused"
+    title: ClassVar[str] = "Idempotency key reused"
+
+
+class IdempotencyInProgress(ProblemError):
+    """The first request with this key has not finished yet."""
+
+    status: ClassVar[int] = 409
+    code: ClassVar[str] = "idempotency_in_progress"
+    title: ClassVar[str] = "Request in progress"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This request holds the key: run it, then `finish`."""
+
+    account_id: str
+    key: tuple[str, str]
+    fingerprint: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The key's first response, to send again as it was."""
+
+    response: dict[str, Any]
+
+
+def key_from(event: dict[str, Any]) -> str | None:
+    """The request's Idempotency-Key, None without one; BadRequest when it is not 1-255 visible ASCII characters."""
+    wanted = HEADER.lower()
+    value: str | None = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == wanted), None)
+    if value is None:
+        values = next((v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() == wanted), None)
+        value = values[0] if values else None
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _VALID_KEY.fullmatch(value):
+        raise BadRequest(
+            f"{HEADER} must be 1 to 255 visible ASCII characters.",
+            code="invalid_idempotency_key",
+        )
+    return value
+
+
+def fingerprint(*, principal: str, method: str, path: str, body: str | None) -> str:
+    """What makes two requests "the same": caller, method, path and the exact body."""
+    # The principal is part of it so that one member cannot replay another's response (e.g. a new API key's secret).
+    canonical = json.dumps([principal, method.upper(), path, body or ""], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _place(key: tuple[str, str]) -> dict[str, str]:
+    return {"table": store.TABLE_ID, "item_key": f"{key[0]}|{key[1]}", "field": "response"}
+
+
+def begin(*, account_id: str, key: str, request_fingerprint: str, lock_s: float) -> Claim | Replay:
+    """Claim `key` for this request (one PutItem), or replay its completed first response, or refuse."""
+    item_key = store.item_key(account_id, key)
+    now_ms = int(clock.timestamp() * 1000)
+    token = secrets.token_hex(16)
+    held = store.claim(
+        item_key,
+        fingerprint=request_fingerprint,
+        token=token,
+        now_ms=now_ms,
+        lock_until_ms=now_ms + int(lock_s * 1000),
+        expires_at=now_ms // 1000 + RETENTION_S,
+    )
+    if held is None:
+        return Claim(account_id=account_id, key=item_key, fingerprint=request_fingerprint, token=token)
+    if held.fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused(f"This {HEADER} was already used for a different request.")
+    if held.status != store.COMPLETED or held.response is None:
+        raise IdempotencyInProgress(
+            f"A request with this {HEADER} is still in progress; retry shortly.",
+            headers={"Retry-After": str(IN_PROGRESS_RETRY_AFTER_S)},
+        )
+    response = json.loads(envelope.open_sealed(account_id, held.response, **_place(item_key)))
+    headers = response.setdefault("multiValueHeaders", {})
+    headers[REPLAY_HEADER] = ["true"]
+    return Replay(response=response)
+
+
+def finish(claim: Claim, result: dict[str, Any]) -> None:
+    """Keep the response for replay (sealed: it may hold a one-time secret); a 5xx is forgotten so a retry reruns."""
+    status_code = int(result.get("statusCode", 500))
+    if status_code >= 500:
+        store.release(claim.key, token=claim.token)
+        return
+    kept = {
+        k: result[k] for k in ("statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded") if k in result
+    }
+    try:
+        sealed = envelope.seal(claim.account_id, json.dumps(kept), **_place(claim.key))
+    except envelope.KeyShredded:
+        # The account is being deleted: nothing of it may be stored any more, so the key is simply released.
+        store.release(claim.key, token=claim.token)
+        return
+    if len(sealed) > MAX_STORED_BYTES:
+        logger.warning("idempotent response too large to keep", extra={"status_code": status_code})
+        store.release(claim.key, token=claim.token)
+        return
+    stored = store.complete(
+        claim.key,
+        fingerprint=claim.fingerprint,
+        token=claim.token,
+        status_code=status_code,
+        response=sealed,
+        expires_at=int(clock.timestamp()) + RETENTION_S,
+    )
+    if not stored:
+        logger.warning("idempotency lock lost before the response was stored", extra={"status_code": status_code})
+
+
+def abandon(claim: Claim) -> None:
+    """Release the key after the request failed without a response (it may be retried)."""
+    store.release(claim.key, token=claim.token)
