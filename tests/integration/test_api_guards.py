@@ -1,6 +1,7 @@
 """api.handle under moto: rate limits and idempotency on authenticated requests, in that order, before the route."""
 
 import json
+import threading
 from typing import Any
 
 import boto3
@@ -15,6 +16,7 @@ from switchboard.logic import idempotency
 from switchboard.models.errors import Conflict
 from tests.integration.conftest import Context, rest_event
 from tests.integration.frozen import FrozenClock, frozen_clock  # noqa: F401 - the `frozen` fixture
+from tests.integration.moto_atomic import serialized_moto
 
 app = api.build_resolver()
 runs: list[str] = []
@@ -318,3 +320,29 @@ def test_handle_dynamodb_calls_per_request(accounts: FrozenClock, calls: list[st
     session = {"principal": "usr_1", "credential": "session", "key_id": "", "session_id": "ses_1"}
     call(event("GET", "/v1/widgets", auth=session))
     assert calls == ["UpdateItem"]  # sessions have only the account bucket
+
+
+def test_handle_concurrent_requests_with_one_key_run_once(accounts: FrozenClock) -> None:
+    answers: list[tuple[int, dict[str, str], Any]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def client() -> None:
+        try:
+            start.wait()
+            answers.append(call(event("POST", "/v1/widgets", {"name": "w"}, key="race")))
+        except BaseException as error:  # surfaced below: a thread's exception would otherwise vanish
+            errors.append(error)
+
+    with serialized_moto():
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    assert runs == ["w"]
+    created = [a for a in answers if a[0] == 201]
+    assert all(a[2]["id"] == "wdg_1" for a in created)
+    assert len([a for a in created if "Idempotency-Replay" not in a[1]]) == 1
+    assert {a[0] for a in answers} <= {201, 409}

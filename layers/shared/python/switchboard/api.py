@@ -166,7 +166,7 @@ def _authenticated(
             key = idempotency.key_from(event)
             if key is not None:
                 fingerprint = idempotency.fingerprint(
-                    principal=str(auth.get("principal") or event["requestContext"].get("principalId") or ""),
+                    principal=str(auth.get("principal") or auth.get("principalId") or ""),
                     method="POST",
                     path=str(event.get("path") or ""),
                     body=event.get("body"),
