@@ -199,3 +199,13 @@ def test_record_only_ever_puts_and_queries(aws: dict[str, str]) -> None:
     audit.list_events("acct_a")
     assert set(calls) == {"Query", "PutItem"}
     assert calls[:2] == ["Query", "PutItem"]  # one event = one head Query + one conditional PutItem
+
+
+def test_record_without_an_account_is_logged_but_not_chained(
+    aws: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        event = audit.record(account_id="", type="login.failed", outcome="failure", actor="anonymous", meta=META)
+    assert event.type == "login.failed"
+    assert [r for r in caplog.records if r.getMessage() == "audit"]
+    assert boto3.client("dynamodb").scan(TableName=aws["AUDIT_TABLE"])["Items"] == []

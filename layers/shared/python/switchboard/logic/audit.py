@@ -42,7 +42,7 @@ def record(
     target: dict[str, str] | None = None,
     data: dict[str, Scalar] | None = None,
 ) -> AuditEvent:
-    """Append one event to `account_id`'s hash-chained trail, log it, and return it."""
+    """Append one event to `account_id`'s hash-chained trail, log it, and return it (log only without an account)."""
     event = AuditEvent(
         id=ids.new_id("evt"),
         account_id=account_id,
@@ -57,6 +57,10 @@ def record(
         data=data or {},
     )
     fields = event.model_dump()
+    if not account_id:
+        # No tenant (e.g. a failed login for an unknown e-mail): there is no trail to chain into, the log keeps it.
+        logger.info("audit", extra={"audit": fields})
+        return event
     for _ in range(MAX_APPEND_ATTEMPTS):
         # Two writers may read the same head; the conditional put on seq + 1 lets exactly one of them win.
         head = store.head(account_id)
