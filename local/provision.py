@@ -84,10 +84,10 @@ def table_requests() -> list[dict[str, Any]]:
     return [create_table_request(spec, table_name(spec)) for spec in catalog.TABLES]
 
 
-def queue_requests() -> list[dict[str, Any]]:
+def queue_requests(specs: Iterable[catalog.Queue] = catalog.QUEUES) -> list[dict[str, Any]]:
     """CreateQueue kwargs of every catalog queue, each dead-letter queue listed before the queue that uses it."""
     requests: list[dict[str, Any]] = []
-    for spec in catalog.QUEUES:
+    for spec in specs:
         dlq = queue_name(spec, dead_letter=True)
         requests.append(
             {"QueueName": dlq, "Attributes": {"MessageRetentionPeriod": str(spec.dlq_retention_days * DAY_S)}}

@@ -68,14 +68,10 @@ class QueueWorker:
 
     function: catalog.Function
     queue_url: str
+    arn: str  # the queue's ARN, as `eventSourceARN` names it
     invoker: Invoker
     sqs: Any
     wait_s: int = WAIT_S
-
-    @property
-    def arn(self) -> str:
-        """The queue's ARN, as `eventSourceARN` names it."""
-        return queue_arn(queue_name(catalog.queue(self.function.consumes or "")))
 
     def poll_once(self) -> int:
         """Receive one batch and process it; returns how many records were handed to the function."""
@@ -120,4 +116,8 @@ def workers(
     functions: Iterable[catalog.Function], queue_urls: dict[str, str], invoker: Invoker, sqs: Any
 ) -> list[QueueWorker]:
     """A worker for every function that consumes a queue."""
-    return [QueueWorker(fn, queue_urls[fn.consumes], invoker, sqs) for fn in functions if fn.consumes]
+    return [
+        QueueWorker(fn, queue_urls[fn.consumes], queue_arn(queue_name(catalog.queue(fn.consumes))), invoker, sqs)
+        for fn in functions
+        if fn.consumes
+    ]
