@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from types import FrameType
 
 from local import provision
@@ -21,6 +22,8 @@ def main() -> int:
     os.environ.update(provision.BASE_ENV)
     from local.stack import Stack, quickstart  # noqa: PLC0415
 
+    # Handlers that publish no metric make Powertools warn on every call; deployed, that goes nowhere either.
+    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
