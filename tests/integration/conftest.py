@@ -9,6 +9,7 @@ import pytest
 from moto import mock_aws
 
 from infra import catalog
+from local import provision
 from switchboard import clock, settings
 from switchboard.crypto import envelope
 from switchboard.dal import clients
@@ -24,31 +25,6 @@ class Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
-
-
-def create_table(client: Any, spec: catalog.Table, name: str) -> None:
-    """Create one catalog table in moto, keys and indexes as CDK declares them."""
-
-    def key_schema(partition: str, sort: str) -> list[dict[str, str]]:
-        return [{"AttributeName": partition, "KeyType": "HASH"}, {"AttributeName": sort, "KeyType": "RANGE"}]
-
-    keys = {spec.partition_key, spec.sort_key} | {k for i in spec.indexes for k in (i.partition_key, i.sort_key)}
-    kwargs: dict[str, Any] = {
-        "TableName": name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in sorted(keys)],
-        "KeySchema": key_schema(spec.partition_key, spec.sort_key),
-    }
-    if spec.indexes:
-        kwargs["GlobalSecondaryIndexes"] = [
-            {
-                "IndexName": i.name,
-                "KeySchema": key_schema(i.partition_key, i.sort_key),
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for i in spec.indexes
-        ]
-    client.create_table(**kwargs)
 
 
 @pytest.fixture
@@ -69,9 +45,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         clients.reset()
         settings.reload()
         clock.reset()
-        dynamodb = boto3.client("dynamodb")
-        for spec in catalog.TABLES:
-            create_table(dynamodb, spec, names[spec.env])
+        # The same CreateTable requests (and TTL) as the local stack, so tests and `make dev` cannot drift.
+        requests = [provision.create_table_request(spec, names[spec.env]) for spec in catalog.TABLES]
+        provision.create_tables(boto3.client("dynamodb"), requests, catalog.TABLES)
         key_id = boto3.client("kms").create_key(Description="switchboard data key")["KeyMetadata"]["KeyId"]
         monkeypatch.setenv("DATA_KEY_ID", key_id)
         settings.reload()

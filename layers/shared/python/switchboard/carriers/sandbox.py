@@ -1,0 +1,158 @@
+"""Sandbox carriers (`sandbox-a`, `sandbox-b`): no network, every channel, deliveries kept in process memory."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+
+from switchboard import clock, ids
+from switchboard.carriers.base import CarrierTimeout, CarrierUnavailable, Outbound, Receipt
+
+NAMES: tuple[str, ...] = ("sandbox-a", "sandbox-b")
+DEFAULT_TIMEOUT_S = 5.0
+SIGNATURE_HEADER = "X-Sandbox-Signature"
+SIGNATURE_TOLERANCE_S = 300
+
+
+class State(StrEnum):
+    """How a sandbox carrier behaves: `down` fails every send at once, `slow` hangs past the caller's timeout."""
+
+    UP = "up"
+    DOWN = "down"
+    SLOW = "slow"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message a sandbox carrier accepted."""
+
+    carrier: str
+    from_: str
+    to: str
+    channel: str
+    body: str
+    message_id: str
+    carrier_message_id: str
+    at: str  # RFC 3339, from the platform clock
+
+    def as_json(self) -> dict[str, str]:
+        """The `/_local/deliveries` shape (API.md)."""
+        return {
+            "carrier": self.carrier,
+            "from": self.from_,
+            "to": self.to,
+            "channel": self.channel,
+            "body": self.body,
+            "message_id": self.message_id,
+            "at": self.at,
+        }
+
+
+class _Store:
+    """Process-wide state of the sandbox carriers; workers and the local gateway share it across threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.states: dict[str, State] = dict.fromkeys(NAMES, State.UP)
+        self.deliveries: list[Delivery] = []
+        # Set by reset() so a `slow` send that is hanging returns promptly when the stack stops.
+        self.released = threading.Event()
+
+
+_store = _Store()
+
+
+def state(carrier: str) -> State:
+    """The current state of one sandbox carrier (KeyError when there is no such carrier)."""
+    with _store.lock:
+        return _store.states[carrier]
+
+
+def states() -> dict[str, State]:
+    """Every sandbox carrier's state."""
+    with _store.lock:
+        return dict(_store.states)
+
+
+def set_state(carrier: str, new: State) -> None:
+    """Simulate an outage or a recovery (KeyError when there is no such carrier)."""
+    with _store.lock:
+        if carrier not in _store.states:
+            raise KeyError(carrier)
+        _store.states[carrier] = new
+
+
+def deliveries() -> list[Delivery]:
+    """Every delivery so far, newest first."""
+    with _store.lock:
+        return list(reversed(_store.deliveries))
+
+
+def reset() -> None:
+    """Every carrier up, no deliveries; releases sends hanging in `slow` (tests and shutdown)."""
+    with _store.lock:
+        _store.states = dict.fromkeys(NAMES, State.UP)
+        _store.deliveries.clear()
+        _store.released.set()
+        _store.released = threading.Event()
+
+
+class SandboxCarrier:
+    """A carrier that records deliveries instead of sending them."""
+
+    def __init__(self, name: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        if name not in NAMES:
+            raise ValueError(f"unknown sandbox carrier {name!r}")
+        self.name = name
+        self.timeout_s = timeout_s
+
+    def submit(self, msg: Outbound) -> Receipt:
+        """Record the delivery, or fail as the carrier's state says."""
+        with _store.lock:
+            current = _store.states[self.name]
+            released = _store.released
+        if current is State.DOWN:
+            raise CarrierUnavailable(f"{self.name} is down")
+        if current is State.SLOW:
+            # A hung carrier: the caller waits its whole timeout, then gives up (never longer, so tests end).
+            released.wait(self.timeout_s)
+            raise CarrierTimeout(f"{self.name} did not answer within {self.timeout_s}s")
+        receipt = Receipt(carrier=self.name, carrier_message_id=ids.new_id("sbx"))
+        delivery = Delivery(
+            carrier=self.name,
+            from_=msg.from_,
+            to=msg.to,
+            channel=msg.channel,
+            body=msg.body,
+            message_id=msg.message_id,
+            carrier_message_id=receipt.carrier_message_id,
+            at=clock.rfc3339(clock.now()),
+        )
+        with _store.lock:
+            _store.deliveries.append(delivery)
+        return receipt
+
+
+def sign(key: str, body: bytes, timestamp: int) -> str:
+    """`t=<unix>,v1=<hex HMAC-SHA256(key, "<t>.<raw body>")>`: how a sandbox carrier signs its events.
+
+    The key is the SandboxCredentials secret's `signing_key` string, used as its UTF-8 bytes.
+    """
+    digest = hmac.new(key.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(key: str, header: str | None, body: bytes, *, now: float, tolerance_s: int = SIGNATURE_TOLERANCE_S) -> bool:
+    """True when `header` is a valid sandbox signature of `body`, made within `tolerance_s` of `now`."""
+    parts = dict(part.split("=", 1) for part in (header or "").split(",") if "=" in part)
+    try:
+        timestamp = int(parts.get("t", ""))
+    except ValueError:
+        return False
+    if abs(now - timestamp) > tolerance_s:
+        return False
+    expected = sign(key, body, timestamp).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))

@@ -1,0 +1,433 @@
+"""The local API Gateway: catalog routes → REST proxy events → the same authorizer and handlers as deployed."""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from infra import catalog
+from infra.gateway_errors import PROBLEM_CONTENT_TYPE, gateway_error
+from local.lambdas import Invoker
+from local.provision import ACCOUNT_ID, REGION, STAGE
+from switchboard.api import SECURITY_HEADERS
+
+log = logging.getLogger("local")
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit; handlers enforce their own, smaller one
+API_ID = "local"
+_TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request as the gateway received it (headers in arrival order, names as sent)."""
+
+    method: str
+    target: str  # path and query string, as on the request line
+    headers: Sequence[tuple[str, str]] = ()
+    body: bytes = b""
+    source_ip: str = "127.0.0.1"
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def path(self) -> str:
+        """The decoded path without the query string."""
+        return unquote(urlsplit(self.target).path) or "/"
+
+    def header(self, name: str) -> str | None:
+        """The last value of a header (case-insensitive), as API Gateway's single-value `headers` keeps it."""
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return values[-1] if values else None
+
+
+@dataclass
+class Response:
+    """What goes back to the client: status, headers (a name may repeat) and the raw body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header (case-insensitive)."""
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+def error_response(response_type: str, request_id: str) -> Response:
+    """One of API Gateway's own error answers (infra/gateway_errors.py), with the headers every answer carries."""
+    error = gateway_error(response_type)
+    headers = [("Content-Type", PROBLEM_CONTENT_TYPE), *SECURITY_HEADERS.items(), ("X-Request-Id", request_id)]
+    return Response(error.status, headers, error.body(request_id).encode())
+
+
+# --- routing -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    """A catalog route with its path template compiled the way API Gateway matches resources."""
+
+    route: catalog.Route
+    function: catalog.Function
+    pattern: re.Pattern[str]
+    # Literal segments beat `{param}`, which beats `{proxy+}`: API Gateway picks the most specific resource.
+    rank: tuple[int, ...]
+
+
+def compile_template(template: str) -> tuple[re.Pattern[str], tuple[int, ...]]:
+    """A regex with one named group per path parameter, and the template's specificity rank."""
+    parts: list[str] = []
+    rank: list[int] = []
+    for segment in template.strip("/").split("/") if template != "/" else []:
+        if segment.startswith("{") and segment.endswith("+}"):
+            parts.append(f"(?P<{segment[1:-2]}>.+)")
+            rank.append(2)
+        elif segment.startswith("{") and segment.endswith("}"):
+            parts.append(f"(?P<{segment[1:-1]}>[^/]+)")
+            rank.append(1)
+        else:
+            parts.append(re.escape(segment))
+            rank.append(0)
+    return re.compile("^/" + "/".join(parts) + "/?$"), tuple(rank)
+
+
+class Router:
+    """Finds the catalog route for a method and path."""
+
+    def __init__(self, routes: Iterable[tuple[catalog.Route, catalog.Function]]) -> None:
+        compiled = [CompiledRoute(route, fn, *compile_template(route.path)) for route, fn in routes]
+        self.routes = sorted(compiled, key=lambda c: c.rank)
+
+    def match(self, method: str, path: str) -> tuple[CompiledRoute, dict[str, str]] | None:
+        """The most specific route for this method and path with its path parameters, or None."""
+        for candidate in self.routes:
+            found = candidate.pattern.match(path)
+            if found and candidate.route.method == method:
+                return candidate, found.groupdict()
+        return None
+
+
+# --- events ------------------------------------------------------------------------------------------------------
+
+
+def _multi(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    multi: dict[str, list[str]] = {}
+    for key, value in pairs:
+        multi.setdefault(key, []).append(value)
+    return multi
+
+
+def _is_text(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return not media or media.startswith(_TEXT_TYPES) or media.endswith(("+json", "+xml"))
+
+
+def request_context(request: Request, resource: str, port: int) -> dict[str, Any]:
+    """`requestContext` as API Gateway fills it for a REST API (authorizer added once it has run)."""
+    now = datetime.now(UTC)  # the transport's own time, like API Gateway's: not the platform clock
+    return {
+        "accountId": ACCOUNT_ID,
+        "apiId": API_ID,
+        "domainName": f"127.0.0.1:{port}",
+        "domainPrefix": "127",
+        "extendedRequestId": request.request_id,
+        "httpMethod": request.method,
+        "identity": {
+            "accessKey": None,
+            "accountId": None,
+            "caller": None,
+            "cognitoAuthenticationProvider": None,
+            "cognitoAuthenticationType": None,
+            "cognitoIdentityId": None,
+            "cognitoIdentityPoolId": None,
+            "principalOrgId": None,
+            "sourceIp": request.source_ip,
+            "user": None,
+            "userAgent": request.header("User-Agent"),
+            "userArn": None,
+        },
+        "path": request.path,
+        "protocol": "HTTP/1.1",
+        "requestId": request.request_id,
+        "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "requestTimeEpoch": int(now.timestamp() * 1000),
+        "resourceId": API_ID,
+        "resourcePath": resource,
+        "stage": STAGE,
+    }
+
+
+def proxy_event(request: Request, resource: str, path_parameters: dict[str, str], port: int) -> dict[str, Any]:
+    """The REST proxy event API Gateway sends to a Lambda integration for this request."""
+    headers = [*request.headers, ("X-Forwarded-For", request.source_ip), ("X-Forwarded-Proto", "http")]
+    query = parse_qsl(urlsplit(request.target).query, keep_blank_values=True)
+    multi_query = _multi(query)
+    if not request.body:
+        body, encoded = None, False
+    elif _is_text(request.header("Content-Type")):
+        try:
+            body, encoded = request.body.decode(), False
+        except UnicodeDecodeError:
+            body, encoded = base64.b64encode(request.body).decode(), True
+    else:
+        body, encoded = base64.b64encode(request.body).decode(), True
+    return {
+        "resource": resource,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": {k: v[-1] for k, v in _multi(headers).items()},
+        "multiValueHeaders": _multi(headers),
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": request_context(request, resource, port),
+        "body": body,
+        "isBase64Encoded": encoded,
+    }
+
+
+def method_arn(method: str, path: str) -> str:
+    """The ARN API Gateway puts in a REQUEST authorizer event for this method and path."""
+    return f"arn:aws:execute-api:{REGION}:000000000000:{API_ID}/{STAGE}/{method}{path}"
+
+
+def authorizer_event(proxy: dict[str, Any]) -> dict[str, Any]:
+    """A REQUEST authorizer event (the proxy event's request parts, the method ARN, type REQUEST)."""
+    keys = [
+        *("resource", "path", "httpMethod", "headers", "multiValueHeaders", "queryStringParameters"),
+        *("multiValueQueryStringParameters", "pathParameters", "stageVariables", "requestContext"),
+    ]
+    event = {key: proxy[key] for key in keys}
+    return {"type": "REQUEST", "methodArn": method_arn(proxy["httpMethod"], proxy["path"]), **event}
+
+
+# --- authorizer results --------------------------------------------------------------------------------------------
+
+
+class AuthorizerVerdict(Exception):
+    """The authorizer refused (or broke); carries the API Gateway response type to answer with."""
+
+    def __init__(self, response_type: str) -> None:
+        super().__init__(response_type)
+        self.response_type = response_type
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _arn_matches(pattern: str, arn: str) -> bool:
+    # IAM wildcards: `*` any run of characters (also across `/`), `?` one character; nothing else is special.
+    return fnmatch.fnmatchcase(arn, pattern.replace("[", "[[]"))
+
+
+def _action_matches(action: str) -> bool:
+    return action.lower() in {"*", "execute-api:*", "execute-api:invoke"}
+
+
+def interpret(result: Any, arn: str) -> dict[str, str]:
+    """`requestContext.authorizer` for an Allow on `arn`; raises AuthorizerVerdict as API Gateway would refuse."""
+    if not isinstance(result, dict) or not isinstance(result.get("policyDocument"), dict):
+        raise AuthorizerVerdict("AUTHORIZER_CONFIGURATION_ERROR")
+    principal = result.get("principalId")
+    statements = _as_list(result["policyDocument"].get("Statement", []))
+    context = result.get("context") or {}
+    if not isinstance(principal, str) or not isinstance(context, dict):
+        raise AuthorizerVerdict("AUTHORIZER_CONFIGURATION_ERROR")
+    allowed = False
+    for statement in statements:
+        if not isinstance(statement, dict):
+            raise AuthorizerVerdict("AUTHORIZER_CONFIGURATION_ERROR")
+        applies = any(_action_matches(str(a)) for a in _as_list(statement.get("Action", []))) and any(
+            _arn_matches(str(r), arn) for r in _as_list(statement.get("Resource", []))
+        )
+        if applies and statement.get("Effect") == "Deny":
+            raise AuthorizerVerdict("ACCESS_DENIED")  # an explicit Deny wins over any Allow
+        allowed = allowed or (applies and statement.get("Effect") == "Allow")
+    if not allowed:
+        raise AuthorizerVerdict("ACCESS_DENIED")
+    authorizer = {"principalId": principal}
+    for key, value in context.items():
+        # API Gateway admits only string, number and boolean values and hands them to the integration as strings.
+        if isinstance(value, bool):
+            authorizer[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            authorizer[key] = str(value)
+        else:
+            raise AuthorizerVerdict("AUTHORIZER_CONFIGURATION_ERROR")
+    return authorizer
+
+
+# --- the gateway ---------------------------------------------------------------------------------------------------
+
+LocalHandler = Callable[[Request, dict[str, str]], Response]
+
+
+class Gateway:
+    """Dispatches requests: local-only routes first, then catalog routes through the authorizer and the handler."""
+
+    def __init__(
+        self,
+        *,
+        invoker: Invoker,
+        routes: Iterable[tuple[catalog.Route, catalog.Function]] | None = None,
+        authorizer: catalog.Function | None = None,
+        use_catalog_authorizer: bool = True,
+        port: int = 8080,
+    ) -> None:
+        self.invoker = invoker
+        self.router = Router(catalog.routes() if routes is None else routes)
+        self.authorizer = catalog.authorizer() if authorizer is None and use_catalog_authorizer else authorizer
+        self.port = port
+        self.local_routes: list[tuple[str, re.Pattern[str], LocalHandler]] = []
+
+    def add_local_route(self, method: str, template: str, handler: LocalHandler) -> None:
+        """Serve a route from the gateway itself (the /_local routes, the OpenAPI document and its UI)."""
+        self.local_routes.append((method, compile_template(template)[0], handler))
+
+    def dispatch(self, request: Request) -> Response:
+        """Answer one request; every answer carries X-Request-Id."""
+        response = self._dispatch(request)
+        if response.header("X-Request-Id") is None:
+            response.headers.append(("X-Request-Id", request.request_id))
+        return response
+
+    def _dispatch(self, request: Request) -> Response:
+        if len(request.body) > MAX_BODY_BYTES:
+            return error_response("REQUEST_TOO_LARGE", request.request_id)
+        for method, pattern, handler in self.local_routes:
+            found = pattern.match(request.path)
+            if found and method == request.method:
+                return handler(request, found.groupdict())
+        matched = self.router.match(request.method, request.path)
+        if matched is None:
+            # Deployed, an unknown path or method is API Gateway's MISSING_AUTHENTICATION_TOKEN, answered as 404.
+            return error_response("MISSING_AUTHENTICATION_TOKEN", request.request_id)
+        compiled, parameters = matched
+        event = proxy_event(request, compiled.route.path, parameters, self.port)
+        if compiled.route.auth is not catalog.Auth.PUBLIC:
+            try:
+                event["requestContext"]["authorizer"] = self._authorize(event)
+            except AuthorizerVerdict as verdict:
+                return error_response(verdict.response_type, request.request_id)
+        return self._invoke(compiled.function, event, request.request_id)
+
+    def _authorize(self, event: dict[str, Any]) -> dict[str, str]:
+        if self.authorizer is None:
+            raise AuthorizerVerdict("UNAUTHORIZED")  # deny by default: a guarded route without an authorizer
+        auth_event = authorizer_event(event)
+        try:
+            result = self.invoker.run(self.authorizer, auth_event)
+        except Exception as error:
+            # Lambda authorizers refuse a caller by raising exactly "Unauthorized"; any other failure is a 500.
+            if str(error) == "Unauthorized":
+                raise AuthorizerVerdict("UNAUTHORIZED") from None
+            log.exception("authorizer failed", extra={"error_type": type(error).__name__})
+            raise AuthorizerVerdict("AUTHORIZER_FAILURE") from None
+        return interpret(result, auth_event["methodArn"])
+
+    def _invoke(self, function: catalog.Function, event: dict[str, Any], request_id: str) -> Response:
+        try:
+            result = self.invoker.run(function, event)
+        except Exception as error:
+            log.exception("handler failed", extra={"function": function.name, "error_type": type(error).__name__})
+            return error_response("INTEGRATION_FAILURE", request_id)
+        try:
+            return proxy_result(result)
+        except (TypeError, ValueError, KeyError):
+            # A malformed proxy result: API Gateway answers 502 too.
+            log.exception("malformed proxy result", extra={"function": function.name})
+            return error_response("INTEGRATION_FAILURE", request_id)
+
+
+def proxy_result(result: dict[str, Any]) -> Response:
+    """The HTTP answer for a Lambda proxy result (`headers` and `multiValueHeaders` merged, base64 body decoded)."""
+    status = int(result["statusCode"])
+    multi = {k: [str(v) for v in _as_list(vs)] for k, vs in (result.get("multiValueHeaders") or {}).items()}
+    seen = {k.lower() for k in multi}
+    headers = [(k, v) for k, vs in multi.items() for v in vs]
+    headers += [(k, str(v)) for k, v in (result.get("headers") or {}).items() if k.lower() not in seen]
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    return Response(status, headers, body)
+
+
+# --- HTTP --------------------------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: GatewayServer
+    server_version = "switchboard-local"
+    sys_version = ""
+
+    def _read_body(self) -> bytes | None:
+        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            chunks: list[bytes] = []
+            total = 0
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                total += size
+                if total > MAX_BODY_BYTES:
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        try:
+            body = self._read_body()
+        except ValueError:
+            body = b""
+        request = Request(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            body=body or b"",
+            source_ip=self.client_address[0],
+        )
+        response = error_response("REQUEST_TOO_LARGE", request.request_id) if body is None else None
+        response = response or self.server.gateway.dispatch(request)
+        self.send_response(response.status)
+        for name, value in response.headers:
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if body is None:
+            self.send_header("Connection", "close")  # the unread body cannot be skipped safely
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+        # One line per request; never headers, bodies or the query string (it may carry a token).
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.info("%s %s %s %.1fms", request.method, request.path, response.status, elapsed_ms)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the stdlib's access log: _serve logs one line without the query string."""
+
+
+class GatewayServer(ThreadingHTTPServer):
+    """The HTTP server in front of a Gateway (one thread per connection)."""
+
+    daemon_threads = True
+
+    def __init__(self, gateway: Gateway, port: int, host: str = "127.0.0.1") -> None:
+        self.gateway = gateway
+        super().__init__((host, port), _Handler)

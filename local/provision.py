@@ -1,0 +1,179 @@
+"""Creates every catalog table, queue, key, secret and sender identity in moto and points this process at them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import Any
+
+from infra import catalog
+
+STAGE = "local"
+REGION = "eu-west-1"
+ACCOUNT_ID = "123456789012"  # moto's default account: ARNs it returns use it
+PREFIX = "switchboard-local"
+MAIL_FROM = "Switchboard <no-reply@switchboard.example>"
+# Deployed functions get these from the house Lambda construct; the local stack mirrors them.
+BASE_ENV: dict[str, str] = {
+    "STAGE": STAGE,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_SERVICE_NAME": "switchboard",
+    "POWERTOOLS_METRICS_NAMESPACE": "Switchboard",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "MAIL_FROM": MAIL_FROM,
+}
+DAY_S = 86400
+
+
+def table_name(spec: catalog.Table) -> str:
+    """The local physical name of a catalog table."""
+    return f"{PREFIX}-{spec.id}"
+
+
+def queue_name(spec: catalog.Queue, *, dead_letter: bool = False) -> str:
+    """The local physical name of a catalog queue or of its dead-letter queue."""
+    return f"{PREFIX}-{spec.id}{'-dlq' if dead_letter else ''}"
+
+
+def secret_name(spec: catalog.Secret) -> str:
+    """The local name of a catalog secret (deployed functions get its ARN in the same env var)."""
+    return f"switchboard/{STAGE}/{spec.id}"
+
+
+def queue_arn(name: str) -> str:
+    """The ARN moto gives a queue of this name."""
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+
+
+def _key_schema(partition: str, sort: str) -> list[dict[str, str]]:
+    return [{"AttributeName": partition, "KeyType": "HASH"}, {"AttributeName": sort, "KeyType": "RANGE"}]
+
+
+def create_table_request(spec: catalog.Table, name: str) -> dict[str, Any]:
+    """CreateTable kwargs for one catalog table: string keys, on-demand, every index projecting all attributes."""
+    keys = {spec.partition_key, spec.sort_key} | {k for i in spec.indexes for k in (i.partition_key, i.sort_key)}
+    request: dict[str, Any] = {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in sorted(keys)],
+        "KeySchema": _key_schema(spec.partition_key, spec.sort_key),
+    }
+    if spec.indexes:
+        request["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": i.name,
+                "KeySchema": _key_schema(i.partition_key, i.sort_key),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for i in spec.indexes
+        ]
+    return request
+
+
+def table_requests() -> list[dict[str, Any]]:
+    """CreateTable kwargs of every catalog table, local names (compared with the CDK template by a test)."""
+    return [create_table_request(spec, table_name(spec)) for spec in catalog.TABLES]
+
+
+def queue_requests(specs: Iterable[catalog.Queue] = catalog.QUEUES) -> list[dict[str, Any]]:
+    """CreateQueue kwargs of every catalog queue, each dead-letter queue listed before the queue that uses it."""
+    requests: list[dict[str, Any]] = []
+    for spec in specs:
+        dlq = queue_name(spec, dead_letter=True)
+        requests.append(
+            {"QueueName": dlq, "Attributes": {"MessageRetentionPeriod": str(spec.dlq_retention_days * DAY_S)}}
+        )
+        redrive = {"deadLetterTargetArn": queue_arn(dlq), "maxReceiveCount": spec.max_receive_count}
+        requests.append(
+            {
+                "QueueName": queue_name(spec),
+                "Attributes": {
+                    "VisibilityTimeout": str(spec.visibility_timeout_s),
+                    "MessageRetentionPeriod": str(spec.retention_days * DAY_S),
+                    "RedrivePolicy": json.dumps(redrive),
+                },
+            }
+        )
+    return requests
+
+
+def secret_value(spec: catalog.Secret) -> dict[str, str]:
+    """A fresh secret: generated keys are random 256-bit base64url values; carrier credentials are placeholders."""
+    if spec.generated_keys:
+        return {key: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() for key in spec.generated_keys}
+    # Real carrier credentials never exist locally: the sandbox carriers stand in for every carrier.
+    return {"account": "sandbox", "token": "sandbox", "note": "placeholder: the local stack uses sandbox carriers"}
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """What provisioning created: the environment every local function runs with, and queue URLs by catalog id."""
+
+    env: dict[str, str]
+    queue_urls: dict[str, str]
+    dlq_urls: dict[str, str]
+
+
+def create_tables(client: Any, requests: Iterable[dict[str, Any]], specs: Iterable[catalog.Table]) -> None:
+    """Create tables (CreateTable kwargs) and enable TTL on each catalog table's ttl attribute."""
+    for request, spec in zip(requests, specs, strict=True):
+        client.create_table(**request)
+        client.update_time_to_live(
+            TableName=request["TableName"],
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+        )
+
+
+def provision(*, endpoint_url: str, public_base_url: str) -> Provisioned:
+    """Create every catalog resource in the moto server at `endpoint_url`; returns the functions' environment."""
+    import boto3  # noqa: PLC0415 - loaded once the stack starts, not when the gateway module is imported
+
+    session = boto3.session.Session(
+        aws_access_key_id=BASE_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=BASE_ENV["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=BASE_ENV["AWS_SESSION_TOKEN"],
+        region_name=REGION,
+    )
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+    env = {**BASE_ENV, "AWS_ENDPOINT_URL": endpoint_url, "PUBLIC_BASE_URL": public_base_url}
+    create_tables(client("dynamodb"), table_requests(), catalog.TABLES)
+    env.update({spec.env: table_name(spec) for spec in catalog.TABLES})
+
+    sqs = client("sqs")
+    urls = {request["QueueName"]: sqs.create_queue(**request)["QueueUrl"] for request in queue_requests()}
+    queue_urls = {spec.id: urls[queue_name(spec)] for spec in catalog.QUEUES}
+    dlq_urls = {spec.id: urls[queue_name(spec, dead_letter=True)] for spec in catalog.QUEUES}
+    env.update({spec.env: queue_urls[spec.id] for spec in catalog.QUEUES})
+
+    env["DATA_KEY_ID"] = client("kms").create_key(Description="switchboard local data key")["KeyMetadata"]["KeyId"]
+
+    manager = client("secretsmanager")
+    for spec in catalog.SECRETS:
+        manager.create_secret(Name=secret_name(spec), SecretString=json.dumps(secret_value(spec)))
+        env[spec.env] = secret_name(spec)
+
+    client("ses").verify_email_identity(EmailAddress=parseaddr(MAIL_FROM)[1])
+    return Provisioned(env=env, queue_urls=queue_urls, dlq_urls=dlq_urls)
+
+
+def apply(env: dict[str, str]) -> None:
+    """Make this process look like a deployed function: set the environment, re-read settings, rebuild clients."""
+    from switchboard import settings  # noqa: PLC0415
+    from switchboard.dal import clients  # noqa: PLC0415
+
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(env)
+    settings.reload()
+    clients.reset()

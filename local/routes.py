@@ -1,0 +1,245 @@
+"""The `/_local` routes (API.md "Local stack only"), the OpenAPI document and Swagger UI: served by the gateway."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from local import openapi
+from local.gateway import Gateway, LocalHandler, Request, Response
+from local.provision import ACCOUNT_ID, REGION
+from local.scheduler import Scheduler, UnknownJob
+from switchboard import api, clock
+from switchboard.carriers import sandbox
+
+log = logging.getLogger("local")
+
+PREFIX = "/_local"
+_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_\-.~%]+)")
+SWAGGER_UI = "https://unpkg.com/swagger-ui-dist@5.17.14"
+DOCS_HTML = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Switchboard API</title>
+<link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css"></head>
+<body><div id="ui"></div><script src="{SWAGGER_UI}/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#ui"}});</script></body></html>
+"""
+# Swagger UI loads from a CDN in the developer's browser; this page exists only in the local stack.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' https://unpkg.com; style-src https://unpkg.com; "
+    "img-src data: https://unpkg.com; connect-src 'self'; frame-ancestors 'none'"
+)
+
+
+class Problem(Exception):
+    """A /_local error, answered as problem+json like every other error."""
+
+    def __init__(self, status: int, code: str, title: str, detail: str, errors: list[dict[str, str]] | None = None):
+        super().__init__(detail)
+        self.status, self.code, self.title, self.detail, self.errors = status, code, title, detail, errors
+
+
+def _invalid(pointer: str, message: str) -> Problem:
+    errors = [{"pointer": pointer, "message": message}]
+    return Problem(422, "validation_failed", "Validation failed", "The request has invalid fields.", errors)
+
+
+def _headers(request: Request, content_type: str) -> list[tuple[str, str]]:
+    return [("Content-Type", content_type), *api.SECURITY_HEADERS.items(), ("X-Request-Id", request.request_id)]
+
+
+def json_response(request: Request, body: Any, status: int = 200) -> Response:
+    """A JSON answer with the headers every answer carries."""
+    return Response(status, _headers(request, "application/json"), json.dumps(body).encode())
+
+
+def problem_response(request: Request, error: Problem) -> Response:
+    """A problem+json answer, shaped by the same function as the handlers' errors."""
+    extra = {"errors": error.errors} if error.errors else None
+    body = api.problem(
+        status=error.status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        request_id=request.request_id,
+        instance=request.path,
+        extra=extra,
+    )
+    return Response(error.status, _headers(request, api.PROBLEM_CONTENT_TYPE), json.dumps(body).encode())
+
+
+def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object body (400 when it is not JSON, 422 when it is not an object)."""
+    try:
+        body = json.loads(request.body or b"null")
+    except ValueError:
+        raise Problem(400, "invalid_json", "Invalid JSON", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise _invalid("", "Send a JSON object.")
+    return body
+
+
+def _string(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"/{name}", "Required: a non-empty string.")
+    return value
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise _invalid(f"/{name}", "Required: a string.")
+    return value
+
+
+def _carrier(name: str) -> str:
+    if name not in sandbox.NAMES:
+        raise Problem(404, "not_found", "Not found", f"No sandbox carrier is called {name!r}.")
+    return name
+
+
+def outbox() -> list[dict[str, str]]:
+    """E-mails sent through moto's SES (this process's backend), newest first."""
+    from moto.ses.models import ses_backends  # noqa: PLC0415 - moto's in-process state; loaded on first use
+
+    mails: list[dict[str, str]] = []
+    for message in reversed(ses_backends[ACCOUNT_ID][REGION].sent_messages):
+        body = getattr(message, "body", None)
+        if not isinstance(body, str):
+            continue  # raw and templated messages: the platform sends neither
+        for to in message.destinations.get("ToAddresses", []):
+            mail = {"to": to, "subject": message.subject, "body": body}
+            if found := _TOKEN.search(body):
+                mail["token"] = found.group(1)
+            mails.append(mail)
+    return mails
+
+
+class LocalRoutes:
+    """The gateway's own routes; `dispatch` reaches catalog routes (simulated carrier events go through it)."""
+
+    def __init__(self, gateway: Gateway, scheduler: Scheduler) -> None:
+        self.gateway = gateway
+        self.scheduler = scheduler
+        self._openapi: bytes | None = None
+        self._openapi_lock = threading.Lock()
+
+    def table(self) -> list[tuple[str, str, Callable[[Request, dict[str, str]], Response]]]:
+        """Every route this module serves (method, template, handler)."""
+        return [
+            ("GET", f"{PREFIX}/outbox", lambda r, _: json_response(r, {"data": outbox()})),
+            ("GET", f"{PREFIX}/deliveries", self.deliveries),
+            ("GET", f"{PREFIX}/carriers", self.carriers),
+            ("PUT", f"{PREFIX}/carriers/{{carrier}}", self.set_carrier),
+            ("POST", f"{PREFIX}/carriers/{{carrier}}/inbound", self.inbound),
+            ("POST", f"{PREFIX}/jobs/{{name}}", self.run_job),
+            ("POST", f"{PREFIX}/clock", self.advance_clock),
+            ("GET", "/openapi.json", self.openapi_json),
+            ("GET", "/docs", self.docs),
+        ]
+
+    def install(self) -> None:
+        """Register every route on the gateway, each answering errors as problem+json."""
+        for method, template, handler in self.table():
+            self.gateway.add_local_route(method, template, _guarded(handler))
+
+    def deliveries(self, request: Request, _: dict[str, str]) -> Response:
+        """What the sandbox carriers delivered, newest first."""
+        return json_response(request, {"data": [d.as_json() for d in sandbox.deliveries()]})
+
+    def carriers(self, request: Request, _: dict[str, str]) -> Response:
+        """Every sandbox carrier and its state."""
+        data = [{"carrier": name, "state": state.value} for name, state in sandbox.states().items()]
+        return json_response(request, {"data": data})
+
+    def set_carrier(self, request: Request, params: dict[str, str]) -> Response:
+        """`{state: up | down | slow}`: simulate an outage or a recovery."""
+        carrier = _carrier(params["carrier"])
+        raw = json_body(request).get("state")
+        states = [s.value for s in sandbox.State]
+        if raw not in states:
+            raise _invalid("/state", f"Must be one of: {', '.join(states)}.")
+        sandbox.set_state(carrier, sandbox.State(raw))
+        return json_response(request, {"carrier": carrier, "state": raw})
+
+    def inbound(self, request: Request, params: dict[str, str]) -> Response:
+        """Sign an inbound message as the sandbox carrier does and post it to that carrier's events route."""
+        from switchboard.crypto import secrets  # noqa: PLC0415 - boto3 on first use
+
+        carrier = _carrier(params["carrier"])
+        body = json_body(request)
+        channel = body.get("channel", "sms")
+        if channel not in ("sms", "whatsapp", "voice"):
+            raise _invalid("/channel", "Must be one of: sms, whatsapp, voice.")
+        event = {
+            "type": "message.inbound",
+            "id": f"sbxevt_{uuid.uuid4().hex}",
+            "carrier": carrier,
+            "channel": channel,
+            "from": _string(body, "from"),
+            "to": _string(body, "to"),
+            "body": _text(body, "body"),
+            "received_at": clock.rfc3339(clock.now()),
+        }
+        raw = json.dumps(event).encode()
+        key = str(secrets.get_json("SANDBOX_CREDENTIALS_SECRET")["signing_key"])
+        signature = sandbox.sign(key, raw, int(clock.timestamp()))
+        headers = [
+            ("Content-Type", "application/json"),
+            ("User-Agent", f"{carrier}/local"),
+            (sandbox.SIGNATURE_HEADER, signature),
+        ]
+        # The route's own answer comes back as is (404 from the gateway until a function serves the route).
+        return self.gateway.dispatch(Request("POST", f"/v1/carriers/{carrier}/events", headers, raw, request.source_ip))
+
+    def run_job(self, request: Request, params: dict[str, str]) -> Response:
+        """Run a scheduled job now; 200 with its report."""
+        try:
+            report = self.scheduler.run_now(params["name"])
+        except UnknownJob:
+            raise Problem(404, "not_found", "Not found", f"No scheduled job is called {params['name']!r}.") from None
+        return json_response(request, report)
+
+    def advance_clock(self, request: Request, _: dict[str, str]) -> Response:
+        """`{advance_s}` → `{now}`: the platform clock only moves forward."""
+        advance = json_body(request).get("advance_s")
+        if isinstance(advance, bool) or not isinstance(advance, int | float) or not math.isfinite(advance):
+            raise _invalid("/advance_s", "Required: a number of seconds.")
+        if advance < 0:
+            raise _invalid("/advance_s", "The clock only moves forward: send zero or more seconds.")
+        return json_response(request, {"now": clock.rfc3339(clock.advance(advance))})
+
+    def openapi_json(self, request: Request, _: dict[str, str]) -> Response:
+        """The OpenAPI document (generated on first request: it imports every handler)."""
+        with self._openapi_lock:
+            if self._openapi is None:
+                self._openapi = openapi.render().encode()
+        return Response(200, _headers(request, "application/json"), self._openapi)
+
+    def docs(self, request: Request, _: dict[str, str]) -> Response:
+        """Swagger UI over /openapi.json."""
+        headers = [
+            (k, DOCS_CSP if k == "Content-Security-Policy" else v)
+            for k, v in _headers(request, "text/html; charset=utf-8")
+        ]
+        return Response(200, headers, DOCS_HTML.encode())
+
+
+def _guarded(handler: Callable[[Request, dict[str, str]], Response]) -> LocalHandler:
+    def serve(request: Request, params: dict[str, str]) -> Response:
+        try:
+            return handler(request, params)
+        except Problem as error:
+            return problem_response(request, error)
+        except Exception as error:
+            log.exception("local route failed", extra={"error_type": type(error).__name__})
+            detail = "Something went wrong on our side; it was logged."
+            return problem_response(request, Problem(500, "internal_error", "Internal error", detail))
+
+    return serve

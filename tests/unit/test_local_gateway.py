@@ -1,0 +1,344 @@
+"""The local gateway: route matching, REST proxy events, authorizer verdicts and proxy results, as API Gateway does."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from infra import catalog
+from local.gateway import (
+    AuthorizerVerdict,
+    Gateway,
+    Request,
+    Router,
+    authorizer_event,
+    interpret,
+    method_arn,
+    proxy_event,
+    proxy_result,
+)
+from local.lambdas import Handler, Invoker
+from local.routes import LocalRoutes
+from local.scheduler import Scheduler
+from switchboard.api import SECURITY_HEADERS
+
+FN = catalog.Function(name="fake_api", description="test-only")
+AUTH = catalog.Function(name="fake_authorizer", description="test-only authorizer")
+ROUTES = [
+    (catalog.Route("GET", "/v1/messages", catalog.Auth.ANY, "list"), FN),
+    (catalog.Route("GET", "/v1/messages/{id}", catalog.Auth.ANY, "read"), FN),
+    (catalog.Route("GET", "/v1/messages/latest", catalog.Auth.ANY, "latest"), FN),
+    (catalog.Route("POST", "/v1/carriers/{carrier}/events", catalog.Auth.PUBLIC, "events"), FN),
+    (catalog.Route("GET", "/v1/files/{proxy+}", catalog.Auth.PUBLIC, "files"), FN),
+    (catalog.Route("GET", "/v1/health", catalog.Auth.PUBLIC, "health"), FN),
+]
+# The keys of a REST proxy event as documented by AWS (API Gateway → Lambda proxy integration input format).
+REST_EVENT_KEYS = {
+    "resource",
+    "path",
+    "httpMethod",
+    "headers",
+    "multiValueHeaders",
+    "queryStringParameters",
+    "multiValueQueryStringParameters",
+    "pathParameters",
+    "stageVariables",
+    "requestContext",
+    "body",
+    "isBase64Encoded",
+}
+REQUEST_CONTEXT_KEYS = {
+    "accountId",
+    "apiId",
+    "domainName",
+    "domainPrefix",
+    "extendedRequestId",
+    "httpMethod",
+    "identity",
+    "path",
+    "protocol",
+    "requestId",
+    "requestTime",
+    "requestTimeEpoch",
+    "resourceId",
+    "resourcePath",
+    "stage",
+}
+
+
+def allow(arn: str = "*", context: dict[str, Any] | None = None, effect: str = "Allow") -> dict[str, Any]:
+    statement = {"Action": "execute-api:Invoke", "Effect": effect, "Resource": arn}
+    return {
+        "principalId": "usr_1",
+        "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+        "context": context or {},
+    }
+
+
+class Fakes:
+    """Test-only handlers for the fake API and the fake authorizer; records what each received."""
+
+    def __init__(self, authorizer: Any = None) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.auth_events: list[dict[str, Any]] = []
+        self.authorizer = authorizer
+
+    def api(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.events.append(event)
+        assert context.get_remaining_time_in_millis() > 0
+        return {"statusCode": 200, "multiValueHeaders": {"Content-Type": ["application/json"]}, "body": "{}"}
+
+    def auth(self, event: dict[str, Any], context: Any) -> Any:
+        self.auth_events.append(event)
+        if isinstance(self.authorizer, Exception):
+            raise self.authorizer
+        return self.authorizer
+
+    def load(self, name: str) -> Handler:
+        return {"fake_api": self.api, "fake_authorizer": self.auth}[name]
+
+
+def gateway(fakes: Fakes, *, with_authorizer: bool = True) -> Gateway:
+    return Gateway(
+        invoker=Invoker(fakes.load),
+        routes=ROUTES,
+        authorizer=AUTH if with_authorizer else None,
+        use_catalog_authorizer=False,
+        port=8080,
+    )
+
+
+def problem_of(response: Any) -> dict[str, Any]:
+    assert response.header("Content-Type") == "application/problem+json"
+    for name, value in SECURITY_HEADERS.items():
+        assert response.header(name) == value
+    body: dict[str, Any] = json.loads(response.body)
+    assert body["request_id"] == response.header("X-Request-Id")
+    return body
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "resource", "params"),
+    [
+        ("GET", "/v1/messages", "/v1/messages", {}),
+        ("GET", "/v1/messages/msg_1", "/v1/messages/{id}", {"id": "msg_1"}),
+        ("GET", "/v1/messages/latest", "/v1/messages/latest", {}),  # a literal beats {id}
+        ("POST", "/v1/carriers/sandbox-a/events", "/v1/carriers/{carrier}/events", {"carrier": "sandbox-a"}),
+        ("GET", "/v1/files/a/b/c.txt", "/v1/files/{proxy+}", {"proxy": "a/b/c.txt"}),
+    ],
+)
+def test_router_matches_the_most_specific_template(
+    method: str, path: str, resource: str, params: dict[str, str]
+) -> None:
+    found = Router(ROUTES).match(method, path)
+    assert found is not None
+    assert (found[0].route.path, found[1]) == (resource, params)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/nothing"), ("DELETE", "/v1/messages"), ("GET", "/v1/messages/a/b"), ("GET", "/v1/files")],
+)
+def test_router_finds_nothing_for_unknown_paths_and_methods(method: str, path: str) -> None:
+    assert Router(ROUTES).match(method, path) is None
+
+
+def test_proxy_event_has_the_api_gateway_rest_shape() -> None:
+    request = Request(
+        "GET",
+        "/v1/messages/msg_1?status=sent&status=failed&limit=5&q=a%20b",
+        headers=[("Accept", "application/json"), ("X-Multi", "1"), ("X-Multi", "2"), ("User-Agent", "curl/8")],
+        source_ip="203.0.113.9",
+        request_id="req-1",
+    )
+    event = proxy_event(request, "/v1/messages/{id}", {"id": "msg_1"}, 8080)
+    assert set(event) == REST_EVENT_KEYS
+    assert set(event["requestContext"]) == REQUEST_CONTEXT_KEYS
+    assert event["resource"] == "/v1/messages/{id}"
+    assert event["path"] == "/v1/messages/msg_1"
+    assert event["pathParameters"] == {"id": "msg_1"}
+    assert event["stageVariables"] is None
+    assert event["queryStringParameters"] == {"status": "failed", "limit": "5", "q": "a b"}
+    assert event["multiValueQueryStringParameters"]["status"] == ["sent", "failed"]
+    assert event["headers"]["X-Multi"] == "2"
+    assert event["multiValueHeaders"]["X-Multi"] == ["1", "2"]
+    assert event["headers"]["X-Forwarded-For"] == "203.0.113.9"
+    context = event["requestContext"]
+    assert (context["requestId"], context["stage"], context["resourcePath"]) == ("req-1", "local", "/v1/messages/{id}")
+    assert context["identity"]["sourceIp"] == "203.0.113.9"
+    assert context["identity"]["userAgent"] == "curl/8"
+    assert (event["body"], event["isBase64Encoded"]) == (None, False)
+
+
+def test_proxy_event_without_query_or_path_parameters_has_nulls() -> None:
+    event = proxy_event(Request("GET", "/v1/health"), "/v1/health", {}, 8080)
+    assert event["queryStringParameters"] is None
+    assert event["multiValueQueryStringParameters"] is None
+    assert event["pathParameters"] is None
+
+
+def test_proxy_event_passes_text_bodies_as_is_and_binary_bodies_base64() -> None:
+    text = proxy_event(
+        Request("POST", "/x", [("Content-Type", "application/json")], b'{"a": "\xc3\xa9"}'), "/x", {}, 8080
+    )
+    assert (text["body"], text["isBase64Encoded"]) == ('{"a": "é"}', False)
+    binary = proxy_event(Request("POST", "/x", [("Content-Type", "image/png")], b"\x89PNG\x00"), "/x", {}, 8080)
+    assert binary["isBase64Encoded"] is True
+    assert base64.b64decode(binary["body"]) == b"\x89PNG\x00"
+
+
+def test_authorizer_event_is_a_request_authorizer_event_with_the_method_arn() -> None:
+    proxy = proxy_event(Request("GET", "/v1/messages/msg_1?x=1"), "/v1/messages/{id}", {"id": "msg_1"}, 8080)
+    event = authorizer_event(proxy)
+    assert event["type"] == "REQUEST"
+    assert event["methodArn"] == "arn:aws:execute-api:eu-west-1:000000000000:local/local/GET/v1/messages/msg_1"
+    assert event["queryStringParameters"] == {"x": "1"}
+    assert event["requestContext"]["requestId"] == proxy["requestContext"]["requestId"]
+    assert "body" not in event
+
+
+ARN = method_arn("GET", "/v1/messages/msg_1")
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [ARN, "*", "arn:aws:execute-api:eu-west-1:000000000000:local/*", "arn:aws:execute-api:*:*:local/local/GET/v1/*"],
+)
+def test_interpret_allows_when_an_allow_statement_matches_the_method_arn(resource: str) -> None:
+    assert interpret(allow(resource), ARN) == {"principalId": "usr_1"}
+
+
+def test_interpret_passes_context_values_as_strings() -> None:
+    context = {"account_id": "acct_1", "role": "owner", "mfa": True, "limit": 10}
+    assert interpret(allow(context=context), ARN) == {
+        "principalId": "usr_1",
+        "account_id": "acct_1",
+        "role": "owner",
+        "mfa": "true",
+        "limit": "10",
+    }
+
+
+@pytest.mark.parametrize(
+    ("result", "response_type"),
+    [
+        (allow(effect="Deny"), "ACCESS_DENIED"),
+        (allow("arn:aws:execute-api:eu-west-1:000000000000:local/local/POST/*"), "ACCESS_DENIED"),
+        ({**allow(), "policyDocument": {"Statement": []}}, "ACCESS_DENIED"),
+        ({"principalId": "u"}, "AUTHORIZER_CONFIGURATION_ERROR"),
+        ("Allow", "AUTHORIZER_CONFIGURATION_ERROR"),
+        (allow(context={"nested": {"a": 1}}), "AUTHORIZER_CONFIGURATION_ERROR"),
+    ],
+)
+def test_interpret_refuses_as_api_gateway_does(result: Any, response_type: str) -> None:
+    with pytest.raises(AuthorizerVerdict) as refused:
+        interpret(result, ARN)
+    assert refused.value.response_type == response_type
+
+
+def test_interpret_an_explicit_deny_wins_over_an_allow() -> None:
+    result = allow()
+    result["policyDocument"]["Statement"].append({"Action": "*", "Effect": "Deny", "Resource": ARN})
+    with pytest.raises(AuthorizerVerdict, match="ACCESS_DENIED"):
+        interpret(result, ARN)
+
+
+def test_gateway_guarded_route_runs_the_authorizer_and_passes_its_context() -> None:
+    fakes = Fakes(authorizer=allow(context={"account_id": "acct_1"}))
+    response = gateway(fakes).dispatch(Request("GET", "/v1/messages/msg_1", [("Authorization", "Bearer t")]))
+    assert response.status == 200
+    [auth_event] = fakes.auth_events
+    assert auth_event["headers"]["Authorization"] == "Bearer t"
+    [event] = fakes.events
+    assert event["requestContext"]["authorizer"] == {"principalId": "usr_1", "account_id": "acct_1"}
+    assert response.header("X-Request-Id") == event["requestContext"]["requestId"]
+
+
+def test_gateway_public_route_skips_the_authorizer() -> None:
+    fakes = Fakes(authorizer=RuntimeError("must not run"))
+    assert gateway(fakes).dispatch(Request("GET", "/v1/health")).status == 200
+    assert fakes.auth_events == []
+    assert "authorizer" not in fakes.events[0]["requestContext"]
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "status", "code"),
+    [
+        (Exception("Unauthorized"), 401, "unauthorized"),
+        (Exception("unauthorized!"), 500, "internal_error"),
+        (KeyError("boom"), 500, "internal_error"),
+        (allow(effect="Deny"), 403, "forbidden"),
+        ({"nonsense": True}, 500, "internal_error"),
+    ],
+)
+def test_gateway_maps_authorizer_outcomes_to_gateway_errors(authorizer: Any, status: int, code: str) -> None:
+    fakes = Fakes(authorizer=authorizer)
+    response = gateway(fakes).dispatch(Request("GET", "/v1/messages"))
+    assert response.status == status
+    assert problem_of(response)["code"] == code
+    assert fakes.events == []  # the handler never ran
+
+
+def test_gateway_guarded_route_without_an_authorizer_is_refused() -> None:
+    fakes = Fakes()
+    response = gateway(fakes, with_authorizer=False).dispatch(Request("GET", "/v1/messages"))
+    assert (response.status, problem_of(response)["code"]) == (401, "unauthorized")
+    assert fakes.events == []
+
+
+def test_gateway_unknown_route_is_the_missing_authentication_token_404() -> None:
+    response = gateway(Fakes()).dispatch(Request("GET", "/nope", request_id="r-9"))
+    assert response.status == 404
+    assert problem_of(response) == {
+        "type": "https://docs.switchboard.example/problems/not_found",
+        "title": "Not found",
+        "status": 404,
+        "detail": "No route matches this method and path.",
+        "code": "not_found",
+        "request_id": "r-9",
+    }
+
+
+def test_gateway_refuses_bodies_over_api_gateways_10_mb() -> None:
+    fakes = Fakes()
+    response = gateway(fakes).dispatch(Request("POST", "/v1/carriers/a/events", body=b"x" * (10 * 1024 * 1024 + 1)))
+    assert (response.status, problem_of(response)["code"]) == (413, "payload_too_large")
+    assert fakes.events == []
+
+
+def test_gateway_handler_crash_is_a_502() -> None:
+    def crash(event: dict[str, Any], context: Any) -> Any:
+        raise RuntimeError("boom")
+
+    failing = Gateway(invoker=Invoker(lambda _: crash), routes=ROUTES, use_catalog_authorizer=False)
+    response = failing.dispatch(Request("GET", "/v1/health"))
+    assert (response.status, problem_of(response)["code"]) == (502, "bad_gateway")
+
+
+def test_proxy_result_merges_headers_and_decodes_base64_bodies() -> None:
+    response = proxy_result(
+        {
+            "statusCode": 201,
+            "headers": {"Location": "/v1/x/1", "set-cookie": "ignored"},
+            "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
+            "body": base64.b64encode(b"\x00\x01").decode(),
+            "isBase64Encoded": True,
+        }
+    )
+    assert response.status == 201
+    assert response.headers == [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Location", "/v1/x/1")]
+    assert response.body == b"\x00\x01"
+
+
+def test_local_routes_all_live_under_local_and_never_shadow_a_catalog_route() -> None:
+    scheduler = Scheduler(catalog.FUNCTIONS, Invoker())
+    table = LocalRoutes(gateway(Fakes()), scheduler).table()
+    documentation = {("GET", "/openapi.json"), ("GET", "/docs")}
+    catalog_routes = {(route.method, route.path) for route, _ in catalog.routes()}
+    for method, template, _ in table:
+        assert template.startswith("/_local/") or (method, template) in documentation, template
+        assert (method, template) not in catalog_routes
+    assert not any(path.startswith("/_local") or path in {"/openapi.json", "/docs"} for _, path in catalog_routes)
