@@ -219,7 +219,7 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         name="identity_api",
-        description="Signup, e-mail verification, login, sessions, /me, TOTP and password reset",
+        description="Signup, e-mail verification, login, sessions, /me, TOTP, password reset and API keys",
         routes=(
             Route("POST", "/v1/signup", Auth.PUBLIC, "Create an account and its owner"),
             Route("POST", "/v1/email-verifications", Auth.PUBLIC, "Confirm an e-mail address"),
@@ -236,6 +236,10 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("POST", "/v1/me/mfa/totp", Auth.SESSION, "Start TOTP enrolment"),
             Route("POST", "/v1/me/mfa/totp/activate", Auth.SESSION, "Turn TOTP on"),
             Route("DELETE", "/v1/me/mfa/totp", Auth.SESSION, "Turn TOTP off"),
+            Route("POST", "/v1/api-keys", Auth.SESSION, "Create an API key"),
+            Route("GET", "/v1/api-keys", Auth.SESSION, "List API keys"),
+            Route("DELETE", "/v1/api-keys/{id}", Auth.SESSION, "Revoke an API key"),
+            Route("POST", "/v1/api-keys/{id}/rotate", Auth.SESSION, "Rotate an API key"),
         ),
         tables=_ro(
             {
@@ -258,11 +262,12 @@ FUNCTIONS: tuple[Function, ...] = (
         description="REQUEST authorizer: session token (or API key) to {account_id, principal, role, ...}",
         tables=_ro(
             {
-                "Accounts": Access.READ,
+                "Accounts": Access.READ_WRITE,  # API keys' last_used_at
                 "Sessions": Access.READ_WRITE,  # touches last_seen, deletes expired sessions
                 "Audit": Access.PUT_ONLY,  # an expired session's end is audited
             }
         ),
+        secrets=_ro({"Peppers": Access.READ}),  # the API-key HMAC pepper
         memory_mb=512,
         timeout_s=5,
     ),

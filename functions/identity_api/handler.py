@@ -9,7 +9,8 @@ from pydantic import BaseModel
 
 from switchboard import api, auth
 from switchboard.auth import Principal
-from switchboard.logic import accounts, mfa, sessions
+from switchboard.logic import accounts, api_keys, mfa, sessions
+from switchboard.models.api_keys import ApiKeyCreated, ApiKeyIn, ApiKeyList, RotateIn
 from switchboard.models.identity import (
     AcceptedOut,
     LoginIn,
@@ -172,6 +173,38 @@ def disable_totp(body: Annotated[TotpDisableIn, Body()]) -> Response[str]:
     principal, meta = _caller()
     mfa.disable(principal, body.password, body.code, meta)
     return _no_content()
+
+
+@app.post("/v1/api-keys", summary="Create an API key", tags=["api-keys"])
+def create_api_key(body: Annotated[ApiKeyIn, Body()]) -> Response[str]:
+    """201 with the key, shown this once."""
+    principal, meta = _caller()
+    out: ApiKeyCreated = api_keys.create(principal, body, meta)
+    return _json(201, out)
+
+
+@app.get("/v1/api-keys", summary="List API keys", tags=["api-keys"])
+def list_api_keys() -> Response[str]:
+    """No secrets; with last_used_at."""
+    principal, _ = _caller()
+    out: ApiKeyList = api_keys.list_keys(principal)
+    return _json(200, out)
+
+
+@app.delete("/v1/api-keys/<key_id>", summary="Revoke an API key", tags=["api-keys"])
+def revoke_api_key(key_id: str) -> Response[str]:
+    """Refused from the next request on."""
+    principal, meta = _caller()
+    api_keys.revoke(principal, key_id, meta)
+    return _no_content()
+
+
+@app.post("/v1/api-keys/<key_id>/rotate", summary="Rotate an API key", tags=["api-keys"])
+def rotate_api_key(key_id: str, body: Annotated[RotateIn | None, Body()] = None) -> Response[str]:
+    """201 with a new key; the old one works for grace_s more seconds."""
+    principal, meta = _caller()
+    out: ApiKeyCreated = api_keys.rotate(principal, key_id, (body or RotateIn()).grace_s, meta)
+    return _json(201, out)
 
 
 @logger.inject_lambda_context(clear_state=True)

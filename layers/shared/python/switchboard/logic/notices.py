@@ -45,6 +45,11 @@ _NOTICES: dict[str, tuple[str, str]] = {
         "Two-factor authentication (TOTP) was turned off for your account. If this was not you, reset your "
         "password and turn it on again.",
     ),
+    "api_key_created": (
+        "A new API key was created",
+        "A new API key was created (or rotated) in your Switchboard account. If this was not you, revoke it under "
+        "API keys and change your password.",
+    ),
     "recovery_code_used": (
         "A recovery code was used",
         "One of your two-factor recovery codes was used to log in. It cannot be used again.",
