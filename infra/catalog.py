@@ -117,6 +117,7 @@ class Function:
     memory_mb: int = 512
     timeout_s: int = 10
     uses_data_key: bool = False  # needs kms:GenerateDataKey/Decrypt on the data key for per-account envelopes
+    sends_email: bool = False  # needs ses:SendEmail from the configured sender (MAIL_FROM)
 
 
 def _ro(mapping: dict[str, Access]) -> Mapping[str, Access]:
@@ -214,6 +215,60 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         tables=_ro({"Platform": Access.READ}),
         memory_mb=256,
+        timeout_s=5,
+    ),
+    Function(
+        name="identity_api",
+        description="Signup, e-mail verification, login, sessions, /me, TOTP, password reset and API keys",
+        routes=(
+            Route("POST", "/v1/signup", Auth.PUBLIC, "Create an account and its owner"),
+            Route("POST", "/v1/email-verifications", Auth.PUBLIC, "Confirm an e-mail address"),
+            Route("POST", "/v1/password-resets", Auth.PUBLIC, "E-mail a password reset link"),
+            Route("POST", "/v1/password-resets/confirm", Auth.PUBLIC, "Set a new password with a reset token"),
+            Route("POST", "/v1/sessions", Auth.PUBLIC, "Log in"),
+            Route("GET", "/v1/sessions", Auth.SESSION, "List my sessions"),
+            Route("DELETE", "/v1/sessions", Auth.SESSION, "End all my sessions"),
+            Route("DELETE", "/v1/sessions/current", Auth.SESSION, "Log out"),
+            Route("POST", "/v1/sessions/current/reauth", Auth.SESSION, "Re-authenticate this session"),
+            Route("DELETE", "/v1/sessions/{id}", Auth.SESSION, "End one of my sessions"),
+            Route("GET", "/v1/me", Auth.SESSION, "Who am I"),
+            Route("POST", "/v1/me/password", Auth.SESSION, "Change my password"),
+            Route("POST", "/v1/me/mfa/totp", Auth.SESSION, "Start TOTP enrolment"),
+            Route("POST", "/v1/me/mfa/totp/activate", Auth.SESSION, "Turn TOTP on"),
+            Route("DELETE", "/v1/me/mfa/totp", Auth.SESSION, "Turn TOTP off"),
+            Route("POST", "/v1/api-keys", Auth.SESSION, "Create an API key"),
+            Route("GET", "/v1/api-keys", Auth.SESSION, "List API keys"),
+            Route("DELETE", "/v1/api-keys/{id}", Auth.SESSION, "Revoke an API key"),
+            Route("POST", "/v1/api-keys/{id}/rotate", Auth.SESSION, "Rotate an API key"),
+        ),
+        tables=_ro(
+            {
+                "Accounts": Access.READ_WRITE,
+                "Sessions": Access.READ_WRITE,
+                "Keyring": Access.READ_WRITE,
+                "Limits": Access.READ_WRITE,
+                "Idempotency": Access.READ_WRITE,
+                "Audit": Access.PUT_ONLY,
+            }
+        ),
+        secrets=_ro({"Peppers": Access.READ}),
+        uses_data_key=True,
+        sends_email=True,
+        memory_mb=1024,  # Argon2id (19 MiB, t=2) runs in well under 500 ms at this size
+        timeout_s=15,
+    ),
+    Function(
+        name=AUTHORIZER,
+        description="REQUEST authorizer: session token (or API key) to {account_id, principal, role, ...}",
+        tables=_ro(
+            {
+                "Accounts": Access.READ_WRITE,  # API keys' last_used_at
+                "Sessions": Access.READ_WRITE,  # touches last_seen, deletes expired sessions
+                "Audit": Access.PUT_ONLY,  # an expired session's end is audited
+            }
+        ),
+        secrets=_ro({"Peppers": Access.READ}),  # the API-key HMAC pepper
+        memory_mb=512,
         timeout_s=5,
     ),
     Function(

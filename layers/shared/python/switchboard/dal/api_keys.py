@@ -1,0 +1,106 @@
+"""API keys in the Accounts table: `ACCT#<id>` / `APIKEY#<key_id>`, plus the global `KEYID#<key_id>` lookup."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from switchboard.dal.accounts import account_pk
+from switchboard.dal.base import BaseItem
+
+LOOKUP_SK = "KEYID"
+
+
+def key_sk(key_id: str) -> str:
+    """The sort key of an API key under its account."""
+    return f"APIKEY#{key_id}"
+
+
+class ApiKeyItem(BaseItem):
+    """An API key: only the peppered HMAC of its secret is kept (R26)."""
+
+    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+
+    class Meta:
+        table_name = ""
+
+    key_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    role = UnicodeAttribute()
+    mode = UnicodeAttribute()
+    secret_hash = UnicodeAttribute()
+    pepper_version = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    created_at = NumberAttribute()
+    last_used_at = NumberAttribute(null=True)
+    expires_at = NumberAttribute()  # expiry, or the end of a rotation's grace period; TTL/purge remove it after
+
+
+class KeyLookupItem(BaseItem):
+    """Global: pk = KEYID#<key_id>, sk = KEYID → the owning account (the key id is in every key string)."""
+
+    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+
+    class Meta:
+        table_name = ""
+
+    account_id = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+def put(item: ApiKeyItem) -> None:
+    """Store a new key and its lookup at once."""
+    lookup = KeyLookupItem(
+        f"KEYID#{item.key_id}", LOOKUP_SK, account_id=item.account_id, expires_at=int(item.expires_at)
+    )
+    with TransactWrite(connection=ApiKeyItem._get_connection().connection) as transaction:
+        transaction.save(item, condition=ApiKeyItem.pk.does_not_exist())
+        transaction.save(lookup, condition=KeyLookupItem.pk.does_not_exist())
+
+
+def get(account_id: str, key_id: str) -> ApiKeyItem | None:
+    """One key of the account, or None."""
+    try:
+        return ApiKeyItem.get(account_pk(account_id), key_sk(key_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def find(key_id: str) -> ApiKeyItem | None:
+    """A key by its id alone (the authorizer), or None."""
+    try:
+        lookup = KeyLookupItem.get(f"KEYID#{key_id}", LOOKUP_SK, consistent_read=True)
+    except DoesNotExist:
+        return None
+    return get(lookup.account_id, key_id)
+
+
+def list_keys(account_id: str) -> list[ApiKeyItem]:
+    """Every key of the account, oldest first."""
+    return list(ApiKeyItem.query(account_pk(account_id), ApiKeyItem.sk.startswith("APIKEY#")))
+
+
+def delete(item: ApiKeyItem) -> None:
+    """Revoke: the key and its lookup are gone at once."""
+    with TransactWrite(connection=ApiKeyItem._get_connection().connection) as transaction:
+        transaction.delete(item)
+        transaction.delete(KeyLookupItem(f"KEYID#{item.key_id}", LOOKUP_SK))
+
+
+def shorten(item: ApiKeyItem, until: int) -> None:
+    """End a key's life at `until` (rotation grace), never later than it would have ended."""
+    if until < int(item.expires_at):
+        item.update(actions=[ApiKeyItem.expires_at.set(until)], condition=ApiKeyItem.pk.exists())
+
+
+def touch(item: ApiKeyItem, now: int) -> None:
+    """Record a use (at most once a minute, by the caller's choice)."""
+    try:
+        item.update(actions=[ApiKeyItem.last_used_at.set(now)], condition=ApiKeyItem.pk.exists())
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise

@@ -1,0 +1,172 @@
+"""TOTP second factor (R12-R17): enrol, activate, disable, and the check that spends each time step once."""
+
+from __future__ import annotations
+
+from switchboard.auth import Principal, require_recent_auth
+from switchboard.crypto import envelope, passwords, totp
+from switchboard.dal import accounts as accounts_dal
+from switchboard.dal.accounts import UserItem
+from switchboard.logic import audit, notices
+from switchboard.models.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from switchboard.models.identity import RecoveryCodesOut, TotpEnrolOut
+from switchboard.models.request import RequestMeta
+
+
+class MfaRequired(Unauthorized):
+    """The password was right and the user has 2FA: send `totp_code` or `recovery_code`."""
+
+    code = "mfa_required"
+
+
+class SecondFactorFailed(Unauthorized):
+    """A wrong, replayed or spent code; counts as a failed login (R9, R15)."""
+
+    code = "invalid_mfa_code"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("The code is wrong or was already used.")
+        self.reason = reason
+
+
+def _open(user: UserItem, sealed: str, field: str) -> str:
+    return envelope.open_sealed(
+        user.account_id, sealed, table=accounts_dal.TABLE, item_key=accounts_dal.item_key(user.pk, user.sk), field=field
+    )
+
+
+def _seal(user: UserItem, value: str, field: str) -> str:
+    return envelope.seal(
+        user.account_id, value, table=accounts_dal.TABLE, item_key=accounts_dal.item_key(user.pk, user.sk), field=field
+    )
+
+
+def _normalize_recovery(code: str) -> str:
+    return code.replace("-", "").replace(" ", "").lower()
+
+
+def _check_totp(user: UserItem, seed: str, code: str) -> None:
+    last = None if user.totp_last_step is None else int(user.totp_last_step)
+    step = totp.matching_step(seed, code.strip(), after_step=last)
+    if step is None:
+        # Would it have matched without the "strictly later" rule? Then it is a replay (R14), worth its own reason.
+        replay = totp.matching_step(seed, code.strip(), after_step=None) is not None
+        raise SecondFactorFailed("totp_replay" if replay else "totp_invalid")
+    if not accounts_dal.spend_totp_step(user, step):
+        raise SecondFactorFailed("totp_replay")  # a concurrent request spent this step first
+
+
+def _check_recovery_code(user: UserItem, code: str, meta: RequestMeta) -> None:
+    wanted = _normalize_recovery(code)
+    stored = list(user.recovery_codes or [])
+    version = user.recovery_pepper_version or ""
+    for index, phc in enumerate(stored):
+        if passwords.verify(wanted, passwords.StoredPassword(phc=phc, pepper_version=version)):
+            if not accounts_dal.spend_recovery_code(user, index, phc):
+                break
+            audit.record(
+                account_id=user.account_id,
+                type="mfa.recovery_code_used",
+                outcome="success",
+                actor=user.user_id,
+                meta=meta,
+                data={"remaining": len(stored) - 1},
+            )
+            notices.notify(user, "recovery_code_used")
+            return
+    raise SecondFactorFailed("recovery_code_invalid")
+
+
+def verify_second_factor(user: UserItem, *, totp_code: str | None, recovery_code: str | None, meta: RequestMeta) -> str:
+    """Check the second factor of a user with 2FA on; the factor used, or MfaRequired / SecondFactorFailed."""
+    if totp_code:
+        _check_totp(user, _open(user, user.totp_seed or "", "totp_seed"), totp_code)
+        return "totp"
+    if recovery_code:
+        _check_recovery_code(user, recovery_code, meta)
+        return "recovery_code"
+    raise MfaRequired("Two-factor authentication is on: send totp_code (or a recovery_code).")
+
+
+def enrol(principal: Principal, meta: RequestMeta) -> TotpEnrolOut:
+    """Create a pending seed (sealed); 2FA stays off until a code activates it (R16)."""
+    require_recent_auth(principal)
+    user = _user(principal)
+    if user.mfa_enabled:
+        raise Conflict("Two-factor authentication is already on; turn it off first.", code="mfa_already_enabled")
+    seed = totp.new_seed()
+    accounts_dal.update_user(user, [UserItem.totp_pending.set(_seal(user, seed, "totp_pending"))])
+    audit.record(account_id=user.account_id, type="mfa.enrolled", outcome="success", actor=user.user_id, meta=meta)
+    return TotpEnrolOut(secret=seed, otpauth_uri=totp.provisioning_uri(seed, email=notices.email_of(user)))
+
+
+def activate(principal: Principal, code: str, meta: RequestMeta) -> RecoveryCodesOut:
+    """Turn 2FA on with a valid code from the pending seed; ten recovery codes, shown once (R17)."""
+    require_recent_auth(principal)
+    user = _user(principal)
+    if user.mfa_enabled or not user.totp_pending:
+        raise Conflict("Start enrolment at POST /v1/me/mfa/totp first.", code="mfa_not_enrolling")
+    seed = _open(user, user.totp_pending, "totp_pending")
+    try:
+        _check_totp(user, seed, code)
+    except SecondFactorFailed:
+        raise ValidationFailed(
+            "The code does not match; check the authenticator app's clock.",
+            code="invalid_mfa_code",
+            errors=[{"pointer": "/code", "message": "wrong or already used code"}],
+        ) from None
+    codes = totp.new_recovery_codes()
+    hashed = [passwords.hash_password(c) for c in codes]
+    accounts_dal.update_user(
+        user,
+        [
+            UserItem.totp_seed.set(_seal(user, seed, "totp_seed")),
+            UserItem.totp_pending.remove(),
+            UserItem.mfa_enabled.set(True),
+            UserItem.recovery_codes.set([h.phc for h in hashed]),
+            UserItem.recovery_pepper_version.set(hashed[0].pepper_version),
+        ],
+    )
+    audit.record(account_id=user.account_id, type="mfa.activated", outcome="success", actor=user.user_id, meta=meta)
+    notices.notify(user, "mfa_activated")
+    return RecoveryCodesOut(recovery_codes=codes)
+
+
+def disable(principal: Principal, password: str, code: str, meta: RequestMeta) -> None:
+    """Turn 2FA off with the password and a current code or a recovery code (R16)."""
+    from switchboard.logic import sessions  # noqa: PLC0415 - sessions imports this module
+
+    require_recent_auth(principal)
+    user = _user(principal)
+    if not user.mfa_enabled:
+        raise Conflict("Two-factor authentication is not on.", code="mfa_not_enabled")
+    sessions.check_password(user, password, meta)
+    looks_like_totp = code.strip().isdigit() and len(code.strip()) == totp.DIGITS
+    try:
+        verify_second_factor(
+            user,
+            totp_code=code if looks_like_totp else None,
+            recovery_code=None if looks_like_totp else code,
+            meta=meta,
+        )
+    except SecondFactorFailed as failure:
+        sessions.count_failure(user, meta, reason=failure.reason)
+        raise
+    accounts_dal.update_user(
+        user,
+        [
+            UserItem.mfa_enabled.set(False),
+            UserItem.totp_seed.remove(),
+            UserItem.totp_pending.remove(),
+            UserItem.recovery_codes.remove(),
+            UserItem.recovery_pepper_version.remove(),
+        ],
+    )
+    audit.record(account_id=user.account_id, type="mfa.disabled", outcome="success", actor=user.user_id, meta=meta)
+    notices.notify(user, "mfa_disabled")
+
+
+def _user(principal: Principal) -> UserItem:
+    user = accounts_dal.get_user(principal.account_id, principal.principal)
+    if user is None:
+        raise NotFound("No such user.")
+    return user

@@ -1,0 +1,89 @@
+"""Account e-mails: verification and reset links, and security notices (R11) that never carry a secret."""
+
+from __future__ import annotations
+
+from switchboard import mail, settings
+from switchboard.crypto import envelope
+from switchboard.dal import accounts as accounts_dal
+from switchboard.dal.accounts import UserItem
+
+_NOTICES: dict[str, tuple[str, str]] = {
+    "signup_existing": (
+        "Someone tried to sign up with your e-mail",
+        "Someone tried to create a Switchboard account with this e-mail address, which already has one. If it was "
+        "you, log in or reset your password. Otherwise you can ignore this message.",
+    ),
+    "lockout": (
+        "Logins to your account are paused",
+        "There were too many failed login attempts for your account, so logins are paused for 15 minutes. If this "
+        "was not you, consider changing your password.",
+    ),
+    "login_after_failures": (
+        "New login after failed attempts",
+        "Your account was logged into after several failed attempts. If this was not you, reset your password.",
+    ),
+    "reset_required": (
+        "Reset your password to log in again",
+        "After many consecutive failed login attempts your account requires a password reset before the next "
+        "login. Use 'Forgot password' to choose a new one.",
+    ),
+    "password_changed": (
+        "Your password was changed",
+        "The password of your Switchboard account was changed and your other sessions were ended. If this was "
+        "not you, reset your password now.",
+    ),
+    "password_reset": (
+        "Your password was reset",
+        "The password of your Switchboard account was reset and every session was ended.",
+    ),
+    "mfa_activated": (
+        "Two-factor authentication is on",
+        "Two-factor authentication (TOTP) was turned on for your account.",
+    ),
+    "mfa_disabled": (
+        "Two-factor authentication is off",
+        "Two-factor authentication (TOTP) was turned off for your account. If this was not you, reset your "
+        "password and turn it on again.",
+    ),
+    "api_key_created": (
+        "A new API key was created",
+        "A new API key was created (or rotated) in your Switchboard account. If this was not you, revoke it under "
+        "API keys and change your password.",
+    ),
+    "recovery_code_used": (
+        "A recovery code was used",
+        "One of your two-factor recovery codes was used to log in. It cannot be used again.",
+    ),
+}
+
+
+def email_of(user: UserItem) -> str:
+    """The user's e-mail address, opened from its sealed field."""
+    return envelope.open_sealed(
+        user.account_id,
+        user.email_sealed,
+        table=accounts_dal.TABLE,
+        item_key=accounts_dal.item_key(user.pk, user.sk),
+        field="email",
+    )
+
+
+def notify(user: UserItem, kind: str) -> None:
+    """Send one security notice of `kind` to the user."""
+    subject, body = _NOTICES[kind]
+    mail.send(mail.Email(to=email_of(user), subject=f"Switchboard: {subject}", body=body))
+
+
+def send_link(to: str, *, kind: str, token: str) -> None:
+    """A single-use link: e-mail verification or password reset (`?token=` is what the outbox reads)."""
+    base = settings.get().public_base_url.rstrip("/")
+    if kind == "verify":
+        subject = "Switchboard: verify your e-mail"
+        body = f"Confirm your e-mail address within 24 hours: {base}/verify-email?token={token}"
+    else:
+        subject = "Switchboard: reset your password"
+        body = (
+            f"Choose a new password within 30 minutes: {base}/reset-password?token={token}\n"
+            "If you did not ask for this, ignore this message: your password stays the same."
+        )
+    mail.send(mail.Email(to=to, subject=subject, body=body))

@@ -1,0 +1,288 @@
+"""Login (R8-R10, R14), sessions (R19-R23), re-authentication (R24) and resolving a session token (R22, R32)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from switchboard import clock, ids, settings
+from switchboard.auth import Principal
+from switchboard.crypto import blind_index, envelope, passwords, tokens
+from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import sessions as sessions_dal
+from switchboard.dal.accounts import AccountItem, UserItem
+from switchboard.dal.sessions import SessionItem
+from switchboard.logic import audit, mfa, notices, throttle
+from switchboard.models.errors import NotFound, Unauthorized
+from switchboard.models.identity import LoginIn, ReauthIn, ReauthOut, SessionInfo, SessionList, SessionOut
+from switchboard.models.request import RequestMeta
+from switchboard.observability import logger
+
+IDLE_S = 30 * 60
+ABSOLUTE_S = 12 * 60 * 60
+TOUCH_EVERY_S = 60  # last_seen is written at most once a minute (R20)
+MAX_SESSIONS = 10  # per user; the oldest is evicted (R23)
+RESET_AFTER_FAILURES = 100  # consecutive failures before a reset is required (R9)
+NOTIFY_AFTER_FAILURES = 5  # a success after this many failures is worth an e-mail (R11)
+
+
+class InvalidCredentials(Unauthorized):
+    """Wrong or unknown e-mail, or wrong password: one answer for all (R8)."""
+
+    code = "invalid_credentials"
+
+    def __init__(self) -> None:
+        super().__init__("The e-mail or password is wrong.")
+
+
+def count_failure(user: UserItem, meta: RequestMeta, *, reason: str) -> None:
+    """A failed password or second factor of a known user: throttles, the consecutive count, audit, notices."""
+    locked = throttle.record_failure(user.email_index, meta.source_ip)
+    failures = accounts_dal.add_failed_login(user)
+    audit.record(
+        account_id=user.account_id,
+        type="login.failed",
+        outcome="failure",
+        actor=user.user_id,
+        meta=meta,
+        data={"reason": reason},
+    )
+    if locked:
+        notices.notify(user, "lockout")
+    if failures >= RESET_AFTER_FAILURES and accounts_dal.require_reset_once(user):
+        notices.notify(user, "reset_required")
+
+
+def check_password(user: UserItem, password: str, meta: RequestMeta) -> None:
+    """Verify a known user's password under the login throttles; InvalidCredentials (counted) when wrong."""
+    throttle.check(user.email_index, meta.source_ip)
+    stored = passwords.StoredPassword(phc=user.password_phc, pepper_version=user.pepper_version)
+    if not passwords.verify(password, stored):
+        count_failure(user, meta, reason="password")
+        raise InvalidCredentials
+    if passwords.needs_rehash(stored):
+        fresh = passwords.hash_password(password)
+        accounts_dal.update_user(
+            user, [UserItem.password_phc.set(fresh.phc), UserItem.pepper_version.set(fresh.pepper_version)]
+        )
+
+
+def _rfc3339(epoch_s: int) -> str:
+    return clock.rfc3339(datetime.fromtimestamp(epoch_s, tz=UTC))
+
+
+def _account_usable(account: AccountItem | None) -> bool:
+    return account is not None and account.status == "active"
+
+
+def login(body: LoginIn, meta: RequestMeta) -> SessionOut:
+    """POST /v1/sessions: every factor checked, then a new session (R8-R10, R14, R19)."""
+    index = blind_index.email_index(body.email)
+    throttle.check(index, meta.source_ip)
+    lookup = accounts_dal.find_by_email(index)
+    user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
+    if user is None:
+        passwords.burn_equal_time(body.password)  # unknown e-mails cost one Argon2id too (R8)
+        throttle.record_failure(index, meta.source_ip)
+        logger.info("login failed", extra={"reason": "unknown_email", "request_id": meta.request_id})
+        raise InvalidCredentials
+    check_password(user, body.password, meta)
+    # Past this point the caller proved the password, so saying why a login cannot go on reveals nothing new.
+    if not _account_usable(accounts_dal.get_account(user.account_id)):
+        raise Unauthorized("This account is suspended or being deleted.", code="account_unavailable")
+    if not user.email_verified:
+        raise Unauthorized("Confirm your e-mail address with the link we sent first.", code="email_not_verified")
+    if user.reset_required:
+        raise Unauthorized("Reset your password (we sent an e-mail) to log in again.", code="password_reset_required")
+    factor = "password"
+    if user.mfa_enabled:
+        try:
+            factor = mfa.verify_second_factor(
+                user, totp_code=body.totp_code, recovery_code=body.recovery_code, meta=meta
+            )
+        except mfa.SecondFactorFailed as failure:
+            count_failure(user, meta, reason=failure.reason)
+            raise
+    previous_failures = int(user.failed_logins or 0)
+    throttle.record_success(index)
+    if previous_failures:
+        accounts_dal.update_user(user, [UserItem.failed_logins.set(0)])
+    if previous_failures >= NOTIFY_AFTER_FAILURES:
+        notices.notify(user, "login_after_failures")
+    audit.record(
+        account_id=user.account_id,
+        type="login.succeeded",
+        outcome="success",
+        actor=user.user_id,
+        meta=meta,
+        data={"factor": factor},
+    )
+    token, session = create_session(user, meta)
+    return SessionOut(
+        token=token,
+        expires_at=_rfc3339(int(session.expires_at)),
+        idle_timeout_s=IDLE_S,
+    )
+
+
+def _seal(account_id: str, session_pk: str, value: str, field: str) -> str:
+    return envelope.seal(
+        account_id, value, table=sessions_dal.TABLE, item_key=f"{session_pk}|{sessions_dal.SESSION_SK}", field=field
+    )
+
+
+def _open(item: SessionItem, sealed: str | None, field: str) -> str:
+    if not sealed:
+        return ""
+    return envelope.open_sealed(
+        item.account_id, sealed, table=sessions_dal.TABLE, item_key=f"{item.pk}|{item.sk}", field=field
+    )
+
+
+def create_session(user: UserItem, meta: RequestMeta) -> tuple[str, SessionItem]:
+    """A new 256-bit token, stored only as its SHA-256; the oldest sessions beyond ten are evicted (R19, R23)."""
+    now = int(clock.timestamp())
+    token = tokens.new_token(tokens.SESSION_PREFIX)
+    pk = sessions_dal.token_pk(tokens.digest(token))
+    session_id = ids.new_id("ses")
+    item = SessionItem(
+        pk,
+        sessions_dal.SESSION_SK,
+        session_id=session_id,
+        account_id=user.account_id,
+        user_id=user.user_id,
+        created_at=now,
+        last_seen_at=now,
+        auth_at=now,
+        ip_sealed=_seal(user.account_id, pk, meta.source_ip, "ip"),
+        user_agent_sealed=_seal(user.account_id, pk, meta.user_agent, "user_agent"),
+        expires_at=now + ABSOLUTE_S,
+        gsi1pk=sessions_dal.user_sessions_key(user.account_id, user.user_id),
+        gsi1sk=session_id,  # ids sort by creation time: oldest first
+    )
+    sessions_dal.put_session(item)
+    existing = [s for s in sessions_dal.user_sessions(user.account_id, user.user_id) if s.session_id != session_id]
+    for old in existing[: max(0, len(existing) - (MAX_SESSIONS - 1))]:
+        sessions_dal.delete_session(old)
+        _audit_end(old, reason="evicted", meta=meta)
+    audit.record(
+        account_id=user.account_id,
+        type="session.created",
+        outcome="success",
+        actor=user.user_id,
+        meta=meta,
+        target={"session_id": session_id},
+    )
+    return token, item
+
+
+def _audit_end(item: SessionItem, *, reason: str, meta: RequestMeta | None, actor: str | None = None) -> None:
+    audit.record(
+        account_id=item.account_id,
+        type="session.ended",
+        outcome="success",
+        actor=actor or item.user_id,
+        meta=meta,
+        target={"session_id": item.session_id},
+        data={"reason": reason},
+    )
+
+
+def end_all(account_id: str, user_id: str, *, reason: str, meta: RequestMeta | None, keep: str = "") -> int:
+    """End every session of a user except `keep` (a session id); the number ended."""
+    ended = 0
+    for item in sessions_dal.user_sessions(account_id, user_id):
+        if item.session_id != keep:
+            sessions_dal.delete_session(item)
+            _audit_end(item, reason=reason, meta=meta)
+            ended += 1
+    return ended
+
+
+def _own_session(principal: Principal, session_id: str) -> SessionItem:
+    for item in sessions_dal.user_sessions(principal.account_id, principal.principal):
+        if item.session_id == session_id:
+            return item
+    raise NotFound("No such session.")
+
+
+def end(principal: Principal, session_id: str, meta: RequestMeta) -> None:
+    """End one of the caller's own sessions (404 for anything else)."""
+    item = _own_session(principal, session_id)
+    sessions_dal.delete_session(item)
+    _audit_end(item, reason="logout" if session_id == principal.session_id else "revoked", meta=meta)
+
+
+def list_sessions(principal: Principal) -> SessionList:
+    """The caller's sessions: created, last seen, IP, user agent, and which one is this."""
+    data = [
+        SessionInfo(
+            id=item.session_id,
+            created_at=_rfc3339(int(item.created_at)),
+            last_seen_at=_rfc3339(int(item.last_seen_at)),
+            ip=_open(item, item.ip_sealed, "ip"),
+            user_agent=_open(item, item.user_agent_sealed, "user_agent"),
+            current=item.session_id == principal.session_id,
+        )
+        for item in sessions_dal.user_sessions(principal.account_id, principal.principal)
+    ]
+    return SessionList(data=list(reversed(data)))
+
+
+def reauth(principal: Principal, body: ReauthIn, meta: RequestMeta) -> ReauthOut:
+    """Prove the password (and second factor) again on the same session: auth_at moves to now (R24)."""
+    if not principal.is_session:
+        raise Unauthorized("Only a session can re-authenticate.", code="session_required")
+    user = accounts_dal.get_user(principal.account_id, principal.principal)
+    if user is None:
+        raise Unauthorized("The session's user no longer exists.")
+    check_password(user, body.password, meta)
+    if user.mfa_enabled:
+        try:
+            mfa.verify_second_factor(user, totp_code=body.totp_code, recovery_code=body.recovery_code, meta=meta)
+        except mfa.SecondFactorFailed as failure:
+            count_failure(user, meta, reason=failure.reason)
+            raise
+    item = _own_session(principal, principal.session_id)
+    now = int(clock.timestamp())
+    sessions_dal.set_auth_at(item, now)
+    audit.record(
+        account_id=user.account_id,
+        type="login.succeeded",
+        outcome="success",
+        actor=user.user_id,
+        meta=meta,
+        target={"session_id": item.session_id},
+        data={"reauth": True},
+    )
+    return ReauthOut(status="reauthenticated", auth_at=_rfc3339(now))
+
+
+def resolve(token: str) -> dict[str, str] | None:
+    """The authorizer context of a live session token, or None (R20, R22, R32); touches last_seen."""
+    item = sessions_dal.get_session(tokens.digest(token))
+    if item is None:
+        return None
+    now = int(clock.timestamp())
+    if now >= int(item.created_at) + ABSOLUTE_S or now >= int(item.last_seen_at) + IDLE_S:
+        sessions_dal.delete_session(item)
+        _audit_end(item, reason="expired", meta=None)
+        return None
+    user = accounts_dal.get_user(item.account_id, item.user_id)
+    account = accounts_dal.get_account(item.account_id)
+    if user is None or int(item.created_at) < int(user.sessions_not_before or 0):
+        return None
+    if account is None or not _account_usable(account):
+        return None
+    if now - int(item.last_seen_at) >= TOUCH_EVERY_S:
+        sessions_dal.touch(item, now)
+    return {
+        "account_id": item.account_id,
+        "principal": item.user_id,
+        "role": user.role,
+        "credential": "session",
+        "session_id": item.session_id,
+        "key_id": "",
+        "plan": account.plan,
+        "mode": "test" if settings.get().is_local else "live",
+        "auth_at": str(int(item.auth_at)),
+    }

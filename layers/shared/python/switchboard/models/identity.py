@@ -1,0 +1,144 @@
+"""Request and response contracts of signup, verification, login, sessions, /me, TOTP and password reset."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# A practical address check (RFC 5321 length limit); deliverability is proven by the verification e-mail.
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# The policy (15-256 code points, blocklist) runs in logic and names its reason; this bound only caps the work.
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+TotpCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class SignupIn(_In):
+    """POST /v1/signup."""
+
+    email: Email
+    password: Password
+    account_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class AcceptedOut(BaseModel):
+    """202 answers that say nothing about whether the e-mail exists."""
+
+    status: str
+
+
+class TokenIn(_In):
+    """POST /v1/email-verifications."""
+
+    token: Token
+
+
+class LoginIn(_In):
+    """POST /v1/sessions."""
+
+    email: Email
+    password: Password
+    totp_code: TotpCode | None = None
+    recovery_code: TotpCode | None = None
+
+
+class SessionOut(BaseModel):
+    """201 of POST /v1/sessions: the token appears in this response only."""
+
+    token: str
+    expires_at: str
+    idle_timeout_s: int
+
+
+class SessionInfo(BaseModel):
+    """One of the caller's sessions (no token, no digest)."""
+
+    id: str
+    created_at: str
+    last_seen_at: str
+    ip: str
+    user_agent: str
+    current: bool
+
+
+class SessionList(BaseModel):
+    """GET /v1/sessions."""
+
+    data: list[SessionInfo]
+    next_cursor: str | None = None
+
+
+class ReauthIn(_In):
+    """POST /v1/sessions/current/reauth."""
+
+    password: Password
+    totp_code: TotpCode | None = None
+    recovery_code: TotpCode | None = None
+
+
+class ReauthOut(BaseModel):
+    """200 of a re-authentication: the same token stays valid."""
+
+    status: Literal["reauthenticated"]
+    auth_at: str
+
+
+class MeOut(BaseModel):
+    """GET /v1/me."""
+
+    user_id: str
+    email: str
+    account_id: str
+    role: str
+    mfa_enabled: bool
+
+
+class PasswordChangeIn(_In):
+    """POST /v1/me/password."""
+
+    current_password: Password
+    new_password: Password
+
+
+class TotpEnrolOut(BaseModel):
+    """201 of POST /v1/me/mfa/totp: the seed is shown here only."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class TotpCodeIn(_In):
+    """POST /v1/me/mfa/totp/activate."""
+
+    code: TotpCode
+
+
+class RecoveryCodesOut(BaseModel):
+    """200 of activation: ten single-use recovery codes, shown once."""
+
+    recovery_codes: list[str] = Field(min_length=10, max_length=10)
+
+
+class TotpDisableIn(_In):
+    """DELETE /v1/me/mfa/totp: the password and a current code (or a recovery code)."""
+
+    password: Password
+    code: TotpCode
+
+
+class ResetRequestIn(_In):
+    """POST /v1/password-resets."""
+
+    email: Email
+
+
+class ResetConfirmIn(_In):
+    """POST /v1/password-resets/confirm."""
+
+    token: Token
+    new_password: Password
