@@ -230,7 +230,7 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("DELETE", "/v1/sessions", Auth.SESSION, "End all my sessions"),
             Route("DELETE", "/v1/sessions/current", Auth.SESSION, "Log out"),
             Route("POST", "/v1/sessions/current/reauth", Auth.SESSION, "Re-authenticate this session"),
-            Route("DELETE", "/v1/sessions/{id}", Auth.SESSION, "End one of my sessions"),
+            Route("DELETE", "/v1/sessions/{session_id}", Auth.SESSION, "End one of my sessions"),
             Route("GET", "/v1/me", Auth.SESSION, "Who am I"),
             Route("POST", "/v1/me/password", Auth.SESSION, "Change my password"),
             Route("POST", "/v1/me/mfa/totp", Auth.SESSION, "Start TOTP enrolment"),
@@ -238,8 +238,8 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("DELETE", "/v1/me/mfa/totp", Auth.SESSION, "Turn TOTP off"),
             Route("POST", "/v1/api-keys", Auth.SESSION, "Create an API key"),
             Route("GET", "/v1/api-keys", Auth.SESSION, "List API keys"),
-            Route("DELETE", "/v1/api-keys/{id}", Auth.SESSION, "Revoke an API key"),
-            Route("POST", "/v1/api-keys/{id}/rotate", Auth.SESSION, "Rotate an API key"),
+            Route("DELETE", "/v1/api-keys/{key_id}", Auth.SESSION, "Revoke an API key"),
+            Route("POST", "/v1/api-keys/{key_id}/rotate", Auth.SESSION, "Rotate an API key"),
         ),
         tables=_ro(
             {
