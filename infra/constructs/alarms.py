@@ -28,6 +28,8 @@ class AlarmTopic(Construct):
         )
         self.topic.add_subscription(subscriptions.EmailSubscription(email, dead_letter_queue=self.delivery_dlq))
         self.action = actions.SnsAction(self.topic)
+        # Visible on the console and to the next successful delivery: on-call mail bounced or was refused.
+        alarm_on_any_message(self, "DeliveryDlqNotEmpty", queue=self.delivery_dlq, action=self.action)
 
 
 def alarm_on_any_message(scope: Construct, construct_id: str, *, queue: sqs.IQueue, action: actions.SnsAction) -> None:
