@@ -16,9 +16,9 @@ from infra.stages import add_checks, add_stage
 ROOT = Path(__file__).resolve().parent
 
 
-def _cli_context(argv: list[str]) -> dict[str, Any]:
-    """`-c key=value` / `--context key=value` pairs when run as `python app.py` (the CDK CLI passes JSON)."""
-    context: dict[str, Any] = {}
+def cli_context(argv: list[str]) -> dict[str, str]:
+    """`-c key=value` / `--context key=value` pairs of a direct `python app.py` run."""
+    context: dict[str, str] = {}
     args = iter(argv)
     for arg in args:
         if arg in ("-c", "--context"):
@@ -34,26 +34,34 @@ def _cli_context(argv: list[str]) -> dict[str, Any]:
     return context
 
 
-def load_context(argv: list[str]) -> dict[str, Any]:
-    """The context: the CDK CLI's (CDK_CONTEXT_JSON) or, run directly, cdk.json's plus the command line's."""
-    if "CDK_CONTEXT_JSON" in os.environ:
-        return dict(json.loads(os.environ["CDK_CONTEXT_JSON"]))
+def direct_context(argv: list[str]) -> dict[str, Any]:
+    """Without the CDK CLI: cdk.json's context, overridden by the command line's `-c` pairs."""
     context = dict(json.loads((ROOT / "cdk.json").read_text())["context"])
-    context.update(_cli_context(argv))
+    context.update(cli_context(argv))
     return context
 
 
+def make_app(argv: list[str]) -> App:
+    """Under the CDK CLI (it sets CDK_OUTDIR) App reads the context itself, from CDK_CONTEXT_JSON or the CLI's
+    overflow file; run directly, App gets cdk.json's context and writes to ./cdk.out."""
+    if "CDK_OUTDIR" in os.environ:
+        return App()
+    return App(context=direct_context(argv), outdir=str(ROOT / "cdk.out"))
+
+
+def stage_config(app: App) -> StageConfig:
+    """The StageConfig of the chosen stage: the only place that reads context."""
+    stage = str(app.node.try_get_context("stage") or "dev")
+    stages = app.node.try_get_context("stages")
+    if not isinstance(stages, dict):
+        raise SystemExit("cdk.json has no `stages` context")
+    return StageConfig.from_context(stage, stages)
+
+
 def main(argv: list[str]) -> None:
-    """Build the chosen stage and synthesize it into cdk.out/ (fails on any unacknowledged cdk-nag finding)."""
-    context = load_context(argv)
-    config = StageConfig.from_context(str(context.get("stage", "dev")), context["stages"])
-    # Run directly, App would see neither the context nor an output directory: hand both over (the CLI sets
-    # CDK_CONTEXT_JSON and CDK_OUTDIR itself).
-    if "CDK_CONTEXT_JSON" in os.environ:
-        app = App()
-    else:
-        app = App(context=context, outdir=os.environ.get("CDK_OUTDIR", str(ROOT / "cdk.out")))
-    add_stage(app, config)
+    """Build the chosen stage and synthesize it (fails on any unacknowledged cdk-nag finding)."""
+    app = make_app(argv)
+    add_stage(app, stage_config(app))
     add_checks(app)
     app.synth()
 
