@@ -52,7 +52,7 @@ infra: layers
 e2e: $(VENV)/.installed
 	$(PY) -m pytest tests/e2e -q
 
-test: lint typecheck
+test: lint typecheck layers
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 synth: layers

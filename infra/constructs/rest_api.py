@@ -1,0 +1,157 @@
+"""The REST API: Cloudflare-only policy, validation, problem+json gateway responses, logged and throttled stage."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra import catalog
+from infra.constructs.edge import AUTH_PATH_PREFIXES, cloudflare_only_policy
+from infra.constructs.log_group import encrypted_log_group
+from infra.gateway_errors import GATEWAY_ERRORS, PROBLEM_CONTENT_TYPE
+
+STAGE_NAME = "live"
+AUTH_RATE_LIMIT = 20  # R49: requests per second on each auth method
+AUTH_BURST_LIMIT = 40
+# Static copy of switchboard.api.SECURITY_HEADERS (infra must not import the Lambda layer at synth);
+# tests/infra/test_gateway_headers.py proves the two are equal.
+SECURITY_HEADERS: dict[str, str] = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTimeEpoch",
+    "sourceIp": "$context.identity.sourceIp",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "protocol": "$context.protocol",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "errorType": "$context.error.responseType",
+    "wafStatus": "$context.waf.status",
+    "authorizerError": "$context.authorizer.error",
+}
+
+
+def auth_method_keys() -> list[str]:
+    """`<path>/<METHOD>` of every catalog route on an auth path (the MethodSettings keys)."""
+    return sorted(
+        f"{route.path}/{route.method}"
+        for route, _ in catalog.routes()
+        if any(route.path == p or route.path.startswith(p + "/") for p in AUTH_PATH_PREFIXES)
+    )
+
+
+class RestApi(Construct):
+    """`api` (regional, default endpoint disabled) with stage `live`; add routes with `add_route`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str,
+        logs_key: kms.IKey,
+        log_retention_days: int,
+        throttle_rate_limit: int,
+        throttle_burst_limit: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        access_logs = encrypted_log_group(self, "AccessLogs", key=logs_key, retention_days=log_retention_days)
+        method_options = {
+            key: apigw.MethodDeploymentOptions(
+                throttling_rate_limit=AUTH_RATE_LIMIT, throttling_burst_limit=AUTH_BURST_LIMIT
+            )
+            for key in auth_method_keys()
+        }
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            description=f"Switchboard {stage} API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            disable_execute_api_endpoint=True,  # R45: only the mTLS custom domain serves the API
+            policy=cloudflare_only_policy(),
+            # The account-level role API Gateway needs to write execution logs (a singleton per account/Region).
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE_NAME,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # R53: never log request or response bodies
+                tracing_enabled=True,
+                metrics_enabled=True,
+                throttling_rate_limit=throttle_rate_limit,
+                throttling_burst_limit=throttle_burst_limit,
+                method_options=method_options,
+            ),
+        )
+        # API Gateway would create the execution log group itself, unencrypted and kept forever: own it instead.
+        encrypted_log_group(
+            self,
+            "ExecutionLogs",
+            key=logs_key,
+            retention_days=log_retention_days,
+            name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{STAGE_NAME}",
+        )
+        self.validator = self.api.add_request_validator(
+            "Validator", validate_request_body=True, validate_request_parameters=True
+        )
+        headers = {name: f"'{value}'" for name, value in SECURITY_HEADERS.items()}
+        headers["Content-Type"] = f"'{PROBLEM_CONTENT_TYPE}'"
+        for error in GATEWAY_ERRORS:
+            body = error.body()
+            self.api.add_gateway_response(
+                error.response_type,
+                type=apigw.ResponseType.of(error.response_type),
+                status_code=str(error.status),
+                response_headers=headers,
+                templates={PROBLEM_CONTENT_TYPE: body, "application/json": body},
+            )
+        self.authorizer: apigw.RequestAuthorizer | None = None
+
+    @property
+    def stage(self) -> apigw.Stage:
+        """The deployed stage (WAF association, base path mapping)."""
+        return self.api.deployment_stage
+
+    def use_authorizer(self, function: lambda_.IFunction) -> apigw.RequestAuthorizer:
+        """The Lambda REQUEST authorizer of every non-public route: never cached, no identity sources (so it
+        always runs and decides a missing credential itself)."""
+        self.authorizer = apigw.RequestAuthorizer(
+            self,
+            "Authorizer",
+            handler=function,
+            identity_sources=[],
+            results_cache_ttl=Duration.seconds(catalog.AUTHORIZER_CACHE_TTL_S),
+        )
+        return self.authorizer
+
+    def add_route(self, route: catalog.Route, function: lambda_.IFunction) -> apigw.Method:
+        """A method on the route's path, proxied to `function`; non-public routes go through the authorizer."""
+        resource = self.api.root.resource_for_path(route.path)
+        if route.auth is catalog.Auth.PUBLIC:
+            authorization: dict[str, object] = {"authorization_type": apigw.AuthorizationType.NONE}
+        else:
+            if self.authorizer is None:
+                raise ValueError(f"{route.method} {route.path} needs the authorizer, which the catalog lacks")
+            authorization = {"authorization_type": apigw.AuthorizationType.CUSTOM, "authorizer": self.authorizer}
+        return resource.add_method(
+            route.method,
+            apigw.LambdaIntegration(function, proxy=True),
+            request_validator=self.validator,
+            **authorization,  # type: ignore[arg-type]
+        )

@@ -1,0 +1,166 @@
+"""Every cdk-nag acknowledgement and its reason, in one place; docs/cdk-nag.md is rendered from the synth."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, Validations
+from constructs import IConstruct
+
+from infra import catalog
+
+if TYPE_CHECKING:
+    from infra.stacks.api_stack import ApiStack
+    from infra.stacks.data_stack import DataStack
+
+ACKNOWLEDGED_METADATA = "aws:cdk:acknowledged-rules"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "cdk-nag.md"
+
+
+class Reason(StrEnum):
+    """The reviewed reasons; each acknowledgement names its exact finding and one of these."""
+
+    XRAY = (
+        "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
+        "permissions, so CDK's tracing grant must use Resource '*'; no other action of this policy uses '*'."
+    )
+    PUBLIC_ROUTE = (
+        "Deliberately public route of the catalog's explicit allowlist (Auth.PUBLIC): it serves no tenant data; "
+        "the API is still reachable only through Cloudflare (resource policy + mTLS), WAF and stage throttling."
+    )
+    LAMBDA_AUTHORIZER = (
+        "We authenticate with a Lambda REQUEST authorizer (sessions and API keys, R22/R26), not Cognito; this "
+        "route is public by design, so no authorizer of any kind applies."
+    )
+    MANUAL_ROTATION = "No automatic rotation possible; the manual procedure is documented"
+    DLQ_ITSELF = (
+        "This queue is itself a dead-letter queue: a redrive policy on it would only move failed messages to a "
+        "third queue; it is alarmed at one message and redriven by hand after the cause is fixed."
+    )
+    UNDETECTED_DLQ = (
+        "Used as a DLQ by an EventBridge target / Lambda on-failure destination / SNS subscription, which "
+        "cdk-nag does not detect (it only sees SQS redrive policies)."
+    )
+    SYNC_FUNCTION = (
+        "Invoked synchronously by API Gateway (Lambda proxy): the caller receives the error, a DLQ never applies."
+    )
+    JOB_DESTINATION = (
+        "Asynchronous failures go to the on-failure destination (EventInvokeConfig -> encrypted SQS DLQ with an "
+        "alarm), which supersedes the legacy DeadLetterConfig; EventBridge's own DLQ covers delivery failures."
+    )
+    CUSTOM_RESOURCE = (
+        "Invoked by CloudFormation for a custom resource: a failure is answered to CloudFormation and fails the "
+        "deployment, which is the alert; a DLQ would hide nothing more."
+    )
+    CDK_SQS_GRANT = (
+        "Emitted by CDK's grant_send_messages for the on-failure destination on a CMK-encrypted queue; the "
+        "statement is scoped to our data key's ARN, so the wildcard only covers the KMS data-key variants."
+    )
+    BACKUP_MANAGED_POLICY = (
+        "AWSBackupServiceRolePolicyForBackup is the AWS-maintained, least-privilege policy the Backup service "
+        "role needs to snapshot DynamoDB tables; it follows new Backup features without our edits."
+    )
+    APIGW_LOGS_ROLE = (
+        "The account-level role API Gateway uses to write execution/access logs; AmazonAPIGatewayPushToCloudWatchLogs"
+        " is AWS-maintained and grants only CloudWatch Logs actions (API Gateway names the log groups itself)."
+    )
+
+
+def _ack(scope: IConstruct, finding: str, reason: str) -> None:
+    Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
+
+
+def _secret_reason(spec: catalog.Secret) -> str:
+    return f"{Reason.MANUAL_ROTATION}: {spec.rotation}"
+
+
+def acknowledge_all(data: DataStack, api: ApiStack) -> None:
+    """Apply every acknowledgement of one stage (called once both stacks exist)."""
+    seeder = data.secrets.seeder
+    _ack(seeder.role, "AwsSolutions-IAM5[Resource::*]", Reason.XRAY)
+    _ack(seeder.function, "Serverless-LambdaDLQ", Reason.CUSTOM_RESOURCE)
+    for secret in catalog.SECRETS:
+        _ack(data.secrets.by_id[secret.id], "AwsSolutions-SMG4", _secret_reason(secret))
+    for queue in data.queues.values():
+        _ack(queue.dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)
+    _ack(data.alarms.delivery_dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)
+    _ack(data.alarms.delivery_dlq, "AwsSolutions-SQS3", Reason.UNDETECTED_DLQ)
+    _ack(
+        data.backups.plan,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AWSBackupServiceRolePolicyForBackup]",
+        Reason.BACKUP_MANAGED_POLICY,
+    )
+
+    _ack(
+        api.rest_api.api,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AmazonAPIGatewayPushToCloudWatchLogs]",
+        Reason.APIGW_LOGS_ROLE,
+    )
+    for spec in catalog.FUNCTIONS:
+        function = api.functions[spec.name]
+        _ack(function.role, "AwsSolutions-IAM5[Resource::*]", Reason.XRAY)
+        if spec.schedule is not None:
+            _ack(function.function, "Serverless-LambdaDLQ", Reason.JOB_DESTINATION)
+            for wildcard in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+                _ack(function.role, f"AwsSolutions-IAM5[Action::{wildcard}]", Reason.CDK_SQS_GRANT)
+        elif spec.routes and spec.consumes is None:
+            _ack(function.function, "Serverless-LambdaDLQ", Reason.SYNC_FUNCTION)
+    for schedule in api.schedules.values():
+        _ack(schedule.dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)
+        _ack(schedule.dlq, "AwsSolutions-SQS3", Reason.UNDETECTED_DLQ)
+    for route, _ in catalog.routes():
+        if route.auth is catalog.Auth.PUBLIC:
+            method = api.methods[(route.method, route.path)]
+            _ack(method, "AwsSolutions-APIG4", Reason.PUBLIC_ROUTE)
+            _ack(method, "AwsSolutions-COG4", Reason.LAMBDA_AUTHORIZER)
+
+
+def acknowledged(metadata: Mapping[str, list[dict[str, object]]]) -> list[tuple[str, str, str]]:
+    """(finding, construct path, reason) of every acknowledgement in a stack's `*.metadata.json`."""
+    rows = []
+    for path, entries in metadata.items():
+        for entry in entries:
+            if entry.get("type") != ACKNOWLEDGED_METADATA:
+                continue
+            rules = entry.get("data")
+            if not isinstance(rules, dict):
+                continue
+            for rule, reason in rules.items():
+                rows.append((str(rule).removeprefix("Annotation::"), path, str(reason)))
+    return sorted(rows)
+
+
+def render(rows: Iterable[tuple[str, str, str]], stage: str) -> str:
+    """The markdown table of docs/cdk-nag.md."""
+    lines = [
+        "# cdk-nag acknowledgements",
+        "",
+        f"Generated from the `{stage}` synth by `python -m infra.nag` (tests/infra fails when it is stale). Packs:",
+        "AwsSolutions and Serverless; any finding not listed here fails `make synth` and `make test`.",
+        "",
+        "| Finding | Resource | Reason |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| `{finding}` | `{path}` | {reason} |" for finding, path, reason in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_assembly(outdir: Path, stage: str) -> str:
+    """docs/cdk-nag.md for the stage synthesized into `outdir`."""
+    rows: list[tuple[str, str, str]] = []
+    for metadata_file in sorted(outdir.glob(f"Switchboard-{stage}-*.metadata.json")):
+        rows += acknowledged(json.loads(metadata_file.read_text()))
+    return render(sorted(rows), stage)
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("cdk.out")
+    DOC.write_text(render_assembly(out, "dev"))
+    print(f"wrote {DOC}")

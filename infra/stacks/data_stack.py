@@ -1,0 +1,52 @@
+"""Stateful resources: keys, tables, queues + DLQs, secrets, backups and the alarm topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import RemovalPolicy, Stack
+from constructs import Construct
+
+from infra import catalog
+from infra.config import StageConfig
+from infra.constructs.alarms import AlarmTopic
+from infra.constructs.backup import Backups
+from infra.constructs.keys import Keys
+from infra.constructs.secrets import Secrets
+from infra.constructs.send_queue import SendQueue
+from infra.constructs.tables import Tables
+
+
+class DataStack(Stack):
+    """Everything that holds data; the API stack receives it as props."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, api_role_prefix: str, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, termination_protection=config.retain_data, **kwargs)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        self.keys = Keys(self, "Keys", api_role_prefix=api_role_prefix, removal_policy=removal)
+        self.alarms = AlarmTopic(self, "Alarms", email=config.alarm_email, key=self.keys.data)
+        self.tables = Tables(self, "Tables", tables=catalog.TABLES, key=self.keys.data, removal_policy=removal)
+        self.queues = {
+            spec.id: SendQueue(
+                self,
+                spec.id,
+                spec=spec,
+                key=self.keys.data,
+                alarm_action=self.alarms.action,
+                removal_policy=removal,
+            )
+            for spec in catalog.QUEUES
+        }
+        self.secrets = Secrets(
+            self,
+            "Secrets",
+            secrets=catalog.SECRETS,
+            key=self.keys.data,
+            logs_key=self.keys.logs,
+            log_retention_days=config.log_retention_days,
+            removal_policy=removal,
+            stage=config.name,
+        )
+        self.backups = Backups(self, "Backups", tables=list(self.tables.by_id.values()), key=self.keys.backup)

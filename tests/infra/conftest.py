@@ -1,0 +1,66 @@
+"""Synthesizes both stages once per test session (jsii is slow): every template test reads this assembly."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+
+from infra import build_layers
+from infra.config import StageConfig
+from infra.stages import add_checks, add_stage, stack_names
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ("dev", "prod")
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """The synthesized cloud assembly of both stages."""
+
+    outdir: Path
+    configs: dict[str, StageConfig]
+    templates: dict[str, dict[str, Any]]  # stack name -> template
+    manifest: dict[str, Any]
+
+    def template(self, stage: str, which: str) -> dict[str, Any]:
+        """The `data` or `api` template of a stage."""
+        data, api = stack_names(stage)
+        return self.templates[data if which == "data" else api]
+
+    def resources(self, stage: str, resource_type: str) -> dict[str, dict[str, Any]]:
+        """Logical id -> resource of one type, across both stacks of the stage."""
+        found: dict[str, dict[str, Any]] = {}
+        for which in ("data", "api"):
+            for logical_id, resource in self.template(stage, which)["Resources"].items():
+                if resource["Type"] == resource_type:
+                    found[logical_id] = resource
+        return found
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assembly]:
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    build_layers.build()  # cached on the lock's hash: instant after `make layers`
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    configs = {stage: StageConfig.from_context(stage, context["stages"]) for stage in STAGES}
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = App(context=context, outdir=str(outdir))
+    for config in configs.values():
+        add_stage(app, config)
+    add_checks(app)
+    # Raises on any unacknowledged cdk-nag finding (error or warning): then every test of this session errors.
+    app.synth()
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    templates = {
+        name: json.loads((outdir / f"{name}.template.json").read_text())
+        for stage in STAGES
+        for name in stack_names(stage)
+    }
+    yield Assembly(outdir=outdir, configs=configs, templates=templates, manifest=manifest)

@@ -1,0 +1,484 @@
+"""Template assertions for what cdk-nag cannot see, on the session's one synthesis of dev and prod."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint_file
+
+from infra import catalog, nag
+from infra.constructs.edge import CLIENT_IP_HEADER, cloudflare_ranges
+from infra.constructs.grants import TABLE_ACTIONS
+from infra.constructs.rest_api import SECURITY_HEADERS, STAGE_NAME
+from infra.gateway_errors import GATEWAY_ERRORS, PROBLEM_CONTENT_TYPE
+from tests.infra.conftest import STAGES, Assembly
+
+# W3005: CDK adds an explicit DependsOn from each function to its role although GetAtt already orders them;
+# harmless redundancy that we cannot remove without escape hatches on every function.
+CFN_LINT_IGNORED = ["W3005"]
+
+
+def _key_ids(assembly: Assembly, stage: str) -> set[str]:
+    return set(assembly.resources(stage, "AWS::KMS::Key"))
+
+
+def _uses_one_of(value: Any, logical_ids: set[str]) -> bool:
+    # Same stack: Ref/GetAtt of the logical id; API stack: Fn::ImportValue whose export name embeds it.
+    text = json.dumps(value)
+    return any(logical_id in text for logical_id in logical_ids)
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = document["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_synth_has_no_unacknowledged_nag_finding(assembly: Assembly) -> None:
+    # app.synth() raised otherwise; the report also proves both packs ran and found nothing open.
+    report = json.loads((assembly.outdir / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+    acknowledged = nag.render_assembly(assembly.outdir, "dev")
+    assert "AwsSolutions-APIG4" in acknowledged
+    assert "Serverless-LambdaDLQ" in acknowledged
+
+
+def test_nag_doc_lists_exactly_the_acknowledgements(assembly: Assembly) -> None:
+    assert nag.DOC.read_text() == nag.render_assembly(assembly.outdir, "dev"), "run `python -m infra.nag`"
+
+
+def test_every_acknowledgement_has_a_reason(assembly: Assembly) -> None:
+    for stage in STAGES:
+        for metadata in assembly.outdir.glob(f"Switchboard-{stage}-*.metadata.json"):
+            for finding, path, reason in nag.acknowledged(json.loads(metadata.read_text())):
+                assert len(reason) > 40, (finding, path)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_tables_match_catalog_with_pitr_30_cmk_ttl_and_protection(assembly: Assembly, stage: str) -> None:
+    tables = assembly.resources(stage, "AWS::DynamoDB::Table")
+    assert not assembly.resources(stage, "AWS::DynamoDB::GlobalTable")
+    assert len(tables) == len(catalog.TABLES)
+    keys = _key_ids(assembly, stage)
+    for spec in catalog.TABLES:
+        (table,) = [t for logical_id, t in tables.items() if logical_id.startswith(f"Tables{spec.id}")]
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": True,
+            "RecoveryPeriodInDays": 30,
+        }
+        assert props["SSESpecification"]["SSEEnabled"] is True
+        assert props["SSESpecification"]["SSEType"] == "KMS"
+        assert _uses_one_of(props["SSESpecification"]["KMSMasterKeyId"], keys)
+        assert props["DeletionProtectionEnabled"] is True
+        assert props["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
+        indexes = {gsi["IndexName"]: gsi for gsi in props.get("GlobalSecondaryIndexes", [])}
+        assert set(indexes) == {index.name for index in spec.indexes}
+        assert "TableName" not in props  # no physical names
+
+
+def test_prod_retains_and_protects_while_dev_does_not(assembly: Assembly) -> None:
+    for stage, retained in (("prod", True), ("dev", False)):
+        for table in assembly.resources(stage, "AWS::DynamoDB::Table").values():
+            assert table["DeletionPolicy"] == ("Retain" if retained else "Delete")
+        for which in ("data", "api"):
+            name = assembly.template(stage, which)
+            assert name  # the template exists
+        for artifact_name in (f"Switchboard-{stage}-Data", f"Switchboard-{stage}-Api"):
+            properties = assembly.manifest["artifacts"][artifact_name]["properties"]
+            assert properties.get("terminationProtection", False) is retained
+
+
+def test_stages_deploy_to_distinct_accounts(assembly: Assembly) -> None:
+    environments = {
+        stage: {assembly.manifest["artifacts"][f"Switchboard-{stage}-{w}"]["environment"] for w in ("Data", "Api")}
+        for stage in STAGES
+    }
+    assert all(len(envs) == 1 for envs in environments.values())
+    assert environments["dev"] != environments["prod"]
+    assert assembly.configs["dev"].account != assembly.configs["prod"].account
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_queues_use_our_key_and_deny_non_tls(assembly: Assembly, stage: str) -> None:
+    keys = _key_ids(assembly, stage)
+    queues = assembly.resources(stage, "AWS::SQS::Queue")
+    # catalog queues + their DLQs, the schedule DLQ, the alarm-delivery DLQ
+    assert len(queues) == 2 * len(catalog.QUEUES) + 2
+    for queue in queues.values():
+        assert _uses_one_of(queue["Properties"]["KmsMasterKeyId"], keys)
+    covered: set[str] = set()
+    for policy in assembly.resources(stage, "AWS::SQS::QueuePolicy").values():
+        denies = [
+            s
+            for s in _statements(policy["Properties"]["PolicyDocument"])
+            if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert denies
+        covered |= {json.dumps(q) for q in policy["Properties"]["Queues"]}
+    assert covered == {json.dumps({"Ref": logical_id}) for logical_id in queues}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_catalog_queues_redrive_to_their_dlq_and_alarm(assembly: Assembly, stage: str) -> None:
+    queues = assembly.resources(stage, "AWS::SQS::Queue")
+    alarms = assembly.resources(stage, "AWS::CloudWatch::Alarm")
+    for spec in catalog.QUEUES:
+        main = queues[next(q for q in queues if q.startswith(f"{spec.id}Queue"))]
+        dlq_id = next(q for q in queues if q.startswith(f"{spec.id}Dlq"))
+        redrive = main["Properties"]["RedrivePolicy"]
+        assert redrive["maxReceiveCount"] == spec.max_receive_count
+        assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+        dlq_alarms = [a for a in alarms.values() if dlq_id in json.dumps(a["Properties"].get("Dimensions", []))]
+        assert len(dlq_alarms) == 1
+        assert dlq_alarms[0]["Properties"]["Threshold"] == 1
+        assert dlq_alarms[0]["Properties"]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_alarm_notifies_the_topic(assembly: Assembly, stage: str) -> None:
+    alarms = assembly.resources(stage, "AWS::CloudWatch::Alarm")
+    # every DLQ (catalog, schedule, alarm delivery) + API 5xx + one per function
+    assert len(alarms) == len(catalog.QUEUES) + 1 + 1 + 1 + len(catalog.FUNCTIONS)
+    topics = set(assembly.resources(stage, "AWS::SNS::Topic"))
+    for alarm in alarms.values():
+        assert _uses_one_of(alarm["Properties"]["AlarmActions"], topics)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_alarm_topic_is_encrypted_tls_only_and_mails_on_call(assembly: Assembly, stage: str) -> None:
+    (topic,) = assembly.resources(stage, "AWS::SNS::Topic").values()
+    assert _uses_one_of(topic["Properties"]["KmsMasterKeyId"], _key_ids(assembly, stage))
+    (policy,) = assembly.resources(stage, "AWS::SNS::TopicPolicy").values()
+    assert any(
+        s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in _statements(policy["Properties"]["PolicyDocument"])
+    )
+    (subscription,) = assembly.resources(stage, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == assembly.configs[stage].alarm_email
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_log_groups_use_the_logs_key_and_have_retention(assembly: Assembly, stage: str) -> None:
+    logs_key = {k for k in _key_ids(assembly, stage) if "LogsKey" in k}
+    groups = assembly.resources(stage, "AWS::Logs::LogGroup")
+    # one per function (+ the seeder), API access + execution logs, WAF logs
+    assert len(groups) == len(catalog.FUNCTIONS) + 1 + 2 + 1
+    for group in groups.values():
+        assert _uses_one_of(group["Properties"]["KmsKeyId"], logs_key)
+        assert group["Properties"]["RetentionInDays"] == assembly.configs[stage].log_retention_days
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_keys_rotate_and_root_may_only_administer(assembly: Assembly, stage: str) -> None:
+    keys = assembly.resources(stage, "AWS::KMS::Key")
+    assert len(keys) == 4  # data, envelope, logs, backup
+    for key in keys.values():
+        assert key["Properties"]["EnableKeyRotation"] is True
+        for statement in _statements(key["Properties"]["KeyPolicy"]):
+            actions = _as_list(statement["Action"])
+            assert "kms:*" not in actions
+            if any(a in actions for a in ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")):
+                assert "Condition" in statement or "Service" in statement["Principal"], statement
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_secrets_use_our_key_and_carry_no_value(assembly: Assembly, stage: str) -> None:
+    secrets = assembly.resources(stage, "AWS::SecretsManager::Secret")
+    assert len(secrets) == len(catalog.SECRETS)
+    for secret in secrets.values():
+        assert _uses_one_of(secret["Properties"]["KmsKeyId"], _key_ids(assembly, stage))
+        assert secret["Properties"]["SecretString"] == "{}"
+    seeds = assembly.resources(stage, "Custom::SecretSeed")
+    assert sorted(tuple(s["Properties"]["Keys"]) for s in seeds.values()) == sorted(
+        spec.generated_keys for spec in catalog.SECRETS if spec.generated_keys
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_api_is_regional_without_execute_api_endpoint_and_cloudflare_only(assembly: Assembly, stage: str) -> None:
+    (api,) = assembly.resources(stage, "AWS::ApiGateway::RestApi").values()
+    props = api["Properties"]
+    assert props["DisableExecuteApiEndpoint"] is True
+    assert props["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    statements = _statements(props["Policy"])
+    allow, deny = statements
+    assert allow["Effect"] == "Allow"
+    assert allow["Action"] == "execute-api:Invoke"
+    assert deny["Effect"] == "Deny"
+    assert deny["Action"] == "execute-api:Invoke"
+    ranges = deny["Condition"]["NotIpAddress"]["aws:SourceIp"]
+    assert sorted(ranges) == sorted(cloudflare_ranges())
+    assert len(ranges) == 22
+
+
+def test_cloudflare_ranges_are_valid_cidrs_of_both_families() -> None:
+    ranges = cloudflare_ranges()
+    networks = [ipaddress.ip_network(cidr, strict=True) for cidr in ranges]
+    assert len(set(ranges)) == 22
+    assert sum(n.version == 4 for n in networks) == 15
+    assert sum(n.version == 6 for n in networks) == 7
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_domain_has_tls_1_2_and_mutual_tls(assembly: Assembly, stage: str) -> None:
+    config = assembly.configs[stage]
+    (domain,) = assembly.resources(stage, "AWS::ApiGateway::DomainName").values()
+    props = domain["Properties"]
+    assert props["DomainName"] == config.domain_name
+    assert props["SecurityPolicy"] == "TLS_1_2"
+    assert props["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    assert props["MutualTlsAuthentication"] == {
+        "TruststoreUri": config.truststore_uri,
+        "TruststoreVersion": config.truststore_version,
+    }
+    (certificate,) = assembly.resources(stage, "AWS::CertificateManager::Certificate").values()
+    assert certificate["Properties"]["ValidationMethod"] == "DNS"
+    (mapping,) = assembly.resources(stage, "AWS::ApiGateway::BasePathMapping").values()
+    assert "Stage" in mapping["Properties"]
+    outputs = assembly.template(stage, "api")["Outputs"]
+    assert any("RegionalDomainName" in name for name in outputs)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_logs_throttles_and_never_traces_data(assembly: Assembly, stage: str) -> None:
+    config = assembly.configs[stage]
+    (api_stage,) = assembly.resources(stage, "AWS::ApiGateway::Stage").values()
+    props = api_stage["Properties"]
+    assert props["StageName"] == STAGE_NAME
+    assert props["TracingEnabled"] is True
+    fields = json.loads(props["AccessLogSetting"]["Format"])
+    assert fields["requestId"] == "$context.requestId"
+    assert _uses_one_of(
+        props["AccessLogSetting"]["DestinationArn"], set(assembly.resources(stage, "AWS::Logs::LogGroup"))
+    )
+    (default,) = [m for m in props["MethodSettings"] if m["ResourcePath"] == "/*"]
+    assert default["HttpMethod"] == "*"
+    assert default["DataTraceEnabled"] is False
+    assert default["LoggingLevel"] == "ERROR"
+    assert default["MetricsEnabled"] is True
+    assert default["ThrottlingRateLimit"] == config.throttle_rate_limit
+    assert default["ThrottlingBurstLimit"] == config.throttle_burst_limit
+    for setting in props["MethodSettings"]:
+        assert setting.get("DataTraceEnabled", False) is False
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_method_is_validated_and_public_ones_match_the_catalog(assembly: Assembly, stage: str) -> None:
+    methods = assembly.resources(stage, "AWS::ApiGateway::Method")
+    assert len(methods) == len(catalog.routes())
+    public = {(r.method, r.path) for r, _ in catalog.routes() if r.auth is catalog.Auth.PUBLIC}
+    public_count = 0
+    for method in methods.values():
+        props = method["Properties"]
+        assert "RequestValidatorId" in props
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        if props["AuthorizationType"] == "NONE":
+            public_count += 1
+        else:
+            assert props["AuthorizationType"] == "CUSTOM"
+            assert "AuthorizerId" in props
+    assert public_count == len(public)
+    (validator,) = assembly.resources(stage, "AWS::ApiGateway::RequestValidator").values()
+    assert validator["Properties"]["ValidateRequestBody"] is True
+    assert validator["Properties"]["ValidateRequestParameters"] is True
+
+
+def test_no_local_only_path_is_deployed(assembly: Assembly) -> None:
+    for template in assembly.templates.values():
+        assert "/_local" not in json.dumps(template)
+        assert "_local" not in json.dumps(
+            [
+                r["Properties"].get("PathPart")
+                for r in template["Resources"].values()
+                if "PathPart" in r.get("Properties", {})
+            ]
+        )
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_gateway_responses_are_problem_json_with_security_headers(assembly: Assembly, stage: str) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in assembly.resources(stage, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert set(responses) == {e.response_type for e in GATEWAY_ERRORS}
+    for error in GATEWAY_ERRORS:
+        props = responses[error.response_type]
+        assert props["StatusCode"] == str(error.status)
+        body = json.loads(props["ResponseTemplates"][PROBLEM_CONTENT_TYPE])
+        assert body["status"] == error.status
+        assert body["request_id"] == "$context.requestId"
+        headers = props["ResponseParameters"]
+        assert headers["gatewayresponse.header.Content-Type"] == f"'{PROBLEM_CONTENT_TYPE}'"
+        for name, value in SECURITY_HEADERS.items():
+            assert headers[f"gatewayresponse.header.{name}"] == f"'{value}'"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_waf_guards_the_stage_with_managed_rules_and_client_ip_rate_limits(assembly: Assembly, stage: str) -> None:
+    config = assembly.configs[stage]
+    ((acl_id, acl),) = assembly.resources(stage, "AWS::WAFv2::WebACL").items()
+    assert acl["Properties"]["Scope"] == "REGIONAL"
+    rules = {rule["Name"]: rule for rule in acl["Properties"]["Rules"]}
+    managed = {
+        r["Statement"]["ManagedRuleGroupStatement"]["Name"]
+        for r in rules.values()
+        if "ManagedRuleGroupStatement" in r["Statement"]
+    }
+    assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+    rate = {
+        name: r["Statement"]["RateBasedStatement"]
+        for name, r in rules.items()
+        if "RateBasedStatement" in r["Statement"]
+    }
+    assert {r["Limit"] for r in rate.values()} == {config.waf_rate_limit_per_ip, config.waf_auth_rate_limit_per_ip}
+    for statement in rate.values():
+        assert statement["AggregateKeyType"] == "FORWARDED_IP"
+        assert statement["ForwardedIPConfig"] == {"HeaderName": CLIENT_IP_HEADER, "FallbackBehavior": "MATCH"}
+    scoped = [r for r in rate.values() if "ScopeDownStatement" in r]
+    assert len(scoped) == 1
+    assert scoped[0]["Limit"] == config.waf_auth_rate_limit_per_ip
+    assert "/v1/sessions" in json.dumps(scoped[0]["ScopeDownStatement"])
+    (association,) = assembly.resources(stage, "AWS::WAFv2::WebACLAssociation").values()
+    (stage_id,) = assembly.resources(stage, "AWS::ApiGateway::Stage")
+    assert stage_id in json.dumps(association["Properties"]["ResourceArn"])
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+    (logging,) = assembly.resources(stage, "AWS::WAFv2::LoggingConfiguration").values()
+    assert logging["Properties"]["RedactedFields"] == [
+        {"SingleHeader": {"Name": "authorization"}},
+        {"SingleHeader": {"Name": "cookie"}},
+    ]
+    (destination,) = logging["Properties"]["LogDestinationConfigs"]
+    assert ":log-group:aws-waf-logs-" in destination
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_backup_plan_keeps_30_days_of_every_table_in_a_locked_vault(assembly: Assembly, stage: str) -> None:
+    (plan,) = assembly.resources(stage, "AWS::Backup::BackupPlan").values()
+    (rule,) = plan["Properties"]["BackupPlan"]["BackupPlanRule"]
+    assert rule["Lifecycle"] == {"DeleteAfterDays": 30}
+    assert rule["ScheduleExpression"].startswith("cron(")
+    ((_, vault),) = assembly.resources(stage, "AWS::Backup::BackupVault").items()
+    backup_key = {k for k in _key_ids(assembly, stage) if "BackupKey" in k}
+    assert _uses_one_of(vault["Properties"]["EncryptionKeyArn"], backup_key)
+    (deny,) = _statements(vault["Properties"]["AccessPolicy"])
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == {"AWS": "*"}
+    assert "backup:DeleteRecoveryPoint" in deny["Action"]
+    assert "backup:PutBackupVaultAccessPolicy" in deny["Action"]
+    (selection,) = assembly.resources(stage, "AWS::Backup::BackupSelection").values()
+    selected = json.dumps(selection["Properties"]["BackupSelection"]["Resources"])
+    for table_id in assembly.resources(stage, "AWS::DynamoDB::Table"):
+        assert table_id in selected
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_purge_schedule_retries_into_an_encrypted_dlq(assembly: Assembly, stage: str) -> None:
+    (rule,) = assembly.resources(stage, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == catalog.PURGE.expression
+    (target,) = rule["Properties"]["Targets"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 3600
+    queues = assembly.resources(stage, "AWS::SQS::Queue")
+    dlq_id = next(q for q in queues if q.startswith("PurgeJobScheduleDlq"))
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    (invoke_config,) = assembly.resources(stage, "AWS::Lambda::EventInvokeConfig").values()
+    assert dlq_id in json.dumps(invoke_config["Properties"]["DestinationConfig"]["OnFailure"])
+
+
+def _policies_by_role(assembly: Assembly, stage: str) -> dict[str, list[dict[str, Any]]]:
+    by_role: dict[str, list[dict[str, Any]]] = {}
+    for policy in assembly.resources(stage, "AWS::IAM::Policy").values():
+        for role in policy["Properties"]["Roles"]:
+            by_role.setdefault(role["Ref"], []).extend(_statements(policy["Properties"]["PolicyDocument"]))
+    return by_role
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_iam_has_no_full_wildcards_and_audit_is_append_only(assembly: Assembly, stage: str) -> None:
+    audit_id = next(t for t in assembly.resources(stage, "AWS::DynamoDB::Table") if t.startswith("TablesAudit"))
+    for statements in _policies_by_role(assembly, stage).values():
+        for statement in statements:
+            actions = _as_list(statement["Action"])
+            assert "*" not in actions
+            assert not any(a.endswith(":*") for a in actions), actions
+            if statement["Effect"] == "Allow" and audit_id in json.dumps(statement["Resource"]):
+                assert not {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} & set(actions)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_function_has_its_own_role_and_catalog_grants(assembly: Assembly, stage: str) -> None:
+    functions = assembly.resources(stage, "AWS::Lambda::Function")
+    roles = [json.dumps(f["Properties"]["Role"]) for f in functions.values()]
+    assert len(roles) == len(set(roles)) == len(catalog.FUNCTIONS) + 1  # + the secret seeder
+    policies = _policies_by_role(assembly, stage)
+    tables = assembly.resources(stage, "AWS::DynamoDB::Table")
+    for spec in catalog.FUNCTIONS:
+        logical_prefix = "".join(p.capitalize() for p in spec.name.split("_"))
+        (role_id,) = [r for r in policies if r.startswith(f"{logical_prefix}Role")]
+        statements = policies[role_id]
+        for table_id, access in spec.tables.items():
+            table_logical = next(t for t in tables if t.startswith(f"Tables{table_id}"))
+            granted = {
+                a
+                for s in statements
+                if s["Effect"] == "Allow" and table_logical in json.dumps(s["Resource"])
+                for a in _as_list(s["Action"])
+                if a.startswith("dynamodb:")
+            }
+            assert granted == set(TABLE_ACTIONS[access]), (spec.name, table_id)
+        ungranted = [t for t in catalog.TABLES if t.id not in spec.tables]
+        for table in ungranted:
+            table_logical = next(t for t in tables if t.startswith(f"Tables{table.id}"))
+            assert table_logical not in json.dumps(statements), (spec.name, table.id)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_functions_are_arm64_latest_python_traced_with_catalog_env(assembly: Assembly, stage: str) -> None:
+    config = assembly.configs[stage]
+    functions = assembly.resources(stage, "AWS::Lambda::Function")
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["Architectures"] == ["arm64"]
+        major, minor = props["Runtime"].removeprefix("python").split(".")
+        assert (int(major), int(minor)) >= (3, 12)
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+    for spec in catalog.FUNCTIONS:
+        logical_prefix = "".join(p.capitalize() for p in spec.name.split("_"))
+        (function,) = [f for name, f in functions.items() if name.startswith(f"{logical_prefix}Function")]
+        props = function["Properties"]
+        env = props["Environment"]["Variables"]
+        assert props["Handler"] == "handler.lambda_handler"
+        assert props["MemorySize"] == spec.memory_mb
+        assert props["Timeout"] == spec.timeout_s
+        assert len(props["Layers"]) == 2
+        assert env["POWERTOOLS_SERVICE_NAME"] == spec.name
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Switchboard"
+        assert env["STAGE"] == stage
+        assert env["PUBLIC_BASE_URL"] == f"https://{config.domain_name}"
+        assert env["SECURITY_CONTACT"] == config.security_contact
+        expected = {catalog.table(t).env for t in spec.tables} | {catalog.queue(q).env for q in spec.queues}
+        expected |= {s.env for s in catalog.SECRETS if s.id in spec.secrets}
+        named = {k for k in env if k.endswith(("_TABLE", "_QUEUE_URL", "_SECRET"))}
+        assert named == expected
+        assert ("DATA_KEY_ID" in env) is spec.uses_data_key
+
+
+def test_cfn_lint_reports_no_errors(assembly: Assembly) -> None:
+    problems = []
+    for name in assembly.templates:
+        matches = lint_file(
+            assembly.outdir / f"{name}.template.json", config=ManualArgs(ignore_checks=CFN_LINT_IGNORED)
+        )
+        problems += [f"{name}: {m.rule.id} {m.message}" for m in matches]
+    assert problems == []
