@@ -34,7 +34,8 @@ def build() -> Path:
     """Install the locked, hash-checked runtime set into layers/deps/build/python and stamp it."""
     if is_current():
         return BUILD
-    staging = Path(tempfile.mkdtemp(prefix="deps-layer-", dir=ROOT / "layers" / "deps"))
+    BUILD.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="deps-layer-", dir=BUILD.parent))
     try:
         # The lock is complete and hash-pinned (boto3/botocore included: Lambda's bundled copies change under us),
         # so pip resolves nothing: --no-deps with --require-hashes installs exactly that set.

@@ -25,6 +25,7 @@ class StageConfig:
     throttle_burst_limit: int = 1000
     waf_rate_limit_per_ip: int = 2000  # requests per 5 minutes per CF-Connecting-IP
     waf_auth_rate_limit_per_ip: int = 100  # the stricter limit on /v1/sessions and other auth routes
+    mail_from: str = "Switchboard <no-reply@switchboard.example>"  # the SES sender of transactional e-mail
     retain_data: bool = True  # RETAIN stateful resources and protect the stacks against termination
 
     @classmethod

@@ -37,6 +37,10 @@ class Reason(StrEnum):
         "We authenticate with a Lambda REQUEST authorizer (sessions and API keys, R22/R26), not Cognito; this "
         "route is public by design, so no authorizer of any kind applies."
     )
+    AUTHORIZER_ROUTE = (
+        "Guarded by our Lambda REQUEST authorizer (session tokens and API keys, results never cached, R22/R26), "
+        "which this rule cannot recognise: it only accepts Cognito user-pool authorizers."
+    )
     MANUAL_ROTATION = "No automatic rotation possible; the manual procedure is documented"
     DLQ_ITSELF = (
         "This queue is itself a dead-letter queue: a redrive policy on it would only move failed messages to a "
@@ -47,7 +51,8 @@ class Reason(StrEnum):
         "cdk-nag does not detect (it only sees SQS redrive policies)."
     )
     SYNC_FUNCTION = (
-        "Invoked synchronously by API Gateway (Lambda proxy): the caller receives the error, a DLQ never applies."
+        "Invoked synchronously by API Gateway (Lambda proxy or REQUEST authorizer): the caller receives the "
+        "error, a DLQ never applies."
     )
     JOB_DESTINATION = (
         "Asynchronous failures go to the on-failure destination (EventInvokeConfig -> encrypted SQS DLQ with an "
@@ -110,7 +115,7 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
             _ack(function.function, "Serverless-LambdaDLQ", Reason.JOB_DESTINATION)
             for wildcard in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
                 _ack(function.role, f"AwsSolutions-IAM5[Action::{wildcard}]", Reason.CDK_SQS_GRANT)
-        elif spec.routes and spec.consumes is None:
+        elif (spec.routes or spec.name == catalog.AUTHORIZER) and spec.consumes is None:
             _ack(function.function, "Serverless-LambdaDLQ", Reason.SYNC_FUNCTION)
     for schedule in api.schedules.values():
         _ack(schedule.dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)
@@ -120,6 +125,8 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
             method = api.methods[(route.method, route.path)]
             _ack(method, "AwsSolutions-APIG4", Reason.PUBLIC_ROUTE)
             _ack(method, "AwsSolutions-COG4", Reason.LAMBDA_AUTHORIZER)
+        else:
+            _ack(api.methods[(route.method, route.path)], "AwsSolutions-COG4", Reason.AUTHORIZER_ROUTE)
 
 
 def acknowledged(metadata: Mapping[str, list[dict[str, object]]]) -> list[tuple[str, str, str]]:

@@ -18,8 +18,9 @@ TABLE_ACTIONS: dict[Access, tuple[str, ...]] = {
     Access.READ: (*_READ, "dynamodb:DescribeTable"),
     Access.WRITE: (*_WRITE, "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"),
     Access.READ_WRITE: (*_READ, *_WRITE, "dynamodb:DescribeTable"),
-    # R55: the audit trail is append-only for every application role: no UpdateItem, no DeleteItem.
-    Access.PUT_ONLY: ("dynamodb:PutItem",),
+    # R55: the audit trail is append-only for every application role: no UpdateItem, no DeleteItem. Query finds
+    # the chain's head, whose hash the next event links to.
+    Access.PUT_ONLY: ("dynamodb:PutItem", "dynamodb:Query"),
     Access.PURGE: ("dynamodb:Scan", "dynamodb:Query", "dynamodb:DeleteItem"),
 }
 _KMS_READ = ("kms:Decrypt", "kms:DescribeKey")
@@ -67,6 +68,17 @@ def grant_secret_read(role: iam.Role, *, secret: secretsmanager.ISecret, access:
     if access is not Access.READ:
         raise ValueError(f"secrets support only {Access.READ}, not {access}")
     secret.grant_read(role)
+
+
+def grant_send_email(role: iam.Role, *, identity_arn: str, from_address: str) -> None:
+    """SendEmail from our verified domain identity, and only with our sender address."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["ses:SendEmail"],
+            resources=[identity_arn],
+            conditions={"StringEquals": {"ses:FromAddress": from_address}},
+        )
+    )
 
 
 def grant_envelope(role: iam.Role, *, key: kms.IKey) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_ses as ses
 from constructs import Construct
 
 from infra import catalog
@@ -51,6 +53,11 @@ class ApiStack(Stack):
                 compatible_architectures=[ARCHITECTURE],
             ),
         ]
+        self.mail_from_address = parseaddr(config.mail_from)[1]
+        # The sending domain: its DKIM records go into the Cloudflare zone (docs/runbooks.md#e-mail).
+        self.mail_identity = ses.EmailIdentity(
+            self, "MailIdentity", identity=ses.Identity.domain(self.mail_from_address.rpartition("@")[2])
+        )
         self.functions = {spec.name: self._function(spec) for spec in catalog.FUNCTIONS}
 
         self.rest_api = RestApi(
@@ -101,13 +108,16 @@ class ApiStack(Stack):
         }
         self._alarms()
 
-    def _function(self, spec: catalog.Function) -> PythonFunction:
+    def _environment(self, spec: catalog.Function) -> dict[str, str]:
+        """What switchboard.settings reads: the names of exactly the resources the function is granted."""
         config, data = self._config, self._data
         environment = {
             "SECURITY_CONTACT": config.security_contact,
             "SECURITY_POLICY_URL": config.security_policy_url,
             "PUBLIC_BASE_URL": f"https://{config.domain_name}",
         }
+        if spec.sends_email:
+            environment["MAIL_FROM"] = config.mail_from
         for table_id in spec.tables:
             environment[catalog.table(table_id).env] = data.tables.by_id[table_id].table_name
         for queue_id in spec.queues:
@@ -116,6 +126,10 @@ class ApiStack(Stack):
             environment[_secret(secret_id).env] = data.secrets.by_id[secret_id].secret_arn
         if spec.uses_data_key:
             environment["DATA_KEY_ID"] = data.keys.envelope.key_arn
+        return environment
+
+    def _function(self, spec: catalog.Function) -> PythonFunction:
+        config, data = self._config, self._data
         function = PythonFunction(
             self,
             _pascal(spec.name),
@@ -129,8 +143,14 @@ class ApiStack(Stack):
             memory_mb=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_s),
             layers=self.layers,
-            environment=environment,
+            environment=self._environment(spec),
         )
+        self._grant(spec, function)
+        return function
+
+    def _grant(self, spec: catalog.Function, function: PythonFunction) -> None:
+        """The catalog's Access values as least-privilege statements on the function's own role."""
+        data = self._data
         role = function.role
         for table_id, access in spec.tables.items():
             grants.grant_table(
@@ -152,7 +172,14 @@ class ApiStack(Stack):
             grants.grant_secret_read(role, secret=data.secrets.by_id[secret_id], access=access)
         if spec.uses_data_key:
             grants.grant_envelope(role, key=data.keys.envelope)
-        return function
+        if spec.sends_email:
+            grants.grant_send_email(
+                role,
+                identity_arn=self.format_arn(
+                    service="ses", resource="identity", resource_name=self.mail_identity.email_identity_name
+                ),
+                from_address=self.mail_from_address,
+            )
 
     def _alarms(self) -> None:
         action = self._data.alarms.action

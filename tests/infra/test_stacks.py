@@ -482,3 +482,27 @@ def test_cfn_lint_reports_no_errors(assembly: Assembly) -> None:
         )
         problems += [f"{name}: {m.rule.id} {m.message}" for m in matches]
     assert problems == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_authorizer_is_uncached_request_authorizer_running_the_catalog_function(assembly: Assembly, stage: str) -> None:
+    (authorizer,) = assembly.resources(stage, "AWS::ApiGateway::Authorizer").values()
+    props = authorizer["Properties"]
+    assert props["Type"] == "REQUEST"
+    # R22: logout, revocation and suspension must bite on the very next request.
+    assert props["AuthorizerResultTtlInSeconds"] == catalog.AUTHORIZER_CACHE_TTL_S == 0
+    functions = assembly.resources(stage, "AWS::Lambda::Function")
+    (authorizer_fn,) = [logical for logical in functions if logical.startswith("Authorizer")]
+    assert authorizer_fn in json.dumps(props["AuthorizerUri"])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_only_mail_sending_functions_may_send_and_only_as_our_sender(assembly: Assembly, stage: str) -> None:
+    senders = {spec.name for spec in catalog.FUNCTIONS if spec.sends_email}
+    assert senders
+    for role, statements in _policies_by_role(assembly, stage).items():
+        ses = [s for s in statements if "ses:SendEmail" in _as_list(s["Action"])]
+        expected = any(role.startswith("".join(p.capitalize() for p in name.split("_"))) for name in senders)
+        assert bool(ses) == expected, role
+        for statement in ses:
+            assert statement["Condition"]["StringEquals"]["ses:FromAddress"] == "no-reply@switchboard.example"
