@@ -88,3 +88,11 @@ def test_sandbox_signature_verifies_and_detects_tampering_and_staleness() -> Non
     assert not sandbox.verify("key", header, body, now=now + 301)
     assert not sandbox.verify("key", None, body, now=now)
     assert not sandbox.verify("key", "t=abc,v1=00", body, now=now)
+
+
+def test_registry_builds_each_sandbox_carrier_once() -> None:
+    from switchboard.carriers import registry  # noqa: PLC0415
+
+    assert {"sandbox-a", "sandbox-b"} <= set(registry.names())
+    assert registry.carrier("sandbox-a") is registry.carrier("sandbox-a")
+    assert registry.carrier("sandbox-b").name == "sandbox-b"

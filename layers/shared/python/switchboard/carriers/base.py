@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,57 @@ class CarrierTimeout(CarrierError):
 
 
 class Carrier(Protocol):
-    """A carrier adapter."""
+    """A carrier adapter's sending side."""
 
     name: str
 
     def submit(self, msg: Outbound) -> Receipt:
         """Hand one message to the carrier; raises a CarrierError when it cannot."""
+        ...
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An HTTP request a carrier sent to `/v1/carriers/{carrier}/events`, exactly as received (raw bytes)."""
+
+    method: str
+    url: str  # the public URL the carrier called (scheme, host, path and query): Twilio signs it
+    headers: Mapping[str, str]  # lower-case names
+    query: Mapping[str, str]
+    raw_body: bytes
+
+
+@dataclass(frozen=True)
+class CarrierEvent:
+    """One normalised fact from a carrier: a status change of a message we sent, or an inbound message."""
+
+    kind: Literal["status", "inbound"]
+    carrier: str
+    event_id: str  # the carrier's own id of this event: duplicates are dropped by it
+    at: str  # RFC 3339 UTC
+    carrier_message_id: str = ""  # status: the id the carrier returned in its Receipt
+    status: str = ""  # status: one of switchboard.models.lifecycle.MessageStatus
+    error_code: str = ""  # status: the carrier's error code, if any
+    channel: str = ""  # inbound: sms | whatsapp | voice
+    from_: str = ""  # inbound: the sender (E.164)
+    to: str = ""  # inbound: our sender number that received it (finds the account)
+    body: str = ""  # inbound: the text
+    extra: Mapping[str, str] = field(default_factory=dict)  # e.g. WhatsApp's marketing opt-out preference
+
+
+class EventSource(Protocol):
+    """A carrier adapter's receiving side: authenticate a webhook before parsing it, then normalise it."""
+
+    name: str
+
+    def verify(self, request: WebhookRequest) -> bool:
+        """True only for a request carrying this carrier's valid signature (constant-time; replays refused)."""
+        ...
+
+    def parse(self, request: WebhookRequest) -> list[CarrierEvent]:
+        """The events in a verified request (statuses mapped onto ours)."""
+        ...
+
+    def handshake(self, request: WebhookRequest) -> str | None:
+        """The body to answer a subscription handshake (WhatsApp's GET hub.challenge), or None if not one."""
         ...
