@@ -38,7 +38,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy layers/shared/python/switchboard functions
+	$(VENV)/bin/mypy layers/shared/python/switchboard functions infra local app.py bench
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q

@@ -9,7 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -403,19 +403,27 @@ class _Handler(BaseHTTPRequestHandler):
         )
         response = error_response("REQUEST_TOO_LARGE", request.request_id) if body is None else None
         response = response or self.server.gateway.dispatch(request)
+        try:
+            self._write(response, close=body is None)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (e.g. curl's timeout) before the answer: nothing to send it to.
+            self.close_connection = True
+            response = replace(response, status=499)
+        # One line per request; never headers, bodies or the query string (it may carry a token).
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.info("%s %s %s %.1fms", request.method, request.path, response.status, elapsed_ms)
+
+    def _write(self, response: Response, *, close: bool) -> None:
         self.send_response(response.status)
         for name, value in response.headers:
             if name.lower() != "content-length":
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
-        if body is None:
+        if close:
             self.send_header("Connection", "close")  # the unread body cannot be skipped safely
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
-        # One line per request; never headers, bodies or the query string (it may carry a token).
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        log.info("%s %s %s %.1fms", request.method, request.path, response.status, elapsed_ms)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
