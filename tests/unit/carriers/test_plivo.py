@@ -238,3 +238,9 @@ def test_plivo_status_maps_are_total_over_plivos_documented_statuses() -> None:
     assert set(plivo.MESSAGE_STATUS_MAP.values()) | set(plivo.CALL_STATUS_MAP.values()) <= set(RANK)
     assert set(plivo.MESSAGE_STATUS_MAP) >= plivo.MESSAGE_FINAL_STATUSES
     assert set(plivo.CALL_STATUS_MAP) >= plivo.CALL_FINAL_STATUSES
+
+
+def test_plivo_verify_accepts_the_previous_token_during_a_rotation() -> None:
+    request = _callback({"MessageUUID": "m1", "Status": "sent"}, key="old-token")
+    assert _carrier(creds={**CREDS, "previous_auth_token": "old-token"}).verify(request) is True
+    assert _carrier().verify(request) is False

@@ -258,3 +258,9 @@ def test_twilio_status_maps_are_total_over_twilios_documented_statuses() -> None
     assert set(twilio.MESSAGE_STATUS_MAP.values()) | set(twilio.CALL_STATUS_MAP.values()) <= set(RANK)
     assert set(twilio.MESSAGE_STATUS_MAP) >= twilio.MESSAGE_FINAL_STATUSES
     assert set(twilio.CALL_STATUS_MAP) >= twilio.CALL_FINAL_STATUSES
+
+
+def test_twilio_verify_accepts_the_previous_token_during_a_rotation() -> None:
+    request = _callback({"MessageSid": "SM1", "MessageStatus": "sent"}, key="old-token")
+    assert _carrier(creds={**CREDS, "previous_auth_token": "old-token"}).verify(request) is True
+    assert _carrier().verify(request) is False

@@ -293,3 +293,9 @@ def test_whatsapp_status_map_is_total_over_metas_statuses() -> None:
     assert set(STATUS_MAP) == {"sent", "delivered", "read", "failed"}
     assert set(STATUS_MAP.values()) <= set(RANK)
     assert set(STATUS_MAP) >= FINAL_STATUSES
+
+
+def test_whatsapp_verify_accepts_the_previous_app_secret_during_a_rotation() -> None:
+    request = _signed(b'{"entry": []}', key="old-secret")
+    assert _carrier(creds={**CREDS, "previous_app_secret": "old-secret"}).verify(request) is True
+    assert _carrier().verify(request) is False

@@ -18,7 +18,8 @@ Wire formats, as documented by Plivo:
   `<scheme://host/path>?<sorted query k=v&…>[.]<sorted POST params k+v…>.<nonce>`), possibly a comma-separated list
   of signatures (one per active token). The older V2 scheme signs only URL + nonce, not the body: not accepted.
 
-Secret `PlivoCredentials` (env PLIVO_CREDENTIALS_SECRET): `{"auth_id": "MA…", "auth_token": "…"}`.
+Secret `PlivoCredentials` (env PLIVO_CREDENTIALS_SECRET): `{"auth_id": "MA…", "auth_token": "…"}`; during a token
+rotation `previous_auth_token` also verifies webhooks.
 """
 
 from __future__ import annotations
@@ -202,13 +203,15 @@ class PlivoCarrier:
         header, nonce = request.headers.get(SIGNATURE_HEADER, ""), request.headers.get(NONCE_HEADER, "")
         if not header or not nonce:
             return False
-        token = self._credentials().get("auth_token")
-        if not isinstance(token, str) or not token:
+        tokens = support.signing_keys(self._credentials(), "auth_token")
+        if not tokens:
             logger.error("plivo auth_token missing: every webhook is refused")
             return False
-        expected = signature_v3(token, request.method, request.url, support.form(request), nonce).encode()
-        # Every candidate is compared (no early exit), so timing does not tell which one matched.
-        matches = [hmac.compare_digest(expected, candidate.strip().encode()) for candidate in header.split(",")]
+        params = support.form(request)
+        expected = [signature_v3(token, request.method, request.url, params, nonce).encode() for token in tokens]
+        given = [candidate.strip().encode() for candidate in header.split(",")]
+        # Every pair is compared (no early exit), so timing does not tell which one matched.
+        matches = [hmac.compare_digest(mine, theirs) for mine in expected for theirs in given]
         return any(matches)
 
     def handshake(self, request: WebhookRequest) -> str | None:

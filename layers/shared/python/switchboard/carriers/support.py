@@ -33,6 +33,12 @@ def credential(carrier: str, values: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def signing_keys(values: Mapping[str, Any], key: str) -> list[str]:
+    """The current signing key and, during a rotation, the previous one (`previous_<key>`), whichever exist."""
+    keys = [values.get(key), values.get(f"previous_{key}")]
+    return [k for k in keys if isinstance(k, str) and k]
+
+
 def e164(carrier: str, number: str) -> str:
     """`number` if it is E.164; otherwise the message is invalid at every carrier (no delimiter smuggling)."""
     if not E164.fullmatch(number):

@@ -12,7 +12,8 @@ Wire formats, as documented by Twilio:
   HMAC-SHA1(auth token, full URL incl. query + each POST parameter name+value, sorted by name).
 - Errors: https://www.twilio.com/docs/api/errors (400 + `code`, e.g. 21211 invalid 'To', 21610 unsubscribed).
 
-Secret `TwilioCredentials` (env TWILIO_CREDENTIALS_SECRET): `{"account_sid": "AC…", "auth_token": "…"}`.
+Secret `TwilioCredentials` (env TWILIO_CREDENTIALS_SECRET): `{"account_sid": "AC…", "auth_token": "…"}`; during a
+token rotation `previous_auth_token` also verifies webhooks (Twilio signs with whichever token is primary).
 """
 
 from __future__ import annotations
@@ -158,12 +159,13 @@ class TwilioCarrier:
         header = request.headers.get(SIGNATURE_HEADER, "")
         if not header:
             return False
-        token = self._credentials().get("auth_token")
-        if not isinstance(token, str) or not token:
+        tokens = support.signing_keys(self._credentials(), "auth_token")
+        if not tokens:
             logger.error("twilio auth_token missing: every webhook is refused")
             return False
-        expected = signature(token, request.url, support.form(request))
-        return hmac.compare_digest(expected.encode(), header.strip().encode())
+        params, given = support.form(request), header.strip().encode()
+        matches = [hmac.compare_digest(signature(token, request.url, params).encode(), given) for token in tokens]
+        return any(matches)  # every candidate compared: timing does not tell which token matched
 
     def handshake(self, request: WebhookRequest) -> str | None:
         """Twilio has no subscription handshake."""

@@ -13,7 +13,8 @@ Wire formats, as documented by Meta:
 
 Secret `WhatsAppCredentials` (env WHATSAPP_CREDENTIALS_SECRET):
 `{"access_token": "<system-user token>", "app_secret": "<Meta app secret>", "verify_token": "<our random string>",
-"phone_number_ids": {"+15550001111": "<phone-number-id>", ...}}`.
+"phone_number_ids": {"+15550001111": "<phone-number-id>", ...}}`; during a rotation of the app secret,
+`previous_app_secret` is accepted too.
 """
 
 from __future__ import annotations
@@ -143,12 +144,14 @@ class WhatsAppCarrier:
         header = request.headers.get(SIGNATURE_HEADER, "")
         if request.method.upper() != "POST" or not header.startswith("sha256="):
             return False
-        secret = self._credentials().get("app_secret")
-        if not isinstance(secret, str) or not secret:
+        secrets = support.signing_keys(self._credentials(), "app_secret")
+        if not secrets:
             logger.error("whatsapp app_secret missing: every webhook is refused")
             return False
-        expected = hmac.new(secret.encode(), request.raw_body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
+        given = header.removeprefix("sha256=").strip().lower().encode()
+        expected = [hmac.new(secret.encode(), request.raw_body, hashlib.sha256).hexdigest() for secret in secrets]
+        matches = [hmac.compare_digest(candidate.encode(), given) for candidate in expected]
+        return any(matches)  # every candidate compared: timing does not tell which secret matched
 
     def handshake(self, request: WebhookRequest) -> str | None:
         """Meta's subscription check: echo `hub.challenge` when `hub.verify_token` is ours."""
