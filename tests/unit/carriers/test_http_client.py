@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -51,8 +52,13 @@ def test_http_client_unaccepted_connection_times_out_in_about_300ms(unaccepting_
 
 
 def test_http_client_refused_connection_is_unavailable(loopback_only: None) -> None:
-    with pytest.raises(CarrierUnavailable):
-        http_client.HttpClient().post("fake", "http://127.0.0.1:9/send", headers={}, body=b"x")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: the connection is refused at once
+    with pytest.raises(CarrierError) as caught:
+        http_client.HttpClient().post("fake", f"http://127.0.0.1:{port}/send", headers={}, body=b"x")
+    assert type(caught.value) is CarrierUnavailable
 
 
 def test_http_client_refuses_plain_http_beyond_loopback() -> None:
