@@ -106,12 +106,24 @@ def queue_requests(specs: Iterable[catalog.Queue] = catalog.QUEUES) -> list[dict
     return requests
 
 
-def secret_value(spec: catalog.Secret) -> dict[str, str]:
+# The JSON shape of each carrier secret (see the adapters in switchboard/carriers and docs/runbooks.md#carriers).
+CARRIER_SECRET_KEYS: dict[str, tuple[str, ...]] = {
+    "WhatsAppCredentials": ("access_token", "app_secret", "verify_token"),
+    "TwilioCredentials": ("account_sid", "auth_token"),
+    "PlivoCredentials": ("auth_id", "auth_token"),
+}
+
+
+def secret_value(spec: catalog.Secret) -> dict[str, Any]:
     """A fresh secret: generated keys are random 256-bit base64url values; carrier credentials are placeholders."""
     if spec.generated_keys:
         return {key: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() for key in spec.generated_keys}
-    # Real carrier credentials never exist locally: the sandbox carriers stand in for every carrier.
-    return {"account": "sandbox", "token": "sandbox", "note": "placeholder: the local stack uses sandbox carriers"}
+    # Real carrier credentials never exist locally: the sandbox carriers stand in for every carrier. The shape is
+    # the real one; the values are random, so nobody can sign a webhook the real adapters would accept locally.
+    value: dict[str, Any] = {key: f"placeholder-{secrets.token_urlsafe(16)}" for key in CARRIER_SECRET_KEYS[spec.id]}
+    if spec.id == "WhatsAppCredentials":
+        value["phone_number_ids"] = {}
+    return value
 
 
 @dataclass(frozen=True)

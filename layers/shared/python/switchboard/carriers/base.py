@@ -40,6 +40,18 @@ class CarrierTimeout(CarrierError):
     """The carrier did not answer within the caller's timeout."""
 
 
+class CarrierRejected(CarrierError):
+    """The carrier refused this message itself (invalid number, body, template, opted-out recipient...).
+
+    Routing must NOT fail over: every carrier would refuse the same message, and a second submission could be a
+    duplicate. `code` is the carrier's own error code (e.g. Twilio 21211, Meta 131026), for the message's error.
+    """
+
+    def __init__(self, detail: str, *, code: str = "") -> None:
+        super().__init__(detail)
+        self.code = code
+
+
 class Carrier(Protocol):
     """A carrier adapter's sending side."""
 

@@ -4,13 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from typing import Protocol
 
 from switchboard.carriers import sandbox
-from switchboard.carriers.base import Carrier
+from switchboard.carriers.base import Carrier, EventSource
+from switchboard.carriers.plivo import PlivoCarrier
+from switchboard.carriers.twilio import TwilioCarrier
+from switchboard.carriers.whatsapp import WhatsAppCarrier
+
+
+class Adapter(Carrier, EventSource, Protocol):
+    """A real carrier: it sends, and it receives signed webhooks at `/v1/carriers/{name}/events`."""
+
+    channels: frozenset[str]
+
+
+# The real carriers (credentials from Secrets Manager, read on first use, never at import).
+_REAL: dict[str, Callable[[], Adapter]] = {
+    "whatsapp": WhatsAppCarrier,
+    "twilio": TwilioCarrier,
+    "plivo": PlivoCarrier,
+}
 
 # Each entry builds its adapter on first use (credentials are read then, never at import).
 _FACTORIES: dict[str, Callable[[], Carrier]] = {
     **{name: (lambda name=name: sandbox.SandboxCarrier(name)) for name in sandbox.NAMES},  # type: ignore[misc]
+    **_REAL,
 }
 
 
@@ -22,4 +41,17 @@ def names() -> tuple[str, ...]:
 @cache
 def carrier(name: str) -> Carrier:
     """The adapter called `name` (KeyError for an unknown carrier)."""
+    if name in _REAL:
+        return adapter(name)
     return _FACTORIES[name]()
+
+
+@cache
+def adapter(name: str) -> Adapter:
+    """The real carrier called `name`, both sides (KeyError for the sandbox carriers and unknown names)."""
+    return _REAL[name]()
+
+
+def event_source(name: str) -> EventSource:
+    """The receiving side of the real carrier `name` (KeyError otherwise; sandbox events use sandbox.verify)."""
+    return adapter(name)

@@ -1,0 +1,281 @@
+"""Plivo: SMS (Message API), voice (Call API whose answer URL reads the body), and Plivo's V3-signed webhooks.
+
+Wire formats, as documented by Plivo:
+- Messages: https://www.plivo.com/docs/messaging/api/message/send-a-message (POST `/v1/Account/{auth_id}/Message/`,
+  JSON `{src, dst, text, url, method}`, HTTP Basic `auth_id:auth_token`; the answer's `message_uuid[0]`). Numbers
+  are sent without `+` as the docs write them (Plivo strips it anyway); `<` separates destinations there, so
+  only E.164 numbers are accepted.
+- Calls: https://www.plivo.com/docs/voice/api/call/make-a-call (POST `/v1/Account/{auth_id}/Call/`, JSON `{from,
+  to, answer_url, answer_method, hangup_url, hangup_method}`; the answer's `request_uuid`). Plivo fetches the call's
+  XML from `answer_url` when the callee answers: see `answer_url`, `answer_target` and `speak_xml` below.
+- Statuses: https://www.plivo.com/docs/messaging/api/message/message-status-callbacks (`Status`: queued, sent,
+  failed, delivered, undelivered, rejected, read; `MessageUUID`, `ErrorCode`), inbound
+  https://www.plivo.com/docs/messaging/xml/request (`From, To, Text, Type, MessageUUID`), calls
+  https://www.plivo.com/docs/voice/xml/request (`CallUUID`, `CallStatus`, `ALegRequestUUID`).
+- Signatures: https://www.plivo.com/docs/voice/xml/request/validation (`X-Plivo-Signature-V3` with
+  `X-Plivo-Signature-V3-Nonce`, "for answer_url, url (message callback), hangup_url…"); the exact string is the
+  one Plivo's SDK builds (plivo-python `plivo/utils/signature_v3.py`): base64 HMAC-SHA256(auth token,
+  `<scheme://host/path>?<sorted query k=v&…>[.]<sorted POST params k+v…>.<nonce>`), possibly a comma-separated list
+  of signatures (one per active token). The older V2 scheme signs only URL + nonce, not the body: not accepted.
+
+Secret `PlivoCredentials` (env PLIVO_CREDENTIALS_SECRET): `{"auth_id": "MA…", "auth_token": "…"}`; during a token
+rotation `previous_auth_token` also verifies webhooks.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+from xml.sax.saxutils import escape
+
+import urllib3
+
+from switchboard.carriers import http_client, support
+from switchboard.carriers.base import (
+    CarrierEvent,
+    CarrierRejected,
+    CarrierUnavailable,
+    Outbound,
+    Receipt,
+    WebhookRequest,
+)
+from switchboard.models.lifecycle import MessageStatus
+from switchboard.observability import logger
+
+NAME = "plivo"
+CHANNELS = frozenset({"sms", "voice"})
+CREDENTIALS_ENV = "PLIVO_CREDENTIALS_SECRET"
+API_URL = "https://api.plivo.com"
+SIGNATURE_HEADER = "x-plivo-signature-v3"
+NONCE_HEADER = "x-plivo-signature-v3-nonce"
+
+MESSAGE_STATUS_MAP: Mapping[str, MessageStatus] = {
+    "queued": "queued",
+    "sent": "sent",
+    "delivered": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "rejected": "failed",  # refused by the downstream carrier (regulation, content)
+    "read": "read",  # WhatsApp via Plivo only
+}
+MESSAGE_FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "rejected", "read"})
+CALL_STATUS_MAP: Mapping[str, MessageStatus] = {
+    "ringing": "sending",
+    "in-progress": "sent",
+    "completed": "delivered",
+    "busy": "undelivered",
+    "no-answer": "undelivered",
+    "timeout": "undelivered",
+    "failed": "failed",
+    "cancel": "canceled",
+}
+CALL_FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "timeout", "failed", "cancel"})
+
+# Query parameters of the answer URL (`answer_url`): which message's body the call reads.
+ANSWER_QUERY = ("answer", "account_id", "message_id")
+
+
+def _error_code(payload: Any) -> str:
+    # Plivo answers errors as `{"api_id": …, "error": "<text>"}` without a code: the HTTP status is all there is.
+    return ""
+
+
+@dataclass(frozen=True)
+class AnswerTarget:
+    """The message a Plivo call's answer-URL request asks the XML for."""
+
+    account_id: str
+    message_id: str
+
+
+def answer_url(msg: Outbound) -> str:
+    """Where Plivo fetches a call's XML: our events route with the message named in the query.
+
+    `POST {PUBLIC_BASE_URL}/v1/carriers/plivo/events?answer=1&account_id=…&message_id=…`, V3-signed like every Plivo
+    request (the query is part of what is signed). The route verifies it, finds the message by `answer_target`
+    and answers `speak_xml(body)` as `application/xml`; the body itself never appears in a URL.
+    """
+    query = urlencode([("answer", "1"), ("account_id", msg.account_id), ("message_id", msg.message_id)])
+    return f"{support.events_url(NAME)}?{query}"
+
+
+def answer_target(request: WebhookRequest) -> AnswerTarget | None:
+    """The message an answer-URL request is about, or None for any other Plivo request."""
+    if request.query.get("answer") != "1":
+        return None
+    account_id, message_id = request.query.get("account_id", ""), request.query.get("message_id", "")
+    return AnswerTarget(account_id, message_id) if account_id and message_id else None
+
+
+def speak_xml(body: str) -> str:
+    """The Plivo XML that reads `body` aloud; XML-escaped, so a body cannot inject elements."""
+    return f"<Response><Speak>{escape(body)}</Speak></Response>"
+
+
+def _sorted_query(pairs: list[tuple[str, str]]) -> str:
+    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
+
+
+def signature_v3(auth_token: str, method: str, url: str, params: list[tuple[str, str]], nonce: str) -> str:
+    """Plivo's `X-Plivo-Signature-V3` of a request (the string plivo-python's signature_v3 builds)."""
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if method.upper() == "GET":
+        query_string = _sorted_query(query + params)
+        data = base + (f"?{query_string}" if query_string else "")
+    else:
+        query_string = _sorted_query(query)
+        data = base
+        if query_string or params:
+            data += f"?{query_string}"
+        if query_string and params:
+            data += "."
+        data += "".join(name + value for name, value in sorted(params))
+    digest = hmac.new(auth_token.encode(), f"{data}.{nonce}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+class PlivoCarrier:
+    """Plivo's Messaging and Voice APIs, sending and receiving."""
+
+    def __init__(
+        self,
+        *,
+        credentials: support.CredentialSource | None = None,
+        api_url: str = API_URL,
+        http: http_client.HttpClient | None = None,
+    ) -> None:
+        self.name = NAME
+        self.channels = CHANNELS
+        self._credentials = credentials or support.from_secret(CREDENTIALS_ENV)
+        self._api_url = api_url.rstrip("/")
+        self._http = http or http_client.HttpClient()
+
+    def submit(self, msg: Outbound) -> Receipt:
+        """An SMS through the Message API, or a call whose answer URL reads the body."""
+        if msg.channel not in self.channels:
+            raise CarrierUnavailable(f"{NAME} does not carry {msg.channel}")
+        creds = self._credentials()
+        auth_id = support.credential(NAME, creds, "auth_id")
+        token = support.credential(NAME, creds, "auth_token")
+        to = support.e164(NAME, msg.to).removeprefix("+")
+        from_ = support.e164(NAME, msg.from_).removeprefix("+")
+        callback = support.events_url(NAME)
+        if msg.channel == "voice":
+            resource, id_field = "Call/", "request_uuid"
+            payload: dict[str, str] = {
+                "from": from_,
+                "to": to,
+                "answer_url": answer_url(msg),
+                "answer_method": "POST",
+                "hangup_url": callback,
+                "hangup_method": "POST",
+            }
+        else:
+            resource, id_field = "Message/", "message_uuid"
+            payload = {"src": from_, "dst": to, "text": msg.body, "url": callback, "method": "POST"}
+        headers = urllib3.util.make_headers(basic_auth=f"{auth_id}:{token}")
+        headers["Content-Type"] = "application/json"
+        response = self._http.post(
+            NAME,
+            f"{self._api_url}/v1/Account/{auth_id}/{resource}",
+            headers=headers,
+            body=json.dumps(payload).encode(),
+        )
+        answer = http_client.check(NAME, response, error_code=_error_code)
+        carrier_id = answer.get(id_field) if isinstance(answer, dict) else None
+        if isinstance(carrier_id, list):  # the Message API answers a list: one id per destination
+            carrier_id = carrier_id[0] if carrier_id else None
+        if not isinstance(carrier_id, str) or not carrier_id:
+            # Plivo may have taken the message: failing over could deliver it twice, so it is not retried elsewhere.
+            raise CarrierRejected(f"{NAME} accepted the message without an id", code="malformed-receipt")
+        return Receipt(carrier=NAME, carrier_message_id=carrier_id)
+
+    def verify(self, request: WebhookRequest) -> bool:
+        """`X-Plivo-Signature-V3` (any of a comma-separated list) for this URL, parameters and nonce."""
+        header, nonce = request.headers.get(SIGNATURE_HEADER, ""), request.headers.get(NONCE_HEADER, "")
+        if not header or not nonce:
+            return False
+        tokens = support.signing_keys(self._credentials(), "auth_token")
+        if not tokens:
+            logger.error("plivo auth_token missing: every webhook is refused")
+            return False
+        params = support.form(request)
+        expected = [signature_v3(token, request.method, request.url, params, nonce).encode() for token in tokens]
+        given = [candidate.strip().encode() for candidate in header.split(",")]
+        # Every pair is compared (no early exit), so timing does not tell which one matched.
+        matches = [hmac.compare_digest(mine, theirs) for mine in expected for theirs in given]
+        return any(matches)
+
+    def handshake(self, request: WebhookRequest) -> str | None:
+        """Plivo has no subscription handshake."""
+        return None
+
+    def parse(self, request: WebhookRequest) -> list[CarrierEvent]:
+        """A message status callback, an inbound message, or a call's status (answer or hangup request)."""
+        params = dict(support.form(request))
+        if params.get("MessageUUID"):
+            event = _message_event(params)
+        elif params.get("CallUUID"):
+            event = _call_event(params)
+        else:
+            event = None
+        return [event] if event is not None else []
+
+
+def _message_event(params: dict[str, str]) -> CarrierEvent | None:
+    uuid, theirs = params["MessageUUID"], params.get("Status", "")
+    if not theirs:  # inbound messages carry no Status
+        sender, ours = support.to_e164(params.get("From", "")), support.to_e164(params.get("To", ""))
+        if not sender or not ours:
+            logger.info("plivo inbound message ignored: numbers are not E.164")
+            return None
+        return CarrierEvent(
+            kind="inbound",
+            carrier=NAME,
+            event_id=uuid,
+            at=support.now(),
+            channel="sms",
+            from_=sender,
+            to=ours,
+            body=params.get("Text", ""),
+        )
+    status = MESSAGE_STATUS_MAP.get(theirs)
+    if status is None:
+        logger.info("plivo message status ignored", extra={"carrier_status": theirs[:32]})
+        return None
+    return CarrierEvent(
+        kind="status",
+        carrier=NAME,
+        event_id=f"{uuid}:{theirs}",
+        at=support.now(),
+        carrier_message_id=uuid,
+        status=status,
+        error_code=params.get("ErrorCode", ""),
+    )
+
+
+def _call_event(params: dict[str, str]) -> CarrierEvent | None:
+    call, theirs = params["CallUUID"], params.get("CallStatus", "")
+    status = CALL_STATUS_MAP.get(theirs)
+    # Our Receipt holds the Call API's request_uuid, which Plivo repeats as (ALeg)RequestUUID in call callbacks.
+    request_uuid = params.get("ALegRequestUUID") or params.get("RequestUUID") or ""
+    if status is None or not request_uuid:
+        logger.info("plivo call callback ignored", extra={"carrier_status": theirs[:32]})
+        return None
+    return CarrierEvent(
+        kind="status",
+        carrier=NAME,
+        event_id=f"{call}:{theirs}",
+        at=support.now(),
+        carrier_message_id=request_uuid,
+        status=status,
+        error_code=params.get("HangupCause", "") if status in {"failed", "undelivered"} else "",
+    )

@@ -1,0 +1,81 @@
+"""What the real carrier adapters share: credentials, numbers, form bodies, event URLs and timestamps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from switchboard import clock, settings
+from switchboard.carriers.base import CarrierRejected, CarrierUnavailable, WebhookRequest
+from switchboard.crypto import secrets
+
+# Credentials are read on each use from the secrets cache (≤ 15 min), so a rotated token takes effect without a
+# deploy; tests pass a function returning a dict instead.
+CredentialSource = Callable[[], Mapping[str, Any]]
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def from_secret(env: str) -> CredentialSource:
+    """Credentials read from the JSON secret named by the catalog env var `env`, on first use, never at import."""
+    return lambda: secrets.get_json(env)
+
+
+def credential(carrier: str, values: Mapping[str, Any], key: str) -> str:
+    """A non-empty string field of a carrier's credentials; its absence makes the carrier unusable, not the message."""
+    value = values.get(key)
+    if not isinstance(value, str) or not value:
+        # The key's name only: never the value.
+        raise CarrierUnavailable(f"{carrier} credentials lack {key!r}")
+    return value
+
+
+def signing_keys(values: Mapping[str, Any], key: str) -> list[str]:
+    """The current signing key and, during a rotation, the previous one (`previous_<key>`), whichever exist."""
+    keys = [values.get(key), values.get(f"previous_{key}")]
+    return [k for k in keys if isinstance(k, str) and k]
+
+
+def e164(carrier: str, number: str) -> str:
+    """`number` if it is E.164; otherwise the message is invalid at every carrier (no delimiter smuggling)."""
+    if not E164.fullmatch(number):
+        raise CarrierRejected(f"{carrier}: not an E.164 number", code="invalid-number")
+    return number
+
+
+def to_e164(digits: str) -> str:
+    """A carrier's number (`15551234567`, `+1 555-123-4567`, `whatsapp:+1555…`) as E.164, or "" if it is none."""
+    number = "+" + "".join(ch for ch in digits.removeprefix("whatsapp:") if ch.isdigit())
+    return number if E164.fullmatch(number) else ""
+
+
+def events_url(carrier: str) -> str:
+    """The public URL where `carrier` posts its events (`POST /v1/carriers/{carrier}/events`, API.md)."""
+    return settings.get().public_base_url.rstrip("/") + f"/v1/carriers/{carrier}/events"
+
+
+def form(request: WebhookRequest) -> list[tuple[str, str]]:
+    """The urlencoded POST parameters of a webhook (empty for any other body), in the order sent."""
+    content_type = request.headers.get("content-type", "")
+    if request.method.upper() != "POST" or not content_type.startswith("application/x-www-form-urlencoded"):
+        return []
+    try:
+        return parse_qsl(request.raw_body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        return []
+
+
+def at_unix(value: object) -> str:
+    """An RFC 3339 time from a carrier's Unix timestamp (string or number); now if it has none or a bad one."""
+    try:
+        return clock.rfc3339(datetime.fromtimestamp(int(str(value)), tz=UTC))
+    except (ValueError, OverflowError, OSError):
+        return clock.rfc3339(clock.now())
+
+
+def now() -> str:
+    """The platform's now, RFC 3339: carriers that send no event time get the time we received the event."""
+    return clock.rfc3339(clock.now())

@@ -1,0 +1,229 @@
+"""Twilio: SMS and WhatsApp (Messages API), voice (Calls API with inline TwiML), and Twilio's signed webhooks.
+
+Wire formats, as documented by Twilio:
+- Messages: https://www.twilio.com/docs/messaging/api/message-resource (POST
+  `/2010-04-01/Accounts/{AccountSid}/Messages.json`, form `To, From, Body, StatusCallback`, HTTP Basic
+  `AccountSid:AuthToken`; the answer's `sid` is the message id; WhatsApp addresses are `whatsapp:+E164`).
+- Calls: https://www.twilio.com/docs/voice/api/call-resource (POST `.../Calls.json`, form `To, From, Twiml,
+  StatusCallback, StatusCallbackEvent`); TwiML `<Response><Say>…</Say></Response>`.
+- Statuses: https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks
+  (`MessageStatus`, `ErrorCode`) and the Call resource's `CallStatus` values.
+- Signatures: https://www.twilio.com/docs/usage/webhooks/webhooks-security: `X-Twilio-Signature` = base64 of
+  HMAC-SHA1(auth token, full URL incl. query + each POST parameter name+value, sorted by name).
+- Errors: https://www.twilio.com/docs/api/errors (400 + `code`, e.g. 21211 invalid 'To', 21610 unsubscribed).
+
+Secret `TwilioCredentials` (env TWILIO_CREDENTIALS_SECRET): `{"account_sid": "AC…", "auth_token": "…"}`; during a
+token rotation `previous_auth_token` also verifies webhooks (Twilio signs with whichever token is primary).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+from xml.sax.saxutils import escape
+
+import urllib3
+
+from switchboard.carriers import http_client, support
+from switchboard.carriers.base import (
+    CarrierEvent,
+    CarrierRejected,
+    CarrierUnavailable,
+    Outbound,
+    Receipt,
+    WebhookRequest,
+)
+from switchboard.models.lifecycle import MessageStatus
+from switchboard.observability import logger
+
+NAME = "twilio"
+CHANNELS = frozenset({"sms", "whatsapp", "voice"})
+CREDENTIALS_ENV = "TWILIO_CREDENTIALS_SECRET"
+API_URL = "https://api.twilio.com"
+SIGNATURE_HEADER = "x-twilio-signature"
+
+# Message statuses (`MessageStatus`, also sent as `SmsStatus`) onto ours. `receiving`/`received` are inbound
+# messages, not statuses of ours.
+MESSAGE_STATUS_MAP: Mapping[str, MessageStatus] = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "sending",
+    "sent": "sent",
+    "partially_delivered": "sent",
+    "delivered": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "read": "read",
+    "canceled": "canceled",
+}
+MESSAGE_FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "read", "canceled"})
+# Call statuses (`CallStatus`): a completed call was answered and heard; busy / no-answer reached nobody.
+CALL_STATUS_MAP: Mapping[str, MessageStatus] = {
+    "queued": "queued",
+    "initiated": "sending",
+    "ringing": "sending",
+    "in-progress": "sent",
+    "completed": "delivered",
+    "busy": "undelivered",
+    "no-answer": "undelivered",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+CALL_FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+INBOUND_STATUSES = frozenset({"receiving", "received"})
+
+# 400s about our own account or sender rather than the message (20003 auth, 20404 not found, 21212/21603/21606/
+# 21659/21660 the `From` number): another carrier, with its own number, may still send it.
+UNAVAILABLE_CODES = frozenset({"20003", "20404", "21212", "21603", "21606", "21659", "21660"})
+
+
+def _error_code(payload: Any) -> str:
+    code = payload.get("code") if isinstance(payload, dict) else None
+    return str(code) if isinstance(code, int | str) and str(code).isdigit() else ""
+
+
+def _is_rejection(status: int, code: str) -> bool:
+    return status in http_client.REJECTION_STATUSES and code not in UNAVAILABLE_CODES
+
+
+def twiml_say(body: str) -> str:
+    """The TwiML that reads `body` aloud; XML-escaped, so a body cannot inject TwiML verbs."""
+    return f"<Response><Say>{escape(body)}</Say></Response>"
+
+
+def signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
+    """Twilio's `X-Twilio-Signature` of a request to `url` with POST parameters `params`."""
+    data = url + "".join(name + value for name, value in sorted(params, key=lambda pair: pair[0]))
+    # Twilio's scheme is HMAC-SHA1 and nothing else: a MAC, where SHA-1's collision weakness does not apply.
+    digest = hmac.new(auth_token.encode(), data.encode(), "sha1").digest()
+    return base64.b64encode(digest).decode()
+
+
+class TwilioCarrier:
+    """Twilio's Programmable Messaging and Voice APIs, sending and receiving."""
+
+    def __init__(
+        self,
+        *,
+        credentials: support.CredentialSource | None = None,
+        api_url: str = API_URL,
+        http: http_client.HttpClient | None = None,
+    ) -> None:
+        self.name = NAME
+        self.channels = CHANNELS
+        self._credentials = credentials or support.from_secret(CREDENTIALS_ENV)
+        self._api_url = api_url.rstrip("/")
+        self._http = http or http_client.HttpClient()
+
+    def submit(self, msg: Outbound) -> Receipt:
+        """An SMS or WhatsApp message through the Messages API, or a voice call that reads the body."""
+        if msg.channel not in self.channels:
+            raise CarrierUnavailable(f"{NAME} does not carry {msg.channel}")
+        creds = self._credentials()
+        sid = support.credential(NAME, creds, "account_sid")
+        token = support.credential(NAME, creds, "auth_token")
+        to, from_ = support.e164(NAME, msg.to), support.e164(NAME, msg.from_)
+        callback = support.events_url(NAME)
+        fields: list[tuple[str, str]]
+        if msg.channel == "voice":
+            resource = "Calls.json"
+            fields = [("To", to), ("From", from_), ("Twiml", twiml_say(msg.body)), ("StatusCallback", callback)]
+            fields += [("StatusCallbackEvent", event) for event in ("initiated", "ringing", "answered", "completed")]
+        else:
+            if msg.channel == "whatsapp":
+                to, from_ = f"whatsapp:{to}", f"whatsapp:{from_}"
+            # WhatsApp templates: the body arrives rendered from the approved template (Twilio matches it).
+            resource = "Messages.json"
+            fields = [("To", to), ("From", from_), ("Body", msg.body), ("StatusCallback", callback)]
+        headers = urllib3.util.make_headers(basic_auth=f"{sid}:{token}")
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        response = self._http.post(
+            NAME,
+            f"{self._api_url}/2010-04-01/Accounts/{sid}/{resource}",
+            headers=headers,
+            body=urlencode(fields).encode(),
+        )
+        answer = http_client.check(NAME, response, error_code=_error_code, is_rejection=_is_rejection)
+        carrier_id = answer.get("sid") if isinstance(answer, dict) else None
+        if not isinstance(carrier_id, str) or not carrier_id:
+            # Twilio may have taken the message: failing over could deliver it twice, so it is not retried elsewhere.
+            raise CarrierRejected(f"{NAME} accepted the message without a sid", code="malformed-receipt")
+        return Receipt(carrier=NAME, carrier_message_id=carrier_id)
+
+    def verify(self, request: WebhookRequest) -> bool:
+        """`X-Twilio-Signature` over the exact public URL (query included) and the sorted POST parameters."""
+        header = request.headers.get(SIGNATURE_HEADER, "")
+        if not header:
+            return False
+        tokens = support.signing_keys(self._credentials(), "auth_token")
+        if not tokens:
+            logger.error("twilio auth_token missing: every webhook is refused")
+            return False
+        params, given = support.form(request), header.strip().encode()
+        matches = [hmac.compare_digest(signature(token, request.url, params).encode(), given) for token in tokens]
+        return any(matches)  # every candidate compared: timing does not tell which token matched
+
+    def handshake(self, request: WebhookRequest) -> str | None:
+        """Twilio has no subscription handshake."""
+        return None
+
+    def parse(self, request: WebhookRequest) -> list[CarrierEvent]:
+        """A message or call status callback, or an inbound message (one event per request)."""
+        params = dict(support.form(request))
+        event = _message_event(params) if params.get("MessageSid") else _call_event(params)
+        return [event] if event is not None else []
+
+
+def _message_event(params: dict[str, str]) -> CarrierEvent | None:
+    sid = params["MessageSid"]
+    theirs = params.get("MessageStatus") or params.get("SmsStatus") or ""
+    if theirs in INBOUND_STATUSES:
+        channel = "whatsapp" if params.get("From", "").startswith("whatsapp:") else "sms"
+        sender, ours = support.to_e164(params.get("From", "")), support.to_e164(params.get("To", ""))
+        if not sender or not ours:
+            logger.info("twilio inbound message ignored: numbers are not E.164")
+            return None
+        return CarrierEvent(
+            kind="inbound",
+            carrier=NAME,
+            event_id=sid,
+            at=support.now(),
+            channel=channel,
+            from_=sender,
+            to=ours,
+            body=params.get("Body", ""),
+        )
+    status = MESSAGE_STATUS_MAP.get(theirs)
+    if status is None:
+        logger.info("twilio message status ignored", extra={"carrier_status": theirs[:32]})
+        return None
+    return CarrierEvent(
+        kind="status",
+        carrier=NAME,
+        event_id=f"{sid}:{theirs}",
+        at=support.now(),
+        carrier_message_id=sid,
+        status=status,
+        error_code=params.get("ErrorCode", ""),
+    )
+
+
+def _call_event(params: dict[str, str]) -> CarrierEvent | None:
+    sid, theirs = params.get("CallSid", ""), params.get("CallStatus", "")
+    status = CALL_STATUS_MAP.get(theirs)
+    if not sid or status is None:
+        logger.info("twilio callback ignored", extra={"carrier_status": theirs[:32]})
+        return None
+    return CarrierEvent(
+        kind="status",
+        carrier=NAME,
+        event_id=f"{sid}:{theirs}",
+        at=support.now(),
+        carrier_message_id=sid,
+        status=status,
+        error_code=params.get("ErrorCode", ""),
+    )

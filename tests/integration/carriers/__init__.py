@@ -1,0 +1,1 @@
+"""Carrier adapters reading their credentials from Secrets Manager (moto)."""

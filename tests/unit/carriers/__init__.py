@@ -1,0 +1,1 @@
+"""Unit tests of the real carrier adapters against loopback fakes."""

@@ -1,0 +1,106 @@
+"""The carriers' HTTP client: R63 timeouts, no retries or redirects, and what each answer means for routing."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from switchboard.carriers import http_client
+from switchboard.carriers.base import CarrierError, CarrierRejected, CarrierTimeout, CarrierUnavailable
+from tests.unit.carriers.conftest import FakeCarrier
+
+pytestmark = pytest.mark.enable_socket
+
+
+def _no_code(payload: object) -> str:
+    return ""
+
+
+def test_http_client_timeouts_are_r63s_connect_300ms_total_1s() -> None:
+    client = http_client.HttpClient()
+    assert client.timeout.connect_timeout == 0.3
+    assert client.timeout.total == 1.0
+    assert client.timeout.read_timeout == 1.0
+
+
+def test_http_client_posts_and_returns_the_answer(fake_carrier: FakeCarrier) -> None:
+    fake_carrier.status, fake_carrier.body = 201, b'{"sid": "SM1"}'
+    response = http_client.HttpClient().post("fake", fake_carrier.url + "/send", headers={"X-Test": "1"}, body=b"hello")
+    assert (response.status, response.json()) == (201, {"sid": "SM1"})
+    assert (fake_carrier.last.method, fake_carrier.last.path, fake_carrier.last.body) == ("POST", "/send", b"hello")
+    assert fake_carrier.last.headers["x-test"] == "1"
+
+
+def test_http_client_slow_carrier_times_out_within_about_a_second(fake_carrier: FakeCarrier) -> None:
+    fake_carrier.delay_s = 2.0
+    started = time.monotonic()
+    with pytest.raises(CarrierTimeout):
+        http_client.HttpClient().post("fake", fake_carrier.url + "/send", headers={}, body=b"x")
+    elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 1.5
+    assert len(fake_carrier.requests) == 1  # no retry
+
+
+def test_http_client_unaccepted_connection_times_out_in_about_300ms(unaccepting_port: int) -> None:
+    started = time.monotonic()
+    with pytest.raises(CarrierTimeout):
+        http_client.HttpClient().post("fake", f"http://127.0.0.1:{unaccepting_port}/send", headers={}, body=b"x")
+    elapsed = time.monotonic() - started
+    assert 0.25 <= elapsed < 0.7
+
+
+def test_http_client_refused_connection_is_unavailable(loopback_only: None) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: the connection is refused at once
+    with pytest.raises(CarrierError) as caught:
+        http_client.HttpClient().post("fake", f"http://127.0.0.1:{port}/send", headers={}, body=b"x")
+    assert type(caught.value) is CarrierUnavailable
+
+
+def test_http_client_refuses_plain_http_beyond_loopback() -> None:
+    with pytest.raises(CarrierUnavailable, match="non-HTTPS"):
+        http_client.HttpClient().post("fake", "http://api.example.com/send", headers={}, body=b"x")
+
+
+def test_http_client_oversized_answer_is_unavailable(fake_carrier: FakeCarrier) -> None:
+    fake_carrier.body = b"x" * (http_client.MAX_RESPONSE_BYTES + 1)
+    with pytest.raises(CarrierUnavailable, match="more than"):
+        http_client.HttpClient().post("fake", fake_carrier.url + "/send", headers={}, body=b"x")
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_check_5xx_is_unavailable(status: int) -> None:
+    with pytest.raises(CarrierUnavailable):
+        http_client.check("fake", http_client.Response(status, b"{}"), error_code=_no_code)
+
+
+@pytest.mark.parametrize("status", [301, 302, 401, 403, 404, 429])
+def test_check_redirects_auth_and_throttling_are_unavailable_not_rejected(status: int) -> None:
+    with pytest.raises(CarrierError) as caught:
+        http_client.check("fake", http_client.Response(status, b""), error_code=_no_code)
+    assert type(caught.value) is CarrierUnavailable
+
+
+@pytest.mark.parametrize("status", [400, 413, 422])
+def test_check_invalid_message_statuses_are_rejected(status: int) -> None:
+    with pytest.raises(CarrierRejected) as caught:
+        http_client.check("fake", http_client.Response(status, b'{"code": 21211}'), error_code=lambda p: str(p["code"]))
+    assert caught.value.code == "21211"
+
+
+def test_check_redirect_is_not_followed(fake_carrier: FakeCarrier) -> None:
+    fake_carrier.status, fake_carrier.body = 307, b""
+    response = http_client.HttpClient().post("fake", fake_carrier.url + "/send", headers={}, body=b"x")
+    assert response.status == 307
+    assert len(fake_carrier.requests) == 1
+    with pytest.raises(CarrierUnavailable):
+        http_client.check("fake", response, error_code=_no_code)
+
+
+def test_check_2xx_returns_json_and_tolerates_non_json() -> None:
+    assert http_client.check("fake", http_client.Response(200, b'{"a": 1}'), error_code=_no_code) == {"a": 1}
+    assert http_client.check("fake", http_client.Response(202, b"<html>"), error_code=_no_code) == {}
