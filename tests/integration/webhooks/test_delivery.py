@@ -185,3 +185,25 @@ def test_one_failure_does_not_fail_the_batch(callbacks: Callbacks, listener: Lis
     result = _run(callbacks, messages)
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [messages[0]["MessageId"]]
     assert {e.outcome for e in _log("acct_a", first_endpoint)} == {"failed"}
+
+
+def test_delivery_logs_no_secret_phone_or_body(
+    callbacks: Callbacks, listener: Listener, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_endpoint("acct_a", "whe_1", listener.url, {"message.inbound"}, secret=SECRET)
+    inbound = {"message_id": "msg_9", "from": "+14155550199", "body": "my secret plans"}
+    webhooks.publish("acct_a", "message.inbound", inbound)
+    listener.plan.append((500, {}))
+    _run(callbacks)
+    # Every attribute of every record: the message, the extra keys and any exception text.
+    text = "\n".join(repr(vars(record)) for record in caplog.records)
+    assert "webhook attempt" in text  # the worker did log this attempt
+    assert "'outcome': 'failed'" in text
+    for value in (
+        SECRET,
+        "+14155550199",
+        "5550199",
+        "my secret plans",
+        listener.received[0].headers["switchboard-signature"],
+    ):
+        assert value not in text
