@@ -1,0 +1,92 @@
+"""Contracts of customer webhooks: endpoint routes, the delivery log, and the Callbacks queue's job."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+class EventType(StrEnum):
+    """What an endpoint can subscribe to (API.md webhook endpoints)."""
+
+    MESSAGE_STATUS = "message.status"
+    MESSAGE_INBOUND = "message.inbound"
+    RECIPIENT_OPTED_OUT = "recipient.opted_out"
+
+
+MAX_ENDPOINTS = 10  # per account
+MAX_URL_LENGTH = 2048
+
+# The Callbacks queue's max_receive_count (infra/catalog.py; a unit test keeps the two equal): the last attempt.
+MAX_ATTEMPTS = 36
+
+
+class EndpointIn(BaseModel):
+    """POST /v1/webhook-endpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_URL_LENGTH)]
+    events: Annotated[list[EventType], Field(min_length=1, max_length=len(EventType))]
+
+
+class EndpointCreated(BaseModel):
+    """201: `secret` appears in this response only."""
+
+    id: str
+    url: str
+    events: list[str]
+    secret: str
+    created_at: str
+
+
+class EndpointOut(BaseModel):
+    """An endpoint as listed: never its secret."""
+
+    id: str
+    url: str
+    events: list[str]
+    created_at: str
+
+
+class EndpointList(BaseModel):
+    """GET /v1/webhook-endpoints."""
+
+    data: list[EndpointOut]
+    next_cursor: str | None = None
+
+
+class DeliveryOut(BaseModel):
+    """One delivery attempt in an endpoint's log."""
+
+    event_id: str
+    type: str
+    attempt: int
+    status_code: int | None  # None when no HTTP answer came (refused target, timeout, connection error)
+    outcome: str  # delivered | failed | refused | dropped
+    error: str | None
+    duration_ms: int
+    at: str
+    next_retry_at: str | None
+
+
+class DeliveryList(BaseModel):
+    """GET /v1/webhook-endpoints/{id}/deliveries, newest first."""
+
+    data: list[DeliveryOut]
+    next_cursor: str | None = None
+
+
+class DeliveryJob(BaseModel):
+    """One Callbacks queue message: ids and the event sealed with the account's key, never plaintext data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: int = 1
+    account_id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    sealed_event: str
