@@ -64,7 +64,9 @@ def test_audit_verification_is_valid_then_detects_a_tampered_event(identity: dic
     victim = events[-2]  # email.verified, the second event of the chain
     client = boto3.client("dynamodb")
     table = settings.get().table("AUDIT_TABLE")
-    item = client.get_item(TableName=table, Key={"pk": {"S": f"ACCT#{victim['account_id']}"}, "sk": {"S": "EVT#000000000002"}})
+    item = client.get_item(
+        TableName=table, Key={"pk": {"S": f"ACCT#{victim['account_id']}"}, "sk": {"S": "EVT#000000000002"}}
+    )
     stored = item["Item"]
     assert stored["id"]["S"] == victim["id"]
     stored["outcome"] = {"S": "failure"}
