@@ -78,11 +78,12 @@ def _billing_items() -> list[dict[str, Any]]:
 def test_billing_r70_signed_subscription_sets_the_plan_for_the_next_request(secret: str) -> None:
     account_id, token = _account()
     assert _plan(token) == "free"
+    free_limit = int(call("GET", "/v1/account", token=token).headers["RateLimit-Limit"])
     answer = _post(secret, _event(account_id, plan="pro"))
     assert (answer.status, answer.body) == (200, {"status": "applied"})
     assert _plan(token) == "pro"
-    context = call("GET", "/v1/account", token=token).headers
-    assert context["RateLimit-Limit"]  # the limits now come from the pro plan the authorizer read
+    # The authorizer read the new plan on this very request: the same session now gets the pro plan's limits.
+    assert int(call("GET", "/v1/account", token=token).headers["RateLimit-Limit"]) > free_limit
     stored = {i["sk"]["S"]: i for i in _billing_items()}["BILLING"]
     assert {k: v.get("S") for k, v in stored.items() if "S" in v} == {
         "pk": f"ACCT#{account_id}",
