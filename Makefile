@@ -66,6 +66,7 @@ deploy: layers
 
 bench: $(VENV)/.installed
 	$(PY) bench/cold_imports.py
+	$(PY) bench/login_latency.py
 
 openapi: $(VENV)/.installed
 	$(PY) -m local.openapi docs/openapi.json

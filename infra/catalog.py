@@ -190,6 +190,14 @@ SECRETS: tuple[Secret, ...] = (
         for carrier in ("WhatsApp", "Twilio", "Plivo")
     ),
     Secret(
+        id="BillingCredentials",
+        env="BILLING_CREDENTIALS_SECRET",
+        purpose="payment provider webhook signing secret (Stripe-Signature)",
+        generated_keys=("webhook_secret",),
+        rotation="Issued by the payment provider, which offers no API AWS could call: rolled by hand in its "
+        "dashboard (docs/runbooks.md#billing); the generated value is a placeholder that verifies nothing real.",
+    ),
+    Secret(
         id="SandboxCredentials",
         env="SANDBOX_CREDENTIALS_SECRET",
         purpose="signing key of the sandbox carriers (test mode, no network)",
@@ -258,6 +266,44 @@ FUNCTIONS: tuple[Function, ...] = (
         sends_email=True,
         memory_mb=1024,  # Argon2id (19 MiB, t=2) runs in well under 500 ms at this size
         timeout_s=15,
+    ),
+    Function(
+        name="account_api",
+        description="GET /v1/account, members and invitations, the audit trail and its verification",
+        routes=(
+            Route("GET", "/v1/account", Auth.ANY, "My account"),
+            Route("POST", "/v1/members", Auth.SESSION, "Invite a member"),
+            Route("GET", "/v1/members", Auth.SESSION, "List members and pending invitations"),
+            Route("PATCH", "/v1/members/{user_id}", Auth.SESSION, "Change a member's role"),
+            Route("DELETE", "/v1/members/{user_id}", Auth.SESSION, "Remove a member or cancel an invitation"),
+            Route("POST", "/v1/invitations/accept", Auth.PUBLIC, "Accept an invitation"),
+            Route("GET", "/v1/audit-events", Auth.ANY, "The account's audit trail"),
+            Route("GET", "/v1/audit-events/verification", Auth.ANY, "Verify the audit trail's hash chain"),
+        ),
+        tables=_ro(
+            {
+                "Accounts": Access.READ_WRITE,
+                "Sessions": Access.READ_WRITE,  # invitation links; a removed member's sessions end
+                "Keyring": Access.READ,
+                "Limits": Access.READ_WRITE,
+                "Idempotency": Access.READ_WRITE,
+                "Audit": Access.PUT_ONLY,  # append, and Query for the list and the verification
+            }
+        ),
+        secrets=_ro({"Peppers": Access.READ}),
+        uses_data_key=True,
+        sends_email=True,
+        memory_mb=1024,  # accepting an invitation hashes a password with Argon2id
+        timeout_s=15,
+    ),
+    Function(
+        name="billing_events",
+        description="Signed payment-provider notices: subscription plan changes (never card data)",
+        routes=(Route("POST", "/v1/billing/events", Auth.PUBLIC, "Payment provider events"),),
+        tables=_ro({"Accounts": Access.READ_WRITE, "Audit": Access.PUT_ONLY}),
+        secrets=_ro({"BillingCredentials": Access.READ}),
+        memory_mb=256,
+        timeout_s=10,
     ),
     Function(
         name=AUTHORIZER,

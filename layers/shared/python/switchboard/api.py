@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from switchboard.auth import refuse_credentials_in_url
 from switchboard.models.errors import PayloadTooLarge, ProblemError, RateLimited, UnsupportedMediaType
 from switchboard.observability import logger
 
@@ -191,10 +192,16 @@ def _authenticated(
 
 
 def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Resolve one API Gateway proxy event: limits and idempotency first when authenticated, then shared headers."""
+    """Resolve one proxy event: URL credentials and body checks, then limits and idempotency, then shared headers."""
     request_id = (event.get("requestContext") or {}).get("requestId", "")
     logger.append_keys(request_id=request_id)
-    error = _precheck(event)
+    try:
+        # First, on every route (public ones too) and whatever the body: a credential in the URL is already leaked
+        # into logs and histories, so nothing else runs and the caller learns why (R27).
+        refuse_credentials_in_url(event)
+        error = _precheck(event)
+    except ProblemError as refused:
+        error = refused
     auth = _authorizer(event)
     limit_headers: dict[str, str] = {}
     if error is not None:

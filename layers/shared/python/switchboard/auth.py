@@ -79,8 +79,8 @@ def credentials_in_query(event: dict[str, Any]) -> bool:
 def refuse_credentials_in_url(event: dict[str, Any]) -> None:
     """Raise 400 credentials_in_url when the authorizer flagged it or the query string carries a credential.
 
-    Public routes have no authorizer, so the query string is checked here too. (This moves into api.handle at
-    merge time; until then every handler calls it first.)
+    Public routes have no authorizer, so the query string is checked here too. `api.handle` calls it first, on
+    every route, before the body is even looked at.
     """
     context = (event.get("requestContext") or {}).get("authorizer") or {}
     if context.get("refusal") == CREDENTIALS_IN_URL or credentials_in_query(event):

@@ -1,0 +1,32 @@
+"""POST /v1/billing/events: the payment provider's signed notices (subscription plan changes only)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from switchboard import api
+from switchboard.logic import billing
+from switchboard.models.request import RequestMeta
+from switchboard.observability import logger, metrics, tracer
+
+app = api.build_resolver()
+
+
+@app.post("/v1/billing/events", summary="Payment provider events", tags=["billing"])
+def billing_event() -> Response[str]:
+    """200 applied | duplicate | ignored; 401 when the Stripe-Signature does not verify (nothing recorded)."""
+    event = app.current_event
+    # The signature covers the exact bytes sent, so the body is verified raw, before any parsing.
+    answer = billing.receive(
+        event.decoded_body or "", event.headers.get("Stripe-Signature"), RequestMeta.from_event(event.raw_event)
+    )
+    return Response(status_code=200, content_type="application/json", body=answer.model_dump_json())
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """API Gateway REST proxy entry point."""
+    return api.handle(app, event, context)

@@ -1,0 +1,182 @@
+"""Members and invitations: `ACCT#<id>`/`USER#…` users, `ACCT#<id>`/`INVITE#<e-mail index>`, and invite tokens."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from switchboard.dal.accounts import EMAIL_SK, EmailItem, UserItem, account_pk
+from switchboard.dal.base import BaseItem
+from switchboard.dal.sessions import token_pk
+
+INVITE_PREFIX = "INVITE#"
+INVITE_TOKEN_SK = "INVITE"  # noqa: S105 - a sort key, not a secret
+USER_PREFIX = "USER#"
+
+
+def invitation_sk(email_index: str) -> str:
+    """One pending invitation per e-mail and account: inviting again replaces it (and its link)."""
+    return f"{INVITE_PREFIX}{email_index}"
+
+
+class InvitationItem(BaseItem):
+    """pk = ACCT#<id>, sk = INVITE#<e-mail blind index>; the e-mail sealed, the token only as its digest."""
+
+    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+
+    class Meta:
+        table_name = ""
+
+    invitation_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    email_sealed = UnicodeAttribute()
+    email_index = UnicodeAttribute()
+    role = UnicodeAttribute()
+    invited_by = UnicodeAttribute()
+    created_at = NumberAttribute()
+    token_digest = UnicodeAttribute()  # the newest link's digest: an older link of a replaced invitation fails
+    expires_at = NumberAttribute()  # 7 days; TTL and the purge job remove it afterwards
+
+
+class InviteTokenItem(BaseItem):
+    """Global: pk = TOKEN#<sha256(token)>, sk = INVITE → the invitation (the invitee has no account yet)."""
+
+    TABLE_ENV: ClassVar[str] = "SESSIONS_TABLE"
+
+    class Meta:
+        table_name = ""
+
+    account_id = UnicodeAttribute()
+    email_index = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class Refused(Exception):
+    """A transaction's condition failed; `reason` names which one (email_taken, stale, last_owner, gone)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _connection() -> object:
+    return UserItem._get_connection().connection
+
+
+def _reasons(error: TransactWriteError) -> list[str | None]:
+    return [reason.code if reason is not None else None for reason in error.cancellation_reasons]
+
+
+def _failed_at(error: TransactWriteError, labels: list[str]) -> str:
+    """The label of the first operation whose condition failed; "conflict" for a concurrent transaction.
+
+    PynamoDB sends condition checks, then deletes, then puts, then updates: `labels` follow that order.
+    """
+    if error.cause_response_code != "TransactionCanceledException":
+        raise error
+    for label, code in zip(labels, _reasons(error), strict=False):
+        if code == "ConditionalCheckFailed":
+            return label
+    return "conflict"
+
+
+def users(account_id: str) -> list[UserItem]:
+    """Every user of the account, oldest first (user ids sort by creation time)."""
+    return list(UserItem.query(account_pk(account_id), UserItem.sk.startswith(USER_PREFIX), consistent_read=True))
+
+
+def invitations(account_id: str) -> list[InvitationItem]:
+    """Every stored invitation of the account (the caller drops expired ones)."""
+    return list(
+        InvitationItem.query(account_pk(account_id), InvitationItem.sk.startswith(INVITE_PREFIX), consistent_read=True)
+    )
+
+
+def get_invitation(account_id: str, email_index: str) -> InvitationItem | None:
+    """The pending invitation of this e-mail to this account, or None."""
+    try:
+        return InvitationItem.get(account_pk(account_id), invitation_sk(email_index), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def get_invite_token(digest: str) -> InviteTokenItem | None:
+    """An invitation link by its digest, or None."""
+    try:
+        return InviteTokenItem.get(token_pk(digest), INVITE_TOKEN_SK, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def put_invitation(item: InvitationItem, token_digest: str, *, replaced_digest: str | None) -> None:
+    """Store (or replace) an invitation and its link; a replaced invitation's link dies in the same write."""
+    token = InviteTokenItem(
+        token_pk(token_digest),
+        INVITE_TOKEN_SK,
+        account_id=item.account_id,
+        email_index=item.email_index,
+        expires_at=int(item.expires_at),
+    )
+    with TransactWrite(connection=_connection()) as transaction:
+        transaction.save(item)
+        transaction.save(token, condition=InviteTokenItem.pk.does_not_exist())
+        if replaced_digest and replaced_digest != token_digest:
+            transaction.delete(InviteTokenItem(token_pk(replaced_digest), INVITE_TOKEN_SK))
+
+
+def delete_invitation(item: InvitationItem) -> None:
+    """Cancel an invitation: it and its link are gone."""
+    with TransactWrite(connection=_connection()) as transaction:
+        transaction.delete(item)
+        transaction.delete(InviteTokenItem(token_pk(item.token_digest), INVITE_TOKEN_SK))
+
+
+def join(user: UserItem, invitation: InvitationItem) -> None:
+    """Create the member, claim the e-mail, spend the invitation and its link, all at once.
+
+    Refused("email_taken") when the address already belongs to a user (one user, one account);
+    Refused("stale") when the invitation was replaced, cancelled or accepted meanwhile.
+    """
+    email = EmailItem(f"EMAIL#{user.email_index}", EMAIL_SK, account_id=user.account_id, user_id=user.user_id)
+    token = InviteTokenItem(token_pk(invitation.token_digest), INVITE_TOKEN_SK)
+    labels = ["stale", "stale", "email_taken", "gone"]  # deletes, then puts
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.save(email, condition=EmailItem.pk.does_not_exist())
+            transaction.delete(invitation, condition=InvitationItem.token_digest == invitation.token_digest)
+            transaction.delete(token, condition=InviteTokenItem.pk.exists())
+            transaction.save(user, condition=UserItem.pk.does_not_exist())
+    except TransactWriteError as error:
+        raise Refused(_failed_at(error, labels)) from error
+
+
+def change_role(user: UserItem, role: str, *, other_owner: UserItem | None) -> None:
+    """Set the user's role if it is still what was read; an owner's demotion needs `other_owner` to stay owner."""
+    labels = ["last_owner", "stale"] if other_owner is not None else ["stale"]  # the check, then the update
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.update(user, actions=[UserItem.role.set(role)], condition=UserItem.role == user.role)
+            if other_owner is not None:
+                transaction.condition_check(
+                    UserItem, other_owner.pk, other_owner.sk, condition=UserItem.role == "owner"
+                )
+    except TransactWriteError as error:
+        raise Refused(_failed_at(error, labels)) from error
+
+
+def remove(user: UserItem, *, other_owner: UserItem | None) -> None:
+    """Delete the member and release their e-mail at once; removing an owner needs `other_owner` to stay owner."""
+    labels = ["last_owner", "stale", "stale"] if other_owner is not None else ["stale", "stale"]
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.delete(user, condition=UserItem.role == user.role)
+            if other_owner is not None:
+                transaction.condition_check(
+                    UserItem, other_owner.pk, other_owner.sk, condition=UserItem.role == "owner"
+                )
+            transaction.delete(EmailItem(f"EMAIL#{user.email_index}", EMAIL_SK))
+    except TransactWriteError as error:
+        raise Refused(_failed_at(error, labels)) from error

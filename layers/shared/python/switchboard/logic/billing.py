@@ -1,0 +1,163 @@
+"""Payment-provider events (R70): Stripe-style signature first, card data refused, subscription plans applied."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from hashlib import sha256
+
+from pydantic import ValidationError
+
+from switchboard import clock
+from switchboard.crypto import secrets
+from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import billing as billing_dal
+from switchboard.dal.billing import BillingItem
+from switchboard.logic import audit
+from switchboard.models.billing import BillingAnswer, BillingEvent, Subscription
+from switchboard.models.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
+from switchboard.models.plans import PLANS
+from switchboard.models.request import RequestMeta
+from switchboard.observability import logger
+
+SECRET_ENV = "BILLING_CREDENTIALS_SECRET"  # noqa: S105 - the env var naming the secret
+TOLERANCE_S = 300
+SUBSCRIPTION_EVENTS = frozenset(
+    {"customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted"}
+)
+# A subscription in one of these states no longer pays for anything: the account is back on the free plan.
+ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
+FREE = "free"
+_ACCOUNT_ID = re.compile(r"^acct_[0-9a-z]{26}$")
+# 13-19 digits, optionally grouped by single spaces or dashes, not part of a longer digit run.
+_CARD_LIKE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn checksum every payment card number satisfies."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def contains_card_number(text: str) -> bool:
+    """True when a Luhn-valid 13-19 digit sequence appears anywhere in `text` (R70)."""
+    for match in _CARD_LIKE.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            return True
+    return False
+
+
+def sign(secret: str, timestamp: int, body: str) -> str:
+    """The `Stripe-Signature` header value for `body` at `timestamp` (tests and the provider's side)."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def _parse_signature(header: str) -> tuple[int, list[str]]:
+    timestamp, signatures = -1, []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit():
+            timestamp = int(value)
+        elif name == "v1" and value:
+            signatures.append(value)
+    return timestamp, signatures
+
+
+def verify_signature(body: str, header: str | None) -> None:
+    """Unauthorized unless one `v1` is HMAC-SHA256(secret, "<t>.<body>") and `t` is within 300 s of now."""
+    timestamp, signatures = _parse_signature(header or "")
+    if timestamp < 0 or not signatures:
+        raise Unauthorized("Missing or malformed Stripe-Signature header.", code="signature_invalid")
+    if abs(clock.timestamp() - timestamp) > TOLERANCE_S:
+        raise Unauthorized("The signature's timestamp is outside the 300-second tolerance.", code="signature_invalid")
+    secret = str(secrets.get_json(SECRET_ENV)["webhook_secret"])
+    expected = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), sha256).hexdigest()
+    # Every candidate is compared in constant time (the provider sends several while it rolls its secret).
+    matches = [hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in signatures]
+    if not any(matches):
+        raise Unauthorized("The signature does not match this body.", code="signature_invalid")
+
+
+def _plan(event: BillingEvent, subscription: Subscription) -> str:
+    if event.type == "customer.subscription.deleted" or subscription.status in ENDED_STATUSES:
+        return FREE
+    items = subscription.items.data
+    key = items[0].price.lookup_key if items else None
+    if key not in PLANS:
+        raise ValidationFailed(
+            f"The subscription's price lookup_key must name a plan ({', '.join(sorted(PLANS))}).",
+            code="unknown_plan",
+            errors=[{"pointer": "/data/object/items/data/0/price/lookup_key", "message": "unknown plan"}],
+        )
+    return str(key)
+
+
+def receive(body: str, signature: str | None, meta: RequestMeta) -> BillingAnswer:
+    """POST /v1/billing/events: verified, screened for card data, then applied once (duplicates are no-ops)."""
+    verify_signature(body, signature)
+    if contains_card_number(body):
+        # Nothing from this payload is stored or logged: it may hold a card number.
+        raise ValidationFailed(
+            "The payload contains what looks like a payment card number; it was refused and nothing was stored.",
+            code="card_data_refused",
+            errors=[{"pointer": "", "message": "card-like number"}],
+        )
+    try:
+        event = BillingEvent.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as error:
+        raise BadRequest("The body is not a payment provider event.", code="invalid_event") from error
+    if event.type not in SUBSCRIPTION_EVENTS:
+        logger.info("billing event ignored", extra={"event_type": event.type})
+        return BillingAnswer(status="ignored")
+    try:
+        subscription = Subscription.model_validate(event.data.object)
+    except ValidationError as error:
+        raise BadRequest("The event's subscription object is malformed.", code="invalid_event") from error
+    account_id = str(subscription.metadata.get("account_id") or "")
+    if not _ACCOUNT_ID.match(account_id):
+        logger.warning("billing event without our account id", extra={"event_type": event.type})
+        return BillingAnswer(status="ignored")
+    plan = _plan(event, subscription)
+    if billing_dal.seen(account_id, event.id):
+        return BillingAnswer(status="duplicate")
+    previous = billing_dal.get(account_id)
+    now = int(clock.timestamp())
+    billing = BillingItem(
+        accounts_dal.account_pk(account_id),
+        billing_dal.BILLING_SK,
+        account_id=account_id,
+        customer_id=subscription.customer,
+        subscription_id=subscription.id,
+        plan=plan,
+        event_created=event.created,
+        updated_at=now,
+    )
+    try:
+        billing_dal.apply(billing, event_id=event.id, event_type=event.type, now=now)
+    except billing_dal.Outcome as outcome:
+        if outcome.reason == "duplicate":
+            return BillingAnswer(status="duplicate")
+        if outcome.reason == "conflict":
+            raise Conflict("Another change to this account is in progress; retry.", code="billing_conflict") from None
+        if outcome.reason == "stale":
+            billing_dal.remember(account_id, event_id=event.id, event_type=event.type, now=now)
+        logger.info("billing event ignored", extra={"event_type": event.type, "reason": outcome.reason})
+        return BillingAnswer(status="ignored")
+    audit.record(
+        account_id=account_id,
+        type="account.plan_changed",
+        outcome="success",
+        actor="system",
+        meta=meta,
+        target={"subscription_id": subscription.id},
+        data={"from": previous.plan if previous else "", "to": plan, "provider_event": event.id},
+    )
+    return BillingAnswer(status="applied")

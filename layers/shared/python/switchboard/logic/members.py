@@ -1,0 +1,356 @@
+"""Members (R31, R33, R24): invite, accept, list, change role, remove; owners and admins manage, never with a key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from switchboard import clock, ids, mail, settings
+from switchboard.auth import Principal, require, require_recent_auth, require_session
+from switchboard.crypto import blind_index, envelope, passwords, tokens
+from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import api_keys as keys_dal
+from switchboard.dal import members as members_dal
+from switchboard.dal.accounts import UserItem
+from switchboard.dal.members import InvitationItem
+from switchboard.logic import audit, notices, sessions
+from switchboard.models.account import AcceptIn, InvitationOut, InviteIn, JoinedOut, MemberList, MemberOut
+from switchboard.models.errors import BadRequest, Conflict, Forbidden, NotFound
+from switchboard.models.permissions import Permission, Role, may_grant
+from switchboard.models.request import RequestMeta
+
+INVITE_TTL_S = 7 * 24 * 60 * 60
+INVITATION_PREFIX = "inv_"
+
+
+class InvitationInvalid(BadRequest):
+    """An invitation link that is unknown, replaced, cancelled, used or expired: one answer for all."""
+
+    code = "token_invalid"
+
+    def __init__(self) -> None:
+        super().__init__("This invitation is invalid, was replaced, already used or has expired.")
+
+
+def _rfc3339(epoch_s: int) -> str:
+    return clock.rfc3339(datetime.fromtimestamp(epoch_s, tz=UTC))
+
+
+def _manage(principal: Principal, *, sensitive: bool) -> None:
+    # Order matters for the answer: a key is refused as a key (403), a role as a role (403), then staleness (401).
+    require_session(principal)
+    require(principal, Permission.MEMBERS_MANAGE)
+    if sensitive:
+        require_recent_auth(principal)
+
+
+def _may_act_on(principal: Principal, role: str) -> None:
+    if not may_grant(principal.role, role):
+        raise Forbidden(
+            "Admins cannot invite, change or remove owners, nor grant the owner role.", code="role_too_high"
+        )
+
+
+def _seal_email(account_id: str, pk: str, sk: str, email: str) -> str:
+    return envelope.seal(
+        account_id, email, table=accounts_dal.TABLE, item_key=accounts_dal.item_key(pk, sk), field="email"
+    )
+
+
+def _invitation_email(item: InvitationItem) -> str:
+    return envelope.open_sealed(
+        item.account_id,
+        item.email_sealed,
+        table=accounts_dal.TABLE,
+        item_key=accounts_dal.item_key(item.pk, item.sk),
+        field="email",
+    )
+
+
+def _send(to: str, subject: str, body: str) -> None:
+    mail.send(mail.Email(to=to, subject=f"Switchboard: {subject}", body=body))
+
+
+def _account_name(account_id: str) -> str:
+    account = accounts_dal.get_account(account_id)
+    # A name is the customer's text: one line, so it cannot shape the rest of the e-mail.
+    return " ".join((account.name if account else "").split())
+
+
+def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> InvitationOut:
+    """POST /v1/members: a 7-day single-use link by e-mail; the role is what the inviter may grant.
+
+    An address that already belongs to a user of ANOTHER account is invited like any other: answering differently
+    would tell the inviter that the address has a Switchboard account. Acceptance refuses it (one user belongs to
+    one account), and only the address's owner, who holds the link, learns why. A member of this account is a
+    409: the inviter can list members anyway.
+    """
+    _manage(principal, sensitive=True)
+    _may_act_on(principal, body.role)
+    email = blind_index.normalize_email(body.email)
+    index = blind_index.email_index(email)
+    lookup = accounts_dal.find_by_email(index)
+    if lookup is not None and lookup.account_id == principal.account_id:
+        raise Conflict("This address is already a member of this account.", code="member_exists")
+    previous = members_dal.get_invitation(principal.account_id, index)
+    now = int(clock.timestamp())
+    token = tokens.new_token()
+    pk, sk = accounts_dal.account_pk(principal.account_id), members_dal.invitation_sk(index)
+    item = InvitationItem(
+        pk,
+        sk,
+        invitation_id=ids.new_id("inv"),
+        account_id=principal.account_id,
+        email_sealed=_seal_email(principal.account_id, pk, sk, email),
+        email_index=index,
+        role=body.role.value,
+        invited_by=principal.principal,
+        created_at=now,
+        token_digest=tokens.digest(token),
+        expires_at=now + INVITE_TTL_S,
+    )
+    members_dal.put_invitation(item, item.token_digest, replaced_digest=previous.token_digest if previous else None)
+    audit.record(
+        account_id=principal.account_id,
+        type="member.invited",
+        outcome="success",
+        actor=principal.principal,
+        meta=meta,
+        target={"invitation_id": item.invitation_id},
+        data={"role": item.role},
+    )
+    base = settings.get().public_base_url.rstrip("/")
+    _send(
+        email,
+        f"you are invited to join {_account_name(principal.account_id)}",
+        f"You were invited to join the Switchboard account {_account_name(principal.account_id)!r} as "
+        f"{item.role}. Choose your password within 7 days: {base}/accept-invitation?token={token}\n"
+        "If you did not expect this, ignore this message.",
+    )
+    return InvitationOut(
+        invitation_id=item.invitation_id,
+        email=email,
+        role=item.role,
+        status="invited",
+        created_at=_rfc3339(now),
+        expires_at=_rfc3339(int(item.expires_at)),
+    )
+
+
+def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
+    """POST /v1/invitations/accept: the invitee's password (R1, R2) and a new user with the invited role.
+
+    The link proves control of the address, so the e-mail counts as verified.
+    """
+    digest = tokens.digest(body.token)
+    link = members_dal.get_invite_token(digest)
+    now = int(clock.timestamp())
+    if link is None or int(link.expires_at) <= now:
+        raise InvitationInvalid
+    invitation = members_dal.get_invitation(link.account_id, link.email_index)
+    if invitation is None or not tokens.same(invitation.token_digest, digest) or int(invitation.expires_at) <= now:
+        raise InvitationInvalid
+    account = accounts_dal.get_account(invitation.account_id)
+    if account is None or account.status != "active":
+        raise InvitationInvalid
+    email = _invitation_email(invitation)
+    passwords.check_policy(body.password, context=(account.name, email, email.split("@", 1)[0]))
+    stored = passwords.hash_password(body.password)
+    user_id = ids.new_id("usr")
+    pk, sk = accounts_dal.account_pk(invitation.account_id), accounts_dal.user_sk(user_id)
+    user = UserItem(
+        pk,
+        sk,
+        user_id=user_id,
+        account_id=invitation.account_id,
+        email_sealed=_seal_email(invitation.account_id, pk, sk, email),
+        email_index=invitation.email_index,
+        role=invitation.role,
+        password_phc=stored.phc,
+        pepper_version=stored.pepper_version,
+        email_verified=True,
+        created_at=now,
+        password_changed_at=now,
+    )
+    try:
+        members_dal.join(user, invitation)
+    except members_dal.Refused as refused:
+        if refused.reason == "email_taken":
+            raise Conflict(
+                "This address already belongs to a Switchboard user, and a user belongs to one account. Ask the "
+                "inviter to invite another address, or remove yourself from your current account first.",
+                code="email_in_use",
+            ) from refused
+        raise InvitationInvalid from refused
+    audit.record(
+        account_id=user.account_id,
+        type="member.joined",
+        outcome="success",
+        actor=user_id,
+        meta=meta,
+        target={"user_id": user_id, "invitation_id": invitation.invitation_id},
+        data={"role": user.role, "invited_by": invitation.invited_by},
+    )
+    return JoinedOut(user_id=user_id, account_id=user.account_id, role=user.role)
+
+
+def list_members(principal: Principal) -> MemberList:
+    """GET /v1/members: members (oldest first), then pending invitations, marked `invited`."""
+    _manage(principal, sensitive=False)
+    now = int(clock.timestamp())
+    data = [
+        MemberOut(
+            user_id=user.user_id,
+            email=notices.email_of(user),
+            role=user.role,
+            status="active",
+            mfa_enabled=bool(user.mfa_enabled),
+            created_at=_rfc3339(int(user.created_at)),
+        )
+        for user in members_dal.users(principal.account_id)
+    ]
+    pending = sorted(
+        (i for i in members_dal.invitations(principal.account_id) if int(i.expires_at) > now),
+        key=lambda i: i.invitation_id,
+    )
+    data += [
+        MemberOut(
+            invitation_id=item.invitation_id,
+            email=_invitation_email(item),
+            role=item.role,
+            status="invited",
+            mfa_enabled=False,
+            created_at=_rfc3339(int(item.created_at)),
+            expires_at=_rfc3339(int(item.expires_at)),
+        )
+        for item in pending
+    ]
+    return MemberList(data=data)
+
+
+def _member(principal: Principal, user_id: str) -> UserItem:
+    user = accounts_dal.get_user(principal.account_id, user_id)
+    if user is None:
+        raise NotFound("No such member.")  # another account's user is exactly as unknown as a missing one
+    return user
+
+
+def _other_owner(user: UserItem) -> UserItem | None:
+    """Another owner of the account; None when `user` is its last owner."""
+    return next(
+        (u for u in members_dal.users(user.account_id) if u.role == Role.OWNER and u.user_id != user.user_id), None
+    )
+
+
+def _last_owner() -> Conflict:
+    return Conflict("An account always keeps at least one owner.", code="last_owner")
+
+
+def _refused(refused: members_dal.Refused) -> Conflict:
+    if refused.reason == "last_owner":
+        return _last_owner()
+    return Conflict("The member changed meanwhile; read it again and retry.", code="member_changed")
+
+
+def change_role(principal: Principal, user_id: str, role: Role, meta: RequestMeta) -> MemberOut:
+    """PATCH /v1/members/{user_id}: applies on the member's next request (the authorizer reads the role each time)."""
+    _manage(principal, sensitive=True)
+    user = _member(principal, user_id)
+    _may_act_on(principal, user.role)
+    _may_act_on(principal, role)
+    previous = user.role
+    if role != previous:
+        other = _other_owner(user) if previous == Role.OWNER else None
+        if previous == Role.OWNER and other is None:
+            raise _last_owner()
+        try:
+            members_dal.change_role(user, role.value, other_owner=other)
+        except members_dal.Refused as refused:
+            raise _refused(refused) from refused
+        audit.record(
+            account_id=principal.account_id,
+            type="member.role_changed",
+            outcome="success",
+            actor=principal.principal,
+            meta=meta,
+            target={"user_id": user.user_id},
+            data={"from": previous, "to": role.value},
+        )
+        _send(
+            notices.email_of(user),
+            "your role changed",
+            f"Your role in the Switchboard account {_account_name(user.account_id)!r} changed from {previous} to "
+            f"{role.value}. It applies from your next request. If this is unexpected, ask an owner.",
+        )
+    return MemberOut(
+        user_id=user.user_id,
+        email=notices.email_of(user),
+        role=role.value,
+        status="active",
+        mfa_enabled=bool(user.mfa_enabled),
+        created_at=_rfc3339(int(user.created_at)),
+    )
+
+
+def _cancel_invitation(principal: Principal, invitation_id: str, meta: RequestMeta) -> None:
+    item = next((i for i in members_dal.invitations(principal.account_id) if i.invitation_id == invitation_id), None)
+    if item is None:
+        raise NotFound("No such member.")
+    _may_act_on(principal, item.role)
+    members_dal.delete_invitation(item)
+    audit.record(
+        account_id=principal.account_id,
+        type="member.removed",
+        outcome="success",
+        actor=principal.principal,
+        meta=meta,
+        target={"invitation_id": invitation_id},
+        data={"role": item.role, "invitation": True},
+    )
+
+
+def remove(principal: Principal, user_id: str, meta: RequestMeta) -> None:
+    """DELETE /v1/members/{user_id}: their sessions and API keys die at once (an `inv_…` id cancels an invitation)."""
+    _manage(principal, sensitive=True)
+    if user_id.startswith(INVITATION_PREFIX):
+        _cancel_invitation(principal, user_id, meta)
+        return
+    user = _member(principal, user_id)
+    _may_act_on(principal, user.role)
+    other = _other_owner(user) if user.role == Role.OWNER else None
+    if user.role == Role.OWNER and other is None:
+        raise _last_owner()
+    email = notices.email_of(user)
+    try:
+        members_dal.remove(user, other_owner=other)
+    except members_dal.Refused as refused:
+        raise _refused(refused) from refused
+    # The authorizer already refuses a removed user's sessions and keys (it reads the user on every request);
+    # deleting them as well leaves nothing behind that could outlive a re-created user id.
+    sessions.end_all(user.account_id, user.user_id, reason="member_removed", meta=meta)
+    for key in keys_dal.list_keys(user.account_id):
+        if key.created_by == user.user_id:
+            keys_dal.delete(key)
+            audit.record(
+                account_id=principal.account_id,
+                type="api_key.revoked",
+                outcome="success",
+                actor=principal.principal,
+                meta=meta,
+                target={"key_id": key.key_id},
+                data={"reason": "member_removed"},
+            )
+    audit.record(
+        account_id=principal.account_id,
+        type="member.removed",
+        outcome="success",
+        actor=principal.principal,
+        meta=meta,
+        target={"user_id": user.user_id},
+        data={"role": user.role},
+    )
+    _send(
+        email,
+        "you were removed from an account",
+        f"You were removed from the Switchboard account {_account_name(user.account_id)!r}. Your sessions and "
+        "API keys there have ended. If this is unexpected, contact an owner of that account.",
+    )

@@ -1,0 +1,306 @@
+"""Role x route matrix and tenant isolation over every non-public catalog route (R31, R32, R30), data-driven.
+
+Every non-public route of the catalog is tried by every role, with a session and with an API key of that role.
+The expectation comes from `models/route_access.py` + `models/permissions.py` and the catalog's Auth:
+an API key on a session route → `session_required`; a role without the permission → 403; otherwise 2xx.
+Routes with a recipe below are checked strictly (2xx exactly); a route added later without one still joins:
+allowed cells must then pass the permission check (no 401/403, no 5xx) and denied cells must be 403 (or 422 when
+the body it was sent, `{}`, fails validation first). The summary line prints the coverage.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyotp
+
+from infra import catalog
+from switchboard import clock
+from switchboard.models.permissions import SESSION_ONLY, Role, allows
+from switchboard.models.route_access import rule_for
+from tests.integration.identity.gateway import add_member, call, login, register
+from tests.integration.identity.support import PASSWORD, Answer
+
+ROLES = tuple(Role)
+REAUTH_EVERY_S = 200  # well inside the 5-minute window of sensitive routes
+_PARAM = re.compile(r"\{([^}]+)\}")
+
+
+@dataclass
+class World:
+    """Account A with one member per role (sessions and keys), and account B whose ids A must never reach."""
+
+    users: dict[Role, str] = field(default_factory=dict)  # role -> e-mail
+    user_ids: dict[Role, str] = field(default_factory=dict)
+    sessions: dict[Role, str] = field(default_factory=dict)
+    authed_at: dict[Role, float] = field(default_factory=dict)
+    keys: dict[Role, str] = field(default_factory=dict)
+    counter: itertools.count[int] = field(default_factory=itertools.count)
+    b: dict[str, str] = field(default_factory=dict)  # path parameter name -> an id of account B
+
+    def session(self, role: Role) -> str:
+        """The role's session, re-authenticated when sensitive routes would find it stale."""
+        if clock.timestamp() - self.authed_at[role] > REAUTH_EVERY_S:
+            assert (
+                call("POST", "/v1/sessions/current/reauth", {"password": PASSWORD}, token=self.sessions[role]).status
+                == 200
+            )
+            self.authed_at[role] = clock.timestamp()
+        return self.sessions[role]
+
+    def relogin(self, role: Role) -> None:
+        """A fresh session for the role (after a recipe ended its sessions)."""
+        self.sessions[role] = login(self.users[role])
+        self.authed_at[role] = clock.timestamp()
+
+    def unique(self, stem: str) -> str:
+        return f"{stem}-{next(self.counter)}"
+
+    def owner_key_id(self) -> str:
+        created = call(
+            "POST", "/v1/api-keys", {"name": self.unique("k"), "role": "viewer"}, token=self.session(Role.OWNER)
+        )
+        assert created.status == 201
+        key_id: str = created.body["id"]
+        return key_id
+
+    def spare_member(self) -> str:
+        return add_member(self.session(Role.OWNER), f"{self.unique('spare')}@example.com", "viewer")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a recipe sends; `after` runs once the answer is in (cleanup)."""
+
+    path: str
+    body: Any = None
+    after: Callable[[], None] | None = None
+
+
+Recipe = Callable[[World, Role, str, bool], Request]  # (world, role, credential token, allowed) -> request
+
+
+def _own_other_session(world: World, role: Role, token: str, allowed: bool) -> Request:
+    if token != world.sessions[role]:
+        return Request("/v1/sessions/ses_00000000000000000000000000")
+    second = login(world.users[role])
+    session_id = next(s["id"] for s in call("GET", "/v1/sessions", token=second).body["data"] if s["current"])
+    return Request(f"/v1/sessions/{session_id}")
+
+
+def _ends_sessions(path: str) -> Recipe:
+    def recipe(world: World, role: Role, token: str, allowed: bool) -> Request:
+        return Request(path, after=lambda: world.relogin(role) if token == world.sessions[role] else None)
+
+    return recipe
+
+
+def _totp_code(secret: str) -> str:
+    return pyotp.TOTP(secret).at(int(clock.timestamp()))
+
+
+def _activate(world: World, role: Role, token: str, allowed: bool) -> Request:
+    if token != world.sessions[role]:
+        return Request("/v1/me/mfa/totp/activate", {"code": "000000"})
+    secret = call("POST", "/v1/me/mfa/totp", token=world.session(role)).body["secret"]
+
+    def turn_off() -> None:
+        clock.advance(30)  # the activation spent this step; disabling needs the next one
+        body = {"password": PASSWORD, "code": _totp_code(secret)}
+        assert call("DELETE", "/v1/me/mfa/totp", body, token=world.session(role)).status == 204
+
+    return Request("/v1/me/mfa/totp/activate", {"code": _totp_code(secret)}, after=turn_off)
+
+
+def _deactivate(world: World, role: Role, token: str, allowed: bool) -> Request:
+    if token != world.sessions[role]:
+        return Request("/v1/me/mfa/totp", {"password": PASSWORD, "code": "000000"})
+    secret = call("POST", "/v1/me/mfa/totp", token=world.session(role)).body["secret"]
+    code = _totp_code(secret)
+    assert call("POST", "/v1/me/mfa/totp/activate", {"code": code}, token=world.session(role)).status == 200
+    clock.advance(30)
+    return Request("/v1/me/mfa/totp", {"password": PASSWORD, "code": _totp_code(secret)})
+
+
+def _key_path(suffix: str) -> Recipe:
+    def recipe(world: World, role: Role, token: str, allowed: bool) -> Request:
+        key_id = world.owner_key_id() if allowed else "key_00000000000000000000000000"
+        return Request(f"/v1/api-keys/{key_id}{suffix}", {"grace_s": 0} if suffix else None)
+
+    return recipe
+
+
+def _member_path(body: Any) -> Recipe:
+    def recipe(world: World, role: Role, token: str, allowed: bool) -> Request:
+        user_id = world.spare_member() if allowed else world.user_ids[Role.VIEWER]
+        return Request(f"/v1/members/{user_id}", body)
+
+    return recipe
+
+
+RECIPES: dict[tuple[str, str], Recipe] = {
+    ("GET", "/v1/sessions"): lambda w, r, t, a: Request("/v1/sessions"),
+    ("DELETE", "/v1/sessions"): _ends_sessions("/v1/sessions"),
+    ("DELETE", "/v1/sessions/current"): _ends_sessions("/v1/sessions/current"),
+    ("POST", "/v1/sessions/current/reauth"): lambda w, r, t, a: Request(
+        "/v1/sessions/current/reauth", {"password": PASSWORD}
+    ),
+    ("DELETE", "/v1/sessions/{session_id}"): _own_other_session,
+    ("GET", "/v1/me"): lambda w, r, t, a: Request("/v1/me"),
+    ("POST", "/v1/me/password"): lambda w, r, t, a: Request(
+        "/v1/me/password", {"current_password": PASSWORD, "new_password": PASSWORD}
+    ),
+    ("POST", "/v1/me/mfa/totp"): lambda w, r, t, a: Request("/v1/me/mfa/totp"),
+    ("POST", "/v1/me/mfa/totp/activate"): _activate,
+    ("DELETE", "/v1/me/mfa/totp"): _deactivate,
+    ("POST", "/v1/api-keys"): lambda w, r, t, a: Request("/v1/api-keys", {"name": w.unique("key"), "role": "viewer"}),
+    ("GET", "/v1/api-keys"): lambda w, r, t, a: Request("/v1/api-keys"),
+    ("DELETE", "/v1/api-keys/{key_id}"): _key_path(""),
+    ("POST", "/v1/api-keys/{key_id}/rotate"): _key_path("/rotate"),
+    ("GET", "/v1/account"): lambda w, r, t, a: Request("/v1/account"),
+    ("POST", "/v1/members"): lambda w, r, t, a: Request(
+        "/v1/members", {"email": f"{w.unique('inv')}@example.com", "role": "viewer"}
+    ),
+    ("GET", "/v1/members"): lambda w, r, t, a: Request("/v1/members"),
+    ("PATCH", "/v1/members/{user_id}"): _member_path({"role": "agent"}),
+    ("DELETE", "/v1/members/{user_id}"): _member_path(None),
+    ("GET", "/v1/audit-events"): lambda w, r, t, a: Request("/v1/audit-events"),
+    ("GET", "/v1/audit-events/verification"): lambda w, r, t, a: Request("/v1/audit-events/verification"),
+}
+
+
+def _protected() -> list[catalog.Route]:
+    return [route for route, _ in catalog.routes() if route.auth is not catalog.Auth.PUBLIC]
+
+
+def _generic(route: catalog.Route) -> Request:
+    path = _PARAM.sub(lambda m: f"{m.group(1).split('_')[0][:3]}_00000000000000000000000000", route.path)
+    return Request(path, {} if route.method in {"POST", "PATCH", "PUT"} else None)
+
+
+def _world() -> World:
+    world = World()
+    register("owner@example.com", "Alpha Co")
+    world.users[Role.OWNER] = "owner@example.com"
+    world.relogin(Role.OWNER)
+    world.user_ids[Role.OWNER] = call("GET", "/v1/me", token=world.sessions[Role.OWNER]).body["user_id"]
+    for role in ROLES[1:]:
+        email = f"{role.value}@example.com"
+        world.users[role] = email
+        world.user_ids[role] = add_member(world.sessions[Role.OWNER], email, role.value)
+        world.relogin(role)
+    for role in ROLES:
+        created = call(
+            "POST", "/v1/api-keys", {"name": f"{role}-key", "role": role.value}, token=world.session(Role.OWNER)
+        )
+        assert created.status == 201
+        world.keys[role] = created.body["key"]
+    return world
+
+
+def _check(answer: Answer, *, strict: bool, key_on_session_route: bool, allowed: bool, route: catalog.Route) -> str:
+    """Empty when the answer is what the cell expects, else why not."""
+    code = (answer.body or {}).get("code") if isinstance(answer.body, dict) else None
+    if key_on_session_route:
+        ok = answer.status in {401, 403} and code == "session_required"
+    elif not allowed:
+        ok = answer.status == 403 or (not strict and answer.status == 422 and route.method in {"POST", "PATCH", "PUT"})
+    elif strict:
+        ok = 200 <= answer.status < 300
+    else:
+        ok = answer.status not in {401, 403} and answer.status < 500
+    return "" if ok else f"{answer.status} {code}"
+
+
+def test_role_matrix_every_protected_route_every_role_session_and_key(identity: dict[str, str]) -> None:
+    world = _world()
+    failures: list[str] = []
+    strict_cells = weak_cells = 0
+    routes = _protected()
+    for route in routes:
+        rule = rule_for(route.method, route.path)
+        if rule.permission in SESSION_ONLY:
+            assert route.auth is catalog.Auth.SESSION, f"{route.method} {route.path} must be a session route"
+        recipe = RECIPES.get((route.method, route.path))
+        for role, credential in itertools.product(ROLES, ("session", "api_key")):
+            token = world.session(role) if credential == "session" else world.keys[role]
+            key_on_session_route = credential == "api_key" and route.auth is catalog.Auth.SESSION
+            allowed = rule.permission is None or allows(role, rule.permission)
+            request = recipe(world, role, token, allowed and not key_on_session_route) if recipe else _generic(route)
+            answer = call(route.method, request.path, request.body, token=token)
+            problem = _check(
+                answer,
+                strict=recipe is not None,
+                key_on_session_route=key_on_session_route,
+                allowed=allowed,
+                route=route,
+            )
+            if problem:
+                failures.append(f"{route.method} {route.path} {role} {credential}: {problem}")
+            if request.after is not None and 200 <= answer.status < 300:
+                request.after()
+            strict_cells += recipe is not None
+            weak_cells += recipe is None
+    cells = strict_cells + weak_cells
+    print(
+        f"role matrix: {len(routes)} routes x {len(ROLES)} roles x 2 credentials = {cells} cells "
+        f"({strict_cells} strict, {weak_cells} permission-only)"
+    )
+    assert not failures, "\n".join(failures)
+
+
+# --- tenant isolation ---------------------------------------------------------------------------------------------
+
+
+def _account_b() -> dict[str, str]:
+    """Objects of account B, by the path parameter names that address them."""
+    register("bea@example.com", "Beta Ltd")
+    owner_b = login("bea@example.com")
+    member_b = add_member(owner_b, "dev-b@example.com", "developer")
+    key_b = call("POST", "/v1/api-keys", {"name": "b", "role": "developer"}, token=owner_b).body
+    session_b = next(s["id"] for s in call("GET", "/v1/sessions", token=owner_b).body["data"] if s["current"])
+    return {
+        "session_id": session_b,
+        "key_id": key_b["id"],
+        "user_id": member_b,
+        "owner_b": owner_b,
+        "key_b": key_b["key"],
+    }
+
+
+def test_tenant_isolation_every_route_with_an_id_of_another_account_is_404(identity: dict[str, str]) -> None:
+    register("owner@example.com", "Alpha Co")
+    owner_a = login("owner@example.com")
+    key_a = call("POST", "/v1/api-keys", {"name": "a", "role": "owner"}, token=owner_a).body["key"]
+    b = _account_b()
+    failures: list[str] = []
+    checked = weak = 0
+    bodies = {("PATCH", "/v1/members/{user_id}"): {"role": "viewer"}, ("POST", "/v1/api-keys/{key_id}/rotate"): {}}
+    for route in _protected():
+        params = _PARAM.findall(route.path)
+        if not params:
+            continue
+        known = all(p in b for p in params)
+        path = _PARAM.sub(lambda m: b.get(m.group(1), f"{m.group(1)[:3]}_00000000000000000000000000"), route.path)
+        body = bodies.get((route.method, route.path), {} if route.method in {"POST", "PATCH", "PUT"} else None)
+        credentials = [owner_a] + ([key_a] if route.auth is catalog.Auth.ANY else [])
+        for token in credentials:
+            answer = call(route.method, path, body, token=token)
+            ok = answer.status == 404 or (not known and answer.status == 422)
+            if not ok or (known and answer.body.get("code") != "not_found"):
+                failures.append(f"{route.method} {route.path}: {answer.status} {answer.body}")
+            checked += 1
+            weak += not known
+    print(f"tenant isolation: {checked} requests with account B's ids ({weak} with a stand-in id)")
+    assert not failures, "\n".join(failures)
+    # Nothing of B moved: its session, key and member still work.
+    assert call("GET", "/v1/me", token=b["owner_b"]).status == 200
+    assert call("GET", "/v1/account", token=b["key_b"]).status == 200
+    members_b = call("GET", "/v1/members", token=b["owner_b"]).body["data"]
+    assert [(m["user_id"], m["role"]) for m in members_b if m["user_id"] == b["user_id"]] == [
+        (b["user_id"], "developer")
+    ]
