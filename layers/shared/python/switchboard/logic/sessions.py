@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from switchboard import clock, ids, settings
@@ -74,8 +77,27 @@ def _account_usable(account: AccountItem | None) -> bool:
     return account is not None and account.status == "active"
 
 
+@contextmanager
+def _uniform_failure_time() -> Iterator[None]:
+    """Let every InvalidCredentials answer take at least the configured floor (R8: no timing oracle)."""
+    # A duration, not a moment: the monotonic counter is right here, not the platform clock.
+    started = time.perf_counter()
+    try:
+        yield
+    except InvalidCredentials:
+        remaining = settings.get().login_failure_floor_ms / 1000 - (time.perf_counter() - started)
+        if remaining > 0:
+            time.sleep(remaining)
+        raise
+
+
 def login(body: LoginIn, meta: RequestMeta) -> SessionOut:
     """POST /v1/sessions: every factor checked, then a new session (R8-R10, R14, R19)."""
+    with _uniform_failure_time():
+        return _login(body, meta)
+
+
+def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
     index = blind_index.email_index(body.email)
     throttle.check(index, meta.source_ip)
     lookup = accounts_dal.find_by_email(index)
