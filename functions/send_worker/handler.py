@@ -10,7 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from switchboard.logic import sending
 from switchboard.observability import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# Every record failing is still a partial response: the event source retries exactly those records.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 MAX_THREADS = 10
 
 
@@ -33,6 +34,8 @@ def _deliver(raw: dict[str, Any]) -> BaseException | None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Deliver every record at once (SQS is at-least-once: deliver is idempotent), report the failed ones."""
     records = event.get("Records") or []
+    if not records:
+        return {"batchItemFailures": []}
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(records)))) as pool:
         errors = dict(zip((r["messageId"] for r in records), pool.map(_deliver, records), strict=True))
 

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -43,9 +44,20 @@ def item_key(pk: str, sk: str) -> str:
     return f"{pk}|{sk}"
 
 
+def _typed(value: Any) -> Any:
+    # DynamoDB numbers are decimals: floats (epoch seconds with a fraction) go through their text form.
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    return value
+
+
 def dump(item: dict[str, Any]) -> dict[str, Any]:
     """A plain dict as DynamoDB attribute values (None values are left out)."""
-    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
+    return {k: _serializer.serialize(_typed(v)) for k, v in item.items() if v is not None}
 
 
 def load(item: dict[str, Any]) -> dict[str, Any]:
@@ -54,8 +66,6 @@ def load(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    from decimal import Decimal  # noqa: PLC0415 - only needed to unwrap numbers
-
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
@@ -67,7 +77,7 @@ def _plain(value: Any) -> Any:
 
 def values(mapping: dict[str, Any]) -> dict[str, Any]:
     """ExpressionAttributeValues from plain values."""
-    return {k: _serializer.serialize(v) for k, v in mapping.items()}
+    return {k: _serializer.serialize(_typed(v)) for k, v in mapping.items()}
 
 
 def key(pk: str, sk: str) -> dict[str, Any]:
