@@ -163,13 +163,15 @@ QUEUES: tuple[Queue, ...] = (
         Queue(id=f"{channel.capitalize()}Send", env=f"{channel.upper()}_QUEUE_URL", purpose=f"{channel} sends")
         for channel in CHANNELS
     ),
-    # Customer webhooks retry with backoff for at least 24 h: long retention and many receives before the DLQ.
+    # Customer webhooks retry with backoff for at least 24 h: the worker hides a failed job until its next attempt
+    # (30 s doubling to 1 h: 36 attempts span ~29 h, switchboard.models.webhooks.MAX_ATTEMPTS), then the DLQ.
+    # The visibility timeout covers a batch of 10 deliveries of at most 5 s each (the worker's timeout).
     Queue(
         id="Callbacks",
         env="CALLBACKS_QUEUE_URL",
         purpose="customer webhook deliveries",
-        visibility_timeout_s=30,
-        max_receive_count=30,
+        visibility_timeout_s=60,
+        max_receive_count=36,
         retention_days=4,
     ),
 )
@@ -276,6 +278,48 @@ FUNCTIONS: tuple[Function, ...] = (
         secrets=_ro({"Peppers": Access.READ}),  # the API-key HMAC pepper
         memory_mb=512,
         timeout_s=5,
+    ),
+    Function(
+        name="webhooks_api",
+        description="Webhook endpoints: create (secret shown once), list, delete, delivery log",
+        routes=(
+            Route("POST", "/v1/webhook-endpoints", Auth.ANY, "Create a webhook endpoint"),
+            Route("GET", "/v1/webhook-endpoints", Auth.ANY, "List webhook endpoints"),
+            Route("DELETE", "/v1/webhook-endpoints/{endpoint_id}", Auth.ANY, "Delete a webhook endpoint"),
+            Route(
+                "GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries", Auth.ANY, "A webhook endpoint's delivery log"
+            ),
+        ),
+        tables=_ro(
+            {
+                "Accounts": Access.READ_WRITE,
+                "Messaging": Access.READ,  # the delivery log
+                "Keyring": Access.READ,  # the account's wrapped data key (endpoint secrets are sealed)
+                "Limits": Access.READ_WRITE,
+                "Idempotency": Access.READ_WRITE,
+                "Audit": Access.PUT_ONLY,
+            }
+        ),
+        uses_data_key=True,
+        memory_mb=512,
+        timeout_s=10,
+    ),
+    Function(
+        name="callback_worker",
+        description="Delivers signed customer webhooks (SSRF-safe), retries with backoff for more than 24 h",
+        consumes="Callbacks",
+        batch_size=10,
+        tables=_ro(
+            {
+                "Accounts": Access.READ,  # endpoints and their sealed secrets
+                "Messaging": Access.WRITE,  # appends to the delivery log
+                "Keyring": Access.READ,
+            }
+        ),
+        queues=_ro({"Callbacks": Access.CONSUME}),  # ChangeMessageVisibility comes with the event source's grant
+        uses_data_key=True,
+        memory_mb=512,
+        timeout_s=60,  # 10 deliveries x 5 s at most; equal to the queue's visibility timeout
     ),
     Function(
         name="purge_job",

@@ -58,6 +58,11 @@ class Reason(StrEnum):
         "Asynchronous failures go to the on-failure destination (EventInvokeConfig -> encrypted SQS DLQ with an "
         "alarm), which supersedes the legacy DeadLetterConfig; EventBridge's own DLQ covers delivery failures."
     )
+    QUEUE_CONSUMER = (
+        "Invoked by an SQS event source mapping (ReportBatchItemFailures): a failed record stays on its queue and, "
+        "after the queue's max_receive_count receives, its redrive policy moves it to the alarmed DLQ; on-failure "
+        "destinations of event source mappings support streams and Kafka only, not SQS."
+    )
     CUSTOM_RESOURCE = (
         "Invoked by CloudFormation for a custom resource: a failure is answered to CloudFormation and fails the "
         "deployment, which is the alert; a DLQ would hide nothing more."
@@ -115,7 +120,10 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
             _ack(function.function, "Serverless-LambdaDLQ", Reason.JOB_DESTINATION)
             for wildcard in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
                 _ack(function.role, f"AwsSolutions-IAM5[Action::{wildcard}]", Reason.CDK_SQS_GRANT)
-        elif (spec.routes or spec.name == catalog.AUTHORIZER) and spec.consumes is None:
+        elif spec.consumes is not None:
+            _ack(function.function, "Serverless-LambdaDLQ", Reason.QUEUE_CONSUMER)
+            _ack(function.function, "Serverless-LambdaEventSourceMappingDestination", Reason.QUEUE_CONSUMER)
+        elif spec.routes or spec.name == catalog.AUTHORIZER:
             _ack(function.function, "Serverless-LambdaDLQ", Reason.SYNC_FUNCTION)
     for schedule in api.schedules.values():
         _ack(schedule.dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)

@@ -127,12 +127,20 @@ def test_worker_thread_processes_messages_and_stops_promptly(queues: dict[str, s
 
 
 def test_workers_are_created_for_consumers_only(queues: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    # A test-only catalog entry: no catalog function consumes a queue yet (the send workers come later).
+    # A test-only catalog entry beside the catalog's own consumers (e.g. callback_worker).
     monkeypatch.setattr(catalog, "QUEUES", (*catalog.QUEUES, QUEUE))
-    made = workers([*catalog.FUNCTIONS, CONSUMER], {"FakeWork": queues["queue"]}, Invoker(), boto3.client("sqs"))
+    urls = {spec.id: f"https://sqs.local/{spec.id}" for spec in catalog.QUEUES} | {"FakeWork": queues["queue"]}
+    functions = [*catalog.FUNCTIONS, CONSUMER]
+    made = workers(functions, urls, Invoker(), boto3.client("sqs"))
     assert [(w.function.name, w.queue_url, w.arn) for w in made] == [
-        ("fake_consumer", queues["queue"], provision.queue_arn("switchboard-local-FakeWork"))
+        (fn.name, urls[fn.consumes], provision.queue_arn(provision.queue_name(catalog.queue(fn.consumes))))
+        for fn in functions
+        if fn.consumes
     ]
+    assert ("fake_consumer", queues["queue"], provision.queue_arn("switchboard-local-FakeWork")) in [
+        (w.function.name, w.queue_url, w.arn) for w in made
+    ]
+    assert {w.function.name for w in made}.isdisjoint({fn.name for fn in functions if not fn.consumes})
 
 
 @pytest.mark.parametrize(

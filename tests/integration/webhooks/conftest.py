@@ -1,7 +1,9 @@
 """Webhook tests under moto: the Callbacks queue (and its DLQ) exist as the catalog declares them."""
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -67,3 +69,53 @@ def add_endpoint(
     )
     webhooks_dal.put_endpoint(item)
     return item
+
+
+@dataclass
+class Received:
+    """One request the listener got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Listener:
+    """A loopback HTTP receiver answering with planned statuses (then 200), recording every request."""
+
+    url: str
+    plan: list[tuple[int, dict[str, str]]]
+    received: list[Received]
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    plan: list[tuple[int, dict[str, str]]] = []
+    received: list[Received] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            received.append(
+                Received(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+            )
+            status, headers = plan.pop(0) if plan else (200, {})
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            body = b'{"ok": true}'
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Listener(url=f"http://127.0.0.1:{server.server_address[1]}/hook", plan=plan, received=received)
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)

@@ -20,6 +20,7 @@ class Settings:
     security_policy_url: str
     public_base_url: str
     mail_from: str
+    webhook_retry_base_s: int = 30  # first webhook retry delay; it doubles up to an hour (WEBHOOK_RETRY_BASE_S)
 
     def table(self, env: str) -> str:
         """The physical name of the table whose catalog env var is `env` (a clear error when unset)."""
@@ -48,6 +49,7 @@ def get() -> Settings:
         security_policy_url=env.get("SECURITY_POLICY_URL", "https://switchboard.example/security/policy"),
         public_base_url=env.get("PUBLIC_BASE_URL", "https://api.switchboard.example"),
         mail_from=env.get("MAIL_FROM", "Switchboard <no-reply@switchboard.example>"),
+        webhook_retry_base_s=int(env.get("WEBHOOK_RETRY_BASE_S", "30")),
     )
 
 

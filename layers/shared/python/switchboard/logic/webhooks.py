@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
+import secrets
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from switchboard import clock, ids
+from aws_lambda_powertools.metrics import MetricUnit
+
+from switchboard import clock, ids, settings, webhook_client
+from switchboard.auth import Principal, require
 from switchboard.crypto import envelope
 from switchboard.dal import webhooks as webhooks_dal
-from switchboard.models.webhooks import DeliveryJob, EventType
+from switchboard.dal.accounts import TABLE as ACCOUNTS_TABLE
+from switchboard.dal.accounts import account_pk, item_key
+from switchboard.dal.webhooks import DeliveryItem, EndpointItem
+from switchboard.logic import audit
+from switchboard.models.errors import BadRequest, NotFound, ValidationFailed
+from switchboard.models.permissions import Permission
+from switchboard.models.request import RequestMeta
+from switchboard.models.webhooks import (
+    MAX_ATTEMPTS,
+    MAX_ENDPOINTS,
+    DeliveryJob,
+    DeliveryList,
+    DeliveryOut,
+    EndpointCreated,
+    EndpointIn,
+    EndpointList,
+    EndpointOut,
+    EventType,
+)
+from switchboard.observability import logger, metrics
+from switchboard.webhook_client import Answer, TargetRefused
 
 SIGNATURE_HEADER = "Switchboard-Signature"
 EVENT_ID_HEADER = "Switchboard-Event-Id"
 SIGNATURE_TOLERANCE_S = 300
+USER_AGENT = "Switchboard-Webhooks/1"
+MAX_BACKOFF_S = 3600
+JITTER = 0.1  # each delay is its nominal value +/- 10 %, so a burst of failures does not retry in lockstep
+DELIVERY_LOG_DAYS = 30
+MAX_PAGE = 100
 EVENT_TABLE = "Callbacks"  # where a sealed event lives, for its associated data: the queue, not a table
 EVENT_FIELD = "event"
 
@@ -78,3 +111,244 @@ def verify_signature(secret: str, header: str, body: bytes, now: float, toleranc
         return False
     expected = sign(secret, timestamp, body).rpartition("v1=")[2]
     return any(hmac.compare_digest(expected, candidate) for candidate in candidates)
+
+
+# --- Retry schedule -------------------------------------------------------------------------------------------
+
+
+def nominal_backoff_s(attempt: int, base_s: int) -> int:
+    """The delay after failed attempt `attempt` (1-based): base, doubling, capped at an hour."""
+    return int(min(base_s * 2 ** min(attempt - 1, 32), MAX_BACKOFF_S))
+
+
+def backoff_s(attempt: int, base_s: int | None = None) -> int:
+    """The jittered delay before the next attempt (SQS visibility; at most 12 h, ours is at most 66 min)."""
+    nominal = nominal_backoff_s(attempt, settings.get().webhook_retry_base_s if base_s is None else base_s)
+    factor = 1 - JITTER + 2 * JITTER * secrets.randbelow(1001) / 1000
+    return max(1, round(nominal * factor))
+
+
+def schedule(base_s: int, attempts: int = MAX_ATTEMPTS) -> list[int]:
+    """Nominal delays between `attempts` attempts: the last attempt comes sum(schedule) seconds after the first."""
+    return [nominal_backoff_s(n, base_s) for n in range(1, attempts)]
+
+
+# --- Endpoints ------------------------------------------------------------------------------------------------
+
+
+def _rfc3339(epoch_s: int) -> str:
+    return clock.rfc3339(datetime.fromtimestamp(epoch_s, tz=UTC))
+
+
+def _secret_place(item: EndpointItem) -> dict[str, str]:
+    return {"table": ACCOUNTS_TABLE, "item_key": item_key(item.pk, item.sk), "field": "secret"}
+
+
+def _url_problem(message: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"This webhook URL is not allowed: {message}.",
+        errors=[{"pointer": "/url", "message": message}],
+        code="invalid_webhook_url",
+    )
+
+
+def check_url(url: str) -> str:
+    """The URL if we may post to it: form rules, and a host that resolves to no forbidden address (422 otherwise).
+
+    A name that does not resolve yet is accepted: delivery resolves (and checks) it again every time.
+    """
+    local = settings.get().is_local
+    try:
+        target = webhook_client.parse_target(url, local=local)
+        webhook_client.check_addresses(target, local=local)
+    except TargetRefused as refused:
+        if "does not resolve" not in str(refused):
+            raise _url_problem(str(refused)) from None
+    return url
+
+
+def _out(item: EndpointItem) -> EndpointOut:
+    return EndpointOut(
+        id=item.endpoint_id, url=item.url, events=sorted(item.events), created_at=_rfc3339(int(item.created_at))
+    )
+
+
+def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -> EndpointCreated:
+    """POST /v1/webhook-endpoints: the signing secret is in this answer only."""
+    require(principal, Permission.WEBHOOKS_MANAGE)
+    url = check_url(body.url)
+    if len(webhooks_dal.list_endpoints(principal.account_id)) >= MAX_ENDPOINTS:
+        raise ValidationFailed(
+            f"An account can have at most {MAX_ENDPOINTS} webhook endpoints; delete one first.",
+            errors=[{"pointer": "", "message": f"at most {MAX_ENDPOINTS} endpoints"}],
+            code="too_many_endpoints",
+        )
+    endpoint_id = ids.new_id("whe")
+    secret = f"whsec_{secrets.token_urlsafe(32)}"  # 256 bits
+    now = int(clock.timestamp())
+    item = EndpointItem(
+        account_pk(principal.account_id),
+        webhooks_dal.endpoint_sk(endpoint_id),
+        endpoint_id=endpoint_id,
+        account_id=principal.account_id,
+        url=url,
+        events={e.value for e in body.events},
+        secret_sealed="",
+        created_by=principal.principal,
+        created_at=now,
+    )
+    item.secret_sealed = envelope.seal(principal.account_id, secret, **_secret_place(item))
+    webhooks_dal.put_endpoint(item)
+    audit.record(
+        account_id=principal.account_id,
+        type="webhook_endpoint.created",
+        outcome="success",
+        actor=principal.principal,
+        meta=meta,
+        target={"endpoint_id": endpoint_id},
+        data={"events": ",".join(sorted(item.events)), "host": urlsplit(url).hostname or ""},
+    )
+    out = _out(item)
+    return EndpointCreated(id=out.id, url=out.url, events=out.events, secret=secret, created_at=out.created_at)
+
+
+def list_endpoints(principal: Principal) -> EndpointList:
+    """GET /v1/webhook-endpoints: never the secrets."""
+    require(principal, Permission.WEBHOOKS_MANAGE)
+    return EndpointList(data=[_out(item) for item in webhooks_dal.list_endpoints(principal.account_id)])
+
+
+def _own(principal: Principal, endpoint_id: str) -> EndpointItem:
+    item = webhooks_dal.get_endpoint(principal.account_id, endpoint_id)
+    if item is None:
+        raise NotFound("No such webhook endpoint.")
+    return item
+
+
+def delete_endpoint(principal: Principal, endpoint_id: str, meta: RequestMeta) -> None:
+    """DELETE /v1/webhook-endpoints/{id}: deliveries still queued for it are dropped."""
+    require(principal, Permission.WEBHOOKS_MANAGE)
+    webhooks_dal.delete_endpoint(_own(principal, endpoint_id))
+    audit.record(
+        account_id=principal.account_id,
+        type="webhook_endpoint.deleted",
+        outcome="success",
+        actor=principal.principal,
+        meta=meta,
+        target={"endpoint_id": endpoint_id},
+    )
+
+
+def _encode_cursor(sk: str) -> str:
+    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, endpoint_id: str) -> str:
+    try:
+        sk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        sk = ""
+    if not sk.startswith(webhooks_dal.delivery_prefix(endpoint_id)):
+        raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
+    return sk
+
+
+def _delivery_out(item: DeliveryItem) -> DeliveryOut:
+    return DeliveryOut(
+        event_id=item.event_id,
+        type=item.event_type,
+        attempt=int(item.attempt),
+        status_code=int(item.status_code) if item.status_code is not None else None,
+        outcome=item.outcome,
+        error=item.error,
+        duration_ms=int(item.duration_ms),
+        at=_rfc3339(int(item.at)),
+        next_retry_at=_rfc3339(int(item.next_retry_at)) if item.next_retry_at is not None else None,
+    )
+
+
+def list_deliveries(principal: Principal, endpoint_id: str, limit: int = 25, cursor: str | None = None) -> DeliveryList:
+    """GET /v1/webhook-endpoints/{id}/deliveries: every attempt, newest first (kept 30 days)."""
+    require(principal, Permission.WEBHOOKS_MANAGE)
+    _own(principal, endpoint_id)
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}.", code="invalid_limit")
+    after = _decode_cursor(cursor, endpoint_id) if cursor else None
+    items, more = webhooks_dal.list_deliveries(principal.account_id, endpoint_id, limit=limit, after_sk=after)
+    return DeliveryList(data=[_delivery_out(i) for i in items], next_cursor=_encode_cursor(more) if more else None)
+
+
+# --- Delivery -------------------------------------------------------------------------------------------------
+
+
+class DeliveryFailed(Exception):
+    """This attempt did not deliver: the job stays on the queue (hidden until its next attempt, or the DLQ)."""
+
+
+def _headers(job: DeliveryJob, signature: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        EVENT_ID_HEADER: job.event_id,
+        SIGNATURE_HEADER: signature,
+    }
+
+
+def _log(job: DeliveryJob, attempt: int, answer: Answer, *, outcome: str, at: int, next_retry_at: int | None) -> None:
+    webhooks_dal.put_delivery(
+        DeliveryItem(
+            account_pk(job.account_id),
+            webhooks_dal.delivery_prefix(job.endpoint_id) + ids.new_id("wha"),
+            endpoint_id=job.endpoint_id,
+            event_id=job.event_id,
+            event_type=job.event_type,
+            attempt=attempt,
+            status_code=answer.status,
+            outcome=outcome,
+            error=answer.error,
+            duration_ms=answer.duration_ms,
+            at=at,
+            next_retry_at=next_retry_at,
+            expires_at=at + DELIVERY_LOG_DAYS * 86400,
+        )
+    )
+
+
+def deliver(job: DeliveryJob, *, attempt: int, receipt_handle: str) -> str:
+    """POST one event to one endpoint, signed; on failure hide the job until its next attempt and raise.
+
+    Returns the outcome: `delivered`, or `dropped` when the endpoint (or the account's key) no longer exists.
+    """
+    keys = {"account_id": job.account_id, "endpoint_id": job.endpoint_id, "event_id": job.event_id}
+    endpoint = webhooks_dal.get_endpoint(job.account_id, job.endpoint_id)
+    if endpoint is None:
+        logger.info("webhook endpoint deleted: delivery dropped", extra={**keys, "attempt": attempt})
+        return "dropped"
+    try:
+        body = open_event(job).encode()
+        secret = envelope.open_sealed(job.account_id, endpoint.secret_sealed, **_secret_place(endpoint))
+    except envelope.KeyShredded:
+        logger.info("account key shredded: delivery dropped", extra={**keys, "attempt": attempt})
+        return "dropped"
+    now = int(clock.timestamp())
+    try:
+        answer = webhook_client.post(
+            endpoint.url, body, _headers(job, sign(secret, now, body)), local=settings.get().is_local
+        )
+        outcome = "delivered" if answer.delivered else "failed"
+    except TargetRefused as refused:
+        answer, outcome = Answer(status=None, error=f"refused: {refused}", duration_ms=0), "refused"
+    next_retry_at = None
+    if outcome != "delivered" and attempt < MAX_ATTEMPTS:
+        delay = backoff_s(attempt)
+        webhooks_dal.change_visibility(receipt_handle, delay)
+        next_retry_at = now + delay
+    _log(job, attempt, answer, outcome=outcome, at=now, next_retry_at=next_retry_at)
+    metrics.add_metric(name=f"Webhooks{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "webhook attempt",
+        extra={**keys, "attempt": attempt, "outcome": outcome, "status_code": answer.status, "error": answer.error},
+    )
+    if outcome != "delivered":
+        raise DeliveryFailed(f"attempt {attempt}: {answer.error or answer.status}")
+    return outcome
