@@ -66,6 +66,7 @@ deploy: layers
 
 bench: $(VENV)/.installed
 	$(PY) bench/cold_imports.py
+	PYTHONPATH=.:layers/shared/python $(PY) bench/messaging.py
 
 openapi: $(VENV)/.installed
 	$(PY) -m local.openapi docs/openapi.json
