@@ -67,6 +67,7 @@ deploy: layers
 bench: $(VENV)/.installed
 	$(PY) bench/cold_imports.py
 	$(PY) bench/login_latency.py
+	PYTHONPATH=.:layers/shared/python $(PY) bench/messaging.py
 
 openapi: $(VENV)/.installed
 	$(PY) -m local.openapi docs/openapi.json

@@ -105,7 +105,7 @@ class Route:
 class Function:
     """One Lambda: its folder under functions/, what invokes it and what it may touch."""
 
-    name: str  # folder under functions/; entry point handler.lambda_handler
+    name: str  # the function's own name (construct id, alarms, local job/worker names)
     description: str
     routes: tuple[Route, ...] = ()
     schedule: Schedule | None = None
@@ -118,6 +118,12 @@ class Function:
     timeout_s: int = 10
     uses_data_key: bool = False  # needs kms:GenerateDataKey/Decrypt on the data key for per-account envelopes
     sends_email: bool = False  # needs ses:SendEmail from the configured sender (MAIL_FROM)
+    code: str = ""  # folder under functions/ (entry point handler.lambda_handler); defaults to `name`
+
+    def __post_init__(self) -> None:
+        if not self.code:
+            # Several functions may share one folder (one send worker per channel queue).
+            object.__setattr__(self, "code", self.name)
 
 
 def _ro(mapping: dict[str, Access]) -> Mapping[str, Access]:
@@ -380,6 +386,93 @@ def table(table_id: str) -> Table:
 def queue(queue_id: str) -> Queue:
     """The queue with this id."""
     return next(q for q in QUEUES if q.id == queue_id)
+
+
+RELEASE = Schedule(name="release", every_s=60)
+
+# Sends read and write messages, recipients (consent at send time) and attempts; pace and trip breakers in Limits.
+_SENDING_TABLES = _ro(
+    {
+        "Accounts": Access.READ,
+        "Keyring": Access.READ_WRITE,
+        "Messaging": Access.READ_WRITE,
+        "Limits": Access.READ_WRITE,
+        "Idempotency": Access.READ_WRITE,
+        "Audit": Access.PUT_ONLY,
+    }
+)
+_CARRIER_SECRETS = _ro({s.id: Access.READ for s in SECRETS if s.id != "Peppers"})
+
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="recipients_api",
+        description="Recipients (sealed, blind-indexed), the consent ledger and recipient lists",
+        routes=(
+            Route("POST", "/v1/recipients", Auth.ANY, "Create a recipient"),
+            Route("GET", "/v1/recipients", Auth.ANY, "List recipients"),
+            Route("GET", "/v1/recipients/{recipient_id}", Auth.ANY, "Read a recipient"),
+            Route("DELETE", "/v1/recipients/{recipient_id}", Auth.ANY, "Erase a recipient"),
+            Route("POST", "/v1/recipients/{recipient_id}/consents", Auth.ANY, "Record consent"),
+            Route("GET", "/v1/recipients/{recipient_id}/consents", Auth.ANY, "Consent ledger"),
+            Route("POST", "/v1/lists", Auth.ANY, "Create a list"),
+            Route("POST", "/v1/lists/{list_id}/recipients", Auth.ANY, "Add recipients to a list"),
+            Route("GET", "/v1/lists/{list_id}/recipients", Auth.ANY, "List a list's recipients"),
+        ),
+        tables=_SENDING_TABLES,
+        queues=_ro({"Callbacks": Access.SEND}),  # recipient.opted_out webhooks
+        uses_data_key=True,
+    ),
+    Function(
+        name="messages_api",
+        description="Send messages and broadcasts (consent, quota, sealed, enqueued); message logs",
+        routes=(
+            Route("POST", "/v1/messages", Auth.ANY, "Send a message"),
+            Route("GET", "/v1/messages", Auth.ANY, "List messages"),
+            Route("GET", "/v1/messages/{message_id}", Auth.ANY, "Read a message's log"),
+            Route("POST", "/v1/broadcasts", Auth.ANY, "Send to a list"),
+        ),
+        tables=_SENDING_TABLES,
+        queues=_ro({f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}),
+        uses_data_key=True,
+        timeout_s=29,  # a 1,000-recipient broadcast: ~150 batched calls
+    ),
+    *(
+        Function(
+            name=f"{channel}_send_worker",
+            code="send_worker",
+            description=f"Delivers {channel} messages: consent re-check, carrier failover, circuit breaker, pacing",
+            consumes=f"{channel.capitalize()}Send",
+            tables=_SENDING_TABLES,
+            queues=_ro({"Callbacks": Access.SEND}),
+            secrets=_CARRIER_SECRETS,
+            uses_data_key=True,
+            timeout_s=30,
+        )
+        for channel in CHANNELS
+    ),
+    Function(
+        name="carrier_events",
+        description="Carrier receipts and inbound messages (signature verified first), STOP/START/HELP",
+        routes=(
+            Route("POST", "/v1/carriers/{carrier}/events", Auth.PUBLIC, "Carrier receipts and inbound messages"),
+            Route("GET", "/v1/carriers/{carrier}/events", Auth.PUBLIC, "Carrier subscription handshake"),
+        ),
+        tables=_SENDING_TABLES,
+        queues=_ro({"Callbacks": Access.SEND, **{f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}}),
+        secrets=_CARRIER_SECRETS,
+        uses_data_key=True,
+    ),
+    Function(
+        name="release_job",
+        description="Releases sends due beyond SQS's 15-minute delay; expires sends past validity_s",
+        schedule=RELEASE,
+        tables=_SENDING_TABLES,
+        queues=_ro({"Callbacks": Access.SEND, **{f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}}),
+        uses_data_key=True,
+        timeout_s=60,
+    ),
+)
 
 
 def function(name: str) -> Function:

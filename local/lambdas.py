@@ -55,11 +55,21 @@ class Invoker:
                 self._handlers[function_name] = self._load(function_name)
             return self._handlers[function_name]
 
-    def invoke(self, function_name: str, event: dict[str, Any], *, memory_mb: int = 512, timeout_s: int = 10) -> Any:
-        """Call the function's handler with `event`; its exceptions propagate (the caller maps them)."""
+    def invoke(
+        self,
+        function_name: str,
+        event: dict[str, Any],
+        *,
+        memory_mb: int = 512,
+        timeout_s: int = 10,
+        code: str | None = None,
+    ) -> Any:
+        """Call the function's handler (from its `code` folder, default its name) with `event`; errors propagate."""
         context = Context(function_name, memory_mb=memory_mb, timeout_s=timeout_s)
-        return self.handler(function_name)(event, context)
+        return self.handler(code or function_name)(event, context)
 
     def run(self, function: catalog.Function, event: dict[str, Any]) -> Any:
         """Invoke a catalog function with its memory size and timeout."""
-        return self.invoke(function.name, event, memory_mb=function.memory_mb, timeout_s=function.timeout_s)
+        return self.invoke(
+            function.name, event, memory_mb=function.memory_mb, timeout_s=function.timeout_s, code=function.code
+        )

@@ -35,7 +35,7 @@ def version() -> str:
 
 
 def _function_schema(function: catalog.Function) -> dict[str, Any]:
-    module = importlib.import_module(f"functions.{function.name}.handler")
+    module = importlib.import_module(f"functions.{function.code}.handler")
     schema: dict[str, Any] = json.loads(module.app.get_openapi_json_schema(title=TITLE, version=version()))
     return schema
 

@@ -170,8 +170,6 @@ class LocalRoutes:
 
     def inbound(self, request: Request, params: dict[str, str]) -> Response:
         """Sign an inbound message as the sandbox carrier does and post it to that carrier's events route."""
-        from switchboard.crypto import secrets  # noqa: PLC0415 - boto3 on first use
-
         carrier = _carrier(params["carrier"])
         body = json_body(request)
         channel = body.get("channel", "sms")
@@ -187,6 +185,13 @@ class LocalRoutes:
             "body": _text(body, "body"),
             "received_at": clock.rfc3339(clock.now()),
         }
+        # The route's own answer comes back as is (404 from the gateway until a function serves the route).
+        return self.post_signed(carrier, event, request.source_ip)
+
+    def post_signed(self, carrier: str, event: dict[str, Any], source_ip: str = "127.0.0.1") -> Response:
+        """Post one event to the carrier's events route, signed as the sandbox carrier signs."""
+        from switchboard.crypto import secrets  # noqa: PLC0415 - boto3 on first use
+
         raw = json.dumps(event).encode()
         key = str(secrets.get_json("SANDBOX_CREDENTIALS_SECRET")["signing_key"])
         signature = sandbox.sign(key, raw, int(clock.timestamp()))
@@ -195,8 +200,16 @@ class LocalRoutes:
             ("User-Agent", f"{carrier}/local"),
             (sandbox.SIGNATURE_HEADER, signature),
         ]
-        # The route's own answer comes back as is (404 from the gateway until a function serves the route).
-        return self.gateway.dispatch(Request("POST", f"/v1/carriers/{carrier}/events", headers, raw, request.source_ip))
+        return self.gateway.dispatch(Request("POST", f"/v1/carriers/{carrier}/events", headers, raw, source_ip))
+
+    def pump_callbacks(self, stop: threading.Event, every_s: float = 0.2) -> None:
+        """Post the sandbox carriers' status callbacks (delivered) as a real carrier would, until `stop`."""
+        while not stop.wait(every_s):
+            for owed in sandbox.take_callbacks():
+                try:
+                    self.post_signed(owed["carrier"], owed)
+                except Exception as error:
+                    log.warning("callback failed", extra={"error_type": type(error).__name__})
 
     def run_job(self, request: Request, params: dict[str, str]) -> Response:
         """Run a scheduled job now; 200 with its report."""

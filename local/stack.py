@@ -65,11 +65,13 @@ class Stack:
         import boto3  # noqa: PLC0415
 
         scheduler = Scheduler(catalog.FUNCTIONS, invoker)
-        LocalRoutes(gateway, scheduler).install()
+        local_routes = LocalRoutes(gateway, scheduler)
+        local_routes.install()
         sqs = boto3.session.Session().client("sqs")
         self.workers = workers(catalog.FUNCTIONS, provisioned.queue_urls, invoker, sqs)
         self._spawn("gateway", self._server.serve_forever)
         self._spawn("scheduler", lambda: scheduler.run(self._stop))
+        self._spawn("sandbox-callbacks", lambda: local_routes.pump_callbacks(self._stop))
         for worker in self.workers:
             self._spawn(f"worker-{worker.function.name}", lambda w=worker: w.run(self._stop))
 

@@ -133,7 +133,7 @@ class ApiStack(Stack):
         function = PythonFunction(
             self,
             _pascal(spec.name),
-            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / spec.name), exclude=["__pycache__", "*.pyc"]),
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / spec.code), exclude=["__pycache__", "*.pyc"]),
             handler="handler.lambda_handler",
             service=spec.name,
             description=spec.description,

@@ -21,8 +21,8 @@ def test_catalog_names_are_unique() -> None:
 
 @pytest.mark.parametrize("function", catalog.FUNCTIONS, ids=lambda f: f.name)
 def test_catalog_function_has_a_handler_folder(function: catalog.Function) -> None:
-    assert (ROOT / "functions" / function.name / "handler.py").is_file()
-    module = importlib.import_module(f"functions.{function.name}.handler")
+    assert (ROOT / "functions" / function.code / "handler.py").is_file()
+    module = importlib.import_module(f"functions.{function.code}.handler")
     assert callable(module.lambda_handler)
 
 

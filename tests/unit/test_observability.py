@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("function", catalog.FUNCTIONS, ids=lambda f: f.name)
 def test_handler_import_does_not_load_the_xray_sdk(function: catalog.Function) -> None:
-    code = f"import sys, functions.{function.name}.handler; print('aws_xray_sdk' in sys.modules)"
+    code = f"import sys, functions.{function.code}.handler; print('aws_xray_sdk' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'layers/shared/python'}"}
     env.pop("POWERTOOLS_TRACE_DISABLED", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT)

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from switchboard import clock, ids
-from switchboard.carriers.base import CarrierTimeout, CarrierUnavailable, Outbound, Receipt
+from switchboard.carriers.base import (
+    CarrierEvent,
+    CarrierTimeout,
+    CarrierUnavailable,
+    Outbound,
+    Receipt,
+    WebhookRequest,
+)
 
 NAMES: tuple[str, ...] = ("sandbox-a", "sandbox-b")
-DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_TIMEOUT_S = 1.0  # the total per-call timeout every adapter enforces (R63)
+SECRET_ENV = "SANDBOX_CREDENTIALS_SECRET"  # noqa: S105 - the env var naming the secret, not a secret
+CHANNELS = frozenset({"sms", "whatsapp", "voice"})
+STATUSES = frozenset({"sent", "delivered", "read", "failed", "undelivered"})
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 SIGNATURE_TOLERANCE_S = 300
 
@@ -58,6 +70,8 @@ class _Store:
         self.lock = threading.Lock()
         self.states: dict[str, State] = dict.fromkeys(NAMES, State.UP)
         self.deliveries: list[Delivery] = []
+        # Status callbacks the carriers owe (a real carrier posts them to our events route a moment later).
+        self.callbacks: list[dict[str, str]] = []
         # Set by reset() so a `slow` send that is hanging returns promptly when the stack stops.
         self.released = threading.Event()
 
@@ -96,6 +110,7 @@ def reset() -> None:
     with _store.lock:
         _store.states = dict.fromkeys(NAMES, State.UP)
         _store.deliveries.clear()
+        _store.callbacks.clear()
         _store.released.set()
         _store.released = threading.Event()
 
@@ -131,9 +146,88 @@ class SandboxCarrier:
             carrier_message_id=receipt.carrier_message_id,
             at=clock.rfc3339(clock.now()),
         )
+        callback = {
+            "type": "message.status",
+            "id": f"sbxevt_{ids.new_id('evt')[4:]}",
+            "carrier": self.name,
+            "carrier_message_id": receipt.carrier_message_id,
+            "status": "delivered",
+            "at": delivery.at,
+        }
         with _store.lock:
             _store.deliveries.append(delivery)
+            _store.callbacks.append(callback)
         return receipt
+
+    def verify(self, request: WebhookRequest) -> bool:
+        """The `X-Sandbox-Signature` over the raw body, with the SandboxCredentials `signing_key`, within 300 s."""
+        from switchboard.crypto import secrets  # noqa: PLC0415 - boto3 only once an event arrives
+
+        key = str(secrets.get_json(SECRET_ENV)["signing_key"])
+        header = request.headers.get(SIGNATURE_HEADER.lower())
+        return verify(key, header, request.raw_body, now=clock.timestamp())
+
+    def parse(self, request: WebhookRequest) -> list[CarrierEvent]:
+        """`message.inbound` and `message.status` events (ValueError for anything else)."""
+        return [parse_event(self.name, json.loads(request.raw_body))]
+
+    def handshake(self, request: WebhookRequest) -> str | None:
+        """The sandbox has no subscription handshake."""
+        return None
+
+
+def _field(event: dict[str, Any], name: str) -> str:
+    value = event.get(name)
+    if not isinstance(value, str) or not value or len(value) > 4096:
+        raise ValueError(f"sandbox event field {name!r} is missing or not a string")
+    return value
+
+
+def parse_event(carrier: str, event: Any) -> CarrierEvent:
+    """One sandbox event body as a CarrierEvent."""
+    if not isinstance(event, dict):
+        raise ValueError("a sandbox event is a JSON object")
+    kind = event.get("type")
+    if kind == "message.status":
+        status = _field(event, "status")
+        if status not in STATUSES:
+            raise ValueError("unknown sandbox status")
+        return CarrierEvent(
+            kind="status",
+            carrier=carrier,
+            event_id=_field(event, "id"),
+            at=_field(event, "at"),
+            carrier_message_id=_field(event, "carrier_message_id"),
+            status=status,
+            error_code=str(event.get("error_code") or ""),
+        )
+    if kind == "message.inbound":
+        channel = _field(event, "channel")
+        if channel not in CHANNELS:
+            raise ValueError("unknown sandbox channel")
+        body = event.get("body")
+        if not isinstance(body, str) or len(body) > 4096:
+            raise ValueError("sandbox inbound body must be a string")
+        extra = event.get("extra") or {}
+        return CarrierEvent(
+            kind="inbound",
+            carrier=carrier,
+            event_id=_field(event, "id"),
+            at=_field(event, "received_at"),
+            channel=channel,
+            from_=_field(event, "from"),
+            to=_field(event, "to"),
+            body=body,
+            extra={str(k): str(v) for k, v in extra.items()} if isinstance(extra, dict) else {},
+        )
+    raise ValueError("unknown sandbox event type")
+
+
+def take_callbacks() -> list[dict[str, str]]:
+    """The status callbacks owed so far, oldest first (each is handed out once)."""
+    with _store.lock:
+        owed, _store.callbacks = _store.callbacks, []
+    return owed
 
 
 def sign(key: str, body: bytes, timestamp: int) -> str:

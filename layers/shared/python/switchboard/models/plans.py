@@ -36,3 +36,12 @@ PLANS: dict[str, Plan] = {
 def get(name: str) -> Plan:
     """The plan called `name`; an unknown or empty name gets the free plan (the safe, lowest limits)."""
     return PLANS.get(name, PLANS[DEFAULT_PLAN])
+
+
+# Messages an account may send per UTC day (API sends and broadcast recipients alike); over it → 429 quota_exceeded.
+DAILY_MESSAGES: dict[str, int] = {"free": 5_000, "pro": 200_000, "enterprise": 5_000_000}
+
+
+def daily_messages(name: str) -> int:
+    """The daily message quota of the plan called `name` (the free plan's for an unknown name)."""
+    return DAILY_MESSAGES.get(name, DAILY_MESSAGES[DEFAULT_PLAN])

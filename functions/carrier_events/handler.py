@@ -1,0 +1,72 @@
+"""Carrier webhooks: delivery receipts and inbound messages, verified by each carrier's signature before parsing."""
+
+import base64
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from switchboard import api, settings
+from switchboard.carriers import registry
+from switchboard.carriers.base import EventSource, WebhookRequest
+from switchboard.logic import inbound
+from switchboard.models.errors import BadRequest, NotFound, Unauthorized
+from switchboard.observability import logger, metrics, tracer
+
+app = api.build_resolver()
+
+
+def _source(carrier: str) -> EventSource:
+    if carrier not in registry.names():
+        raise NotFound("No carrier is called that.")
+    adapter: Any = registry.carrier(carrier)
+    if not all(hasattr(adapter, name) for name in ("verify", "parse", "handshake")):
+        raise NotFound("This carrier sends no events.")
+    source: EventSource = adapter
+    return source
+
+
+def _request(carrier: str) -> WebhookRequest:
+    event = app.current_event.raw_event
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+    query = {k: v for k, v in (event.get("queryStringParameters") or {}).items() if isinstance(v, str)}
+    path = f"/v1/carriers/{carrier}/events"
+    url = settings.get().public_base_url.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
+    return WebhookRequest(method=event.get("httpMethod", ""), url=url, headers=headers, query=query, raw_body=body)
+
+
+@app.post("/v1/carriers/<carrier>/events", summary="Carrier receipts and inbound messages", tags=["carriers"])
+def carrier_events(carrier: str) -> Response[str]:
+    """401 (nothing written) unless the carrier's signature verifies; duplicates are no-ops."""
+    source = _source(carrier)
+    request = _request(carrier)
+    if not source.verify(request):
+        raise Unauthorized("The carrier signature is missing or wrong.", code="invalid_signature")
+    try:
+        events = source.parse(request)
+    except (ValueError, KeyError, TypeError):
+        raise BadRequest("The event could not be read.", code="invalid_event") from None
+    outcomes = [inbound.handle(e) for e in events]
+    logger.info("carrier events", extra={"carrier": carrier, "outcomes": outcomes})
+    return Response(status_code=200, content_type="application/json", body=json.dumps({"received": len(events)}))
+
+
+@app.get("/v1/carriers/<carrier>/events", summary="Carrier subscription handshake", tags=["carriers"])
+def carrier_handshake(carrier: str) -> Response[str]:
+    """WhatsApp's hub.challenge (the adapter checks the verify token)."""
+    answer = _source(carrier).handshake(_request(carrier))
+    if answer is None:
+        raise BadRequest("Not a valid subscription handshake.", code="invalid_handshake")
+    return Response(status_code=200, content_type="text/plain", body=answer)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """API Gateway proxy entry point (public: the signature is the authentication)."""
+    return api.handle(app, event, context)

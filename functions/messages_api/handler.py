@@ -1,0 +1,80 @@
+"""Messages and broadcasts: send, read the logs."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from switchboard import api, auth
+from switchboard.auth import Principal
+from switchboard.logic import broadcasts, messages
+from switchboard.models.messages import BroadcastIn, MessageIn
+from switchboard.models.messages import dump as dump_model
+from switchboard.models.permissions import Permission
+from switchboard.observability import logger, metrics, tracer
+
+app = api.build_resolver()
+
+
+def _caller(permission: Permission) -> Principal:
+    event = app.current_event.raw_event
+    auth.refuse_credentials_in_url(event)
+    principal = Principal.from_event(event)
+    auth.require(principal, permission)
+    return principal
+
+
+def _json(status: int, data: Any) -> Response[str]:
+    import json  # noqa: PLC0415
+
+    return Response(status_code=status, content_type="application/json", body=json.dumps(data))
+
+
+def _query(name: str) -> str | None:
+    return app.current_event.get_query_string_value(name)
+
+
+@app.post("/v1/messages", summary="Send a message", tags=["messages"])
+def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
+    """202 queued; 422 consent_required (nothing queued); 429 quota_exceeded."""
+    principal = _caller(Permission.MESSAGES_SEND)
+    return _json(202, dump_model(messages.create(principal, body)))
+
+
+@app.get("/v1/messages", summary="List messages", tags=["messages"])
+def list_messages() -> Response[str]:
+    """Newest first; filters status, channel, since, until; viewers see masked numbers."""
+    principal = _caller(Permission.RECIPIENTS_READ)
+    page = messages.list_page(
+        principal,
+        limit=_query("limit"),
+        cursor=_query("cursor"),
+        status=_query("status"),
+        channel=_query("channel"),
+        since=_query("since"),
+        until=_query("until"),
+    )
+    return _json(200, dump_model(page))
+
+
+@app.get("/v1/messages/<message_id>", summary="Read a message's log", tags=["messages"])
+def read_message(message_id: str) -> Response[str]:
+    """Status, carrier, attempts and events; viewers see a masked number and no body."""
+    principal = _caller(Permission.RECIPIENTS_READ)
+    return _json(200, dump_model(messages.read(principal, message_id)))
+
+
+@app.post("/v1/broadcasts", summary="Send to a list", tags=["messages"])
+def send_broadcast(body: Annotated[BroadcastIn, Body()]) -> Response[str]:
+    """202 with counts accepted and skipped (no consent)."""
+    principal = _caller(Permission.MESSAGES_SEND)
+    return _json(202, dump_model(broadcasts.create(principal, body)))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """API Gateway proxy entry point."""
+    return api.handle(app, event, context)

@@ -1,0 +1,106 @@
+"""Recipients, consent ledger and lists."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from switchboard import api, auth
+from switchboard.auth import Principal
+from switchboard.logic import consent, lists, recipients
+from switchboard.models.permissions import Permission
+from switchboard.models.recipients import ConsentIn, ListIn, ListMembersIn, RecipientIn
+from switchboard.models.request import RequestMeta
+from switchboard.observability import logger, metrics, tracer
+
+app = api.build_resolver()
+
+
+def _caller(permission: Permission) -> tuple[Principal, RequestMeta]:
+    event = app.current_event.raw_event
+    auth.refuse_credentials_in_url(event)
+    principal = Principal.from_event(event)
+    auth.require(principal, permission)
+    return principal, RequestMeta.from_event(event)
+
+
+def _json(status: int, model: BaseModel) -> Response[str]:
+    return Response(status_code=status, content_type="application/json", body=model.model_dump_json())
+
+
+def _query(name: str) -> str | None:
+    return app.current_event.get_query_string_value(name)
+
+
+@app.post("/v1/recipients", summary="Create a recipient", tags=["recipients"])
+def create_recipient(body: Annotated[RecipientIn, Body()]) -> Response[str]:
+    """201; 409 recipient_exists with existing_id when the number is already a recipient."""
+    principal, _ = _caller(Permission.RECIPIENTS_WRITE)
+    return _json(201, recipients.create(principal, body))
+
+
+@app.get("/v1/recipients", summary="List recipients", tags=["recipients"])
+def list_recipients() -> Response[str]:
+    """Paginated, oldest first; viewers see masked numbers."""
+    principal, _ = _caller(Permission.RECIPIENTS_READ)
+    return _json(200, recipients.list_page(principal, limit=_query("limit"), cursor=_query("cursor")))
+
+
+@app.get("/v1/recipients/<recipient_id>", summary="Read a recipient", tags=["recipients"])
+def read_recipient(recipient_id: str) -> Response[str]:
+    """404 for ids of other accounts."""
+    principal, _ = _caller(Permission.RECIPIENTS_READ)
+    return _json(200, recipients.read(principal, recipient_id))
+
+
+@app.delete("/v1/recipients/<recipient_id>", summary="Erase a recipient", tags=["recipients"])
+def erase_recipient(recipient_id: str) -> Response[str]:
+    """204; personal data gone, opt-outs remembered by blind index."""
+    principal, _ = _caller(Permission.RECIPIENTS_WRITE)
+    recipients.erase(principal, recipient_id)
+    return Response(status_code=204, content_type="application/json", body="")
+
+
+@app.post("/v1/recipients/<recipient_id>/consents", summary="Record consent", tags=["recipients"])
+def record_consent(recipient_id: str, body: Annotated[ConsentIn, Body()]) -> Response[str]:
+    """201 with the appended ledger entry."""
+    principal, meta = _caller(Permission.RECIPIENTS_WRITE)
+    return _json(201, consent.record(principal, recipient_id, body, meta))
+
+
+@app.get("/v1/recipients/<recipient_id>/consents", summary="Consent ledger", tags=["recipients"])
+def consent_ledger(recipient_id: str) -> Response[str]:
+    """Oldest first."""
+    principal, _ = _caller(Permission.RECIPIENTS_READ)
+    return _json(200, consent.ledger(principal, recipient_id, limit=_query("limit"), cursor=_query("cursor")))
+
+
+@app.post("/v1/lists", summary="Create a list", tags=["lists"])
+def create_list(body: Annotated[ListIn, Body()]) -> Response[str]:
+    """201."""
+    principal, _ = _caller(Permission.RECIPIENTS_WRITE)
+    return _json(201, lists.create(principal, body))
+
+
+@app.post("/v1/lists/<list_id>/recipients", summary="Add recipients to a list", tags=["lists"])
+def add_to_list(list_id: str, body: Annotated[ListMembersIn, Body()]) -> Response[str]:
+    """200 with the count added and the ids that are not recipients of this account."""
+    principal, _ = _caller(Permission.RECIPIENTS_WRITE)
+    return _json(200, lists.add(principal, list_id, body))
+
+
+@app.get("/v1/lists/<list_id>/recipients", summary="List a list's recipients", tags=["lists"])
+def list_members(list_id: str) -> Response[str]:
+    """Paginated."""
+    principal, _ = _caller(Permission.RECIPIENTS_READ)
+    return _json(200, lists.members(principal, list_id, limit=_query("limit"), cursor=_query("cursor")))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """API Gateway proxy entry point."""
+    return api.handle(app, event, context)

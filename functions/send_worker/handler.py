@@ -1,0 +1,50 @@
+"""Send worker: one deployed function per channel queue; a batch's carrier calls run concurrently."""
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from switchboard.logic import sending
+from switchboard.observability import logger, metrics, tracer
+
+# Every record failing is still a partial response: the event source retries exactly those records.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+MAX_THREADS = 10
+
+
+def _deliver(raw: dict[str, Any]) -> BaseException | None:
+    record = SQSRecord(raw)
+    try:
+        send = sending.SendRecord.parse(record.body)
+        logger.append_keys(account_id=send.account_id, message_id=send.message_id)
+        count = int(record.attributes.approximate_receive_count or "1")
+        outcome = sending.deliver(send, receive_count=count)
+        logger.info("record done", extra={"outcome": outcome})
+    except Exception as error:
+        return error
+    return None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Deliver every record at once (SQS is at-least-once: deliver is idempotent), report the failed ones."""
+    records = event.get("Records") or []
+    if not records:
+        return {"batchItemFailures": []}
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(records)))) as pool:
+        errors = dict(zip((r["messageId"] for r in records), pool.map(_deliver, records), strict=True))
+
+    def record_handler(record: SQSRecord) -> None:
+        error = errors.get(record.message_id)
+        if error is not None:
+            raise error
+
+    response: dict[str, Any] = dict(
+        process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    )
+    return response

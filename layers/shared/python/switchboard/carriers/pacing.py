@@ -1,0 +1,55 @@
+"""Per-sender pacing: a token bucket per (sender number, carrier) in the Limits table keeps each carrier's pace."""
+
+from __future__ import annotations
+
+import time
+
+from switchboard.logic import ratelimit
+from switchboard.models.plans import Bucket
+
+# Messages per second per sender number (burst = one second's worth). WhatsApp Cloud API: 80/s per number.
+RATES: dict[str, Bucket] = {"whatsapp": Bucket(80, 80)}
+DEFAULT_RATE = Bucket(100, 100)
+MAX_WAIT_S = 0.25  # wait this long at most for a token; beyond that the record goes back to its queue
+
+
+class Paced(Exception):
+    """The sender is at its carrier's pace: retry the record later (never dropped)."""
+
+
+def configure(carrier: str, rate_per_s: int, burst: int | None = None) -> None:
+    """Set a carrier's pace (e.g. an upgraded WhatsApp throughput tier)."""
+    RATES[carrier] = Bucket(rate_per_s, burst or rate_per_s)
+
+
+def rate(carrier: str) -> Bucket:
+    """The pace of a carrier."""
+    return RATES.get(carrier, DEFAULT_RATE)
+
+
+def bucket(account_id: str, carrier: str, sender: str) -> tuple[str, str]:
+    """The Limits item of one sender on one carrier (the sender number is the account's own, not personal data)."""
+    return f"ACCT#{account_id}", f"PACE#{carrier}#{sender}"
+
+
+class Pacer:
+    """Takes a token for each submit; waits briefly when the bucket is empty, then gives up with Paced."""
+
+    def __init__(self, account_id: str, sender: str) -> None:
+        self.account_id = account_id
+        self.sender = sender
+
+    def wait(self, carrier: str) -> None:
+        """Return once a token is taken; raise Paced when none frees up within MAX_WAIT_S."""
+        limits = rate(carrier)
+        waited = 0.0
+        while True:
+            decision = ratelimit.take(bucket(self.account_id, carrier, self.sender), limits)
+            if decision.allowed:
+                return
+            pause = 1.0 / limits.rate_per_s
+            if waited + pause > MAX_WAIT_S:
+                raise Paced(f"sender at {limits.rate_per_s}/s on {carrier}")
+            # Real time, not the platform clock: this is a pause between two carrier calls.
+            time.sleep(pause)
+            waited += pause

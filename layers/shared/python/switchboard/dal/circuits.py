@@ -1,0 +1,80 @@
+"""Circuit-breaker state per carrier in the Limits table: global items `pk=CIRCUIT#<carrier>`, `sk=CIRCUIT`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from switchboard import settings
+from switchboard.dal import clients
+from switchboard.dal.messaging import load, values
+
+TABLE_ENV = "LIMITS_TABLE"
+SK = "CIRCUIT"
+
+
+def _key(carrier: str) -> dict[str, Any]:
+    return {"pk": {"S": f"CIRCUIT#{carrier}"}, "sk": {"S": SK}}
+
+
+def _update(carrier: str, expression: str, vals: dict[str, Any], condition: str | None = None) -> dict[str, Any] | None:
+    request: dict[str, Any] = {
+        "TableName": settings.get().table(TABLE_ENV),
+        "Key": _key(carrier),
+        "UpdateExpression": expression,
+        "ReturnValues": "ALL_NEW",
+    }
+    if vals:
+        request["ExpressionAttributeValues"] = values(vals)
+    if condition:
+        request["ConditionExpression"] = condition
+    try:
+        response = clients.dynamodb().update_item(**request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return None
+        raise
+    return load(response.get("Attributes") or {})
+
+
+def get(carrier: str) -> dict[str, Any]:
+    """The carrier's breaker state ({} when it never failed)."""
+    response = clients.dynamodb().get_item(
+        TableName=settings.get().table(TABLE_ENV), Key=_key(carrier), ConsistentRead=True
+    )
+    return load(response.get("Item") or {})
+
+
+def add_failure(carrier: str, *, now: float, window_s: float) -> int:
+    """Count a failure in the current window (a new window starts after `window_s`); the count so far."""
+    counted = _update(
+        carrier,
+        "SET failures = failures + :one",
+        {":one": 1, ":cutoff": now - window_s},
+        condition="window_start >= :cutoff",
+    )
+    if counted is None:
+        counted = _update(carrier, "SET failures = :one, window_start = :now", {":one": 1, ":now": now})
+    return int((counted or {}).get("failures", 1))
+
+
+def trip(carrier: str, *, until: float) -> None:
+    """Open the circuit: every worker skips the carrier until `until`."""
+    _update(carrier, "SET open_until = :until REMOVE probe_until", {":until": until})
+
+
+def claim_probe(carrier: str, *, now: float, probe_s: float) -> bool:
+    """After the cool-down, exactly one caller (per `probe_s`) may try the carrier again (half-open)."""
+    claimed = _update(
+        carrier,
+        "SET probe_until = :probe",
+        {":probe": now + probe_s, ":now": now},
+        condition="open_until <= :now AND (attribute_not_exists(probe_until) OR probe_until < :now)",
+    )
+    return claimed is not None
+
+
+def close(carrier: str) -> None:
+    """A success: the circuit closes and the failure count restarts."""
+    _update(carrier, "SET failures = :zero REMOVE open_until, probe_until", {":zero": 0})

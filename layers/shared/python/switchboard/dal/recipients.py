@@ -1,0 +1,193 @@
+"""Recipients, phone lookups by blind index, opt-out tombstones, the consent ledger and lists (Messaging table)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from switchboard.dal import messaging as table
+from switchboard.dal.messaging import account_pk
+
+
+def recipient_sk(recipient_id: str) -> str:
+    """Sort key of a recipient."""
+    return f"RCP#{recipient_id}"
+
+
+def phone_sk(phone_index: str) -> str:
+    """Sort key of the one-recipient-per-number lookup."""
+    return f"PHONE#{phone_index}"
+
+
+def tombstone_sk(phone_index: str) -> str:
+    """Sort key of an opt-out that outlives an erased (or never created) recipient."""
+    return f"OPTOUT#{phone_index}"
+
+
+def consent_sk(recipient_id: str, entry_id: str) -> str:
+    """Sort key of a ledger entry: ids are time-ordered, so the ledger reads oldest first."""
+    return f"CONSENT#{recipient_id}#{entry_id}"
+
+
+def list_sk(list_id: str) -> str:
+    """Sort key of a list."""
+    return f"LIST#{list_id}"
+
+
+def member_sk(list_id: str, recipient_id: str) -> str:
+    """Sort key of a list membership."""
+    return f"LISTMEM#{list_id}#{recipient_id}"
+
+
+def create(account_id: str, item: dict[str, Any], phone_index: str) -> str | None:
+    """Store a new recipient with its phone lookup; None, or the existing recipient's id when the number is taken."""
+    pk = account_pk(account_id)
+    lookup = {"pk": pk, "sk": phone_sk(phone_index), "recipient_id": item["recipient_id"]}
+    done = table.transact(
+        [
+            {"Put": {"Item": table.dump(lookup), "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"Item": table.dump(item), "ConditionExpression": "attribute_not_exists(pk)"}},
+        ]
+    )
+    if done:
+        return None
+    existing = table.get(pk, phone_sk(phone_index))
+    return str(existing["recipient_id"]) if existing else ""
+
+
+def get(account_id: str, recipient_id: str) -> dict[str, Any] | None:
+    """A recipient of the account, or None."""
+    return table.get(account_pk(account_id), recipient_sk(recipient_id))
+
+
+def get_many(account_id: str, recipient_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Recipients by id (BatchGetItem, 100 per call); ids of other accounts are simply not found."""
+    pk = account_pk(account_id)
+    found = table.batch_get([(pk, recipient_sk(r)) for r in recipient_ids])
+    return {item["recipient_id"]: item for item in found.values()}
+
+
+def find_by_phone(account_id: str, phone_index: str) -> str | None:
+    """The id of the account's recipient with this number (by blind index), or None."""
+    lookup = table.get(account_pk(account_id), phone_sk(phone_index))
+    return str(lookup["recipient_id"]) if lookup else None
+
+
+def page(account_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the account's recipients, oldest first."""
+    return table.query_page(pk_value=account_pk(account_id), prefix="RCP#", limit=limit, cursor=cursor)
+
+
+def set_consent(account_id: str, entry: dict[str, Any]) -> bool:
+    """Append a ledger entry and make it the recipient's current state at once; False if the recipient is gone."""
+    pk = account_pk(account_id)
+    return table.transact(
+        [
+            {"Put": {"Item": table.dump(entry), "ConditionExpression": "attribute_not_exists(pk)"}},
+            {
+                "Update": {
+                    "Key": table.key(pk, recipient_sk(entry["recipient_id"])),
+                    "UpdateExpression": "SET consent.#ch = :status",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeNames": {"#ch": entry["channel"]},
+                    "ExpressionAttributeValues": table.values({":status": entry["status"]}),
+                }
+            },
+        ]
+    )
+
+
+def ledger(
+    account_id: str, recipient_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a recipient's ledger, oldest first."""
+    return table.query_page(
+        pk_value=account_pk(account_id), prefix=f"CONSENT#{recipient_id}#", limit=limit, cursor=cursor
+    )
+
+
+def tombstone(account_id: str, phone_index: str) -> list[str]:
+    """Channels a number opted out of while no recipient held it (STOP from a stranger, or before an erasure)."""
+    item = table.get(account_pk(account_id), tombstone_sk(phone_index))
+    return list(item.get("channels", [])) if item else []
+
+
+def add_tombstone(account_id: str, phone_index: str, channels: Sequence[str], at: str) -> None:
+    """Remember opt-outs by blind index only (no number, no name): STOP stays honoured if the number comes back."""
+    if not channels:
+        return
+    table.update(
+        account_pk(account_id),
+        tombstone_sk(phone_index),
+        expression="ADD channels :channels SET updated_at = :at",
+        vals={":channels": set(channels), ":at": at},
+    )
+
+
+def remove_tombstone_channel(account_id: str, phone_index: str, channel: str) -> None:
+    """An explicit opt-in replaces an earlier remembered opt-out on that channel."""
+    table.update(
+        account_pk(account_id),
+        tombstone_sk(phone_index),
+        expression="DELETE channels :channels",
+        condition="attribute_exists(pk)",
+        vals={":channels": {channel}},
+    )
+
+
+def erase(account_id: str, recipient: dict[str, Any]) -> None:
+    """Delete the recipient, its phone lookup, its ledger and its list memberships."""
+    pk = account_pk(account_id)
+    recipient_id = recipient["recipient_id"]
+    keys = [(pk, recipient_sk(recipient_id)), (pk, phone_sk(recipient["phone_index"]))]
+    keys += [(pk, e["sk"]) for e in table.query_all(pk_value=pk, prefix=f"CONSENT#{recipient_id}#")]
+    keys += [
+        (pk, m["sk"])
+        for m in table.query_all(pk_value=f"{pk}#RCPLISTS#{recipient_id}", prefix="LISTMEM#", index="gsi1")
+    ]
+    table.batch_delete(keys)
+
+
+def create_list(account_id: str, list_id: str, name: str, created_at: str) -> None:
+    """Store a new list."""
+    table.put(
+        {
+            "pk": account_pk(account_id),
+            "sk": list_sk(list_id),
+            "list_id": list_id,
+            "name": name,
+            "created_at": created_at,
+        }
+    )
+
+
+def get_list(account_id: str, list_id: str) -> dict[str, Any] | None:
+    """A list of the account, or None."""
+    return table.get(account_pk(account_id), list_sk(list_id))
+
+
+def add_members(account_id: str, list_id: str, recipient_ids: Sequence[str]) -> int:
+    """Memberships, 25 per BatchWriteItem (writing one twice is harmless)."""
+    pk = account_pk(account_id)
+    return table.batch_put(
+        {
+            "pk": pk,
+            "sk": member_sk(list_id, r),
+            "recipient_id": r,
+            "list_id": list_id,
+            # The recipient's memberships, so an erasure finds them without scanning every list.
+            "gsi1pk": f"{pk}#RCPLISTS#{r}",
+            "gsi1sk": member_sk(list_id, r),
+        }
+        for r in recipient_ids
+    )
+
+
+def members_page(
+    account_id: str, list_id: str, *, limit: int | None, cursor: str | None
+) -> tuple[list[str], str | None]:
+    """One page of a list's recipient ids."""
+    items, next_cursor = table.query_page(
+        pk_value=account_pk(account_id), prefix=f"LISTMEM#{list_id}#", limit=limit, cursor=cursor
+    )
+    return [str(i["recipient_id"]) for i in items], next_cursor

@@ -1,0 +1,150 @@
+"""Carrier events: status callbacks (never backwards) and inbound messages (STOP / START / HELP keywords)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switchboard import clock, ids
+from switchboard.carriers.base import CarrierEvent
+from switchboard.crypto import envelope
+from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import messages as store
+from switchboard.dal import messaging as table
+from switchboard.dal import recipients as recipients_dal
+from switchboard.logic import consent, notify, sending
+from switchboard.logic import messages as messages_logic
+from switchboard.logic import recipients as recipients_logic
+from switchboard.models.recipients import InvalidPhone, parse_phone
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
+START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_WORDS = frozenset({"HELP"})
+MARKETING_OPT_OUT = "marketing_opt_out"  # CarrierEvent.extra key: WhatsApp's "stop promotions" preference ("true")
+DEDUPE_TTL_S = 7 * 86400
+
+
+def keyword(body: str) -> str | None:
+    """`stop`, `start`, `help` or None: case-insensitive, trimmed, the whole message (API.md)."""
+    word = body.strip().upper()
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    if word in HELP_WORDS:
+        return "help"
+    return None
+
+
+def help_text(account_name: str) -> str:
+    """The account's HELP answer."""
+    return f"{account_name}: reply STOP to opt out, START to opt back in. Msg & data rates may apply."
+
+
+def handle(event: CarrierEvent) -> str:
+    """Apply one verified event once (duplicates by event id are no-ops); what happened, for the log."""
+    if not store.first_sight(event.carrier, event.event_id, expires_at=int(clock.timestamp()) + DEDUPE_TTL_S):
+        return "duplicate"
+    try:
+        return _status(event) if event.kind == "status" else _inbound(event)
+    except Exception:
+        store.forget_sight(event.carrier, event.event_id)  # let the carrier's retry through
+        raise
+
+
+def _status(event: CarrierEvent) -> str:
+    found = store.find_by_carrier_id(event.carrier, event.carrier_message_id)
+    if found is None:
+        return "unknown_message"
+    account_id, message_id = found
+    error = (
+        {"code": event.error_code, "detail": f"{event.carrier} reported {event.status}"} if event.error_code else None
+    )
+    moved = sending.move({"account_id": account_id, "message_id": message_id}, event.status, error=error)
+    return "updated" if moved is not None else "stale"
+
+
+def _inbound(event: CarrierEvent) -> str:
+    number = accounts_dal.find_number(event.to)
+    if number is None:
+        return "unknown_number"
+    account_id = str(number.account_id)
+    try:
+        sender = parse_phone(event.from_).e164
+    except InvalidPhone:
+        sender = event.from_
+    index = recipients_logic.phone_index(account_id, sender)
+    recipient_id = recipients_dal.find_by_phone(account_id, index)
+    inbound_id = ids.new_id("inb")
+    pk, sk = table.account_pk(account_id), f"INB#{inbound_id}"
+    place = {"table": table.TABLE, "item_key": table.item_key(pk, sk)}
+    table.put(
+        {
+            "pk": pk,
+            "sk": sk,
+            "inbound_id": inbound_id,
+            "carrier": event.carrier,
+            "carrier_event_id": event.event_id,
+            "channel": event.channel,
+            "to": event.to,
+            "from_sealed": envelope.seal(account_id, sender, field="from_sealed", **place),
+            "from_index": index,
+            "body_sealed": envelope.seal(account_id, event.body, field="body_sealed", **place),
+            "recipient_id": recipient_id,
+            "received_at": event.at,
+        }
+    )
+    word = keyword(event.body)
+    if event.extra.get(MARKETING_OPT_OUT) == "true":
+        word = "stop"
+    if word == "stop":
+        consent.opt_out_by_phone(account_id, sender, event.channel, source="keyword")
+    elif word == "start" and recipient_id:
+        recipient = recipients_dal.get(account_id, recipient_id)
+        if recipient is not None:
+            consent.append(
+                account_id=account_id,
+                recipient=recipient,
+                channel=event.channel,
+                status="opted_in",
+                source="keyword",
+                actor="system",
+                meta=None,
+            )
+    elif word == "help":
+        _help_reply(account_id, event, sender, recipient_id)
+    data: dict[str, Any] = {
+        "id": inbound_id,
+        "carrier": event.carrier,
+        "channel": event.channel,
+        "from": sender,
+        "to": event.to,
+        "body": event.body,
+        "recipient_id": recipient_id,
+        "keyword": word,
+        "received_at": event.at,
+    }
+    notify.publish(account_id, "message.inbound", data)
+    return f"inbound:{word or 'text'}"
+
+
+def _help_reply(account_id: str, event: CarrierEvent, to: str, recipient_id: str | None) -> None:
+    """HELP is answered through the normal send path; no consent is needed to answer a question."""
+    account = accounts_dal.get_account(account_id)
+    try:
+        country = parse_phone(to).country
+    except InvalidPhone:
+        return
+    item = messages_logic.new_item(
+        account_id=account_id,
+        channel=event.channel,
+        from_number=event.to,
+        to=to,
+        country=country,
+        recipient_id=recipient_id,
+        body=help_text(account.name if account else "Switchboard"),
+        template=None,
+        mode="live",
+        kind="help_reply",
+    )
+    store.put(item)
+    messages_logic.enqueue(item)

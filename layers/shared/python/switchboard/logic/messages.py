@@ -1,0 +1,332 @@
+"""Messages: validate, check consent and quota, store sealed, enqueue (or hold); read and list the logs."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from switchboard import clock, ids, settings
+from switchboard.auth import Principal
+from switchboard.crypto import envelope
+from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import messages as store
+from switchboard.dal import messaging as table
+from switchboard.dal import queues, quota
+from switchboard.dal import recipients as recipients_dal
+from switchboard.logic import consent
+from switchboard.logic import recipients as recipients_logic
+from switchboard.models import plans
+from switchboard.models.errors import BadRequest, NotFound, ProblemError, RateLimited, ValidationFailed
+from switchboard.models.messages import (
+    MAX_SEND_AHEAD_S,
+    Attempt,
+    ErrorInfo,
+    Event,
+    MessageIn,
+    MessageOut,
+    MessagePage,
+    Template,
+)
+from switchboard.models.permissions import masks_phone_numbers
+from switchboard.models.recipients import InvalidPhone, mask_phone, parse_phone
+from switchboard.observability import metrics
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class ConsentRequired(ProblemError):
+    """No opt-in on this channel (or an opt-out): nothing was queued."""
+
+    status = 422
+    code = "consent_required"
+    title = "Consent required"
+
+
+def invalid(pointer: str, message: str) -> ValidationFailed:
+    return ValidationFailed("The request has invalid fields.", errors=[{"pointer": pointer, "message": message}])
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _rfc(epoch: float | None) -> str | None:
+    return None if epoch is None else clock.rfc3339(datetime.fromtimestamp(epoch, tz=UTC))
+
+
+def validate(body: MessageIn) -> None:
+    """The cross-field rules pydantic cannot express alone (422 with a pointer each)."""
+    if (body.to is None) == (body.recipient_id is None):
+        raise invalid("/to", "Send exactly one of to (E.164) or recipient_id.")
+    if (body.body is None) == (body.template is None):
+        raise invalid("/body", "Send exactly one of body or template.")
+    if body.template is not None and body.channel != "whatsapp":
+        raise invalid("/template", "Templates are for the whatsapp channel.")
+    if body.to is not None:
+        try:
+            parse_phone(body.to)
+        except InvalidPhone as error:
+            raise invalid("/to", str(error)) from None
+    if body.send_at is not None:
+        if body.send_at.tzinfo is None:
+            raise invalid("/send_at", "Give a time zone (RFC 3339, e.g. 2026-11-22T07:39:36Z).")
+        ahead = body.send_at.timestamp() - clock.timestamp()
+        if ahead <= 0:
+            raise invalid("/send_at", "send_at must be in the future.")
+        if ahead > MAX_SEND_AHEAD_S:
+            raise invalid("/send_at", "send_at is at most 30 days ahead.")
+    if body.callback_url is not None:
+        parts = urlsplit(body.callback_url)
+        local_ok = settings.get().is_local and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+        if not (parts.scheme == "https" and parts.hostname) and not local_ok:
+            raise invalid("/callback_url", "An https URL.")
+
+
+def sender(account_id: str, channel: str) -> str:
+    """The account's own sender number for a channel."""
+    account = accounts_dal.get_account(account_id)
+    for item in (account.senders or []) if account else []:
+        if item.channel == channel:
+            return str(item.number)
+    raise ProblemError("This account has no sender number for this channel.", code="no_sender")
+
+
+def _resolve(account_id: str, body: MessageIn) -> dict[str, Any] | None:
+    if body.recipient_id is not None:
+        return recipients_logic.fetch(account_id, body.recipient_id)
+    e164 = parse_phone(body.to or "").e164
+    found = recipients_dal.find_by_phone(account_id, recipients_logic.phone_index(account_id, e164))
+    return recipients_dal.get(account_id, found) if found else None
+
+
+def take_quota(account_id: str, plan: str, count: int) -> None:
+    """Charge `count` messages to today's quota, or 429 quota_exceeded until the next UTC day."""
+    now = clock.now()
+    tomorrow = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+    ok = quota.take(
+        account_id,
+        now.strftime("%Y-%m-%d"),
+        count,
+        limit=plans.daily_messages(plan),
+        expires_at=_epoch(tomorrow) + 86400,
+    )
+    if not ok:
+        raise RateLimited(
+            "The plan's daily message quota is used up; nothing was queued.",
+            retry_after_s=math.ceil(tomorrow.timestamp() - clock.timestamp()),
+            code="quota_exceeded",
+        )
+
+
+def seal(account_id: str, message_id: str, field: str, value: str) -> str:
+    """Seal one field of a message item."""
+    pk = table.account_pk(account_id)
+    return envelope.seal(
+        account_id, value, table=table.TABLE, item_key=table.item_key(pk, store.message_sk(message_id)), field=field
+    )
+
+
+def open_field(account_id: str, item: dict[str, Any], field: str) -> str | None:
+    """Open one sealed field of a message item (None when absent, e.g. scrubbed)."""
+    if not item.get(field):
+        return None
+    return envelope.open_sealed(
+        account_id, item[field], table=table.TABLE, item_key=table.item_key(item["pk"], item["sk"]), field=field
+    )
+
+
+def new_item(
+    *,
+    account_id: str,
+    channel: str,
+    from_number: str,
+    to: str,
+    country: str,
+    recipient_id: str | None,
+    body: str | None,
+    template: Template | None,
+    mode: str,
+    kind: str = "api",
+    send_at: int | None = None,
+    valid_until: int | None = None,
+    callback_url: str | None = None,
+    broadcast_id: str | None = None,
+) -> dict[str, Any]:
+    """A message item, number and content sealed; `held` (gsi2) when due later than SQS can delay it."""
+    message_id = ids.new_id("msg")
+    created_at = clock.rfc3339(clock.now())
+    item: dict[str, Any] = {
+        "pk": table.account_pk(account_id),
+        "sk": store.message_sk(message_id),
+        "message_id": message_id,
+        "account_id": account_id,
+        "channel": channel,
+        "status": "queued",
+        "from_number": from_number,
+        "to_sealed": seal(account_id, message_id, "to_sealed", to),
+        "country": country,
+        "recipient_id": recipient_id,
+        "mode": mode,
+        "kind": kind,
+        "created_at": created_at,
+        "send_at": send_at,
+        "valid_until": valid_until,
+        "callback_url": callback_url,
+        "broadcast_id": broadcast_id,
+        "attempts": [],
+        "events": [{"status": "queued", "at": created_at}],
+        "lease_until": 0,
+        "gsi1pk": store.by_time_pk(account_id),
+        "gsi1sk": f"{created_at}#{message_id}",
+    }
+    if body is not None:
+        item["body_sealed"] = seal(account_id, message_id, "body_sealed", body)
+    if template is not None:
+        item["template_sealed"] = seal(account_id, message_id, "template_sealed", template.model_dump_json())
+    if send_at is not None and send_at - clock.timestamp() > queues.MAX_DELAY_S:
+        item["gsi2pk"] = store.HELD_PARTITION
+        item["gsi2sk"] = store.held_sk(send_at, account_id, message_id)
+    return item
+
+
+def enqueue(item: dict[str, Any]) -> None:
+    """Put a stored message on its channel's queue now, delayed until `send_at` (unless it is held)."""
+    if item.get("gsi2pk"):
+        return
+    delay = 0 if item.get("send_at") is None else max(0, math.ceil(item["send_at"] - clock.timestamp()))
+    queues.send(item["channel"], item["account_id"], item["message_id"], delay_s=delay)
+
+
+def create(principal: Principal, body: MessageIn) -> MessageOut:
+    """POST /v1/messages → 202 queued; 422 consent_required (nothing queued); 429 quota_exceeded."""
+    validate(body)
+    account_id = principal.account_id
+    recipient = _resolve(account_id, body)
+    if not consent.allows_send(recipient, body.channel):
+        raise ConsentRequired(f"The recipient has not opted in to {body.channel} messages; nothing was queued.")
+    assert recipient is not None  # noqa: S101 - allows_send is False for None
+    to = recipients_logic.open_phone(account_id, recipient)
+    from_number = sender(account_id, body.channel)
+    take_quota(account_id, principal.plan, 1)
+    send_at = _epoch(body.send_at) if body.send_at is not None else None
+    start = send_at if send_at is not None else int(clock.timestamp())
+    item = new_item(
+        account_id=account_id,
+        channel=body.channel,
+        from_number=from_number,
+        to=to,
+        country=str(recipient.get("country", "")),
+        recipient_id=str(recipient["recipient_id"]),
+        body=body.body,
+        template=body.template,
+        mode=principal.mode,
+        send_at=send_at,
+        valid_until=start + body.validity_s if body.validity_s is not None else None,
+        callback_url=body.callback_url,
+    )
+    store.put(item)
+    enqueue(item)
+    metrics.add_metric(name="MessagesAccepted", unit="Count", value=1)
+    return render(principal, item, to=to, body=body.body, template=body.template)
+
+
+def render(
+    principal: Principal,
+    item: dict[str, Any],
+    *,
+    to: str | None = None,
+    body: str | None = None,
+    template: Template | None = None,
+    with_content: bool = True,
+) -> MessageOut:
+    """The API shape of a message: viewers get a masked number and no content."""
+    account_id = principal.account_id
+    viewer = masks_phone_numbers(principal.role)
+    number = to if to is not None else open_field(account_id, item, "to_sealed")
+    if with_content and not viewer:
+        body = body if body is not None else open_field(account_id, item, "body_sealed")
+        raw_template = open_field(account_id, item, "template_sealed") if template is None else None
+        template = template or (Template(**json.loads(raw_template)) if raw_template else None)
+    else:
+        body, template = None, None
+    error = item.get("error")
+    return MessageOut(
+        id=item["message_id"],
+        status=item["status"],
+        channel=item["channel"],
+        from_=item["from_number"],
+        to=(mask_phone(number) if viewer else number) if number else None,
+        recipient_id=item.get("recipient_id"),
+        carrier=item.get("carrier"),
+        body=body,
+        template=template,
+        attempts=[Attempt(**a) for a in item.get("attempts", [])],
+        events=[Event(**e) for e in item.get("events", [])],
+        error=ErrorInfo(**error) if error else None,
+        created_at=item["created_at"],
+        send_at=_rfc(item.get("send_at")),
+        valid_until=_rfc(item.get("valid_until")),
+        broadcast_id=item.get("broadcast_id"),
+    )
+
+
+def read(principal: Principal, message_id: str) -> MessageOut:
+    """GET /v1/messages/{id}."""
+    item = store.get(principal.account_id, message_id) if message_id.startswith("msg_") else None
+    if item is None:
+        raise NotFound("No message with this id.")
+    return render(principal, item)
+
+
+def _time_bound(value: str | None, name: str, default: str) -> str:
+    if value is None:
+        return default
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} is an RFC 3339 time.", code="invalid_time") from None
+    if moment.tzinfo is None:
+        raise BadRequest(f"{name} needs a time zone.", code="invalid_time")
+    return clock.rfc3339(moment)
+
+
+STATUSES = frozenset({"queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "expired", "canceled"})
+
+
+def list_page(
+    principal: Principal,
+    *,
+    limit: str | None,
+    cursor: str | None,
+    status: str | None,
+    channel: str | None,
+    since: str | None,
+    until: str | None,
+) -> MessagePage:
+    """GET /v1/messages: newest first; filters status, channel, since, until."""
+    if status is not None and status not in STATUSES:
+        raise BadRequest("Unknown status filter.", code="invalid_filter")
+    if channel is not None and channel not in ("sms", "whatsapp", "voice"):
+        raise BadRequest("Unknown channel filter.", code="invalid_filter")
+    items, next_cursor = recipients_logic.paged(
+        store.page,
+        principal.account_id,
+        limit=recipients_logic.page_size(limit),
+        cursor=cursor,
+        since=_time_bound(since, "since", "0000"),
+        until=_time_bound(until, "until", "9999"),
+        status=status,
+        channel=channel,
+    )
+    return MessagePage(data=[render(principal, i, with_content=False) for i in items], next_cursor=next_cursor)
+
+
+def scrub_recipient(account_id: str, recipient_id: str) -> int:
+    """Erasure: remove the number and content of every message to this recipient."""
+    found = store.for_recipient(account_id, recipient_id)
+    for item in found:
+        store.scrub(account_id, item["message_id"])
+    return len(found)

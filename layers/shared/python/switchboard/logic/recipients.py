@@ -1,0 +1,145 @@
+"""Recipients: create (sealed, found by blind index), read, list, erase (an opt-out tombstone outlives it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from switchboard import clock, ids
+from switchboard.auth import Principal
+from switchboard.crypto import envelope
+from switchboard.dal import messaging as table
+from switchboard.dal import recipients as store
+from switchboard.models.errors import BadRequest, Conflict, NotFound
+from switchboard.models.permissions import masks_phone_numbers
+from switchboard.models.recipients import (
+    CHANNELS,
+    Consent,
+    RecipientIn,
+    RecipientOut,
+    RecipientPage,
+    mask_phone,
+    parse_phone,
+)
+
+PHONE_PURPOSE = "phone"
+
+
+def phone_index(account_id: str, e164: str) -> str:
+    """The per-account blind index of a number: the only form in which numbers are looked up."""
+    return envelope.blind_index(account_id, e164, purpose=PHONE_PURPOSE)
+
+
+def _seal(account_id: str, sk: str, field: str, value: str) -> str:
+    pk = table.account_pk(account_id)
+    return envelope.seal(account_id, value, table=table.TABLE, item_key=table.item_key(pk, sk), field=field)
+
+
+def _open(account_id: str, item: dict[str, Any], field: str) -> str:
+    return envelope.open_sealed(
+        account_id, item[field], table=table.TABLE, item_key=table.item_key(item["pk"], item["sk"]), field=field
+    )
+
+
+def open_phone(account_id: str, item: dict[str, Any]) -> str:
+    """A recipient's number in clear (for sending; never logged)."""
+    return _open(account_id, item, "phone_sealed")
+
+
+def create(principal: Principal, body: RecipientIn) -> RecipientOut:
+    """201 with the new recipient; 409 recipient_exists (with existing_id) when the number is already one."""
+    account_id = principal.account_id
+    phone = parse_phone(body.phone)
+    index = phone_index(account_id, phone.e164)
+    recipient_id = ids.new_id("rcp")
+    sk = store.recipient_sk(recipient_id)
+    # A number that said STOP before (then was erased, or was never a recipient) starts opted out there.
+    remembered = store.tombstone(account_id, index)
+    item: dict[str, Any] = {
+        "pk": table.account_pk(account_id),
+        "sk": sk,
+        "recipient_id": recipient_id,
+        "phone_sealed": _seal(account_id, sk, "phone_sealed", phone.e164),
+        "phone_index": index,
+        "country": phone.country,
+        "consent": dict.fromkeys(remembered, "opted_out"),
+        "created_at": clock.rfc3339(clock.now()),
+    }
+    if body.name is not None:
+        item["name_sealed"] = _seal(account_id, sk, "name_sealed", body.name)
+    if body.attributes:
+        item["attributes_sealed"] = _seal(account_id, sk, "attributes_sealed", json.dumps(body.attributes))
+    existing = store.create(account_id, item, index)
+    if existing is not None:
+        raise Conflict(
+            "A recipient with this phone number exists in this account.",
+            code="recipient_exists",
+            extra={"existing_id": existing},
+        )
+    return render(principal, item)
+
+
+def render(principal: Principal, item: dict[str, Any]) -> RecipientOut:
+    """The API shape of a stored recipient; viewers see the number masked."""
+    account_id = principal.account_id
+    phone = open_phone(account_id, item)
+    consent = item.get("consent") or {}
+    return RecipientOut(
+        id=item["recipient_id"],
+        phone=mask_phone(phone) if masks_phone_numbers(principal.role) else phone,
+        name=_open(account_id, item, "name_sealed") if item.get("name_sealed") else None,
+        country=item.get("country", ""),
+        attributes=json.loads(_open(account_id, item, "attributes_sealed")) if item.get("attributes_sealed") else {},
+        consent=Consent(**{c: consent.get(c) for c in CHANNELS}),
+        created_at=item["created_at"],
+    )
+
+
+def fetch(account_id: str, recipient_id: str) -> dict[str, Any]:
+    """The stored recipient, or 404 (other accounts' ids look exactly like missing ones)."""
+    item = store.get(account_id, recipient_id) if recipient_id.startswith("rcp_") else None
+    if item is None:
+        raise NotFound("No recipient with this id.")
+    return item
+
+
+def read(principal: Principal, recipient_id: str) -> RecipientOut:
+    """GET /v1/recipients/{id}."""
+    return render(principal, fetch(principal.account_id, recipient_id))
+
+
+def page_size(limit: str | None) -> int:
+    """`?limit=` (1 to 100, default 25)."""
+    if limit is None:
+        return 25
+    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        raise BadRequest("limit is a whole number from 1 to 100.", code="invalid_limit")
+    return int(limit)
+
+
+def paged(fetch_page: Any, *args: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """Run a dal page query, mapping a foreign or broken cursor to 400 invalid_cursor."""
+    try:
+        result: tuple[list[dict[str, Any]], str | None] = fetch_page(*args, **kwargs)
+    except table.InvalidCursor:
+        raise BadRequest("This cursor does not belong to this list.", code="invalid_cursor") from None
+    return result
+
+
+def list_page(principal: Principal, *, limit: str | None, cursor: str | None) -> RecipientPage:
+    """GET /v1/recipients."""
+    items, next_cursor = paged(store.page, principal.account_id, limit=page_size(limit), cursor=cursor)
+    return RecipientPage(data=[render(principal, i) for i in items], next_cursor=next_cursor)
+
+
+def erase(principal: Principal, recipient_id: str) -> None:
+    """DELETE /v1/recipients/{id}: personal data gone; opt-outs kept by blind index only."""
+    account_id = principal.account_id
+    item = fetch(account_id, recipient_id)
+    opted_out = [c for c, status in (item.get("consent") or {}).items() if status == "opted_out"]
+    store.add_tombstone(account_id, item["phone_index"], opted_out, clock.rfc3339(clock.now()))
+    store.erase(account_id, item)
+    # Message logs keep status and timing for the account; the number and body they held are scrubbed.
+    from switchboard.logic import messages  # noqa: PLC0415 - messages imports recipients
+
+    messages.scrub_recipient(account_id, recipient_id)

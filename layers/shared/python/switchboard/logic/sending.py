@@ -1,0 +1,190 @@
+"""Delivering one queued message: claim it, re-check validity and consent, fail over across carriers, record it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from switchboard import clock
+from switchboard.carriers import circuit, pacing, registry, routing
+from switchboard.carriers.base import Carrier, Outbound, Receipt
+from switchboard.dal import messages as store
+from switchboard.dal import recipients as recipients_dal
+from switchboard.logic import consent, notify
+from switchboard.logic import messages as messages_logic
+from switchboard.models.lifecycle import FINAL, RANK
+from switchboard.observability import logger, metrics
+
+LEASE_S = 30.0  # shorter than the queue's visibility timeout, so a redelivery can take over a dead worker's claim
+MAX_RECEIVES = 3  # every carrier failed this many deliveries of the record: the message fails
+
+
+class RetryLater(Exception):
+    """The record goes back to its queue (paced, or every carrier failed this time)."""
+
+
+@dataclass(frozen=True)
+class SendRecord:
+    """A queue record: ids only."""
+
+    account_id: str
+    message_id: str
+
+    @classmethod
+    def parse(cls, body: str) -> SendRecord:
+        """The record's JSON body (ValueError when malformed)."""
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("a send record is a JSON object")
+        account_id, message_id = data.get("account_id"), data.get("message_id")
+        if not isinstance(account_id, str) or not isinstance(message_id, str):
+            raise ValueError("a send record names account_id and message_id")
+        return cls(account_id=account_id, message_id=message_id)
+
+
+class _AttemptLedger:
+    """routing.Ledger over the attempt records of one message."""
+
+    def __init__(self, account_id: str, message_id: str) -> None:
+        self.account_id = account_id
+        self.message_id = message_id
+
+    def reserve(self, carrier: str) -> tuple[str, str] | None:
+        blocking = store.claim_attempt(self.account_id, self.message_id, carrier, at=clock.rfc3339(clock.now()))
+        if blocking is None:
+            return None
+        return str(blocking.get("outcome", "pending")), str(blocking.get("carrier_message_id", ""))
+
+    def accepted(self, carrier: str, receipt: Receipt) -> None:
+        store.finish_attempt(self.account_id, self.message_id, carrier, "accepted", receipt.carrier_message_id)
+
+    def ended(self, carrier: str, outcome: str) -> None:
+        store.finish_attempt(self.account_id, self.message_id, carrier, outcome)
+
+
+def publish_status(item: dict[str, Any]) -> None:
+    """`message.status` for the account's webhooks: one per transition."""
+    data: dict[str, Any] = {
+        "id": item["message_id"],
+        "status": item["status"],
+        "channel": item["channel"],
+        "carrier": item.get("carrier"),
+        "recipient_id": item.get("recipient_id"),
+        "at": item["events"][-1]["at"] if item.get("events") else clock.rfc3339(clock.now()),
+    }
+    if item.get("error"):
+        data["error"] = item["error"]
+    notify.publish(item["account_id"], "message.status", data)
+
+
+def move(item: dict[str, Any], new: str, *, error: dict[str, str] | None = None, **also: Any) -> dict[str, Any] | None:
+    """Transition (never backwards) and publish; None when the message had already moved past `new`."""
+    fields = dict(also)
+    if error is not None:
+        fields["error"] = error
+    moved = store.transition(
+        item["account_id"], item["message_id"], new, at=clock.rfc3339(clock.now()), also=fields or None
+    )
+    if moved is not None:
+        publish_status(moved)
+    return moved
+
+
+def _expired(item: dict[str, Any]) -> bool:
+    valid_until = item.get("valid_until")
+    return valid_until is not None and clock.timestamp() > float(valid_until)
+
+
+def expire(item: dict[str, Any]) -> dict[str, Any] | None:
+    """Past validity_s: `expired`, never sent late."""
+    metrics.add_metric(name="MessagesExpired", unit="Count", value=1)
+    return move(item, "expired", error={"code": "expired", "detail": "Not sent within validity_s."})
+
+
+def _outbound(item: dict[str, Any]) -> Outbound:
+    account_id = item["account_id"]
+    template = messages_logic.open_field(account_id, item, "template_sealed")
+    return Outbound(
+        message_id=item["message_id"],
+        account_id=account_id,
+        channel=item["channel"],
+        from_=item["from_number"],
+        to=messages_logic.open_field(account_id, item, "to_sealed") or "",
+        body=messages_logic.open_field(account_id, item, "body_sealed") or "",
+        template=json.loads(template) if template else None,
+    )
+
+
+def deliver(  # noqa: PLR0911 - each early return is one documented outcome
+    record: SendRecord,
+    *,
+    receive_count: int = 1,
+    adapter: Callable[[str], Carrier] = registry.carrier,
+    breaker: routing.Breaker | None = None,
+) -> str:
+    """Deliver one record; returns what happened. Idempotent: redeliveries and concurrent workers send once."""
+    item = store.get(record.account_id, record.message_id)
+    if item is None:
+        return "missing"
+    if item["status"] in FINAL or RANK[item["status"]] >= RANK["sent"]:
+        return "done"
+    if _expired(item):
+        expire(item)
+        return "expired"
+    now = clock.timestamp()
+    claimed = store.claim(record.account_id, record.message_id, now=now, lease_s=LEASE_S, at=clock.rfc3339(clock.now()))
+    if claimed is None:
+        return "busy"
+    if claimed["events"][-1]["status"] == "sending" and item["status"] == "queued":
+        publish_status(claimed)
+    if item.get("kind") != "help_reply":
+        recipient = recipients_dal.get(record.account_id, item.get("recipient_id") or "")
+        if not consent.allows_send(recipient, item["channel"]):
+            # An opt-out (e.g. STOP) after queueing blocks the send on every carrier.
+            move(claimed, "failed", error={"code": "consent_required", "detail": "The recipient opted out."})
+            return "no_consent"
+    names = routing.carriers_for(item["channel"], item.get("country", ""), mode=item.get("mode", "live"))
+    try:
+        result = routing.failover(
+            _outbound(claimed),
+            names,
+            adapter=adapter,
+            breaker=breaker or circuit.Breaker(),
+            ledger=_AttemptLedger(record.account_id, record.message_id),
+            pacer=pacing.Pacer(record.account_id, item["from_number"]),
+            still_valid=lambda: not _expired(item),
+        )
+    except pacing.Paced:
+        store.release_lease(record.account_id, record.message_id)
+        raise RetryLater("paced") from None
+    attempts = [
+        *claimed.get("attempts", []),
+        *({"carrier": a.carrier, "outcome": a.outcome, "at": a.at} for a in result.attempts),
+    ]
+    if result.receipt is not None:
+        receipt = result.receipt
+        store.map_carrier_id(receipt.carrier, receipt.carrier_message_id, record.account_id, record.message_id)
+        moved = move(claimed, "sent", carrier=receipt.carrier, attempts=attempts, lease_until=0)
+        if moved is None:
+            # A carrier callback (delivered) overtook us: keep its status, record who carried it.
+            store.record_attempts(record.account_id, record.message_id, attempts, carrier=receipt.carrier)
+        metrics.add_metric(name="MessagesSent", unit="Count", value=1)
+        logger.info("message accepted", extra={"carrier": receipt.carrier, "failover_s": round(result.seconds, 3)})
+        return "sent"
+    if result.expired:
+        store.record_attempts(record.account_id, record.message_id, attempts)
+        expire(claimed)
+        return "expired"
+    if receive_count >= MAX_RECEIVES:
+        move(
+            claimed,
+            "failed",
+            error={"code": "carriers_failed", "detail": "Every carrier refused or timed out."},
+            attempts=attempts,
+        )
+        return "failed"
+    store.record_attempts(record.account_id, record.message_id, attempts)
+    store.release_lease(record.account_id, record.message_id)
+    raise RetryLater("every carrier failed")

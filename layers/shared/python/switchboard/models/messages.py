@@ -1,0 +1,123 @@
+"""Messages and broadcasts: request and response contracts (API.md "Messages")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from switchboard.models.recipients import Channel
+
+MAX_BODY_CHARS = 1600
+MAX_SEND_AHEAD_S = 30 * 86400
+MIN_VALIDITY_S = 60
+MAX_VALIDITY_S = 3 * 86400
+Outcome = Literal["accepted", "failed", "timeout", "skipped"]
+
+
+class Template(BaseModel):
+    """A WhatsApp template: parameters are substituted by the carrier, never evaluated here (R41)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9_]{1,512}$")
+    language: str = Field(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+    parameters: list[str] = Field(default_factory=list, max_length=20)
+
+
+class MessageIn(BaseModel):
+    """`POST /v1/messages`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str | None = Field(default=None, max_length=32)
+    recipient_id: str | None = Field(default=None, max_length=64)
+    channel: Channel
+    body: str | None = Field(default=None, min_length=1, max_length=MAX_BODY_CHARS)
+    template: Template | None = None
+    callback_url: str | None = Field(default=None, max_length=2048)
+    send_at: datetime | None = None
+    validity_s: int | None = Field(default=None, ge=MIN_VALIDITY_S, le=MAX_VALIDITY_S)
+
+
+class BroadcastIn(BaseModel):
+    """`POST /v1/broadcasts`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    list_id: str = Field(max_length=64)
+    channel: Channel
+    body: str | None = Field(default=None, min_length=1, max_length=MAX_BODY_CHARS)
+    template: Template | None = None
+
+
+class Attempt(BaseModel):
+    """One carrier attempt."""
+
+    carrier: str
+    outcome: Outcome
+    at: str
+
+
+class Event(BaseModel):
+    """One status transition."""
+
+    status: str
+    at: str
+
+
+class ErrorInfo(BaseModel):
+    """Why a message failed, expired or was not delivered."""
+
+    code: str
+    detail: str
+
+
+class MessageOut(BaseModel):
+    """A message's log (GET /v1/messages/{id}; 202 of POST /v1/messages)."""
+
+    id: str
+    status: str
+    channel: str
+    from_: str = Field(serialization_alias="from")
+    to: str | None
+    recipient_id: str | None = None
+    carrier: str | None = None
+    body: str | None = None
+    template: Template | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    created_at: str
+    send_at: str | None = None
+    valid_until: str | None = None
+    broadcast_id: str | None = None
+
+
+class MessagePage(BaseModel):
+    """A page of messages, newest first."""
+
+    data: list[MessageOut]
+    next_cursor: str | None = None
+
+
+class Skipped(BaseModel):
+    """Recipients of a broadcast that were not sent to, by reason."""
+
+    no_consent: int
+
+
+class BroadcastOut(BaseModel):
+    """`POST /v1/broadcasts` → 202."""
+
+    id: str
+    list_id: str
+    channel: str
+    accepted: int
+    skipped: Skipped
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A response model as JSON-ready data, with its aliases (`from`)."""
+    return model.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,182 @@
+"""Recipients, consent entries and lists: request and response contracts, E.164 parsing and masking."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Channel = Literal["sms", "whatsapp", "voice"]
+CHANNELS: tuple[Channel, ...] = ("sms", "whatsapp", "voice")
+ConsentStatus = Literal["opted_in", "opted_out"]
+MAX_ATTRIBUTES = 50
+MAX_ATTRIBUTES_BYTES = 4096
+MAX_LIST_ADD = 500
+
+
+class InvalidPhone(ValueError):
+    """Not a valid E.164 number."""
+
+
+@dataclass(frozen=True)
+class Phone:
+    """A validated number: its E.164 form and its ISO country (routing is per country)."""
+
+    e164: str
+    country: str
+
+
+def parse_phone(raw: str) -> Phone:
+    """Parse and validate an E.164 number (`+` and digits only, a number that exists in its region's plan)."""
+    value = raw.strip()
+    if not value.startswith("+") or not value[1:].isdigit() or not 8 <= len(value) <= 16:
+        raise InvalidPhone("Use E.164: + then the country code and number, digits only.")
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhone("Not a phone number.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone("Not a valid phone number in its country's numbering plan.")
+    country = phonenumbers.region_code_for_number(number) or "ZZ"
+    return Phone(e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), country=country)
+
+
+def mask_phone(e164: str) -> str:
+    """`+1******4567`: the country code and the last four digits, the rest starred (viewers, logs)."""
+    try:
+        code = str(phonenumbers.parse(e164, None).country_code)
+    except phonenumbers.NumberParseException:
+        code = ""
+    digits = e164.lstrip("+")
+    if len(digits) <= len(code) + 4:
+        return "+" + "*" * len(digits)
+    return "+" + code + "*" * (len(digits) - len(code) - 4) + digits[-4:]
+
+
+class RecipientIn(BaseModel):
+    """`POST /v1/recipients`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=1, max_length=32)
+    name: str | None = Field(default=None, max_length=200)
+    attributes: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        return parse_phone(value).e164
+
+    @field_validator("attributes")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > MAX_ATTRIBUTES:
+            raise ValueError(f"At most {MAX_ATTRIBUTES} attributes.")
+        if any(not 1 <= len(k) <= 64 for k in value):
+            raise ValueError("Attribute names are 1 to 64 characters.")
+        if len(json.dumps(value)) > MAX_ATTRIBUTES_BYTES:
+            raise ValueError(f"Attributes take at most {MAX_ATTRIBUTES_BYTES} bytes as JSON.")
+        return value
+
+
+class Consent(BaseModel):
+    """The current consent per channel (the latest ledger entry; null: never recorded, so not opted in)."""
+
+    sms: ConsentStatus | None = None
+    whatsapp: ConsentStatus | None = None
+    voice: ConsentStatus | None = None
+
+
+class RecipientOut(BaseModel):
+    """A recipient as the API shows it (viewers get a masked phone)."""
+
+    id: str
+    phone: str
+    name: str | None = None
+    country: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    consent: Consent
+    created_at: str
+
+
+class RecipientPage(BaseModel):
+    """A page of recipients."""
+
+    data: list[RecipientOut]
+    next_cursor: str | None = None
+
+
+class Evidence(BaseModel):
+    """How consent was captured (kept sealed: it names a person's IP and browser)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text_version: str | None = Field(default=None, max_length=100)
+    ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    captured_at: str | None = Field(default=None, max_length=40)
+
+
+class ConsentIn(BaseModel):
+    """`POST /v1/recipients/{id}/consents`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel
+    status: ConsentStatus
+    source: str = Field(pattern=r"^[a-z][a-z_]{1,31}$")
+    evidence: Evidence | None = None
+
+
+class ConsentEntry(BaseModel):
+    """One ledger entry."""
+
+    id: str
+    recipient_id: str
+    channel: Channel
+    status: ConsentStatus
+    source: str
+    evidence: Evidence | None = None
+    at: str
+
+
+class ConsentLedger(BaseModel):
+    """`GET /v1/recipients/{id}/consents`: oldest first."""
+
+    data: list[ConsentEntry]
+    next_cursor: str | None = None
+
+
+class ListIn(BaseModel):
+    """`POST /v1/lists`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ListOut(BaseModel):
+    """A recipient list."""
+
+    id: str
+    name: str
+    created_at: str
+
+
+class ListMembersIn(BaseModel):
+    """`POST /v1/lists/{id}/recipients`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipient_ids: list[str] = Field(min_length=1, max_length=MAX_LIST_ADD)
+
+
+class ListMembersAdded(BaseModel):
+    """What was added; ids that are not recipients of this account are reported, never added."""
+
+    list_id: str
+    added: int
+    not_found: list[str]
