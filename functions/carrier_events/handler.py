@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api, settings
-from switchboard.carriers import registry
+from switchboard.carriers import plivo, registry
 from switchboard.carriers.base import EventSource, WebhookRequest
 from switchboard.logic import inbound
 from switchboard.models.errors import BadRequest, NotFound, Unauthorized
@@ -46,6 +46,13 @@ def carrier_events(carrier: str) -> Response[str]:
     request = _request(carrier)
     if not source.verify(request):
         raise Unauthorized("The carrier signature is missing or wrong.", code="invalid_signature")
+    target = plivo.answer_target(request) if carrier == plivo.NAME else None
+    if target is not None:
+        # Plivo fetches a call's script from its answer URL (verified above); the text never travels in a URL.
+        script = inbound.voice_script(target.account_id, target.message_id)
+        if script is None:
+            raise NotFound("No voice message is waiting for this call.")
+        return Response(status_code=200, content_type="application/xml", body=plivo.speak_xml(script))
     try:
         events = source.parse(request)
     except (ValueError, KeyError, TypeError):
@@ -69,4 +76,4 @@ def carrier_handshake(carrier: str) -> Response[str]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway proxy entry point (public: the signature is the authentication)."""
-    return api.handle(app, event, context)
+    return api.handle(app, event, context, media_types=api.JSON_OR_FORM)

@@ -217,7 +217,12 @@ def test_inbound_stop_blocks_the_next_send_even_with_primary_down(account: Accou
 
 def test_inbound_whatsapp_marketing_opt_out(account: Account, queues: Queues) -> None:
     rid = opted_in(account, recipients_api, PHONE, ("whatsapp",))
-    assert inbound(account, "thanks", channel="whatsapp", extra={"marketing_opt_out": "true"}).status == 200
+    assert (
+        inbound(
+            account, "thanks", channel="whatsapp", extra={"type": "user_preferences", "marketing_messages": "stop"}
+        ).status
+        == 200
+    )
     assert account.call(recipients_api, "GET", f"/v1/recipients/{rid}").body["consent"]["whatsapp"] == "opted_out"
 
 

@@ -105,7 +105,12 @@ def build_resolver() -> APIGatewayRestResolver:
     return app
 
 
-def _precheck(event: dict[str, Any]) -> ProblemError | None:
+JSON_ONLY: frozenset[str] = frozenset({"application/json"})
+# Carriers post their webhooks form-encoded (Twilio, Plivo); only their events route accepts that.
+JSON_OR_FORM: frozenset[str] = frozenset({"application/json", "application/x-www-form-urlencoded"})
+
+
+def _precheck(event: dict[str, Any], media_types: frozenset[str]) -> ProblemError | None:
     body = event.get("body")
     if not body:
         return None
@@ -113,8 +118,8 @@ def _precheck(event: dict[str, Any]) -> ProblemError | None:
         return PayloadTooLarge(f"The request body exceeds {MAX_BODY_BYTES} bytes.")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type not in {"application/json", ""} and not content_type.endswith("+json"):
-        return UnsupportedMediaType("Send the request body as application/json.")
+    if content_type and content_type not in media_types and not content_type.endswith("+json"):
+        return UnsupportedMediaType(f"Send the request body as {' or '.join(sorted(media_types))}.")
     return None
 
 
@@ -191,7 +196,13 @@ def _authenticated(
     return result, decision.headers()
 
 
-def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handle(
+    app: APIGatewayRestResolver,
+    event: dict[str, Any],
+    context: LambdaContext,
+    *,
+    media_types: frozenset[str] = JSON_ONLY,
+) -> dict[str, Any]:
     """Resolve one proxy event: URL credentials and body checks, then limits and idempotency, then shared headers."""
     request_id = (event.get("requestContext") or {}).get("requestId", "")
     logger.append_keys(request_id=request_id)
@@ -199,7 +210,7 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaCo
         # First, on every route (public ones too) and whatever the body: a credential in the URL is already leaked
         # into logs and histories, so nothing else runs and the caller learns why (R27).
         refuse_credentials_in_url(event)
-        error = _precheck(event)
+        error = _precheck(event, media_types)
     except ProblemError as refused:
         error = refused
     auth = _authorizer(event)

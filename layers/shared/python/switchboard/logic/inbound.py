@@ -19,7 +19,8 @@ from switchboard.models.recipients import InvalidPhone, parse_phone
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 HELP_WORDS = frozenset({"HELP"})
-MARKETING_OPT_OUT = "marketing_opt_out"  # CarrierEvent.extra key: WhatsApp's "stop promotions" preference ("true")
+# CarrierEvent.extra key the WhatsApp adapter sets from the "stop promotions" preference: "stop" or "resume".
+MARKETING_PREFERENCE = "marketing_messages"
 DEDUPE_TTL_S = 7 * 86400
 
 
@@ -94,7 +95,8 @@ def _inbound(event: CarrierEvent) -> str:
         }
     )
     word = keyword(event.body)
-    if event.extra.get(MARKETING_OPT_OUT) == "true":
+    # "resume" only lifts WhatsApp's own block: it is no opt-in, which needs an explicit consent entry.
+    if event.extra.get(MARKETING_PREFERENCE) == "stop":
         word = "stop"
     if word == "stop":
         consent.opt_out_by_phone(account_id, sender, event.channel, source="keyword")
@@ -148,3 +150,11 @@ def _help_reply(account_id: str, event: CarrierEvent, to: str, recipient_id: str
     )
     store.put(item)
     messages_logic.enqueue(item)
+
+
+def voice_script(account_id: str, message_id: str) -> str | None:
+    """The text a voice call of ours reads aloud (a carrier fetching its call script), or None if there is none."""
+    item = store.get(account_id, message_id)
+    if item is None or item.get("channel") != "voice":
+        return None
+    return messages_logic.open_field(account_id, item, "body_sealed")

@@ -1,0 +1,97 @@
+"""The events route with the real carriers' wire formats: form-encoded, signed, Twilio STOP and Plivo's call script."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+
+from functions.carrier_events import handler as carrier_events
+from functions.messages_api import handler as messages_api
+from functions.recipients_api import handler as recipients_api
+from switchboard import settings
+from switchboard.carriers import plivo, registry, twilio
+from switchboard.crypto import secrets
+from tests.integration.conftest import Context, rest_event
+from tests.integration.messaging.conftest import Account, Queues, opted_in
+
+PHONE = "+14155552671"
+TWILIO = {"account_sid": "AC" + "1" * 32, "auth_token": "twilio-test-token"}
+PLIVO = {"auth_id": "MA" + "1" * 18, "auth_token": "plivo-test-token"}
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture
+def carrier_secrets(queues: Queues, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    client = boto3.client("secretsmanager")
+    for env, name, value in (
+        ("TWILIO_CREDENTIALS_SECRET", "twilio", TWILIO),
+        ("PLIVO_CREDENTIALS_SECRET", "plivo", PLIVO),
+    ):
+        monkeypatch.setenv(env, client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"])
+    settings.reload()
+    secrets.forget()
+    registry.carrier.cache_clear()
+    registry.adapter.cache_clear()
+    yield
+    registry.carrier.cache_clear()
+    registry.adapter.cache_clear()
+
+
+def post_form(
+    carrier: str, params: list[tuple[str, str]], headers: dict[str, str], query: dict[str, str] | None = None
+) -> tuple[int, str, Any]:
+    event = rest_event("POST", f"/v1/carriers/{carrier}/events", urlencode(params))
+    event["headers"] = {"Content-Type": FORM, **headers}
+    event["queryStringParameters"] = query
+    result = carrier_events.lambda_handler(event, Context())
+    content_type = result["multiValueHeaders"]["Content-Type"][0]
+    return result["statusCode"], content_type, result["body"]
+
+
+def events_url(carrier: str, query: dict[str, str] | None = None) -> str:
+    url = settings.get().public_base_url.rstrip("/") + f"/v1/carriers/{carrier}/events"
+    return url + (f"?{urlencode(query)}" if query else "")
+
+
+def test_twilio_inbound_stop_is_verified_form_encoded_and_opts_out(account: Account, carrier_secrets: None) -> None:
+    rid = opted_in(account, recipients_api, PHONE)
+    params = [
+        ("MessageSid", "SM" + "a" * 32),
+        ("AccountSid", TWILIO["account_sid"]),
+        ("SmsStatus", "received"),
+        ("From", PHONE),
+        ("To", account.senders["sms"]),
+        ("Body", " stop "),
+    ]
+    forged = twilio.signature("not-the-token", events_url("twilio"), params)
+    assert post_form("twilio", params, {"X-Twilio-Signature": forged})[0] == 401
+    good = twilio.signature(TWILIO["auth_token"], events_url("twilio"), params)
+    status, _, _ = post_form("twilio", params, {"X-Twilio-Signature": good})
+    assert status == 200
+    consent = account.call(recipients_api, "GET", f"/v1/recipients/{rid}").body["consent"]
+    assert consent["sms"] == "opted_out"
+    refused = account.call(messages_api, "POST", "/v1/messages", {"channel": "sms", "to": PHONE, "body": "Hi"})
+    assert (refused.status, refused.body["code"]) == (422, "consent_required")
+
+
+def test_plivo_answer_url_reads_the_voice_message_only_when_signed(account: Account, carrier_secrets: None) -> None:
+    opted_in(account, recipients_api, PHONE, ("voice",))
+    sent = account.call(
+        messages_api, "POST", "/v1/messages", {"channel": "voice", "to": PHONE, "body": "Your code is <1234> & more"}
+    )
+    assert sent.status == 202
+    query = {"answer": "1", "account_id": account.account_id, "message_id": sent.body["id"]}
+    params = [("CallUUID", "c0ffee"), ("From", account.senders["voice"]), ("To", PHONE), ("CallStatus", "in-progress")]
+    nonce = "12345678901234567890"
+    signature = plivo.signature_v3(PLIVO["auth_token"], "POST", events_url("plivo", query), params, nonce)
+    headers = {"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}
+    status, content_type, body = post_form("plivo", params, headers, query)
+    assert (status, content_type) == (200, "application/xml")
+    assert body == "<Response><Speak>Your code is &lt;1234&gt; &amp; more</Speak></Response>"
+    unsigned = post_form("plivo", params, {"X-Plivo-Signature-V3-Nonce": nonce}, query)
+    assert unsigned[0] == 401
+    other = post_form("plivo", params, headers, {**query, "message_id": "msg_nope"})
+    assert other[0] == 401  # the query is signed: naming another message breaks the signature
