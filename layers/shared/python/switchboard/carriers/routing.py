@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from switchboard import clock, settings
-from switchboard.carriers.base import Carrier, CarrierError, CarrierTimeout, Outbound, Receipt
+from switchboard.carriers.base import Carrier, CarrierError, CarrierRejected, CarrierTimeout, Outbound, Receipt
 
 SANDBOX: tuple[str, ...] = ("sandbox-a", "sandbox-b")
 # Deployed routes per channel; ROUTES_BY_COUNTRY overrides them for one (channel, ISO country).
@@ -71,6 +71,7 @@ class Result:
     receipt: Receipt | None = None
     attempts: list[Tried] = field(default_factory=list)
     expired: bool = False
+    rejected: CarrierRejected | None = None  # the message itself was refused: no other carrier is tried
     seconds: float = 0.0
 
 
@@ -113,6 +114,13 @@ def failover(
             continue
         try:
             receipt = adapter(name).submit(msg)
+        except CarrierRejected as rejection:
+            # The carrier works but refuses this message (bad number, template...): every carrier would.
+            ledger.ended(name, "failed")
+            breaker.success(name)
+            result.attempts.append(Tried(name, "failed", _now()))
+            result.rejected = rejection
+            break
         except CarrierTimeout:
             ledger.ended(name, "timeout")
             breaker.failure(name)

@@ -117,7 +117,7 @@ def _outbound(item: dict[str, Any]) -> Outbound:
     )
 
 
-def deliver(  # noqa: PLR0911 - each early return is one documented outcome
+def deliver(
     record: SendRecord,
     *,
     receive_count: int = 1,
@@ -159,6 +159,11 @@ def deliver(  # noqa: PLR0911 - each early return is one documented outcome
     except pacing.Paced:
         store.release_lease(record.account_id, record.message_id)
         raise RetryLater("paced") from None
+    return _settle(record, claimed, result, receive_count=receive_count)
+
+
+def _settle(record: SendRecord, claimed: dict[str, Any], result: routing.Result, *, receive_count: int) -> str:
+    """Record how failover ended: sent, expired, rejected, failed for good, or retried later (RetryLater)."""
     attempts = [
         *claimed.get("attempts", []),
         *({"carrier": a.carrier, "outcome": a.outcome, "at": a.at} for a in result.attempts),
@@ -177,6 +182,10 @@ def deliver(  # noqa: PLR0911 - each early return is one documented outcome
         store.record_attempts(record.account_id, record.message_id, attempts)
         expire(claimed)
         return "expired"
+    if result.rejected is not None:
+        code = f"{result.attempts[-1].carrier}_{result.rejected.code}" if result.rejected.code else "carrier_rejected"
+        move(claimed, "failed", error={"code": code, "detail": str(result.rejected)}, attempts=attempts)
+        return "rejected"
     if receive_count >= MAX_RECEIVES:
         move(
             claimed,
