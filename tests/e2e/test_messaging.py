@@ -88,7 +88,9 @@ def test_failover_to_sandbox_b_when_a_is_down(stack: LocalStack, owner: dict[str
     log = wait_status(stack, owner, sent.json()["id"], "sent", timeout_s=5)
     elapsed = time.monotonic() - started
     assert log["carrier"] == "sandbox-b"
-    assert elapsed < 4.0  # queue polling (≤ 1 s) + failover (< 2 s)
+    # Queue polling (≤ 1 s) + failover (< 2 s) on an idle machine; the bound only catches a hang, because CI shares
+    # two cores with the rest of the suite. The failover figure itself is measured by bench/messaging.py.
+    assert elapsed < 10.0
     assert [a["carrier"] for a in log["attempts"]][-1] == "sandbox-b"
 
 
