@@ -48,7 +48,7 @@ def test_http_client_unaccepted_connection_times_out_in_about_300ms(unaccepting_
     with pytest.raises(CarrierTimeout):
         http_client.HttpClient().post("fake", f"http://127.0.0.1:{unaccepting_port}/send", headers={}, body=b"x")
     elapsed = time.monotonic() - started
-    assert 0.25 <= elapsed < 1.2  # well under the 1 s total + slack: the 300 ms connect timeout fired
+    assert 0.25 <= elapsed < 0.9  # before the 1 s total could fire: the 300 ms connect timeout did
 
 
 def test_http_client_refused_connection_is_unavailable(loopback_only: None) -> None:
