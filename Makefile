@@ -64,8 +64,9 @@ diff: layers
 deploy: layers
 	$(CDK) deploy --all -c stage=$(STAGE) --require-approval broadening
 
+# A missed goal is printed (and makes cold_imports exit 1), but the other benchmarks still run.
 bench: $(VENV)/.installed
-	$(PY) bench/cold_imports.py
+	-$(PY) bench/cold_imports.py
 	$(PY) bench/login_latency.py
 	PYTHONPATH=.:layers/shared/python $(PY) bench/messaging.py
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from importlib import import_module
 from typing import Protocol
 
 from switchboard.carriers import sandbox
 from switchboard.carriers.base import Carrier, EventSource
-from switchboard.carriers.plivo import PlivoCarrier
-from switchboard.carriers.twilio import TwilioCarrier
-from switchboard.carriers.whatsapp import WhatsAppCarrier
 
 
 class Adapter(Carrier, EventSource, Protocol):
@@ -19,11 +17,20 @@ class Adapter(Carrier, EventSource, Protocol):
     channels: frozenset[str]
 
 
+def _lazy(module: str, cls: str) -> Callable[[], Adapter]:
+    # The adapters (and urllib3) load when a carrier is first used: cold starts that only use the sandbox skip them.
+    def build() -> Adapter:
+        adapter: Adapter = getattr(import_module(f"switchboard.carriers.{module}"), cls)()
+        return adapter
+
+    return build
+
+
 # The real carriers (credentials from Secrets Manager, read on first use, never at import).
 _REAL: dict[str, Callable[[], Adapter]] = {
-    "whatsapp": WhatsAppCarrier,
-    "twilio": TwilioCarrier,
-    "plivo": PlivoCarrier,
+    "whatsapp": _lazy("whatsapp", "WhatsAppCarrier"),
+    "twilio": _lazy("twilio", "TwilioCarrier"),
+    "plivo": _lazy("plivo", "PlivoCarrier"),
 }
 
 # Each entry builds its adapter on first use (credentials are read then, never at import).
