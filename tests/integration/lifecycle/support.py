@@ -17,6 +17,11 @@ from tests.integration.identity.support import PASSWORD
 PHONE = "+447700900123"
 
 
+def carrier_lookup(account_id: str) -> str:
+    """The pk of the global carrier-id lookup seeded for the account."""
+    return f"CMSG#sandbox-a#sbx_{account_id}"
+
+
 @dataclass
 class World:
     """A populated account: its owner's e-mail and session, an admin, an API key, and ids to look for."""
@@ -100,11 +105,11 @@ def seed_messaging(account_id: str) -> None:
             "pk": pk,
             "sk": "ATT#msg_1#sandbox-a",
             "carrier": "sandbox-a",
-            "carrier_message_id": "sbx_77",
+            "carrier_message_id": f"sbx_{account_id}",
             "outcome": "accepted",
         },
     )
-    _put("Messaging", {"pk": "CMSG#sandbox-a#sbx_77", "sk": "CMSG", "account_id": account_id, "message_id": "msg_1"})
+    _put("Messaging", {"pk": carrier_lookup(account_id), "sk": "CMSG", "account_id": account_id, "message_id": "msg_1"})
 
 
 def populate(email: str, account_name: str = "Closing Co") -> World:
