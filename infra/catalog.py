@@ -275,9 +275,12 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         name="account_api",
-        description="GET /v1/account, members and invitations, the audit trail and its verification",
+        description="GET /v1/account, account closure and export, members and invitations, the audit trail",
         routes=(
             Route("GET", "/v1/account", Auth.ANY, "My account"),
+            Route("DELETE", "/v1/account", Auth.SESSION, "Delete my account"),
+            Route("POST", "/v1/account/restore", Auth.PUBLIC, "Restore an account pending deletion"),
+            Route("GET", "/v1/account/export", Auth.SESSION, "Export every record of my account"),
             Route("POST", "/v1/members", Auth.SESSION, "Invite a member"),
             Route("GET", "/v1/members", Auth.SESSION, "List members and pending invitations"),
             Route("PATCH", "/v1/members/{user_id}", Auth.SESSION, "Change a member's role"),
@@ -289,18 +292,19 @@ FUNCTIONS: tuple[Function, ...] = (
         tables=_ro(
             {
                 "Accounts": Access.READ_WRITE,
-                "Sessions": Access.READ_WRITE,  # invitation links; a removed member's sessions end
+                "Sessions": Access.READ_WRITE,  # invitation links; a removed member's or a closed account's sessions
                 "Keyring": Access.READ,
+                "Messaging": Access.READ,  # the export
                 "Limits": Access.READ_WRITE,
                 "Idempotency": Access.READ_WRITE,
-                "Audit": Access.PUT_ONLY,  # append, and Query for the list and the verification
+                "Audit": Access.PUT_ONLY,  # append, and Query for the list, the verification and the export
             }
         ),
         secrets=_ro({"Peppers": Access.READ}),
         uses_data_key=True,
         sends_email=True,
         memory_mb=1024,  # accepting an invitation hashes a password with Argon2id
-        timeout_s=15,
+        timeout_s=29,  # the export pages through the whole account; API Gateway waits at most 29 s
     ),
     Function(
         name="billing_events",
@@ -369,9 +373,13 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         name="purge_job",
-        description="Hard-deletes expired items (TTL is not a deletion guarantee)",
+        description="Purges closed accounts past their grace period (crypto-shred first), then expired items",
         schedule=PURGE,
-        tables=_ro({table.id: Access.PURGE for table in TABLES if table.id != "Audit"}),
+        tables=_ro(
+            {table.id: Access.PURGE for table in TABLES if table.id != "Audit"}
+            # Deletion receipts and the PURGE#DUE index live in the Accounts table.
+            | {"Accounts": Access.READ_WRITE}
+        ),
         memory_mb=512,
         timeout_s=300,
     ),

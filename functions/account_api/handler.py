@@ -1,4 +1,4 @@
-"""Account routes: GET /v1/account, members and invitations, and the audit trail."""
+"""Account routes: GET /v1/account, closure (delete, restore, export), members and invitations, the audit trail."""
 
 from typing import Annotated, Any
 
@@ -9,8 +9,9 @@ from pydantic import BaseModel
 
 from switchboard import api
 from switchboard.auth import Principal
-from switchboard.logic import account, members
+from switchboard.logic import account, lifecycle, members
 from switchboard.models.account import AcceptIn, InviteIn, RoleChangeIn
+from switchboard.models.account_lifecycle import DeleteAccountIn, RestoreIn
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics, tracer
 
@@ -34,6 +35,26 @@ def get_account() -> Response[str]:
     """Name, plan, status and sender numbers; every role may read it."""
     principal, _ = _caller()
     return _json(200, account.get_account(principal))
+
+
+@app.delete("/v1/account", summary="Delete my account", tags=["account"])
+def delete_account(body: Annotated[DeleteAccountIn | None, Body()] = None) -> Response[str]:
+    """202: owner, session, password (+ TOTP); every session and key stops now, the data goes after 30 days."""
+    principal, meta = _caller()
+    return _json(202, lifecycle.request_deletion(principal, body, meta))
+
+
+@app.post("/v1/account/restore", summary="Restore an account pending deletion", tags=["account"])
+def restore_account(body: Annotated[RestoreIn, Body()]) -> Response[str]:
+    """Public (logins stop while an account is pending deletion): an owner's e-mail and password, until purge_after."""
+    return _json(200, lifecycle.restore(body, _meta()))
+
+
+@app.get("/v1/account/export", summary="Export every record of my account", tags=["account"])
+def export_account() -> Response[str]:
+    """Owner, session, login or re-authentication within 5 minutes; 413 export_too_large beyond 6 MB."""
+    principal, meta = _caller()
+    return Response(status_code=200, content_type="application/json", body=lifecycle.export(principal, meta))
 
 
 @app.post("/v1/members", summary="Invite a member", tags=["members"])

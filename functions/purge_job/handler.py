@@ -13,8 +13,18 @@ from switchboard.observability import logger, metrics, tracer
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Run one purge and return its report; a failure raises, so EventBridge retries and then dead-letters it."""
-    report = purge.run()
+    """Run one purge (stopping before the timeout) and return its report; a failure raises, so EventBridge retries."""
+    report = purge.run(time_left=lambda: context.get_remaining_time_in_millis() / 1000)
     metrics.add_metric(name="ItemsPurged", unit=MetricUnit.Count, value=report.total)
-    logger.info("purge finished", extra={"deleted": report.deleted, "total": report.total})
+    metrics.add_metric(name="AccountsPurged", unit=MetricUnit.Count, value=report.accounts.purged)
+    logger.info(
+        "purge finished",
+        extra={
+            "deleted": report.deleted,
+            "total": report.total,
+            "accounts_purged": report.accounts.purged,
+            "accounts_pending": report.accounts.pending,
+            "complete": report.complete,
+        },
+    )
     return report.model_dump()

@@ -1,0 +1,350 @@
+"""Account closure: the pending-deletion flag, the `PURGE#DUE` index, deletion receipts and an account's items.
+
+Global items written here (documented exceptions to "every key starts with `ACCT#<id>`"), all in the Accounts table:
+`PURGE#DUE` / `<purge_after:012d>#<account_id>` (one per account pending deletion, so the purge finds due accounts
+with one Query instead of a scan) and `RECEIPT#<account_id>` / `RECEIPT` (the deletion receipt that outlives the
+account: ids, times and counts only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from switchboard import settings
+from switchboard.dal import clients
+from switchboard.dal import sessions as sessions_dal
+from switchboard.dal.accounts import ACCOUNT_SK, EMAIL_SK, NUMBER_SK, account_pk
+from switchboard.dal.api_keys import LOOKUP_SK
+from switchboard.dal.members import INVITE_PREFIX, INVITE_TOKEN_SK, USER_PREFIX
+from switchboard.dal.sessions import token_pk
+
+ACCOUNTS_ENV = "ACCOUNTS_TABLE"
+SESSIONS_ENV = "SESSIONS_TABLE"
+LIMITS_ENV = "LIMITS_TABLE"
+MESSAGING_ENV = "MESSAGING_TABLE"
+DUE_PK = "PURGE#DUE"
+RECEIPT_SK = "RECEIPT"
+PENDING = "pending_deletion"
+ACTIVE = "active"
+QUERY_PAGE = 100
+
+_deserializer = TypeDeserializer()
+
+
+def receipt_pk(account_id: str) -> str:
+    """Global: the deletion receipt of a purged account."""
+    return f"RECEIPT#{account_id}"
+
+
+def due_sk(purge_after: int, account_id: str) -> str:
+    """Sorted by purge time, so the due ones are one key-range Query."""
+    return f"{purge_after:012d}#{account_id}"
+
+
+def _accounts() -> str:
+    return settings.get().table(ACCOUNTS_ENV)
+
+
+def _conditional(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code")
+    return code in {"ConditionalCheckFailedException", "TransactionCanceledException"}
+
+
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB attribute values as plain JSON-friendly values (whole numbers int, sets sorted lists, bytes dropped)."""
+    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, bytes | bytearray):
+        return None
+    return value
+
+
+def key_of(item: dict[str, Any]) -> dict[str, Any]:
+    """The primary key (attribute values) of a raw item."""
+    return {"pk": item["pk"], "sk": item["sk"]}
+
+
+def mark_pending(account_id: str, *, now: int, purge_after: int) -> bool:
+    """Active → pending_deletion with its purge time, and the `PURGE#DUE` entry, at once; False unless active."""
+    try:
+        clients.dynamodb().transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": _accounts(),
+                        "Key": {"pk": {"S": account_pk(account_id)}, "sk": {"S": ACCOUNT_SK}},
+                        "UpdateExpression": (
+                            "SET #status = :pending, purge_after = :purge, deletion_requested_at = :now"
+                        ),
+                        "ConditionExpression": "#status = :active",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {
+                            ":pending": {"S": PENDING},
+                            ":active": {"S": ACTIVE},
+                            ":purge": {"N": str(purge_after)},
+                            ":now": {"N": str(now)},
+                        },
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": _accounts(),
+                        "Item": {
+                            "pk": {"S": DUE_PK},
+                            "sk": {"S": due_sk(purge_after, account_id)},
+                            "account_id": {"S": account_id},
+                            "purge_after": {"N": str(purge_after)},
+                            "requested_at": {"N": str(now)},
+                        },
+                    }
+                },
+            ]
+        )
+    except ClientError as error:
+        if _conditional(error):
+            return False
+        raise
+    return True
+
+
+def mark_active(account_id: str, *, purge_after: int, now: int) -> bool:
+    """Pending (and not yet due) → active, and its `PURGE#DUE` entry gone, at once; False when that no longer holds."""
+    try:
+        clients.dynamodb().transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": _accounts(),
+                        "Key": {"pk": {"S": account_pk(account_id)}, "sk": {"S": ACCOUNT_SK}},
+                        "UpdateExpression": "SET #status = :active REMOVE purge_after, deletion_requested_at",
+                        "ConditionExpression": "#status = :pending AND purge_after = :purge AND purge_after > :now",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {
+                            ":pending": {"S": PENDING},
+                            ":active": {"S": ACTIVE},
+                            ":purge": {"N": str(purge_after)},
+                            ":now": {"N": str(now)},
+                        },
+                    }
+                },
+                {
+                    "Delete": {
+                        "TableName": _accounts(),
+                        "Key": {"pk": {"S": DUE_PK}, "sk": {"S": due_sk(purge_after, account_id)}},
+                    }
+                },
+            ]
+        )
+    except ClientError as error:
+        if _conditional(error):
+            return False
+        raise
+    return True
+
+
+@dataclass(frozen=True)
+class Due:
+    """An account whose purge time has come."""
+
+    account_id: str
+    purge_after: int
+    requested_at: int
+
+
+def due_accounts(now: int, *, limit: int) -> list[Due]:
+    """Accounts pending deletion with `purge_after <= now`, earliest first (one Query on `PURGE#DUE`)."""
+    response = clients.dynamodb().query(
+        TableName=_accounts(),
+        KeyConditionExpression="pk = :pk AND sk <= :until",
+        ExpressionAttributeValues={":pk": {"S": DUE_PK}, ":until": {"S": f"{now:012d}~"}},
+        ConsistentRead=True,
+        Limit=limit,
+    )
+    return [
+        Due(
+            account_id=item["account_id"]["S"],
+            purge_after=int(item["purge_after"]["N"]),
+            requested_at=int(item.get("requested_at", {}).get("N", "0")),
+        )
+        for item in response.get("Items", [])
+    ]
+
+
+def pending_count() -> int:
+    """How many accounts are pending deletion (due or not)."""
+    paginator = clients.dynamodb().get_paginator("query")
+    pages = paginator.paginate(
+        TableName=_accounts(),
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": DUE_PK}},
+        Select="COUNT",
+    )
+    return sum(int(page.get("Count", 0)) for page in pages)
+
+
+def forget_due(account_id: str, purge_after: int) -> None:
+    """Remove the account's `PURGE#DUE` entry (its purge is complete)."""
+    clients.dynamodb().delete_item(
+        TableName=_accounts(), Key={"pk": {"S": DUE_PK}, "sk": {"S": due_sk(purge_after, account_id)}}
+    )
+
+
+def partition(table_name: str, account_id: str, *, start: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Every item (raw attribute values) in the account's partition of one table, page by page."""
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": account_pk(account_id)}},
+        "ConsistentRead": True,
+        "Limit": QUERY_PAGE,
+    }
+    if start:
+        request["ExclusiveStartKey"] = start
+    while True:
+        response = clients.dynamodb().query(**request)
+        yield from response.get("Items", [])
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            return
+        request["ExclusiveStartKey"] = last
+
+
+def index_keys(table_name: str, index: str, partition_key: str, value: str) -> Iterator[dict[str, Any]]:
+    """Primary keys of the items an index lists under one partition value."""
+    paginator = clients.dynamodb().get_paginator("query")
+    pages = paginator.paginate(
+        TableName=table_name,
+        IndexName=index,
+        KeyConditionExpression="#k = :v",
+        ExpressionAttributeNames={"#k": partition_key},
+        ExpressionAttributeValues={":v": {"S": value}},
+        ProjectionExpression="pk, sk",
+    )
+    for page in pages:
+        yield from ({"pk": i["pk"], "sk": i["sk"]} for i in page.get("Items", []))
+
+
+def delete(table_name: str, key: dict[str, Any], *, owned_by: str | None = None) -> bool:
+    """Delete one item; with `owned_by`, only while its `account_id` is that account. False when nothing went."""
+    request: dict[str, Any] = {"TableName": table_name, "Key": key, "ReturnValues": "ALL_OLD"}
+    if owned_by is not None:
+        request["ConditionExpression"] = "account_id = :owner"
+        request["ExpressionAttributeValues"] = {":owner": {"S": owned_by}}
+    try:
+        response = clients.dynamodb().delete_item(**request)
+    except ClientError as error:
+        if _conditional(error):
+            return False
+        raise
+    return bool(response.get("Attributes"))
+
+
+def open_receipt(due: Due, *, started_at: int) -> None:
+    """Create the account's deletion receipt on the first purge run (a resumed run keeps the first one)."""
+    try:
+        clients.dynamodb().put_item(
+            TableName=_accounts(),
+            Item={
+                "pk": {"S": receipt_pk(due.account_id)},
+                "sk": {"S": RECEIPT_SK},
+                "account_id": {"S": due.account_id},
+                "requested_at": {"N": str(due.requested_at)},
+                "purge_after": {"N": str(due.purge_after)},
+                "started_at": {"N": str(started_at)},
+                "runs": {"N": "0"},
+                "deleted": {"M": {}},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as error:
+        if not _conditional(error):
+            raise
+
+
+def add_to_receipt(account_id: str, counts: dict[str, int], *, purged_at: int | None) -> None:
+    """Add one run's deletions per table to the receipt; `purged_at` once the account is completely gone."""
+    names: dict[str, str] = {"#deleted": "deleted"}
+    values: dict[str, Any] = {":one": {"N": "1"}, ":zero": {"N": "0"}}
+    sets = ["runs = runs + :one"]
+    # ADD works on top-level attributes only: nested counters add with if_not_exists (open_receipt made the map).
+    for n, (table_env, count) in enumerate(sorted(counts.items())):
+        names[f"#t{n}"] = table_env
+        values[f":c{n}"] = {"N": str(count)}
+        sets.append(f"#deleted.#t{n} = if_not_exists(#deleted.#t{n}, :zero) + :c{n}")
+    if purged_at is not None:
+        sets.append("purged_at = :purged")
+        values[":purged"] = {"N": str(purged_at)}
+    expression = "SET " + ", ".join(sets)
+    clients.dynamodb().update_item(
+        TableName=_accounts(),
+        Key={"pk": {"S": receipt_pk(account_id)}, "sk": {"S": RECEIPT_SK}},
+        UpdateExpression=expression,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def get_receipt(account_id: str) -> dict[str, Any] | None:
+    """The deletion receipt of a purged (or being purged) account, or None."""
+    response = clients.dynamodb().get_item(
+        TableName=_accounts(),
+        Key={"pk": {"S": receipt_pk(account_id)}, "sk": {"S": RECEIPT_SK}},
+        ConsistentRead=True,
+    )
+    item = response.get("Item")
+    return plain(item) if item else None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A global item that points at the account (found through one of the account's own items)."""
+
+    table_env: str
+    pk: str
+    sk: str
+    owned: bool = True  # it carries `account_id`: deleted only while it names this account
+
+
+def lookups_of(table_env: str, item: dict[str, Any]) -> list[Lookup]:
+    """The global items an account item implies (a plain item from the account's partition of `table_env`)."""
+    sk = str(item.get("sk", ""))
+    found: list[Lookup] = []
+    if table_env == ACCOUNTS_ENV and sk == ACCOUNT_SK:
+        found += [Lookup(ACCOUNTS_ENV, f"NUMBER#{s['number']}", NUMBER_SK) for s in item.get("senders") or []]
+    elif table_env == ACCOUNTS_ENV and sk.startswith(USER_PREFIX):
+        found.append(Lookup(ACCOUNTS_ENV, f"EMAIL#{item['email_index']}", EMAIL_SK))
+        # The login throttle of the address (keyed by its blind index, no account id on it): logic/throttle.py.
+        found.append(Lookup(LIMITS_ENV, f"LIMIT#LOGIN#EMAIL#{item['email_index']}", "LOGIN", owned=False))
+        if item.get("reset_digest"):
+            found.append(Lookup(SESSIONS_ENV, token_pk(str(item["reset_digest"])), "RESET"))
+    elif table_env == ACCOUNTS_ENV and sk.startswith(INVITE_PREFIX):
+        found.append(Lookup(SESSIONS_ENV, token_pk(str(item["token_digest"])), INVITE_TOKEN_SK))
+    elif table_env == ACCOUNTS_ENV and sk.startswith("APIKEY#"):
+        found.append(Lookup(ACCOUNTS_ENV, f"KEYID#{item['key_id']}", LOOKUP_SK))
+    if table_env == MESSAGING_ENV and item.get("carrier") and item.get("carrier_message_id"):
+        # Messaging's carrier-id lookup (`CMSG#<carrier>#<id>`), named by each accepted attempt.
+        found.append(Lookup(MESSAGING_ENV, f"CMSG#{item['carrier']}#{item['carrier_message_id']}", "CMSG"))
+    return found
+
+
+def user_session_keys(account_id: str, user_id: str) -> Iterator[dict[str, Any]]:
+    """Keys of a user's sessions (global `TOKEN#<digest>` items), through the Sessions table's gsi1."""
+    return index_keys(
+        settings.get().table(SESSIONS_ENV), "gsi1", "gsi1pk", sessions_dal.user_sessions_key(account_id, user_id)
+    )
