@@ -138,7 +138,7 @@ def request_deletion(principal: Principal, body: DeleteAccountIn | None, meta: R
 
 def restore(body: RestoreIn, meta: RequestMeta) -> RestoreOut:
     """POST /v1/account/restore: an owner's e-mail and password (+ second factor), the login throttles and answers."""
-    with sessions._uniform_failure_time():  # the same R8 floor as a login
+    with sessions.uniform_failure_time():  # the same R8 floor as a login
         return _restore(body, meta)
 
 

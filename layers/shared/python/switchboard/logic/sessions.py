@@ -78,7 +78,7 @@ def _account_usable(account: AccountItem | None) -> bool:
 
 
 @contextmanager
-def _uniform_failure_time() -> Iterator[None]:
+def uniform_failure_time() -> Iterator[None]:
     """Let every InvalidCredentials answer take at least the configured floor (R8: no timing oracle)."""
     # A duration, not a moment: the monotonic counter is right here, not the platform clock.
     started = time.perf_counter()
@@ -93,7 +93,7 @@ def _uniform_failure_time() -> Iterator[None]:
 
 def login(body: LoginIn, meta: RequestMeta) -> SessionOut:
     """POST /v1/sessions: every factor checked, then a new session (R8-R10, R14, R19)."""
-    with _uniform_failure_time():
+    with uniform_failure_time():
         return _login(body, meta)
 
 
