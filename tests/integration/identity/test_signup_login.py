@@ -235,3 +235,11 @@ def test_signup_r32_validation_refuses_unknown_fields(identity: dict[str, str]) 
     )
     assert answer.status == 422
     assert answer.body["errors"][0]["pointer"] == "/account_id"
+
+
+def test_signup_email_links_to_the_console_and_names_the_api_call(identity: dict[str, str]) -> None:
+    assert signup("links@example.com").status == 202
+    [mail] = mails_to("links@example.com")
+    token = last_token("links@example.com")
+    assert f"https://console.switchboard.example/verify-email?token={token}" in mail.body
+    assert "POST https://api.switchboard.example/v1/email-verifications" in mail.body

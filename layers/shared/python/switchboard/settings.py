@@ -23,6 +23,8 @@ class Settings:
     # A failed login answers no sooner than this, so the work a known e-mail costs (counters, audit) beyond an
     # unknown one's cannot be timed (R8). Tests under moto set 0; deployed and locally it applies.
     login_failure_floor_ms: int = 400
+    # Where e-mailed links open (the web console); each e-mail also names the API call that takes the token.
+    console_base_url: str = "https://console.switchboard.example"
     webhook_retry_base_s: int = 30  # first webhook retry delay; it doubles up to an hour (WEBHOOK_RETRY_BASE_S)
 
     def table(self, env: str) -> str:
@@ -54,6 +56,7 @@ def get() -> Settings:
         mail_from=env.get("MAIL_FROM", "Switchboard <no-reply@switchboard.example>"),
         webhook_retry_base_s=int(env.get("WEBHOOK_RETRY_BASE_S", "30")),
         login_failure_floor_ms=int(env.get("LOGIN_FAILURE_FLOOR_MS", "400")),
+        console_base_url=env.get("CONSOLE_BASE_URL", "https://console.switchboard.example"),
     )
 
 

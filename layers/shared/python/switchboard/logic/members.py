@@ -118,12 +118,13 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
         target={"invitation_id": item.invitation_id},
         data={"role": item.role},
     )
-    base = settings.get().public_base_url.rstrip("/")
+    console, api = settings.get().console_base_url.rstrip("/"), settings.get().public_base_url.rstrip("/")
     _send(
         email,
         f"you are invited to join {_account_name(principal.account_id)}",
         f"You were invited to join the Switchboard account {_account_name(principal.account_id)!r} as "
-        f"{item.role}. Choose your password within 7 days: {base}/accept-invitation?token={token}\n"
+        f"{item.role}. Choose your password within 7 days: {console}/accept-invitation?token={token}\n"
+        f'(API: POST {api}/v1/invitations/accept with {{"token": "{token}", "password": "..."}})\n'
         "If you did not expect this, ignore this message.",
     )
     return InvitationOut(

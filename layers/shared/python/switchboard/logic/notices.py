@@ -76,14 +76,19 @@ def notify(user: UserItem, kind: str) -> None:
 
 def send_link(to: str, *, kind: str, token: str) -> None:
     """A single-use link: e-mail verification or password reset (`?token=` is what the outbox reads)."""
-    base = settings.get().public_base_url.rstrip("/")
+    config = settings.get()
+    console, api = config.console_base_url.rstrip("/"), config.public_base_url.rstrip("/")
     if kind == "verify":
         subject = "Switchboard: verify your e-mail"
-        body = f"Confirm your e-mail address within 24 hours: {base}/verify-email?token={token}"
+        body = (
+            f"Confirm your e-mail address within 24 hours: {console}/verify-email?token={token}\n"
+            f'(API: POST {api}/v1/email-verifications with {{"token": "{token}"}})'
+        )
     else:
         subject = "Switchboard: reset your password"
         body = (
-            f"Choose a new password within 30 minutes: {base}/reset-password?token={token}\n"
+            f"Choose a new password within 30 minutes: {console}/reset-password?token={token}\n"
+            f'(API: POST {api}/v1/password-resets/confirm with {{"token": "{token}", "new_password": "..."}})\n'
             "If you did not ask for this, ignore this message: your password stays the same."
         )
     mail.send(mail.Email(to=to, subject=subject, body=body))
