@@ -9,6 +9,7 @@ import pytest
 
 from switchboard import settings
 from switchboard.crypto import secrets
+from tests.integration.messaging.conftest import queues  # noqa: F401 - a fixture: the role matrix sends messages
 
 
 @pytest.fixture
