@@ -362,7 +362,7 @@ FUNCTIONS: tuple[Function, ...] = (
         tables=_ro(
             {
                 "Accounts": Access.READ,  # endpoints and their sealed secrets
-                "Messaging": Access.WRITE,  # appends to the delivery log
+                "Messaging": Access.READ_WRITE,  # appends to the delivery log; a message's callback_url and secret
                 "Keyring": Access.READ,
             }
         ),

@@ -19,7 +19,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def record_handler(record: SQSRecord) -> None:
     """One attempt; raising marks the record failed, so the event source leaves it on the queue."""
     job = DeliveryJob.model_validate_json(record.body)
-    logger.append_keys(account_id=job.account_id, endpoint_id=job.endpoint_id, event_id=job.event_id)
+    logger.append_keys(
+        account_id=job.account_id, endpoint_id=job.endpoint_id, message_id=job.message_id, event_id=job.event_id
+    )
     webhooks.deliver(
         job, attempt=int(record.attributes.approximate_receive_count), receipt_handle=record.receipt_handle
     )

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from switchboard import api, auth
 from switchboard.auth import Principal
 from switchboard.logic import broadcasts, messages
-from switchboard.models.messages import BroadcastIn, MessageIn
+from switchboard.models.messages import BroadcastIn, MessageCreated, MessageIn, MessageOut
 from switchboard.models.messages import dump as dump_model
 from switchboard.models.permissions import Permission
 from switchboard.observability import logger, metrics, tracer
@@ -35,9 +35,19 @@ def _query(name: str) -> str | None:
     return app.current_event.get_query_string_value(name)
 
 
-@app.post("/v1/messages", summary="Send a message", tags=["messages"])
+@app.post(
+    "/v1/messages",
+    summary="Send a message",
+    tags=["messages"],
+    responses={
+        202: {
+            "description": "Queued; `callback_secret` (only with a callback_url) is shown in this answer only",
+            "content": {"application/json": {"model": MessageCreated}},
+        }
+    },
+)
 def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
-    """202 queued; 422 consent_required (nothing queued); 429 quota_exceeded."""
+    """202 queued; 422 consent_required or template_required (nothing queued); 429 quota_exceeded."""
     principal = _caller(Permission.MESSAGES_SEND)
     return _json(202, dump_model(messages.create(principal, body)))
 
@@ -58,7 +68,12 @@ def list_messages() -> Response[str]:
     return _json(200, dump_model(page))
 
 
-@app.get("/v1/messages/<message_id>", summary="Read a message's log", tags=["messages"])
+@app.get(
+    "/v1/messages/<message_id>",
+    summary="Read a message's log",
+    tags=["messages"],
+    responses={200: {"description": "The message's log", "content": {"application/json": {"model": MessageOut}}}},
+)
 def read_message(message_id: str) -> Response[str]:
     """Status, carrier, attempts and events; viewers see a masked number and no body."""
     principal = _caller(Permission.RECIPIENTS_READ)
@@ -67,7 +82,7 @@ def read_message(message_id: str) -> Response[str]:
 
 @app.post("/v1/broadcasts", summary="Send to a list", tags=["messages"])
 def send_broadcast(body: Annotated[BroadcastIn, Body()]) -> Response[str]:
-    """202 with counts accepted and skipped (no consent)."""
+    """202 with counts accepted and skipped (no consent; WhatsApp free-form text outside the 24-hour window)."""
     principal = _caller(Permission.MESSAGES_SEND)
     return _json(202, dump_model(broadcasts.create(principal, body)))
 

@@ -112,11 +112,16 @@ class LocalStack:
             raise
 
 
-def start_stack(directory: Path, port: int | None = None) -> LocalStack:
-    """Start `python -m local` on a free port (or `port`), output in `directory`."""
+# What the e2e stack reads from its environment beyond the defaults: a 1 s first webhook retry (it doubles), so the
+# retry path can be watched end to end (switchboard.settings reads WEBHOOK_RETRY_BASE_S).
+E2E_ENV = {"WEBHOOK_RETRY_BASE_S": "1"}
+
+
+def start_stack(directory: Path, port: int | None = None, env: dict[str, str] | None = None) -> LocalStack:
+    """Start `python -m local` on a free port (or `port`), output in `directory`, with `env` on top of ours."""
     port = port or free_port()
     stdout, stderr = directory / "stdout.txt", directory / "stderr.txt"
-    env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **(env or {}), "PORT": str(port), "PYTHONUNBUFFERED": "1"}
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=out, stderr=err)
     return LocalStack(process, port, stdout, stderr)
@@ -125,7 +130,7 @@ def start_stack(directory: Path, port: int | None = None) -> LocalStack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """One local stack per test worker, stopped with Ctrl-C at the end (it must exit 0 and free its port)."""
-    running = start_stack(tmp_path_factory.mktemp("local-stack"))
+    running = start_stack(tmp_path_factory.mktemp("local-stack"), env=E2E_ENV)
     try:
         running.wait_ready()
         yield running

@@ -9,6 +9,8 @@ import pytest
 
 from switchboard import settings
 from switchboard.crypto import secrets
+from tests.integration.messaging.conftest import queues  # noqa: F401 - a fixture: the role matrix sends messages
+from tests.integration.webhooks.conftest import listener  # noqa: F401 - a fixture: the send path's webhooks
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ class World:
     keys: dict[Role, str] = field(default_factory=dict)
     counter: itertools.count[int] = field(default_factory=itertools.count)
     b: dict[str, str] = field(default_factory=dict)  # path parameter name -> an id of account B
+    ids: dict[str, str] = field(default_factory=dict)  # messaging objects of account A, by path parameter name
 
     def session(self, role: Role) -> str:
         """The role's session, re-authenticated when sensitive routes would find it stale."""
@@ -71,14 +72,31 @@ class World:
     def spare_member(self) -> str:
         return add_member(self.session(Role.OWNER), f"{self.unique('spare')}@example.com", "viewer")
 
+    def phone(self) -> str:
+        return f"+1415556{next(self.counter):04d}"
+
+    def recipient(self) -> str:
+        created = call("POST", "/v1/recipients", {"phone": self.phone()}, token=self.session(Role.OWNER))
+        assert created.status == 201, created.body
+        recipient_id: str = created.body["id"]
+        return recipient_id
+
+    def endpoint(self) -> str:
+        body = {"url": "http://127.0.0.1:9/hook", "events": ["message.status"]}
+        created = call("POST", "/v1/webhook-endpoints", body, token=self.session(Role.OWNER))
+        assert created.status == 201, created.body
+        endpoint_id: str = created.body["id"]
+        return endpoint_id
+
 
 @dataclass(frozen=True)
 class Request:
-    """What a recipe sends; `after` runs once the answer is in (cleanup)."""
+    """What a recipe sends; `after` runs once the answer is in (cleanup); `check` says what is wrong with a 2xx."""
 
     path: str
     body: Any = None
     after: Callable[[], None] | None = None
+    check: Callable[[Answer], str] | None = None
 
 
 Recipe = Callable[[World, Role, str, bool], Request]  # (world, role, credential token, allowed) -> request
@@ -173,6 +191,103 @@ RECIPES: dict[tuple[str, str], Recipe] = {
 }
 
 
+# --- messaging and webhooks -----------------------------------------------------------------------------------
+
+PHONE = "+14155550199"  # the world's opted-in recipient
+MASKED = "+1******0199"
+
+
+def _phones(role: Role) -> Callable[[Answer], str]:
+    """Viewers see every number masked (last 4 only); other roles see it in full."""
+
+    def check(answer: Answer) -> str:
+        text = str(answer.body)
+        if role is Role.VIEWER:
+            return "" if MASKED in text and PHONE not in text else f"viewer saw no mask: {text[:200]}"
+        return "" if PHONE in text else f"{role} did not see the number: {text[:200]}"
+
+    return check
+
+
+def _read(path: str, *, phones: bool = False) -> Recipe:
+    def recipe(world: World, role: Role, token: str, allowed: bool) -> Request:
+        filled = _PARAM.sub(lambda m: world.ids[m.group(1)], path)
+        return Request(filled, check=_phones(role) if phones else None)
+
+    return recipe
+
+
+def _write(path: str, body: Callable[[World], Any]) -> Recipe:
+    def recipe(world: World, role: Role, token: str, allowed: bool) -> Request:
+        return Request(_PARAM.sub(lambda m: world.ids[m.group(1)], path), body(world))
+
+    return recipe
+
+
+def _erase_recipient(world: World, role: Role, token: str, allowed: bool) -> Request:
+    recipient_id = world.recipient() if allowed else world.ids["recipient_id"]
+    return Request(f"/v1/recipients/{recipient_id}")
+
+
+def _delete_endpoint(world: World, role: Role, token: str, allowed: bool) -> Request:
+    endpoint_id = world.endpoint() if allowed else world.ids["endpoint_id"]
+    return Request(f"/v1/webhook-endpoints/{endpoint_id}")
+
+
+MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
+    ("POST", "/v1/recipients"): _write("/v1/recipients", lambda w: {"phone": w.phone()}),
+    ("GET", "/v1/recipients"): _read("/v1/recipients", phones=True),
+    ("GET", "/v1/recipients/{recipient_id}"): _read("/v1/recipients/{recipient_id}", phones=True),
+    ("DELETE", "/v1/recipients/{recipient_id}"): _erase_recipient,
+    ("POST", "/v1/recipients/{recipient_id}/consents"): _write(
+        "/v1/recipients/{recipient_id}/consents", lambda w: {"channel": "voice", "status": "opted_in", "source": "api"}
+    ),
+    ("GET", "/v1/recipients/{recipient_id}/consents"): _read("/v1/recipients/{recipient_id}/consents"),
+    ("POST", "/v1/lists"): _write("/v1/lists", lambda w: {"name": w.unique("list")}),
+    ("POST", "/v1/lists/{list_id}/recipients"): _write(
+        "/v1/lists/{list_id}/recipients", lambda w: {"recipient_ids": [w.ids["recipient_id"]]}
+    ),
+    ("GET", "/v1/lists/{list_id}/recipients"): _read("/v1/lists/{list_id}/recipients"),
+    ("POST", "/v1/messages"): _write(
+        "/v1/messages", lambda w: {"recipient_id": w.ids["recipient_id"], "channel": "sms", "body": "Hi"}
+    ),
+    ("GET", "/v1/messages"): _read("/v1/messages", phones=True),
+    ("GET", "/v1/messages/{message_id}"): _read("/v1/messages/{message_id}", phones=True),
+    ("POST", "/v1/broadcasts"): _write(
+        "/v1/broadcasts", lambda w: {"list_id": w.ids["list_id"], "channel": "sms", "body": "Hi all"}
+    ),
+    ("POST", "/v1/webhook-endpoints"): _write(
+        "/v1/webhook-endpoints", lambda w: {"url": "http://127.0.0.1:9/hook", "events": ["message.status"]}
+    ),
+    ("GET", "/v1/webhook-endpoints"): _read("/v1/webhook-endpoints"),
+    ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): _delete_endpoint,
+    ("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"): _read("/v1/webhook-endpoints/{endpoint_id}/deliveries"),
+}
+RECIPES.update(MESSAGING_RECIPES)
+
+
+def _messaging(token: str) -> dict[str, str]:
+    """An opted-in recipient, a list holding it, a message to it and a webhook endpoint, by path parameter name."""
+    recipient = call("POST", "/v1/recipients", {"phone": PHONE}, token=token)
+    assert recipient.status == 201, recipient.body
+    recipient_id = recipient.body["id"]
+    consent = {"channel": "sms", "status": "opted_in", "source": "web_form"}
+    assert call("POST", f"/v1/recipients/{recipient_id}/consents", consent, token=token).status == 201
+    list_id = call("POST", "/v1/lists", {"name": "everyone"}, token=token).body["id"]
+    assert call("POST", f"/v1/lists/{list_id}/recipients", {"recipient_ids": [recipient_id]}, token=token).status < 300
+    sent = call("POST", "/v1/messages", {"recipient_id": recipient_id, "channel": "sms", "body": "Hi"}, token=token)
+    assert sent.status == 202, sent.body
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["message.status"]}
+    endpoint = call("POST", "/v1/webhook-endpoints", body, token=token)
+    assert endpoint.status == 201, endpoint.body
+    return {
+        "recipient_id": recipient_id,
+        "list_id": list_id,
+        "message_id": sent.body["id"],
+        "endpoint_id": endpoint.body["id"],
+    }
+
+
 def _protected() -> list[catalog.Route]:
     return [route for route, _ in catalog.routes() if route.auth is not catalog.Auth.PUBLIC]
 
@@ -199,6 +314,7 @@ def _world() -> World:
         )
         assert created.status == 201
         world.keys[role] = created.body["key"]
+    world.ids = _messaging(world.session(Role.OWNER))
     return world
 
 
@@ -216,7 +332,7 @@ def _check(answer: Answer, *, strict: bool, key_on_session_route: bool, allowed:
     return "" if ok else f"{answer.status} {code}"
 
 
-def test_role_matrix_every_protected_route_every_role_session_and_key(identity: dict[str, str]) -> None:
+def test_role_matrix_every_protected_route_every_role_session_and_key(identity: dict[str, str], queues: Any) -> None:
     world = _world()
     failures: list[str] = []
     strict_cells = weak_cells = 0
@@ -241,6 +357,8 @@ def test_role_matrix_every_protected_route_every_role_session_and_key(identity: 
                 allowed=allowed,
                 route=route,
             )
+            if not problem and request.check is not None and 200 <= answer.status < 300:
+                problem = request.check(answer)
             if problem:
                 failures.append(f"{route.method} {route.path} {role} {credential}: {problem}")
             if request.after is not None and 200 <= answer.status < 300:
@@ -266,6 +384,7 @@ def _account_b() -> dict[str, str]:
     key_b = call("POST", "/v1/api-keys", {"name": "b", "role": "developer"}, token=owner_b).body
     session_b = next(s["id"] for s in call("GET", "/v1/sessions", token=owner_b).body["data"] if s["current"])
     return {
+        **_messaging(owner_b),
         "session_id": session_b,
         "key_id": key_b["id"],
         "user_id": member_b,
@@ -274,14 +393,22 @@ def _account_b() -> dict[str, str]:
     }
 
 
-def test_tenant_isolation_every_route_with_an_id_of_another_account_is_404(identity: dict[str, str]) -> None:
+def test_tenant_isolation_every_route_with_an_id_of_another_account_is_404(
+    identity: dict[str, str], queues: Any
+) -> None:
     register("owner@example.com", "Alpha Co")
     owner_a = login("owner@example.com")
     key_a = call("POST", "/v1/api-keys", {"name": "a", "role": "owner"}, token=owner_a).body["key"]
     b = _account_b()
     failures: list[str] = []
     checked = weak = 0
-    bodies = {("PATCH", "/v1/members/{user_id}"): {"role": "viewer"}, ("POST", "/v1/api-keys/{key_id}/rotate"): {}}
+    bodies = {
+        ("PATCH", "/v1/members/{user_id}"): {"role": "viewer"},
+        ("POST", "/v1/api-keys/{key_id}/rotate"): {},
+        # Valid bodies, so that only the id of another account can be what refuses them.
+        ("POST", "/v1/recipients/{recipient_id}/consents"): {"channel": "sms", "status": "opted_out", "source": "api"},
+        ("POST", "/v1/lists/{list_id}/recipients"): {"recipient_ids": ["rcp_00000000000000000000000000"]},
+    }
     for route in _protected():
         params = _PARAM.findall(route.path)
         if not params:
@@ -299,6 +426,7 @@ def test_tenant_isolation_every_route_with_an_id_of_another_account_is_404(ident
             weak += not known
     print(f"tenant isolation: {checked} requests with account B's ids ({weak} with a stand-in id)")
     assert not failures, "\n".join(failures)
+    assert weak == 0, "every route with an id is tried with a real id of account B"
     # Nothing of B moved: its session, key and member still work.
     assert call("GET", "/v1/me", token=b["owner_b"]).status == 200
     assert call("GET", "/v1/account", token=b["key_b"]).status == 200

@@ -17,6 +17,7 @@ from switchboard.carriers import sandbox
 from switchboard.crypto import envelope, secrets
 from switchboard.dal import accounts as accounts_dal
 from tests.integration.conftest import Context, rest_event
+from tests.integration.webhooks.conftest import listener  # noqa: F401 - a fixture the callback_url tests use
 
 SIGNING_KEY = "sandbox-signing-key-for-tests"
 

@@ -29,6 +29,11 @@ def consent_sk(recipient_id: str, entry_id: str) -> str:
     return f"CONSENT#{recipient_id}#{entry_id}"
 
 
+def window_sk(channel: str, phone_index: str) -> str:
+    """Sort key of a number's last inbound message on a channel (WhatsApp's 24-hour window), by blind index."""
+    return f"LASTIN#{channel}#{phone_index}"
+
+
 def list_sk(list_id: str) -> str:
     """Sort key of a list."""
     return f"LIST#{list_id}"
@@ -191,3 +196,29 @@ def members_page(
         pk_value=account_pk(account_id), prefix=f"LISTMEM#{list_id}#", limit=limit, cursor=cursor
     )
     return [str(i["recipient_id"]) for i in items], next_cursor
+
+
+def touch_inbound(account_id: str, phone_index: str, channel: str, at: int, *, keep_s: int) -> None:
+    """Remember when a number last wrote on a channel (no number, no content); gone `keep_s` later (TTL)."""
+    table.update(
+        account_pk(account_id),
+        window_sk(channel, phone_index),
+        expression="SET last_inbound_at = :at, expires_at = :expires",
+        # Carriers deliver out of order: an older message never moves the time back.
+        condition="attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
+        vals={":at": at, ":expires": at + keep_s},
+    )
+
+
+def last_inbound(account_id: str, phone_index: str, channel: str) -> int | None:
+    """Epoch seconds of the number's last inbound message on the channel, None when none is remembered."""
+    item = table.get(account_pk(account_id), window_sk(channel, phone_index))
+    return int(item["last_inbound_at"]) if item else None
+
+
+def last_inbound_many(account_id: str, phone_indexes: Sequence[str], channel: str) -> dict[str, int]:
+    """Last inbound times by blind index (BatchGetItem, 100 per call); numbers that never wrote are absent."""
+    pk = account_pk(account_id)
+    found = table.batch_get([(pk, window_sk(channel, i)) for i in phone_indexes])
+    prefix = window_sk(channel, "")
+    return {sk.removeprefix(prefix): int(item["last_inbound_at"]) for (_, sk), item in found.items()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from switchboard import clock, ids
 from switchboard.auth import Principal
 from switchboard.dal import messages as store
@@ -25,6 +27,16 @@ def _members(account_id: str, list_id: str) -> list[str]:
             return members
 
 
+def _in_window(account_id: str, recipients: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Recipients who wrote on WhatsApp within 24 hours: free-form text may reach only them (R62)."""
+    indexes = [str(r.get("phone_index", "")) for r in recipients]
+    last = recipients_dal.last_inbound_many(account_id, indexes, "whatsapp")
+    now = clock.timestamp()
+    return [
+        r for r, i in zip(recipients, indexes, strict=True) if i in last and now - last[i] < messages_logic.WINDOW_S
+    ]
+
+
 def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
     """POST /v1/broadcasts → 202: reads in pages and batches of 100, writes in batches of 25, enqueues by 10."""
     if (body.body is None) == (body.template is None):
@@ -35,7 +47,10 @@ def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
     lists.fetch(account_id, body.list_id)
     members = _members(account_id, body.list_id)
     found = recipients_dal.get_many(account_id, members)
-    eligible = [found[r] for r in members if consent.allows_send(found.get(r), body.channel)]
+    consenting = [found[r] for r in members if consent.allows_send(found.get(r), body.channel)]
+    eligible = (
+        _in_window(account_id, consenting) if messages_logic.needs_window(body.channel, body.body) else consenting
+    )
     from_number = messages_logic.sender(account_id, body.channel)
     if eligible:
         messages_logic.take_quota(account_id, principal.plan, len(eligible))
@@ -58,7 +73,7 @@ def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
     ]
     store.put_many(items)
     queues.send_batch(body.channel, account_id, [item["message_id"] for item in items])
-    skipped = Skipped(no_consent=len(members) - len(eligible))
+    skipped = Skipped(no_consent=len(members) - len(consenting), outside_window=len(consenting) - len(eligible))
     table.put(
         {
             "pk": table.account_pk(account_id),
@@ -68,6 +83,7 @@ def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
             "channel": body.channel,
             "accepted": len(items),
             "skipped_no_consent": skipped.no_consent,
+            "skipped_outside_window": skipped.outside_window,
             "created_at": clock.rfc3339(clock.now()),
         }
     )

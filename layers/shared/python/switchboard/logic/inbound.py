@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from switchboard import clock, ids
@@ -22,6 +23,7 @@ HELP_WORDS = frozenset({"HELP"})
 # CarrierEvent.extra key the WhatsApp adapter sets from the "stop promotions" preference: "stop" or "resume".
 MARKETING_PREFERENCE = "marketing_messages"
 DEDUPE_TTL_S = 7 * 86400
+WINDOW_KEEP_S = 25 * 3600  # the window's record outlives the 24 hours a little, then the purge job removes it
 
 
 def keyword(body: str) -> str | None:
@@ -94,6 +96,9 @@ def _inbound(event: CarrierEvent) -> str:
             "received_at": event.at,
         }
     )
+    if event.channel == "whatsapp":
+        # Opens (or extends) WhatsApp's 24-hour customer-service window for free-form replies (R62).
+        recipients_dal.touch_inbound(account_id, index, "whatsapp", _sent_at(event), keep_s=WINDOW_KEEP_S)
     word = keyword(event.body)
     # "resume" only lifts WhatsApp's own block: it is no opt-in, which needs an explicit consent entry.
     if event.extra.get(MARKETING_PREFERENCE) == "stop":
@@ -127,6 +132,18 @@ def _inbound(event: CarrierEvent) -> str:
     }
     notify.publish(account_id, "message.inbound", data)
     return f"inbound:{word or 'text'}"
+
+
+def _sent_at(event: CarrierEvent) -> int:
+    """When the user wrote (the carrier's time, never later than now: a clock ahead cannot stretch the window)."""
+    now = int(clock.timestamp())
+    try:
+        moment = datetime.fromisoformat(event.at.replace("Z", "+00:00"))
+    except ValueError:
+        return now
+    if moment.tzinfo is None:
+        return now
+    return min(now, int(moment.timestamp()))
 
 
 def _help_reply(account_id: str, event: CarrierEvent, to: str, recipient_id: str | None) -> None:

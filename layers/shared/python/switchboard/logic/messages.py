@@ -6,9 +6,8 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from switchboard import clock, ids, settings
+from switchboard import clock, ids, settings, webhook_client
 from switchboard.auth import Principal
 from switchboard.crypto import envelope
 from switchboard.dal import accounts as accounts_dal
@@ -16,7 +15,7 @@ from switchboard.dal import messages as store
 from switchboard.dal import messaging as table
 from switchboard.dal import queues, quota
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent
+from switchboard.logic import consent, webhooks
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models import plans
 from switchboard.models.errors import BadRequest, NotFound, ProblemError, RateLimited, ValidationFailed
@@ -25,6 +24,7 @@ from switchboard.models.messages import (
     Attempt,
     ErrorInfo,
     Event,
+    MessageCreated,
     MessageIn,
     MessageOut,
     MessagePage,
@@ -34,7 +34,9 @@ from switchboard.models.permissions import masks_phone_numbers
 from switchboard.models.recipients import InvalidPhone, mask_phone, parse_phone
 from switchboard.observability import metrics
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+CALLBACK_SECRET_FIELD = webhooks.CALLBACK_SECRET_FIELD
+
+WINDOW_S = 24 * 3600  # WhatsApp's customer-service window: free-form text only this long after the user wrote
 
 
 class ConsentRequired(ProblemError):
@@ -43,6 +45,25 @@ class ConsentRequired(ProblemError):
     status = 422
     code = "consent_required"
     title = "Consent required"
+
+
+class TemplateRequired(ProblemError):
+    """WhatsApp free-form text outside the 24-hour customer-service window (R62): nothing was queued."""
+
+    status = 422
+    code = "template_required"
+    title = "Template required"
+
+
+def window_open(account_id: str, recipient: dict[str, Any]) -> bool:
+    """True when the recipient wrote to the account on WhatsApp within the last 24 hours."""
+    last = recipients_dal.last_inbound(account_id, str(recipient.get("phone_index", "")), "whatsapp")
+    return last is not None and clock.timestamp() - last < WINDOW_S
+
+
+def needs_window(channel: str, body: str | None) -> bool:
+    """Only WhatsApp free-form text is bound to the window; templates are always allowed (with opt-in)."""
+    return channel == "whatsapp" and body is not None
 
 
 def invalid(pointer: str, message: str) -> ValidationFailed:
@@ -79,10 +100,21 @@ def validate(body: MessageIn) -> None:
         if ahead > MAX_SEND_AHEAD_S:
             raise invalid("/send_at", "send_at is at most 30 days ahead.")
     if body.callback_url is not None:
-        parts = urlsplit(body.callback_url)
-        local_ok = settings.get().is_local and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
-        if not (parts.scheme == "https" and parts.hostname) and not local_ok:
-            raise invalid("/callback_url", "An https URL.")
+        check_callback_url(body.callback_url)
+
+
+def check_callback_url(url: str) -> None:
+    """The webhook endpoints' SSRF rules (R42): https on 443 deployed, no private, loopback or link-local target.
+
+    A name that does not resolve yet is accepted: every delivery resolves (and checks) it again.
+    """
+    local = settings.get().is_local
+    try:
+        target = webhook_client.parse_target(url, local=local)
+        webhook_client.check_addresses(target, local=local)
+    except webhook_client.TargetRefused as refused:
+        if "does not resolve" not in str(refused):
+            raise invalid("/callback_url", f"This callback URL is not allowed: {refused}.") from None
 
 
 def sender(account_id: str, channel: str) -> str:
@@ -153,6 +185,7 @@ def new_item(
     send_at: int | None = None,
     valid_until: int | None = None,
     callback_url: str | None = None,
+    callback_secret: str | None = None,
     broadcast_id: str | None = None,
 ) -> dict[str, Any]:
     """A message item, number and content sealed; `held` (gsi2) when due later than SQS can delay it."""
@@ -184,6 +217,8 @@ def new_item(
     }
     if body is not None:
         item["body_sealed"] = seal(account_id, message_id, "body_sealed", body)
+    if callback_secret is not None:
+        item[CALLBACK_SECRET_FIELD] = seal(account_id, message_id, CALLBACK_SECRET_FIELD, callback_secret)
     if template is not None:
         item["template_sealed"] = seal(account_id, message_id, "template_sealed", template.model_dump_json())
     if send_at is not None and send_at - clock.timestamp() > queues.MAX_DELAY_S:
@@ -200,14 +235,21 @@ def enqueue(item: dict[str, Any]) -> None:
     queues.send(item["channel"], item["account_id"], item["message_id"], delay_s=delay)
 
 
-def create(principal: Principal, body: MessageIn) -> MessageOut:
-    """POST /v1/messages → 202 queued; 422 consent_required (nothing queued); 429 quota_exceeded."""
+def create(principal: Principal, body: MessageIn) -> MessageCreated:
+    """POST /v1/messages → 202 queued; 422 consent_required or template_required (nothing queued); 429
+    quota_exceeded. With a callback_url, the answer carries the message's signing secret, once."""
     validate(body)
     account_id = principal.account_id
     recipient = _resolve(account_id, body)
     if not consent.allows_send(recipient, body.channel):
         raise ConsentRequired(f"The recipient has not opted in to {body.channel} messages; nothing was queued.")
     assert recipient is not None  # noqa: S101 - allows_send is False for None
+    if needs_window(body.channel, body.body) and not window_open(account_id, recipient):
+        raise TemplateRequired(
+            "The recipient has not written in the last 24 hours: WhatsApp allows only an approved template now; "
+            "nothing was queued."
+        )
+    callback_secret = webhooks.new_secret() if body.callback_url is not None else None
     to = recipients_logic.open_phone(account_id, recipient)
     from_number = sender(account_id, body.channel)
     take_quota(account_id, principal.plan, 1)
@@ -226,11 +268,13 @@ def create(principal: Principal, body: MessageIn) -> MessageOut:
         send_at=send_at,
         valid_until=start + body.validity_s if body.validity_s is not None else None,
         callback_url=body.callback_url,
+        callback_secret=callback_secret,
     )
     store.put(item)
     enqueue(item)
     metrics.add_metric(name="MessagesAccepted", unit="Count", value=1)
-    return render(principal, item, to=to, body=body.body, template=body.template)
+    shown = render(principal, item, to=to, body=body.body, template=body.template)
+    return MessageCreated(**shown.model_dump(), callback_secret=callback_secret)
 
 
 def render(
@@ -270,15 +314,19 @@ def render(
         send_at=_rfc(item.get("send_at")),
         valid_until=_rfc(item.get("valid_until")),
         broadcast_id=item.get("broadcast_id"),
+        callback_url=item.get("callback_url"),
     )
 
 
 def read(principal: Principal, message_id: str) -> MessageOut:
-    """GET /v1/messages/{id}."""
+    """GET /v1/messages/{id}: with the attempts to reach its callback_url, if it has one."""
     item = store.get(principal.account_id, message_id) if message_id.startswith("msg_") else None
     if item is None:
         raise NotFound("No message with this id.")
-    return render(principal, item)
+    out = render(principal, item)
+    if item.get("callback_url"):
+        out.callbacks = webhooks.message_callbacks(principal.account_id, message_id)
+    return out
 
 
 def _time_bound(value: str | None, name: str, default: str) -> str:

@@ -76,7 +76,8 @@ def publish_status(item: dict[str, Any]) -> None:
     }
     if item.get("error"):
         data["error"] = item["error"]
-    notify.publish(item["account_id"], "message.status", data)
+    # The message's own callback_url (if any) gets the same event, signed with the message's secret.
+    notify.publish(item["account_id"], "message.status", data, message=item)
 
 
 def move(item: dict[str, Any], new: str, *, error: dict[str, str] | None = None, **also: Any) -> dict[str, Any] | None:
@@ -117,6 +118,24 @@ def _outbound(item: dict[str, Any]) -> Outbound:
     )
 
 
+def _blocked(record: SendRecord, item: dict[str, Any], claimed: dict[str, Any]) -> str | None:
+    """Fail the message (and say why) when its recipient opted out, or WhatsApp's window closed for free-form text."""
+    if item.get("kind") == "help_reply":
+        return None  # answering a question needs no consent, and the question opened the window
+    recipient = recipients_dal.get(record.account_id, item.get("recipient_id") or "")
+    if not consent.allows_send(recipient, item["channel"]):
+        # An opt-out (e.g. STOP) after queueing blocks the send on every carrier.
+        move(claimed, "failed", error={"code": "consent_required", "detail": "The recipient opted out."})
+        return "no_consent"
+    free_form = messages_logic.needs_window(item["channel"], "" if item.get("body_sealed") else None)
+    if free_form and recipient is not None and not messages_logic.window_open(record.account_id, recipient):
+        # Scheduled (or long-queued) free-form WhatsApp text whose 24-hour window closed meanwhile (R62).
+        detail = "The 24-hour WhatsApp window closed before sending; only a template may be sent."
+        move(claimed, "failed", error={"code": "template_required", "detail": detail})
+        return "outside_window"
+    return None
+
+
 def deliver(
     record: SendRecord,
     *,
@@ -139,12 +158,9 @@ def deliver(
         return "busy"
     if claimed["events"][-1]["status"] == "sending" and item["status"] == "queued":
         publish_status(claimed)
-    if item.get("kind") != "help_reply":
-        recipient = recipients_dal.get(record.account_id, item.get("recipient_id") or "")
-        if not consent.allows_send(recipient, item["channel"]):
-            # An opt-out (e.g. STOP) after queueing blocks the send on every carrier.
-            move(claimed, "failed", error={"code": "consent_required", "detail": "The recipient opted out."})
-            return "no_consent"
+    blocked = _blocked(record, item, claimed)
+    if blocked is not None:
+        return blocked
     names = routing.carriers_for(item["channel"], item.get("country", ""), mode=item.get("mode", "live"))
     try:
         result = routing.failover(

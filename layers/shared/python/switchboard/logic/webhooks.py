@@ -17,6 +17,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from switchboard import clock, ids, settings, webhook_client
 from switchboard.auth import Principal, require
 from switchboard.crypto import envelope
+from switchboard.dal import messages as messages_dal
+from switchboard.dal import messaging as messaging_dal
 from switchboard.dal import webhooks as webhooks_dal
 from switchboard.dal.accounts import TABLE as ACCOUNTS_TABLE
 from switchboard.dal.accounts import account_pk, item_key
@@ -50,34 +52,38 @@ DELIVERY_LOG_DAYS = 30
 MAX_PAGE = 100
 EVENT_TABLE = "Callbacks"  # where a sealed event lives, for its associated data: the queue, not a table
 EVENT_FIELD = "event"
+# The attribute holding a message's own sealed signing secret for its callback_url (a name, not a secret).
+CALLBACK_SECRET_FIELD = "callback_secret_sealed"  # noqa: S105
 
 
 def _event_place(event_id: str) -> dict[str, str]:
     return {"table": EVENT_TABLE, "item_key": f"EVT#{event_id}", "field": EVENT_FIELD}
 
 
-def publish(account_id: str, event_type: str, data: dict[str, Any]) -> int:
+def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: dict[str, Any] | None = None) -> int:
     """Queue one signed delivery of a new event per endpoint of the account subscribed to `event_type`.
 
+    `message` (a message item with a `callback_url`) also gets the event at its own URL: the same event id,
+    queue, worker, SSRF rules, retries and signature scheme, signed with the message's own secret.
     The event (it may carry a phone number or an inbound body) is sealed with the account's key: the queue holds
     ids and ciphertext only. Returns how many deliveries were queued.
     """
     kind = EventType(event_type)  # an unknown type is a programming error: ValueError
     endpoints = [e for e in webhooks_dal.list_endpoints(account_id) if kind.value in e.events]
-    if not endpoints:
+    callback = message is not None and bool(message.get("callback_url"))
+    if not endpoints and not callback:
         return 0
     event_id = ids.new_id("evt")
     event = {"id": event_id, "type": kind.value, "created_at": clock.rfc3339(clock.now()), "data": data}
     sealed = envelope.seal(account_id, json.dumps(event, separators=(",", ":")), **_event_place(event_id))
+    targets: list[dict[str, str]] = [{"endpoint_id": endpoint.endpoint_id} for endpoint in endpoints]
+    if callback and message is not None:
+        targets.append({"message_id": str(message["message_id"])})
     jobs = [
         DeliveryJob(
-            account_id=account_id,
-            endpoint_id=endpoint.endpoint_id,
-            event_id=event_id,
-            event_type=kind.value,
-            sealed_event=sealed,
-        ).model_dump_json()
-        for endpoint in endpoints
+            account_id=account_id, event_id=event_id, event_type=kind.value, sealed_event=sealed, **target
+        ).model_dump_json(exclude_none=True)
+        for target in targets
     ]
     webhooks_dal.enqueue(jobs)
     return len(jobs)
@@ -167,6 +173,11 @@ def check_url(url: str) -> str:
     return url
 
 
+def new_secret() -> str:
+    """A 256-bit signing secret, as endpoints and per-message callbacks get one."""
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
 def _out(item: EndpointItem) -> EndpointOut:
     return EndpointOut(
         id=item.endpoint_id, url=item.url, events=sorted(item.events), created_at=_rfc3339(int(item.created_at))
@@ -184,7 +195,7 @@ def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -
             code="too_many_endpoints",
         )
     endpoint_id = ids.new_id("whe")
-    secret = f"whsec_{secrets.token_urlsafe(32)}"  # 256 bits
+    secret = new_secret()
     now = int(clock.timestamp())
     item = EndpointItem(
         account_pk(principal.account_id),
@@ -298,8 +309,8 @@ def _log(job: DeliveryJob, attempt: int, answer: Answer, *, outcome: str, at: in
     webhooks_dal.put_delivery(
         DeliveryItem(
             account_pk(job.account_id),
-            webhooks_dal.delivery_prefix(job.endpoint_id) + ids.new_id("wha"),
-            endpoint_id=job.endpoint_id,
+            webhooks_dal.delivery_prefix(job.target_id) + ids.new_id("wha"),
+            endpoint_id=job.target_id,
             event_id=job.event_id,
             event_type=job.event_type,
             attempt=attempt,
@@ -314,27 +325,56 @@ def _log(job: DeliveryJob, attempt: int, answer: Answer, *, outcome: str, at: in
     )
 
 
-def deliver(job: DeliveryJob, *, attempt: int, receipt_handle: str) -> str:
-    """POST one event to one endpoint, signed; on failure hide the job until its next attempt and raise.
+def _message_target(job: DeliveryJob) -> tuple[str, str] | None:
+    """(callback_url, secret) of the message the job is for; None when the message (or its callback) is gone."""
+    item = messages_dal.get(job.account_id, job.message_id or "")
+    if item is None or not item.get("callback_url") or not item.get(CALLBACK_SECRET_FIELD):
+        return None
+    secret = envelope.open_sealed(
+        job.account_id,
+        item[CALLBACK_SECRET_FIELD],
+        table=messaging_dal.TABLE,
+        item_key=messaging_dal.item_key(item["pk"], item["sk"]),
+        field=CALLBACK_SECRET_FIELD,
+    )
+    return str(item["callback_url"]), secret
 
-    Returns the outcome: `delivered`, or `dropped` when the endpoint (or the account's key) no longer exists.
-    """
-    keys = {"account_id": job.account_id, "endpoint_id": job.endpoint_id, "event_id": job.event_id}
-    endpoint = webhooks_dal.get_endpoint(job.account_id, job.endpoint_id)
+
+def _target(job: DeliveryJob) -> tuple[str, str] | None:
+    """Where to post the job and with which secret; None when its endpoint or message no longer exists."""
+    if job.message_id is not None:
+        return _message_target(job)
+    endpoint = webhooks_dal.get_endpoint(job.account_id, job.endpoint_id or "")
     if endpoint is None:
-        logger.info("webhook endpoint deleted: delivery dropped", extra={**keys, "attempt": attempt})
-        return "dropped"
+        return None
+    return endpoint.url, envelope.open_sealed(job.account_id, endpoint.secret_sealed, **_secret_place(endpoint))
+
+
+def deliver(job: DeliveryJob, *, attempt: int, receipt_handle: str) -> str:
+    """POST one event to one endpoint (or one message's callback_url), signed; on failure hide the job until its
+    next attempt and raise.
+
+    Returns the outcome: `delivered`, or `dropped` when the endpoint or message (or the account's key) is gone.
+    """
+    keys = {
+        "account_id": job.account_id,
+        "endpoint_id": job.endpoint_id,
+        "message_id": job.message_id,
+        "event_id": job.event_id,
+    }
     try:
-        body = open_event(job).encode()
-        secret = envelope.open_sealed(job.account_id, endpoint.secret_sealed, **_secret_place(endpoint))
+        target = _target(job)
+        body = open_event(job).encode() if target is not None else b""
     except envelope.KeyShredded:
         logger.info("account key shredded: delivery dropped", extra={**keys, "attempt": attempt})
         return "dropped"
+    if target is None:
+        logger.info("webhook target deleted: delivery dropped", extra={**keys, "attempt": attempt})
+        return "dropped"
+    url, secret = target
     now = int(clock.timestamp())
     try:
-        answer = webhook_client.post(
-            endpoint.url, body, _headers(job, sign(secret, now, body)), local=settings.get().is_local
-        )
+        answer = webhook_client.post(url, body, _headers(job, sign(secret, now, body)), local=settings.get().is_local)
         outcome = "delivered" if answer.delivered else "failed"
     except TargetRefused as refused:
         answer, outcome = Answer(status=None, error=f"refused: {refused}", duration_ms=0), "refused"
@@ -352,3 +392,9 @@ def deliver(job: DeliveryJob, *, attempt: int, receipt_handle: str) -> str:
     if outcome != "delivered":
         raise DeliveryFailed(f"attempt {attempt}: {answer.error or answer.status}")
     return outcome
+
+
+def message_callbacks(account_id: str, message_id: str, limit: int = MAX_PAGE) -> list[DeliveryOut]:
+    """The newest attempts to deliver a message's status events to its callback_url (kept 30 days)."""
+    items, _ = webhooks_dal.list_deliveries(account_id, message_id, limit=limit, after_sk=None)
+    return [_delivery_out(i) for i in items]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.models.recipients import Channel
+from switchboard.models.webhooks import DeliveryOut
 
 MAX_BODY_CHARS = 1600
 MAX_SEND_AHEAD_S = 30 * 86400
@@ -93,6 +94,15 @@ class MessageOut(BaseModel):
     send_at: str | None = None
     valid_until: str | None = None
     broadcast_id: str | None = None
+    callback_url: str | None = None
+    # Attempts to POST this message's status events to its callback_url, newest first (read of one message only).
+    callbacks: list[DeliveryOut] | None = None
+
+
+class MessageCreated(MessageOut):
+    """202 of POST /v1/messages: `callback_secret` (when a callback_url was given) appears in this answer only."""
+
+    callback_secret: str | None = None
 
 
 class MessagePage(BaseModel):
@@ -106,6 +116,8 @@ class Skipped(BaseModel):
     """Recipients of a broadcast that were not sent to, by reason."""
 
     no_consent: int
+    # WhatsApp free-form bodies reach only recipients who wrote in the last 24 hours (R62).
+    outside_window: int = 0
 
 
 class BroadcastOut(BaseModel):

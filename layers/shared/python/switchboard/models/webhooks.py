@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 
 class EventType(StrEnum):
@@ -80,13 +80,28 @@ class DeliveryList(BaseModel):
 
 
 class DeliveryJob(BaseModel):
-    """One Callbacks queue message: ids and the event sealed with the account's key, never plaintext data."""
+    """One Callbacks queue message: ids and the event sealed with the account's key, never plaintext data.
+
+    The target is one webhook endpoint (`endpoint_id`) or one message's own `callback_url` (`message_id`).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     v: int = 1
     account_id: str
-    endpoint_id: str
+    endpoint_id: str | None = None
+    message_id: str | None = None
     event_id: str
     event_type: str
     sealed_event: str
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DeliveryJob:
+        if (self.endpoint_id is None) == (self.message_id is None):
+            raise ValueError("a delivery job names exactly one of endpoint_id or message_id")
+        return self
+
+    @property
+    def target_id(self) -> str:
+        """The endpoint or message whose delivery log records this job's attempts."""
+        return self.endpoint_id or self.message_id or ""
