@@ -40,7 +40,6 @@ from switchboard.carriers import http_client, support
 from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
-    CarrierUnavailable,
     Outbound,
     Receipt,
     WebhookRequest,
@@ -142,8 +141,10 @@ def signature_v3(auth_token: str, method: str, url: str, params: list[tuple[str,
     return base64.b64encode(digest).decode()
 
 
-class PlivoCarrier:
+class PlivoCarrier(support.HttpCarrier):
     """Plivo's Messaging and Voice APIs, sending and receiving."""
+
+    NAME, CHANNELS, CREDENTIALS_ENV = NAME, CHANNELS, CREDENTIALS_ENV
 
     def __init__(
         self,
@@ -152,17 +153,11 @@ class PlivoCarrier:
         api_url: str = API_URL,
         http: http_client.HttpClient | None = None,
     ) -> None:
-        self.name = NAME
-        self.channels = CHANNELS
-        self._credentials = credentials or support.from_secret(CREDENTIALS_ENV)
-        self._api_url = api_url.rstrip("/")
-        self._http = http or http_client.HttpClient()
+        super().__init__(credentials=credentials, api_url=api_url, http=http)
 
     def submit(self, msg: Outbound) -> Receipt:
         """An SMS through the Message API, or a call whose answer URL reads the body."""
-        if msg.channel not in self.channels:
-            raise CarrierUnavailable(f"{NAME} does not carry {msg.channel}")
-        creds = self._credentials()
+        creds = self._credentials_for(msg)
         auth_id = support.credential(NAME, creds, "auth_id")
         token = support.credential(NAME, creds, "auth_token")
         to = support.e164(NAME, msg.to).removeprefix("+")

@@ -9,7 +9,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from switchboard import clock, settings
-from switchboard.carriers.base import CarrierRejected, CarrierUnavailable, WebhookRequest
+from switchboard.carriers import http_client
+from switchboard.carriers.base import CarrierRejected, CarrierUnavailable, Outbound, WebhookRequest
 from switchboard.crypto import secrets
 
 # Credentials are read on each use from the secrets cache (≤ 15 min), so a rotated token takes effect without a
@@ -22,6 +23,29 @@ E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 def from_secret(env: str) -> CredentialSource:
     """Credentials read from the JSON secret named by the catalog env var `env`, on first use, never at import."""
     return lambda: secrets.get_json(env)
+
+
+class HttpCarrier:
+    """What every real adapter is built from: its name and channels, credentials from Secrets Manager, one client."""
+
+    NAME: str = ""
+    CHANNELS: frozenset[str] = frozenset()
+    CREDENTIALS_ENV: str = ""
+
+    def __init__(
+        self, *, credentials: CredentialSource | None, api_url: str, http: http_client.HttpClient | None
+    ) -> None:
+        self.name = self.NAME
+        self.channels = self.CHANNELS
+        self._credentials = credentials or from_secret(self.CREDENTIALS_ENV)
+        self._api_url = api_url.rstrip("/")
+        self._http = http or http_client.HttpClient()
+
+    def _credentials_for(self, msg: Outbound) -> Mapping[str, Any]:
+        """The credentials to submit `msg` with; CarrierUnavailable for a channel this carrier does not carry."""
+        if msg.channel not in self.channels:
+            raise CarrierUnavailable(f"{self.NAME} does not carry {msg.channel}")
+        return self._credentials()
 
 
 def credential(carrier: str, values: Mapping[str, Any], key: str) -> str:

@@ -31,7 +31,6 @@ from switchboard.carriers import http_client, support
 from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
-    CarrierUnavailable,
     Outbound,
     Receipt,
     WebhookRequest,
@@ -103,8 +102,10 @@ def signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
     return base64.b64encode(digest).decode()
 
 
-class TwilioCarrier:
+class TwilioCarrier(support.HttpCarrier):
     """Twilio's Programmable Messaging and Voice APIs, sending and receiving."""
+
+    NAME, CHANNELS, CREDENTIALS_ENV = NAME, CHANNELS, CREDENTIALS_ENV
 
     def __init__(
         self,
@@ -113,17 +114,11 @@ class TwilioCarrier:
         api_url: str = API_URL,
         http: http_client.HttpClient | None = None,
     ) -> None:
-        self.name = NAME
-        self.channels = CHANNELS
-        self._credentials = credentials or support.from_secret(CREDENTIALS_ENV)
-        self._api_url = api_url.rstrip("/")
-        self._http = http or http_client.HttpClient()
+        super().__init__(credentials=credentials, api_url=api_url, http=http)
 
     def submit(self, msg: Outbound) -> Receipt:
         """An SMS or WhatsApp message through the Messages API, or a voice call that reads the body."""
-        if msg.channel not in self.channels:
-            raise CarrierUnavailable(f"{NAME} does not carry {msg.channel}")
-        creds = self._credentials()
+        creds = self._credentials_for(msg)
         sid = support.credential(NAME, creds, "account_sid")
         token = support.credential(NAME, creds, "auth_token")
         to, from_ = support.e164(NAME, msg.to), support.e164(NAME, msg.from_)

@@ -86,8 +86,10 @@ def template_payload(template: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class WhatsAppCarrier:
+class WhatsAppCarrier(support.HttpCarrier):
     """The WhatsApp Cloud API, sending and receiving."""
+
+    NAME, CHANNELS, CREDENTIALS_ENV = NAME, CHANNELS, CREDENTIALS_ENV
 
     def __init__(
         self,
@@ -97,18 +99,12 @@ class WhatsAppCarrier:
         api_version: str = API_VERSION,
         http: http_client.HttpClient | None = None,
     ) -> None:
-        self.name = NAME
-        self.channels = CHANNELS
-        self._credentials = credentials or support.from_secret(CREDENTIALS_ENV)
-        self._graph_url = graph_url.rstrip("/")
+        super().__init__(credentials=credentials, api_url=graph_url, http=http)
         self._api_version = api_version
-        self._http = http or http_client.HttpClient()
 
     def submit(self, msg: Outbound) -> Receipt:
         """Send one text or template message from the sender's WhatsApp phone number."""
-        if msg.channel not in self.channels:
-            raise CarrierUnavailable(f"{NAME} does not carry {msg.channel}")
-        creds = self._credentials()
+        creds = self._credentials_for(msg)
         token = support.credential(NAME, creds, "access_token")
         numbers = creds.get("phone_number_ids")
         phone_number_id = numbers.get(msg.from_) if isinstance(numbers, dict) else None
@@ -126,7 +122,7 @@ class WhatsAppCarrier:
             payload |= {"type": "text", "text": {"body": msg.body}}
         response = self._http.post(
             NAME,
-            f"{self._graph_url}/{self._api_version}/{phone_number_id}/messages",
+            f"{self._api_url}/{self._api_version}/{phone_number_id}/messages",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             body=json.dumps(payload).encode(),
         )
