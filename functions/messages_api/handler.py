@@ -8,7 +8,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api, auth
 from switchboard.auth import Principal
-from switchboard.logic import broadcasts, messages
 from switchboard.models.messages import BroadcastIn, MessageCreated, MessageIn, MessageOut
 from switchboard.models.messages import dump as dump_model
 from switchboard.models.permissions import Permission
@@ -48,6 +47,8 @@ def _query(name: str) -> str | None:
 )
 def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
     """202 queued; 422 consent_required or template_required (nothing queued); 429 quota_exceeded."""
+    from switchboard.logic import messages  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
+
     principal = _caller(Permission.MESSAGES_SEND)
     return _json(202, dump_model(messages.create(principal, body)))
 
@@ -55,6 +56,8 @@ def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
 @app.get("/v1/messages", summary="List messages", tags=["messages"])
 def list_messages() -> Response[str]:
     """Newest first; filters status, channel, since, until; viewers see masked numbers."""
+    from switchboard.logic import messages  # noqa: PLC0415
+
     principal = _caller(Permission.RECIPIENTS_READ)
     page = messages.list_page(
         principal,
@@ -76,6 +79,8 @@ def list_messages() -> Response[str]:
 )
 def read_message(message_id: str) -> Response[str]:
     """Status, carrier, attempts and events; viewers see a masked number and no body."""
+    from switchboard.logic import messages  # noqa: PLC0415
+
     principal = _caller(Permission.RECIPIENTS_READ)
     return _json(200, dump_model(messages.read(principal, message_id)))
 
@@ -83,6 +88,8 @@ def read_message(message_id: str) -> Response[str]:
 @app.post("/v1/broadcasts", summary="Send to a list", tags=["messages"])
 def send_broadcast(body: Annotated[BroadcastIn, Body()]) -> Response[str]:
     """202 with counts accepted and skipped (no consent; WhatsApp free-form text outside the 24-hour window)."""
+    from switchboard.logic import broadcasts  # noqa: PLC0415
+
     principal = _caller(Permission.MESSAGES_SEND)
     return _json(202, dump_model(broadcasts.create(principal, body)))
 

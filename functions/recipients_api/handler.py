@@ -9,7 +9,6 @@ from pydantic import BaseModel
 
 from switchboard import api, auth
 from switchboard.auth import Principal
-from switchboard.logic import consent, lists, recipients
 from switchboard.models.permissions import Permission
 from switchboard.models.recipients import ConsentIn, ListIn, ListMembersIn, RecipientIn
 from switchboard.models.request import RequestMeta
@@ -37,6 +36,8 @@ def _query(name: str) -> str | None:
 @app.post("/v1/recipients", summary="Create a recipient", tags=["recipients"])
 def create_recipient(body: Annotated[RecipientIn, Body()]) -> Response[str]:
     """201; 409 recipient_exists with existing_id when the number is already a recipient."""
+    from switchboard.logic import recipients  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
+
     principal, _ = _caller(Permission.RECIPIENTS_WRITE)
     return _json(201, recipients.create(principal, body))
 
@@ -44,6 +45,8 @@ def create_recipient(body: Annotated[RecipientIn, Body()]) -> Response[str]:
 @app.get("/v1/recipients", summary="List recipients", tags=["recipients"])
 def list_recipients() -> Response[str]:
     """Paginated, oldest first; viewers see masked numbers."""
+    from switchboard.logic import recipients  # noqa: PLC0415
+
     principal, _ = _caller(Permission.RECIPIENTS_READ)
     return _json(200, recipients.list_page(principal, limit=_query("limit"), cursor=_query("cursor")))
 
@@ -51,6 +54,8 @@ def list_recipients() -> Response[str]:
 @app.get("/v1/recipients/<recipient_id>", summary="Read a recipient", tags=["recipients"])
 def read_recipient(recipient_id: str) -> Response[str]:
     """404 for ids of other accounts."""
+    from switchboard.logic import recipients  # noqa: PLC0415
+
     principal, _ = _caller(Permission.RECIPIENTS_READ)
     return _json(200, recipients.read(principal, recipient_id))
 
@@ -58,6 +63,8 @@ def read_recipient(recipient_id: str) -> Response[str]:
 @app.delete("/v1/recipients/<recipient_id>", summary="Erase a recipient", tags=["recipients"])
 def erase_recipient(recipient_id: str) -> Response[str]:
     """204; personal data gone, opt-outs remembered by blind index."""
+    from switchboard.logic import recipients  # noqa: PLC0415
+
     principal, _ = _caller(Permission.RECIPIENTS_WRITE)
     recipients.erase(principal, recipient_id)
     return Response(status_code=204, content_type="application/json", body="")
@@ -66,6 +73,8 @@ def erase_recipient(recipient_id: str) -> Response[str]:
 @app.post("/v1/recipients/<recipient_id>/consents", summary="Record consent", tags=["recipients"])
 def record_consent(recipient_id: str, body: Annotated[ConsentIn, Body()]) -> Response[str]:
     """201 with the appended ledger entry."""
+    from switchboard.logic import consent  # noqa: PLC0415
+
     principal, meta = _caller(Permission.RECIPIENTS_WRITE)
     return _json(201, consent.record(principal, recipient_id, body, meta))
 
@@ -73,6 +82,8 @@ def record_consent(recipient_id: str, body: Annotated[ConsentIn, Body()]) -> Res
 @app.get("/v1/recipients/<recipient_id>/consents", summary="Consent ledger", tags=["recipients"])
 def consent_ledger(recipient_id: str) -> Response[str]:
     """Oldest first."""
+    from switchboard.logic import consent  # noqa: PLC0415
+
     principal, _ = _caller(Permission.RECIPIENTS_READ)
     return _json(200, consent.ledger(principal, recipient_id, limit=_query("limit"), cursor=_query("cursor")))
 
@@ -80,6 +91,8 @@ def consent_ledger(recipient_id: str) -> Response[str]:
 @app.post("/v1/lists", summary="Create a list", tags=["lists"])
 def create_list(body: Annotated[ListIn, Body()]) -> Response[str]:
     """201."""
+    from switchboard.logic import lists  # noqa: PLC0415
+
     principal, _ = _caller(Permission.RECIPIENTS_WRITE)
     return _json(201, lists.create(principal, body))
 
@@ -87,6 +100,8 @@ def create_list(body: Annotated[ListIn, Body()]) -> Response[str]:
 @app.post("/v1/lists/<list_id>/recipients", summary="Add recipients to a list", tags=["lists"])
 def add_to_list(list_id: str, body: Annotated[ListMembersIn, Body()]) -> Response[str]:
     """200 with the count added and the ids that are not recipients of this account."""
+    from switchboard.logic import lists  # noqa: PLC0415
+
     principal, _ = _caller(Permission.RECIPIENTS_WRITE)
     return _json(200, lists.add(principal, list_id, body))
 
@@ -94,6 +109,8 @@ def add_to_list(list_id: str, body: Annotated[ListMembersIn, Body()]) -> Respons
 @app.get("/v1/lists/<list_id>/recipients", summary="List a list's recipients", tags=["lists"])
 def list_members(list_id: str) -> Response[str]:
     """Paginated."""
+    from switchboard.logic import lists  # noqa: PLC0415
+
     principal, _ = _caller(Permission.RECIPIENTS_READ)
     return _json(200, lists.members(principal, list_id, limit=_query("limit"), cursor=_query("cursor")))
 

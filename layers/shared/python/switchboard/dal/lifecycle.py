@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from switchboard import settings
-from switchboard.dal import clients
+from switchboard.dal import clients, messaging
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import ACCOUNT_SK, EMAIL_SK, NUMBER_SK, account_pk
 from switchboard.dal.api_keys import LOOKUP_SK
@@ -33,8 +31,6 @@ RECEIPT_SK = "RECEIPT"
 PENDING = "pending_deletion"
 ACTIVE = "active"
 QUERY_PAGE = 100
-
-_deserializer = TypeDeserializer()
 
 
 def receipt_pk(account_id: str) -> str:
@@ -57,22 +53,8 @@ def _conditional(error: ClientError) -> bool:
 
 
 def plain(item: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB attribute values as plain JSON-friendly values (whole numbers int, sets sorted lists, bytes dropped)."""
-    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, set | frozenset):
-        return sorted(_plain(v) for v in value)
-    if isinstance(value, bytes | bytearray):
-        return None
-    return value
+    """DynamoDB attribute values as plain JSON-friendly values (the Messaging table's codec serves every table)."""
+    return messaging.load(item)
 
 
 def key_of(item: dict[str, Any]) -> dict[str, Any]:

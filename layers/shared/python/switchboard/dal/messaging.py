@@ -7,13 +7,16 @@ import binascii
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from switchboard import settings
 from switchboard.dal import clients
+
+if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 TABLE_ENV = "MESSAGING_TABLE"
 TABLE = "Messaging"  # the catalog id: part of every sealed field's associated data
@@ -21,8 +24,13 @@ BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
 BATCH_RETRIES = 8
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+
+@cache
+def _codec() -> tuple[TypeSerializer, TypeDeserializer]:
+    # boto3's package import costs ~0.6 s: the first item read or written pays it, not the handler's import.
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer  # noqa: PLC0415
+
+    return TypeSerializer(), TypeDeserializer()
 
 
 class InvalidCursor(Exception):
@@ -57,12 +65,14 @@ def _typed(value: Any) -> Any:
 
 def dump(item: dict[str, Any]) -> dict[str, Any]:
     """A plain dict as DynamoDB attribute values (None values are left out)."""
-    return {k: _serializer.serialize(_typed(v)) for k, v in item.items() if v is not None}
+    serializer, _ = _codec()
+    return {k: serializer.serialize(_typed(v)) for k, v in item.items() if v is not None}
 
 
 def load(item: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB attribute values as a plain dict (numbers become int when whole)."""
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+    """DynamoDB attribute values as plain JSON-friendly values (whole numbers int, sets sorted lists, bytes dropped)."""
+    _, deserializer = _codec()
+    return {k: _plain(deserializer.deserialize(v)) for k, v in item.items()}
 
 
 def _plain(value: Any) -> Any:
@@ -72,12 +82,17 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, bytes | bytearray):
+        return None
     return value
 
 
 def values(mapping: dict[str, Any]) -> dict[str, Any]:
     """ExpressionAttributeValues from plain values."""
-    return {k: _serializer.serialize(_typed(v)) for k, v in mapping.items()}
+    serializer, _ = _codec()
+    return {k: serializer.serialize(_typed(v)) for k, v in mapping.items()}
 
 
 def key(pk: str, sk: str) -> dict[str, Any]:
