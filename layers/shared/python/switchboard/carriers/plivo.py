@@ -144,16 +144,7 @@ def signature_v3(auth_token: str, method: str, url: str, params: list[tuple[str,
 class PlivoCarrier(support.HttpCarrier):
     """Plivo's Messaging and Voice APIs, sending and receiving."""
 
-    NAME, CHANNELS, CREDENTIALS_ENV = NAME, CHANNELS, CREDENTIALS_ENV
-
-    def __init__(
-        self,
-        *,
-        credentials: support.CredentialSource | None = None,
-        api_url: str = API_URL,
-        http: http_client.HttpClient | None = None,
-    ) -> None:
-        super().__init__(credentials=credentials, api_url=api_url, http=http)
+    NAME, CHANNELS, CREDENTIALS_ENV, API_URL = NAME, CHANNELS, CREDENTIALS_ENV, API_URL
 
     def submit(self, msg: Outbound) -> Receipt:
         """An SMS through the Message API, or a call whose answer URL reads the body."""

@@ -31,14 +31,19 @@ class HttpCarrier:
     NAME: str = ""
     CHANNELS: frozenset[str] = frozenset()
     CREDENTIALS_ENV: str = ""
+    API_URL: str = ""
 
     def __init__(
-        self, *, credentials: CredentialSource | None, api_url: str, http: http_client.HttpClient | None
+        self,
+        *,
+        credentials: CredentialSource | None = None,
+        api_url: str | None = None,
+        http: http_client.HttpClient | None = None,
     ) -> None:
         self.name = self.NAME
         self.channels = self.CHANNELS
         self._credentials = credentials or from_secret(self.CREDENTIALS_ENV)
-        self._api_url = api_url.rstrip("/")
+        self._api_url = (api_url or self.API_URL).rstrip("/")
         self._http = http or http_client.HttpClient()
 
     def _credentials_for(self, msg: Outbound) -> Mapping[str, Any]:

@@ -105,16 +105,7 @@ def signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
 class TwilioCarrier(support.HttpCarrier):
     """Twilio's Programmable Messaging and Voice APIs, sending and receiving."""
 
-    NAME, CHANNELS, CREDENTIALS_ENV = NAME, CHANNELS, CREDENTIALS_ENV
-
-    def __init__(
-        self,
-        *,
-        credentials: support.CredentialSource | None = None,
-        api_url: str = API_URL,
-        http: http_client.HttpClient | None = None,
-    ) -> None:
-        super().__init__(credentials=credentials, api_url=api_url, http=http)
+    NAME, CHANNELS, CREDENTIALS_ENV, API_URL = NAME, CHANNELS, CREDENTIALS_ENV, API_URL
 
     def submit(self, msg: Outbound) -> Receipt:
         """An SMS or WhatsApp message through the Messages API, or a voice call that reads the body."""
