@@ -147,7 +147,10 @@ def test_send_fails_over_when_primary_is_down_and_circuit_opens(account: Account
     rid = opted_in(account, recipients_api, PHONE)
     sandbox.set_state("sandbox-a", sandbox.State.DOWN)
     ids = [send(account, recipient_id=rid, body=f"n{n}").body["id"] for n in range(circuit.FAILURES_TO_OPEN + 1)]
-    work(queues)
+    # The worker calls carriers from a thread pool; moto applies one update at a time only under this lock, as
+    # DynamoDB does (without it, concurrent ADDs to the breaker's failure count can be lost).
+    with serialized_moto():
+        work(queues)
     assert {d.carrier for d in sandbox.deliveries()} == {"sandbox-b"}
     logs = [account.call(messages_api, "GET", f"/v1/messages/{i}").body for i in ids]
     assert all(log["status"] == "sent" and log["carrier"] == "sandbox-b" for log in logs)
