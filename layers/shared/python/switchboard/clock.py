@@ -40,3 +40,8 @@ def reset() -> None:
 def rfc3339(moment: datetime) -> str:
     """RFC 3339 UTC with a `Z` and whole seconds, as API.md writes every time."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rfc3339_at(epoch_s: float) -> str:
+    """An epoch-seconds timestamp (as items store them) in API.md's RFC 3339 form."""
+    return rfc3339(datetime.fromtimestamp(epoch_s, tz=UTC))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from switchboard import clock
 from switchboard.auth import Principal, require
 from switchboard.dal import accounts as accounts_dal
@@ -12,10 +10,6 @@ from switchboard.models.account import AccountOut, SenderOut
 from switchboard.models.audit import AuditPage, ChainVerification
 from switchboard.models.errors import NotFound
 from switchboard.models.permissions import Permission
-
-
-def _rfc3339(epoch_s: int) -> str:
-    return clock.rfc3339(datetime.fromtimestamp(epoch_s, tz=UTC))
 
 
 def get_account(principal: Principal) -> AccountOut:
@@ -29,8 +23,8 @@ def get_account(principal: Principal) -> AccountOut:
         name=account.name,
         plan=account.plan,
         status=account.status,
-        created_at=_rfc3339(int(account.created_at)),
-        purge_after=_rfc3339(int(account.purge_after)) if account.purge_after is not None else None,
+        created_at=clock.rfc3339_at(int(account.created_at)),
+        purge_after=clock.rfc3339_at(int(account.purge_after)) if account.purge_after is not None else None,
         senders=[SenderOut(channel=s.channel, carrier=s.carrier, number=s.number) for s in account.senders or []],
     )
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from switchboard import clock, ids, settings
 from switchboard.auth import Principal, require, require_recent_auth, require_session
 from switchboard.crypto import tokens
@@ -21,10 +19,6 @@ MAX_LIFETIME_S = 730 * 86400
 TOUCH_EVERY_S = 60
 
 
-def _rfc3339(epoch_s: int) -> str:
-    return clock.rfc3339(datetime.fromtimestamp(epoch_s, tz=UTC))
-
-
 def _mode() -> str:
     return "test" if settings.get().is_local else "live"
 
@@ -39,9 +33,9 @@ def _out(item: ApiKeyItem) -> ApiKeyOut:
         prefix=_prefix(item),
         name=item.name,
         role=item.role,
-        created_at=_rfc3339(int(item.created_at)),
-        expires_at=_rfc3339(int(item.expires_at)),
-        last_used_at=_rfc3339(int(item.last_used_at)) if item.last_used_at is not None else None,
+        created_at=clock.rfc3339_at(int(item.created_at)),
+        expires_at=clock.rfc3339_at(int(item.expires_at)),
+        last_used_at=clock.rfc3339_at(int(item.last_used_at)) if item.last_used_at is not None else None,
     )
 
 
@@ -70,7 +64,7 @@ def _issue(principal: Principal, *, name: str, role: str, expires_at: int, meta:
     )
     keys_dal.put(item)
     return ApiKeyCreated(
-        id=key_id, key=key, prefix=_prefix(item), name=name, role=role, expires_at=_rfc3339(expires_at)
+        id=key_id, key=key, prefix=_prefix(item), name=name, role=role, expires_at=clock.rfc3339_at(expires_at)
     )
 
 

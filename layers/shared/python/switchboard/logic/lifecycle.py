@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -71,10 +70,6 @@ class ExportTooLarge(PayloadTooLarge):
     code = "export_too_large"
 
 
-def _rfc3339(epoch_s: int) -> str:
-    return clock.rfc3339(datetime.fromtimestamp(epoch_s, tz=UTC))
-
-
 def _owners(account_id: str) -> list[UserItem]:
     return [u for u in members_dal.users(account_id) if u.role == Role.OWNER.value]
 
@@ -124,16 +119,16 @@ def request_deletion(principal: Principal, body: DeleteAccountIn | None, meta: R
         outcome="success",
         actor=user.user_id,
         meta=meta,
-        data={"purge_after": _rfc3339(purge_after), "sessions_ended": ended},
+        data={"purge_after": clock.rfc3339_at(purge_after), "sessions_ended": ended},
     )
     _tell_owners(
         principal.account_id,
         "your account will be deleted",
         f"Your Switchboard account was closed and every session and API key stopped working. All of its data will "
-        f"be deleted for good after {_rfc3339(purge_after)}. Until then an owner can restore it with "
+        f"be deleted for good after {clock.rfc3339_at(purge_after)}. Until then an owner can restore it with "
         "POST /v1/account/restore (e-mail and password). If this was not you, restore it and reset your password.",
     )
-    return DeletionOut(status="pending_deletion", purge_after=_rfc3339(purge_after))
+    return DeletionOut(status="pending_deletion", purge_after=clock.rfc3339_at(purge_after))
 
 
 def restore(body: RestoreIn, meta: RequestMeta) -> RestoreOut:

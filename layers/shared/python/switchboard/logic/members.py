@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from switchboard import clock, ids, mail, settings
 from switchboard.auth import Principal, require, require_recent_auth, require_session
 from switchboard.crypto import blind_index, envelope, passwords, tokens
@@ -29,10 +27,6 @@ class InvitationInvalid(BadRequest):
 
     def __init__(self) -> None:
         super().__init__("This invitation is invalid, was replaced, already used or has expired.")
-
-
-def _rfc3339(epoch_s: int) -> str:
-    return clock.rfc3339(datetime.fromtimestamp(epoch_s, tz=UTC))
 
 
 def _manage(principal: Principal, *, sensitive: bool) -> None:
@@ -132,8 +126,8 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
         email=email,
         role=item.role,
         status="invited",
-        created_at=_rfc3339(now),
-        expires_at=_rfc3339(int(item.expires_at)),
+        created_at=clock.rfc3339_at(now),
+        expires_at=clock.rfc3339_at(int(item.expires_at)),
     )
 
 
@@ -205,7 +199,7 @@ def list_members(principal: Principal) -> MemberList:
             role=user.role,
             status="active",
             mfa_enabled=bool(user.mfa_enabled),
-            created_at=_rfc3339(int(user.created_at)),
+            created_at=clock.rfc3339_at(int(user.created_at)),
         )
         for user in members_dal.users(principal.account_id)
     ]
@@ -220,8 +214,8 @@ def list_members(principal: Principal) -> MemberList:
             role=item.role,
             status="invited",
             mfa_enabled=False,
-            created_at=_rfc3339(int(item.created_at)),
-            expires_at=_rfc3339(int(item.expires_at)),
+            created_at=clock.rfc3339_at(int(item.created_at)),
+            expires_at=clock.rfc3339_at(int(item.expires_at)),
         )
         for item in pending
     ]
@@ -288,7 +282,7 @@ def change_role(principal: Principal, user_id: str, role: Role, meta: RequestMet
         role=role.value,
         status="active",
         mfa_enabled=bool(user.mfa_enabled),
-        created_at=_rfc3339(int(user.created_at)),
+        created_at=clock.rfc3339_at(int(user.created_at)),
     )
 
 

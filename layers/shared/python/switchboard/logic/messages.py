@@ -75,7 +75,7 @@ def _epoch(moment: datetime) -> int:
 
 
 def _rfc(epoch: float | None) -> str | None:
-    return None if epoch is None else clock.rfc3339(datetime.fromtimestamp(epoch, tz=UTC))
+    return None if epoch is None else clock.rfc3339_at(epoch)
 
 
 def validate(body: MessageIn) -> None:

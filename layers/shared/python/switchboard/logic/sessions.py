@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 from switchboard import clock, ids, settings
 from switchboard.auth import Principal
@@ -67,10 +66,6 @@ def check_password(user: UserItem, password: str, meta: RequestMeta) -> None:
         accounts_dal.update_user(
             user, [UserItem.password_phc.set(fresh.phc), UserItem.pepper_version.set(fresh.pepper_version)]
         )
-
-
-def _rfc3339(epoch_s: int) -> str:
-    return clock.rfc3339(datetime.fromtimestamp(epoch_s, tz=UTC))
 
 
 def _account_usable(account: AccountItem | None) -> bool:
@@ -141,7 +136,7 @@ def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
     token, session = create_session(user, meta)
     return SessionOut(
         token=token,
-        expires_at=_rfc3339(int(session.expires_at)),
+        expires_at=clock.rfc3339_at(int(session.expires_at)),
         idle_timeout_s=IDLE_S,
     )
 
@@ -239,8 +234,8 @@ def list_sessions(principal: Principal) -> SessionList:
     data = [
         SessionInfo(
             id=item.session_id,
-            created_at=_rfc3339(int(item.created_at)),
-            last_seen_at=_rfc3339(int(item.last_seen_at)),
+            created_at=clock.rfc3339_at(int(item.created_at)),
+            last_seen_at=clock.rfc3339_at(int(item.last_seen_at)),
             ip=_open(item, item.ip_sealed, "ip"),
             user_agent=_open(item, item.user_agent_sealed, "user_agent"),
             current=item.session_id == principal.session_id,
@@ -276,7 +271,7 @@ def reauth(principal: Principal, body: ReauthIn, meta: RequestMeta) -> ReauthOut
         target={"session_id": item.session_id},
         data={"reauth": True},
     )
-    return ReauthOut(status="reauthenticated", auth_at=_rfc3339(now))
+    return ReauthOut(status="reauthenticated", auth_at=clock.rfc3339_at(now))
 
 
 def resolve(token: str) -> dict[str, str] | None:

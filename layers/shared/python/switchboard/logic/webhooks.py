@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -142,10 +141,6 @@ def schedule(base_s: int, attempts: int = MAX_ATTEMPTS) -> list[int]:
 # --- Endpoints ------------------------------------------------------------------------------------------------
 
 
-def _rfc3339(epoch_s: int) -> str:
-    return clock.rfc3339(datetime.fromtimestamp(epoch_s, tz=UTC))
-
-
 def _secret_place(item: EndpointItem) -> dict[str, str]:
     return {"table": ACCOUNTS_TABLE, "item_key": item_key(item.pk, item.sk), "field": "secret"}
 
@@ -180,7 +175,7 @@ def new_secret() -> str:
 
 def _out(item: EndpointItem) -> EndpointOut:
     return EndpointOut(
-        id=item.endpoint_id, url=item.url, events=sorted(item.events), created_at=_rfc3339(int(item.created_at))
+        id=item.endpoint_id, url=item.url, events=sorted(item.events), created_at=clock.rfc3339_at(int(item.created_at))
     )
 
 
@@ -273,8 +268,8 @@ def _delivery_out(item: DeliveryItem) -> DeliveryOut:
         outcome=item.outcome,
         error=item.error,
         duration_ms=int(item.duration_ms),
-        at=_rfc3339(int(item.at)),
-        next_retry_at=_rfc3339(int(item.next_retry_at)) if item.next_retry_at is not None else None,
+        at=clock.rfc3339_at(int(item.at)),
+        next_retry_at=clock.rfc3339_at(int(item.next_retry_at)) if item.next_retry_at is not None else None,
     )
 
 
