@@ -8,80 +8,71 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from switchboard import api
-from switchboard.auth import Principal
 from switchboard.logic import account, lifecycle, members
 from switchboard.models.account import AcceptIn, InviteIn, RoleChangeIn
 from switchboard.models.account_lifecycle import DeleteAccountIn, RestoreIn
-from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
 
 
-def _meta() -> RequestMeta:
-    return RequestMeta.from_event(app.current_event.raw_event)
-
-
-def _caller() -> tuple[Principal, RequestMeta]:
-    return Principal.from_event(app.current_event.raw_event), _meta()
-
-
 def _json(status: int, model: BaseModel) -> Response[str]:
-    return Response(status_code=status, content_type="application/json", body=model.model_dump_json(exclude_none=True))
+    # Optional fields (purge_after, first_bad, ...) are left out rather than null, as API.md shows them.
+    return api.json_response(status, model, exclude_none=True)
 
 
 @app.get("/v1/account", summary="My account", tags=["account"])
 def get_account() -> Response[str]:
     """Name, plan, status and sender numbers; every role may read it."""
-    principal, _ = _caller()
+    principal, _ = api.caller(app)
     return _json(200, account.get_account(principal))
 
 
 @app.delete("/v1/account", summary="Delete my account", tags=["account"])
 def delete_account(body: Annotated[DeleteAccountIn | None, Body()] = None) -> Response[str]:
     """202: owner, session, password (+ TOTP); every session and key stops now, the data goes after 30 days."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     return _json(202, lifecycle.request_deletion(principal, body, meta))
 
 
 @app.post("/v1/account/restore", summary="Restore an account pending deletion", tags=["account"])
 def restore_account(body: Annotated[RestoreIn, Body()]) -> Response[str]:
     """Public (logins stop while an account is pending deletion): an owner's e-mail and password, until purge_after."""
-    return _json(200, lifecycle.restore(body, _meta()))
+    return _json(200, lifecycle.restore(body, api.request_meta(app)))
 
 
 @app.get("/v1/account/export", summary="Export every record of my account", tags=["account"])
 def export_account() -> Response[str]:
     """Owner, session, login or re-authentication within 5 minutes; 413 export_too_large beyond 6 MB."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     return Response(status_code=200, content_type="application/json", body=lifecycle.export(principal, meta))
 
 
 @app.post("/v1/members", summary="Invite a member", tags=["members"])
 def invite_member(body: Annotated[InviteIn, Body()]) -> Response[str]:
     """201: a 7-day single-use invitation link goes to the address."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     return _json(201, members.invite(principal, body, meta))
 
 
 @app.get("/v1/members", summary="List members and pending invitations", tags=["members"])
 def list_members() -> Response[str]:
     """Members first, then invitations (status `invited`)."""
-    principal, _ = _caller()
+    principal, _ = api.caller(app)
     return _json(200, members.list_members(principal))
 
 
 @app.patch("/v1/members/<user_id>", summary="Change a member's role", tags=["members"])
 def change_role(user_id: str, body: Annotated[RoleChangeIn, Body()]) -> Response[str]:
     """Applies on the member's next request."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     return _json(200, members.change_role(principal, user_id, body.role, meta))
 
 
 @app.delete("/v1/members/<user_id>", summary="Remove a member or cancel an invitation", tags=["members"])
 def remove_member(user_id: str) -> Response[str]:
     """Their sessions and API keys die at once."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     members.remove(principal, user_id, meta)
     return Response(status_code=204, content_type="application/json", body="")
 
@@ -89,7 +80,7 @@ def remove_member(user_id: str) -> Response[str]:
 @app.post("/v1/invitations/accept", summary="Accept an invitation", tags=["members"])
 def accept_invitation(body: Annotated[AcceptIn, Body()]) -> Response[str]:
     """201: the new member logs in with the invited address and this password."""
-    return _json(201, members.accept(body, _meta()))
+    return _json(201, members.accept(body, api.request_meta(app)))
 
 
 @app.get("/v1/audit-events", summary="The account's audit trail", tags=["audit"])
@@ -98,7 +89,7 @@ def audit_events(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response[str]:
     """Newest first; `next_cursor` continues with older events."""
-    principal, _ = _caller()
+    principal, _ = api.caller(app)
     page = account.audit_events(principal, limit=limit, cursor=cursor)
     return Response(status_code=200, content_type="application/json", body=page.model_dump_json())
 
@@ -106,7 +97,7 @@ def audit_events(
 @app.get("/v1/audit-events/verification", summary="Verify the audit trail's hash chain", tags=["audit"])
 def verify_audit() -> Response[str]:
     """`{valid, checked, first_bad?}`."""
-    principal, _ = _caller()
+    principal, _ = api.caller(app)
     return _json(200, account.verify_audit(principal))
 
 

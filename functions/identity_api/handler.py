@@ -5,10 +5,8 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from switchboard import api, auth
-from switchboard.auth import Principal
 from switchboard.logic import accounts, api_keys, mfa, sessions
 from switchboard.models.api_keys import ApiKeyCreated, ApiKeyIn, ApiKeyList, RotateIn
 from switchboard.models.identity import (
@@ -29,180 +27,161 @@ from switchboard.models.identity import (
     TotpDisableIn,
     TotpEnrolOut,
 )
-from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
 
 
-def _meta() -> RequestMeta:
-    # A credential in the URL never gets here: api.handle refuses it first, on every route (R27).
-    return RequestMeta.from_event(app.current_event.raw_event)
-
-
-def _caller() -> tuple[Principal, RequestMeta]:
-    meta = _meta()
-    return Principal.from_event(app.current_event.raw_event), meta
-
-
-def _json(status: int, model: BaseModel) -> Response[str]:
-    return Response(status_code=status, content_type="application/json", body=model.model_dump_json())
-
-
-def _no_content() -> Response[str]:
-    return Response(status_code=204, content_type="application/json", body="")
-
-
 @app.post("/v1/signup", summary="Create an account and its owner", tags=["identity"])
 def signup(body: Annotated[SignupIn, Body()]) -> Response[str]:
     """202 whether or not the e-mail is registered (R8)."""
-    accounts.signup(body, _meta())
-    return _json(202, AcceptedOut(status="verification_sent"))
+    accounts.signup(body, api.request_meta(app))
+    return api.json_response(202, AcceptedOut(status="verification_sent"))
 
 
 @app.post("/v1/email-verifications", summary="Confirm an e-mail address", tags=["identity"])
 def verify_email(body: Annotated[TokenIn, Body()]) -> Response[str]:
     """The e-mailed single-use token."""
-    accounts.verify_email(body.token, _meta())
-    return _json(200, AcceptedOut(status="verified"))
+    accounts.verify_email(body.token, api.request_meta(app))
+    return api.json_response(200, AcceptedOut(status="verified"))
 
 
 @app.post("/v1/password-resets", summary="E-mail a password reset link", tags=["identity"])
 def request_reset(body: Annotated[ResetRequestIn, Body()]) -> Response[str]:
     """202 for known and unknown e-mails alike (R6)."""
-    accounts.request_reset(body.email, _meta())
-    return _json(202, AcceptedOut(status="reset_requested"))
+    accounts.request_reset(body.email, api.request_meta(app))
+    return api.json_response(202, AcceptedOut(status="reset_requested"))
 
 
 @app.post("/v1/password-resets/confirm", summary="Set a new password with a reset token", tags=["identity"])
 def confirm_reset(body: Annotated[ResetConfirmIn, Body()]) -> Response[str]:
     """Every session ends; two-factor authentication stays on."""
-    accounts.confirm_reset(body, _meta())
-    return _no_content()
+    accounts.confirm_reset(body, api.request_meta(app))
+    return api.no_content()
 
 
 @app.post("/v1/sessions", summary="Log in", tags=["identity"])
 def login(body: Annotated[LoginIn, Body()]) -> Response[str]:
     """201 with a new session token."""
-    out: SessionOut = sessions.login(body, _meta())
-    return _json(201, out)
+    out: SessionOut = sessions.login(body, api.request_meta(app))
+    return api.json_response(201, out)
 
 
 @app.delete("/v1/sessions/current", summary="Log out", tags=["sessions"])
 def logout() -> Response[str]:
     """This token is dead at once."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     auth.require_session(principal)
     sessions.end(principal, principal.session_id, meta)
-    return _no_content()
+    return api.no_content()
 
 
 @app.post("/v1/sessions/current/reauth", summary="Re-authenticate this session", tags=["sessions"])
 def reauth(body: Annotated[ReauthIn, Body()]) -> Response[str]:
     """200, same token; sensitive actions work for 5 minutes."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     out: ReauthOut = sessions.reauth(principal, body, meta)
-    return _json(200, out)
+    return api.json_response(200, out)
 
 
 @app.get("/v1/sessions", summary="List my sessions", tags=["sessions"])
 def list_sessions() -> Response[str]:
     """Created, last seen, IP and user agent of each."""
-    principal, _ = _caller()
+    principal, _ = api.caller(app)
     auth.require_session(principal)
     out: SessionList = sessions.list_sessions(principal)
-    return _json(200, out)
+    return api.json_response(200, out)
 
 
 @app.delete("/v1/sessions/<session_id>", summary="End one of my sessions", tags=["sessions"])
 def end_session(session_id: str) -> Response[str]:
     """404 for a session that is not the caller's."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     auth.require_session(principal)
     sessions.end(principal, session_id, meta)
-    return _no_content()
+    return api.no_content()
 
 
 @app.delete("/v1/sessions", summary="End all my sessions", tags=["sessions"])
 def end_all_sessions() -> Response[str]:
     """Every session of the caller ends, this one included."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     auth.require_session(principal)
     sessions.end_all(principal.account_id, principal.principal, reason="logout_all", meta=meta)
-    return _no_content()
+    return api.no_content()
 
 
 @app.get("/v1/me", summary="Who am I", tags=["me"])
 def get_me() -> Response[str]:
     """The caller's user."""
-    principal, _ = _caller()
+    principal, _ = api.caller(app)
     auth.require_session(principal)
     out: MeOut = accounts.me(principal)
-    return _json(200, out)
+    return api.json_response(200, out)
 
 
 @app.post("/v1/me/password", summary="Change my password", tags=["me"])
 def change_password(body: Annotated[PasswordChangeIn, Body()]) -> Response[str]:
     """Other sessions end."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     accounts.change_password(principal, body, meta)
-    return _no_content()
+    return api.no_content()
 
 
 @app.post("/v1/me/mfa/totp", summary="Start TOTP enrolment", tags=["me"])
 def enrol_totp() -> Response[str]:
     """201 with the seed (not active yet)."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     out: TotpEnrolOut = mfa.enrol(principal, meta)
-    return _json(201, out)
+    return api.json_response(201, out)
 
 
 @app.post("/v1/me/mfa/totp/activate", summary="Turn TOTP on", tags=["me"])
 def activate_totp(body: Annotated[TotpCodeIn, Body()]) -> Response[str]:
     """200 with ten recovery codes, shown once."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     out: RecoveryCodesOut = mfa.activate(principal, body.code, meta)
-    return _json(200, out)
+    return api.json_response(200, out)
 
 
 @app.delete("/v1/me/mfa/totp", summary="Turn TOTP off", tags=["me"])
 def disable_totp(body: Annotated[TotpDisableIn, Body()]) -> Response[str]:
     """Password and a current code."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     mfa.disable(principal, body.password, body.code, meta)
-    return _no_content()
+    return api.no_content()
 
 
 @app.post("/v1/api-keys", summary="Create an API key", tags=["api-keys"])
 def create_api_key(body: Annotated[ApiKeyIn, Body()]) -> Response[str]:
     """201 with the key, shown this once."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     out: ApiKeyCreated = api_keys.create(principal, body, meta)
-    return _json(201, out)
+    return api.json_response(201, out)
 
 
 @app.get("/v1/api-keys", summary="List API keys", tags=["api-keys"])
 def list_api_keys() -> Response[str]:
     """No secrets; with last_used_at."""
-    principal, _ = _caller()
+    principal, _ = api.caller(app)
     out: ApiKeyList = api_keys.list_keys(principal)
-    return _json(200, out)
+    return api.json_response(200, out)
 
 
 @app.delete("/v1/api-keys/<key_id>", summary="Revoke an API key", tags=["api-keys"])
 def revoke_api_key(key_id: str) -> Response[str]:
     """Refused from the next request on."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     api_keys.revoke(principal, key_id, meta)
-    return _no_content()
+    return api.no_content()
 
 
 @app.post("/v1/api-keys/<key_id>/rotate", summary="Rotate an API key", tags=["api-keys"])
 def rotate_api_key(key_id: str, body: Annotated[RotateIn | None, Body()] = None) -> Response[str]:
     """201 with a new key; the old one works for grace_s more seconds."""
-    principal, meta = _caller()
+    principal, meta = api.caller(app)
     out: ApiKeyCreated = api_keys.rotate(principal, key_id, (body or RotateIn()).grace_s, meta)
-    return _json(201, out)
+    return api.json_response(201, out)
 
 
 @logger.inject_lambda_context(clear_state=True)

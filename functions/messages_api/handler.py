@@ -17,9 +17,7 @@ app = api.build_resolver()
 
 
 def _caller(permission: Permission) -> Principal:
-    event = app.current_event.raw_event
-    auth.refuse_credentials_in_url(event)
-    principal = Principal.from_event(event)
+    principal, _ = api.caller(app)
     auth.require(principal, permission)
     return principal
 

@@ -5,7 +5,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from switchboard import api, auth
 from switchboard.auth import Principal
@@ -18,15 +17,9 @@ app = api.build_resolver()
 
 
 def _caller(permission: Permission) -> tuple[Principal, RequestMeta]:
-    event = app.current_event.raw_event
-    auth.refuse_credentials_in_url(event)
-    principal = Principal.from_event(event)
+    principal, meta = api.caller(app)
     auth.require(principal, permission)
-    return principal, RequestMeta.from_event(event)
-
-
-def _json(status: int, model: BaseModel) -> Response[str]:
-    return Response(status_code=status, content_type="application/json", body=model.model_dump_json())
+    return principal, meta
 
 
 def _query(name: str) -> str | None:
@@ -39,7 +32,7 @@ def create_recipient(body: Annotated[RecipientIn, Body()]) -> Response[str]:
     from switchboard.logic import recipients  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
 
     principal, _ = _caller(Permission.RECIPIENTS_WRITE)
-    return _json(201, recipients.create(principal, body))
+    return api.json_response(201, recipients.create(principal, body))
 
 
 @app.get("/v1/recipients", summary="List recipients", tags=["recipients"])
@@ -48,7 +41,7 @@ def list_recipients() -> Response[str]:
     from switchboard.logic import recipients  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_READ)
-    return _json(200, recipients.list_page(principal, limit=_query("limit"), cursor=_query("cursor")))
+    return api.json_response(200, recipients.list_page(principal, limit=_query("limit"), cursor=_query("cursor")))
 
 
 @app.get("/v1/recipients/<recipient_id>", summary="Read a recipient", tags=["recipients"])
@@ -57,7 +50,7 @@ def read_recipient(recipient_id: str) -> Response[str]:
     from switchboard.logic import recipients  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_READ)
-    return _json(200, recipients.read(principal, recipient_id))
+    return api.json_response(200, recipients.read(principal, recipient_id))
 
 
 @app.delete("/v1/recipients/<recipient_id>", summary="Erase a recipient", tags=["recipients"])
@@ -76,7 +69,7 @@ def record_consent(recipient_id: str, body: Annotated[ConsentIn, Body()]) -> Res
     from switchboard.logic import consent  # noqa: PLC0415
 
     principal, meta = _caller(Permission.RECIPIENTS_WRITE)
-    return _json(201, consent.record(principal, recipient_id, body, meta))
+    return api.json_response(201, consent.record(principal, recipient_id, body, meta))
 
 
 @app.get("/v1/recipients/<recipient_id>/consents", summary="Consent ledger", tags=["recipients"])
@@ -85,7 +78,9 @@ def consent_ledger(recipient_id: str) -> Response[str]:
     from switchboard.logic import consent  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_READ)
-    return _json(200, consent.ledger(principal, recipient_id, limit=_query("limit"), cursor=_query("cursor")))
+    return api.json_response(
+        200, consent.ledger(principal, recipient_id, limit=_query("limit"), cursor=_query("cursor"))
+    )
 
 
 @app.post("/v1/lists", summary="Create a list", tags=["lists"])
@@ -94,7 +89,7 @@ def create_list(body: Annotated[ListIn, Body()]) -> Response[str]:
     from switchboard.logic import lists  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_WRITE)
-    return _json(201, lists.create(principal, body))
+    return api.json_response(201, lists.create(principal, body))
 
 
 @app.post("/v1/lists/<list_id>/recipients", summary="Add recipients to a list", tags=["lists"])
@@ -103,7 +98,7 @@ def add_to_list(list_id: str, body: Annotated[ListMembersIn, Body()]) -> Respons
     from switchboard.logic import lists  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_WRITE)
-    return _json(200, lists.add(principal, list_id, body))
+    return api.json_response(200, lists.add(principal, list_id, body))
 
 
 @app.get("/v1/lists/<list_id>/recipients", summary="List a list's recipients", tags=["lists"])
@@ -112,7 +107,7 @@ def list_members(list_id: str) -> Response[str]:
     from switchboard.logic import lists  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_READ)
-    return _json(200, lists.members(principal, list_id, limit=_query("limit"), cursor=_query("cursor")))
+    return api.json_response(200, lists.members(principal, list_id, limit=_query("limit"), cursor=_query("cursor")))
 
 
 @logger.inject_lambda_context(clear_state=True)

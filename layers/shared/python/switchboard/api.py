@@ -8,9 +8,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
-from switchboard.auth import refuse_credentials_in_url
+from switchboard.auth import Principal, refuse_credentials_in_url
 from switchboard.models.errors import PayloadTooLarge, ProblemError, RateLimited, UnsupportedMediaType
+from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
 
 PROBLEM_TYPE_BASE = "https://docs.switchboard.example/problems/"
@@ -26,6 +28,31 @@ SECURITY_HEADERS: dict[str, str] = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+def request_meta(app: APIGatewayRestResolver) -> RequestMeta:
+    """The current request's id, trusted client IP and user agent (for audit events and throttles)."""
+    return RequestMeta.from_event(app.current_event.raw_event)
+
+
+def caller(app: APIGatewayRestResolver) -> tuple[Principal, RequestMeta]:
+    """Who calls (from the authorizer's context only, never the request) and the request's audit metadata.
+
+    A credential in the URL never gets here: `handle` refuses it first, on every route (R27).
+    """
+    return Principal.from_event(app.current_event.raw_event), request_meta(app)
+
+
+def json_response(status: int, model: BaseModel, *, exclude_none: bool = False) -> Response[str]:
+    """A JSON answer from an output model (explicit output models: nothing else leaks, R33)."""
+    return Response(
+        status_code=status, content_type="application/json", body=model.model_dump_json(exclude_none=exclude_none)
+    )
+
+
+def no_content() -> Response[str]:
+    """204."""
+    return Response(status_code=204, content_type="application/json", body="")
 
 
 def problem(
