@@ -16,6 +16,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWri
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
 
 ACCOUNT_SK = "ACCOUNT"
@@ -132,11 +133,6 @@ class NewSender:
     number: str
 
 
-def _conditional(error: Exception) -> bool:
-    code = getattr(error, "cause_response_code", None)
-    return code in {"ConditionalCheckFailedException", "TransactionCanceledException"}
-
-
 def create_account(account: AccountItem, owner: UserItem, senders: list[NewSender]) -> None:
     """Write the account, its owner, the e-mail lookup and the sender numbers at once; Taken if any is in use."""
     account.senders = [Sender(channel=s.channel, carrier=s.carrier, number=s.number) for s in senders]  # type: ignore[no-untyped-call]
@@ -157,7 +153,7 @@ def create_account(account: AccountItem, owner: UserItem, senders: list[NewSende
                 )
                 transaction.save(number, condition=NumberItem.pk.does_not_exist())
     except TransactWriteError as error:
-        if _conditional(error):
+        if clients.conditional_failed(error):
             raise Taken("an e-mail or number is already taken") from error
         raise
 
@@ -219,7 +215,7 @@ def require_reset_once(user: UserItem) -> bool:
             & (UserItem.reset_required.does_not_exist() | (UserItem.reset_required == False)),  # noqa: E712
         )
     except UpdateError as error:
-        if _conditional(error):
+        if clients.conditional_failed(error):
             return False
         raise
     return True
@@ -233,7 +229,7 @@ def spend_totp_step(user: UserItem, step: int) -> bool:
             condition=UserItem.totp_last_step.does_not_exist() | (UserItem.totp_last_step < step),
         )
     except UpdateError as error:
-        if _conditional(error):
+        if clients.conditional_failed(error):
             return False
         raise
     return True
@@ -247,7 +243,7 @@ def spend_recovery_code(user: UserItem, index: int, phc: str) -> bool:
             condition=UserItem.recovery_codes[index] == phc,
         )
     except UpdateError as error:
-        if _conditional(error):
+        if clients.conditional_failed(error):
             return False
         raise
     return True
@@ -260,7 +256,7 @@ def put_email_lookup(email_index: str, account_id: str, user_id: str) -> None:
             condition=EmailItem.pk.does_not_exist()
         )
     except PutError as error:
-        if _conditional(error):
+        if clients.conditional_failed(error):
             raise Taken("e-mail taken") from error
         raise
 
@@ -270,5 +266,5 @@ def delete_email_lookup(email_index: str) -> None:
     try:
         EmailItem(f"EMAIL#{email_index}", EMAIL_SK).delete(condition=EmailItem.pk.exists())
     except DeleteError as error:
-        if not _conditional(error):
+        if not clients.conditional_failed(error):
             raise

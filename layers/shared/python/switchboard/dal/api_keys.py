@@ -8,6 +8,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from switchboard.dal import clients
 from switchboard.dal.accounts import account_pk
 from switchboard.dal.base import BaseItem
 
@@ -102,5 +103,5 @@ def touch(item: ApiKeyItem, now: int) -> None:
     try:
         item.update(actions=[ApiKeyItem.last_used_at.set(now)], condition=ApiKeyItem.pk.exists())
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not clients.conditional_failed(error):
             raise

@@ -103,7 +103,7 @@ def append(account_id: str, seq: int, *, prev_hash: str, hash: str, fields: dict
     try:
         clients.dynamodb().put_item(TableName=_table(), Item=item, ConditionExpression="attribute_not_exists(pk)")
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if clients.conditional_failed(error):
             return False
         raise
     return True

@@ -8,6 +8,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from switchboard.dal import clients
 from switchboard.dal.accounts import ACCOUNT_SK, AccountItem, account_pk
 from switchboard.dal.base import BaseItem
 
@@ -108,5 +109,5 @@ def remember(account_id: str, *, event_id: str, event_type: str, now: int) -> No
     try:
         _event(account_id, event_id, event_type, now).save(condition=BillingEventItem.pk.does_not_exist())
     except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not clients.conditional_failed(error):
             raise

@@ -32,7 +32,7 @@ def _update(carrier: str, expression: str, vals: dict[str, Any], condition: str 
     try:
         response = clients.dynamodb().update_item(**request)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if clients.conditional_failed(error):
             return None
         raise
     return load(response.get("Attributes") or {})

@@ -9,11 +9,15 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+_CONDITION_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
+
+
 @cache
 def _client(service: str) -> Any:
-    import boto3  # noqa: PLC0415 - boto3 costs ~0.8 s to import; only functions that touch AWS pay it
+    # botocore alone: boto3's package (resources, s3transfer) would add ~0.3 s to every cold start for nothing here.
+    import botocore.session  # noqa: PLC0415 - only functions that touch AWS pay for it, on first use
 
-    return boto3.session.Session().client(service)  # type: ignore[call-overload]
+    return botocore.session.get_session().create_client(service)
 
 
 def client(service: str) -> Any:
@@ -30,3 +34,12 @@ def dynamodb() -> DynamoDBClient:
 def reset() -> None:
     """Forget every client (tests that switch endpoints or credentials)."""
     _client.cache_clear()
+
+
+def conditional_failed(error: Exception) -> bool:
+    """True when a DynamoDB write lost its condition (botocore's ClientError or PynamoDB's wrapped errors)."""
+    code = getattr(error, "cause_response_code", None)
+    if code is None:
+        response = getattr(error, "response", None) or {}
+        code = response.get("Error", {}).get("Code")
+    return code in _CONDITION_CODES

@@ -37,10 +37,6 @@ def _table() -> str:
     return settings.get().table(TABLE_ENV)
 
 
-def _is_conditional(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 def _record(item: dict[str, Any]) -> Record:
     return Record(
         status=item.get("status", {}).get("S", ""),
@@ -82,7 +78,7 @@ def claim(
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
-        if not _is_conditional(error):
+        if not clients.conditional_failed(error):
             raise
         return _record(cast(dict[str, Any], error.response).get("Item") or {})
     return None
@@ -109,7 +105,7 @@ def complete(
             ExpressionAttributeValues={":token": {"S": token}},
         )
     except ClientError as error:
-        if not _is_conditional(error):
+        if not clients.conditional_failed(error):
             raise
         return False
     return True
@@ -126,7 +122,7 @@ def release(key: tuple[str, str], *, token: str) -> bool:
             ExpressionAttributeValues={":token": {"S": token}},
         )
     except ClientError as error:
-        if not _is_conditional(error):
+        if not clients.conditional_failed(error):
             raise
         return False
     return True

@@ -7,6 +7,7 @@ from typing import ClassVar
 from pynamodb.attributes import BinaryAttribute, NumberAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 
+from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
 
 KEY_SK = "DATAKEY"
@@ -44,7 +45,7 @@ def put_wrapped_once(account_id: str, wrapped: bytes) -> bool:
     try:
         item.save(condition=KeyringItem.pk.does_not_exist())
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if clients.conditional_failed(error):
             return False
         raise
     return True

@@ -47,11 +47,6 @@ def _accounts() -> str:
     return settings.get().table(ACCOUNTS_ENV)
 
 
-def _conditional(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code")
-    return code in {"ConditionalCheckFailedException", "TransactionCanceledException"}
-
-
 def plain(item: dict[str, Any]) -> dict[str, Any]:
     """DynamoDB attribute values as plain JSON-friendly values (the Messaging table's codec serves every table)."""
     return messaging.load(item)
@@ -99,7 +94,7 @@ def mark_pending(account_id: str, *, now: int, purge_after: int) -> bool:
             ]
         )
     except ClientError as error:
-        if _conditional(error):
+        if clients.conditional_failed(error):
             return False
         raise
     return True
@@ -134,7 +129,7 @@ def mark_active(account_id: str, *, purge_after: int, now: int) -> bool:
             ]
         )
     except ClientError as error:
-        if _conditional(error):
+        if clients.conditional_failed(error):
             return False
         raise
     return True
@@ -231,7 +226,7 @@ def delete(table_name: str, key: dict[str, Any], *, owned_by: str | None = None)
     try:
         response = clients.dynamodb().delete_item(**request)
     except ClientError as error:
-        if _conditional(error):
+        if clients.conditional_failed(error):
             return False
         raise
     return bool(response.get("Attributes"))
@@ -255,7 +250,7 @@ def open_receipt(due: Due, *, started_at: int) -> None:
             ConditionExpression="attribute_not_exists(pk)",
         )
     except ClientError as error:
-        if not _conditional(error):
+        if not clients.conditional_failed(error):
             raise
 
 

@@ -100,10 +100,8 @@ def key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
-def conditional_failed(error: ClientError) -> bool:
-    """True for a refused condition (plain or inside a transaction)."""
-    code = error.response.get("Error", {}).get("Code")
-    return code in {"ConditionalCheckFailedException", "TransactionCanceledException"}
+# One test for a refused condition, shared by every data-access module.
+conditional_failed = clients.conditional_failed
 
 
 def get(pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:

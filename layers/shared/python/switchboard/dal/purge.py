@@ -37,7 +37,7 @@ def delete_if_expired(table_name: str, key: dict[str, Any], now_s: int) -> bool:
             ExpressionAttributeValues={":now": {"N": str(now_s)}},
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if clients.conditional_failed(error):
             return False
         raise
     return True

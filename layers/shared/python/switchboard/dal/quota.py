@@ -27,7 +27,7 @@ def take(account_id: str, day: str, count: int, *, limit: int, expires_at: int) 
             },
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if clients.conditional_failed(error):
             return False
         raise
     return True

@@ -45,7 +45,7 @@ def _update(bucket: tuple[str, str], *, expression: str, condition: str, values:
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if not clients.conditional_failed(error):
             raise
         stored = (cast(dict[str, Any], error.response).get("Item") or {}).get("tat")
         return Attempt(applied=False, tat=int(stored["N"]) if stored else None)

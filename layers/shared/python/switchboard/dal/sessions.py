@@ -8,6 +8,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
+from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
 
 SESSION_SK = "SESSION"
@@ -88,7 +89,7 @@ def touch(item: SessionItem, now: int) -> None:
     try:
         item.update(actions=[SessionItem.last_seen_at.set(now)], condition=SessionItem.pk.exists())
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not clients.conditional_failed(error):
             raise
 
 
@@ -127,7 +128,7 @@ def consume_token(item: TokenItem) -> bool:
     try:
         item.delete(condition=TokenItem.pk.exists())
     except DeleteError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if clients.conditional_failed(error):
             return False
         raise
     return True

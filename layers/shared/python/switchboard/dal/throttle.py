@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pynamodb.attributes import NumberAttribute
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
 
 SK = "LOGIN"
@@ -34,10 +35,6 @@ def get(pk: str) -> LoginThrottleItem | None:
         return None
 
 
-def _conditional(error: UpdateError | PutError | DeleteError) -> bool:
-    return error.cause_response_code == "ConditionalCheckFailedException"
-
-
 def add_failure(pk: str, *, now: int, window_s: int) -> int:
     """Count one failure in the current window (a new window when the last one is over); the new count, atomically."""
     for _ in range(3):
@@ -49,7 +46,7 @@ def add_failure(pk: str, *, now: int, window_s: int) -> int:
             )
             return int(item.failures)
         except UpdateError as error:
-            if not _conditional(error):
+            if not clients.conditional_failed(error):
                 raise
         fresh = LoginThrottleItem(pk, SK, failures=1, window_start=now, locked_until=0, expires_at=now + 2 * window_s)
         try:
@@ -58,7 +55,7 @@ def add_failure(pk: str, *, now: int, window_s: int) -> int:
             )
             return 1
         except PutError as error:
-            if not _conditional(error):
+            if not clients.conditional_failed(error):
                 raise
     raise RuntimeError("login throttle kept changing under us")
 
@@ -71,7 +68,7 @@ def lock(pk: str, *, until: int) -> bool:
             condition=LoginThrottleItem.pk.exists() & (LoginThrottleItem.locked_until < until - 60),
         )
     except UpdateError as error:
-        if _conditional(error):
+        if clients.conditional_failed(error):
             return False
         raise
     return True
