@@ -35,6 +35,7 @@ MAX_BODY_BYTES = 64 * 1024
 # 16 KB costs extra): at 64 KB every body the API accepts is inspected whole and a larger one is "oversize".
 BODY_INSPECTION_LIMIT = "KB_64"
 RATE_WINDOW_S = 300  # WAF rate rules count over this window
+WAF_REGEX_MAX = 512  # the longest RegexString WAF accepts
 # The drift job (R47) metrics; static copies of switchboard.logic.edge_drift's names (a test proves them equal).
 DRIFT_JOB = "edge_drift_job"
 DRIFT_METRIC = "CloudflareRangesDrift"
@@ -79,7 +80,10 @@ def path_regex(routes: Iterable[catalog.Route]) -> str:
     alternatives = [
         "/".join("[^/]+" if part.startswith("{") else re.escape(part) for part in path.split("/")) for path in templates
     ]
-    return f"^({'|'.join(alternatives)})/?$"
+    pattern = f"^({'|'.join(alternatives)})/?$"
+    if len(pattern) > WAF_REGEX_MAX:
+        raise ValueError(f"{len(pattern)}-character path regex exceeds WAF's {WAF_REGEX_MAX}: split the rule")
+    return pattern
 
 
 def cloudflare_ranges() -> list[str]:
