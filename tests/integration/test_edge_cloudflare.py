@@ -116,6 +116,15 @@ def test_apply_makes_every_change_with_the_expected_requests(fake: FakeCloudflar
         ("PUT", f"{zone}/origin_tls_client_auth/hostnames"),
         ("PUT", f"{zone}/rulesets/phases/http_ratelimit/entrypoint"),
     ]
+    bodies = {(s.method, s.path): s.body for s in fake.writes()}
+    assert bodies[("PATCH", f"{zone}/settings/ssl")] == {"value": "strict"}
+    assert bodies[("PATCH", f"{zone}/settings/min_tls_version")] == {"value": "1.2"}
+    assert bodies[("PATCH", f"{zone}/settings/always_use_https")] == {"value": "on"}
+    origin = next(s.body for s in fake.writes() if s.body and s.body.get("name") == HOST)
+    assert origin == {"name": HOST, "type": "CNAME", "content": ORIGIN, "proxied": True, "ttl": 1}
+    association = bodies[("PUT", f"{zone}/origin_tls_client_auth/hostnames")]
+    assert association == {"config": [{"hostname": HOST, "cert_id": fake.certificates[0]["id"], "enabled": True}]}
+    assert all(s.headers.get("Content-Type") == "application/json" for s in fake.writes())
     records = {(r["name"], r["content"], r["proxied"], r["ttl"]) for r in fake.records}
     assert records == {
         (HOST, ORIGIN, True, 1),
