@@ -64,6 +64,12 @@ diff: layers
 deploy: layers
 	$(CDK) deploy --all -c stage=$(STAGE) --require-approval broadening
 
+# The stage's Cloudflare zone as code: prints the plan; APPLY=1 makes it. INPUTS=file gives the deployed stacks'
+# values and the AOP certificate paths (README "Deploying"); the API token comes from CLOUDFLARE_API_TOKEN only.
+.PHONY: edge
+edge: $(VENV)/.installed
+	@$(PY) -m infra.edge_cloudflare --stage $(STAGE) $(if $(INPUTS),--inputs $(INPUTS)) $(if $(APPLY),--apply)
+
 # A missed goal is printed (and makes cold_imports exit 1), but the other benchmarks still run.
 bench: $(VENV)/.installed
 	-$(PY) bench/cold_imports.py

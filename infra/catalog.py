@@ -496,3 +496,17 @@ def authorizer() -> Function | None:
 def routes() -> list[tuple[Route, Function]]:
     """Every route with the function that serves it."""
     return [(route, fn) for fn in FUNCTIONS for route in fn.routes]
+
+
+EDGE_DRIFT = Schedule(name="edge_drift", every_s=86400)
+
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="edge_drift_job",
+        description="R47: compares Cloudflare's published IP ranges with the deployed allowlist; alarms on drift",
+        schedule=EDGE_DRIFT,
+        memory_mb=256,
+        timeout_s=30,  # one HTTPS GET of at most 10 s
+    ),
+)

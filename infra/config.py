@@ -23,8 +23,20 @@ class StageConfig:
     audit_log_retention_days: int = 400
     throttle_rate_limit: int = 500
     throttle_burst_limit: int = 1000
-    waf_rate_limit_per_ip: int = 2000  # requests per 5 minutes per CF-Connecting-IP
-    waf_auth_rate_limit_per_ip: int = 100  # the stricter limit on /v1/sessions and other auth routes
+    # AWS WAF, requests per 5 minutes per CF-Connecting-IP. Every route but provider callbacks: above the busiest
+    # plan's account rate (enterprise 500/s + burst 1,000 = 151,000), so the WAF never cuts a customer below its plan
+    # (the API's own per-key and per-account buckets do that, with a 429 the customer can read).
+    waf_rate_limit_per_ip: int = 160_000
+    waf_auth_rate_limit_per_ip: int = 100  # credential routes (login, signup, resets, reauth...): per client
+    # Carrier and billing callbacks: three status callbacks per message at the busiest plan's account rate.
+    waf_callback_rate_limit_per_ip: int = 500_000
+    # Cloudflare (`make edge`): the zone holding domain_name (its id is looked up when not given) and the edge rate
+    # rule on credential routes (per client IP and Cloudflare data center; the period and timeout need Pro or above).
+    cloudflare_zone: str = ""
+    cloudflare_zone_id: str = ""
+    cloudflare_credential_requests: int = 20
+    cloudflare_rate_period_s: int = 60
+    cloudflare_rate_timeout_s: int = 600
     mail_from: str = "Switchboard <no-reply@switchboard.example>"  # the SES sender of transactional e-mail
     retain_data: bool = True  # RETAIN stateful resources and protect the stacks against termination
 

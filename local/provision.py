@@ -160,6 +160,8 @@ def provision(*, endpoint_url: str, public_base_url: str) -> Provisioned:
         return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
     env = {**BASE_ENV, "AWS_ENDPOINT_URL": endpoint_url, "PUBLIC_BASE_URL": public_base_url}
+    # The drift job reads Cloudflare's ranges from the gateway's own fake: the local stack never reaches the internet.
+    env["CLOUDFLARE_IPS_URL"] = f"{public_base_url}/_local/cloudflare/ips"
     create_tables(client("dynamodb"), table_requests(), catalog.TABLES)
     env.update({spec.env: table_name(spec) for spec in catalog.TABLES})
 

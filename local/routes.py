@@ -17,6 +17,7 @@ from local.provision import ACCOUNT_ID, REGION
 from local.scheduler import Scheduler, UnknownJob
 from switchboard import api, clock
 from switchboard.carriers import sandbox
+from switchboard.logic import edge_drift
 
 log = logging.getLogger("local")
 
@@ -140,6 +141,7 @@ class LocalRoutes:
             ("POST", f"{PREFIX}/carriers/{{carrier}}/inbound", self.inbound),
             ("POST", f"{PREFIX}/jobs/{{name}}", self.run_job),
             ("POST", f"{PREFIX}/clock", self.advance_clock),
+            ("GET", f"{PREFIX}/cloudflare/ips", self.cloudflare_ips),
             ("GET", "/openapi.json", self.openapi_json),
             ("GET", "/docs", self.docs),
         ]
@@ -218,6 +220,13 @@ class LocalRoutes:
         except UnknownJob:
             raise Problem(404, "not_found", "Not found", f"No scheduled job is called {params['name']!r}.") from None
         return json_response(request, report)
+
+    def cloudflare_ips(self, request: Request, _: dict[str, str]) -> Response:
+        """Cloudflare's `GET /client/v4/ips` answer with the deployed list: the drift job's source on one machine
+        (CLOUDFLARE_IPS_URL points here), so it never reaches the internet and finds no drift."""
+        data = json.loads(edge_drift.DEPLOYED_FILE.read_text())
+        result = {"ipv4_cidrs": data["ipv4"], "ipv6_cidrs": data["ipv6"], "etag": "local"}
+        return json_response(request, {"success": True, "errors": [], "messages": [], "result": result})
 
     def advance_clock(self, request: Request, _: dict[str, str]) -> Response:
         """`{advance_s}` → `{now}`: the platform clock only moves forward."""

@@ -1,27 +1,89 @@
-"""The edge of the API: Cloudflare-only resource policy, custom domain (TLS 1.2 + mTLS) and the WAF web ACL."""
+"""The edge of the API: Cloudflare-only resource policy, custom domain (TLS 1.2 + mTLS), the WAF web ACL and the
+route classes (credential, callback) both WAFs scope their rate rules to, derived from the catalog."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import re
+from collections.abc import Iterable
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from infra import catalog
 from infra.constructs.log_group import encrypted_log_group
+from infra.constructs.python_function import METRICS_NAMESPACE
+from infra.paths import SHARED_LAYER_DIR
 
-CLOUDFLARE_IPS_FILE = Path(__file__).resolve().parent.parent / "cloudflare_ips.json"
+# One list for the resource policy (synth) and the drift job (shipped in the shared layer, read at run time).
+CLOUDFLARE_IPS_FILE = SHARED_LAYER_DIR / "python" / "switchboard" / "cloudflare_ips.json"
 CLIENT_IP_HEADER = "CF-Connecting-IP"  # R48: the only client address we trust (R45-R47 make it Cloudflare's)
-# Paths whose methods get the stricter stage throttle and WAF rate rule (credential stuffing, sign-up abuse).
-AUTH_PATH_PREFIXES = ("/v1/sessions", "/v1/signup", "/v1/password-resets", "/v1/verifications", "/v1/invitations")
 REDACTED_HEADERS = ("authorization", "cookie")
+# Static copy of switchboard.api.MAX_BODY_BYTES (infra must not import the Lambda layer at synth);
+# tests/infra/test_edge_waf.py proves the two are equal.
+MAX_BODY_BYTES = 64 * 1024
+# WAF inspects the first 8 KB of a body behind API Gateway unless the web ACL raises it (16/32/48/64 KB; above
+# 16 KB costs extra): at 64 KB every body the API accepts is inspected whole and a larger one is "oversize".
+BODY_INSPECTION_LIMIT = "KB_64"
+RATE_WINDOW_S = 300  # WAF rate rules count over this window
+WAF_REGEX_MAX = 512  # the longest RegexString WAF accepts
+# The drift job (R47) metrics; static copies of switchboard.logic.edge_drift's names (a test proves them equal).
+DRIFT_JOB = "edge_drift_job"
+DRIFT_METRIC = "CloudflareRangesDrift"
+DRIFT_CHECK_FAILED_METRIC = "CloudflareRangesCheckFailed"
+PEPPERS_SECRET = "Peppers"  # noqa: S105 - the catalog id of the pepper secret, not a value
+
+
+def _receivers() -> list[catalog.Function]:
+    """Signed webhook receivers (carrier and billing events): every route public and at least one POST."""
+    return [
+        fn
+        for fn in catalog.FUNCTIONS
+        if fn.routes
+        and all(r.auth is catalog.Auth.PUBLIC for r in fn.routes)
+        and any(r.method == "POST" for r in fn.routes)
+    ]
+
+
+def callback_routes() -> list[catalog.Route]:
+    """Routes that providers call back (carrier receipts and inbound messages, billing events): signature-checked
+    first, sent in bursts from a few provider addresses, so they are exempt from the per-client API limit."""
+    return [route for fn in _receivers() for route in fn.routes]
+
+
+def credential_routes() -> list[catalog.Route]:
+    """Routes where a caller proves a password, one-time token or TOTP code (login, signup, resets, e-mail
+    verification, invitations, restore, reauth, password and MFA changes, API-key issuance): every non-GET route of
+    the functions that hold the password pepper, the only ones able to check such a secret."""
+    return [
+        route
+        for fn in catalog.FUNCTIONS
+        if PEPPERS_SECRET in fn.secrets
+        for route in fn.routes
+        if route.method != "GET"
+    ]
+
+
+def path_regex(routes: Iterable[catalog.Route]) -> str:
+    """An anchored regex matching exactly these routes' paths (a `{param}` matches one segment, a trailing slash is
+    tolerated as API Gateway tolerates it)."""
+    templates = sorted({route.path for route in routes})
+    alternatives = [
+        "/".join("[^/]+" if part.startswith("{") else re.escape(part) for part in path.split("/")) for path in templates
+    ]
+    pattern = f"^({'|'.join(alternatives)})/?$"
+    if len(pattern) > WAF_REGEX_MAX:
+        raise ValueError(f"{len(pattern)}-character path regex exceeds WAF's {WAF_REGEX_MAX}: split the rule")
+    return pattern
 
 
 def cloudflare_ranges() -> list[str]:
@@ -102,31 +164,34 @@ class CustomDomain(Construct):
         )
 
 
-def _rate_rule(name: str, priority: int, limit: int, scope_down: dict[str, Any] | None) -> dict[str, Any]:
-    statement: dict[str, Any] = {
-        "limit": limit,
-        "evaluationWindowSec": 300,
-        "aggregateKeyType": "FORWARDED_IP",
-        # A request without the header did not come through Cloudflare: count it against the limit (MATCH).
-        "forwardedIpConfig": {"headerName": CLIENT_IP_HEADER, "fallbackBehavior": "MATCH"},
-    }
-    if scope_down is not None:
-        statement["scopeDownStatement"] = scope_down
+def _rate_rule(name: str, priority: int, limit: int, scope_down: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name,
         "priority": priority,
         "action": {"block": {}},
-        "statement": {"rateBasedStatement": statement},
+        "statement": {
+            "rateBasedStatement": {
+                "limit": limit,
+                "evaluationWindowSec": RATE_WINDOW_S,
+                "aggregateKeyType": "FORWARDED_IP",
+                # A request without the header did not come through Cloudflare: count it against the limit (MATCH).
+                "forwardedIpConfig": {"headerName": CLIENT_IP_HEADER, "fallbackBehavior": "MATCH"},
+                "scopeDownStatement": scope_down,
+            }
+        },
         "visibilityConfig": _visibility(name),
     }
 
 
-def _managed_rule(name: str, priority: int) -> dict[str, Any]:
+def _managed_rule(name: str, priority: int, *, count: tuple[str, ...] = ()) -> dict[str, Any]:
+    statement: dict[str, Any] = {"vendorName": "AWS", "name": name}
+    if count:
+        statement["ruleActionOverrides"] = [{"name": rule, "actionToUse": {"count": {}}} for rule in count]
     return {
         "name": name,
         "priority": priority,
         "overrideAction": {"none": {}},
-        "statement": {"managedRuleGroupStatement": {"vendorName": "AWS", "name": name}},
+        "statement": {"managedRuleGroupStatement": statement},
         "visibilityConfig": _visibility(name),
     }
 
@@ -135,15 +200,79 @@ def _visibility(name: str) -> dict[str, Any]:
     return {"cloudWatchMetricsEnabled": True, "metricName": name, "sampledRequestsEnabled": True}
 
 
-def _starts_with(prefix: str) -> dict[str, Any]:
+def _path_matches(routes: Iterable[catalog.Route]) -> dict[str, Any]:
+    # Decoded and normalized first, so /v1//sessions or /v1/%73essions cannot slip past the pattern.
+    return {
+        "regexMatchStatement": {
+            "fieldToMatch": {"uriPath": {}},
+            "regexString": path_regex(routes),
+            "textTransformations": [{"priority": 0, "type": "URL_DECODE"}, {"priority": 1, "type": "NORMALIZE_PATH"}],
+        }
+    }
+
+
+def _method_is(method: str) -> dict[str, Any]:
     return {
         "byteMatchStatement": {
-            "fieldToMatch": {"uriPath": {}},
-            "positionalConstraint": "STARTS_WITH",
-            "searchString": prefix,
+            "fieldToMatch": {"method": {}},
+            "positionalConstraint": "EXACTLY",
+            "searchString": method,
             "textTransformations": [{"priority": 0, "type": "NONE"}],
         }
     }
+
+
+def _any_of(statements: list[dict[str, Any]]) -> dict[str, Any]:
+    return statements[0] if len(statements) == 1 else {"orStatement": {"statements": statements}}
+
+
+def routes_statement(routes: Iterable[catalog.Route]) -> dict[str, Any]:
+    """A WAF statement matching exactly these routes (method and path)."""
+    by_method: dict[str, list[catalog.Route]] = {}
+    for route in routes:
+        by_method.setdefault(route.method, []).append(route)
+    return _any_of(
+        [
+            {"andStatement": {"statements": [_method_is(method), _path_matches(group)]}}
+            for method, group in sorted(by_method.items())
+        ]
+    )
+
+
+def _body_too_large(priority: int) -> dict[str, Any]:
+    # The API answers 413 above MAX_BODY_BYTES anyway; blocking here keeps such bodies away from every function.
+    # A body beyond the inspection limit is "oversize" and matches, so nothing larger slips through uninspected.
+    return {
+        "name": "BodyLargerThanApiLimit",
+        "priority": priority,
+        "action": {"block": {}},
+        "statement": {
+            "sizeConstraintStatement": {
+                "fieldToMatch": {"body": {"oversizeHandling": "MATCH"}},
+                "comparisonOperator": "GT",
+                "size": MAX_BODY_BYTES,
+                "textTransformations": [{"priority": 0, "type": "NONE"}],
+            }
+        },
+        "visibilityConfig": _visibility("BodyLargerThanApiLimit"),
+    }
+
+
+def web_acl_rules(
+    *, rate_limit_per_ip: int, auth_rate_limit_per_ip: int, callback_rate_limit_per_ip: int
+) -> list[dict[str, Any]]:
+    """R49: managed rules (the common set's 8 KB body rule only counts: our own body rule enforces the API's real
+    limit), then per-client rate rules by route class: credential routes strict, provider callbacks their own high
+    limit, everything else a limit above any plan's rate."""
+    callbacks = routes_statement(callback_routes())
+    return [
+        _managed_rule("AWSManagedRulesCommonRuleSet", 0, count=("SizeRestrictions_BODY",)),
+        _managed_rule("AWSManagedRulesKnownBadInputsRuleSet", 1),
+        _body_too_large(2),
+        _rate_rule("CredentialRatePerClientIp", 3, auth_rate_limit_per_ip, routes_statement(credential_routes())),
+        _rate_rule("CallbackRatePerClientIp", 4, callback_rate_limit_per_ip, callbacks),
+        _rate_rule("RatePerClientIp", 5, rate_limit_per_ip, {"notStatement": {"statement": callbacks}}),
+    ]
 
 
 class Firewall(Construct):
@@ -158,25 +287,23 @@ class Firewall(Construct):
         stage_name: str,
         rate_limit_per_ip: int,
         auth_rate_limit_per_ip: int,
+        callback_rate_limit_per_ip: int,
         logs_key: kms.IKey,
         log_retention_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        auth_paths = [_starts_with(prefix) for prefix in AUTH_PATH_PREFIXES]
         self.web_acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
             scope="REGIONAL",
             default_action={"allow": {}},
             visibility_config=_visibility("SwitchboardApi"),
-            rules=[
-                _managed_rule("AWSManagedRulesCommonRuleSet", 0),
-                _managed_rule("AWSManagedRulesKnownBadInputsRuleSet", 1),
-                _rate_rule("RatePerClientIp", 2, rate_limit_per_ip, None),
-                _rate_rule(
-                    "AuthRatePerClientIp", 3, auth_rate_limit_per_ip, {"orStatement": {"statements": auth_paths}}
-                ),
-            ],
+            association_config={"requestBody": {"API_GATEWAY": {"defaultSizeInspectionLimit": BODY_INSPECTION_LIMIT}}},
+            rules=web_acl_rules(
+                rate_limit_per_ip=rate_limit_per_ip,
+                auth_rate_limit_per_ip=auth_rate_limit_per_ip,
+                callback_rate_limit_per_ip=callback_rate_limit_per_ip,
+            ),
         )
         self.association = wafv2.CfnWebACLAssociation(
             self, "Association", resource_arn=stage.stage_arn, web_acl_arn=self.web_acl.attr_arn
@@ -201,3 +328,29 @@ class Firewall(Construct):
             redacted_fields=[{"singleHeader": {"Name": header}} for header in REDACTED_HEADERS],
         )
         logging.node.add_dependency(self.log_group)
+
+
+def drift_alarms(scope: Construct, *, action: actions.SnsAction) -> None:
+    """R47/R57: alarm when the drift job finds Cloudflare's published ranges differ from the deployed list, and
+    when it could not check (timeout, bad answer)."""
+    for metric_name, description in (
+        (DRIFT_METRIC, "Cloudflare's published IP ranges differ from infra's list: update it and deploy (runbook)"),
+        (DRIFT_CHECK_FAILED_METRIC, "The Cloudflare IP drift check could not fetch or read the published ranges"),
+    ):
+        alarm = cloudwatch.Alarm(
+            scope,
+            metric_name,
+            alarm_description=description,
+            metric=cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=metric_name,
+                dimensions_map={"service": DRIFT_JOB},
+                statistic="Maximum",
+                period=Duration.hours(1),
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(action)

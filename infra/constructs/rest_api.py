@@ -11,13 +11,11 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra import catalog
-from infra.constructs.edge import AUTH_PATH_PREFIXES, cloudflare_only_policy
+from infra.constructs.edge import cloudflare_only_policy
 from infra.constructs.log_group import encrypted_log_group
 from infra.gateway_errors import GATEWAY_ERRORS, PROBLEM_CONTENT_TYPE
 
 STAGE_NAME = "live"
-AUTH_RATE_LIMIT = 20  # R49: requests per second on each auth method
-AUTH_BURST_LIMIT = 40
 # Static copy of switchboard.api.SECURITY_HEADERS (infra must not import the Lambda layer at synth);
 # tests/infra/test_gateway_headers.py proves the two are equal.
 SECURITY_HEADERS: dict[str, str] = {
@@ -45,15 +43,6 @@ ACCESS_LOG_FIELDS = {
 }
 
 
-def auth_method_keys() -> list[str]:
-    """`<path>/<METHOD>` of every catalog route on an auth path (the MethodSettings keys)."""
-    return sorted(
-        f"{route.path}/{route.method}"
-        for route, _ in catalog.routes()
-        if any(route.path == p or route.path.startswith(p + "/") for p in AUTH_PATH_PREFIXES)
-    )
-
-
 class RestApi(Construct):
     """`api` (regional, default endpoint disabled) with stage `live`; add routes with `add_route`."""
 
@@ -70,12 +59,6 @@ class RestApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         access_logs = encrypted_log_group(self, "AccessLogs", key=logs_key, retention_days=log_retention_days)
-        method_options = {
-            key: apigw.MethodDeploymentOptions(
-                throttling_rate_limit=AUTH_RATE_LIMIT, throttling_burst_limit=AUTH_BURST_LIMIT
-            )
-            for key in auth_method_keys()
-        }
         self.api = apigw.RestApi(
             self,
             "Api",
@@ -96,7 +79,8 @@ class RestApi(Construct):
                 metrics_enabled=True,
                 throttling_rate_limit=throttle_rate_limit,
                 throttling_burst_limit=throttle_burst_limit,
-                method_options=method_options,
+                # No per-method throttle on credential routes: it would be one bucket for every client in the world
+                # (one client could lock everyone out of login); the WAF limits them per client instead.
             ),
         )
         # API Gateway would create the execution log group itself, unencrypted and kept forever: own it instead.

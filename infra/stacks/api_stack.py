@@ -16,7 +16,7 @@ from infra.catalog import Access
 from infra.config import StageConfig
 from infra.constructs import grants
 from infra.constructs.alarms import alarm_on_errors
-from infra.constructs.edge import CustomDomain, Firewall
+from infra.constructs.edge import DRIFT_JOB, CustomDomain, Firewall, drift_alarms
 from infra.constructs.job_schedule import JobSchedule
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME, PythonFunction
 from infra.constructs.rest_api import STAGE_NAME, RestApi
@@ -91,6 +91,7 @@ class ApiStack(Stack):
             stage_name=config.name,
             rate_limit_per_ip=config.waf_rate_limit_per_ip,
             auth_rate_limit_per_ip=config.waf_auth_rate_limit_per_ip,
+            callback_rate_limit_per_ip=config.waf_callback_rate_limit_per_ip,
             logs_key=data.keys.logs,
             log_retention_days=config.log_retention_days,
         )
@@ -183,6 +184,8 @@ class ApiStack(Stack):
 
     def _alarms(self) -> None:
         action = self._data.alarms.action
+        if DRIFT_JOB in self.functions:
+            drift_alarms(self, action=action)
         alarm_on_errors(
             self,
             "Api5xx",

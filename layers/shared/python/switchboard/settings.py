@@ -26,6 +26,8 @@ class Settings:
     # Where e-mailed links open (the web console); each e-mail also names the API call that takes the token.
     console_base_url: str = "https://console.switchboard.example"
     webhook_retry_base_s: int = 30  # first webhook retry delay; it doubles up to an hour (WEBHOOK_RETRY_BASE_S)
+    # Cloudflare's published ranges (R47 drift job); only the local stack and tests point it at a loopback fake.
+    cloudflare_ips_url: str = "https://api.cloudflare.com/client/v4/ips"
 
     def table(self, env: str) -> str:
         """The physical name of the table whose catalog env var is `env` (a clear error when unset)."""
@@ -57,6 +59,7 @@ def get() -> Settings:
         webhook_retry_base_s=int(env.get("WEBHOOK_RETRY_BASE_S", "30")),
         login_failure_floor_ms=int(env.get("LOGIN_FAILURE_FLOOR_MS", "400")),
         console_base_url=env.get("CONSOLE_BASE_URL", "https://console.switchboard.example"),
+        cloudflare_ips_url=env.get("CLOUDFLARE_IPS_URL", "https://api.cloudflare.com/client/v4/ips"),
     )
 
 
