@@ -40,7 +40,9 @@ from cryptography.x509.oid import NameOID
 
 from functions.callback_worker import handler as callback_worker
 from functions.carrier_events import handler as carrier_events
+from functions.messages_api import handler as messages_api
 from functions.send_worker import handler as send_worker
+from functions.webhooks_api import handler as webhooks_api
 from infra import catalog
 from local.workers import sqs_event
 from switchboard import clock, ids, settings, webhook_client
@@ -313,3 +315,42 @@ def customer(carriers: Carriers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         server.shutdown()
         server.server_close()
         thread.join(timeout=2)
+
+
+EVENTS = ["message.status", "message.inbound", "recipient.opted_out"]
+
+
+def subscribe(account: Account, customer: Customer) -> tuple[str, str]:
+    """The customer's endpoint, created through the API (its URL passes the deployed SSRF checks): (id, secret)."""
+    created = account.call(webhooks_api, "POST", "/v1/webhook-endpoints", {"url": customer.url, "events": EVENTS})
+    assert created.status == 201, created.body
+    return created.body["id"], created.body["secret"]
+
+
+def send(account: Account, channel: str, body: str = "Hello Ada") -> str:
+    answer = account.call(messages_api, "POST", "/v1/messages", {"channel": channel, "to": PHONE, "body": body})
+    assert answer.status == 202, answer.body
+    assert answer.body["status"] == "queued"
+    return str(answer.body["id"])
+
+
+def log(account: Account, message_id: str) -> dict[str, Any]:
+    answer = account.call(messages_api, "GET", f"/v1/messages/{message_id}")
+    assert answer.status == 200, answer.body
+    body: dict[str, Any] = answer.body
+    return body
+
+
+def attempts(entry: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(a["carrier"], a["outcome"]) for a in entry["attempts"]]
+
+
+def forged(request: CarrierRequest) -> CarrierRequest:
+    """The same request with one byte of the body changed after signing."""
+    return CarrierRequest(request.url, request.headers, request.body[:-1] + bytes([request.body[-1] ^ 1]))
+
+
+def webhook_events(customer: Customer, secret: str) -> list[dict[str, Any]]:
+    """Every event the customer received, each signature checked."""
+    assert all(d.path == "/switchboard" for d in customer.received)
+    return [d.verified(secret, clock.timestamp()) for d in customer.received]
