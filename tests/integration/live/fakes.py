@@ -143,12 +143,19 @@ class FakeTwilio(FakeCarrier):
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         if _basic_auth(headers) != (self.account_sid, self.auth_token):
             return 401, self.error(401)
-        if method != "POST" or path != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
+        resource = path.removeprefix(f"/2010-04-01/Accounts/{self.account_sid}/")
+        if method != "POST" or resource not in {"Messages.json", "Calls.json"}:
             return 404, self.error(404)
         form = _form(headers, body)
-        if form is None or any(len(v) != 1 for v in form.values()):
+        repeatable = {"StatusCallbackEvent"}  # the Calls API takes this parameter once per event
+        if form is None or any(len(v) != 1 for k, v in form.items() if k not in repeatable):
             return 400, {**self.error(400), "code": 21602, "message": "Message body is required."}
         fields = {k: v[0] for k, v in form.items()}
+        if resource == "Calls.json":
+            return self._call(fields, form.get("StatusCallbackEvent", []))
+        return self._message(fields)
+
+    def _message(self, fields: dict[str, str]) -> tuple[int, dict[str, Any]]:
         to, from_ = fields.get("To", ""), fields.get("From", "")
         if not E164.fullmatch(to.removeprefix("whatsapp:")) or to.startswith("whatsapp:") != from_.startswith(
             "whatsapp:"
@@ -173,6 +180,33 @@ class FakeTwilio(FakeCarrier):
             "to": to,
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
+
+    def _call(self, fields: dict[str, str], events: list[str]) -> tuple[int, dict[str, Any]]:
+        to, from_, twiml = fields.get("To", ""), fields.get("From", ""), fields.get("Twiml", "")
+        if not E164.fullmatch(to) or not E164.fullmatch(from_):
+            return 400, self.error(400)
+        if not twiml.startswith("<Response>"):
+            return 400, {**self.error(400), "code": 21205, "message": "Url or Twiml is required"}
+        sid = "CA" + uuid.uuid4().hex
+        callback = fields.get("StatusCallback", "")
+        self.sent[sid] = Sent(sid, to, from_, twiml, callback, {**fields, "StatusCallbackEvent": events})
+        return 201, {"account_sid": self.account_sid, "sid": sid, "status": "queued", "to": to, "from": from_}
+
+    def call_status(self, sid: str, status: str) -> CarrierRequest:
+        """A call-progress callback Twilio posts to the call's StatusCallback URL."""
+        sent = self.sent[sid]
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": sid,
+            "CallStatus": status,
+            "CallbackSource": "call-progress-events",
+            "Direction": "outbound-api",
+            "From": sent.from_,
+            "To": sent.to,
+            "SequenceNumber": "0",
+        }
+        return self._signed(sent.callback, params)
 
     def _signed(self, url: str, params: dict[str, str]) -> CarrierRequest:
         signature = RequestValidator(self.auth_token).compute_signature(url, params)
@@ -229,9 +263,12 @@ class FakePlivo(FakeCarrier):
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         if _basic_auth(headers) != (self.auth_id, self.auth_token):
             return 401, self.error(401)
-        if method != "POST" or path != f"/v1/Account/{self.auth_id}/Message/":
+        resource = path.removeprefix(f"/v1/Account/{self.auth_id}/")
+        if method != "POST" or resource not in {"Message/", "Call/"}:
             return 404, {"api_id": str(uuid.uuid4()), "error": "not found"}
         payload = _json(headers, body)
+        if resource == "Call/":
+            return self._call(payload)
         if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("src", "dst", "text")):
             return 400, {"api_id": str(uuid.uuid4()), "error": "src, dst and text are required"}
         if not all(E164.fullmatch("+" + payload[k].removeprefix("+")) for k in ("src", "dst")):
@@ -240,6 +277,42 @@ class FakePlivo(FakeCarrier):
         src, dst = "+" + payload["src"].removeprefix("+"), "+" + payload["dst"].removeprefix("+")
         self.sent[message_uuid] = Sent(message_uuid, dst, src, payload["text"], payload.get("url", ""), payload)
         return 202, {"api_id": str(uuid.uuid4()), "message": "message(s) queued", "message_uuid": [message_uuid]}
+
+    def _call(self, payload: Any) -> tuple[int, dict[str, Any]]:
+        keys = ("from", "to", "answer_url", "answer_method", "hangup_url", "hangup_method")
+        if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in keys):
+            return 400, {"api_id": str(uuid.uuid4()), "error": "from, to and answer_url are required"}
+        if not payload["answer_url"].startswith("https://"):
+            return 400, {"api_id": str(uuid.uuid4()), "error": "answer_url must be a valid URL"}
+        request_uuid = str(uuid.uuid4())
+        to, from_ = "+" + payload["to"].removeprefix("+"), "+" + payload["from"].removeprefix("+")
+        self.sent[request_uuid] = Sent(request_uuid, to, from_, "", payload["hangup_url"], payload)
+        return 201, {"api_id": str(uuid.uuid4()), "message": "call fired", "request_uuid": request_uuid}
+
+    def _call_params(self, request_uuid: str, status: str) -> dict[str, str]:
+        sent = self.sent[request_uuid]
+        return {
+            "CallUUID": "c" + request_uuid[1:],
+            "ALegUUID": "c" + request_uuid[1:],
+            "ALegRequestUUID": request_uuid,
+            "RequestUUID": request_uuid,
+            "CallStatus": status,
+            "Direction": "outbound",
+            "From": sent.from_.removeprefix("+"),
+            "To": sent.to.removeprefix("+"),
+        }
+
+    def answer_request(self, request_uuid: str) -> CarrierRequest:
+        """The callee answered: Plivo asks the call's `answer_url` (query included) for its XML."""
+        sent = self.sent[request_uuid]
+        return self._signed(
+            sent.fields["answer_url"], {**self._call_params(request_uuid, "in-progress"), "Event": "StartApp"}
+        )
+
+    def hangup(self, request_uuid: str, status: str = "completed") -> CarrierRequest:
+        """The call ended: Plivo posts to its `hangup_url`."""
+        params = {**self._call_params(request_uuid, status), "HangupCause": "NORMAL_CLEARING", "Duration": "7"}
+        return self._signed(self.sent[request_uuid].callback, params)
 
     def _signed(self, url: str, params: dict[str, str]) -> CarrierRequest:
         nonce = str(secrets.randbelow(10**20)).zfill(20)

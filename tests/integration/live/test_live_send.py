@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -176,6 +177,37 @@ def test_live_whatsapp_goes_through_meta_and_its_signed_statuses_reach_the_log(
         events_url("whatsapp"), {"Content-Type": "application/json"}, request.body
     )  # no X-Hub-Signature-256
     assert to_gateway(unsigned).status == 401
+
+
+def test_live_voice_fails_over_from_twilio_to_plivo_which_fetches_the_script_from_its_signed_answer_url(
+    account: Account, dev: Queues, carriers: Carriers
+) -> None:
+    carriers.twilio.outage = 503
+    opted_in(account, recipients_api, PHONE, ("voice",))
+    message_id = send(account, "voice", "Your code is <1234>")
+
+    assert run_send_worker(dev, "VoiceSend")["batchItemFailures"] == []
+
+    [seen] = carriers.twilio.seen  # a well-formed Calls request, which Twilio answered 503
+    assert seen.path == f"/2010-04-01/Accounts/{TWILIO['account_sid']}/Calls.json"
+    form = parse_qs(seen.body.decode(), strict_parsing=True)
+    assert form["Twiml"] == ["<Response><Say>Your code is &lt;1234&gt;</Say></Response>"]
+    assert form["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
+    assert form["StatusCallback"] == [events_url("twilio")]
+    [call] = carriers.plivo.accepted()
+    assert call.fields["answer_url"].startswith(events_url("plivo") + "?answer=1&")
+    assert "1234" not in call.fields["answer_url"]  # the text never travels in a URL
+    assert attempts(log(account, message_id)) == [("twilio", "failed"), ("plivo", "accepted")]
+
+    # The callee answers: Plivo fetches the script from the answer URL (the signed query names the message).
+    fetch = carriers.plivo.answer_request(call.carrier_id)
+    assert to_gateway(forged(fetch)).status == 401
+    script = to_gateway(fetch)
+    assert (script.status, script.headers["content-type"]) == (200, "application/xml")
+    assert script.body == "<Response><Speak>Your code is &lt;1234&gt;</Speak></Response>"
+    assert to_gateway(carriers.plivo.hangup(call.carrier_id)).status == 200
+    entry = log(account, message_id)
+    assert (entry["status"], entry["carrier"]) == ("delivered", "plivo")
 
 
 def test_live_stage_routes_live_sends_to_real_carriers_only(account: Account, carriers: Carriers) -> None:
