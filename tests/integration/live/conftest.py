@@ -50,6 +50,7 @@ from switchboard.carriers import registry
 from switchboard.crypto import envelope, secrets
 from switchboard.dal import accounts as accounts_dal
 from tests.integration.conftest import Context, rest_event
+from tests.integration.identity.conftest import identity  # noqa: F401 - a fixture: the gateway test signs up
 from tests.integration.live.fakes import CarrierRequest, FakePlivo, FakeTwilio, FakeWhatsApp, serving
 from tests.integration.messaging.conftest import Account, Answer, Queues, queues  # noqa: F401 - fixture
 
