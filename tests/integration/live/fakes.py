@@ -18,6 +18,7 @@ import json
 import re
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ class Seen:
     path: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+    at: float  # time.monotonic() when it arrived
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class FakeCarrier:
         return list(self.sent.values())
 
     def _respond(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-        self.seen.append(Seen(method, path, headers, body))
+        self.seen.append(Seen(method, path, headers, body, time.monotonic()))
         if self.delay_s:
             self.released.wait(self.delay_s)  # set at teardown: a slow answer never outlives its test
         if self.outage is not None:
