@@ -317,6 +317,10 @@ class FakePlivo(FakeCarrier):
         return self._signed(self.sent[request_uuid].callback, params)
 
     def _signed(self, url: str, params: dict[str, str]) -> CarrierRequest:
+        # plivo-python's V3 signer renders the UTF-8 bytes of non-ASCII values one character per byte before
+        # encoding them again (an open upstream fix: plivo/plivo-python#294), so it disagrees with our UTF-8
+        # verifier there; the fake signs ASCII only, where both agree.
+        assert all(f"{k}{v}".isascii() for k, v in params.items()), "the Plivo fake signs ASCII parameters only"
         nonce = str(secrets.randbelow(10**20)).zfill(20)
         base = construct_post_url(url, dict(params))
         signature = get_signature_v3(self.auth_token, base, nonce).decode()
