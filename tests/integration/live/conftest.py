@@ -51,6 +51,7 @@ from switchboard.crypto import envelope, secrets
 from switchboard.dal import accounts as accounts_dal
 from tests.integration.conftest import Context, rest_event
 from tests.integration.identity.conftest import identity  # noqa: F401 - a fixture: the gateway test signs up
+from tests.integration.live import fakes as fakes_module
 from tests.integration.live.fakes import CarrierRequest, FakePlivo, FakeTwilio, FakeWhatsApp, serving
 from tests.integration.messaging.conftest import Account, Answer, Queues, queues  # noqa: F401 - fixture
 
@@ -115,6 +116,7 @@ def carriers(dev: Queues, monkeypatch: pytest.MonkeyPatch) -> Iterator[Carriers]
         monkeypatch.setenv(spec.env, arn)
     settings.reload()
     secrets.forget()
+    fakes_module.warm_up()
     with ExitStack() as stack:
         fakes = Carriers(
             twilio=stack.enter_context(serving(FakeTwilio(TWILIO["account_sid"], TWILIO["auth_token"]))),
@@ -129,6 +131,8 @@ def carriers(dev: Queues, monkeypatch: pytest.MonkeyPatch) -> Iterator[Carriers]
         finally:
             registry.point_at({})
             secrets.forget()
+        # Every request our adapters made is the one the provider's own SDK makes for the same message.
+        assert fakes.twilio.problems + fakes.plivo.problems + fakes.whatsapp.problems == []
 
 
 @pytest.fixture

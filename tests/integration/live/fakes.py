@@ -3,7 +3,10 @@
 Each fake checks what the real API checks (HTTP Basic `AccountSid:AuthToken` / `AuthID:AuthToken`, Meta's bearer
 token, the resource path, the content type, the required fields) and answers with the provider's documented status
 and JSON (Twilio 201 Message resource, Plivo 202 `message_uuid` list, Meta 200 `messages[].id`; their error bodies
-for 400/401). Afterwards it produces the signed requests the provider would send back (status callbacks, inbound
+for 400/401). The Twilio and Plivo fakes also rebuild each request with the provider's official SDK (over a
+recording transport) and refuse, and record in `problems`, one that differs from what the SDK sends.
+
+Afterwards each fake produces the signed requests the provider would send back (status callbacks, inbound
 messages): Twilio's and Plivo's signatures are made by their official SDKs (`twilio.request_validator`,
 `plivo.utils.signature_v3`), not by a copy of our verifier; Meta publishes no Python SDK, so the WhatsApp fake signs
 with the one documented step (hex HMAC-SHA256 of the raw body under the app secret).
@@ -14,7 +17,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import inspect
 import json
+import logging
 import re
 import secrets
 import threading
@@ -25,8 +30,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import plivo
+import requests
+import twilio.http
+import twilio.http.response
+import twilio.rest
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3, validate_v3_signature
 from twilio.request_validator import RequestValidator
 
@@ -75,6 +85,7 @@ class FakeCarrier:
     delay_s: float = 0.0  # hold every answer this long (a carrier that does not answer in time)
     seen: list[Seen] = field(default_factory=list)
     sent: dict[str, Sent] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # requests that differ from what the provider's SDK sends
     released: threading.Event = field(default_factory=threading.Event)
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
@@ -125,6 +136,94 @@ def _json(headers: dict[str, str], body: bytes) -> Any:
         return None
 
 
+class _TwilioCapture(twilio.http.HttpClient):
+    """The transport of a twilio-python Client that records the request instead of sending it."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(logging.getLogger("twilio.http_client"), is_async=False)
+        self.answer = answer
+        self.sent: tuple[str, str, dict[str, Any], tuple[str, str] | None] | None = None
+
+    def request(self, method: str, uri: str, **kwargs: Any) -> twilio.http.response.Response:  # type: ignore[override]
+        data, auth = kwargs.get("data"), kwargs.get("auth")
+        self.sent = (method, uri, dict(data or {}), auth)
+        return twilio.http.response.Response(201, json.dumps(self.answer))
+
+
+def twilio_sdk_request(
+    account_sid: str, auth_token: str, resource: str, fields: dict[str, str], events: list[str]
+) -> tuple[str, dict[str, list[str]], tuple[str, str] | None]:
+    """What twilio-python sends for the same message or call: (path, form fields, basic auth)."""
+    capture = _TwilioCapture({"sid": "SM" + "0" * 32, "account_sid": account_sid, "status": "queued"})
+    client = twilio.rest.Client(account_sid, auth_token, http_client=capture)
+    common = {"to": fields.get("To"), "from_": fields.get("From"), "status_callback": fields.get("StatusCallback")}
+    if resource == "Calls.json":
+        client.calls.create(twiml=fields.get("Twiml"), status_callback_event=events, **common)
+    else:
+        client.messages.create(body=fields.get("Body"), **common)
+    assert capture.sent is not None
+    method, uri, data, auth = capture.sent
+    assert method == "POST"
+    form = {k: [str(x) for x in v] if isinstance(v, list) else [str(v)] for k, v in data.items()}
+    return urlsplit(uri).path, form, auth
+
+
+def plivo_sdk_request(
+    auth_id: str, auth_token: str, resource: str, payload: dict[str, Any]
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """What plivo-python sends for the same message or call: (path, JSON body, the SDK's own default arguments)."""
+    client = plivo.RestClient(auth_id, auth_token)
+    captured: list[requests.PreparedRequest] = []
+
+    def send(request: requests.PreparedRequest, **_: Any) -> requests.Response:
+        captured.append(request)
+        answer = requests.Response()
+        answer.status_code, answer.url, answer.request = 202, str(request.url), request
+        answer.headers["Content-Type"] = "application/json"
+        answer._content = json.dumps({"api_id": "x", "message_uuid": ["x"], "request_uuid": "x"}).encode()
+        return answer
+
+    client.session.send = send  # type: ignore[method-assign]
+    if resource == "Call/":
+        method = client.calls.create
+        client.calls.create(
+            from_=payload.get("from"),
+            to_=payload.get("to"),
+            answer_url=payload.get("answer_url"),
+            answer_method=payload.get("answer_method"),
+            hangup_url=payload.get("hangup_url"),
+            hangup_method=payload.get("hangup_method"),
+        )
+    else:
+        method = client.messages.create
+        client.messages.create(
+            src=payload.get("src"),
+            dst=payload.get("dst"),
+            text=payload.get("text"),
+            url=payload.get("url"),
+            method=payload.get("method"),
+        )
+    [request] = captured
+    defaults = {
+        name.rstrip("_"): p.default
+        for name, p in inspect.signature(inspect.unwrap(method)).parameters.items()
+        if p.default is not inspect.Parameter.empty and p.default is not None
+    }
+    return urlsplit(str(request.url)).path, json.loads(request.body or b"{}"), defaults
+
+
+def warm_up() -> None:
+    """Load the SDKs' lazily imported API modules now: on a carrier's first request they would take about a second,
+    which our adapters' 1 s timeout would take for an outage."""
+    to, from_, url = "+14155552671", "+14155550100", "https://warm.example/cb"
+    for resource in ("Messages.json", "Calls.json"):
+        fields = {"To": to, "From": from_, "Body": "x", "Twiml": "<Response/>", "StatusCallback": url}
+        twilio_sdk_request("AC" + "0" * 32, "token", resource, fields, [])
+    call = {"from": from_[1:], "to": to[1:], "answer_url": url, "answer_method": "POST"}
+    plivo_sdk_request("MA" + "0" * 18, "token", "Call/", {**call, "hangup_url": url, "hangup_method": "POST"})
+    plivo_sdk_request("MA" + "0" * 18, "token", "Message/", {"src": from_[1:], "dst": to[1:], "text": "x"})
+
+
 class FakeTwilio(FakeCarrier):
     """Twilio's Messages API (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded)."""
 
@@ -153,6 +252,12 @@ class FakeTwilio(FakeCarrier):
         if form is None or any(len(v) != 1 for k, v in form.items() if k not in repeatable):
             return 400, {**self.error(400), "code": 21602, "message": "Message body is required."}
         fields = {k: v[0] for k, v in form.items()}
+        sdk_path, sdk_form, sdk_auth = twilio_sdk_request(
+            self.account_sid, self.auth_token, resource, fields, form.get("StatusCallbackEvent", [])
+        )
+        if (path, form, (self.account_sid, self.auth_token)) != (sdk_path, sdk_form, sdk_auth):
+            self.problems.append(f"not what twilio-python sends: {form} != {sdk_form} at {sdk_path}")
+            return 400, self.error(400)
         if resource == "Calls.json":
             return self._call(fields, form.get("StatusCallbackEvent", []))
         return self._message(fields)
@@ -269,8 +374,23 @@ class FakePlivo(FakeCarrier):
         if method != "POST" or resource not in {"Message/", "Call/"}:
             return 404, {"api_id": str(uuid.uuid4()), "error": "not found"}
         payload = _json(headers, body)
+        if isinstance(payload, dict) and self._differs_from_sdk(path, resource, payload):
+            return 400, {"api_id": str(uuid.uuid4()), "error": "unexpected request"}
         if resource == "Call/":
             return self._call(payload)
+        return self._message(payload)
+
+    def _differs_from_sdk(self, path: str, resource: str, payload: dict[str, Any]) -> bool:
+        sdk_path, sdk_body, defaults = plivo_sdk_request(self.auth_id, self.auth_token, resource, payload)
+        added = {k: v for k, v in sdk_body.items() if k not in payload}
+        # The SDK sends what we send, plus only its own default arguments (the API's defaults).
+        same = path == sdk_path and payload.items() <= sdk_body.items()
+        if same and all(defaults.get(k) == v for k, v in added.items()):
+            return False
+        self.problems.append(f"not what plivo-python sends: {payload} vs {sdk_body} at {sdk_path}")
+        return True
+
+    def _message(self, payload: Any) -> tuple[int, dict[str, Any]]:
         if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("src", "dst", "text")):
             return 400, {"api_id": str(uuid.uuid4()), "error": "src, dst and text are required"}
         if not all(E164.fullmatch("+" + payload[k].removeprefix("+")) for k in ("src", "dst")):
@@ -459,7 +579,11 @@ def _handler(fake: FakeCarrier) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, answer = fake._respond(self.command, self.path, headers, body)
+            try:
+                status, answer = fake._respond(self.command, self.path, headers, body)
+            except Exception as error:  # a bug in the fake: reported at teardown, never mistaken for an outage
+                fake.problems.append(f"the fake failed: {error!r}")
+                status, answer = 500, b"{}"
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
