@@ -5,7 +5,7 @@ Three seams, each explicit and each a test fixture (no production setting can re
   URLs (code only; deployed they always call the carriers' own HTTPS APIs, and a unit test keeps every caller in
   tests/).
 - Carrier credentials are Secrets Manager secrets (moto) with test values, read by the adapters as deployed.
-- `internet`: the customer's webhook host gets a public address from DNS (`webhook_client.resolve`, the sender's
+- `customer`: the customer's webhook host gets a public address from DNS (`webhook_client.resolve`, the sender's
   one lookup), that address is routed to a TLS receiver on loopback, and the receiver's test CA is trusted. The SSRF
   guard itself runs unchanged with `local=False`: https on 443 only, every resolved address checked, the checked
   address pinned, the certificate verified for the hostname. pytest-socket allows loopback only, so nothing can
@@ -69,7 +69,7 @@ WHATSAPP = {
     "phone_number_ids": {SENDERS["whatsapp"]: WHATSAPP_NUMBER_ID},
 }
 CUSTOMER_HOST = "hooks.customer.test"
-# example.com's address (IANA): global unicast, so the guard lets it through; `internet` routes it to loopback.
+# example.com's address (IANA): global unicast, so the guard lets it through; `customer` routes it to loopback.
 CUSTOMER_ADDRESS = "93.184.215.14"
 
 
@@ -131,7 +131,7 @@ def carriers(dev: Queues, monkeypatch: pytest.MonkeyPatch) -> Iterator[Carriers]
         finally:
             registry.point_at({})
             secrets.forget()
-        # Every request our adapters made is the one the provider's own SDK makes for the same message.
+        # Every request our adapters made is the one the provider's own SDK makes, and no fake failed.
         assert fakes.twilio.problems + fakes.plivo.problems + fakes.whatsapp.problems == []
 
 
@@ -272,7 +272,7 @@ def _certificates(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 @pytest.fixture
 def customer(carriers: Carriers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Customer]:
-    """The customer's HTTPS receiver, reachable at https://CUSTOMER_HOST/ through `internet` (see the module doc)."""
+    """The customer's HTTPS receiver, reachable at https://CUSTOMER_HOST/ (see the module doc)."""
     ca_file, cert_file, key_file = _certificates(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
