@@ -31,7 +31,7 @@ MSG = Outbound(
 
 
 def _carrier(url: str = "https://graph.invalid", creds: dict[str, Any] | None = None) -> WhatsAppCarrier:
-    return WhatsAppCarrier(credentials=lambda: creds if creds is not None else CREDS, graph_url=url)
+    return WhatsAppCarrier(credentials=lambda: creds if creds is not None else CREDS, api_url=url)
 
 
 def _signed(body: bytes, key: str = "app-secret") -> WebhookRequest:

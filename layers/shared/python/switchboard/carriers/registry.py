@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import import_module
 from typing import Protocol
@@ -17,10 +17,17 @@ class Adapter(Carrier, EventSource, Protocol):
     channels: frozenset[str]
 
 
+# Tests only (tests/integration/live): carrier name -> base URL of a fake carrier on loopback, set by `point_at`.
+# Code, never configuration: no environment variable, secret or stage setting reaches it, so a deployed adapter
+# always calls its carrier's own HTTPS API (a test asserts nothing outside tests/ calls `point_at`).
+_api_urls: dict[str, str] = {}
+
+
 def _lazy(module: str, cls: str) -> Callable[[], Adapter]:
     # The adapters (and urllib3) load when a carrier is first used: cold starts that only use the sandbox skip them.
     def build() -> Adapter:
-        adapter: Adapter = getattr(import_module(f"switchboard.carriers.{module}"), cls)()
+        url = _api_urls.get(module)
+        adapter: Adapter = getattr(import_module(f"switchboard.carriers.{module}"), cls)(api_url=url)
         return adapter
 
     return build
@@ -62,3 +69,14 @@ def adapter(name: str) -> Adapter:
 def event_source(name: str) -> EventSource:
     """The receiving side of the real carrier `name` (KeyError otherwise; sandbox events use sandbox.verify)."""
     return adapter(name)
+
+
+def point_at(urls: Mapping[str, str]) -> None:
+    """Tests only: build the real adapters against fake carriers at `urls` (name -> base URL); `{}` restores them."""
+    unknown = sorted(set(urls) - set(_REAL))
+    if unknown:
+        raise KeyError(f"not a real carrier: {unknown}")
+    _api_urls.clear()
+    _api_urls.update(urls)
+    carrier.cache_clear()
+    adapter.cache_clear()

@@ -89,17 +89,17 @@ def template_payload(template: Mapping[str, Any]) -> dict[str, Any]:
 class WhatsAppCarrier(support.HttpCarrier):
     """The WhatsApp Cloud API, sending and receiving."""
 
-    NAME, CHANNELS, CREDENTIALS_ENV = NAME, CHANNELS, CREDENTIALS_ENV
+    NAME, CHANNELS, CREDENTIALS_ENV, API_URL = NAME, CHANNELS, CREDENTIALS_ENV, GRAPH_URL
 
     def __init__(
         self,
         *,
         credentials: support.CredentialSource | None = None,
-        graph_url: str = GRAPH_URL,
+        api_url: str | None = None,
         api_version: str = API_VERSION,
         http: http_client.HttpClient | None = None,
     ) -> None:
-        super().__init__(credentials=credentials, api_url=graph_url, http=http)
+        super().__init__(credentials=credentials, api_url=api_url, http=http)
         self._api_version = api_version
 
     def submit(self, msg: Outbound) -> Receipt:

@@ -1,0 +1,618 @@
+"""Fake Twilio, Plivo and WhatsApp Cloud APIs on loopback that check requests and answer as the providers do.
+
+Each fake checks what the real API checks (HTTP Basic `AccountSid:AuthToken` / `AuthID:AuthToken`, Meta's bearer
+token, the resource path, the content type, the required fields) and answers with the provider's documented status
+and JSON (Twilio 201 Message resource, Plivo 202 `message_uuid` list, Meta 200 `messages[].id`; their error bodies
+for 400/401). The Twilio and Plivo fakes also rebuild each request with the provider's official SDK (over a
+recording transport) and refuse, and record in `problems`, one that differs from what the SDK sends.
+
+Afterwards each fake produces the signed requests the provider would send back (status callbacks, inbound
+messages): Twilio's and Plivo's signatures are made by their official SDKs (`twilio.request_validator`,
+`plivo.utils.signature_v3`), not by a copy of our verifier; Meta publishes no Python SDK, so the WhatsApp fake signs
+with the one documented step (hex HMAC-SHA256 of the raw body under the app secret).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import inspect
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import plivo
+import requests
+import twilio.http
+import twilio.http.response
+import twilio.rest
+from plivo.utils.signature_v3 import construct_post_url, get_signature_v3, validate_v3_signature
+from twilio.request_validator import RequestValidator
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request a fake carrier received, as sent."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    at: float  # time.monotonic() when it arrived
+
+
+@dataclass(frozen=True)
+class CarrierRequest:
+    """A request a carrier makes to us (status callback or inbound message): what API Gateway would receive."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message a fake carrier accepted."""
+
+    carrier_id: str
+    to: str
+    from_: str
+    text: str
+    callback: str  # where the carrier reports statuses (the URL it was given)
+    fields: dict[str, Any]
+
+
+@dataclass
+class FakeCarrier:
+    """A fake carrier API: one loopback server; `outage` and `delay_s` make it fail like a carrier in trouble."""
+
+    url: str = ""
+    outage: int | None = None  # answer this status (with the provider's error body) to every request
+    delay_s: float = 0.0  # hold every answer this long (a carrier that does not answer in time)
+    seen: list[Seen] = field(default_factory=list)
+    sent: dict[str, Sent] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # requests that differ from what the provider's SDK sends
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        """The status and JSON body the provider answers (each fake implements its API)."""
+        raise NotImplementedError
+
+    def error(self, status: int) -> dict[str, Any]:
+        """The provider's error body for `status`."""
+        raise NotImplementedError
+
+    def accepted(self) -> list[Sent]:
+        """The messages accepted so far, oldest first."""
+        return list(self.sent.values())
+
+    def _respond(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        self.seen.append(Seen(method, path, headers, body, time.monotonic()))
+        if self.delay_s:
+            self.released.wait(self.delay_s)  # set at teardown: a slow answer never outlives its test
+        if self.outage is not None:
+            return self.outage, json.dumps(self.error(self.outage)).encode()
+        status, payload = self.answer(method, path, headers, body)
+        return status, json.dumps(payload).encode()
+
+
+def _basic_auth(headers: dict[str, str]) -> tuple[str, str] | None:
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except ValueError:
+        return None
+    return (user, password) if sep else None
+
+
+def _form(headers: dict[str, str], body: bytes) -> dict[str, list[str]] | None:
+    if not headers.get("content-type", "").startswith(FORM):
+        return None
+    return parse_qs(body.decode(), keep_blank_values=True, strict_parsing=True)
+
+
+def _json(headers: dict[str, str], body: bytes) -> Any:
+    if not headers.get("content-type", "").startswith("application/json"):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+class _TwilioCapture(twilio.http.HttpClient):
+    """The transport of a twilio-python Client that records the request instead of sending it."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(logging.getLogger("twilio.http_client"), is_async=False)
+        self.answer = answer
+        self.sent: tuple[str, str, dict[str, Any], tuple[str, str] | None] | None = None
+
+    def request(self, method: str, uri: str, **kwargs: Any) -> twilio.http.response.Response:  # type: ignore[override]
+        data, auth = kwargs.get("data"), kwargs.get("auth")
+        self.sent = (method, uri, dict(data or {}), auth)
+        return twilio.http.response.Response(201, json.dumps(self.answer))
+
+
+def twilio_sdk_request(
+    account_sid: str, auth_token: str, resource: str, fields: dict[str, str], events: list[str]
+) -> tuple[str, dict[str, list[str]], tuple[str, str] | None]:
+    """What twilio-python sends for the same message or call: (path, form fields, basic auth)."""
+    capture = _TwilioCapture({"sid": "SM" + "0" * 32, "account_sid": account_sid, "status": "queued"})
+    client = twilio.rest.Client(account_sid, auth_token, http_client=capture)
+    common = {"to": fields.get("To"), "from_": fields.get("From"), "status_callback": fields.get("StatusCallback")}
+    if resource == "Calls.json":
+        client.calls.create(twiml=fields.get("Twiml"), status_callback_event=events, **common)
+    else:
+        client.messages.create(body=fields.get("Body"), **common)
+    assert capture.sent is not None
+    method, uri, data, auth = capture.sent
+    assert method == "POST"
+    form = {k: [str(x) for x in v] if isinstance(v, list) else [str(v)] for k, v in data.items()}
+    return urlsplit(uri).path, form, auth
+
+
+def plivo_sdk_request(
+    auth_id: str, auth_token: str, resource: str, payload: dict[str, Any]
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """What plivo-python sends for the same message or call: (path, JSON body, the SDK's own default arguments)."""
+    client = plivo.RestClient(auth_id, auth_token)
+    captured: list[requests.PreparedRequest] = []
+
+    def send(request: requests.PreparedRequest, **_: Any) -> requests.Response:
+        captured.append(request)
+        answer = requests.Response()
+        answer.status_code, answer.url, answer.request = 202, str(request.url), request
+        answer.headers["Content-Type"] = "application/json"
+        answer._content = json.dumps({"api_id": "x", "message_uuid": ["x"], "request_uuid": "x"}).encode()
+        return answer
+
+    client.session.send = send  # type: ignore[method-assign]
+    if resource == "Call/":
+        method = client.calls.create
+        client.calls.create(
+            from_=payload.get("from"),
+            to_=payload.get("to"),
+            answer_url=payload.get("answer_url"),
+            answer_method=payload.get("answer_method"),
+            hangup_url=payload.get("hangup_url"),
+            hangup_method=payload.get("hangup_method"),
+        )
+    else:
+        method = client.messages.create
+        client.messages.create(
+            src=payload.get("src"),
+            dst=payload.get("dst"),
+            text=payload.get("text"),
+            url=payload.get("url"),
+            method=payload.get("method"),
+        )
+    [request] = captured
+    defaults = {
+        name.rstrip("_"): p.default
+        for name, p in inspect.signature(inspect.unwrap(method)).parameters.items()
+        if p.default is not inspect.Parameter.empty and p.default is not None
+    }
+    return urlsplit(str(request.url)).path, json.loads(request.body or b"{}"), defaults
+
+
+def warm_up() -> None:
+    """Load the SDKs' lazily imported API modules now: on a carrier's first request they would take about a second,
+    which our adapters' 1 s timeout would take for an outage."""
+    to, from_, url = "+14155552671", "+14155550100", "https://warm.example/cb"
+    for resource in ("Messages.json", "Calls.json"):
+        fields = {"To": to, "From": from_, "Body": "x", "Twiml": "<Response/>", "StatusCallback": url}
+        twilio_sdk_request("AC" + "0" * 32, "token", resource, fields, [])
+    call = {"from": from_[1:], "to": to[1:], "answer_url": url, "answer_method": "POST"}
+    plivo_sdk_request("MA" + "0" * 18, "token", "Call/", {**call, "hangup_url": url, "hangup_method": "POST"})
+    plivo_sdk_request("MA" + "0" * 18, "token", "Message/", {"src": from_[1:], "dst": to[1:], "text": "x"})
+
+
+class FakeTwilio(FakeCarrier):
+    """Twilio's Messages API (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded)."""
+
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        super().__init__()
+        self.account_sid, self.auth_token = account_sid, auth_token
+
+    def error(self, status: int) -> dict[str, Any]:
+        codes = {400: 21211, 401: 20003, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
+        code = codes.get(status, 20500)
+        return {
+            "code": code,
+            "message": {401: "Authenticate", 404: "The requested resource was not found"}.get(status, "Error"),
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
+
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        if _basic_auth(headers) != (self.account_sid, self.auth_token):
+            return 401, self.error(401)
+        resource = path.removeprefix(f"/2010-04-01/Accounts/{self.account_sid}/")
+        if method != "POST" or resource not in {"Messages.json", "Calls.json"}:
+            return 404, self.error(404)
+        form = _form(headers, body)
+        repeatable = {"StatusCallbackEvent"}  # the Calls API takes this parameter once per event
+        if form is None or any(len(v) != 1 for k, v in form.items() if k not in repeatable):
+            return 400, {**self.error(400), "code": 21602, "message": "Message body is required."}
+        fields = {k: v[0] for k, v in form.items()}
+        sdk_path, sdk_form, sdk_auth = twilio_sdk_request(
+            self.account_sid, self.auth_token, resource, fields, form.get("StatusCallbackEvent", [])
+        )
+        if (path, form, (self.account_sid, self.auth_token)) != (sdk_path, sdk_form, sdk_auth):
+            self.problems.append(f"not what twilio-python sends: {form} != {sdk_form} at {sdk_path}")
+            return 400, self.error(400)
+        if resource == "Calls.json":
+            return self._call(fields, form.get("StatusCallbackEvent", []))
+        return self._message(fields)
+
+    def _message(self, fields: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        to, from_ = fields.get("To", ""), fields.get("From", "")
+        if not E164.fullmatch(to.removeprefix("whatsapp:")) or to.startswith("whatsapp:") != from_.startswith(
+            "whatsapp:"
+        ):
+            return 400, self.error(400)  # 21211: invalid 'To' (and a WhatsApp To needs a WhatsApp From)
+        if not fields.get("Body"):
+            return 400, {**self.error(400), "code": 21602, "message": "Message body is required."}
+        sid = "SM" + uuid.uuid4().hex
+        self.sent[sid] = Sent(sid, to, from_, fields["Body"], fields.get("StatusCallback", ""), fields)
+        return 201, {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": fields["Body"],
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": from_,
+            "num_segments": "1",
+            "price": None,
+            "sid": sid,
+            "status": "queued",
+            "to": to,
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+
+    def _call(self, fields: dict[str, str], events: list[str]) -> tuple[int, dict[str, Any]]:
+        to, from_, twiml = fields.get("To", ""), fields.get("From", ""), fields.get("Twiml", "")
+        if not E164.fullmatch(to) or not E164.fullmatch(from_):
+            return 400, self.error(400)
+        if not twiml.startswith("<Response>"):
+            return 400, {**self.error(400), "code": 21205, "message": "Url or Twiml is required"}
+        sid = "CA" + uuid.uuid4().hex
+        callback = fields.get("StatusCallback", "")
+        self.sent[sid] = Sent(sid, to, from_, twiml, callback, {**fields, "StatusCallbackEvent": events})
+        return 201, {"account_sid": self.account_sid, "sid": sid, "status": "queued", "to": to, "from": from_}
+
+    def call_status(self, sid: str, status: str) -> CarrierRequest:
+        """A call-progress callback Twilio posts to the call's StatusCallback URL."""
+        sent = self.sent[sid]
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": sid,
+            "CallStatus": status,
+            "CallbackSource": "call-progress-events",
+            "Direction": "outbound-api",
+            "From": sent.from_,
+            "To": sent.to,
+            "SequenceNumber": "0",
+        }
+        return self._signed(sent.callback, params)
+
+    def _signed(self, url: str, params: dict[str, str]) -> CarrierRequest:
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        headers = {"Content-Type": FORM, "X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"}
+        return CarrierRequest(url, headers, urlencode(params).encode())
+
+    def status_callback(self, sid: str, status: str, error_code: str = "") -> CarrierRequest:
+        """The status callback Twilio posts to the message's StatusCallback URL."""
+        sent = self.sent[sid]
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "From": sent.from_,
+            "To": sent.to,
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+        }
+        if error_code:
+            params["ErrorCode"] = error_code
+        return self._signed(sent.callback, params)
+
+    def inbound(self, url: str, *, from_: str, to: str, body: str) -> CarrierRequest:
+        """An incoming SMS as Twilio posts it to the number's messaging webhook `url`."""
+        sid = "SM" + uuid.uuid4().hex
+        params = {
+            "ToCountry": "US",
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "Body": body,
+            "To": to,
+            "NumSegments": "1",
+            "MessageSid": sid,
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "ApiVersion": "2010-04-01",
+        }
+        return self._signed(url, params)
+
+
+class FakePlivo(FakeCarrier):
+    """Plivo's Message API (`POST /v1/Account/{auth_id}/Message/`, JSON)."""
+
+    def __init__(self, auth_id: str, auth_token: str) -> None:
+        super().__init__()
+        self.auth_id, self.auth_token = auth_id, auth_token
+
+    def error(self, status: int) -> dict[str, Any]:
+        return {"api_id": str(uuid.uuid4()), "error": "not authorized" if status == 401 else "internal error"}
+
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        if _basic_auth(headers) != (self.auth_id, self.auth_token):
+            return 401, self.error(401)
+        resource = path.removeprefix(f"/v1/Account/{self.auth_id}/")
+        if method != "POST" or resource not in {"Message/", "Call/"}:
+            return 404, {"api_id": str(uuid.uuid4()), "error": "not found"}
+        payload = _json(headers, body)
+        if isinstance(payload, dict) and self._differs_from_sdk(path, resource, payload):
+            return 400, {"api_id": str(uuid.uuid4()), "error": "unexpected request"}
+        if resource == "Call/":
+            return self._call(payload)
+        return self._message(payload)
+
+    def _differs_from_sdk(self, path: str, resource: str, payload: dict[str, Any]) -> bool:
+        sdk_path, sdk_body, defaults = plivo_sdk_request(self.auth_id, self.auth_token, resource, payload)
+        added = {k: v for k, v in sdk_body.items() if k not in payload}
+        # The SDK sends what we send, plus only its own default arguments (the API's defaults).
+        same = path == sdk_path and payload.items() <= sdk_body.items()
+        if same and all(defaults.get(k) == v for k, v in added.items()):
+            return False
+        self.problems.append(f"not what plivo-python sends: {payload} vs {sdk_body} at {sdk_path}")
+        return True
+
+    def _message(self, payload: Any) -> tuple[int, dict[str, Any]]:
+        if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("src", "dst", "text")):
+            return 400, {"api_id": str(uuid.uuid4()), "error": "src, dst and text are required"}
+        if not all(E164.fullmatch("+" + payload[k].removeprefix("+")) for k in ("src", "dst")):
+            return 400, {"api_id": str(uuid.uuid4()), "error": "invalid dst"}
+        message_uuid = str(uuid.uuid4())
+        src, dst = "+" + payload["src"].removeprefix("+"), "+" + payload["dst"].removeprefix("+")
+        self.sent[message_uuid] = Sent(message_uuid, dst, src, payload["text"], payload.get("url", ""), payload)
+        return 202, {"api_id": str(uuid.uuid4()), "message": "message(s) queued", "message_uuid": [message_uuid]}
+
+    def _call(self, payload: Any) -> tuple[int, dict[str, Any]]:
+        keys = ("from", "to", "answer_url", "answer_method", "hangup_url", "hangup_method")
+        if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in keys):
+            return 400, {"api_id": str(uuid.uuid4()), "error": "from, to and answer_url are required"}
+        if not payload["answer_url"].startswith("https://"):
+            return 400, {"api_id": str(uuid.uuid4()), "error": "answer_url must be a valid URL"}
+        request_uuid = str(uuid.uuid4())
+        to, from_ = "+" + payload["to"].removeprefix("+"), "+" + payload["from"].removeprefix("+")
+        self.sent[request_uuid] = Sent(request_uuid, to, from_, "", payload["hangup_url"], payload)
+        return 201, {"api_id": str(uuid.uuid4()), "message": "call fired", "request_uuid": request_uuid}
+
+    def _call_params(self, request_uuid: str, status: str) -> dict[str, str]:
+        sent = self.sent[request_uuid]
+        return {
+            "CallUUID": "c" + request_uuid[1:],
+            "ALegUUID": "c" + request_uuid[1:],
+            "ALegRequestUUID": request_uuid,
+            "RequestUUID": request_uuid,
+            "CallStatus": status,
+            "Direction": "outbound",
+            "From": sent.from_.removeprefix("+"),
+            "To": sent.to.removeprefix("+"),
+        }
+
+    def answer_request(self, request_uuid: str) -> CarrierRequest:
+        """The callee answered: Plivo asks the call's `answer_url` (query included) for its XML."""
+        sent = self.sent[request_uuid]
+        return self._signed(
+            sent.fields["answer_url"], {**self._call_params(request_uuid, "in-progress"), "Event": "StartApp"}
+        )
+
+    def hangup(self, request_uuid: str, status: str = "completed") -> CarrierRequest:
+        """The call ended: Plivo posts to its `hangup_url`."""
+        params = {**self._call_params(request_uuid, status), "HangupCause": "NORMAL_CLEARING", "Duration": "7"}
+        return self._signed(self.sent[request_uuid].callback, params)
+
+    def _signed(self, url: str, params: dict[str, str]) -> CarrierRequest:
+        # plivo-python's V3 signer renders the UTF-8 bytes of non-ASCII values one character per byte before
+        # encoding them again (an open upstream fix: plivo/plivo-python#294), so it disagrees with our UTF-8
+        # verifier there; the fake signs ASCII only, where both agree.
+        assert all(f"{k}{v}".isascii() for k, v in params.items()), "the Plivo fake signs ASCII parameters only"
+        nonce = str(secrets.randbelow(10**20)).zfill(20)
+        base = construct_post_url(url, dict(params))
+        signature = get_signature_v3(self.auth_token, base, nonce).decode()
+        # The SDK's own validator accepts what its signer made: the fake cannot drift from Plivo's scheme.
+        assert validate_v3_signature("POST", url, nonce, self.auth_token, signature, dict(params))
+        headers = {
+            "Content-Type": FORM,
+            "X-Plivo-Signature-V3": signature,
+            "X-Plivo-Signature-V3-Nonce": nonce,
+            "User-Agent": "PlivoHTTP",
+        }
+        return CarrierRequest(url, headers, urlencode(params).encode())
+
+    def status_callback(self, message_uuid: str, status: str, error_code: str = "") -> CarrierRequest:
+        """The message status callback Plivo posts to the message's `url`."""
+        sent = self.sent[message_uuid]
+        params = {
+            "From": sent.from_.removeprefix("+"),
+            "To": sent.to.removeprefix("+"),
+            "Status": status,
+            "MessageUUID": message_uuid,
+            "ParentMessageUUID": message_uuid,
+            "PartInfo": "1 of 1",
+            "TotalRate": "0.0050",
+            "TotalAmount": "0.0050",
+            "Units": "1",
+            "MCC": "310",
+            "MNC": "410",
+            "ErrorCode": error_code,
+        }
+        return self._signed(sent.callback, params)
+
+    def inbound(self, url: str, *, from_: str, to: str, body: str) -> CarrierRequest:
+        """An incoming SMS as Plivo posts it to the application's message URL `url`."""
+        params = {
+            "From": from_.removeprefix("+"),
+            "To": to.removeprefix("+"),
+            "Type": "sms",
+            "Text": body,
+            "MessageUUID": str(uuid.uuid4()),
+            "TotalRate": "0",
+            "TotalAmount": "0",
+            "Units": "1",
+        }
+        return self._signed(url, params)
+
+
+class FakeWhatsApp(FakeCarrier):
+    """The WhatsApp Cloud API (`POST /v21.0/{phone-number-id}/messages`, JSON, bearer token)."""
+
+    def __init__(self, access_token: str, app_secret: str, phone_number_ids: dict[str, str]) -> None:
+        super().__init__()
+        self.access_token, self.app_secret = access_token, app_secret
+        self.numbers = {number_id: number for number, number_id in phone_number_ids.items()}
+
+    def error(self, status: int) -> dict[str, Any]:
+        code, kind = {401: (190, "OAuthException"), 400: (100, "GraphMethodException")}.get(
+            status, (2, "OAuthException")
+        )
+        message = "Invalid OAuth access token" if code == 190 else "Service temporarily unavailable"
+        return {"error": {"message": message, "type": kind, "code": code, "fbtrace_id": "A" + uuid.uuid4().hex[:22]}}
+
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        if headers.get("authorization", "") != f"Bearer {self.access_token}":
+            return 401, self.error(401)
+        found = re.fullmatch(r"/v21\.0/([0-9]+)/messages", path)
+        if method != "POST" or found is None or found[1] not in self.numbers:
+            return 400, {**self.error(400), "error": {**self.error(400)["error"], "error_subcode": 33}}
+        payload = _json(headers, body)
+        ok = isinstance(payload, dict) and payload.get("messaging_product") == "whatsapp"
+        ok = ok and isinstance(payload.get("to"), str) and E164.fullmatch("+" + payload["to"].removeprefix("+"))
+        kind = payload.get("type") if ok else None
+        if kind == "text" and isinstance(payload["text"], dict) and payload["text"].get("body"):
+            text = payload["text"]["body"]
+        elif kind == "template" and isinstance(payload["template"], dict) and payload["template"].get("name"):
+            text = json.dumps(payload["template"], sort_keys=True)
+        else:
+            return 400, {"error": {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100}}
+        wamid = "wamid." + base64.b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        to = "+" + payload["to"].removeprefix("+")
+        self.sent[wamid] = Sent(wamid, to, self.numbers[found[1]], text, "", payload)
+        return 200, {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": payload["to"], "wa_id": to.removeprefix("+")}],
+            "messages": [{"id": wamid}],
+        }
+
+    def _signed(self, url: str, number: str, value: dict[str, Any]) -> CarrierRequest:
+        number_id = next(i for i, n in self.numbers.items() if n == number)
+        payload = {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "102290129340398",
+                    "changes": [
+                        {
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": number.removeprefix("+"),
+                                    "phone_number_id": number_id,
+                                },
+                                **value,
+                            },
+                            "field": "messages",
+                        }
+                    ],
+                }
+            ],
+        }
+        raw = json.dumps(payload).encode()
+        digest = hmac.new(self.app_secret.encode(), raw, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
+        return CarrierRequest(url, headers, raw)
+
+    def status_callback(self, url: str, wamid: str, status: str, timestamp: int) -> CarrierRequest:
+        """The `statuses` webhook Meta posts to the app's callback URL `url`."""
+        sent = self.sent[wamid]
+        status_value = {"id": wamid, "status": status, "timestamp": str(timestamp), "recipient_id": sent.to[1:]}
+        return self._signed(url, sent.from_, {"statuses": [status_value]})
+
+    def inbound(self, url: str, *, from_: str, to: str, body: str, timestamp: int) -> CarrierRequest:
+        """An incoming text message as Meta posts it to the app's callback URL `url`."""
+        wamid = "wamid." + base64.b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        value = {
+            "contacts": [{"profile": {"name": "Ada"}, "wa_id": from_[1:]}],
+            "messages": [
+                {"from": from_[1:], "id": wamid, "timestamp": str(timestamp), "type": "text", "text": {"body": body}}
+            ],
+        }
+        return self._signed(url, to, value)
+
+
+def _handler(fake: FakeCarrier) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                status, answer = fake._respond(self.command, self.path, headers, body)
+            except Exception as error:  # a bug in the fake: reported at teardown, never mistaken for an outage
+                fake.problems.append(f"the fake failed: {error!r}")
+                status, answer = 500, b"{}"
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+            except OSError:
+                return  # the client gave up (timeout): nothing to answer
+
+        do_POST = do_GET = _serve
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    return Handler
+
+
+@contextmanager
+def serving(fake: FakeCarrier) -> Iterator[FakeCarrier]:
+    """Run `fake` on a free loopback port until the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    server.daemon_threads = True
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        fake.released.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=2)
