@@ -11,7 +11,7 @@ UV_VERSION := 0.13.9
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test lint typecheck unit integration infra e2e synth diff deploy bench openapi layers lock clean help
+.PHONY: dev test lint typecheck unit integration infra e2e synth cdk-app diff deploy bench openapi layers lock clean help
 
 help:
 	@echo "make dev    run the whole platform on http://127.0.0.1:$(PORT)"
@@ -57,6 +57,12 @@ test: lint typecheck layers
 
 synth: layers
 	$(PY) app.py -c stage=$(STAGE)
+
+# cdk.json's `app`: the CDK CLI runs this, so `npx aws-cdk@2 …` uses the project's venv and deps layer whatever
+# `python` the shell has (setup output goes to stderr; the CLI reads the assembly from CDK_OUTDIR).
+cdk-app:
+	@$(MAKE) -s layers >&2
+	@$(PY) app.py
 
 diff: layers
 	$(CDK) diff --all -c stage=$(STAGE)
