@@ -23,11 +23,18 @@ class DataStack(Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, api_role_prefix: str, **kwargs: Any
     ) -> None:
-        super().__init__(scope, construct_id, termination_protection=config.retain_data, **kwargs)
+        super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         self.keys = Keys(self, "Keys", api_role_prefix=api_role_prefix, removal_policy=removal)
         self.alarms = AlarmTopic(self, "Alarms", email=config.alarm_email, key=self.keys.data)
-        self.tables = Tables(self, "Tables", tables=catalog.TABLES, key=self.keys.data, removal_policy=removal)
+        self.tables = Tables(
+            self,
+            "Tables",
+            tables=catalog.TABLES,
+            key=self.keys.data,
+            removal_policy=removal,
+            deletion_protection=config.deletion_protection,
+        )
         self.queues = {
             spec.id: SendQueue(
                 self,
@@ -49,4 +56,6 @@ class DataStack(Stack):
             removal_policy=removal,
             stage=config.name,
         )
-        self.backups = Backups(self, "Backups", tables=list(self.tables.by_id.values()), key=self.keys.backup)
+        self.backups = Backups(
+            self, "Backups", tables=list(self.tables.by_id.values()), key=self.keys.backup, locked=config.lock_backups
+        )

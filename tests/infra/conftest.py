@@ -14,7 +14,7 @@ from aws_cdk import App
 
 from infra import build_layers
 from infra.config import StageConfig
-from infra.stages import add_checks, add_stage, stack_names
+from infra.stages import add_checks, add_stage, bootstrap_stack_name, stack_names
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
@@ -30,7 +30,9 @@ class Assembly:
     manifest: dict[str, Any]
 
     def template(self, stage: str, which: str) -> dict[str, Any]:
-        """The `data` or `api` template of a stage."""
+        """The `bootstrap`, `data` or `api` template of a stage."""
+        if which == "bootstrap":
+            return self.templates[bootstrap_stack_name(stage)]
         data, api = stack_names(stage)
         return self.templates[data if which == "data" else api]
 
@@ -61,6 +63,6 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assembly]:
     templates = {
         name: json.loads((outdir / f"{name}.template.json").read_text())
         for stage in STAGES
-        for name in stack_names(stage)
+        for name in (*stack_names(stage), bootstrap_stack_name(stage))
     }
     yield Assembly(outdir=outdir, configs=configs, templates=templates, manifest=manifest)

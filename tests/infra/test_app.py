@@ -65,6 +65,6 @@ def test_the_cdk_json_app_command_synthesizes_from_a_clean_environment(tmp_path:
     stacks = {
         name for name, artifact in manifest["artifacts"].items() if artifact["type"] == "aws:cloudformation:stack"
     }
-    assert stacks == {"Switchboard-dev-Data", "Switchboard-dev-Api"}
+    assert stacks == {"Switchboard-dev-Bootstrap", "Switchboard-dev-Data", "Switchboard-dev-Api"}
     template = json.loads((tmp_path / "Switchboard-dev-Api.template.json").read_text())
     assert any(r["Type"] == "AWS::Lambda::Function" for r in template["Resources"].values())
