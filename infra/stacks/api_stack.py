@@ -17,6 +17,7 @@ from infra.catalog import Access
 from infra.config import TRUSTSTORE_KEY, StageConfig
 from infra.constructs import grants
 from infra.constructs.alarms import alarm_on_errors
+from infra.constructs.data_refs import DataRefs
 from infra.constructs.edge import CustomDomain, Firewall
 from infra.constructs.job_schedule import JobSchedule
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME, PythonFunction
@@ -34,7 +35,9 @@ class ApiStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
         self._config = config
-        self._data = data
+        # The data stack's resources, resolved from SSM at deploy time (no export to deadlock on); DataStack's shape.
+        self._data = DataRefs(self, "DataRefs", stage=config.name)
+        self.add_stack_dependency(data)
         if not (DEPS_LAYER_DIR / "python").is_dir():
             raise FileNotFoundError(f"{DEPS_LAYER_DIR} is missing: run `make layers` first")
         self.layers = [
@@ -66,7 +69,7 @@ class ApiStack(Stack):
             self,
             "Rest",
             stage=config.name,
-            logs_key=data.keys.logs,
+            logs_key=self._data.keys.logs,
             log_retention_days=config.log_retention_days,
             throttle_rate_limit=config.throttle_rate_limit,
             throttle_burst_limit=config.throttle_burst_limit,
@@ -97,7 +100,7 @@ class ApiStack(Stack):
             stage_name=config.name,
             rate_limit_per_ip=config.waf_rate_limit_per_ip,
             auth_rate_limit_per_ip=config.waf_auth_rate_limit_per_ip,
-            logs_key=data.keys.logs,
+            logs_key=self._data.keys.logs,
             log_retention_days=config.log_retention_days,
         )
         self.schedules = {
@@ -106,8 +109,8 @@ class ApiStack(Stack):
                 f"{_pascal(spec.name)}Schedule",
                 schedule=spec.schedule,
                 function=self.functions[spec.name].function,
-                key=data.keys.data,
-                alarm_action=data.alarms.action,
+                key=self._data.keys.data,
+                alarm_action=self._data.alarms.action,
             )
             for spec in catalog.FUNCTIONS
             if spec.schedule is not None

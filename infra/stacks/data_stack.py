@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra import catalog
 from infra.config import StageConfig
+from infra.constructs import data_refs
 from infra.constructs.alarms import AlarmTopic
 from infra.constructs.backup import Backups
 from infra.constructs.keys import Keys
@@ -18,7 +19,7 @@ from infra.constructs.tables import Tables
 
 
 class DataStack(Stack):
-    """Everything that holds data; the API stack receives it as props."""
+    """Everything that holds data; the API stack reads its ARNs from SSM (infra/constructs/data_refs.py)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, api_role_prefix: str, **kwargs: Any
@@ -59,3 +60,4 @@ class DataStack(Stack):
         self.backups = Backups(
             self, "Backups", tables=list(self.tables.by_id.values()), key=self.keys.backup, locked=config.lock_backups
         )
+        data_refs.publish(self, config.name)

@@ -118,7 +118,7 @@ def test_api_reads_the_truststore_from_ssm_not_from_an_export(assembly: Assembly
     }
     assert set(published) == {bucket_name, version_name}
     assert published[version_name] == {"Fn::GetAtt": [_custom_resource_id(assembly, stage), "VersionId"]}
-    api = assembly.template(stage, "api")
+    api = assembly.raw_template(stage, "api")
     parameters = {
         name: p["Default"] for name, p in api["Parameters"].items() if p["Type"] == "AWS::SSM::Parameter::Value<String>"
     }
@@ -127,14 +127,46 @@ def test_api_reads_the_truststore_from_ssm_not_from_an_export(assembly: Assembly
     mtls = domain["Properties"]["MutualTlsAuthentication"]
     assert mtls["TruststoreVersion"] == {"Ref": by_path[version_name]}
     assert mtls["TruststoreUri"] == {"Fn::Join": ["", ["s3://", {"Ref": by_path[bucket_name]}, f"/{TRUSTSTORE_KEY}"]]}
-    imports = [value for value in _walk(api) if isinstance(value, dict) and "Fn::ImportValue" in value]
-    assert not [i for i in imports if bootstrap_stack_name(stage) in json.dumps(i)]
-    assert "Outputs" not in assembly.template(stage, "bootstrap") or all(
-        "Export" not in output for output in assembly.template(stage, "bootstrap")["Outputs"].values()
-    )
     # Deploy order without an export: the API stack depends on the bootstrap stack in the manifest.
     _, api_name = stack_names(stage)
     assert bootstrap_stack_name(stage) in assembly.manifest["artifacts"][api_name]["dependencies"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stacks_share_no_export_only_ssm_parameters(assembly: Assembly, stage: str) -> None:
+    data_name, api_name = stack_names(stage)
+    for which in ("bootstrap", "data", "api"):
+        raw = assembly.raw_template(stage, which)
+        assert "Fn::ImportValue" not in json.dumps(raw), which
+        assert all("Export" not in output for output in raw.get("Outputs", {}).values()), which
+    assert data_name in assembly.manifest["artifacts"][api_name]["dependencies"]
+    # Every data resource the API stack uses arrives as an SSM-typed parameter the data stack publishes.
+    published = {
+        r["Properties"]["Name"]: r["Properties"]["Value"]
+        for r in _of_type(assembly.raw_template(stage, "data")["Resources"], "AWS::SSM::Parameter").values()
+    }
+    read = {
+        p["Default"]
+        for p in assembly.raw_template(stage, "api")["Parameters"].values()
+        if p["Type"] == "AWS::SSM::Parameter::Value<String>" and "/data/" in p["Default"]
+    }
+    assert read == set(published)
+    expected = {f"/switchboard/{stage}/data/table/{t.id}" for t in catalog.TABLES}
+    expected |= {f"/switchboard/{stage}/data/queue/{q.id}" for q in catalog.QUEUES}
+    expected |= {f"/switchboard/{stage}/data/secret/{s.id}" for s in catalog.SECRETS}
+    assert expected <= read
+    data = assembly.raw_template(stage, "data")["Resources"]
+    for name, value in published.items():
+        (target,) = [v for v in _walk(value) if isinstance(v, str) and v in data]  # a Ref/GetAtt of a data resource
+        kind = name.split("/")[4]
+        expected_type = {
+            "table": "AWS::DynamoDB::Table",
+            "queue": "AWS::SQS::Queue",
+            "secret": "AWS::SecretsManager::Secret",
+            "key": "AWS::KMS::Key",
+            "topic": "AWS::SNS::Topic",
+        }[kind]
+        assert data[target]["Type"] == expected_type, name
 
 
 @pytest.mark.parametrize("stage", STAGES)
