@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import custom_resources as cr
@@ -38,6 +39,7 @@ class BootstrapStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         self.bucket = s3.Bucket(
             self,
             "Truststore",
@@ -46,7 +48,7 @@ class BootstrapStack(Stack):
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=removal,
         )
         put = cr.AwsSdkCall(
             service="S3",
@@ -69,6 +71,10 @@ class BootstrapStack(Stack):
                 [iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(TRUSTSTORE_KEY)])]
             ),
             install_latest_aws_sdk=False,
+            # Owned here so that `make destroy` leaves no log group behind (Lambda would create one forever).
+            log_group=logs.LogGroup(
+                self, "TruststoreWriterLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=removal
+            ),
         )
         self.truststore_version = self.truststore_object.get_response_field("VersionId")
         bucket_parameter, version_parameter = truststore_parameters(config.name)

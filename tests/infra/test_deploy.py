@@ -48,6 +48,10 @@ def test_dev_has_nothing_that_outlives_or_blocks_a_stack_deletion(assembly: Asse
     assert vault["DeletionPolicy"] == "Delete"
     for bucket in _of_type(resources, "AWS::S3::Bucket").values():
         assert bucket["DeletionPolicy"] == "Delete"
+    # Every function logs to a group of its stack: Lambda would otherwise create one that outlives the stage.
+    log_groups = _of_type(resources, "AWS::Logs::LogGroup")
+    for function_id, function in _of_type(resources, "AWS::Lambda::Function").items():
+        assert function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in log_groups, function_id
     for name in (*stack_names("dev"), bootstrap_stack_name("dev")):
         assert not assembly.manifest["artifacts"][name]["properties"].get("terminationProtection", False)
 
