@@ -11,12 +11,13 @@ UV_VERSION := 0.13.9
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test lint typecheck unit integration infra e2e synth diff deploy bench openapi layers lock clean help
+.PHONY: dev test lint typecheck unit integration infra e2e synth cdk-app diff deploy bootstrap destroy records bench openapi layers lock clean help
 
 help:
 	@echo "make dev    run the whole platform on http://127.0.0.1:$(PORT)"
 	@echo "make test   lint, type-check and run every test (unit, integration, infra, e2e)"
-	@echo "make synth | diff STAGE=dev|prod | deploy STAGE=dev|prod | bench | openapi | lock"
+	@echo "make synth | bootstrap | diff | deploy | records | destroy  STAGE=dev|prod (README: Deploying)"
+	@echo "make bench | openapi | lock"
 
 # The venv is rebuilt only when the lock changes; uv installs the exact pinned, hash-checked set.
 $(VENV)/.installed: requirements/dev.lock
@@ -58,10 +59,19 @@ test: lint typecheck layers
 synth: layers
 	$(PY) app.py -c stage=$(STAGE)
 
+# cdk.json's `app`: the CDK CLI runs this, so `npx aws-cdk@2 …` uses the project's venv and deps layer whatever
+# `python` the shell has (setup output goes to stderr; the CLI reads the assembly from CDK_OUTDIR).
+cdk-app:
+	@$(MAKE) -s layers >&2
+	@$(PY) app.py
+
+# diff, deploy, bootstrap and destroy refuse a stage whose cdk.json still holds example values (infra/ops.py).
 diff: layers
+	@$(PY) -m infra.ops preflight $(STAGE) --action diff
 	$(CDK) diff --all -c stage=$(STAGE)
 
 deploy: layers
+	@$(PY) -m infra.ops preflight $(STAGE) --action deploy
 	$(CDK) deploy --all -c stage=$(STAGE) --require-approval broadening
 
 # The stage's Cloudflare zone as code: prints the plan; APPLY=1 makes it. INPUTS=file gives the deployed stacks'
@@ -69,6 +79,18 @@ deploy: layers
 .PHONY: edge
 edge: $(VENV)/.installed
 	@$(PY) -m infra.edge_cloudflare --stage $(STAGE) $(if $(INPUTS),--inputs $(INPUTS)) $(if $(APPLY),--apply)
+
+# Once per stage: CDK bootstrap + the truststore stack (TRUSTSTORE_PEM=file installs certs/<stage>/aop-ca.pem).
+bootstrap: layers
+	@$(PY) -m infra.ops bootstrap $(STAGE) $(if $(TRUSTSTORE_PEM),--pem "$(TRUSTSTORE_PEM)")
+
+# Removes an unprotected stage (dev) completely; a stage with any protection on in cdk.json (prod) is refused.
+destroy: layers
+	@$(PY) -m infra.ops destroy $(STAGE) $(if $(YES),--yes)
+
+# The DNS records (ACM validation, SES DKIM) to add to the Cloudflare zone.
+records: $(VENV)/.installed
+	@$(PY) -m infra.ops records $(STAGE)
 
 # A missed goal is printed (and makes cold_imports exit 1), but the other benchmarks still run.
 bench: $(VENV)/.installed

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# The example accounts of cdk.json and the AWS docs: a deploy to one of them is a mistake, never intended.
+PLACEHOLDER_ACCOUNTS = frozenset({"111111111111", "222222222222", "123456789012"})
+# RFC 2606 reserves .example: a domain, sender or contact there cannot be validated or reached.
+_EXAMPLE_DOMAIN = re.compile(r"[.@]example(?:[/>\s]|$)")
+TRUSTSTORE_KEY = "aop-ca.pem"
+PEM_MARKER = "-----BEGIN CERTIFICATE-----"
+PROTECTIONS = ("deletion_protection", "retain_data", "lock_backups", "termination_protection")
 
 
 @dataclass(frozen=True)
@@ -14,8 +26,6 @@ class StageConfig:
     account: str
     region: str
     domain_name: str  # the origin hostname Cloudflare proxies to, e.g. api.switchboard.example
-    truststore_uri: str  # s3://bucket/key of the PEM bundle holding only our AOP CA certificate
-    truststore_version: str  # S3 object version of that bundle
     alarm_email: str
     security_contact: str  # mailto: or https: URI for security.txt
     security_policy_url: str
@@ -38,7 +48,13 @@ class StageConfig:
     cloudflare_rate_period_s: int = 60
     cloudflare_rate_timeout_s: int = 600
     mail_from: str = "Switchboard <no-reply@switchboard.example>"  # the SES sender of transactional e-mail
-    retain_data: bool = True  # RETAIN stateful resources and protect the stacks against termination
+    # The stage's protections (all on unless cdk.json turns them off; dev does so `make destroy` can remove it):
+    deletion_protection: bool = True  # DynamoDB deletion protection on every table
+    retain_data: bool = True  # RETAIN removal policy on tables, queues, keys, secrets and the truststore bucket
+    lock_backups: bool = True  # backup vault retained, with the policy denying deletion of recovery points
+    termination_protection: bool = True  # CloudFormation termination protection on every stack of the stage
+    # PEM bundle with only our Authenticated Origin Pulls CA; relative to the repository (certs/<stage>/aop-ca.pem)
+    truststore_pem: str = ""
 
     @classmethod
     def from_context(cls, name: str, context: dict[str, Any]) -> StageConfig:
@@ -46,3 +62,40 @@ class StageConfig:
         if name not in context:
             raise KeyError(f"unknown stage {name!r}; cdk.json defines {sorted(context)}")
         return cls(name=name, **context[name])
+
+    @classmethod
+    def from_cdk_json(cls, name: str, cdk_json: Path = ROOT / "cdk.json") -> StageConfig:
+        """The stage as cdk.json defines it (the operations scripts, which run outside the CDK app)."""
+        return cls.from_context(name, json.loads(cdk_json.read_text())["context"]["stages"])
+
+    @property
+    def truststore_pem_path(self) -> Path:
+        """Where `make bootstrap` reads the truststore bundle from (committed: a CA certificate is public)."""
+        return ROOT / (self.truststore_pem or f"certs/{self.name}/aop-ca.pem")
+
+    def placeholders(self) -> list[str]:
+        """The cdk.json keys (`stages.<name>.<field>`) still holding an example value: deploying them is refused."""
+        found = []
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, str) or field.name == "name":
+                continue
+            if (field.name == "account" and (value in PLACEHOLDER_ACCOUNTS or not re.fullmatch(r"\d{12}", value))) or (
+                _EXAMPLE_DOMAIN.search(value)
+            ):
+                found.append(f"stages.{self.name}.{field.name}")
+        return found
+
+    def protections(self) -> list[str]:
+        """The protection settings that are on: a stage with any of them cannot be destroyed by `make destroy`."""
+        return [name for name in PROTECTIONS if getattr(self, name)]
+
+
+def stack_names(stage: str) -> tuple[str, str]:
+    """The CloudFormation stack names of a stage's data and API stacks."""
+    return f"Switchboard-{stage}-Data", f"Switchboard-{stage}-Api"
+
+
+def bootstrap_stack_name(stage: str) -> str:
+    """The CloudFormation stack name of a stage's bootstrap stack (`make bootstrap`)."""
+    return f"Switchboard-{stage}-Bootstrap"

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, Validations
+from aws_cdk.custom_resources import AwsCustomResource
 from constructs import IConstruct
 
 from infra import catalog
 
 if TYPE_CHECKING:
     from infra.stacks.api_stack import ApiStack
+    from infra.stacks.bootstrap_stack import BootstrapStack
     from infra.stacks.data_stack import DataStack
 
 ACKNOWLEDGED_METADATA = "aws:cdk:acknowledged-rules"
@@ -74,6 +76,19 @@ class Reason(StrEnum):
     BACKUP_MANAGED_POLICY = (
         "AWSBackupServiceRolePolicyForBackup is the AWS-maintained, least-privilege policy the Backup service "
         "role needs to snapshot DynamoDB tables; it follows new Backup features without our edits."
+    )
+    TRUSTSTORE_ACCESS_LOGS = (
+        "The truststore bucket holds one public CA certificate, written only by its own stack's custom resource "
+        "(CloudTrail records the writes) and read by API Gateway; server access logs would need a second bucket "
+        "and would record nothing CloudTrail does not."
+    )
+    SDK_CUSTOM_RESOURCE_ROLE = (
+        "CDK's AwsCustomResource provider: AWSLambdaBasicExecutionRole grants only CloudWatch Logs writes for its "
+        "own log stream; its only other permission is s3:PutObject on the one truststore object."
+    )
+    DEPLOY_TIME_FUNCTION = (
+        "CDK's AwsCustomResource provider runs one S3 PutObject per deployment, invoked by CloudFormation: the "
+        "default 128 MB is enough and tracing would show nothing CloudFormation's events and CloudTrail do not."
     )
     APIGW_LOGS_ROLE = (
         "The account-level role API Gateway uses to write execution/access logs; AmazonAPIGatewayPushToCloudWatchLogs"
@@ -135,6 +150,20 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
             _ack(method, "AwsSolutions-COG4", Reason.LAMBDA_AUTHORIZER)
         else:
             _ack(api.methods[(route.method, route.path)], "AwsSolutions-COG4", Reason.AUTHORIZER_ROUTE)
+
+
+def acknowledge_bootstrap(bootstrap: BootstrapStack) -> None:
+    """The bootstrap stack's acknowledgements (truststore bucket and the custom resource that writes its object)."""
+    _ack(bootstrap.bucket, "AwsSolutions-S1", Reason.TRUSTSTORE_ACCESS_LOGS)
+    provider = bootstrap.node.find_child("AWS" + AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""))
+    _ack(
+        provider,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        Reason.SDK_CUSTOM_RESOURCE_ROLE,
+    )
+    _ack(provider, "Serverless-LambdaDLQ", Reason.CUSTOM_RESOURCE)
+    _ack(provider, "Serverless-LambdaDefaultMemorySize", Reason.DEPLOY_TIME_FUNCTION)
+    _ack(provider, "Serverless-LambdaTracing", Reason.DEPLOY_TIME_FUNCTION)
 
 
 def acknowledged(metadata: Mapping[str, list[dict[str, object]]]) -> list[tuple[str, str, str]]:

@@ -1,4 +1,4 @@
-"""AWS Backup: daily backups of every table, kept 30 days, in a vault with its own key and a deny-delete policy."""
+"""AWS Backup: daily backups of every table, kept 30 days, in a vault with its own key (locked in prod)."""
 
 from __future__ import annotations
 
@@ -25,29 +25,39 @@ PROTECTED_ACTIONS = (
 
 
 class Backups(Construct):
-    """`vault` (encrypted with `key`) and `plan` (daily rule, 30 days, every table selected)."""
+    """`vault` (encrypted with `key`) and `plan` (daily rule, 30 days, every table selected).
+
+    `locked` (the stage's lock_backups): the vault denies deletion and outlives the stack; unlocked (dev), the
+    vault goes with the stack once `make destroy` has deleted its recovery points.
+    """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, tables: Sequence[dynamodb.ITable], key: kms.IKey
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        tables: Sequence[dynamodb.ITable],
+        key: kms.IKey,
+        locked: bool,
     ) -> None:
         super().__init__(scope, construct_id)
+        deny_deletion = iam.PolicyDocument(
+            statements=[
+                iam.PolicyStatement(
+                    sid="NoDeletionThroughTheApi",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=list(PROTECTED_ACTIONS),
+                    resources=["*"],
+                )
+            ]
+        )
         self.vault = backup.BackupVault(
             self,
             "Vault",
             encryption_key=key,
-            access_policy=iam.PolicyDocument(
-                statements=[
-                    iam.PolicyStatement(
-                        sid="NoDeletionThroughTheApi",
-                        effect=iam.Effect.DENY,
-                        principals=[iam.AnyPrincipal()],
-                        actions=list(PROTECTED_ACTIONS),
-                        resources=["*"],
-                    )
-                ]
-            ),
-            # The vault and its recovery points outlive the stack in every stage (deletion is denied anyway).
-            removal_policy=RemovalPolicy.RETAIN,
+            access_policy=deny_deletion if locked else None,
+            removal_policy=RemovalPolicy.RETAIN if locked else RemovalPolicy.DESTROY,
         )
         self.plan = backup.BackupPlan(self, "Plan", backup_vault=self.vault)
         self.plan.add_rule(

@@ -114,13 +114,6 @@ def cloudflare_only_policy() -> iam.PolicyDocument:
     )
 
 
-def _split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ValueError(f"truststore_uri must be s3://bucket/key, got {uri!r}")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
-
-
 class CustomDomain(Construct):
     """Regional custom domain: ACM certificate (DNS validation), TLS_1_2, mutual TLS with our AOP CA only."""
 
@@ -130,12 +123,12 @@ class CustomDomain(Construct):
         construct_id: str,
         *,
         domain_name: str,
-        truststore_uri: str,
+        truststore_bucket: str,
+        truststore_key: str,
         truststore_version: str,
         stage: apigw.Stage,
     ) -> None:
         super().__init__(scope, construct_id)
-        bucket, key = _split_s3_uri(truststore_uri)
         certificate = acm.Certificate(
             self,
             "Certificate",
@@ -152,7 +145,9 @@ class CustomDomain(Construct):
             endpoint_type=apigw.EndpointType.REGIONAL,
             security_policy=apigw.SecurityPolicy.TLS_1_2,
             mtls=apigw.MTLSConfig(
-                bucket=s3.Bucket.from_bucket_name(self, "Truststore", bucket), key=key, version=truststore_version
+                bucket=s3.Bucket.from_bucket_name(self, "Truststore", truststore_bucket),
+                key=truststore_key,
+                version=truststore_version,
             ),
         )
         self.domain.add_base_path_mapping(stage.rest_api, stage=stage)

@@ -6,6 +6,7 @@ import json
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -56,6 +57,7 @@ class RestApi(Construct):
         log_retention_days: int,
         throttle_rate_limit: int,
         throttle_burst_limit: int,
+        logs_role_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
         access_logs = encrypted_log_group(self, "AccessLogs", key=logs_key, retention_days=log_retention_days)
@@ -68,7 +70,7 @@ class RestApi(Construct):
             policy=cloudflare_only_policy(),
             # The account-level role API Gateway needs to write execution logs (a singleton per account/Region).
             cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            cloud_watch_role_removal_policy=logs_role_removal_policy,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE_NAME,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
@@ -106,6 +108,7 @@ class RestApi(Construct):
                 templates={PROBLEM_CONTENT_TYPE: body, "application/json": body},
             )
         self.authorizer: apigw.RequestAuthorizer | None = None
+        self._invokable: set[str] = set()  # node paths of the functions that already have their invoke permission
 
     @property
     def stage(self) -> apigw.Stage:
@@ -135,7 +138,25 @@ class RestApi(Construct):
             authorization = {"authorization_type": apigw.AuthorizationType.CUSTOM, "authorizer": self.authorizer}
         return resource.add_method(
             route.method,
-            apigw.LambdaIntegration(function, proxy=True),
+            self._integration(function),
             request_validator=self.validator,
             **authorization,  # type: ignore[arg-type]
+        )
+
+    def _integration(self, function: lambda_.IFunction) -> apigw.Integration:
+        """A Lambda proxy integration plus, once per function, the permission to invoke it from this stage.
+
+        LambdaIntegration would add two permissions per method (stage + console test), so a function serving many
+        routes nears Lambda's 20 KB resource-policy limit; one permission on `<api>/live/*/*` stays far below it.
+        """
+        if function.node.path not in self._invokable:
+            self._invokable.add(function.node.path)
+            function.add_permission(
+                "RestApiInvoke",
+                principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+                action="lambda:InvokeFunction",
+                source_arn=self.api.arn_for_execute_api(method="*", path="/*", stage=STAGE_NAME),
+            )
+        return apigw.AwsIntegration(
+            service="lambda", proxy=True, path=f"2015-03-31/functions/{function.function_arn}/invocations"
         )

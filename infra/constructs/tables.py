@@ -1,4 +1,4 @@
-"""The DynamoDB tables of the catalog: on-demand, our CMK, PITR 30 days, deletion protection, TTL, GSIs."""
+"""The DynamoDB tables of the catalog: on-demand, our CMK, PITR 30 days, deletion protection (per stage), TTL, GSIs."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class Tables(Construct):
         tables: tuple[catalog.Table, ...],
         key: kms.IKey,
         removal_policy: RemovalPolicy,
+        deletion_protection: bool,
     ) -> None:
         super().__init__(scope, construct_id)
         self.by_id: dict[str, dynamodb.Table] = {}
@@ -39,7 +40,7 @@ class Tables(Construct):
                 point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                     point_in_time_recovery_enabled=True, recovery_period_in_days=PITR_DAYS
                 ),
-                deletion_protection=True,
+                deletion_protection=deletion_protection,
                 time_to_live_attribute=spec.ttl_attribute,
                 removal_policy=removal_policy,
             )

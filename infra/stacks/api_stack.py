@@ -5,22 +5,25 @@ from __future__ import annotations
 from email.utils import parseaddr
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_ses as ses
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra import catalog
 from infra.catalog import Access
-from infra.config import StageConfig
+from infra.config import TRUSTSTORE_KEY, StageConfig
 from infra.constructs import grants
 from infra.constructs.alarms import alarm_on_errors
+from infra.constructs.data_refs import DataRefs
 from infra.constructs.edge import DRIFT_JOB, CustomDomain, Firewall, drift_alarms
 from infra.constructs.job_schedule import JobSchedule
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME, PythonFunction
 from infra.constructs.rest_api import STAGE_NAME, RestApi
 from infra.paths import DEPS_LAYER_DIR, FUNCTIONS_DIR, SHARED_LAYER_DIR
+from infra.stacks.bootstrap_stack import truststore_parameters
 from infra.stacks.data_stack import DataStack
 
 
@@ -30,9 +33,11 @@ class ApiStack(Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, data: DataStack, **kwargs: Any
     ) -> None:
-        super().__init__(scope, construct_id, termination_protection=config.retain_data, **kwargs)
+        super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
         self._config = config
-        self._data = data
+        # The data stack's resources, resolved from SSM at deploy time (no export to deadlock on); DataStack's shape.
+        self._data = DataRefs(self, "DataRefs", stage=config.name)
+        self.add_stack_dependency(data)
         if not (DEPS_LAYER_DIR / "python").is_dir():
             raise FileNotFoundError(f"{DEPS_LAYER_DIR} is missing: run `make layers` first")
         self.layers = [
@@ -64,10 +69,11 @@ class ApiStack(Stack):
             self,
             "Rest",
             stage=config.name,
-            logs_key=data.keys.logs,
+            logs_key=self._data.keys.logs,
             log_retention_days=config.log_retention_days,
             throttle_rate_limit=config.throttle_rate_limit,
             throttle_burst_limit=config.throttle_burst_limit,
+            logs_role_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
         authorizer = catalog.authorizer()
         if authorizer is not None:
@@ -76,12 +82,15 @@ class ApiStack(Stack):
             (route.method, route.path): self.rest_api.add_route(route, self.functions[fn.name].function)
             for route, fn in catalog.routes()
         }
+        truststore_bucket_parameter, truststore_version_parameter = truststore_parameters(config.name)
         self.domain = CustomDomain(
             self,
             "Domain",
             domain_name=config.domain_name,
-            truststore_uri=config.truststore_uri,
-            truststore_version=config.truststore_version,
+            # The bootstrap stack's truststore, resolved from SSM at deploy time (no export to deadlock on).
+            truststore_bucket=ssm.StringParameter.value_for_string_parameter(self, truststore_bucket_parameter),
+            truststore_key=TRUSTSTORE_KEY,
+            truststore_version=ssm.StringParameter.value_for_string_parameter(self, truststore_version_parameter),
             stage=self.rest_api.stage,
         )
         self.firewall = Firewall(
@@ -92,7 +101,7 @@ class ApiStack(Stack):
             rate_limit_per_ip=config.waf_rate_limit_per_ip,
             auth_rate_limit_per_ip=config.waf_auth_rate_limit_per_ip,
             callback_rate_limit_per_ip=config.waf_callback_rate_limit_per_ip,
-            logs_key=data.keys.logs,
+            logs_key=self._data.keys.logs,
             log_retention_days=config.log_retention_days,
         )
         self.schedules = {
@@ -101,8 +110,8 @@ class ApiStack(Stack):
                 f"{_pascal(spec.name)}Schedule",
                 schedule=spec.schedule,
                 function=self.functions[spec.name].function,
-                key=data.keys.data,
-                alarm_action=data.alarms.action,
+                key=self._data.keys.data,
+                alarm_action=self._data.alarms.action,
             )
             for spec in catalog.FUNCTIONS
             if spec.schedule is not None

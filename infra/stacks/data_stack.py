@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra import catalog
 from infra.config import StageConfig
+from infra.constructs import data_refs
 from infra.constructs.alarms import AlarmTopic
 from infra.constructs.backup import Backups
 from infra.constructs.keys import Keys
@@ -18,16 +19,23 @@ from infra.constructs.tables import Tables
 
 
 class DataStack(Stack):
-    """Everything that holds data; the API stack receives it as props."""
+    """Everything that holds data; the API stack reads its ARNs from SSM (infra/constructs/data_refs.py)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, api_role_prefix: str, **kwargs: Any
     ) -> None:
-        super().__init__(scope, construct_id, termination_protection=config.retain_data, **kwargs)
+        super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         self.keys = Keys(self, "Keys", api_role_prefix=api_role_prefix, removal_policy=removal)
         self.alarms = AlarmTopic(self, "Alarms", email=config.alarm_email, key=self.keys.data)
-        self.tables = Tables(self, "Tables", tables=catalog.TABLES, key=self.keys.data, removal_policy=removal)
+        self.tables = Tables(
+            self,
+            "Tables",
+            tables=catalog.TABLES,
+            key=self.keys.data,
+            removal_policy=removal,
+            deletion_protection=config.deletion_protection,
+        )
         self.queues = {
             spec.id: SendQueue(
                 self,
@@ -49,4 +57,7 @@ class DataStack(Stack):
             removal_policy=removal,
             stage=config.name,
         )
-        self.backups = Backups(self, "Backups", tables=list(self.tables.by_id.values()), key=self.keys.backup)
+        self.backups = Backups(
+            self, "Backups", tables=list(self.tables.by_id.values()), key=self.keys.backup, locked=config.lock_backups
+        )
+        data_refs.publish(self, config.name)

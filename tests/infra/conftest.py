@@ -14,7 +14,7 @@ from aws_cdk import App
 
 from infra import build_layers
 from infra.config import StageConfig
-from infra.stages import add_checks, add_stage, stack_names
+from infra.stages import add_checks, add_stage, bootstrap_stack_name, stack_names
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
@@ -30,9 +30,16 @@ class Assembly:
     manifest: dict[str, Any]
 
     def template(self, stage: str, which: str) -> dict[str, Any]:
-        """The `data` or `api` template of a stage."""
+        """The `bootstrap`, `data` or `api` template of a stage."""
+        if which == "bootstrap":
+            return self.templates[bootstrap_stack_name(stage)]
         data, api = stack_names(stage)
         return self.templates[data if which == "data" else api]
+
+    def raw_template(self, stage: str, which: str) -> dict[str, Any]:
+        """A template as synthesized, its SSM parameter references unresolved (`templates` resolves them)."""
+        name = next(n for n, t in self.templates.items() if t is self.template(stage, which))
+        return dict(json.loads((self.outdir / f"{name}.template.json").read_text()))
 
     def resources(self, stage: str, resource_type: str) -> dict[str, dict[str, Any]]:
         """Logical id -> resource of one type, across both stacks of the stage."""
@@ -61,6 +68,37 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assembly]:
     templates = {
         name: json.loads((outdir / f"{name}.template.json").read_text())
         for stage in STAGES
-        for name in stack_names(stage)
+        for name in (*stack_names(stage), bootstrap_stack_name(stage))
     }
+    for stage in STAGES:
+        resolve_ssm([templates[name] for name in (*stack_names(stage), bootstrap_stack_name(stage))])
     yield Assembly(outdir=outdir, configs=configs, templates=templates, manifest=manifest)
+
+
+def resolve_ssm(templates: list[dict[str, Any]]) -> None:
+    """Replace each reference to an SSM-typed template parameter by the value another stack of the stage publishes
+    under that name, as CloudFormation resolves it at deploy time: the tests see `{"Ref": <table>}` where the API
+    stack has `{"Ref": "SsmParameterValue…"}` (the stacks share no exports: infra/constructs/data_refs.py)."""
+    published = {
+        resource["Properties"]["Name"]: resource["Properties"]["Value"]
+        for template in templates
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::SSM::Parameter"
+    }
+
+    def substitute(value: Any, parameters: dict[str, Any]) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"Ref"} and value["Ref"] in parameters:
+                return parameters[value["Ref"]]
+            return {key: substitute(child, parameters) for key, child in value.items()}
+        if isinstance(value, list):
+            return [substitute(child, parameters) for child in value]
+        return value
+
+    for template in templates:
+        parameters = {
+            name: published[parameter["Default"]]
+            for name, parameter in template.get("Parameters", {}).items()
+            if parameter["Type"] == "AWS::SSM::Parameter::Value<String>" and parameter["Default"] in published
+        }
+        template["Resources"] = substitute(template["Resources"], parameters)

@@ -43,3 +43,28 @@ def test_app_rejects_malformed_context_and_unknown_stages(monkeypatch: pytest.Mo
         app.cli_context(["-c", "stage"])
     with pytest.raises(KeyError):
         app.stage_config(app.make_app(["-c", "stage=staging"]))
+
+
+def test_the_cdk_json_app_command_synthesizes_from_a_clean_environment(tmp_path: Path) -> None:
+    # What the CDK CLI does: run cdk.json's `app` through a shell in the project directory with CDK_OUTDIR and
+    # the merged context in CDK_CONTEXT_JSON. The PATH has neither the venv nor a `python` command.
+    cdk_json = json.loads((app.ROOT / "cdk.json").read_text())
+    clean_path = "/usr/bin:/bin"
+    assert subprocess.run(["sh", "-c", "command -v python"], env={"PATH": clean_path}, check=False).returncode
+    env = {
+        "PATH": clean_path,
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "CDK_OUTDIR": str(tmp_path),
+        "CDK_CONTEXT_JSON": json.dumps({**cdk_json["context"], "stage": "dev"}),
+    }
+    result = subprocess.run(
+        ["sh", "-c", cdk_json["app"]], cwd=app.ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    stacks = {
+        name for name, artifact in manifest["artifacts"].items() if artifact["type"] == "aws:cloudformation:stack"
+    }
+    assert stacks == {"Switchboard-dev-Bootstrap", "Switchboard-dev-Data", "Switchboard-dev-Api"}
+    template = json.loads((tmp_path / "Switchboard-dev-Api.template.json").read_text())
+    assert any(r["Type"] == "AWS::Lambda::Function" for r in template["Resources"].values())

@@ -1,0 +1,117 @@
+"""The data stack's resources handed to the API stack through SSM parameters instead of CloudFormation exports.
+
+An export cannot change or go while another stack imports it, so renaming or replacing a table, queue, secret or
+key would deadlock the two stacks. The data stack publishes each ARN under /switchboard/<stage>/data/…; the API
+stack resolves them at deploy time (SSM-typed template parameters) and rebuilds ITable/IQueue/ISecret/IKey objects
+with the same attribute shape as DataStack (`tables.by_id`, `queues[id].queue`, `secrets.by_id`, `keys.*`,
+`alarms.action`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from infra import catalog
+
+if TYPE_CHECKING:
+    from infra.stacks.data_stack import DataStack
+
+KEYS = ("data", "envelope", "logs")  # the data stack keys the API stack uses (backup stays in the data stack)
+
+
+def parameter_name(stage: str, kind: str, name: str) -> str:
+    """The SSM parameter holding the ARN of one data stack resource."""
+    return f"/switchboard/{stage}/data/{kind}/{name}"
+
+
+def publish(data: DataStack, stage: str) -> None:
+    """Write every ARN the API stack needs as an SSM parameter of the data stack."""
+    arns: dict[str, str] = {}
+    for table in catalog.TABLES:
+        arns[parameter_name(stage, "table", table.id)] = data.tables.by_id[table.id].table_arn
+    for queue in catalog.QUEUES:
+        arns[parameter_name(stage, "queue", queue.id)] = data.queues[queue.id].queue.queue_arn
+    for secret in catalog.SECRETS:
+        arns[parameter_name(stage, "secret", secret.id)] = data.secrets.by_id[secret.id].secret_arn
+    for name in KEYS:
+        arns[parameter_name(stage, "key", name)] = getattr(data.keys, name).key_arn
+    arns[parameter_name(stage, "topic", "alarms")] = data.alarms.topic.topic_arn
+    scope = Construct(data, "Published")
+    for name, arn in arns.items():
+        ssm.StringParameter(scope, name.rsplit("/data/", 1)[1].replace("/", "-"), parameter_name=name, string_value=arn)
+
+
+@dataclass(frozen=True)
+class _Tables:
+    by_id: dict[str, dynamodb.ITable]
+
+
+@dataclass(frozen=True)
+class _Queue:
+    queue: sqs.IQueue
+
+
+@dataclass(frozen=True)
+class _Secrets:
+    by_id: dict[str, secretsmanager.ISecret]
+
+
+@dataclass(frozen=True)
+class _Keys:
+    data: kms.IKey
+    envelope: kms.IKey
+    logs: kms.IKey
+
+
+@dataclass(frozen=True)
+class _Alarms:
+    action: actions.SnsAction
+
+
+class DataRefs(Construct):
+    """The API stack's view of the data stack, read from SSM: same attribute names as DataStack."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, stage: str) -> None:
+        super().__init__(scope, construct_id)
+
+        def arn(kind: str, name: str) -> str:
+            return ssm.StringParameter.value_for_string_parameter(self, parameter_name(stage, kind, name))
+
+        key = {name: kms.Key.from_key_arn(self, f"{name.capitalize()}Key", arn("key", name)) for name in KEYS}
+        self.keys = _Keys(data=key["data"], envelope=key["envelope"], logs=key["logs"])
+        self.tables = _Tables(
+            by_id={
+                spec.id: dynamodb.Table.from_table_attributes(
+                    self, f"{spec.id}Table", table_arn=arn("table", spec.id), encryption_key=self.keys.data
+                )
+                for spec in catalog.TABLES
+            }
+        )
+        self.queues = {
+            spec.id: _Queue(
+                sqs.Queue.from_queue_attributes(
+                    self, f"{spec.id}Queue", queue_arn=arn("queue", spec.id), key_arn=self.keys.data.key_arn
+                )
+            )
+            for spec in catalog.QUEUES
+        }
+        self.secrets = _Secrets(
+            by_id={
+                spec.id: secretsmanager.Secret.from_secret_attributes(
+                    self, f"{spec.id}Secret", secret_complete_arn=arn("secret", spec.id), encryption_key=self.keys.data
+                )
+                for spec in catalog.SECRETS
+            }
+        )
+        topic = sns.Topic.from_topic_arn(self, "AlarmTopic", arn("topic", "alarms"))
+        self.alarms = _Alarms(action=actions.SnsAction(topic))
