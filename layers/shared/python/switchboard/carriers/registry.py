@@ -7,6 +7,7 @@ from functools import cache
 from importlib import import_module
 from typing import Protocol
 
+from switchboard import settings
 from switchboard.carriers import sandbox
 from switchboard.carriers.base import Carrier, EventSource
 
@@ -41,13 +42,21 @@ _FACTORIES: dict[str, Callable[[], Carrier]] = {
 
 
 def names() -> tuple[str, ...]:
-    """Every carrier name, e.g. for validating `/v1/carriers/{carrier}/events`."""
-    return tuple(_FACTORIES)
+    """Every carrier of this stage, e.g. for validating `/v1/carriers/{carrier}/events` (the sandbox carriers only
+    where the stage's rules have them: never deployed)."""
+    sandboxed = settings.get().rules.sandbox_carriers
+    return tuple(name for name in _FACTORIES if sandboxed or name not in sandbox.NAMES)
+
+
+def carrier(name: str) -> Carrier:
+    """The adapter called `name` (KeyError for an unknown carrier, or a sandbox one in a stage without them)."""
+    if name not in names():
+        raise KeyError(name)
+    return _carrier(name)
 
 
 @cache
-def carrier(name: str) -> Carrier:
-    """The adapter called `name` (KeyError for an unknown carrier)."""
+def _carrier(name: str) -> Carrier:
     if name in _REAL:
         return adapter(name)
     return _FACTORIES[name]()
@@ -62,3 +71,9 @@ def adapter(name: str) -> Adapter:
 def event_source(name: str) -> EventSource:
     """The receiving side of the real carrier `name` (KeyError otherwise; sandbox events use sandbox.verify)."""
     return adapter(name)
+
+
+def forget() -> None:
+    """Drop every built adapter (tests that change credentials or endpoints)."""
+    _carrier.cache_clear()
+    adapter.cache_clear()
