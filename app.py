@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_cdk import App
 
-from infra.config import StageConfig
+from infra.config import StageConfig, StageError
 from infra.stages import add_checks, add_stage
 
 ROOT = Path(__file__).resolve().parent
@@ -55,7 +55,10 @@ def stage_config(app: App) -> StageConfig:
     stages = app.node.try_get_context("stages")
     if not isinstance(stages, dict):
         raise SystemExit("cdk.json has no `stages` context")
-    return StageConfig.from_context(stage, stages)
+    try:
+        return StageConfig.from_context(stage, stages)
+    except StageError as error:
+        raise SystemExit(f"cannot synthesize: {error}") from None
 
 
 def main(argv: list[str]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -72,6 +72,7 @@ class Secret:
     purpose: str
     generated_keys: tuple[str, ...] = ()
     rotation: str = ""  # how it is rotated: the acknowledgement reason for AwsSolutions-SMG4
+    stages: frozenset[str] | None = None  # the stages that have it (None: every stage)
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,8 @@ SECRETS: tuple[Secret, ...] = (
         generated_keys=("signing_key",),
         rotation="Test-mode only and generated: replace by hand (docs/runbooks.md#sandbox) when exposed; no "
         "customer traffic depends on it.",
+        # Only the stages whose rules have sandbox carriers (switchboard.settings.STAGES; a test ties the two).
+        stages=frozenset({"local"}),
     ),
 )
 
@@ -481,6 +484,29 @@ FUNCTIONS = (
         timeout_s=60,
     ),
 )
+
+
+def secret(secret_id: str) -> Secret:
+    """The secret with this id."""
+    return next(s for s in SECRETS if s.id == secret_id)
+
+
+def secrets_for(stage: str) -> tuple[Secret, ...]:
+    """The secrets a stage has (the sandbox's exist only where sandbox carriers do)."""
+    return tuple(s for s in SECRETS if s.stages is None or stage in s.stages)
+
+
+def in_stage(fn: Function, stage: str) -> Function:
+    """A function as a stage deploys it: without grants on secrets the stage does not have."""
+    present = {s.id for s in secrets_for(stage)}
+    if not set(fn.secrets) - present:
+        return fn
+    return replace(fn, secrets=_ro({k: v for k, v in fn.secrets.items() if k in present}))
+
+
+def for_stage(stage: str) -> tuple[Function, ...]:
+    """Every function as a stage deploys it (in_stage)."""
+    return tuple(in_stage(fn, stage) for fn in FUNCTIONS)
 
 
 def function(name: str) -> Function:

@@ -16,6 +16,13 @@ _EXAMPLE_DOMAIN = re.compile(r"[.@]example(?:[/>\s]|$)")
 TRUSTSTORE_KEY = "aop-ca.pem"
 PEM_MARKER = "-----BEGIN CERTIFICATE-----"
 PROTECTIONS = ("deletion_protection", "retain_data", "lock_backups", "termination_protection")
+# The one-machine stack's stage (`make dev`, tests): it has sandbox carriers and trusts the socket address, so it is
+# never deployed. The stages the code knows are switchboard.settings.STAGES; cdk.json's must be among them (a test).
+LOCAL_STAGE = "local"
+
+
+class StageError(ValueError):
+    """The stage asked for cannot be deployed: unknown to cdk.json, or the local stack's own."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,13 @@ class StageConfig:
     @classmethod
     def from_context(cls, name: str, context: dict[str, Any]) -> StageConfig:
         """Build the stage from cdk.json's `stages.<name>` context; unknown keys are an error."""
+        if name == LOCAL_STAGE or LOCAL_STAGE in context:
+            raise StageError(
+                f"{LOCAL_STAGE!r} is the local stack's stage (sandbox carriers, socket IPs trusted) and is never "
+                f"deployed: choose one of {sorted(s for s in context if s != LOCAL_STAGE)} (-c stage=...)"
+            )
         if name not in context:
-            raise KeyError(f"unknown stage {name!r}; cdk.json defines {sorted(context)}")
+            raise StageError(f"unknown stage {name!r}; cdk.json defines {sorted(context)}")
         return cls(name=name, **context[name])
 
     @classmethod

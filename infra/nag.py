@@ -109,8 +109,8 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
     seeder = data.secrets.seeder
     _ack(seeder.role, "AwsSolutions-IAM5[Resource::*]", Reason.XRAY)
     _ack(seeder.function, "Serverless-LambdaDLQ", Reason.CUSTOM_RESOURCE)
-    for secret in catalog.SECRETS:
-        _ack(data.secrets.by_id[secret.id], "AwsSolutions-SMG4", _secret_reason(secret))
+    for secret_id, secret in data.secrets.by_id.items():
+        _ack(secret, "AwsSolutions-SMG4", _secret_reason(catalog.secret(secret_id)))
     for queue in data.queues.values():
         _ack(queue.dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)
     _ack(data.alarms.delivery_dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
@@ -11,15 +12,25 @@ import warnings
 from types import FrameType
 
 from local import provision
+from switchboard import settings
 
 
-def main() -> int:
+def parse_stage(argv: list[str]) -> str:
+    """`--stage NAME` (default local): another known stage runs its rules here (tests of the deployed path)."""
+    parser = argparse.ArgumentParser(prog="python -m local", description="the whole platform on one machine")
+    parser.add_argument("--stage", default=provision.STAGE, choices=sorted(settings.STAGES))
+    stage: str = parser.parse_args(argv).stage
+    return stage
+
+
+def main(argv: list[str] | None = None) -> int:
     """Run until SIGINT or SIGTERM, then stop every part and exit 0."""
+    stage = parse_stage(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     for noisy in ("botocore", "werkzeug", "pynamodb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Before any handler module loads: Powertools reads its settings when its Logger and Metrics are created.
-    os.environ.update(provision.BASE_ENV)
+    os.environ.update({**provision.BASE_ENV, "STAGE": stage})
     from local.stack import Stack, quickstart  # noqa: PLC0415
 
     # Handlers that publish no metric make Powertools warn on every call; deployed, that goes nowhere either.
@@ -32,7 +43,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     port = int(os.environ.get("PORT") or 8080)
-    stack = Stack(port)
+    stack = Stack(port, stage=stage)
     try:
         stack.start()
     except OSError as error:

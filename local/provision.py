@@ -12,13 +12,16 @@ from email.utils import parseaddr
 from typing import Any
 
 from infra import catalog
+from infra.environment import StageValues, function_environment
 
 STAGE = "local"
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs it returns use it
 PREFIX = "switchboard-local"
 MAIL_FROM = "Switchboard <no-reply@switchboard.example>"
-# Deployed functions get these from the house Lambda construct; the local stack mirrors them.
+SECURITY_CONTACT = "mailto:security@switchboard.example"
+SECURITY_POLICY_URL = "https://switchboard.example/security/policy"
+# What Lambda's runtime gives every function (region, credentials) and what this process's own logger needs.
 BASE_ENV: dict[str, str] = {
     "STAGE": STAGE,
     "AWS_DEFAULT_REGION": REGION,
@@ -127,12 +130,56 @@ def secret_value(spec: catalog.Secret) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class LocalNames:
+    """The catalog resources as this stack named them (infra.environment.ResourceNames)."""
+
+    tables: dict[str, str]  # catalog id -> table name
+    queues: dict[str, str]  # catalog id -> queue URL
+    secrets: dict[str, str]  # catalog id -> secret name
+    key_id: str
+
+    def table(self, table_id: str) -> str:
+        """The table's name."""
+        return self.tables[table_id]
+
+    def queue(self, queue_id: str) -> str:
+        """The queue's URL."""
+        return self.queues[queue_id]
+
+    def secret(self, secret_id: str) -> str:
+        """The secret's name."""
+        return self.secrets[secret_id]
+
+    def data_key(self) -> str:
+        """The data key's id."""
+        return self.key_id
+
+
+def stage_values(stage: str, public_base_url: str) -> StageValues:
+    """What the local stack publishes (deployed stages take these from cdk.json)."""
+    return StageValues(
+        stage=stage,
+        public_base_url=public_base_url,
+        security_contact=SECURITY_CONTACT,
+        security_policy_url=SECURITY_POLICY_URL,
+        mail_from=MAIL_FROM,
+    )
+
+
+def environments(names: LocalNames, values: StageValues) -> dict[str, dict[str, str]]:
+    """Function name -> exactly the variables its deployed function gets (infra.environment, as CDK sets them)."""
+    return {spec.name: function_environment(spec, names, values) for spec in catalog.for_stage(values.stage)}
+
+
+@dataclass(frozen=True)
 class Provisioned:
-    """What provisioning created: the environment every local function runs with, and queue URLs by catalog id."""
+    """What provisioning created: each function's environment, this process's own (every resource: the local
+    tooling, never a function), and queue URLs by catalog id."""
 
     env: dict[str, str]
     queue_urls: dict[str, str]
     dlq_urls: dict[str, str]
+    environments: dict[str, dict[str, str]]
 
 
 def create_tables(client: Any, requests: Iterable[dict[str, Any]], specs: Iterable[catalog.Table]) -> None:
@@ -145,8 +192,8 @@ def create_tables(client: Any, requests: Iterable[dict[str, Any]], specs: Iterab
         )
 
 
-def provision(*, endpoint_url: str, public_base_url: str) -> Provisioned:
-    """Create every catalog resource in the moto server at `endpoint_url`; returns the functions' environment."""
+def provision(*, endpoint_url: str, public_base_url: str, stage: str = STAGE) -> Provisioned:
+    """Create the stage's catalog resources in the moto server at `endpoint_url`; returns the environments."""
     import boto3  # noqa: PLC0415 - loaded once the stack starts, not when the gateway module is imported
 
     session = boto3.session.Session(
@@ -159,7 +206,7 @@ def provision(*, endpoint_url: str, public_base_url: str) -> Provisioned:
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
-    env = {**BASE_ENV, "AWS_ENDPOINT_URL": endpoint_url, "PUBLIC_BASE_URL": public_base_url}
+    env = {**BASE_ENV, "STAGE": stage, "AWS_ENDPOINT_URL": endpoint_url, "PUBLIC_BASE_URL": public_base_url}
     # The drift job reads Cloudflare's ranges from the gateway's own fake: the local stack never reaches the internet.
     env["CLOUDFLARE_IPS_URL"] = f"{public_base_url}/_local/cloudflare/ips"
     create_tables(client("dynamodb"), table_requests(), catalog.TABLES)
@@ -174,16 +221,24 @@ def provision(*, endpoint_url: str, public_base_url: str) -> Provisioned:
     env["DATA_KEY_ID"] = client("kms").create_key(Description="switchboard local data key")["KeyMetadata"]["KeyId"]
 
     manager = client("secretsmanager")
-    for spec in catalog.SECRETS:
+    for spec in catalog.secrets_for(stage):
         manager.create_secret(Name=secret_name(spec), SecretString=json.dumps(secret_value(spec)))
         env[spec.env] = secret_name(spec)
 
     client("ses").verify_email_identity(EmailAddress=parseaddr(MAIL_FROM)[1])
-    return Provisioned(env=env, queue_urls=queue_urls, dlq_urls=dlq_urls)
+    names = LocalNames(
+        tables={spec.id: table_name(spec) for spec in catalog.TABLES},
+        queues=queue_urls,
+        secrets={spec.id: secret_name(spec) for spec in catalog.secrets_for(stage)},
+        key_id=env["DATA_KEY_ID"],
+    )
+    functions = environments(names, stage_values(stage, public_base_url))
+    return Provisioned(env=env, queue_urls=queue_urls, dlq_urls=dlq_urls, environments=functions)
 
 
 def apply(env: dict[str, str]) -> None:
-    """Make this process look like a deployed function: set the environment, re-read settings, rebuild clients."""
+    """Point this process at the stack: its environment (the local tooling's; functions run in their own scope),
+    settings re-read, clients rebuilt."""
     from switchboard import settings  # noqa: PLC0415
     from switchboard.dal import clients  # noqa: PLC0415
 

@@ -33,9 +33,10 @@ def quickstart(base_url: str) -> str:
 class Stack:
     """The platform on one machine; `start()` returns once every part answers, `stop()` frees every port."""
 
-    def __init__(self, port: int = 8080, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int = 8080, host: str = "127.0.0.1", stage: str = provision.STAGE) -> None:
         self.host = host
         self.port = port
+        self.stage = stage  # `local`; tests may run a deployed stage's rules (real adapters) on this machine
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._moto: Any = None
@@ -59,8 +60,11 @@ class Stack:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
-        provisioned = provision.provision(endpoint_url=f"http://{moto_host}:{moto_port}", public_base_url=self.base_url)
+        provisioned = provision.provision(
+            endpoint_url=f"http://{moto_host}:{moto_port}", public_base_url=self.base_url, stage=self.stage
+        )
         provision.apply(provisioned.env)
+        invoker.use_environments(provisioned.environments)
 
         import boto3  # noqa: PLC0415
 

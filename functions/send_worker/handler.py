@@ -1,5 +1,6 @@
 """Send worker: one deployed function per channel queue; a batch's carrier calls run concurrently."""
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,7 +38,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not records:
         return {"batchItemFailures": []}
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(records)))) as pool:
-        errors = dict(zip((r["messageId"] for r in records), pool.map(_deliver, records), strict=True))
+        # Each record's thread runs in a copy of this invocation's context (its settings scope and log keys).
+        futures = [pool.submit(contextvars.copy_context().run, _deliver, r) for r in records]
+        errors = {r["messageId"]: f.result() for r, f in zip(records, futures, strict=True)}
 
     def record_handler(record: SQSRecord) -> None:
         error = errors.get(record.message_id)

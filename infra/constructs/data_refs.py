@@ -41,7 +41,7 @@ def publish(data: DataStack, stage: str) -> None:
         arns[parameter_name(stage, "table", table.id)] = data.tables.by_id[table.id].table_arn
     for queue in catalog.QUEUES:
         arns[parameter_name(stage, "queue", queue.id)] = data.queues[queue.id].queue.queue_arn
-    for secret in catalog.SECRETS:
+    for secret in catalog.secrets_for(stage):
         arns[parameter_name(stage, "secret", secret.id)] = data.secrets.by_id[secret.id].secret_arn
     for name in KEYS:
         arns[parameter_name(stage, "key", name)] = getattr(data.keys, name).key_arn
@@ -110,7 +110,7 @@ class DataRefs(Construct):
                 spec.id: secretsmanager.Secret.from_secret_attributes(
                     self, f"{spec.id}Secret", secret_complete_arn=arn("secret", spec.id), encryption_key=self.keys.data
                 )
-                for spec in catalog.SECRETS
+                for spec in catalog.secrets_for(stage)
             }
         )
         topic = sns.Topic.from_topic_arn(self, "AlarmTopic", arn("topic", "alarms"))

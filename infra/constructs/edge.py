@@ -21,7 +21,7 @@ from constructs import Construct
 
 from infra import catalog
 from infra.constructs.log_group import encrypted_log_group
-from infra.constructs.python_function import METRICS_NAMESPACE
+from infra.environment import METRICS_NAMESPACE
 from infra.paths import SHARED_LAYER_DIR
 
 # One list for the resource policy (synth) and the drift job (shipped in the shared layer, read at run time).

@@ -11,12 +11,12 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.constructs.log_group import encrypted_log_group
+from infra.environment import METRICS_NAMESPACE
 
 # The newest Python runtime aws-cdk-lib offers and Lambda supports (AwsSolutions-L1 wants the latest);
 # infra/build_layers.py builds the dependency layer for the same version.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
-METRICS_NAMESPACE = "Switchboard"
 
 
 class PythonFunction(Construct):
@@ -64,6 +64,7 @@ class PythonFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
+            # What every function needs, also the seeder; catalog functions pass infra.environment's full set.
             environment={
                 "STAGE": stage,
                 "POWERTOOLS_SERVICE_NAME": service,

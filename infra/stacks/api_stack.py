@@ -22,6 +22,7 @@ from infra.constructs.edge import DRIFT_JOB, CustomDomain, Firewall, drift_alarm
 from infra.constructs.job_schedule import JobSchedule
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME, PythonFunction
 from infra.constructs.rest_api import STAGE_NAME, RestApi
+from infra.environment import StageValues, function_environment
 from infra.paths import DEPS_LAYER_DIR, FUNCTIONS_DIR, SHARED_LAYER_DIR
 from infra.stacks.bootstrap_stack import truststore_parameters
 from infra.stacks.data_stack import DataStack
@@ -63,7 +64,7 @@ class ApiStack(Stack):
         self.mail_identity = ses.EmailIdentity(
             self, "MailIdentity", identity=ses.Identity.domain(self.mail_from_address.rpartition("@")[2])
         )
-        self.functions = {spec.name: self._function(spec) for spec in catalog.FUNCTIONS}
+        self.functions = {spec.name: self._function(spec) for spec in catalog.for_stage(config.name)}
 
         self.rest_api = RestApi(
             self,
@@ -118,26 +119,6 @@ class ApiStack(Stack):
         }
         self._alarms()
 
-    def _environment(self, spec: catalog.Function) -> dict[str, str]:
-        """What switchboard.settings reads: the names of exactly the resources the function is granted."""
-        config, data = self._config, self._data
-        environment = {
-            "SECURITY_CONTACT": config.security_contact,
-            "SECURITY_POLICY_URL": config.security_policy_url,
-            "PUBLIC_BASE_URL": f"https://{config.domain_name}",
-        }
-        if spec.sends_email:
-            environment["MAIL_FROM"] = config.mail_from
-        for table_id in spec.tables:
-            environment[catalog.table(table_id).env] = data.tables.by_id[table_id].table_name
-        for queue_id in spec.queues:
-            environment[catalog.queue(queue_id).env] = data.queues[queue_id].queue.queue_url
-        for secret_id in spec.secrets:
-            environment[_secret(secret_id).env] = data.secrets.by_id[secret_id].secret_arn
-        if spec.uses_data_key:
-            environment["DATA_KEY_ID"] = data.keys.envelope.key_arn
-        return environment
-
     def _function(self, spec: catalog.Function) -> PythonFunction:
         config, data = self._config, self._data
         function = PythonFunction(
@@ -153,7 +134,7 @@ class ApiStack(Stack):
             memory_mb=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_s),
             layers=self.layers,
-            environment=self._environment(spec),
+            environment=function_environment(spec, DataNames(data), StageValues.of(config)),
         )
         self._grant(spec, function)
         return function
@@ -218,5 +199,24 @@ def _pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def _secret(secret_id: str) -> catalog.Secret:
-    return next(s for s in catalog.SECRETS if s.id == secret_id)
+class DataNames:
+    """The data stack's resources as environment values (tokens CloudFormation resolves)."""
+
+    def __init__(self, data: DataRefs) -> None:
+        self._data = data
+
+    def table(self, table_id: str) -> str:
+        """The table's physical name."""
+        return self._data.tables.by_id[table_id].table_name
+
+    def queue(self, queue_id: str) -> str:
+        """The queue's URL."""
+        return self._data.queues[queue_id].queue.queue_url
+
+    def secret(self, secret_id: str) -> str:
+        """The secret's ARN."""
+        return self._data.secrets.by_id[secret_id].secret_arn
+
+    def data_key(self) -> str:
+        """The envelope key's ARN."""
+        return self._data.keys.envelope.key_arn

@@ -50,7 +50,7 @@ class DataStack(Stack):
         self.secrets = Secrets(
             self,
             "Secrets",
-            secrets=catalog.SECRETS,
+            secrets=catalog.secrets_for(config.name),
             key=self.keys.data,
             logs_key=self.keys.logs,
             log_retention_days=config.log_retention_days,

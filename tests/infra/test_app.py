@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import app
+from infra.config import StageConfig, StageError
 
 
 def test_app_direct_run_reads_cdk_json_and_argv(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,7 +42,7 @@ def test_app_rejects_malformed_context_and_unknown_stages(monkeypatch: pytest.Mo
     monkeypatch.delenv("CDK_OUTDIR", raising=False)
     with pytest.raises(SystemExit):
         app.cli_context(["-c", "stage"])
-    with pytest.raises(KeyError):
+    with pytest.raises(SystemExit, match="unknown stage 'staging'"):
         app.stage_config(app.make_app(["-c", "stage=staging"]))
 
 
@@ -68,3 +69,13 @@ def test_the_cdk_json_app_command_synthesizes_from_a_clean_environment(tmp_path:
     assert stacks == {"Switchboard-dev-Bootstrap", "Switchboard-dev-Data", "Switchboard-dev-Api"}
     template = json.loads((tmp_path / "Switchboard-dev-Api.template.json").read_text())
     assert any(r["Type"] == "AWS::Lambda::Function" for r in template["Resources"].values())
+
+
+def test_local_is_refused_as_a_deployable_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CDK_OUTDIR", raising=False)
+    with pytest.raises(SystemExit, match=r"'local' is the local stack's stage .* never deployed"):
+        app.stage_config(app.make_app(["-c", "stage=local"]))
+    # Nor can cdk.json smuggle it in as a configured stage.
+    stages = json.loads((app.ROOT / "cdk.json").read_text())["context"]["stages"]
+    with pytest.raises(StageError, match="never deployed"):
+        StageConfig.from_context("dev", {**stages, "local": stages["dev"]})

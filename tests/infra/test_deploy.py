@@ -157,7 +157,7 @@ def test_stacks_share_no_export_only_ssm_parameters(assembly: Assembly, stage: s
     assert read == set(published)
     expected = {f"/switchboard/{stage}/data/table/{t.id}" for t in catalog.TABLES}
     expected |= {f"/switchboard/{stage}/data/queue/{q.id}" for q in catalog.QUEUES}
-    expected |= {f"/switchboard/{stage}/data/secret/{s.id}" for s in catalog.SECRETS}
+    expected |= {f"/switchboard/{stage}/data/secret/{s.id}" for s in catalog.secrets_for(stage)}
     assert expected <= read
     data = assembly.raw_template(stage, "data")["Resources"]
     for name, value in published.items():

@@ -193,13 +193,13 @@ def test_keys_rotate_and_root_may_only_administer(assembly: Assembly, stage: str
 @pytest.mark.parametrize("stage", STAGES)
 def test_secrets_use_our_key_and_carry_no_value(assembly: Assembly, stage: str) -> None:
     secrets = assembly.resources(stage, "AWS::SecretsManager::Secret")
-    assert len(secrets) == len(catalog.SECRETS)
+    assert len(secrets) == len(catalog.secrets_for(stage))
     for secret in secrets.values():
         assert _uses_one_of(secret["Properties"]["KmsKeyId"], _key_ids(assembly, stage))
         assert secret["Properties"]["SecretString"] == "{}"
     seeds = assembly.resources(stage, "Custom::SecretSeed")
     assert sorted(tuple(s["Properties"]["Keys"]) for s in seeds.values()) == sorted(
-        spec.generated_keys for spec in catalog.SECRETS if spec.generated_keys
+        spec.generated_keys for spec in catalog.secrets_for(stage) if spec.generated_keys
     )
 
 
@@ -477,7 +477,7 @@ def test_functions_are_arm64_latest_python_traced_with_catalog_env(assembly: Ass
         assert env["PUBLIC_BASE_URL"] == f"https://{config.domain_name}"
         assert env["SECURITY_CONTACT"] == config.security_contact
         expected = {catalog.table(t).env for t in spec.tables} | {catalog.queue(q).env for q in spec.queues}
-        expected |= {s.env for s in catalog.SECRETS if s.id in spec.secrets}
+        expected |= {s.env for s in catalog.secrets_for(stage) if s.id in spec.secrets}
         named = {k for k in env if k.endswith(("_TABLE", "_QUEUE_URL", "_SECRET"))}
         assert named == expected
         assert ("DATA_KEY_ID" in env) is spec.uses_data_key

@@ -1,5 +1,10 @@
-"""Handlers under moto: every table of the catalog exists, env vars point at it, the clock starts fresh."""
+"""Handlers under moto: every table of the catalog exists, env vars point at it, the clock starts fresh.
 
+The process environment names every resource (test setup writes through the dal directly); each handler runs with
+only its own function's variables, as deployed (local.lambdas.as_deployed), so a missing grant fails here too.
+"""
+
+import importlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -9,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from infra import catalog
-from local import provision
+from local import lambdas, provision
 from switchboard import clock, settings
 from switchboard.crypto import envelope
 from switchboard.dal import clients
@@ -25,6 +30,13 @@ class Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
+
+
+@pytest.fixture(autouse=True)
+def _handlers_run_as_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    for code in sorted({fn.code for fn in catalog.FUNCTIONS}):
+        module = importlib.import_module(f"functions.{code}.handler")
+        monkeypatch.setattr(module, "lambda_handler", lambdas.as_deployed(code, module.lambda_handler))
 
 
 @pytest.fixture

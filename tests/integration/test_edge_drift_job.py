@@ -79,6 +79,7 @@ def fake() -> Iterator[FakeCloudflare]:
 
 @pytest.fixture
 def job_env(fake: FakeCloudflare, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("STAGE", "local")
     monkeypatch.setenv("CLOUDFLARE_IPS_URL", fake.url)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     # Deployed, POWERTOOLS_SERVICE_NAME is the function's name (test_edge_waf checks it) and Powertools turns it

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 import pytest_socket
 
-from switchboard import clock
+from switchboard import clock, settings
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +22,12 @@ def _fresh_clock() -> Iterator[None]:
     clock.reset()
     yield
     clock.reset()
+
+
+@pytest.fixture(autouse=True)
+def _local_stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # A missing STAGE fails closed (switchboard.settings): unit tests run as the local stack unless they choose.
+    monkeypatch.setenv("STAGE", "local")
+    settings.reload()
+    yield
+    settings.reload()

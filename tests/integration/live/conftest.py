@@ -97,7 +97,7 @@ def dev(queues: Queues, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues]:  #
     monkeypatch.setenv("STAGE", STAGE)
     monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
     settings.reload()
-    assert not settings.get().is_local
+    assert not settings.get().rules.sandbox_carriers
     yield queues
     settings.reload()
 

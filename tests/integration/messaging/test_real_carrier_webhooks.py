@@ -33,11 +33,9 @@ def carrier_secrets(queues: Queues, monkeypatch: pytest.MonkeyPatch) -> Iterator
         monkeypatch.setenv(env, client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"])
     settings.reload()
     secrets.forget()
-    registry.carrier.cache_clear()
-    registry.adapter.cache_clear()
+    registry.forget()
     yield
-    registry.carrier.cache_clear()
-    registry.adapter.cache_clear()
+    registry.forget()
 
 
 def post_form(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -86,9 +89,48 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     return "/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
 
 
+# Powertools keeps the event being resolved on its BaseRouter class, shared by every resolver of the process: in one
+# process running many functions at once (the local stack) a problem answer could carry another request's path and
+# id. Here the event and context belong to the invocation's contextvars context instead.
+_current_event: ContextVar[APIGatewayProxyEvent] = ContextVar("switchboard_current_event")
+_lambda_context: ContextVar[LambdaContext] = ContextVar("switchboard_lambda_context")
+
+
+class Resolver(APIGatewayRestResolver):
+    """Powertools' REST resolver whose current event and Lambda context are per invocation, not per class."""
+
+    @property  # type: ignore[override]
+    def current_event(self) -> APIGatewayProxyEvent:
+        """The event being resolved in this context."""
+        return _current_event.get()
+
+    @current_event.setter
+    def current_event(self, event: APIGatewayProxyEvent) -> None:
+        _current_event.set(event)
+
+    @property
+    def lambda_context(self) -> LambdaContext:
+        """The Lambda context of the invocation being resolved in this context."""
+        return _lambda_context.get()
+
+    @lambda_context.setter
+    def lambda_context(self, context: LambdaContext) -> None:
+        _lambda_context.set(context)
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """Resolve with this invocation's event and context bound to the current contextvars context."""
+        event_token = _current_event.set(cast(APIGatewayProxyEvent, self._to_proxy_event(dict(event))))
+        context_token = _lambda_context.set(context)
+        try:
+            return super().resolve(event, context)
+        finally:
+            _current_event.reset(event_token)
+            _lambda_context.reset(context_token)
+
+
 def build_resolver() -> APIGatewayRestResolver:
     """A REST resolver with pydantic validation and every error mapped to problem+json."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = Resolver(enable_validation=True)
 
     def respond(status: int, code: str, title: str, detail: str, **kwargs: Any) -> Response[str]:
         event = app.current_event

@@ -1,10 +1,41 @@
-"""Environment-variable settings, parsed once per process; the only module that reads os.environ."""
+"""Environment-variable settings, parsed on first use; the only module that reads os.environ."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
+
+
+@dataclass(frozen=True)
+class StageRules:
+    """What the code does differently by stage: every switch is named here, none is inferred from a stage name."""
+
+    sandbox_carriers: bool  # sandbox-a/b exist: registry entries, their events route and SANDBOX_CREDENTIALS_SECRET
+    test_mode: bool  # new API keys are sb_test_ and sessions act in test mode: every send goes to the sandbox
+    trust_socket_ip: bool  # no Cloudflare in front: the socket address is the client (else only CF-Connecting-IP)
+    loopback_webhooks: bool  # webhook and callback URLs may be http and target loopback or private addresses
+
+
+# Deployed stages (cdk.json `stages`) behave alike: dev runs exactly what prod runs. Only the one-machine stack
+# (`make dev`, tests) has sandbox carriers, test mode, socket IPs and loopback webhooks. infra/catalog.py deploys
+# SandboxCredentials to the stages whose rules have sandbox_carriers (a test ties the two).
+STAGES: Mapping[str, StageRules] = {
+    "local": StageRules(sandbox_carriers=True, test_mode=True, trust_socket_ip=True, loopback_webhooks=True),
+    "dev": StageRules(sandbox_carriers=False, test_mode=False, trust_socket_ip=False, loopback_webhooks=False),
+    "prod": StageRules(sandbox_carriers=False, test_mode=False, trust_socket_ip=False, loopback_webhooks=False),
+}
+
+# Timing and link knobs with deployed defaults that tests and the local stack tune (the local stack points the drift
+# job at its own Cloudflare fake, so it never reaches the internet); never a resource or the stage.
+TUNING: tuple[str, ...] = ("LOGIN_FAILURE_FLOOR_MS", "WEBHOOK_RETRY_BASE_S", "CONSOLE_BASE_URL", "CLOUDFLARE_IPS_URL")
+
+
+class UnknownStage(RuntimeError):
+    """STAGE is missing or names no known stage: the function refuses to run rather than guess (fail closed)."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +51,7 @@ class Settings:
     security_policy_url: str
     public_base_url: str
     mail_from: str
+    service: str = ""  # the catalog function's name (POWERTOOLS_SERVICE_NAME); "" outside a function
     # A failed login answers no sooner than this, so the work a known e-mail costs (counters, audit) beyond an
     # unknown one's cannot be timed (R8). Tests under moto set 0; deployed and locally it applies.
     login_failure_floor_ms: int = 400
@@ -37,21 +69,24 @@ class Settings:
             raise RuntimeError(f"{env} is not set for this function") from None
 
     @property
-    def is_local(self) -> bool:
-        """True in the one-machine stack and tests, where /_local routes and sandbox carriers exist."""
-        return self.stage == "local"
+    def rules(self) -> StageRules:
+        """The stage's switches (STAGE was checked when these settings were read)."""
+        return STAGES[self.stage]
 
 
-@cache
-def get() -> Settings:
-    """The settings of this process, read on first use (never at import)."""
-    env = os.environ
+def from_environment(env: Mapping[str, str]) -> Settings:
+    """Settings from one environment; UnknownStage when STAGE is missing or unknown."""
+    stage = env.get("STAGE", "")
+    if stage not in STAGES:
+        shown = repr(stage) if stage else "missing"
+        raise UnknownStage(f"STAGE is {shown}; a function runs only in a known stage: {', '.join(STAGES)}")
     return Settings(
-        stage=env.get("STAGE", "local"),
+        stage=stage,
         tables={k: v for k, v in env.items() if k.endswith("_TABLE")},
         queues={k: v for k, v in env.items() if k.endswith("_QUEUE_URL")},
         secrets={k: v for k, v in env.items() if k.endswith("_SECRET")},
         data_key_id=env.get("DATA_KEY_ID", ""),
+        service=env.get("POWERTOOLS_SERVICE_NAME", ""),
         security_contact=env.get("SECURITY_CONTACT", "mailto:security@switchboard.example"),
         security_policy_url=env.get("SECURITY_POLICY_URL", "https://switchboard.example/security/policy"),
         public_base_url=env.get("PUBLIC_BASE_URL", "https://api.switchboard.example"),
@@ -63,7 +98,43 @@ def get() -> Settings:
     )
 
 
-def reload() -> Settings:
-    """Forget the parsed settings and read the environment again (tests and the local stack bootstrap)."""
-    get.cache_clear()
-    return get()
+# One process, many functions (the local stack, tests): the function being invoked runs in a scope that holds its
+# own environment. Deployed, no scope is ever set and the process environment is the function's.
+_scoped: ContextVar[Settings | None] = ContextVar("switchboard_settings", default=None)
+
+
+@cache
+def _process() -> Settings:
+    return from_environment(os.environ)
+
+
+def get() -> Settings:
+    """The current function's settings: its scope's, else this process's (read on first use, never at import)."""
+    scoped = _scoped.get()
+    return scoped if scoped is not None else _process()
+
+
+def current_scope() -> Settings | None:
+    """The settings of the function scope this code runs in; None outside any (deployed, or local tooling)."""
+    return _scoped.get()
+
+
+@contextmanager
+def scope(env: Mapping[str, str]) -> Iterator[Settings]:
+    """Run the body as a function whose whole environment is `env` (nothing of the process environment leaks in)."""
+    current = from_environment(env)
+    token = _scoped.set(current)
+    try:
+        yield current
+    finally:
+        _scoped.reset(token)
+
+
+def process_tuning() -> dict[str, str]:
+    """The TUNING variables this process sets (tests tune timings; each function scope gets them too)."""
+    return {k: os.environ[k] for k in TUNING if k in os.environ}
+
+
+def reload() -> None:
+    """Forget the parsed settings: the next use reads the environment again (tests and the local stack bootstrap)."""
+    _process.cache_clear()

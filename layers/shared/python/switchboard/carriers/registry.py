@@ -7,6 +7,7 @@ from functools import cache
 from importlib import import_module
 from typing import Protocol
 
+from switchboard import settings
 from switchboard.carriers import sandbox
 from switchboard.carriers.base import Carrier, EventSource
 
@@ -48,13 +49,21 @@ _FACTORIES: dict[str, Callable[[], Carrier]] = {
 
 
 def names() -> tuple[str, ...]:
-    """Every carrier name, e.g. for validating `/v1/carriers/{carrier}/events`."""
-    return tuple(_FACTORIES)
+    """Every carrier of this stage, e.g. for validating `/v1/carriers/{carrier}/events` (the sandbox carriers only
+    where the stage's rules have them: never deployed)."""
+    sandboxed = settings.get().rules.sandbox_carriers
+    return tuple(name for name in _FACTORIES if sandboxed or name not in sandbox.NAMES)
+
+
+def carrier(name: str) -> Carrier:
+    """The adapter called `name` (KeyError for an unknown carrier, or a sandbox one in a stage without them)."""
+    if name not in names():
+        raise KeyError(name)
+    return _carrier(name)
 
 
 @cache
-def carrier(name: str) -> Carrier:
-    """The adapter called `name` (KeyError for an unknown carrier)."""
+def _carrier(name: str) -> Carrier:
     if name in _REAL:
         return adapter(name)
     return _FACTORIES[name]()
@@ -78,5 +87,11 @@ def point_at(urls: Mapping[str, str]) -> None:
         raise KeyError(f"not a real carrier: {unknown}")
     _api_urls.clear()
     _api_urls.update(urls)
-    carrier.cache_clear()
+    _carrier.cache_clear()
+    adapter.cache_clear()
+
+
+def forget() -> None:
+    """Drop every built adapter (tests that change credentials or endpoints)."""
+    _carrier.cache_clear()
     adapter.cache_clear()

@@ -25,7 +25,10 @@ FAILOVER_BUDGET_S = 2.0  # a message that has not found a carrier by then is ret
 
 def carriers_for(channel: str, country: str, *, mode: str) -> tuple[str, ...]:
     """The carriers to try, in order: sandbox for test-mode keys and the local stack, else the deployed route."""
-    if mode == "test" or settings.get().is_local:
+    rules = settings.get().rules
+    if mode == "test" or rules.test_mode:
+        if not rules.sandbox_carriers:
+            raise RuntimeError(f"a test-mode send in stage {settings.get().stage}, which has no sandbox carriers")
         return SANDBOX
     return ROUTES_BY_COUNTRY.get((channel, country), ROUTES[channel])
 

@@ -18,19 +18,21 @@ _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 def get_json(env: str) -> dict[str, Any]:
     """The JSON secret named by the catalog env var `env` (e.g. PEPPERS_SECRET)."""
-    now = time.monotonic()
-    with _lock:
-        cached = _cache.get(env)
-        if cached is not None and now - cached[0] < MAX_AGE_S:
-            return cached[1]
+    # The function's own variable first, the cache second: in one process (the local stack) a function that is not
+    # granted the secret must fail as deployed, not read what another function cached.
     secret_id = settings.get().secrets.get(env)
     if not secret_id:
         raise RuntimeError(f"{env} is not set for this function")
+    now = time.monotonic()
+    with _lock:
+        cached = _cache.get(secret_id)
+        if cached is not None and now - cached[0] < MAX_AGE_S:
+            return cached[1]
     value: dict[str, Any] = json.loads(
         clients.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
     )
     with _lock:
-        _cache[env] = (now, value)
+        _cache[secret_id] = (now, value)
     return value
 
 

@@ -20,7 +20,7 @@ TOUCH_EVERY_S = 60
 
 
 def _mode() -> str:
-    return "test" if settings.get().is_local else "live"
+    return "test" if settings.get().rules.test_mode else "live"
 
 
 def _prefix(item: ApiKeyItem) -> str:

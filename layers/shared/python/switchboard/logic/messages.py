@@ -108,7 +108,7 @@ def check_callback_url(url: str) -> None:
 
     A name that does not resolve yet is accepted: every delivery resolves (and checks) it again.
     """
-    local = settings.get().is_local
+    local = settings.get().rules.loopback_webhooks
     try:
         target = webhook_client.parse_target(url, local=local)
         webhook_client.check_addresses(target, local=local)

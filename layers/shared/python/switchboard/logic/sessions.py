@@ -300,6 +300,6 @@ def resolve(token: str) -> dict[str, str] | None:
         "session_id": item.session_id,
         "key_id": "",
         "plan": account.plan,
-        "mode": "test" if settings.get().is_local else "live",
+        "mode": "test" if settings.get().rules.test_mode else "live",
         "auth_at": str(int(item.auth_at)),
     }

@@ -158,7 +158,7 @@ def check_url(url: str) -> str:
 
     A name that does not resolve yet is accepted: delivery resolves (and checks) it again every time.
     """
-    local = settings.get().is_local
+    local = settings.get().rules.loopback_webhooks
     try:
         target = webhook_client.parse_target(url, local=local)
         webhook_client.check_addresses(target, local=local)
@@ -369,7 +369,9 @@ def deliver(job: DeliveryJob, *, attempt: int, receipt_handle: str) -> str:
     url, secret = target
     now = int(clock.timestamp())
     try:
-        answer = webhook_client.post(url, body, _headers(job, sign(secret, now, body)), local=settings.get().is_local)
+        answer = webhook_client.post(
+            url, body, _headers(job, sign(secret, now, body)), local=settings.get().rules.loopback_webhooks
+        )
         outcome = "delivered" if answer.delivered else "failed"
     except TargetRefused as refused:
         answer, outcome = Answer(status=None, error=f"refused: {refused}", duration_ms=0), "refused"

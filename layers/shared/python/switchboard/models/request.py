@@ -30,7 +30,7 @@ class RequestMeta:
         identity = context.get("identity") or {}
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
         source_ip = identity.get("sourceIp") or ""
-        if not settings.get().is_local:
+        if not settings.get().rules.trust_socket_ip:
             source_ip = headers.get(CLIENT_IP_HEADER, "") or source_ip
         return cls(
             request_id=context.get("requestId") or "",
