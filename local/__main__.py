@@ -10,7 +10,7 @@ import threading
 import warnings
 from types import FrameType
 
-from local import provision
+from local import provision, recorder
 
 
 def main() -> int:
@@ -20,6 +20,7 @@ def main() -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Before any handler module loads: Powertools reads its settings when its Logger and Metrics are created.
     os.environ.update(provision.BASE_ENV)
+    recorder.install_from_environment()  # the test suite's permission ledger (docs/permissions.md)
     from local.stack import Stack, quickstart  # noqa: PLC0415
 
     # Handlers that publish no metric make Powertools warn on every call; deployed, that goes nowhere either.
