@@ -52,7 +52,7 @@ class Op(StrEnum):
         return f"dynamodb:{self.value.partition(':')[0]}"
 
     @property
-    def index(self) -> str | None:
+    def index_name(self) -> str | None:
         """The index this operation reads, if any."""
         return self.value.partition(":")[2] or None
 
