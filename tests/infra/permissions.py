@@ -42,20 +42,20 @@ _IDEMPOTENCY = (
     "route raise after its claim"
 )
 _CHANNELS = "the same channel-generic enqueue the tests exercise for sms (Channel.SMS) serves this channel's queue"
-# Grants no recorded call uses, each with its reason (the whole allowlist): (function, catalog resource) -> reason.
-# Each is a code path no test reaches yet, not a privilege the code does not need.
-ALLOWED_EXTRAS: dict[tuple[str, str], str] = {
+# Grants no recorded call uses, each with its reason (the whole allowlist): (function, catalog resource, IAM action
+# or "*" for every grant on it) -> reason. Each is a code path no test reaches yet, not a privilege the code lacks.
+ALLOWED_EXTRAS: dict[tuple[str, str, str], str] = {
     **{
-        (f"{channel}_send_worker", f"{carrier}Credentials"): f"a {channel} send worker {_REAL_CARRIERS}"
+        (f"{channel}_send_worker", f"{carrier}Credentials", "*"): f"a {channel} send worker {_REAL_CARRIERS}"
         for channel, carriers in catalog.CHANNEL_CARRIERS.items()
         for carrier in carriers
     },
-    **{(name, "Idempotency"): _IDEMPOTENCY for name in ("identity_api", "account_api", "webhooks_api")},
-    **{(name, "Idempotency"): _IDEMPOTENCY for name in ("recipients_api", "messages_api")},
-    ("carrier_events", "WhatsAppCredentials"): "WhatsApp's signed events (no test posts a WhatsApp event yet)",
-    **{(name, f"{c}Send"): _CHANNELS for name in ("carrier_events", "release_job") for c in ("Voice", "Whatsapp")},
-    ("release_job", "Callbacks"): "a held message past validity_s expires and publishes message.status (untested)",
-    ("recipients_api", "Callbacks"): "recipient.opted_out webhooks (no test has an endpoint when a recipient opts out)",
+    **{(name, "Idempotency", "*"): _IDEMPOTENCY for name in ("account_api", "webhooks_api", "recipients_api")},
+    **{(name, "Idempotency", "dynamodb:DeleteItem"): _IDEMPOTENCY for name in ("identity_api", "messages_api")},
+    ("carrier_events", "WhatsAppCredentials", "*"): "WhatsApp's signed events (no test posts a WhatsApp event yet)",
+    **{(name, f"{c}Send", "*"): _CHANNELS for name in ("carrier_events", "release_job") for c in ("Voice", "Whatsapp")},
+    ("release_job", "Callbacks", "*"): "a held message past validity_s expires and publishes message.status (untested)",
+    ("recipients_api", "Callbacks", "*"): "recipient.opted_out webhooks (no test has an endpoint when one opts out)",
 }
 
 
@@ -228,10 +228,19 @@ class Model:
         indexes = {f"{t}/index/{i.name}" for t in self.tables for i in catalog.table(t).indexes}
         return {*self.tables, *indexes, *self.queues, *self.secrets, *self.keys, "MailIdentity"}
 
-    def extras(self, function: str) -> set[str]:
-        """The ARNs of the function's allowlisted grants (ALLOWED_EXTRAS), and table names (KMS conditions)."""
-        found = {self.arn_of(resource) for (fn, resource) in ALLOWED_EXTRAS if fn == function}
-        return found | {self.tables[r][0] for (fn, r) in ALLOWED_EXTRAS if fn == function and r in self.tables}
+    def extras(self, function: str) -> set[tuple[str, str]]:
+        """(ARN, action or "*") of the function's allowlisted grants; a table's name too (KMS conditions name it)."""
+        found = set()
+        for fn, resource, action in ALLOWED_EXTRAS:
+            if fn == function:
+                found.add((self.arn_of(resource), action))
+                if resource in self.tables:
+                    found.add((self.tables[resource][0], action))
+        return found
+
+    def unrecorded(self, function: str) -> set[str]:
+        """ARNs (and table names) of resources the function has no recorded call on at all (ALLOWED_EXTRAS "*")."""
+        return {arn for arn, action in self.extras(function) if action == "*"}
 
     def arn_of(self, resource: str) -> str:
         """The ARN of a catalog table, queue or secret."""
@@ -535,12 +544,14 @@ def evaluate(model: Model, rows: Iterable[Row], functions: Iterable[str] | None 
             if not decision.allowed:
                 report.denied.append(f"[{model.stage}] {check.request.label}: {decision.reason}")
             used |= set(decision.used)
-        extras = model.extras(function)
+        extras, unrecorded = model.extras(function), model.unrecorded(function)
         for statement in model.identity[function]:
-            if statement.effect != "Allow" or any(arn in repr(statement.conditions) for arn in extras):
+            if statement.effect != "Allow" or any(arn in repr(statement.conditions) for arn in unrecorded):
                 continue
             for action in statement.actions:
                 for resource in statement.resources:
-                    if resource not in extras and (statement.origin, action, resource) not in used:
+                    if {(resource, action), (resource, "*")} & extras:
+                        continue
+                    if (statement.origin, action, resource) not in used:
                         report.unused.append(f"[{model.stage}] {function}: {action} on {resource} ({statement.origin})")
     return report

@@ -184,3 +184,34 @@ def test_a_decision_names_the_grants_it_used() -> None:
 def test_not_principal_is_refused_rather_than_guessed() -> None:
     with pytest.raises(ValueError, match="NotPrincipal"):
         iam.statement({"Effect": "Deny", "NotPrincipal": {"AWS": ROLE}, "Action": "*", "Resource": "*"}, "x")
+
+
+def test_cross_stack_references_resolve_to_the_data_stacks_resources() -> None:
+    # Both ways the API stack may name a data resource: a CloudFormation export or an SSM parameter.
+    from tests.infra.permissions import Resolver, Stack  # noqa: PLC0415
+
+    arn = {"Fn::GetAtt": ["TablesAccountsAAAA0000", "Arn"]}
+    data = {
+        "Resources": {
+            "TablesAccountsAAAA0000": {"Type": "AWS::DynamoDB::Table", "Properties": {}},
+            "AccountsArnParam": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": {"Fn::Sub": "/switchboard/${AWS::Region}/accounts"}, "Value": arn},
+            },
+        },
+        "Outputs": {"AccountsArn": {"Value": arn, "Export": {"Name": "Data:AccountsArn"}}},
+    }
+    api = {
+        "Parameters": {
+            "AccountsArnP": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/switchboard/eu-west-1/accounts"}
+        },
+        "Resources": {},
+    }
+    resolver = Resolver(Stack("D", data, "111111111111", "eu-west-1"), Stack("A", api, "111111111111", "eu-west-1"))
+    expected = "arn:aws:dynamodb:eu-west-1:111111111111:table/D-TablesAccountsAAAA0000"
+    stack = resolver.api
+    assert resolver.resolve(stack, {"Fn::ImportValue": "Data:AccountsArn"}) == expected
+    assert resolver.resolve(stack, {"Ref": "AccountsArnP"}) == expected
+    assert resolver.resolve(stack, {"Fn::Sub": "${AccountsArnP}/index/gsi1"}) == f"{expected}/index/gsi1"
+    joined = {"Fn::Join": ["", [{"Fn::ImportValue": "Data:AccountsArn"}, "/index/gsi1"]]}
+    assert resolver.resolve(stack, joined) == f"{expected}/index/gsi1"
