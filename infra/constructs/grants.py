@@ -24,9 +24,8 @@ _APPEND_ONLY = frozenset({Op.PUT, Op.QUERY})
 
 def table_actions(ops: frozenset[Op]) -> tuple[list[str], list[str]]:
     """The IAM actions `ops` need on the table itself, and the indexes they query."""
-    return sorted({op.action for op in ops if op.index_name is None}), sorted(
-        op.index_name for op in ops if op.index_name
-    )
+    on_table = sorted({op.action for op in ops if op.index_name is None})
+    return on_table, sorted(op.index_name for op in ops if op.index_name)
 
 
 def _via(service: str, role: iam.IRole, **context: str) -> dict[str, dict[str, str]]:

@@ -183,3 +183,23 @@ def test_an_iam_admin_cannot_use_or_regrant_a_key_but_a_deployment_can_change_it
     # Through DynamoDB, for a table, the same admin may use the data key: that is reading the table, not the key.
     dynamodb = {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}
     assert allowed(admin, "kms:Decrypt", model.keys["Data"], **dynamodb)
+
+
+def test_grants_refuse_to_change_the_audit_trail_or_to_name_a_missing_index() -> None:
+    from aws_cdk import Stack  # noqa: PLC0415
+    from aws_cdk import aws_dynamodb as dynamodb  # noqa: PLC0415
+    from aws_cdk import aws_iam as cdk_iam  # noqa: PLC0415
+    from aws_cdk import aws_kms as kms  # noqa: PLC0415
+
+    from infra.catalog import Op, ops  # noqa: PLC0415
+    from infra.constructs import grants  # noqa: PLC0415
+
+    stack = Stack(App(), "Grants")
+    role = cdk_iam.Role(stack, "Role", assumed_by=cdk_iam.ServicePrincipal("lambda.amazonaws.com"))
+    key = kms.Key(stack, "Key")
+    table = dynamodb.Table(stack, "T", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING))
+    with pytest.raises(ValueError, match="append-only"):
+        grants.grant_table(role, table=table, spec=catalog.table("Audit"), key=key, ops=ops(Op.PUT, Op.UPDATE))
+    with pytest.raises(ValueError, match="no index"):
+        grants.grant_table(role, table=table, spec=catalog.table("Keyring"), key=key, ops=ops(Op.QUERY_GSI1))
+    assert grants.table_actions(ops(Op.GET, Op.QUERY_GSI2)) == (["dynamodb:GetItem"], ["gsi2"])
