@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TypeVar
+
+_V = TypeVar("_V")
 
 
 class Auth(StrEnum):
@@ -17,15 +20,53 @@ class Auth(StrEnum):
 
 
 class Access(StrEnum):
-    """What a function may do with a table, queue or secret; CDK turns each into a least-privilege grant."""
+    """What a function may do with a queue or secret; CDK turns each into a least-privilege grant."""
 
-    READ = "read"
-    WRITE = "write"
-    READ_WRITE = "read_write"
-    PUT_ONLY = "put_only"  # the audit trail: append, never update or delete
-    PURGE = "purge"  # scan + delete, for the scheduled purge job
+    READ = "read"  # secrets: GetSecretValue
     SEND = "send"  # queues: SendMessage
-    CONSUME = "consume"  # queues: ReceiveMessage/DeleteMessage, via the event source
+    CONSUME = "consume"  # queues: ReceiveMessage/DeleteMessage/ChangeMessageVisibility, via the event source
+
+
+class Op(StrEnum):
+    """A DynamoDB operation a function performs on a table: its grant is exactly these (docs/permissions.md).
+
+    A transaction's items need the item actions (TransactWriteItems with a Put needs PutItem). QUERY_GSI1 and
+    QUERY_GSI2 are a Query on that global secondary index (its own grant, on the index ARN).
+    """
+
+    GET = "GetItem"
+    BATCH_GET = "BatchGetItem"
+    QUERY = "Query"
+    QUERY_GSI1 = "Query:gsi1"
+    QUERY_GSI2 = "Query:gsi2"
+    SCAN = "Scan"
+    PUT = "PutItem"
+    UPDATE = "UpdateItem"
+    DELETE = "DeleteItem"
+    BATCH_WRITE = "BatchWriteItem"
+    CONDITION_CHECK = "ConditionCheckItem"
+
+    @property
+    def action(self) -> str:
+        """The IAM action."""
+        return f"dynamodb:{self.value.partition(':')[0]}"
+
+    @property
+    def index_name(self) -> str | None:
+        """The index this operation reads, if any."""
+        return self.value.partition(":")[2] or None
+
+
+def ops(*operations: Op) -> frozenset[Op]:
+    """A table grant: these operations and no other."""
+    return frozenset(operations)
+
+
+# The audit trail (R55): append, and Query for the chain's head whose hash the next event links to.
+APPEND = ops(Op.PUT, Op.QUERY)
+# switchboard.api: an authenticated POST with an Idempotency-Key claims and completes a record (conditional Puts)
+# and deletes its claim when the route raises.
+IDEMPOTENT_POSTS = ops(Op.PUT, Op.DELETE)
 
 
 @dataclass(frozen=True)
@@ -48,6 +89,7 @@ class Table:
     sort_key: str = "sk"
     indexes: tuple[Index, ...] = ()
     ttl_attribute: str = "expires_at"
+    append_only: bool = False  # no role may update or delete its items (CDK refuses such a grant)
 
 
 @dataclass(frozen=True)
@@ -112,12 +154,13 @@ class Function:
     schedule: Schedule | None = None
     consumes: str | None = None  # queue id whose event source invokes it
     batch_size: int = 10
-    tables: Mapping[str, Access] = field(default_factory=lambda: MappingProxyType({}))
+    tables: Mapping[str, frozenset[Op]] = field(default_factory=lambda: MappingProxyType({}))
     queues: Mapping[str, Access] = field(default_factory=lambda: MappingProxyType({}))
     secrets: Mapping[str, Access] = field(default_factory=lambda: MappingProxyType({}))
     memory_mb: int = 512
     timeout_s: int = 10
-    uses_data_key: bool = False  # needs kms:GenerateDataKey/Decrypt on the data key for per-account envelopes
+    uses_data_key: bool = False  # kms:Decrypt on the envelope key: opens per-account data keys (DATA_KEY_ID)
+    creates_data_keys: bool = False  # kms:GenerateDataKey on it too: gives new accounts their data key
     sends_email: bool = False  # needs ses:SendEmail from the configured sender (MAIL_FROM)
     code: str = ""  # folder under functions/ (entry point handler.lambda_handler); defaults to `name`
 
@@ -127,7 +170,7 @@ class Function:
             object.__setattr__(self, "code", self.name)
 
 
-def _ro(mapping: dict[str, Access]) -> Mapping[str, Access]:
+def _ro(mapping: dict[str, _V]) -> Mapping[str, _V]:
     return MappingProxyType(mapping)
 
 
@@ -151,7 +194,7 @@ TABLES: tuple[Table, ...] = (
         purpose="recipients, consent ledger, lists, messages, broadcasts, inbound messages, webhook deliveries",
         indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk")),
     ),
-    Table(id="Audit", env="AUDIT_TABLE", purpose="hash-chained audit trail, append-only"),
+    Table(id="Audit", env="AUDIT_TABLE", purpose="hash-chained audit trail, append-only", append_only=True),
     Table(id="Idempotency", env="IDEMPOTENCY_TABLE", purpose="idempotency records of POST requests and sends"),
     Table(id="Limits", env="LIMITS_TABLE", purpose="rate-limit buckets, login throttles, circuit breakers"),
     Table(id="Platform", env="PLATFORM_TABLE", purpose="status components and incidents (global, not per account)"),
@@ -232,7 +275,7 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("GET", "/status", Auth.PUBLIC, "Platform status and incidents"),
             Route("GET", "/.well-known/security.txt", Auth.PUBLIC, "RFC 9116 security contact"),
         ),
-        tables=_ro({"Platform": Access.READ}),
+        tables=_ro({"Platform": ops(Op.QUERY)}),
         memory_mb=256,
         timeout_s=5,
     ),
@@ -262,16 +305,17 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         tables=_ro(
             {
-                "Accounts": Access.READ_WRITE,
-                "Sessions": Access.READ_WRITE,
-                "Keyring": Access.READ_WRITE,
-                "Limits": Access.READ_WRITE,
-                "Idempotency": Access.READ_WRITE,
-                "Audit": Access.PUT_ONLY,
+                "Accounts": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.DELETE),
+                "Sessions": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE, Op.QUERY_GSI1),
+                "Keyring": ops(Op.GET, Op.PUT),
+                "Limits": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE),
+                "Idempotency": IDEMPOTENT_POSTS,
+                "Audit": APPEND,
             }
         ),
         secrets=_ro({"Peppers": Access.READ}),
         uses_data_key=True,
+        creates_data_keys=True,  # signup
         sends_email=True,
         memory_mb=1024,  # Argon2id (19 MiB, t=2) runs in well under 500 ms at this size
         timeout_s=15,
@@ -294,13 +338,14 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         tables=_ro(
             {
-                "Accounts": Access.READ_WRITE,
-                "Sessions": Access.READ_WRITE,  # invitation links; a removed member's or a closed account's sessions
-                "Keyring": Access.READ,
-                "Messaging": Access.READ,  # the export
-                "Limits": Access.READ_WRITE,
-                "Idempotency": Access.READ_WRITE,
-                "Audit": Access.PUT_ONLY,  # append, and Query for the list, the verification and the export
+                "Accounts": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.DELETE, Op.CONDITION_CHECK),
+                # invitation links; a removed member's or a closed account's sessions
+                "Sessions": ops(Op.GET, Op.PUT, Op.DELETE, Op.QUERY_GSI1),
+                "Keyring": ops(Op.GET),
+                "Messaging": ops(Op.QUERY),  # the export
+                "Limits": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE),
+                "Idempotency": IDEMPOTENT_POSTS,
+                "Audit": APPEND,  # append, and Query for the list, the verification and the export
             }
         ),
         secrets=_ro({"Peppers": Access.READ}),
@@ -313,7 +358,7 @@ FUNCTIONS: tuple[Function, ...] = (
         name="billing_events",
         description="Signed payment-provider notices: subscription plan changes (never card data)",
         routes=(Route("POST", "/v1/billing/events", Auth.PUBLIC, "Payment provider events"),),
-        tables=_ro({"Accounts": Access.READ_WRITE, "Audit": Access.PUT_ONLY}),
+        tables=_ro({"Accounts": ops(Op.GET, Op.PUT, Op.UPDATE), "Audit": APPEND}),
         secrets=_ro({"BillingCredentials": Access.READ}),
         memory_mb=256,
         timeout_s=10,
@@ -323,9 +368,10 @@ FUNCTIONS: tuple[Function, ...] = (
         description="REQUEST authorizer: session token (or API key) to {account_id, principal, role, ...}",
         tables=_ro(
             {
-                "Accounts": Access.READ_WRITE,  # API keys' last_used_at
-                "Sessions": Access.READ_WRITE,  # touches last_seen, deletes expired sessions
-                "Audit": Access.PUT_ONLY,  # an expired session's end is audited
+                # Reads a session or API key and touches it; no Scan, no batch, no Put (it never creates either).
+                "Accounts": ops(Op.GET, Op.UPDATE),  # API keys' last_used_at
+                "Sessions": ops(Op.GET, Op.UPDATE, Op.DELETE),  # touches last_seen, deletes expired sessions
+                "Audit": APPEND,  # an expired session's end is audited
             }
         ),
         secrets=_ro({"Peppers": Access.READ}),  # the API-key HMAC pepper
@@ -345,12 +391,12 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         tables=_ro(
             {
-                "Accounts": Access.READ_WRITE,
-                "Messaging": Access.READ,  # the delivery log
-                "Keyring": Access.READ,  # the account's wrapped data key (endpoint secrets are sealed)
-                "Limits": Access.READ_WRITE,
-                "Idempotency": Access.READ_WRITE,
-                "Audit": Access.PUT_ONLY,
+                "Accounts": ops(Op.GET, Op.QUERY, Op.PUT, Op.DELETE),
+                "Messaging": ops(Op.QUERY),  # the delivery log
+                "Keyring": ops(Op.GET),  # the account's wrapped data key (endpoint secrets are sealed)
+                "Limits": ops(Op.UPDATE),
+                "Idempotency": IDEMPOTENT_POSTS,
+                "Audit": APPEND,
             }
         ),
         uses_data_key=True,
@@ -364,12 +410,12 @@ FUNCTIONS: tuple[Function, ...] = (
         batch_size=10,
         tables=_ro(
             {
-                "Accounts": Access.READ,  # endpoints and their sealed secrets
-                "Messaging": Access.READ_WRITE,  # appends to the delivery log; a message's callback_url and secret
-                "Keyring": Access.READ,
+                "Accounts": ops(Op.GET),  # endpoints and their sealed secrets
+                "Messaging": ops(Op.GET, Op.PUT),  # appends to the delivery log; a message's callback_url and secret
+                "Keyring": ops(Op.GET),
             }
         ),
-        queues=_ro({"Callbacks": Access.CONSUME}),  # ChangeMessageVisibility comes with the event source's grant
+        queues=_ro({"Callbacks": Access.CONSUME}),  # the worker itself hides a failed job until its next attempt
         uses_data_key=True,
         memory_mb=512,
         timeout_s=60,  # 10 deliveries x 5 s at most; equal to the queue's visibility timeout
@@ -378,10 +424,15 @@ FUNCTIONS: tuple[Function, ...] = (
         name="purge_job",
         description="Purges closed accounts past their grace period (crypto-shred first), then expired items",
         schedule=PURGE,
+        # Scans each table for expired items and deletes them (the audit trail is never purged).
         tables=_ro(
-            {table.id: Access.PURGE for table in TABLES if table.id != "Audit"}
+            {table.id: ops(Op.SCAN, Op.QUERY, Op.DELETE) for table in TABLES if table.id not in ("Audit", "Platform")}
             # Deletion receipts and the PURGE#DUE index live in the Accounts table.
-            | {"Accounts": Access.READ_WRITE}
+            | {
+                "Accounts": ops(Op.GET, Op.QUERY, Op.SCAN, Op.PUT, Op.UPDATE, Op.DELETE),
+                "Sessions": ops(Op.QUERY, Op.SCAN, Op.DELETE, Op.QUERY_GSI1),  # a closed account's sessions
+                "Platform": ops(Op.SCAN, Op.QUERY),  # nothing there expires yet; it still scans
+            }
         ),
         memory_mb=512,
         timeout_s=300,
@@ -401,18 +452,21 @@ def queue(queue_id: str) -> Queue:
 
 RELEASE = Schedule(name="release", every_s=60)
 
-# Sends read and write messages, recipients (consent at send time) and attempts; pace and trip breakers in Limits.
-_SENDING_TABLES = _ro(
+# The send workers (one per channel queue, one code): consent re-check, pacing and breakers, attempts, callbacks.
+_SEND_WORKER_TABLES = _ro(
     {
-        "Accounts": Access.READ,
-        "Keyring": Access.READ_WRITE,
-        "Messaging": Access.READ_WRITE,
-        "Limits": Access.READ_WRITE,
-        "Idempotency": Access.READ_WRITE,
-        "Audit": Access.PUT_ONLY,
+        "Accounts": ops(Op.QUERY),
+        "Keyring": ops(Op.GET),
+        "Messaging": ops(Op.GET, Op.PUT, Op.UPDATE),
+        "Limits": ops(Op.GET, Op.UPDATE),
     }
 )
-_CARRIER_SECRETS = _ro({s.id: Access.READ for s in SECRETS if s.id != "Peppers"})
+# The real carriers that serve each channel (switchboard.carriers' CHANNELS; a unit test keeps them equal). A send
+# worker reads only its channel's carriers' credentials: never the billing secret, never the sandbox's signing key.
+CHANNEL_CARRIERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"sms": ("Twilio", "Plivo"), "whatsapp": ("WhatsApp", "Twilio"), "voice": ("Twilio", "Plivo")}
+)
+_CARRIER_SECRETS = _ro({f"{carrier}Credentials": Access.READ for carrier in ("WhatsApp", "Twilio", "Plivo")})
 
 FUNCTIONS = (
     *FUNCTIONS,
@@ -430,7 +484,16 @@ FUNCTIONS = (
             Route("POST", "/v1/lists/{list_id}/recipients", Auth.ANY, "Add recipients to a list"),
             Route("GET", "/v1/lists/{list_id}/recipients", Auth.ANY, "List a list's recipients"),
         ),
-        tables=_SENDING_TABLES,
+        tables=_ro(
+            {
+                "Accounts": ops(Op.QUERY),
+                "Keyring": ops(Op.GET),
+                "Messaging": ops(Op.GET, Op.BATCH_GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.BATCH_WRITE, Op.QUERY_GSI1),
+                "Limits": ops(Op.UPDATE),
+                "Audit": APPEND,
+                "Idempotency": IDEMPOTENT_POSTS,
+            }
+        ),
         queues=_ro({"Callbacks": Access.SEND}),  # recipient.opted_out webhooks
         uses_data_key=True,
     ),
@@ -443,7 +506,15 @@ FUNCTIONS = (
             Route("GET", "/v1/messages/{message_id}", Auth.ANY, "Read a message's log"),
             Route("POST", "/v1/broadcasts", Auth.ANY, "Send to a list"),
         ),
-        tables=_SENDING_TABLES,
+        tables=_ro(
+            {
+                "Accounts": ops(Op.GET),
+                "Keyring": ops(Op.GET),
+                "Messaging": ops(Op.GET, Op.BATCH_GET, Op.QUERY, Op.PUT, Op.BATCH_WRITE, Op.QUERY_GSI1),
+                "Limits": ops(Op.UPDATE),
+                "Idempotency": IDEMPOTENT_POSTS,
+            }
+        ),
         queues=_ro({f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}),
         uses_data_key=True,
         timeout_s=29,  # a 1,000-recipient broadcast: ~150 batched calls
@@ -454,9 +525,9 @@ FUNCTIONS = (
             code="send_worker",
             description=f"Delivers {channel} messages: consent re-check, carrier failover, circuit breaker, pacing",
             consumes=f"{channel.capitalize()}Send",
-            tables=_SENDING_TABLES,
+            tables=_SEND_WORKER_TABLES,
             queues=_ro({"Callbacks": Access.SEND}),
-            secrets=_CARRIER_SECRETS,
+            secrets=_ro({f"{carrier}Credentials": Access.READ for carrier in CHANNEL_CARRIERS[channel]}),
             uses_data_key=True,
             timeout_s=30,
         )
@@ -469,18 +540,31 @@ FUNCTIONS = (
             Route("POST", "/v1/carriers/{carrier}/events", Auth.PUBLIC, "Carrier receipts and inbound messages"),
             Route("GET", "/v1/carriers/{carrier}/events", Auth.PUBLIC, "Carrier subscription handshake"),
         ),
-        tables=_SENDING_TABLES,
+        tables=_ro(
+            {
+                "Accounts": ops(Op.GET, Op.QUERY),
+                "Keyring": ops(Op.GET),
+                "Messaging": ops(Op.GET, Op.PUT, Op.UPDATE),
+                "Audit": APPEND,
+            }
+        ),
         queues=_ro({"Callbacks": Access.SEND, **{f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}}),
-        secrets=_CARRIER_SECRETS,
+        # The carriers' signing keys (the sandbox's too: its events are signed like a carrier's).
+        secrets=_ro({**_CARRIER_SECRETS, "SandboxCredentials": Access.READ}),
         uses_data_key=True,
     ),
     Function(
         name="release_job",
         description="Releases sends due beyond SQS's 15-minute delay; expires sends past validity_s",
         schedule=RELEASE,
-        tables=_SENDING_TABLES,
+        tables=_ro(
+            {
+                "Accounts": ops(Op.QUERY),  # an expired message's webhook endpoints
+                "Messaging": ops(Op.GET, Op.UPDATE, Op.QUERY_GSI2),
+            }
+        ),
+        # Enqueues sealed messages as they are: it never opens one, so no data key.
         queues=_ro({"Callbacks": Access.SEND, **{f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}}),
-        uses_data_key=True,
         timeout_s=60,
     ),
 )

@@ -69,10 +69,6 @@ class Reason(StrEnum):
         "Invoked by CloudFormation for a custom resource: a failure is answered to CloudFormation and fails the "
         "deployment, which is the alert; a DLQ would hide nothing more."
     )
-    CDK_SQS_GRANT = (
-        "Emitted by CDK's grant_send_messages for the on-failure destination on a CMK-encrypted queue; the "
-        "statement is scoped to our data key's ARN, so the wildcard only covers the KMS data-key variants."
-    )
     BACKUP_MANAGED_POLICY = (
         "AWSBackupServiceRolePolicyForBackup is the AWS-maintained, least-privilege policy the Backup service "
         "role needs to snapshot DynamoDB tables; it follows new Backup features without our edits."
@@ -133,8 +129,6 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
         _ack(function.role, "AwsSolutions-IAM5[Resource::*]", Reason.XRAY)
         if spec.schedule is not None:
             _ack(function.function, "Serverless-LambdaDLQ", Reason.JOB_DESTINATION)
-            for wildcard in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
-                _ack(function.role, f"AwsSolutions-IAM5[Action::{wildcard}]", Reason.CDK_SQS_GRANT)
         elif spec.consumes is not None:
             _ack(function.function, "Serverless-LambdaDLQ", Reason.QUEUE_CONSUMER)
             _ack(function.function, "Serverless-LambdaEventSourceMappingDestination", Reason.QUEUE_CONSUMER)

@@ -11,7 +11,7 @@ import threading
 import warnings
 from types import FrameType
 
-from local import provision
+from local import provision, recorder
 from switchboard import settings
 
 
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Before any handler module loads: Powertools reads its settings when its Logger and Metrics are created.
     os.environ.update({**provision.BASE_ENV, "STAGE": stage})
+    recorder.install_from_environment()  # the test suite's permission ledger (docs/permissions.md)
     from local.stack import Stack, quickstart  # noqa: PLC0415
 
     # Handlers that publish no metric make Powertools warn on every call; deployed, that goes nowhere either.

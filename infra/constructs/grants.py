@@ -1,73 +1,143 @@
-"""Catalog `Access` values turned into least-privilege IAM statements (explicit actions, explicit index ARNs)."""
+"""Catalog grants turned into least-privilege IAM statements: exact actions, resources and KMS conditions."""
 
 from __future__ import annotations
 
+import jsii
 from aws_cdk import Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
+from constructs import Construct
 
 from infra import catalog
-from infra.catalog import Access
+from infra.catalog import Access, Op
 
-_READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:ConditionCheckItem")
-_WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
-TABLE_ACTIONS: dict[Access, tuple[str, ...]] = {
-    Access.READ: (*_READ, "dynamodb:DescribeTable"),
-    Access.WRITE: (*_WRITE, "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"),
-    Access.READ_WRITE: (*_READ, *_WRITE, "dynamodb:DescribeTable"),
-    # R55: the audit trail is append-only for every application role: no UpdateItem, no DeleteItem. Query finds
-    # the chain's head, whose hash the next event links to.
-    Access.PUT_ONLY: ("dynamodb:PutItem", "dynamodb:Query"),
-    Access.PURGE: ("dynamodb:Scan", "dynamodb:Query", "dynamodb:DeleteItem"),
-}
-_KMS_READ = ("kms:Decrypt", "kms:DescribeKey")
-_KMS_WRITE = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
-TABLE_KEY_ACTIONS: dict[Access, tuple[str, ...]] = {
-    Access.READ: _KMS_READ,
-    Access.WRITE: _KMS_WRITE,
-    Access.READ_WRITE: _KMS_WRITE,
-    Access.PUT_ONLY: _KMS_WRITE,
-    Access.PURGE: _KMS_READ,
-}
+# DynamoDB asks KMS, on the caller's behalf, to decrypt the table key for every item operation and for a data key
+# when it writes; it binds the request to the table (encryption context aws:dynamodb:tableName).
+_TABLE_WRITES = frozenset({Op.PUT, Op.UPDATE, Op.DELETE, Op.BATCH_WRITE})
+# R55: the audit trail is append-only for every application role: Put, and Query for the chain's head.
+_APPEND_ONLY = frozenset({Op.PUT, Op.QUERY})
 
 
-def _via(service: str, role: iam.Role) -> dict[str, dict[str, str]]:
-    return {"StringEquals": {"kms:ViaService": f"{service}.{Stack.of(role).region}.amazonaws.com"}}
+def table_actions(ops: frozenset[Op]) -> tuple[list[str], list[str]]:
+    """The IAM actions `ops` need on the table itself, and the indexes they query."""
+    on_table = sorted({op.action for op in ops if op.index_name is None})
+    return on_table, sorted(op.index_name for op in ops if op.index_name)
 
 
-def grant_table(role: iam.Role, *, table: dynamodb.ITable, spec: catalog.Table, key: kms.IKey, access: Access) -> None:
-    """Grant `access` on the table and its indexes, and the key use DynamoDB makes on the caller's behalf."""
-    if access not in TABLE_ACTIONS:
-        raise ValueError(f"{access} is not a table access ({spec.id})")
-    resources = [table.table_arn]
-    if access is not Access.PUT_ONLY:
-        resources += [f"{table.table_arn}/index/{index.name}" for index in spec.indexes]
-    role.add_to_principal_policy(iam.PolicyStatement(actions=list(TABLE_ACTIONS[access]), resources=resources))
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=list(TABLE_KEY_ACTIONS[access]), resources=[key.key_arn], conditions=_via("dynamodb", role)
-        )
+def _via(service: str, role: iam.IRole, **context: str) -> dict[str, dict[str, str]]:
+    conditions = {"kms:ViaService": f"{service}.{Stack.of(role).region}.amazonaws.com"}
+    conditions |= {f"kms:EncryptionContext:{key}": value for key, value in context.items()}
+    return {"StringEquals": conditions}
+
+
+def _add(role: iam.IRole, statement: iam.PolicyStatement) -> None:
+    role.add_to_principal_policy(statement)
+
+
+def grant_table(
+    role: iam.Role, *, table: dynamodb.ITable, spec: catalog.Table, key: kms.IKey, ops: frozenset[Op]
+) -> None:
+    """Exactly `ops` on the table (Query on an index only where an op names it), and the key use DynamoDB makes."""
+    if not ops:
+        raise ValueError(f"{spec.id}: a table grant needs at least one operation")
+    if spec.append_only and not ops <= _APPEND_ONLY:
+        raise ValueError(f"{spec.id} is append-only: {sorted(ops - _APPEND_ONLY)} would change its history")
+    on_table, on_indexes = table_actions(ops)
+    if on_table:
+        _add(role, iam.PolicyStatement(actions=on_table, resources=[table.table_arn]))
+    if on_indexes:
+        unknown = set(on_indexes) - {index.name for index in spec.indexes}
+        if unknown:
+            raise ValueError(f"{spec.id} has no index {sorted(unknown)}")
+        indexes = [f"{table.table_arn}/index/{name}" for name in on_indexes]
+        _add(role, iam.PolicyStatement(actions=["dynamodb:Query"], resources=indexes))
+    kms_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if ops & _TABLE_WRITES else [])
+    context = {"aws:dynamodb:tableName": table.table_name}
+    _add(
+        role,
+        iam.PolicyStatement(actions=kms_actions, resources=[key.key_arn], conditions=_via("dynamodb", role, **context)),
     )
 
 
-def grant_queue_send(role: iam.Role, *, queue: sqs.IQueue, key: kms.IKey) -> None:
-    """SendMessage only, plus the data-key use SQS makes to encrypt it."""
-    role.add_to_principal_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn]))
-    role.add_to_principal_policy(
+def grant_queue_send(role: iam.IRole, *, queue: sqs.IQueue, key: kms.IKey) -> None:
+    """SendMessage only, plus the data key SQS generates (and decrypts) for it, bound to this queue."""
+    _add(role, iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn]))
+    context = {"aws:sqs:arn": queue.queue_arn}
+    _add(
+        role,
         iam.PolicyStatement(
-            actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn], conditions=_via("sqs", role)
-        )
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions=_via("sqs", role, **context),
+        ),
     )
 
 
-def grant_secret_read(role: iam.Role, *, secret: secretsmanager.ISecret, access: Access) -> None:
-    """Secrets are only ever read by functions (rotation is a runbook or the seeder)."""
+def grant_queue_consume(role: iam.IRole, *, queue: sqs.IQueue, key: kms.IKey) -> None:
+    """What Lambda's event source mapping does with the function's role: poll, delete, extend visibility."""
+    actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    _add(role, iam.PolicyStatement(actions=actions, resources=[queue.queue_arn]))
+    context = {"aws:sqs:arn": queue.queue_arn}
+    _add(
+        role,
+        iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn], conditions=_via("sqs", role, **context)),
+    )
+
+
+def grant_secret_read(role: iam.IRole, *, secret: secretsmanager.ISecret, key: kms.IKey, access: Access) -> None:
+    """GetSecretValue, and the Decrypt Secrets Manager asks KMS for on the caller's behalf, for this secret only.
+
+    `secret.grant_read` would write that Decrypt into the key policy, which lives in the data stack and is replaced
+    there (keys.py): the role would be denied by KMS. The IAM grant below is what the key policy delegates to.
+    """
     if access is not Access.READ:
         raise ValueError(f"secrets support only {Access.READ}, not {access}")
-    secret.grant_read(role)
+    _add(role, iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]))
+    context = {"SecretARN": secret.secret_arn}
+    _add(
+        role,
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"], resources=[key.key_arn], conditions=_via("secretsmanager", role, **context)
+        ),
+    )
+
+
+def grant_secret_seed(role: iam.IRole, *, secret: secretsmanager.ISecret, key: kms.IKey) -> None:
+    """The seeder reads a secret and writes its new version (GenerateDataKey + Decrypt through Secrets Manager)."""
+    actions = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]
+    _add(role, iam.PolicyStatement(actions=actions, resources=[secret.secret_arn]))
+    context = {"SecretARN": secret.secret_arn}
+    _add(
+        role,
+        iam.PolicyStatement(
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions=_via("secretsmanager", role, **context),
+        ),
+    )
+
+
+@jsii.implements(lambda_.IDestination)
+class QueueDestination:
+    """An on-failure destination whose grant is SendMessage plus the SQS key use for this queue (not CDK's
+    SqsDestination, which grants kms:Encrypt, kms:ReEncrypt* and kms:GenerateDataKey* the service never uses)."""
+
+    def __init__(self, queue: sqs.IQueue, key: kms.IKey) -> None:
+        self.queue = queue
+        self.key = key
+
+    def bind(
+        self, scope: Construct, fn: lambda_.IFunction, *, type: lambda_.DestinationType | None = None
+    ) -> lambda_.DestinationConfig:
+        """Grant the function's role and name the queue."""
+        if fn.role is None:
+            raise ValueError("a destination needs the function's role")
+        grant_queue_send(fn.role, queue=self.queue, key=self.key)
+        return lambda_.DestinationConfig(destination=self.queue.queue_arn)
 
 
 def grant_send_email(role: iam.Role, *, identity_arn: str, from_address: str) -> None:
@@ -81,8 +151,12 @@ def grant_send_email(role: iam.Role, *, identity_arn: str, from_address: str) ->
     )
 
 
-def grant_envelope(role: iam.Role, *, key: kms.IKey) -> None:
-    """Per-account envelope encryption: GenerateDataKey and Decrypt on the envelope key only."""
+def grant_envelope(role: iam.Role, *, key: kms.IKey, creates: bool) -> None:
+    """Per-account envelopes: Decrypt (and GenerateDataKey where new accounts begin), bound to an account."""
     role.add_to_principal_policy(
-        iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn])
+        iam.PolicyStatement(
+            actions=["kms:Decrypt", *(["kms:GenerateDataKey"] if creates else [])],
+            resources=[key.key_arn],
+            conditions={"StringLike": {"kms:EncryptionContext:account_id": "*"}},
+        )
     )

@@ -8,11 +8,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import catalog
+from infra.constructs import grants
 from infra.constructs.alarms import alarm_on_any_message
 
 RETRY_ATTEMPTS = 2
@@ -57,7 +57,7 @@ class JobSchedule(Construct):
             self,
             "AsyncInvoke",
             function=function,
-            on_failure=destinations.SqsDestination(self.dlq),
+            on_failure=grants.QueueDestination(self.dlq, key),
             retry_attempts=RETRY_ATTEMPTS,
             max_event_age=MAX_EVENT_AGE,
         )

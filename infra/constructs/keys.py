@@ -9,20 +9,26 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-# Key-policy design (keys live in the data stack, the roles that use them in the API stack):
-# - the account root may only ADMINISTER the keys (no Encrypt/Decrypt), so an IAM admin cannot read data directly;
-# - cryptographic use is allowed to principals of this account only through the AWS services that store our data
-#   (kms:ViaService + kms:CallerAccount), and each role still needs its own IAM grant (issued per function);
-# - the per-account envelope key is used directly (GenerateDataKey/Decrypt outside any service), so it admits only
-#   roles of this stage's API stack (aws:PrincipalArn StringLike), again on top of each role's IAM grant;
-# - service principals (CloudWatch Logs, EventBridge, CloudWatch alarms, SNS) get only what they need, conditioned
+# Key-policy design (keys live in the data stack, the roles that use them in the API stack). What holds:
+# - No principal of the account can use a key for cryptography outside the AWS services that store our data: the
+#   account root (i.e. IAM, which each role's own grant must still allow) may Encrypt/Decrypt/GenerateDataKey only
+#   with kms:ViaService of those services and kms:CallerAccount of this account; the per-account envelope key alone
+#   is used directly, and only by roles of this stage's API stack (aws:PrincipalArn), again on top of each role's
+#   IAM grant. docs/permissions.md lists every use; tests/infra/test_permissions.py proves each is allowed.
+# - kms:CreateGrant only through those services and only for an AWS resource (kms:GrantIsForAWSResource), so an
+#   IAM admin cannot grant itself Decrypt. The account root administers the keys (describe, enable/disable, tag,
+#   rotate, schedule deletion) but gets no kms:Create* and no unconditioned kms:Put*.
+# - The key policy itself (kms:PutKeyPolicy) can be changed only by the CDK CloudFormation execution role
+#   (`cdk-<qualifier>-cfn-exec-role-<account>-<region>`), i.e. by a deployment: KMS requires the creator to keep
+#   PutKeyPolicy (its lockout safety check), and a changed policy is a reviewed `cdk diff`, a stack event and a
+#   CloudTrail record. So an IAM admin cannot read data directly; an admin who deploys a changed key policy can,
+#   visibly. That is the exact claim, stated in docs/permissions.md too.
+# - Service principals (CloudWatch Logs, EventBridge, CloudWatch alarms, SNS) get only what they need, conditioned
 #   on our account. No statement names a role ARN, so the data stack never depends on the API stack (no cycle).
 ADMIN_ACTIONS = (
-    "kms:Create*",
     "kms:Describe*",
     "kms:Enable*",
     "kms:List*",
-    "kms:Put*",
     "kms:Update*",
     "kms:Revoke*",
     "kms:Disable*",
@@ -34,6 +40,8 @@ ADMIN_ACTIONS = (
     "kms:CancelKeyDeletion",
     "kms:RotateKeyOnDemand",
 )
+# The role CloudFormation deploys with (CDK's default synthesizer, any bootstrap qualifier).
+DEPLOY_ROLE_PATTERN = "arn:aws:iam::{account}:role/cdk-*-cfn-exec-role-{account}-{region}"
 USE_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
 
 
@@ -50,7 +58,7 @@ class Keys(Construct):
         self.data = self._key(
             "DataKey",
             "tables, queues, secrets and the alarm topic",
-            self._via(account, region, "dynamodb", "sqs", "secretsmanager", "sns"),
+            *self._via(account, region, "dynamodb", "sqs", "secretsmanager", "sns"),
             # EventBridge and SNS deliver to our encrypted DLQs; CloudWatch alarms publish to the encrypted topic.
             iam.PolicyStatement(
                 sid="DeliverToEncryptedQueues",
@@ -74,7 +82,13 @@ class Keys(Construct):
                 principals=[iam.AccountRootPrincipal()],
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=["*"],
-                conditions={"StringLike": {"aws:PrincipalArn": f"arn:aws:iam::{account}:role/{api_role_prefix}*"}},
+                conditions={
+                    "StringLike": {
+                        "aws:PrincipalArn": f"arn:aws:iam::{account}:role/{api_role_prefix}*",
+                        # switchboard.crypto.envelope binds every data key to its account (encryption context).
+                        "kms:EncryptionContext:account_id": "*",
+                    }
+                },
             ),
         )
         self.logs = self._key(
@@ -88,22 +102,27 @@ class Keys(Construct):
                 conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:*"}},
             ),
         )
-        self.backup = self._key("BackupKey", "the AWS Backup vault", self._via(account, region, "backup", "dynamodb"))
+        self.backup = self._key("BackupKey", "the AWS Backup vault", *self._via(account, region, "backup", "dynamodb"))
 
     @staticmethod
-    def _via(account: str, region: str, *services: str) -> iam.PolicyStatement:
-        return iam.PolicyStatement(
+    def _via(account: str, region: str, *services: str) -> tuple[iam.PolicyStatement, iam.PolicyStatement]:
+        via = {"kms:CallerAccount": account, "kms:ViaService": [f"{svc}.{region}.amazonaws.com" for svc in services]}
+        use = iam.PolicyStatement(
             sid="UseThroughOurServices",
             principals=[iam.AccountRootPrincipal()],
-            actions=[*USE_ACTIONS, "kms:CreateGrant"],
+            actions=list(USE_ACTIONS),
             resources=["*"],
-            conditions={
-                "StringEquals": {
-                    "kms:CallerAccount": account,
-                    "kms:ViaService": [f"{svc}.{region}.amazonaws.com" for svc in services],
-                }
-            },
+            conditions={"StringEquals": via},
         )
+        # DynamoDB and Secrets Manager create grants for the resources they encrypt (tables, backups) at creation.
+        grant = iam.PolicyStatement(
+            sid="GrantsOnlyForOurResources",
+            principals=[iam.AccountRootPrincipal()],
+            actions=["kms:CreateGrant"],
+            resources=["*"],
+            conditions={"StringEquals": via, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+        )
+        return use, grant
 
     def _key(self, construct_id: str, description: str, *statements: iam.PolicyStatement) -> kms.Key:
         key = kms.Key(
@@ -119,8 +138,18 @@ class Keys(Construct):
         # the API stack, which would make the stacks depend on each other) never reach the template; every role
         # gets its own IAM grant instead.
         cfn = cast(kms.CfnKey, key.node.default_child)
+        stack = Stack.of(self)
         admin = iam.PolicyStatement(
             sid="AdministerOnly", principals=[iam.AccountRootPrincipal()], actions=list(ADMIN_ACTIONS), resources=["*"]
         )
-        cfn.key_policy = iam.PolicyDocument(statements=[admin, *statements])
+        policy_by_deployment = iam.PolicyStatement(
+            sid="PolicyChangesByDeploymentOnly",
+            principals=[iam.AccountRootPrincipal()],
+            actions=["kms:PutKeyPolicy"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {"aws:PrincipalArn": DEPLOY_ROLE_PATTERN.format(account=stack.account, region=stack.region)}
+            },
+        )
+        cfn.key_policy = iam.PolicyDocument(statements=[admin, policy_by_deployment, *statements])
         return key

@@ -11,6 +11,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra import catalog
+from infra.constructs import grants
 from infra.constructs.python_function import PythonFunction
 
 SEEDER_DIR = Path(__file__).resolve().parent.parent / "seeder"
@@ -61,8 +62,8 @@ class Secrets(Construct):
         )
         for spec in seeded:
             secret = self.by_id[spec.id]
-            secret.grant_read(self.seeder.function)
-            secret.grant_write(self.seeder.function)
+            # Not secret.grant_read/grant_write: their KMS half would go to the key policy, which keys.py replaces.
+            grants.grant_secret_seed(self.seeder.role, secret=secret, key=key)
             CustomResource(
                 self,
                 f"{spec.id}Seed",

@@ -7,7 +7,6 @@ from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_ses as ses
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -143,9 +142,9 @@ class ApiStack(Stack):
         """The catalog's Access values as least-privilege statements on the function's own role."""
         data = self._data
         role = function.role
-        for table_id, access in spec.tables.items():
+        for table_id, ops in spec.tables.items():
             grants.grant_table(
-                role, table=data.tables.by_id[table_id], spec=catalog.table(table_id), key=data.keys.data, access=access
+                role, table=data.tables.by_id[table_id], spec=catalog.table(table_id), key=data.keys.data, ops=ops
             )
         consumed = {spec.consumes} - {None} | {q for q, a in spec.queues.items() if a is Access.CONSUME}
         for queue_id, access in spec.queues.items():
@@ -154,15 +153,19 @@ class ApiStack(Stack):
             elif access is not Access.CONSUME:
                 raise ValueError(f"{spec.name}: queues support send or consume, not {access}")
         for queue_id in sorted(q for q in consumed if q is not None):
-            function.function.add_event_source(
-                event_sources.SqsEventSource(
-                    data.queues[queue_id].queue, batch_size=spec.batch_size, report_batch_item_failures=True
-                )
+            # A mapping without SqsEventSource's automatic grant (an unconditioned kms:Decrypt): ours is scoped.
+            queue = data.queues[queue_id].queue
+            function.function.add_event_source_mapping(
+                f"{queue_id}Events",
+                event_source_arn=queue.queue_arn,
+                batch_size=spec.batch_size,
+                report_batch_item_failures=True,
             )
+            grants.grant_queue_consume(role, queue=queue, key=data.keys.data)
         for secret_id, access in spec.secrets.items():
-            grants.grant_secret_read(role, secret=data.secrets.by_id[secret_id], access=access)
+            grants.grant_secret_read(role, secret=data.secrets.by_id[secret_id], key=data.keys.data, access=access)
         if spec.uses_data_key:
-            grants.grant_envelope(role, key=data.keys.envelope)
+            grants.grant_envelope(role, key=data.keys.envelope, creates=spec.creates_data_keys)
         if spec.sends_email:
             grants.grant_send_email(
                 role,

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra import catalog
 from infra.seeder import index
 
 
@@ -66,7 +67,15 @@ def test_seeder_delete_leaves_the_secret_alone(secretsmanager: Any) -> None:
 
 
 def test_seeder_reports_failure_to_cloudformation_instead_of_raising(secretsmanager: Any) -> None:
-    arn = secretsmanager.create_secret(Name="not-json", SecretString="[1, 2]")["ARN"]
+    arn = secretsmanager.create_secret(Name="switchboard/dev/Peppers", SecretString="[1, 2]")["ARN"]
     response = index.handle(_event("Create", arn, ["password_v1"]), secretsmanager)
     assert response["Status"] == "FAILED"
     assert response["Reason"].startswith("ValueError")
+
+
+@pytest.mark.parametrize("spec", [s for s in catalog.SECRETS if s.generated_keys], ids=lambda s: s.id)
+def test_seeder_seeds_every_generated_secret_of_the_catalog(secretsmanager: Any, spec: catalog.Secret) -> None:
+    arn = secretsmanager.create_secret(Name=f"switchboard/dev/{spec.id}", SecretString="{}")["ARN"]
+    response = index.handle(_event("Create", arn, list(spec.generated_keys)), secretsmanager)
+    assert response["Data"] == {"Added": ",".join(spec.generated_keys)}
+    assert set(json.loads(secretsmanager.get_secret_value(SecretId=arn)["SecretString"])) == set(spec.generated_keys)

@@ -66,3 +66,15 @@ def test_catalog_non_public_routes_have_the_authorizer() -> None:
     guarded = [route for route, _ in catalog.routes() if route.auth is not catalog.Auth.PUBLIC]
     assert not guarded or catalog.authorizer() is not None
     assert catalog.AUTHORIZER_CACHE_TTL_S == 0
+
+
+def test_catalog_channel_carriers_are_the_carriers_that_serve_each_channel() -> None:
+    from switchboard.carriers import plivo, twilio, whatsapp  # noqa: PLC0415
+
+    serving = {c: {m.NAME for m in (plivo, twilio, whatsapp) if c in m.CHANNELS} for c in catalog.CHANNELS}
+    assert {c: {n.lower() for n in carriers} for c, carriers in catalog.CHANNEL_CARRIERS.items()} == serving
+    for channel in catalog.CHANNELS:
+        worker = catalog.function(f"{channel}_send_worker")
+        assert set(worker.secrets) == {f"{carrier}Credentials" for carrier in catalog.CHANNEL_CARRIERS[channel]}
+        assert "BillingCredentials" not in worker.secrets
+    assert "BillingCredentials" not in catalog.function("carrier_events").secrets

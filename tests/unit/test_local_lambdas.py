@@ -96,8 +96,8 @@ def test_environment_from_keeps_only_the_functions_own_variables() -> None:
     identity = environment_from(catalog.function("identity_api"), everything)
     assert {"ACCOUNTS_TABLE", "PEPPERS_SECRET", "DATA_KEY_ID"} <= set(identity)
     assert "PLATFORM_TABLE" not in identity and "AWS_REGION" not in identity
-    # A deployed stage has no sandbox secret: a send worker run as prod does not get it, even if the process has it.
-    worker = catalog.function("sms_send_worker")
+    # A deployed stage has no sandbox secret: carrier events run as prod do not get it, even if the process has it.
+    worker = catalog.function("carrier_events")
     sandbox = {"SANDBOX_CREDENTIALS_SECRET": "sb"}
     assert "SANDBOX_CREDENTIALS_SECRET" in environment_from(worker, {**everything, **sandbox})
     assert "SANDBOX_CREDENTIALS_SECRET" not in environment_from(worker, {**everything, **sandbox, "STAGE": "prod"})

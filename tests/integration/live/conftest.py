@@ -185,7 +185,7 @@ def run_send_worker(dev: Queues, queue_id: str) -> dict[str, Any]:
     """The send worker over what is on a channel's queue now, as the SQS event source invokes it."""
     messages = dev.drain(queue_id)
     result: dict[str, Any] = send_worker.lambda_handler(
-        sqs_event(messages, f"arn:aws:sqs:eu-west-1:1:{queue_id}"), Context()
+        sqs_event(messages, f"arn:aws:sqs:eu-west-1:1:switchboard-dev-{queue_id}"), Context()
     )
     return {"records": len(messages), **result}
 
