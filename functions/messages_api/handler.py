@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api, auth
 from switchboard.auth import Principal
-from switchboard.models.messages import BroadcastIn, MessageCreated, MessageIn, MessageOut
+from switchboard.models.messages import BroadcastIn, BroadcastOut, MessageCreated, MessageIn, MessageOut, MessagePage
 from switchboard.models.messages import dump as dump_model
 from switchboard.models.permissions import Permission
 from switchboard.observability import logger, metrics, tracer
@@ -36,12 +36,12 @@ def _query(name: str) -> str | None:
     "/v1/messages",
     summary="Send a message",
     tags=["messages"],
-    responses={
-        202: {
-            "description": "Queued; `callback_secret` (only with a callback_url) is shown in this answer only",
-            "content": {"application/json": {"model": MessageCreated}},
-        }
-    },
+    responses=api.answers(
+        202,
+        MessageCreated,
+        "Queued; `callback_secret` (only with a callback_url) is shown in this answer only",
+        problems=(404,),
+    ),
 )
 def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
     """202 queued; 422 consent_required or template_required (nothing queued); 429 quota_exceeded."""
@@ -51,7 +51,12 @@ def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
     return _json(202, dump_model(messages.create(principal, body)))
 
 
-@app.get("/v1/messages", summary="List messages", tags=["messages"])
+@app.get(
+    "/v1/messages",
+    summary="List messages",
+    tags=["messages"],
+    responses=api.answers(200, MessagePage, "A page of messages, newest first"),
+)
 def list_messages() -> Response[str]:
     """Newest first; filters status, channel, since, until; viewers see masked numbers."""
     from switchboard.logic import messages  # noqa: PLC0415
@@ -73,7 +78,7 @@ def list_messages() -> Response[str]:
     "/v1/messages/<message_id>",
     summary="Read a message's log",
     tags=["messages"],
-    responses={200: {"description": "The message's log", "content": {"application/json": {"model": MessageOut}}}},
+    responses=api.answers(200, MessageOut, "The message's log", problems=(404,)),
 )
 def read_message(message_id: str) -> Response[str]:
     """Status, carrier, attempts and events; viewers see a masked number and no body."""
@@ -83,7 +88,12 @@ def read_message(message_id: str) -> Response[str]:
     return _json(200, dump_model(messages.read(principal, message_id)))
 
 
-@app.post("/v1/broadcasts", summary="Send to a list", tags=["messages"])
+@app.post(
+    "/v1/broadcasts",
+    summary="Send to a list",
+    tags=["messages"],
+    responses=api.answers(202, BroadcastOut, "Queued: counts accepted and skipped", problems=(404,)),
+)
 def send_broadcast(body: Annotated[BroadcastIn, Body()]) -> Response[str]:
     """202 with counts accepted and skipped (no consent; WhatsApp free-form text outside the 24-hour window)."""
     from switchboard.logic import broadcasts  # noqa: PLC0415

@@ -55,6 +55,55 @@ def no_content() -> Response[str]:
     return Response(status_code=204, content_type="application/json", body="")
 
 
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+# What each problem status means on any route; `answers(problems=...)` adds the route-specific ones to the document.
+PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed request (not JSON, not UTF-8, a credential in the URL, a bad Idempotency-Key, ...)",
+    401: "Missing, wrong or expired credentials",
+    403: "These credentials may not call this route (role, credential type) or the firewall refused the request",
+    404: "No such resource in this account",
+    409: "Conflicts with the current state",
+    410: "Gone for good",
+    413: "Request body over 64 KiB (or an answer too large to send)",
+    415: "Request body in a media type this route does not accept",
+    422: "Invalid fields (`errors` points at each) or a named rule refused the request",
+    429: "Over a rate limit or quota; nothing was processed, retry after `Retry-After`",
+}
+
+
+def problem_answer(status: int, description: str | None = None) -> dict[str, Any]:
+    """The OpenAPI response object of a problem answer (RFC 9457, `application/problem+json`)."""
+    return {
+        "description": description or PROBLEM_DESCRIPTIONS[status],
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+    }
+
+
+def answers(
+    status: int,
+    body: type[BaseModel] | dict[str, Any] | None,
+    description: str,
+    *,
+    media_type: str = "application/json",
+    problems: dict[int, str] | tuple[int, ...] = (),
+) -> dict[int, Any]:
+    """A route's `responses=`: its success status and body (a model, a raw schema or none) and its own problems.
+
+    local/openapi.py adds the problems every route of its kind can answer (credentials, body, idempotency).
+    """
+    if body is None:
+        content: dict[str, Any] = {}
+    elif isinstance(body, dict):
+        content = {media_type: {"schema": body}}
+    else:
+        content = {media_type: {"model": body}}
+    described = problems if isinstance(problems, dict) else dict.fromkeys(problems, "")
+    return {
+        status: {"description": description, "content": content},
+        **{code: problem_answer(code, text or None) for code, text in described.items()},
+    }
+
+
 def problem(
     *,
     status: int,
