@@ -12,8 +12,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from infra import catalog
 from switchboard import api
+from switchboard.models.billing import BillingEvent
 from switchboard.models.errors import Problem
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +55,22 @@ IDEMPOTENCY_KEY = {
 # Powertools documents FastAPI's validation shapes; our resolver answers every error as a Problem instead.
 FOREIGN_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 REF_TEMPLATE = "#/components/schemas/{model}"
+# Bodies read raw because their signature covers the exact bytes (the handlers take no body parameter).
+RAW_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/billing/events"): {
+        "description": "The payment provider's event, verified by its `Stripe-Signature` before it is parsed.",
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BillingEvent"}}},
+    },
+    ("POST", "/v1/carriers/{carrier}/events"): {
+        "description": "The carrier's receipt or inbound message as it sends it, verified by its signature first.",
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+        },
+    },
+}
 
 
 def version() -> str:
@@ -86,6 +105,8 @@ def problem_statuses(route: catalog.Route, operation: dict[str, Any]) -> set[int
 
 
 def _shape(route: catalog.Route, operation: dict[str, Any]) -> dict[str, Any]:
+    if (route.method, route.path) in RAW_BODIES:
+        operation["requestBody"] = RAW_BODIES[(route.method, route.path)]
     responses: dict[str, Any] = {}
     for status, answer in operation["responses"].items():
         if status == "422" and "application/json" in answer.get("content", {}):
@@ -103,16 +124,18 @@ def _shape(route: catalog.Route, operation: dict[str, Any]) -> dict[str, Any]:
     return operation
 
 
-def _problem_schemas() -> dict[str, Any]:
-    schema = Problem.model_json_schema(ref_template=REF_TEMPLATE)
-    definitions: dict[str, Any] = schema.pop("$defs", {})
-    return {"Problem": schema, **definitions}
+def _model_schemas(*models: type[BaseModel]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE)
+        found |= {model.__name__: schema, **schema.pop("$defs", {})}
+    return found
 
 
 def document() -> dict[str, Any]:
     """The merged document: only catalog routes (what is deployed), answers and security completed from the catalog."""
     paths: dict[str, dict[str, Any]] = {}
-    schemas: dict[str, Any] = _problem_schemas()
+    schemas: dict[str, Any] = _model_schemas(Problem, BillingEvent)
     for function in catalog.FUNCTIONS:
         if not function.routes:
             continue
