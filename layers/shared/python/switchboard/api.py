@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -11,13 +12,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from switchboard.auth import Principal, refuse_credentials_in_url
-from switchboard.models.errors import PayloadTooLarge, ProblemError, RateLimited, UnsupportedMediaType
+from switchboard.models.errors import BadRequest, PayloadTooLarge, ProblemError, RateLimited, UnsupportedMediaType
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
 
 PROBLEM_TYPE_BASE = "https://docs.switchboard.example/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32  # our deepest model nests 5 levels
 DEFAULT_LOCK_S = 30.0  # an idempotency lock's life when the context cannot say how long the function may run
 
 # The same set the gateway's own error responses carry (infra/gateway_errors.py), so every answer looks alike.
@@ -186,16 +188,61 @@ JSON_ONLY: frozenset[str] = frozenset({"application/json"})
 JSON_OR_FORM: frozenset[str] = frozenset({"application/json", "application/x-www-form-urlencoded"})
 
 
-def _precheck(event: dict[str, Any], media_types: frozenset[str]) -> ProblemError | None:
+def _raw_body(event: dict[str, Any]) -> bytes | None:
     body = event.get("body")
     if not body:
         return None
-    if len(body.encode() if isinstance(body, str) else body) > MAX_BODY_BYTES:
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except ValueError:
+            return None  # not what API Gateway sends; the route reads it as it is
+    return body.encode() if isinstance(body, str) else bytes(body)
+
+
+def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays and objects in a JSON text nest deeper than `limit` (brackets inside strings do not count)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False  # too few brackets to nest that deep: no scan
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _precheck(event: dict[str, Any], media_types: frozenset[str]) -> ProblemError | None:
+    raw = _raw_body(event)
+    if raw is None:
+        return None
+    if len(raw) > MAX_BODY_BYTES:
         return PayloadTooLarge(f"The request body exceeds {MAX_BODY_BYTES} bytes.")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type and content_type not in media_types and not content_type.endswith("+json"):
         return UnsupportedMediaType(f"Send the request body as {' or '.join(sorted(media_types))}.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # JSON travels as UTF-8 (RFC 8259 §8.1), and so do our form bodies: anything else is not ours to guess.
+        return BadRequest("The request body is not valid UTF-8.", code="invalid_encoding")
+    # Deeper than any of our models: refused before a parser recurses into it.
+    if too_deep(text):
+        return BadRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.", code="invalid_json")
     return None
 
 
