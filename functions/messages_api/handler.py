@@ -3,14 +3,24 @@
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import WithJsonSchema
 
 from switchboard import api, auth
 from switchboard.auth import Principal
-from switchboard.models.messages import BroadcastIn, BroadcastOut, MessageCreated, MessageIn, MessageOut, MessagePage
+from switchboard.models.messages import (
+    MESSAGE_STATUSES,
+    BroadcastIn,
+    BroadcastOut,
+    MessageCreated,
+    MessageIn,
+    MessageOut,
+    MessagePage,
+)
 from switchboard.models.messages import dump as dump_model
 from switchboard.models.permissions import Permission
+from switchboard.models.recipients import CHANNELS
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
@@ -26,10 +36,6 @@ def _json(status: int, data: Any) -> Response[str]:
     import json  # noqa: PLC0415
 
     return Response(status_code=status, content_type="application/json", body=json.dumps(data))
-
-
-def _query(name: str) -> str | None:
-    return app.current_event.get_query_string_value(name)
 
 
 @app.post(
@@ -57,19 +63,27 @@ def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
     tags=["messages"],
     responses=api.answers(200, MessagePage, "A page of messages, newest first"),
 )
-def list_messages() -> Response[str]:
+def list_messages(
+    *,
+    limit: api.PageLimit = None,
+    cursor: api.PageCursor = None,
+    status: Annotated[str | None, WithJsonSchema({"enum": list(MESSAGE_STATUSES)}), Query()] = None,
+    channel: Annotated[str | None, WithJsonSchema({"enum": list(CHANNELS)}), Query()] = None,
+    since: Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"}), Query()] = None,
+    until: Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"}), Query()] = None,
+) -> Response[str]:
     """Newest first; filters status, channel, since, until; viewers see masked numbers."""
     from switchboard.logic import messages  # noqa: PLC0415
 
     principal = _caller(Permission.RECIPIENTS_READ)
     page = messages.list_page(
         principal,
-        limit=_query("limit"),
-        cursor=_query("cursor"),
-        status=_query("status"),
-        channel=_query("channel"),
-        since=_query("since"),
-        until=_query("until"),
+        limit=limit,
+        cursor=cursor,
+        status=status,
+        channel=channel,
+        since=since,
+        until=until,
     )
     return _json(200, dump_model(page))
 

@@ -33,10 +33,6 @@ def _caller(permission: Permission) -> tuple[Principal, RequestMeta]:
     return principal, meta
 
 
-def _query(name: str) -> str | None:
-    return app.current_event.get_query_string_value(name)
-
-
 @app.post(
     "/v1/recipients",
     summary="Create a recipient",
@@ -62,12 +58,12 @@ def create_recipient(body: Annotated[RecipientIn, Body()]) -> Response[str]:
     tags=["recipients"],
     responses=api.answers(200, RecipientPage, "A page of recipients, oldest first"),
 )
-def list_recipients() -> Response[str]:
+def list_recipients(limit: api.PageLimit = None, cursor: api.PageCursor = None) -> Response[str]:
     """Paginated, oldest first; viewers see masked numbers."""
     from switchboard.logic import recipients  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_READ)
-    return api.json_response(200, recipients.list_page(principal, limit=_query("limit"), cursor=_query("cursor")))
+    return api.json_response(200, recipients.list_page(principal, limit=limit, cursor=cursor))
 
 
 @app.get(
@@ -119,14 +115,12 @@ def record_consent(recipient_id: str, body: Annotated[ConsentIn, Body()]) -> Res
     tags=["recipients"],
     responses=api.answers(200, ConsentLedger, "The consent ledger, oldest first", problems=(404,)),
 )
-def consent_ledger(recipient_id: str) -> Response[str]:
+def consent_ledger(recipient_id: str, limit: api.PageLimit = None, cursor: api.PageCursor = None) -> Response[str]:
     """Oldest first."""
     from switchboard.logic import consent  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_READ)
-    return api.json_response(
-        200, consent.ledger(principal, recipient_id, limit=_query("limit"), cursor=_query("cursor"))
-    )
+    return api.json_response(200, consent.ledger(principal, recipient_id, limit=limit, cursor=cursor))
 
 
 @app.post(
@@ -163,12 +157,12 @@ def add_to_list(list_id: str, body: Annotated[ListMembersIn, Body()]) -> Respons
     tags=["lists"],
     responses=api.answers(200, RecipientPage, "A page of the list's recipients", problems=(404,)),
 )
-def list_members(list_id: str) -> Response[str]:
+def list_members(list_id: str, limit: api.PageLimit = None, cursor: api.PageCursor = None) -> Response[str]:
     """Paginated."""
     from switchboard.logic import lists  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_READ)
-    return api.json_response(200, lists.members(principal, list_id, limit=_query("limit"), cursor=_query("cursor")))
+    return api.json_response(200, lists.members(principal, list_id, limit=limit, cursor=cursor))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -41,8 +41,13 @@ OPAQUE_VALUE_PATHS = (
     "/v1/email-verifications",
     "/v1/password-resets/confirm",
     "/v1/invitations/accept",
+    # A `cursor` query parameter:
     "/v1/audit-events",
     "/v1/webhook-endpoints/{endpoint_id}/deliveries",
+    "/v1/recipients",
+    "/v1/recipients/{recipient_id}/consents",
+    "/v1/lists/{list_id}/recipients",
+    "/v1/messages",
 )
 CONFIG = {
     "seed": SEED,

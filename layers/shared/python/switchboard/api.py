@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from switchboard.auth import Principal, refuse_credentials_in_url
 from switchboard.models.errors import BadRequest, PayloadTooLarge, ProblemError, RateLimited, UnsupportedMediaType
@@ -182,6 +183,15 @@ def build_resolver() -> APIGatewayRestResolver:
 
     return app
 
+
+# Query parameters the logic parses itself (answering 400 invalid_limit, invalid_cursor, ...): the document states
+# their form, the handler passes the raw string on.
+PageLimit = Annotated[
+    str | None,
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 100, "default": 25}),
+    Query(description="Page size, 1 to 100 (default 25)"),
+]
+PageCursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 
 JSON_ONLY: frozenset[str] = frozenset({"application/json"})
 # Carriers post their webhooks form-encoded (Twilio, Plivo); only their events route accepts that.

@@ -14,6 +14,8 @@ MAX_BODY_CHARS = 1600
 MAX_SEND_AHEAD_S = 30 * 86400
 MIN_VALIDITY_S = 60
 MAX_VALIDITY_S = 3 * 86400
+# Every status a message can have (the `status` filter of GET /v1/messages).
+MESSAGE_STATUSES = ("queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "expired", "canceled")
 Outcome = Literal["accepted", "failed", "timeout", "skipped"]
 
 
