@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -220,3 +221,46 @@ def test_contract_run_covered_every_operation_with_both_credentials() -> None:
         f"{len(NO_NEGATIVE)} runs without a negative case"
     )
     assert sum(FAILURES.values()) == 0
+
+
+def _with_body() -> list[tuple[str, str]]:
+    document = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    return sorted(
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    )
+
+
+HOSTILE_BODIES = {
+    "not UTF-8": (b'{"name": "\xe2\x28\xa1"}', "application/json", 400),
+    "nested 10,000 deep": (b"[" * 10_000 + b"]" * 10_000, "application/json", 400),
+    "an odd media type": (b"<a/>", "application/vnd.evil+xml", 415),
+    "over 64 KiB": (b'{"name": "' + b"x" * 70_000 + b'"}', "application/json", 413),
+}
+
+
+@pytest.mark.parametrize("operation", _with_body(), ids=" ".join)
+def test_hostile_bodies_are_4xx_problems_on_every_route_with_a_body(
+    stack: LocalStack, credentials: dict[str, Credential], operation: tuple[str, str]
+) -> None:
+    method, template = operation
+    path = template.replace("{", "").replace("}", "")  # any value: the body is refused before the route runs
+    auth = {"Authorization": f"Bearer {credentials['session'].token}"}
+    for name, (raw, content_type, status) in HOSTILE_BODIES.items():
+        time.sleep(1 / 15)  # below the free plan's rate, as the fuzzing run
+        answer = stack.request(method, path, raw=raw, headers={**auth, "Content-Type": content_type})
+        assert answer.status == status, (name, answer.body[:300])
+        assert answer.headers["Content-Type"] == "application/problem+json", name
+        assert answer.json()["status"] == status
+
+
+@pytest.mark.parametrize("query", ["limit=%FF%FE", "limit=-1", "limit=1e3", "limit=" + "9" * 40, "cursor=%00%01"])
+def test_odd_query_values_are_4xx_problems(stack: LocalStack, credentials: dict[str, Credential], query: str) -> None:
+    auth = {"Authorization": f"Bearer {credentials['session'].token}"}
+    for path in ("/v1/recipients", "/v1/messages", "/v1/audit-events"):
+        time.sleep(1 / 15)
+        answer = stack.request("GET", f"{path}?{query}", headers=auth)
+        assert answer.status in {400, 422}, (path, answer.body[:300])
+        assert answer.headers["Content-Type"] == "application/problem+json"
