@@ -4,8 +4,9 @@ Positive and negative cases from the served /openapi.json, a fixed seed and dera
 examples per operation (the whole run takes a few minutes). Any failure of any check fails the test.
 
 The run has a stack of its own (it locks the client IP out of logins, R10, and fills the rate-limit buckets).
-Operations that end the caller's session (`DELETE /v1/sessions`, `DELETE /v1/sessions/current`) run first, each
-case with a fresh session of its own, so they never log the rest of the run out.
+Operations that end the caller's sessions (`DELETE /v1/sessions`, `DELETE /v1/sessions/current`) run first, each
+case with a fresh session of a third account's owner, so they never log the run out; after every operation the
+run's credential must still work.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ DOCUMENT = ROOT / "docs" / "openapi.json"
 PASSWORD = "correct horse battery staple"
 SEED = 20261201
 MAX_EXAMPLES = 8
-# The free plan allows 20 requests a second per account; stay below so the run tests routes, not the limiter.
-RATE_LIMIT = "15/s"
+# The free plan allows 20 requests a second per account and 10 per API key: stay below, so the run tests the
+# routes and not the limiter.
+RATE_LIMITS = {"session": "15/s", "apiKey": "8/s"}
 SESSION_ENDING = frozenset({("DELETE", "/v1/sessions"), ("DELETE", "/v1/sessions/current")})
 ACCEPTABLE = ["2xx", "401", "403", "404", "409", "410", "422", "429"]
 OPAQUE_VALUE_PATHS = (
@@ -52,7 +54,6 @@ OPAQUE_VALUE_PATHS = (
 )
 CONFIG = {
     "seed": SEED,
-    "rate-limit": RATE_LIMIT,
     "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
     "checks": {
         "enabled": True,
@@ -84,12 +85,12 @@ class Credential:
 
     kind: str  # "session" or "apiKey", as the document names its security schemes
     token: str
-    email: str
+    disposable: str  # e-mail of another account's owner: session-ending operations end only its sessions
 
     def bearer(self, stack: LocalStack, method: str, path: str) -> dict[str, str]:
         token = self.token
         if self.kind == "session" and (method, path) in SESSION_ENDING:
-            answer = stack.request("POST", "/v1/sessions", {"email": self.email, "password": PASSWORD})
+            answer = stack.request("POST", "/v1/sessions", {"email": self.disposable, "password": PASSWORD})
             assert answer.status == 201, answer.body
             token = answer.json()["token"]
         return {"Authorization": f"Bearer {token}"}
@@ -120,10 +121,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="module")
-def contract_schema(stack: LocalStack) -> schemathesis.BaseSchema:
-    """The document the stack serves (test_local_stack proves it equals the committed one)."""
-    config = SchemathesisConfig.from_dict({**CONFIG, "base-url": stack.base_url})
-    return schemathesis.openapi.from_url(f"{stack.base_url}/openapi.json", config=config)
+def contract_schemas(stack: LocalStack) -> dict[str, schemathesis.BaseSchema]:
+    """The document the stack serves (test_local_stack proves it equals the committed one), paced per credential."""
+    return {
+        kind: schemathesis.openapi.from_url(
+            f"{stack.base_url}/openapi.json",
+            config=SchemathesisConfig.from_dict({**CONFIG, "base-url": stack.base_url, "rate-limit": rate}),
+        )
+        for kind, rate in RATE_LIMITS.items()
+    }
 
 
 def _operations() -> list[tuple[str, str, str]]:
@@ -161,9 +167,11 @@ def _run(operation: APIOperation, mode: GenerationMode, send: Callable[[schemath
 
 @pytest.fixture(scope="module")
 def credentials(stack: LocalStack) -> dict[str, Credential]:
-    """A session of one account and an admin API key of another (each run has its own rate-limit buckets)."""
-    email, session = _owner(stack)
-    key_email, key_session = _owner(stack)
+    """A session of one account and an admin API key of another (each run has its own rate-limit buckets); a third
+    account's owner logs in afresh for each case of a session-ending operation."""
+    _, session = _owner(stack)
+    _, key_session = _owner(stack)
+    disposable, _ = _owner(stack)
     created = stack.request(
         "POST",
         "/v1/api-keys",
@@ -172,14 +180,14 @@ def credentials(stack: LocalStack) -> dict[str, Credential]:
     )
     assert created.status == 201, created.body
     return {
-        "session": Credential("session", session, email),
-        "apiKey": Credential("apiKey", created.json()["key"], key_email),
+        "session": Credential("session", session, disposable),
+        "apiKey": Credential("apiKey", created.json()["key"], disposable),
     }
 
 
 @pytest.mark.parametrize("target", OPERATIONS, ids=[" ".join(o) for o in OPERATIONS])
 def test_contract_holds(
-    contract_schema: schemathesis.BaseSchema,
+    contract_schemas: dict[str, schemathesis.BaseSchema],
     credentials: dict[str, Credential],
     stack: LocalStack,
     target: tuple[str, str, str],
@@ -195,7 +203,7 @@ def test_contract_holds(
         except FailureGroup as group:
             failures.append(str(group))
 
-    operation = contract_schema[path][method]
+    operation = contract_schemas[kind][path][method]
     _run(operation, GenerationMode.POSITIVE, send)
     try:
         _run(operation, GenerationMode.NEGATIVE, send)
@@ -204,6 +212,9 @@ def test_contract_holds(
         assert "requestBody" not in operation.definition.raw, f"no negative case for {method} {path}"
         NO_NEGATIVE.add((kind, method, path))
     FAILURES[(kind, f"{method} {path}")] = len(failures)
+    # The run's own credential outlived this operation: every case of the next one is sent with a live one.
+    alive = stack.request("GET", "/v1/account", headers={"Authorization": f"Bearer {credential.token}"})
+    assert alive.status == 200, f"{method} {path} ended the run's {kind}: {alive.body[:200]!r}"
     assert CASES[(kind, f"{method} {path}")] > 0
     assert not failures, "\n".join(failures[:3])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 
 class ProblemError(Exception):
@@ -110,13 +111,19 @@ class FieldError(BaseModel):
     message: str
 
 
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    for member in schema.get("properties", {}).values():
+        if "default" in member and member["default"] is None:
+            del member["default"]
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem document, as every error answer carries it (the Lambdas' and the gateway's alike).
 
     Some codes add members of their own (`errors` for validation, `existing_id` for a duplicate recipient, ...).
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_absent_not_null)
 
     type: str
     title: str
@@ -124,5 +131,6 @@ class Problem(BaseModel):
     detail: str
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     request_id: str
-    instance: str | None = None
-    errors: list[FieldError] | None = None
+    # Absent rather than null when there is none (the gateway's own answers have no instance).
+    instance: str | SkipJsonSchema[None] = None
+    errors: list[FieldError] | SkipJsonSchema[None] = None
