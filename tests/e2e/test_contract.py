@@ -34,7 +34,7 @@ DOCUMENT = ROOT / "docs" / "openapi.json"
 
 PASSWORD = "correct horse battery staple"
 SEED = 20261201
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 6
 # The free plan allows 20 requests a second per account and 10 per API key: stay below, so the run tests the
 # routes and not the limiter.
 RATE_LIMITS = {"session": "15/s", "apiKey": "8/s"}
