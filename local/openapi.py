@@ -12,7 +12,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from infra import catalog
+from switchboard import api
+from switchboard.models.billing import BillingEvent
+from switchboard.models.errors import Problem
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "Switchboard API"
@@ -20,10 +25,51 @@ SERVERS = [
     {"url": "https://api.switchboard.example", "description": "deployed (behind Cloudflare)"},
     {"url": "http://127.0.0.1:8080", "description": "local stack (make dev)"},
 ]
-BEARER = {
-    "type": "http",
-    "scheme": "bearer",
-    "description": "A session token (`sbs_…`) or an API key (`sb_live_…` deployed, `sb_test_…` local/sandbox).",
+SECURITY_SCHEMES = {
+    "session": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "sbs_…",
+        "description": "A session token from `POST /v1/sessions` (a user; the role decides what it may do).",
+    },
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "sb_live_…",
+        "description": "An API key from `POST /v1/api-keys` (`sb_live_…` deployed, `sb_test_…` local and sandbox).",
+    },
+}
+# Which credentials each kind of route accepts (either one of a list satisfies it).
+SECURITY: dict[catalog.Auth, list[dict[str, list[str]]]] = {
+    catalog.Auth.PUBLIC: [],
+    catalog.Auth.SESSION: [{"session": []}],
+    catalog.Auth.ANY: [{"session": []}, {"apiKey": []}],
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Same key and body within 24 h replays the first answer (`Idempotency-Replay: true`).",
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+}
+# Powertools documents FastAPI's validation shapes; our resolver answers every error as a Problem instead.
+FOREIGN_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+REF_TEMPLATE = "#/components/schemas/{model}"
+# Bodies read raw because their signature covers the exact bytes (the handlers take no body parameter).
+RAW_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/billing/events"): {
+        "description": "The payment provider's event, verified by its `Stripe-Signature` before it is parsed.",
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BillingEvent"}}},
+    },
+    ("POST", "/v1/carriers/{carrier}/events"): {
+        "description": "The carrier's receipt or inbound message as it sends it, verified by its signature first.",
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+        },
+    },
 }
 
 
@@ -40,24 +86,70 @@ def _function_schema(function: catalog.Function) -> dict[str, Any]:
     return schema
 
 
+def problem_statuses(route: catalog.Route, operation: dict[str, Any]) -> set[int]:
+    """The problem answers any route of this kind can give, wherever it is served (Lambda or gateway)."""
+    # Every route: a credential in the URL (400, R27), the firewall (403) and the stage throttle (429).
+    statuses = {400, 403, 429}
+    parameters = operation.get("parameters", [])
+    if "requestBody" in operation:
+        statuses |= {413, 415, 422}  # too large, not JSON, invalid fields
+    if any(p["in"] == "query" for p in parameters):
+        statuses.add(422)
+    if any(p["in"] == "path" for p in parameters):
+        statuses.add(404)
+    if route.auth is not catalog.Auth.PUBLIC:
+        statuses.add(401)
+        if route.method == "POST":
+            statuses |= {409, 422}  # an Idempotency-Key still in flight, or reused with another body
+    return statuses
+
+
+def _shape(route: catalog.Route, operation: dict[str, Any]) -> dict[str, Any]:
+    if (route.method, route.path) in RAW_BODIES:
+        operation["requestBody"] = RAW_BODIES[(route.method, route.path)]
+    responses: dict[str, Any] = {}
+    for status, answer in operation["responses"].items():
+        if status == "422" and "application/json" in answer.get("content", {}):
+            continue  # FastAPI's `{detail: [...]}`: never sent
+        if not answer.get("content"):
+            answer.pop("content", None)  # 204 and the like have no body
+        responses[status] = answer
+    for status in problem_statuses(route, operation):
+        responses.setdefault(str(status), api.problem_answer(status))
+    operation["responses"] = dict(sorted(responses.items()))
+    # The catalog, not the handler, decides who may call a route (public routes need no credentials).
+    operation["security"] = SECURITY[route.auth]
+    if route.auth is not catalog.Auth.PUBLIC and route.method == "POST":
+        operation["parameters"] = [*operation.get("parameters", []), IDEMPOTENCY_KEY]
+    return operation
+
+
+def _model_schemas(*models: type[BaseModel]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE)
+        found |= {model.__name__: schema, **schema.pop("$defs", {})}
+    return found
+
+
 def document() -> dict[str, Any]:
-    """The merged document: only catalog routes (what is deployed), security per route from the catalog."""
+    """The merged document: only catalog routes (what is deployed), answers and security completed from the catalog."""
     paths: dict[str, dict[str, Any]] = {}
-    schemas: dict[str, Any] = {}
+    schemas: dict[str, Any] = _model_schemas(Problem, BillingEvent)
     for function in catalog.FUNCTIONS:
         if not function.routes:
             continue
         schema = _function_schema(function)
         for name, definition in schema.get("components", {}).get("schemas", {}).items():
+            if name in FOREIGN_SCHEMAS:
+                continue
             if schemas.setdefault(name, definition) != definition:
                 raise ValueError(f"two functions define the schema {name!r} differently")
         for route in function.routes:
             operation = schema.get("paths", {}).get(route.path, {}).get(route.method.lower())
             if operation is None:
                 raise ValueError(f"{function.name} has no handler for {route.method} {route.path}")
-            # The catalog, not the handler, decides who may call a route (public routes need no credentials).
-            operation["security"] = [] if route.auth is catalog.Auth.PUBLIC else [{"bearer": []}]
-            paths.setdefault(route.path, {})[route.method.lower()] = operation
+            paths.setdefault(route.path, {})[route.method.lower()] = _shape(route, operation)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -67,8 +159,7 @@ def document() -> dict[str, Any]:
         },
         "servers": SERVERS,
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {"bearer": BEARER}},
-        "security": [{"bearer": []}],
+        "components": {"schemas": dict(sorted(schemas.items())), "securitySchemes": SECURITY_SCHEMES},
     }
 
 

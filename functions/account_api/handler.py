@@ -9,8 +9,18 @@ from pydantic import BaseModel
 
 from switchboard import api
 from switchboard.logic import account, lifecycle, members
-from switchboard.models.account import AcceptIn, InviteIn, RoleChangeIn
-from switchboard.models.account_lifecycle import DeleteAccountIn, RestoreIn
+from switchboard.models.account import (
+    AcceptIn,
+    AccountOut,
+    InvitationOut,
+    InviteIn,
+    JoinedOut,
+    MemberList,
+    MemberOut,
+    RoleChangeIn,
+)
+from switchboard.models.account_lifecycle import AccountExport, DeleteAccountIn, DeletionOut, RestoreIn, RestoreOut
+from switchboard.models.audit import AuditPage, ChainVerification
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
@@ -21,55 +31,95 @@ def _json(status: int, model: BaseModel) -> Response[str]:
     return api.json_response(status, model, exclude_none=True)
 
 
-@app.get("/v1/account", summary="My account", tags=["account"])
+@app.get(
+    "/v1/account",
+    summary="My account",
+    tags=["account"],
+    responses=api.answers(200, AccountOut, "The account"),
+)
 def get_account() -> Response[str]:
     """Name, plan, status and sender numbers; every role may read it."""
     principal, _ = api.caller(app)
     return _json(200, account.get_account(principal))
 
 
-@app.delete("/v1/account", summary="Delete my account", tags=["account"])
+@app.delete(
+    "/v1/account",
+    summary="Delete my account",
+    tags=["account"],
+    responses=api.answers(202, DeletionOut, "Pending deletion until purge_after", problems=(409,)),
+)
 def delete_account(body: Annotated[DeleteAccountIn | None, Body()] = None) -> Response[str]:
     """202: owner, session, password (+ TOTP); every session and key stops now, the data goes after 30 days."""
     principal, meta = api.caller(app)
     return _json(202, lifecycle.request_deletion(principal, body, meta))
 
 
-@app.post("/v1/account/restore", summary="Restore an account pending deletion", tags=["account"])
+@app.post(
+    "/v1/account/restore",
+    summary="Restore an account pending deletion",
+    tags=["account"],
+    responses=api.answers(200, RestoreOut, "Restored", problems=(401, 409, 410)),
+)
 def restore_account(body: Annotated[RestoreIn, Body()]) -> Response[str]:
     """Public (logins stop while an account is pending deletion): an owner's e-mail and password, until purge_after."""
     return _json(200, lifecycle.restore(body, api.request_meta(app)))
 
 
-@app.get("/v1/account/export", summary="Export every record of my account", tags=["account"])
+@app.get(
+    "/v1/account/export",
+    summary="Export every record of my account",
+    tags=["account"],
+    responses=api.answers(200, AccountExport, "Every record of the account", problems=(413,)),
+)
 def export_account() -> Response[str]:
     """Owner, session, login or re-authentication within 5 minutes; 413 export_too_large beyond 6 MB."""
     principal, meta = api.caller(app)
     return Response(status_code=200, content_type="application/json", body=lifecycle.export(principal, meta))
 
 
-@app.post("/v1/members", summary="Invite a member", tags=["members"])
+@app.post(
+    "/v1/members",
+    summary="Invite a member",
+    tags=["members"],
+    responses=api.answers(201, InvitationOut, "Invited: the link goes to the address", problems=(409,)),
+)
 def invite_member(body: Annotated[InviteIn, Body()]) -> Response[str]:
     """201: a 7-day single-use invitation link goes to the address."""
     principal, meta = api.caller(app)
     return _json(201, members.invite(principal, body, meta))
 
 
-@app.get("/v1/members", summary="List members and pending invitations", tags=["members"])
+@app.get(
+    "/v1/members",
+    summary="List members and pending invitations",
+    tags=["members"],
+    responses=api.answers(200, MemberList, "Members, then pending invitations"),
+)
 def list_members() -> Response[str]:
     """Members first, then invitations (status `invited`)."""
     principal, _ = api.caller(app)
     return _json(200, members.list_members(principal))
 
 
-@app.patch("/v1/members/<user_id>", summary="Change a member's role", tags=["members"])
+@app.patch(
+    "/v1/members/<user_id>",
+    summary="Change a member's role",
+    tags=["members"],
+    responses=api.answers(200, MemberOut, "The member with the new role", problems=(404, 409)),
+)
 def change_role(user_id: str, body: Annotated[RoleChangeIn, Body()]) -> Response[str]:
     """Applies on the member's next request."""
     principal, meta = api.caller(app)
     return _json(200, members.change_role(principal, user_id, body.role, meta))
 
 
-@app.delete("/v1/members/<user_id>", summary="Remove a member or cancel an invitation", tags=["members"])
+@app.delete(
+    "/v1/members/<user_id>",
+    summary="Remove a member or cancel an invitation",
+    tags=["members"],
+    responses=api.answers(204, None, "Removed", problems=(404, 409)),
+)
 def remove_member(user_id: str) -> Response[str]:
     """Their sessions and API keys die at once."""
     principal, meta = api.caller(app)
@@ -77,13 +127,23 @@ def remove_member(user_id: str) -> Response[str]:
     return Response(status_code=204, content_type="application/json", body="")
 
 
-@app.post("/v1/invitations/accept", summary="Accept an invitation", tags=["members"])
+@app.post(
+    "/v1/invitations/accept",
+    summary="Accept an invitation",
+    tags=["members"],
+    responses=api.answers(201, JoinedOut, "Joined", problems=(409,)),
+)
 def accept_invitation(body: Annotated[AcceptIn, Body()]) -> Response[str]:
     """201: the new member logs in with the invited address and this password."""
     return _json(201, members.accept(body, api.request_meta(app)))
 
 
-@app.get("/v1/audit-events", summary="The account's audit trail", tags=["audit"])
+@app.get(
+    "/v1/audit-events",
+    summary="The account's audit trail",
+    tags=["audit"],
+    responses=api.answers(200, AuditPage, "A page of audit events, newest first"),
+)
 def audit_events(
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -94,7 +154,12 @@ def audit_events(
     return Response(status_code=200, content_type="application/json", body=page.model_dump_json())
 
 
-@app.get("/v1/audit-events/verification", summary="Verify the audit trail's hash chain", tags=["audit"])
+@app.get(
+    "/v1/audit-events/verification",
+    summary="Verify the audit trail's hash chain",
+    tags=["audit"],
+    responses=api.answers(200, ChainVerification, "The hash chain's verification"),
+)
 def verify_audit() -> Response[str]:
     """`{valid, checked, first_bad?}`."""
     principal, _ = api.caller(app)

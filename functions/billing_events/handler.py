@@ -7,13 +7,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api
 from switchboard.logic import billing
+from switchboard.models.billing import BillingAnswer
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
 
 
-@app.post("/v1/billing/events", summary="Payment provider events", tags=["billing"])
+@app.post(
+    "/v1/billing/events",
+    summary="Payment provider events",
+    tags=["billing"],
+    responses=api.answers(200, BillingAnswer, "Applied, duplicate or ignored", problems=(401, 409)),
+)
 def billing_event() -> Response[str]:
     """200 applied | duplicate | ignored; 401 when the Stripe-Signature does not verify (nothing recorded)."""
     event = app.current_event

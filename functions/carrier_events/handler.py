@@ -16,6 +16,16 @@ from switchboard.models.errors import BadRequest, NotFound, Unauthorized
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
+RECEIVED = {
+    "type": "object",
+    "properties": {"received": {"type": "integer", "minimum": 0}},
+    "required": ["received"],
+    "additionalProperties": False,
+}
+EVENTS_ANSWERS = api.answers(
+    200, RECEIVED, "Events received (Plivo's answer URL gets its call script as XML)", problems=(401, 404)
+)
+EVENTS_ANSWERS[200]["content"]["application/xml"] = {"schema": {"type": "string"}}
 
 
 def _source(carrier: str) -> EventSource:
@@ -39,7 +49,12 @@ def _request(carrier: str) -> WebhookRequest:
     return WebhookRequest(method=event.get("httpMethod", ""), url=url, headers=headers, query=query, raw_body=body)
 
 
-@app.post("/v1/carriers/<carrier>/events", summary="Carrier receipts and inbound messages", tags=["carriers"])
+@app.post(
+    "/v1/carriers/<carrier>/events",
+    summary="Carrier receipts and inbound messages",
+    tags=["carriers"],
+    responses=EVENTS_ANSWERS,
+)
 def carrier_events(carrier: str) -> Response[str]:
     """401 (nothing written) unless the carrier's signature verifies; duplicates are no-ops."""
     source = _source(carrier)
@@ -62,7 +77,12 @@ def carrier_events(carrier: str) -> Response[str]:
     return Response(status_code=200, content_type="application/json", body=json.dumps({"received": len(events)}))
 
 
-@app.get("/v1/carriers/<carrier>/events", summary="Carrier subscription handshake", tags=["carriers"])
+@app.get(
+    "/v1/carriers/<carrier>/events",
+    summary="Carrier subscription handshake",
+    tags=["carriers"],
+    responses=api.answers(200, {"type": "string"}, "The challenge, echoed", media_type="text/plain", problems=(404,)),
+)
 def carrier_handshake(carrier: str) -> Response[str]:
     """WhatsApp's hub.challenge (the adapter checks the verify token)."""
     answer = _source(carrier).handshake(_request(carrier))

@@ -32,42 +32,72 @@ from switchboard.observability import logger, metrics, tracer
 app = api.build_resolver()
 
 
-@app.post("/v1/signup", summary="Create an account and its owner", tags=["identity"])
+@app.post(
+    "/v1/signup",
+    summary="Create an account and its owner",
+    tags=["identity"],
+    responses=api.answers(202, AcceptedOut, "Accepted: a verification e-mail goes out if the address is new"),
+)
 def signup(body: Annotated[SignupIn, Body()]) -> Response[str]:
     """202 whether or not the e-mail is registered (R8)."""
     accounts.signup(body, api.request_meta(app))
     return api.json_response(202, AcceptedOut(status="verification_sent"))
 
 
-@app.post("/v1/email-verifications", summary="Confirm an e-mail address", tags=["identity"])
+@app.post(
+    "/v1/email-verifications",
+    summary="Confirm an e-mail address",
+    tags=["identity"],
+    responses=api.answers(200, AcceptedOut, "The address is verified"),
+)
 def verify_email(body: Annotated[TokenIn, Body()]) -> Response[str]:
     """The e-mailed single-use token."""
     accounts.verify_email(body.token, api.request_meta(app))
     return api.json_response(200, AcceptedOut(status="verified"))
 
 
-@app.post("/v1/password-resets", summary="E-mail a password reset link", tags=["identity"])
+@app.post(
+    "/v1/password-resets",
+    summary="E-mail a password reset link",
+    tags=["identity"],
+    responses=api.answers(202, AcceptedOut, "Accepted: a reset link goes out if the address is known"),
+)
 def request_reset(body: Annotated[ResetRequestIn, Body()]) -> Response[str]:
     """202 for known and unknown e-mails alike (R6)."""
     accounts.request_reset(body.email, api.request_meta(app))
     return api.json_response(202, AcceptedOut(status="reset_requested"))
 
 
-@app.post("/v1/password-resets/confirm", summary="Set a new password with a reset token", tags=["identity"])
+@app.post(
+    "/v1/password-resets/confirm",
+    summary="Set a new password with a reset token",
+    tags=["identity"],
+    responses=api.answers(204, None, "The password is set; every session ended"),
+)
 def confirm_reset(body: Annotated[ResetConfirmIn, Body()]) -> Response[str]:
     """Every session ends; two-factor authentication stays on."""
     accounts.confirm_reset(body, api.request_meta(app))
     return api.no_content()
 
 
-@app.post("/v1/sessions", summary="Log in", tags=["identity"])
+@app.post(
+    "/v1/sessions",
+    summary="Log in",
+    tags=["identity"],
+    responses=api.answers(201, SessionOut, "Logged in: the token appears in this answer only", problems=(401,)),
+)
 def login(body: Annotated[LoginIn, Body()]) -> Response[str]:
     """201 with a new session token."""
     out: SessionOut = sessions.login(body, api.request_meta(app))
     return api.json_response(201, out)
 
 
-@app.delete("/v1/sessions/current", summary="Log out", tags=["sessions"])
+@app.delete(
+    "/v1/sessions/current",
+    summary="Log out",
+    tags=["sessions"],
+    responses=api.answers(204, None, "Logged out"),
+)
 def logout() -> Response[str]:
     """This token is dead at once."""
     principal, meta = api.caller(app)
@@ -76,7 +106,12 @@ def logout() -> Response[str]:
     return api.no_content()
 
 
-@app.post("/v1/sessions/current/reauth", summary="Re-authenticate this session", tags=["sessions"])
+@app.post(
+    "/v1/sessions/current/reauth",
+    summary="Re-authenticate this session",
+    tags=["sessions"],
+    responses=api.answers(200, ReauthOut, "Re-authenticated"),
+)
 def reauth(body: Annotated[ReauthIn, Body()]) -> Response[str]:
     """200, same token; sensitive actions work for 5 minutes."""
     principal, meta = api.caller(app)
@@ -84,7 +119,12 @@ def reauth(body: Annotated[ReauthIn, Body()]) -> Response[str]:
     return api.json_response(200, out)
 
 
-@app.get("/v1/sessions", summary="List my sessions", tags=["sessions"])
+@app.get(
+    "/v1/sessions",
+    summary="List my sessions",
+    tags=["sessions"],
+    responses=api.answers(200, SessionList, "My sessions"),
+)
 def list_sessions() -> Response[str]:
     """Created, last seen, IP and user agent of each."""
     principal, _ = api.caller(app)
@@ -93,7 +133,12 @@ def list_sessions() -> Response[str]:
     return api.json_response(200, out)
 
 
-@app.delete("/v1/sessions/<session_id>", summary="End one of my sessions", tags=["sessions"])
+@app.delete(
+    "/v1/sessions/<session_id>",
+    summary="End one of my sessions",
+    tags=["sessions"],
+    responses=api.answers(204, None, "The session ended", problems=(404,)),
+)
 def end_session(session_id: str) -> Response[str]:
     """404 for a session that is not the caller's."""
     principal, meta = api.caller(app)
@@ -102,7 +147,12 @@ def end_session(session_id: str) -> Response[str]:
     return api.no_content()
 
 
-@app.delete("/v1/sessions", summary="End all my sessions", tags=["sessions"])
+@app.delete(
+    "/v1/sessions",
+    summary="End all my sessions",
+    tags=["sessions"],
+    responses=api.answers(204, None, "Every session ended"),
+)
 def end_all_sessions() -> Response[str]:
     """Every session of the caller ends, this one included."""
     principal, meta = api.caller(app)
@@ -111,7 +161,12 @@ def end_all_sessions() -> Response[str]:
     return api.no_content()
 
 
-@app.get("/v1/me", summary="Who am I", tags=["me"])
+@app.get(
+    "/v1/me",
+    summary="Who am I",
+    tags=["me"],
+    responses=api.answers(200, MeOut, "The caller"),
+)
 def get_me() -> Response[str]:
     """The caller's user."""
     principal, _ = api.caller(app)
@@ -120,7 +175,12 @@ def get_me() -> Response[str]:
     return api.json_response(200, out)
 
 
-@app.post("/v1/me/password", summary="Change my password", tags=["me"])
+@app.post(
+    "/v1/me/password",
+    summary="Change my password",
+    tags=["me"],
+    responses=api.answers(204, None, "Changed; the other sessions ended"),
+)
 def change_password(body: Annotated[PasswordChangeIn, Body()]) -> Response[str]:
     """Other sessions end."""
     principal, meta = api.caller(app)
@@ -128,7 +188,14 @@ def change_password(body: Annotated[PasswordChangeIn, Body()]) -> Response[str]:
     return api.no_content()
 
 
-@app.post("/v1/me/mfa/totp", summary="Start TOTP enrolment", tags=["me"])
+@app.post(
+    "/v1/me/mfa/totp",
+    summary="Start TOTP enrolment",
+    tags=["me"],
+    responses=api.answers(
+        201, TotpEnrolOut, "Enrolment started: the seed appears in this answer only", problems=(409,)
+    ),
+)
 def enrol_totp() -> Response[str]:
     """201 with the seed (not active yet)."""
     principal, meta = api.caller(app)
@@ -136,7 +203,12 @@ def enrol_totp() -> Response[str]:
     return api.json_response(201, out)
 
 
-@app.post("/v1/me/mfa/totp/activate", summary="Turn TOTP on", tags=["me"])
+@app.post(
+    "/v1/me/mfa/totp/activate",
+    summary="Turn TOTP on",
+    tags=["me"],
+    responses=api.answers(200, RecoveryCodesOut, "TOTP is on: ten recovery codes, shown once", problems=(409,)),
+)
 def activate_totp(body: Annotated[TotpCodeIn, Body()]) -> Response[str]:
     """200 with ten recovery codes, shown once."""
     principal, meta = api.caller(app)
@@ -144,7 +216,12 @@ def activate_totp(body: Annotated[TotpCodeIn, Body()]) -> Response[str]:
     return api.json_response(200, out)
 
 
-@app.delete("/v1/me/mfa/totp", summary="Turn TOTP off", tags=["me"])
+@app.delete(
+    "/v1/me/mfa/totp",
+    summary="Turn TOTP off",
+    tags=["me"],
+    responses=api.answers(204, None, "TOTP is off", problems=(409,)),
+)
 def disable_totp(body: Annotated[TotpDisableIn, Body()]) -> Response[str]:
     """Password and a current code."""
     principal, meta = api.caller(app)
@@ -152,7 +229,12 @@ def disable_totp(body: Annotated[TotpDisableIn, Body()]) -> Response[str]:
     return api.no_content()
 
 
-@app.post("/v1/api-keys", summary="Create an API key", tags=["api-keys"])
+@app.post(
+    "/v1/api-keys",
+    summary="Create an API key",
+    tags=["api-keys"],
+    responses=api.answers(201, ApiKeyCreated, "Created: the key appears in this answer only"),
+)
 def create_api_key(body: Annotated[ApiKeyIn, Body()]) -> Response[str]:
     """201 with the key, shown this once."""
     principal, meta = api.caller(app)
@@ -160,7 +242,12 @@ def create_api_key(body: Annotated[ApiKeyIn, Body()]) -> Response[str]:
     return api.json_response(201, out)
 
 
-@app.get("/v1/api-keys", summary="List API keys", tags=["api-keys"])
+@app.get(
+    "/v1/api-keys",
+    summary="List API keys",
+    tags=["api-keys"],
+    responses=api.answers(200, ApiKeyList, "The account's API keys (no secrets)"),
+)
 def list_api_keys() -> Response[str]:
     """No secrets; with last_used_at."""
     principal, _ = api.caller(app)
@@ -168,7 +255,12 @@ def list_api_keys() -> Response[str]:
     return api.json_response(200, out)
 
 
-@app.delete("/v1/api-keys/<key_id>", summary="Revoke an API key", tags=["api-keys"])
+@app.delete(
+    "/v1/api-keys/<key_id>",
+    summary="Revoke an API key",
+    tags=["api-keys"],
+    responses=api.answers(204, None, "Revoked", problems=(404,)),
+)
 def revoke_api_key(key_id: str) -> Response[str]:
     """Refused from the next request on."""
     principal, meta = api.caller(app)
@@ -176,7 +268,12 @@ def revoke_api_key(key_id: str) -> Response[str]:
     return api.no_content()
 
 
-@app.post("/v1/api-keys/<key_id>/rotate", summary="Rotate an API key", tags=["api-keys"])
+@app.post(
+    "/v1/api-keys/<key_id>/rotate",
+    summary="Rotate an API key",
+    tags=["api-keys"],
+    responses=api.answers(201, ApiKeyCreated, "The new key, shown once", problems=(404,)),
+)
 def rotate_api_key(key_id: str, body: Annotated[RotateIn | None, Body()] = None) -> Response[str]:
     """201 with a new key; the old one works for grace_s more seconds."""
     principal, meta = api.caller(app)

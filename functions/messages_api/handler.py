@@ -3,14 +3,24 @@
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import WithJsonSchema
 
 from switchboard import api, auth
 from switchboard.auth import Principal
-from switchboard.models.messages import BroadcastIn, MessageCreated, MessageIn, MessageOut
+from switchboard.models.messages import (
+    MESSAGE_STATUSES,
+    BroadcastIn,
+    BroadcastOut,
+    MessageCreated,
+    MessageIn,
+    MessageOut,
+    MessagePage,
+)
 from switchboard.models.messages import dump as dump_model
 from switchboard.models.permissions import Permission
+from switchboard.models.recipients import CHANNELS
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
@@ -28,20 +38,16 @@ def _json(status: int, data: Any) -> Response[str]:
     return Response(status_code=status, content_type="application/json", body=json.dumps(data))
 
 
-def _query(name: str) -> str | None:
-    return app.current_event.get_query_string_value(name)
-
-
 @app.post(
     "/v1/messages",
     summary="Send a message",
     tags=["messages"],
-    responses={
-        202: {
-            "description": "Queued; `callback_secret` (only with a callback_url) is shown in this answer only",
-            "content": {"application/json": {"model": MessageCreated}},
-        }
-    },
+    responses=api.answers(
+        202,
+        MessageCreated,
+        "Queued; `callback_secret` (only with a callback_url) is shown in this answer only",
+        problems=(404,),
+    ),
 )
 def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
     """202 queued; 422 consent_required or template_required (nothing queued); 429 quota_exceeded."""
@@ -51,20 +57,33 @@ def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
     return _json(202, dump_model(messages.create(principal, body)))
 
 
-@app.get("/v1/messages", summary="List messages", tags=["messages"])
-def list_messages() -> Response[str]:
+@app.get(
+    "/v1/messages",
+    summary="List messages",
+    tags=["messages"],
+    responses=api.answers(200, MessagePage, "A page of messages, newest first"),
+)
+def list_messages(
+    *,
+    limit: api.PageLimit = None,
+    cursor: api.PageCursor = None,
+    status: Annotated[str | None, WithJsonSchema({"enum": list(MESSAGE_STATUSES)}), Query()] = None,
+    channel: Annotated[str | None, WithJsonSchema({"enum": list(CHANNELS)}), Query()] = None,
+    since: Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"}), Query()] = None,
+    until: Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"}), Query()] = None,
+) -> Response[str]:
     """Newest first; filters status, channel, since, until; viewers see masked numbers."""
     from switchboard.logic import messages  # noqa: PLC0415
 
     principal = _caller(Permission.RECIPIENTS_READ)
     page = messages.list_page(
         principal,
-        limit=_query("limit"),
-        cursor=_query("cursor"),
-        status=_query("status"),
-        channel=_query("channel"),
-        since=_query("since"),
-        until=_query("until"),
+        limit=limit,
+        cursor=cursor,
+        status=status,
+        channel=channel,
+        since=since,
+        until=until,
     )
     return _json(200, dump_model(page))
 
@@ -73,7 +92,7 @@ def list_messages() -> Response[str]:
     "/v1/messages/<message_id>",
     summary="Read a message's log",
     tags=["messages"],
-    responses={200: {"description": "The message's log", "content": {"application/json": {"model": MessageOut}}}},
+    responses=api.answers(200, MessageOut, "The message's log", problems=(404,)),
 )
 def read_message(message_id: str) -> Response[str]:
     """Status, carrier, attempts and events; viewers see a masked number and no body."""
@@ -83,7 +102,12 @@ def read_message(message_id: str) -> Response[str]:
     return _json(200, dump_model(messages.read(principal, message_id)))
 
 
-@app.post("/v1/broadcasts", summary="Send to a list", tags=["messages"])
+@app.post(
+    "/v1/broadcasts",
+    summary="Send to a list",
+    tags=["messages"],
+    responses=api.answers(202, BroadcastOut, "Queued: counts accepted and skipped", problems=(404,)),
+)
 def send_broadcast(body: Annotated[BroadcastIn, Body()]) -> Response[str]:
     """202 with counts accepted and skipped (no consent; WhatsApp free-form text outside the 24-hour window)."""
     from switchboard.logic import broadcasts  # noqa: PLC0415

@@ -9,7 +9,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from switchboard import api, auth
 from switchboard.auth import Principal
 from switchboard.models.permissions import Permission
-from switchboard.models.recipients import ConsentIn, ListIn, ListMembersIn, RecipientIn
+from switchboard.models.recipients import (
+    ConsentEntry,
+    ConsentIn,
+    ConsentLedger,
+    ListIn,
+    ListMembersAdded,
+    ListMembersIn,
+    ListOut,
+    RecipientIn,
+    RecipientOut,
+    RecipientPage,
+)
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics, tracer
 
@@ -22,11 +33,17 @@ def _caller(permission: Permission) -> tuple[Principal, RequestMeta]:
     return principal, meta
 
 
-def _query(name: str) -> str | None:
-    return app.current_event.get_query_string_value(name)
-
-
-@app.post("/v1/recipients", summary="Create a recipient", tags=["recipients"])
+@app.post(
+    "/v1/recipients",
+    summary="Create a recipient",
+    tags=["recipients"],
+    responses=api.answers(
+        201,
+        RecipientOut,
+        "Created",
+        problems={409: "recipient_exists: the number is already a recipient (`existing_id`)"},
+    ),
+)
 def create_recipient(body: Annotated[RecipientIn, Body()]) -> Response[str]:
     """201; 409 recipient_exists with existing_id when the number is already a recipient."""
     from switchboard.logic import recipients  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
@@ -35,16 +52,26 @@ def create_recipient(body: Annotated[RecipientIn, Body()]) -> Response[str]:
     return api.json_response(201, recipients.create(principal, body))
 
 
-@app.get("/v1/recipients", summary="List recipients", tags=["recipients"])
-def list_recipients() -> Response[str]:
+@app.get(
+    "/v1/recipients",
+    summary="List recipients",
+    tags=["recipients"],
+    responses=api.answers(200, RecipientPage, "A page of recipients, oldest first"),
+)
+def list_recipients(limit: api.PageLimit = None, cursor: api.PageCursor = None) -> Response[str]:
     """Paginated, oldest first; viewers see masked numbers."""
     from switchboard.logic import recipients  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_READ)
-    return api.json_response(200, recipients.list_page(principal, limit=_query("limit"), cursor=_query("cursor")))
+    return api.json_response(200, recipients.list_page(principal, limit=limit, cursor=cursor))
 
 
-@app.get("/v1/recipients/<recipient_id>", summary="Read a recipient", tags=["recipients"])
+@app.get(
+    "/v1/recipients/<recipient_id>",
+    summary="Read a recipient",
+    tags=["recipients"],
+    responses=api.answers(200, RecipientOut, "The recipient", problems=(404,)),
+)
 def read_recipient(recipient_id: str) -> Response[str]:
     """404 for ids of other accounts."""
     from switchboard.logic import recipients  # noqa: PLC0415
@@ -53,7 +80,12 @@ def read_recipient(recipient_id: str) -> Response[str]:
     return api.json_response(200, recipients.read(principal, recipient_id))
 
 
-@app.delete("/v1/recipients/<recipient_id>", summary="Erase a recipient", tags=["recipients"])
+@app.delete(
+    "/v1/recipients/<recipient_id>",
+    summary="Erase a recipient",
+    tags=["recipients"],
+    responses=api.answers(204, None, "Erased", problems=(404,)),
+)
 def erase_recipient(recipient_id: str) -> Response[str]:
     """204; personal data gone, opt-outs remembered by blind index."""
     from switchboard.logic import recipients  # noqa: PLC0415
@@ -63,7 +95,12 @@ def erase_recipient(recipient_id: str) -> Response[str]:
     return Response(status_code=204, content_type="application/json", body="")
 
 
-@app.post("/v1/recipients/<recipient_id>/consents", summary="Record consent", tags=["recipients"])
+@app.post(
+    "/v1/recipients/<recipient_id>/consents",
+    summary="Record consent",
+    tags=["recipients"],
+    responses=api.answers(201, ConsentEntry, "The appended ledger entry", problems=(404,)),
+)
 def record_consent(recipient_id: str, body: Annotated[ConsentIn, Body()]) -> Response[str]:
     """201 with the appended ledger entry."""
     from switchboard.logic import consent  # noqa: PLC0415
@@ -72,18 +109,26 @@ def record_consent(recipient_id: str, body: Annotated[ConsentIn, Body()]) -> Res
     return api.json_response(201, consent.record(principal, recipient_id, body, meta))
 
 
-@app.get("/v1/recipients/<recipient_id>/consents", summary="Consent ledger", tags=["recipients"])
-def consent_ledger(recipient_id: str) -> Response[str]:
+@app.get(
+    "/v1/recipients/<recipient_id>/consents",
+    summary="Consent ledger",
+    tags=["recipients"],
+    responses=api.answers(200, ConsentLedger, "The consent ledger, oldest first", problems=(404,)),
+)
+def consent_ledger(recipient_id: str, limit: api.PageLimit = None, cursor: api.PageCursor = None) -> Response[str]:
     """Oldest first."""
     from switchboard.logic import consent  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_READ)
-    return api.json_response(
-        200, consent.ledger(principal, recipient_id, limit=_query("limit"), cursor=_query("cursor"))
-    )
+    return api.json_response(200, consent.ledger(principal, recipient_id, limit=limit, cursor=cursor))
 
 
-@app.post("/v1/lists", summary="Create a list", tags=["lists"])
+@app.post(
+    "/v1/lists",
+    summary="Create a list",
+    tags=["lists"],
+    responses=api.answers(201, ListOut, "Created"),
+)
 def create_list(body: Annotated[ListIn, Body()]) -> Response[str]:
     """201."""
     from switchboard.logic import lists  # noqa: PLC0415
@@ -92,7 +137,12 @@ def create_list(body: Annotated[ListIn, Body()]) -> Response[str]:
     return api.json_response(201, lists.create(principal, body))
 
 
-@app.post("/v1/lists/<list_id>/recipients", summary="Add recipients to a list", tags=["lists"])
+@app.post(
+    "/v1/lists/<list_id>/recipients",
+    summary="Add recipients to a list",
+    tags=["lists"],
+    responses=api.answers(200, ListMembersAdded, "Added", problems=(404,)),
+)
 def add_to_list(list_id: str, body: Annotated[ListMembersIn, Body()]) -> Response[str]:
     """200 with the count added and the ids that are not recipients of this account."""
     from switchboard.logic import lists  # noqa: PLC0415
@@ -101,13 +151,18 @@ def add_to_list(list_id: str, body: Annotated[ListMembersIn, Body()]) -> Respons
     return api.json_response(200, lists.add(principal, list_id, body))
 
 
-@app.get("/v1/lists/<list_id>/recipients", summary="List a list's recipients", tags=["lists"])
-def list_members(list_id: str) -> Response[str]:
+@app.get(
+    "/v1/lists/<list_id>/recipients",
+    summary="List a list's recipients",
+    tags=["lists"],
+    responses=api.answers(200, RecipientPage, "A page of the list's recipients", problems=(404,)),
+)
+def list_members(list_id: str, limit: api.PageLimit = None, cursor: api.PageCursor = None) -> Response[str]:
     """Paginated."""
     from switchboard.logic import lists  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_READ)
-    return api.json_response(200, lists.members(principal, list_id, limit=_query("limit"), cursor=_query("cursor")))
+    return api.json_response(200, lists.members(principal, list_id, limit=limit, cursor=cursor))
 
 
 @logger.inject_lambda_context(clear_state=True)

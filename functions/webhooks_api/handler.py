@@ -14,7 +14,12 @@ from switchboard.observability import logger, metrics, tracer
 app = api.build_resolver()
 
 
-@app.post("/v1/webhook-endpoints", summary="Create a webhook endpoint", tags=["webhooks"])
+@app.post(
+    "/v1/webhook-endpoints",
+    summary="Create a webhook endpoint",
+    tags=["webhooks"],
+    responses=api.answers(201, EndpointCreated, "Created: the signing secret appears in this answer only"),
+)
 def create_endpoint(body: Annotated[EndpointIn, Body()]) -> Response[str]:
     """201 with the signing secret, shown this once."""
     principal, meta = api.caller(app)
@@ -22,7 +27,12 @@ def create_endpoint(body: Annotated[EndpointIn, Body()]) -> Response[str]:
     return api.json_response(201, out)
 
 
-@app.get("/v1/webhook-endpoints", summary="List webhook endpoints", tags=["webhooks"])
+@app.get(
+    "/v1/webhook-endpoints",
+    summary="List webhook endpoints",
+    tags=["webhooks"],
+    responses=api.answers(200, EndpointList, "The endpoints (no secrets)"),
+)
 def list_endpoints() -> Response[str]:
     """No secrets."""
     principal, _ = api.caller(app)
@@ -30,7 +40,12 @@ def list_endpoints() -> Response[str]:
     return api.json_response(200, out)
 
 
-@app.delete("/v1/webhook-endpoints/<endpoint_id>", summary="Delete a webhook endpoint", tags=["webhooks"])
+@app.delete(
+    "/v1/webhook-endpoints/<endpoint_id>",
+    summary="Delete a webhook endpoint",
+    tags=["webhooks"],
+    responses=api.answers(204, None, "Deleted", problems=(404,)),
+)
 def delete_endpoint(endpoint_id: str) -> Response[str]:
     """204; deliveries still queued for it are dropped."""
     principal, meta = api.caller(app)
@@ -39,7 +54,10 @@ def delete_endpoint(endpoint_id: str) -> Response[str]:
 
 
 @app.get(
-    "/v1/webhook-endpoints/<endpoint_id>/deliveries", summary="A webhook endpoint's delivery log", tags=["webhooks"]
+    "/v1/webhook-endpoints/<endpoint_id>/deliveries",
+    summary="A webhook endpoint's delivery log",
+    tags=["webhooks"],
+    responses=api.answers(200, DeliveryList, "Delivery attempts, newest first", problems=(404,)),
 )
 def list_deliveries(
     endpoint_id: str,

@@ -11,7 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra import catalog
+from infra import catalog, request_models
 from infra.constructs.edge import cloudflare_only_policy
 from infra.constructs.log_group import encrypted_log_group
 from infra.gateway_errors import GATEWAY_ERRORS, PROBLEM_CONTENT_TYPE
@@ -109,6 +109,7 @@ class RestApi(Construct):
             )
         self.authorizer: apigw.RequestAuthorizer | None = None
         self._invokable: set[str] = set()  # node paths of the functions that already have their invoke permission
+        self.models: dict[str, apigw.Model] = {}
 
     @property
     def stage(self) -> apigw.Stage:
@@ -136,6 +137,10 @@ class RestApi(Construct):
             if self.authorizer is None:
                 raise ValueError(f"{route.method} {route.path} needs the authorizer, which the catalog lacks")
             authorization = {"authorization_type": apigw.AuthorizationType.CUSTOM, "authorizer": self.authorizer}
+        body = request_models.committed().get((route.method, route.path))
+        if body is not None:
+            # R36: the gateway refuses a JSON body its model (the handler's pydantic model, as draft 4) rejects.
+            authorization["request_models"] = {request_models.JSON: self.request_model(body)}
         return resource.add_method(
             route.method,
             self._integration(function),
@@ -160,3 +165,20 @@ class RestApi(Construct):
         return apigw.AwsIntegration(
             service="lambda", proxy=True, path=f"2015-03-31/functions/{function.function_arn}/invocations"
         )
+
+    def request_model(self, body: request_models.RequestModel) -> apigw.Model:
+        """One `AWS::ApiGateway::Model` per distinct body model, shared by the methods that take it."""
+        if body.name not in self.models:
+            model = self.api.add_model(
+                f"Model{body.name}",
+                model_name=body.name,
+                content_type=request_models.JSON,
+                schema=apigw.JsonSchema(schema=apigw.JsonSchemaVersion.DRAFT4),
+            )
+            # The generated schema as it is: JsonSchema's typed fields cannot carry every keyword (`not`, nesting).
+            cfn = model.node.default_child
+            if not isinstance(cfn, apigw.CfnModel):
+                raise TypeError("apigateway.Model no longer wraps one CfnModel")
+            cfn.add_property_override("Schema", body.schema)
+            self.models[body.name] = model
+        return self.models[body.name]

@@ -1,5 +1,6 @@
 """The shared resolver: problem+json for every error, validation pointers, size and media-type limits, headers."""
 
+import base64
 import json
 from typing import Any
 
@@ -48,7 +49,14 @@ class Context:
     aws_request_id = "req"
 
 
-def call(method: str, path: str, body: str | None = None, content_type: str = "application/json") -> dict[str, Any]:
+def call(
+    method: str,
+    path: str,
+    body: str | None = None,
+    content_type: str = "application/json",
+    *,
+    base64_encoded: bool = False,
+) -> dict[str, Any]:
     event = {
         "resource": path,
         "path": path,
@@ -60,7 +68,7 @@ def call(method: str, path: str, body: str | None = None, content_type: str = "a
         "pathParameters": None,
         "requestContext": {"requestId": "req-123", "stage": "live", "identity": {"sourceIp": "203.0.113.9"}},
         "body": body,
-        "isBase64Encoded": False,
+        "isBase64Encoded": base64_encoded,
     }
     return api.handle(app, event, Context())  # type: ignore[arg-type]
 
@@ -110,6 +118,36 @@ def test_body_over_64_kib_is_413_before_any_handler_runs() -> None:
     result = call("POST", "/v1/things", json.dumps({"to": "+15551234567", "body": "x" * 70_000}))
     assert result["statusCode"] == 413
     assert json.loads(result["body"])["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("raw", [b'{"to": "\xe2\x28\xa1"}', b"\xff\xfe{\x00}\x00", b"\x80"])
+def test_non_utf8_body_is_a_400_problem_not_a_500(raw: bytes) -> None:
+    # API Gateway hands a body it cannot read as text to the Lambda base64-encoded.
+    result = call("POST", "/v1/things", base64.b64encode(raw).decode(), base64_encoded=True)
+    assert result["statusCode"] == 400
+    assert headers(result)["Content-Type"] == "application/problem+json"
+    assert json.loads(result["body"])["code"] == "invalid_encoding"
+
+
+@pytest.mark.parametrize("opening", ["[", '{"a":'])
+def test_deeply_nested_json_is_a_400_problem_not_a_500(opening: str) -> None:
+    closing = "]" if opening == "[" else "}"
+    result = call("POST", "/v1/things", opening * 5000 + "1" + closing * 5000)
+    assert result["statusCode"] == 400
+    assert json.loads(result["body"])["code"] == "invalid_json"
+
+
+def test_nesting_depth_counts_structure_not_brackets_inside_strings() -> None:
+    assert not api.too_deep(json.dumps({"to": "[" * 500, "body": "{" * 500}))
+    assert not api.too_deep("[" * api.MAX_JSON_DEPTH + "]" * api.MAX_JSON_DEPTH)
+    assert api.too_deep("[" * (api.MAX_JSON_DEPTH + 1) + "]" * (api.MAX_JSON_DEPTH + 1))
+    assert not api.too_deep(json.dumps({"a": 'x\\"' + "[" * 50}))
+
+
+def test_base64_encoded_utf8_json_body_still_reaches_the_route() -> None:
+    body = json.dumps({"to": "+15551234567", "body": "héllo"}).encode()
+    result = call("POST", "/v1/things", base64.b64encode(body).decode(), base64_encoded=True)
+    assert result["statusCode"] == 200, result["body"]
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data"])

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from switchboard.auth import Principal, refuse_credentials_in_url
-from switchboard.models.errors import PayloadTooLarge, ProblemError, RateLimited, UnsupportedMediaType
+from switchboard.models.errors import BadRequest, PayloadTooLarge, ProblemError, RateLimited, UnsupportedMediaType
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
 
 PROBLEM_TYPE_BASE = "https://docs.switchboard.example/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32  # our deepest model nests 5 levels
 DEFAULT_LOCK_S = 30.0  # an idempotency lock's life when the context cannot say how long the function may run
 
 # The same set the gateway's own error responses carry (infra/gateway_errors.py), so every answer looks alike.
@@ -56,6 +59,55 @@ def json_response(status: int, model: BaseModel, *, exclude_none: bool = False) 
 def no_content() -> Response[str]:
     """204."""
     return Response(status_code=204, content_type="application/json", body="")
+
+
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+# What each problem status means on any route; `answers(problems=...)` adds the route-specific ones to the document.
+PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed request (not JSON, not UTF-8, a credential in the URL, a bad Idempotency-Key, ...)",
+    401: "Missing, wrong or expired credentials",
+    403: "These credentials may not call this route (role, credential type) or the firewall refused the request",
+    404: "No such resource in this account",
+    409: "Conflicts with the current state",
+    410: "Gone for good",
+    413: "Request body over 64 KiB (or an answer too large to send)",
+    415: "Request body in a media type this route does not accept",
+    422: "Invalid fields (`errors` points at each) or a named rule refused the request",
+    429: "Over a rate limit or quota; nothing was processed, retry after `Retry-After`",
+}
+
+
+def problem_answer(status: int, description: str | None = None) -> dict[str, Any]:
+    """The OpenAPI response object of a problem answer (RFC 9457, `application/problem+json`)."""
+    return {
+        "description": description or PROBLEM_DESCRIPTIONS[status],
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+    }
+
+
+def answers(
+    status: int,
+    body: type[BaseModel] | dict[str, Any] | None,
+    description: str,
+    *,
+    media_type: str = "application/json",
+    problems: dict[int, str] | tuple[int, ...] = (),
+) -> dict[int, Any]:
+    """A route's `responses=`: its success status and body (a model, a raw schema or none) and its own problems.
+
+    local/openapi.py adds the problems every route of its kind can answer (credentials, body, idempotency).
+    """
+    if body is None:
+        content: dict[str, Any] = {}
+    elif isinstance(body, dict):
+        content = {media_type: {"schema": body}}
+    else:
+        content = {media_type: {"model": body}}
+    described = problems if isinstance(problems, dict) else dict.fromkeys(problems, "")
+    return {
+        status: {"description": description, "content": content},
+        **{code: problem_answer(code, text or None) for code, text in described.items()},
+    }
 
 
 def problem(
@@ -174,21 +226,75 @@ def build_resolver() -> APIGatewayRestResolver:
     return app
 
 
+# Query parameters the logic parses itself (answering 400 invalid_limit, invalid_cursor, ...): the document states
+# their form, the handler passes the raw string on.
+PageLimit = Annotated[
+    str | None,
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 100, "default": 25}),
+    Query(description="Page size, 1 to 100 (default 25)"),
+]
+PageCursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+
 JSON_ONLY: frozenset[str] = frozenset({"application/json"})
 # Carriers post their webhooks form-encoded (Twilio, Plivo); only their events route accepts that.
 JSON_OR_FORM: frozenset[str] = frozenset({"application/json", "application/x-www-form-urlencoded"})
 
 
-def _precheck(event: dict[str, Any], media_types: frozenset[str]) -> ProblemError | None:
+def _raw_body(event: dict[str, Any]) -> bytes | None:
     body = event.get("body")
     if not body:
         return None
-    if len(body.encode() if isinstance(body, str) else body) > MAX_BODY_BYTES:
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except ValueError:
+            return None  # not what API Gateway sends; the route reads it as it is
+    return body.encode() if isinstance(body, str) else bytes(body)
+
+
+def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays and objects in a JSON text nest deeper than `limit` (brackets inside strings do not count)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False  # too few brackets to nest that deep: no scan
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _precheck(event: dict[str, Any], media_types: frozenset[str]) -> ProblemError | None:
+    raw = _raw_body(event)
+    if raw is None:
+        return None
+    if len(raw) > MAX_BODY_BYTES:
         return PayloadTooLarge(f"The request body exceeds {MAX_BODY_BYTES} bytes.")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type and content_type not in media_types and not content_type.endswith("+json"):
         return UnsupportedMediaType(f"Send the request body as {' or '.join(sorted(media_types))}.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # JSON travels as UTF-8 (RFC 8259 §8.1), and so do our form bodies: anything else is not ours to guess.
+        return BadRequest("The request body is not valid UTF-8.", code="invalid_encoding")
+    # Deeper than any of our models: refused before a parser recurses into it.
+    if too_deep(text):
+        return BadRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.", code="invalid_json")
     return None
 
 

@@ -21,6 +21,7 @@ from switchboard.models import plans
 from switchboard.models.errors import BadRequest, NotFound, ProblemError, RateLimited, ValidationFailed
 from switchboard.models.messages import (
     MAX_SEND_AHEAD_S,
+    MESSAGE_STATUSES,
     Attempt,
     ErrorInfo,
     Event,
@@ -341,7 +342,7 @@ def _time_bound(value: str | None, name: str, default: str) -> str:
     return clock.rfc3339(moment)
 
 
-STATUSES = frozenset({"queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "expired", "canceled"})
+STATUSES = frozenset(MESSAGE_STATUSES)
 
 
 def list_page(

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from switchboard.models.identity import Email, Password, Token
+from switchboard.models.identity import Email, NewPassword, Token
 from switchboard.models.permissions import Role
 
 
@@ -51,7 +51,7 @@ class AcceptIn(_In):
     """POST /v1/invitations/accept: the e-mailed token and the invitee's new password."""
 
     token: Token
-    password: Password
+    password: NewPassword
 
 
 class InvitationOut(BaseModel):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from switchboard.models.account import AccountOut
+from switchboard.models.audit import AuditEvent
 from switchboard.models.identity import Email, Password, TotpCode
 
 
@@ -41,3 +43,14 @@ class RestoreOut(BaseModel):
     """200 of POST /v1/account/restore."""
 
     status: Literal["active"]
+
+
+class AccountExport(BaseModel):
+    """200 of GET /v1/account/export: every record of the account, sealed fields opened (R57)."""
+
+    format: Literal["switchboard.account-export.v1"]
+    exported_at: str
+    account: AccountOut
+    records: dict[str, list[dict[str, Any]]]  # table name -> its items, as stored
+    audit_events: list[AuditEvent]
+    unreadable_fields: int

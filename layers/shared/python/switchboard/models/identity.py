@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 # The policy (15-256 code points, blocklist) runs in logic and names its reason; this bound only caps the work.
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+# A password being set: the document (and the gateway's model) states the policy's length; logic names the reason.
+NewPassword = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024), Field(json_schema_extra={"minLength": 15, "maxLength": 256})
+]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 TotpCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 
@@ -22,7 +26,7 @@ class SignupIn(_In):
     """POST /v1/signup."""
 
     email: Email
-    password: Password
+    password: NewPassword
     account_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
@@ -102,7 +106,7 @@ class PasswordChangeIn(_In):
     """POST /v1/me/password."""
 
     current_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class TotpEnrolOut(BaseModel):
@@ -141,4 +145,4 @@ class ResetConfirmIn(_In):
     """POST /v1/password-resets/confirm."""
 
     token: Token
-    new_password: Password
+    new_password: NewPassword

@@ -7,14 +7,28 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.models.recipients import Channel
+from switchboard.models.recipients import E164_PATTERN, Channel
 from switchboard.models.webhooks import DeliveryOut
 
 MAX_BODY_CHARS = 1600
 MAX_SEND_AHEAD_S = 30 * 86400
 MIN_VALIDITY_S = 60
 MAX_VALIDITY_S = 3 * 86400
+# Every status a message can have (the `status` filter of GET /v1/messages).
+MESSAGE_STATUSES = ("queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "expired", "canceled")
 Outcome = Literal["accepted", "failed", "timeout", "skipped"]
+
+
+def _given(name: str) -> dict[str, Any]:
+    # Present and not null: `{"to": null}` means the same as leaving `to` out.
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+# The cross-field rules logic enforces (422 with a pointer), stated for the document and the gateway's model.
+ONE_BODY: dict[str, Any] = {"oneOf": [_given("body"), _given("template")]}
+TEMPLATE_ON_WHATSAPP: dict[str, Any] = {
+    "anyOf": [{"not": _given("template")}, {"properties": {"channel": {"enum": ["whatsapp"]}}}]
+}
 
 
 class Template(BaseModel):
@@ -30,9 +44,14 @@ class Template(BaseModel):
 class MessageIn(BaseModel):
     """`POST /v1/messages`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [{"oneOf": [_given("to"), _given("recipient_id")]}, ONE_BODY, TEMPLATE_ON_WHATSAPP]
+        },
+    )
 
-    to: str | None = Field(default=None, max_length=32)
+    to: str | None = Field(default=None, max_length=32, json_schema_extra={"pattern": E164_PATTERN})
     recipient_id: str | None = Field(default=None, max_length=64)
     channel: Channel
     body: str | None = Field(default=None, min_length=1, max_length=MAX_BODY_CHARS)
@@ -45,7 +64,7 @@ class MessageIn(BaseModel):
 class BroadcastIn(BaseModel):
     """`POST /v1/broadcasts`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": [ONE_BODY, TEMPLATE_ON_WHATSAPP]})
 
     list_id: str = Field(max_length=64)
     channel: Channel

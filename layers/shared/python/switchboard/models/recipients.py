@@ -15,6 +15,8 @@ ConsentStatus = Literal["opted_in", "opted_out"]
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTES_BYTES = 4096
 MAX_LIST_ADD = 500
+# What parse_phone accepts syntactically; the numbering plan check (a 422 with its reason) JSON Schema cannot express.
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 
 
 class InvalidPhone(ValueError):
@@ -61,7 +63,7 @@ class RecipientIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    phone: str = Field(min_length=1, max_length=32)
+    phone: str = Field(min_length=1, max_length=32, json_schema_extra={"pattern": E164_PATTERN})
     name: str | None = Field(default=None, max_length=200)
     attributes: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 

@@ -13,6 +13,12 @@ Impact = Literal["minor", "major", "critical"]
 COMPONENTS: tuple[str, ...] = ("api", "sms", "whatsapp", "voice", "webhooks")
 
 
+class Health(BaseModel):
+    """GET /v1/health."""
+
+    status: Literal["ok"]
+
+
 class Component(BaseModel):
     """One part of the platform and how it is doing."""
 

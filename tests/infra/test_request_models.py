@@ -1,0 +1,65 @@
+"""Every deployed method with a body validates it with the request model generated from its pydantic model (R36)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra import catalog, request_models
+from local import openapi
+from tests.infra.conftest import STAGES, Assembly
+
+
+def _paths(resources: dict[str, Any]) -> dict[str, str]:
+    """Logical id of each AWS::ApiGateway::Resource -> its full path."""
+    found: dict[str, str] = {}
+
+    def path_of(logical_id: str) -> str:
+        if logical_id not in found:
+            props = resources[logical_id]["Properties"]
+            parent = props["ParentId"]
+            prefix = path_of(parent["Ref"]) if "Ref" in parent else ""  # GetAtt RootResourceId: the root
+            found[logical_id] = f"{prefix}/{props['PathPart']}"
+        return found[logical_id]
+
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::ApiGateway::Resource":
+            path_of(logical_id)
+    return found
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_method_with_a_body_has_its_generated_request_model(assembly: Assembly, stage: str) -> None:
+    document = openapi.document()  # generated now from the handlers' pydantic models
+    expected = request_models.request_models(document)
+    with_body = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    }
+    assert set(expected) == with_body
+    resources = assembly.template(stage, "api")["Resources"]
+    paths = _paths(resources)
+    modelled: dict[tuple[str, str], dict[str, Any]] = {}
+    methods = 0
+    for resource in resources.values():
+        if resource["Type"] != "AWS::ApiGateway::Method":
+            continue
+        methods += 1
+        props = resource["Properties"]
+        key = (props["HttpMethod"], paths[props["ResourceId"]["Ref"]])
+        models = props.get("RequestModels")
+        if models is None:
+            continue
+        assert set(models) == {"application/json"}, key
+        model = resources[models["application/json"]["Ref"]]
+        assert model["Type"] == "AWS::ApiGateway::Model"
+        modelled[key] = model["Properties"]
+    assert methods == len(catalog.routes())
+    assert set(modelled) == with_body
+    for key, model in modelled.items():
+        assert model["Name"] == expected[key].name
+        assert model["ContentType"] == "application/json"
+        assert model["Schema"] == expected[key].schema, key
