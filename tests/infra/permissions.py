@@ -33,15 +33,16 @@ SQS_KMS = {"SendMessage": ("kms:GenerateDataKey", "kms:Decrypt"), "ReceiveMessag
 SECRETS_KMS = {"GetSecretValue": ("kms:Decrypt",), "PutSecretValue": ("kms:GenerateDataKey", "kms:Decrypt")}
 _IDEMPOTENCY = (
     "switchboard.api gives every authenticated POST an Idempotency-Key record (conditional Puts, a Delete when "
-    "the route raises); the tests send the header to identity_api and messages_api routes only, and never make a "
-    "route raise after its claim"
+    "the route raises after its claim, which no test makes happen)"
 )
 _CHANNELS = "the same channel-generic enqueue the tests exercise for sms (Channel.SMS) serves this channel's queue"
 # Grants no recorded call uses, each with its reason (the whole allowlist): (function, catalog resource, IAM action
 # or "*" for every grant on it) -> reason. Each is a code path no test reaches yet, not a privilege the code lacks.
 ALLOWED_EXTRAS: dict[tuple[str, str, str], str] = {
-    **{(name, "Idempotency", "*"): _IDEMPOTENCY for name in ("account_api", "webhooks_api", "recipients_api")},
-    **{(name, "Idempotency", "dynamodb:DeleteItem"): _IDEMPOTENCY for name in ("identity_api", "messages_api")},
+    **{
+        (name, "Idempotency", "dynamodb:DeleteItem"): _IDEMPOTENCY
+        for name in ("account_api", "webhooks_api", "recipients_api", "identity_api", "messages_api")
+    },
     ("voice_send_worker", "Callbacks", "*"): "message.status webhooks of a voice send: the channel-generic status "
     "publisher the sms and whatsapp workers' tests record (no voice test has a webhook endpoint)",
     **{(name, f"{c}Send", "*"): _CHANNELS for name in ("carrier_events", "release_job") for c in ("Voice", "Whatsapp")},
