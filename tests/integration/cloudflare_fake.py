@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests import loopback
 
 PREFIX = "/client/v4"
 TOKEN = "cf-test-token-0123456789"
@@ -284,13 +285,6 @@ def serve(fake: FakeCloudflare | None = None) -> Iterator[FakeCloudflare]:
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
-    try:
+    with loopback.serving(Handler) as server:
+        state.base_url = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from functions.edge_drift_job import handler
 from infra import catalog
 from switchboard import observability, settings
 from switchboard.logic import edge_drift
+from tests import loopback
 from tests.integration.conftest import Context
 
 DEPLOYED = json.loads(edge_drift.DEPLOYED_FILE.read_text())
@@ -65,16 +65,9 @@ def fake() -> Iterator[FakeCloudflare]:
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/client/v4/ips"
-    try:
+    with loopback.serving(Handler) as server:
+        state.url = f"http://127.0.0.1:{server.server_address[1]}/client/v4/ips"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

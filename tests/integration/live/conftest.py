@@ -45,15 +45,14 @@ from functions.send_worker import handler as send_worker
 from functions.webhooks_api import handler as webhooks_api
 from infra import catalog
 from local.workers import sqs_event
-from switchboard import clock, ids, settings, webhook_client
+from switchboard import clock, settings, webhook_client
 from switchboard.carriers import registry
-from switchboard.crypto import envelope, secrets
-from switchboard.dal import accounts as accounts_dal
+from switchboard.crypto import secrets
 from tests.integration.conftest import Context, rest_event
 from tests.integration.identity.conftest import identity  # noqa: F401 - a fixture: the gateway test signs up
 from tests.integration.live import fakes as fakes_module
 from tests.integration.live.fakes import CarrierRequest, FakePlivo, FakeTwilio, FakeWhatsApp, serving
-from tests.integration.messaging.conftest import Account, Answer, Queues, queues  # noqa: F401 - fixture
+from tests.integration.messaging.conftest import Account, Answer, Queues, make_account, queues  # noqa: F401 - fixture
 
 STAGE = "dev"
 PUBLIC_BASE_URL = "https://api.dev.switchboard.example"
@@ -138,29 +137,7 @@ def carriers(dev: Queues, monkeypatch: pytest.MonkeyPatch) -> Iterator[Carriers]
 @pytest.fixture
 def account(carriers: Carriers) -> Account:
     """An account whose senders are real carrier numbers (Twilio for SMS and voice, WhatsApp's own number)."""
-    account_id = ids.new_id("acct")
-    envelope.create_key(account_id)
-    pk = accounts_dal.account_pk(account_id)
-    item = accounts_dal.AccountItem(
-        pk, accounts_dal.ACCOUNT_SK, account_id=account_id, name="Acme", created_at=int(clock.timestamp())
-    )
-    owner = accounts_dal.UserItem(
-        pk,
-        accounts_dal.user_sk("usr_owner"),
-        user_id="usr_owner",
-        account_id=account_id,
-        email_sealed="x",
-        email_index=ids.new_id("idx"),
-        role="owner",
-        password_phc="x",
-        pepper_version="v1",
-        created_at=0,
-        password_changed_at=0,
-    )
-    carrier_of = {"sms": "twilio", "voice": "twilio", "whatsapp": "whatsapp"}
-    senders = [accounts_dal.NewSender(channel=c, carrier=carrier_of[c], number=n) for c, n in SENDERS.items()]
-    accounts_dal.create_account(item, owner, senders)
-    return Account(account_id=account_id, senders=dict(SENDERS))
+    return make_account(numbers=SENDERS, carriers={"sms": "twilio", "voice": "twilio", "whatsapp": "whatsapp"})
 
 
 def to_gateway(request: CarrierRequest) -> Answer:

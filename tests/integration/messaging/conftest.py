@@ -2,7 +2,7 @@
 
 import json
 import secrets as secrets_module
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -134,11 +134,14 @@ def queues(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Que
     settings.reload()
 
 
-def make_account(plan: str = "free") -> Account:
-    """An account as signup makes one: a data key, one sandbox sender per channel."""
+def make_account(
+    plan: str = "free", *, numbers: Mapping[str, str] | None = None, carriers: Mapping[str, str] | None = None
+) -> Account:
+    """An account as signup makes one: a data key, one sender per channel (`numbers`, random by default) on
+    `carriers` (channel -> carrier, sandbox-a by default)."""
     account_id = ids.new_id("acct")
     envelope.create_key(account_id)
-    numbers = {c: f"+1555{secrets_module.randbelow(10**7):07d}" for c in catalog.CHANNELS}
+    numbers = dict(numbers or {c: f"+1555{secrets_module.randbelow(10**7):07d}" for c in catalog.CHANNELS})
     item = accounts_dal.AccountItem(
         accounts_dal.account_pk(account_id),
         accounts_dal.ACCOUNT_SK,
@@ -160,7 +163,10 @@ def make_account(plan: str = "free") -> Account:
         created_at=0,
         password_changed_at=0,
     )
-    senders = [accounts_dal.NewSender(channel=c, carrier="sandbox-a", number=n) for c, n in numbers.items()]
+    senders = [
+        accounts_dal.NewSender(channel=c, carrier=(carriers or {}).get(c, "sandbox-a"), number=n)
+        for c, n in numbers.items()
+    ]
     accounts_dal.create_account(item, owner, senders)
     return Account(account_id=account_id, senders=numbers, plan=plan)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -16,6 +15,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from switchboard.carriers.base import CarrierError, CarrierRejected, CarrierTimeout, CarrierUnavailable
 from switchboard.observability import logger
+from switchboard.urls import is_loopback
 
 # R63: failover must finish within 2 s, so one carrier gets at most 300 ms to accept the connection and 1 s in all.
 CONNECT_TIMEOUT_S = 0.3
@@ -41,15 +41,6 @@ class Response:
             return {}
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class HttpClient:
     """POSTs to carriers; every failure to get an answer becomes a CarrierTimeout or CarrierUnavailable."""
 
@@ -67,7 +58,7 @@ class HttpClient:
     def post(self, carrier: str, url: str, *, headers: Mapping[str, str], body: bytes) -> Response:
         """POST `body` to `url` and read the answer within the total timeout."""
         parts = urlsplit(url)
-        if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname or "")):
+        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
             # Plain HTTP only to loopback (the tests' fake carriers): credentials never travel unencrypted.
             raise CarrierUnavailable(f"{carrier}: refusing a non-HTTPS carrier URL")
         started = time.monotonic()

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from switchboard import settings
 from switchboard.observability import logger
+from switchboard.urls import is_loopback
 
 DEPLOYED_FILE = Path(__file__).resolve().parent.parent / "cloudflare_ips.json"
 CONNECT_TIMEOUT_S = 3.0
@@ -102,15 +103,6 @@ def parse_published(body: bytes) -> set[str]:
     return _networks(ipv4, 4) | _networks(ipv6, 6)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def fetch(url: str) -> bytes:
     """GET `url` over HTTPS (plain HTTP only to loopback: the local stack's and tests' fakes), no redirects, TLS
     verified, bounded in time and size; CheckFailed on any failure."""
@@ -118,7 +110,7 @@ def fetch(url: str) -> bytes:
     from urllib3.exceptions import HTTPError  # noqa: PLC0415
 
     parts = urlsplit(url)
-    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname or "")):
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
         raise CheckFailed(f"refusing a non-HTTPS URL for the published ranges: {parts.scheme}://{parts.hostname}")
     timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=TOTAL_TIMEOUT_S, total=TOTAL_TIMEOUT_S)
     pool = urllib3.PoolManager(timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED")
