@@ -379,7 +379,9 @@ def test_every_request_model_belongs_to_a_catalog_route() -> None:
     assert set(MODEL_ROUTES) == set(MODELS)
 
 
-@pytest.mark.parametrize("body", [b"[]", b'"text"', b"17", b"{", b'{"a": "\xe2\x28\xa1"}', b"[" * 5000 + b"]" * 5000])
+@pytest.mark.parametrize(
+    "body", [b"[]", b'"text"', b"17", b"{", b'{"a": NaN}', b'{"a": "\xe2\x28\xa1"}', b"[" * 5000 + b"]" * 5000]
+)
 @pytest.mark.parametrize("operation", MODEL_ROUTES, ids=" ".join)
 def test_gateway_refuses_a_body_its_model_rejects_and_the_handler_never_runs(
     operation: tuple[str, str], body: bytes
