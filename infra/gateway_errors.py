@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 PROBLEM_TYPE_BASE = "https://docs.switchboard.example/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-# The placeholder the deployed gateway fills in; the local gateway substitutes the same request id.
+# The placeholders the deployed gateway fills in; the local gateway substitutes its own values for the same ones.
 REQUEST_ID_VARIABLE = "$context.requestId"
+# What the request validator found wrong with a body (API Gateway's own wording, e.g. a missing property). A
+# gateway response template is not VTL: simple substitution is all there is, so the text goes in `detail`.
+VALIDATION_ERROR_VARIABLE = "$context.error.validationErrorString"
 
 
 @dataclass(frozen=True)
@@ -21,14 +24,14 @@ class GatewayError:
     title: str
     detail: str
 
-    def body(self, request_id: str = REQUEST_ID_VARIABLE) -> str:
-        """The problem document; deployed, `request_id` stays the `$context.requestId` variable."""
+    def body(self, request_id: str = REQUEST_ID_VARIABLE, validation_error: str = VALIDATION_ERROR_VARIABLE) -> str:
+        """The problem document; deployed, `request_id` and `validation_error` stay the `$context` variables."""
         return json.dumps(
             {
                 "type": PROBLEM_TYPE_BASE + self.code,
                 "title": self.title,
                 "status": self.status,
-                "detail": self.detail,
+                "detail": self.detail.replace(VALIDATION_ERROR_VARIABLE, validation_error),
                 "code": self.code,
                 "request_id": request_id,
             }
@@ -48,7 +51,11 @@ GATEWAY_ERRORS: tuple[GatewayError, ...] = (
     GatewayError("THROTTLED", 429, "rate_limited", "Too many requests", "Slow down and retry after a moment."),
     GatewayError("QUOTA_EXCEEDED", 429, "rate_limited", "Too many requests", "Slow down and retry after a moment."),
     GatewayError(
-        "BAD_REQUEST_BODY", 400, "invalid_body", "Invalid body", "The request body does not match its schema."
+        "BAD_REQUEST_BODY",
+        400,
+        "invalid_body",
+        "Invalid body",
+        f"The request body does not match its schema: {VALIDATION_ERROR_VARIABLE}",
     ),
     GatewayError(
         "BAD_REQUEST_PARAMETERS", 400, "invalid_parameters", "Invalid parameters", "A required parameter is missing."

@@ -51,6 +51,10 @@ def draft4(schema: Any, components: dict[str, Any], depth: int = 0) -> Any:
         elif key in {"exclusiveMinimum", "exclusiveMaximum"} and not isinstance(value, bool):
             out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
             out[key] = True
+        elif key == "type" and value == "integer" and "multipleOf" not in schema:
+            # Draft 4's `integer` refuses `1.0`, which 2020-12 (the document, the handlers' pydantic) accepts as 1.
+            out[key] = "number"
+            out["multipleOf"] = 1
         elif key == "properties":
             out[key] = {name: draft4(sub, components, depth + 1) for name, sub in value.items()}
         else:

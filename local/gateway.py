@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from infra import catalog
+from jsonschema import Draft4Validator, validators
+from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.protocols import Validator
+
+from infra import catalog, request_models
 from infra.gateway_errors import PROBLEM_CONTENT_TYPE, gateway_error
 from local.lambdas import Invoker
 from local.provision import ACCOUNT_ID, REGION, STAGE
@@ -63,11 +68,71 @@ class Response:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
 
-def error_response(response_type: str, request_id: str) -> Response:
+def error_response(response_type: str, request_id: str, validation_error: str = "") -> Response:
     """One of API Gateway's own error answers (infra/gateway_errors.py), with the headers every answer carries."""
     error = gateway_error(response_type)
     headers = [("Content-Type", PROBLEM_CONTENT_TYPE), *SECURITY_HEADERS.items(), ("X-Request-Id", request_id)]
-    return Response(error.status, headers, error.body(request_id).encode())
+    return Response(error.status, headers, error.body(request_id, validation_error).encode())
+
+
+# --- request validation --------------------------------------------------------------------------------------------
+
+
+def model_media_type(content_type: str | None) -> str:
+    """The key API Gateway looks the method's model up by: the media type without parameters, lower case.
+
+    Without a Content-Type API Gateway assumes application/json (as for mapping templates), so such a body is
+    validated; `application/json; charset=utf-8` or `Application/JSON` select the application/json model too.
+    """
+    return (content_type or request_models.JSON).split(";")[0].strip().lower()
+
+
+def _jvm_pattern(
+    validator: Validator, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    # API Gateway's validator runs on the JVM, where `\s`, `\d` and `\w` are ASCII classes (Python's `\s` also
+    # matches \x1c-\x1f, so without re.ASCII an address the deployed gateway and the handler accept would fail).
+    if validator.is_type(instance, "string") and re.search(pattern, instance, re.ASCII) is None:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Draft 4 as API Gateway applies it. `format` is not checked: whether API Gateway does is undocumented, and not
+# checking can only let a body through to the handler, whose pydantic model checks it (422).
+ModelValidator: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]  # untyped in the stubs
+    Draft4Validator, {"pattern": _jvm_pattern}
+)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def body_error(validator: Validator, body: bytes) -> str | None:
+    """Why API Gateway's request validator refuses `body` for this model, or None when it passes.
+
+    An empty body: AWS's documentation does not say how the validator treats it. We validate it as `{}`, as
+    infra/request_models.py already assumes for an optional body: a required body's missing properties are refused
+    here (never more forgiving than deployed), an optional body's model admits it. A body that is not JSON (nor
+    UTF-8, nor strict JSON: no NaN) fails validation. The text differs from API Gateway's (its validator words
+    errors its own way, e.g. `[object has missing required properties (["email"])]`); the contract is the 400
+    `invalid_body` with a reason in `detail`.
+    """
+    try:
+        document = json.loads(body, parse_constant=_not_json) if body.strip() else {}
+    except (ValueError, RecursionError):
+        return "[the body is not valid JSON]"
+    error = best_match(validator.iter_errors(document))
+    if error is None:
+        return None
+    pointer = "".join(f"/{part}" for part in error.absolute_path)
+    # jsonschema's messages quote the offending value, which may be a password: name only the broken rule.
+    if error.validator in {"required", "additionalProperties"}:
+        broken = error.message
+    elif error.validator in {"anyOf", "oneOf"}:
+        broken = f"matches none of the {error.validator} schemas"
+    else:
+        broken = f"fails {error.validator} {json.dumps(error.validator_value)}"[:200]
+    return f"[{pointer or '/'}: {broken}]"
 
 
 # --- routing -----------------------------------------------------------------------------------------------------
@@ -291,6 +356,8 @@ class Gateway:
         self.authorizer = catalog.authorizer() if authorizer is None and use_catalog_authorizer else authorizer
         self.port = port
         self.local_routes: list[tuple[str, re.Pattern[str], LocalHandler]] = []
+        # The very schemas synth deploys as the methods' request models, so local and deployed validation agree.
+        self.validators = {key: ModelValidator(model.schema) for key, model in request_models.committed().items()}
 
     def add_local_route(self, method: str, template: str, handler: LocalHandler) -> None:
         """Serve a route from the gateway itself (the /_local routes, the OpenAPI document and its UI)."""
@@ -321,6 +388,12 @@ class Gateway:
                 event["requestContext"]["authorizer"] = self._authorize(event)
             except AuthorizerVerdict as verdict:
                 return error_response(verdict.response_type, request.request_id)
+        # API Gateway validates the request after the authorizer allowed it and before the integration runs.
+        validator = self.validators.get((compiled.route.method, compiled.route.path))
+        if validator is not None and model_media_type(request.header("Content-Type")) == request_models.JSON:
+            problem = body_error(validator, request.body)
+            if problem is not None:
+                return error_response("BAD_REQUEST_BODY", request.request_id, problem)
         return self._invoke(compiled.function, event, request.request_id)
 
     def _authorize(self, event: dict[str, Any]) -> dict[str, str]:

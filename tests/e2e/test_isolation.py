@@ -40,9 +40,11 @@ def _unknown_verification(n: int) -> Sent:
     return Sent("POST", "/v1/email-verifications", json.dumps({"token": f"unknown-token-{n:040d}"}).encode(), 400)
 
 
-def _bad_signup(n: int) -> Sent:
-    # identity_api answers 400 for a body that is not JSON, from the resolver's validation error handler.
-    return Sent("POST", "/v1/signup", b"{not json " + str(n).encode(), 400)
+def _unknown_reset(n: int) -> Sent:
+    # identity_api refuses a reset token it never issued (400): a body the gateway's request model lets through, so
+    # the function answers (a body that is not JSON is the gateway's own 400, which has no `instance`).
+    body = {"token": f"unknown-reset-{n:040d}", "new_password": "correct horse battery staple"}
+    return Sent("POST", "/v1/password-resets/confirm", json.dumps(body).encode(), 400)
 
 
 def _hammer(stack: LocalStack, make: Callable[[int], Sent], start: threading.Barrier, wrong: list[str]) -> int:
@@ -69,7 +71,7 @@ def _hammer(stack: LocalStack, make: Callable[[int], Sent], start: threading.Bar
     ("first", "second"),
     [
         (_unknown_verification, _unknown_carrier("isolated", "GET")),  # two functions at once
-        (_unknown_verification, _bad_signup),  # one function, two routes
+        (_unknown_verification, _unknown_reset),  # one function, two routes
     ],
     ids=["two-functions", "one-function-two-routes"],
 )

@@ -54,19 +54,22 @@ def test_webhook_endpoint_lifecycle_over_http(stack: LocalStack) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "code"),
+    ("body", "status", "code"),
     [
-        ({"url": "https://10.0.0.5/", "events": ["message.status"]}, "invalid_webhook_url"),
-        ({"url": "https://169.254.169.254/latest", "events": ["message.status"]}, "invalid_webhook_url"),
-        ({"url": "https://[::ffff:10.0.0.1]/", "events": ["message.status"]}, "invalid_webhook_url"),
-        ({"url": "https://user:pw@127.0.0.1/", "events": ["message.status"]}, "invalid_webhook_url"),
-        ({"url": "http://192.168.1.20:8080/", "events": ["message.status"]}, "invalid_webhook_url"),
-        ({"url": "http://127.0.0.1:8099/", "events": ["message.sent"]}, "validation_failed"),
+        ({"url": "https://10.0.0.5/", "events": ["message.status"]}, 422, "invalid_webhook_url"),
+        ({"url": "https://169.254.169.254/latest", "events": ["message.status"]}, 422, "invalid_webhook_url"),
+        ({"url": "https://[::ffff:10.0.0.1]/", "events": ["message.status"]}, 422, "invalid_webhook_url"),
+        ({"url": "https://user:pw@127.0.0.1/", "events": ["message.status"]}, 422, "invalid_webhook_url"),
+        ({"url": "http://192.168.1.20:8080/", "events": ["message.status"]}, 422, "invalid_webhook_url"),
+        # An event name outside the enum: the request model refuses it at the gateway, deployed and locally.
+        ({"url": "http://127.0.0.1:8099/", "events": ["message.sent"]}, 400, "invalid_body"),
     ],
 )
-def test_webhook_endpoint_validation_over_http(stack: LocalStack, body: dict[str, object], code: str) -> None:
+def test_webhook_endpoint_validation_over_http(
+    stack: LocalStack, body: dict[str, object], status: int, code: str
+) -> None:
     answer = stack.request("POST", "/v1/webhook-endpoints", body, headers=_session(stack))
-    assert answer.status == 422, answer.text
+    assert answer.status == status, answer.text
     assert answer.headers["Content-Type"] == "application/problem+json"
     assert answer.json()["code"] == code
 

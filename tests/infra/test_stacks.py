@@ -316,6 +316,9 @@ def test_gateway_responses_are_problem_json_with_security_headers(assembly: Asse
         body = json.loads(props["ResponseTemplates"][PROBLEM_CONTENT_TYPE])
         assert body["status"] == error.status
         assert body["request_id"] == "$context.requestId"
+        # A refused body tells the client why: the validator's own message goes in `detail`.
+        has_reason = "$context.error.validationErrorString" in body["detail"]
+        assert has_reason == (error.response_type == "BAD_REQUEST_BODY"), error.response_type
         headers = props["ResponseParameters"]
         assert headers["gatewayresponse.header.Content-Type"] == f"'{PROBLEM_CONTENT_TYPE}'"
         for name, value in SECURITY_HEADERS.items():

@@ -23,3 +23,13 @@ def test_gateway_errors_are_unique_and_deployed_body_keeps_the_variable() -> Non
     types = [e.response_type for e in gateway_errors.GATEWAY_ERRORS]
     assert len(types) == len(set(types))
     assert json.loads(gateway_errors.gateway_error("UNAUTHORIZED").body())["request_id"] == "$context.requestId"
+
+
+def test_bad_request_body_says_why_deployed_and_locally_as_valid_problem_json() -> None:
+    error = gateway_errors.gateway_error("BAD_REQUEST_BODY")
+    deployed = json.loads(error.body())
+    assert deployed["detail"].endswith(": $context.error.validationErrorString")
+    reason = '[/email: fails pattern "^[^@\\s]+$"]'  # quotes and backslashes stay valid JSON
+    local = json.loads(error.body("req-1", reason))
+    assert local["detail"] == f"The request body does not match its schema: {reason}"
+    assert (local["status"], local["code"], local["request_id"]) == (400, "invalid_body", "req-1")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.core import NOT_SET
+from schemathesis.generation import GenerationMode
 
-from infra import catalog
+from infra import catalog, request_models
+from infra.paths import ROOT
 from local.gateway import (
     AuthorizerVerdict,
     Gateway,
@@ -342,3 +348,124 @@ def test_local_routes_all_live_under_local_and_never_shadow_a_catalog_route() ->
         assert template.startswith("/_local/") or (method, template) in documentation, template
         assert (method, template) not in catalog_routes
     assert not any(path.startswith("/_local") or path in {"/openapi.json", "/docs"} for _, path in catalog_routes)
+
+
+# --- request validation (the methods' request models, as API Gateway's request validator applies them) ----------
+
+
+MODELS = request_models.committed()
+# Every catalog route whose method has a request model, served by the recording fake behind an allowing authorizer.
+MODEL_ROUTES = sorted(
+    ((route.method, route.path) for route, _ in catalog.routes() if (route.method, route.path) in MODELS)
+)
+CATALOG_AS_FAKES = [(route, FN) for route, _ in catalog.routes()]
+
+
+def catalog_gateway(fakes: Fakes) -> Gateway:
+    return Gateway(invoker=Invoker(fakes.load), routes=CATALOG_AS_FAKES, authorizer=AUTH, use_catalog_authorizer=False)
+
+
+def concrete(template: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x_1", template)
+
+
+def send(fakes: Fakes, method: str, template: str, body: bytes, content_type: str | None = "application/json") -> Any:
+    headers = [("Authorization", "Bearer t")] + ([("Content-Type", content_type)] if content_type else [])
+    return catalog_gateway(fakes).dispatch(Request(method, concrete(template), headers, body))
+
+
+def test_every_request_model_belongs_to_a_catalog_route() -> None:
+    assert MODEL_ROUTES, "no request models: the validation tests below would test nothing"
+    assert set(MODEL_ROUTES) == set(MODELS)
+
+
+@pytest.mark.parametrize(
+    "body", [b"[]", b'"text"', b"17", b"{", b'{"a": NaN}', b'{"a": "\xe2\x28\xa1"}', b"[" * 5000 + b"]" * 5000]
+)
+@pytest.mark.parametrize("operation", MODEL_ROUTES, ids=" ".join)
+def test_gateway_refuses_a_body_its_model_rejects_and_the_handler_never_runs(
+    operation: tuple[str, str], body: bytes
+) -> None:
+    fakes = Fakes(authorizer=allow())
+    response = send(fakes, *operation, body)
+    problem = problem_of(response)
+    assert (response.status, problem["code"], problem["title"]) == (400, "invalid_body", "Invalid body")
+    assert problem["detail"].startswith("The request body does not match its schema: [")
+    assert fakes.events == []
+
+
+@pytest.mark.parametrize("operation", MODEL_ROUTES, ids=" ".join)
+def test_gateway_runs_the_authorizer_before_validating_the_body(operation: tuple[str, str]) -> None:
+    fakes = Fakes(authorizer=Exception("Unauthorized"))
+    response = send(fakes, *operation, b"[]")
+    route = next(r for r, _ in catalog.routes() if (r.method, r.path) == operation)
+    if route.auth is catalog.Auth.PUBLIC:
+        assert (response.status, problem_of(response)["code"]) == (400, "invalid_body")
+        assert fakes.auth_events == []
+    else:
+        assert (response.status, problem_of(response)["code"]) == (401, "unauthorized")
+        assert len(fakes.auth_events) == 1
+    assert fakes.events == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "validated"),
+    [
+        ("application/json", True),
+        ("application/json; charset=utf-8", True),
+        ("Application/JSON", True),
+        (None, True),  # API Gateway assumes application/json without a Content-Type
+        ("text/plain", False),  # no model for this media type: API Gateway does not validate, the handler answers
+        ("application/problem+json", False),
+    ],
+)
+def test_gateway_validates_only_bodies_whose_media_type_selects_the_model(
+    content_type: str | None, validated: bool
+) -> None:
+    fakes = Fakes(authorizer=allow())
+    response = send(fakes, "POST", "/v1/sessions", b"[]", content_type)
+    assert response.status == (400 if validated else 200)
+    assert len(fakes.events) == (0 if validated else 1)
+
+
+def test_gateway_validates_an_empty_body_as_an_empty_object() -> None:
+    required = Fakes(authorizer=allow())
+    response = send(required, "POST", "/v1/sessions", b"")
+    assert (response.status, problem_of(response)["code"]) == (400, "invalid_body")
+    assert "'email' is a required property" in problem_of(response)["detail"]
+    optional = Fakes(authorizer=allow())  # an optional body: its model admits `{}`, so no body reaches the handler
+    assert send(optional, "DELETE", "/v1/account", b"").status == 200
+    assert optional.events[0]["body"] is None
+
+
+def test_gateway_names_the_broken_rule_without_echoing_the_value() -> None:
+    fakes = Fakes(authorizer=allow())
+    body = json.dumps({"email": "SECRET-VALUE-not-an-address", "password": "x"}).encode()
+    detail = problem_of(send(fakes, "POST", "/v1/sessions", body))["detail"]
+    assert detail.startswith("The request body does not match its schema: [/email: fails pattern ")
+    assert "SECRET-VALUE" not in detail
+
+
+@pytest.fixture(scope="module")
+def document_schema() -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_dict(json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("operation", MODEL_ROUTES, ids=" ".join)
+def test_gateway_passes_bodies_the_openapi_document_calls_valid_unchanged(
+    document_schema: schemathesis.BaseSchema, operation: tuple[str, str]
+) -> None:
+    method, path = operation
+    strategy = document_schema[path][method].as_strategy(generation_mode=GenerationMode.POSITIVE)
+
+    @given(case=strategy)
+    @settings(max_examples=5, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:
+        raw = b"" if case.body is NOT_SET else json.dumps(case.body).encode()
+        fakes = Fakes(authorizer=allow())
+        response = send(fakes, method, path, raw)
+        assert response.status == 200, (raw, response.body)
+        [event] = fakes.events
+        assert (event["body"] or "").encode() == raw
+
+    check()

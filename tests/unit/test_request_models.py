@@ -72,6 +72,10 @@ def test_request_models_are_self_contained_draft_4(models: dict[tuple[str, str],
         ("DELETE", "/v1/account", {}, True),
         ("POST", "/v1/billing/events", {"id": "evt_1", "type": "customer.created", "created": 1}, True),
         ("POST", "/v1/billing/events", {"type": "customer.created"}, False),
+        # 2020-12 and pydantic take an integral float as an integer; draft 4's `integer` alone would refuse it.
+        ("POST", "/v1/billing/events", {"id": "evt_1", "type": "customer.created", "created": 1.0}, True),
+        ("POST", "/v1/billing/events", {"id": "evt_1", "type": "customer.created", "created": 1.5}, False),
+        ("POST", "/v1/billing/events", {"id": "evt_1", "type": "customer.created", "created": "1"}, False),
     ],
 )
 def test_request_models_accept_and_refuse_what_the_handlers_do(
@@ -85,6 +89,11 @@ def test_draft4_rewrites_2020_keywords() -> None:
     schema = {"properties": {"a": {"$ref": "#/components/schemas/Inner"}, "n": {"exclusiveMinimum": 0}}}
     assert request_models.draft4(schema, components) == {
         "properties": {"a": {"enum": ["x"]}, "n": {"minimum": 0, "exclusiveMinimum": True}}
+    }
+    assert request_models.draft4({"type": "integer", "minimum": 0}, {}) == {
+        "type": "number",
+        "multipleOf": 1,
+        "minimum": 0,
     }
     with pytest.raises(ValueError, match="recursive"):
         request_models.draft4({"$ref": "#/components/schemas/Loop"}, {"Loop": {"$ref": "#/components/schemas/Loop"}})

@@ -64,7 +64,10 @@ def no_content() -> Response[str]:
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 # What each problem status means on any route; `answers(problems=...)` adds the route-specific ones to the document.
 PROBLEM_DESCRIPTIONS: dict[int, str] = {
-    400: "Malformed request (not JSON, not UTF-8, a credential in the URL, a bad Idempotency-Key, ...)",
+    400: (
+        "Malformed request: a JSON body its request model refuses (`invalid_body`, answered by the gateway with what"
+        " is wrong in `detail`), not JSON, not UTF-8, a credential in the URL, a bad Idempotency-Key, ..."
+    ),
     401: "Missing, wrong or expired credentials",
     403: "These credentials may not call this route (role, credential type) or the firewall refused the request",
     404: "No such resource in this account",
@@ -72,7 +75,7 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     410: "Gone for good",
     413: "Request body over 64 KiB (or an answer too large to send)",
     415: "Request body in a media type this route does not accept",
-    422: "Invalid fields (`errors` points at each) or a named rule refused the request",
+    422: "A named rule refused the request, or invalid fields the request model cannot state (`errors` points at each)",
     429: "Over a rate limit or quota; nothing was processed, retry after `Retry-After`",
 }
 
