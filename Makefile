@@ -17,7 +17,8 @@ help:
 	@echo "make dev    run the whole platform on http://127.0.0.1:$(PORT)"
 	@echo "make test   lint, type-check and run every test (unit, integration, infra, e2e)"
 	@echo "make synth | bootstrap | diff | deploy | records | destroy  STAGE=dev|prod (README: Deploying)"
-	@echo "make bench | openapi | lock"
+	@echo "make edge STAGE=dev [APPLY=1]   the Cloudflare zone: print the plan, or apply it"
+	@echo "make bench | openapi | permissions | lock"
 
 # The venv is rebuilt only when the lock changes; uv installs the exact pinned, hash-checked set.
 $(VENV)/.installed: requirements/dev.lock
