@@ -188,7 +188,7 @@ def _record_cold_starts(recorder: Recorder) -> None:
     def recorded_data_key(account_id: str) -> bytes:
         functions = caller()
         if functions:
-            keyring = next(t for t in catalog.TABLES if t.id == "Keyring")
+            keyring = catalog.table("Keyring")
             recorder.record(functions, "dynamodb", "GetItem", {"TableName": f"switchboard-{keyring.id}"})
             recorder.record(functions, "kms", "Decrypt", {})
         return data_key(account_id)

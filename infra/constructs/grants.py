@@ -28,10 +28,12 @@ def table_actions(ops: frozenset[Op]) -> tuple[list[str], list[str]]:
     return on_table, sorted(op.index_name for op in ops if op.index_name)
 
 
-def _via(service: str, role: iam.IRole, **context: str) -> dict[str, dict[str, str]]:
+def _key_use(role: iam.IRole, key: kms.IKey, service: str, actions: list[str], **context: str) -> None:
+    """The KMS calls `service` makes on the role's behalf, only through that service and for one resource (the
+    encryption context the service sets)."""
     conditions = {"kms:ViaService": f"{service}.{Stack.of(role).region}.amazonaws.com"}
-    conditions |= {f"kms:EncryptionContext:{key}": value for key, value in context.items()}
-    return {"StringEquals": conditions}
+    conditions |= {f"kms:EncryptionContext:{name}": value for name, value in context.items()}
+    _add(role, iam.PolicyStatement(actions=actions, resources=[key.key_arn], conditions={"StringEquals": conditions}))
 
 
 def _add(role: iam.IRole, statement: iam.PolicyStatement) -> None:
@@ -56,36 +58,20 @@ def grant_table(
         indexes = [f"{table.table_arn}/index/{name}" for name in on_indexes]
         _add(role, iam.PolicyStatement(actions=["dynamodb:Query"], resources=indexes))
     kms_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if ops & _TABLE_WRITES else [])
-    context = {"aws:dynamodb:tableName": table.table_name}
-    _add(
-        role,
-        iam.PolicyStatement(actions=kms_actions, resources=[key.key_arn], conditions=_via("dynamodb", role, **context)),
-    )
+    _key_use(role, key, "dynamodb", kms_actions, **{"aws:dynamodb:tableName": table.table_name})
 
 
 def grant_queue_send(role: iam.IRole, *, queue: sqs.IQueue, key: kms.IKey) -> None:
     """SendMessage only, plus the data key SQS generates (and decrypts) for it, bound to this queue."""
     _add(role, iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn]))
-    context = {"aws:sqs:arn": queue.queue_arn}
-    _add(
-        role,
-        iam.PolicyStatement(
-            actions=["kms:GenerateDataKey", "kms:Decrypt"],
-            resources=[key.key_arn],
-            conditions=_via("sqs", role, **context),
-        ),
-    )
+    _key_use(role, key, "sqs", ["kms:GenerateDataKey", "kms:Decrypt"], **{"aws:sqs:arn": queue.queue_arn})
 
 
 def grant_queue_consume(role: iam.IRole, *, queue: sqs.IQueue, key: kms.IKey) -> None:
     """What Lambda's event source mapping does with the function's role: poll, delete, extend visibility."""
     actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
     _add(role, iam.PolicyStatement(actions=actions, resources=[queue.queue_arn]))
-    context = {"aws:sqs:arn": queue.queue_arn}
-    _add(
-        role,
-        iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn], conditions=_via("sqs", role, **context)),
-    )
+    _key_use(role, key, "sqs", ["kms:Decrypt"], **{"aws:sqs:arn": queue.queue_arn})
 
 
 def grant_secret_read(role: iam.IRole, *, secret: secretsmanager.ISecret, key: kms.IKey, access: Access) -> None:
@@ -97,28 +83,14 @@ def grant_secret_read(role: iam.IRole, *, secret: secretsmanager.ISecret, key: k
     if access is not Access.READ:
         raise ValueError(f"secrets support only {Access.READ}, not {access}")
     _add(role, iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]))
-    context = {"SecretARN": secret.secret_arn}
-    _add(
-        role,
-        iam.PolicyStatement(
-            actions=["kms:Decrypt"], resources=[key.key_arn], conditions=_via("secretsmanager", role, **context)
-        ),
-    )
+    _key_use(role, key, "secretsmanager", ["kms:Decrypt"], SecretARN=secret.secret_arn)
 
 
 def grant_secret_seed(role: iam.IRole, *, secret: secretsmanager.ISecret, key: kms.IKey) -> None:
     """The seeder reads a secret and writes its new version (GenerateDataKey + Decrypt through Secrets Manager)."""
     actions = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]
     _add(role, iam.PolicyStatement(actions=actions, resources=[secret.secret_arn]))
-    context = {"SecretARN": secret.secret_arn}
-    _add(
-        role,
-        iam.PolicyStatement(
-            actions=["kms:GenerateDataKey", "kms:Decrypt"],
-            resources=[key.key_arn],
-            conditions=_via("secretsmanager", role, **context),
-        ),
-    )
+    _key_use(role, key, "secretsmanager", ["kms:GenerateDataKey", "kms:Decrypt"], SecretARN=secret.secret_arn)
 
 
 @jsii.implements(lambda_.IDestination)
@@ -142,21 +114,23 @@ class QueueDestination:
 
 def grant_send_email(role: iam.Role, *, identity_arn: str, from_address: str) -> None:
     """SendEmail from our verified domain identity, and only with our sender address."""
-    role.add_to_principal_policy(
+    _add(
+        role,
         iam.PolicyStatement(
             actions=["ses:SendEmail"],
             resources=[identity_arn],
             conditions={"StringEquals": {"ses:FromAddress": from_address}},
-        )
+        ),
     )
 
 
 def grant_envelope(role: iam.Role, *, key: kms.IKey, creates: bool) -> None:
     """Per-account envelopes: Decrypt (and GenerateDataKey where new accounts begin), bound to an account."""
-    role.add_to_principal_policy(
+    _add(
+        role,
         iam.PolicyStatement(
             actions=["kms:Decrypt", *(["kms:GenerateDataKey"] if creates else [])],
             resources=[key.key_arn],
             conditions={"StringLike": {"kms:EncryptionContext:account_id": "*"}},
-        )
+        ),
     )

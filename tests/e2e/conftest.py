@@ -11,7 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,25 +118,35 @@ class LocalStack:
 E2E_ENV = {"WEBHOOK_RETRY_BASE_S": "1"}
 
 
-def start_stack(directory: Path, port: int | None = None, env: dict[str, str] | None = None) -> LocalStack:
-    """Start `python -m local` on a free port (or `port`), output in `directory`, with `env` on top of ours."""
+def start_stack(
+    directory: Path, port: int | None = None, env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> LocalStack:
+    """Start `python -m local [args]` on a free port (or `port`), output in `directory`, with `env` on top of ours."""
     port = port or free_port()
     stdout, stderr = directory / "stdout.txt", directory / "stderr.txt"
     env = {**os.environ, **(env or {}), "PORT": str(port), "PYTHONUNBUFFERED": "1"}
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=out, stderr=err)
+        process = subprocess.Popen([sys.executable, "-m", "local", *args], cwd=ROOT, env=env, stdout=out, stderr=err)
     return LocalStack(process, port, stdout, stderr)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """One local stack per test worker, stopped with Ctrl-C at the end (it must exit 0 and free its port)."""
-    running = start_stack(tmp_path_factory.mktemp("local-stack"), env=E2E_ENV)
+@contextmanager
+def running_stack(
+    directory: Path, *, env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> Iterator[LocalStack]:
+    """A started stack that answers; stopped with Ctrl-C at the end, which must exit 0."""
+    running = start_stack(directory, env=env, args=args)
     try:
         running.wait_ready()
         yield running
     finally:
         if running.process.poll() is None:
-            code = running.interrupt()
-            assert code == 0, running.log()[-3000:]
-            assert port_is_free(running.port)
+            assert running.interrupt() == 0, running.log()[-3000:]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """One local stack per test worker, stopped with Ctrl-C at the end (it must exit 0 and free its port)."""
+    with running_stack(tmp_path_factory.mktemp("local-stack"), env=E2E_ENV) as running:
+        yield running
+    assert port_is_free(running.port)

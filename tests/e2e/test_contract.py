@@ -29,7 +29,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.schemas import APIOperation
 
 from infra import request_models
-from tests.e2e.conftest import E2E_ENV, ROOT, LocalStack, start_stack
+from tests.e2e.conftest import E2E_ENV, ROOT, LocalStack, running_stack
 
 pytestmark = pytest.mark.e2e
 DOCUMENT = ROOT / "docs" / "openapi.json"
@@ -113,13 +113,8 @@ def _owner(stack: LocalStack) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """A stack of its own: the fuzzing locks its client IP out of logins and fills its rate limits."""
-    running = start_stack(tmp_path_factory.mktemp("contract-stack"), env=E2E_ENV)
-    try:
-        running.wait_ready()
+    with running_stack(tmp_path_factory.mktemp("contract-stack"), env=E2E_ENV) as running:
         yield running
-    finally:
-        if running.process.poll() is None:
-            assert running.interrupt() == 0, running.log()[-3000:]
 
 
 @pytest.fixture(scope="module")

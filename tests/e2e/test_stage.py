@@ -3,39 +3,21 @@ an unknown stage does not start."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, LocalStack, free_port
+from tests.e2e.conftest import ROOT, LocalStack, running_stack
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    directory: Path = tmp_path_factory.mktemp("local-dev-stage")
-    port = free_port()
-    stdout, stderr = directory / "stdout.txt", directory / "stderr.txt"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local", "--stage", "dev"],
-            cwd=ROOT,
-            env={**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"},
-            stdout=out,
-            stderr=err,
-        )
-    running = LocalStack(process, port, stdout, stderr)
-    try:
-        running.wait_ready()
+    with running_stack(tmp_path_factory.mktemp("local-dev-stage"), args=("--stage", "dev")) as running:
         yield running
-    finally:
-        if running.process.poll() is None:
-            assert running.interrupt() == 0, running.log()[-3000:]
 
 
 def test_dev_stage_has_no_sandbox_carriers_and_issues_live_keys(dev_stack: LocalStack) -> None:

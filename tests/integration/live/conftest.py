@@ -107,7 +107,7 @@ def carriers(dev: Queues, monkeypatch: pytest.MonkeyPatch) -> Iterator[Carriers]
     pytest_socket.socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)  # nothing leaves this machine
     client = boto3.client("secretsmanager")
     for spec, value in zip(
-        (next(s for s in catalog.SECRETS if s.id == f"{name}Credentials") for name in ("Twilio", "Plivo", "WhatsApp")),
+        (catalog.secret(f"{name}Credentials") for name in ("Twilio", "Plivo", "WhatsApp")),
         (TWILIO, PLIVO, WHATSAPP),
         strict=True,
     ):
