@@ -6,8 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-# A practical address check (RFC 5321 length limit); deliverability is proven by the verification e-mail.
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# An address SES can send to: an RFC 5322 dot-atom local part (no quoting, comments or specials, which mail
+# parsers read back differently) at an ASCII host name, within RFC 5321's length; the verification e-mail proves the
+# rest. A looser check let addresses through that SES then refused, answering 500 after the account was written.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_PATTERN = rf"^{_ATEXT}+(?:\.{_ATEXT}+)*@{_LABEL}(?:\.{_LABEL})+$"
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN)]
 # The policy (15-256 code points, blocklist) runs in logic and names its reason; this bound only caps the work.
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 # A password being set: the document (and the gateway's model) states the policy's length; logic names the reason.
