@@ -49,7 +49,12 @@ IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "description": "Same key and body within 24 h replays the first answer (`Idempotency-Replay: true`).",
+    "description": (
+        "Same key and body from the same caller within 24 h replays the first answer (`Idempotency-Replay: true`)"
+        " once the caller passes the route's checks again (role, session, re-authentication); an answer that showed"
+        " a one-time secret is never replayed: 409 `idempotency_secret_shown` with the `id` it created"
+        " (docs/idempotency.md)."
+    ),
     "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
 }
 # Powertools documents FastAPI's validation shapes; our resolver answers every error as a Problem instead.
@@ -100,7 +105,8 @@ def problem_statuses(route: catalog.Route, operation: dict[str, Any]) -> set[int
     if route.auth is not catalog.Auth.PUBLIC:
         statuses.add(401)
         if route.method == "POST":
-            statuses |= {409, 422}  # an Idempotency-Key still in flight, or reused with another body
+            # An Idempotency-Key still in flight or whose answer showed a secret, or reused with another body.
+            statuses |= {409, 422}
     return statuses
 
 

@@ -54,7 +54,7 @@ def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
     from switchboard.logic import messages  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
 
     principal = _caller(Permission.MESSAGES_SEND)
-    return _json(202, dump_model(messages.create(principal, body)))
+    return _json(202, dump_model(api.noting_secrets(messages.create(principal, body))))
 
 
 @app.get(

@@ -167,11 +167,19 @@ def test_e2e_credentials_in_url_are_400_on_every_kind_of_route(stack: LocalStack
 
 def test_e2e_idempotent_post_replays_the_first_answer(stack: LocalStack, owner: Owner) -> None:
     headers = {**_bearer(_session(stack, owner.email)), "Idempotency-Key": f"e2e-{_unique('k')}"}
-    first = stack.request("POST", "/v1/api-keys", {"name": "once", "role": "viewer"}, headers=headers)
-    again = stack.request("POST", "/v1/api-keys", {"name": "once", "role": "viewer"}, headers=headers)
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["message.status"]}
+    first = stack.request("POST", "/v1/recipients", {"phone": "+14155550142"}, headers=headers)
+    again = stack.request("POST", "/v1/recipients", {"phone": "+14155550142"}, headers=headers)
     assert (first.status, again.status) == (201, 201)
     assert again.headers["Idempotency-Replay"] == "true"
     assert again.json() == first.json()
+    # An answer that showed a one-time secret is never shown again: 409 naming what was created.
+    created = stack.request("POST", "/v1/webhook-endpoints", body, headers={**headers, "Idempotency-Key": "e2e-w"})
+    replayed = stack.request("POST", "/v1/webhook-endpoints", body, headers={**headers, "Idempotency-Key": "e2e-w"})
+    assert created.status == 201
+    assert (replayed.status, replayed.json()["code"]) == (409, "idempotency_secret_shown")
+    assert replayed.json()["id"] == created.json()["id"]
+    assert created.json()["secret"] not in replayed.text
     other = stack.request("POST", "/v1/api-keys", {"name": "twice", "role": "viewer"}, headers=headers)
     assert (other.status, other.json()["code"]) == (422, "idempotency_key_reused")
 

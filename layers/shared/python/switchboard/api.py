@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -15,8 +15,9 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, WithJsonSchema
 
-from switchboard.auth import Principal, refuse_credentials_in_url
+from switchboard.auth import Principal, recording, refuse_credentials_in_url
 from switchboard.models.errors import BadRequest, PayloadTooLarge, ProblemError, RateLimited, UnsupportedMediaType
+from switchboard.models.one_time import shows_secret
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
 
@@ -49,8 +50,21 @@ def caller(app: APIGatewayRestResolver) -> tuple[Principal, RequestMeta]:
     return Principal.from_event(app.current_event.raw_event), request_meta(app)
 
 
+# Set when this invocation's answer shows a one-time secret: an idempotent replay must never show it again.
+_shows_secret: ContextVar[bool] = ContextVar("switchboard_shows_secret", default=False)
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def noting_secrets(model: _Model) -> _Model:
+    """`model`, noted as this answer's: when it shows a one-time secret, an idempotent replay will not."""
+    if shows_secret(model):
+        _shows_secret.set(True)
+    return model
+
+
 def json_response(status: int, model: BaseModel, *, exclude_none: bool = False) -> Response[str]:
     """A JSON answer from an output model (explicit output models: nothing else leaks, R33)."""
+    noting_secrets(model)
     return Response(
         status_code=status, content_type="application/json", body=model.model_dump_json(exclude_none=exclude_none)
     )
@@ -309,6 +323,7 @@ def _problem_result(error: ProblemError, *, request_id: str, path: str | None) -
         detail=error.detail,
         request_id=request_id,
         instance=path,
+        extra=error.extra,
     )
     headers = {"Content-Type": [PROBLEM_CONTENT_TYPE], **{k: [v] for k, v in error.headers.items()}}
     return {
@@ -349,8 +364,9 @@ def _authenticated(
         try:
             key = idempotency.key_from(event)
             if key is not None:
+                principal = Principal.from_event(event)
                 fingerprint = idempotency.fingerprint(
-                    principal=str(auth.get("principal") or auth.get("principalId") or ""),
+                    principal=principal.principal,
                     method="POST",
                     path=str(event.get("path") or ""),
                     body=event.get("body"),
@@ -359,18 +375,25 @@ def _authenticated(
                     account_id=account_id, key=key, request_fingerprint=fingerprint, lock_s=_lock_seconds(context)
                 )
                 if isinstance(started, idempotency.Replay):
-                    return started.response, decision.headers()
+                    # A replay is a request like any other: the caller now must pass every check the first one
+                    # passed (role, session, recent re-authentication), and a one-time secret is never shown again.
+                    return idempotency.replay(started, principal), decision.headers()
                 claim = started
         except ProblemError as error:
             return _problem_result(error, request_id=request_id, path=event.get("path")), decision.headers()
+    secret_token = _shows_secret.set(False)
     try:
-        result = app.resolve(event, context)
+        with recording() as checks:
+            result = app.resolve(event, context)
     except Exception:
         if claim is not None:
             idempotency.abandon(claim)
         raise
+    finally:
+        shown = _shows_secret.get()
+        _shows_secret.reset(secret_token)
     if claim is not None:
-        idempotency.finish(claim, result)
+        idempotency.finish(claim, result, checks=checks, shows_secret=shown)
     return result, decision.headers()
 
 

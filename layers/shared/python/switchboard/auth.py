@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +18,10 @@ CREDENTIALS_IN_URL = "credentials_in_url"
 # Query parameters that carry credentials by name, and values that look like one of our credentials.
 _CREDENTIAL_PARAMS = frozenset({"api_key", "apikey", "access_token", "token", "key", "session", "authorization"})
 _CREDENTIAL_VALUE = re.compile(r"^(sbs_|sb_live_|sb_test_)")
+# The checks a request passed, in order: an idempotent replay runs them again for its caller (R24, R26, R31).
+SESSION_CHECK = "session"
+RECENT_AUTH_CHECK = "recent_auth"
+_checks: ContextVar[list[str] | None] = ContextVar("switchboard_auth_checks", default=None)
 
 
 @dataclass(frozen=True)
@@ -87,16 +94,46 @@ def refuse_credentials_in_url(event: dict[str, Any]) -> None:
         raise BadRequest("Send credentials in the Authorization header, never in the URL.", code=CREDENTIALS_IN_URL)
 
 
+def _passed(check: str) -> None:
+    checks = _checks.get()
+    if checks is not None and check not in checks:
+        checks.append(check)
+
+
+@contextmanager
+def recording() -> Iterator[list[str]]:
+    """Collect the checks (`require*`) this request's code passes: a permission's value, "session", "recent_auth"."""
+    checks: list[str] = []
+    token = _checks.set(checks)
+    try:
+        yield checks
+    finally:
+        _checks.reset(token)
+
+
+def recheck(principal: Principal, checks: list[str]) -> None:
+    """Run recorded checks again, in their order, for the caller now (raises what the route itself would)."""
+    for check in checks:
+        if check == SESSION_CHECK:
+            require_session(principal)
+        elif check == RECENT_AUTH_CHECK:
+            require_recent_auth(principal)
+        else:
+            require(principal, Permission(check))
+
+
 def require(principal: Principal, permission: Permission) -> None:
     """Raise Forbidden unless the principal's role holds `permission` (API.md's one table)."""
     if not allows(principal.role, permission):
         raise Forbidden(f"Your role ({principal.role}) does not allow this.", code="forbidden")
+    _passed(permission.value)
 
 
 def require_session(principal: Principal) -> None:
     """Members, API keys, MFA, password and account deletion are managed from a session, never with a key."""
     if not principal.is_session:
         raise Forbidden("This is managed from a logged-in session, not with an API key.", code="session_required")
+    _passed(SESSION_CHECK)
 
 
 def require_recent_auth(principal: Principal) -> None:
@@ -107,3 +144,4 @@ def require_recent_auth(principal: Principal) -> None:
             "Re-authenticate at POST /v1/sessions/current/reauth, then retry within 5 minutes.",
             code="reauth_required",
         )
+    _passed(RECENT_AUTH_CHECK)

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from switchboard import clock
+from switchboard import auth, clock
 from switchboard.crypto import envelope
 from switchboard.dal import idempotency as store
 from switchboard.models.errors import BadRequest, ProblemError
@@ -22,6 +22,8 @@ IN_PROGRESS_RETRY_AFTER_S = 1  # most requests finish within a second; the lock 
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 # Far below DynamoDB's 400 KB item limit; a bigger response is answered but not kept for replay.
 MAX_STORED_BYTES = 300_000
+# The stored document's version: 2 keeps the checks the first request passed, and never a one-time secret.
+_FORMAT = 2
 
 
 class IdempotencyKeyReused(ProblemError):
@@ -40,6 +42,14 @@ class IdempotencyInProgress(ProblemError):
     title: ClassVar[str] = "Request in progress"
 
 
+class IdempotencySecretShown(ProblemError):
+    """The key's first answer showed a one-time secret: it is never shown again (the object exists: `id`)."""
+
+    status: ClassVar[int] = 409
+    code: ClassVar[str] = "idempotency_secret_shown"
+    title: ClassVar[str] = "Secret already shown"
+
+
 @dataclass(frozen=True)
 class Claim:
     """This request holds the key: run it, then `finish`."""
@@ -52,9 +62,12 @@ class Claim:
 
 @dataclass(frozen=True)
 class Replay:
-    """The key's first response, to send again as it was."""
+    """The key's first request: the checks it passed and its answer (None when that showed a one-time secret)."""
 
-    response: dict[str, Any]
+    checks: list[str]
+    response: dict[str, Any] | None
+    created_id: str | None = None
+    legacy: bool = False  # kept before replays re-ran their checks
 
 
 def key_from(event: dict[str, Any]) -> str | None:
@@ -107,23 +120,64 @@ def begin(*, account_id: str, key: str, request_fingerprint: str, lock_s: float)
             f"A request with this {HEADER} is still in progress; retry shortly.",
             headers={"Retry-After": str(IN_PROGRESS_RETRY_AFTER_S)},
         )
-    response = json.loads(envelope.open_sealed(account_id, held.response, **_place(item_key)))
+    stored = json.loads(envelope.open_sealed(account_id, held.response, **_place(item_key)))
+    if not isinstance(stored, dict) or stored.get("v") != _FORMAT:
+        # Kept before replays re-ran their checks: what it passed is unknown, so it is not replayed.
+        return Replay(checks=[], response=None, legacy=True)
+    return Replay(checks=list(stored["checks"]), response=stored.get("response"), created_id=stored.get("id"))
+
+
+def replay(started: Replay, principal: auth.Principal) -> dict[str, Any]:
+    """The first answer again, for a caller who passes the first request's checks now; raises what they fail."""
+    auth.recheck(principal, started.checks)
+    if started.legacy:
+        raise IdempotencySecretShown(
+            f"The first request with this {HEADER} was kept in a form that cannot be replayed safely;"
+            f" retry with a new {HEADER} after checking whether it took effect."
+        )
+    if started.response is None:
+        extra = {"id": started.created_id} if started.created_id else None
+        raise IdempotencySecretShown(
+            f"The first request with this {HEADER} showed a one-time secret, which is never shown again"
+            + (f"; it created {started.created_id}." if started.created_id else ".")
+            + f" Revoke or delete it if the secret was lost, and retry with a new {HEADER}.",
+            extra=extra,
+        )
+    response = dict(started.response)
     headers = response.setdefault("multiValueHeaders", {})
     headers[REPLAY_HEADER] = ["true"]
-    return Replay(response=response)
+    return response
 
 
-def finish(claim: Claim, result: dict[str, Any]) -> None:
-    """Keep the response for replay (sealed: it may hold a one-time secret); a 5xx is forgotten so a retry reruns."""
+def _created_id(result: dict[str, Any]) -> str | None:
+    try:
+        body = json.loads(result.get("body") or "")
+    except ValueError:
+        return None
+    value = body.get("id") if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def finish(claim: Claim, result: dict[str, Any], *, checks: list[str], shows_secret: bool) -> None:
+    """Keep the response (sealed) and the checks it passed for replay; a 5xx is forgotten so a retry reruns.
+
+    An answer that showed a one-time secret is kept as the id it created only: the secret is never stored.
+    """
     status_code = int(result.get("statusCode", 500))
     if status_code >= 500:
         store.release(claim.key, token=claim.token)
         return
-    kept = {
-        k: result[k] for k in ("statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded") if k in result
-    }
+    document: dict[str, Any] = {"v": _FORMAT, "checks": checks}
+    if shows_secret:
+        document["id"] = _created_id(result)
+    else:
+        document["response"] = {
+            k: result[k]
+            for k in ("statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded")
+            if k in result
+        }
     try:
-        sealed = envelope.seal(claim.account_id, json.dumps(kept), **_place(claim.key))
+        sealed = envelope.seal(claim.account_id, json.dumps(document), **_place(claim.key))
     except envelope.KeyShredded:
         # The account is being deleted: nothing of it may be stored any more, so the key is simply released.
         store.release(claim.key, token=claim.token)

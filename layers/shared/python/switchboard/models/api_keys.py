@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from switchboard.models.one_time import ONE_TIME_SECRET
 from switchboard.models.permissions import Role
 
 
@@ -31,7 +32,7 @@ class ApiKeyCreated(BaseModel):
     """201: `key` appears in this response only."""
 
     id: str
-    key: str
+    key: Annotated[str, ONE_TIME_SECRET]
     prefix: str
     name: str
     role: str

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from switchboard.models.one_time import ONE_TIME_SECRET
+
 # An address SES can send to: an RFC 5322 dot-atom local part (no quoting, comments or specials, which mail
 # parsers read back differently) at an ASCII host name, within RFC 5321's length; the verification e-mail proves the
 # rest. A looser check let addresses through that SES then refused, answering 500 after the account was written.
@@ -59,7 +61,7 @@ class LoginIn(_In):
 class SessionOut(BaseModel):
     """201 of POST /v1/sessions: the token appears in this response only."""
 
-    token: str
+    token: Annotated[str, ONE_TIME_SECRET]
     expires_at: str
     idle_timeout_s: int
 
@@ -117,8 +119,8 @@ class PasswordChangeIn(_In):
 class TotpEnrolOut(BaseModel):
     """201 of POST /v1/me/mfa/totp: the seed is shown here only."""
 
-    secret: str
-    otpauth_uri: str
+    secret: Annotated[str, ONE_TIME_SECRET]
+    otpauth_uri: Annotated[str, ONE_TIME_SECRET]  # holds the seed too
 
 
 class TotpCodeIn(_In):
@@ -130,7 +132,7 @@ class TotpCodeIn(_In):
 class RecoveryCodesOut(BaseModel):
     """200 of activation: ten single-use recovery codes, shown once."""
 
-    recovery_codes: list[str] = Field(min_length=10, max_length=10)
+    recovery_codes: Annotated[list[str], ONE_TIME_SECRET] = Field(min_length=10, max_length=10)
 
 
 class TotpDisableIn(_In):

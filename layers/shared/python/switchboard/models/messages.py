@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from switchboard.models.one_time import ONE_TIME_SECRET
 from switchboard.models.recipients import E164_PATTERN, Channel
 from switchboard.models.webhooks import DeliveryOut
 
@@ -121,7 +122,7 @@ class MessageOut(BaseModel):
 class MessageCreated(MessageOut):
     """202 of POST /v1/messages: `callback_secret` (when a callback_url was given) appears in this answer only."""
 
-    callback_secret: str | None = None
+    callback_secret: Annotated[str | None, ONE_TIME_SECRET] = None
 
 
 class MessagePage(BaseModel):

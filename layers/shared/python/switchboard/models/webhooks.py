@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from switchboard.models.one_time import ONE_TIME_SECRET
+
 
 class EventType(StrEnum):
     """What an endpoint can subscribe to (API.md webhook endpoints)."""
@@ -38,7 +40,7 @@ class EndpointCreated(BaseModel):
     id: str
     url: str
     events: list[str]
-    secret: str
+    secret: Annotated[str, ONE_TIME_SECRET]
     created_at: str
 
 
