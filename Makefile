@@ -35,9 +35,29 @@ layers: $(VENV)/.installed
 dev: $(VENV)/.installed
 	@PORT=$(PORT) $(PY) -m local
 
-lint: $(VENV)/.installed
+# ruff's rule set includes bandit's (S); `secrets` is the secret scanner. `make audit` (pip-audit) is separate: see there.
+lint: $(VENV)/.installed secrets
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# detect-secrets over every file git tracks or would track: a finding not in .secrets.baseline fails, and so does a
+# baseline entry not audited as a false positive (each one is a test fixture, a secret's name or an alphabet). The
+# hook runs on a copy of the baseline: moved line numbers (its exit 3) never rewrite the committed file.
+SECRETS_EXCLUDE := ^(requirements/.*\.lock|docs/openapi\.json|\.secrets\.baseline)$$
+.PHONY: secrets audit
+secrets: $(VENV)/.installed
+	@copy=$$(mktemp) && cp .secrets.baseline $$copy && mapfile -t files < <(git ls-files --cached --others --exclude-standard) \
+	&& found=$$($(VENV)/bin/detect-secrets-hook --no-verify --baseline $$copy --exclude-files '$(SECRETS_EXCLUDE)' "$${files[@]}"); \
+	status=$$?; rm -f $$copy; [ $$status -eq 0 ] || [ $$status -eq 3 ] \
+	|| { echo "$$found"; echo "detect-secrets: a secret not in .secrets.baseline (above): remove it; a test fixture may be marked \`# pragma: allowlist secret\`"; exit 1; }
+	@$(PY) -c 'import json, sys; r = json.load(open(".secrets.baseline"))["results"]; bad = [f + ":" + str(i["line_number"]) for f, items in r.items() for i in items if i.get("is_secret") is not False]; print(f"detect-secrets: no secret beyond the {sum(map(len, r.values()))} audited false positives of .secrets.baseline") if not bad else sys.exit(f"detect-secrets: not audited as false positives in .secrets.baseline: {bad}")'
+
+# pip-audit over both locks (hash-pinned, no resolution) against PyPI's vulnerability data, 20 s socket timeout. A
+# package it cannot look up fails the run (--strict) and says which: it never passes by auditing nothing.
+audit: $(VENV)/.installed
+	@$(VENV)/bin/pip-audit --disable-pip --require-hashes --strict --progress-spinner off --timeout 20 \
+		-r requirements/runtime.lock -r requirements/dev.lock \
+	|| { echo "pip-audit failed: a known vulnerability above, or PyPI's vulnerability API (https://pypi.org/pypi/<name>/<version>/json) could not be reached"; exit 1; }
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy layers/shared/python/switchboard functions infra local app.py bench
