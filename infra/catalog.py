@@ -510,7 +510,8 @@ FUNCTIONS = (
             {
                 "Accounts": ops(Op.GET),
                 "Keyring": ops(Op.GET),
-                "Messaging": ops(Op.GET, Op.BATCH_GET, Op.QUERY, Op.PUT, Op.BATCH_WRITE, Op.QUERY_GSI1),
+                # UpdateItem: a new message leaves the outbox (the held index) once it is on its queue
+                "Messaging": ops(Op.GET, Op.BATCH_GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.BATCH_WRITE, Op.QUERY_GSI1),
                 "Limits": ops(Op.UPDATE),
                 "Idempotency": IDEMPOTENT_POSTS,
             }

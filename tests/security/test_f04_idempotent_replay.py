@@ -29,13 +29,9 @@ from switchboard.dal.accounts import AccountItem
 from switchboard.models.one_time import secret_fields
 from switchboard.models.permissions import Role, allows
 from switchboard.models.route_access import rule_for
-from tests.integration.conftest import _handlers_run_as_deployed, aws  # noqa: F401 - fixtures
-from tests.integration.identity.conftest import identity  # noqa: F401 - a fixture
 from tests.integration.identity.gateway import call
 from tests.integration.identity.support import PASSWORD, Answer
 from tests.integration.identity.test_role_matrix import RECIPES, Request, World, _world
-from tests.integration.messaging.conftest import queues  # noqa: F401 - a fixture
-from tests.integration.webhooks.conftest import listener  # noqa: F401 - a fixture queues needs
 
 # The routes that need a login or re-authentication within 5 minutes for the requests below (R24); any other
 # idempotent route must replay for a stale session, so a new step-up route that is missing here fails the test.

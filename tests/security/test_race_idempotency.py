@@ -19,13 +19,9 @@ import boto3
 import pytest
 
 from switchboard import clock
-from tests.integration.conftest import _handlers_run_as_deployed, aws  # noqa: F401 - fixtures
-from tests.integration.identity.conftest import identity  # noqa: F401 - a fixture
 from tests.integration.identity.gateway import call, login, register
 from tests.integration.identity.support import PASSWORD, Answer
-from tests.integration.messaging.conftest import queues  # noqa: F401 - a fixture
 from tests.integration.moto_atomic import serialized_moto
-from tests.integration.webhooks.conftest import listener  # noqa: F401 - a fixture queues needs
 
 THREADS = 10
 HOOK = {"url": "http://127.0.0.1:9/hook", "events": ["message.status"]}

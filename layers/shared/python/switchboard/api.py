@@ -15,8 +15,16 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, WithJsonSchema
 
-from switchboard.auth import Principal, recording, refuse_credentials_in_url
-from switchboard.models.errors import BadRequest, PayloadTooLarge, ProblemError, RateLimited, UnsupportedMediaType
+from switchboard.auth import SERVICE_UNAVAILABLE, Principal, recording, refuse_credentials_in_url
+from switchboard.dal import clients
+from switchboard.models.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    ProblemError,
+    RateLimited,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 from switchboard.models.one_time import shows_secret
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
@@ -91,7 +99,20 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     415: "Request body in a media type this route does not accept",
     422: "A named rule refused the request, or invalid fields the request model cannot state (`errors` points at each)",
     429: "Over a rate limit or quota; nothing was processed, retry after `Retry-After`",
+    503: "AWS throttled or failed for a moment (`service_unavailable`); retry after `Retry-After`",
 }
+RETRY_AFTER_S = 1  # AWS throttling passes within a second or two; clients back off further on repeats
+
+
+def unavailable(error: BaseException) -> ServiceUnavailable | None:
+    """The 503 answer for a transient AWS failure (throttling, an internal error, KMS unavailable), else None."""
+    if not clients.transient(error):
+        return None
+    # The service and code go to the log (with the request id), never to the caller.
+    logger.warning("aws unavailable", extra={"error_type": type(error).__name__, "error": str(error)[:300]})
+    return ServiceUnavailable(
+        "A service we depend on is busy; nothing was lost, retry shortly.", retry_after_s=RETRY_AFTER_S
+    )
 
 
 def problem_answer(status: int, description: str | None = None) -> dict[str, Any]:
@@ -236,6 +257,11 @@ def build_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
+        busy = unavailable(error)
+        if busy is not None:
+            answer = respond(busy.status, busy.instance_code, busy.title, busy.detail)
+            answer.headers.update(busy.headers)
+            return answer
         # Details go to the log (with the request id), never to the caller.
         logger.exception("unhandled error", extra={"error_type": type(error).__name__})
         return respond(500, "internal_error", "Internal error", "Something went wrong on our side; it was logged.")
@@ -334,6 +360,10 @@ def _problem_result(error: ProblemError, *, request_id: str, path: str | None) -
     }
 
 
+def _refusal(event: dict[str, Any]) -> str:
+    return str(((event.get("requestContext") or {}).get("authorizer") or {}).get("refusal") or "")
+
+
 def _authorizer(event: dict[str, Any]) -> dict[str, Any] | None:
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     return authorizer if authorizer.get("account_id") else None
@@ -393,7 +423,13 @@ def _authenticated(
         shown = _shows_secret.get()
         _shows_secret.reset(secret_token)
     if claim is not None:
-        idempotency.finish(claim, result, checks=checks, shows_secret=shown)
+        try:
+            idempotency.finish(claim, result, checks=checks, shows_secret=shown)
+        except Exception as failure:
+            # The route's work is done: its answer goes out; only a replay of it is lost (the lock then lapses).
+            if not clients.transient(failure):
+                raise
+            logger.warning("idempotent answer not kept", extra={"error_type": type(failure).__name__})
     return result, decision.headers()
 
 
@@ -414,12 +450,22 @@ def handle(
         error = _precheck(event, media_types)
     except ProblemError as refused:
         error = refused
+    if _refusal(event) == SERVICE_UNAVAILABLE:
+        # The authorizer could not check the credential: nobody is authenticated, the caller retries shortly.
+        error = ServiceUnavailable("We could not check your credentials just now; retry shortly.")
     auth = _authorizer(event)
     limit_headers: dict[str, str] = {}
     if error is not None:
         result = _problem_result(error, request_id=request_id, path=event.get("path"))
     elif auth is not None:
-        result, limit_headers = _authenticated(app, event, context, auth, request_id)
+        try:
+            result, limit_headers = _authenticated(app, event, context, auth, request_id)
+        except Exception as failure:
+            # The guards before the route (rate limit, idempotency claim) meet AWS too: busy is 503, not a crash.
+            busy = unavailable(failure)
+            if busy is None:
+                raise
+            result = _problem_result(busy, request_id=request_id, path=event.get("path"))
     else:
         result = app.resolve(event, context)
     extra = {**SECURITY_HEADERS, **limit_headers, "X-Request-Id": request_id}

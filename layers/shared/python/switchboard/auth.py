@@ -15,6 +15,7 @@ from switchboard.models.permissions import Permission, allows
 
 REAUTH_WINDOW_S = 300
 CREDENTIALS_IN_URL = "credentials_in_url"
+SERVICE_UNAVAILABLE = "service_unavailable"  # the authorizer could not check the credential (AWS busy)
 # Query parameters that carry credentials by name, and values that look like one of our credentials.
 _CREDENTIAL_PARAMS = frozenset({"api_key", "apikey", "access_token", "token", "key", "session", "authorization"})
 _CREDENTIAL_VALUE = re.compile(r"^(sbs_|sb_live_|sb_test_)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,40 @@ if TYPE_CHECKING:
 
 
 _CONDITION_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
+# Error codes of a moment's trouble on AWS's side (throttling, an internal error, a key KMS cannot use right now):
+# the request may succeed when retried. DynamoDB, KMS, SQS (JSON and query protocols), Secrets Manager, SES.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TransactionConflictException",
+        "InternalServerError",
+        "InternalFailure",
+        "InternalError",
+        "InternalServiceError",
+        "InternalServiceErrorException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+        "DisabledException",
+        "KeyUnavailableException",
+        "KmsThrottled",
+        "KmsDisabled",
+        "KMS.ThrottlingException",
+        "KMS.DisabledException",
+        "KMS.KMSInternalException",
+        "AWS.SimpleQueueService.RequestThrottled",
+    }
+)
 
 
 @cache
@@ -34,6 +69,39 @@ def dynamodb() -> DynamoDBClient:
 def reset() -> None:
     """Forget every client (tests that switch endpoints or credentials)."""
     _client.cache_clear()
+
+
+def _code_and_status(error: BaseException) -> tuple[str | None, int]:
+    code = getattr(error, "cause_response_code", None)  # PynamoDB's wrapped errors
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        cause = getattr(error, "cause", None)
+        response = getattr(cause, "response", None) if cause is not None else None
+    response = response if isinstance(response, dict) else {}
+    code = code or response.get("Error", {}).get("Code")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return code, int(status)
+
+
+def transient(error: BaseException) -> bool:
+    """True when `error` (or what caused it) is AWS throttling or failing for a moment: retrying may succeed.
+
+    Covers botocore's ClientError (any 5xx, or a throttling/internal/KMS-availability code), PynamoDB's wrapped
+    errors (their `cause`), and botocore's connection and read timeouts. Never imports botocore.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code, status = _code_and_status(current)
+        if code in _TRANSIENT_CODES or status >= 500:
+            return True
+        exceptions = sys.modules.get("botocore.exceptions")
+        if exceptions is not None and isinstance(current, (exceptions.ConnectionError, exceptions.HTTPClientError)):
+            return True
+        cause = getattr(current, "cause", None)
+        current = cause if isinstance(cause, BaseException) else (current.__cause__ or current.__context__)
+    return False
 
 
 def conditional_failed(error: Exception) -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 
 from switchboard import auth
 from switchboard.crypto import tokens
+from switchboard.dal import clients
 from switchboard.logic import api_keys, sessions
 from switchboard.observability import logger
 
@@ -62,10 +63,19 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
         return _allow("anonymous", method_arn, context)
     credential = _bearer(event)
     context_or_none: dict[str, str] | None = None
-    if credential.startswith(tokens.SESSION_PREFIX):
-        context_or_none = sessions.resolve(credential)
-    elif credential.startswith(("sb_live_", "sb_test_")):
-        context_or_none = api_keys.resolve(credential)
+    try:
+        if credential.startswith(tokens.SESSION_PREFIX):
+            context_or_none = sessions.resolve(credential)
+        elif credential.startswith(("sb_live_", "sb_test_")):
+            context_or_none = api_keys.resolve(credential)
+    except Exception as error:
+        # AWS throttled or failed for a moment: an authorizer's own error is API Gateway's 500, so it allows with
+        # a refusal that every handler answers first, as 503 with Retry-After (no principal: nothing can act).
+        if not clients.transient(error):
+            raise
+        logger.warning("credential check unavailable", extra={"error_type": type(error).__name__})
+        context = dict.fromkeys(CONTEXT_KEYS, "") | {"refusal": auth.SERVICE_UNAVAILABLE}
+        return _allow("anonymous", method_arn, context)
     if context_or_none is None:
         raise Denied
     logger.append_keys(account_id=context_or_none["account_id"], principal=context_or_none["principal"])

@@ -33,7 +33,7 @@ from switchboard.models.messages import (
 )
 from switchboard.models.permissions import masks_phone_numbers
 from switchboard.models.recipients import InvalidPhone, mask_phone, parse_phone
-from switchboard.observability import metrics
+from switchboard.observability import logger, metrics
 
 CALLBACK_SECRET_FIELD = webhooks.CALLBACK_SECRET_FIELD
 
@@ -232,8 +232,34 @@ def enqueue(item: dict[str, Any]) -> None:
     """Put a stored message on its channel's queue now, delayed until `send_at` (unless it is held)."""
     if item.get("gsi2pk"):
         return
+    _send(item)
+
+
+def _send(item: dict[str, Any]) -> None:
     delay = 0 if item.get("send_at") is None else max(0, math.ceil(item["send_at"] - clock.timestamp()))
     queues.send(item["channel"], item["account_id"], item["message_id"], delay_s=delay)
+
+
+def store_and_enqueue(item: dict[str, Any], start: int) -> None:
+    """Store a new message, then queue it, never losing it in between (an outbox on the held index).
+
+    It is stored held (due at `start`) first: if SendMessage fails, or the function dies before it, the release job
+    queues it within a minute. Once it is on its queue it is unheld; were that to fail, the release job's second
+    record finds the message no longer queued and is dropped (nothing is sent twice).
+    """
+    if item.get("gsi2pk"):
+        store.put(item)  # due later than SQS can delay: the release job queues it anyway
+        return
+    item["gsi2pk"] = store.HELD_PARTITION
+    item["gsi2sk"] = store.held_sk(start, item["account_id"], item["message_id"])
+    store.put(item)
+    try:
+        _send(item)
+        store.unhold(item["account_id"], item["message_id"])
+    except Exception:  # the message is stored: from here the release job owns it, whatever went wrong
+        logger.warning("message left to the release job", exc_info=True, extra={"message_id": item["message_id"]})
+    item.pop("gsi2pk", None)
+    item.pop("gsi2sk", None)
 
 
 def create(principal: Principal, body: MessageIn) -> MessageCreated:
@@ -271,8 +297,7 @@ def create(principal: Principal, body: MessageIn) -> MessageCreated:
         callback_url=body.callback_url,
         callback_secret=callback_secret,
     )
-    store.put(item)
-    enqueue(item)
+    store_and_enqueue(item, start)
     metrics.add_metric(name="MessagesAccepted", unit="Count", value=1)
     shown = render(principal, item, to=to, body=body.body, template=body.template)
     return MessageCreated(**shown.model_dump(), callback_secret=callback_secret)

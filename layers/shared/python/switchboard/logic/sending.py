@@ -156,6 +156,33 @@ def deliver(
     claimed = store.claim(record.account_id, record.message_id, now=now, lease_s=LEASE_S, at=clock.rfc3339(clock.now()))
     if claimed is None:
         return "busy"
+    try:
+        return _deliver_claimed(record, item, claimed, adapter=adapter, breaker=breaker, receive_count=receive_count)
+    except RetryLater:
+        raise
+    except Exception:
+        # AWS failed mid-delivery (a throttled read, a key KMS would not open): give the lease back so the record's
+        # retry can claim it at once; an acceptance already written is recovered then, never sent again.
+        _release_quietly(record)
+        raise
+
+
+def _release_quietly(record: SendRecord) -> None:
+    try:
+        store.release_lease(record.account_id, record.message_id)
+    except Exception:  # the lease then lapses by itself after LEASE_S
+        logger.warning("lease not released", exc_info=True)
+
+
+def _deliver_claimed(
+    record: SendRecord,
+    item: dict[str, Any],
+    claimed: dict[str, Any],
+    *,
+    adapter: Callable[[str], Carrier],
+    breaker: routing.Breaker | None,
+    receive_count: int,
+) -> str:
     if claimed["events"][-1]["status"] == "sending" and item["status"] == "queued":
         publish_status(claimed)
     blocked = _blocked(record, item, claimed)

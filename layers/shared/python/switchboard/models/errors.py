@@ -104,6 +104,17 @@ class RateLimited(ProblemError):
         super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after_s))})
 
 
+class ServiceUnavailable(ProblemError):
+    """An AWS service we depend on throttled or failed for a moment; retry after `Retry-After` (never a 500)."""
+
+    status = 503
+    code = "service_unavailable"
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_s))})
+
+
 class FieldError(BaseModel):
     """One invalid field of a 422 `validation_failed`: a JSON pointer into the request and what is wrong."""
 
