@@ -291,3 +291,24 @@ def test_a_worker_batch_with_one_failing_record_reports_only_it_and_a_redelivery
     result = send_worker.lambda_handler(_event(records), Context())
     assert result["batchItemFailures"] == []
     assert [_delivered(f"batch {n}") for n in range(4)] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("error", [faults.SQS_INTERNAL, faults.SQS_KMS_THROTTLED], ids=lambda e: e[1])
+def test_a_failed_broadcast_enqueue_after_the_write_loses_nothing_and_sends_each_once(
+    account: Account, queues: Queues, error: tuple[int, str]
+) -> None:
+    sandbox.reset()
+    phones = [f"+1415555{4000 + n:04d}" for n in range(12)]
+    rids = [opted_in(account, recipients_api, phone) for phone in phones]
+    list_id = account.call(recipients_api, "POST", "/v1/lists", {"name": "all"}).body["id"]
+    added = account.call(recipients_api, "POST", f"/v1/lists/{list_id}/recipients", {"recipient_ids": rids})
+    assert added.status < 300, added.body
+    payload = {"list_id": list_id, "channel": "sms", "body": "to all"}
+    # The second batch of 10 fails: the first is on the queue already, the rest is not.
+    with injected(Fault("sqs", error, operation="SendMessageBatch", when=lambda f, p: len(p["Entries"]) < 10)):
+        accepted = account.call(messages_api, "POST", "/v1/broadcasts", payload)
+    assert accepted.status == 202 and accepted.body["accepted"] == 12, accepted.body
+    assert _release()["released"] == 12  # every message of the broadcast was put in the outbox
+    for _ in range(3):  # the worker runs as often as SQS hands it records (duplicates included)
+        _work(queues)
+    assert sorted(d.to for d in sandbox.deliveries() if d.body == "to all") == sorted(phones)

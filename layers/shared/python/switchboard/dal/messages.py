@@ -230,6 +230,17 @@ def due_held(until: int, *, limit: int = 100) -> list[dict[str, Any]]:
     return items
 
 
+def hold(account_id: str, message_id: str, due: int) -> None:
+    """Put a stored message on the held index, due at `due`: the release job queues it (the outbox)."""
+    table.update(
+        account_pk(account_id),
+        message_sk(message_id),
+        expression="SET gsi2pk = :held, gsi2sk = :due",
+        condition="attribute_exists(pk)",
+        vals={":held": HELD_PARTITION, ":due": held_sk(due, account_id, message_id)},
+    )
+
+
 def unhold(account_id: str, message_id: str) -> None:
     """Take a message off the held index (it is on its queue now, or expired)."""
     table.update(

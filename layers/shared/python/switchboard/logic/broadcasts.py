@@ -14,7 +14,7 @@ from switchboard.logic import consent, lists
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.messages import BroadcastIn, BroadcastOut, Skipped
-from switchboard.observability import metrics
+from switchboard.observability import logger, metrics
 
 
 def _members(account_id: str, list_id: str) -> list[str]:
@@ -72,7 +72,13 @@ def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
         for recipient in eligible
     ]
     store.put_many(items)
-    queues.send_batch(body.channel, account_id, [item["message_id"] for item in items])
+    try:
+        queues.send_batch(body.channel, account_id, [item["message_id"] for item in items])
+    except Exception:  # stored, perhaps partly queued: the outbox takes them all (a message queued twice sends once)
+        logger.warning("broadcast left to the release job", exc_info=True, extra={"broadcast_id": broadcast_id})
+        due = int(clock.timestamp())
+        for item in items:
+            store.hold(account_id, item["message_id"], due)
     skipped = Skipped(no_consent=len(members) - len(consenting), outside_window=len(consenting) - len(eligible))
     table.put(
         {
