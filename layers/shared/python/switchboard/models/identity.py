@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from switchboard import cards
 
 # An address SES can send to: an RFC 5322 dot-atom local part (no quoting, comments or specials, which mail
 # parsers read back differently) at an ASCII host name, within RFC 5321's length; the verification e-mail proves the
@@ -32,7 +34,9 @@ class SignupIn(_In):
 
     email: Email
     password: NewPassword
-    account_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    account_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), BeforeValidator(cards.screen)
+    ]
 
 
 class AcceptedOut(BaseModel):

@@ -9,6 +9,8 @@ from typing import Any, Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from switchboard import cards
+
 Channel = Literal["sms", "whatsapp", "voice"]
 CHANNELS: tuple[Channel, ...] = ("sms", "whatsapp", "voice")
 ConsentStatus = Literal["opted_in", "opted_out"]
@@ -72,6 +74,12 @@ class RecipientIn(BaseModel):
     def _e164(cls, value: str) -> str:
         return parse_phone(value).e164
 
+    # Before any other check: a card number is named as such, whatever else is wrong with the field.
+    @field_validator("name", "attributes", mode="before")
+    @classmethod
+    def _no_card_data(cls, value: Any) -> Any:
+        return cards.screen(value)
+
     @field_validator("attributes")
     @classmethod
     def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +129,11 @@ class Evidence(BaseModel):
     user_agent: str | None = Field(default=None, max_length=512)
     captured_at: str | None = Field(default=None, max_length=40)
 
+    @field_validator("text_version", "ip", "user_agent", "captured_at", mode="before")
+    @classmethod
+    def _no_card_data(cls, value: Any) -> Any:
+        return cards.screen(value)
+
 
 class ConsentIn(BaseModel):
     """`POST /v1/recipients/{id}/consents`."""
@@ -158,6 +171,11 @@ class ListIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _no_card_data(cls, value: Any) -> Any:
+        return cards.screen(value)
 
 
 class ListOut(BaseModel):
