@@ -15,8 +15,8 @@ MAX_E164_DIGITS = 15
 # Between two digit groups of one number: at most this many separator characters ("4242 - 4242", double spaces).
 MAX_GAP = 4
 # Besides whitespace, invisible (format) and control characters and every dash (Unicode Pd): what people and
-# forms put between digit groups.
-_SEPARATORS = frozenset("./\\_\u00b7\u2022\u2027\u2219\u22c5\u30fb")
+# forms put between digit groups (dots, slashes, underscores, middle dots and bullets, minus, fraction slash).
+_SEPARATORS = frozenset("./\\_\u00b7\u2022\u2027\u2044\u2212\u2215\u2219\u22c5\u30fb")
 _PAIR = re.compile(r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})")
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _SHORT = re.compile(r"\\([\"\\/bfnrt])")
