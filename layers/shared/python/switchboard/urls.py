@@ -195,10 +195,12 @@ def _name_problem(host: str, *, allow_localhost: bool) -> str | None:
     if problem:
         return problem
     if name == "localhost":
-        return None if allow_localhost else "a special-use name (localhost)"
+        return None if allow_localhost else "loopback (the special-use name localhost)"
     if len(labels) < 2:
         return "not a fully qualified domain name"
     special = next((s for s in _SPECIAL_SUFFIXES + _REVERSE_ZONES if name == s or name.endswith("." + s)), None)
+    if special == "localhost":
+        return "loopback (the special-use name .localhost)"
     return f"a special-use name (.{special})" if special else None
 
 
