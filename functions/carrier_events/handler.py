@@ -3,13 +3,12 @@
 import base64
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard import api, settings
-from switchboard.carriers import plivo, registry
+from switchboard import api
+from switchboard.carriers import plivo, registry, support
 from switchboard.carriers.base import EventSource, WebhookRequest
 from switchboard.logic import inbound
 from switchboard.models.errors import BadRequest, NotFound, Unauthorized
@@ -42,11 +41,21 @@ def _request(carrier: str) -> WebhookRequest:
     event = app.current_event.raw_event
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
-    query = {k: v for k, v in (event.get("queryStringParameters") or {}).items() if isinstance(v, str)}
-    path = f"/v1/carriers/{carrier}/events"
-    url = settings.get().public_base_url.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
+    multi = event.get("multiValueQueryStringParameters") or {
+        k: [v] for k, v in (event.get("queryStringParameters") or {}).items()
+    }
+    multi_query = {k: [v for v in vs if isinstance(v, str)] for k, vs in multi.items() if isinstance(vs, list)}
+    query = {k: vs[-1] for k, vs in multi_query.items() if vs}
+    url, *others = support.public_urls(f"/v1/carriers/{carrier}/events", multi_query)
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
-    return WebhookRequest(method=event.get("httpMethod", ""), url=url, headers=headers, query=query, raw_body=body)
+    return WebhookRequest(
+        method=event.get("httpMethod", ""),
+        url=url,
+        headers=headers,
+        query=query,
+        raw_body=body,
+        url_spellings=tuple(others),
+    )
 
 
 @app.post(

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, WithJsonSchema
 
+from switchboard import cards
 from switchboard.auth import SERVICE_UNAVAILABLE, Principal, recording, refuse_credentials_in_url
 from switchboard.dal import clients
 from switchboard.models.errors import (
@@ -247,6 +248,10 @@ def build_resolver() -> APIGatewayRestResolver:
         if any(e.get("type") == "json_invalid" for e in errors):
             return respond(400, "invalid_json", "Invalid JSON", "The request body is not valid JSON.")
         pointers = [{"pointer": _pointer(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in errors]
+        if any(e.get("type") == cards.CODE for e in errors):
+            # R70: named apart from other invalid fields, so a client knows what to take out.
+            detail = "A field holds what looks like a payment card number; nothing was stored."
+            return respond(422, cards.CODE, "Card data refused", detail, extra={"errors": pointers})
         return respond(
             422, "validation_failed", "Validation failed", "The request has invalid fields.", extra={"errors": pointers}
         )

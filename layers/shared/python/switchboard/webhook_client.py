@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import urllib3
 
+from switchboard import urls
+
 MAX_RESPONSE_BYTES = 4096  # read a little of the answer (so the connection ends cleanly), then discard it
 TIMEOUT_S = 5.0
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
@@ -66,24 +68,15 @@ def _literal(host: str) -> IPAddress | None:
 
 
 def forbidden(address: IPAddress, *, allow_loopback: bool) -> str | None:
-    """Why we never connect to `address` (None when it is a public unicast address)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return forbidden(address.ipv4_mapped, allow_loopback=allow_loopback)
-    if address.is_loopback:
-        return None if allow_loopback else "loopback"
-    checks = (
-        (address.is_link_local, "link-local (cloud metadata)"),
-        (address.is_multicast, "multicast"),
-        (address.is_unspecified, "unspecified"),
-        (address.is_reserved, "reserved"),
-        (address.is_private, "private"),
-        (not address.is_global, "not globally routable"),
-    )
-    return next((reason for hit, reason in checks if hit), None)
+    """Why we never connect to `address` (None when it is a public unicast address): urls.address_problem."""
+    return urls.address_problem(address, allow_loopback=allow_loopback)
 
 
 def parse_target(url: str, *, local: bool) -> Target:
     """Check a webhook URL's form: https on 443 (deployed), no userinfo, no forbidden IP literal."""
+    if urls.has_unsafe_characters(url):
+        # urlsplit silently drops tabs and newlines: what is stored would not be what is requested.
+        raise TargetRefused("the URL contains control characters, spaces or invisible characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -103,6 +96,11 @@ def parse_target(url: str, *, local: bool) -> Target:
             raise TargetRefused("only https URLs are allowed")
         if port not in {None, 443}:
             raise TargetRefused("only port 443 is allowed")
+    # The host must be a DNS name or an IP literal before anything resolves it (a resolver would otherwise get
+    # control characters, IPvFuture or inet_aton forms such as `2130706433`).
+    problem = urls.host_problem(host, bracketed=parts.netloc.startswith("["), allow_localhost=loopback_dev)
+    if problem:
+        raise TargetRefused(problem)
     default = 443 if parts.scheme == "https" else 80
     literal = _literal(host)
     if literal is not None:
@@ -122,7 +120,7 @@ def check_addresses(target: Target, *, local: bool) -> str:
         return str(literal)
     try:
         addresses = resolve(target.host, target.port)
-    except OSError as error:
+    except (OSError, UnicodeError) as error:
         raise TargetRefused(f"the host does not resolve ({type(error).__name__})") from None
     if not addresses:
         raise TargetRefused("the host does not resolve")

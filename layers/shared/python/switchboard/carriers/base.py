@@ -71,6 +71,9 @@ class WebhookRequest:
     headers: Mapping[str, str]  # lower-case names
     query: Mapping[str, str]
     raw_body: bytes
+    # Other spellings of `url`, equally likely: a REST API hands the query over decoded and unordered, so the exact
+    # string the carrier called (and signed) is one of a few encodings and orders of it (support.public_urls).
+    url_spellings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, quote_plus
 
 from switchboard import clock, settings
 from switchboard.carriers import http_client
@@ -84,6 +85,52 @@ def to_e164(digits: str) -> str:
 def events_url(carrier: str) -> str:
     """The public URL where `carrier` posts its events (`POST /v1/carriers/{carrier}/events`, API.md)."""
     return settings.get().public_base_url.rstrip("/") + f"/v1/carriers/{carrier}/events"
+
+
+# RFC 3986 unreserved characters stay as they are in every spelling; the lenient one also leaves the sub-delimiters,
+# `:`, `@`, `/` and `?` that a query may carry unencoded (what a person typing a webhook URL into a console writes).
+_LENIENT_SAFE = "-._~!$'()*,;:@/?"
+# Up to this many query parameters, every order is tried (5! = 120 orders, three encodings each).
+MAX_PERMUTED_PAIRS = 5
+
+
+def _spell(pairs: list[tuple[str, str]], encode: Callable[[str], str]) -> str:
+    return "&".join(f"{encode(name)}={encode(value)}" for name, value in pairs)
+
+
+def _orders(pairs: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """Every order the query could have had: each name's values keep their order (API Gateway keeps it)."""
+    if len(pairs) > MAX_PERMUTED_PAIRS:
+        return [pairs, sorted(pairs, key=lambda pair: pair[0])]
+    orders: dict[tuple[tuple[str, str], ...], None] = {}
+    for order in itertools.permutations(range(len(pairs))):
+        picked = [pairs[i] for i in order]
+        by_name = [[i for i in order if pairs[i][0] == name] for name in dict.fromkeys(p[0] for p in pairs)]
+        if all(indexes == sorted(indexes) for indexes in by_name):
+            orders.setdefault(tuple(picked), None)
+    return [list(order) for order in orders]
+
+
+def public_urls(path: str, query: Mapping[str, list[str]]) -> tuple[str, ...]:
+    """The public URL of a request to `path`, in each spelling its decoded query could have had, most likely first.
+
+    API Gateway's REST proxy event has no raw query string: `multiValueQueryStringParameters` is decoded (`%20` and
+    `+` both become a space) and the order of the names is not kept (the values of one name are). A carrier that
+    signs the URL it called (Twilio, Plivo) signed one of these: percent-encoded (`%20`, upper-case hex),
+    form-encoded (`+`) or leniently encoded, in any order of up to MAX_PERMUTED_PAIRS parameters (beyond that: as
+    received or sorted by name). A signature must match one of them exactly.
+    """
+    base = settings.get().public_base_url.rstrip("/") + path
+    if not query:
+        return (base,)
+    received = [(name, value) for name, values in query.items() for value in values]
+    encoders: list[Callable[[str], str]] = [
+        lambda text: quote_plus(text, safe=""),
+        lambda text: quote(text, safe=""),
+        lambda text: quote(text, safe=_LENIENT_SAFE),
+    ]
+    spellings = [f"{base}?{_spell(pairs, encode)}" for pairs in _orders(received) for encode in encoders]
+    return tuple(dict.fromkeys(spellings))
 
 
 def form(request: WebhookRequest) -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ import base64
 import hmac
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from xml.sax.saxutils import escape
 
 import urllib3
@@ -95,11 +95,24 @@ def twiml_say(body: str) -> str:
 
 
 def signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
-    """Twilio's `X-Twilio-Signature` of a request to `url` with POST parameters `params`."""
-    data = url + "".join(name + value for name, value in sorted(params, key=lambda pair: pair[0]))
+    """Twilio's `X-Twilio-Signature` of a request to `url` with POST parameters `params`.
+
+    As Twilio's own validator computes it: the names sorted, and a repeated name's distinct values sorted too.
+    """
+    data = url + "".join(name + value for name, value in sorted(set(params)))
     # Twilio's scheme is HMAC-SHA1 and nothing else: a MAC, where SHA-1's collision weakness does not apply.
     digest = hmac.new(auth_token.encode(), data.encode(), "sha1").digest()
     return base64.b64encode(digest).decode()
+
+
+def _with_and_without_port(url: str) -> tuple[str, str]:
+    """Twilio signs some requests with the default port in the URL and some without (its validator tries both)."""
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    host = parts.hostname or ""
+    bare = parts._replace(netloc=host if parts.port in {None, default} else parts.netloc).geturl()
+    ported = parts._replace(netloc=f"{host}:{parts.port or default}").geturl()
+    return bare, ported
 
 
 class TwilioCarrier(support.HttpCarrier):
@@ -150,8 +163,11 @@ class TwilioCarrier(support.HttpCarrier):
             logger.error("twilio auth_token missing: every webhook is refused")
             return False
         params, given = support.form(request), header.strip().encode()
-        matches = [hmac.compare_digest(signature(token, request.url, params).encode(), given) for token in tokens]
-        return any(matches)  # every candidate compared: timing does not tell which token matched
+        urls = [spelled for url in (request.url, *request.url_spellings) for spelled in _with_and_without_port(url)]
+        matches = [
+            hmac.compare_digest(signature(token, url, params).encode(), given) for token in tokens for url in urls
+        ]
+        return any(matches)  # every candidate compared: timing does not tell which token or spelling matched
 
     def handshake(self, request: WebhookRequest) -> str | None:
         """Twilio has no subscription handshake."""

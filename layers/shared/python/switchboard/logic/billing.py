@@ -10,6 +10,7 @@ from hashlib import sha256
 from pydantic import ValidationError
 
 from switchboard import clock
+from switchboard.cards import contains_card_number, contains_card_number_in
 from switchboard.crypto import secrets
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import billing as billing_dal
@@ -30,28 +31,6 @@ SUBSCRIPTION_EVENTS = frozenset(
 ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
 FREE = "free"
 _ACCOUNT_ID = re.compile(r"^acct_[0-9a-z]{26}$")
-# 13-19 digits, optionally grouped by single spaces or dashes, not part of a longer digit run.
-_CARD_LIKE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-
-
-def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum every payment card number satisfies."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
-def contains_card_number(text: str) -> bool:
-    """True when a Luhn-valid 13-19 digit sequence appears anywhere in `text` (R70)."""
-    for match in _CARD_LIKE.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            return True
-    return False
 
 
 def sign(secret: str, timestamp: int, body: str) -> str:
@@ -100,10 +79,18 @@ def _plan(event: BillingEvent, subscription: Subscription) -> str:
     return str(key)
 
 
+def _decoded_holds_card(body: str) -> bool:
+    """The card screen over the body as JSON decodes it too (escapes resolved, numbers as written)."""
+    try:
+        return contains_card_number_in(json.loads(body))
+    except ValueError:
+        return False  # not JSON: the raw screen above is all there is, and parsing refuses it below
+
+
 def receive(body: str, signature: str | None, meta: RequestMeta) -> BillingAnswer:
     """POST /v1/billing/events: verified, screened for card data, then applied once (duplicates are no-ops)."""
     verify_signature(body, signature)
-    if contains_card_number(body):
+    if contains_card_number(body) or _decoded_holds_card(body):
         # Nothing from this payload is stored or logged: it may hold a card number.
         raise ValidationFailed(
             "The payload contains what looks like a payment card number; it was refused and nothing was stored.",

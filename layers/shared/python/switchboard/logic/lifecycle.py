@@ -9,7 +9,7 @@ from cryptography.exceptions import InvalidTag
 
 from switchboard import clock, mail, settings
 from switchboard.auth import Principal, require, require_recent_auth, require_session
-from switchboard.crypto import blind_index, envelope, passwords
+from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import lifecycle as lifecycle_dal
 from switchboard.dal import members as members_dal
@@ -31,22 +31,14 @@ AUDIT_PAGE = 100
 # Sessions (GET /v1/sessions shows them), Idempotency (a 24-hour replay cache that may hold a once-shown secret),
 # Limits (counters) and Keyring (key material) are not customer records and are left out on purpose.
 EXPORT_TABLES: tuple[tuple[str, str], ...] = (("Accounts", "ACCOUNTS_TABLE"), ("Messaging", "MESSAGING_TABLE"))
-# Never exported: credentials and their verifiers, blind indexes and index keys (they identify nothing to a reader).
-_WITHHELD = frozenset(
-    {
-        "pk",
-        "password_phc",
-        "pepper_version",
-        "recovery_codes",
-        "recovery_pepper_version",
-        "totp_seed",
-        "totp_pending",
-        "totp_last_step",
-        "secret_sealed",
-        "wrapped_key",
-    }
-)
+# Never exported: credentials, their verifiers and seeds in every object class (users' password hashes, TOTP seeds
+# and recovery codes, API key hashes, webhook endpoints' and each message's one-time callback secret, link digests),
+# blind indexes and index keys (they identify nothing to a reader). Matched by name, so a secret field added later
+# is withheld without a change here; values that carry a credential's form are withheld whatever their field's name.
+_WITHHELD = frozenset({"pk", "pepper_version", "recovery_pepper_version", "wrapped_key", "lock_token"})
 _WITHHELD_SUFFIXES = ("_hash", "_digest", "_phc", "_index")
+_SECRET_MARKERS = ("secret", "seed", "password", "passphrase", "token", "recovery", "totp", "pepper", "private_key")
+_SECRET_VALUE_PREFIXES = ("whsec_", "sb_live_", "sb_test_", tokens.SESSION_PREFIX, "$argon2")
 _SEALED_SUFFIX = "_sealed"
 
 
@@ -199,7 +191,25 @@ class _Budget:
 
 
 def _withheld(name: str) -> bool:
-    return name in _WITHHELD or name.startswith("gsi") or name.endswith(_WITHHELD_SUFFIXES)
+    bare = name.lower().removesuffix(_SEALED_SUFFIX)
+    return (
+        name in _WITHHELD
+        or name.startswith("gsi")
+        or bare.endswith(_WITHHELD_SUFFIXES)
+        # A time is no secret (`password_changed_at` is the customer's record): every other marked name is.
+        or (not bare.endswith("_at") and any(marker in bare for marker in _SECRET_MARKERS))
+    )
+
+
+def _scrub(value: Any) -> Any:
+    """`value` without a secret-named member or a credential-shaped string at any depth (None stands in)."""
+    if isinstance(value, str):
+        return None if value.startswith(_SECRET_VALUE_PREFIXES) else value
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items() if not (isinstance(k, str) and _withheld(k))}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrub(item) for item in value]
+    return value
 
 
 def _open_field(account_id: str, table: str, item: dict[str, Any], name: str, sealed: str) -> str | None:
@@ -225,9 +235,9 @@ def export_record(account_id: str, table: str, item: dict[str, Any]) -> tuple[di
         if isinstance(value, str) and value.startswith(f"{envelope.PREFIX}."):
             opened = _open_field(account_id, table, item, name, value)
             unreadable += opened is None
-            record[name.removesuffix(_SEALED_SUFFIX)] = opened
+            record[name.removesuffix(_SEALED_SUFFIX)] = _scrub(opened)
         else:
-            record[name] = value
+            record[name] = _scrub(value)
     return record, unreadable
 
 
@@ -260,7 +270,7 @@ def export(principal: Principal, meta: RequestMeta) -> str:
     while True:
         page = audit.list_events(account_id, limit=AUDIT_PAGE, cursor=cursor)
         for event in page.data:
-            dumped = event.model_dump()
+            dumped = _scrub(event.model_dump())
             budget.take(dumped)
             events.append(dumped)
         cursor = page.next_cursor

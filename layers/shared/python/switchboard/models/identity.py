@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from switchboard import cards
 
 from switchboard.models.one_time import ONE_TIME_SECRET
 
@@ -34,7 +36,9 @@ class SignupIn(_In):
 
     email: Email
     password: NewPassword
-    account_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    account_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), BeforeValidator(cards.screen)
+    ]
 
 
 class AcceptedOut(BaseModel):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from switchboard import cards
 
 Channel = Literal["sms", "whatsapp", "voice"]
 CHANNELS: tuple[Channel, ...] = ("sms", "whatsapp", "voice")
@@ -17,6 +20,7 @@ MAX_ATTRIBUTES_BYTES = 4096
 MAX_LIST_ADD = 500
 # What parse_phone accepts syntactically; the numbering plan check (a 422 with its reason) JSON Schema cannot express.
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+_E164 = re.compile(E164_PATTERN, re.ASCII)
 
 
 class InvalidPhone(ValueError):
@@ -34,7 +38,9 @@ class Phone:
 def parse_phone(raw: str) -> Phone:
     """Parse and validate an E.164 number (`+` and digits only, a number that exists in its region's plan)."""
     value = raw.strip()
-    if not value.startswith("+") or not value[1:].isdigit() or not 8 <= len(value) <= 16:
+    # ASCII digits only, as the request model's pattern says: `str.isdigit` also takes `²` and Arabic-Indic digits,
+    # which phonenumbers would quietly read as other numbers than the one written.
+    if not _E164.fullmatch(value):
         raise InvalidPhone("Use E.164: + then the country code and number, digits only.")
     try:
         number = phonenumbers.parse(value, None)
@@ -42,8 +48,12 @@ def parse_phone(raw: str) -> Phone:
         raise InvalidPhone("Not a phone number.") from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone("Not a valid phone number in its country's numbering plan.")
-    country = phonenumbers.region_code_for_number(number) or "ZZ"
-    return Phone(e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), country=country)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if e164 != value:
+        # phonenumbers drops a national trunk prefix (`+20 0…`): the number stored and dialled would not be the one
+        # written, and two spellings would be two recipients to the caller but one to us.
+        raise InvalidPhone(f"Not in E.164 form: write {e164} (no national trunk prefix).")
+    return Phone(e164=e164, country=phonenumbers.region_code_for_number(number) or "ZZ")
 
 
 def mask_phone(e164: str) -> str:
@@ -71,6 +81,12 @@ class RecipientIn(BaseModel):
     @classmethod
     def _e164(cls, value: str) -> str:
         return parse_phone(value).e164
+
+    # Before any other check: a card number is named as such, whatever else is wrong with the field.
+    @field_validator("name", "attributes", mode="before")
+    @classmethod
+    def _no_card_data(cls, value: Any) -> Any:
+        return cards.screen(value)
 
     @field_validator("attributes")
     @classmethod
@@ -121,6 +137,11 @@ class Evidence(BaseModel):
     user_agent: str | None = Field(default=None, max_length=512)
     captured_at: str | None = Field(default=None, max_length=40)
 
+    @field_validator("text_version", "ip", "user_agent", "captured_at", mode="before")
+    @classmethod
+    def _no_card_data(cls, value: Any) -> Any:
+        return cards.screen(value)
+
 
 class ConsentIn(BaseModel):
     """`POST /v1/recipients/{id}/consents`."""
@@ -158,6 +179,11 @@ class ListIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _no_card_data(cls, value: Any) -> Any:
+        return cards.screen(value)
 
 
 class ListOut(BaseModel):
