@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from switchboard import cards
-
 from switchboard.models.one_time import ONE_TIME_SECRET
 
 # An address SES can send to: an RFC 5322 dot-atom local part (no quoting, comments or specials, which mail
