@@ -18,8 +18,9 @@ from infra.catalog import Access, Op
 # DynamoDB asks KMS, on the caller's behalf, to decrypt the table key for every item operation and for a data key
 # when it writes; it binds the request to the table (encryption context aws:dynamodb:tableName).
 _TABLE_WRITES = frozenset({Op.PUT, Op.UPDATE, Op.DELETE, Op.BATCH_WRITE})
-# R55: the audit trail is append-only for every application role: Put, and Query for the chain's head.
-_APPEND_ONLY = frozenset({Op.PUT, Op.QUERY})
+# R55: the audit trail is append-only for every application role: Put, and Query for the chain's head (Scan: the
+# anchor job finds the accounts with a trail).
+_APPEND_ONLY = frozenset({Op.PUT, Op.QUERY, Op.SCAN})
 
 
 def table_actions(ops: frozenset[Op]) -> tuple[list[str], list[str]]:
