@@ -28,7 +28,7 @@ from typing import Any
 
 from switchboard import clock, ids, settings
 from switchboard.crypto import macs
-from switchboard.dal import anchors
+from switchboard.dal import anchors, denials
 from switchboard.dal import audit as store
 from switchboard.models.audit import AuditEvent, AuditPage, ChainVerification, Outcome, Scalar
 from switchboard.models.errors import BadRequest
@@ -42,6 +42,9 @@ DAY_S = 86400
 # Each lost race means another writer appended, so the chain always advances; this only bounds a pathological pile-up.
 MAX_APPEND_ATTEMPTS = 50
 MAX_PAGE = 100
+# R54 refused actions are audited, but must not flood a tenant's trail: at most this many denied events per actor
+# (user, API key) and minute are chained; the rest of that minute go to the log and the AuditDeniedSuppressed metric.
+DENIED_PER_MINUTE = 10
 
 
 class ChainBroken(Exception):
@@ -130,6 +133,32 @@ def record(
     raise AuditContention(f"audit event {event.id} not appended after {MAX_APPEND_ATTEMPTS} attempts")
 
 
+def record_denied(
+    *,
+    account_id: str,
+    type: str,  # the field name API.md uses
+    actor: str,
+    meta: RequestMeta | None = None,
+    target: dict[str, str] | None = None,
+    data: dict[str, Scalar] | None = None,
+) -> AuditEvent | None:
+    """A refused action (outcome "denied"): chained unless its actor already has DENIED_PER_MINUTE this minute.
+
+    None when capped: the refusal is still logged (one JSON record) and counted, never chained.
+    """
+    minute = int(clock.timestamp()) // 60
+    if account_id and not denials.take(
+        account_id, actor, minute=minute, limit=DENIED_PER_MINUTE, expires_at=(minute + 2) * 60
+    ):
+        logger.info(
+            "audit suppressed",
+            extra={"audit": {"account_id": account_id, "type": type, "actor": actor, "outcome": "denied"}},
+        )
+        metrics.add_metric(name="AuditDeniedSuppressed", unit="Count", value=1)
+        return None
+    return record(account_id=account_id, type=type, outcome="denied", actor=actor, meta=meta, target=target, data=data)
+
+
 def _encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"evt:{seq}".encode()).decode().rstrip("=")
 
@@ -184,7 +213,7 @@ class _Chain:
     unanchored: list[store.StoredEvent] | None = None
 
 
-def _walk(
+def _walk(  # noqa: PLR0911 - one return per kind of break
     account_id: str,
     events: Iterable[tuple[str, store.StoredEvent]],
     *,

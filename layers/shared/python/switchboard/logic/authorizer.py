@@ -7,6 +7,7 @@ from typing import Any
 from switchboard import auth
 from switchboard.crypto import tokens
 from switchboard.logic import api_keys, sessions
+from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
 
 # API Gateway turns exactly this message into a 401 (with our problem+json gateway response).
@@ -65,7 +66,7 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
     if credential.startswith(tokens.SESSION_PREFIX):
         context_or_none = sessions.resolve(credential)
     elif credential.startswith(("sb_live_", "sb_test_")):
-        context_or_none = api_keys.resolve(credential)
+        context_or_none = api_keys.resolve(credential, RequestMeta.from_event(event))
     if context_or_none is None:
         raise Denied
     logger.append_keys(account_id=context_or_none["account_id"], principal=context_or_none["principal"])
