@@ -135,7 +135,7 @@ def insert(at_seq: int, *, key_id: str | None = None, account_id: str = ACCOUNT)
             moved = {**raw, "seq": {"N": str(seq + 1)}, "sk": {"S": store.event_sk(seq + 1)}}
             put(moved)
     forged = {**item(at_seq + 1, account_id), "id": {"S": "evt_forged"}, "type": {"S": "member.removed"}}
-    put(forged)
+    put({**forged, "seq": {"N": str(at_seq)}, "sk": {"S": store.event_sk(at_seq)}})
     rechain(at_seq, key_id=key_id, account_id=account_id, edit=False)
 
 
