@@ -309,6 +309,7 @@ def anchor_account(account_id: str) -> AnchorResult:
     if not events:
         return AnchorResult(anchored_seq=None)
     walked = _walk(account_id, events, after=previous, newest=None, now=clock.timestamp())
+    broken: str | None
     if isinstance(walked, _Break):
         broken = walked.reason
     else:
