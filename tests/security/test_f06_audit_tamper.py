@@ -26,46 +26,55 @@ from tests.security import audit_attacks as attack
 
 Attack = Callable[[], None]
 
-# Each attack on a trail of 6 events anchored at its head (seq 6), with the reason verification gives.
-ATTACKS: dict[str, tuple[Attack, str]] = {
-    "change one field": (lambda: attack.change(3), "altered"),
-    "change the newest event": (lambda: attack.change(6, "outcome", "failure"), "altered"),
-    "change the hash too": (lambda: attack.change(2, "hash", "0" * 64), "altered"),
-    "add an attribute": (lambda: attack.change(4, "smuggled", "never hashed"), "altered"),
-    "swap a MAC": (lambda: attack.change(5, "mac", attack.item(4)["mac"]["S"]), "broken_link"),
-    "delete an event": (lambda: attack.delete(3), "gap"),
-    "delete the first event": (lambda: attack.delete(1), "gap"),
-    "delete the newest event": (lambda: attack.delete(6), "truncated"),
-    "delete the two newest events": (lambda: (attack.delete(6), attack.delete(5)), "truncated"),
-    "delete every event": (lambda: [attack.delete(s) for s in range(1, 7)], "truncated"),
-    "insert an event, unlinked": (
-        lambda: attack.put({**attack.item(6), "seq": {"N": "7"}, "sk": {"S": "EVT#000000000007"}}),
-        "broken_link",
+AccountAttack = Callable[[str], object]
+
+
+def _unlinked_insert(a: str) -> None:
+    attack.put({**attack.item(6, a), "seq": {"N": "7"}, "sk": {"S": "EVT#000000000007"}})
+
+
+# Each attack on a trail of 6 events anchored at its head (seq 6), with the reason verification gives. Every attack
+# runs on its own account of one moto world (one setup, one anchor job run).
+ATTACKS: dict[str, tuple[AccountAttack, str]] = {
+    "change one field": (lambda a: attack.change(3, account_id=a), "altered"),
+    "change the newest event": (lambda a: attack.change(6, "outcome", "failure", account_id=a), "altered"),
+    "change the hash too": (lambda a: attack.change(2, "hash", "0" * 64, account_id=a), "altered"),
+    "add an attribute": (lambda a: attack.change(4, "smuggled", "never hashed", account_id=a), "altered"),
+    "swap a MAC": (lambda a: attack.change(5, "mac", attack.item(4, a)["mac"]["S"], account_id=a), "broken_link"),
+    "strip the MAC": (lambda a: attack.change(6, "mac", "", account_id=a), "unkeyed"),
+    "delete an event": (lambda a: attack.delete(3, a), "gap"),
+    "delete the first event": (lambda a: attack.delete(1, a), "gap"),
+    "delete the newest event": (lambda a: attack.delete(6, a), "truncated"),
+    "delete the two newest events": (lambda a: (attack.delete(6, a), attack.delete(5, a)), "truncated"),
+    "delete every event": (lambda a: [attack.delete(s, a) for s in range(1, 7)], "truncated"),
+    "insert an event, unlinked": (_unlinked_insert, "broken_link"),
+    "insert and re-link with the real key": (lambda a: attack.insert(3, account_id=a), "anchor_mismatch"),
+    "re-chain with the attacker's key": (
+        lambda a: attack.rechain(2, key_id=attack.attacker_key(), account_id=a),
+        "anchor_mismatch",
     ),
-    "insert and re-link with the real key": (lambda: attack.insert(3), "anchor_mismatch"),
-    "re-chain with the attacker's key": (lambda: attack.rechain(2, key_id=attack.attacker_key()), "anchor_mismatch"),
-    "re-chain with the real key": (lambda: attack.rechain(4, key_id=None), "anchor_mismatch"),
-    "re-chain only the anchored head": (lambda: attack.rechain(6, key_id=None), "anchor_mismatch"),
-    "strip the MAC": (lambda: attack.change(6, "mac", ""), "unkeyed"),
+    "re-chain with the real key": (lambda a: attack.rechain(4, key_id=None, account_id=a), "anchor_mismatch"),
+    "re-chain only the anchored head": (lambda a: attack.rechain(6, key_id=None, account_id=a), "anchor_mismatch"),
 }
 
 
-@pytest.mark.parametrize("name", sorted(ATTACKS))
-def test_every_tampering_of_an_anchored_trail_is_detected(aws: dict[str, str], name: str) -> None:
-    ids = attack.record(6)
-    assert attack.run_anchor_job()["anchored"] == 1
-    assert audit.verify(attack.ACCOUNT).model_dump() == {
-        "valid": True,
-        "checked": 6,
-        "first_bad": None,
-        "reason": None,
-        "anchored_seq": 6,
-    }
-    tamper, reason = ATTACKS[name]
-    tamper()
-    result = audit.verify(attack.ACCOUNT)
-    assert (result.valid, result.reason) == (False, reason), result
-    assert result.first_bad is None or result.first_bad in {*ids, "evt_forged"}
+def test_every_tampering_of_an_anchored_trail_is_detected(aws: dict[str, str]) -> None:
+    accounts = {name: f"acct_{i}" for i, name in enumerate(sorted(ATTACKS))}
+    ids = {name: attack.record(6, account_id=account) for name, account in accounts.items()}
+    assert attack.run_anchor_job()["anchored"] == len(ATTACKS)
+    for name, account in accounts.items():
+        assert audit.verify(account).model_dump() == {
+            "valid": True,
+            "checked": 6,
+            "first_bad": None,
+            "reason": None,
+            "anchored_seq": 6,
+        }, name
+        tamper, reason = ATTACKS[name]
+        tamper(account)
+        result = audit.verify(account)
+        assert (result.valid, result.reason) == (False, reason), (name, result)
+        assert result.first_bad is None or result.first_bad in {*ids[name], "evt_forged"}, name
 
 
 @pytest.mark.parametrize(
