@@ -172,6 +172,7 @@ def test_stacks_share_no_export_only_ssm_parameters(assembly: Assembly, stage: s
             "queue": "AWS::SQS::Queue",
             "secret": "AWS::SecretsManager::Secret",
             "key": "AWS::KMS::Key",
+            "bucket": "AWS::S3::Bucket",
             "topic": "AWS::SNS::Topic",
         }[kind]
         assert data[target]["Type"] == expected_type, name
