@@ -122,7 +122,7 @@ bench: $(VENV)/.installed
 
 # Records every AWS call of every function while the integration and e2e tests run (tests/conftest.py).
 permissions: $(VENV)/.installed
-	$(PY) -m pytest tests/integration tests/e2e tests/infra/test_seeder.py -q -n 2 --dist loadfile --permissions-write
+	$(PY) -m pytest tests/integration tests/security tests/e2e tests/infra/test_seeder.py -q -n 2 --dist loadfile --permissions-write
 
 openapi: $(VENV)/.installed
 	$(PY) -m local.openapi docs/openapi.json

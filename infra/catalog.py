@@ -25,6 +25,9 @@ class Access(StrEnum):
     READ = "read"  # secrets: GetSecretValue
     SEND = "send"  # queues: SendMessage
     CONSUME = "consume"  # queues: ReceiveMessage/DeleteMessage/ChangeMessageVisibility, via the event source
+    # The audit anchors bucket: READ lists and gets anchors; WRITE_ONCE also puts new objects (never overwrites,
+    # never deletes, never changes a retention: the bucket is Object Lock compliance mode).
+    WRITE_ONCE = "write_once"
 
 
 class Op(StrEnum):
@@ -162,12 +165,26 @@ class Function:
     uses_data_key: bool = False  # kms:Decrypt on the envelope key: opens per-account data keys (DATA_KEY_ID)
     creates_data_keys: bool = False  # kms:GenerateDataKey on it too: gives new accounts their data key
     sends_email: bool = False  # needs ses:SendEmail from the configured sender (MAIL_FROM)
+    # R55: kms:VerifyMac on the audit HMAC key (every Audit writer has kms:GenerateMac: writes_audit), and access to
+    # the anchors bucket (AUDIT_ANCHOR_BUCKET).
+    verifies_audit: bool = False
+    audit_anchors: Access | None = None
     code: str = ""  # folder under functions/ (entry point handler.lambda_handler); defaults to `name`
 
     def __post_init__(self) -> None:
         if not self.code:
             # Several functions may share one folder (one send worker per channel queue).
             object.__setattr__(self, "code", self.name)
+
+    @property
+    def writes_audit(self) -> bool:
+        """Appends audit events: it MACs each with the audit key (kms:GenerateMac, AUDIT_MAC_KEY_ID)."""
+        return Op.PUT in self.tables.get("Audit", frozenset())
+
+    @property
+    def uses_audit_mac(self) -> bool:
+        """Needs the audit HMAC key's id (to generate or verify MACs)."""
+        return self.writes_audit or self.verifies_audit
 
 
 def _ro(mapping: dict[str, _V]) -> Mapping[str, _V]:
@@ -351,6 +368,8 @@ FUNCTIONS: tuple[Function, ...] = (
         secrets=_ro({"Peppers": Access.READ}),
         uses_data_key=True,
         sends_email=True,
+        verifies_audit=True,  # GET /v1/audit-events/verification: MACs after the newest anchor
+        audit_anchors=Access.READ,  # ... compared with the newest anchor
         memory_mb=1024,  # accepting an invitation hashes a password with Argon2id
         timeout_s=29,  # the export pages through the whole account; API Gateway waits at most 29 s
     ),
@@ -371,7 +390,8 @@ FUNCTIONS: tuple[Function, ...] = (
                 # Reads a session or API key and touches it; no Scan, no batch, no Put (it never creates either).
                 "Accounts": ops(Op.GET, Op.UPDATE),  # API keys' last_used_at
                 "Sessions": ops(Op.GET, Op.UPDATE, Op.DELETE),  # touches last_seen, deletes expired sessions
-                "Audit": APPEND,  # an expired session's end is audited
+                "Audit": APPEND,  # an expired session's end, a refused API key used again (R54)
+                "Limits": ops(Op.UPDATE),  # the cap on denied events per actor and minute
             }
         ),
         secrets=_ro({"Peppers": Access.READ}),  # the API-key HMAC pepper
@@ -514,6 +534,7 @@ FUNCTIONS = (
                 "Messaging": ops(Op.GET, Op.BATCH_GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.BATCH_WRITE, Op.QUERY_GSI1),
                 "Limits": ops(Op.UPDATE),
                 "Idempotency": IDEMPOTENT_POSTS,
+                "Audit": APPEND,  # refused actions (403) are audited (R54)
             }
         ),
         queues=_ro({f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}),
@@ -619,5 +640,23 @@ FUNCTIONS = (
         schedule=EDGE_DRIFT,
         memory_mb=256,
         timeout_s=30,  # one HTTPS GET of at most 10 s
+    ),
+)
+
+# R55: every account's audit chain head anchored where no function can change it, every 15 minutes.
+AUDIT_ANCHOR = Schedule(name="audit_anchor", every_s=900)
+
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="audit_anchor_job",
+        description="R55: checks each account's new audit events (chain, MACs), archives them, anchors the head",
+        schedule=AUDIT_ANCHOR,
+        # Scan finds the accounts with a trail (keys only); Query reads each one's events after its last anchor.
+        tables=_ro({"Audit": ops(Op.SCAN, Op.QUERY)}),
+        verifies_audit=True,
+        audit_anchors=Access.WRITE_ONCE,
+        memory_mb=512,
+        timeout_s=300,
     ),
 )

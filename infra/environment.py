@@ -30,6 +30,14 @@ class ResourceNames(Protocol):
         """The id or ARN of the KMS key that wraps the per-account data keys."""
         ...
 
+    def audit_mac_key(self) -> str:
+        """The id or ARN of the audit trail's KMS HMAC key."""
+        ...
+
+    def anchor_bucket(self) -> str:
+        """The name of the audit anchors bucket (S3 Object Lock)."""
+        ...
+
 
 @dataclass(frozen=True)
 class StageValues:
@@ -40,6 +48,7 @@ class StageValues:
     security_contact: str
     security_policy_url: str
     mail_from: str
+    audit_retention_days: int = 400
 
     @classmethod
     def of(cls, config: StageConfig) -> StageValues:
@@ -50,6 +59,7 @@ class StageValues:
             security_contact=config.security_contact,
             security_policy_url=config.security_policy_url,
             mail_from=config.mail_from,
+            audit_retention_days=config.audit_log_retention_days,
         )
 
 
@@ -77,4 +87,10 @@ def function_environment(spec: catalog.Function, names: ResourceNames, values: S
         environment[catalog.secret(secret_id).env] = names.secret(secret_id)
     if spec.uses_data_key:
         environment["DATA_KEY_ID"] = names.data_key()
+    if spec.uses_audit_mac:
+        environment["AUDIT_MAC_KEY_ID"] = names.audit_mac_key()
+    if "Audit" in spec.tables:
+        environment["AUDIT_RETENTION_DAYS"] = str(values.audit_retention_days)
+    if spec.audit_anchors is not None:
+        environment["AUDIT_ANCHOR_BUCKET"] = names.anchor_bucket()
     return environment

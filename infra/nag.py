@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, CfnParameter, Validations
 from aws_cdk.custom_resources import AwsCustomResource
 from constructs import IConstruct
 
@@ -86,6 +86,15 @@ class Reason(StrEnum):
         "CDK's AwsCustomResource provider runs one S3 PutObject per deployment, invoked by CloudFormation: the "
         "default 128 MB is enough and tracing would show nothing CloudFormation's events and CloudTrail do not."
     )
+    ANCHORS_ACCESS_LOGS = (
+        "The audit anchors bucket (R55) is written once per object (If-None-Match, denied otherwise by its policy) "
+        "and locked in compliance mode: nothing in it can change. Server access logs would need a second bucket; "
+        "the only writer (audit_anchor_job) logs every object it writes, and the verifier reads only."
+    )
+    ANCHOR_OBJECTS = (
+        "Object keys are per account and per sequence number (anchors/<account>/<seq>, archive/<account>/<range>), "
+        "unknown at deploy time: the grant is scoped to that one prefix of the one anchors bucket."
+    )
     APIGW_LOGS_ROLE = (
         "The account-level role API Gateway uses to write execution/access logs; AmazonAPIGatewayPushToCloudWatchLogs"
         " is AWS-maintained and grants only CloudWatch Logs actions (API Gateway names the log groups itself)."
@@ -137,6 +146,7 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
     for schedule in api.schedules.values():
         _ack(schedule.dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)
         _ack(schedule.dlq, "AwsSolutions-SQS3", Reason.UNDETECTED_DLQ)
+    _acknowledge_anchors(data, api)
     for route, _ in catalog.routes():
         if route.auth is catalog.Auth.PUBLIC:
             method = api.methods[(route.method, route.path)]
@@ -144,6 +154,23 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
             _ack(method, "AwsSolutions-COG4", Reason.LAMBDA_AUTHORIZER)
         else:
             _ack(api.methods[(route.method, route.path)], "AwsSolutions-COG4", Reason.AUTHORIZER_ROUTE)
+
+
+def _acknowledge_anchors(data: DataStack, api: ApiStack) -> None:
+    """The audit anchors bucket and its per-account object grants (their ARN is an SSM-resolved parameter)."""
+    _ack(data.audit_anchors.bucket, "AwsSolutions-S1", Reason.ANCHORS_ACCESS_LOGS)
+    bucket_parameter = next(
+        child
+        for child in api.node.children
+        if isinstance(child, CfnParameter) and "bucket--audit-anchors" in child.node.id
+    )
+    bucket_arn = api.resolve(api.get_logical_id(bucket_parameter))
+    for spec in catalog.FUNCTIONS:
+        if spec.audit_anchors is not None:
+            role = api.functions[spec.name].role
+            prefixes = ("anchors", "archive") if spec.audit_anchors is catalog.Access.WRITE_ONCE else ("anchors",)
+            for prefix in prefixes:
+                _ack(role, f"AwsSolutions-IAM5[Resource::<{bucket_arn}>/{prefix}/*]", Reason.ANCHOR_OBJECTS)
 
 
 def acknowledge_bootstrap(bootstrap: BootstrapStack) -> None:

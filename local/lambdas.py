@@ -136,6 +136,12 @@ class _AnyName:
     def data_key(self) -> str:
         return "key"
 
+    def audit_mac_key(self) -> str:
+        return "mac-key"
+
+    def anchor_bucket(self) -> str:
+        return "anchors"
+
 
 def environment_from(spec: catalog.Function, everything: Mapping[str, str]) -> dict[str, str]:
     """The function's own variables cut from an environment that names every resource (the tests' process env).

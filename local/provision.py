@@ -35,6 +35,7 @@ BASE_ENV: dict[str, str] = {
     "MAIL_FROM": MAIL_FROM,
 }
 DAY_S = 86400
+AUDIT_RETENTION_DAYS = 400  # infra/config.py's audit_log_retention_days default (a test ties them)
 
 
 def table_name(spec: catalog.Table) -> str:
@@ -137,6 +138,8 @@ class LocalNames:
     queues: dict[str, str]  # catalog id -> queue URL
     secrets: dict[str, str]  # catalog id -> secret name
     key_id: str
+    mac_key_id: str = ""
+    bucket: str = ""
 
     def table(self, table_id: str) -> str:
         """The table's name."""
@@ -153,6 +156,14 @@ class LocalNames:
     def data_key(self) -> str:
         """The data key's id."""
         return self.key_id
+
+    def audit_mac_key(self) -> str:
+        """The audit HMAC key's id."""
+        return self.mac_key_id
+
+    def anchor_bucket(self) -> str:
+        """The audit anchors bucket's name."""
+        return self.bucket
 
 
 def stage_values(stage: str, public_base_url: str) -> StageValues:
@@ -192,6 +203,30 @@ def create_tables(client: Any, requests: Iterable[dict[str, Any]], specs: Iterab
         )
 
 
+def anchor_bucket_name() -> str:
+    """The local audit anchors bucket."""
+    return f"{PREFIX}-audit-anchors"
+
+
+def create_audit_resources(kms: Any, s3: Any, bucket: str, *, retention_days: int = AUDIT_RETENTION_DAYS) -> str:
+    """The audit trail's KMS HMAC key and its anchors bucket (versioned, Object Lock compliance mode, default
+    retention = the audit retention), as the data stack deploys them; returns the key's id."""
+    key_id: str = kms.create_key(
+        Description="switchboard audit chain HMAC key", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
+    )["KeyMetadata"]["KeyId"]
+    s3.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}, ObjectLockEnabledForBucket=True
+    )
+    s3.put_object_lock_configuration(
+        Bucket=bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}},
+        },
+    )
+    return key_id
+
+
 def provision(*, endpoint_url: str, public_base_url: str, stage: str = STAGE) -> Provisioned:
     """Create the stage's catalog resources in the moto server at `endpoint_url`; returns the environments."""
     import boto3  # noqa: PLC0415 - loaded once the stack starts, not when the gateway module is imported
@@ -220,6 +255,9 @@ def provision(*, endpoint_url: str, public_base_url: str, stage: str = STAGE) ->
 
     env["DATA_KEY_ID"] = client("kms").create_key(Description="switchboard local data key")["KeyMetadata"]["KeyId"]
 
+    env["AUDIT_ANCHOR_BUCKET"] = anchor_bucket_name()
+    env["AUDIT_MAC_KEY_ID"] = create_audit_resources(client("kms"), client("s3"), env["AUDIT_ANCHOR_BUCKET"])
+
     manager = client("secretsmanager")
     for spec in catalog.secrets_for(stage):
         manager.create_secret(Name=secret_name(spec), SecretString=json.dumps(secret_value(spec)))
@@ -231,6 +269,8 @@ def provision(*, endpoint_url: str, public_base_url: str, stage: str = STAGE) ->
         queues=queue_urls,
         secrets={spec.id: secret_name(spec) for spec in catalog.secrets_for(stage)},
         key_id=env["DATA_KEY_ID"],
+        mac_key_id=env["AUDIT_MAC_KEY_ID"],
+        bucket=env["AUDIT_ANCHOR_BUCKET"],
     )
     functions = environments(names, stage_values(stage, public_base_url))
     return Provisioned(env=env, queue_urls=queue_urls, dlq_urls=dlq_urls, environments=functions)

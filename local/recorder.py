@@ -25,6 +25,8 @@ SEEDER = "seeder"  # the secret seeder custom resource of the data stack
 _HANDLER_MODULE = re.compile(r"^functions\.(\w+)\.handler$")
 _SEEDER_MODULE = "infra.seeder.index"
 _TRANSACT_KINDS = ("Put", "Update", "Delete", "ConditionCheck")
+AUDIT_MAC_KEY = "AuditMac"  # the audit chain's HMAC key (AUDIT_MAC_KEY_ID)
+ANCHORS_BUCKET = "AuditAnchors"  # the audit anchors bucket (AUDIT_ANCHOR_BUCKET)
 
 
 def _functions_of(code: str) -> tuple[str, ...]:
@@ -81,11 +83,22 @@ def catalog_id(kind: str, physical: str) -> str:
 
 
 def _key(key_id: str) -> str:
-    # Decrypt names no key (KMS reads it from the ciphertext): the only key functions use directly is the envelope.
+    # Decrypt names no key (KMS reads it from the ciphertext): the only key functions decrypt with is the envelope.
+    mac = os.environ.get("AUDIT_MAC_KEY_ID", "")
+    if key_id and mac and (key_id == mac or _tail(key_id) == _tail(mac)):
+        return AUDIT_MAC_KEY
     configured = os.environ.get("DATA_KEY_ID", "")
     if not key_id or (configured and (key_id == configured or _tail(key_id) == _tail(configured))):
         return "Envelope"
     return "?key"
+
+
+def _bucket(operation: str, params: dict[str, Any]) -> str:
+    # The one bucket functions use: the audit anchors (objects named by their prefix, anchors/ or archive/).
+    if params.get("Bucket") != os.environ.get("AUDIT_ANCHOR_BUCKET"):
+        return f"?{params.get('Bucket')}"
+    key = str(params.get("Key") or "")
+    return f"{ANCHORS_BUCKET}/{key.split('/', 1)[0]}" if key else ANCHORS_BUCKET
 
 
 def _table_calls(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
@@ -105,7 +118,7 @@ def _table_calls(operation: str, params: dict[str, Any]) -> list[tuple[str, str]
     return [(operation, resource)]
 
 
-def calls_of(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+def calls_of(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:  # noqa: PLR0911 - one per service
     """(operation, catalog resource) for one API call; a transaction or batch names each table it touches."""
     if service == "dynamodb":
         return _table_calls(operation, params)
@@ -117,6 +130,8 @@ def calls_of(service: str, operation: str, params: dict[str, Any]) -> list[tuple
         return [(operation, _key(str(params.get("KeyId", ""))))]
     if service in ("ses", "sesv2"):
         return [(operation, "MailIdentity")]
+    if service == "s3":
+        return [(operation, _bucket(operation, params))]
     return [(operation, "*")]
 
 

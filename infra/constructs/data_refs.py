@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -26,7 +27,7 @@ from infra import catalog
 if TYPE_CHECKING:
     from infra.stacks.data_stack import DataStack
 
-KEYS = ("data", "envelope", "logs")  # the data stack keys the API stack uses (backup stays in the data stack)
+KEYS = ("data", "envelope", "logs", "audit_mac")  # the data stack keys the API stack uses (not the backup key)
 
 
 def parameter_name(stage: str, kind: str, name: str) -> str:
@@ -46,6 +47,7 @@ def publish(data: DataStack, stage: str) -> None:
     for name in KEYS:
         arns[parameter_name(stage, "key", name)] = getattr(data.keys, name).key_arn
     arns[parameter_name(stage, "topic", "alarms")] = data.alarms.topic.topic_arn
+    arns[parameter_name(stage, "bucket", "audit-anchors")] = data.audit_anchors.bucket.bucket_arn
     scope = Construct(data, "Published")
     for name, arn in arns.items():
         ssm.StringParameter(scope, name.rsplit("/data/", 1)[1].replace("/", "-"), parameter_name=name, string_value=arn)
@@ -71,6 +73,12 @@ class _Keys:
     data: kms.IKey
     envelope: kms.IKey
     logs: kms.IKey
+    audit_mac: kms.IKey
+
+
+@dataclass(frozen=True)
+class _AuditAnchors:
+    bucket: s3.IBucket
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,13 @@ class DataRefs(Construct):
         def arn(kind: str, name: str) -> str:
             return ssm.StringParameter.value_for_string_parameter(self, parameter_name(stage, kind, name))
 
-        key = {name: kms.Key.from_key_arn(self, f"{name.capitalize()}Key", arn("key", name)) for name in KEYS}
-        self.keys = _Keys(data=key["data"], envelope=key["envelope"], logs=key["logs"])
+        key = {name: kms.Key.from_key_arn(self, f"{_pascal(name)}Key", arn("key", name)) for name in KEYS}
+        self.keys = _Keys(data=key["data"], envelope=key["envelope"], logs=key["logs"], audit_mac=key["audit_mac"])
+        self.audit_anchors = _AuditAnchors(
+            bucket=s3.Bucket.from_bucket_attributes(
+                self, "AuditAnchorsBucket", bucket_arn=arn("bucket", "audit-anchors"), encryption_key=self.keys.data
+            )
+        )
         self.tables = _Tables(
             by_id={
                 spec.id: dynamodb.Table.from_table_attributes(
@@ -115,3 +128,7 @@ class DataRefs(Construct):
         )
         topic = sns.Topic.from_topic_arn(self, "AlarmTopic", arn("topic", "alarms"))
         self.alarms = _Alarms(action=actions.SnsAction(topic))
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))

@@ -8,6 +8,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -18,8 +19,9 @@ from infra.catalog import Access, Op
 # DynamoDB asks KMS, on the caller's behalf, to decrypt the table key for every item operation and for a data key
 # when it writes; it binds the request to the table (encryption context aws:dynamodb:tableName).
 _TABLE_WRITES = frozenset({Op.PUT, Op.UPDATE, Op.DELETE, Op.BATCH_WRITE})
-# R55: the audit trail is append-only for every application role: Put, and Query for the chain's head.
-_APPEND_ONLY = frozenset({Op.PUT, Op.QUERY})
+# R55: the audit trail is append-only for every application role: Put, and Query for the chain's head (Scan: the
+# anchor job finds the accounts with a trail).
+_APPEND_ONLY = frozenset({Op.PUT, Op.QUERY, Op.SCAN})
 
 
 def table_actions(ops: frozenset[Op]) -> tuple[list[str], list[str]]:
@@ -134,3 +136,45 @@ def grant_envelope(role: iam.Role, *, key: kms.IKey, creates: bool) -> None:
             conditions={"StringLike": {"kms:EncryptionContext:account_id": "*"}},
         ),
     )
+
+
+def grant_audit_mac(role: iam.Role, *, key: kms.IKey, generate: bool, verify: bool) -> None:
+    """GenerateMac (audit writers) and/or VerifyMac (verifiers) on the audit HMAC key, HMAC-SHA-256 only."""
+    actions = [*(["kms:GenerateMac"] if generate else []), *(["kms:VerifyMac"] if verify else [])]
+    if not actions:
+        raise ValueError("an audit MAC grant needs generate or verify")
+    _add(
+        role,
+        iam.PolicyStatement(
+            actions=actions,
+            resources=[key.key_arn],
+            conditions={"StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_256"}},
+        ),
+    )
+
+
+# The anchors bucket's layout (switchboard.dal.anchors): anchored heads, and the archive of the events they cover.
+ANCHOR_PREFIXES = ("anchors", "archive")
+
+
+def grant_audit_anchors(role: iam.IRole, *, bucket: s3.IBucket, key: kms.IKey, access: Access) -> None:
+    """READ: list and get anchors. WRITE_ONCE: also put new anchor and archive objects. Never a delete, a
+    retention change or a governance bypass (the bucket policy denies those to everyone anyway)."""
+    if access not in (Access.READ, Access.WRITE_ONCE):
+        raise ValueError(f"the anchors bucket supports {Access.READ} or {Access.WRITE_ONCE}, not {access}")
+    _add(
+        role,
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": "anchors/*"}},
+        ),
+    )
+    _add(role, iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects("anchors/*")]))
+    kms_actions = ["kms:Decrypt"]
+    if access is Access.WRITE_ONCE:
+        objects = [bucket.arn_for_objects(f"{prefix}/*") for prefix in ANCHOR_PREFIXES]
+        _add(role, iam.PolicyStatement(actions=["s3:PutObject"], resources=objects))
+        kms_actions.append("kms:GenerateDataKey")
+    # With an S3 Bucket Key, S3 asks KMS for the bucket's key with the bucket's ARN as encryption context.
+    _key_use(role, key, "s3", kms_actions, **{"aws:s3:arn": bucket.bucket_arn})

@@ -45,8 +45,13 @@ DEPLOY_ROLE_PATTERN = "arn:aws:iam::{account}:role/cdk-*-cfn-exec-role-{account}
 USE_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
 
 
+MAC_ACTIONS = ("kms:GenerateMac", "kms:VerifyMac")
+MAC_ALGORITHM = "HMAC_SHA_256"
+
+
 class Keys(Construct):
-    """Four symmetric CMKs with yearly rotation: data, envelope (DATA_KEY_ID), logs, backups."""
+    """Four symmetric CMKs with yearly rotation (data, envelope (DATA_KEY_ID), logs, backups) and the audit chain's
+    HMAC key (AUDIT_MAC_KEY_ID)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, api_role_prefix: str, removal_policy: RemovalPolicy
@@ -58,7 +63,8 @@ class Keys(Construct):
         self.data = self._key(
             "DataKey",
             "tables, queues, secrets and the alarm topic",
-            *self._via(account, region, "dynamodb", "sqs", "secretsmanager", "sns"),
+            # S3: the audit anchors bucket (infra/constructs/audit_anchors.py).
+            *self._via(account, region, "dynamodb", "sqs", "secretsmanager", "sns", "s3"),
             # EventBridge and SNS deliver to our encrypted DLQs; CloudWatch alarms publish to the encrypted topic.
             iam.PolicyStatement(
                 sid="DeliverToEncryptedQueues",
@@ -103,6 +109,24 @@ class Keys(Construct):
             ),
         )
         self.backup = self._key("BackupKey", "the AWS Backup vault", *self._via(account, region, "backup", "dynamodb"))
+        # R55: the audit chain's MACs. An HMAC key's material never leaves KMS (no Decrypt, no export exists for
+        # it): writers GenerateMac, verifiers VerifyMac, each with its own IAM grant on top of this statement.
+        # KMS cannot rotate HMAC keys automatically; a new key would start a new chain (docs/runbooks.md).
+        self.audit_mac = self._key(
+            "AuditMacKey",
+            "audit chain MACs (AUDIT_MAC_KEY_ID)",
+            iam.PolicyStatement(
+                sid="MacByApiRoles",
+                principals=[iam.AccountRootPrincipal()],
+                actions=list(MAC_ACTIONS),
+                resources=["*"],
+                conditions={
+                    "StringLike": {"aws:PrincipalArn": f"arn:aws:iam::{account}:role/{api_role_prefix}*"},
+                    "StringEquals": {"kms:MacAlgorithm": MAC_ALGORITHM},
+                },
+            ),
+            spec=kms.KeySpec.HMAC_256,
+        )
 
     @staticmethod
     def _via(account: str, region: str, *services: str) -> tuple[iam.PolicyStatement, iam.PolicyStatement]:
@@ -124,13 +148,22 @@ class Keys(Construct):
         )
         return use, grant
 
-    def _key(self, construct_id: str, description: str, *statements: iam.PolicyStatement) -> kms.Key:
+    def _key(
+        self,
+        construct_id: str,
+        description: str,
+        *statements: iam.PolicyStatement,
+        spec: kms.KeySpec = kms.KeySpec.SYMMETRIC_DEFAULT,
+    ) -> kms.Key:
+        symmetric = spec is kms.KeySpec.SYMMETRIC_DEFAULT
         key = kms.Key(
             self,
             construct_id,
             description=f"Switchboard: {description}",
-            enable_key_rotation=True,
-            rotation_period=Duration.days(365),
+            key_spec=spec,
+            key_usage=kms.KeyUsage.ENCRYPT_DECRYPT if symmetric else kms.KeyUsage.GENERATE_VERIFY_MAC,
+            enable_key_rotation=symmetric,
+            rotation_period=Duration.days(365) if symmetric else None,
             pending_window=Duration.days(30),
             removal_policy=self._removal_policy,
         )

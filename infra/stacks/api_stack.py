@@ -166,6 +166,14 @@ class ApiStack(Stack):
             grants.grant_secret_read(role, secret=data.secrets.by_id[secret_id], key=data.keys.data, access=access)
         if spec.uses_data_key:
             grants.grant_envelope(role, key=data.keys.envelope, creates=spec.creates_data_keys)
+        if spec.uses_audit_mac:
+            grants.grant_audit_mac(
+                role, key=data.keys.audit_mac, generate=spec.writes_audit, verify=spec.verifies_audit
+            )
+        if spec.audit_anchors is not None:
+            grants.grant_audit_anchors(
+                role, bucket=data.audit_anchors.bucket, key=data.keys.data, access=spec.audit_anchors
+            )
         if spec.sends_email:
             grants.grant_send_email(
                 role,
@@ -223,3 +231,11 @@ class DataNames:
     def data_key(self) -> str:
         """The envelope key's ARN."""
         return self._data.keys.envelope.key_arn
+
+    def audit_mac_key(self) -> str:
+        """The audit HMAC key's ARN."""
+        return self._data.keys.audit_mac.key_arn
+
+    def anchor_bucket(self) -> str:
+        """The audit anchors bucket's name."""
+        return self._data.audit_anchors.bucket.bucket_name

@@ -11,6 +11,7 @@ from infra import catalog
 from infra.config import StageConfig
 from infra.constructs import data_refs
 from infra.constructs.alarms import AlarmTopic
+from infra.constructs.audit_anchors import AuditAnchors
 from infra.constructs.backup import Backups
 from infra.constructs.keys import Keys
 from infra.constructs.secrets import Secrets
@@ -56,6 +57,9 @@ class DataStack(Stack):
             log_retention_days=config.log_retention_days,
             removal_policy=removal,
             stage=config.name,
+        )
+        self.audit_anchors = AuditAnchors(
+            self, "AuditAnchors", key=self.keys.data, retention_days=config.audit_log_retention_days
         )
         self.backups = Backups(
             self, "Backups", tables=list(self.tables.by_id.values()), key=self.keys.backup, locked=config.lock_backups

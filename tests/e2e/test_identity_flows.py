@@ -241,6 +241,13 @@ def test_e2e_audit_trail_lists_and_verifies(stack: LocalStack, owner: Owner) -> 
     verification = stack.request("GET", "/v1/audit-events/verification", headers=_bearer(token)).json()
     assert verification["valid"] is True
     assert verification["checked"] >= 5
+    # The anchor job (scheduled every 15 minutes, run now) anchors the head; verification compares with it.
+    anchored = stack.request("POST", "/_local/jobs/audit_anchor")
+    assert anchored.status == 200
+    assert anchored.json()["anchored"] >= 1 and anchored.json()["broken"] == {}
+    verification = stack.request("GET", "/v1/audit-events/verification", headers=_bearer(token)).json()
+    assert verification["valid"] is True
+    assert verification["anchored_seq"] == verification["checked"]
 
 
 def test_e2e_lockout_holds_with_the_right_password_then_lifts(stack: LocalStack) -> None:

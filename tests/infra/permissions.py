@@ -31,6 +31,10 @@ SQS_ACTIONS["ChangeMessageVisibilityBatch"] = "ChangeMessageVisibility"
 # What each service asks KMS for, on the caller's behalf, per operation (AWS's service documentation).
 SQS_KMS = {"SendMessage": ("kms:GenerateDataKey", "kms:Decrypt"), "ReceiveMessage": ("kms:Decrypt",)}
 SECRETS_KMS = {"GetSecretValue": ("kms:Decrypt",), "PutSecretValue": ("kms:GenerateDataKey", "kms:Decrypt")}
+# S3 (SSE-KMS with a Bucket Key): the action each operation needs, and what S3 asks KMS for on the caller's behalf.
+S3_ACTIONS = {"ListObjectsV2": "ListBucket", "GetObject": "GetObject", "PutObject": "PutObject"}
+S3_KMS = {"GetObject": ("kms:Decrypt",), "PutObject": ("kms:GenerateDataKey",)}
+MAC_OPERATIONS = {"GenerateMac", "VerifyMac"}
 _IDEMPOTENCY = (
     "switchboard.api gives every authenticated POST an Idempotency-Key record (conditional Puts, a Delete when "
     "the route raises after its claim, which no test makes happen)"
@@ -128,6 +132,9 @@ class Resolver:
             return f"arn:aws:lambda:{region}:{account}:function:{name}" if attribute == "Arn" else name
         if kind == "AWS::SNS::Topic":
             return f"arn:aws:sns:{region}:{account}:{default}"
+        if kind == "AWS::S3::Bucket":
+            name = str(self.resolve(stack, props.get("BucketName", default.lower())))
+            return f"arn:aws:s3:::{name}" if attribute == "Arn" else name
         if kind == "AWS::SES::EmailIdentity":
             return str(self.resolve(stack, props["EmailIdentity"]))
         return f"{default}.{attribute}" if attribute else default
@@ -211,6 +218,7 @@ class Model:
     queues: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (ARN, key ARN)
     secrets: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (ARN, key ARN)
     keys: dict[str, str] = field(default_factory=dict)  # Envelope/Data/... -> key ARN
+    buckets: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (ARN, key ARN)
     mail_identity: str = ""
     implied: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # function -> (what, action, ARN)
 
@@ -218,7 +226,17 @@ class Model:
     def deployed(self) -> set[str]:
         """The catalog resources (and keys) this stage deploys, by catalog id (plus `MailIdentity`)."""
         indexes = {f"{t}/index/{i.name}" for t in self.tables for i in catalog.table(t).indexes}
-        return {*self.tables, *indexes, *self.queues, *self.secrets, *self.keys, "MailIdentity"}
+        objects = {f"{b}/{prefix}" for b in self.buckets for prefix in ("anchors", "archive")}
+        return {
+            *self.tables,
+            *indexes,
+            *self.queues,
+            *self.secrets,
+            *self.keys,
+            *self.buckets,
+            *objects,
+            "MailIdentity",
+        }
 
     def extras(self, function: str) -> set[tuple[str, str]]:
         """(ARN, action or "*") of the function's allowlisted grants; a table's name too (KMS conditions name it)."""
@@ -343,6 +361,10 @@ def _add_resource(
         for queue in props["Queues"]:
             arn = _queue_arn(str(resolver.resolve(stack, queue)))
             model.resource_policies.setdefault(arn, []).extend(iam.statements(document, f"queue policy {arn}"))
+    elif kind == "AWS::S3::BucketPolicy":
+        arn = f"arn:aws:s3:::{resolver.resolve(stack, props['Bucket'])}"
+        document = resolver.resolve(stack, props["PolicyDocument"])
+        model.resource_policies.setdefault(arn, []).extend(iam.statements(document, f"bucket policy {arn}"))
     elif kind == "AWS::SecretsManager::ResourcePolicy":
         arn = str(resolver.resolve(stack, props["SecretId"]))
         document = resolver.resolve(stack, props["ResourcePolicy"])
@@ -375,6 +397,10 @@ def _add_catalog_resources(model: Model, resolver: Resolver, data: Stack, api: S
             continue  # not deployed in this stage (stage switches): its rows are skipped there
         key = resolver.resolve(data, data.resource(lid)["Properties"]["KmsKeyId"])
         model.secrets[secret_spec.id] = (resolver.physical(data, lid, None), str(key))
+    lid = data.find("AWS::S3::Bucket", "AuditAnchorsBucket")
+    encryption = data.resource(lid)["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    key = resolver.resolve(data, encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"])
+    model.buckets["AuditAnchors"] = (resolver.physical(data, lid, "Arn"), str(key))
     domain = resolver.physical(api, api.find("AWS::SES::EmailIdentity", "MailIdentity"), None)
     model.mail_identity = f"arn:aws:ses:{api.region}:{api.account}:identity/{domain}"
 
@@ -459,6 +485,23 @@ def checks(model: Model, row: Row) -> list[Check]:
         found += _via(
             model, function, "secretsmanager", key, actions=SECRETS_KMS.get(operation, ()), context=context, label=label
         )
+    elif service == "s3":
+        bucket, _, prefix = resource.partition("/")
+        arn, key = model.buckets[bucket]
+        action = S3_ACTIONS[operation]
+        if action == "ListBucket":
+            found.append(
+                _request(model, function, "s3:ListBucket", arn, context={"s3:prefix": "anchors/acct_1/"}, label=label)
+            )
+        else:
+            write = {"s3:if-none-match": "*"} if action == "PutObject" else {}
+            target = f"{arn}/{prefix}/acct_1/000000000001"
+            found.append(_request(model, function, f"s3:{action}", target, context=write, label=label))
+        context = {"kms:EncryptionContext:aws:s3:arn": arn}
+        found += _via(model, function, "s3", key, actions=S3_KMS.get(operation, ()), context=context, label=label)
+    elif service == "kms" and operation in MAC_OPERATIONS:
+        context = {"kms:CallerAccount": model.account, "kms:MacAlgorithm": "HMAC_SHA_256"}
+        found.append(_request(model, function, f"kms:{operation}", model.keys[resource], context=context, label=label))
     elif service == "kms":
         context = {
             "kms:CallerAccount": model.account,
@@ -495,7 +538,10 @@ def decide(model: Model, function: str, check: Check) -> iam.Decision:
         return iam.evaluate(
             request, model.identity[function], model.key_policies.get(request.resource, []), key_policy=True
         )
-    return iam.evaluate(request, model.identity[function], model.resource_policies.get(request.resource))
+    policy = model.resource_policies.get(request.resource)
+    if policy is None and request.resource.startswith("arn:aws:s3:::"):
+        policy = model.resource_policies.get(request.resource.split("/", 1)[0])  # an object: its bucket's policy
+    return iam.evaluate(request, model.identity[function], policy)
 
 
 @dataclass

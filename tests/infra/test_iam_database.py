@@ -39,6 +39,7 @@ def _arn_formats(action: str) -> tuple[re.Pattern[str], ...]:
             continue
         pattern = re.escape(raw).replace(re.escape("${Partition}"), "aws")
         pattern = pattern.replace(re.escape("${LogStreamName}"), ".+")
+        pattern = pattern.replace(re.escape("${ObjectName}"), ".+")  # S3 object keys hold slashes
         formats.append(re.compile(re.sub(r"\\\$\\\{[^}]+\\\}", "[^/:]+", pattern) + "$"))
     return tuple(formats)
 

@@ -63,6 +63,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         provision.create_tables(boto3.client("dynamodb"), requests, catalog.TABLES)
         key_id = boto3.client("kms").create_key(Description="switchboard data key")["KeyMetadata"]["KeyId"]
         monkeypatch.setenv("DATA_KEY_ID", key_id)
+        bucket = provision.anchor_bucket_name()
+        monkeypatch.setenv("AUDIT_ANCHOR_BUCKET", bucket)
+        monkeypatch.setenv(
+            "AUDIT_MAC_KEY_ID", provision.create_audit_resources(boto3.client("kms"), boto3.client("s3"), bucket)
+        )
         settings.reload()
         yield names
         envelope.forget_cached_keys()

@@ -61,8 +61,20 @@ def test_record_timestamps_end_in_z(aws: dict[str, str]) -> None:
 
 def test_verify_accepts_an_untouched_chain(aws: dict[str, str]) -> None:
     record(n=5)
-    assert audit.verify("acct_a").model_dump() == {"valid": True, "checked": 5, "first_bad": None}
-    assert audit.verify("acct_nobody").model_dump() == {"valid": True, "checked": 0, "first_bad": None}
+    assert audit.verify("acct_a").model_dump() == {
+        "valid": True,
+        "checked": 5,
+        "first_bad": None,
+        "reason": None,
+        "anchored_seq": None,
+    }
+    assert audit.verify("acct_nobody").model_dump() == {
+        "valid": True,
+        "checked": 0,
+        "first_bad": None,
+        "reason": None,
+        "anchored_seq": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -138,7 +150,13 @@ def test_concurrent_records_make_one_unbroken_chain(aws: dict[str, str]) -> None
     assert errors == []
     items = raw_items(aws["AUDIT_TABLE"])
     assert [int(i["seq"]["N"]) for i in items] == list(range(1, 41))
-    assert audit.verify("acct_a").model_dump() == {"valid": True, "checked": 40, "first_bad": None}
+    assert audit.verify("acct_a").model_dump() == {
+        "valid": True,
+        "checked": 40,
+        "first_bad": None,
+        "reason": None,
+        "anchored_seq": None,
+    }
 
 
 def test_record_logs_a_log_injection_string_as_one_value(aws: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:

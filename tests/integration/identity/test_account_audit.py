@@ -72,7 +72,7 @@ def test_audit_verification_is_valid_then_detects_a_tampered_event(identity: dic
     stored["outcome"] = {"S": "failure"}
     client.put_item(TableName=table, Item=stored)
     broken = call("GET", "/v1/audit-events/verification", token=owner).body
-    assert broken == {"valid": False, "checked": 2, "first_bad": victim["id"]}
+    assert broken == {"valid": False, "checked": 2, "first_bad": victim["id"], "reason": "altered"}
 
 
 def test_audit_routes_are_for_owners_and_admins(identity: dict[str, str]) -> None:

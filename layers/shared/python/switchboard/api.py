@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Mapping
 from contextvars import ContextVar
+from http import HTTPStatus
 from typing import Annotated, Any, TypeVar, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -238,6 +239,8 @@ def build_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(ProblemError)
     def _problem(error: ProblemError) -> Response[str]:
+        if error.status == HTTPStatus.FORBIDDEN:
+            _audit_refusal(app.current_event.raw_event, error)
         response = respond(error.status, error.instance_code, error.title, error.detail, extra=error.extra)
         response.headers.update(error.headers)
         return response
@@ -367,6 +370,28 @@ def _problem_result(error: ProblemError, *, request_id: str, path: str | None) -
 
 def _refusal(event: dict[str, Any]) -> str:
     return str(((event.get("requestContext") or {}).get("authorizer") or {}).get("refusal") or "")
+
+
+def _audit_refusal(event: dict[str, Any], error: ProblemError) -> None:
+    """R54: an authenticated caller refused by a route (role, credential type) leaves a denied audit event."""
+    if _authorizer(event) is None:
+        return
+    from switchboard.logic import audit  # noqa: PLC0415 - only refused requests pay for it
+
+    principal = Principal.from_event(event)
+    audit.record_denied(
+        account_id=principal.account_id,
+        type="authorization.denied",
+        actor=principal.principal,
+        meta=RequestMeta.from_event(event),
+        data={
+            "code": error.instance_code,
+            "method": str(event.get("httpMethod") or ""),
+            "route": str(event.get("resource") or ""),
+            "role": principal.role,
+            "credential": principal.credential,
+        },
+    )
 
 
 def _authorizer(event: dict[str, Any]) -> dict[str, Any] | None:

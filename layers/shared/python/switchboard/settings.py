@@ -51,6 +51,11 @@ class Settings:
     security_policy_url: str
     public_base_url: str
     mail_from: str
+    # The audit trail's KMS HMAC key (its writers GenerateMac, its verifiers VerifyMac) and the Object Lock bucket
+    # its chain heads are anchored in (R55); "" where the function has neither.
+    audit_mac_key_id: str = ""
+    audit_anchor_bucket: str = ""
+    audit_retention_days: int = 400  # R55: audit events expire (TTL) and their archive is locked this long
     service: str = ""  # the catalog function's name (POWERTOOLS_SERVICE_NAME); "" outside a function
     # A failed login answers no sooner than this, so the work a known e-mail costs (counters, audit) beyond an
     # unknown one's cannot be timed (R8). Tests under moto set 0; deployed and locally it applies.
@@ -86,6 +91,9 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         queues={k: v for k, v in env.items() if k.endswith("_QUEUE_URL")},
         secrets={k: v for k, v in env.items() if k.endswith("_SECRET")},
         data_key_id=env.get("DATA_KEY_ID", ""),
+        audit_mac_key_id=env.get("AUDIT_MAC_KEY_ID", ""),
+        audit_anchor_bucket=env.get("AUDIT_ANCHOR_BUCKET", ""),
+        audit_retention_days=int(env.get("AUDIT_RETENTION_DAYS", "400")),
         service=env.get("POWERTOOLS_SERVICE_NAME", ""),
         security_contact=env.get("SECURITY_CONTACT", "mailto:security@switchboard.example"),
         security_policy_url=env.get("SECURITY_POLICY_URL", "https://switchboard.example/security/policy"),

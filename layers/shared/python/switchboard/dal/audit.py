@@ -1,4 +1,5 @@
-"""The Audit table: `pk=ACCT#<id>`, `sk=EVT#<seq>`, one hash-chained event per item; only PutItem and Query, ever."""
+"""The Audit table: `pk=ACCT#<id>`, `sk=EVT#<seq>`, one chained event per item; only conditional PutItem, Query and
+the anchor job's Scan, ever."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from switchboard.dal import clients
 TABLE_ENV = "AUDIT_TABLE"
 SEQ_DIGITS = 12
 SK_PREFIX = "EVT#"
-CHAIN_ATTRIBUTES = ("pk", "sk", "seq", "prev_hash", "hash")
+CHAIN_ATTRIBUTES = ("pk", "sk", "seq", "prev_hash", "hash", "mac", "prev_mac", "prev_at", "expires_at")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,22 @@ class StoredEvent:
     prev_hash: str
     hash: str
     fields: dict[str, Any]
+    mac: str = ""  # "" on events written before the keyed chain (see logic/audit.py)
+    prev_mac: str = ""
+    prev_at: str = ""  # the predecessor's time: when it expires, a gap before this event is its TTL, not tampering
+    expires_at: int = 0  # DynamoDB TTL (epoch seconds)
+
+    def chain(self) -> dict[str, Any]:
+        """The chain attributes as stored (no table keys), for the archive."""
+        return {
+            "seq": self.seq,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+            "mac": self.mac,
+            "prev_mac": self.prev_mac,
+            "prev_at": self.prev_at,
+            "expires_at": self.expires_at,
+        }
 
 
 def account_pk(account_id: str) -> str:
@@ -67,12 +84,16 @@ def _from_attr(attr: dict[str, Any]) -> Any:
 
 def _stored(item: dict[str, Any]) -> StoredEvent:
     plain = {name: _from_attr(attr) for name, attr in item.items()}
-    seq = plain.get("seq")
+    seq, expires_at = plain.get("seq"), plain.get("expires_at")
     return StoredEvent(
-        seq=seq if isinstance(seq, int) else -1,
+        seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else -1,
         prev_hash=str(plain.get("prev_hash", "")),
         hash=str(plain.get("hash", "")),
         fields={k: v for k, v in plain.items() if k not in CHAIN_ATTRIBUTES},
+        mac=str(plain.get("mac", "")),
+        prev_mac=str(plain.get("prev_mac", "")),
+        prev_at=str(plain.get("prev_at", "")),
+        expires_at=expires_at if isinstance(expires_at, int) and not isinstance(expires_at, bool) else 0,
     )
 
 
@@ -90,15 +111,24 @@ def head(account_id: str) -> StoredEvent | None:
     return _stored(items[0]) if items else None
 
 
-def append(account_id: str, seq: int, *, prev_hash: str, hash: str, fields: dict[str, Any]) -> bool:
-    """Store event number `seq` unless that number is taken; False means another writer got there first."""
-    item = {name: _to_attr(value) for name, value in fields.items()}
+def append(account_id: str, event: StoredEvent) -> bool:
+    """Store the event unless its number is taken; False means another writer got there first.
+
+    The condition is what every writer asks for, not what IAM can enforce (no DynamoDB condition key says
+    "attribute_not_exists"): a role that can PutItem could overwrite. The MAC chain and the anchors make that
+    detectable (logic/audit.verify).
+    """
+    item = {name: _to_attr(value) for name, value in event.fields.items()}
     item.update(
         pk={"S": account_pk(account_id)},
-        sk={"S": event_sk(seq)},
-        seq={"N": str(seq)},
-        prev_hash={"S": prev_hash},
-        hash={"S": hash},
+        sk={"S": event_sk(event.seq)},
+        seq={"N": str(event.seq)},
+        prev_hash={"S": event.prev_hash},
+        hash={"S": event.hash},
+        mac={"S": event.mac},
+        prev_mac={"S": event.prev_mac},
+        prev_at={"S": event.prev_at},
+        expires_at={"N": str(event.expires_at)},
     )
     try:
         clients.dynamodb().put_item(TableName=_table(), Item=item, ConditionExpression="attribute_not_exists(pk)")
@@ -125,8 +155,11 @@ def newest_first(account_id: str, *, limit: int, before_seq: int | None = None) 
     return [_stored(item) for item in response.get("Items", [])]
 
 
-def oldest_first(account_id: str) -> Iterator[tuple[str, StoredEvent]]:
-    """Every event of the account with its sort key, oldest first, page by page."""
+def oldest_first(account_id: str, *, after_seq: int = 0) -> Iterator[tuple[str, StoredEvent]]:
+    """Every event of the account (newer than `after_seq`) with its sort key, oldest first, page by page."""
+    kwargs: dict[str, Any] = {}
+    if after_seq > 0:
+        kwargs["ExclusiveStartKey"] = {"pk": {"S": account_pk(account_id)}, "sk": {"S": event_sk(after_seq)}}
     pages = (
         clients.dynamodb()
         .get_paginator("query")
@@ -136,8 +169,21 @@ def oldest_first(account_id: str) -> Iterator[tuple[str, StoredEvent]]:
             ExpressionAttributeValues={":pk": {"S": account_pk(account_id)}, ":evt": {"S": SK_PREFIX}},
             ScanIndexForward=True,
             ConsistentRead=True,
+            **kwargs,
         )
     )
     for page in pages:
         for item in page.get("Items", []):
             yield item.get("sk", {}).get("S", ""), _stored(item)
+
+
+def account_ids() -> set[str]:
+    """Every account with a trail (the anchor job's Scan, keys only)."""
+    found: set[str] = set()
+    pages = clients.dynamodb().get_paginator("scan").paginate(TableName=_table(), ProjectionExpression="pk")
+    for page in pages:
+        for item in page.get("Items", []):
+            pk = item.get("pk", {}).get("S", "")
+            if pk.startswith("ACCT#"):
+                found.add(pk.removeprefix("ACCT#"))
+    return found

@@ -122,7 +122,9 @@ def revoke(principal: Principal, key_id: str, meta: RequestMeta) -> None:
     _manage(principal)
     require_recent_auth(principal)
     item = _own(principal, key_id)
-    keys_dal.delete(item)
+    # Expired now rather than deleted: until its TTL removes it, the authorizer still recognises the key, refuses it
+    # and audits the use (R54: use after revoke); it is already gone from every list and refused everywhere.
+    keys_dal.shorten(item, int(clock.timestamp()))
     audit.record(
         account_id=principal.account_id,
         type="api_key.revoked",
@@ -153,8 +155,11 @@ def rotate(principal: Principal, key_id: str, grace_s: int, meta: RequestMeta) -
     return created
 
 
-def resolve(key: str) -> dict[str, str] | None:
-    """The authorizer context of a live API key, or None: constant-time secret check, expiry, creator, account."""
+def resolve(key: str, meta: RequestMeta | None = None) -> dict[str, str] | None:
+    """The authorizer context of a live API key, or None: constant-time secret check, expiry, creator, account.
+
+    A genuine key (its secret matches) that is revoked or expired leaves a denied audit event in its account (R54).
+    """
     parts = tokens.parse_api_key(key)
     if parts is None:
         return None
@@ -165,6 +170,14 @@ def resolve(key: str) -> dict[str, str] | None:
         return None
     now = int(clock.timestamp())
     if now >= int(item.expires_at):
+        audit.record_denied(
+            account_id=item.account_id,
+            type="api_key.refused",
+            actor=item.key_id,
+            meta=meta,
+            target={"key_id": item.key_id},
+            data={"reason": "revoked_or_expired"},
+        )
         return None
     account = accounts_dal.get_account(item.account_id)
     creator = accounts_dal.get_user(item.account_id, item.created_by)

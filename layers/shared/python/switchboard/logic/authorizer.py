@@ -8,6 +8,7 @@ from switchboard import auth
 from switchboard.crypto import tokens
 from switchboard.dal import clients
 from switchboard.logic import api_keys, sessions
+from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
 
 # API Gateway turns exactly this message into a 401 (with our problem+json gateway response).
@@ -67,7 +68,7 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
         if credential.startswith(tokens.SESSION_PREFIX):
             context_or_none = sessions.resolve(credential)
         elif credential.startswith(("sb_live_", "sb_test_")):
-            context_or_none = api_keys.resolve(credential)
+            context_or_none = api_keys.resolve(credential, RequestMeta.from_event(event))
     except Exception as error:
         # AWS throttled or failed for a moment: an authorizer's own error is API Gateway's 500, so it allows with
         # a refusal that every handler answers first, as 503 with Retry-After (no principal: nothing can act).

@@ -54,9 +54,23 @@ def count_failure(user: UserItem, meta: RequestMeta, *, reason: str) -> None:
         notices.notify(user, "reset_required")
 
 
+def _check_throttles(email_index: str, meta: RequestMeta, user: UserItem | None = None) -> None:
+    """The login throttles; refusing a known user's login leaves a denied audit event (R54, capped per minute)."""
+    try:
+        throttle.check(email_index, meta.source_ip)
+    except throttle.TooManyAttempts:
+        lookup = None if user else accounts_dal.find_by_email(email_index)
+        account_id, user_id = (
+            (user.account_id, user.user_id) if user else (lookup.account_id, lookup.user_id) if lookup else ("", "")
+        )
+        if account_id:
+            audit.record_denied(account_id=account_id, type="login.throttled", actor=user_id, meta=meta)
+        raise
+
+
 def check_password(user: UserItem, password: str, meta: RequestMeta) -> None:
     """Verify a known user's password under the login throttles; InvalidCredentials (counted) when wrong."""
-    throttle.check(user.email_index, meta.source_ip)
+    _check_throttles(user.email_index, meta, user)
     stored = passwords.StoredPassword(phc=user.password_phc, pepper_version=user.pepper_version)
     if not passwords.verify(password, stored):
         count_failure(user, meta, reason="password")
@@ -79,7 +93,8 @@ def uniform_failure_time() -> Iterator[None]:
     started = time.perf_counter()
     try:
         yield
-    except InvalidCredentials:
+    # A throttled login too: only a known user's refusal is audited, which must not be timed either.
+    except (InvalidCredentials, throttle.TooManyAttempts):
         remaining = settings.get().login_failure_floor_ms / 1000 - (time.perf_counter() - started)
         if remaining > 0:
             time.sleep(remaining)
@@ -94,7 +109,7 @@ def login(body: LoginIn, meta: RequestMeta) -> SessionOut:
 
 def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
     index = blind_index.email_index(body.email)
-    throttle.check(index, meta.source_ip)
+    _check_throttles(index, meta)
     lookup = accounts_dal.find_by_email(index)
     user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
     if user is None:

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Outcome = Literal["success", "failure"]
+# "denied": the action was refused (R54: authorization failures, refused credentials, throttled logins).
+Outcome = Literal["success", "failure", "denied"]
 Scalar = str | int | bool
 
 
@@ -41,3 +42,7 @@ class ChainVerification(BaseModel):
     valid: bool
     checked: int  # events examined (up to and including the first bad one)
     first_bad: str | None = None  # id of the first event that is altered, out of place, or follows a gap
+    # Why it is invalid: gap, broken_link, altered, unkeyed, anchor_mismatch, truncated (the newest anchored
+    # events are missing) or mac_invalid.
+    reason: str | None = None
+    anchored_seq: int | None = None  # the newest anchored head the chain was compared with (None: not anchored yet)
