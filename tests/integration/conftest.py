@@ -63,6 +63,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         provision.create_tables(boto3.client("dynamodb"), requests, catalog.TABLES)
         key_id = boto3.client("kms").create_key(Description="switchboard data key")["KeyMetadata"]["KeyId"]
         monkeypatch.setenv("DATA_KEY_ID", key_id)
+        # Platform e-mail goes through its queue everywhere (tests.integration.mailbox runs mail_worker on it).
+        sqs = boto3.client("sqs")
+        mail_queue = catalog.queue("Mail")
+        urls = {r["QueueName"]: sqs.create_queue(**r)["QueueUrl"] for r in provision.queue_requests([mail_queue])}
+        monkeypatch.setenv(mail_queue.env, urls[provision.queue_name(mail_queue)])
         settings.reload()
         yield names
         envelope.forget_cached_keys()
