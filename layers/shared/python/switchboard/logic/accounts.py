@@ -337,7 +337,7 @@ def confirm_reset(body: ResetConfirmIn, meta: RequestMeta) -> None:
     item = sessions_dal.get_token(tokens.digest(body.token), RESET)
     if item is None or not sessions_dal.consume_token(item):
         _refuse_token()
-    replaced_since = int(user.password_changed_at)
+    replaced_since, unproven = int(user.password_changed_at), not user.email_verified
     _set_password(
         user,
         body.new_password,
@@ -351,7 +351,7 @@ def confirm_reset(body: ResetConfirmIn, meta: RequestMeta) -> None:
     sessions.end_all(user.account_id, user.user_id, reason="password_reset", meta=meta)
     # Every other way in ends (R6): the keys made with the password this reset replaces, by whichever session.
     _revoke_keys(user, since=replaced_since, reason="password_reset", meta=meta)
-    if not user.email_verified:
+    if unproven:
         _drop_unproven(user, meta)  # the reset link is this address's first proof
     throttle.record_success(user.email_index)
     audit.record(account_id=user.account_id, type="password.reset", outcome="success", actor=user.user_id, meta=meta)
