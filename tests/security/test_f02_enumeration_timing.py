@@ -6,12 +6,14 @@ figures of time are bench/enumeration_timing.py's."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import time
 from typing import Any
 
 import pytest
 from botocore.client import BaseClient
 
 from local import recorder
+from switchboard import settings
 from switchboard.crypto import passwords
 from tests.integration import mailbox
 from tests.integration.identity.support import PASSWORD, Answer, call, register, signup
@@ -89,3 +91,16 @@ def test_f02_known_and_unknown_addresses_cost_the_same_calls(
     # ... and mail_worker then did the address-dependent work: a link for the known addresses only (reset), a link
     # or notice for every address (signup).
     mailbox.drain()
+
+
+@pytest.mark.parametrize("state", SETUPS)
+@pytest.mark.parametrize("route", REQUESTS)
+def test_f02_signup_and_reset_answer_no_sooner_than_the_identity_floor(
+    identity: dict[str, str], monkeypatch: pytest.MonkeyPatch, route: str, state: str
+) -> None:
+    SETUPS[state](f"{state}@example.com")
+    monkeypatch.setenv("LOGIN_FAILURE_FLOOR_MS", "120")
+    settings.reload()
+    started = time.perf_counter()
+    assert REQUESTS[route](f"{state}@example.com").status == 202
+    assert time.perf_counter() - started >= 0.120

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import secrets as pysecrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any, NoReturn
 
-from switchboard import clock, ids, mail
+from switchboard import clock, ids, mail, settings
 from switchboard.auth import Principal, require_recent_auth
 from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
@@ -115,12 +118,30 @@ def _create(job: dict[str, Any]) -> UserItem | None:
     return owner
 
 
+@contextmanager
+def _uniform_time() -> Iterator[None]:
+    """Answer no sooner than the identity floor (the failed-login floor, R8), whatever happened: with the same work
+    on both paths, the floor also absorbs the noise of a busy host, so medians match to the millisecond."""
+    started = time.perf_counter()  # a duration, not a moment: the monotonic counter, not the platform clock
+    try:
+        yield
+    finally:
+        remaining = settings.get().login_failure_floor_ms / 1000 - (time.perf_counter() - started)
+        if remaining > 0:
+            time.sleep(remaining)
+
+
 def signup(body: SignupIn, meta: RequestMeta) -> None:
     """POST /v1/signup: check, hash and enqueue; mail_worker looks the address up (process_signup).
 
-    The request does the same work whether or not the e-mail exists (one Argon2id hash, one SendMessage): its
-    answer and its time say nothing about which addresses have accounts (R8).
+    The request does the same work whether or not the e-mail exists (one Argon2id hash, one SendMessage) and
+    takes at least the identity floor: its answer and its time say nothing about which addresses exist (R8).
     """
+    with _uniform_time():
+        _signup(body, meta)
+
+
+def _signup(body: SignupIn, meta: RequestMeta) -> None:
     email = blind_index.normalize_email(body.email)
     passwords.check_policy(body.password, context=_context_words(email, body.account_name))
     index = blind_index.email_index(email)
@@ -294,12 +315,14 @@ def change_password(principal: Principal, body: PasswordChangeIn, meta: RequestM
 def request_reset(email: str, meta: RequestMeta) -> None:
     """POST /v1/password-resets: enqueue; mail_worker sends the link if the address is known (process_reset).
 
-    The request does the same work for known and unknown addresses (one blind index, one SendMessage) (R6, R8).
+    The request does the same work for known and unknown addresses (one blind index, one SendMessage) and takes at
+    least the identity floor (R6, R8).
     """
     normalized = blind_index.normalize_email(email)
-    mail.enqueue(
-        {"type": RESET_JOB, "email": normalized, "index": blind_index.email_index(normalized), "meta": asdict(meta)}
-    )
+    with _uniform_time():
+        mail.enqueue(
+            {"type": RESET_JOB, "email": normalized, "index": blind_index.email_index(normalized), "meta": asdict(meta)}
+        )
 
 
 def process_reset(job: dict[str, Any], *, first_attempt: bool) -> None:
