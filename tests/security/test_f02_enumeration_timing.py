@@ -5,8 +5,8 @@ figures of time are bench/enumeration_timing.py's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
