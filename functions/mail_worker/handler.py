@@ -1,5 +1,4 @@
-"""Sends platform e-mail from the Mail queue and does the signup and reset work behind it; a failure stays queued
-(SQS retries, then the DLQ), so an SES outage never fails a request."""
+"""Sends platform e-mail from the Mail queue and does the signup and reset work behind it (failures: retry, DLQ)."""
 
 import json
 from typing import Any

@@ -1,5 +1,4 @@
-"""Platform e-mail: requests enqueue on the Mail queue; mail_worker alone sends through SES (the local outbox reads
-what moto's SES received)."""
+"""Platform e-mail: requests enqueue on the Mail queue; mail_worker alone sends it through SES."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""mail_worker's work: platform e-mail under per-recipient limits (R49), and the signup and reset requests whose
-lookups the request path leaves to it (R8: the request does the same work whether or not an address exists)."""
+"""mail_worker's work: platform e-mail under per-recipient limits (R49), and the signup and reset lookups (R8)."""
 
 from __future__ import annotations
 
