@@ -224,7 +224,7 @@ def _drop_unproven(user: UserItem, meta: RequestMeta) -> None:
     for other in members_dal.users(user.account_id):
         if other.user_id != user.user_id:
             sessions.end_all(other.account_id, other.user_id, reason="email_verified", meta=meta)
-            members_dal.remove(other, other_owner=user if other.role == "owner" else None)
+            members_dal.remove(other, other_owner=None)  # the verified owner stays: no last-owner check
     for invitation in members_dal.invitations(user.account_id):
         members_dal.delete_invitation(invitation)
 
