@@ -118,6 +118,7 @@ records: $(VENV)/.installed
 bench: $(VENV)/.installed
 	-$(PY) bench/cold_imports.py
 	$(PY) bench/login_latency.py
+	PYTHONPATH=. $(PY) bench/enumeration_timing.py
 	PYTHONPATH=.:layers/shared/python $(PY) bench/messaging.py
 
 # Records every AWS call of every function while the integration and e2e tests run (tests/conftest.py).

@@ -235,6 +235,10 @@ QUEUES: tuple[Queue, ...] = (
         max_receive_count=36,
         retention_days=4,
     ),
+    # Platform e-mail (verification, reset, invitations, notices) and the signup and reset work behind it: the
+    # request path only enqueues, so its work and time do not depend on whether an address exists (R8), and an
+    # SES failure is retried by the worker (5 receives, then the DLQ) instead of failing a request.
+    Queue(id="Mail", env="MAIL_QUEUE_URL", purpose="platform e-mail and the signup/reset work behind it"),
 )
 
 SECRETS: tuple[Secret, ...] = (
@@ -324,16 +328,15 @@ FUNCTIONS: tuple[Function, ...] = (
             {
                 "Accounts": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.DELETE),
                 "Sessions": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE, Op.QUERY_GSI1),
-                "Keyring": ops(Op.GET, Op.PUT),
+                "Keyring": ops(Op.GET),
                 "Limits": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE),
                 "Idempotency": IDEMPOTENT_POSTS,
                 "Audit": APPEND,
             }
         ),
+        queues=_ro({"Mail": Access.SEND}),  # e-mail, and signup and reset requests (mail_worker does the work)
         secrets=_ro({"Peppers": Access.READ}),
         uses_data_key=True,
-        creates_data_keys=True,  # signup
-        sends_email=True,
         memory_mb=1024,  # Argon2id (19 MiB, t=2) runs in well under 500 ms at this size
         timeout_s=15,
     ),
@@ -365,9 +368,9 @@ FUNCTIONS: tuple[Function, ...] = (
                 "Audit": APPEND,  # append, and Query for the list, the verification and the export
             }
         ),
+        queues=_ro({"Mail": Access.SEND}),  # invitations and notices (mail_worker sends them)
         secrets=_ro({"Peppers": Access.READ}),
         uses_data_key=True,
-        sends_email=True,
         verifies_audit=True,  # GET /v1/audit-events/verification: MACs after the newest anchor
         audit_anchors=Access.READ,  # ... compared with the newest anchor
         memory_mb=1024,  # accepting an invitation hashes a password with Argon2id
@@ -631,6 +634,34 @@ def routes() -> list[tuple[Route, Function]]:
 
 
 EDGE_DRIFT = Schedule(name="edge_drift", every_s=86400)
+
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="mail_worker",
+        description="Sends platform e-mail (the only SES sender) under per-recipient limits; signup and reset work",
+        consumes="Mail",
+        batch_size=10,
+        tables=_ro(
+            {
+                # signup: the e-mail lookup, the account, its owner, senders (a transaction) and a verification
+                # token; reset: the user, the newest reset link
+                "Accounts": ops(Op.GET, Op.PUT, Op.UPDATE),
+                "Sessions": ops(Op.PUT, Op.DELETE),
+                "Keyring": ops(Op.GET, Op.PUT),
+                "Limits": ops(Op.UPDATE),  # per-recipient e-mail counters
+                "Audit": APPEND,
+            }
+        ),
+        queues=_ro({"Mail": Access.CONSUME}),
+        secrets=_ro({"Peppers": Access.READ}),  # the blind index of a recipient, for its e-mail counters
+        uses_data_key=True,
+        creates_data_keys=True,  # a new account's data key
+        sends_email=True,
+        memory_mb=256,
+        timeout_s=60,  # 10 e-mails of at most a few seconds each; equal to the queue's visibility timeout
+    ),
+)
 
 FUNCTIONS = (
     *FUNCTIONS,

@@ -125,16 +125,24 @@ def outbox() -> list[dict[str, str]]:
 class LocalRoutes:
     """The gateway's own routes; `dispatch` reaches catalog routes (simulated carrier events go through it)."""
 
-    def __init__(self, gateway: Gateway, scheduler: Scheduler) -> None:
+    def __init__(
+        self, gateway: Gateway, scheduler: Scheduler, settle_mail: Callable[[], object] = lambda: None
+    ) -> None:
         self.gateway = gateway
         self.scheduler = scheduler
+        self.settle_mail = settle_mail
         self._openapi: bytes | None = None
         self._openapi_lock = threading.Lock()
+
+    def outbox(self, request: Request, _: dict[str, str]) -> Response:
+        """What SES received, once mail_worker has worked through what was queued (waits a few seconds at most)."""
+        self.settle_mail()
+        return json_response(request, {"data": outbox()})
 
     def table(self) -> list[tuple[str, str, Callable[[Request, dict[str, str]], Response]]]:
         """Every route this module serves (method, template, handler)."""
         return [
-            ("GET", f"{PREFIX}/outbox", lambda r, _: json_response(r, {"data": outbox()})),
+            ("GET", f"{PREFIX}/outbox", self.outbox),
             ("GET", f"{PREFIX}/deliveries", self.deliveries),
             ("GET", f"{PREFIX}/carriers", self.carriers),
             ("PUT", f"{PREFIX}/carriers/{{carrier}}", self.set_carrier),

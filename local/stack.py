@@ -12,7 +12,7 @@ from local.gateway import Gateway, GatewayServer
 from local.lambdas import Invoker
 from local.routes import LocalRoutes
 from local.scheduler import Scheduler
-from local.workers import QueueWorker, workers
+from local.workers import QueueWorker, settle, workers
 
 log = logging.getLogger("local")
 
@@ -69,9 +69,10 @@ class Stack:
         import boto3  # noqa: PLC0415
 
         scheduler = Scheduler(catalog.FUNCTIONS, invoker)
-        local_routes = LocalRoutes(gateway, scheduler)
-        local_routes.install()
         sqs = boto3.session.Session().client("sqs")
+        mail_queue = provisioned.queue_urls[catalog.queue("Mail").id]
+        local_routes = LocalRoutes(gateway, scheduler, settle_mail=lambda: settle(sqs, mail_queue))
+        local_routes.install()
         self.workers = workers(catalog.FUNCTIONS, provisioned.queue_urls, invoker, sqs)
         self._spawn("gateway", self._server.serve_forever)
         self._spawn("scheduler", lambda: scheduler.run(self._stop))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -121,3 +122,16 @@ def workers(
         for fn in functions
         if fn.consumes
     ]
+
+
+def settle(sqs: Any, queue_url: str, *, timeout_s: float = 10.0) -> bool:
+    """Wait until the queue has nothing waiting or in flight (its worker is done); False after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    while True:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+        if not any(int(attributes.get(name, 0)) for name in names):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)

@@ -68,6 +68,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         monkeypatch.setenv(
             "AUDIT_MAC_KEY_ID", provision.create_audit_resources(boto3.client("kms"), boto3.client("s3"), bucket)
         )
+        # Platform e-mail goes through its queue everywhere (tests.integration.mailbox runs mail_worker on it).
+        sqs = boto3.client("sqs")
+        mail_queue = catalog.queue("Mail")
+        urls = {r["QueueName"]: sqs.create_queue(**r)["QueueUrl"] for r in provision.queue_requests([mail_queue])}
+        monkeypatch.setenv(mail_queue.env, urls[provision.queue_name(mail_queue)])
         settings.reload()
         yield names
         envelope.forget_cached_keys()

@@ -11,6 +11,7 @@ from moto.ses.models import ses_backends
 from functions.authorizer import handler as authorizer_handler
 from functions.identity_api import handler as identity_handler
 from infra import catalog
+from tests.integration import mailbox
 from tests.integration.conftest import Context, rest_event
 
 PASSWORD = "correct horse battery staple"
@@ -78,7 +79,8 @@ def call(
 
 
 def outbox() -> list[Any]:
-    """Every e-mail SES accepted, oldest first."""
+    """Every e-mail SES accepted, oldest first (mail_worker first sends what requests queued)."""
+    mailbox.drain()
     return list(ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].sent_messages)
 
 

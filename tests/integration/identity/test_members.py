@@ -33,7 +33,9 @@ def test_members_invite_accept_login_and_list(identity: dict[str, str]) -> None:
         ("dev@example.com", "developer", "invited"),
     ]
     token = last_token("dev@example.com")
-    assert "invited to join Acme Widgets" in mails_to("dev@example.com")[-1].subject
+    invitation = mails_to("dev@example.com")[-1]
+    assert invitation.subject == "Switchboard: you are invited to join an account"  # no tenant text (R49)
+    assert 'account named "Acme Widgets" as developer' in invitation.body
     joined = call("POST", "/v1/invitations/accept", {"token": token, "password": PASSWORD})
     assert joined.status == 201
     assert joined.body["role"] == "developer"

@@ -31,6 +31,7 @@ def _user(email: str) -> accounts_dal.UserItem:
 def test_signup_r1_creates_account_owner_and_senders(identity: dict[str, str]) -> None:
     answer = signup("Jane@Example.com ")
     assert (answer.status, answer.body) == (202, {"status": "verification_sent"})
+    assert mails_to("jane@example.com")  # mail_worker created the account and sent the link
     user = _user("jane@example.com")
     assert user.user_id.startswith("usr_")
     assert user.role == "owner"

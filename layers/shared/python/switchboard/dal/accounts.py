@@ -200,6 +200,28 @@ def update_user(user: UserItem, actions: list[Action]) -> None:
     user.update(actions=actions, condition=UserItem.pk.exists())
 
 
+def prove_email(user: UserItem, actions: list[Action]) -> bool:
+    """Apply `actions` to a user whose e-mail is not yet verified; False when it already is (one proof wins)."""
+    try:
+        user.update(
+            actions=actions,
+            condition=UserItem.pk.exists()
+            & (UserItem.email_verified.does_not_exist() | (UserItem.email_verified == False)),  # noqa: E712
+        )
+    except UpdateError as error:
+        if clients.conditional_failed(error):
+            return False
+        raise
+    return True
+
+
+def rename_account(account_id: str, name: str) -> None:
+    """Set an existing account's name."""
+    AccountItem(account_pk(account_id), ACCOUNT_SK).update(
+        actions=[AccountItem.name.set(name)], condition=AccountItem.pk.exists()
+    )
+
+
 def add_failed_login(user: UserItem) -> int:
     """Count one more consecutive failure and return the new count (atomic)."""
     user.update(actions=[UserItem.failed_logins.add(1)], condition=UserItem.pk.exists())

@@ -69,6 +69,10 @@ class TokenItem(BaseItem):
     account_id = UnicodeAttribute()
     user_id = UnicodeAttribute()
     expires_at = NumberAttribute()
+    # A verification link carries its own signup's choices: verifying it sets exactly these (pre-hijacking).
+    password_phc = UnicodeAttribute(null=True)
+    pepper_version = UnicodeAttribute(null=True)
+    account_name = UnicodeAttribute(null=True)
 
 
 def put_session(item: SessionItem) -> None:
@@ -110,9 +114,28 @@ def user_sessions(account_id: str, user_id: str) -> list[SessionItem]:
     return list(SessionItem.by_user.query(user_sessions_key(account_id, user_id)))
 
 
-def put_token(digest: str, kind: str, *, account_id: str, user_id: str, expires_at: int) -> None:
-    """Store a single-use token by digest."""
-    TokenItem(token_pk(digest), kind, account_id=account_id, user_id=user_id, expires_at=expires_at).save()
+def put_token(
+    digest: str,
+    kind: str,
+    *,
+    account_id: str,
+    user_id: str,
+    expires_at: int,
+    password: tuple[str, str] | None = None,
+    account_name: str | None = None,
+) -> None:
+    """Store a single-use token by digest (a verification link: with its signup's password hash and version)."""
+    phc, version = password or (None, None)
+    TokenItem(
+        token_pk(digest),
+        kind,
+        account_id=account_id,
+        user_id=user_id,
+        expires_at=expires_at,
+        password_phc=phc,
+        pepper_version=version,
+        account_name=account_name,
+    ).save()
 
 
 def get_token(digest: str, kind: str) -> TokenItem | None:

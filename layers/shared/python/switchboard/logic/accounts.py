@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import secrets as pysecrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any, NoReturn
 
-from switchboard import clock, ids
+from switchboard import clock, ids, mail, settings
 from switchboard.auth import Principal, require_recent_auth
 from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import api_keys as keys_dal
+from switchboard.dal import members as members_dal
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import AccountItem, NewSender, UserItem
-from switchboard.logic import audit, notices, sessions, throttle
+from switchboard.logic import audit, mailer, notices, sessions, throttle
 from switchboard.models.errors import BadRequest, NotFound
 from switchboard.models.identity import MeOut, PasswordChangeIn, ResetConfirmIn, SignupIn
 from switchboard.models.request import RequestMeta
@@ -21,6 +28,8 @@ VERIFY_TTL_S = 24 * 60 * 60
 RESET_TTL_S = 30 * 60
 VERIFY = "VERIFY"
 RESET = "RESET"
+SIGNUP_JOB = "signup"  # Mail queue records that mail_worker turns into work and e-mail (switchboard.logic.mailer)
+RESET_JOB = "reset"
 _CREATE_ATTEMPTS = 3
 
 
@@ -51,11 +60,30 @@ def _issue_token(user: UserItem, kind: str, ttl_s: int) -> str:
     return token
 
 
-def _create(body: SignupIn, email: str, index: str, meta: RequestMeta) -> bool:
-    """Create account, owner and senders; False when the e-mail turned out to be taken meanwhile."""
+def _issue_verification(user: UserItem, job: dict[str, Any]) -> str:
+    """A verification link bound to one signup: verifying it sets that signup's password and account name."""
+    token = tokens.new_token()
+    sessions_dal.put_token(
+        tokens.digest(token),
+        VERIFY,
+        account_id=user.account_id,
+        user_id=user.user_id,
+        expires_at=int(clock.timestamp()) + VERIFY_TTL_S,
+        password=(job["password_phc"], job["pepper_version"]),
+        account_name=job["account_name"],
+    )
+    return token
+
+
+def _meta(job: dict[str, Any]) -> RequestMeta:
+    return RequestMeta(**job["meta"])
+
+
+def _create(job: dict[str, Any]) -> UserItem | None:
+    """Create account, owner and senders; None when the e-mail turned out to be taken meanwhile."""
+    email, index = job["email"], job["index"]
     account_id, user_id = ids.new_id("acct"), ids.new_id("usr")
     envelope.create_key(account_id)
-    stored = passwords.hash_password(body.password)
     now = int(clock.timestamp())
     pk, sk = accounts_dal.account_pk(account_id), accounts_dal.user_sk(user_id)
     owner = UserItem(
@@ -66,15 +94,15 @@ def _create(body: SignupIn, email: str, index: str, meta: RequestMeta) -> bool:
         email_sealed=envelope.seal(account_id, email, table=accounts_dal.TABLE, item_key=f"{pk}|{sk}", field="email"),
         email_index=index,
         role="owner",
-        password_phc=stored.phc,
-        pepper_version=stored.pepper_version,
+        password_phc=job["password_phc"],
+        pepper_version=job["pepper_version"],
         email_verified=False,
         created_at=now,
         password_changed_at=now,
     )
     for _ in range(_CREATE_ATTEMPTS):
         account = AccountItem(
-            pk, accounts_dal.ACCOUNT_SK, account_id=account_id, name=body.account_name, created_at=now
+            pk, accounts_dal.ACCOUNT_SK, account_id=account_id, name=job["account_name"], created_at=now
         )
         senders = [NewSender(channel=c, carrier=SANDBOX_CARRIER, number=_sandbox_number()) for c in CHANNELS]
         try:
@@ -83,52 +111,156 @@ def _create(body: SignupIn, email: str, index: str, meta: RequestMeta) -> bool:
         except accounts_dal.Taken:
             if accounts_dal.email_taken(index):
                 envelope.shred(account_id)  # the key of an account that never came to be
-                return False
+                return None
     else:
         raise RuntimeError("could not assign unique sender numbers")
-    audit.record(account_id=account_id, type="account.created", outcome="success", actor=user_id, meta=meta)
-    notices.send_link(email, kind="verify", token=_issue_token(owner, VERIFY, VERIFY_TTL_S))
-    return True
+    audit.record(account_id=account_id, type="account.created", outcome="success", actor=user_id, meta=_meta(job))
+    return owner
+
+
+@contextmanager
+def _uniform_time() -> Iterator[None]:
+    """Answer no sooner than the identity floor (the failed-login floor, R8), whatever happened: with the same work
+    on both paths, the floor also absorbs the noise of a busy host, so medians match to the millisecond."""
+    started = time.perf_counter()  # a duration, not a moment: the monotonic counter, not the platform clock
+    try:
+        yield
+    finally:
+        remaining = settings.get().login_failure_floor_ms / 1000 - (time.perf_counter() - started)
+        if remaining > 0:
+            time.sleep(remaining)
 
 
 def signup(body: SignupIn, meta: RequestMeta) -> None:
-    """POST /v1/signup: the same answer and the same Argon2id work whether or not the e-mail exists (R8)."""
+    """POST /v1/signup: check, hash and enqueue; mail_worker looks the address up (process_signup).
+
+    The request does the same work whether or not the e-mail exists (one Argon2id hash, one SendMessage) and
+    takes at least the identity floor: its answer and its time say nothing about which addresses exist (R8).
+    """
+    with _uniform_time():
+        _signup(body, meta)
+
+
+def _signup(body: SignupIn, meta: RequestMeta) -> None:
     email = blind_index.normalize_email(body.email)
     passwords.check_policy(body.password, context=_context_words(email, body.account_name))
     index = blind_index.email_index(email)
-    lookup = accounts_dal.find_by_email(index)
-    if lookup is None and _create(body, email, index, meta):
+    stored = passwords.hash_password(body.password)
+    mail.enqueue(
+        {
+            "type": SIGNUP_JOB,
+            "email": email,
+            "index": index,
+            "password_phc": stored.phc,
+            "pepper_version": stored.pepper_version,
+            "account_name": body.account_name,
+            "meta": asdict(meta),
+        }
+    )
+
+
+def process_signup(job: dict[str, Any], *, first_attempt: bool) -> None:
+    """mail_worker: a new address gets an account and a link; an unverified one a link bound to THIS signup's
+    password; a verified one a notice. At most LIMITS["verify"] of these e-mails per address and hour."""
+    email, index = job["email"], job["index"]
+    if first_attempt and not mailer.allow(index, "verify"):
         return
-    passwords.hash_password(body.password)  # the work a new signup does, so timing tells nothing
-    lookup = lookup or accounts_dal.find_by_email(index)
+    lookup = accounts_dal.find_by_email(index)
+    if lookup is None:
+        owner = _create(job)
+        if owner is not None:
+            notices.send_link(email, kind="verify", token=_issue_verification(owner, job))
+            return
+        lookup = accounts_dal.find_by_email(index)
     user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
     if user is None:
         return
     if user.email_verified:
         notices.notify(user, "signup_existing")
     else:
-        notices.send_link(email, kind="verify", token=_issue_token(user, VERIFY, VERIFY_TTL_S))
+        notices.send_link(email, kind="verify", token=_issue_verification(user, job))
+
+
+def _refuse_token() -> NoReturn:
+    raise TokenInvalid("This link is invalid, was already used or has expired.")
 
 
 def _take_token(token: str, kind: str) -> UserItem:
     item = sessions_dal.get_token(tokens.digest(token), kind)
     if item is None or int(item.expires_at) <= clock.timestamp():
-        raise TokenInvalid("This link is invalid, was already used or has expired.")
+        _refuse_token()
     user = accounts_dal.get_user(item.account_id, item.user_id)
     if user is None:
-        raise TokenInvalid("This link is invalid, was already used or has expired.")
+        _refuse_token()
     if kind == RESET and not (user.reset_digest and tokens.same(user.reset_digest, tokens.digest(token))):
-        raise TokenInvalid("This link is invalid, was already used or has expired.")  # a newer link replaced it
+        _refuse_token()  # a newer link replaced it
     return user
 
 
+def _revoke_keys(user: UserItem, *, since: int, reason: str, meta: RequestMeta) -> int:
+    """Revoke the user's API keys created at or after `since`: whoever held the credential then may have made them."""
+    revoked = 0
+    for key in keys_dal.list_keys(user.account_id):
+        if key.created_by == user.user_id and int(key.created_at) >= since:
+            keys_dal.delete(key)
+            audit.record(
+                account_id=user.account_id,
+                type="api_key.revoked",
+                outcome="success",
+                actor=user.user_id,
+                meta=meta,
+                target={"key_id": key.key_id},
+                data={"reason": reason},
+            )
+            revoked += 1
+    return revoked
+
+
+def _drop_unproven(user: UserItem, meta: RequestMeta) -> None:
+    """The first proof of an address: nothing set up before it survives (sessions, keys, other members,
+    invitations). An unverified owner cannot log in, so there is normally nothing; this holds it regardless."""
+    sessions.end_all(user.account_id, user.user_id, reason="email_verified", meta=meta)
+    _revoke_keys(user, since=0, reason="email_verified", meta=meta)
+    for other in members_dal.users(user.account_id):
+        if other.user_id != user.user_id:
+            sessions.end_all(other.account_id, other.user_id, reason="email_verified", meta=meta)
+            members_dal.remove(other, other_owner=None)  # the verified owner stays: no last-owner check
+    for invitation in members_dal.invitations(user.account_id):
+        members_dal.delete_invitation(invitation)
+
+
 def verify_email(token: str, meta: RequestMeta) -> None:
-    """POST /v1/email-verifications: the single-use token proves the address; the user may now log in."""
+    """POST /v1/email-verifications: the link proves control of the address, and the account gets exactly what the
+    signup that link was sent for chose (its password, its account name); nothing set before survives.
+
+    A link of an address that is already verified (by another link or a reset) is refused and spent: once an
+    address is proven, no link can set its password again.
+    """
     user = _take_token(token, VERIFY)
     item = sessions_dal.get_token(tokens.digest(token), VERIFY)
     if item is None or not sessions_dal.consume_token(item):
-        raise TokenInvalid("This link is invalid, was already used or has expired.")
-    accounts_dal.update_user(user, [UserItem.email_verified.set(True)])
+        _refuse_token()
+    if user.email_verified or not item.password_phc or not item.pepper_version:
+        _refuse_token()  # spent either way; a link issued before links carried their signup is not honoured
+    now = int(clock.timestamp())
+    proven = accounts_dal.prove_email(
+        user,
+        [
+            UserItem.email_verified.set(True),
+            UserItem.password_phc.set(item.password_phc),
+            UserItem.pepper_version.set(item.pepper_version),
+            UserItem.password_changed_at.set(now),
+            UserItem.sessions_not_before.set(now),
+            UserItem.failed_logins.set(0),
+            UserItem.reset_required.set(False),
+            UserItem.reset_digest.remove(),
+        ],
+    )
+    if not proven:
+        _refuse_token()  # another link of this address won
+    if item.account_name:
+        accounts_dal.rename_account(user.account_id, item.account_name)
+    _drop_unproven(user, meta)
     audit.record(account_id=user.account_id, type="email.verified", outcome="success", actor=user.user_id, meta=meta)
 
 
@@ -181,20 +313,40 @@ def change_password(principal: Principal, body: PasswordChangeIn, meta: RequestM
 
 
 def request_reset(email: str, meta: RequestMeta) -> None:
-    """POST /v1/password-resets: a 30-minute single-use link for a known e-mail, nothing else otherwise (R6)."""
-    index = blind_index.email_index(email)
+    """POST /v1/password-resets: enqueue; mail_worker sends the link if the address is known (process_reset).
+
+    The request does the same work for known and unknown addresses (one blind index, one SendMessage) and takes at
+    least the identity floor (R6, R8).
+    """
+    normalized = blind_index.normalize_email(email)
+    with _uniform_time():
+        mail.enqueue(
+            {"type": RESET_JOB, "email": normalized, "index": blind_index.email_index(normalized), "meta": asdict(meta)}
+        )
+
+
+def process_reset(job: dict[str, Any], *, first_attempt: bool) -> None:
+    """mail_worker: a 30-minute single-use link for a known e-mail, nothing otherwise; at most LIMITS["reset"] an
+    hour per address (the excess is dropped: the newest link keeps working, and the asker learns nothing)."""
+    email, index = job["email"], job["index"]
     lookup = accounts_dal.find_by_email(index)
     user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
     if user is None:
+        return
+    if first_attempt and not mailer.allow(index, "reset"):
         return
     if user.reset_digest:
         sessions_dal.delete_token(user.reset_digest, RESET)  # the newest link is the only one that works
     token = _issue_token(user, RESET, RESET_TTL_S)
     accounts_dal.update_user(user, [UserItem.reset_digest.set(tokens.digest(token))])
     audit.record(
-        account_id=user.account_id, type="password.reset_requested", outcome="success", actor=user.user_id, meta=meta
+        account_id=user.account_id,
+        type="password.reset_requested",
+        outcome="success",
+        actor=user.user_id,
+        meta=_meta(job),
     )
-    notices.send_link(blind_index.normalize_email(email), kind="reset", token=token)
+    notices.send_link(email, kind="reset", token=token)
 
 
 def confirm_reset(body: ResetConfirmIn, meta: RequestMeta) -> None:
@@ -207,7 +359,8 @@ def confirm_reset(body: ResetConfirmIn, meta: RequestMeta) -> None:
     )
     item = sessions_dal.get_token(tokens.digest(body.token), RESET)
     if item is None or not sessions_dal.consume_token(item):
-        raise TokenInvalid("This link is invalid, was already used or has expired.")
+        _refuse_token()
+    replaced_since, unproven = int(user.password_changed_at), not user.email_verified
     _set_password(
         user,
         body.new_password,
@@ -219,6 +372,10 @@ def confirm_reset(body: ResetConfirmIn, meta: RequestMeta) -> None:
         ],
     )
     sessions.end_all(user.account_id, user.user_id, reason="password_reset", meta=meta)
+    # Every other way in ends (R6): the keys made with the password this reset replaces, by whichever session.
+    _revoke_keys(user, since=replaced_since, reason="password_reset", meta=meta)
+    if unproven:
+        _drop_unproven(user, meta)  # the reset link is this address's first proof
     throttle.record_success(user.email_index)
     audit.record(account_id=user.account_id, type="password.reset", outcome="success", actor=user.user_id, meta=meta)
     notices.notify(user, "password_reset")

@@ -181,8 +181,8 @@ def resolve(key: str, meta: RequestMeta | None = None) -> dict[str, str] | None:
         return None
     account = accounts_dal.get_account(item.account_id)
     creator = accounts_dal.get_user(item.account_id, item.created_by)
-    if account is None or account.status != "active" or creator is None:
-        return None  # a removed creator's keys die with them
+    if account is None or account.status != "active" or creator is None or not creator.email_verified:
+        return None  # a removed creator's keys die with them; an unproven address's keys never work
     # Never above the creator's current role: a demotion applies to their keys on the next request.
     role = min((Role(item.role), Role(creator.role)), key=lambda r: RANK[r]).value
     if item.last_used_at is None or now - int(item.last_used_at) >= TOUCH_EVERY_S:

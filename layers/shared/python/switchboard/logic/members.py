@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from switchboard import clock, ids, mail, settings
 from switchboard.auth import Principal, require, require_recent_auth, require_session
 from switchboard.crypto import blind_index, envelope, passwords, tokens
@@ -10,7 +12,7 @@ from switchboard.dal import api_keys as keys_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal.accounts import UserItem
 from switchboard.dal.members import InvitationItem
-from switchboard.logic import audit, notices, sessions
+from switchboard.logic import audit, mailer, notices, sessions
 from switchboard.models.account import AcceptIn, InvitationOut, InviteIn, JoinedOut, MemberList, MemberOut
 from switchboard.models.errors import BadRequest, Conflict, Forbidden, NotFound
 from switchboard.models.permissions import Permission, Role, may_grant
@@ -61,13 +63,28 @@ def _invitation_email(item: InvitationItem) -> str:
 
 
 def _send(to: str, subject: str, body: str) -> None:
-    mail.send(mail.Email(to=to, subject=f"Switchboard: {subject}", body=body))
+    mail.send(mail.Email(to=to, subject=f"Switchboard: {subject}", body=body, kind="invitation"))
+
+
+_NAME_PUNCTUATION = frozenset(" -_&',()!?#+")
+NAME_IN_MAIL_MAX = 64
+
+
+def inert_name(name: str) -> str:
+    """An account name as an invitation may show it: the tenant's text, so one line, quoted, and nothing a mail
+    client could make a link of (no scheme, host, address or path: `.` shows as `[.]`, other punctuation goes)."""
+    text = " ".join(unicodedata.normalize("NFKC", name).split())[:NAME_IN_MAIL_MAX]
+    kept = "".join(
+        "[.]" if c == "." else c
+        for c in text
+        if c == "." or c in _NAME_PUNCTUATION or unicodedata.category(c)[0] in "LNM"
+    )
+    return f'"{" ".join(kept.split())}"'
 
 
 def _account_name(account_id: str) -> str:
     account = accounts_dal.get_account(account_id)
-    # A name is the customer's text: one line, so it cannot shape the rest of the e-mail.
-    return " ".join((account.name if account else "").split())
+    return inert_name(account.name if account else "")
 
 
 def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> InvitationOut:
@@ -85,6 +102,7 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
     lookup = accounts_dal.find_by_email(index)
     if lookup is not None and lookup.account_id == principal.account_id:
         raise Conflict("This address is already a member of this account.", code="member_exists")
+    mailer.check_invitation(principal.account_id, index)  # 429 over the account's hourly invitation limits
     previous = members_dal.get_invitation(principal.account_id, index)
     now = int(clock.timestamp())
     token = tokens.new_token()
@@ -113,10 +131,11 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
         data={"role": item.role},
     )
     console, api = settings.get().console_base_url.rstrip("/"), settings.get().public_base_url.rstrip("/")
+    # The subject carries no tenant text at all; the body shows the account name inert (inert_name).
     _send(
         email,
-        f"you are invited to join {_account_name(principal.account_id)}",
-        f"You were invited to join the Switchboard account {_account_name(principal.account_id)!r} as "
+        "you are invited to join an account",
+        f"You were invited to join the Switchboard account named {_account_name(principal.account_id)} as "
         f"{item.role}. Choose your password within 7 days: {console}/accept-invitation?token={token}\n"
         f'(API: POST {api}/v1/invitations/accept with {{"token": "{token}", "password": "..."}})\n'
         "If you did not expect this, ignore this message.",

@@ -82,7 +82,9 @@ def send_link(to: str, *, kind: str, token: str) -> None:
         subject = "Switchboard: verify your e-mail"
         body = (
             f"Confirm your e-mail address within 24 hours: {console}/verify-email?token={token}\n"
-            f'(API: POST {api}/v1/email-verifications with {{"token": "{token}"}})'
+            f'(API: POST {api}/v1/email-verifications with {{"token": "{token}"}})\n'
+            "Confirming sets the password chosen in the signup this link was sent for. If you did not sign up for "
+            "Switchboard, ignore this message: without confirmation no account is usable."
         )
     else:
         subject = "Switchboard: reset your password"
@@ -91,4 +93,4 @@ def send_link(to: str, *, kind: str, token: str) -> None:
             f'(API: POST {api}/v1/password-resets/confirm with {{"token": "{token}", "new_password": "..."}})\n'
             "If you did not ask for this, ignore this message: your password stays the same."
         )
-    mail.send(mail.Email(to=to, subject=subject, body=body))
+    mail.send(mail.Email(to=to, subject=subject, body=body, kind=kind))

@@ -301,7 +301,7 @@ def resolve(token: str) -> dict[str, str] | None:
         return None
     user = accounts_dal.get_user(item.account_id, item.user_id)
     account = accounts_dal.get_account(item.account_id)
-    if user is None or int(item.created_at) < int(user.sessions_not_before or 0):
+    if user is None or not user.email_verified or int(item.created_at) < int(user.sessions_not_before or 0):
         return None
     if account is None or not _account_usable(account):
         return None

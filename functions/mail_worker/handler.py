@@ -1,0 +1,30 @@
+"""Sends platform e-mail from the Mail queue and does the signup and reset work behind it (failures: retry, DLQ)."""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from switchboard.logic import mailer
+from switchboard.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    """One record; raising marks it failed, so the event source leaves it on the queue."""
+    mailer.process(json.loads(record.body), first_attempt=int(record.attributes.approximate_receive_count) <= 1)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """SQS batch entry point with partial failures (ReportBatchItemFailures)."""
+    response: dict[str, Any] = dict(
+        process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    )
+    return response
