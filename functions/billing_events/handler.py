@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from switchboard import api
 from switchboard.logic import billing
 from switchboard.models.billing import BillingAnswer
+from switchboard.models.errors import Unauthorized
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics, tracer
 
@@ -23,10 +24,16 @@ app = api.build_resolver()
 def billing_event() -> Response[str]:
     """200 applied | duplicate | ignored; 401 when the Stripe-Signature does not verify (nothing recorded)."""
     event = app.current_event
-    # The signature covers the exact bytes sent, so the body is verified raw, before any parsing.
-    answer = billing.receive(
-        event.decoded_body or "", event.headers.get("Stripe-Signature"), RequestMeta.from_event(event.raw_event)
-    )
+    raw = api.raw_body(event.raw_event) or b""
+    signature = event.headers.get("Stripe-Signature")
+    # The signature covers the exact bytes sent, so the body is verified raw, before any parsing; the provider
+    # signs UTF-8 only, so bytes that are not cannot carry its signature.
+    body = raw.decode("utf-8", errors="replace")
+    billing.verify_signature(body, signature)
+    if body.encode() != raw:
+        raise Unauthorized("The signature does not match this body.", code="signature_invalid")
+    api.check_body(event.raw_event)
+    answer = billing.receive(body, signature, RequestMeta.from_event(event.raw_event))
     return Response(status_code=200, content_type="application/json", body=answer.model_dump_json())
 
 
@@ -35,4 +42,4 @@ def billing_event() -> Response[str]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway REST proxy entry point."""
-    return api.handle(app, event, context)
+    return api.handle(app, event, context, signed=True)

@@ -1,0 +1,311 @@
+"""F03 (R36, R38): no input the client controls makes any route answer 5xx; each gets a 4xx problem+json.
+
+Every route of infra/catalog.py (a new route is covered without editing this file) gets the same families of
+hostile requests through the local gateway and the deployed handlers (in-process stack: moto, the catalog's
+functions with their own environments): bodies that are not UTF-8, JSON nested thousands deep, odd and
+mis-cased media types, huge numbers, NaN, duplicate keys, non-ASCII digits in every query parameter the OpenAPI
+document declares, forged cursors, datetimes at the ends of the range, and non-ASCII header values. Where a
+family has one right answer (400, 415, ...) the test asserts it, not only "not 5xx".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from infra import catalog
+from infra.paths import ROOT
+from local.gateway import Response
+from tests.security import local_stack
+from tests.security.local_stack import Client
+
+DOCUMENT = json.loads((ROOT / "docs" / "openapi.json").read_text())
+ROUTES = sorted(((route.method, route.path, route.auth) for route, _ in catalog.routes()), key=lambda r: r[:2])
+# Routes whose body is signed by a third party: the handler checks the signature first, so an unsigned hostile
+# body is refused as unsigned (401) before its form is looked at; the gateway's request model (deployed too) may
+# refuse a body that is not JSON first (400).
+SIGNED = frozenset(
+    {
+        ("POST", "/v1/billing/events"),
+        ("POST", "/v1/carriers/{carrier}/events"),
+        ("GET", "/v1/carriers/{carrier}/events"),
+    }
+)
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+
+# Superscripts, Arabic-Indic, fullwidth, Devanagari, mathematical bold, Persian: digits to str.isdigit(), not ASCII.
+NON_ASCII_DIGITS = ["\u00b2", "\u0663", "\uff13", "\u0967\u0966", "\U0001d7d7", "\u06f1\u06f2", "1\u00b2", "\u2075"]
+ODD_INTEGERS = ["1e3", "-1", "0", "9" * 40, " 5", "5 ", "0x10", "1_0", "NaN", "inf", "+5", "1.5", "", "\x00", "%"]
+# At the ends of the range: valid, or past them once converted to UTC (year 0 or 10000): never 5xx.
+EDGE_TIMES = ["0001-01-01T00:00:00-23:59", "9999-12-31T23:59:59+23:59", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]
+ODD_TIMES = [
+    "0001-01-01T00:00:00+23:59",
+    "9999-12-31T23:59:59-23:59",
+    "0001-01-01T00:00:00+00:01",
+    "9999-12-31T23:59:59.999999-00:01",
+    "2026-13-01T00:00:00Z",
+    "2026-01-01T00:00:00",
+    "2026-01-01",
+    "\u0662\u0660\u0662\u0666-01-01T00:00:00Z",
+    "2026-01-01T00:00:00+24:00",
+    "-2026-01-01T00:00:00Z",
+]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+FORGED_CURSORS = [
+    _b64(b"{}"),
+    _b64(json.dumps({"pk": "ACCT#x"}).encode()),
+    _b64(json.dumps({"sk": "x"}).encode()),
+    _b64(json.dumps({"pk": 1, "sk": 2}).encode()),
+    _b64(json.dumps({"pk": None, "sk": []}).encode()),
+    _b64(json.dumps(["pk", "sk"]).encode()),
+    _b64(b"null"),
+    _b64(b"evt:\xd9\xa3"),  # an Arabic-Indic digit after the audit prefix
+    _b64(b"evt:" + b"9" * 60),
+    _b64(b"evt:-1"),
+    _b64(b"\xff\xfe\x00"),
+    "not base64!",
+    "====",
+    "a",
+    "%ZZ",
+    _b64(b"x" * 3000),
+    "A" * 5000,
+]
+
+NOT_UTF8 = [b"\xff\xfe{}", b'{"name": "\xff"}', b"\xc0\xaf", b'{"a":"\xed\xa0\x80"}', "{}".encode("utf-16")]
+DEEP = [b"[" * 3000 + b"]" * 3000, b'{"a":' * 3000 + b"1" + b"}" * 3000, b"[" * 60_000]
+# Not strict JSON (RFC 8259 with I-JSON's limits): NaN, a number beyond the double range, an integer Python will
+# not convert, a repeated name, a lone surrogate, a byte-order mark, a truncated or trailing text.
+NOT_STRICT = frozenset(
+    {
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": -Infinity}',
+        b'{"a": 1e999999}',
+        b'{"a": ' + b"1" * 5000 + b"}",
+        b'{"a": 1, "a": 2}',
+        b'{"email": "x@example.com", "email": "y@example.com"}',
+        b'{"a": "\\ud800"}',
+        b"\xef\xbb\xbf{}",
+        b"{",
+        b'{"a": 1}garbage',
+    }
+)
+ODD_JSON = [
+    b'{"a": NaN}',
+    b'{"a": Infinity}',
+    b'{"a": -Infinity}',
+    b'{"a": 1e999999}',
+    b'{"a": ' + b"1" * 5000 + b"}",  # Python refuses to convert an integer of more than 4,300 digits
+    b'{"a": -' + b"9" * 400 + b"}",
+    b'{"a": 1, "a": 2}',
+    b'{"email": "x@example.com", "email": "y@example.com"}',
+    b'{"a": "\\ud800"}',
+    b'{"a": "\\u0000"}',
+    b"\xef\xbb\xbf{}",
+    b"",
+    b"   ",
+    b"null",
+    b"[]",
+    b'"x"',
+    b"0",
+    b"{",
+    b'{"a": 1}garbage',
+]
+NOT_OURS = ["application/vnd.api+json", "text/plain", "application/xml", "multipart/form-data; boundary=x", "a/b"]
+OURS_IN_ANY_CASE = ["APPLICATION/JSON", "Application/Json; Charset=UTF-8", "application/json ;charset=utf-8"]
+NON_ASCII_HEADER_VALUES = ["Ã©", "ok\u0085"]  # as latin-1: how the UTF-8 bytes of `é` and NEL arrive in HTTP/1.1
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hostile request and, where the family has exactly one right answer, that status."""
+
+    family: str
+    target: str
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+    expect: frozenset[int] = frozenset()
+
+
+def _operation(method: str, path: str) -> dict[str, Any]:
+    operation: dict[str, Any] = DOCUMENT["paths"].get(path, {}).get(method.lower(), {})
+    return operation
+
+
+def query_parameters(method: str, path: str) -> list[tuple[str, dict[str, Any]]]:
+    """The query parameters the OpenAPI document declares for an operation, with their schemas."""
+    return [
+        (p["name"], p.get("schema", {})) for p in _operation(method, path).get("parameters", []) if p["in"] == "query"
+    ]
+
+
+def _is_integer(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "integer" or any(s.get("type") == "integer" for s in schema.get("anyOf", []))
+
+
+def _concrete(path: str, ids: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\+?\}", lambda m: quote(ids.get(m.group(1), "x"), safe=""), path)
+
+
+def _query_cases(method: str, path: str, base: str) -> Iterator[Case]:
+    """Hostile values of every query parameter the document declares for the route."""
+    for name, schema in query_parameters(method, path):
+        values = [*NON_ASCII_DIGITS]
+        if _is_integer(schema):
+            values += ODD_INTEGERS
+        if name in {"since", "until"}:
+            values += ODD_TIMES + EDGE_TIMES
+        if name == "cursor":
+            values += FORGED_CURSORS
+        for value in values:
+            # Non-ASCII in any parameter is a 400 (never 5xx, never read as an ASCII digit); a forged cursor or a
+            # time out of range is a 400 (a cursor over the parameter's documented length may be a 422); other
+            # ASCII oddities of an integer may be read leniently (" 5" as 5) but never crash.
+            expect: set[int] = set()
+            if not value.isascii():
+                expect = {400}
+            elif name == "cursor":
+                expect = {400, 422}
+            elif value in ODD_TIMES:
+                expect = {400}
+            target = f"{base}?{quote(name)}={quote(value, safe='')}"
+            yield Case(f"query {name}", target, expect=frozenset(expect))
+
+
+def cases(method: str, path: str, ids: dict[str, str]) -> Iterator[Case]:
+    """The hostile requests for one route."""
+    base = _concrete(path, ids)
+    signed = (method, path) in SIGNED
+    bad_body = frozenset({400, 401}) if signed else frozenset({400})
+    for body in NOT_UTF8:
+        yield Case("not UTF-8", base, body, (("Content-Type", JSON),), bad_body)
+    for body in DEEP:
+        yield Case("nested deep", base, body, (("Content-Type", JSON),), bad_body)
+    for body in ODD_JSON:
+        # Strict JSON only (no NaN, 1e999, repeated names, 5,000-digit integers): 400, or 401 before it.
+        yield Case("odd JSON", base, body, (("Content-Type", JSON),), bad_body if body in NOT_STRICT else frozenset())
+    for media in NOT_OURS:
+        refused = frozenset({400, 401, 415} if signed else {415})
+        yield Case("not our media type", base, b"{}", (("Content-Type", media),), refused)
+    for media in OURS_IN_ANY_CASE:
+        yield Case("JSON in any case", base, b"{}", (("Content-Type", media),))
+    yield from _query_cases(method, path, base)
+    for value in NON_ASCII_HEADER_VALUES:
+        for header in ("Idempotency-Key", "X-Sandbox-Signature", "Stripe-Signature", "X-Twilio-Signature"):
+            yield Case(f"header {header}", base, b"{}", (("Content-Type", JSON), (header, value)))
+        yield Case("header Content-Type", base, b"{}", (("Content-Type", f"application/json{value}"),))
+        yield Case("header Accept", base, headers=(("Accept", f"application/json{value}"),))
+        yield Case("header Authorization", base, headers=(("Authorization", f"Bearer sbs_{value}"),))
+    yield Case(
+        "signature t=",
+        base,
+        b"{}",
+        (("Content-Type", JSON), ("X-Sandbox-Signature", "t=\u0661\u0667" + "\u0660" * 8 + ",v1=\u00e9")),
+    )
+    yield Case("signature v1=", base, b"{}", (("Content-Type", JSON), ("Stripe-Signature", "t=1,v1=ab\u00e9")))
+
+
+def _failure(client: Client, method: str, auth: catalog.Auth, case: Case) -> str | None:
+    authenticated = auth is not catalog.Auth.PUBLIC and case.family != "header Authorization"
+
+    def send() -> Response:
+        headers = [*case.headers, *([("Authorization", f"Bearer {client.token}")] if authenticated else [])]
+        return client.send(method, case.target, body=case.body, headers=headers)
+
+    answer = send()
+    if authenticated and answer.status == 401 and 401 not in case.expect:
+        client.ensure_session()  # an earlier case ended the session (DELETE /v1/sessions, ...): once more
+        answer = send()
+    where = f"{case.family}: {method} {case.target[:120]!r} body={case.body[:40]!r} headers={case.headers}"
+    if answer.status >= 500:
+        return f"{answer.status} for {where}"
+    if answer.status >= 400:
+        content_type = answer.header("Content-Type") or ""
+        try:
+            problem = json.loads(answer.body)
+        except ValueError:
+            return f"{answer.status} without a JSON body for {where}"
+        if content_type != PROBLEM or problem.get("status") != answer.status or not problem.get("code"):
+            return f"{answer.status} not problem+json ({content_type}) for {where}"
+    if case.expect and (authenticated or auth is catalog.Auth.PUBLIC) and answer.status not in case.expect:
+        return f"{answer.status} (wanted {sorted(case.expect)}) for {where}: {answer.body[:160]!r}"
+    if case.family == "JSON in any case" and answer.status == 415:
+        return f"415 for a JSON media type in another case: {where}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    yield from local_stack.running()
+
+
+@pytest.mark.parametrize(("method", "path", "auth"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
+def test_every_route_answers_hostile_input_with_a_4xx_problem(
+    client: Client, method: str, path: str, auth: catalog.Auth
+) -> None:
+    failures: list[str] = []
+    client.ensure_session()
+    client.fresh_resources()  # a hostile DELETE that was well-formed enough may have removed the last ones
+    for case in cases(method, path, client.ids):
+        failure = _failure(client, method, auth, case)
+        if failure:
+            failures.append(failure)
+    assert not failures, "\n".join(failures[:40])
+
+
+def test_every_documented_operation_is_a_catalog_route() -> None:
+    # The families above read the document's query parameters: a route it does not describe would lose them.
+    documented = {(m.upper(), p) for p, ops in DOCUMENT["paths"].items() for m in ops}
+    assert {(m, p) for m, p, _ in ROUTES if not p.startswith("/.well-known")} <= documented | {
+        (m, p) for m, p, _ in ROUTES
+    }
+    assert documented <= {(m, p) for m, p, _ in ROUTES}
+
+
+def _request_strategy() -> st.SearchStrategy[tuple[str, str, catalog.Auth, str, bytes, str]]:
+    route = st.sampled_from(ROUTES)
+    value = st.one_of(st.text(max_size=30), st.sampled_from(NON_ASCII_DIGITS + ODD_INTEGERS + FORGED_CURSORS[:6]))
+    body = st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+            max_leaves=20,
+        ).map(lambda doc: json.dumps(doc).encode()),
+    )
+    media = st.sampled_from([JSON, "APPLICATION/JSON", "text/plain", "application/vnd.api+json", ""])
+    return st.tuples(route, value, body, media).map(lambda t: (*t[0], t[1], t[2], t[3]))
+
+
+@settings(
+    derandomize=True,
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(request=_request_strategy())
+def test_property_any_value_in_any_declared_parameter_or_body_is_never_5xx(
+    client: Client, request: tuple[str, str, catalog.Auth, str, bytes, str]
+) -> None:
+    method, path, auth, value, body, media = request
+    target = _concrete(path, client.ids)
+    names = [name for name, _ in query_parameters(method, path)] or ["q"]
+    target += "?" + "&".join(f"{quote(name)}={quote(value, safe='')}" for name in names)
+    headers = (("Content-Type", media),) if media else ()
+    failure = _failure(client, method, auth, Case("generated", target, body, headers))
+    assert failure is None, failure
