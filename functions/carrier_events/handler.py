@@ -95,4 +95,6 @@ def carrier_handshake(carrier: str) -> Response[str]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway proxy entry point (public: the signature is the authentication)."""
-    return api.handle(app, event, context, media_types=api.JSON_OR_FORM, signed=True)
+    # The handshake echoes text; Plivo's answer URL gets XML.
+    produces = {"/v1/carriers/{carrier}/events": frozenset({"text/plain", "application/xml"})}
+    return api.handle(app, event, context, media_types=api.JSON_OR_FORM, signed=True, produces=produces)

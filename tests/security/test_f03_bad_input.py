@@ -86,15 +86,14 @@ FORGED_CURSORS = [
     "A" * 5000,
 ]
 
-NOT_UTF8 = [b"\xff\xfe{}", b'{"name": "\xff"}', b"\xc0\xaf", b'{"a":"\xed\xa0\x80"}', "{}".encode("utf-16")]
-DEEP = [b"[" * 3000 + b"]" * 3000, b'{"a":' * 3000 + b"1" + b"}" * 3000, b"[" * 60_000]
+NOT_UTF8 = [b'{"name": "\xff"}', b"\xc0\xaf", b'{"a":"\xed\xa0\x80"}', "{}".encode("utf-16")]
+DEEP = [b"[" * 3000 + b"]" * 3000, b'{"a":' * 3000 + b"1" + b"}" * 3000]
 # Not strict JSON (RFC 8259 with I-JSON's limits): NaN, a number beyond the double range, an integer Python will
 # not convert, a repeated name, a lone surrogate, a byte-order mark, a truncated or trailing text.
 NOT_STRICT = frozenset(
     {
         b'{"a": NaN}',
         b'{"a": Infinity}',
-        b'{"a": -Infinity}',
         b'{"a": 1e999999}',
         b'{"a": ' + b"1" * 5000 + b"}",
         b'{"a": 1, "a": 2}',
@@ -108,27 +107,21 @@ NOT_STRICT = frozenset(
 ODD_JSON = [
     b'{"a": NaN}',
     b'{"a": Infinity}',
-    b'{"a": -Infinity}',
     b'{"a": 1e999999}',
     b'{"a": ' + b"1" * 5000 + b"}",  # Python refuses to convert an integer of more than 4,300 digits
     b'{"a": -' + b"9" * 400 + b"}",
     b'{"a": 1, "a": 2}',
     b'{"email": "x@example.com", "email": "y@example.com"}',
     b'{"a": "\\ud800"}',
-    b'{"a": "\\u0000"}',
     b"\xef\xbb\xbf{}",
     b"",
-    b"   ",
     b"null",
-    b"[]",
-    b'"x"',
-    b"0",
     b"{",
     b'{"a": 1}garbage',
 ]
-NOT_OURS = ["application/vnd.api+json", "text/plain", "application/xml", "multipart/form-data; boundary=x", "a/b"]
-OURS_IN_ANY_CASE = ["APPLICATION/JSON", "Application/Json; Charset=UTF-8", "application/json ;charset=utf-8"]
-NON_ASCII_HEADER_VALUES = ["Ã©", "ok\u0085"]  # as latin-1: how the UTF-8 bytes of `é` and NEL arrive in HTTP/1.1
+NOT_OURS = ["application/vnd.api+json", "text/plain", "multipart/form-data; boundary=x"]
+OURS_IN_ANY_CASE = ["APPLICATION/JSON", "Application/Json ; Charset=UTF-8"]
+NON_ASCII_HEADER_VALUES = ["\u00c3\u00a9\u0085"]  # as latin-1: how the UTF-8 bytes of `é`, then a C1 byte, arrive
 
 
 @dataclass(frozen=True)
@@ -294,7 +287,7 @@ def _request_strategy() -> st.SearchStrategy[tuple[str, str, catalog.Auth, str, 
 
 @settings(
     derandomize=True,
-    max_examples=120,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )

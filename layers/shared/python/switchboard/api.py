@@ -19,7 +19,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, WithJsonSchema
 
 from switchboard.auth import Principal, refuse_credentials_in_url
-from switchboard.models.errors import BadRequest, PayloadTooLarge, ProblemError, RateLimited, UnsupportedMediaType
+from switchboard.models.errors import (
+    BadRequest,
+    NotAcceptable,
+    PayloadTooLarge,
+    ProblemError,
+    RateLimited,
+    UnsupportedMediaType,
+)
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
 
@@ -379,8 +386,63 @@ def _non_ascii_query(event: dict[str, Any]) -> str | None:
     return None
 
 
-def _request_problem(event: dict[str, Any]) -> ProblemError | None:
-    """What is wrong with the query string or the body's size, whatever the route (signed ones too)."""
+# What every route answers with: its JSON, or a problem. A route with other answers (security.txt, a carrier's
+# handshake or call script) names them in `handle(produces=...)`.
+ANSWERS: frozenset[str] = frozenset({"application/json", PROBLEM_CONTENT_TYPE})
+
+
+def _quality(parameters: list[str]) -> float:
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                quality = float(value.strip())
+            except ValueError:
+                return 0.0  # a malformed weight admits nothing rather than everything
+            return quality if 0.0 <= quality <= 1.0 else 0.0
+    return 1.0
+
+
+def acceptable(accept: str | None, produces: frozenset[str]) -> bool:
+    """True when an Accept header (RFC 9110 §12.5.1) admits one of `produces`: a missing or empty header admits
+    anything; `*/*` and `type/*` ranges match; a range with q=0 excludes what it names."""
+    if accept is None or not accept.strip():
+        return True
+    ranges: list[tuple[str, float]] = []
+    for item in accept.split(","):
+        kind, *parameters = item.split(";")
+        if kind.strip():
+            ranges.append((kind.strip().lower(), _quality(parameters)))
+
+    def weight(media: str) -> float:
+        main = media.split("/", maxsplit=1)[0]
+        # The most specific range that matches decides (RFC 9110 §12.5.1), whatever its order in the header.
+        for candidate in (media, f"{main}/*", "*/*"):
+            weights = [q for kind, q in ranges if kind == candidate]
+            if weights:
+                return max(weights)
+        return 0.0
+
+    return any(weight(media) > 0 for media in produces)
+
+
+def _accept_header(event: dict[str, Any]) -> str | None:
+    values: list[str] = []
+    for name, items in (event.get("multiValueHeaders") or {}).items():
+        if str(name).lower() == "accept":
+            values.extend(str(v) for v in (items if isinstance(items, list) else [items]))
+    if not values:
+        values = [str(v) for k, v in (event.get("headers") or {}).items() if str(k).lower() == "accept"]
+    # Repeated header lines are one comma-separated list (RFC 9110 §5.3).
+    return ", ".join(values) if values else None
+
+
+def _request_problem(event: dict[str, Any], produces: frozenset[str] = ANSWERS) -> ProblemError | None:
+    """What is wrong with the query string, the body's size or the Accept header, whatever the route."""
+    if not acceptable(_accept_header(event), produces):
+        return NotAcceptable(
+            f"This route answers with {' or '.join(sorted(produces))}; the Accept header admits neither."
+        )
     bad_name = _non_ascii_query(event)
     if bad_name is not None:
         return BadRequest(
@@ -423,7 +485,7 @@ def _body_problem(event: dict[str, Any], media_types: frozenset[str]) -> Problem
 
 def check_body(event: dict[str, Any], media_types: frozenset[str] = JSON_ONLY) -> None:
     """Raise the problem `handle` answers for a malformed request (a signed route calls it once verified)."""
-    error = _request_problem(event) or _body_problem(event, media_types)
+    error = _body_problem(event, media_types)  # `handle` already checked the rest of the request
     if error is not None:
         raise error
 
@@ -508,9 +570,12 @@ def handle(
     *,
     media_types: frozenset[str] = JSON_ONLY,
     signed: bool = False,
+    produces: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[str, Any]:
     """Resolve one proxy event: URL credentials and body checks, then limits and idempotency, then shared headers.
 
+    `produces`: per route (resource template), the media types it answers with besides JSON and problems
+    (for Accept, R37: an Accept that admits none of them is a 406).
     `signed`: the body is signed by a third party (billing, carriers), whose route verifies the signature first
     and then calls `check_body` itself: an unsigned request learns nothing about how its body would be read.
     """
@@ -520,7 +585,8 @@ def handle(
         # First, on every route (public ones too) and whatever the body: a credential in the URL is already leaked
         # into logs and histories, so nothing else runs and the caller learns why (R27).
         refuse_credentials_in_url(event)
-        error = _request_problem(event) or (None if signed else _body_problem(event, media_types))
+        answers = ANSWERS | (produces or {}).get(str(event.get("resource") or ""), frozenset())
+        error = _request_problem(event, answers) or (None if signed else _body_problem(event, media_types))
     except ProblemError as refused:
         error = refused
     _normalize_content_type(event)
