@@ -66,7 +66,7 @@ class Client:
         }
         for name, (collection, payload) in made.items():
             known = self.ids.get(name)
-            if known and self.json("GET", f"{collection}/{known}")[0] in (200, 405):
+            if known and collection == "/v1/recipients" and self.json("GET", f"{collection}/{known}")[0] == 200:
                 continue
             if known and collection in ("/v1/lists", "/v1/api-keys", "/v1/webhook-endpoints"):
                 # No GET of one item: a list's members, the key and endpoint collections tell whether it lives.
