@@ -63,9 +63,9 @@ CONFIG = {
         # a blocklisted password, no consent, the wrong state): those answer a named 422 or 410. Anything else
         # (400, 413, 415, 5xx) for a schema-valid request is still a failure.
         "positive_data_acceptance": {"expected-statuses": ACCEPTABLE},
-        # API Gateway answers a method a path does not have with MISSING_AUTHENTICATION_TOKEN, which we render as
-        # 404 problem+json (infra/gateway_errors.py); the local gateway does the same. There is no 405 to expect.
-        "unsupported_method": {"enabled": False},
+        # A method a path does not have is a 405 with Allow (R40): deployed by each resource's catch-all MOCK
+        # method (infra/constructs/rest_api.py), locally by the gateway.
+        "unsupported_method": {"enabled": True},
     },
     "operations": [
         {

@@ -43,8 +43,8 @@ SIGNED = frozenset(
 JSON = "application/json"
 PROBLEM = "application/problem+json"
 
-# Superscripts, Arabic-Indic, fullwidth, Devanagari, mathematical bold, Persian: digits to str.isdigit(), not ASCII.
-NON_ASCII_DIGITS = ["\u00b2", "\u0663", "\uff13", "\u0967\u0966", "\U0001d7d7", "\u06f1\u06f2", "1\u00b2", "\u2075"]
+# Superscript, Arabic-Indic, fullwidth, mathematical bold, Persian: digits to str.isdigit(), not ASCII.
+NON_ASCII_DIGITS = ["\u00b2", "\u0663", "\uff13", "\U0001d7d7", "1\u00b2", "\u06f1\u06f2"]
 ODD_INTEGERS = ["1e3", "-1", "0", "9" * 40, " 5", "5 ", "0x10", "1_0", "NaN", "inf", "+5", "1.5", "", "\x00", "%"]
 # At the ends of the range: valid, or past them once converted to UTC (year 0 or 10000): never 5xx.
 EDGE_TIMES = ["0001-01-01T00:00:00-23:59", "9999-12-31T23:59:59+23:59", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]
@@ -287,7 +287,7 @@ def _request_strategy() -> st.SearchStrategy[tuple[str, str, catalog.Auth, str, 
 
 @settings(
     derandomize=True,
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -81,6 +81,7 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     401: "Missing, wrong or expired credentials",
     403: "These credentials may not call this route (role, credential type) or the firewall refused the request",
     404: "No such resource in this account",
+    406: "The Accept header admits neither application/json nor application/problem+json (nor the route's own type)",
     409: "Conflicts with the current state",
     410: "Gone for good",
     413: "Request body over 64 KiB (or an answer too large to send)",
