@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from switchboard import api
 from switchboard.logic import billing
 from switchboard.models.billing import BillingAnswer
-from switchboard.models.errors import Unauthorized
+from switchboard.models.errors import BadRequest, Unauthorized
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics, tracer
 
@@ -32,7 +32,11 @@ def billing_event() -> Response[str]:
     billing.verify_signature(body, signature)
     if body.encode() != raw:
         raise Unauthorized("The signature does not match this body.", code="signature_invalid")
-    api.check_body(event.raw_event)
+    try:
+        api.check_body(event.raw_event)
+    except BadRequest:
+        # The provider's notices answer one code for any body that cannot be read (API.md's billing contract).
+        raise BadRequest("The body is not a payment provider event.", code="invalid_event") from None
     answer = billing.receive(body, signature, RequestMeta.from_event(event.raw_event))
     return Response(status_code=200, content_type="application/json", body=answer.model_dump_json())
 

@@ -302,3 +302,41 @@ def test_property_any_value_in_any_declared_parameter_or_body_is_never_5xx(
     headers = (("Content-Type", media),) if media else ()
     failure = _failure(client, method, auth, Case("generated", target, body, headers))
     assert failure is None, failure
+
+
+@pytest.mark.parametrize(
+    ("function", "path"),
+    [("billing_events", "/v1/billing/events"), ("carrier_events", "/v1/carriers/sandbox-a/events")],
+)
+def test_a_signed_route_checks_the_signature_before_reading_a_hostile_body(
+    client: Client, function: str, path: str
+) -> None:
+    # Straight to the function (no gateway model in front): whatever the body, an unsigned or badly signed request
+    # is a 401 and never a 5xx; nothing about the body's form is told first.
+    bodies = [*NOT_UTF8, *DEEP, *sorted(NOT_STRICT)]
+    media = [JSON, *NOT_OURS]
+    signatures = {
+        "Stripe-Signature": ["", "t=\u0661\u0662,v1=ab", "t=1,v1=\u00e9", "t=" + "9" * 5000 + ",v1=00"],
+        "X-Sandbox-Signature": ["", "t=\u0661\u0662,v1=ab", "t=1,v1=\u00e9", "t=" + "9" * 5000 + ",v1=00"],
+    }
+    spec = catalog.function(function)
+    for index, body in enumerate(bodies):
+        for header, values in signatures.items():
+            value = values[index % len(values)]
+            headers = {"Content-Type": media[index % len(media)], header: value}
+            event = {
+                "resource": path.replace("sandbox-a", "{carrier}"),
+                "path": path,
+                "httpMethod": "POST",
+                "headers": headers,
+                "multiValueHeaders": {k: [v] for k, v in headers.items()},
+                "queryStringParameters": None,
+                "multiValueQueryStringParameters": None,
+                "pathParameters": {"carrier": "sandbox-a"} if "carriers" in path else None,
+                "requestContext": {"requestId": "f03-signed", "identity": {"sourceIp": local_stack.ATTACKER_IP}},
+                "body": base64.b64encode(body).decode(),
+                "isBase64Encoded": True,
+            }
+            result = client.gateway.invoker.run(spec, event)
+            assert result["statusCode"] == 401, (body[:40], headers, result["body"][:200])
+            assert result["multiValueHeaders"]["Content-Type"] == [PROBLEM]
