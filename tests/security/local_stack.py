@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +105,17 @@ def start() -> tuple[Stack, Client]:
     return stack, client
 
 
+def _reset_moto(stack: Stack) -> None:
+    # moto's backends are this process's globals: the next stack (another module's) would find these tables.
+    server = stack._moto  # the stack's own moto server
+    if server is None:
+        return
+    host, port = server.get_host_and_port()
+    request = urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        answer.read()
+
+
 def running() -> Iterator[Client]:
     """A started stack for a module's tests; afterwards this process's environment is as it was."""
     saved = dict(os.environ)
@@ -111,6 +123,7 @@ def running() -> Iterator[Client]:
     try:
         yield client
     finally:
+        _reset_moto(stack)
         stack.stop()
         os.environ.clear()
         os.environ.update(saved)
