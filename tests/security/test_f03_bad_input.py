@@ -340,3 +340,22 @@ def test_a_signed_route_checks_the_signature_before_reading_a_hostile_body(
             result = client.gateway.invoker.run(spec, event)
             assert result["statusCode"] == 401, (body[:40], headers, result["body"][:200])
             assert result["multiValueHeaders"]["Content-Type"] == [PROBLEM]
+
+
+BAD_HOSTS = ["a" * 64 + ".example.com", "a..example.com", ".example.com", "x." + "b" * 70]
+ODD_HOSTS = ["xn--zz.example.com", "xn--.example.com", "ex\u00e4mple.com", "-a-.example.com"]
+
+
+def test_a_webhook_or_callback_host_the_idna_codec_refuses_is_422(client: Client) -> None:
+    client.ensure_session()
+    for host in BAD_HOSTS + ODD_HOSTS:
+        url = f"https://{host}/hook"
+        status, body = client.json("POST", "/v1/webhook-endpoints", {"url": url, "events": ["message.status"]})
+        assert status < 500, (host, body)
+        if host in BAD_HOSTS:
+            assert (status, body["code"]) == (422, "invalid_webhook_url"), (host, body)
+        message = {"to": "+14155550004", "channel": "sms", "body": "hi", "callback_url": url}
+        status, body = client.json("POST", "/v1/messages", message)
+        assert status < 500, (host, body)
+        if host in BAD_HOSTS:
+            assert status == 422, (host, body)
