@@ -359,3 +359,42 @@ def test_a_webhook_or_callback_host_the_idna_codec_refuses_is_422(client: Client
         assert status < 500, (host, body)
         if host in BAD_HOSTS:
             assert status == 422, (host, body)
+
+
+def _digits(code: str, zero: int) -> str:
+    """`code` with its ASCII digits written in another script (zero: that script's digit zero)."""
+    return "".join(chr(zero + int(c)) if c.isdigit() else chr(ord(c) + 0xFEE0) for c in code)
+
+
+SCRIPTS = {"Arabic-Indic": 0x0660, "fullwidth": 0xFF10, "Devanagari": 0x0966, "mathematical bold": 0x1D7CE}
+
+
+def test_totp_and_recovery_codes_in_other_digits_are_refused_never_read_as_ascii(client: Client) -> None:
+    from switchboard.crypto import totp  # noqa: PLC0415 - the platform clock of this very process
+
+    email = "mfa@example.com"
+    signup = {"email": email, "password": local_stack.PASSWORD, "account_name": "Mfa"}
+    assert client.json("POST", "/v1/signup", signup, auth=False)[0] == 202
+    mail = next(m for m in client.json("GET", "/_local/outbox", auth=False)[1]["data"] if m["to"] == email)
+    assert client.json("POST", "/v1/email-verifications", {"token": mail["token"]}, auth=False)[0] == 200
+    login = {"email": email, "password": local_stack.PASSWORD}
+    status, session = client.json("POST", "/v1/sessions", login, auth=False)
+    assert status == 201, session
+    owner = Client(client.gateway, token=session["token"])
+    status, enrol = owner.json("POST", "/v1/me/mfa/totp")
+    assert status == 201, enrol
+    code = totp.code_at_step(enrol["secret"], totp.current_step())
+    for script, zero in SCRIPTS.items():
+        status, body = owner.json("POST", "/v1/me/mfa/totp/activate", {"code": _digits(code, zero)})
+        assert status in (400, 401, 422), (script, body)
+    status, activated = owner.json("POST", "/v1/me/mfa/totp/activate", {"code": code})
+    assert status == 200, activated
+    recovery = activated["recovery_codes"][0]
+    later = totp.code_at_step(enrol["secret"], totp.current_step() + 1)
+    for script, zero in SCRIPTS.items():
+        for field, value in (("totp_code", _digits(later, zero)), ("recovery_code", _digits(recovery, zero))):
+            status, body = client.json("POST", "/v1/sessions", {**login, field: value}, auth=False)
+            assert status in (400, 401, 422), (script, field, body)
+    # The recovery code itself still works: the refusals above spent nothing.
+    status, body = client.json("POST", "/v1/sessions", {**login, "recovery_code": recovery}, auth=False)
+    assert status == 201, body
