@@ -84,3 +84,10 @@ GATEWAY_ERRORS: tuple[GatewayError, ...] = (
 def gateway_error(response_type: str) -> GatewayError:
     """The definition for one response type."""
     return next(e for e in GATEWAY_ERRORS if e.response_type == response_type)
+
+
+# Not an API Gateway response type: the answer of the catch-all method each resource has for the methods its
+# routes do not name (a MOCK integration deployed, the local gateway alike), with `Allow` listing those that exist.
+METHOD_NOT_ALLOWED = GatewayError(
+    "METHOD_NOT_ALLOWED", 405, "method_not_allowed", "Method not allowed", "This path does not answer this method."
+)

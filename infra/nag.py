@@ -43,6 +43,10 @@ class Reason(StrEnum):
         "Guarded by our Lambda REQUEST authorizer (session tokens and API keys, results never cached, R22/R26), "
         "which this rule cannot recognise: it only accepts Cognito user-pool authorizers."
     )
+    METHOD_NOT_ALLOWED = (
+        "The catch-all ANY method of a route's resource: a MOCK integration that only answers 405 with Allow "
+        "(R40); it reads no data and runs no function, so there is nothing to authorize."
+    )
     MANUAL_ROTATION = "No automatic rotation possible; the manual procedure is documented"
     DLQ_ITSELF = (
         "This queue is itself a dead-letter queue: a redrive policy on it would only move failed messages to a "
@@ -154,6 +158,9 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
             _ack(method, "AwsSolutions-COG4", Reason.LAMBDA_AUTHORIZER)
         else:
             _ack(api.methods[(route.method, route.path)], "AwsSolutions-COG4", Reason.AUTHORIZER_ROUTE)
+    for catch_all in api.method_not_allowed.values():
+        _ack(catch_all, "AwsSolutions-APIG4", Reason.METHOD_NOT_ALLOWED)
+        _ack(catch_all, "AwsSolutions-COG4", Reason.METHOD_NOT_ALLOWED)
 
 
 def _acknowledge_anchors(data: DataStack, api: ApiStack) -> None:

@@ -21,7 +21,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from jsonschema.protocols import Validator
 
 from infra import catalog, request_models
-from infra.gateway_errors import PROBLEM_CONTENT_TYPE, gateway_error
+from infra.gateway_errors import METHOD_NOT_ALLOWED, PROBLEM_CONTENT_TYPE, GatewayError, gateway_error
 from local.lambdas import Invoker
 from local.provision import ACCOUNT_ID, REGION, STAGE
 from switchboard.api import SECURITY_HEADERS
@@ -68,11 +68,18 @@ class Response:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
 
-def error_response(response_type: str, request_id: str, validation_error: str = "") -> Response:
+def error_response(response_type: str | GatewayError, request_id: str, validation_error: str = "") -> Response:
     """One of API Gateway's own error answers (infra/gateway_errors.py), with the headers every answer carries."""
-    error = gateway_error(response_type)
+    error = gateway_error(response_type) if isinstance(response_type, str) else response_type
     headers = [("Content-Type", PROBLEM_CONTENT_TYPE), *SECURITY_HEADERS.items(), ("X-Request-Id", request_id)]
     return Response(error.status, headers, error.body(request_id, validation_error).encode())
+
+
+def method_not_allowed(methods: Iterable[str], request_id: str) -> Response:
+    """405 with `Allow` naming the methods the path has (RFC 9110 §15.5.6, R40)."""
+    response = error_response(METHOD_NOT_ALLOWED, request_id)
+    response.headers.append(("Allow", ", ".join(sorted(set(methods)))))
+    return response
 
 
 # --- request validation --------------------------------------------------------------------------------------------
@@ -180,6 +187,15 @@ class Router:
             if found and candidate.route.method == method:
                 return candidate, found.groupdict()
         return None
+
+    def methods(self, path: str) -> set[str]:
+        """The methods of the resource that serves `path` (API Gateway picks the most specific resource first)."""
+        matching = [c for c in self.routes if c.pattern.match(path)]
+        if not matching:
+            return set()
+        best = min(c.rank for c in matching)
+        resource = next(c.route.path for c in matching if c.rank == best)
+        return {c.route.method for c in matching if c.route.path == resource}
 
 
 # --- events ------------------------------------------------------------------------------------------------------
@@ -379,8 +395,7 @@ class Gateway:
                 return handler(request, found.groupdict())
         matched = self.router.match(request.method, request.path)
         if matched is None:
-            # Deployed, an unknown path or method is API Gateway's MISSING_AUTHENTICATION_TOKEN, answered as 404.
-            return error_response("MISSING_AUTHENTICATION_TOKEN", request.request_id)
+            return self._unrouted(request)
         compiled, parameters = matched
         event = proxy_event(request, compiled.route.path, parameters, self.port)
         if compiled.route.auth is not catalog.Auth.PUBLIC:
@@ -395,6 +410,16 @@ class Gateway:
             if problem is not None:
                 return error_response("BAD_REQUEST_BODY", request.request_id, problem)
         return self._invoke(compiled.function, event, request.request_id)
+
+    def _unrouted(self, request: Request) -> Response:
+        """405 with `Allow` for a path that has other methods, else 404."""
+        methods = {method for method, pattern, _ in self.local_routes if pattern.match(request.path)}
+        methods = methods or self.router.methods(request.path)
+        if methods:
+            # Deployed, each resource's catch-all method (a MOCK integration) answers the same 405.
+            return method_not_allowed(methods, request.request_id)
+        # Deployed, an unknown path is API Gateway's MISSING_AUTHENTICATION_TOKEN, answered as 404.
+        return error_response("MISSING_AUTHENTICATION_TOKEN", request.request_id)
 
     def _authorize(self, event: dict[str, Any]) -> dict[str, str]:
         if self.authorizer is None:
@@ -499,6 +524,34 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method token (TRACE, CONNECT, PROPFIND, ...) is routed too: the gateway answers 405 with
+        # `Allow` on a known path, 404 elsewhere, as problem+json (the stdlib would send a 501 HTML page).
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own refusals (a malformed request line, headers too long, ...) as problem+json."""
+        request_id = str(uuid.uuid4())
+        error = GatewayError("", code, "bad_request" if code < 500 else "internal_error", "Bad request", "")
+        body = json.loads(error.body(request_id))
+        body.update(title=message or "Bad request", detail=explain or message or "The request could not be read.")
+        data = json.dumps(body).encode()
+        self.close_connection = True
+        try:
+            self.send_response(code, message)
+            for name, value in [("Content-Type", PROBLEM_CONTENT_TYPE), *SECURITY_HEADERS.items()]:
+                self.send_header(name, value)
+            self.send_header("X-Request-Id", request_id)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(data)
+        except OSError:
+            return  # the client is gone
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the stdlib's access log: _serve logs one line without the query string."""

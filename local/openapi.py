@@ -93,9 +93,9 @@ def _function_schema(function: catalog.Function) -> dict[str, Any]:
 
 def problem_statuses(route: catalog.Route, operation: dict[str, Any]) -> set[int]:
     """The problem answers any route of this kind can give, wherever it is served (Lambda or gateway)."""
-    # Every route: a credential in the URL (400, R27), the firewall (403), the stage throttle (429), and AWS busy for
-    # a moment (503, switchboard.api).
-    statuses = {400, 403, 429, 503}
+    # Every route: a credential in the URL (400, R27), the firewall (403), an Accept that admits none of its
+    # answers (406, R37), the stage throttle (429), and AWS busy for a moment (503, switchboard.api).
+    statuses = {400, 403, 406, 429, 503}
     parameters = operation.get("parameters", [])
     if "requestBody" in operation:
         statuses |= {413, 415, 422}  # too large, not JSON, invalid fields

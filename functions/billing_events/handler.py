@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from switchboard import api
 from switchboard.logic import billing
 from switchboard.models.billing import BillingAnswer
+from switchboard.models.errors import BadRequest, Unauthorized
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics, tracer
 
@@ -23,10 +24,20 @@ app = api.build_resolver()
 def billing_event() -> Response[str]:
     """200 applied | duplicate | ignored; 401 when the Stripe-Signature does not verify (nothing recorded)."""
     event = app.current_event
-    # The signature covers the exact bytes sent, so the body is verified raw, before any parsing.
-    answer = billing.receive(
-        event.decoded_body or "", event.headers.get("Stripe-Signature"), RequestMeta.from_event(event.raw_event)
-    )
+    raw = api.raw_body(event.raw_event) or b""
+    signature = event.headers.get("Stripe-Signature")
+    # The signature covers the exact bytes sent, so the body is verified raw, before any parsing; the provider
+    # signs UTF-8 only, so bytes that are not cannot carry its signature.
+    body = raw.decode("utf-8", errors="replace")
+    billing.verify_signature(body, signature)
+    if body.encode() != raw:
+        raise Unauthorized("The signature does not match this body.", code="signature_invalid")
+    try:
+        api.check_body(event.raw_event)
+    except BadRequest:
+        # The provider's notices answer one code for any body that cannot be read (API.md's billing contract).
+        raise BadRequest("The body is not a payment provider event.", code="invalid_event") from None
+    answer = billing.receive(body, signature, RequestMeta.from_event(event.raw_event))
     return Response(status_code=200, content_type="application/json", body=answer.model_dump_json())
 
 
@@ -35,4 +46,4 @@ def billing_event() -> Response[str]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway REST proxy entry point."""
-    return api.handle(app, event, context)
+    return api.handle(app, event, context, signed=True)

@@ -1,6 +1,5 @@
 """Carrier webhooks: delivery receipts and inbound messages, verified by each carrier's signature before parsing."""
 
-import base64
 import json
 from typing import Any
 
@@ -39,8 +38,7 @@ def _source(carrier: str) -> EventSource:
 
 def _request(carrier: str) -> WebhookRequest:
     event = app.current_event.raw_event
-    raw = event.get("body") or ""
-    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+    body = api.raw_body(event) or b""
     multi = event.get("multiValueQueryStringParameters") or {
         k: [v] for k, v in (event.get("queryStringParameters") or {}).items()
     }
@@ -70,6 +68,7 @@ def carrier_events(carrier: str) -> Response[str]:
     request = _request(carrier)
     if not source.verify(request):
         raise Unauthorized("The carrier signature is missing or wrong.", code="invalid_signature")
+    api.check_body(app.current_event.raw_event, api.JSON_OR_FORM)
     target = plivo.answer_target(request) if carrier == plivo.NAME else None
     if target is not None:
         # Plivo fetches a call's script from its answer URL (verified above); the text never travels in a URL.
@@ -105,4 +104,6 @@ def carrier_handshake(carrier: str) -> Response[str]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway proxy entry point (public: the signature is the authentication)."""
-    return api.handle(app, event, context, media_types=api.JSON_OR_FORM)
+    # The handshake echoes text; Plivo's answer URL gets XML.
+    produces = {"/v1/carriers/{carrier}/events": frozenset({"text/plain", "application/xml"})}
+    return api.handle(app, event, context, media_types=api.JSON_OR_FORM, signed=True, produces=produces)

@@ -55,4 +55,4 @@ def get_security_txt() -> Response[str]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway REST proxy entry point."""
-    return api.handle(app, event, context)
+    return api.handle(app, event, context, produces={"/.well-known/security.txt": frozenset({"text/plain"})})

@@ -14,7 +14,7 @@ from constructs import Construct
 from infra import catalog, request_models
 from infra.constructs.edge import cloudflare_only_policy
 from infra.constructs.log_group import encrypted_log_group
-from infra.gateway_errors import GATEWAY_ERRORS, PROBLEM_CONTENT_TYPE
+from infra.gateway_errors import GATEWAY_ERRORS, METHOD_NOT_ALLOWED, PROBLEM_CONTENT_TYPE
 
 STAGE_NAME = "live"
 # Static copy of switchboard.api.SECURITY_HEADERS (infra must not import the Lambda layer at synth);
@@ -146,6 +146,38 @@ class RestApi(Construct):
             self._integration(function),
             request_validator=self.validator,
             **authorization,  # type: ignore[arg-type]
+        )
+
+    def add_method_not_allowed(self, path: str, methods: set[str]) -> apigw.Method:
+        """`ANY` on a route's resource: API Gateway prefers the resource's named methods, so this catch-all answers
+        only the others, with 405 problem+json and `Allow` (R40), from a MOCK integration (no function runs).
+
+        Without it API Gateway answers an unknown method like an unknown path (404); the local gateway does the
+        same as this (local/gateway.py `method_not_allowed`).
+        """
+        headers = {name: f"'{value}'" for name, value in SECURITY_HEADERS.items()}
+        headers.update({"Content-Type": f"'{PROBLEM_CONTENT_TYPE}'", "Allow": f"'{', '.join(sorted(methods))}'"})
+        parameters = {f"method.response.header.{name}": value for name, value in headers.items()}
+        body = METHOD_NOT_ALLOWED.body()
+        integration = apigw.MockIntegration(
+            request_templates={"application/json": '{"statusCode": 405}'},
+            # Any media type reaches the mock (whose only answer is the 405), never a 415 first.
+            passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_MATCH,
+            integration_responses=[
+                apigw.IntegrationResponse(
+                    status_code="405",
+                    response_parameters=parameters,
+                    response_templates={PROBLEM_CONTENT_TYPE: body, "application/json": body},
+                )
+            ],
+        )
+        return self.api.root.resource_for_path(path).add_method(
+            "ANY",
+            integration,
+            authorization_type=apigw.AuthorizationType.NONE,
+            method_responses=[
+                apigw.MethodResponse(status_code="405", response_parameters=dict.fromkeys(parameters, True))
+            ],
         )
 
     def _integration(self, function: lambda_.IFunction) -> apigw.Integration:

@@ -82,6 +82,13 @@ class ApiStack(Stack):
             (route.method, route.path): self.rest_api.add_route(route, self.functions[fn.name].function)
             for route, fn in catalog.routes()
         }
+        # R40: every other method of a route's path is a 405 with Allow, not API Gateway's 404.
+        allowed: dict[str, set[str]] = {}
+        for route, _ in catalog.routes():
+            allowed.setdefault(route.path, set()).add(route.method)
+        self.method_not_allowed = {
+            path: self.rest_api.add_method_not_allowed(path, methods) for path, methods in allowed.items()
+        }
         truststore_bucket_parameter, truststore_version_parameter = truststore_parameters(config.name)
         self.domain = CustomDomain(
             self,

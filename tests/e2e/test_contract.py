@@ -63,9 +63,9 @@ CONFIG = {
         # a blocklisted password, no consent, the wrong state): those answer a named 422 or 410. Anything else
         # (400, 413, 415, 5xx) for a schema-valid request is still a failure.
         "positive_data_acceptance": {"expected-statuses": ACCEPTABLE},
-        # API Gateway answers a method a path does not have with MISSING_AUTHENTICATION_TOKEN, which we render as
-        # 404 problem+json (infra/gateway_errors.py); the local gateway does the same. There is no 405 to expect.
-        "unsupported_method": {"enabled": False},
+        # A method a path does not have is a 405 with Allow (R40): deployed by each resource's catch-all MOCK
+        # method (infra/constructs/rest_api.py), locally by the gateway.
+        "unsupported_method": {"enabled": True},
     },
     "operations": [
         {
@@ -242,6 +242,7 @@ def _with_body() -> list[tuple[str, str]]:
 
 
 OVERSIZED = b'{"name": "' + b"x" * 70_000 + b'"}'
+SIGNED = frozenset({("POST", "/v1/billing/events"), ("POST", "/v1/carriers/{carrier}/events")})
 HOSTILE_BODIES = {
     "not UTF-8": (b'{"name": "\xe2\x28\xa1"}', "application/json", 400),
     "nested 10,000 deep": (b"[" * 10_000 + b"]" * 10_000, "application/json", 400),
@@ -254,6 +255,9 @@ def _expected(method: str, template: str, name: str, raw: bytes, status: int) ->
     """(status, code): a JSON body the route's request model refuses is the gateway's 400 `invalid_body`, whatever
     its size (API Gateway validates up to its own 10 MB limit); the handler answers only what the model admits."""
     model = request_models.committed().get((method, template))
+    if name == "an odd media type" and (method, template) in SIGNED:
+        # Signed bodies are verified before their form is read: unsigned is 401 (an unknown carrier is 404).
+        return (404 if "{carrier}" in template else 401), None
     if model is None or name == "an odd media type":  # no model for that media type: the handler's 415
         return status, None
     try:

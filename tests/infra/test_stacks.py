@@ -274,7 +274,8 @@ def test_stage_logs_throttles_and_never_traces_data(assembly: Assembly, stage: s
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_method_is_validated_and_public_ones_match_the_catalog(assembly: Assembly, stage: str) -> None:
-    methods = assembly.resources(stage, "AWS::ApiGateway::Method")
+    every = assembly.resources(stage, "AWS::ApiGateway::Method")
+    methods = {k: m for k, m in every.items() if m["Properties"]["HttpMethod"] != "ANY"}
     assert len(methods) == len(catalog.routes())
     public = {(r.method, r.path) for r, _ in catalog.routes() if r.auth is catalog.Auth.PUBLIC}
     public_count = 0
@@ -519,3 +520,28 @@ def test_only_mail_sending_functions_may_send_and_only_as_our_sender(assembly: A
         assert bool(ses) == expected, role
         for statement in ses:
             assert statement["Condition"]["StringEquals"]["ses:FromAddress"] == "no-reply@switchboard.example"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_route_path_answers_other_methods_with_405_and_allow(assembly: Assembly, stage: str) -> None:
+    # R40, as the local gateway answers (tests/security/test_f16_http_semantics.py): a MOCK, no function, no auth.
+    resources = assembly.template(stage, "api")["Resources"]
+    allowed: dict[str, set[str]] = {}
+    for route, _ in catalog.routes():
+        allowed.setdefault(route.path, set()).add(route.method)
+    catch_alls = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method"]
+    catch_alls = [p for p in catch_alls if p["HttpMethod"] == "ANY"]
+    assert len(catch_alls) == len(allowed)
+    seen = set()
+    for props in catch_alls:
+        assert props["AuthorizationType"] == "NONE"
+        integration = props["Integration"]
+        assert integration["Type"] == "MOCK"
+        (answer,) = integration["IntegrationResponses"]
+        assert answer["StatusCode"] == "405"
+        assert answer["ResponseParameters"]["method.response.header.Content-Type"] == "'application/problem+json'"
+        allow = answer["ResponseParameters"]["method.response.header.Allow"].strip("'")
+        body = json.loads(answer["ResponseTemplates"]["application/problem+json"])
+        assert (body["status"], body["code"]) == (405, "method_not_allowed")
+        seen.add(allow)
+    assert seen == {", ".join(sorted(methods)) for methods in allowed.values()}

@@ -10,7 +10,10 @@ from http import HTTPStatus
 from typing import Annotated, Any, TypeVar, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,6 +24,7 @@ from switchboard.auth import SERVICE_UNAVAILABLE, Principal, recording, refuse_c
 from switchboard.dal import clients
 from switchboard.models.errors import (
     BadRequest,
+    NotAcceptable,
     PayloadTooLarge,
     ProblemError,
     RateLimited,
@@ -95,6 +99,7 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     401: "Missing, wrong or expired credentials",
     403: "These credentials may not call this route (role, credential type) or the firewall refused the request",
     404: "No such resource in this account",
+    406: "The Accept header admits neither application/json nor application/problem+json (nor the route's own type)",
     409: "Conflicts with the current state",
     410: "Gone for good",
     413: "Request body over 64 KiB (or an answer too large to send)",
@@ -259,6 +264,10 @@ def build_resolver() -> APIGatewayRestResolver:
             422, "validation_failed", "Validation failed", "The request has invalid fields.", extra={"errors": pointers}
         )
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(_: Exception) -> Response[str]:
+        return respond(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json.")
+
     @app.not_found
     def _not_found(_: Exception) -> Response[str]:
         return respond(404, "not_found", "Not found", "No route matches this method and path.")
@@ -291,7 +300,8 @@ JSON_ONLY: frozenset[str] = frozenset({"application/json"})
 JSON_OR_FORM: frozenset[str] = frozenset({"application/json", "application/x-www-form-urlencoded"})
 
 
-def _raw_body(event: dict[str, Any]) -> bytes | None:
+def raw_body(event: dict[str, Any]) -> bytes | None:
+    """The body's bytes as the client sent them (base64 undone), or None without one."""
     body = event.get("body")
     if not body:
         return None
@@ -328,15 +338,175 @@ def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def _precheck(event: dict[str, Any], media_types: frozenset[str]) -> ProblemError | None:
-    raw = _raw_body(event)
+def media_type(value: str | None) -> str:
+    """The media type of a Content-Type value without its parameters, lower case (RFC 9110 §8.3.1)."""
+    return (value or "").split(";")[0].strip().lower()
+
+
+def _header_names(event: dict[str, Any], name: str) -> list[str]:
+    wanted = name.lower()
+    names = {str(k) for k in (event.get("headers") or {})} | {str(k) for k in (event.get("multiValueHeaders") or {})}
+    return [k for k in names if k.lower() == wanted]
+
+
+def _normalize_content_type(event: dict[str, Any]) -> None:
+    # Media types are case-insensitive, but Powertools matches a lower-case prefix of the header it finds under
+    # `content-type`: hand it one lower-case value, so `APPLICATION/JSON` is parsed as JSON, not refused (500).
+    names = _header_names(event, "content-type")
+    if not names:
+        return
+    value = str((event.get("headers") or {}).get(names[0]) or "")
+    kind, sep, parameters = value.partition(";")
+    normalized = kind.strip().lower() + (sep + parameters if sep else "")
+    for name in names:
+        (event.get("headers") or {}).pop(name, None)
+        (event.get("multiValueHeaders") or {}).pop(name, None)
+    event.setdefault("headers", {})
+    if event["headers"] is None:
+        event["headers"] = {}
+    event["headers"]["Content-Type"] = normalized
+    if event.get("multiValueHeaders") is not None:
+        event["multiValueHeaders"]["Content-Type"] = [normalized]
+
+
+class _NotStrictJson(ValueError):
+    """A JSON text Python would read but no strict parser agrees on (NaN, Infinity, 1e999, a repeated name)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotStrictJson(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NotStrictJson("a number beyond the double range")
+    return value
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        # Parsers disagree on which repeated name wins (the gateway's validator and pydantic may not agree).
+        raise _NotStrictJson("a name repeated in one object")
+    return dict(pairs)
+
+
+def _no_lone_surrogate(document: Any) -> None:
+    # `"\ud800"` parses to a str no UTF-8 encoder accepts: storing or logging it later would crash (I-JSON §2.1).
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _NotStrictJson("a lone surrogate in a string") from None
+
+
+def strict_json(text: str) -> Any:
+    """Parse JSON as RFC 8259 and I-JSON (RFC 7493) intend; ValueError for anything a strict parser would refuse."""
+    document = json.loads(text, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique)
+    _no_lone_surrogate(document)
+    return document
+
+
+def _non_ascii_query(event: dict[str, Any]) -> str | None:
+    # No query parameter of this API carries text: limits, cursors, times and filters are ASCII. A non-ASCII
+    # character is refused here once, for every route, so no parser ever reads `²` or `٣` as a digit.
+    params: dict[str, Any] = dict(event.get("multiValueQueryStringParameters") or {})
+    for name, value in (event.get("queryStringParameters") or {}).items():
+        params.setdefault(name, [value])
+    for name, values in params.items():
+        items = values if isinstance(values, list) else [values]
+        if not str(name).isascii() or any(not str(item).isascii() for item in items):
+            return str(name)
+    return None
+
+
+# What every route answers with: its JSON, or a problem. A route with other answers (security.txt, a carrier's
+# handshake or call script) names them in `handle(produces=...)`.
+ANSWERS: frozenset[str] = frozenset({"application/json", PROBLEM_CONTENT_TYPE})
+
+
+def _quality(parameters: list[str]) -> float:
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                quality = float(value.strip())
+            except ValueError:
+                return 0.0  # a malformed weight admits nothing rather than everything
+            return quality if 0.0 <= quality <= 1.0 else 0.0
+    return 1.0
+
+
+def acceptable(accept: str | None, produces: frozenset[str]) -> bool:
+    """True when an Accept header (RFC 9110 §12.5.1) admits one of `produces`: a missing or empty header admits
+    anything; `*/*` and `type/*` ranges match; a range with q=0 excludes what it names."""
+    if accept is None or not accept.strip():
+        return True
+    ranges: list[tuple[str, float]] = []
+    for item in accept.split(","):
+        kind, *parameters = item.split(";")
+        if kind.strip():
+            ranges.append((kind.strip().lower(), _quality(parameters)))
+
+    def weight(media: str) -> float:
+        main = media.split("/", maxsplit=1)[0]
+        # The most specific range that matches decides (RFC 9110 §12.5.1), whatever its order in the header.
+        for candidate in (media, f"{main}/*", "*/*"):
+            weights = [q for kind, q in ranges if kind == candidate]
+            if weights:
+                return max(weights)
+        return 0.0
+
+    return any(weight(media) > 0 for media in produces)
+
+
+def _accept_header(event: dict[str, Any]) -> str | None:
+    values: list[str] = []
+    for name, items in (event.get("multiValueHeaders") or {}).items():
+        if str(name).lower() == "accept":
+            values.extend(str(v) for v in (items if isinstance(items, list) else [items]))
+    if not values:
+        values = [str(v) for k, v in (event.get("headers") or {}).items() if str(k).lower() == "accept"]
+    # Repeated header lines are one comma-separated list (RFC 9110 §5.3).
+    return ", ".join(values) if values else None
+
+
+def _request_problem(event: dict[str, Any], produces: frozenset[str] = ANSWERS) -> ProblemError | None:
+    """What is wrong with the query string, the body's size or the Accept header, whatever the route."""
+    if not acceptable(_accept_header(event), produces):
+        return NotAcceptable(
+            f"This route answers with {' or '.join(sorted(produces))}; the Accept header admits neither."
+        )
+    bad_name = _non_ascii_query(event)
+    if bad_name is not None:
+        return BadRequest(
+            f"The query parameter {bad_name.encode('ascii', 'replace').decode()!r} holds a non-ASCII character.",
+            code="invalid_query",
+        )
+    raw = raw_body(event)
+    if raw is not None and len(raw) > MAX_BODY_BYTES:
+        return PayloadTooLarge(f"The request body exceeds {MAX_BODY_BYTES} bytes.")
+    return None
+
+
+def _body_problem(event: dict[str, Any], media_types: frozenset[str]) -> ProblemError | None:
+    """What is wrong with the body's media type, encoding or JSON (for a signed route: once it verified)."""
+    raw = raw_body(event)
     if raw is None:
         return None
-    if len(raw) > MAX_BODY_BYTES:
-        return PayloadTooLarge(f"The request body exceeds {MAX_BODY_BYTES} bytes.")
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type and content_type not in media_types and not content_type.endswith("+json"):
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    content_type = media_type(str(headers.get("content-type") or ""))
+    if content_type and content_type not in media_types:
+        # `application/vnd.api+json` and other structured syntaxes are not our contract: refused, never guessed.
         return UnsupportedMediaType(f"Send the request body as {' or '.join(sorted(media_types))}.")
     try:
         text = raw.decode("utf-8")
@@ -346,7 +516,21 @@ def _precheck(event: dict[str, Any], media_types: frozenset[str]) -> ProblemErro
     # Deeper than any of our models: refused before a parser recurses into it.
     if too_deep(text):
         return BadRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.", code="invalid_json")
+    if content_type in ("", "application/json") and text.strip():
+        try:
+            strict_json(text)
+        except (ValueError, RecursionError):
+            # Also integers of more than 4,300 digits, which Python refuses to convert (ValueError, not a decode
+            # error) and would otherwise reach the route as a crash.
+            return BadRequest("The request body is not valid JSON.", code="invalid_json")
     return None
+
+
+def check_body(event: dict[str, Any], media_types: frozenset[str] = JSON_ONLY) -> None:
+    """Raise the problem `handle` answers for a malformed request (a signed route calls it once verified)."""
+    error = _body_problem(event, media_types)  # `handle` already checked the rest of the request
+    if error is not None:
+        raise error
 
 
 def _problem_result(error: ProblemError, *, request_id: str, path: str | None) -> dict[str, Any]:
@@ -469,20 +653,30 @@ def handle(
     context: LambdaContext,
     *,
     media_types: frozenset[str] = JSON_ONLY,
+    signed: bool = False,
+    produces: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[str, Any]:
-    """Resolve one proxy event: URL credentials and body checks, then limits and idempotency, then shared headers."""
+    """Resolve one proxy event: URL credentials and body checks, then limits and idempotency, then shared headers.
+
+    `produces`: per route (resource template), the media types it answers with besides JSON and problems
+    (for Accept, R37: an Accept that admits none of them is a 406).
+    `signed`: the body is signed by a third party (billing, carriers), whose route verifies the signature first
+    and then calls `check_body` itself: an unsigned request learns nothing about how its body would be read.
+    """
     request_id = (event.get("requestContext") or {}).get("requestId", "")
     logger.append_keys(request_id=request_id)
     try:
         # First, on every route (public ones too) and whatever the body: a credential in the URL is already leaked
         # into logs and histories, so nothing else runs and the caller learns why (R27).
         refuse_credentials_in_url(event)
-        error = _precheck(event, media_types)
+        answers = ANSWERS | (produces or {}).get(str(event.get("resource") or ""), frozenset())
+        error = _request_problem(event, answers) or (None if signed else _body_problem(event, media_types))
     except ProblemError as refused:
         error = refused
-    if _refusal(event) == SERVICE_UNAVAILABLE:
+    if error is None and _refusal(event) == SERVICE_UNAVAILABLE:
         # The authorizer could not check the credential: nobody is authenticated, the caller retries shortly.
         error = ServiceUnavailable("We could not check your credentials just now; retry shortly.")
+    _normalize_content_type(event)
     auth = _authorizer(event)
     limit_headers: dict[str, str] = {}
     if error is not None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_plus
 
 from switchboard import clock
 from switchboard.models.errors import BadRequest, Forbidden, Unauthorized
@@ -16,9 +18,18 @@ from switchboard.models.permissions import Permission, allows
 REAUTH_WINDOW_S = 300
 CREDENTIALS_IN_URL = "credentials_in_url"
 SERVICE_UNAVAILABLE = "service_unavailable"  # the authorizer could not check the credential (AWS busy)
+DUPLICATE_AUTHORIZATION = "duplicate_authorization"
+# Refusals the authorizer hands every handler (it cannot answer 400 itself), with what the caller is told.
+REFUSALS: dict[str, str] = {
+    CREDENTIALS_IN_URL: "Send credentials in the Authorization header, never in the URL.",
+    DUPLICATE_AUTHORIZATION: "Send exactly one Authorization header with exactly one credential.",
+}
 # Query parameters that carry credentials by name, and values that look like one of our credentials.
 _CREDENTIAL_PARAMS = frozenset({"api_key", "apikey", "access_token", "token", "key", "session", "authorization"})
-_CREDENTIAL_VALUE = re.compile(r"^(sbs_|sb_live_|sb_test_)")
+# One of our credentials anywhere in a value, unless glued to a preceding letter or digit: a base64url cursor
+# could hold the prefix by chance only after such a character, and a credential is never written that way.
+_CREDENTIAL_VALUE = re.compile(r"(?<![a-z0-9])(sbs_|sb_live_|sb_test_)")
+_DECODE_ROUNDS = 4  # percent-encoding nested deeper than this is refused as a credential would be
 # The checks a request passed, in order: an idempotent replay runs them again for its caller (R24, R26, R31).
 SESSION_CHECK = "session"
 RECENT_AUTH_CHECK = "recent_auth"
@@ -53,7 +64,7 @@ class Principal:
         principal = str(context.get("principal") or context.get("principalId") or "")
         refusal = str(context.get("refusal") or "")
         if refusal:
-            raise BadRequest("Send credentials in the Authorization header, never in the URL.", code=refusal)
+            raise BadRequest(REFUSALS.get(refusal, "These credentials are refused."), code=refusal)
         if not account_id or not principal:
             raise Unauthorized("Authenticate with a session token or an API key.")
         auth_at = str(context.get("auth_at") or "")
@@ -70,29 +81,73 @@ class Principal:
         )
 
 
-def credentials_in_query(event: dict[str, Any]) -> bool:
-    """True when the query string names or carries a credential (R27): such a request is refused with 400."""
-    params: dict[str, Any] = dict(event.get("queryStringParameters") or {})
-    for name, values in (event.get("multiValueQueryStringParameters") or {}).items():
-        params.setdefault(name, values)
-    for name, value in params.items():
-        if name.lower() in _CREDENTIAL_PARAMS:
+def _carries_credential(text: str) -> bool:
+    """True when `text`, however encoded (percent-encoding, `+`, compatibility forms, case), holds a credential."""
+    for _ in range(_DECODE_ROUNDS):
+        normalized = unicodedata.normalize("NFKC", text).casefold()
+        if _CREDENTIAL_VALUE.search(normalized):
             return True
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and _CREDENTIAL_VALUE.match(item):
-                return True
+        decoded = unquote_plus(text)
+        if decoded == text:
+            return False
+        text = decoded
+    return True  # still percent-encoded after every round: nothing legitimate is encoded that deep
+
+
+def credentials_in_query(event: dict[str, Any]) -> bool:
+    """True when the query string names or carries a credential (R27): such a request is refused with 400.
+
+    Any parameter, any position in the value (`Bearer <token>`, a leading space, `x=<token>`), any encoding.
+    """
+    params: dict[str, list[Any]] = {}
+    for name, value in (event.get("queryStringParameters") or {}).items():
+        params.setdefault(str(name), []).append(value)
+    for name, values in (event.get("multiValueQueryStringParameters") or {}).items():
+        params.setdefault(str(name), []).extend(values if isinstance(values, list) else [values])
+    for name, values in params.items():
+        if name.strip().lower() in _CREDENTIAL_PARAMS or _carries_credential(name):
+            return True
+        if any(isinstance(item, str) and _carries_credential(item) for item in values):
+            return True
     return False
 
 
-def refuse_credentials_in_url(event: dict[str, Any]) -> None:
-    """Raise 400 credentials_in_url when the authorizer flagged it or the query string carries a credential.
+def duplicate_authorization(event: dict[str, Any]) -> bool:
+    """True when the request carries more than one Authorization header or more than one credential in it.
 
-    Public routes have no authorizer, so the query string is checked here too. `api.handle` calls it first, on
-    every route, before the body is even looked at.
+    API Gateway's `headers` keeps only the last of repeated headers: "last wins" would let a proxy and a client
+    disagree on who is calling, so such a request is refused (400), never resolved.
     """
+    values: list[str] = []
+    for name, items in (event.get("multiValueHeaders") or {}).items():
+        if str(name).lower() == "authorization":
+            values.extend(str(v) for v in (items if isinstance(items, list) else [items]))
+    if not values:
+        values = [str(v) for k, v in (event.get("headers") or {}).items() if str(k).lower() == "authorization"]
+    # Our credentials never hold a comma: a comma joins two header lines (RFC 9110 §5.3) or two credentials.
+    return len(values) > 1 or any("," in value for value in values)
+
+
+def refusal_of(event: dict[str, Any]) -> str:
+    """The refusal code for this request's credentials, or "" (the authorizer's verdict, else the request's)."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}
-    if context.get("refusal") == CREDENTIALS_IN_URL or credentials_in_query(event):
-        raise BadRequest("Send credentials in the Authorization header, never in the URL.", code=CREDENTIALS_IN_URL)
+    refusal = str(context.get("refusal") or "")
+    if refusal in REFUSALS:  # SERVICE_UNAVAILABLE is no verdict on the credentials: `api.handle` answers it (503)
+        return refusal
+    if credentials_in_query(event):
+        return CREDENTIALS_IN_URL
+    return DUPLICATE_AUTHORIZATION if duplicate_authorization(event) else ""
+
+
+def refuse_credentials_in_url(event: dict[str, Any]) -> None:
+    """Raise 400 when the authorizer flagged the credentials, the query string carries one, or there are two.
+
+    Public routes have no authorizer, so the request is checked here too. `api.handle` calls it first, on every
+    route, before the body is even looked at.
+    """
+    refusal = refusal_of(event)
+    if refusal:
+        raise BadRequest(REFUSALS.get(refusal, "These credentials are refused."), code=refusal)
 
 
 def _passed(check: str) -> None:

@@ -120,7 +120,10 @@ def check_addresses(target: Target, *, local: bool) -> str:
         return str(literal)
     try:
         addresses = resolve(target.host, target.port)
-    except (OSError, UnicodeError) as error:
+    except UnicodeError:
+        # The IDNA codec refuses the name before any lookup (a label over 63 characters, an empty label).
+        raise TargetRefused("the host is not a valid domain name") from None
+    except OSError as error:
         raise TargetRefused(f"the host does not resolve ({type(error).__name__})") from None
     if not addresses:
         raise TargetRefused("the host does not resolve")

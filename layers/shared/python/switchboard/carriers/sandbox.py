@@ -242,11 +242,13 @@ def sign(key: str, body: bytes, timestamp: int) -> str:
 def verify(key: str, header: str | None, body: bytes, *, now: float, tolerance_s: int = SIGNATURE_TOLERANCE_S) -> bool:
     """True when `header` is a valid sandbox signature of `body`, made within `tolerance_s` of `now`."""
     parts = dict(part.split("=", 1) for part in (header or "").split(",") if "=" in part)
-    try:
-        timestamp = int(parts.get("t", ""))
-    except ValueError:
+    stamp = parts.get("t", "")
+    # ASCII digits only: int() reads Arabic-Indic digits as a time, and refuses one of 5,000 digits (ValueError).
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
         return False
+    timestamp = int(stamp)
     if abs(now - timestamp) > tolerance_s:
         return False
     expected = sign(key, body, timestamp).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, which was a 500).
+    return hmac.compare_digest(expected.encode(), parts.get("v1", "").encode())

@@ -43,7 +43,8 @@ def code_at_step(seed: str, step: int) -> str:
 
 def matching_step(seed: str, code: str, *, after_step: int | None) -> int | None:
     """The step in the ±1 window whose code equals `code` and is later than the last accepted one, else None."""
-    if not (code.isdigit() and len(code) == DIGITS):
+    # ASCII digits only: Arabic-Indic digits are digits to str.isdigit(), and compare_digest raises on non-ASCII str.
+    if not (code.isascii() and code.isdigit() and len(code) == DIGITS):
         return None
     totp = pyotp.TOTP(seed, digits=DIGITS, interval=STEP_S)
     now_step = current_step()

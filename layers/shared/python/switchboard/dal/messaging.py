@@ -257,6 +257,29 @@ def decode_cursor(cursor: str | None, *, pk_attr: str, pk_value: str) -> dict[st
     return {k: {"S": v} for k, v in plain.items()}
 
 
+def _check_start(
+    start: dict[str, Any],
+    *,
+    index: str | None,
+    sk_attr: str,
+    prefix: str | None,
+    sk_between: tuple[str, str] | None,
+) -> None:
+    """InvalidCursor unless the start key has exactly this query's key attributes and lies in its sort-key range.
+
+    A LastEvaluatedKey holds the table's keys, plus the index's on an index: a forged cursor without `sk` (or
+    with a sort key outside the range) would make DynamoDB refuse the query, which is the client's error.
+    """
+    keys = {"pk", "sk"} | ({f"{index}pk", sk_attr} if index is not None else set())
+    if set(start) != keys:
+        raise InvalidCursor("a cursor with other keys")
+    sort_key = start[sk_attr]["S"]
+    if prefix is not None and not sort_key.startswith(prefix):
+        raise InvalidCursor("a cursor outside this query")
+    if sk_between is not None and not sk_between[0] <= sort_key <= sk_between[1]:
+        raise InvalidCursor("a cursor outside this query")
+
+
 def query_page(
     *,
     pk_value: str,
@@ -300,8 +323,15 @@ def query_page(
         request["FilterExpression"] = filter_expression
     start = decode_cursor(cursor, pk_attr=pk_attr, pk_value=pk_value)
     if start is not None:
+        _check_start(start, index=index, sk_attr=sk_attr, prefix=prefix, sk_between=sk_between)
         request["ExclusiveStartKey"] = start
-    response = clients.dynamodb().query(**request)
+    try:
+        response = clients.dynamodb().query(**request)
+    except ClientError as error:
+        # Whatever else DynamoDB finds wrong with a start key we did not issue is the cursor's fault, not ours.
+        if start is None or error.response.get("Error", {}).get("Code") != "ValidationException":
+            raise
+        raise InvalidCursor("a start key DynamoDB refuses") from None
     return [load(i) for i in response.get("Items", [])], encode_cursor(response.get("LastEvaluatedKey"))
 
 

@@ -169,7 +169,7 @@ def _decode_cursor(cursor: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
     prefix, _, number = raw.partition(":")
-    if prefix != "evt" or not number.isdigit() or int(number) < 1:
+    if prefix != "evt" or not (number.isascii() and number.isdigit()) or len(number) > 18 or int(number) < 1:
         raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
     return int(number)
 

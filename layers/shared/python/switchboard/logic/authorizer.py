@@ -57,10 +57,11 @@ def _allow(principal_id: str, method_arn: str, context: dict[str, str]) -> dict[
 def authorize(event: dict[str, Any]) -> dict[str, Any]:
     """The authorizer response for one REQUEST event; raises Denied (→ 401)."""
     method_arn = str(event.get("methodArn") or "")
-    if auth.credentials_in_query(event):
-        # An authorizer cannot answer 400; allow with a refusal every handler turns into 400 credentials_in_url.
-        context = dict.fromkeys(CONTEXT_KEYS, "") | {"refusal": auth.CREDENTIALS_IN_URL}
-        logger.info("credentials in url refused")
+    refusal = auth.refusal_of(event)
+    if refusal:
+        # An authorizer cannot answer 400; allow with a refusal every handler turns into 400 with that code.
+        context = dict.fromkeys(CONTEXT_KEYS, "") | {"refusal": refusal}
+        logger.info("credentials refused", extra={"refusal": refusal})
         return _allow("anonymous", method_arn, context)
     credential = _bearer(event)
     context_or_none: dict[str, str] | None = None

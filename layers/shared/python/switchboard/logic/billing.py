@@ -43,7 +43,7 @@ def _parse_signature(header: str) -> tuple[int, list[str]]:
     timestamp, signatures = -1, []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
+        if name == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif name == "v1" and value:
             signatures.append(value)

@@ -364,7 +364,11 @@ def _time_bound(value: str | None, name: str, default: str) -> str:
         raise BadRequest(f"{name} is an RFC 3339 time.", code="invalid_time") from None
     if moment.tzinfo is None:
         raise BadRequest(f"{name} needs a time zone.", code="invalid_time")
-    return clock.rfc3339(moment)
+    try:
+        return clock.rfc3339(moment)
+    except OverflowError:
+        # Year 1 at +23:59 or year 9999 at -23:59 is outside the range once converted to UTC.
+        raise BadRequest(f"{name} is out of range once converted to UTC.", code="invalid_time") from None
 
 
 STATUSES = frozenset(MESSAGE_STATUSES)

@@ -112,7 +112,8 @@ def page_size(limit: str | None) -> int:
     """`?limit=` (1 to 100, default 25)."""
     if limit is None:
         return 25
-    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+    # ASCII digits only: str.isdigit() is true for `²`, which int() refuses (and for `٣`, which it reads as 3).
+    if not (limit.isascii() and limit.isdigit()) or len(limit) > 3 or not 1 <= int(limit) <= 100:
         raise BadRequest("limit is a whole number from 1 to 100.", code="invalid_limit")
     return int(limit)
 

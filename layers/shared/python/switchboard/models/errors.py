@@ -93,6 +93,14 @@ class UnsupportedMediaType(ProblemError):
     title = "Unsupported media type"
 
 
+class NotAcceptable(ProblemError):
+    """The Accept header admits none of the media types the route answers with (R37)."""
+
+    status = 406
+    code = "not_acceptable"
+    title = "Not acceptable"
+
+
 class RateLimited(ProblemError):
     """Over a limit; nothing was processed, so retrying after `Retry-After` is safe."""
 

@@ -23,7 +23,10 @@ NewPassword = Annotated[
     str, StringConstraints(min_length=1, max_length=1024), Field(json_schema_extra={"minLength": 15, "maxLength": 256})
 ]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-TotpCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+# Printable ASCII only: a code in Arabic-Indic or fullwidth digits is refused (422), never read as ASCII digits.
+TotpCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[\x20-\x7e]+$")
+]
 
 
 class _In(BaseModel):
