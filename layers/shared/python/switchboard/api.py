@@ -480,13 +480,19 @@ def _accept_header(event: dict[str, Any]) -> str | None:
     return ", ".join(values) if values else None
 
 
-def _request_problem(event: dict[str, Any], produces: frozenset[str] = ANSWERS) -> ProblemError | None:
-    """What is wrong with the query string, the body's size or the Accept header, whatever the route."""
+def _request_problem(
+    event: dict[str, Any], produces: frozenset[str] = ANSWERS, *, signed: bool = False
+) -> ProblemError | None:
+    """What is wrong with the query string, the body's size or the Accept header, whatever the route.
+
+    A signed route's query is part of what its sender signed (Twilio signs the URL it calls, in any script): its
+    signature is checked first, and such a route reads no number or time from the query.
+    """
     if not acceptable(_accept_header(event), produces):
         return NotAcceptable(
             f"This route answers with {' or '.join(sorted(produces))}; the Accept header admits neither."
         )
-    bad_name = _non_ascii_query(event)
+    bad_name = None if signed else _non_ascii_query(event)
     if bad_name is not None:
         return BadRequest(
             f"The query parameter {bad_name.encode('ascii', 'replace').decode()!r} holds a non-ASCII character.",
@@ -670,7 +676,9 @@ def handle(
         # into logs and histories, so nothing else runs and the caller learns why (R27).
         refuse_credentials_in_url(event)
         answers = ANSWERS | (produces or {}).get(str(event.get("resource") or ""), frozenset())
-        error = _request_problem(event, answers) or (None if signed else _body_problem(event, media_types))
+        error = _request_problem(event, answers, signed=signed) or (
+            None if signed else _body_problem(event, media_types)
+        )
     except ProblemError as refused:
         error = refused
     if error is None and _refusal(event) == SERVICE_UNAVAILABLE:
