@@ -139,18 +139,14 @@ def disable(principal: Principal, password: str, code: str, meta: RequestMeta) -
     user = _user(principal)
     if not user.mfa_enabled:
         raise Conflict("Two-factor authentication is not on.", code="mfa_not_enabled")
-    sessions.check_password(user, password, meta)
     looks_like_totp = code.strip().isdigit() and len(code.strip()) == totp.DIGITS
-    try:
+    with sessions.password_attempt(user, password, meta):
         verify_second_factor(
             user,
             totp_code=code if looks_like_totp else None,
             recovery_code=None if looks_like_totp else code,
             meta=meta,
         )
-    except SecondFactorFailed as failure:
-        sessions.count_failure(user, meta, reason=failure.reason)
-        raise
     accounts_dal.update_user(
         user,
         [

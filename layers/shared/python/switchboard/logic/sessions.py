@@ -36,9 +36,9 @@ class InvalidCredentials(Unauthorized):
         super().__init__("The e-mail or password is wrong.")
 
 
-def count_failure(user: UserItem, meta: RequestMeta, *, reason: str) -> None:
+def count_failure(user: UserItem, meta: RequestMeta, *, reason: str, attempt: throttle.Attempt | None = None) -> None:
     """A failed password or second factor of a known user: throttles, the consecutive count, audit, notices."""
-    locked = throttle.record_failure(user.email_index, meta.source_ip)
+    locked = attempt.failed() if attempt is not None else throttle.record_failure(user.email_index, meta.source_ip)
     failures = accounts_dal.add_failed_login(user)
     audit.record(
         account_id=user.account_id,
@@ -54,18 +54,39 @@ def count_failure(user: UserItem, meta: RequestMeta, *, reason: str) -> None:
         notices.notify(user, "reset_required")
 
 
-def check_password(user: UserItem, password: str, meta: RequestMeta) -> None:
-    """Verify a known user's password under the login throttles; InvalidCredentials (counted) when wrong."""
-    throttle.check(user.email_index, meta.source_ip)
+def verify_password(user: UserItem, password: str, meta: RequestMeta, attempt: throttle.Attempt) -> None:
+    """Check a known user's password inside an admitted attempt; a wrong one is counted on it (InvalidCredentials)."""
     stored = passwords.StoredPassword(phc=user.password_phc, pepper_version=user.pepper_version)
     if not passwords.verify(password, stored):
-        count_failure(user, meta, reason="password")
+        count_failure(user, meta, reason="password", attempt=attempt)
         raise InvalidCredentials
     if passwords.needs_rehash(stored):
         fresh = passwords.hash_password(password)
         accounts_dal.update_user(
             user, [UserItem.password_phc.set(fresh.phc), UserItem.pepper_version.set(fresh.pepper_version)]
         )
+
+
+def check_password(user: UserItem, password: str, meta: RequestMeta) -> None:
+    """Verify a known user's password in an admitted attempt (R9, R10); InvalidCredentials (counted) when wrong."""
+    with throttle.attempt(user.email_index, meta.source_ip) as attempt:
+        verify_password(user, password, meta, attempt)
+
+
+@contextmanager
+def password_attempt(user: UserItem, password: str, meta: RequestMeta) -> Iterator[throttle.Attempt]:
+    """Verify the password in an admitted attempt that stays open for the block's second-factor check.
+
+    The slot is held until the block ends, so the second factor is guessed under the same limit; a
+    SecondFactorFailed raised in the block counts as a failed attempt, anything else gives the slot back.
+    """
+    with throttle.attempt(user.email_index, meta.source_ip) as attempt:
+        verify_password(user, password, meta, attempt)
+        try:
+            yield attempt
+        except mfa.SecondFactorFailed as failure:
+            count_failure(user, meta, reason=failure.reason, attempt=attempt)
+            raise
 
 
 def _account_usable(account: AccountItem | None) -> bool:
@@ -94,33 +115,35 @@ def login(body: LoginIn, meta: RequestMeta) -> SessionOut:
 
 def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
     index = blind_index.email_index(body.email)
-    throttle.check(index, meta.source_ip)
-    lookup = accounts_dal.find_by_email(index)
-    user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
-    if user is None:
-        passwords.burn_equal_time(body.password)  # unknown e-mails cost one Argon2id too (R8)
-        throttle.record_failure(index, meta.source_ip)
-        logger.info("login failed", extra={"reason": "unknown_email", "request_id": meta.request_id})
-        raise InvalidCredentials
-    check_password(user, body.password, meta)
-    # Past this point the caller proved the password, so saying why a login cannot go on reveals nothing new.
-    if not _account_usable(accounts_dal.get_account(user.account_id)):
-        raise Unauthorized("This account is suspended or being deleted.", code="account_unavailable")
-    if not user.email_verified:
-        raise Unauthorized("Confirm your e-mail address with the link we sent first.", code="email_not_verified")
-    if user.reset_required:
-        raise Unauthorized("Reset your password (we sent an e-mail) to log in again.", code="password_reset_required")
-    factor = "password"
-    if user.mfa_enabled:
-        try:
-            factor = mfa.verify_second_factor(
-                user, totp_code=body.totp_code, recovery_code=body.recovery_code, meta=meta
+    with throttle.attempt(index, meta.source_ip) as attempt:
+        lookup = accounts_dal.find_by_email(index)
+        user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
+        if user is None:
+            passwords.burn_equal_time(body.password)  # unknown e-mails cost one Argon2id too (R8)
+            attempt.failed()
+            logger.info("login failed", extra={"reason": "unknown_email", "request_id": meta.request_id})
+            raise InvalidCredentials
+        verify_password(user, body.password, meta, attempt)
+        # Past this point the caller proved the password, so saying why a login cannot go on reveals nothing new.
+        if not _account_usable(accounts_dal.get_account(user.account_id)):
+            raise Unauthorized("This account is suspended or being deleted.", code="account_unavailable")
+        if not user.email_verified:
+            raise Unauthorized("Confirm your e-mail address with the link we sent first.", code="email_not_verified")
+        if user.reset_required:
+            raise Unauthorized(
+                "Reset your password (we sent an e-mail) to log in again.", code="password_reset_required"
             )
-        except mfa.SecondFactorFailed as failure:
-            count_failure(user, meta, reason=failure.reason)
-            raise
+        factor = "password"
+        if user.mfa_enabled:
+            try:
+                factor = mfa.verify_second_factor(
+                    user, totp_code=body.totp_code, recovery_code=body.recovery_code, meta=meta
+                )
+            except mfa.SecondFactorFailed as failure:
+                count_failure(user, meta, reason=failure.reason, attempt=attempt)
+                raise
+        attempt.succeeded()
     previous_failures = int(user.failed_logins or 0)
-    throttle.record_success(index)
     if previous_failures:
         accounts_dal.update_user(user, [UserItem.failed_logins.set(0)])
     if previous_failures >= NOTIFY_AFTER_FAILURES:
@@ -252,13 +275,9 @@ def reauth(principal: Principal, body: ReauthIn, meta: RequestMeta) -> ReauthOut
     user = accounts_dal.get_user(principal.account_id, principal.principal)
     if user is None:
         raise Unauthorized("The session's user no longer exists.")
-    check_password(user, body.password, meta)
-    if user.mfa_enabled:
-        try:
+    with password_attempt(user, body.password, meta):
+        if user.mfa_enabled:
             mfa.verify_second_factor(user, totp_code=body.totp_code, recovery_code=body.recovery_code, meta=meta)
-        except mfa.SecondFactorFailed as failure:
-            count_failure(user, meta, reason=failure.reason)
-            raise
     item = _own_session(principal, principal.session_id)
     now = int(clock.timestamp())
     sessions_dal.set_auth_at(item, now)
