@@ -13,7 +13,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import AccountItem, UserItem
 from switchboard.dal.sessions import SessionItem
-from switchboard.logic import audit, mfa, notices, throttle
+from switchboard.logic import audit, devices, mfa, notices, throttle
 from switchboard.models.errors import NotFound, Unauthorized
 from switchboard.models.identity import LoginIn, ReauthIn, ReauthOut, SessionInfo, SessionList, SessionOut
 from switchboard.models.request import RequestMeta
@@ -148,6 +148,7 @@ def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
         accounts_dal.update_user(user, [UserItem.failed_logins.set(0)])
     if previous_failures >= NOTIFY_AFTER_FAILURES:
         notices.notify(user, "login_after_failures")
+    devices.on_login(user, meta)
     audit.record(
         account_id=user.account_id,
         type="login.succeeded",
