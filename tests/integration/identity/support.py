@@ -13,7 +13,7 @@ from functions.identity_api import handler as identity_handler
 from infra import catalog
 from tests.integration.conftest import Context, rest_event
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "lantern quasar velvet plumbing"
 API_ID = "abc123"
 
 
