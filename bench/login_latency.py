@@ -19,7 +19,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 20
-PASSWORD = "correct horse battery staple"  # noqa: S105 - the benchmark user's password, local only
+PASSWORD = "lantern quasar velvet plumbing"  # noqa: S105 - the benchmark user's password, local only
 THROTTLE_AFTER = 9  # stay under the 10-failures-per-IP window (R10), then move the clock past it
 THROTTLE_WINDOW_S = 15 * 60
 STARTUP_TIMEOUT_S = 60.0

@@ -319,6 +319,7 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("POST", "/v1/me/mfa/totp", Auth.SESSION, "Start TOTP enrolment"),
             Route("POST", "/v1/me/mfa/totp/activate", Auth.SESSION, "Turn TOTP on"),
             Route("DELETE", "/v1/me/mfa/totp", Auth.SESSION, "Turn TOTP off"),
+            Route("POST", "/v1/me/mfa/recovery-codes", Auth.SESSION, "Regenerate the recovery codes"),
             Route("POST", "/v1/api-keys", Auth.SESSION, "Create an API key"),
             Route("GET", "/v1/api-keys", Auth.SESSION, "List API keys"),
             Route("DELETE", "/v1/api-keys/{key_id}", Auth.SESSION, "Revoke an API key"),

@@ -561,6 +561,9 @@ class GatewayServer(ThreadingHTTPServer):
     """The HTTP server in front of a Gateway (one thread per connection)."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 resets connections when a client opens dozens at once (the race suites
+    # send 50 parallel logins); a real gateway queues them.
+    request_queue_size = 128
 
     def __init__(self, gateway: Gateway, port: int, host: str = "127.0.0.1") -> None:
         self.gateway = gateway

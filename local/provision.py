@@ -244,6 +244,8 @@ def provision(*, endpoint_url: str, public_base_url: str, stage: str = STAGE) ->
     env = {**BASE_ENV, "STAGE": stage, "AWS_ENDPOINT_URL": endpoint_url, "PUBLIC_BASE_URL": public_base_url}
     # The drift job reads Cloudflare's ranges from the gateway's own fake: the local stack never reaches the internet.
     env["CLOUDFLARE_IPS_URL"] = f"{public_base_url}/_local/cloudflare/ips"
+    # Nor does it look passwords up in Pwned Passwords (whatever the stage's rules); tests may point it at a fake.
+    env["BREACHED_PASSWORDS_URL"] = ""
     create_tables(client("dynamodb"), table_requests(), catalog.TABLES)
     env.update({spec.env: table_name(spec) for spec in catalog.TABLES})
 

@@ -19,7 +19,7 @@ log = logging.getLogger("local")
 
 def quickstart(base_url: str) -> str:
     """What `make dev` prints once the stack answers."""
-    signup = '{"email":"you@example.com","password":"correct horse battery staple","account_name":"Acme"}'
+    signup = '{"email":"you@example.com","password":"lantern quasar velvet plumbing","account_name":"Acme"}'
     return "\n".join(
         [
             f"Switchboard is running at {base_url} (moto for AWS, sandbox carriers; Ctrl-C stops it)",

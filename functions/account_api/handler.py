@@ -131,7 +131,15 @@ def remove_member(user_id: str) -> Response[str]:
     "/v1/invitations/accept",
     summary="Accept an invitation",
     tags=["members"],
-    responses=api.answers(201, JoinedOut, "Joined", problems=(409,)),
+    responses=api.answers(
+        201,
+        JoinedOut,
+        "Joined",
+        problems={
+            409: "",
+            410: "The inviter can no longer invite (removed, demoted, locked): the invitation is revoked",
+        },
+    ),
 )
 def accept_invitation(body: Annotated[AcceptIn, Body()]) -> Response[str]:
     """201: the new member logs in with the invited address and this password."""

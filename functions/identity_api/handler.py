@@ -216,6 +216,21 @@ def activate_totp(body: Annotated[TotpCodeIn, Body()]) -> Response[str]:
     return api.json_response(200, out)
 
 
+@app.post(
+    "/v1/me/mfa/recovery-codes",
+    summary="Regenerate the recovery codes",
+    tags=["me"],
+    responses=api.answers(
+        200, RecoveryCodesOut, "Ten new recovery codes, shown once; the previous set stops working", problems=(409,)
+    ),
+)
+def regenerate_recovery_codes(body: Annotated[TotpCodeIn, Body()]) -> Response[str]:
+    """200 with ten new recovery codes, shown once (a recent login and a current TOTP code)."""
+    principal, meta = api.caller(app)
+    out: RecoveryCodesOut = mfa.regenerate_recovery_codes(principal, body.code, meta)
+    return api.json_response(200, out)
+
+
 @app.delete(
     "/v1/me/mfa/totp",
     summary="Turn TOTP off",

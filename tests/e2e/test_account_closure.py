@@ -10,7 +10,7 @@ from tests.e2e.conftest import LocalStack
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "lantern quasar velvet plumbing"
 THIRTY_DAYS_AND_A_SECOND = 30 * 24 * 3600 + 1
 _counter = itertools.count()
 

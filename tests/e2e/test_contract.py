@@ -34,7 +34,7 @@ from tests.e2e.conftest import E2E_ENV, ROOT, LocalStack, running_stack
 pytestmark = pytest.mark.e2e
 DOCUMENT = ROOT / "docs" / "openapi.json"
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "lantern quasar velvet plumbing"
 SEED = 20261201
 MAX_EXAMPLES = 6
 # The free plan allows 20 requests a second per account and 10 per API key: stay below, so the run tests the

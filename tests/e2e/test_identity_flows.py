@@ -18,7 +18,7 @@ from tests.e2e.conftest import Answer, LocalStack
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "lantern quasar velvet plumbing"
 _counter = itertools.count()
 
 

@@ -43,7 +43,7 @@ def _unknown_verification(n: int) -> Sent:
 def _unknown_reset(n: int) -> Sent:
     # identity_api refuses a reset token it never issued (400): a body the gateway's request model lets through, so
     # the function answers (a body that is not JSON is the gateway's own 400, which has no `instance`).
-    body = {"token": f"unknown-reset-{n:040d}", "new_password": "correct horse battery staple"}
+    body = {"token": f"unknown-reset-{n:040d}", "new_password": "lantern quasar velvet plumbing"}
     return Sent("POST", "/v1/password-resets/confirm", json.dumps(body).encode(), 400)
 
 

@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.conftest import LocalStack
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "correct horse battery staple"
+PASSWORD = "lantern quasar velvet plumbing"
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def test_dev_stage_has_no_sandbox_carriers_and_issues_live_keys(dev_stack: Local
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert unsigned.status == 401, unsigned.body
-    signup = {"email": "dev@example.com", "password": "correct horse battery staple", "account_name": "Dev"}
+    signup = {"email": "dev@example.com", "password": "lantern quasar velvet plumbing", "account_name": "Dev"}
     assert dev_stack.request("POST", "/v1/signup", signup).status == 202
 
 

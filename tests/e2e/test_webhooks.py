@@ -10,7 +10,7 @@ from tests.e2e.conftest import LocalStack
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "lantern quasar velvet plumbing"
 
 
 def _session(stack: LocalStack) -> dict[str, str]:

@@ -14,7 +14,7 @@ from infra import catalog
 from tests.integration import mailbox
 from tests.integration.conftest import Context, rest_event
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "lantern quasar velvet plumbing"
 API_ID = "abc123"
 
 

@@ -144,6 +144,28 @@ def _deactivate(world: World, role: Role, token: str, allowed: bool) -> Request:
     return Request("/v1/me/mfa/totp", {"password": PASSWORD, "code": _totp_code(secret)})
 
 
+def _regenerate_recovery_codes(world: World, role: Role, token: str, allowed: bool) -> Request:
+    if token != world.sessions[role]:
+        return Request("/v1/me/mfa/recovery-codes", {"code": "000000"})
+    secret = call("POST", "/v1/me/mfa/totp", token=world.session(role)).body["secret"]
+    code = _totp_code(secret)
+    assert call("POST", "/v1/me/mfa/totp/activate", {"code": code}, token=world.session(role)).status == 200
+    clock.advance(30)
+
+    def turn_off() -> None:
+        # With TOTP on, World.session's password-only re-authentication would be refused: prove both here.
+        token = world.sessions[role]
+        clock.advance(30)  # the regeneration spent this step
+        reauth = {"password": PASSWORD, "totp_code": _totp_code(secret)}
+        assert call("POST", "/v1/sessions/current/reauth", reauth, token=token).status == 200
+        world.authed_at[role] = clock.timestamp()
+        clock.advance(30)  # and the re-authentication this one
+        body = {"password": PASSWORD, "code": _totp_code(secret)}
+        assert call("DELETE", "/v1/me/mfa/totp", body, token=token).status == 204
+
+    return Request("/v1/me/mfa/recovery-codes", {"code": _totp_code(secret)}, after=turn_off)
+
+
 def _key_path(suffix: str) -> Recipe:
     def recipe(world: World, role: Role, token: str, allowed: bool) -> Request:
         key_id = world.owner_key_id() if allowed else "key_00000000000000000000000000"
@@ -175,6 +197,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/me/mfa/totp"): lambda w, r, t, a: Request("/v1/me/mfa/totp"),
     ("POST", "/v1/me/mfa/totp/activate"): _activate,
     ("DELETE", "/v1/me/mfa/totp"): _deactivate,
+    ("POST", "/v1/me/mfa/recovery-codes"): _regenerate_recovery_codes,
     ("POST", "/v1/api-keys"): lambda w, r, t, a: Request("/v1/api-keys", {"name": w.unique("key"), "role": "viewer"}),
     ("GET", "/v1/api-keys"): lambda w, r, t, a: Request("/v1/api-keys"),
     ("DELETE", "/v1/api-keys/{key_id}"): _key_path(""),

@@ -94,3 +94,25 @@ def sending_here() -> Iterator[None]:
         yield
     finally:
         _in_worker.reset(token)
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    # Client-chosen text (a user agent) in an e-mail: printable, one line, bounded, so it cannot shape the message.
+    printable = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(printable.split())[:limit] or "unknown"
+
+
+def send_new_login_notice(to: str, *, ip: str, device: str, at: str) -> str:
+    """The R11 notice of a login from a device or IP address not seen before on this account (no secret in it)."""
+    return send(
+        Email(
+            to=to,
+            subject="Switchboard: new login to your account",
+            body=(
+                f"Your Switchboard account was logged into from a device or network not seen before.\n"
+                f"When: {at}\nIP address: {_one_line(ip, 64)}\nDevice (browser or client): {_one_line(device)!r}\n"
+                "If this was you, there is nothing to do. If not, reset your password now and review your sessions "
+                "and API keys."
+            ),
+        )
+    )

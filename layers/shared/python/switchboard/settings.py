@@ -18,20 +18,30 @@ class StageRules:
     test_mode: bool  # new API keys are sb_test_ and sessions act in test mode: every send goes to the sandbox
     trust_socket_ip: bool  # no Cloudflare in front: the socket address is the client (else only CF-Connecting-IP)
     loopback_webhooks: bool  # webhook and callback URLs may be http and target loopback or private addresses
+    breach_check: bool = True  # new passwords are looked up in Pwned Passwords (the local stack has no internet)
 
 
 # Deployed stages (cdk.json `stages`) behave alike: dev runs exactly what prod runs. Only the one-machine stack
 # (`make dev`, tests) has sandbox carriers, test mode, socket IPs and loopback webhooks. infra/catalog.py deploys
 # SandboxCredentials to the stages whose rules have sandbox_carriers (a test ties the two).
 STAGES: Mapping[str, StageRules] = {
-    "local": StageRules(sandbox_carriers=True, test_mode=True, trust_socket_ip=True, loopback_webhooks=True),
+    "local": StageRules(
+        sandbox_carriers=True, test_mode=True, trust_socket_ip=True, loopback_webhooks=True, breach_check=False
+    ),
     "dev": StageRules(sandbox_carriers=False, test_mode=False, trust_socket_ip=False, loopback_webhooks=False),
     "prod": StageRules(sandbox_carriers=False, test_mode=False, trust_socket_ip=False, loopback_webhooks=False),
 }
 
 # Timing and link knobs with deployed defaults that tests and the local stack tune (the local stack points the drift
 # job at its own Cloudflare fake, so it never reaches the internet); never a resource or the stage.
-TUNING: tuple[str, ...] = ("LOGIN_FAILURE_FLOOR_MS", "WEBHOOK_RETRY_BASE_S", "CONSOLE_BASE_URL", "CLOUDFLARE_IPS_URL")
+TUNING: tuple[str, ...] = (
+    "LOGIN_FAILURE_FLOOR_MS",
+    "WEBHOOK_RETRY_BASE_S",
+    "CONSOLE_BASE_URL",
+    "CLOUDFLARE_IPS_URL",
+    "BREACHED_PASSWORDS_URL",
+)
+PWNED_PASSWORDS_URL = "https://api.pwnedpasswords.com/range"
 
 
 class UnknownStage(RuntimeError):
@@ -65,6 +75,9 @@ class Settings:
     webhook_retry_base_s: int = 30  # first webhook retry delay; it doubles up to an hour (WEBHOOK_RETRY_BASE_S)
     # Cloudflare's published ranges (R47 drift job); only the local stack and tests point it at a loopback fake.
     cloudflare_ips_url: str = "https://api.cloudflare.com/client/v4/ips"
+    # The Pwned Passwords range API (R2b); "" switches the breach check off. Deployed stages default to the real
+    # service; the local stack has it off unless BREACHED_PASSWORDS_URL points at a fake.
+    breached_passwords_url: str = ""
 
     def table(self, env: str) -> str:
         """The physical name of the table whose catalog env var is `env` (a clear error when unset)."""
@@ -103,6 +116,9 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         login_failure_floor_ms=int(env.get("LOGIN_FAILURE_FLOOR_MS", "400")),
         console_base_url=env.get("CONSOLE_BASE_URL", "https://console.switchboard.example"),
         cloudflare_ips_url=env.get("CLOUDFLARE_IPS_URL", "https://api.cloudflare.com/client/v4/ips"),
+        breached_passwords_url=env.get(
+            "BREACHED_PASSWORDS_URL", PWNED_PASSWORDS_URL if STAGES[stage].breach_check else ""
+        ),
     )
 
 

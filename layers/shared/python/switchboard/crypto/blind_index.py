@@ -18,8 +18,17 @@ def normalize_email(email: str) -> str:
     return unicodedata.normalize("NFKC", email).strip().lower()
 
 
+def _key() -> bytes:
+    encoded = secrets.get_json(PEPPERS_ENV)[KEY_NAME]
+    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+
+
 def email_index(email: str) -> str:
     """HMAC-SHA256(blind_index_v1, normalised e-mail), hex: the only form in which an e-mail is looked up."""
-    encoded = secrets.get_json(PEPPERS_ENV)[KEY_NAME]
-    key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    return hmac.new(key, normalize_email(email).encode(), sha256).hexdigest()
+    return hmac.new(_key(), normalize_email(email).encode(), sha256).hexdigest()
+
+
+def keyed_digest(purpose: str, value: str) -> str:
+    """HMAC-SHA256 of `value` for one `purpose` (a client IP, a device): stored and compared, never readable."""
+    # The purpose prefix keeps one kind's digests useless as another's (an IP's digest is no e-mail index).
+    return hmac.new(_key(), f"{purpose}\0{value}".encode(), sha256).hexdigest()

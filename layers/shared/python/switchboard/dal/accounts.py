@@ -93,6 +93,9 @@ class UserItem(BaseItem):
     totp_last_step = NumberAttribute(null=True)
     recovery_codes = ListAttribute[str](null=True)  # Argon2id PHC strings
     recovery_pepper_version = UnicodeAttribute(null=True)
+    # Keyed digests (per user) of the client IPs and user agents of recent logins: a new one earns a notice (R11).
+    known_ips = ListAttribute[str](null=True)
+    known_devices = ListAttribute[str](null=True)
 
 
 class EmailItem(BaseItem):

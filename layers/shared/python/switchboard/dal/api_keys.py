@@ -39,6 +39,8 @@ class ApiKeyItem(BaseItem):
     created_at = NumberAttribute()
     last_used_at = NumberAttribute(null=True)
     expires_at = NumberAttribute()  # expiry, or the end of a rotation's grace period; TTL/purge remove it after
+    # The expiry its creator chose, which a rotation's grace period never changes: what a successor inherits.
+    lifetime_ends_at = NumberAttribute(null=True)
 
 
 class KeyLookupItem(BaseItem):

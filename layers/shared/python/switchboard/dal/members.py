@@ -52,6 +52,9 @@ class InviteTokenItem(BaseItem):
     account_id = UnicodeAttribute()
     email_index = UnicodeAttribute()
     expires_at = NumberAttribute()
+    # Set when the invitation was revoked because its inviter lost the right: the link then answers "revoked"
+    # (410) once, instead of looking like any unknown link.
+    revoked = UnicodeAttribute(null=True)
 
 
 class Refused(Exception):
@@ -134,17 +137,48 @@ def delete_invitation(item: InvitationItem) -> None:
         transaction.delete(InviteTokenItem(token_pk(item.token_digest), INVITE_TOKEN_SK))
 
 
-def join(user: UserItem, invitation: InvitationItem) -> None:
+def revoke_invitation(item: InvitationItem, *, reason: str) -> None:
+    """Revoke an invitation: it is gone, and its link stays only to answer that it was revoked (until it expires)."""
+    token = InviteTokenItem(token_pk(item.token_digest), INVITE_TOKEN_SK)
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.delete(item)
+            transaction.update(
+                token, actions=[InviteTokenItem.revoked.set(reason)], condition=InviteTokenItem.pk.exists()
+            )
+    except TransactWriteError as error:
+        if _failed_at(error, ["stale", "gone"]) != "gone":
+            raise
+        delete_invitation(item)
+
+
+def delete_invite_token(digest: str) -> None:
+    """Forget a link (a revoked one, once it has answered)."""
+    InviteTokenItem(token_pk(digest), INVITE_TOKEN_SK).delete()
+
+
+def join(user: UserItem, invitation: InvitationItem, *, inviter: UserItem | None = None) -> None:
     """Create the member, claim the e-mail, spend the invitation and its link, all at once.
 
     Refused("email_taken") when the address already belongs to a user (one user, one account);
-    Refused("stale") when the invitation was replaced, cancelled or accepted meanwhile.
+    Refused("stale") when the invitation was replaced, cancelled or accepted meanwhile;
+    Refused("inviter_changed") when `inviter` was removed or their role changed since it was read.
     """
     email = EmailItem(f"EMAIL#{user.email_index}", EMAIL_SK, account_id=user.account_id, user_id=user.user_id)
     token = InviteTokenItem(token_pk(invitation.token_digest), INVITE_TOKEN_SK)
     labels = ["stale", "stale", "email_taken", "gone"]  # deletes, then puts
+    if inviter is not None:
+        labels.insert(0, "inviter_changed")  # condition checks go first
     try:
         with TransactWrite(connection=_connection()) as transaction:
+            if inviter is not None:
+                transaction.condition_check(
+                    UserItem,
+                    inviter.pk,
+                    inviter.sk,
+                    condition=(UserItem.role == inviter.role)
+                    & (UserItem.reset_required == bool(inviter.reset_required)),
+                )
             transaction.save(email, condition=EmailItem.pk.does_not_exist())
             transaction.delete(invitation, condition=InvitationItem.token_digest == invitation.token_digest)
             transaction.delete(token, condition=InviteTokenItem.pk.exists())

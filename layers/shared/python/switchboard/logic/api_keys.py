@@ -61,6 +61,7 @@ def _issue(principal: Principal, *, name: str, role: str, expires_at: int, meta:
         created_by=principal.principal,
         created_at=int(clock.timestamp()),
         expires_at=expires_at,
+        lifetime_ends_at=expires_at,
     )
     keys_dal.put(item)
     return ApiKeyCreated(
@@ -136,11 +137,19 @@ def revoke(principal: Principal, key_id: str, meta: RequestMeta) -> None:
 
 
 def rotate(principal: Principal, key_id: str, grace_s: int, meta: RequestMeta) -> ApiKeyCreated:
-    """POST /v1/api-keys/{id}/rotate: a new key now, the old one works for `grace_s` more seconds."""
+    """POST /v1/api-keys/{id}/rotate: a new key now, the old one works for `grace_s` more seconds.
+
+    The new key is a fresh key with its predecessor's lifetime: it expires when the rotated key would have
+    expired had it never been rotated (the expiry its creator chose), never at the end of a grace period. A key
+    already in its grace period (rotated before) can be rotated again: another fresh successor with that same
+    lifetime, and the old key's grace only ever shortens (`min(its grace end, now + grace_s)`), never extends.
+    """
     _manage(principal)
     require_recent_auth(principal)
     old = _own(principal, key_id)
-    created = _issue(principal, name=old.name, role=old.role, expires_at=int(old.expires_at), meta=meta)
+    # A key stored before lifetime_ends_at existed: its expires_at is the best record of its lifetime left.
+    lifetime_ends_at = int(old.lifetime_ends_at if old.lifetime_ends_at is not None else old.expires_at)
+    created = _issue(principal, name=old.name, role=old.role, expires_at=lifetime_ends_at, meta=meta)
     keys_dal.shorten(old, int(clock.timestamp()) + grace_s)
     audit.record(
         account_id=principal.account_id,

@@ -73,13 +73,9 @@ def _tell_owners(account_id: str, subject: str, body: str) -> None:
 
 
 def _second_factor(user: UserItem, totp_code: str | None, recovery_code: str | None, meta: RequestMeta) -> None:
-    if not user.mfa_enabled:
-        return
-    try:
+    # Called inside an admitted attempt, which counts a SecondFactorFailed against the attempt's slots.
+    if user.mfa_enabled:
         mfa.verify_second_factor(user, totp_code=totp_code, recovery_code=recovery_code, meta=meta)
-    except mfa.SecondFactorFailed as failure:
-        sessions.count_failure(user, meta, reason=failure.reason)
-        raise
 
 
 def request_deletion(principal: Principal, body: DeleteAccountIn | None, meta: RequestMeta) -> DeletionOut:
@@ -93,8 +89,8 @@ def request_deletion(principal: Principal, body: DeleteAccountIn | None, meta: R
     user = accounts_dal.get_user(principal.account_id, principal.principal)
     if user is None:
         raise Unauthorized("The session's user no longer exists.")
-    sessions.check_password(user, body.password, meta)
-    _second_factor(user, body.totp_code, body.recovery_code, meta)
+    with sessions.password_attempt(user, body.password, meta):
+        _second_factor(user, body.totp_code, body.recovery_code, meta)
     now = int(clock.timestamp())
     purge_after = now + GRACE_S
     if not lifecycle_dal.mark_pending(principal.account_id, now=now, purge_after=purge_after):
@@ -131,23 +127,27 @@ def restore(body: RestoreIn, meta: RequestMeta) -> RestoreOut:
 
 def _restore(body: RestoreIn, meta: RequestMeta) -> RestoreOut:
     index = blind_index.email_index(body.email)
-    throttle.check(index, meta.source_ip)
-    lookup = accounts_dal.find_by_email(index)
-    user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
-    if user is None:
-        passwords.burn_equal_time(body.password)  # unknown (or purged) e-mails cost one Argon2id too (R8)
-        throttle.record_failure(index, meta.source_ip)
-        raise InvalidCredentials
-    sessions.check_password(user, body.password, meta)
-    _second_factor(user, body.totp_code, body.recovery_code, meta)
-    # Past this point the caller proved the password: the account's state is theirs to know.
-    if user.role != Role.OWNER.value:
-        raise Forbidden("Only an owner can restore the account.", code="forbidden")
-    account = accounts_dal.get_account(user.account_id)
-    if account is None:
-        raise InvalidCredentials
-    _restore_account(account)
-    throttle.record_success(index)
+    with throttle.attempt(index, meta.source_ip) as attempt:
+        lookup = accounts_dal.find_by_email(index)
+        user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
+        if user is None:
+            passwords.burn_equal_time(body.password)  # unknown (or purged) e-mails cost one Argon2id too (R8)
+            attempt.failed()
+            raise InvalidCredentials
+        sessions.verify_password(user, body.password, meta, attempt)
+        try:
+            _second_factor(user, body.totp_code, body.recovery_code, meta)
+        except mfa.SecondFactorFailed as failure:
+            sessions.count_failure(user, meta, reason=failure.reason, attempt=attempt)
+            raise
+        # Past this point the caller proved the password: the account's state is theirs to know.
+        if user.role != Role.OWNER.value:
+            raise Forbidden("Only an owner can restore the account.", code="forbidden")
+        account = accounts_dal.get_account(user.account_id)
+        if account is None:
+            raise InvalidCredentials
+        _restore_account(account)
+        attempt.succeeded()
     if user.failed_logins:
         accounts_dal.update_user(user, [UserItem.failed_logins.set(0)])
     audit.record(

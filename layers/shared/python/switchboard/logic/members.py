@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import NoReturn
 
 from switchboard import clock, ids, mail, settings
 from switchboard.auth import Principal, require, require_recent_auth, require_session
@@ -14,8 +15,8 @@ from switchboard.dal.accounts import UserItem
 from switchboard.dal.members import InvitationItem
 from switchboard.logic import audit, mailer, notices, sessions
 from switchboard.models.account import AcceptIn, InvitationOut, InviteIn, JoinedOut, MemberList, MemberOut
-from switchboard.models.errors import BadRequest, Conflict, Forbidden, NotFound
-from switchboard.models.permissions import Permission, Role, may_grant
+from switchboard.models.errors import BadRequest, Conflict, Forbidden, NotFound, ProblemError
+from switchboard.models.permissions import Permission, Role, allows, may_grant
 from switchboard.models.request import RequestMeta
 
 INVITE_TTL_S = 7 * 24 * 60 * 60
@@ -29,6 +30,69 @@ class InvitationInvalid(BadRequest):
 
     def __init__(self) -> None:
         super().__init__("This invitation is invalid, was replaced, already used or has expired.")
+
+
+class InvitationRevoked(ProblemError):
+    """410: the inviter can no longer invite (removed, demoted, locked out, or the account is not active)."""
+
+    status = 410
+    code = "invitation_revoked"
+    title = "Gone"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This invitation was revoked: the person who sent it can no longer invite members. Ask an owner or "
+            "admin of the account for a new invitation."
+        )
+
+
+def _may_invite(inviter: UserItem | None, role: str) -> bool:
+    """Whether `inviter` could send an invitation for `role` right now (R31): a member who manages members and may
+    grant that role, whose credentials are not suspended (a lockout requiring a reset)."""
+    return (
+        inviter is not None
+        and allows(inviter.role, Permission.MEMBERS_MANAGE)
+        and may_grant(inviter.role, role)
+        and not inviter.reset_required
+    )
+
+
+def _revoke(
+    invitation: InvitationItem, *, reason: str, actor: str, meta: RequestMeta | None, answered: bool = False
+) -> None:
+    # Revoked before anyone used the link: it stays to answer 410 once; revoked while answering: gone for good.
+    if answered:
+        members_dal.delete_invitation(invitation)
+    else:
+        members_dal.revoke_invitation(invitation, reason=reason)
+    audit.record(
+        account_id=invitation.account_id,
+        type="member.invitation_revoked",
+        outcome="success",
+        actor=actor,
+        meta=meta,
+        target={"invitation_id": invitation.invitation_id},
+        data={"role": invitation.role, "invited_by": invitation.invited_by, "reason": reason},
+    )
+
+
+def revoke_invitations_of(user: UserItem, *, new_role: str | None, actor: str, meta: RequestMeta) -> int:
+    """Revoke the pending invitations `user` sent that they could no longer send (removed: `new_role` None)."""
+    revoked = 0
+    for invitation in members_dal.invitations(user.account_id):
+        if invitation.invited_by != user.user_id:
+            continue
+        still = (
+            new_role is not None
+            and allows(new_role, Permission.MEMBERS_MANAGE)
+            and may_grant(new_role, invitation.role)
+        )
+        if not still:
+            _revoke(
+                invitation, reason="inviter_removed" if new_role is None else "inviter_demoted", actor=actor, meta=meta
+            )
+            revoked += 1
+    return revoked
 
 
 def _manage(principal: Principal, *, sensitive: bool) -> None:
@@ -160,12 +224,19 @@ def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
     now = int(clock.timestamp())
     if link is None or int(link.expires_at) <= now:
         raise InvitationInvalid
+    if link.revoked:
+        members_dal.delete_invite_token(digest)
+        raise InvitationRevoked
     invitation = members_dal.get_invitation(link.account_id, link.email_index)
     if invitation is None or not tokens.same(invitation.token_digest, digest) or int(invitation.expires_at) <= now:
         raise InvitationInvalid
     account = accounts_dal.get_account(invitation.account_id)
-    if account is None or account.status != "active":
+    if account is None:
         raise InvitationInvalid
+    # The invitation speaks for its inviter: it holds only while they could still send it (R31, R22).
+    inviter = accounts_dal.get_user(invitation.account_id, invitation.invited_by)
+    if account.status != "active" or not _may_invite(inviter, invitation.role):
+        _refuse_for_inviter(invitation, inviter, account_active=account.status == "active", meta=meta)
     email = _invitation_email(invitation)
     passwords.check_policy(body.password, context=(account.name, email, email.split("@", 1)[0]))
     stored = passwords.hash_password(body.password)
@@ -186,8 +257,14 @@ def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
         password_changed_at=now,
     )
     try:
-        members_dal.join(user, invitation)
+        members_dal.join(user, invitation, inviter=inviter)
     except members_dal.Refused as refused:
+        if refused.reason == "inviter_changed":
+            # Demoted or removed while this request ran: decide again on what is stored now.
+            fresh = accounts_dal.get_user(invitation.account_id, invitation.invited_by)
+            if not _may_invite(fresh, invitation.role):
+                _refuse_for_inviter(invitation, fresh, account_active=True, meta=meta)
+            raise Conflict("The invitation changed meanwhile; try again.", code="invitation_changed") from refused
         if refused.reason == "email_taken":
             raise Conflict(
                 "This address already belongs to a Switchboard user, and a user belongs to one account. Ask the "
@@ -205,6 +282,21 @@ def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
         data={"role": user.role, "invited_by": invitation.invited_by},
     )
     return JoinedOut(user_id=user_id, account_id=user.account_id, role=user.role)
+
+
+def _refuse_for_inviter(
+    invitation: InvitationItem, inviter: UserItem | None, *, account_active: bool, meta: RequestMeta
+) -> NoReturn:
+    if not account_active:
+        reason = "account_not_active"
+    elif inviter is None:
+        reason = "inviter_removed"
+    elif inviter.reset_required:
+        reason = "inviter_suspended"
+    else:
+        reason = "inviter_demoted"
+    _revoke(invitation, reason=reason, actor="system", meta=meta, answered=True)
+    raise InvitationRevoked
 
 
 def list_members(principal: Principal) -> MemberList:
@@ -280,6 +372,7 @@ def change_role(principal: Principal, user_id: str, role: Role, meta: RequestMet
             members_dal.change_role(user, role.value, other_owner=other)
         except members_dal.Refused as refused:
             raise _refused(refused) from refused
+        revoke_invitations_of(user, new_role=role.value, actor=principal.principal, meta=meta)
         audit.record(
             account_id=principal.account_id,
             type="member.role_changed",
@@ -341,6 +434,7 @@ def remove(principal: Principal, user_id: str, meta: RequestMeta) -> None:
     # The authorizer already refuses a removed user's sessions and keys (it reads the user on every request);
     # deleting them as well leaves nothing behind that could outlive a re-created user id.
     sessions.end_all(user.account_id, user.user_id, reason="member_removed", meta=meta)
+    revoke_invitations_of(user, new_role=None, actor=principal.principal, meta=meta)
     for key in keys_dal.list_keys(user.account_id):
         if key.created_by == user.user_id:
             keys_dal.delete(key)

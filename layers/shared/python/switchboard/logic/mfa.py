@@ -45,11 +45,14 @@ def _normalize_recovery(code: str) -> str:
 
 
 def _check_totp(user: UserItem, seed: str, code: str) -> None:
+    code = code.strip()
+    if not (code.isascii() and code.isdigit()):
+        raise SecondFactorFailed("totp_invalid")  # e.g. Arabic-Indic digits: no TOTP code, never a 500
     last = None if user.totp_last_step is None else int(user.totp_last_step)
-    step = totp.matching_step(seed, code.strip(), after_step=last)
+    step = totp.matching_step(seed, code, after_step=last)
     if step is None:
         # Would it have matched without the "strictly later" rule? Then it is a replay (R14), worth its own reason.
-        replay = totp.matching_step(seed, code.strip(), after_step=None) is not None
+        replay = totp.matching_step(seed, code, after_step=None) is not None
         raise SecondFactorFailed("totp_replay" if replay else "totp_invalid")
     if not accounts_dal.spend_totp_step(user, step):
         raise SecondFactorFailed("totp_replay")  # a concurrent request spent this step first
@@ -131,6 +134,49 @@ def activate(principal: Principal, code: str, meta: RequestMeta) -> RecoveryCode
     return RecoveryCodesOut(recovery_codes=codes)
 
 
+def _new_recovery_codes() -> tuple[list[str], list[object]]:
+    codes = totp.new_recovery_codes()
+    hashed = [passwords.hash_password(c) for c in codes]
+    actions: list[object] = [
+        UserItem.recovery_codes.set([h.phc for h in hashed]),
+        UserItem.recovery_pepper_version.set(hashed[0].pepper_version),
+    ]
+    return codes, actions
+
+
+def regenerate_recovery_codes(principal: Principal, code: str, meta: RequestMeta) -> RecoveryCodesOut:
+    """POST /v1/me/mfa/recovery-codes: a recent login and a current TOTP code; ten new codes, the old set dies (R17).
+
+    The code is checked in an admitted login attempt: a wrong one counts toward the lockout like any second factor
+    (R9, R15), and its time step is spent (R14).
+    """
+    from switchboard.logic import sessions, throttle  # noqa: PLC0415 - sessions imports this module
+
+    require_recent_auth(principal)
+    user = _user(principal)
+    if not user.mfa_enabled:
+        raise Conflict("Two-factor authentication is not on.", code="mfa_not_enabled")
+    with throttle.attempt(user.email_index, meta.source_ip) as attempt:
+        try:
+            _check_totp(user, _open(user, user.totp_seed or "", "totp_seed"), code)
+        except SecondFactorFailed as failure:
+            sessions.count_failure(user, meta, reason=failure.reason, attempt=attempt)
+            raise
+        codes, actions = _new_recovery_codes()
+        # Replaces the whole list at once: no code of the old set survives, whichever was spent meanwhile.
+        accounts_dal.update_user(user, actions)  # type: ignore[arg-type]
+    audit.record(
+        account_id=user.account_id,
+        type="mfa.recovery_codes_regenerated",
+        outcome="success",
+        actor=user.user_id,
+        meta=meta,
+        data={"count": len(codes)},
+    )
+    notices.notify(user, "recovery_codes_regenerated")
+    return RecoveryCodesOut(recovery_codes=codes)
+
+
 def disable(principal: Principal, password: str, code: str, meta: RequestMeta) -> None:
     """Turn 2FA off with the password and a current code or a recovery code (R16)."""
     from switchboard.logic import sessions  # noqa: PLC0415 - sessions imports this module
@@ -139,18 +185,14 @@ def disable(principal: Principal, password: str, code: str, meta: RequestMeta) -
     user = _user(principal)
     if not user.mfa_enabled:
         raise Conflict("Two-factor authentication is not on.", code="mfa_not_enabled")
-    sessions.check_password(user, password, meta)
     looks_like_totp = code.strip().isdigit() and len(code.strip()) == totp.DIGITS
-    try:
+    with sessions.password_attempt(user, password, meta):
         verify_second_factor(
             user,
             totp_code=code if looks_like_totp else None,
             recovery_code=None if looks_like_totp else code,
             meta=meta,
         )
-    except SecondFactorFailed as failure:
-        sessions.count_failure(user, meta, reason=failure.reason)
-        raise
     accounts_dal.update_user(
         user,
         [

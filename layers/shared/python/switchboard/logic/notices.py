@@ -50,6 +50,11 @@ _NOTICES: dict[str, tuple[str, str]] = {
         "A new API key was created (or rotated) in your Switchboard account. If this was not you, revoke it under "
         "API keys and change your password.",
     ),
+    "recovery_codes_regenerated": (
+        "New recovery codes were made",
+        "A new set of two-factor recovery codes was made for your account; the previous codes no longer work. If "
+        "this was not you, reset your password and turn two-factor authentication off and on again.",
+    ),
     "recovery_code_used": (
         "A recovery code was used",
         "One of your two-factor recovery codes was used to log in. It cannot be used again.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from switchboard import clock, ids, settings
 from switchboard.auth import Principal
@@ -13,7 +13,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import AccountItem, UserItem
 from switchboard.dal.sessions import SessionItem
-from switchboard.logic import audit, mfa, notices, throttle
+from switchboard.logic import audit, devices, mfa, notices, throttle
 from switchboard.models.errors import NotFound, Unauthorized
 from switchboard.models.identity import LoginIn, ReauthIn, ReauthOut, SessionInfo, SessionList, SessionOut
 from switchboard.models.request import RequestMeta
@@ -36,9 +36,9 @@ class InvalidCredentials(Unauthorized):
         super().__init__("The e-mail or password is wrong.")
 
 
-def count_failure(user: UserItem, meta: RequestMeta, *, reason: str) -> None:
+def count_failure(user: UserItem, meta: RequestMeta, *, reason: str, attempt: throttle.Attempt | None = None) -> None:
     """A failed password or second factor of a known user: throttles, the consecutive count, audit, notices."""
-    locked = throttle.record_failure(user.email_index, meta.source_ip)
+    locked = attempt.failed() if attempt is not None else throttle.record_failure(user.email_index, meta.source_ip)
     failures = accounts_dal.add_failed_login(user)
     audit.record(
         account_id=user.account_id,
@@ -54,32 +54,55 @@ def count_failure(user: UserItem, meta: RequestMeta, *, reason: str) -> None:
         notices.notify(user, "reset_required")
 
 
-def _check_throttles(email_index: str, meta: RequestMeta, user: UserItem | None = None) -> None:
-    """The login throttles; refusing a known user's login leaves a denied audit event (R54, capped per minute)."""
-    try:
-        throttle.check(email_index, meta.source_ip)
-    except throttle.TooManyAttempts:
+def _attempt(
+    email_index: str, meta: RequestMeta, user: UserItem | None = None
+) -> AbstractContextManager[throttle.Attempt]:
+    """An admitted login attempt; refusing a known user's leaves a denied audit event (R54, capped per minute)."""
+
+    def refused() -> None:
         lookup = None if user else accounts_dal.find_by_email(email_index)
         account_id, user_id = (
             (user.account_id, user.user_id) if user else (lookup.account_id, lookup.user_id) if lookup else ("", "")
         )
         if account_id:
             audit.record_denied(account_id=account_id, type="login.throttled", actor=user_id, meta=meta)
-        raise
+
+    return throttle.attempt(email_index, meta.source_ip, on_refused=refused)
 
 
-def check_password(user: UserItem, password: str, meta: RequestMeta) -> None:
-    """Verify a known user's password under the login throttles; InvalidCredentials (counted) when wrong."""
-    _check_throttles(user.email_index, meta, user)
+def verify_password(user: UserItem, password: str, meta: RequestMeta, attempt: throttle.Attempt) -> None:
+    """Check a known user's password inside an admitted attempt; a wrong one is counted on it (InvalidCredentials)."""
     stored = passwords.StoredPassword(phc=user.password_phc, pepper_version=user.pepper_version)
     if not passwords.verify(password, stored):
-        count_failure(user, meta, reason="password")
+        count_failure(user, meta, reason="password", attempt=attempt)
         raise InvalidCredentials
     if passwords.needs_rehash(stored):
         fresh = passwords.hash_password(password)
         accounts_dal.update_user(
             user, [UserItem.password_phc.set(fresh.phc), UserItem.pepper_version.set(fresh.pepper_version)]
         )
+
+
+def check_password(user: UserItem, password: str, meta: RequestMeta) -> None:
+    """Verify a known user's password in an admitted attempt (R9, R10); InvalidCredentials (counted) when wrong."""
+    with _attempt(user.email_index, meta, user) as attempt:
+        verify_password(user, password, meta, attempt)
+
+
+@contextmanager
+def password_attempt(user: UserItem, password: str, meta: RequestMeta) -> Iterator[throttle.Attempt]:
+    """Verify the password in an admitted attempt that stays open for the block's second-factor check.
+
+    The slot is held until the block ends, so the second factor is guessed under the same limit; a
+    SecondFactorFailed raised in the block counts as a failed attempt, anything else gives the slot back.
+    """
+    with _attempt(user.email_index, meta, user) as attempt:
+        verify_password(user, password, meta, attempt)
+        try:
+            yield attempt
+        except mfa.SecondFactorFailed as failure:
+            count_failure(user, meta, reason=failure.reason, attempt=attempt)
+            raise
 
 
 def _account_usable(account: AccountItem | None) -> bool:
@@ -109,37 +132,40 @@ def login(body: LoginIn, meta: RequestMeta) -> SessionOut:
 
 def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
     index = blind_index.email_index(body.email)
-    _check_throttles(index, meta)
-    lookup = accounts_dal.find_by_email(index)
-    user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
-    if user is None:
-        passwords.burn_equal_time(body.password)  # unknown e-mails cost one Argon2id too (R8)
-        throttle.record_failure(index, meta.source_ip)
-        logger.info("login failed", extra={"reason": "unknown_email", "request_id": meta.request_id})
-        raise InvalidCredentials
-    check_password(user, body.password, meta)
-    # Past this point the caller proved the password, so saying why a login cannot go on reveals nothing new.
-    if not _account_usable(accounts_dal.get_account(user.account_id)):
-        raise Unauthorized("This account is suspended or being deleted.", code="account_unavailable")
-    if not user.email_verified:
-        raise Unauthorized("Confirm your e-mail address with the link we sent first.", code="email_not_verified")
-    if user.reset_required:
-        raise Unauthorized("Reset your password (we sent an e-mail) to log in again.", code="password_reset_required")
-    factor = "password"
-    if user.mfa_enabled:
-        try:
-            factor = mfa.verify_second_factor(
-                user, totp_code=body.totp_code, recovery_code=body.recovery_code, meta=meta
+    with _attempt(index, meta) as attempt:
+        lookup = accounts_dal.find_by_email(index)
+        user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
+        if user is None:
+            passwords.burn_equal_time(body.password)  # unknown e-mails cost one Argon2id too (R8)
+            attempt.failed()
+            logger.info("login failed", extra={"reason": "unknown_email", "request_id": meta.request_id})
+            raise InvalidCredentials
+        verify_password(user, body.password, meta, attempt)
+        # Past this point the caller proved the password, so saying why a login cannot go on reveals nothing new.
+        if not _account_usable(accounts_dal.get_account(user.account_id)):
+            raise Unauthorized("This account is suspended or being deleted.", code="account_unavailable")
+        if not user.email_verified:
+            raise Unauthorized("Confirm your e-mail address with the link we sent first.", code="email_not_verified")
+        if user.reset_required:
+            raise Unauthorized(
+                "Reset your password (we sent an e-mail) to log in again.", code="password_reset_required"
             )
-        except mfa.SecondFactorFailed as failure:
-            count_failure(user, meta, reason=failure.reason)
-            raise
+        factor = "password"
+        if user.mfa_enabled:
+            try:
+                factor = mfa.verify_second_factor(
+                    user, totp_code=body.totp_code, recovery_code=body.recovery_code, meta=meta
+                )
+            except mfa.SecondFactorFailed as failure:
+                count_failure(user, meta, reason=failure.reason, attempt=attempt)
+                raise
+        attempt.succeeded()
     previous_failures = int(user.failed_logins or 0)
-    throttle.record_success(index)
     if previous_failures:
         accounts_dal.update_user(user, [UserItem.failed_logins.set(0)])
     if previous_failures >= NOTIFY_AFTER_FAILURES:
         notices.notify(user, "login_after_failures")
+    devices.on_login(user, meta)
     audit.record(
         account_id=user.account_id,
         type="login.succeeded",
@@ -267,13 +293,9 @@ def reauth(principal: Principal, body: ReauthIn, meta: RequestMeta) -> ReauthOut
     user = accounts_dal.get_user(principal.account_id, principal.principal)
     if user is None:
         raise Unauthorized("The session's user no longer exists.")
-    check_password(user, body.password, meta)
-    if user.mfa_enabled:
-        try:
+    with password_attempt(user, body.password, meta):
+        if user.mfa_enabled:
             mfa.verify_second_factor(user, totp_code=body.totp_code, recovery_code=body.recovery_code, meta=meta)
-        except mfa.SecondFactorFailed as failure:
-            count_failure(user, meta, reason=failure.reason)
-            raise
     item = _own_session(principal, principal.session_id)
     now = int(clock.timestamp())
     sessions_dal.set_auth_at(item, now)

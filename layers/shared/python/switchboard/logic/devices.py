@@ -1,0 +1,55 @@
+"""New device or IP on login (R11): per-user keyed digests of the IPs and devices seen, a notice for a new one."""
+
+from __future__ import annotations
+
+from switchboard import clock, mail
+from switchboard.crypto import blind_index
+from switchboard.dal import accounts as accounts_dal
+from switchboard.dal.accounts import UserItem
+from switchboard.logic import audit, notices
+from switchboard.models.request import RequestMeta
+
+REMEMBERED = 20  # per kind, most recent last: an IP or device unseen for 20 newer ones counts as new again
+
+
+def _digest(user: UserItem, kind: str, value: str) -> str:
+    # Keyed and per user: the table holds no address or user agent, and two users' digests cannot be matched.
+    return blind_index.keyed_digest(f"login_{kind}", f"{user.user_id}\0{value}")
+
+
+def _remember(known: list[str], digest: str) -> list[str]:
+    return [*[d for d in known if d != digest], digest][-REMEMBERED:]
+
+
+def on_login(user: UserItem, meta: RequestMeta) -> bool:
+    """Remember this login's IP and device; e-mail a notice and audit when either is new (True then).
+
+    A user's first login (after signup or accepting an invitation) has nothing to compare with: it is remembered,
+    not reported.
+    """
+    ips, devices = list(user.known_ips or []), list(user.known_devices or [])
+    ip, device = _digest(user, "ip", meta.source_ip), _digest(user, "device", meta.user_agent)
+    new_ip, new_device = ip not in ips, device not in devices
+    if not (new_ip or new_device):
+        return False
+    first = not ips and not devices
+    accounts_dal.update_user(
+        user, [UserItem.known_ips.set(_remember(ips, ip)), UserItem.known_devices.set(_remember(devices, device))]
+    )
+    if first:
+        return False
+    audit.record(
+        account_id=user.account_id,
+        type="login.new_device",
+        outcome="success",
+        actor=user.user_id,
+        meta=meta,
+        data={"new_ip": new_ip, "new_device": new_device},
+    )
+    mail.send_new_login_notice(
+        notices.email_of(user),
+        ip=meta.source_ip,
+        device=meta.user_agent,
+        at=clock.rfc3339_at(int(clock.timestamp())),
+    )
+    return True
