@@ -16,7 +16,7 @@ from switchboard.crypto import secrets
 from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "lantern quasar velvet plumbing"
 OWNER = "owner@example.com"
 EVENTS = ["message.status"]
 ATTACKER_IP = "198.51.100.66"  # hostile requests come from here; logins from loopback, so no lockout meets them
