@@ -75,9 +75,14 @@ def test_unknown_route_is_the_gateway_404_problem(stack: LocalStack) -> None:
     assert body["type"] == "https://docs.switchboard.example/problems/not_found"
 
 
-def test_unknown_method_on_a_known_path_is_the_gateway_404_problem(stack: LocalStack) -> None:
-    assert_problem(stack.request("DELETE", "/v1/health"), 404, "not_found")
-    assert_problem(stack.request("POST", "/status", {"x": 1}), 404, "not_found")
+def test_unknown_method_on_a_known_path_is_the_gateway_405_problem_with_allow(stack: LocalStack) -> None:
+    # R40: the path exists, the method does not (the deployed API's ANY catch-all answers the same).
+    for method, path in (("DELETE", "/v1/health"), ("POST", "/status")):
+        answer = stack.request(method, path, {"x": 1} if method == "POST" else None)
+        assert_problem(answer, 405, "method_not_allowed")
+        allowed = answer.headers["Allow"].split(", ")
+        assert "GET" in allowed and method not in allowed
+    assert_problem(stack.request("GET", "/v1/no-such-path"), 404, "not_found")
 
 
 def test_body_over_the_handler_limit_is_413_problem(stack: LocalStack) -> None:

@@ -42,6 +42,7 @@ REAUTH_ROUTES = frozenset(
         "/v1/me/password",
         "/v1/me/mfa/totp",
         "/v1/me/mfa/totp/activate",
+        "/v1/me/mfa/recovery-codes",
         "/v1/members",  # inviting is sensitive
     }
 )

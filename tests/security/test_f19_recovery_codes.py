@@ -83,7 +83,8 @@ REFUSALS = {
     "code of a spent step": (lambda seed: totp.code_at_step(seed, totp.current_step() - 1), 0, 401, "invalid_mfa_code"),
     "code two steps old": (lambda seed: totp.code_at_step(seed, totp.current_step() - 2), 0, 401, "invalid_mfa_code"),
     "login older than five minutes": (_code, 6 * 60, 401, "reauth_required"),
-    "non-ASCII digits": (lambda seed: "".join(chr(0x0660 + int(d)) for d in _code(seed)), 0, 401, "invalid_mfa_code"),
+    # Refused by the request model (printable ASCII only, finding 3) before any code is checked.
+    "non-ASCII digits": (lambda seed: "".join(chr(0x0660 + int(d)) for d in _code(seed)), 0, 422, "validation_failed"),
 }
 
 

@@ -149,7 +149,10 @@ def test_members_role_change_applies_on_the_next_request(identity: dict[str, str
     assert call("GET", "/v1/audit-events", token=key).status == 403  # a key never outranks its creator
     assert call("GET", "/v1/account", token=admin).status == 200
     assert "your role changed" in mails_to("adam@example.com")[-1].subject
-    event = call("GET", "/v1/audit-events", token=owner).body["data"][0]
+    events = call("GET", "/v1/audit-events", token=owner).body["data"]
+    # Newest first: the two refused reads after the change (R54), then the change itself.
+    assert [e["type"] for e in events[:2]] == ["authorization.denied"] * 2
+    event = events[2]
     assert (event["type"], event["target"], event["data"]) == (
         "member.role_changed",
         {"user_id": admin_id},
