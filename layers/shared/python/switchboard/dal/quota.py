@@ -10,16 +10,17 @@ from switchboard.dal import clients
 TABLE_ENV = "LIMITS_TABLE"
 
 
-def take(account_id: str, day: str, count: int, *, limit: int, expires_at: int) -> bool:
-    """Count `count` more messages today, atomically; False (and nothing counted) when that would pass `limit`."""
+def add_within(pk: str, sk: str, attribute: str, count: int, *, limit: int, expires_at: int) -> bool:
+    """ADD `count` to one Limits counter unless that passes `limit` (one conditional UpdateItem); False when refused."""
     if count > limit:
         return False
     try:
         clients.dynamodb().update_item(
             TableName=settings.get().table(TABLE_ENV),
-            Key={"pk": {"S": f"ACCT#{account_id}"}, "sk": {"S": f"QUOTA#MSG#{day}"}},
-            UpdateExpression="ADD used :count SET expires_at = :expires",
-            ConditionExpression="attribute_not_exists(used) OR used <= :room",
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            UpdateExpression="ADD #n :count SET expires_at = :expires",
+            ConditionExpression="attribute_not_exists(#n) OR #n <= :room",
+            ExpressionAttributeNames={"#n": attribute},
             ExpressionAttributeValues={
                 ":count": {"N": str(count)},
                 ":room": {"N": str(limit - count)},
@@ -31,3 +32,8 @@ def take(account_id: str, day: str, count: int, *, limit: int, expires_at: int) 
             return False
         raise
     return True
+
+
+def take(account_id: str, day: str, count: int, *, limit: int, expires_at: int) -> bool:
+    """Count `count` more messages today, atomically; False (and nothing counted) when that would pass `limit`."""
+    return add_within(f"ACCT#{account_id}", f"QUOTA#MSG#{day}", "used", count, limit=limit, expires_at=expires_at)
