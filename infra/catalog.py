@@ -330,7 +330,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 "Accounts": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.DELETE),
                 "Sessions": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE, Op.QUERY_GSI1),
                 "Keyring": ops(Op.GET),
-                "Limits": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE),
+                "Limits": ops(Op.PUT, Op.UPDATE, Op.DELETE),
                 "Idempotency": IDEMPOTENT_POSTS,
                 "Audit": APPEND,
             }
@@ -361,10 +361,10 @@ FUNCTIONS: tuple[Function, ...] = (
             {
                 "Accounts": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.DELETE, Op.CONDITION_CHECK),
                 # invitation links; a removed member's or a closed account's sessions
-                "Sessions": ops(Op.GET, Op.PUT, Op.DELETE, Op.QUERY_GSI1),
+                "Sessions": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE, Op.QUERY_GSI1),
                 "Keyring": ops(Op.GET),
                 "Messaging": ops(Op.QUERY),  # the export
-                "Limits": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE),
+                "Limits": ops(Op.PUT, Op.UPDATE, Op.DELETE),
                 "Idempotency": IDEMPOTENT_POSTS,
                 "Audit": APPEND,  # append, and Query for the list, the verification and the export
             }

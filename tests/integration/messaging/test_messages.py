@@ -17,6 +17,7 @@ from switchboard import clock
 from switchboard.carriers import circuit, sandbox
 from switchboard.dal import clients
 from tests.integration.conftest import Context
+from tests.integration.frozen import FrozenClock, frozen_clock  # noqa: F401 - the `frozen` fixture
 from tests.integration.messaging.conftest import SIGNING_KEY, Account, Queues, call, opted_in
 from tests.integration.moto_atomic import serialized_moto
 from tests.integration.webhooks.conftest import add_endpoint
@@ -143,7 +144,10 @@ def test_send_is_never_repeated_on_redelivery(account: Account, queues: Queues) 
     assert len(sandbox.deliveries()) == 1
 
 
-def test_send_fails_over_when_primary_is_down_and_circuit_opens(account: Account, queues: Queues) -> None:
+def test_send_fails_over_when_primary_is_down_and_circuit_opens(
+    account: Account, queues: Queues, frozen: FrozenClock
+) -> None:
+    # The platform clock stands still: the breaker's 30 s cool-down must not lapse on a slow machine mid-test.
     rid = opted_in(account, recipients_api, PHONE)
     sandbox.set_state("sandbox-a", sandbox.State.DOWN)
     ids = [send(account, recipient_id=rid, body=f"n{n}").body["id"] for n in range(circuit.FAILURES_TO_OPEN + 1)]

@@ -116,17 +116,6 @@ def attempt(email_index: str, source_ip: str, *, on_refused: Callable[[], None] 
         current.release()
 
 
-def check(email_index: str, source_ip: str) -> None:
-    """Raise TooManyAttempts while either the e-mail or the IP is locked (no slot taken: for non-guessing paths)."""
-    now = int(clock.timestamp())
-    for key in (email_key(email_index), ip_key(source_ip)):
-        item = throttle.get(key)
-        if item is not None and int(item.locked_until) > now:
-            raise TooManyAttempts(
-                "Too many failed attempts; try again later.", retry_after_s=int(item.locked_until) - now
-            )
-
-
 def record_failure(email_index: str, source_ip: str) -> bool:
     """Count one failure outside an admitted attempt (takes a slot and keeps it); True when it locked the e-mail."""
     now = int(clock.timestamp())
