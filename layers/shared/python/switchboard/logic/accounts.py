@@ -13,11 +13,10 @@ from switchboard import clock, ids, mail, settings
 from switchboard.auth import Principal, require_recent_auth
 from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
-from switchboard.dal import api_keys as keys_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import AccountItem, NewSender, UserItem
-from switchboard.logic import audit, mailer, notices, sessions, throttle
+from switchboard.logic import api_keys, audit, mailer, notices, sessions, throttle
 from switchboard.models.errors import BadRequest, NotFound
 from switchboard.models.identity import MeOut, PasswordChangeIn, ResetConfirmIn, SignupIn
 from switchboard.models.request import RequestMeta
@@ -199,21 +198,9 @@ def _take_token(token: str, kind: str) -> UserItem:
 
 def _revoke_keys(user: UserItem, *, since: int, reason: str, meta: RequestMeta) -> int:
     """Revoke the user's API keys created at or after `since`: whoever held the credential then may have made them."""
-    revoked = 0
-    for key in keys_dal.list_keys(user.account_id):
-        if key.created_by == user.user_id and int(key.created_at) >= since:
-            keys_dal.delete(key)
-            audit.record(
-                account_id=user.account_id,
-                type="api_key.revoked",
-                outcome="success",
-                actor=user.user_id,
-                meta=meta,
-                target={"key_id": key.key_id},
-                data={"reason": reason},
-            )
-            revoked += 1
-    return revoked
+    return api_keys.revoke_created_by(
+        user.account_id, user.user_id, actor=user.user_id, reason=reason, meta=meta, since=since
+    )
 
 
 def _drop_unproven(user: UserItem, meta: RequestMeta) -> None:

@@ -136,6 +136,27 @@ def revoke(principal: Principal, key_id: str, meta: RequestMeta) -> None:
     )
 
 
+def revoke_created_by(
+    account_id: str, user_id: str, *, actor: str, reason: str, meta: RequestMeta, since: int = 0
+) -> int:
+    """Delete the keys `user_id` created at or after `since` (its credential may have made them); each audited."""
+    revoked = 0
+    for key in keys_dal.list_keys(account_id):
+        if key.created_by == user_id and int(key.created_at) >= since:
+            keys_dal.delete(key)
+            audit.record(
+                account_id=account_id,
+                type="api_key.revoked",
+                outcome="success",
+                actor=actor,
+                meta=meta,
+                target={"key_id": key.key_id},
+                data={"reason": reason},
+            )
+            revoked += 1
+    return revoked
+
+
 def rotate(principal: Principal, key_id: str, grace_s: int, meta: RequestMeta) -> ApiKeyCreated:
     """POST /v1/api-keys/{id}/rotate: a new key now, the old one works for `grace_s` more seconds.
 

@@ -9,11 +9,10 @@ from switchboard import clock, ids, mail, settings
 from switchboard.auth import Principal, require, require_recent_auth, require_session
 from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
-from switchboard.dal import api_keys as keys_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal.accounts import UserItem
 from switchboard.dal.members import InvitationItem
-from switchboard.logic import audit, mailer, notices, sessions
+from switchboard.logic import api_keys, audit, mailer, notices, sessions
 from switchboard.models.account import AcceptIn, InvitationOut, InviteIn, JoinedOut, MemberList, MemberOut
 from switchboard.models.errors import BadRequest, Conflict, Forbidden, NotFound, ProblemError
 from switchboard.models.permissions import Permission, Role, allows, may_grant
@@ -435,18 +434,9 @@ def remove(principal: Principal, user_id: str, meta: RequestMeta) -> None:
     # deleting them as well leaves nothing behind that could outlive a re-created user id.
     sessions.end_all(user.account_id, user.user_id, reason="member_removed", meta=meta)
     revoke_invitations_of(user, new_role=None, actor=principal.principal, meta=meta)
-    for key in keys_dal.list_keys(user.account_id):
-        if key.created_by == user.user_id:
-            keys_dal.delete(key)
-            audit.record(
-                account_id=principal.account_id,
-                type="api_key.revoked",
-                outcome="success",
-                actor=principal.principal,
-                meta=meta,
-                target={"key_id": key.key_id},
-                data={"reason": "member_removed"},
-            )
+    api_keys.revoke_created_by(
+        user.account_id, user.user_id, actor=principal.principal, reason="member_removed", meta=meta
+    )
     audit.record(
         account_id=principal.account_id,
         type="member.removed",
