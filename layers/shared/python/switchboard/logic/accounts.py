@@ -47,7 +47,7 @@ def _sandbox_number() -> str:
     return f"+1555{pysecrets.randbelow(10**7):07d}"
 
 
-def _issue_token(user: UserItem, kind: str, ttl_s: int) -> str:
+def _issue_token(user: UserItem, kind: str, ttl_s: int, **bound: Any) -> str:
     token = tokens.new_token()
     sessions_dal.put_token(
         tokens.digest(token),
@@ -55,23 +55,20 @@ def _issue_token(user: UserItem, kind: str, ttl_s: int) -> str:
         account_id=user.account_id,
         user_id=user.user_id,
         expires_at=int(clock.timestamp()) + ttl_s,
+        **bound,
     )
     return token
 
 
 def _issue_verification(user: UserItem, job: dict[str, Any]) -> str:
     """A verification link bound to one signup: verifying it sets that signup's password and account name."""
-    token = tokens.new_token()
-    sessions_dal.put_token(
-        tokens.digest(token),
+    return _issue_token(
+        user,
         VERIFY,
-        account_id=user.account_id,
-        user_id=user.user_id,
-        expires_at=int(clock.timestamp()) + VERIFY_TTL_S,
+        VERIFY_TTL_S,
         password=(job["password_phc"], job["pepper_version"]),
         account_name=job["account_name"],
     )
-    return token
 
 
 def _meta(job: dict[str, Any]) -> RequestMeta:
