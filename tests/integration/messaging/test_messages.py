@@ -1,7 +1,9 @@
 """Messages end to end under moto: API → queue → worker (sandbox carriers) → carrier events → webhooks."""
 
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -15,7 +17,7 @@ from functions.release_job import handler as release_job
 from functions.send_worker import handler as send_worker
 from switchboard import clock
 from switchboard.carriers import circuit, sandbox
-from switchboard.dal import clients
+from switchboard.dal import circuits, clients
 from tests.integration.conftest import Context
 from tests.integration.frozen import FrozenClock, frozen_clock  # noqa: F401 - the `frozen` fixture
 from tests.integration.messaging.conftest import SIGNING_KEY, Account, Queues, call, opted_in
@@ -168,6 +170,26 @@ def test_send_fails_over_when_primary_is_down_and_circuit_opens(
         ("sandbox-a", "skipped"),
         ("sandbox-b", "accepted"),
     ]
+
+
+@pytest.mark.parametrize("stale_window", [False, True])
+def test_concurrent_failures_are_all_counted(account: Account, stale_window: bool) -> None:
+    # Workers that fail together must not lose counts, even when each finds no window (or a stale one) and
+    # would restart it: a lost count keeps a dead carrier's circuit closed.
+    now = clock.timestamp()
+    if stale_window:
+        circuits.add_failure("sandbox-race", now=now - 3 * circuit.WINDOW_S, window_s=circuit.WINDOW_S)
+    workers = 12
+    start = threading.Barrier(workers)
+
+    def fail(_: int) -> int:
+        start.wait()
+        return circuits.add_failure("sandbox-race", now=now, window_s=circuit.WINDOW_S)
+
+    with serialized_moto(), ThreadPoolExecutor(workers) as pool:
+        counts = list(pool.map(fail, range(workers)))
+    assert sorted(counts) == list(range(1, workers + 1))
+    assert circuits.get("sandbox-race")["failures"] == workers
 
 
 def test_send_fails_over_within_two_seconds_when_primary_hangs(account: Account, queues: Queues) -> None:

@@ -48,15 +48,25 @@ def get(carrier: str) -> dict[str, Any]:
 
 def add_failure(carrier: str, *, now: float, window_s: float) -> int:
     """Count a failure in the current window (a new window starts after `window_s`); the count so far."""
-    counted = _update(
-        carrier,
-        "SET failures = failures + :one",
-        {":one": 1, ":cutoff": now - window_s},
-        condition="window_start >= :cutoff",
-    )
-    if counted is None:
-        counted = _update(carrier, "SET failures = :one, window_start = :now", {":one": 1, ":now": now})
-    return int((counted or {}).get("failures", 1))
+    cutoff = now - window_s
+    # Two workers may both find the window stale; only one may restart it, the other counts into the new one.
+    for _ in range(3):
+        counted = _update(
+            carrier,
+            "SET failures = failures + :one",
+            {":one": 1, ":cutoff": cutoff},
+            condition="window_start >= :cutoff",
+        )
+        if counted is None:
+            counted = _update(
+                carrier,
+                "SET failures = :one, window_start = :now",
+                {":one": 1, ":now": now, ":cutoff": cutoff},
+                condition="attribute_not_exists(window_start) OR window_start < :cutoff",
+            )
+        if counted is not None:
+            return int(counted.get("failures", 1))
+    return 1
 
 
 def trip(carrier: str, *, until: float) -> None:
