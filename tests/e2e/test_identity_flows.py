@@ -112,14 +112,14 @@ def test_e2e_totp_enrol_activate_and_login_with_codes(stack: LocalStack) -> None
     enrolled = stack.request("POST", "/v1/me/mfa/totp", headers=_bearer(token))
     assert enrolled.status == 201
     totp = pyotp.TOTP(enrolled.json()["secret"])
-    activated = stack.request(
-        "POST", "/v1/me/mfa/totp/activate", {"code": totp.at(_now(stack))}, headers=_bearer(token)
-    )
+    activation_code = totp.at(_now(stack))
+    activated = stack.request("POST", "/v1/me/mfa/totp/activate", {"code": activation_code}, headers=_bearer(token))
     assert activated.status == 200
     assert len(activated.json()["recovery_codes"]) == 10
     no_code = _login(stack, email)
     assert (no_code.status, no_code.json()["code"]) == (401, "mfa_required")
-    spent = _login(stack, email, totp_code=totp.at(_now(stack)))  # activation spent this step
+    # The activation's code, not "the code now": on a slow run the step may have moved on, and a new step is fresh.
+    spent = _login(stack, email, totp_code=activation_code)
     assert spent.status == 401
     _advance(stack, 30)
     assert _login(stack, email, totp_code=totp.at(_now(stack))).status == 201

@@ -43,9 +43,9 @@ class World:
     b: dict[str, str] = field(default_factory=dict)  # path parameter name -> an id of account B
     ids: dict[str, str] = field(default_factory=dict)  # messaging objects of account A, by path parameter name
 
-    def session(self, role: Role) -> str:
-        """The role's session, re-authenticated when sensitive routes would find it stale."""
-        if clock.timestamp() - self.authed_at[role] > REAUTH_EVERY_S:
+    def session(self, role: Role, *, fresh: bool = False) -> str:
+        """The role's session, re-authenticated when sensitive routes would find it stale (or when `fresh`)."""
+        if fresh or clock.timestamp() - self.authed_at[role] > REAUTH_EVERY_S:
             assert (
                 call("POST", "/v1/sessions/current/reauth", {"password": PASSWORD}, token=self.sessions[role]).status
                 == 200
@@ -124,7 +124,8 @@ def _totp_code(secret: str) -> str:
 def _activate(world: World, role: Role, token: str, allowed: bool) -> Request:
     if token != world.sessions[role]:
         return Request("/v1/me/mfa/totp/activate", {"code": "000000"})
-    secret = call("POST", "/v1/me/mfa/totp", token=world.session(role)).body["secret"]
+    # Re-authenticate now, while a password suffices: once TOTP is on, turn_off must not meet a stale session.
+    secret = call("POST", "/v1/me/mfa/totp", token=world.session(role, fresh=True)).body["secret"]
 
     def turn_off() -> None:
         clock.advance(30)  # the activation spent this step; disabling needs the next one
