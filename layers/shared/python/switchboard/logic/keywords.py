@@ -35,10 +35,7 @@ _HOMOGLYPHS = str.maketrans(
 )
 
 
-def normalise(body: str) -> list[str]:
-    """The body's words: compatibility-folded (NFKD: fullwidth, styled and accented letters become plain ones),
-    invisible and format characters dropped, punctuation and symbols (emoji too) as spaces, case-folded, and
-    letters spelt out one by one (`S T O P`, `S.T.O.P`) joined into one word."""
+def _words(body: str) -> list[str]:
     folded = unicodedata.normalize("NFKD", body).translate(_HOMOGLYPHS)
     kept: list[str] = []
     for char in folded:
@@ -46,19 +43,29 @@ def normalise(body: str) -> list[str]:
         if char in _APOSTROPHES or char in _INVISIBLE or category in ("Cf", "Mn", "Me", "Cn", "Co", "Cs"):
             continue
         kept.append(char if category[0] in "LN" else " ")
-    words = "".join(kept).casefold().split()
+    return "".join(kept).casefold().split()
+
+
+def _spelled_runs(words: list[str]) -> list[str]:
+    """Each run of two or more one-letter words joined into one word (`s t o p` -> `stop`)."""
     joined: list[str] = []
     run: list[str] = []
     for word in [*words, ""]:
         if len(word) == 1 and word.isalpha():
             run.append(word)
             continue
-        if run:
-            joined.extend(["".join(run)] if len(run) > 1 else run)
-            run = []
+        joined.extend(["".join(run)] if len(run) > 1 else run)
+        run = []
         if word:
             joined.append(word)
     return joined
+
+
+def normalise(body: str) -> list[str]:
+    """The body's words: compatibility-folded (NFKD: fullwidth, styled and accented letters become plain ones),
+    invisible and format characters dropped, punctuation and symbols (emoji too) as spaces, case-folded, and
+    letters spelt out one by one (`S T O P`, `S.T.O.P`) joined into one word."""
+    return _spelled_runs(_words(body))
 
 
 def _opts_out(words: list[str]) -> bool:
@@ -74,13 +81,20 @@ def classify(body: str) -> str | None:
     """`stop`, `start`, `help` or None.
 
     stop: the first word (after fillers like "please") is an opt-out keyword, or the first two written as one
-    ("opt out", "stop all"), or the message starts with an opt-out phrase ("opt me out", "do not text me").
+    ("opt out", "stop all"), or the message starts with an opt-out phrase ("opt me out", "do not text me"), or it
+    starts with letters spelt out one by one that begin with an opt-out keyword (`S T O P I T`).
     start and help: the whole message is that one keyword. An opt-out wins over everything else.
     """
-    words = normalise(body)
-    while words and words[0] in FILLERS:
-        words = words[1:]
-    if _opts_out(words):
+    raw = _words(body)
+    while raw and raw[0] in FILLERS:
+        raw = raw[1:]
+    words = _spelled_runs(raw)
+    spelled = ""
+    for word in raw:
+        if len(word) != 1 or not word.isalpha():
+            break
+        spelled += word
+    if _opts_out(words) or (len(spelled) > 1 and spelled.startswith(tuple(STOP_KEYS))):
         return "stop"
     if len(words) == 1 and words[0] in START_KEYS:
         return "start"
