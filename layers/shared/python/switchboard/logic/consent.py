@@ -14,7 +14,7 @@ from switchboard.dal import recipients as store
 from switchboard.logic import audit, notify
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.audit import Scalar
-from switchboard.models.errors import Conflict, NotFound, ValidationFailed
+from switchboard.models.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from switchboard.models.recipients import ConsentEntry, ConsentIn, ConsentLedger, Evidence
 from switchboard.models.request import RequestMeta
 
@@ -185,7 +185,8 @@ def record(principal: Principal, recipient_id: str, body: ConsentIn, meta: Reque
         actor=principal.principal,
         meta=meta,
         evidence=body.evidence,
-        expected_last=expected,
+        # An opt-out always lands; an opt-in only on the entry it was decided on.
+        expected_last=expected if body.status == "opted_in" else _ANY,
         overrides=overrides,
     )
 
@@ -272,4 +273,4 @@ def restore_by_keyword(account_id: str, recipient_id: str, channel: str) -> bool
         except ConsentChanged:
             continue  # another entry came first: decide again on the new latest
         return True
-    raise ConsentChanged("The consent on this channel kept changing; the carrier's retry decides again.")
+    raise ServiceUnavailable("The consent on this channel kept changing; the carrier's retry decides again.")
