@@ -570,7 +570,8 @@ FUNCTIONS = (
             {
                 "Accounts": ops(Op.GET, Op.QUERY),
                 "Keyring": ops(Op.GET),
-                "Messaging": ops(Op.GET, Op.PUT, Op.UPDATE),
+                # Query: a START reads the number's consent ledger (it restores only an opt-in that was there)
+                "Messaging": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE),
                 "Audit": APPEND,
             }
         ),

@@ -99,10 +99,22 @@ def erase_recipient(recipient_id: str) -> Response[str]:
     "/v1/recipients/<recipient_id>/consents",
     summary="Record consent",
     tags=["recipients"],
-    responses=api.answers(201, ConsentEntry, "The appended ledger entry", problems=(404,)),
+    responses=api.answers(
+        201,
+        ConsentEntry,
+        "The appended ledger entry",
+        problems={
+            404: "",
+            409: "opted_out_by_recipient: the person opted out themselves (a keyword, a carrier's preference); only"
+            " their START restores consent · consent_changed: another entry came first, read the ledger and retry",
+            422: "consent_source_reserved (`/source`): a source only the platform records (keyword, carrier…) ·"
+            " consent_override_requires_evidence (`/evidence…`): an opt-in over an opt-out the account recorded"
+            " needs evidence {text_version, captured_at after the opt-out}",
+        },
+    ),
 )
 def record_consent(recipient_id: str, body: Annotated[ConsentIn, Body()]) -> Response[str]:
-    """201 with the appended ledger entry."""
+    """201 with the appended ledger entry (an evidenced override of the account's own opt-out is flagged)."""
     from switchboard.logic import consent  # noqa: PLC0415
 
     principal, meta = _caller(Permission.RECIPIENTS_WRITE)

@@ -83,23 +83,64 @@ def page(account_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[
     return table.query_page(pk_value=account_pk(account_id), prefix="RCP#", limit=limit, cursor=cursor)
 
 
-def set_consent(account_id: str, entry: dict[str, Any]) -> bool:
-    """Append a ledger entry and make it the recipient's current state at once; False if the recipient is gone."""
+def consent_last_attr(channel: str) -> str:
+    """The recipient attribute holding the id of its latest ledger entry on a channel (a writer's precondition)."""
+    return f"consent_last_{channel}"
+
+
+def set_consent(account_id: str, entry: dict[str, Any], *, expected_last: str | bool | None = True) -> bool:
+    """Append a ledger entry and make it the recipient's current state at once; False if the recipient is gone or,
+    when `expected_last` is given (an entry id, or None for none yet), another entry on the channel came first.
+
+    `True` (the default) writes whatever came before: an opt-out never waits for anything."""
     pk = account_pk(account_id)
+    condition = "attribute_exists(pk)"
+    names = {"#ch": entry["channel"], "#last": consent_last_attr(entry["channel"])}
+    vals: dict[str, Any] = {":status": entry["status"], ":entry": entry["entry_id"]}
+    if expected_last is None:
+        condition += " AND attribute_not_exists(#last)"
+    elif isinstance(expected_last, str):
+        condition += " AND #last = :expected"
+        vals[":expected"] = expected_last
     return table.transact(
         [
             {"Put": {"Item": table.dump(entry), "ConditionExpression": "attribute_not_exists(pk)"}},
             {
                 "Update": {
                     "Key": table.key(pk, recipient_sk(entry["recipient_id"])),
-                    "UpdateExpression": "SET consent.#ch = :status",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeNames": {"#ch": entry["channel"]},
-                    "ExpressionAttributeValues": table.values({":status": entry["status"]}),
+                    "UpdateExpression": "SET consent.#ch = :status, #last = :entry",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": table.values(vals),
                 }
             },
         ]
     )
+
+
+def latest_consent(
+    account_id: str, recipient_id: str, channel: str, *, status: str | None = None
+) -> dict[str, Any] | None:
+    """The recipient's latest ledger entry on a channel (with `status`, if given), or None: read newest first."""
+    expression, names, vals = "#ch = :ch", {"#ch": "channel"}, {":ch": channel}
+    if status is not None:
+        expression += " AND #st = :st"
+        names["#st"], vals[":st"] = "status", status
+    cursor: str | None = None
+    while True:
+        items, cursor = table.query_page(
+            pk_value=account_pk(account_id),
+            prefix=f"CONSENT#{recipient_id}#",
+            forward=False,
+            cursor=cursor,
+            filter_expression=expression,
+            filter_names=names,
+            filter_values=vals,
+        )
+        if items:
+            return items[0]
+        if cursor is None:
+            return None
 
 
 def ledger(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from switchboard import clock, ids
@@ -12,9 +13,36 @@ from switchboard.dal import messaging as table
 from switchboard.dal import recipients as store
 from switchboard.logic import audit, notify
 from switchboard.logic import recipients as recipients_logic
-from switchboard.models.errors import NotFound
+from switchboard.models.audit import Scalar
+from switchboard.models.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from switchboard.models.recipients import ConsentEntry, ConsentIn, ConsentLedger, Evidence
 from switchboard.models.request import RequestMeta
+
+# Sources only the platform can witness: a person's keyword, a carrier's or WhatsApp's preference, anything inbound
+# processing records. The API refuses them (and any source named like them), so the ledger cannot be forged.
+PLATFORM_SOURCES = frozenset(
+    {"keyword", "carrier", "carrier_preference", "carrier_opt_out", "whatsapp_preference", "inbound", "system"}
+)
+_PLATFORM_PREFIXES = ("keyword", "carrier", "inbound", "platform", "system", "whatsapp", "tombstone")
+# How far ahead of our clock an evidence's captured_at may be (the capturing server's clock may run a little fast).
+EVIDENCE_SKEW_S = 300
+_ANY = True  # set_consent's "whatever came before"
+
+
+class ConsentChanged(Conflict):
+    """Another ledger entry on the channel was written between our read and our write."""
+
+    code = "consent_changed"
+
+
+def platform_only(source: str) -> bool:
+    """True for a source the API may not write."""
+    return source in PLATFORM_SOURCES or source.startswith(_PLATFORM_PREFIXES)
+
+
+def by_person(entry: dict[str, Any] | None) -> bool:
+    """An opt-out the person made themselves (a keyword, a carrier or WhatsApp preference): only they lift it."""
+    return entry is not None and entry.get("status") == "opted_out" and platform_only(str(entry.get("source", "")))
 
 
 def current(recipient: dict[str, Any], channel: str) -> str | None:
@@ -38,8 +66,13 @@ def append(
     actor: str,
     meta: RequestMeta | None,
     evidence: Evidence | None = None,
+    expected_last: str | bool | None = _ANY,
+    overrides: str | None = None,
 ) -> ConsentEntry:
-    """Append one entry (and make it current), audit it, and publish `recipient.opted_out` on an opt-out."""
+    """Append one entry (and make it current), audit it, and publish `recipient.opted_out` on an opt-out.
+
+    `expected_last`: the channel's latest entry id this decision was made on (None: none); another entry written
+    meanwhile raises ConsentChanged. `overrides`: the id of the opt-out an evidenced opt-in overrides."""
     recipient_id = recipient["recipient_id"]
     entry_id = ids.new_id("cns")
     at = clock.rfc3339(clock.now())
@@ -54,6 +87,9 @@ def append(
         "source": source,
         "at": at,
     }
+    if overrides is not None:
+        item["overrides_opt_out"] = True
+        item["overridden_entry_id"] = overrides
     if evidence is not None:
         item["evidence_sealed"] = envelope.seal(
             account_id,
@@ -62,10 +98,15 @@ def append(
             item_key=table.item_key(pk, sk),
             field="evidence_sealed",
         )
-    if not store.set_consent(account_id, item):
-        raise NotFound("No recipient with this id.")
+    if not store.set_consent(account_id, item, expected_last=expected_last):
+        if expected_last is _ANY or store.get(account_id, recipient_id) is None:
+            raise NotFound("No recipient with this id.")
+        raise ConsentChanged("The consent on this channel changed meanwhile: read the ledger and try again.")
     if status == "opted_in":
         store.remove_tombstone_channel(account_id, recipient["phone_index"], channel)
+    data: dict[str, Scalar] = {"channel": channel, "status": status, "source": source}
+    if overrides is not None:
+        data |= {"overrides_opt_out": True, "overridden_entry_id": overrides}
     audit.record(
         account_id=account_id,
         type="consent.changed",
@@ -73,7 +114,7 @@ def append(
         actor=actor,
         meta=meta,
         target={"recipient_id": recipient_id},
-        data={"channel": channel, "status": status, "source": source},
+        data=data,
     )
     if status == "opted_out":
         notify.publish(
@@ -102,15 +143,41 @@ def _entry(account_id: str, item: dict[str, Any]) -> ConsentEntry:
         status=item["status"],
         source=item["source"],
         evidence=evidence,
+        overrides_opt_out=bool(item.get("overrides_opt_out")),
+        overridden_entry_id=item.get("overridden_entry_id"),
         at=item["at"],
     )
 
 
 def record(principal: Principal, recipient_id: str, body: ConsentIn, meta: RequestMeta) -> ConsentEntry:
-    """POST /v1/recipients/{id}/consents."""
-    recipient = recipients_logic.fetch(principal.account_id, recipient_id)
+    """POST /v1/recipients/{id}/consents: never a platform-only source; an opt-in over an opt-out only over one
+    the account recorded, with evidence, flagged; the person's own opt-out only the person lifts (409)."""
+    if platform_only(body.source):
+        raise ValidationFailed(
+            "Only the platform records this source (a person's keyword, a carrier's preference).",
+            code="consent_source_reserved",
+            errors=[{"pointer": "/source", "message": f"{body.source!r} cannot be written through the API"}],
+        )
+    account_id = principal.account_id
+    recipient = recipients_logic.fetch(account_id, recipient_id)
+    expected = recipient.get(store.consent_last_attr(body.channel))
+    latest = store.latest_consent(account_id, recipient_id, body.channel)
+    overrides = None
+    opted_out = latest["status"] == "opted_out" if latest else current(recipient, body.channel) == "opted_out"
+    if body.status == "opted_in" and opted_out:
+        # No ledger entry behind an opt-out: it was remembered by blind index (a STOP before the number was a
+        # recipient, or before an erasure), so nobody can say who made it: the person's, in doubt.
+        if latest is None or by_person(latest):
+            raise Conflict(
+                "The person opted out themselves on this channel; only their own START (or UNSTOP, YES) restores"
+                " the consent they had.",
+                code="opted_out_by_recipient",
+                extra={"opt_out_entry_id": latest["entry_id"]} if latest else {},
+            )
+        _check_override_evidence(body.evidence, latest)
+        overrides = str(latest["entry_id"])
     return append(
-        account_id=principal.account_id,
+        account_id=account_id,
         recipient=recipient,
         channel=body.channel,
         status=body.status,
@@ -118,7 +185,36 @@ def record(principal: Principal, recipient_id: str, body: ConsentIn, meta: Reque
         actor=principal.principal,
         meta=meta,
         evidence=body.evidence,
+        # An opt-out always lands; an opt-in only on the entry it was decided on.
+        expected_last=expected if body.status == "opted_in" else _ANY,
+        overrides=overrides,
     )
+
+
+def _check_override_evidence(evidence: Evidence | None, opt_out: dict[str, Any]) -> None:
+    """An opt-in over an opt-out names what the person agreed to and when: after the opt-out, not in the future."""
+
+    def refuse(pointer: str, message: str) -> ValidationFailed:
+        return ValidationFailed(
+            "An opt-in over an opt-out needs evidence of the person's new consent.",
+            code="consent_override_requires_evidence",
+            errors=[{"pointer": pointer, "message": message}],
+        )
+
+    if evidence is None:
+        raise refuse("/evidence", "required: {text_version, captured_at, ip?, user_agent?}")
+    for field in ("text_version", "captured_at"):
+        if not (getattr(evidence, field) or "").strip():
+            raise refuse(f"/evidence/{field}", "required for an opt-in over an opt-out")
+    try:
+        captured = datetime.fromisoformat(str(evidence.captured_at).replace("Z", "+00:00"))
+    except ValueError:
+        raise refuse("/evidence/captured_at", "an RFC 3339 date-time with its offset") from None
+    if captured.tzinfo is None:
+        raise refuse("/evidence/captured_at", "an RFC 3339 date-time with its offset")
+    opted_out_at = datetime.fromisoformat(str(opt_out["at"]).replace("Z", "+00:00"))
+    if not opted_out_at <= captured <= datetime.fromtimestamp(clock.timestamp() + EVIDENCE_SKEW_S, captured.tzinfo):
+        raise refuse("/evidence/captured_at", "after the opt-out it overrides and not in the future")
 
 
 def ledger(principal: Principal, recipient_id: str, *, limit: str | None, cursor: str | None) -> ConsentLedger:
@@ -148,3 +244,33 @@ def opt_out_by_phone(account_id: str, e164: str, channel: str, *, source: str) -
         meta=None,
     )
     return str(recipient["recipient_id"])
+
+
+def restore_by_keyword(account_id: str, recipient_id: str, channel: str) -> bool:
+    """A person's START: restores the opt-in they had before their latest opt-out on the channel, and nothing else
+    (no opt-in ever, or none opted out: False, the message is an ordinary one)."""
+    for _ in range(3):
+        recipient = store.get(account_id, recipient_id)
+        if recipient is None:
+            return False
+        expected = recipient.get(store.consent_last_attr(channel))
+        latest = store.latest_consent(account_id, recipient_id, channel)
+        if latest is None or latest["status"] != "opted_out":
+            return False
+        if store.latest_consent(account_id, recipient_id, channel, status="opted_in") is None:
+            return False
+        try:
+            append(
+                account_id=account_id,
+                recipient=recipient,
+                channel=channel,
+                status="opted_in",
+                source="keyword",
+                actor="system",
+                meta=None,
+                expected_last=expected,
+            )
+        except ConsentChanged:
+            continue  # another entry came first: decide again on the new latest
+        return True
+    raise ServiceUnavailable("The consent on this channel kept changing; the carrier's retry decides again.")

@@ -12,14 +12,11 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import messages as store
 from switchboard.dal import messaging as table
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent, notify, sending
+from switchboard.logic import consent, keywords, notify, sending
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.recipients import InvalidPhone, parse_phone
 
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
-START_WORDS = frozenset({"START", "UNSTOP", "YES"})
-HELP_WORDS = frozenset({"HELP"})
 # CarrierEvent.extra key the WhatsApp adapter sets from the "stop promotions" preference: "stop" or "resume".
 MARKETING_PREFERENCE = "marketing_messages"
 DEDUPE_TTL_S = 7 * 86400
@@ -27,15 +24,8 @@ WINDOW_KEEP_S = 25 * 3600  # the window's record outlives the 24 hours a little,
 
 
 def keyword(body: str) -> str | None:
-    """`stop`, `start`, `help` or None: case-insensitive, trimmed, the whole message (API.md)."""
-    word = body.strip().upper()
-    if word in STOP_WORDS:
-        return "stop"
-    if word in START_WORDS:
-        return "start"
-    if word in HELP_WORDS:
-        return "help"
-    return None
+    """`stop`, `start`, `help` or None: the body normalised, opting out whenever in doubt (logic.keywords)."""
+    return keywords.classify(body)
 
 
 def help_text(account_name: str) -> str:
@@ -100,23 +90,16 @@ def _inbound(event: CarrierEvent) -> str:
         # Opens (or extends) WhatsApp's 24-hour customer-service window for free-form replies (R62).
         recipients_dal.touch_inbound(account_id, index, "whatsapp", _sent_at(event), keep_s=WINDOW_KEEP_S)
     word = keyword(event.body)
+    source = "keyword"
     # "resume" only lifts WhatsApp's own block: it is no opt-in, which needs an explicit consent entry.
     if event.extra.get(MARKETING_PREFERENCE) == "stop":
-        word = "stop"
+        word, source = "stop", "carrier_preference"
     if word == "stop":
-        consent.opt_out_by_phone(account_id, sender, event.channel, source="keyword")
-    elif word == "start" and recipient_id:
-        recipient = recipients_dal.get(account_id, recipient_id)
-        if recipient is not None:
-            consent.append(
-                account_id=account_id,
-                recipient=recipient,
-                channel=event.channel,
-                status="opted_in",
-                source="keyword",
-                actor="system",
-                meta=None,
-            )
+        # Per channel, whichever carrier it came through: a STOP on one carrier stops sends on all of them.
+        consent.opt_out_by_phone(account_id, sender, event.channel, source=source)
+    elif word == "start" and not (recipient_id and consent.restore_by_keyword(account_id, recipient_id, event.channel)):
+        # START from someone who never opted in (or is not opted out) creates nothing: an ordinary message.
+        word = None
     elif word == "help":
         _help_reply(account_id, event, sender, recipient_id)
     data: dict[str, Any] = {

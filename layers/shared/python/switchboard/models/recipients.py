@@ -163,6 +163,10 @@ class ConsentEntry(BaseModel):
     status: ConsentStatus
     source: str
     evidence: Evidence | None = None
+    # An opt-in the account recorded over an opt-out it had recorded (never over the person's own STOP), with
+    # evidence: flagged so that the ledger never reads like the person's own opt-in.
+    overrides_opt_out: bool = False
+    overridden_entry_id: str | None = None
     at: str
 
 
