@@ -39,7 +39,7 @@ SIGNED = {"/v1/billing/events", "/v1/carriers/{carrier}/events"}  # a third part
 
 def _routes(ids: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]:
     """Every route with a JSON body, each with a well-formed document to poison (path → (concrete path, body))."""
-    password = "a long enough passphrase 7"
+    password = "a long enough passphrase 7"  # pragma: allowlist secret
     template = {"name": "order_update", "language": "en", "parameters": ["ok", "fine"]}
     return {
         "POST /v1/signup": ("/v1/signup", {"email": "new@s.example", "password": password, "account_name": "Acme"}),
