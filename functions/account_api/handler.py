@@ -159,7 +159,7 @@ def audit_events(
     """Newest first; `next_cursor` continues with older events."""
     principal, _ = api.caller(app)
     page = account.audit_events(principal, limit=limit, cursor=cursor)
-    return Response(status_code=200, content_type="application/json", body=page.model_dump_json())
+    return Response(status_code=200, content_type="application/json", body=api.dump_json(page))
 
 
 @app.get(

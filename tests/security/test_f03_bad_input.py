@@ -92,7 +92,7 @@ FORGED_CURSORS = [
 NOT_UTF8 = [b'{"name": "\xff"}', b"\xc0\xaf", b'{"a":"\xed\xa0\x80"}', "{}".encode("utf-16")]
 DEEP = [b"[" * 3000 + b"]" * 3000, b'{"a":' * 3000 + b"1" + b"}" * 3000]
 # Not strict JSON (RFC 8259 with I-JSON's limits): NaN, a number beyond the double range, an integer Python will
-# not convert, a repeated name, a lone surrogate, a byte-order mark, a truncated or trailing text.
+# not convert, a repeated name, a byte-order mark, a truncated or trailing text.
 NOT_STRICT = frozenset(
     {
         b'{"a": NaN}',
@@ -101,12 +101,14 @@ NOT_STRICT = frozenset(
         b'{"a": ' + b"1" * 5000 + b"}",
         b'{"a": 1, "a": 2}',
         b'{"email": "x@example.com", "email": "y@example.com"}',
-        b'{"a": "\\ud800"}',
         b"\xef\xbb\xbf{}",
         b"{",
         b'{"a": 1}garbage',
     }
 )
+# JSON, but a lone surrogate is no character (I-JSON): 422 invalid_unicode (tests/security/test_p08_surrogates.py),
+# or the gateway's request model refuses the name first (400).
+LONE_SURROGATE = frozenset({b'{"a": "\\ud800"}'})
 ODD_JSON = [
     b'{"a": NaN}',
     b'{"a": Infinity}',
@@ -210,7 +212,10 @@ def cases(method: str, path: str, ids: dict[str, str]) -> Iterator[Case]:
         yield Case("nested deep", base, body, (("Content-Type", JSON),), bad_body)
     for body in _pick(ODD_JSON, route, "odd JSON", 5):
         # Strict JSON only (no NaN, 1e999, repeated names, 5,000-digit integers): 400, or 401 before it.
-        yield Case("odd JSON", base, body, (("Content-Type", JSON),), bad_body if body in NOT_STRICT else frozenset())
+        expect = bad_body if body in NOT_STRICT else frozenset()
+        if body in LONE_SURROGATE:
+            expect = bad_body | {422}
+        yield Case("odd JSON", base, body, (("Content-Type", JSON),), expect)
     for media in _pick(NOT_OURS, route, "media", 2):
         refused = frozenset({400, 401, 415} if signed else {415})
         yield Case("not our media type", base, b"{}", (("Content-Type", media),), refused)
@@ -333,7 +338,7 @@ def test_a_signed_route_checks_the_signature_before_reading_a_hostile_body(
 ) -> None:
     # Straight to the function (no gateway model in front): whatever the body, an unsigned or badly signed request
     # is a 401 and never a 5xx; nothing about the body's form is told first.
-    bodies = [*NOT_UTF8, *DEEP, *sorted(NOT_STRICT)]
+    bodies = [*NOT_UTF8, *DEEP, *sorted(NOT_STRICT), *sorted(LONE_SURROGATE)]
     media = [JSON, *NOT_OURS]
     signatures = {
         "Stripe-Signature": ["", "t=\u0661\u0662,v1=ab", "t=1,v1=\u00e9", "t=" + "9" * 5000 + ",v1=00"],

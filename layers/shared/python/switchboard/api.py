@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, WithJsonSchema
+from pydantic_core import PydanticSerializationError
 
 from switchboard import cards
 from switchboard.auth import SERVICE_UNAVAILABLE, Principal, recording, refuse_credentials_in_url
@@ -30,15 +31,18 @@ from switchboard.models.errors import (
     RateLimited,
     ServiceUnavailable,
     UnsupportedMediaType,
+    ValidationFailed,
 )
 from switchboard.models.one_time import shows_secret
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
+from switchboard.text import has_lone_surrogate, lone_surrogate_pointer, repaired
 
 PROBLEM_TYPE_BASE = "https://docs.switchboard.example/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32  # our deepest model nests 5 levels
+INVALID_UNICODE = "invalid_unicode"
 DEFAULT_LOCK_S = 30.0  # an idempotency lock's life when the context cannot say how long the function may run
 
 # The same set the gateway's own error responses carry (infra/gateway_errors.py), so every answer looks alike.
@@ -76,12 +80,23 @@ def noting_secrets(model: _Model) -> _Model:
     return model
 
 
+def dump_json(model: BaseModel, *, exclude_none: bool = False) -> str:
+    """A model as JSON text; a lone surrogate in a record stored before such input was refused reads as U+FFFD."""
+    try:
+        return model.model_dump_json(exclude_none=exclude_none)
+    except PydanticSerializationError:
+        # Not the caller's fault and not worth a 500 on every read of the record: answered repaired, and logged so
+        # the record can be found (the surrogate itself is never logged).
+        logger.warning("lone surrogate repaired in an answer", extra={"model": type(model).__name__})
+        data = repaired(model.model_dump(mode="json", exclude_none=exclude_none))
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
 def json_response(status: int, model: BaseModel, *, exclude_none: bool = False) -> Response[str]:
     """A JSON answer from an output model (explicit output models: nothing else leaks, R33)."""
     noting_secrets(model)
-    return Response(
-        status_code=status, content_type="application/json", body=model.model_dump_json(exclude_none=exclude_none)
-    )
+    body = dump_json(model, exclude_none=exclude_none)
+    return Response(status_code=status, content_type="application/json", body=body)
 
 
 def no_content() -> Response[str]:
@@ -392,28 +407,44 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _no_lone_surrogate(document: Any) -> None:
-    # `"\ud800"` parses to a str no UTF-8 encoder accepts: storing or logging it later would crash (I-JSON §2.1).
-    pending = [document]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, dict):
-            pending.extend(value.keys())
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-        elif isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise _NotStrictJson("a lone surrogate in a string") from None
+def _parsed(text: str) -> Any:
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique)
 
 
 def strict_json(text: str) -> Any:
     """Parse JSON as RFC 8259 and I-JSON (RFC 7493) intend; ValueError for anything a strict parser would refuse."""
-    document = json.loads(text, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique)
-    _no_lone_surrogate(document)
+    document = _parsed(text)
+    # `"\ud800"` parses to a str no UTF-8 encoder accepts: storing or logging it later would crash (I-JSON §2.1).
+    if lone_surrogate_pointer(document) is not None:
+        raise _NotStrictJson("a lone surrogate in a string")
     return document
+
+
+def invalid_unicode(pointer: str, where: str = "field") -> ValidationFailed:
+    """422 `invalid_unicode`: a lone surrogate (`\\ud800`) is no character; nothing was read or stored."""
+    return ValidationFailed(
+        "The request holds a lone UTF-16 surrogate (a \\u escape of D800-DFFF without its pair); nothing was stored.",
+        code=INVALID_UNICODE,
+        errors=[{"pointer": pointer, "message": f"This {where} holds a lone surrogate, which is not a character."}],
+    )
+
+
+def _surrogate_in_parameters(event: dict[str, Any]) -> ValidationFailed | None:
+    # API Gateway hands over percent-decoded parameters: `%ED%A0%80` or a `\ud800` smuggled in by a client must
+    # stop here, before a route looks anything up by it (a DynamoDB key or a log line would not encode).
+    params: dict[str, Any] = dict(event.get("multiValueQueryStringParameters") or {})
+    for name, value in (event.get("queryStringParameters") or {}).items():
+        params.setdefault(name, [value])
+    for name, values in params.items():
+        items = values if isinstance(values, list) else [values]
+        if has_lone_surrogate(str(name)) or any(has_lone_surrogate(str(item)) for item in items):
+            return invalid_unicode("/" + repaired(str(name)), "query parameter")
+    for name, value in (event.get("pathParameters") or {}).items():
+        if has_lone_surrogate(str(name)) or has_lone_surrogate(str(value)):
+            return invalid_unicode("/" + repaired(str(name)), "path parameter")
+    if has_lone_surrogate(str(event.get("path") or "")):
+        return invalid_unicode("", "path")
+    return None
 
 
 def _non_ascii_query(event: dict[str, Any]) -> str | None:
@@ -492,6 +523,9 @@ def _request_problem(
         return NotAcceptable(
             f"This route answers with {' or '.join(sorted(produces))}; the Accept header admits neither."
         )
+    surrogate = _surrogate_in_parameters(event)
+    if surrogate is not None:
+        return surrogate
     bad_name = None if signed else _non_ascii_query(event)
     if bad_name is not None:
         return BadRequest(
@@ -523,13 +557,21 @@ def _body_problem(event: dict[str, Any], media_types: frozenset[str]) -> Problem
     if too_deep(text):
         return BadRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.", code="invalid_json")
     if content_type in ("", "application/json") and text.strip():
-        try:
-            strict_json(text)
-        except (ValueError, RecursionError):
-            # Also integers of more than 4,300 digits, which Python refuses to convert (ValueError, not a decode
-            # error) and would otherwise reach the route as a crash.
-            return BadRequest("The request body is not valid JSON.", code="invalid_json")
+        return _json_problem(text)
     return None
+
+
+def _json_problem(text: str) -> ProblemError | None:
+    try:
+        document = _parsed(text)
+    except (ValueError, RecursionError):
+        # Also integers of more than 4,300 digits, which Python refuses to convert (ValueError, not a decode
+        # error) and would otherwise reach the route as a crash.
+        return BadRequest("The request body is not valid JSON.", code="invalid_json")
+    # Once, here, for every route: a lone surrogate in any string or name, at any depth, is refused before a route
+    # stores it (it would seal and save, then fail every read) or rewrites it to U+FFFD.
+    pointer = lone_surrogate_pointer(document)
+    return invalid_unicode(pointer) if pointer is not None else None
 
 
 def check_body(event: dict[str, Any], media_types: frozenset[str] = JSON_ONLY) -> None:

@@ -38,6 +38,16 @@ def put_many(items: Iterable[dict[str, Any]]) -> int:
     return table.batch_put(items)
 
 
+def delete_many(account_id: str, message_ids: Iterable[str]) -> int:
+    """Remove new messages (a broadcast rolled back before any was queued), 25 per BatchWriteItem."""
+    return table.batch_delete((account_pk(account_id), message_sk(m)) for m in message_ids)
+
+
+def count_existing(account_id: str, message_ids: Iterable[str]) -> int:
+    """How many of these messages are stored (BatchGetItem, strongly consistent)."""
+    return len(table.batch_get([(account_pk(account_id), message_sk(m)) for m in message_ids]))
+
+
 def put(item: dict[str, Any]) -> None:
     """One new message."""
     table.put(item, condition="attribute_not_exists(pk)")

@@ -34,6 +34,22 @@ def add_within(pk: str, sk: str, attribute: str, count: int, *, limit: int, expi
     return True
 
 
+def _key(account_id: str, day: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"ACCT#{account_id}"}, "sk": {"S": f"QUOTA#MSG#{day}"}}
+
+
 def take(account_id: str, day: str, count: int, *, limit: int, expires_at: int) -> bool:
     """Count `count` more messages today, atomically; False (and nothing counted) when that would pass `limit`."""
     return add_within(f"ACCT#{account_id}", f"QUOTA#MSG#{day}", "used", count, limit=limit, expires_at=expires_at)
+
+
+def give_back(account_id: str, day: str, count: int) -> None:
+    """Uncount `count` messages of `day` that were charged but not stored (one atomic ADD of -count)."""
+    clients.dynamodb().update_item(
+        TableName=settings.get().table(TABLE_ENV),
+        Key=_key(account_id, day),
+        UpdateExpression="ADD used :minus",
+        # Only a counter that exists: a refund never creates one (without its expiry) or goes below zero.
+        ConditionExpression="used >= :count",
+        ExpressionAttributeValues={":minus": {"N": str(-count)}, ":count": {"N": str(count)}},
+    )

@@ -16,6 +16,8 @@ from switchboard.logic import recipients as recipients_logic
 from switchboard.models.messages import BroadcastIn, BroadcastOut, Skipped
 from switchboard.observability import logger, metrics
 
+BATCH = table.BATCH_WRITE_MAX  # messages per write: a failed write rolls back only whole writes before it
+
 
 def _members(account_id: str, list_id: str) -> list[str]:
     members: list[str] = []
@@ -37,6 +39,38 @@ def _in_window(account_id: str, recipients: list[dict[str, Any]]) -> list[dict[s
     ]
 
 
+def _store(items: list[dict[str, Any]], charge: messages_logic.Charge) -> None:
+    """Write a broadcast's messages all or none: when a write fails, those written are deleted and all is refunded.
+
+    The caller then answers 503 and a retry sends each message once. Should the rollback fail too, what stays
+    stored stays charged (it is accepted and visible in the log) and only the rest is given back.
+    """
+    attempted: list[str] = []  # a failed BatchWriteItem may have written part of its chunk: all are rolled back
+    try:
+        for start in range(0, len(items), BATCH):
+            chunk = items[start : start + BATCH]
+            attempted += [item["message_id"] for item in chunk]
+            store.put_many(chunk)
+    except BaseException:
+        try:
+            store.delete_many(charge.account_id, attempted)
+        except Exception:  # what stays stored stays charged (accepted, in the log); the rest is refunded below
+            logger.error("broadcast rollback failed", exc_info=True, extra={"attempted": len(attempted)})
+            messages_logic.refund(charge, charge.count - _still_stored(charge.account_id, attempted))
+            raise
+        messages_logic.refund(charge)
+        raise
+
+
+def _still_stored(account_id: str, message_ids: list[str]) -> int:
+    """How many of these messages are stored; all of them when even that cannot be read (never under-charged)."""
+    try:
+        return store.count_existing(account_id, message_ids)
+    except Exception:  # the refund then leaves charged all that may be stored
+        logger.error("broadcast rollback not counted", exc_info=True)
+        return len(message_ids)
+
+
 def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
     """POST /v1/broadcasts → 202: reads in pages and batches of 100, writes in batches of 25, enqueues by 10."""
     if (body.body is None) == (body.template is None):
@@ -52,8 +86,6 @@ def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
         _in_window(account_id, consenting) if messages_logic.needs_window(body.channel, body.body) else consenting
     )
     from_number = messages_logic.sender(account_id, body.channel)
-    if eligible:
-        messages_logic.take_quota(account_id, principal.plan, len(eligible))
     broadcast_id = ids.new_id("brd")
     items = [
         messages_logic.new_item(
@@ -71,7 +103,9 @@ def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
         )
         for recipient in eligible
     ]
-    store.put_many(items)
+    # Charged for exactly what is about to be stored, once every message is built (finding 9).
+    if items:
+        _store(items, messages_logic.take_quota(account_id, principal.plan, len(items)))
     try:
         queues.send_batch(body.channel, account_id, [item["message_id"] for item in items])
     except Exception:  # stored, perhaps partly queued: the outbox takes them all (a message queued twice sends once)

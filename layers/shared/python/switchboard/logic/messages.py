@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -135,23 +138,57 @@ def _resolve(account_id: str, body: MessageIn) -> dict[str, Any] | None:
     return recipients_dal.get(account_id, found) if found else None
 
 
-def take_quota(account_id: str, plan: str, count: int) -> None:
-    """Charge `count` messages to today's quota, or 429 quota_exceeded until the next UTC day."""
+@dataclass(frozen=True)
+class Charge:
+    """Messages counted against one day's quota: given back in full or in part when they are not all stored."""
+
+    account_id: str
+    day: str
+    count: int
+
+
+def take_quota(account_id: str, plan: str, count: int) -> Charge:
+    """Charge `count` messages to today's quota, or 429 quota_exceeded until the next UTC day.
+
+    Call it once everything else has been checked and built (finding 9: only what is accepted is charged), and
+    store under `charged(...)`, which gives the charge back when the store fails.
+    """
     now = clock.now()
     tomorrow = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
-    ok = quota.take(
-        account_id,
-        now.strftime("%Y-%m-%d"),
-        count,
-        limit=plans.daily_messages(plan),
-        expires_at=_epoch(tomorrow) + 86400,
-    )
+    day = now.strftime("%Y-%m-%d")
+    ok = quota.take(account_id, day, count, limit=plans.daily_messages(plan), expires_at=_epoch(tomorrow) + 86400)
     if not ok:
         raise RateLimited(
             "The plan's daily message quota is used up; nothing was queued.",
             retry_after_s=math.ceil(tomorrow.timestamp() - clock.timestamp()),
             code="quota_exceeded",
         )
+    return Charge(account_id=account_id, day=day, count=count)
+
+
+def refund(charge: Charge, count: int | None = None) -> None:
+    """Give back `count` (all by default) of a charge whose messages were not stored; never raises.
+
+    The error that made the store fail is the one the caller must see (503): a refund that fails too is logged
+    with what it owed, and the day's counter stays that much too high until it expires.
+    """
+    owed = charge.count if count is None else count
+    if owed <= 0:
+        return
+    try:
+        quota.give_back(charge.account_id, charge.day, owed)
+    except Exception:  # logged, not raised: see above
+        logger.error("quota refund failed", exc_info=True, extra={"owed": owed, "day": charge.day})
+
+
+@contextmanager
+def charged(charge: Charge) -> Iterator[None]:
+    """Store what `charge` paid for inside this block: if the block raises, nothing was accepted and all is refunded."""
+    try:
+        yield
+    except BaseException:
+        refund(charge)
+        raise
 
 
 def seal(account_id: str, message_id: str, field: str, value: str) -> str:
@@ -279,7 +316,6 @@ def create(principal: Principal, body: MessageIn) -> MessageCreated:
     callback_secret = webhooks.new_secret() if body.callback_url is not None else None
     to = recipients_logic.open_phone(account_id, recipient)
     from_number = sender(account_id, body.channel)
-    take_quota(account_id, principal.plan, 1)
     send_at = _epoch(body.send_at) if body.send_at is not None else None
     start = send_at if send_at is not None else int(clock.timestamp())
     item = new_item(
@@ -297,7 +333,10 @@ def create(principal: Principal, body: MessageIn) -> MessageCreated:
         callback_url=body.callback_url,
         callback_secret=callback_secret,
     )
-    store_and_enqueue(item, start)
+    # Charged once the message is checked and sealed, given back if it cannot be stored: a refused or failed send
+    # costs no quota. Once stored it is accepted (a failed SendMessage leaves it to the release job).
+    with charged(take_quota(account_id, principal.plan, 1)):
+        store_and_enqueue(item, start)
     metrics.add_metric(name="MessagesAccepted", unit="Count", value=1)
     shown = render(principal, item, to=to, body=body.body, template=body.template)
     return MessageCreated(**shown.model_dump(), callback_secret=callback_secret)

@@ -21,6 +21,7 @@ from switchboard.models.recipients import (
     mask_phone,
     parse_phone,
 )
+from switchboard.text import repaired
 
 PHONE_PURPOSE = "phone"
 
@@ -79,6 +80,15 @@ def create(principal: Principal, body: RecipientIn) -> RecipientOut:
     return render(principal, item)
 
 
+def _attributes(account_id: str, item: dict[str, Any]) -> dict[str, Any]:
+    if not item.get("attributes_sealed"):
+        return {}
+    # Sealed as JSON text whose `\u` escapes kept any lone surrogate sent before the API refused them (finding 8):
+    # such a record reads with U+FFFD in its place, never as a 500.
+    attributes: dict[str, Any] = repaired(json.loads(_open(account_id, item, "attributes_sealed")))
+    return attributes
+
+
 def render(principal: Principal, item: dict[str, Any]) -> RecipientOut:
     """The API shape of a stored recipient; viewers see the number masked."""
     account_id = principal.account_id
@@ -87,9 +97,9 @@ def render(principal: Principal, item: dict[str, Any]) -> RecipientOut:
     return RecipientOut(
         id=item["recipient_id"],
         phone=mask_phone(phone) if masks_phone_numbers(principal.role) else phone,
-        name=_open(account_id, item, "name_sealed") if item.get("name_sealed") else None,
+        name=repaired(_open(account_id, item, "name_sealed")) if item.get("name_sealed") else None,
         country=item.get("country", ""),
-        attributes=json.loads(_open(account_id, item, "attributes_sealed")) if item.get("attributes_sealed") else {},
+        attributes=_attributes(account_id, item),
         consent=Consent(**{c: consent.get(c) for c in CHANNELS}),
         created_at=item["created_at"],
     )
