@@ -435,6 +435,9 @@ def test_closure_and_restore_through_the_local_stack(listener: Listener) -> None
         assert status_ == 202, scheduled
         status_, canceled = client.json("POST", "/v1/messages", message)
         assert client.json("POST", f"/v1/messages/{canceled['id']}/cancel")[0] == 200
+        assert _wait(lambda: len(listener.received) == 1)  # the cancel's `message.status`, while still open
+        assert json.loads(listener.received[0].body)["data"]["status"] == "canceled"
+        listener.received.clear()
 
         status_, closed = client.json("DELETE", "/v1/account", {"password": local_stack.PASSWORD})
         assert (status_, closed["status"]) == (202, "pending_deletion")
