@@ -76,12 +76,13 @@ def hold_message(item: dict[str, Any]) -> bool:
 
 
 def hold_webhook(job: DeliveryJob) -> str | None:
-    """None when the job may be delivered now; else `held` (kept for a restore) or `dropped` (account purged)."""
-    standing = of(job.account_id)
-    if standing is Standing.ACTIVE:
+    """None when the job goes on to delivery; `held` when it is kept for a restore.
+
+    A purged account's job goes on too: nothing is kept for it, and its endpoint, message and key went with the
+    account, so the delivery drops it.
+    """
+    if of(job.account_id) is not Standing.HELD:
         return None
-    if standing is Standing.GONE:
-        return "dropped"
     sk = holds_dal.hook_sk(job.event_id, job.target_id)
     holds_dal.park_webhook(job.account_id, sk, job.model_dump_json(exclude_none=True), at=int(clock.timestamp()))
     # Restored meanwhile: deliver it now, unless the release job already took it back to the queue.
