@@ -436,8 +436,7 @@ FUNCTIONS: tuple[Function, ...] = (
             {
                 "Accounts": ops(Op.GET),  # endpoints and their sealed secrets; the account's standing
                 # appends to the delivery log; a message's callback_url and secret; a closed account's held jobs
-                # (DeleteItem: taken back at once when the account was restored meanwhile)
-                "Messaging": ops(Op.GET, Op.PUT, Op.DELETE),
+                "Messaging": ops(Op.GET, Op.PUT),
                 "Keyring": ops(Op.GET),
             }
         ),

@@ -82,14 +82,21 @@ def park_webhook(account_id: str, sk: str, job: str, *, at: int) -> None:
     )
 
 
-def take(account_id: str, sk: str) -> bool:
-    """Delete a held item if it is still there: True for the one caller that removed it."""
+def take(account_id: str, sk: str, *, token: str | None = None) -> bool:
+    """Delete a held item if it is still there (and still carries `token`, if given): True if this call removed it."""
+    condition, vals = "attribute_exists(pk)", None
+    if token is not None:
+        condition, vals = "#token = :token", table.values({":token": token})
+    request: dict[str, Any] = {
+        "TableName": table.name(),
+        "Key": table.key(account_pk(account_id), sk),
+        "ConditionExpression": condition,
+    }
+    if vals is not None:
+        request["ExpressionAttributeNames"] = {"#token": "token"}
+        request["ExpressionAttributeValues"] = vals
     try:
-        clients.dynamodb().delete_item(
-            TableName=table.name(),
-            Key=table.key(account_pk(account_id), sk),
-            ConditionExpression="attribute_exists(pk)",
-        )
+        clients.dynamodb().delete_item(**request)
     except ClientError as error:
         if table.conditional_failed(error):
             return False
@@ -103,13 +110,15 @@ def parked(account_id: str) -> list[dict[str, Any]]:
     return items
 
 
-def mark_resume(account_id: str, *, now: int) -> None:
-    """Ask the release job to release the account's held traffic (due at once)."""
+def mark_resume(account_id: str, *, now: int, token: str) -> None:
+    """Ask the release job to release the account's held traffic (due at once). A new `token` each time: the job
+    removes only the request it served, never one written while it ran."""
     table.put(
         {
             "pk": account_pk(account_id),
             "sk": RESUME_SK,
             "account_id": account_id,
+            "token": token,
             "gsi2pk": HELD_PARTITION,
             "gsi2sk": held_sk(now, account_id, "resume"),
         }

@@ -47,7 +47,7 @@ def _one(held: dict[str, Any], standings: standing.Memo, report: ReleaseReport) 
     account_id = held["account_id"]
     if held["sk"] == holds_dal.RESUME_SK:
         standings.forget(account_id)
-        report.resumed += standing.release(account_id)
+        report.resumed += standing.release(account_id, held.get("token"))
         return
     message_id = held["message_id"]
     item = store.get(account_id, message_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from switchboard import clock
+from switchboard import clock, ids
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import holds as holds_dal
 from switchboard.dal import webhooks as webhooks_dal
@@ -85,21 +85,22 @@ def hold_webhook(job: DeliveryJob) -> str | None:
         return None
     sk = holds_dal.hook_sk(job.event_id, job.target_id)
     holds_dal.park_webhook(job.account_id, sk, job.model_dump_json(exclude_none=True), at=int(clock.timestamp()))
-    # Restored meanwhile: deliver it now, unless the release job already took it back to the queue.
-    if allowed(job.account_id) and holds_dal.take(job.account_id, sk):
-        return None
+    if allowed(job.account_id):
+        # Restored meanwhile, and the restore's release may have run already: ask the release job for another one.
+        resume(job.account_id)
     logger.info("webhook held: account may not act", extra={"account_id": job.account_id, "event_id": job.event_id})
     return "held"
 
 
 def resume(account_id: str) -> None:
     """The account may act again: the release job releases its held traffic on its next run."""
-    holds_dal.mark_resume(account_id, now=int(clock.timestamp()))
+    holds_dal.mark_resume(account_id, now=int(clock.timestamp()), token=ids.new_id("rsm"))
 
 
-def release(account_id: str) -> int:
+def release(account_id: str, token: str | None = None) -> int:
     """Hand an account's held traffic back (messages to the release job's index, webhook jobs to their queue) and
-    clear its resume marker; how many items moved. Closed again before this ran: everything stays held."""
+    clear the resume request it served (`token`); how many items moved. Closed again before this ran: everything
+    stays held."""
     moved = 0
     if allowed(account_id):
         for _ in range(MAX_PAGES):
@@ -116,5 +117,5 @@ def release(account_id: str) -> int:
                 moved += 1
         else:
             return moved  # more than one run moves: the marker stays, the next run goes on
-    holds_dal.take(account_id, holds_dal.RESUME_SK)
+    holds_dal.take(account_id, holds_dal.RESUME_SK, token=token)
     return moved
