@@ -207,6 +207,24 @@ def test_a_hold_that_lands_after_the_restore_goes_back_to_the_release_job(accoun
     assert status(account, message_id) == "sent"
 
 
+def test_a_resume_request_written_while_the_release_ran_is_served_by_the_next_run(
+    account: Account, queues: Queues, listener: Listener
+) -> None:
+    add_endpoint(account.account_id, "whe_1", listener.url, ALL_EVENTS)
+    close(account, "deletion")
+    assert inbound(account, "hello").status == 200
+    deliver_webhooks(queues)
+    reopen(account, "deletion")
+    [served] = [i for i in held_items(account.account_id) if i["sk"] == "HOLD#RESUME"]
+    standing.resume(account.account_id)  # a late hold asks again while the run that read `served` is going on
+    assert standing.release(account.account_id, served["token"]) == 1
+    assert [i["sk"] for i in held_items(account.account_id)] == ["HOLD#RESUME"]  # the newer request survives
+    assert release()["resumed"] == 0
+    assert held_items(account.account_id) == []
+    deliver_webhooks(queues)
+    assert [json.loads(r.body)["type"] for r in listener.received] == ["message.inbound"]
+
+
 # --- inbound: recorded, STOP honoured, HELP not answered while closed ------------------------------------------
 
 
