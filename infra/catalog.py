@@ -363,7 +363,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 # invitation links; a removed member's or a closed account's sessions
                 "Sessions": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE, Op.QUERY_GSI1),
                 "Keyring": ops(Op.GET),
-                "Messaging": ops(Op.QUERY),  # the export
+                "Messaging": ops(Op.QUERY, Op.PUT),  # the export; a restore's resume marker for the release job
                 "Limits": ops(Op.PUT, Op.UPDATE, Op.DELETE),
                 "Idempotency": IDEMPOTENT_POSTS,
                 "Audit": APPEND,  # append, and Query for the list, the verification and the export
@@ -434,8 +434,9 @@ FUNCTIONS: tuple[Function, ...] = (
         batch_size=10,
         tables=_ro(
             {
-                "Accounts": ops(Op.GET),  # endpoints and their sealed secrets
-                "Messaging": ops(Op.GET, Op.PUT),  # appends to the delivery log; a message's callback_url and secret
+                "Accounts": ops(Op.GET),  # endpoints and their sealed secrets; the account's standing
+                # appends to the delivery log; a message's callback_url and secret; a closed account's held jobs
+                "Messaging": ops(Op.GET, Op.PUT),
                 "Keyring": ops(Op.GET),
             }
         ),
@@ -479,7 +480,7 @@ RELEASE = Schedule(name="release", every_s=60)
 # The send workers (one per channel queue, one code): consent re-check, pacing and breakers, attempts, callbacks.
 _SEND_WORKER_TABLES = _ro(
     {
-        "Accounts": ops(Op.QUERY),
+        "Accounts": ops(Op.GET, Op.QUERY),  # GetItem: the account's standing (a closed one's sends are held)
         "Keyring": ops(Op.GET),
         "Messaging": ops(Op.GET, Op.PUT, Op.UPDATE),
         "Limits": ops(Op.GET, Op.UPDATE),
@@ -528,11 +529,12 @@ FUNCTIONS = (
             Route("POST", "/v1/messages", Auth.ANY, "Send a message"),
             Route("GET", "/v1/messages", Auth.ANY, "List messages"),
             Route("GET", "/v1/messages/{message_id}", Auth.ANY, "Read a message's log"),
+            Route("POST", "/v1/messages/{message_id}/cancel", Auth.ANY, "Cancel a message not yet sent"),
             Route("POST", "/v1/broadcasts", Auth.ANY, "Send to a list"),
         ),
         tables=_ro(
             {
-                "Accounts": ops(Op.GET),
+                "Accounts": ops(Op.GET, Op.QUERY),  # a canceled message's webhook endpoints
                 "Keyring": ops(Op.GET),
                 # UpdateItem: a new message leaves the outbox (the held index) once it is on its queue
                 "Messaging": ops(Op.GET, Op.BATCH_GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.BATCH_WRITE, Op.QUERY_GSI1),
@@ -541,7 +543,8 @@ FUNCTIONS = (
                 "Audit": APPEND,  # refused actions (403) are audited (R54)
             }
         ),
-        queues=_ro({f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}),
+        # Callbacks: a canceled message's `message.status` webhooks
+        queues=_ro({"Callbacks": Access.SEND, **{f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}}),
         uses_data_key=True,
         timeout_s=29,  # a 1,000-recipient broadcast: ~150 batched calls
     ),
@@ -586,8 +589,9 @@ FUNCTIONS = (
         schedule=RELEASE,
         tables=_ro(
             {
-                "Accounts": ops(Op.QUERY),  # an expired message's webhook endpoints
-                "Messaging": ops(Op.GET, Op.UPDATE, Op.QUERY_GSI2),
+                "Accounts": ops(Op.GET, Op.QUERY),  # an expired message's webhook endpoints; standings
+                # DeleteItem: a restored account's held webhook jobs and its resume marker, once released
+                "Messaging": ops(Op.GET, Op.UPDATE, Op.DELETE, Op.QUERY_GSI2),
             }
         ),
         # Enqueues sealed messages as they are: it never opens one, so no data key.

@@ -103,6 +103,25 @@ def read_message(message_id: str) -> Response[str]:
 
 
 @app.post(
+    "/v1/messages/<message_id>/cancel",
+    summary="Cancel a message not yet sent",
+    tags=["messages"],
+    responses=api.answers(
+        200,
+        MessageOut,
+        "Canceled: it will never be handed to a carrier",
+        problems={404: "", 409: "`message_not_cancelable`: already handed to a carrier, or ended"},
+    ),
+)
+def cancel_message(message_id: str) -> Response[str]:
+    """A queued or scheduled message becomes `canceled`; once a worker took it (or it ended) 409."""
+    from switchboard.logic import messages  # noqa: PLC0415
+
+    principal = _caller(Permission.MESSAGES_SEND)
+    return _json(200, dump_model(messages.cancel(principal, message_id)))
+
+
+@app.post(
     "/v1/broadcasts",
     summary="Send to a list",
     tags=["messages"],

@@ -258,6 +258,16 @@ def _delete_endpoint(world: World, role: Role, token: str, allowed: bool) -> Req
     return Request(f"/v1/webhook-endpoints/{endpoint_id}")
 
 
+def _cancel_message(world: World, role: Role, token: str, allowed: bool) -> Request:
+    message_id = world.ids["message_id"]
+    if allowed:  # a message of its own to cancel: a canceled one answers 409
+        body = {"recipient_id": world.ids["recipient_id"], "channel": "sms", "body": "Hi"}
+        sent = call("POST", "/v1/messages", body, token=token)
+        assert sent.status == 202, sent.body
+        message_id = sent.body["id"]
+    return Request(f"/v1/messages/{message_id}/cancel")
+
+
 MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/recipients"): _write("/v1/recipients", lambda w: {"phone": w.phone()}),
     ("GET", "/v1/recipients"): _read("/v1/recipients", phones=True),
@@ -277,6 +287,7 @@ MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("GET", "/v1/messages"): _read("/v1/messages", phones=True),
     ("GET", "/v1/messages/{message_id}"): _read("/v1/messages/{message_id}", phones=True),
+    ("POST", "/v1/messages/{message_id}/cancel"): _cancel_message,
     ("POST", "/v1/broadcasts"): _write(
         "/v1/broadcasts", lambda w: {"list_id": w.ids["list_id"], "channel": "sms", "body": "Hi all"}
     ),

@@ -370,9 +370,21 @@ def test_send_at_beyond_fifteen_minutes_is_held_then_released(account: Account, 
     answer = send(account, recipient_id=rid, send_at=later)
     assert answer.status == 202
     assert queues.drain("SmsSend") == []
-    assert release_job.lambda_handler({}, Context()) == {"released": 0, "expired": 0}
+    assert release_job.lambda_handler({}, Context()) == {
+        "released": 0,
+        "expired": 0,
+        "held": 0,
+        "resumed": 0,
+        "skipped": 0,
+    }
     clock.advance(3600 - 60)
-    assert release_job.lambda_handler({}, Context()) == {"released": 1, "expired": 0}
+    assert release_job.lambda_handler({}, Context()) == {
+        "released": 1,
+        "expired": 0,
+        "held": 0,
+        "resumed": 0,
+        "skipped": 0,
+    }
     assert len(queues.sqs.receive_message(QueueUrl=queues.urls["SmsSend"], WaitTimeSeconds=0).get("Messages", [])) in (
         0,
         1,
@@ -385,7 +397,13 @@ def test_validity_expires_held_and_queued_messages(account: Account, queues: Que
     held = send(account, recipient_id=rid, send_at=later, validity_s=60).body["id"]
     queued = send(account, recipient_id=rid, validity_s=60).body["id"]
     clock.advance(3700)
-    assert release_job.lambda_handler({}, Context()) == {"released": 0, "expired": 1}
+    assert release_job.lambda_handler({}, Context()) == {
+        "released": 0,
+        "expired": 1,
+        "held": 0,
+        "resumed": 0,
+        "skipped": 0,
+    }
     work(queues)
     assert sandbox.deliveries() == []
     for message_id in (held, queued):

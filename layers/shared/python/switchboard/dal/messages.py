@@ -145,6 +145,30 @@ def claim(account_id: str, message_id: str, *, now: float, lease_s: float, at: s
     )
 
 
+def cancel(account_id: str, message_id: str, *, at: str) -> dict[str, Any] | None:
+    """queued → canceled, off the held index, in one conditional write; None when a worker claimed it (or it ended).
+
+    The worker's claim is the same kind of write (queued → sending): exactly one of the two succeeds.
+    """
+    return table.update(
+        account_pk(account_id),
+        message_sk(message_id),
+        expression=(
+            "SET #status = :canceled, #events = list_append(if_not_exists(#events, :empty), :event),"
+            " lease_until = :zero REMOVE gsi2pk, gsi2sk"
+        ),
+        condition="#status = :queued",
+        names={"#status": "status", "#events": "events"},
+        vals={
+            ":canceled": "canceled",
+            ":queued": "queued",
+            ":event": [{"status": "canceled", "at": at}],
+            ":empty": [],
+            ":zero": 0,
+        },
+    )
+
+
 def release_lease(account_id: str, message_id: str) -> None:
     """Let the next delivery of this record claim the message at once (paced, or every carrier failed)."""
     table.update(

@@ -20,6 +20,7 @@ from switchboard.models.recipients import InvalidPhone, parse_phone
 # CarrierEvent.extra key the WhatsApp adapter sets from the "stop promotions" preference: "stop" or "resume".
 MARKETING_PREFERENCE = "marketing_messages"
 DEDUPE_TTL_S = 7 * 86400
+HELP_REPLY_VALID_S = 3600
 WINDOW_KEEP_S = 25 * 3600  # the window's record outlives the 24 hours a little, then the purge job removes it
 
 
@@ -147,6 +148,8 @@ def _help_reply(account_id: str, event: CarrierEvent, to: str, recipient_id: str
         template=None,
         mode="live",
         kind="help_reply",
+        # An answer is due now: held by a closure, it goes out on a restore within the hour, else it expires.
+        valid_until=int(clock.timestamp()) + HELP_REPLY_VALID_S,
     )
     store.put(item)
     messages_logic.enqueue(item)

@@ -15,7 +15,7 @@ from switchboard.dal import lifecycle as lifecycle_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal.accounts import AccountItem, UserItem
 from switchboard.logic import account as account_logic
-from switchboard.logic import audit, mfa, notices, sessions, throttle
+from switchboard.logic import audit, mfa, notices, sessions, standing, throttle
 from switchboard.logic.sessions import InvalidCredentials
 from switchboard.models.account_lifecycle import DeleteAccountIn, DeletionOut, RestoreIn, RestoreOut
 from switchboard.models.errors import Conflict, Forbidden, PayloadTooLarge, ProblemError, Unauthorized, ValidationFailed
@@ -171,6 +171,8 @@ def _restore_account(account: AccountItem) -> None:
         raise AccountPurged("The account's deletion time has passed; it can no longer be restored.")
     if not lifecycle_dal.mark_active(account.account_id, purge_after=purge_after, now=now):
         raise NotPendingDeletion("This account is not pending deletion.")
+    # Sends and webhooks held while it was closed go out again (what is still valid) on the release job's next run.
+    standing.resume(account.account_id)
 
 
 # --- export ---------------------------------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ from switchboard.dal import messages as store
 from switchboard.dal import messaging as table
 from switchboard.dal import queues, quota
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent, webhooks
+from switchboard.logic import consent, notify, webhooks
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models import plans
-from switchboard.models.errors import BadRequest, NotFound, ProblemError, RateLimited, ValidationFailed
+from switchboard.models.errors import BadRequest, Conflict, NotFound, ProblemError, RateLimited, ValidationFailed
 from switchboard.models.messages import (
     MAX_SEND_AHEAD_S,
     MESSAGE_STATUSES,
@@ -49,6 +49,12 @@ class ConsentRequired(ProblemError):
     status = 422
     code = "consent_required"
     title = "Consent required"
+
+
+class NotCancelable(Conflict):
+    """409: the message was handed to a carrier already (or ended): it can no longer be canceled."""
+
+    code = "message_not_cancelable"
 
 
 class TemplateRequired(ProblemError):
@@ -392,6 +398,24 @@ def read(principal: Principal, message_id: str) -> MessageOut:
     if item.get("callback_url"):
         out.callbacks = webhooks.message_callbacks(principal.account_id, message_id)
     return out
+
+
+def cancel(principal: Principal, message_id: str) -> MessageOut:
+    """POST /v1/messages/{id}/cancel: a queued or scheduled message never goes out (`canceled`, `message.status`);
+    409 message_not_cancelable once a worker took it or it ended; 404 for another account's or an unknown id."""
+    item = store.get(principal.account_id, message_id) if message_id.startswith("msg_") else None
+    if item is None:
+        raise NotFound("No message with this id.")
+    canceled = store.cancel(principal.account_id, message_id, at=clock.rfc3339(clock.now()))
+    if canceled is None:
+        current = store.get(principal.account_id, message_id) or item
+        raise NotCancelable(
+            f"This message is {current['status']}: only a queued or scheduled message can be canceled, before it is "
+            "handed to a carrier."
+        )
+    metrics.add_metric(name="MessagesCanceled", unit="Count", value=1)
+    notify.publish_status(canceled)
+    return render(principal, canceled)
 
 
 def _time_bound(value: str | None, name: str, default: str) -> str:

@@ -12,7 +12,7 @@ from switchboard.carriers import circuit, pacing, registry, routing
 from switchboard.carriers.base import Carrier, Outbound, Receipt
 from switchboard.dal import messages as store
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent, notify
+from switchboard.logic import consent, notify, standing
 from switchboard.logic import messages as messages_logic
 from switchboard.models.lifecycle import FINAL, RANK
 from switchboard.observability import logger, metrics
@@ -66,18 +66,7 @@ class _AttemptLedger:
 
 def publish_status(item: dict[str, Any]) -> None:
     """`message.status` for the account's webhooks: one per transition."""
-    data: dict[str, Any] = {
-        "id": item["message_id"],
-        "status": item["status"],
-        "channel": item["channel"],
-        "carrier": item.get("carrier"),
-        "recipient_id": item.get("recipient_id"),
-        "at": item["events"][-1]["at"] if item.get("events") else clock.rfc3339(clock.now()),
-    }
-    if item.get("error"):
-        data["error"] = item["error"]
-    # The message's own callback_url (if any) gets the same event, signed with the message's secret.
-    notify.publish(item["account_id"], "message.status", data, message=item)
+    notify.publish_status(item)
 
 
 def move(item: dict[str, Any], new: str, *, error: dict[str, str] | None = None, **also: Any) -> dict[str, Any] | None:
@@ -149,6 +138,9 @@ def deliver(
         return "missing"
     if item["status"] in FINAL or RANK[item["status"]] >= RANK["sent"]:
         return "done"
+    if not standing.allowed(record.account_id):
+        # Closed or suspended: never handed to a carrier; a restore gives it back to the release job.
+        return "held" if standing.hold_message(item) else "busy"
     if _expired(item):
         expire(item)
         return "expired"

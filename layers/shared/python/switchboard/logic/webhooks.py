@@ -22,7 +22,7 @@ from switchboard.dal import webhooks as webhooks_dal
 from switchboard.dal.accounts import TABLE as ACCOUNTS_TABLE
 from switchboard.dal.accounts import account_pk, item_key
 from switchboard.dal.webhooks import DeliveryItem, EndpointItem
-from switchboard.logic import audit
+from switchboard.logic import audit, standing
 from switchboard.models.errors import BadRequest, NotFound, ValidationFailed
 from switchboard.models.permissions import Permission
 from switchboard.models.request import RequestMeta
@@ -349,8 +349,13 @@ def deliver(job: DeliveryJob, *, attempt: int, receipt_handle: str) -> str:
     """POST one event to one endpoint (or one message's callback_url), signed; on failure hide the job until its
     next attempt and raise.
 
-    Returns the outcome: `delivered`, or `dropped` when the endpoint or message (or the account's key) is gone.
+    Returns the outcome: `delivered`, `held` while the account may not act, or `dropped` when the endpoint or
+    message (or the account, or its key) is gone.
     """
+    # Closure and suspension hold every webhook of the account (logic.standing); a restore queues them again.
+    held = standing.hold_webhook(job)
+    if held is not None:
+        return held
     keys = {
         "account_id": job.account_id,
         "endpoint_id": job.endpoint_id,

@@ -1,0 +1,125 @@
+"""Traffic held while an account may not act: its own gsi2 partition, held webhook jobs, and the resume marker.
+
+A held message keeps its item; only its gsi2 keys move from the release job's `HELD` partition to `HOLD#<account>`
+(same sort key: its due time). A held webhook job is an item `HOLD#HOOK#<event>#<target>` in the account's
+partition, on the same gsi2 partition. Restore writes `HOLD#RESUME` on the `HELD` partition: the release job then
+moves everything back. Every item lives under `ACCT#<id>`, so the purge removes what is still held.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from switchboard.dal import clients
+from switchboard.dal import messaging as table
+from switchboard.dal.messages import HELD_PARTITION, held_sk, message_sk
+from switchboard.dal.messaging import account_pk
+
+HOOK_PREFIX = "HOLD#HOOK#"
+RESUME_SK = "HOLD#RESUME"
+PAGE = 100
+
+
+def hold_pk(account_id: str) -> str:
+    """gsi2 partition of one account's held traffic (never read by the release job's due query)."""
+    return f"HOLD#{account_id}"
+
+
+def park_message(account_id: str, message_id: str, *, due: int, now: float) -> bool:
+    """Hold a message no worker is sending: queued, or `sending` whose lease ran out; False otherwise."""
+    return (
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression="SET gsi2pk = :hold, gsi2sk = :due",
+            condition="#status = :queued OR (#status = :sending AND lease_until < :now)",
+            names={"#status": "status"},
+            vals={
+                ":hold": hold_pk(account_id),
+                ":due": held_sk(due, account_id, message_id),
+                ":queued": "queued",
+                ":sending": "sending",
+                ":now": now,
+            },
+        )
+        is not None
+    )
+
+
+def unpark_message(account_id: str, message_id: str) -> bool:
+    """Back on the release job's index (same due time), whatever its status: the release job decides."""
+    return (
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression="SET gsi2pk = :held",
+            condition="gsi2pk = :hold",
+            vals={":held": HELD_PARTITION, ":hold": hold_pk(account_id)},
+        )
+        is not None
+    )
+
+
+def hook_sk(event_id: str, target_id: str) -> str:
+    """Sort key of one held webhook job (one per event and target: a redelivered job overwrites itself)."""
+    return f"{HOOK_PREFIX}{event_id}#{target_id}"
+
+
+def park_webhook(account_id: str, sk: str, job: str, *, at: int) -> None:
+    """Keep a webhook job (its JSON body, event sealed as it was queued) until the account may act again."""
+    table.put(
+        {
+            "pk": account_pk(account_id),
+            "sk": sk,
+            "account_id": account_id,
+            "job": job,
+            "held_at": at,
+            "gsi2pk": hold_pk(account_id),
+            "gsi2sk": f"{at:012d}#{sk}",
+        }
+    )
+
+
+def take(account_id: str, sk: str, *, token: str | None = None) -> bool:
+    """Delete a held item if it is still there (and still carries `token`, if given): True if this call removed it."""
+    condition, vals = "attribute_exists(pk)", None
+    if token is not None:
+        condition, vals = "#token = :token", table.values({":token": token})
+    request: dict[str, Any] = {
+        "TableName": table.name(),
+        "Key": table.key(account_pk(account_id), sk),
+        "ConditionExpression": condition,
+    }
+    if vals is not None:
+        request["ExpressionAttributeNames"] = {"#token": "token"}
+        request["ExpressionAttributeValues"] = vals
+    try:
+        clients.dynamodb().delete_item(**request)
+    except ClientError as error:
+        if table.conditional_failed(error):
+            return False
+        raise
+    return True
+
+
+def parked(account_id: str) -> list[dict[str, Any]]:
+    """The first page of an account's held traffic (callers move each item off the partition, then ask again)."""
+    items, _ = table.query_page(pk_value=hold_pk(account_id), index="gsi2", limit=PAGE)
+    return items
+
+
+def mark_resume(account_id: str, *, now: int, token: str) -> None:
+    """Ask the release job to release the account's held traffic (due at once). A new `token` each time: the job
+    removes only the request it served, never one written while it ran."""
+    table.put(
+        {
+            "pk": account_pk(account_id),
+            "sk": RESUME_SK,
+            "account_id": account_id,
+            "token": token,
+            "gsi2pk": HELD_PARTITION,
+            "gsi2sk": held_sk(now, account_id, "resume"),
+        }
+    )
