@@ -25,9 +25,10 @@ from functions.callback_worker import handler as callback_worker
 from functions.messages_api import handler as messages_api
 from functions.recipients_api import handler as recipients_api
 from local.workers import sqs_event
-from switchboard import settings, webhook_client
+from switchboard import clock, settings, webhook_client
 from switchboard.carriers import http_client
 from switchboard.carriers.base import CarrierTimeout, CarrierUnavailable
+from switchboard.dal import circuits
 from switchboard.dal import webhooks as webhooks_dal
 from switchboard.logic import webhooks
 from tests.integration.conftest import Context
@@ -116,6 +117,8 @@ class Hostile:
             elif self.kind == "body":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
                 self._drip(conn, endless)
+            elif self.kind == "error_500":
+                conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
             elif self.kind in {"silent", "silent_tls"}:
                 self.stop.wait(HOLD_S)
             elif self.kind == "huge_body":
@@ -249,7 +252,7 @@ def test_a_dripping_tenant_does_not_delay_another_tenants_deliveries(
         _publish("acct_other", 3)
         messages = callbacks.receive()
         assert len(messages) == 9
-        result, elapsed = run_worker(messages)
+        result, _ = run_worker(messages)
         first_slow_attempt = hostile.connections[0] if hostile.connections else None
 
     other = {m["MessageId"] for m in messages if job_of(m)["account_id"] == "acct_other"}
@@ -259,44 +262,65 @@ def test_a_dripping_tenant_does_not_delay_another_tenants_deliveries(
     if first_slow_attempt is not None:
         # Never behind the slow tenant's HTTP: all arrived before its first attempt could have timed out.
         assert max(arrivals.at.values()) - first_slow_attempt < deadline
-    assert elapsed < 2 * deadline + 2 * SLACK_S  # the batch: two deadlines at most, plus moto's bookkeeping
+    log = webhooks_dal.list_deliveries("acct_slow", "whe_slow", limit=10, after_sk=None)[0]
+    # The HTTP time the slow tenant cost this batch: each attempt within its deadline (the batch's wall time is
+    # mostly moto's bookkeeping on a shared machine, so the log's durations are what is asserted).
+    assert all(e.duration_ms < (deadline + SLACK_S) * 1000 for e in log)
     if kind in DRIPS:
         assert failed_ids(result) == slow  # not delivered: each stays queued with its backoff, nothing is lost
         # One attempt reached the slow receiver; after its failure the rest were deferred without HTTP.
         assert len(hostile.connections) == (0 if kind == "unaccepted" else 1)
-        outcomes = sorted(
-            e.outcome for e in webhooks_dal.list_deliveries("acct_slow", "whe_slow", limit=10, after_sk=None)[0]
-        )
-        assert outcomes == ["deferred"] * 5 + ["failed"]
+        assert sorted(e.outcome for e in log) == ["deferred"] * 5 + ["failed"]
+        assert [e.error for e in log if e.outcome == "failed"] == ["timeout"]
     else:
         assert failed_ids(result) == set()  # answered 200: delivered; the flood was cut off after 4 KiB
 
 
-def test_repeated_timeouts_open_the_endpoints_circuit_and_cost_no_more_http(
-    callbacks: Callbacks, deadline: float
+@pytest.mark.parametrize(("kind", "batches_to_open"), [("headers", 1), ("error_500", webhooks.FAILURES_TO_OPEN)])
+def test_failures_open_the_endpoints_circuit_and_then_cost_no_http(
+    kind: str, batches_to_open: int, callbacks: Callbacks, deadline: float
 ) -> None:
-    with Hostile("headers") as hostile, good_receiver() as (good_url, arrivals):
+    # A timeout (a spent deadline) opens the circuit at once; fast failures after FAILURES_TO_OPEN batches.
+    with Hostile(kind) as hostile, good_receiver() as (good_url, arrivals):
         add_endpoint("acct_slow", "whe_slow", hostile.url, {"message.status"})
         add_endpoint("acct_other", "whe_other", good_url, {"message.status"})
-        for _ in range(webhooks.FAILURES_TO_OPEN):
+        for _ in range(batches_to_open):
             _publish("acct_slow", 2)
-            run_worker(callbacks.receive())
-        assert len(hostile.connections) == webhooks.FAILURES_TO_OPEN  # one attempt per batch
+            result, _ = run_worker(callbacks.receive())
+            assert len(result["batchItemFailures"]) == 2
+        assert len(hostile.connections) == batches_to_open  # one attempt per batch, the other job deferred
 
         _publish("acct_slow", 4)
         _publish("acct_other", 2)
         fresh = callbacks.receive()  # the deferred ones stay hidden for their backoff (30 s and more)
         assert len(fresh) == 6
-        result, elapsed = run_worker(fresh)
+        result, _ = run_worker(fresh)
 
-    assert len(hostile.connections) == webhooks.FAILURES_TO_OPEN  # the open circuit: no HTTP at all
-    assert elapsed < deadline + SLACK_S  # bookkeeping only (moto's), no deadline spent on the slow tenant
+    assert len(hostile.connections) == batches_to_open  # the open circuit: no HTTP at all
     slow = {m["MessageId"] for m in fresh if job_of(m)["account_id"] == "acct_slow"}
     assert failed_ids(result) == slow  # deferred, still queued with their backoff
     assert len(arrivals.at) == 2
     log = webhooks_dal.list_deliveries("acct_slow", "whe_slow", limit=100, after_sk=None)[0]
     assert sum(1 for e in log if e.error == "deferred: circuit open") == 4
     assert all(e.next_retry_at is not None for e in log)  # every one has its next attempt scheduled
+
+
+def test_an_open_circuit_is_probed_after_its_cool_down_and_closes_on_success(
+    callbacks: Callbacks, deadline: float
+) -> None:
+    with good_receiver() as (good_url, arrivals):
+        add_endpoint("acct_a", "whe_a", good_url, {"message.status"})
+        key = "webhook:acct_a:whe_a"
+        circuits.trip(key, until=clock.timestamp() + webhooks.COOLDOWN_S)
+        _publish("acct_a", 1)
+        result, _ = run_worker(callbacks.receive())
+        assert len(result["batchItemFailures"]) == 1 and arrivals.at == {}  # open: deferred
+
+        clock.advance(webhooks.COOLDOWN_S + 1)
+        _publish("acct_a", 2)
+        result, _ = run_worker(callbacks.receive())
+    assert result["batchItemFailures"] == [] and len(arrivals.at) == 2  # probed, delivered, closed
+    assert "open_until" not in circuits.get(key)
 
 
 # --- The same through a message's callback_url, and who may set one --------------------------------------------
@@ -322,14 +346,13 @@ def test_a_dripping_callback_url_does_not_delay_another_tenant(
         messages = queues.drain("Callbacks")
         callback_jobs = [m for m in messages if job_of(m).get("message_id")]
         assert len(callback_jobs) >= 3
-        result, elapsed = run_worker(messages)
+        result, _ = run_worker(messages)
         first = hostile.connections[0]
 
     assert len(arrivals.at) == 3
     assert max(arrivals.at.values()) - first < deadline
     assert len(hostile.connections) == 1  # the three messages' callbacks share their account's origin circuit
     assert failed_ids(result) == {m["MessageId"] for m in callback_jobs}
-    assert elapsed < 2 * deadline + 2 * SLACK_S
 
 
 @pytest.mark.parametrize(

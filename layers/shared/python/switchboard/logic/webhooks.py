@@ -20,6 +20,7 @@ from switchboard import clock, ids, settings, webhook_client
 from switchboard.auth import Principal, require
 from switchboard.carriers.circuit import Breaker
 from switchboard.crypto import envelope
+from switchboard.dal import circuits
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import messaging as messaging_dal
 from switchboard.dal import webhooks as webhooks_dal
@@ -57,8 +58,9 @@ EVENT_TABLE = "Callbacks"  # where a sealed event lives, for its associated data
 EVENT_FIELD = "event"
 # The attribute holding a message's own sealed signing secret for its callback_url (a name, not a secret).
 CALLBACK_SECRET_FIELD = "callback_secret_sealed"  # noqa: S105
-# Per account and origin: 3 failed batches within 5 min open its circuit; its jobs are then deferred (no HTTP)
-# until one probe after 60 s. Jobs keep their backoff schedule, so nothing waits less than API.md's 24 h for the DLQ.
+# Per endpoint (or account and callback origin): a timeout, or 3 failed batches within 5 min, open its circuit; its
+# jobs are then deferred (no HTTP) until one probe after 60 s. Jobs keep their backoff schedule: nothing reaches the
+# DLQ sooner than API.md's 24 h.
 FAILURES_TO_OPEN = 3
 FAILURE_WINDOW_S = 300.0
 COOLDOWN_S = 60.0
@@ -377,15 +379,23 @@ class _Ready:
     answer: Answer | None = None
     outcome: str | None = None  # delivered | failed | refused | deferred, once decided
 
+    def defer(self, why: str) -> _Ready:
+        """Not attempted in this batch: hidden until its next attempt, as a failure is."""
+        self.answer, self.outcome = Answer(status=None, error=why, duration_ms=0), "deferred"
+        return self
 
-def circuit_key(job: DeliveryJob, url: str) -> str:
+
+def circuit_key(job: DeliveryJob, url: str | None) -> str | None:
     """The breaker a job counts against: its endpoint's, or for a message's callback_url its account's origin
     (scheme, host, port; hashed, so no hostname sits in the Limits table): many messages to one slow host share it.
+    None for a callback job while its URL is unknown.
 
     Always per account: another tenant's failures at the same host never demote this tenant's deliveries.
     """
     if job.endpoint_id is not None:
         return f"webhook:{job.account_id}:{job.endpoint_id}"
+    if url is None:
+        return None
     parts = urlsplit(url)
     try:
         origin = f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or ''}"
@@ -428,8 +438,7 @@ def _post_in_turn(group: list[_Ready], *, started: float, timeout_s: float, loca
     failing = False
     for ready in group:
         if failing or time.monotonic() - started >= timeout_s:
-            ready.answer = Answer(status=None, error="deferred: endpoint slow or failing", duration_ms=0)
-            ready.outcome = "deferred"
+            ready.defer("deferred: endpoint slow or failing")
             continue
         try:
             ready.answer = webhook_client.post(ready.url, ready.body, ready.headers, local=local, timeout_s=timeout_s)
@@ -487,15 +496,28 @@ def deliver_batch(items: list[Queued]) -> list[str]:
 
     `delivered` and `dropped` are done; anything else (`failed`, `refused`, `deferred`, `error`) stays queued,
     hidden until its next attempt. Jobs are grouped by circuit (an endpoint, or one account's callback origin): each
-    group posts in its own thread, one
-    job at a time, and stops at its first failure (the rest are deferred, not attempted); a group whose circuit is
-    open is deferred without any HTTP. One delivery lasts at most `webhook_timeout_s`, a batch at most twice that.
+    group posts in its own thread, one job at a time, and stops at its first failure (the rest are deferred, not
+    attempted). A group whose circuit is open is deferred without any HTTP (an endpoint's job without even being
+    opened); a timeout opens the circuit at once, other failures after FAILURES_TO_OPEN batches. One delivery lasts
+    at most `webhook_timeout_s`, a batch at most twice that (plus bookkeeping).
     """
     config = settings.get()
     now = int(clock.timestamp())
     outcomes: list[str] = ["error"] * len(items)
+    breaker = Breaker(failures_to_open=FAILURES_TO_OPEN, window_s=FAILURE_WINDOW_S, cooldown_s=COOLDOWN_S)
+    allowed: dict[str, bool] = {}
+
+    def closed(circuit: str) -> bool:  # one read per circuit and batch (and one probe claim when half-open)
+        if circuit not in allowed:
+            allowed[circuit] = breaker.allow(circuit)
+        return allowed[circuit]
+
     ready: list[_Ready] = []
     for index, item in enumerate(items):
+        known = circuit_key(item.job, None)
+        if known is not None and not closed(known):
+            ready.append(_Ready(index, "", b"", {}, known).defer("deferred: circuit open"))
+            continue
         try:
             prepared = prepare(item.job, attempt=item.attempt, now=now)
         except Exception:
@@ -505,21 +527,19 @@ def deliver_batch(items: list[Queued]) -> list[str]:
             outcomes[index] = "dropped"
             continue
         url, body, headers = prepared
-        ready.append(_Ready(index, url, body, headers, circuit_key(item.job, url)))
-    breaker = Breaker(failures_to_open=FAILURES_TO_OPEN, window_s=FAILURE_WINDOW_S, cooldown_s=COOLDOWN_S)
+        each = _Ready(index, url, body, headers, circuit_key(item.job, url) or "")
+        ready.append(each if closed(each.circuit) else each.defer("deferred: circuit open"))
     groups: dict[str, list[_Ready]] = {}
     for each in ready:
-        groups.setdefault(each.circuit, []).append(each)
-    for circuit, group in list(groups.items()):
-        if not breaker.allow(circuit):
-            for each in group:
-                each.answer = Answer(status=None, error="deferred: circuit open", duration_ms=0)
-                each.outcome = "deferred"
-            del groups[circuit]
+        if each.outcome is None:
+            groups.setdefault(each.circuit, []).append(each)
     _post_all(groups, timeout_s=config.webhook_timeout_s, local=config.rules.loopback_webhooks)
     for circuit, group in groups.items():
-        attempted = [each.outcome for each in group if each.outcome != "deferred"]
-        if any(outcome != "delivered" for outcome in attempted):
+        attempted = [each for each in group if each.outcome != "deferred"]
+        if any(each.answer is not None and each.answer.error == "timeout" for each in attempted):
+            # A spent deadline is what costs others: no second one until the cool-down's probe.
+            circuits.trip(circuit, until=clock.timestamp() + COOLDOWN_S)
+        elif any(each.outcome != "delivered" for each in attempted):
             breaker.failure(circuit)
         elif attempted:
             breaker.success(circuit)
