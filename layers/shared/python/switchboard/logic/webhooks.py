@@ -433,19 +433,20 @@ def prepare(job: DeliveryJob, *, attempt: int, now: int) -> tuple[str, bytes, di
 
 
 def _post_in_turn(group: list[_Ready], *, started: float, timeout_s: float, local: bool) -> None:
-    """Post one origin's jobs one after another; after a failure, or once a delivery's deadline has passed since
-    the batch began, the rest are deferred: one origin holds its batch for at most two deadlines."""
-    failing = False
+    """Post one circuit's jobs one after another; after a timeout, or once a delivery's deadline has passed since
+    the batch began, the rest are deferred: one circuit holds its batch for at most two deadlines. (A fast failure,
+    a 500 or a refused connection, costs nobody anything: the next job is still tried.)"""
+    slow = False
     for ready in group:
-        if failing or time.monotonic() - started >= timeout_s:
-            ready.defer("deferred: endpoint slow or failing")
+        if slow or time.monotonic() - started >= timeout_s:
+            ready.defer("deferred: endpoint slow")
             continue
         try:
             ready.answer = webhook_client.post(ready.url, ready.body, ready.headers, local=local, timeout_s=timeout_s)
             ready.outcome = "delivered" if ready.answer.delivered else "failed"
         except TargetRefused as refused:
             ready.answer, ready.outcome = Answer(status=None, error=f"refused: {refused}", duration_ms=0), "refused"
-        failing = ready.outcome != "delivered"
+        slow = ready.answer.error == "timeout"
 
 
 def _post_all(groups: dict[str, list[_Ready]], *, timeout_s: float, local: bool) -> None:
@@ -496,7 +497,7 @@ def deliver_batch(items: list[Queued]) -> list[str]:
 
     `delivered` and `dropped` are done; anything else (`failed`, `refused`, `deferred`, `error`) stays queued,
     hidden until its next attempt. Jobs are grouped by circuit (an endpoint, or one account's callback origin): each
-    group posts in its own thread, one job at a time, and stops at its first failure (the rest are deferred, not
+    group posts in its own thread, one job at a time, and stops at its first timeout (the rest are deferred, not
     attempted). A group whose circuit is open is deferred without any HTTP (an endpoint's job without even being
     opened); a timeout opens the circuit at once, other failures after FAILURES_TO_OPEN batches. One delivery lasts
     at most `webhook_timeout_s`, a batch at most twice that (plus bookkeeping).
