@@ -200,6 +200,31 @@ def test_a_dripping_receiver_cannot_hold_a_delivery_past_its_deadline(kind: str)
     assert DEADLINE_S * 0.9 <= elapsed < DEADLINE_S + SLACK_S
 
 
+def test_a_slow_name_server_cannot_hold_a_delivery_or_an_api_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    released = threading.Event()
+
+    def slow_resolve(host: str, port: int) -> list[str]:
+        released.wait(HOLD_S)  # an attacker's authoritative server answering after the resolver's patience
+        return ["93.184.215.14"]
+
+    monkeypatch.setattr(webhook_client, "resolve", slow_resolve)
+    try:
+        started = time.monotonic()
+        answer = webhook_client.post("https://hooks.example.com/h", b"{}", {}, local=False, timeout_s=DEADLINE_S)
+        assert (answer.status, answer.error) == (None, "timeout")
+        assert time.monotonic() - started < DEADLINE_S + SLACK_S
+        monkeypatch.setenv("STAGE", "dev")  # deployed rules: https and public addresses only
+        monkeypatch.setenv("WEBHOOK_TIMEOUT_S", str(DEADLINE_S))
+        settings.reload()
+        started = time.monotonic()
+        # Accepted like a name that does not resolve yet: every delivery resolves and checks it again.
+        assert webhooks.check_url("https://hooks.example.com/h") == "https://hooks.example.com/h"
+        assert time.monotonic() - started < DEADLINE_S + SLACK_S
+    finally:
+        released.set()
+        settings.reload()
+
+
 @pytest.mark.parametrize("kind", FLOODS)
 def test_a_flooding_receiver_is_cut_off_after_the_size_bound(kind: str) -> None:
     with Hostile(kind) as hostile:

@@ -171,13 +171,16 @@ def check_url(url: str) -> str:
 
     A name that does not resolve yet is accepted: delivery resolves (and checks) it again every time.
     """
-    local = settings.get().rules.loopback_webhooks
+    config = settings.get()
+    local = config.rules.loopback_webhooks
     try:
         target = webhook_client.parse_target(url, local=local)
-        webhook_client.check_addresses(target, local=local)
+        webhook_client.check_addresses(target, local=local, timeout_s=config.webhook_timeout_s)
     except TargetRefused as refused:
         if "does not resolve" not in str(refused):
             raise _url_problem(str(refused)) from None
+    except webhook_client.ResolveTimeout:
+        pass  # a slow name server holds no API request: every delivery resolves and checks the name again
     return url
 
 
