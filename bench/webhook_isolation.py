@@ -89,7 +89,7 @@ def main() -> None:
         {
             "AWS_DEFAULT_REGION": "eu-west-1",
             "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",  # pragma: allowlist secret - moto's dummy credentials
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "SwitchboardBench",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
