@@ -120,6 +120,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/login_latency.py
 	PYTHONPATH=. $(PY) bench/enumeration_timing.py
 	PYTHONPATH=.:layers/shared/python $(PY) bench/messaging.py
+	PYTHONPATH=.:layers/shared/python $(PY) bench/webhook_isolation.py
 
 # Records every AWS call of every function while the integration and e2e tests run (tests/conftest.py).
 permissions: $(VENV)/.installed

@@ -226,7 +226,7 @@ QUEUES: tuple[Queue, ...] = (
     ),
     # Customer webhooks retry with backoff for at least 24 h: the worker hides a failed job until its next attempt
     # (30 s doubling to 1 h: 36 attempts span ~29 h, switchboard.models.webhooks.MAX_ATTEMPTS), then the DLQ.
-    # The visibility timeout covers a batch of 10 deliveries of at most 5 s each (the worker's timeout).
+    # The visibility timeout covers a batch (at most two 5 s delivery deadlines: logic.webhooks.deliver_batch).
     Queue(
         id="Callbacks",
         env="CALLBACKS_QUEUE_URL",
@@ -438,12 +438,14 @@ FUNCTIONS: tuple[Function, ...] = (
                 # appends to the delivery log; a message's callback_url and secret; a closed account's held jobs
                 "Messaging": ops(Op.GET, Op.PUT),
                 "Keyring": ops(Op.GET),
+                "Limits": ops(Op.GET, Op.UPDATE),  # a circuit per account and origin (slow endpoints are deferred)
             }
         ),
         queues=_ro({"Callbacks": Access.CONSUME}),  # the worker itself hides a failed job until its next attempt
         uses_data_key=True,
         memory_mb=512,
-        timeout_s=60,  # 10 deliveries x 5 s at most; equal to the queue's visibility timeout
+        # Origins post in parallel, each for at most two 5 s deadlines; far below the queue's visibility timeout.
+        timeout_s=60,
     ),
     Function(
         name="purge_job",

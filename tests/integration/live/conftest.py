@@ -32,7 +32,6 @@ from urllib.parse import parse_qsl, urlsplit
 import boto3
 import pytest
 import pytest_socket
-import urllib3.util.connection
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -45,7 +44,7 @@ from functions.send_worker import handler as send_worker
 from functions.webhooks_api import handler as webhooks_api
 from infra import catalog
 from local.workers import sqs_event
-from switchboard import clock, settings, webhook_client
+from switchboard import clock, outbound, settings, webhook_client
 from switchboard.carriers import registry
 from switchboard.crypto import secrets
 from tests.integration.conftest import Context, rest_event
@@ -282,14 +281,14 @@ def customer(carriers: Carriers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         return list(hub.dns[host])
 
     # Routing: the customer's public address on 443 is this receiver; every other address is left alone.
-    real_connect: Callable[..., socket.socket] = urllib3.util.connection.create_connection
+    real_connect: Callable[[str, int, float], socket.socket] = outbound.connect
 
-    def connect(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
-        routed = ("127.0.0.1", port) if address == (CUSTOMER_ADDRESS, 443) else address
-        return real_connect(routed, *args, **kwargs)
+    def connect(address: str, to_port: int, timeout_s: float) -> socket.socket:
+        routed = ("127.0.0.1", port) if (address, to_port) == (CUSTOMER_ADDRESS, 443) else (address, to_port)
+        return real_connect(*routed, timeout_s)
 
     monkeypatch.setattr(webhook_client, "resolve", resolve)
-    monkeypatch.setattr(urllib3.util.connection, "create_connection", connect)
+    monkeypatch.setattr(outbound, "connect", connect)
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # the customer's certificate chains to a CA we trust
     try:
         yield hub

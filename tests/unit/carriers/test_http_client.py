@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -20,9 +21,7 @@ def _no_code(payload: object) -> str:
 
 def test_http_client_timeouts_are_r63s_connect_300ms_total_1s() -> None:
     client = http_client.HttpClient()
-    assert client.timeout.connect_timeout == 0.3
-    assert client.timeout.total == 1.0
-    assert client.timeout.read_timeout == 1.0
+    assert (client.connect_timeout_s, client.total_timeout_s) == (0.3, 1.0)
 
 
 def test_http_client_posts_and_returns_the_answer(fake_carrier: FakeCarrier) -> None:
@@ -104,3 +103,50 @@ def test_check_redirect_is_not_followed(fake_carrier: FakeCarrier) -> None:
 def test_check_2xx_returns_json_and_tolerates_non_json() -> None:
     assert http_client.check("fake", http_client.Response(200, b'{"a": 1}'), error_code=_no_code) == {"a": 1}
     assert http_client.check("fake", http_client.Response(202, b"<html>"), error_code=_no_code) == {}
+
+
+def test_http_client_reuses_a_kept_alive_connection_and_drops_one_the_carrier_closed(loopback_only: None) -> None:
+    # R63's budget: TLS set-up is most of a send, so a carrier connection is kept; one the carrier has closed since
+    # is noticed before reuse (nothing is sent on it), never retried after a send.
+    connections: list[socket.socket] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(2)
+            for _ in range(2):
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    request += chunk
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            # After two answers the carrier closes the connection (an idle timeout on its side).
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            connections.append(conn)
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/send"
+    client = http_client.HttpClient()
+    try:
+        assert client.post("fake", url, headers={}, body=b"1").status == 200
+        assert client.post("fake", url, headers={}, body=b"2").status == 200
+        assert len(connections) == 1  # the second send reused the first connection
+        time.sleep(0.2)  # the carrier has closed it by now
+        assert client.post("fake", url, headers={}, body=b"3").status == 200
+        assert len(connections) == 2  # a closed connection is not reused: a new one, and the send succeeded
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        listener.close()

@@ -37,6 +37,7 @@ STAGES: Mapping[str, StageRules] = {
 TUNING: tuple[str, ...] = (
     "LOGIN_FAILURE_FLOOR_MS",
     "WEBHOOK_RETRY_BASE_S",
+    "WEBHOOK_TIMEOUT_S",
     "CONSOLE_BASE_URL",
     "CLOUDFLARE_IPS_URL",
     "BREACHED_PASSWORDS_URL",
@@ -73,6 +74,7 @@ class Settings:
     # Where e-mailed links open (the web console); each e-mail also names the API call that takes the token.
     console_base_url: str = "https://console.switchboard.example"
     webhook_retry_base_s: int = 30  # first webhook retry delay; it doubles up to an hour (WEBHOOK_RETRY_BASE_S)
+    webhook_timeout_s: float = 5.0  # one delivery's total deadline, DNS to last byte (WEBHOOK_TIMEOUT_S)
     # Cloudflare's published ranges (R47 drift job); only the local stack and tests point it at a loopback fake.
     cloudflare_ips_url: str = "https://api.cloudflare.com/client/v4/ips"
     # The Pwned Passwords range API (R2b); "" switches the breach check off. Deployed stages default to the real
@@ -113,6 +115,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         public_base_url=env.get("PUBLIC_BASE_URL", "https://api.switchboard.example"),
         mail_from=env.get("MAIL_FROM", "Switchboard <no-reply@switchboard.example>"),
         webhook_retry_base_s=int(env.get("WEBHOOK_RETRY_BASE_S", "30")),
+        webhook_timeout_s=float(env.get("WEBHOOK_TIMEOUT_S", "5")),
         login_failure_floor_ms=int(env.get("LOGIN_FAILURE_FLOOR_MS", "400")),
         console_base_url=env.get("CONSOLE_BASE_URL", "https://console.switchboard.example"),
         cloudflare_ips_url=env.get("CLOUDFLARE_IPS_URL", "https://api.cloudflare.com/client/v4/ips"),

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import urllib3
-
-from switchboard import urls
+from switchboard import outbound, urls
 
 MAX_RESPONSE_BYTES = 4096  # read a little of the answer (so the connection ends cleanly), then discard it
-TIMEOUT_S = 5.0
+TIMEOUT_S = 5.0  # the total of one delivery: DNS, connect, TLS, request, headers and body (settings can lower it)
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -35,9 +35,7 @@ class Target:
     @property
     def host_header(self) -> str:
         """The Host header: the name the customer wrote, with a non-default port."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.scheme == "https" else 80
-        return host if self.port == default else f"{host}:{self.port}"
+        return outbound.host_header(self.host, self.port, self.scheme)
 
 
 @dataclass(frozen=True)
@@ -113,13 +111,41 @@ def parse_target(url: str, *, local: bool) -> Target:
     )
 
 
-def check_addresses(target: Target, *, local: bool) -> str:
-    """Resolve the host once; every address must be allowed; returns the one to connect to."""
+class ResolveTimeout(Exception):
+    """The name did not resolve within the time given (a slow authoritative server must not hold a worker)."""
+
+
+def _resolve_within(host: str, port: int, timeout_s: float | None) -> list[str]:
+    if timeout_s is None:
+        return resolve(host, port)
+    # getaddrinfo takes no timeout: it runs in a daemon thread that is abandoned (never joined) when too slow.
+    outcome: list[list[str] | BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(resolve(host, port))
+        except BaseException as error:
+            outcome.append(error)
+        done.set()
+
+    threading.Thread(target=run, name="webhook-resolve", daemon=True).start()
+    if not done.wait(timeout_s):
+        raise ResolveTimeout(host)
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def check_addresses(target: Target, *, local: bool, timeout_s: float | None = None) -> str:
+    """Resolve the host once (within `timeout_s` when given: else ResolveTimeout); every address must be allowed;
+    returns the one to connect to."""
     literal = _literal(target.host)
     if literal is not None:
         return str(literal)
     try:
-        addresses = resolve(target.host, target.port)
+        addresses = _resolve_within(target.host, target.port, timeout_s)
     except UnicodeError:
         # The IDNA codec refuses the name before any lookup (a label over 63 characters, an empty label).
         raise TargetRefused("the host is not a valid domain name") from None
@@ -135,58 +161,46 @@ def check_addresses(target: Target, *, local: bool) -> str:
     return addresses[0]
 
 
-def _pool(target: Target, address: str, timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
-    if target.scheme == "https":
-        # Connect to the checked address, but do SNI and certificate verification for the customer's hostname.
-        return urllib3.HTTPSConnectionPool(
-            address,
-            target.port,
-            timeout=timeout,
-            retries=False,
-            cert_reqs="CERT_REQUIRED",
-            server_hostname=target.host,
-            assert_hostname=target.host,
-        )
-    return urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False)
+def _tls_context() -> ssl.SSLContext:
+    # Verification for the customer's hostname although the socket connected to the checked address.
+    return ssl.create_default_context()
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, local: bool, timeout_s: float = TIMEOUT_S) -> Answer:
-    """POST `body` to `url` once, SSRF-safely; never raises for network trouble (the Answer says what happened).
+    """POST `body` to `url` once, SSRF-safely, all within `timeout_s` (DNS, connect, TLS, request, headers, body);
+    never raises for network trouble (the Answer says what happened).
 
-    TargetRefused is raised when the URL or its addresses are not allowed: nothing was sent.
+    At most MAX_RESPONSE_BYTES of the answer are read, then the connection is dropped: a receiver can neither
+    drip-feed nor flood a delivery past its deadline. TargetRefused is raised when the URL or its addresses are not
+    allowed: nothing was sent.
     """
-    target = parse_target(url, local=local)
-    address = check_addresses(target, local=local)
     started = time.monotonic()
-    deadline = started + timeout_s
-    pool = _pool(target, address, urllib3.Timeout(total=timeout_s))
+    target = parse_target(url, local=local)
 
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)
 
     try:
-        response = pool.urlopen(
+        address = check_addresses(target, local=local, timeout_s=timeout_s)
+    except ResolveTimeout:
+        return Answer(status=None, error="timeout", duration_ms=elapsed_ms())
+    left = timeout_s - (time.monotonic() - started)
+    try:
+        reply = _CLIENT.request(
             "POST",
+            (target.scheme, address, target.port, target.host),
             target.path,
+            host_header=target.host_header,
+            headers=headers,
             body=body,
-            headers={**headers, "Host": target.host_header},
-            redirect=False,
-            retries=False,
-            assert_same_host=False,
-            preload_content=False,
+            timeout_s=max(0.001, left),
+            max_body=MAX_RESPONSE_BYTES,
+            excess="truncate",  # the answer is never kept or parsed: only its status counts
+            context=_tls_context() if target.scheme == "https" else None,
         )
-        try:
-            received = 0
-            for chunk in response.stream(1024):
-                received += len(chunk)
-                if received >= MAX_RESPONSE_BYTES or time.monotonic() > deadline:
-                    break
-        finally:
-            # Whatever is left unread is discarded with the connection: never kept, never parsed.
-            response.close()
-        return Answer(status=response.status, error=None, duration_ms=elapsed_ms())
-    except urllib3.exceptions.HTTPError as error:
-        kind = "timeout" if isinstance(error, urllib3.exceptions.TimeoutError) else type(error).__name__
-        return Answer(status=None, error=kind, duration_ms=elapsed_ms())
-    finally:
-        pool.close()
+    except outbound.Failed as failed:
+        return Answer(status=None, error=failed.kind, duration_ms=elapsed_ms())
+    return Answer(status=reply.status, error=None, duration_ms=elapsed_ms())
+
+
+_CLIENT = outbound.Client(keep_alive=False)  # one connection per delivery: a customer's server holds nothing of ours

@@ -1,18 +1,14 @@
-"""The one HTTP client of the carrier adapters: urllib3, short timeouts, no retries, no redirects, TLS verified."""
+"""The one HTTP client of the carrier adapters: a total deadline, no retries, no redirects, TLS verified."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import urllib3
-from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
-
+from switchboard import outbound
 from switchboard.carriers.base import CarrierError, CarrierRejected, CarrierTimeout, CarrierUnavailable
 from switchboard.observability import logger
 from switchboard.urls import is_loopback
@@ -47,57 +43,47 @@ class HttpClient:
     def __init__(
         self, *, connect_timeout_s: float = CONNECT_TIMEOUT_S, total_timeout_s: float = TOTAL_TIMEOUT_S
     ) -> None:
-        self.timeout = urllib3.Timeout(connect=connect_timeout_s, read=total_timeout_s, total=total_timeout_s)
+        self.connect_timeout_s = connect_timeout_s
         self.total_timeout_s = total_timeout_s
-        # retries=False: no retry and no redirect is followed (a 3xx comes back as an answer and is refused);
-        # the router fails over instead, which keeps the 2 s budget and never double-submits on its own.
-        self._pool = urllib3.PoolManager(
-            timeout=self.timeout, retries=False, cert_reqs="CERT_REQUIRED", maxsize=4, block=False
-        )
+        # Connections to a carrier are kept for the next send (TLS set-up is most of a send's time); nothing is
+        # retried and no redirect is followed (a 3xx comes back as an answer and is refused): the router fails over
+        # instead, which keeps the 2 s budget and never double-submits on its own.
+        self._client = outbound.Client(keep_alive=True)
 
     def post(self, carrier: str, url: str, *, headers: Mapping[str, str], body: bytes) -> Response:
-        """POST `body` to `url` and read the answer within the total timeout."""
+        """POST `body` to `url` and read the answer, all within the total timeout (a dripping carrier is cut off)."""
         parts = urlsplit(url)
         if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
             # Plain HTTP only to loopback (the tests' fake carriers): credentials never travel unencrypted.
             raise CarrierUnavailable(f"{carrier}: refusing a non-HTTPS carrier URL")
-        started = time.monotonic()
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        path = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
         try:
-            raw = self._pool.request(
-                "POST", url, body=body, headers=dict(headers), preload_content=False, redirect=False
+            reply = self._client.request(
+                "POST",
+                (parts.scheme, host, port, host),
+                path,
+                host_header=outbound.host_header(host, port, parts.scheme),
+                headers=headers,
+                body=body,
+                timeout_s=self.total_timeout_s,
+                connect_timeout_s=self.connect_timeout_s,
+                max_body=MAX_RESPONSE_BYTES,
+                excess="refuse",
             )
-            try:
-                data = self._read(carrier, raw, deadline=started + self.total_timeout_s)
-            finally:
-                raw.release_conn()
-        except MaxRetryError as error:  # not raised with retries=False, but urllib3 may wrap; unwrap to classify
-            raise _transport_error(carrier, error.reason or error) from error
-        except HTTPError as error:
-            raise _transport_error(carrier, error) from error
-        return Response(status=raw.status, body=data)
-
-    def _read(self, carrier: str, raw: urllib3.BaseHTTPResponse, *, deadline: float) -> bytes:
-        # urllib3's read timeout bounds each recv, not the whole body: a carrier dripping bytes would never time
-        # out, so the total is enforced here as well.
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            if time.monotonic() > deadline:
-                raise CarrierTimeout(f"{carrier} did not answer within {self.total_timeout_s}s")
-            chunk = raw.read(8192)
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                raise CarrierUnavailable(f"{carrier} answered more than {MAX_RESPONSE_BYTES} bytes")
-            chunks.append(chunk)
+        except outbound.Failed as failed:
+            raise _transport_error(carrier, failed) from None
+        return Response(status=reply.status, body=reply.body)
 
 
-def _transport_error(carrier: str, error: BaseException) -> CarrierError:
-    # NewConnectionError subclasses ConnectTimeoutError for history's sake, but it is a refusal: answered at once.
-    if isinstance(error, Urllib3Timeout) and not isinstance(error, NewConnectionError):
-        return CarrierTimeout(f"{carrier} did not answer in time ({type(error).__name__})")
-    return CarrierUnavailable(f"{carrier} is unreachable ({type(error).__name__})")
+def _transport_error(carrier: str, failed: outbound.Failed) -> CarrierError:
+    # A refused connection is answered at once: another carrier may take the message now.
+    if failed.timed_out:
+        return CarrierTimeout(f"{carrier} did not answer within the deadline ({failed.kind})")
+    if failed.kind == "too_large":
+        return CarrierUnavailable(f"{carrier} answered more than {MAX_RESPONSE_BYTES} bytes")
+    return CarrierUnavailable(f"{carrier} is unreachable ({failed.kind})")
 
 
 def check(

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from switchboard import settings
+from switchboard import outbound, settings
 from switchboard.observability import logger
 from switchboard.urls import is_loopback
 
@@ -105,40 +104,34 @@ def parse_published(body: bytes) -> set[str]:
 
 def fetch(url: str) -> bytes:
     """GET `url` over HTTPS (plain HTTP only to loopback: the local stack's and tests' fakes), no redirects, TLS
-    verified, bounded in time and size; CheckFailed on any failure."""
-    import urllib3  # noqa: PLC0415 - only this job needs it; other cold starts skip it
-    from urllib3.exceptions import HTTPError  # noqa: PLC0415
-
+    verified, bounded in time (one total deadline) and size; CheckFailed on any failure."""
     parts = urlsplit(url)
     if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
         raise CheckFailed(f"refusing a non-HTTPS URL for the published ranges: {parts.scheme}://{parts.hostname}")
-    timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=TOTAL_TIMEOUT_S, total=TOTAL_TIMEOUT_S)
-    pool = urllib3.PoolManager(timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED")
-    deadline = time.monotonic() + TOTAL_TIMEOUT_S
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
     try:
-        response = pool.request(
-            "GET", url, preload_content=False, redirect=False, headers={"Accept": "application/json"}
+        reply = outbound.Client().request(
+            "GET",
+            (parts.scheme, host, port, host),
+            path,
+            host_header=outbound.host_header(host, port, parts.scheme),
+            headers={"Accept": "application/json"},
+            body=b"",
+            timeout_s=TOTAL_TIMEOUT_S,
+            connect_timeout_s=CONNECT_TIMEOUT_S,
+            max_body=MAX_RESPONSE_BYTES,
         )
-        try:
-            if response.status != 200:
-                raise CheckFailed(f"the published ranges answered HTTP {response.status}")
-            chunks: list[bytes] = []
-            size = 0
-            while chunk := response.read(8192):
-                # The read timeout bounds each recv; a server dripping bytes is cut off by the total deadline.
-                if time.monotonic() > deadline:
-                    raise CheckFailed(f"the published ranges took longer than {TOTAL_TIMEOUT_S}s")
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise CheckFailed(f"the published ranges exceed {MAX_RESPONSE_BYTES} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
-        finally:
-            response.release_conn()
-    except HTTPError as error:
-        raise CheckFailed(f"the published ranges could not be fetched ({type(error).__name__})") from error
-    finally:
-        pool.clear()
+    except outbound.Failed as failed:
+        if failed.timed_out:
+            raise CheckFailed(f"the published ranges could not be fetched within {TOTAL_TIMEOUT_S}s") from None
+        if failed.kind == "too_large":
+            raise CheckFailed(f"the published ranges exceed {MAX_RESPONSE_BYTES} bytes") from None
+        raise CheckFailed(f"the published ranges could not be fetched ({failed.kind})") from None
+    if reply.status != 200:
+        raise CheckFailed(f"the published ranges answered HTTP {reply.status}")
+    return reply.body
 
 
 def check(*, url: str | None = None, fetcher: Fetch = fetch, deployed: set[str] | None = None) -> DriftReport:

@@ -21,7 +21,15 @@ from switchboard.dal import recipients as recipients_dal
 from switchboard.logic import consent, notify, webhooks
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models import plans
-from switchboard.models.errors import BadRequest, Conflict, NotFound, ProblemError, RateLimited, ValidationFailed
+from switchboard.models.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ProblemError,
+    RateLimited,
+    ValidationFailed,
+)
 from switchboard.models.messages import (
     MAX_SEND_AHEAD_S,
     MESSAGE_STATUSES,
@@ -34,7 +42,7 @@ from switchboard.models.messages import (
     MessagePage,
     Template,
 )
-from switchboard.models.permissions import masks_phone_numbers
+from switchboard.models.permissions import Permission, allows, masks_phone_numbers
 from switchboard.models.recipients import InvalidPhone, mask_phone, parse_phone
 from switchboard.observability import logger, metrics
 
@@ -113,18 +121,36 @@ def validate(body: MessageIn) -> None:
         check_callback_url(body.callback_url)
 
 
+def require_callback_role(principal: Principal, body: MessageIn) -> None:
+    """A callback_url is a webhook target chosen per message: only roles that may manage webhook endpoints set one.
+
+    Otherwise a role refused the endpoints (an agent) could still aim the platform's HTTP client anywhere; 403
+    `callback_url_forbidden`, before anything is charged or stored.
+    """
+    if body.callback_url is not None and not allows(principal.role, Permission.WEBHOOKS_MANAGE):
+        raise Forbidden(
+            f"Your role ({principal.role}) may send messages but not set a callback_url: that needs the role that "
+            "manages webhook endpoints (owner, admin or developer). Send without callback_url, or use a key with "
+            "that role.",
+            code="callback_url_forbidden",
+        )
+
+
 def check_callback_url(url: str) -> None:
     """The webhook endpoints' SSRF rules (R42): https on 443 deployed, no private, loopback or link-local target.
 
     A name that does not resolve yet is accepted: every delivery resolves (and checks) it again.
     """
-    local = settings.get().rules.loopback_webhooks
+    config = settings.get()
+    local = config.rules.loopback_webhooks
     try:
         target = webhook_client.parse_target(url, local=local)
-        webhook_client.check_addresses(target, local=local)
+        webhook_client.check_addresses(target, local=local, timeout_s=config.webhook_timeout_s)
     except webhook_client.TargetRefused as refused:
         if "does not resolve" not in str(refused):
             raise invalid("/callback_url", f"This callback URL is not allowed: {refused}.") from None
+    except webhook_client.ResolveTimeout:
+        pass  # a slow name server holds no API request: every delivery resolves and checks the name again
 
 
 def sender(account_id: str, channel: str) -> str:
@@ -308,6 +334,7 @@ def store_and_enqueue(item: dict[str, Any], start: int) -> None:
 def create(principal: Principal, body: MessageIn) -> MessageCreated:
     """POST /v1/messages → 202 queued; 422 consent_required or template_required (nothing queued); 429
     quota_exceeded. With a callback_url, the answer carries the message's signing secret, once."""
+    require_callback_role(principal, body)
     validate(body)
     account_id = principal.account_id
     recipient = _resolve(account_id, body)

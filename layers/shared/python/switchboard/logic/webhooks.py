@@ -8,6 +8,9 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +18,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from switchboard import clock, ids, settings, webhook_client
 from switchboard.auth import Principal, require
+from switchboard.carriers.circuit import Breaker
 from switchboard.crypto import envelope
+from switchboard.dal import circuits
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import messaging as messaging_dal
 from switchboard.dal import webhooks as webhooks_dal
@@ -53,6 +58,14 @@ EVENT_TABLE = "Callbacks"  # where a sealed event lives, for its associated data
 EVENT_FIELD = "event"
 # The attribute holding a message's own sealed signing secret for its callback_url (a name, not a secret).
 CALLBACK_SECRET_FIELD = "callback_secret_sealed"  # noqa: S105
+# Per endpoint (or account and callback origin): a timeout, or 3 failed batches within 5 min, open its circuit; its
+# jobs are then deferred (no HTTP) until one probe after 60 s. Jobs keep their backoff schedule: nothing reaches the
+# DLQ sooner than API.md's 24 h.
+FAILURES_TO_OPEN = 3
+FAILURE_WINDOW_S = 300.0
+COOLDOWN_S = 60.0
+MAX_PARALLEL = 10  # origins posted at once in one batch (the event source's batch size)
+DONE = frozenset({"delivered", "dropped", "held"})  # held: kept for the account's restore (logic.standing)
 
 
 def _event_place(event_id: str) -> dict[str, str]:
@@ -158,13 +171,16 @@ def check_url(url: str) -> str:
 
     A name that does not resolve yet is accepted: delivery resolves (and checks) it again every time.
     """
-    local = settings.get().rules.loopback_webhooks
+    config = settings.get()
+    local = config.rules.loopback_webhooks
     try:
         target = webhook_client.parse_target(url, local=local)
-        webhook_client.check_addresses(target, local=local)
+        webhook_client.check_addresses(target, local=local, timeout_s=config.webhook_timeout_s)
     except TargetRefused as refused:
         if "does not resolve" not in str(refused):
             raise _url_problem(str(refused)) from None
+    except webhook_client.ResolveTimeout:
+        pass  # a slow name server holds no API request: every delivery resolves and checks the name again
     return url
 
 
@@ -345,54 +361,214 @@ def _target(job: DeliveryJob) -> tuple[str, str] | None:
     return endpoint.url, envelope.open_sealed(job.account_id, endpoint.secret_sealed, **_secret_place(endpoint))
 
 
-def deliver(job: DeliveryJob, *, attempt: int, receipt_handle: str) -> str:
-    """POST one event to one endpoint (or one message's callback_url), signed; on failure hide the job until its
-    next attempt and raise.
+@dataclass
+class Queued:
+    """One received job of a batch: its receive count is its attempt number."""
 
-    Returns the outcome: `delivered`, `held` while the account may not act, or `dropped` when the endpoint or
-    message (or the account, or its key) is gone.
+    job: DeliveryJob
+    attempt: int
+    receipt_handle: str
+
+
+@dataclass
+class _Ready:
+    """A job that may be posted now: where, what, and the circuit it counts against."""
+
+    index: int
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    circuit: str
+    answer: Answer | None = None
+    outcome: str | None = None  # delivered | failed | refused | deferred, once decided
+
+    def defer(self, why: str) -> _Ready:
+        """Not attempted in this batch: hidden until its next attempt, as a failure is."""
+        self.answer, self.outcome = Answer(status=None, error=why, duration_ms=0), "deferred"
+        return self
+
+
+def circuit_key(job: DeliveryJob, url: str | None) -> str | None:
+    """The breaker a job counts against: its endpoint's, or for a message's callback_url its account's origin
+    (scheme, host, port; hashed, so no hostname sits in the Limits table): many messages to one slow host share it.
+    None for a callback job while its URL is unknown.
+
+    Always per account: another tenant's failures at the same host never demote this tenant's deliveries.
     """
-    # Closure and suspension hold every webhook of the account (logic.standing); a restore queues them again.
-    held = standing.hold_webhook(job)
-    if held is not None:
-        return held
-    keys = {
+    if job.endpoint_id is not None:
+        return f"webhook:{job.account_id}:{job.endpoint_id}"
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    try:
+        origin = f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or ''}"
+    except ValueError:
+        origin = url
+    return f"webhook:{job.account_id}:callback:{hashlib.sha256(origin.encode()).hexdigest()[:20]}"
+
+
+def _keys(job: DeliveryJob) -> dict[str, str | None]:
+    return {
         "account_id": job.account_id,
         "endpoint_id": job.endpoint_id,
         "message_id": job.message_id,
         "event_id": job.event_id,
     }
+
+
+def prepare(job: DeliveryJob, *, attempt: int, now: int) -> tuple[str, bytes, dict[str, str]] | None:
+    """Whether and what to post for one job: (url, signed body, headers), or None to drop it.
+
+    Every decision about one job before the network is made here (the endpoint or message is gone, the account's
+    key is shredded), so a rule that holds or drops a job has one place to go.
+    """
     try:
         target = _target(job)
         body = open_event(job).encode() if target is not None else b""
     except envelope.KeyShredded:
-        logger.info("account key shredded: delivery dropped", extra={**keys, "attempt": attempt})
-        return "dropped"
+        logger.info("account key shredded: delivery dropped", extra={**_keys(job), "attempt": attempt})
+        return None
     if target is None:
-        logger.info("webhook target deleted: delivery dropped", extra={**keys, "attempt": attempt})
-        return "dropped"
+        logger.info("webhook target deleted: delivery dropped", extra={**_keys(job), "attempt": attempt})
+        return None
     url, secret = target
-    now = int(clock.timestamp())
-    try:
-        answer = webhook_client.post(
-            url, body, _headers(job, sign(secret, now, body)), local=settings.get().rules.loopback_webhooks
-        )
-        outcome = "delivered" if answer.delivered else "failed"
-    except TargetRefused as refused:
-        answer, outcome = Answer(status=None, error=f"refused: {refused}", duration_ms=0), "refused"
+    return url, body, _headers(job, sign(secret, now, body))
+
+
+def _post_in_turn(group: list[_Ready], *, started: float, timeout_s: float, local: bool) -> None:
+    """Post one circuit's jobs one after another; after a timeout, or once a delivery's deadline has passed since
+    the batch began, the rest are deferred: one circuit holds its batch for at most two deadlines. (A fast failure,
+    a 500 or a refused connection, costs nobody anything: the next job is still tried.)"""
+    slow = False
+    for ready in group:
+        if slow or time.monotonic() - started >= timeout_s:
+            ready.defer("deferred: endpoint slow")
+            continue
+        try:
+            ready.answer = webhook_client.post(ready.url, ready.body, ready.headers, local=local, timeout_s=timeout_s)
+            ready.outcome = "delivered" if ready.answer.delivered else "failed"
+        except TargetRefused as refused:
+            ready.answer, ready.outcome = Answer(status=None, error=f"refused: {refused}", duration_ms=0), "refused"
+        slow = ready.answer.error == "timeout"
+
+
+def _post_all(groups: dict[str, list[_Ready]], *, timeout_s: float, local: bool) -> None:
+    """Every origin in its own thread: another tenant's slow endpoint never delays this one's delivery."""
+    started = time.monotonic()
+    if not groups:
+        return
+    if len(groups) == 1:
+        _post_in_turn(next(iter(groups.values())), started=started, timeout_s=timeout_s, local=local)
+        return
+    with ThreadPoolExecutor(max_workers=min(len(groups), MAX_PARALLEL), thread_name_prefix="webhook") as pool:
+        futures = [
+            pool.submit(_post_in_turn, group, started=started, timeout_s=timeout_s, local=local)
+            for group in groups.values()
+        ]
+        for future in futures:
+            future.result()
+
+
+def _finish(item: Queued, ready: _Ready, now: int) -> str:
+    """Log the attempt; a job not delivered is hidden until its next attempt (the last one goes to the DLQ)."""
+    job, attempt = item.job, item.attempt
+    answer, outcome = ready.answer, ready.outcome
+    assert answer is not None and outcome is not None  # noqa: S101 - every ready job was posted or deferred
     next_retry_at = None
     if outcome != "delivered" and attempt < MAX_ATTEMPTS:
         delay = backoff_s(attempt)
-        webhooks_dal.change_visibility(receipt_handle, delay)
+        webhooks_dal.change_visibility(item.receipt_handle, delay)
         next_retry_at = now + delay
     _log(job, attempt, answer, outcome=outcome, at=now, next_retry_at=next_retry_at)
     metrics.add_metric(name=f"Webhooks{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
     logger.info(
         "webhook attempt",
-        extra={**keys, "attempt": attempt, "outcome": outcome, "status_code": answer.status, "error": answer.error},
+        extra={
+            **_keys(job),
+            "attempt": attempt,
+            "outcome": outcome,
+            "status_code": answer.status,
+            "error": answer.error,
+            "duration_ms": answer.duration_ms,
+        },
     )
-    if outcome != "delivered":
-        raise DeliveryFailed(f"attempt {attempt}: {answer.error or answer.status}")
+    return outcome
+
+
+def deliver_batch(items: list[Queued]) -> list[str]:
+    """Deliver a batch of jobs, isolating tenants; the outcome of each, in order.
+
+    `delivered`, `dropped` and `held` are done; anything else (`failed`, `refused`, `deferred`, `error`) stays queued,
+    hidden until its next attempt. Jobs are grouped by circuit (an endpoint, or one account's callback origin): each
+    group posts in its own thread, one job at a time, and stops at its first timeout (the rest are deferred, not
+    attempted). A group whose circuit is open is deferred without any HTTP (an endpoint's job without even being
+    opened); a timeout opens the circuit at once, other failures after FAILURES_TO_OPEN batches. One delivery lasts
+    at most `webhook_timeout_s`, a batch at most twice that (plus bookkeeping).
+    """
+    config = settings.get()
+    now = int(clock.timestamp())
+    outcomes: list[str] = ["error"] * len(items)
+    breaker = Breaker(failures_to_open=FAILURES_TO_OPEN, window_s=FAILURE_WINDOW_S, cooldown_s=COOLDOWN_S)
+    allowed: dict[str, bool] = {}
+
+    def closed(circuit: str) -> bool:  # one read per circuit and batch (and one probe claim when half-open)
+        if circuit not in allowed:
+            allowed[circuit] = breaker.allow(circuit)
+        return allowed[circuit]
+
+    ready: list[_Ready] = []
+    for index, item in enumerate(items):
+        # Closure and suspension hold every webhook of the account (logic.standing); a restore queues them again.
+        try:
+            held = standing.hold_webhook(item.job)
+        except Exception:
+            logger.exception("webhook job could not be held", extra=_keys(item.job))
+            continue  # stays "error": the record fails alone and comes back after its visibility timeout
+        if held is not None:
+            outcomes[index] = held
+            continue
+        known = circuit_key(item.job, None)
+        if known is not None and not closed(known):
+            ready.append(_Ready(index, "", b"", {}, known).defer("deferred: circuit open"))
+            continue
+        try:
+            prepared = prepare(item.job, attempt=item.attempt, now=now)
+        except Exception:
+            logger.exception("webhook job could not be prepared", extra=_keys(item.job))
+            continue  # stays "error": the record fails alone and comes back after its visibility timeout
+        if prepared is None:
+            outcomes[index] = "dropped"
+            continue
+        url, body, headers = prepared
+        each = _Ready(index, url, body, headers, circuit_key(item.job, url) or "")
+        ready.append(each if closed(each.circuit) else each.defer("deferred: circuit open"))
+    groups: dict[str, list[_Ready]] = {}
+    for each in ready:
+        if each.outcome is None:
+            groups.setdefault(each.circuit, []).append(each)
+    _post_all(groups, timeout_s=config.webhook_timeout_s, local=config.rules.loopback_webhooks)
+    for circuit, group in groups.items():
+        attempted = [each for each in group if each.outcome != "deferred"]
+        if any(each.answer is not None and each.answer.error == "timeout" for each in attempted):
+            # A spent deadline is what costs others: no second one until the cool-down's probe.
+            circuits.trip(circuit, until=clock.timestamp() + COOLDOWN_S)
+        elif any(each.outcome != "delivered" for each in attempted):
+            breaker.failure(circuit)
+        elif attempted:
+            breaker.success(circuit)
+    for each in ready:
+        try:
+            outcomes[each.index] = _finish(items[each.index], each, now)
+        except Exception:
+            logger.exception("webhook attempt could not be recorded", extra=_keys(items[each.index].job))
+    return outcomes
+
+
+def deliver(job: DeliveryJob, *, attempt: int, receipt_handle: str) -> str:
+    """Deliver one job as a batch of one; raises DeliveryFailed when it stays queued."""
+    [outcome] = deliver_batch([Queued(job, attempt, receipt_handle)])
+    if outcome not in DONE:
+        raise DeliveryFailed(f"attempt {attempt}: {outcome}")
     return outcome
 
 
