@@ -9,6 +9,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -495,6 +496,29 @@ def _finish(item: Queued, ready: _Ready, now: int) -> str:
     return outcome
 
 
+def _triage(index: int, item: Queued, *, now: int, closed: Callable[[str], bool]) -> _Ready | str:
+    """What becomes of one job before the network: held or dropped (an outcome), "error" when that cannot be
+    decided now (the record fails alone and comes back after its visibility timeout), or a job to post (deferred
+    already when its circuit is open)."""
+    try:
+        # Closure and suspension hold every webhook of the account (logic.standing); a restore queues them again.
+        held = standing.hold_webhook(item.job)
+        if held is not None:
+            return held
+        known = circuit_key(item.job, None)
+        if known is not None and not closed(known):
+            return _Ready(index, "", b"", {}, known).defer("deferred: circuit open")
+        prepared = prepare(item.job, attempt=item.attempt, now=now)
+    except Exception:
+        logger.exception("webhook job could not be prepared", extra=_keys(item.job))
+        return "error"
+    if prepared is None:
+        return "dropped"
+    url, body, headers = prepared
+    each = _Ready(index, url, body, headers, circuit_key(item.job, url) or "")
+    return each if closed(each.circuit) else each.defer("deferred: circuit open")
+
+
 def deliver_batch(items: list[Queued]) -> list[str]:
     """Deliver a batch of jobs, isolating tenants; the outcome of each, in order.
 
@@ -518,30 +542,11 @@ def deliver_batch(items: list[Queued]) -> list[str]:
 
     ready: list[_Ready] = []
     for index, item in enumerate(items):
-        # Closure and suspension hold every webhook of the account (logic.standing); a restore queues them again.
-        try:
-            held = standing.hold_webhook(item.job)
-        except Exception:
-            logger.exception("webhook job could not be held", extra=_keys(item.job))
-            continue  # stays "error": the record fails alone and comes back after its visibility timeout
-        if held is not None:
-            outcomes[index] = held
-            continue
-        known = circuit_key(item.job, None)
-        if known is not None and not closed(known):
-            ready.append(_Ready(index, "", b"", {}, known).defer("deferred: circuit open"))
-            continue
-        try:
-            prepared = prepare(item.job, attempt=item.attempt, now=now)
-        except Exception:
-            logger.exception("webhook job could not be prepared", extra=_keys(item.job))
-            continue  # stays "error": the record fails alone and comes back after its visibility timeout
-        if prepared is None:
-            outcomes[index] = "dropped"
-            continue
-        url, body, headers = prepared
-        each = _Ready(index, url, body, headers, circuit_key(item.job, url) or "")
-        ready.append(each if closed(each.circuit) else each.defer("deferred: circuit open"))
+        triaged = _triage(index, item, now=now, closed=closed)
+        if isinstance(triaged, str):
+            outcomes[index] = triaged
+        else:
+            ready.append(triaged)
     groups: dict[str, list[_Ready]] = {}
     for each in ready:
         if each.outcome is None:
