@@ -42,7 +42,7 @@ class Response:
 
 
 class HttpClient:
-    """POSTs to carriers; every failure to get an answer becomes a CarrierTimeout or CarrierUnavailable."""
+    """Calls carriers; every failure to get an answer becomes a CarrierTimeout or CarrierUnavailable."""
 
     def __init__(
         self, *, connect_timeout_s: float = CONNECT_TIMEOUT_S, total_timeout_s: float = TOTAL_TIMEOUT_S
@@ -57,6 +57,15 @@ class HttpClient:
 
     def post(self, carrier: str, url: str, *, headers: Mapping[str, str], body: bytes) -> Response:
         """POST `body` to `url` and read the answer within the total timeout."""
+        return self._request("POST", carrier, url, headers=headers, body=body)
+
+    def get(self, carrier: str, url: str, *, headers: Mapping[str, str]) -> Response:
+        """GET `url` (a carrier's status API) and read the answer within the total timeout."""
+        return self._request("GET", carrier, url, headers=headers, body=None)
+
+    def _request(
+        self, method: str, carrier: str, url: str, *, headers: Mapping[str, str], body: bytes | None
+    ) -> Response:
         parts = urlsplit(url)
         if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
             # Plain HTTP only to loopback (the tests' fake carriers): credentials never travel unencrypted.
@@ -64,7 +73,7 @@ class HttpClient:
         started = time.monotonic()
         try:
             raw = self._pool.request(
-                "POST", url, body=body, headers=dict(headers), preload_content=False, redirect=False
+                method, url, body=body, headers=dict(headers), preload_content=False, redirect=False
             )
             try:
                 data = self._read(carrier, raw, deadline=started + self.total_timeout_s)
