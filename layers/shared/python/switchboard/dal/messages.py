@@ -43,7 +43,7 @@ def sent_partition(message_id: str) -> str:
     return f"{SENT_PARTITION}#{zlib.crc32(message_id.encode()) % SENT_SHARDS:02d}"
 
 
-def sent_fields(account_id: str, message_id: str, *, due: int) -> dict[str, str]:
+def sent_fields(account_id: str, message_id: str, *, due: int) -> dict[str, Any]:
     """The gsi2 keys that put a `sent` message on the reconciliation index, due for a check at `due`."""
     return {"gsi2pk": sent_partition(message_id), "gsi2sk": held_sk(due, account_id, message_id)}
 

@@ -49,7 +49,8 @@ def _bound(target: tuple[str, str], event: CarrierEvent) -> bool:
     return not known or hmac.compare_digest(known.encode(), event.carrier_message_id.encode())
 
 
-def _apply(target: tuple[str, str], status: str, error_code: str, carrier: str) -> str:
+def apply_status(target: tuple[str, str], status: str, error_code: str, carrier: str) -> str:
+    """Move the message (account_id, message_id) to a carrier-reported status; `updated` or `stale`."""
     account_id, message_id = target
     error = {"code": error_code, "detail": f"{carrier} reported {status}"} if error_code else None
     # A good receipt after all: the reconciliation job's `receipt_missing` mark no longer holds.
@@ -73,12 +74,12 @@ def apply(event: CarrierEvent) -> str:
         if carried is not None and carried != mapped:
             logger.warning("receipt ref names another message than its carrier id", extra={"carrier": event.carrier})
             return "mismatch"
-        return _apply(mapped, event.status, event.error_code, event.carrier)
+        return apply_status(mapped, event.status, event.error_code, event.carrier)
     if carried is not None:
         if not _bound(carried, event):
             logger.warning("receipt ref names a message this carrier id is not", extra={"carrier": event.carrier})
             return "mismatch"
-        return _apply(carried, event.status, event.error_code, event.carrier)
+        return apply_status(carried, event.status, event.error_code, event.carrier)
     store.keep_early(
         event.carrier,
         event.carrier_message_id,
@@ -92,7 +93,7 @@ def apply(event: CarrierEvent) -> str:
     # we look again only after keeping this one, so at least one of us sees the other.
     mapped = store.find_by_carrier_id(event.carrier, event.carrier_message_id)
     if mapped is not None:
-        return _apply(mapped, event.status, event.error_code, event.carrier)
+        return apply_status(mapped, event.status, event.error_code, event.carrier)
     metrics.add_metric(name="ReceiptsKeptEarly", unit="Count", value=1)
     return "early"
 
@@ -109,7 +110,7 @@ def apply_early(carrier: str, carrier_message_id: str, account_id: str, message_
         status = str(receipt.get("status", ""))
         if status not in RANK:
             continue
-        outcome = _apply((account_id, message_id), status, str(receipt.get("error_code") or ""), carrier)
+        outcome = apply_status((account_id, message_id), status, str(receipt.get("error_code") or ""), carrier)
         applied += outcome == "updated"
     if kept:
         logger.info("early receipts applied", extra={"kept": len(kept), "applied": applied})
