@@ -68,18 +68,29 @@ def apply(event: CarrierEvent) -> str:
     """
     carried = _carried(event.ref)
     if event.ref and carried is None:
+        # A carrier echoes exactly the ref we gave it: one we did not mint was forged or tampered with.
         logger.warning("receipt ref refused", extra={"carrier": event.carrier})
+        return "refused"
+    target = _target(event, carried)
+    if target == "mismatch":
+        logger.warning("receipt ref and carrier id name different messages", extra={"carrier": event.carrier})
+        return "mismatch"
+    if isinstance(target, tuple):
+        return apply_status(target, event.status, event.error_code, event.carrier)
+    return _keep_early(event)
+
+
+def _target(event: CarrierEvent, carried: tuple[str, str] | None) -> tuple[str, str] | str | None:
+    """The message the receipt is about, "mismatch" when its ref and carrier id disagree, None when unknown yet."""
     mapped = store.find_by_carrier_id(event.carrier, event.carrier_message_id)
     if mapped is not None:
-        if carried is not None and carried != mapped:
-            logger.warning("receipt ref names another message than its carrier id", extra={"carrier": event.carrier})
-            return "mismatch"
-        return apply_status(mapped, event.status, event.error_code, event.carrier)
-    if carried is not None:
-        if not _bound(carried, event):
-            logger.warning("receipt ref names a message this carrier id is not", extra={"carrier": event.carrier})
-            return "mismatch"
-        return apply_status(carried, event.status, event.error_code, event.carrier)
+        return mapped if carried is None or carried == mapped else "mismatch"
+    if carried is not None and not _bound(carried, event):
+        return "mismatch"
+    return carried
+
+
+def _keep_early(event: CarrierEvent) -> str:
     store.keep_early(
         event.carrier,
         event.carrier_message_id,
