@@ -137,20 +137,37 @@ def test_sandbox_receipt_posted_before_the_mapping_ends_delivered(
 def test_sandbox_receipts_racing_the_worker_on_threads_all_end_delivered(
     account: Account, queues: Queues, before_mapping: list[Callable[[str, str], None]], strip_ref: bool
 ) -> None:
-    """A carrier thread posts each callback as soon as it exists, while the worker is between acceptance and the
-    mapping (widened by 30 ms): real threads, DynamoDB's one-request-at-a-time semantics."""
+    """A carrier thread posts each callback as soon as the carrier accepted, while the worker's threads go on:
+    every other worker writes its mapping once the callback is in flight (the two race, DynamoDB applying one
+    request at a time), the others only once it was answered (the receipt strictly first)."""
     rid = opted_in(account, recipients_api, PHONE)
-    ids = [send(account, recipient_id=rid).body["id"] for _ in range(5)]
+    ids = [send(account, recipient_id=rid).body["id"] for _ in range(6)]
+    started: dict[str, threading.Event] = {}
+    answered: dict[str, threading.Event] = {}
+    lock, turns = threading.Lock(), iter(range(100))
     done = threading.Event()
-    posted: list[str] = []
-    before_mapping.append(lambda *_: time.sleep(0.03))
+
+    def events(carrier_id: str) -> tuple[threading.Event, threading.Event]:
+        with lock:
+            return started.setdefault(carrier_id, threading.Event()), answered.setdefault(carrier_id, threading.Event())
+
+    def worker_waits(_: str, carrier_id: str) -> None:
+        began, ended = events(carrier_id)
+        with lock:
+            strictly_first = next(turns) % 2 == 0
+        assert (ended if strictly_first else began).wait(timeout=20)
 
     def carrier() -> None:
         while not done.is_set():
-            posted.extend(_post_owed(strip_ref))
-            time.sleep(0.002)
-        posted.extend(_post_owed(strip_ref))
+            for owed in sandbox.take_callbacks():
+                began, ended = events(owed["carrier_message_id"])
+                began.set()
+                event = {k: v for k, v in owed.items() if not (strip_ref and k == "ref")}
+                assert post_event(owed["carrier"], event).status == 200
+                ended.set()
+            time.sleep(0.001)
 
+    before_mapping.append(worker_waits)
     with serialized_moto():
         poster = threading.Thread(target=carrier)
         poster.start()
@@ -159,7 +176,8 @@ def test_sandbox_receipts_racing_the_worker_on_threads_all_end_delivered(
         finally:
             done.set()
             poster.join(timeout=30)
-    assert len(posted) == len(ids)
+    assert len(answered) == len(ids)
+    assert all(event.is_set() for event in answered.values())
     assert {status_of(account, m)["status"] for m in ids} == {"delivered"}
 
 
