@@ -39,6 +39,7 @@ from tests.integration.live.fakes import CarrierRequest
 from tests.integration.messaging.conftest import Account, Queues, make_account, opted_in
 from tests.integration.messaging.test_messages import PHONE, post_event, send, work
 from tests.integration.moto_atomic import serialized_moto
+from tests.security import local_stack
 
 
 def status_of(account: Account, message_id: str) -> dict[str, Any]:
@@ -530,3 +531,58 @@ def test_whatsapp_has_no_status_api_so_a_missing_receipt_is_marked(
     assert json.loads(late.body)["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"]
     assert to_gateway(late).status == 200
     assert (log(live, message_id)["status"], log(live, message_id).get("error")) == ("read", None)
+
+
+# --- the local stack (`make dev`): the same behaviour through the gateway, its workers, pump and scheduler ---------
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[local_stack.Client]:
+    yield from local_stack.running()
+
+
+def _until(check: Callable[[], bool], timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_local_stack_delivers_and_reconciles_a_sandbox_carrier_that_never_calls_back(
+    stack: local_stack.Client,
+) -> None:
+    status, recipient = stack.json("POST", "/v1/recipients", {"phone": "+14155559901", "name": "Ada"})
+    assert status == 201, recipient
+    consent = {"channel": "sms", "status": "opted_in", "source": "web_form"}
+    assert stack.json("POST", f"/v1/recipients/{recipient['id']}/consents", consent)[0] == 201
+
+    def message_status(message_id: str) -> str:
+        answer_status, body = stack.json("GET", f"/v1/messages/{message_id}")
+        assert answer_status == 200, body
+        return str(body["status"])
+
+    def send_one() -> str:
+        answer_status, body = stack.json("POST", "/v1/messages", {"channel": "sms", "to": "+14155559901", "body": "Hi"})
+        assert answer_status == 202, body
+        return str(body["id"])
+
+    # The sandbox calls back at once (the pump posts within 0.2 s, often before the mapping): delivered.
+    first = send_one()
+    assert _until(lambda: message_status(first) == "delivered")
+    # A carrier that never calls back: the message stays `sent` until the receipts job asks its status API.
+    answer_status, body = stack.json("PUT", "/_local/carriers/sandbox-a", {"receipts": False}, auth=False)
+    assert (answer_status, body) == (200, {"carrier": "sandbox-a", "state": "up", "receipts": False})
+    try:
+        silent = send_one()
+        assert _until(lambda: message_status(silent) == "sent")
+        assert stack.json("POST", "/_local/jobs/receipts", auth=False)[1]["checked"] == 0  # not due yet
+        advance = {"advance_s": settings.get().receipt_check_after_s + 1}
+        assert stack.json("POST", "/_local/clock", advance, auth=False)[0] == 200
+        stack.ensure_session()  # an hour later the session may have gone idle
+        answer_status, report = stack.json("POST", "/_local/jobs/receipts", auth=False)
+        assert answer_status == 200, report
+        assert _until(lambda: message_status(silent) == "delivered")  # by this run or the scheduler's own
+    finally:
+        stack.json("PUT", "/_local/carriers/sandbox-a", {"receipts": True}, auth=False)
