@@ -3,6 +3,7 @@ receipt never comes is reconciled with the carrier's status API (or marked recei
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -182,41 +183,49 @@ def test_sandbox_receipts_racing_the_worker_on_threads_all_end_delivered(
     assert {status_of(account, m)["status"] for m in ids} == {"delivered"}
 
 
+# (what the carrier posted, in that order; the final status; what was applied: (ref carried, kept early))
+RECEIPT_ORDERS: list[tuple[tuple[str, ...], str, tuple[list[str], list[str]]]] = [
+    (("delivered", "delivered"), "delivered", (["delivered"], ["delivered"])),  # a duplicate, applied once
+    # Out of order: with the ref `read` lands first and `delivered` is stale; kept early, the worker applies them
+    # in lifecycle order. Either way the status never moves backwards.
+    (("read", "delivered"), "read", (["read"], ["delivered", "read"])),
+    (("delivered", "read", "read"), "read", (["delivered", "read"], ["delivered", "read"])),
+    (("undelivered", "delivered"), "undelivered", (["undelivered"], ["undelivered"])),  # final: nothing after it
+    (("sent", "failed"), "failed", (["failed"], ["failed"])),
+]
+
+
 @pytest.mark.parametrize("strip_ref", [False, True], ids=["ref_carried", "no_ref_kept_early"])
-@pytest.mark.parametrize(
-    ("reported", "final", "applied"),
-    [
-        # (what the carrier posted, in that order; the final status; what was applied: (ref carried, kept early))
-        (("delivered", "delivered"), "delivered", (["delivered"], ["delivered"])),  # a duplicate, applied once
-        # Out of order: with the ref `read` lands first and `delivered` is stale; kept early, the worker applies
-        # them in lifecycle order. Either way the status never moves backwards.
-        (("read", "delivered"), "read", (["read"], ["delivered", "read"])),
-        (("delivered", "read", "read"), "read", (["delivered", "read"], ["delivered", "read"])),
-        # Final: a later good word changes nothing.
-        (("undelivered", "delivered"), "undelivered", (["undelivered"], ["undelivered"])),
-        (("sent", "failed"), "failed", (["failed"], ["failed"])),
-    ],
-)
 def test_early_receipts_are_idempotent_and_never_move_backwards(
-    account: Account,
-    queues: Queues,
-    before_mapping: list[Callable[[str, str], None]],
-    *,
-    strip_ref: bool,
-    reported: tuple[str, ...],
-    final: str,
-    applied: tuple[list[str], list[str]],
+    account: Account, queues: Queues, before_mapping: list[Callable[[str, str], None]], strip_ref: bool
 ) -> None:
+    """Each order of RECEIPT_ORDERS on its own message of one batch, every receipt posted before the mapping."""
     rid = opted_in(account, recipients_api, PHONE)
-    message_id = send(account, recipient_id=rid).body["id"]
-    before_mapping.append(lambda *_: as_carrier(lambda: _post_owed(strip_ref, reported)))
-    work(queues)
-    item = status_of(account, message_id)
-    assert item["status"] == final
-    after_sending = statuses(item)[statuses(item).index("sending") + 1 :]
-    assert [s for s in after_sending if s != "sent"] == applied[strip_ref]
-    assert statuses(item).count("sent") <= 1
-    assert not on_index(item)
+    cases = {send(account, recipient_id=rid).body["id"]: case for case in RECEIPT_ORDERS}
+
+    owed_by_id: dict[str, dict[str, str]] = {}
+    lock = threading.Lock()
+
+    def post_owed(carrier_id: str) -> None:
+        with lock:  # this message's callback only: the others' workers post theirs before their own mappings
+            owed_by_id.update((owed["carrier_message_id"], owed) for owed in sandbox.take_callbacks())
+            owed = owed_by_id.pop(carrier_id)
+        reported = cases[owed["ref"].split(".")[1]][0]  # which message this is (our ref names it)
+        for n, status in enumerate(reported):
+            event = {**owed, "id": f"{owed['id']}_{n}", "status": status}
+            if strip_ref:
+                del event["ref"]
+            assert post_event(owed["carrier"], event).status == 200
+
+    before_mapping.append(lambda _, carrier_id: as_carrier(lambda: post_owed(carrier_id)))
+    assert work(queues)["batchItemFailures"] == []
+    for message_id, (reported, final, applied) in cases.items():
+        item = status_of(account, message_id)
+        assert item["status"] == final, reported
+        after_sending = statuses(item)[statuses(item).index("sending") + 1 :]
+        assert [s for s in after_sending if s != "sent"] == applied[strip_ref], reported
+        assert statuses(item).count("sent") <= 1
+        assert not on_index(item)
 
 
 def _mac_with(account_id: str, message_id: str) -> str:
@@ -238,13 +247,8 @@ def _forged_refs(owner: Account, other: Account, other_message: str, own_message
     }
 
 
-@pytest.mark.parametrize(
-    "variant", ["other_tenant_own_key", "other_tenant_zero_mac", "own_account_other_message", "own_valid_ref"]
-)
-@pytest.mark.parametrize("carrier_id", ["unmapped", "victims"])
-def test_forged_message_ref_cannot_change_another_tenants_message(
-    account: Account, queues: Queues, variant: str, carrier_id: str
-) -> None:
+def test_forged_message_ref_cannot_change_another_tenants_message(account: Account, queues: Queues) -> None:
+    """Every forged ref (_forged_refs), with an unmapped carrier id and with the victim's own carrier id."""
     victim = make_account()
     sandbox.set_receipts("sandbox-a", on=False)
     victim_message = send(victim, recipient_id=opted_in(victim, recipients_api, PHONE)).body["id"]
@@ -253,23 +257,24 @@ def test_forged_message_ref_cannot_change_another_tenants_message(
     victim_before = status_of(victim, victim_message)
     own_before = status_of(account, own_message)
     assert (victim_before["status"], own_before["status"]) == ("sent", "sent")
-    ref = _forged_refs(account, victim, victim_message, own_message)[variant]
-    cid = victim_before["carrier_message_id"] if carrier_id == "victims" else "sbx_forged0000000000000000000"
-    for n, status in enumerate(("failed", "delivered")):
-        event = {
-            "type": "message.status",
-            "id": f"sbxevt_forged_{variant}_{carrier_id}_{n}",
-            "carrier": "sandbox-a",
-            "carrier_message_id": cid,
-            "status": status,
-            "at": clock.rfc3339(clock.now()),
-            "ref": ref,
-        }
-        assert post_event("sandbox-a", event).status == 200  # the carrier's signature is valid: no retry storm
-    victim_after, own_after = status_of(victim, victim_message), status_of(account, own_message)
-    assert (victim_after["status"], victim_after["events"]) == ("sent", victim_before["events"])
-    # A ref is bound to the carrier id: even the attacker's own message does not take another message's receipt.
-    assert (own_after["status"], own_after["events"]) == ("sent", own_before["events"])
+    forged = _forged_refs(account, victim, victim_message, own_message)
+    carrier_ids = {"unmapped": "sbx_forged0000000000000000000", "victims": victim_before["carrier_message_id"]}
+    for (variant, ref), (which, cid) in itertools.product(forged.items(), carrier_ids.items()):
+        for n, status in enumerate(("failed", "delivered")):
+            event = {
+                "type": "message.status",
+                "id": f"sbxevt_forged_{variant}_{which}_{n}",
+                "carrier": "sandbox-a",
+                "carrier_message_id": cid,
+                "status": status,
+                "at": clock.rfc3339(clock.now()),
+                "ref": ref,
+            }
+            assert post_event("sandbox-a", event).status == 200  # the carrier's signature is valid: no retry storm
+        victim_after, own_after = status_of(victim, victim_message), status_of(account, own_message)
+        assert (victim_after["status"], victim_after["events"]) == ("sent", victim_before["events"]), (variant, which)
+        # A ref is bound to its carrier id: even the attacker's own message does not take another's receipt.
+        assert (own_after["status"], own_after["events"]) == ("sent", own_before["events"]), (variant, which)
 
 
 def test_an_expired_early_receipt_is_not_applied_and_reconciliation_settles_the_message(
@@ -294,47 +299,50 @@ def test_an_expired_early_receipt_is_not_applied_and_reconciliation_settles_the_
 # --- reconciliation with the sandbox's status API ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("carrier_says", "status", "error_code", "outcome"),
-    [
-        ("delivered", "delivered", None, "updated"),
-        ("failed", "failed", None, "updated"),
-        ("undelivered", "undelivered", None, "updated"),
-        (None, "sent", "receipt_missing", "receipt_missing"),  # the carrier no longer knows it
-    ],
-)
+# What the sandbox's status API says -> the message's status and error code after the receipts job.
+CARRIER_SAYS: list[tuple[str | None, str, str | None]] = [
+    ("delivered", "delivered", None),
+    ("failed", "failed", None),
+    ("undelivered", "undelivered", None),
+    (None, "sent", "receipt_missing"),  # the carrier no longer knows it: never backwards, marked
+]
+
+
 def test_reconciliation_applies_the_carriers_status_or_marks_the_receipt_missing(
-    account: Account, queues: Queues, *, carrier_says: str | None, status: str, error_code: str | None, outcome: str
+    account: Account, queues: Queues
 ) -> None:
     sandbox.set_receipts("sandbox-a", on=False)
-    message_id = send(account, recipient_id=opted_in(account, recipients_api, PHONE)).body["id"]
+    rid = opted_in(account, recipients_api, PHONE)
+    cases = {send(account, recipient_id=rid).body["id"]: case for case in CARRIER_SAYS}
     work(queues)
-    item = status_of(account, message_id)
-    assert (item["status"], on_index(item)) == ("sent", True)
-    sandbox.set_status(item["carrier_message_id"], carrier_says)
+    for message_id, (carrier_says, _, _) in cases.items():
+        item = status_of(account, message_id)
+        assert (item["status"], on_index(item)) == ("sent", True)
+        sandbox.set_status(item["carrier_message_id"], carrier_says)
     assert run_receipts_job()["checked"] == 0  # not due yet
     due_for_reconciliation()
     report = run_receipts_job()
-    assert (report["checked"], report[outcome]) == (1, 1)
-    after = status_of(account, message_id)
-    assert after["status"] == status
-    assert (after.get("error") or {}).get("code") == error_code
-    assert not on_index(after)
-    assert statuses(after)[: statuses(after).index("sent") + 1] == ["queued", "sending", "sent"]  # never backwards
+    assert (report["checked"], report["updated"], report["receipt_missing"]) == (4, 3, 1)
+    for message_id, (_, status, error_code) in cases.items():
+        after = status_of(account, message_id)
+        assert after["status"] == status
+        assert (after.get("error") or {}).get("code") == error_code
+        assert not on_index(after)
+        assert statuses(after)[: statuses(after).index("sent") + 1] == ["queued", "sending", "sent"]
     assert run_receipts_job()["checked"] == 0  # idempotent: nothing left to check
-    if outcome == "receipt_missing":
-        # A receipt that comes after all still delivers, and clears the mark.
-        event = {
-            "type": "message.status",
-            "id": "sbxevt_late",
-            "carrier": "sandbox-a",
-            "carrier_message_id": item["carrier_message_id"],
-            "status": "delivered",
-            "at": clock.rfc3339(clock.now()),
-        }
-        assert post_event("sandbox-a", event).status == 200
-        late = status_of(account, message_id)
-        assert (late["status"], late.get("error")) == ("delivered", None)
+    # A receipt that comes after all still delivers, and clears the mark.
+    [missing] = [m for m, case in cases.items() if case[0] is None]
+    event = {
+        "type": "message.status",
+        "id": "sbxevt_late",
+        "carrier": "sandbox-a",
+        "carrier_message_id": status_of(account, missing)["carrier_message_id"],
+        "status": "delivered",
+        "at": clock.rfc3339(clock.now()),
+    }
+    assert post_event("sandbox-a", event).status == 200
+    late = status_of(account, missing)
+    assert (late["status"], late.get("error")) == ("delivered", None)
 
 
 def test_reconciliation_retries_a_status_api_that_is_down_and_rechecks_messages_in_flight(
