@@ -204,7 +204,7 @@ class TwilioCarrier(support.HttpCarrier):
             f"{self._api_url}/2010-04-01/Accounts/{sid}/{resource}/{carrier_message_id}.json",
             headers=urllib3.util.make_headers(basic_auth=f"{sid}:{token}"),
         )
-        if response.status == 404:
+        if response.status == 404:  # 20404: no such resource (our credentials failing answer 401: retried)
             return None
         answer = http_client.check(NAME, response, error_code=_error_code, is_rejection=lambda *_: False)
         theirs = answer.get("status") if isinstance(answer, dict) else None
