@@ -76,6 +76,10 @@ def apply(event: CarrierEvent) -> str:
         logger.warning("receipt ref and carrier id name different messages", extra={"carrier": event.carrier})
         return "mismatch"
     if isinstance(target, tuple):
+        if target == carried and RANK[event.status] > RANK["sent"]:
+            # Found by our ref, the worker has not recorded the acceptance yet: the receipt proves it, so the
+            # message passes through `sent` (its webhook too) rather than skipping it.
+            sending.move({"account_id": target[0], "message_id": target[1]}, "sent", carrier=event.carrier)
         return apply_status(target, event.status, event.error_code, event.carrier)
     return _keep_early(event)
 
