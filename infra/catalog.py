@@ -484,7 +484,8 @@ _SEND_WORKER_TABLES = _ro(
     {
         "Accounts": ops(Op.GET, Op.QUERY),  # GetItem: the account's standing (a closed one's sends are held)
         "Keyring": ops(Op.GET),
-        "Messaging": ops(Op.GET, Op.PUT, Op.UPDATE),
+        # Query: the receipts that outran the carrier-id mapping (switchboard.logic.receipts.apply_early)
+        "Messaging": ops(Op.GET, Op.PUT, Op.UPDATE, Op.QUERY),
         "Limits": ops(Op.GET, Op.UPDATE),
     }
 )
@@ -697,5 +698,28 @@ FUNCTIONS = (
         audit_anchors=Access.WRITE_ONCE,
         memory_mb=512,
         timeout_s=300,
+    ),
+)
+
+# Finding 7 of issue 11: no message stays `sent` for good when its receipt never comes.
+RECEIPTS = Schedule(name="receipts", every_s=300)
+
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="receipts_job",
+        description="Checks messages still `sent` with their carrier's status API, or marks them receipt_missing",
+        schedule=RECEIPTS,
+        tables=_ro(
+            {
+                "Accounts": ops(Op.QUERY),  # a settled message's webhook endpoints
+                # Query:gsi2 reads the sharded index of `sent` messages by due time (never a scan)
+                "Messaging": ops(Op.GET, Op.UPDATE, Op.QUERY_GSI2),
+            }
+        ),
+        queues=_ro({"Callbacks": Access.SEND}),  # message.status of a settled message
+        secrets=_ro({f"{carrier}Credentials": Access.READ for carrier in ("Twilio", "Plivo")}),  # status APIs
+        memory_mb=256,
+        timeout_s=120,  # 480 status calls, 8 at a time, each at most 1 s
     ),
 )

@@ -164,19 +164,30 @@ class LocalRoutes:
         return json_response(request, {"data": [d.as_json() for d in sandbox.deliveries()]})
 
     def carriers(self, request: Request, _: dict[str, str]) -> Response:
-        """Every sandbox carrier and its state."""
-        data = [{"carrier": name, "state": state.value} for name, state in sandbox.states().items()]
+        """Every sandbox carrier, its state and whether it posts status callbacks."""
+        data = [
+            {"carrier": name, "state": state.value, "receipts": sandbox.receipts_on(name)}
+            for name, state in sandbox.states().items()
+        ]
         return json_response(request, {"data": data})
 
     def set_carrier(self, request: Request, params: dict[str, str]) -> Response:
-        """`{state: up | down | slow}`: simulate an outage or a recovery."""
+        """`{state: up | down | slow, receipts?: bool}`: simulate an outage or a recovery; `receipts: false` makes the
+        carrier accept messages without ever calling back (what the receipts job reconciles)."""
         carrier = _carrier(params["carrier"])
-        raw = json_body(request).get("state")
+        body = json_body(request)
+        raw, receipts = body.get("state"), body.get("receipts")
         states = [s.value for s in sandbox.State]
-        if raw not in states:
+        if raw not in states and not (raw is None and receipts is not None):
             raise _invalid("/state", f"Must be one of: {', '.join(states)}.")
-        sandbox.set_state(carrier, sandbox.State(raw))
-        return json_response(request, {"carrier": carrier, "state": raw})
+        if receipts is not None and not isinstance(receipts, bool):
+            raise _invalid("/receipts", "Must be true or false.")
+        if raw is not None:
+            sandbox.set_state(carrier, sandbox.State(raw))
+        if receipts is not None:
+            sandbox.set_receipts(carrier, on=receipts)
+        answer = {"carrier": carrier, "state": sandbox.state(carrier).value, "receipts": sandbox.receipts_on(carrier)}
+        return json_response(request, answer)
 
     def inbound(self, request: Request, params: dict[str, str]) -> Response:
         """Sign an inbound message as the sandbox carrier does and post it to that carrier's events route."""

@@ -113,7 +113,7 @@ def test_carrier_state_change_persists_and_bad_input_is_refused(stack: LocalStac
     states = {c["carrier"]: c["state"] for c in stack.request("GET", "/_local/carriers").json()["data"]}
     assert states == {"sandbox-a": "up", "sandbox-b": "up"}
     answer = stack.request("PUT", "/_local/carriers/sandbox-b", {"state": "down"})
-    assert (answer.status, answer.json()) == (200, {"carrier": "sandbox-b", "state": "down"})
+    assert (answer.status, answer.json()) == (200, {"carrier": "sandbox-b", "state": "down", "receipts": True})
     states = {c["carrier"]: c["state"] for c in stack.request("GET", "/_local/carriers").json()["data"]}
     assert states == {"sandbox-a": "up", "sandbox-b": "down"}
 
@@ -121,6 +121,14 @@ def test_carrier_state_change_persists_and_bad_input_is_refused(stack: LocalStac
         stack.request("PUT", "/_local/carriers/sandbox-b", {"state": "sideways"}), 422, "validation_failed"
     )
     assert bad["errors"] == [{"pointer": "/state", "message": "Must be one of: up, down, slow."}]
+    # A carrier that accepts but never calls back (the receipts job reconciles its messages), and back.
+    for receipts in (False, True):
+        answer = stack.request("PUT", "/_local/carriers/sandbox-b", {"receipts": receipts})
+        assert answer.json() == {"carrier": "sandbox-b", "state": "down", "receipts": receipts}
+    bad = assert_problem(
+        stack.request("PUT", "/_local/carriers/sandbox-b", {"receipts": "no"}), 422, "validation_failed"
+    )
+    assert bad["errors"] == [{"pointer": "/receipts", "message": "Must be true or false."}]
     assert_problem(stack.request("PUT", "/_local/carriers/carrier-x", {"state": "down"}), 404, "not_found")
     assert_problem(stack.request("PUT", "/_local/carriers/sandbox-a", raw=b"{not json"), 400, "invalid_json")
     assert stack.request("PUT", "/_local/carriers/sandbox-b", {"state": "up"}).status == 200

@@ -45,8 +45,9 @@ from functions.webhooks_api import handler as webhooks_api
 from infra import catalog
 from local.workers import sqs_event
 from switchboard import clock, outbound, settings, webhook_client
-from switchboard.carriers import registry
+from switchboard.carriers import registry, support
 from switchboard.crypto import secrets
+from switchboard.logic import receipts
 from tests.integration.conftest import Context, rest_event
 from tests.integration.identity.conftest import identity  # noqa: F401 - a fixture: the gateway test signs up
 from tests.integration.live import fakes as fakes_module
@@ -74,6 +75,12 @@ CUSTOMER_ADDRESS = "93.184.215.14"
 def events_url(carrier: str) -> str:
     """Where a carrier is configured to post (the public events route of this stage)."""
     return f"{PUBLIC_BASE_URL}/v1/carriers/{carrier}/events"
+
+
+def callback_url(carrier: str, account: Account, message_id: str) -> str:
+    """Where a carrier reports one message's statuses: the events URL with our ref to it (logic.receipts)."""
+    ref = receipts.callback_ref(account.account_id, message_id)
+    return f"{events_url(carrier)}?{support.REF_PARAM}={ref}"
 
 
 @dataclass(frozen=True)

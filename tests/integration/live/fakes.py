@@ -85,6 +85,8 @@ class FakeCarrier:
     delay_s: float = 0.0  # hold every answer this long (a carrier that does not answer in time)
     seen: list[Seen] = field(default_factory=list)
     sent: dict[str, Sent] = field(default_factory=dict)
+    # What the status API answers for an accepted message (by carrier id): (status, error code); "sent" by default.
+    statuses: dict[str, tuple[str, str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # requests that differ from what the provider's SDK sends
     released: threading.Event = field(default_factory=threading.Event)
 
@@ -168,6 +170,36 @@ def twilio_sdk_request(
     return urlsplit(uri).path, form, auth
 
 
+def twilio_sdk_fetch(account_sid: str, auth_token: str, resource: str, sid: str) -> tuple[str, str, tuple[str, str]]:
+    """What twilio-python sends to fetch a Message or Call resource: (method, path, basic auth)."""
+    capture = _TwilioCapture({"sid": sid, "account_sid": account_sid, "status": "sent"})
+    client = twilio.rest.Client(account_sid, auth_token, http_client=capture)
+    (client.calls(sid) if resource == "Calls" else client.messages(sid)).fetch()
+    assert capture.sent is not None
+    method, uri, _, auth = capture.sent
+    assert auth is not None
+    return method, urlsplit(uri).path, auth
+
+
+def plivo_sdk_fetch(auth_id: str, auth_token: str, message_uuid: str) -> tuple[str, str]:
+    """What plivo-python sends to retrieve a message: (method, path)."""
+    client = plivo.RestClient(auth_id, auth_token)
+    captured: list[requests.PreparedRequest] = []
+
+    def send(request: requests.PreparedRequest, **_: Any) -> requests.Response:
+        captured.append(request)
+        answer = requests.Response()
+        answer.status_code, answer.url, answer.request = 200, str(request.url), request
+        answer.headers["Content-Type"] = "application/json"
+        answer._content = json.dumps({"api_id": "x", "message_uuid": message_uuid, "message_state": "sent"}).encode()
+        return answer
+
+    client.session.send = send  # type: ignore[method-assign]
+    client.messages.get(message_uuid)
+    [request] = captured
+    return str(request.method), urlsplit(str(request.url)).path
+
+
 def plivo_sdk_request(
     auth_id: str, auth_token: str, resource: str, payload: dict[str, Any]
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -245,6 +277,14 @@ class FakeTwilio(FakeCarrier):
         if _basic_auth(headers) != (self.account_sid, self.auth_token):
             return 401, self.error(401)
         resource = path.removeprefix(f"/2010-04-01/Accounts/{self.account_sid}/")
+        fetched = re.fullmatch(r"(Messages|Calls)/([A-Za-z0-9]+)\.json", resource)
+        if method == "GET" and fetched is not None:
+            return self._fetch(path, headers, fetched[1], fetched[2])
+        return self._create(method, path, headers, resource, body)
+
+    def _create(
+        self, method: str, path: str, headers: dict[str, str], resource: str, body: bytes
+    ) -> tuple[int, dict[str, Any]]:
         if method != "POST" or resource not in {"Messages.json", "Calls.json"}:
             return 404, self.error(404)
         form = _form(headers, body)
@@ -261,6 +301,25 @@ class FakeTwilio(FakeCarrier):
         if resource == "Calls.json":
             return self._call(fields, form.get("StatusCallbackEvent", []))
         return self._message(fields)
+
+    def _fetch(self, path: str, headers: dict[str, str], resource: str, sid: str) -> tuple[int, dict[str, Any]]:
+        """GET a Message or Call resource (the status API), as twilio-python fetches it."""
+        if twilio_sdk_fetch(self.account_sid, self.auth_token, resource, sid) != (
+            "GET",
+            path,
+            _basic_auth(headers),
+        ):
+            self.problems.append(f"not what twilio-python fetches: {path}")
+            return 400, self.error(400)
+        if sid not in self.sent or sid.startswith("CA") != (resource == "Calls"):
+            return 404, self.error(404)
+        status, code = self.statuses.get(sid, ("sent", ""))
+        return 200, {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "status": status,
+            "error_code": int(code) if code else None,
+        }
 
     def _message(self, fields: dict[str, str]) -> tuple[int, dict[str, Any]]:
         to, from_ = fields.get("To", ""), fields.get("From", "")
@@ -371,6 +430,9 @@ class FakePlivo(FakeCarrier):
         if _basic_auth(headers) != (self.auth_id, self.auth_token):
             return 401, self.error(401)
         resource = path.removeprefix(f"/v1/Account/{self.auth_id}/")
+        fetched = re.fullmatch(r"Message/([0-9a-f-]+)/", resource)
+        if method == "GET" and fetched is not None:
+            return self._fetch(path, fetched[1])
         if method != "POST" or resource not in {"Message/", "Call/"}:
             return 404, {"api_id": str(uuid.uuid4()), "error": "not found"}
         payload = _json(headers, body)
@@ -379,6 +441,22 @@ class FakePlivo(FakeCarrier):
         if resource == "Call/":
             return self._call(payload)
         return self._message(payload)
+
+    def _fetch(self, path: str, message_uuid: str) -> tuple[int, dict[str, Any]]:
+        """GET a message (the status API), as plivo-python retrieves it."""
+        if plivo_sdk_fetch(self.auth_id, self.auth_token, message_uuid) != ("GET", path):
+            self.problems.append(f"not what plivo-python retrieves: {path}")
+            return 400, {"api_id": str(uuid.uuid4()), "error": "unexpected request"}
+        if message_uuid not in self.sent or "src" not in self.sent[message_uuid].fields:
+            return 404, {"api_id": str(uuid.uuid4()), "error": "not found"}
+        state, code = self.statuses.get(message_uuid, ("sent", ""))
+        return 200, {
+            "api_id": str(uuid.uuid4()),
+            "message_uuid": message_uuid,
+            "message_state": state,
+            "message_direction": "outbound",
+            "error_code": code,
+        }
 
     def _differs_from_sdk(self, path: str, resource: str, payload: dict[str, Any]) -> bool:
         sdk_path, sdk_body, defaults = plivo_sdk_request(self.auth_id, self.auth_token, resource, payload)
@@ -560,6 +638,8 @@ class FakeWhatsApp(FakeCarrier):
         """The `statuses` webhook Meta posts to the app's callback URL `url`."""
         sent = self.sent[wamid]
         status_value = {"id": wamid, "status": status, "timestamp": str(timestamp), "recipient_id": sent.to[1:]}
+        if "biz_opaque_callback_data" in sent.fields:  # Meta echoes what the send carried, in each status
+            status_value["biz_opaque_callback_data"] = sent.fields["biz_opaque_callback_data"]
         return self._signed(url, sent.from_, {"statuses": [status_value]})
 
     def inbound(self, url: str, *, from_: str, to: str, body: str, timestamp: int) -> CarrierRequest:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlsplit
+
+from switchboard.carriers import support
+from switchboard.logic import receipts
 from tests.integration.identity import gateway
 from tests.integration.live.conftest import PHONE, Carriers, events_url, run_send_worker
 from tests.integration.messaging.conftest import Queues
@@ -30,12 +34,24 @@ def test_live_send_with_a_live_key_through_the_authorizer_reaches_twilio_and_its
     assert run_send_worker(dev, "SmsSend")["batchItemFailures"] == []
     [message] = carriers.twilio.accepted()
     assert (message.to, message.from_, message.text) == (PHONE, sent.body["from"], "Hello Ada")
-    assert message.callback == events_url("twilio")
+    # The status callback URL names the message by our ref (its MAC under the account's key), query included.
+    base, _, query = message.callback.partition("?")
+    ref = dict(parse_qsl(query))[support.REF_PARAM]
+    account_id, message_id, _ = ref.split(".")
+    assert (base, message_id, ref) == (
+        events_url("twilio"),
+        sent.body["id"],
+        receipts.callback_ref(account_id, message_id),
+    )
 
     callback = carriers.twilio.status_callback(message.carrier_id, "delivered")
-    # The public events route: no authorizer, the carrier's signature is the authentication.
+    # The public events route: no authorizer, the carrier's signature (over the URL with its query) authenticates.
     answer = gateway.call(
-        "POST", "/v1/carriers/twilio/events", raw=callback.body.decode(), headers=dict(callback.headers)
+        "POST",
+        "/v1/carriers/twilio/events",
+        raw=callback.body.decode(),
+        headers=dict(callback.headers),
+        query=dict(parse_qsl(urlsplit(callback.url).query)),
     )
     assert (answer.status, answer.body) == (200, {"received": 1})
     shown = gateway.call("GET", f"/v1/messages/{sent.body['id']}", token=key)

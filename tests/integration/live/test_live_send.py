@@ -12,6 +12,7 @@ from functions.recipients_api import handler as recipients_api
 from functions.webhooks_api import handler as webhooks_api
 from switchboard import clock
 from switchboard.carriers import http_client, routing
+from switchboard.logic import receipts
 from tests.integration.live.conftest import (
     CUSTOMER_HOST,
     PHONE,
@@ -24,6 +25,7 @@ from tests.integration.live.conftest import (
     Carriers,
     Customer,
     attempts,
+    callback_url,
     events_url,
     forged,
     log,
@@ -50,7 +52,8 @@ def test_live_sms_goes_through_twilio_and_its_signed_receipts_reach_the_log_and_
     # The real Twilio adapter made the request Twilio's API expects (the fake checked auth, path and fields).
     [sent] = carriers.twilio.accepted()
     assert (sent.to, sent.from_, sent.text) == (PHONE, SENDERS["sms"], "Hello Ada")
-    assert sent.callback == events_url("twilio")
+    # The status callback URL carries our ref to the message (Twilio signs the URL, query included).
+    assert sent.callback == callback_url("twilio", account, message_id)
     assert carriers.requests() == {"twilio": 1, "plivo": 0, "whatsapp": 0}
     entry = log(account, message_id)
     assert (entry["status"], entry["carrier"], attempts(entry)) == ("sent", "twilio", [("twilio", "accepted")])
@@ -98,7 +101,7 @@ def test_live_sms_fails_over_from_twilio_to_plivo(
         "src": SENDERS["sms"].removeprefix("+"),
         "dst": PHONE.removeprefix("+"),
         "text": "Hello Ada",
-        "url": events_url("plivo"),
+        "url": callback_url("plivo", account, message_id),
         "method": "POST",
     }
     assert carriers.plivo.seen[0].path == f"/v1/Account/{PLIVO['auth_id']}/Message/"
@@ -164,6 +167,8 @@ def test_live_whatsapp_goes_through_meta_and_its_signed_statuses_reach_the_log(
         "to": PHONE,
         "type": "text",
         "text": {"body": "Your order shipped"},
+        # Meta echoes it in the message's status webhooks: our ref to the message (logic.receipts)
+        "biz_opaque_callback_data": receipts.callback_ref(account.account_id, message_id),
     }
     [sent] = carriers.whatsapp.accepted()
     assert log(account, message_id)["carrier"] == "whatsapp"
@@ -192,7 +197,7 @@ def test_live_voice_fails_over_from_twilio_to_plivo_which_fetches_the_script_fro
     form = parse_qs(seen.body.decode(), strict_parsing=True)
     assert form["Twiml"] == ["<Response><Say>Your code is &lt;1234&gt;</Say></Response>"]
     assert form["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
-    assert form["StatusCallback"] == [events_url("twilio")]
+    assert form["StatusCallback"] == [callback_url("twilio", account, message_id)]
     [call] = carriers.plivo.accepted()
     assert call.fields["answer_url"].startswith(events_url("plivo") + "?answer=1&")
     assert "1234" not in call.fields["answer_url"]  # the text never travels in a URL

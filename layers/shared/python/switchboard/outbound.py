@@ -166,7 +166,7 @@ class Client:
         *,
         host_header: str,
         headers: Mapping[str, str],
-        body: bytes,
+        body: bytes | None,
         timeout_s: float,
         connect_timeout_s: float | None = None,
         max_body: int = DEFAULT_MAX_BODY,

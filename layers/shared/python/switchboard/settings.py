@@ -41,6 +41,9 @@ TUNING: tuple[str, ...] = (
     "CONSOLE_BASE_URL",
     "CLOUDFLARE_IPS_URL",
     "BREACHED_PASSWORDS_URL",
+    "RECEIPT_CHECK_AFTER_S",
+    "RECEIPT_GIVE_UP_S",
+    "EARLY_RECEIPT_TTL_S",
 )
 PWNED_PASSWORDS_URL = "https://api.pwnedpasswords.com/range"
 
@@ -80,6 +83,12 @@ class Settings:
     # The Pwned Passwords range API (R2b); "" switches the breach check off. Deployed stages default to the real
     # service; the local stack has it off unless BREACHED_PASSWORDS_URL points at a fake.
     breached_passwords_url: str = ""
+    # Receipts (docs/messaging.md): a message still `sent` this long is checked with its carrier's status API, again
+    # each period while the carrier says it is in flight, and marked `receipt_missing` once this old; a receipt that
+    # outruns its carrier-id mapping is kept this long for the send worker to apply.
+    receipt_check_after_s: int = 3600
+    receipt_give_up_s: int = 3 * 86400
+    early_receipt_ttl_s: int = 86400
 
     def table(self, env: str) -> str:
         """The physical name of the table whose catalog env var is `env` (a clear error when unset)."""
@@ -119,6 +128,9 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         login_failure_floor_ms=int(env.get("LOGIN_FAILURE_FLOOR_MS", "400")),
         console_base_url=env.get("CONSOLE_BASE_URL", "https://console.switchboard.example"),
         cloudflare_ips_url=env.get("CLOUDFLARE_IPS_URL", "https://api.cloudflare.com/client/v4/ips"),
+        receipt_check_after_s=int(env.get("RECEIPT_CHECK_AFTER_S", "3600")),
+        receipt_give_up_s=int(env.get("RECEIPT_GIVE_UP_S", str(3 * 86400))),
+        early_receipt_ttl_s=int(env.get("EARLY_RECEIPT_TTL_S", "86400")),
         breached_passwords_url=env.get(
             "BREACHED_PASSWORDS_URL", PWNED_PASSWORDS_URL if STAGES[stage].breach_check else ""
         ),

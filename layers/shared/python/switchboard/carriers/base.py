@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+# A callback ref is `<account_id>.<message_id>.<hex mac>` (switchboard.logic.receipts): ids and hex only, so every
+# URL spelling of it is the same.
+_REF = re.compile(r"^[a-z]+_[0-9a-z]{1,40}\.[a-z]+_[0-9a-z]{1,40}\.[0-9a-f]{32}$")
+
+
+def ref_of(value: str) -> str:
+    """A well-formed callback ref, or "" (anything else a callback carries is ignored, never looked up)."""
+    return value if _REF.fullmatch(value) else ""
 
 
 @dataclass(frozen=True)
@@ -18,6 +28,10 @@ class Outbound:
     to: str
     body: str
     template: dict[str, Any] | None = None
+    # Our reference for the carrier to echo in its status callbacks (a callback URL's query, WhatsApp's
+    # biz_opaque_callback_data): `<account_id>.<message_id>.<mac>`, so a receipt that outruns our carrier-id mapping
+    # still finds its message (switchboard.logic.receipts).
+    callback_ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,28 @@ class CarrierEvent:
     to: str = ""  # inbound: our sender number that received it (finds the account)
     body: str = ""  # inbound: the text
     extra: Mapping[str, str] = field(default_factory=dict)  # e.g. WhatsApp's marketing opt-out preference
+    ref: str = ""  # status: the Outbound.callback_ref the carrier echoed back, if any (verified before use)
+
+
+@dataclass(frozen=True)
+class CarrierStatus:
+    """What a carrier's status API says of one of its messages, mapped onto our statuses."""
+
+    status: str  # one of switchboard.models.lifecycle.MessageStatus
+    error_code: str = ""
+
+
+class StatusSource(Protocol):
+    """A carrier with a status API (Twilio, Plivo, the sandbox): what became of a message it accepted."""
+
+    name: str
+
+    def status(self, carrier_message_id: str, channel: str) -> CarrierStatus | None:
+        """Its current status; None when it has none for this message (unknown id, or no API for the channel).
+
+        Raises a CarrierError when the API cannot answer now (the caller tries again later).
+        """
+        ...
 
 
 class EventSource(Protocol):

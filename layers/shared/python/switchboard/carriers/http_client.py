@@ -38,7 +38,7 @@ class Response:
 
 
 class HttpClient:
-    """POSTs to carriers; every failure to get an answer becomes a CarrierTimeout or CarrierUnavailable."""
+    """Calls carriers; every failure to get an answer becomes a CarrierTimeout or CarrierUnavailable."""
 
     def __init__(
         self, *, connect_timeout_s: float = CONNECT_TIMEOUT_S, total_timeout_s: float = TOTAL_TIMEOUT_S
@@ -51,7 +51,16 @@ class HttpClient:
         self._client = outbound.Client(keep_alive=True)
 
     def post(self, carrier: str, url: str, *, headers: Mapping[str, str], body: bytes) -> Response:
-        """POST `body` to `url` and read the answer, all within the total timeout (a dripping carrier is cut off)."""
+        """POST `body` to `url` and read the answer within the total timeout."""
+        return self._request("POST", carrier, url, headers=headers, body=body)
+
+    def get(self, carrier: str, url: str, *, headers: Mapping[str, str]) -> Response:
+        """GET `url` (a carrier's status API) and read the answer within the total timeout."""
+        return self._request("GET", carrier, url, headers=headers, body=None)
+
+    def _request(
+        self, method: str, carrier: str, url: str, *, headers: Mapping[str, str], body: bytes | None
+    ) -> Response:
         parts = urlsplit(url)
         if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
             # Plain HTTP only to loopback (the tests' fake carriers): credentials never travel unencrypted.
@@ -61,7 +70,7 @@ class HttpClient:
         path = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
         try:
             reply = self._client.request(
-                "POST",
+                method,
                 (parts.scheme, host, port, host),
                 path,
                 host_header=outbound.host_header(host, port, parts.scheme),

@@ -12,6 +12,8 @@ Wire formats, as documented by Plivo:
   failed, delivered, undelivered, rejected, read; `MessageUUID`, `ErrorCode`), inbound
   https://www.plivo.com/docs/messaging/xml/request (`From, To, Text, Type, MessageUUID`), calls
   https://www.plivo.com/docs/voice/xml/request (`CallUUID`, `CallStatus`, `ALegRequestUUID`).
+- Status API: https://www.plivo.com/docs/messaging/api/message/retrieve-a-message (GET
+  `/v1/Account/{auth_id}/Message/{message_uuid}/`: `message_state`, `error_code`), asked by the reconciliation job.
 - Signatures: https://www.plivo.com/docs/voice/xml/request/validation (`X-Plivo-Signature-V3` with
   `X-Plivo-Signature-V3-Nonce`, "for answer_url, url (message callback), hangup_url…"); the exact string is the
   one Plivo's SDK builds (plivo-python `plivo/utils/signature_v3.py`): base64 HMAC-SHA256(auth token,
@@ -28,8 +30,9 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.sax.saxutils import escape
@@ -40,9 +43,12 @@ from switchboard.carriers import http_client, support
 from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
+    CarrierStatus,
+    CarrierUnavailable,
     Outbound,
     Receipt,
     WebhookRequest,
+    ref_of,
 )
 from switchboard.models.lifecycle import MessageStatus
 from switchboard.observability import logger
@@ -75,6 +81,9 @@ CALL_STATUS_MAP: Mapping[str, MessageStatus] = {
     "cancel": "canceled",
 }
 CALL_FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "timeout", "failed", "cancel"})
+
+# A message UUID (RFC 4122 text form): the only ids the status API is asked about.
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 # Query parameters of the answer URL (`answer_url`): which message's body the call reads.
 ANSWER_QUERY = ("answer", "account_id", "message_id")
@@ -153,7 +162,7 @@ class PlivoCarrier(support.HttpCarrier):
         token = support.credential(NAME, creds, "auth_token")
         to = support.e164(NAME, msg.to).removeprefix("+")
         from_ = support.e164(NAME, msg.from_).removeprefix("+")
-        callback = support.events_url(NAME)
+        callback = support.callback_url(NAME, msg)
         if msg.channel == "voice":
             resource, id_field = "Call/", "request_uuid"
             payload: dict[str, str] = {
@@ -213,7 +222,33 @@ class PlivoCarrier(support.HttpCarrier):
             event = _call_event(params)
         else:
             event = None
+        if event is not None and event.kind == "status":
+            # Our ref rode in the callback URL's query, which the V3 signature just verified covers.
+            event = replace(event, ref=ref_of(request.query.get(support.REF_PARAM, "")))
         return [event] if event is not None else []
+
+    def status(self, carrier_message_id: str, channel: str) -> CarrierStatus | None:
+        """GET the Message resource: its `message_state` and `error_code`; None when 404 or for a call (whose
+        resource is found by a call UUID we never learn from the Call API's answer)."""
+        if channel == "voice" or not _UUID.fullmatch(carrier_message_id):
+            return None
+        creds = self._credentials()
+        auth_id = support.credential(NAME, creds, "auth_id")
+        token = support.credential(NAME, creds, "auth_token")
+        response = self._http.get(
+            NAME,
+            f"{self._api_url}/v1/Account/{auth_id}/Message/{carrier_message_id}/",
+            headers=urllib3.util.make_headers(basic_auth=f"{auth_id}:{token}"),
+        )
+        if response.status == 404:
+            return None
+        answer = http_client.check(NAME, response, error_code=_error_code, is_rejection=lambda *_: False)
+        theirs = answer.get("message_state") if isinstance(answer, dict) else None
+        ours = MESSAGE_STATUS_MAP.get(theirs) if isinstance(theirs, str) else None
+        if ours is None:
+            raise CarrierUnavailable(f"{NAME} answered an unknown status")
+        code = answer.get("error_code")
+        return CarrierStatus(status=ours, error_code=str(code) if isinstance(code, int | str) and code else "")
 
 
 def _message_event(params: dict[str, str]) -> CarrierEvent | None:

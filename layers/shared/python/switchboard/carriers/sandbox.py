@@ -13,11 +13,13 @@ from typing import Any
 from switchboard import clock, ids
 from switchboard.carriers.base import (
     CarrierEvent,
+    CarrierStatus,
     CarrierTimeout,
     CarrierUnavailable,
     Outbound,
     Receipt,
     WebhookRequest,
+    ref_of,
 )
 
 NAMES: tuple[str, ...] = ("sandbox-a", "sandbox-b")
@@ -72,6 +74,10 @@ class _Store:
         self.deliveries: list[Delivery] = []
         # Status callbacks the carriers owe (a real carrier posts them to our events route a moment later).
         self.callbacks: list[dict[str, str]] = []
+        # What each carrier's status API answers, by carrier message id (carrier, status).
+        self.statuses: dict[str, tuple[str, str]] = {}
+        # Carriers that accept messages but never post their receipts (the reconciliation job's case).
+        self.silent: set[str] = set()
         # Set by reset() so a `slow` send that is hanging returns promptly when the stack stops.
         self.released = threading.Event()
 
@@ -99,6 +105,35 @@ def set_state(carrier: str, new: State) -> None:
         _store.states[carrier] = new
 
 
+def set_receipts(carrier: str, *, on: bool) -> None:
+    """Whether a carrier posts status callbacks for what it accepts from now on (KeyError for no such carrier)."""
+    with _store.lock:
+        if carrier not in _store.states:
+            raise KeyError(carrier)
+        if on:
+            _store.silent.discard(carrier)
+        else:
+            _store.silent.add(carrier)
+
+
+def receipts_on(carrier: str) -> bool:
+    """Whether the carrier posts status callbacks."""
+    with _store.lock:
+        return carrier not in _store.silent
+
+
+def set_status(carrier_message_id: str, status: str | None) -> None:
+    """What the status API answers for one message from now on (None: it no longer knows the message)."""
+    with _store.lock:
+        if status is None:
+            _store.statuses.pop(carrier_message_id, None)
+            return
+        if status not in STATUSES:
+            raise ValueError(f"unknown sandbox status {status!r}")
+        carrier, _ = _store.statuses[carrier_message_id]
+        _store.statuses[carrier_message_id] = (carrier, status)
+
+
 def deliveries() -> list[Delivery]:
     """Every delivery so far, newest first."""
     with _store.lock:
@@ -111,6 +146,8 @@ def reset() -> None:
         _store.states = dict.fromkeys(NAMES, State.UP)
         _store.deliveries.clear()
         _store.callbacks.clear()
+        _store.statuses.clear()
+        _store.silent.clear()
         _store.released.set()
         _store.released = threading.Event()
 
@@ -154,10 +191,25 @@ class SandboxCarrier:
             "status": "delivered",
             "at": delivery.at,
         }
+        if msg.callback_ref:
+            callback["ref"] = msg.callback_ref  # echoed like a real carrier's callback URL query
         with _store.lock:
             _store.deliveries.append(delivery)
-            _store.callbacks.append(callback)
+            _store.statuses[receipt.carrier_message_id] = (self.name, "delivered")
+            if self.name not in _store.silent:
+                _store.callbacks.append(callback)
         return receipt
+
+    def status(self, carrier_message_id: str, channel: str) -> CarrierStatus | None:
+        """The sandbox's status API: what became of a message it accepted; CarrierUnavailable while it is down."""
+        with _store.lock:
+            current = _store.states[self.name]
+            known = _store.statuses.get(carrier_message_id)
+        if current is not State.UP:
+            raise CarrierUnavailable(f"{self.name}'s status API is {current.value}")
+        if known is None or known[0] != self.name:
+            return None
+        return CarrierStatus(status=known[1])
 
     def verify(self, request: WebhookRequest) -> bool:
         """The `X-Sandbox-Signature` over the raw body, with the SandboxCredentials `signing_key`, within 300 s."""
@@ -200,6 +252,7 @@ def parse_event(carrier: str, event: Any) -> CarrierEvent:
             carrier_message_id=_field(event, "carrier_message_id"),
             status=status,
             error_code=str(event.get("error_code") or ""),
+            ref=ref_of(str(event.get("ref") or "")),
         )
     if kind == "message.inbound":
         channel = _field(event, "channel")

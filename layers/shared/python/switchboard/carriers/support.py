@@ -87,6 +87,16 @@ def events_url(carrier: str) -> str:
     return settings.get().public_base_url.rstrip("/") + f"/v1/carriers/{carrier}/events"
 
 
+# The query parameter of a status-callback URL that carries Outbound.callback_ref back to us.
+REF_PARAM = "sb_ref"
+
+
+def callback_url(carrier: str, msg: Outbound) -> str:
+    """The status-callback URL of one message: the events URL with its ref, which the carrier signs with the rest."""
+    url = events_url(carrier)
+    return f"{url}?{REF_PARAM}={msg.callback_ref}" if msg.callback_ref else url
+
+
 # RFC 3986 unreserved characters stay as they are in every spelling; the lenient one also leaves the sub-delimiters,
 # `:`, `@`, `/` and `?` that a query may carry unencoded (what a person typing a webhook URL into a console writes).
 _LENIENT_SAFE = "-._~!$'()*,;:@/?"

@@ -10,6 +10,8 @@ Wire formats, as documented by Twilio:
   (`MessageStatus`, `ErrorCode`) and the Call resource's `CallStatus` values.
 - Signatures: https://www.twilio.com/docs/usage/webhooks/webhooks-security: `X-Twilio-Signature` = base64 of
   HMAC-SHA1(auth token, full URL incl. query + each POST parameter name+value, sorted by name).
+- Status API: GET `.../Messages/{sid}.json` (`status`, `error_code`) and `.../Calls/{sid}.json` (`status`): what the
+  reconciliation job asks about a message whose receipt never came.
 - Errors: https://www.twilio.com/docs/api/errors (400 + `code`, e.g. 21211 invalid 'To', 21610 unsubscribed).
 
 Secret `TwilioCredentials` (env TWILIO_CREDENTIALS_SECRET): `{"account_sid": "AC…", "auth_token": "…"}`; during a
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import base64
 import hmac
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 from xml.sax.saxutils import escape
@@ -31,9 +35,12 @@ from switchboard.carriers import http_client, support
 from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
+    CarrierStatus,
+    CarrierUnavailable,
     Outbound,
     Receipt,
     WebhookRequest,
+    ref_of,
 )
 from switchboard.models.lifecycle import MessageStatus
 from switchboard.observability import logger
@@ -74,6 +81,8 @@ CALL_STATUS_MAP: Mapping[str, MessageStatus] = {
 }
 CALL_FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 INBOUND_STATUSES = frozenset({"receiving", "received"})
+# A Message (SM/MM) or Call (CA) sid: two letters and 32 hex digits.
+_SID = re.compile(r"^(SM|MM|CA)[0-9a-f]{32}$")
 
 # 400s about our own account or sender rather than the message (20003 auth, 20404 not found, 21212/21603/21606/
 # 21659/21660 the `From` number): another carrier, with its own number, may still send it.
@@ -126,7 +135,7 @@ class TwilioCarrier(support.HttpCarrier):
         sid = support.credential(NAME, creds, "account_sid")
         token = support.credential(NAME, creds, "auth_token")
         to, from_ = support.e164(NAME, msg.to), support.e164(NAME, msg.from_)
-        callback = support.events_url(NAME)
+        callback = support.callback_url(NAME, msg)
         fields: list[tuple[str, str]]
         if msg.channel == "voice":
             resource = "Calls.json"
@@ -177,7 +186,33 @@ class TwilioCarrier(support.HttpCarrier):
         """A message or call status callback, or an inbound message (one event per request)."""
         params = dict(support.form(request))
         event = _message_event(params) if params.get("MessageSid") else _call_event(params)
+        if event is not None and event.kind == "status":
+            # Our ref rode in the StatusCallback URL's query, which the signature just verified covers.
+            event = replace(event, ref=ref_of(request.query.get(support.REF_PARAM, "")))
         return [event] if event is not None else []
+
+    def status(self, carrier_message_id: str, channel: str) -> CarrierStatus | None:
+        """GET the Message (or, for voice, the Call) resource: its `status` and `error_code`; None when 404."""
+        creds = self._credentials()
+        sid = support.credential(NAME, creds, "account_sid")
+        token = support.credential(NAME, creds, "auth_token")
+        resource, mapping = ("Calls", CALL_STATUS_MAP) if channel == "voice" else ("Messages", MESSAGE_STATUS_MAP)
+        if not _SID.fullmatch(carrier_message_id):
+            return None  # not an id Twilio issues: never put into a URL path
+        response = self._http.get(
+            NAME,
+            f"{self._api_url}/2010-04-01/Accounts/{sid}/{resource}/{carrier_message_id}.json",
+            headers=urllib3.util.make_headers(basic_auth=f"{sid}:{token}"),
+        )
+        if response.status == 404:  # 20404: no such resource (our credentials failing answer 401: retried)
+            return None
+        answer = http_client.check(NAME, response, error_code=_error_code, is_rejection=lambda *_: False)
+        theirs = answer.get("status") if isinstance(answer, dict) else None
+        ours = mapping.get(theirs) if isinstance(theirs, str) else None
+        if ours is None:
+            raise CarrierUnavailable(f"{NAME} answered an unknown status")
+        code = answer.get("error_code")
+        return CarrierStatus(status=ours, error_code=str(code) if isinstance(code, int | str) and code else "")
 
 
 def _message_event(params: dict[str, str]) -> CarrierEvent | None:

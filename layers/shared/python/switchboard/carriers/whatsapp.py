@@ -8,6 +8,8 @@ Wire formats, as documented by Meta:
   HMAC-SHA256(app secret, raw body)>`), payloads per
   https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components (`statuses[]`, `messages[]`) and the
   `user_preferences` webhook (marketing messages `stop` / `resume`).
+- `biz_opaque_callback_data` (send) is echoed in each `statuses[]` webhook of that message: it carries our ref. The
+  Cloud API has no endpoint to ask for a message's status, so a receipt that never comes cannot be looked up.
 - Errors: https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes (Meta asks to branch on the
   `code`, not on the HTTP status, which is 400 for most of them).
 
@@ -33,6 +35,7 @@ from switchboard.carriers.base import (
     Outbound,
     Receipt,
     WebhookRequest,
+    ref_of,
 )
 from switchboard.models.lifecycle import MessageStatus
 from switchboard.observability import logger
@@ -120,6 +123,9 @@ class WhatsAppCarrier(support.HttpCarrier):
             payload |= {"type": "template", "template": template_payload(msg.template)}
         else:
             payload |= {"type": "text", "text": {"body": msg.body}}
+        if msg.callback_ref:
+            # Meta echoes it in every status webhook of this message (at most 512 characters).
+            payload["biz_opaque_callback_data"] = msg.callback_ref
         response = self._http.post(
             NAME,
             f"{self._api_url}/{self._api_version}/{phone_number_id}/messages",
@@ -214,6 +220,7 @@ def _status_event(status: dict[str, Any]) -> CarrierEvent | None:
         carrier_message_id=message_id,
         status=ours,
         error_code=_str(errors[0], "code") if errors else "",
+        ref=ref_of(_str(status, "biz_opaque_callback_data")),
     )
 
 

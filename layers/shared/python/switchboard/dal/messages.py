@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +11,10 @@ from switchboard.dal.messaging import account_pk
 from switchboard.models.lifecycle import RANK, advances
 
 HELD_PARTITION = "HELD"  # gsi2: sends due later than SQS can delay them, across accounts (release_job reads it)
+# gsi2: messages `sent` without a final receipt yet, by when to check them (receipts_job reads it). Sharded so
+# every send does not write one index partition: a partition takes about 1,000 writes a second.
+SENT_PARTITION = "SENT"
+SENT_SHARDS = 16
 EVENT_DEDUPE_TTL_S = 7 * 86400
 
 
@@ -31,6 +36,16 @@ def by_time_pk(account_id: str) -> str:
 def held_sk(send_at: int, account_id: str, message_id: str) -> str:
     """gsi2 sort key of a held message: due time first."""
     return f"{send_at:012d}#{account_id}#{message_id}"
+
+
+def sent_partition(message_id: str) -> str:
+    """The gsi2 partition of a `sent` message: one of SENT_SHARDS, fixed by its id."""
+    return f"{SENT_PARTITION}#{zlib.crc32(message_id.encode()) % SENT_SHARDS:02d}"
+
+
+def sent_fields(account_id: str, message_id: str, *, due: int) -> dict[str, Any]:
+    """The gsi2 keys that put a `sent` message on the reconciliation index, due for a check at `due`."""
+    return {"gsi2pk": sent_partition(message_id), "gsi2sk": held_sk(due, account_id, message_id)}
 
 
 def put_many(items: Iterable[dict[str, Any]]) -> int:
@@ -106,6 +121,10 @@ def transition(
     allowed = _from_statuses(new)
     if not allowed:
         return None
+    if RANK[new] > RANK["sent"]:
+        # Past `sent`, a message leaves the gsi2 indexes (the reconciliation index, the held outbox): nothing is
+        # left to check or to release.
+        remove = tuple(dict.fromkeys((*remove, "gsi2pk", "gsi2sk")))
     names = {"#status": "status", "#events": "events"}
     vals: dict[str, Any] = {":new": new, ":event": [{"status": new, "at": at}], ":empty": []}
     sets = ["#status = :new", "#events = list_append(if_not_exists(#events, :empty), :event)"]
@@ -118,7 +137,9 @@ def transition(
         placeholders.append(f":s{n}")
     expression = "SET " + ", ".join(sets)
     if remove:
-        expression += " REMOVE " + ", ".join(remove)
+        for n, field in enumerate(remove):
+            names[f"#r{n}"] = field  # placeholders: `error` is a reserved word
+        expression += " REMOVE " + ", ".join(f"#r{n}" for n in range(len(remove)))
     return table.update(
         account_pk(account_id),
         message_sk(message_id),
@@ -276,12 +297,14 @@ def hold(account_id: str, message_id: str, due: int) -> None:
 
 
 def unhold(account_id: str, message_id: str) -> None:
-    """Take a message off the held index (it is on its queue now, or expired)."""
+    """Take a message off the held index (it is on its queue now, or expired); a message the worker already put
+    on the reconciliation index keeps its place there."""
     table.update(
         account_pk(account_id),
         message_sk(message_id),
         expression="REMOVE gsi2pk, gsi2sk",
-        condition="attribute_exists(pk)",
+        condition="attribute_exists(pk) AND gsi2pk = :held",
+        vals={":held": HELD_PARTITION},
     )
 
 
@@ -303,3 +326,97 @@ def scrub(account_id: str, message_id: str) -> None:
         condition="attribute_exists(pk)",
         vals={":true": True},
     )
+
+
+def get_attempt(account_id: str, message_id: str, carrier: str) -> dict[str, Any] | None:
+    """The message's attempt record at one carrier, or None when it never went there."""
+    return table.get(account_pk(account_id), attempt_sk(message_id, carrier))
+
+
+def index_sent(account_id: str, message_id: str, *, carrier_message_id: str, sent_at_s: int, due: int) -> bool:
+    """Put a message that is `sent` (a carrier's own `sent` receipt moved it there first) on the reconciliation
+    index; False when it is no longer `sent`."""
+    fields = sent_fields(account_id, message_id, due=due)
+    return (
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression="SET gsi2pk = :pk, gsi2sk = :sk, carrier_message_id = :cid, sent_at_s = :at",
+            condition="#status = :sent",
+            names={"#status": "status"},
+            vals={
+                ":pk": fields["gsi2pk"],
+                ":sk": fields["gsi2sk"],
+                ":cid": carrier_message_id,
+                ":at": sent_at_s,
+                ":sent": "sent",
+            },
+        )
+        is not None
+    )
+
+
+def due_sent(shard: int, until: int, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the `sent` messages of one index shard due for a check by `until`, earliest first."""
+    return table.query_page(
+        pk_value=f"{SENT_PARTITION}#{shard:02d}",
+        index="gsi2",
+        limit=limit,
+        cursor=cursor,
+        sk_between=("0", f"{until:012d}~"),
+    )
+
+
+def recheck_sent(account_id: str, message_id: str, *, due: int) -> bool:
+    """Check a still-`sent` message again at `due`; False when it moved on meanwhile."""
+    fields = sent_fields(account_id, message_id, due=due)
+    return (
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression="SET gsi2pk = :pk, gsi2sk = :sk",
+            condition="#status = :sent",
+            names={"#status": "status"},
+            vals={":pk": fields["gsi2pk"], ":sk": fields["gsi2sk"], ":sent": "sent"},
+        )
+        is not None
+    )
+
+
+def mark_receipt_missing(account_id: str, message_id: str, *, error: dict[str, str], at: str) -> dict[str, Any] | None:
+    """A `sent` message no receipt will settle: it stays `sent`, carries `error`, leaves the index; None when it
+    moved on meanwhile."""
+    return table.update(
+        account_pk(account_id),
+        message_sk(message_id),
+        expression="SET #error = :error, receipt_missing_at = :at REMOVE gsi2pk, gsi2sk",
+        condition="#status = :sent",
+        names={"#status": "status", "#error": "error"},
+        vals={":error": error, ":at": at, ":sent": "sent"},
+    )
+
+
+def early_pk(carrier: str, carrier_message_id: str) -> str:
+    """Partition of the receipts that arrived before their carrier-id mapping (CMSG) was written."""
+    return f"CEARLY#{carrier}#{carrier_message_id}"
+
+
+def keep_early(
+    carrier: str, carrier_message_id: str, *, event_id: str, status: str, error_code: str, at: str, expires_at: int
+) -> None:
+    """Keep a receipt whose message is not known yet (idempotent by the carrier's event id; TTL `expires_at`)."""
+    table.put(
+        {
+            "pk": early_pk(carrier, carrier_message_id),
+            "sk": f"EVT#{event_id}",
+            "status": status,
+            "error_code": error_code,
+            "at": at,
+            "expires_at": expires_at,
+        }
+    )
+
+
+def early_receipts(carrier: str, carrier_message_id: str) -> list[dict[str, Any]]:
+    """The receipts kept for a carrier's message id (strongly consistent), expired ones included."""
+    return list(table.query_all(pk_value=early_pk(carrier, carrier_message_id), prefix="EVT#"))

@@ -12,7 +12,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import messages as store
 from switchboard.dal import messaging as table
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent, keywords, notify, sending
+from switchboard.logic import consent, keywords, notify, receipts
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.recipients import InvalidPhone, parse_phone
@@ -46,15 +46,8 @@ def handle(event: CarrierEvent) -> str:
 
 
 def _status(event: CarrierEvent) -> str:
-    found = store.find_by_carrier_id(event.carrier, event.carrier_message_id)
-    if found is None:
-        return "unknown_message"
-    account_id, message_id = found
-    error = (
-        {"code": event.error_code, "detail": f"{event.carrier} reported {event.status}"} if event.error_code else None
-    )
-    moved = sending.move({"account_id": account_id, "message_id": message_id}, event.status, error=error)
-    return "updated" if moved is not None else "stale"
+    # Never "unknown": a receipt that outruns its mapping is kept for the send worker (switchboard.logic.receipts).
+    return receipts.apply(event)
 
 
 def _inbound(event: CarrierEvent) -> str:

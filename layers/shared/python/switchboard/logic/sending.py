@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from switchboard import clock
+from switchboard import clock, settings
 from switchboard.carriers import circuit, pacing, registry, routing
 from switchboard.carriers.base import Carrier, Outbound, Receipt
 from switchboard.dal import messages as store
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent, notify, standing
+from switchboard.logic import consent, notify, receipts, standing
 from switchboard.logic import messages as messages_logic
 from switchboard.models.lifecycle import FINAL, RANK
 from switchboard.observability import logger, metrics
@@ -69,13 +69,20 @@ def publish_status(item: dict[str, Any]) -> None:
     notify.publish_status(item)
 
 
-def move(item: dict[str, Any], new: str, *, error: dict[str, str] | None = None, **also: Any) -> dict[str, Any] | None:
+def move(
+    item: dict[str, Any],
+    new: str,
+    *,
+    error: dict[str, str] | None = None,
+    remove: tuple[str, ...] = (),
+    **also: Any,
+) -> dict[str, Any] | None:
     """Transition (never backwards) and publish; None when the message had already moved past `new`."""
     fields = dict(also)
     if error is not None:
         fields["error"] = error
     moved = store.transition(
-        item["account_id"], item["message_id"], new, at=clock.rfc3339(clock.now()), also=fields or None
+        item["account_id"], item["message_id"], new, at=clock.rfc3339(clock.now()), also=fields or None, remove=remove
     )
     if moved is not None:
         publish_status(moved)
@@ -104,6 +111,7 @@ def _outbound(item: dict[str, Any]) -> Outbound:
         to=messages_logic.open_field(account_id, item, "to_sealed") or "",
         body=messages_logic.open_field(account_id, item, "body_sealed") or "",
         template=json.loads(template) if template else None,
+        callback_ref=receipts.callback_ref(account_id, item["message_id"]),
     )
 
 
@@ -159,6 +167,15 @@ def deliver(
         raise
 
 
+def _apply_early(record: SendRecord, receipt: Receipt) -> None:
+    """Receipts that came before the mapping was written; a failure here leaves them to the reconciliation job
+    (the send itself is recorded: retrying the record would find the message `sent` and apply nothing)."""
+    try:
+        receipts.apply_early(receipt.carrier, receipt.carrier_message_id, record.account_id, record.message_id)
+    except Exception:
+        logger.warning("early receipts not applied: reconciliation will check the message", exc_info=True)
+
+
 def _release_quietly(record: SendRecord) -> None:
     try:
         store.release_lease(record.account_id, record.message_id)
@@ -206,10 +223,30 @@ def _settle(record: SendRecord, claimed: dict[str, Any], result: routing.Result,
     if result.receipt is not None:
         receipt = result.receipt
         store.map_carrier_id(receipt.carrier, receipt.carrier_message_id, record.account_id, record.message_id)
-        moved = move(claimed, "sent", carrier=receipt.carrier, attempts=attempts, lease_until=0)
+        now = int(clock.timestamp())
+        due = now + settings.get().receipt_check_after_s
+        moved = move(
+            claimed,
+            "sent",
+            carrier=receipt.carrier,
+            attempts=attempts,
+            lease_until=0,
+            carrier_message_id=receipt.carrier_message_id,
+            sent_at_s=now,
+            **store.sent_fields(record.account_id, record.message_id, due=due),
+        )
         if moved is None:
-            # A carrier callback (delivered) overtook us: keep its status, record who carried it.
+            # A carrier callback (found by our ref) overtook us: keep its status, record who carried it, and if
+            # that was the carrier's own `sent`, put the message on the reconciliation index all the same.
             store.record_attempts(record.account_id, record.message_id, attempts, carrier=receipt.carrier)
+            store.index_sent(
+                record.account_id,
+                record.message_id,
+                carrier_message_id=receipt.carrier_message_id,
+                sent_at_s=now,
+                due=due,
+            )
+        _apply_early(record, receipt)
         metrics.add_metric(name="MessagesSent", unit="Count", value=1)
         logger.info("message accepted", extra={"carrier": receipt.carrier, "failover_s": round(result.seconds, 3)})
         return "sent"
