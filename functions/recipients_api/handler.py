@@ -13,6 +13,7 @@ from switchboard.models.recipients import (
     ConsentEntry,
     ConsentIn,
     ConsentLedger,
+    ErasureAccepted,
     ListIn,
     ListMembersAdded,
     ListMembersIn,
@@ -84,14 +85,20 @@ def read_recipient(recipient_id: str) -> Response[str]:
     "/v1/recipients/<recipient_id>",
     summary="Erase a recipient",
     tags=["recipients"],
-    responses=api.answers(204, None, "Erased", problems=(404,)),
+    responses={
+        **api.answers(204, None, "Erased", problems=(404,)),
+        **api.answers(202, ErasureAccepted, "Gone from every read; the rest of its messages are scrubbed shortly"),
+    },
 )
 def erase_recipient(recipient_id: str) -> Response[str]:
-    """204; personal data gone, opt-outs remembered by blind index."""
+    """204; personal data gone, opt-outs remembered by blind index. 202 when the erasure job finishes it (the
+    recipient reads as gone already); repeating the DELETE resumes an unfinished erasure."""
     from switchboard.logic import recipients  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_WRITE)
-    recipients.erase(principal, recipient_id)
+    context = app.lambda_context
+    if not recipients.erase(principal, recipient_id, lambda: context.get_remaining_time_in_millis() / 1000):
+        return api.json_response(202, ErasureAccepted(id=recipient_id))
     return Response(status_code=204, content_type="application/json", body="")
 
 

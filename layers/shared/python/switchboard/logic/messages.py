@@ -215,6 +215,7 @@ def new_item(
         "lease_until": 0,
         "gsi1pk": store.by_time_pk(account_id),
         "gsi1sk": f"{created_at}#{message_id}",
+        **store.phone_keys(account_id, recipients_logic.phone_index(account_id, to), store.message_sk(message_id)),
     }
     if body is not None:
         item["body_sealed"] = seal(account_id, message_id, "body_sealed", body)
@@ -400,11 +401,3 @@ def list_page(
         channel=channel,
     )
     return MessagePage(data=[render(principal, i, with_content=False) for i in items], next_cursor=next_cursor)
-
-
-def scrub_recipient(account_id: str, recipient_id: str) -> int:
-    """Erasure: remove the number and content of every message to this recipient."""
-    found = store.for_recipient(account_id, recipient_id)
-    for item in found:
-        store.scrub(account_id, item["message_id"])
-    return len(found)
