@@ -89,6 +89,12 @@ def get_many(account_id: str, recipient_ids: Sequence[str]) -> dict[str, dict[st
     return {item["recipient_id"]: item for item in found.values() if not erasing(item)}
 
 
+def not_live(account_id: str, recipient_ids: Sequence[str]) -> set[str]:
+    """Which of these recipients are being erased or gone (BatchGetItem, 100 per call)."""
+    unique = sorted(set(recipient_ids))
+    return set(unique) - set(get_many(account_id, unique)) if unique else set()
+
+
 def find_by_phone(account_id: str, phone_index: str) -> str | None:
     """The id of the account's recipient with this number (by blind index), or None."""
     lookup = table.get(account_pk(account_id), phone_sk(phone_index))
