@@ -724,7 +724,6 @@ FUNCTIONS = (
             {
                 # markers on gsi2, memberships on gsi1, the person's messages on gsi3; deletes and scrubs
                 "Messaging": ops(
-                    Op.GET,
                     Op.QUERY,
                     Op.UPDATE,
                     Op.DELETE,
