@@ -13,7 +13,6 @@ from switchboard.models.recipients import (
     ConsentEntry,
     ConsentIn,
     ConsentLedger,
-    ErasureAccepted,
     ListIn,
     ListMembersAdded,
     ListMembersIn,
@@ -85,20 +84,16 @@ def read_recipient(recipient_id: str) -> Response[str]:
     "/v1/recipients/<recipient_id>",
     summary="Erase a recipient",
     tags=["recipients"],
-    responses={
-        **api.answers(204, None, "Erased", problems=(404,)),
-        **api.answers(202, ErasureAccepted, "Gone from every read; the rest of its messages are scrubbed shortly"),
-    },
+    responses=api.answers(204, None, "Erased", problems=(404,)),
 )
 def erase_recipient(recipient_id: str) -> Response[str]:
-    """204; personal data gone, opt-outs remembered by blind index. 202 when the erasure job finishes it (the
-    recipient reads as gone already); repeating the DELETE resumes an unfinished erasure."""
+    """204: personal data gone from every read at once, opt-outs remembered by blind index. What the request could
+    not scrub before its timeout nears is finished by the erasure job; repeating the DELETE resumes it too."""
     from switchboard.logic import recipients  # noqa: PLC0415
 
     principal, _ = _caller(Permission.RECIPIENTS_WRITE)
     context = app.lambda_context
-    if not recipients.erase(principal, recipient_id, lambda: context.get_remaining_time_in_millis() / 1000):
-        return api.json_response(202, ErasureAccepted(id=recipient_id))
+    recipients.erase(principal, recipient_id, lambda: context.get_remaining_time_in_millis() / 1000)
     return Response(status_code=204, content_type="application/json", body="")
 
 

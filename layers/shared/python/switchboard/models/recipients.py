@@ -127,13 +127,6 @@ class RecipientPage(BaseModel):
     next_cursor: str | None = None
 
 
-class ErasureAccepted(BaseModel):
-    """202: the recipient reads as gone already; the erasure job finishes scrubbing its messages within minutes."""
-
-    id: str
-    status: Literal["erasing"] = "erasing"
-
-
 class Evidence(BaseModel):
     """How consent was captured (kept sealed: it names a person's IP and browser)."""
 
