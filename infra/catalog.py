@@ -33,8 +33,8 @@ class Access(StrEnum):
 class Op(StrEnum):
     """A DynamoDB operation a function performs on a table: its grant is exactly these (docs/permissions.md).
 
-    A transaction's items need the item actions (TransactWriteItems with a Put needs PutItem). QUERY_GSI1 and
-    QUERY_GSI2 are a Query on that global secondary index (its own grant, on the index ARN).
+    A transaction's items need the item actions (TransactWriteItems with a Put needs PutItem). QUERY_GSI1,
+    QUERY_GSI2 and QUERY_GSI3 are a Query on that global secondary index (its own grant, on the index ARN).
     """
 
     GET = "GetItem"
@@ -42,6 +42,7 @@ class Op(StrEnum):
     QUERY = "Query"
     QUERY_GSI1 = "Query:gsi1"
     QUERY_GSI2 = "Query:gsi2"
+    QUERY_GSI3 = "Query:gsi3"
     SCAN = "Scan"
     PUT = "PutItem"
     UPDATE = "UpdateItem"
@@ -209,7 +210,12 @@ TABLES: tuple[Table, ...] = (
         id="Messaging",
         env="MESSAGING_TABLE",
         purpose="recipients, consent ledger, lists, messages, broadcasts, inbound messages, webhook deliveries",
-        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk")),
+        # gsi3: an account's messages and inbound messages by the number's blind index (erasure reads only those).
+        indexes=(
+            Index("gsi1", "gsi1pk", "gsi1sk"),
+            Index("gsi2", "gsi2pk", "gsi2sk"),
+            Index("gsi3", "gsi3pk", "gsi3sk"),
+        ),
     ),
     Table(id="Audit", env="AUDIT_TABLE", purpose="hash-chained audit trail, append-only", append_only=True),
     Table(id="Idempotency", env="IDEMPOTENCY_TABLE", purpose="idempotency records of POST requests and sends"),
@@ -516,7 +522,18 @@ FUNCTIONS = (
             {
                 "Accounts": ops(Op.QUERY),
                 "Keyring": ops(Op.GET),
-                "Messaging": ops(Op.GET, Op.BATCH_GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.BATCH_WRITE, Op.QUERY_GSI1),
+                # erasure: marks the recipient (a transaction deleting its phone lookup), then scrubs by gsi3
+                "Messaging": ops(
+                    Op.GET,
+                    Op.BATCH_GET,
+                    Op.QUERY,
+                    Op.PUT,
+                    Op.UPDATE,
+                    Op.DELETE,
+                    Op.BATCH_WRITE,
+                    Op.QUERY_GSI1,
+                    Op.QUERY_GSI3,
+                ),
                 "Limits": ops(Op.UPDATE),
                 "Audit": APPEND,
                 "Idempotency": IDEMPOTENT_POSTS,
@@ -576,8 +593,9 @@ FUNCTIONS = (
             {
                 "Accounts": ops(Op.GET, Op.QUERY),
                 "Keyring": ops(Op.GET),
-                # Query: a START reads the number's consent ledger (it restores only an opt-in that was there)
-                "Messaging": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE),
+                # Query: a START reads the number's consent ledger (it restores only an opt-in that was there);
+                # ConditionCheck: an inbound message is linked to its recipient only while it is not being erased
+                "Messaging": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.CONDITION_CHECK),
                 "Audit": APPEND,
             }
         ),
@@ -703,6 +721,8 @@ FUNCTIONS = (
 
 # Finding 7 of issue 11: no message stays `sent` for good when its receipt never comes.
 RECEIPTS = Schedule(name="receipts", every_s=300)
+# Erasures that did not finish within their request (deadline, or the function died) are resumed every minute.
+ERASURE = Schedule(name="erasure", every_s=60)
 
 FUNCTIONS = (
     *FUNCTIONS,
@@ -721,5 +741,26 @@ FUNCTIONS = (
         secrets=_ro({f"{carrier}Credentials": Access.READ for carrier in ("Twilio", "Plivo")}),  # status APIs
         memory_mb=256,
         timeout_s=120,  # 480 status calls, 8 at a time, each at most 1 s
+    ),
+    Function(
+        name="erasure_job",
+        description="Finishes recipient erasures left unfinished: scrubs their messages by gsi3, then the marker",
+        schedule=ERASURE,
+        tables=_ro(
+            {
+                # markers on gsi2, memberships on gsi1, the person's messages on gsi3; deletes and scrubs
+                "Messaging": ops(
+                    Op.QUERY,
+                    Op.UPDATE,
+                    Op.DELETE,
+                    Op.BATCH_WRITE,
+                    Op.QUERY_GSI1,
+                    Op.QUERY_GSI2,
+                    Op.QUERY_GSI3,
+                ),
+            }
+        ),
+        memory_mb=512,
+        timeout_s=60,
     ),
 )

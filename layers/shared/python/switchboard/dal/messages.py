@@ -8,6 +8,7 @@ from typing import Any
 
 from switchboard.dal import messaging as table
 from switchboard.dal.messaging import account_pk
+from switchboard.dal.recipients import ERASING_ATTR
 from switchboard.models.lifecycle import RANK, advances
 
 HELD_PARTITION = "HELD"  # gsi2: sends due later than SQS can delay them, across accounts (release_job reads it)
@@ -308,21 +309,29 @@ def unhold(account_id: str, message_id: str) -> None:
     )
 
 
-def for_recipient(account_id: str, recipient_id: str) -> list[dict[str, Any]]:
-    """Every message of the account to one recipient (erasure scrubs them)."""
-    return [
-        m
-        for m in table.query_all(pk_value=account_pk(account_id), prefix="MSG#")
-        if m.get("recipient_id") == recipient_id
-    ]
+def by_phone_pk(account_id: str, phone_index: str) -> str:
+    """gsi3 partition of the messages to and from one number (by blind index) of an account."""
+    return f"{account_pk(account_id)}#PH#{phone_index}"
+
+
+def phone_keys(account_id: str, phone_index: str, sk: str) -> dict[str, str]:
+    """The gsi3 attributes of a message or inbound message: erasure finds the person's items without the rest."""
+    return {"gsi3pk": by_phone_pk(account_id, phone_index), "gsi3sk": sk}
+
+
+def for_phone(
+    account_id: str, phone_index: str, *, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the items still indexed under a number (a scrubbed item leaves the index)."""
+    return table.query_page(pk_value=by_phone_pk(account_id, phone_index), index="gsi3", limit=limit, cursor=cursor)
 
 
 def scrub(account_id: str, message_id: str) -> None:
-    """Remove a message's number and content; status, timing and carriers stay for the account's records."""
+    """Remove a message's number, content and recipient; status, timing and carriers stay for the account's records."""
     table.update(
         account_pk(account_id),
         message_sk(message_id),
-        expression="REMOVE to_sealed, body_sealed, template_sealed SET erased = :true",
+        expression="REMOVE to_sealed, body_sealed, template_sealed, recipient_id, gsi3pk, gsi3sk SET erased = :true",
         condition="attribute_exists(pk)",
         vals={":true": True},
     )
@@ -420,3 +429,36 @@ def keep_early(
 def early_receipts(carrier: str, carrier_message_id: str) -> list[dict[str, Any]]:
     """The receipts kept for a carrier's message id (strongly consistent), expired ones included."""
     return list(table.query_all(pk_value=early_pk(carrier, carrier_message_id), prefix="EVT#"))
+
+
+def inbound_sk(inbound_id: str) -> str:
+    """Sort key of an inbound message."""
+    return f"INB#{inbound_id}"
+
+
+def put_inbound(item: dict[str, Any], recipient_sk: str) -> str | None:
+    """Store an inbound message linked to its recipient only while that recipient is not being erased: otherwise
+    (the erasure began meanwhile) it is stored unlinked. The recipient id it was stored with."""
+    recipient_id = item.get("recipient_id")
+    if recipient_id:
+        linked = table.transact(
+            [
+                {"Put": {"Item": table.dump(item)}},
+                {
+                    "ConditionCheck": {
+                        "Key": table.key(item["pk"], recipient_sk),
+                        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#erasing)",
+                        "ExpressionAttributeNames": {"#erasing": ERASING_ATTR},
+                    }
+                },
+            ]
+        )
+        if linked:
+            return str(recipient_id)
+    table.put({**item, "recipient_id": None})
+    return None
+
+
+def delete_inbound(account_id: str, sk: str) -> None:
+    """Remove an inbound message (erasure: it is all the person's)."""
+    table.delete(account_pk(account_id), sk)

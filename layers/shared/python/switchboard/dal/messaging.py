@@ -172,6 +172,20 @@ def delete(pk: str, sk: str) -> None:
     clients.dynamodb().delete_item(TableName=name(), Key=key(pk, sk))
 
 
+def delete_if(pk: str, sk: str, *, condition: str, names: dict[str, str] | None = None) -> bool:
+    """Remove an item only if `condition` holds; False when it did not (or the item is gone)."""
+    request: dict[str, Any] = {"TableName": name(), "Key": key(pk, sk), "ConditionExpression": condition}
+    if names:
+        request["ExpressionAttributeNames"] = names
+    try:
+        clients.dynamodb().delete_item(**request)
+    except ClientError as error:
+        if conditional_failed(error):
+            return False
+        raise
+    return True
+
+
 def transact(items: list[dict[str, Any]]) -> bool:
     """TransactWriteItems on this table (each entry: {"Put": {...}} etc. without TableName); False on a condition."""
     table = name()

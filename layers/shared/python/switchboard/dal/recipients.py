@@ -8,6 +8,12 @@ from typing import Any
 from switchboard.dal import messaging as table
 from switchboard.dal.messaging import account_pk
 
+ERASING_ATTR = "erasing_since"  # epoch seconds the erasure began; the item is then only the erasure's marker
+ERASING_PARTITION = "ERASING"  # gsi2: erasure markers across accounts (the erasure job reads it)
+# What a marker loses at once: the recipient's own personal data (consent stays until the end: the tombstone is
+# written from it, again on every resumption).
+PERSONAL_FIELDS = ("phone_sealed", "name_sealed", "attributes_sealed", "country")
+
 
 def recipient_sk(recipient_id: str) -> str:
     """Sort key of a recipient."""
@@ -60,16 +66,33 @@ def create(account_id: str, item: dict[str, Any], phone_index: str) -> str | Non
     return str(existing["recipient_id"]) if existing else ""
 
 
+def erasing(item: dict[str, Any]) -> bool:
+    """A recipient whose erasure has begun: gone for every reader, kept only as the erasure's marker."""
+    return bool(item.get(ERASING_ATTR))
+
+
 def get(account_id: str, recipient_id: str) -> dict[str, Any] | None:
-    """A recipient of the account, or None."""
+    """A recipient of the account, or None (also while it is being erased)."""
+    item = get_any(account_id, recipient_id)
+    return None if item is None or erasing(item) else item
+
+
+def get_any(account_id: str, recipient_id: str) -> dict[str, Any] | None:
+    """A recipient of the account or its erasure marker, or None."""
     return table.get(account_pk(account_id), recipient_sk(recipient_id))
 
 
 def get_many(account_id: str, recipient_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Recipients by id (BatchGetItem, 100 per call); ids of other accounts are simply not found."""
+    """Recipients by id (BatchGetItem, 100 per call); ids of other accounts (or being erased) are not found."""
     pk = account_pk(account_id)
     found = table.batch_get([(pk, recipient_sk(r)) for r in recipient_ids])
-    return {item["recipient_id"]: item for item in found.values()}
+    return {item["recipient_id"]: item for item in found.values() if not erasing(item)}
+
+
+def not_live(account_id: str, recipient_ids: Sequence[str]) -> set[str]:
+    """Which of these recipients are being erased or gone (BatchGetItem, 100 per call)."""
+    unique = sorted(set(recipient_ids))
+    return set(unique) - set(get_many(account_id, unique)) if unique else set()
 
 
 def find_by_phone(account_id: str, phone_index: str) -> str | None:
@@ -80,7 +103,14 @@ def find_by_phone(account_id: str, phone_index: str) -> str | None:
 
 def page(account_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the account's recipients, oldest first."""
-    return table.query_page(pk_value=account_pk(account_id), prefix="RCP#", limit=limit, cursor=cursor)
+    return table.query_page(
+        pk_value=account_pk(account_id),
+        prefix="RCP#",
+        limit=limit,
+        cursor=cursor,
+        filter_expression="attribute_not_exists(#erasing)",
+        filter_names={"#erasing": ERASING_ATTR},
+    )
 
 
 def consent_last_attr(channel: str) -> str:
@@ -94,8 +124,8 @@ def set_consent(account_id: str, entry: dict[str, Any], *, expected_last: str | 
 
     `True` (the default) writes whatever came before: an opt-out never waits for anything."""
     pk = account_pk(account_id)
-    condition = "attribute_exists(pk)"
-    names = {"#ch": entry["channel"], "#last": consent_last_attr(entry["channel"])}
+    condition = "attribute_exists(pk) AND attribute_not_exists(#erasing)"
+    names = {"#ch": entry["channel"], "#last": consent_last_attr(entry["channel"]), "#erasing": ERASING_ATTR}
     vals: dict[str, Any] = {":status": entry["status"], ":entry": entry["entry_id"]}
     if expected_last is None:
         condition += " AND attribute_not_exists(#last)"
@@ -109,6 +139,7 @@ def set_consent(account_id: str, entry: dict[str, Any], *, expected_last: str | 
                 "Update": {
                     "Key": table.key(pk, recipient_sk(entry["recipient_id"])),
                     "UpdateExpression": "SET consent.#ch = :status, #last = :entry",
+                    # Nothing is added to a ledger that its erasure may already have deleted.
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": table.values(vals),
@@ -181,17 +212,79 @@ def remove_tombstone_channel(account_id: str, phone_index: str, channel: str) ->
     )
 
 
-def erase(account_id: str, recipient: dict[str, Any]) -> None:
-    """Delete the recipient, its phone lookup, its ledger and its list memberships."""
+def mark_erasing(account_id: str, recipient_id: str, phone_index: str, at: int) -> bool:
+    """Begin an erasure in one transaction: the recipient's personal fields go and it becomes the erasure's marker
+    (on gsi2, where the erasure job finds it), and its phone lookup goes; False if it is gone or already marked."""
     pk = account_pk(account_id)
-    recipient_id = recipient["recipient_id"]
-    keys = [(pk, recipient_sk(recipient_id)), (pk, phone_sk(recipient["phone_index"]))]
-    keys += [(pk, e["sk"]) for e in table.query_all(pk_value=pk, prefix=f"CONSENT#{recipient_id}#")]
-    keys += [
-        (pk, m["sk"])
-        for m in table.query_all(pk_value=f"{pk}#RCPLISTS#{recipient_id}", prefix="LISTMEM#", index="gsi1")
-    ]
-    table.batch_delete(keys)
+    return table.transact(
+        [
+            {
+                "Update": {
+                    "Key": table.key(pk, recipient_sk(recipient_id)),
+                    "UpdateExpression": f"REMOVE {', '.join(PERSONAL_FIELDS)} "
+                    "SET #erasing = :at, gsi2pk = :partition, gsi2sk = :due",
+                    "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#erasing)",
+                    "ExpressionAttributeNames": {"#erasing": ERASING_ATTR},
+                    "ExpressionAttributeValues": table.values(
+                        {
+                            ":at": at,
+                            ":partition": ERASING_PARTITION,
+                            ":due": erasing_sk(at, account_id, recipient_id),
+                        }
+                    ),
+                }
+            },
+            {
+                "Delete": {
+                    "Key": table.key(pk, phone_sk(phone_index)),
+                    "ConditionExpression": "attribute_not_exists(pk) OR recipient_id = :rid",
+                    "ExpressionAttributeValues": table.values({":rid": recipient_id}),
+                }
+            },
+        ]
+    )
+
+
+def erasing_sk(at: int, account_id: str, recipient_id: str) -> str:
+    """gsi2 sort key of an erasure marker: oldest first."""
+    return f"{at:012d}#{account_id}#{recipient_id}"
+
+
+def erasures_due(until: int, *, limit: int) -> list[dict[str, Any]]:
+    """Erasure markers begun by `until` (epoch seconds), across accounts, oldest first."""
+    items, _ = table.query_page(
+        pk_value=ERASING_PARTITION, index="gsi2", limit=limit, sk_between=("0", f"{until:012d}~")
+    )
+    return items
+
+
+def erase_ledger(account_id: str, recipient_id: str) -> int:
+    """Delete the recipient's consent ledger (a consistent read: no entry can be added once it is marked)."""
+    pk = account_pk(account_id)
+    return table.batch_delete((pk, e["sk"]) for e in table.query_all(pk_value=pk, prefix=f"CONSENT#{recipient_id}#"))
+
+
+def erase_memberships(account_id: str, recipient_id: str) -> int:
+    """Delete the recipient's list memberships (found on gsi1)."""
+    pk = account_pk(account_id)
+    found = table.query_all(pk_value=f"{pk}#RCPLISTS#{recipient_id}", prefix="LISTMEM#", index="gsi1")
+    return table.batch_delete((pk, m["sk"]) for m in found)
+
+
+def erase_windows(account_id: str, phone_index: str, channels: Sequence[str]) -> int:
+    """Forget when the number last wrote on each channel."""
+    pk = account_pk(account_id)
+    return table.batch_delete((pk, window_sk(channel, phone_index)) for channel in channels)
+
+
+def drop_marker(account_id: str, recipient_id: str) -> None:
+    """The erasure's last step: its marker goes (only a marker: a live recipient is never deleted here)."""
+    table.delete_if(
+        account_pk(account_id),
+        recipient_sk(recipient_id),
+        condition="attribute_exists(#erasing)",
+        names={"#erasing": ERASING_ATTR},
+    )
 
 
 def create_list(account_id: str, list_id: str, name: str, created_at: str) -> None:

@@ -62,9 +62,10 @@ def _inbound(event: CarrierEvent) -> str:
     index = recipients_logic.phone_index(account_id, sender)
     recipient_id = recipients_dal.find_by_phone(account_id, index)
     inbound_id = ids.new_id("inb")
-    pk, sk = table.account_pk(account_id), f"INB#{inbound_id}"
+    pk, sk = table.account_pk(account_id), store.inbound_sk(inbound_id)
     place = {"table": table.TABLE, "item_key": table.item_key(pk, sk)}
-    table.put(
+    # Indexed by the number (gsi3) so an erasure finds it; linked only to a recipient that is not being erased.
+    recipient_id = store.put_inbound(
         {
             "pk": pk,
             "sk": sk,
@@ -78,7 +79,9 @@ def _inbound(event: CarrierEvent) -> str:
             "body_sealed": envelope.seal(account_id, event.body, field="body_sealed", **place),
             "recipient_id": recipient_id,
             "received_at": event.at,
-        }
+            **store.phone_keys(account_id, index, sk),
+        },
+        recipients_dal.recipient_sk(recipient_id or ""),
     )
     if event.channel == "whatsapp":
         # Opens (or extends) WhatsApp's 24-hour customer-service window for free-form replies (R62).

@@ -284,6 +284,7 @@ def new_item(
         "lease_until": 0,
         "gsi1pk": store.by_time_pk(account_id),
         "gsi1sk": f"{created_at}#{message_id}",
+        **store.phone_keys(account_id, recipients_logic.phone_index(account_id, to), store.message_sk(message_id)),
     }
     if body is not None:
         item["body_sealed"] = seal(account_id, message_id, "body_sealed", body)
@@ -383,12 +384,14 @@ def render(
     body: str | None = None,
     template: Template | None = None,
     with_content: bool = True,
+    erased: bool = False,
 ) -> MessageOut:
-    """The API shape of a message: viewers get a masked number and no content."""
+    """The API shape of a message: viewers get a masked number and no content; nobody sees the number or content
+    of a message to a recipient whose erasure has begun (before its scrub reaches this message)."""
     account_id = principal.account_id
     viewer = masks_phone_numbers(principal.role)
-    number = to if to is not None else open_field(account_id, item, "to_sealed")
-    if with_content and not viewer:
+    number = None if erased else to if to is not None else open_field(account_id, item, "to_sealed")
+    if with_content and not viewer and not erased:
         body = body if body is not None else open_field(account_id, item, "body_sealed")
         raw_template = open_field(account_id, item, "template_sealed") if template is None else None
         template = template or (Template(**json.loads(raw_template)) if raw_template else None)
@@ -401,7 +404,7 @@ def render(
         channel=item["channel"],
         from_=item["from_number"],
         to=(mask_phone(number) if viewer else number) if number else None,
-        recipient_id=item.get("recipient_id"),
+        recipient_id=None if erased else item.get("recipient_id"),
         carrier=item.get("carrier"),
         body=body,
         template=template,
@@ -421,7 +424,7 @@ def read(principal: Principal, message_id: str) -> MessageOut:
     item = store.get(principal.account_id, message_id) if message_id.startswith("msg_") else None
     if item is None:
         raise NotFound("No message with this id.")
-    out = render(principal, item)
+    out = render(principal, item, erased=bool(_erasing(principal.account_id, [item])))
     if item.get("callback_url"):
         out.callbacks = webhooks.message_callbacks(principal.account_id, message_id)
     return out
@@ -489,12 +492,13 @@ def list_page(
         status=status,
         channel=channel,
     )
-    return MessagePage(data=[render(principal, i, with_content=False) for i in items], next_cursor=next_cursor)
+    erasing = _erasing(principal.account_id, items)
+    return MessagePage(
+        data=[render(principal, i, with_content=False, erased=i.get("recipient_id") in erasing) for i in items],
+        next_cursor=next_cursor,
+    )
 
 
-def scrub_recipient(account_id: str, recipient_id: str) -> int:
-    """Erasure: remove the number and content of every message to this recipient."""
-    found = store.for_recipient(account_id, recipient_id)
-    for item in found:
-        store.scrub(account_id, item["message_id"])
-    return len(found)
+def _erasing(account_id: str, items: list[dict[str, Any]]) -> set[str]:
+    """The recipients of these messages that are being erased (or gone): one read for a whole page."""
+    return recipients_dal.not_live(account_id, [str(i["recipient_id"]) for i in items if i.get("recipient_id")])

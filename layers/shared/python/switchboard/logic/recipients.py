@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from switchboard import clock, ids
@@ -10,6 +11,7 @@ from switchboard.auth import Principal
 from switchboard.crypto import envelope
 from switchboard.dal import messaging as table
 from switchboard.dal import recipients as store
+from switchboard.logic import erasure
 from switchboard.models.errors import BadRequest, Conflict, NotFound
 from switchboard.models.permissions import masks_phone_numbers
 from switchboard.models.recipients import (
@@ -143,14 +145,20 @@ def list_page(principal: Principal, *, limit: str | None, cursor: str | None) ->
     return RecipientPage(data=[render(principal, i) for i in items], next_cursor=next_cursor)
 
 
-def erase(principal: Principal, recipient_id: str) -> None:
-    """DELETE /v1/recipients/{id}: personal data gone; opt-outs kept by blind index only."""
+def erase(principal: Principal, recipient_id: str, time_left: erasure.TimeLeft | None = None) -> bool:
+    """DELETE /v1/recipients/{id}: the recipient reads as gone at once; True when its erasure finished within
+    `time_left`, False when the erasure job finishes it. Repeating it resumes an unfinished erasure."""
     account_id = principal.account_id
-    item = fetch(account_id, recipient_id)
-    opted_out = [c for c, status in (item.get("consent") or {}).items() if status == "opted_out"]
-    store.add_tombstone(account_id, item["phone_index"], opted_out, clock.rfc3339(clock.now()))
-    store.erase(account_id, item)
-    # Message logs keep status and timing for the account; the number and body they held are scrubbed.
-    from switchboard.logic import messages  # noqa: PLC0415 - messages imports recipients
-
-    messages.scrub_recipient(account_id, recipient_id)
+    item = store.get_any(account_id, recipient_id) if recipient_id.startswith("rcp_") else None
+    if item is None:
+        raise NotFound("No recipient with this id.")
+    if not store.erasing(item):
+        erasure.begin(account_id, item)  # False: a concurrent erasure marked it first; either way it is marked now
+        item = store.get_any(account_id, recipient_id)
+        if item is None:  # that concurrent erasure has finished it already
+            return True
+    try:
+        erasure.resume(account_id, item, time_left or (lambda: math.inf))
+    except erasure.Stopped:
+        return False
+    return True
