@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.expressions.update import Action
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from switchboard import clock
