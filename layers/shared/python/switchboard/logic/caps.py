@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import MappingProxyType
@@ -77,6 +78,8 @@ def capped(kind: str) -> Iterator[None]:
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 25
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_KEY = re.compile(r"[a-z0-9_]{1,100}")  # what page keys are: ids, with a one-digit kind prefix for members
 
 
 def _encode(key: str) -> str:
@@ -84,10 +87,16 @@ def _encode(key: str) -> str:
 
 
 def _decode(cursor: str) -> str:
+    refused = BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
+    if not _CURSOR.fullmatch(cursor):
+        raise refused
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, binascii.Error):
-        raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor") from None
+        raise refused from None
+    if not _KEY.fullmatch(key):
+        raise refused
+    return key
 
 
 def page(
