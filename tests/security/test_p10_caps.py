@@ -33,6 +33,7 @@ from switchboard.models.templates import TemplateIn
 from switchboard.models.webhooks import EndpointIn, EventType
 from tests.integration.frozen import FrozenClock
 from tests.integration.identity.gateway import call, login, register
+from tests.integration.identity.support import mails_to
 from tests.integration.moto_atomic import serialized_moto
 from tests.security.identity_fixtures import (  # noqa: F401 - fixtures
     PASSWORD,
@@ -251,3 +252,19 @@ def test_sessions_page_newest_first(owner: Owner) -> None:
     assert len(ids) == 4 and ids == sorted(ids, reverse=True) and first["data"][0]["current"]
     assert rest["next_cursor"] is None
     assert call("GET", "/v1/sessions", token=owner.token, query={"limit": "101"}).status == 422
+
+
+def test_a_burst_of_keys_mails_the_owner_once_and_other_notices_still_go_out(owner: Owner) -> None:
+    for _ in range(15):
+        _key(owner.principal)
+    subjects = [m.subject for m in mails_to(OWNER)]
+    assert subjects.count("Switchboard: A new API key was created") == 1
+    # The burst did not use up the limit other security notices share: a password change is still e-mailed.
+    changed = call(
+        "POST",
+        "/v1/me/password",
+        {"current_password": PASSWORD, "new_password": "orbit walnut cascade lumber"},
+        token=owner.token,
+    )
+    assert changed.status == 204, changed.body
+    assert "Switchboard: Your password was changed" in [m.subject for m in mails_to(OWNER)]
