@@ -98,7 +98,7 @@ def invite_member(body: Annotated[InviteIn, Body()]) -> Response[str]:
 )
 def list_members(
     limit: Annotated[int, Query(ge=1, le=caps.MAX_PAGE)] = caps.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Members first, then invitations (status `invited`); paged."""
     principal, _ = api.caller(app)

@@ -127,7 +127,7 @@ def reauth(body: Annotated[ReauthIn, Body()]) -> Response[str]:
 )
 def list_sessions(
     limit: Annotated[int, Query(ge=1, le=caps.MAX_PAGE)] = caps.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Newest first, paged: created, last seen, IP and user agent of each."""
     principal, _ = api.caller(app)
@@ -268,7 +268,7 @@ def create_api_key(body: Annotated[ApiKeyIn, Body()]) -> Response[str]:
 )
 def list_api_keys(
     limit: Annotated[int, Query(ge=1, le=caps.MAX_PAGE)] = caps.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Oldest first, paged; no secrets; with last_used_at."""
     principal, _ = api.caller(app)

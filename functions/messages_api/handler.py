@@ -141,7 +141,7 @@ def create_template(body: Annotated[TemplateIn, Body()]) -> Response[str]:
 )
 def list_templates(
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Oldest first, paged."""
     from switchboard.logic import templates  # noqa: PLC0415

@@ -35,7 +35,7 @@ def create_endpoint(body: Annotated[EndpointIn, Body()]) -> Response[str]:
 )
 def list_endpoints(
     limit: Annotated[int, Query(ge=1, le=caps.MAX_PAGE)] = caps.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Oldest first, paged; no secrets."""
     principal, _ = api.caller(app)

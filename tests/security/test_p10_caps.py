@@ -241,7 +241,9 @@ def test_every_list_pages(owner: Owner, path: str) -> None:
         refused = call("GET", path, token=owner.token, query={"limit": bad})
         assert (refused.status, refused.body["code"]) == (422, "validation_failed"), (bad, refused.body)
     garbled = call("GET", path, token=owner.token, query={"cursor": "%%%"})
-    assert garbled.status == 400 and garbled.body["code"] == "invalid_cursor"
+    assert (garbled.status, garbled.body["code"]) == (422, "validation_failed")
+    forged = call("GET", path, token=owner.token, query={"cursor": "JSUl"})  # base64url of "%%%"
+    assert (forged.status, forged.body["code"]) == (400, "invalid_cursor")
 
 
 def test_sessions_page_newest_first(owner: Owner) -> None:
