@@ -421,7 +421,7 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         tables=_ro(
             {
-                "Accounts": ops(Op.GET, Op.QUERY, Op.PUT, Op.DELETE),
+                "Accounts": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.DELETE),  # UpdateItem: cap slots
                 "Messaging": ops(Op.QUERY),  # the delivery log
                 "Keyring": ops(Op.GET),  # the account's wrapped data key (endpoint secrets are sealed)
                 "Limits": ops(Op.UPDATE),
@@ -551,10 +551,16 @@ FUNCTIONS = (
             Route("GET", "/v1/messages/{message_id}", Auth.ANY, "Read a message's log"),
             Route("POST", "/v1/messages/{message_id}/cancel", Auth.ANY, "Cancel a message not yet sent"),
             Route("POST", "/v1/broadcasts", Auth.ANY, "Send to a list"),
+            Route("POST", "/v1/templates", Auth.ANY, "Register a message template"),
+            Route("GET", "/v1/templates", Auth.ANY, "List message templates"),
+            Route("GET", "/v1/templates/{template_id}", Auth.ANY, "Read a message template"),
+            Route("DELETE", "/v1/templates/{template_id}", Auth.ANY, "Delete a message template"),
         ),
         tables=_ro(
             {
-                "Accounts": ops(Op.GET, Op.QUERY),  # a canceled message's webhook endpoints
+                # a canceled message's webhook endpoints; message templates and their cap slots (a template send
+                # reads its template)
+                "Accounts": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.DELETE),
                 "Keyring": ops(Op.GET),
                 # UpdateItem: a new message leaves the outbox (the held index) once it is on its queue
                 "Messaging": ops(Op.GET, Op.BATCH_GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.BATCH_WRITE, Op.QUERY_GSI1),

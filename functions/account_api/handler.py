@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from switchboard import api
-from switchboard.logic import account, lifecycle, members
+from switchboard.logic import account, caps, lifecycle, members
 from switchboard.models.account import (
     AcceptIn,
     AccountOut,
@@ -96,10 +96,13 @@ def invite_member(body: Annotated[InviteIn, Body()]) -> Response[str]:
     tags=["members"],
     responses=api.answers(200, MemberList, "Members, then pending invitations"),
 )
-def list_members() -> Response[str]:
-    """Members first, then invitations (status `invited`)."""
+def list_members(
+    limit: Annotated[int, Query(ge=1, le=caps.MAX_PAGE)] = caps.DEFAULT_PAGE,
+    cursor: api.NextCursor = None,
+) -> Response[str]:
+    """Members first, then invitations (status `invited`); paged."""
     principal, _ = api.caller(app)
-    return _json(200, members.list_members(principal))
+    return _json(200, members.list_members(principal, limit, cursor))
 
 
 @app.patch(

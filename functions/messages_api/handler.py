@@ -1,4 +1,4 @@
-"""Messages and broadcasts: send, read the logs."""
+"""Messages and broadcasts: send, read the logs; the account's message templates."""
 
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ from switchboard.models.messages import (
 from switchboard.models.messages import dump as dump_model
 from switchboard.models.permissions import Permission
 from switchboard.models.recipients import CHANNELS
+from switchboard.models.templates import TemplateIn, TemplateList, TemplateOut
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
@@ -133,6 +134,68 @@ def send_broadcast(body: Annotated[BroadcastIn, Body()]) -> Response[str]:
 
     principal = _caller(Permission.MESSAGES_SEND)
     return _json(202, dump_model(broadcasts.create(principal, body)))
+
+
+@app.post(
+    "/v1/templates",
+    summary="Register a message template",
+    tags=["templates"],
+    responses=api.answers(
+        201, TemplateOut, "Registered: approved in the sandbox, pending review deployed", problems=(409,)
+    ),
+)
+def create_template(body: Annotated[TemplateIn, Body()]) -> Response[str]:
+    """201; 409 template_exists for a name and language the account already has; 422 limit_exceeded."""
+    from switchboard.logic import templates  # noqa: PLC0415
+
+    principal, _ = api.caller(app)
+    return api.json_response(201, templates.create(principal, body))
+
+
+@app.get(
+    "/v1/templates",
+    summary="List message templates",
+    tags=["templates"],
+    responses=api.answers(200, TemplateList, "The account's templates, oldest first"),
+)
+def list_templates(
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: api.NextCursor = None,
+) -> Response[str]:
+    """Oldest first, paged."""
+    from switchboard.logic import templates  # noqa: PLC0415
+
+    principal, _ = api.caller(app)
+    return api.json_response(200, templates.list_page(principal, limit, cursor))
+
+
+@app.get(
+    "/v1/templates/<template_id>",
+    summary="Read a message template",
+    tags=["templates"],
+    responses=api.answers(200, TemplateOut, "The template", problems=(404,)),
+)
+def read_template(template_id: str) -> Response[str]:
+    """Its body, parameter count and status."""
+    from switchboard.logic import templates  # noqa: PLC0415
+
+    principal, _ = api.caller(app)
+    return api.json_response(200, templates.read(principal, template_id))
+
+
+@app.delete(
+    "/v1/templates/<template_id>",
+    summary="Delete a message template",
+    tags=["templates"],
+    responses=api.answers(204, None, "Deleted", problems=(404,)),
+)
+def delete_template(template_id: str) -> Response[str]:
+    """204; later sends naming it are refused (422 template_not_approved)."""
+    from switchboard.logic import templates  # noqa: PLC0415
+
+    principal, _ = api.caller(app)
+    templates.delete(principal, template_id)
+    return api.no_content()
 
 
 @logger.inject_lambda_context(clear_state=True)

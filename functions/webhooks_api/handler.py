@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api
-from switchboard.logic import webhooks
+from switchboard.logic import caps, webhooks
 from switchboard.models.webhooks import DeliveryList, EndpointCreated, EndpointIn, EndpointList
 from switchboard.observability import logger, metrics, tracer
 
@@ -33,10 +33,13 @@ def create_endpoint(body: Annotated[EndpointIn, Body()]) -> Response[str]:
     tags=["webhooks"],
     responses=api.answers(200, EndpointList, "The endpoints (no secrets)"),
 )
-def list_endpoints() -> Response[str]:
-    """No secrets."""
+def list_endpoints(
+    limit: Annotated[int, Query(ge=1, le=caps.MAX_PAGE)] = caps.DEFAULT_PAGE,
+    cursor: api.NextCursor = None,
+) -> Response[str]:
+    """Oldest first, paged; no secrets."""
     principal, _ = api.caller(app)
-    out: EndpointList = webhooks.list_endpoints(principal)
+    out: EndpointList = webhooks.list_endpoints(principal, limit, cursor)
     return api.json_response(200, out)
 
 

@@ -53,6 +53,11 @@ OPAQUE_VALUE_PATHS = (
     "/v1/recipients/{recipient_id}/consents",
     "/v1/lists/{list_id}/recipients",
     "/v1/messages",
+    "/v1/api-keys",
+    "/v1/webhook-endpoints",
+    "/v1/members",
+    "/v1/sessions",
+    "/v1/templates",
 )
 CONFIG = {
     "seed": SEED,

@@ -121,7 +121,8 @@ def _plant(user: accounts_dal.UserItem) -> tuple[str, str]:
             created_by=user.user_id,
             created_at=now,
             expires_at=now + 86400,
-        )
+        ),
+        cap=50,
     )
     second = accounts_dal.UserItem(
         user.pk,

@@ -16,6 +16,7 @@ EXPECTED = {
     Permission.MEMBERS_MANAGE: "owner admin",
     Permission.API_KEYS_MANAGE: "owner admin developer",
     Permission.WEBHOOKS_MANAGE: "owner admin developer",
+    Permission.TEMPLATES_MANAGE: "owner admin developer",  # not in API.md: the template registry (finding 12)
     Permission.RECIPIENTS_WRITE: "owner admin developer agent",
     Permission.MESSAGES_SEND: "owner admin developer agent",
     Permission.RECIPIENTS_READ: "owner admin developer agent viewer",

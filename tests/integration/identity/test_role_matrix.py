@@ -88,6 +88,13 @@ class World:
         endpoint_id: str = created.body["id"]
         return endpoint_id
 
+    def template(self) -> str:
+        body = {"name": self.unique("tpl").replace("-", "_").lower(), "language": "en", "body": "Hi {{1}}"}
+        created = call("POST", "/v1/templates", body, token=self.session(Role.OWNER))
+        assert created.status == 201, created.body
+        template_id: str = created.body["id"]
+        return template_id
+
 
 @dataclass(frozen=True)
 class Request:
@@ -268,6 +275,11 @@ def _cancel_message(world: World, role: Role, token: str, allowed: bool) -> Requ
     return Request(f"/v1/messages/{message_id}/cancel")
 
 
+def _delete_template(world: World, role: Role, token: str, allowed: bool) -> Request:
+    template_id = world.template() if allowed else world.ids["template_id"]
+    return Request(f"/v1/templates/{template_id}")
+
+
 MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/recipients"): _write("/v1/recipients", lambda w: {"phone": w.phone()}),
     ("GET", "/v1/recipients"): _read("/v1/recipients", phones=True),
@@ -297,6 +309,13 @@ MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/v1/webhook-endpoints"): _read("/v1/webhook-endpoints"),
     ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): _delete_endpoint,
     ("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"): _read("/v1/webhook-endpoints/{endpoint_id}/deliveries"),
+    ("POST", "/v1/templates"): _write(
+        "/v1/templates",
+        lambda w: {"name": w.unique("tpl").replace("-", "_").lower(), "language": "en", "body": "Hi {{1}}"},
+    ),
+    ("GET", "/v1/templates"): _read("/v1/templates"),
+    ("GET", "/v1/templates/{template_id}"): _read("/v1/templates/{template_id}"),
+    ("DELETE", "/v1/templates/{template_id}"): _delete_template,
 }
 RECIPES.update(MESSAGING_RECIPES)
 
@@ -315,11 +334,14 @@ def _messaging(token: str) -> dict[str, str]:
     body = {"url": "http://127.0.0.1:9/hook", "events": ["message.status"]}
     endpoint = call("POST", "/v1/webhook-endpoints", body, token=token)
     assert endpoint.status == 201, endpoint.body
+    template = call("POST", "/v1/templates", {"name": "welcome", "language": "en", "body": "Hi {{1}}"}, token=token)
+    assert template.status == 201, template.body
     return {
         "recipient_id": recipient_id,
         "list_id": list_id,
         "message_id": sent.body["id"],
         "endpoint_id": endpoint.body["id"],
+        "template_id": template.body["id"],
     }
 
 

@@ -198,3 +198,13 @@ def opted_in(account: Account, module: ModuleType, phone: str, channels: tuple[s
 
 
 Caller = Callable[..., Answer]
+
+
+def add_template(account: Account, name: str, language: str, body: str) -> dict[str, Any]:
+    """Register an (approved: the sandbox approves at once) template in the account; its answer's body."""
+    from functions.messages_api import handler as messages_api  # noqa: PLC0415 - the handler under test
+
+    answer = account.call(messages_api, "POST", "/v1/templates", {"name": name, "language": language, "body": body})
+    assert answer.status == 201, answer.body
+    created: dict[str, Any] = answer.body
+    return created

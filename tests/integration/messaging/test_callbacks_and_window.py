@@ -14,11 +14,12 @@ from local.workers import sqs_event
 from switchboard import clock, settings
 from switchboard.logic import webhooks
 from tests.integration.conftest import Context
-from tests.integration.messaging.conftest import Account, Queues, opted_in
+from tests.integration.messaging.conftest import Account, Queues, add_template, opted_in
 from tests.integration.messaging.test_messages import PHONE, callbacks, inbound, send, work
 from tests.integration.webhooks.conftest import Listener, add_endpoint
 
 TEMPLATE = {"name": "order_update", "language": "en_US", "parameters": ["A-17"]}
+ORDER_UPDATE = "Your order {{1}} is on its way."
 DAY_S = 86400
 
 
@@ -156,6 +157,7 @@ def test_callback_for_a_deleted_message_is_dropped(account: Account, queues: Que
 
 
 def test_whatsapp_free_form_needs_an_inbound_within_24_hours(account: Account, queues: Queues) -> None:
+    add_template(account, "order_update", "en_US", ORDER_UPDATE)
     rid = opted_in(account, recipients_api, PHONE, ("whatsapp",))
     refused = send(account, recipient_id=rid, channel="whatsapp", body="Free text")
     assert (refused.status, refused.body["code"]) == (422, "template_required")
@@ -188,6 +190,7 @@ def test_whatsapp_window_is_rechecked_when_the_message_is_sent(account: Account,
 
 
 def test_whatsapp_broadcast_skips_free_form_outside_the_window(account: Account, queues: Queues) -> None:
+    add_template(account, "order_update", "en_US", ORDER_UPDATE)
     phones = [PHONE, "+14155550002", "+14155550003"]
     rids = [opted_in(account, recipients_api, p, ("whatsapp",)) for p in phones]
     stranger = account.call(recipients_api, "POST", "/v1/recipients", {"phone": "+14155550004"}).body["id"]

@@ -20,7 +20,7 @@ from switchboard.carriers import circuit, sandbox
 from switchboard.dal import circuits, clients
 from tests.integration.conftest import Context
 from tests.integration.frozen import FrozenClock, frozen_clock  # noqa: F401 - the `frozen` fixture
-from tests.integration.messaging.conftest import SIGNING_KEY, Account, Queues, call, opted_in
+from tests.integration.messaging.conftest import SIGNING_KEY, Account, Queues, add_template, call, opted_in
 from tests.integration.moto_atomic import serialized_moto
 from tests.integration.webhooks.conftest import add_endpoint
 
@@ -324,6 +324,7 @@ def test_send_validation_and_permissions(account: Account, queues: Queues) -> No
         answer = send(account, **fields)
         assert answer.status == 422, (fields, answer.body)
         assert answer.body["errors"][0]["pointer"] == pointer, fields
+    add_template(account, "order_update", "en_US", "Your order {{1}} is on its way.")
     template = {"name": "order_update", "language": "en_US", "parameters": ["{{7*7}}"]}
     ok = send(account, recipient_id=rid, channel="whatsapp", body=None, template=template)
     assert ok.status == 202, ok.body
@@ -350,6 +351,7 @@ def test_message_log_masks_for_viewers_and_hides_other_accounts(
 def test_message_list_filters_and_paginates(account: Account, queues: Queues) -> None:
     rid = opted_in(account, recipients_api, PHONE, ("sms", "whatsapp"))
     ids = [send(account, recipient_id=rid, body=f"m{n}").body["id"] for n in range(3)]
+    add_template(account, "order_update", "en_US", "Your order is on its way.")
     template = {"name": "order_update", "language": "en_US"}
     ids.append(send(account, recipient_id=rid, channel="whatsapp", body=None, template=template).body["id"])
     page = account.call(messages_api, "GET", "/v1/messages", query={"limit": "2"}).body

@@ -67,7 +67,7 @@ def add_endpoint(
         created_by="usr_test",
         created_at=int(clock.timestamp()),
     )
-    webhooks_dal.put_endpoint(item)
+    webhooks_dal.put_endpoint(item, cap=10)
     return item
 
 

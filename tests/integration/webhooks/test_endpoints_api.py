@@ -113,7 +113,7 @@ def test_at_most_ten_endpoints(accounts: None) -> None:
     for n in range(10):
         assert call("POST", "/v1/webhook-endpoints", {"url": f"{HOOK}/{n}", "events": ["message.status"]})[0] == 201
     status, problem = call("POST", "/v1/webhook-endpoints", {"url": HOOK, "events": ["message.status"]})
-    assert (status, problem["code"]) == (422, "too_many_endpoints")
+    assert (status, problem["code"]) == (422, "limit_exceeded")
 
 
 @pytest.mark.parametrize(

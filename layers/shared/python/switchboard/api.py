@@ -309,6 +309,10 @@ PageLimit = Annotated[
     Query(description="Page size, 1 to 100 (default 25)"),
 ]
 PageCursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+# The cursor of the lists paged by switchboard.logic.caps.page: base64url, which the document states.
+NextCursor = Annotated[
+    str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+$", description="`next_cursor` of the previous page")
+]
 
 JSON_ONLY: frozenset[str] = frozenset({"application/json"})
 # Carriers post their webhooks form-encoded (Twilio, Plivo); only their events route accepts that.

@@ -8,11 +8,12 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from switchboard.dal import clients
+from switchboard.dal import caps, clients
 from switchboard.dal.accounts import account_pk
 from switchboard.dal.base import BaseItem
 
 LOOKUP_SK = "KEYID"
+CAP_KIND = "api_keys"
 
 
 def key_sk(key_id: str) -> str:
@@ -41,6 +42,7 @@ class ApiKeyItem(BaseItem):
     expires_at = NumberAttribute()  # expiry, or the end of a rotation's grace period; TTL/purge remove it after
     # The expiry its creator chose, which a rotation's grace period never changes: what a successor inherits.
     lifetime_ends_at = NumberAttribute(null=True)
+    cap_slot = UnicodeAttribute(null=True)  # the slot it holds under the account's cap until it expires (dal.caps)
 
 
 class KeyLookupItem(BaseItem):
@@ -55,14 +57,18 @@ class KeyLookupItem(BaseItem):
     expires_at = NumberAttribute()
 
 
-def put(item: ApiKeyItem) -> None:
-    """Store a new key and its lookup at once."""
+def put(item: ApiKeyItem, *, cap: int) -> None:
+    """Store a new key and its lookup at once, in one of the account's `cap` slots (caps.CapReached)."""
     lookup = KeyLookupItem(
         f"KEYID#{item.key_id}", LOOKUP_SK, account_id=item.account_id, expires_at=int(item.expires_at)
     )
-    with TransactWrite(connection=ApiKeyItem._get_connection().connection) as transaction:
+
+    def writes(transaction: TransactWrite, slot: str) -> None:
+        item.cap_slot = slot
         transaction.save(item, condition=ApiKeyItem.pk.does_not_exist())
         transaction.save(lookup, condition=KeyLookupItem.pk.does_not_exist())
+
+    caps.claim(item.account_id, CAP_KIND, cap, holder=item.sk, expires_at=int(item.expires_at), writes=writes)
 
 
 def get(account_id: str, key_id: str) -> ApiKeyItem | None:
@@ -88,16 +94,28 @@ def list_keys(account_id: str) -> list[ApiKeyItem]:
 
 
 def delete(item: ApiKeyItem) -> None:
-    """Revoke: the key and its lookup are gone at once."""
-    with TransactWrite(connection=ApiKeyItem._get_connection().connection) as transaction:
+    """Revoke: the key, its lookup and its slot are gone at once."""
+
+    def build(transaction: TransactWrite, with_slot: bool) -> None:
         transaction.delete(item)
         transaction.delete(KeyLookupItem(f"KEYID#{item.key_id}", LOOKUP_SK))
+        if with_slot:
+            caps.free(transaction, item.account_id, item.cap_slot, item.sk)
+
+    caps.freeing(build)
 
 
 def shorten(item: ApiKeyItem, until: int) -> None:
-    """End a key's life at `until` (rotation grace), never later than it would have ended."""
-    if until < int(item.expires_at):
-        item.update(actions=[ApiKeyItem.expires_at.set(until)], condition=ApiKeyItem.pk.exists())
+    """End a key's life at `until` (revocation, rotation grace), never later: its slot frees up at the same time."""
+    if until >= int(item.expires_at):
+        return
+
+    def build(transaction: TransactWrite, with_slot: bool) -> None:
+        transaction.update(item, actions=[ApiKeyItem.expires_at.set(until)], condition=ApiKeyItem.pk.exists())
+        if with_slot:
+            caps.set_expiry(transaction, item.account_id, item.cap_slot, item.sk, until)
+
+    caps.freeing(build)
 
 
 def touch(item: ApiKeyItem, now: int) -> None:

@@ -6,8 +6,11 @@ from typing import ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
+from switchboard import clock
+from switchboard.dal import caps
 from switchboard.dal.accounts import EMAIL_SK, EmailItem, UserItem, account_pk
 from switchboard.dal.base import BaseItem
 from switchboard.dal.sessions import token_pk
@@ -15,6 +18,7 @@ from switchboard.dal.sessions import token_pk
 INVITE_PREFIX = "INVITE#"
 INVITE_TOKEN_SK = "INVITE"  # noqa: S105 - a sort key, not a secret
 USER_PREFIX = "USER#"
+CAP_KIND = "invitations"
 
 
 def invitation_sk(email_index: str) -> str:
@@ -39,6 +43,7 @@ class InvitationItem(BaseItem):
     created_at = NumberAttribute()
     token_digest = UnicodeAttribute()  # the newest link's digest: an older link of a replaced invitation fails
     expires_at = NumberAttribute()  # 7 days; TTL and the purge job remove it afterwards
+    cap_slot = UnicodeAttribute(null=True)  # the slot it holds under the account's cap until it expires (dal.caps)
 
 
 class InviteTokenItem(BaseItem):
@@ -114,8 +119,13 @@ def get_invite_token(digest: str) -> InviteTokenItem | None:
         return None
 
 
-def put_invitation(item: InvitationItem, token_digest: str, *, replaced_digest: str | None) -> None:
-    """Store (or replace) an invitation and its link; a replaced invitation's link dies in the same write."""
+def put_invitation(item: InvitationItem, token_digest: str, *, previous: InvitationItem | None, cap: int) -> None:
+    """Store (or replace) an invitation and its link; a replaced invitation's link dies in the same write.
+
+    A new invitation claims one of the account's `cap` slots (caps.CapReached when none is free); replacing a live
+    one keeps its slot, which now ends with the new expiry. Refused("stale") when another request stored or replaced
+    an invitation of this address meanwhile.
+    """
     token = InviteTokenItem(
         token_pk(token_digest),
         INVITE_TOKEN_SK,
@@ -123,29 +133,56 @@ def put_invitation(item: InvitationItem, token_digest: str, *, replaced_digest: 
         email_index=item.email_index,
         expires_at=int(item.expires_at),
     )
-    with TransactWrite(connection=_connection()) as transaction:
-        transaction.save(item)
+    now = int(clock.timestamp())
+    live = previous is not None and int(previous.expires_at) > now
+    unchanged: Condition = (
+        InvitationItem.token_digest == previous.token_digest
+        if previous is not None
+        else InvitationItem.pk.does_not_exist()
+    )
+
+    def writes(transaction: TransactWrite, slot: str | None) -> None:
+        item.cap_slot = slot
+        transaction.save(item, condition=unchanged)
         transaction.save(token, condition=InviteTokenItem.pk.does_not_exist())
-        if replaced_digest and replaced_digest != token_digest:
-            transaction.delete(InviteTokenItem(token_pk(replaced_digest), INVITE_TOKEN_SK))
+        if previous is not None and previous.token_digest != token_digest:
+            transaction.delete(InviteTokenItem(token_pk(previous.token_digest), INVITE_TOKEN_SK))
+
+    try:
+        if live and previous is not None and previous.cap_slot:
+            with TransactWrite(connection=_connection()) as transaction:
+                writes(transaction, previous.cap_slot)
+                caps.set_expiry(transaction, item.account_id, previous.cap_slot, item.sk, int(item.expires_at))
+        else:
+            caps.claim(item.account_id, CAP_KIND, cap, holder=item.sk, expires_at=int(item.expires_at), writes=writes)
+    except TransactWriteError as error:
+        raise Refused(_failed_at(error, ["stale"])) from error
 
 
 def delete_invitation(item: InvitationItem) -> None:
-    """Cancel an invitation: it and its link are gone."""
-    with TransactWrite(connection=_connection()) as transaction:
+    """Cancel an invitation: it, its link and its slot are gone."""
+
+    def build(transaction: TransactWrite, with_slot: bool) -> None:
         transaction.delete(item)
         transaction.delete(InviteTokenItem(token_pk(item.token_digest), INVITE_TOKEN_SK))
+        if with_slot:
+            caps.free(transaction, item.account_id, item.cap_slot, item.sk)
+
+    caps.freeing(build)
 
 
 def revoke_invitation(item: InvitationItem, *, reason: str) -> None:
     """Revoke an invitation: it is gone, and its link stays only to answer that it was revoked (until it expires)."""
     token = InviteTokenItem(token_pk(item.token_digest), INVITE_TOKEN_SK)
+
+    def build(transaction: TransactWrite, with_slot: bool) -> None:
+        transaction.delete(item)
+        transaction.update(token, actions=[InviteTokenItem.revoked.set(reason)], condition=InviteTokenItem.pk.exists())
+        if with_slot:
+            caps.free(transaction, item.account_id, item.cap_slot, item.sk)
+
     try:
-        with TransactWrite(connection=_connection()) as transaction:
-            transaction.delete(item)
-            transaction.update(
-                token, actions=[InviteTokenItem.revoked.set(reason)], condition=InviteTokenItem.pk.exists()
-            )
+        caps.freeing(build)
     except TransactWriteError as error:
         if _failed_at(error, ["stale", "gone"]) != "gone":
             raise
@@ -169,20 +206,24 @@ def join(user: UserItem, invitation: InvitationItem, *, inviter: UserItem | None
     labels = ["stale", "stale", "email_taken", "gone"]  # deletes, then puts
     if inviter is not None:
         labels.insert(0, "inviter_changed")  # condition checks go first
+
+    def build(transaction: TransactWrite, with_slot: bool) -> None:
+        if inviter is not None:
+            transaction.condition_check(
+                UserItem,
+                inviter.pk,
+                inviter.sk,
+                condition=(UserItem.role == inviter.role) & (UserItem.reset_required == bool(inviter.reset_required)),
+            )
+        transaction.save(email, condition=EmailItem.pk.does_not_exist())
+        transaction.delete(invitation, condition=InvitationItem.token_digest == invitation.token_digest)
+        transaction.delete(token, condition=InviteTokenItem.pk.exists())
+        transaction.save(user, condition=UserItem.pk.does_not_exist())
+        if with_slot:
+            caps.free(transaction, invitation.account_id, invitation.cap_slot, invitation.sk)
+
     try:
-        with TransactWrite(connection=_connection()) as transaction:
-            if inviter is not None:
-                transaction.condition_check(
-                    UserItem,
-                    inviter.pk,
-                    inviter.sk,
-                    condition=(UserItem.role == inviter.role)
-                    & (UserItem.reset_required == bool(inviter.reset_required)),
-                )
-            transaction.save(email, condition=EmailItem.pk.does_not_exist())
-            transaction.delete(invitation, condition=InvitationItem.token_digest == invitation.token_digest)
-            transaction.delete(token, condition=InviteTokenItem.pk.exists())
-            transaction.save(user, condition=UserItem.pk.does_not_exist())
+        caps.freeing(build)
     except TransactWriteError as error:
         raise Refused(_failed_at(error, labels)) from error
 

@@ -331,7 +331,10 @@ def scrub(account_id: str, message_id: str) -> None:
     table.update(
         account_pk(account_id),
         message_sk(message_id),
-        expression="REMOVE to_sealed, body_sealed, template_sealed, recipient_id, gsi3pk, gsi3sk SET erased = :true",
+        expression=(
+            "REMOVE to_sealed, body_sealed, template_sealed, rendered_sealed, recipient_id, gsi3pk, gsi3sk"
+            " SET erased = :true"
+        ),
         condition="attribute_exists(pk)",
         vals={":true": True},
     )

@@ -6,15 +6,17 @@ from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.transactions import TransactWrite
 
 from switchboard import settings
-from switchboard.dal import clients
+from switchboard.dal import caps, clients
 from switchboard.dal.accounts import account_pk
 from switchboard.dal.base import BaseItem
 
 QUEUE_ENV = "CALLBACKS_QUEUE_URL"
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 entries
 ENDPOINT_PREFIX = "WHE#"
+CAP_KIND = "webhook_endpoints"
 DELIVERY_PREFIX = "WHD#"
 
 
@@ -43,6 +45,7 @@ class EndpointItem(BaseItem):
     secret_sealed = UnicodeAttribute()
     created_by = UnicodeAttribute()
     created_at = NumberAttribute()
+    cap_slot = UnicodeAttribute(null=True)  # the slot it holds under the account's cap (dal.caps)
 
 
 class DeliveryItem(BaseItem):
@@ -81,14 +84,25 @@ def get_endpoint(account_id: str, endpoint_id: str) -> EndpointItem | None:
         return None
 
 
-def put_endpoint(item: EndpointItem) -> None:
-    """Store a new endpoint (never overwriting one)."""
-    item.save(condition=EndpointItem.pk.does_not_exist())
+def put_endpoint(item: EndpointItem, *, cap: int) -> None:
+    """Store a new endpoint (never overwriting one) in one of the account's `cap` slots (caps.CapReached)."""
+
+    def writes(transaction: TransactWrite, slot: str) -> None:
+        item.cap_slot = slot
+        transaction.save(item, condition=EndpointItem.pk.does_not_exist())
+
+    caps.claim(item.account_id, CAP_KIND, cap, holder=item.sk, expires_at=None, writes=writes)
 
 
 def delete_endpoint(item: EndpointItem) -> None:
-    """Remove an endpoint; queued jobs for it are dropped when the worker finds it gone."""
-    item.delete()
+    """Remove an endpoint and free its slot; queued jobs for it are dropped when the worker finds it gone."""
+
+    def build(transaction: TransactWrite, with_slot: bool) -> None:
+        transaction.delete(item)
+        if with_slot:
+            caps.free(transaction, item.account_id, item.cap_slot, item.sk)
+
+    caps.freeing(build)
 
 
 def put_delivery(item: DeliveryItem) -> None:

@@ -8,7 +8,7 @@ from switchboard.crypto import tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import api_keys as keys_dal
 from switchboard.dal.api_keys import ApiKeyItem
-from switchboard.logic import audit, notices
+from switchboard.logic import audit, caps, notices
 from switchboard.models.api_keys import ApiKeyCreated, ApiKeyIn, ApiKeyList, ApiKeyOut
 from switchboard.models.errors import Forbidden, NotFound, ValidationFailed
 from switchboard.models.permissions import RANK, Permission, Role, may_grant
@@ -63,7 +63,8 @@ def _issue(principal: Principal, *, name: str, role: str, expires_at: int, meta:
         expires_at=expires_at,
         lifetime_ends_at=expires_at,
     )
-    keys_dal.put(item)
+    with caps.capped(caps.API_KEYS):
+        keys_dal.put(item, cap=caps.LIMITS[caps.API_KEYS])
     return ApiKeyCreated(
         id=key_id, key=key, prefix=_prefix(item), name=name, role=role, expires_at=clock.rfc3339_at(expires_at)
     )
@@ -102,11 +103,13 @@ def create(principal: Principal, body: ApiKeyIn, meta: RequestMeta) -> ApiKeyCre
     return created
 
 
-def list_keys(principal: Principal) -> ApiKeyList:
-    """GET /v1/api-keys: no secrets, with last_used_at."""
+def list_keys(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> ApiKeyList:
+    """GET /v1/api-keys: live keys, oldest first, paged; no secrets, with last_used_at."""
     _manage(principal)
     now = clock.timestamp()
-    return ApiKeyList(data=[_out(k) for k in keys_dal.list_keys(principal.account_id) if k.expires_at > now])
+    live = [k for k in keys_dal.list_keys(principal.account_id) if k.expires_at > now]
+    items, more = caps.page(live, lambda k: k.key_id, limit=limit, cursor=cursor)
+    return ApiKeyList(data=[_out(k) for k in items], next_cursor=more)
 
 
 def _own(principal: Principal, key_id: str) -> ApiKeyItem:

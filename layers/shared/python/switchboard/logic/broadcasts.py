@@ -10,7 +10,7 @@ from switchboard.dal import messages as store
 from switchboard.dal import messaging as table
 from switchboard.dal import queues
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent, lists
+from switchboard.logic import consent, lists, templates
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.messages import BroadcastIn, BroadcastOut, Skipped
@@ -78,6 +78,7 @@ def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
     if body.template is not None and body.channel != "whatsapp":
         raise messages_logic.invalid("/template", "Templates are for the whatsapp channel.")
     account_id = principal.account_id
+    rendered = templates.check(account_id, body.template) if body.template is not None else None
     lists.fetch(account_id, body.list_id)
     members = _members(account_id, body.list_id)
     found = recipients_dal.get_many(account_id, members)
@@ -97,6 +98,7 @@ def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
             recipient_id=str(recipient["recipient_id"]),
             body=body.body,
             template=body.template,
+            rendered=rendered,
             mode=principal.mode,
             kind="broadcast",
             broadcast_id=broadcast_id,

@@ -12,7 +12,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal.accounts import UserItem
 from switchboard.dal.members import InvitationItem
-from switchboard.logic import api_keys, audit, mailer, notices, sessions
+from switchboard.logic import api_keys, audit, caps, mailer, notices, sessions
 from switchboard.models.account import AcceptIn, InvitationOut, InviteIn, JoinedOut, MemberList, MemberOut
 from switchboard.models.errors import BadRequest, Conflict, Forbidden, NotFound, ProblemError
 from switchboard.models.permissions import Permission, Role, allows, may_grant
@@ -183,7 +183,13 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
         token_digest=tokens.digest(token),
         expires_at=now + INVITE_TTL_S,
     )
-    members_dal.put_invitation(item, item.token_digest, replaced_digest=previous.token_digest if previous else None)
+    try:
+        with caps.capped(caps.INVITATIONS):
+            members_dal.put_invitation(item, item.token_digest, previous=previous, cap=caps.LIMITS[caps.INVITATIONS])
+    except members_dal.Refused as refused:
+        raise Conflict(
+            "Another invitation to this address was sent meanwhile; try again.", code="invitation_changed"
+        ) from refused
     audit.record(
         account_id=principal.account_id,
         type="member.invited",
@@ -298,38 +304,40 @@ def _refuse_for_inviter(
     raise InvitationRevoked
 
 
-def list_members(principal: Principal) -> MemberList:
-    """GET /v1/members: members (oldest first), then pending invitations, marked `invited`."""
+def list_members(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> MemberList:
+    """GET /v1/members: members (oldest first), then pending invitations, marked `invited`; paged."""
     _manage(principal, sensitive=False)
     now = int(clock.timestamp())
-    data = [
-        MemberOut(
-            user_id=user.user_id,
-            email=notices.email_of(user),
-            role=user.role,
+    # One order over both kinds: members ("0" + user id, ids sort by creation), then invitations ("1" + id).
+    entries: list[tuple[str, UserItem | InvitationItem]] = [
+        ("0" + u.user_id, u) for u in members_dal.users(principal.account_id)
+    ]
+    entries += [
+        ("1" + i.invitation_id, i) for i in members_dal.invitations(principal.account_id) if int(i.expires_at) > now
+    ]
+    chosen, more = caps.page(entries, lambda e: e[0], limit=limit, cursor=cursor)
+    return MemberList(data=[_member_out(entry) for _, entry in chosen], next_cursor=more)
+
+
+def _member_out(entry: UserItem | InvitationItem) -> MemberOut:
+    if isinstance(entry, UserItem):
+        return MemberOut(
+            user_id=entry.user_id,
+            email=notices.email_of(entry),
+            role=entry.role,
             status="active",
-            mfa_enabled=bool(user.mfa_enabled),
-            created_at=clock.rfc3339_at(int(user.created_at)),
+            mfa_enabled=bool(entry.mfa_enabled),
+            created_at=clock.rfc3339_at(int(entry.created_at)),
         )
-        for user in members_dal.users(principal.account_id)
-    ]
-    pending = sorted(
-        (i for i in members_dal.invitations(principal.account_id) if int(i.expires_at) > now),
-        key=lambda i: i.invitation_id,
+    return MemberOut(
+        invitation_id=entry.invitation_id,
+        email=_invitation_email(entry),
+        role=entry.role,
+        status="invited",
+        mfa_enabled=False,
+        created_at=clock.rfc3339_at(int(entry.created_at)),
+        expires_at=clock.rfc3339_at(int(entry.expires_at)),
     )
-    data += [
-        MemberOut(
-            invitation_id=item.invitation_id,
-            email=_invitation_email(item),
-            role=item.role,
-            status="invited",
-            mfa_enabled=False,
-            created_at=clock.rfc3339_at(int(item.created_at)),
-            expires_at=clock.rfc3339_at(int(item.expires_at)),
-        )
-        for item in pending
-    ]
-    return MemberList(data=data)
 
 
 def _member(principal: Principal, user_id: str) -> UserItem:

@@ -18,7 +18,7 @@ from switchboard.dal import messages as store
 from switchboard.dal import messaging as table
 from switchboard.dal import queues, quota
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent, notify, webhooks
+from switchboard.logic import consent, notify, templates, webhooks
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models import plans
 from switchboard.models.errors import (
@@ -251,6 +251,7 @@ def new_item(
     body: str | None,
     template: Template | None,
     mode: str,
+    rendered: str | None = None,
     kind: str = "api",
     send_at: int | None = None,
     valid_until: int | None = None,
@@ -292,6 +293,9 @@ def new_item(
         item[CALLBACK_SECRET_FIELD] = seal(account_id, message_id, CALLBACK_SECRET_FIELD, callback_secret)
     if template is not None:
         item["template_sealed"] = seal(account_id, message_id, "template_sealed", template.model_dump_json())
+    if rendered is not None:
+        # A template's text for carriers that send text (Twilio's WhatsApp matches it to the approved template).
+        item["rendered_sealed"] = seal(account_id, message_id, "rendered_sealed", rendered)
     if send_at is not None and send_at - clock.timestamp() > queues.MAX_DELAY_S:
         item["gsi2pk"] = store.HELD_PARTITION
         item["gsi2sk"] = store.held_sk(send_at, account_id, message_id)
@@ -338,6 +342,7 @@ def create(principal: Principal, body: MessageIn) -> MessageCreated:
     require_callback_role(principal, body)
     validate(body)
     account_id = principal.account_id
+    rendered = templates.check(account_id, body.template) if body.template is not None else None
     recipient = _resolve(account_id, body)
     if not consent.allows_send(recipient, body.channel):
         raise ConsentRequired(f"The recipient has not opted in to {body.channel} messages; nothing was queued.")
@@ -361,6 +366,7 @@ def create(principal: Principal, body: MessageIn) -> MessageCreated:
         recipient_id=str(recipient["recipient_id"]),
         body=body.body,
         template=body.template,
+        rendered=rendered,
         mode=principal.mode,
         send_at=send_at,
         valid_until=start + body.validity_s if body.validity_s is not None else None,

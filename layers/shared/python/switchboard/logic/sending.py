@@ -109,7 +109,10 @@ def _outbound(item: dict[str, Any]) -> Outbound:
         channel=item["channel"],
         from_=item["from_number"],
         to=messages_logic.open_field(account_id, item, "to_sealed") or "",
-        body=messages_logic.open_field(account_id, item, "body_sealed") or "",
+        # A template send carries its rendered text for carriers that send text (Twilio); WhatsApp sends the template.
+        body=messages_logic.open_field(account_id, item, "body_sealed")
+        or messages_logic.open_field(account_id, item, "rendered_sealed")
+        or "",
         template=json.loads(template) if template else None,
         callback_ref=receipts.callback_ref(account_id, item["message_id"]),
     )

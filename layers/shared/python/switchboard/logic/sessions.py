@@ -13,7 +13,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import AccountItem, UserItem
 from switchboard.dal.sessions import SessionItem
-from switchboard.logic import audit, devices, mfa, notices, throttle
+from switchboard.logic import audit, caps, devices, mfa, notices, throttle
 from switchboard.models.errors import NotFound, Unauthorized
 from switchboard.models.identity import LoginIn, ReauthIn, ReauthOut, SessionInfo, SessionList, SessionOut
 from switchboard.models.request import RequestMeta
@@ -270,8 +270,15 @@ def end(principal: Principal, session_id: str, meta: RequestMeta) -> None:
     _audit_end(item, reason="logout" if session_id == principal.session_id else "revoked", meta=meta)
 
 
-def list_sessions(principal: Principal) -> SessionList:
-    """The caller's sessions: created, last seen, IP, user agent, and which one is this."""
+def list_sessions(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> SessionList:
+    """The caller's sessions, newest first, paged: created, last seen, IP, user agent, and which one is this."""
+    items, more = caps.page(
+        sessions_dal.user_sessions(principal.account_id, principal.principal),
+        lambda i: i.session_id,
+        limit=limit,
+        cursor=cursor,
+        newest_first=True,
+    )
     data = [
         SessionInfo(
             id=item.session_id,
@@ -281,9 +288,9 @@ def list_sessions(principal: Principal) -> SessionList:
             user_agent=_open(item, item.user_agent_sealed, "user_agent"),
             current=item.session_id == principal.session_id,
         )
-        for item in sessions_dal.user_sessions(principal.account_id, principal.principal)
+        for item in items
     ]
-    return SessionList(data=list(reversed(data)))
+    return SessionList(data=data, next_cursor=more)
 
 
 def reauth(principal: Principal, body: ReauthIn, meta: RequestMeta) -> ReauthOut:

@@ -28,13 +28,12 @@ from switchboard.dal import webhooks as webhooks_dal
 from switchboard.dal.accounts import TABLE as ACCOUNTS_TABLE
 from switchboard.dal.accounts import account_pk, item_key
 from switchboard.dal.webhooks import DeliveryItem, EndpointItem
-from switchboard.logic import audit, standing
+from switchboard.logic import audit, caps, standing
 from switchboard.models.errors import BadRequest, NotFound, ValidationFailed
 from switchboard.models.permissions import Permission
 from switchboard.models.request import RequestMeta
 from switchboard.models.webhooks import (
     MAX_ATTEMPTS,
-    MAX_ENDPOINTS,
     DeliveryJob,
     DeliveryList,
     DeliveryOut,
@@ -200,12 +199,6 @@ def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -
     """POST /v1/webhook-endpoints: the signing secret is in this answer only."""
     require(principal, Permission.WEBHOOKS_MANAGE)
     url = check_url(body.url)
-    if len(webhooks_dal.list_endpoints(principal.account_id)) >= MAX_ENDPOINTS:
-        raise ValidationFailed(
-            f"An account can have at most {MAX_ENDPOINTS} webhook endpoints; delete one first.",
-            errors=[{"pointer": "", "message": f"at most {MAX_ENDPOINTS} endpoints"}],
-            code="too_many_endpoints",
-        )
     endpoint_id = ids.new_id("whe")
     secret = new_secret()
     now = int(clock.timestamp())
@@ -221,7 +214,8 @@ def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -
         created_at=now,
     )
     item.secret_sealed = envelope.seal(principal.account_id, secret, **_secret_place(item))
-    webhooks_dal.put_endpoint(item)
+    with caps.capped(caps.WEBHOOK_ENDPOINTS):
+        webhooks_dal.put_endpoint(item, cap=caps.LIMITS[caps.WEBHOOK_ENDPOINTS])
     audit.record(
         account_id=principal.account_id,
         type="webhook_endpoint.created",
@@ -235,10 +229,13 @@ def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -
     return EndpointCreated(id=out.id, url=out.url, events=out.events, secret=secret, created_at=out.created_at)
 
 
-def list_endpoints(principal: Principal) -> EndpointList:
-    """GET /v1/webhook-endpoints: never the secrets."""
+def list_endpoints(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> EndpointList:
+    """GET /v1/webhook-endpoints: oldest first, paged; never the secrets."""
     require(principal, Permission.WEBHOOKS_MANAGE)
-    return EndpointList(data=[_out(item) for item in webhooks_dal.list_endpoints(principal.account_id)])
+    items, more = caps.page(
+        webhooks_dal.list_endpoints(principal.account_id), lambda i: i.endpoint_id, limit=limit, cursor=cursor
+    )
+    return EndpointList(data=[_out(item) for item in items], next_cursor=more)
 
 
 def _own(principal: Principal, endpoint_id: str) -> EndpointItem:

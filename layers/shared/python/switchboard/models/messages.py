@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from switchboard.models.one_time import ONE_TIME_SECRET
 from switchboard.models.recipients import E164_PATTERN, Channel
+from switchboard.models.templates import LANGUAGE_PATTERN, MAX_PARAMETER_CHARS, MAX_PARAMETERS, NAME_PATTERN
 from switchboard.models.webhooks import DeliveryOut
 
 MAX_BODY_CHARS = 1600
@@ -32,14 +33,21 @@ TEMPLATE_ON_WHATSAPP: dict[str, Any] = {
 }
 
 
+# Meta refuses a parameter with a newline or tab, or more than four consecutive spaces (error 132018).
+PARAMETER_PATTERN = r"^ {0,4}(?:[^\n\r\t ]+ {1,4})*[^\n\r\t ]*$"
+
+
 class Template(BaseModel):
-    """A WhatsApp template: parameters are substituted by the carrier, never evaluated here (R41)."""
+    """A WhatsApp template send: an approved template of the account (logic.templates.check); parameters are
+    substituted as plain text, never evaluated (R41)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[a-z0-9_]{1,512}$")
-    language: str = Field(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
-    parameters: list[str] = Field(default_factory=list, max_length=20)
+    name: str = Field(pattern=NAME_PATTERN)
+    language: str = Field(pattern=LANGUAGE_PATTERN)
+    parameters: list[
+        Annotated[str, StringConstraints(min_length=1, max_length=MAX_PARAMETER_CHARS, pattern=PARAMETER_PATTERN)]
+    ] = Field(default_factory=list, max_length=MAX_PARAMETERS)
 
 
 class MessageIn(BaseModel):

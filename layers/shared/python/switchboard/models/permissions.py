@@ -24,6 +24,7 @@ class Permission(StrEnum):
     MEMBERS_MANAGE = "members:manage"
     API_KEYS_MANAGE = "api_keys:manage"
     WEBHOOKS_MANAGE = "webhook_endpoints:manage"
+    TEMPLATES_MANAGE = "templates:manage"  # an addition to API.md's table: configuration, like webhook endpoints
     RECIPIENTS_WRITE = "recipients_lists_consent:write"
     MESSAGES_SEND = "messages_broadcasts:send"
     RECIPIENTS_READ = "recipients_messages:read"
@@ -46,6 +47,7 @@ TABLE: MappingProxyType[Permission, frozenset[Role]] = MappingProxyType(
         _P.MEMBERS_MANAGE: frozenset({_R.OWNER, _R.ADMIN}),
         _P.API_KEYS_MANAGE: frozenset({_R.OWNER, _R.ADMIN, _R.DEVELOPER}),
         _P.WEBHOOKS_MANAGE: frozenset({_R.OWNER, _R.ADMIN, _R.DEVELOPER}),
+        _P.TEMPLATES_MANAGE: frozenset({_R.OWNER, _R.ADMIN, _R.DEVELOPER}),
         _P.RECIPIENTS_WRITE: frozenset({_R.OWNER, _R.ADMIN, _R.DEVELOPER, _R.AGENT}),
         _P.MESSAGES_SEND: frozenset({_R.OWNER, _R.ADMIN, _R.DEVELOPER, _R.AGENT}),
         _P.RECIPIENTS_READ: _ALL,

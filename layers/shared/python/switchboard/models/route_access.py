@@ -34,6 +34,9 @@ RULES: tuple[Rule, ...] = (
     Rule("GET", "/v1/account", _P.ACCOUNT_READ),
     Rule("*", "/v1/audit-events", _P.AUDIT_READ),
     Rule("*", "/v1/webhook-endpoints", _P.WEBHOOKS_MANAGE),
+    # Whoever sends may see which templates exist; managing them is configuration.
+    Rule("GET", "/v1/templates", _P.RECIPIENTS_READ),
+    Rule("*", "/v1/templates", _P.TEMPLATES_MANAGE),
     Rule("GET", "/v1/recipients", _P.RECIPIENTS_READ),
     Rule("*", "/v1/recipients", _P.RECIPIENTS_WRITE),
     Rule("GET", "/v1/lists", _P.RECIPIENTS_READ),

@@ -1,0 +1,121 @@
+"""Per-account caps (finding 10): how many of each kind an account may hold, claimed atomically (dal.caps)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import MappingProxyType
+from typing import TypeVar
+
+from switchboard.dal import caps as caps_dal
+from switchboard.models.errors import BadRequest, Conflict, ValidationFailed
+from switchboard.models.webhooks import MAX_ENDPOINTS
+
+_T = TypeVar("_T")
+
+WEBHOOK_ENDPOINTS = "webhook_endpoints"
+API_KEYS = "api_keys"
+INVITATIONS = "invitations"
+TEMPLATES = "templates"
+
+# Stripe allows a handful of restricted keys per account and Twilio 20 API keys by default; 50 live keys (those in a
+# rotation's grace period included) covers one per service and environment. Pending invitations: more than any
+# team invites at once. Templates: the WhatsApp Business API's 250 templates per business account.
+LIMITS: MappingProxyType[str, int] = MappingProxyType(
+    {WEBHOOK_ENDPOINTS: MAX_ENDPOINTS, API_KEYS: 50, INVITATIONS: 50, TEMPLATES: 250}
+)
+_NOUNS = MappingProxyType(
+    {
+        WEBHOOK_ENDPOINTS: "webhook endpoints",
+        API_KEYS: "live API keys",
+        INVITATIONS: "pending invitations",
+        TEMPLATES: "message templates",
+    }
+)
+_FREE_ONE = MappingProxyType(
+    {
+        WEBHOOK_ENDPOINTS: "delete one first",
+        API_KEYS: "revoke one first (a rotated key counts until its grace period ends)",
+        INVITATIONS: "cancel one first, or wait until one is accepted or expires",
+        TEMPLATES: "delete one first",
+    }
+)
+
+
+class LimitExceeded(ValidationFailed):
+    """422: the account already holds as many of this kind as it may; the body names the kind and the limit."""
+
+    code = "limit_exceeded"
+
+    def __init__(self, kind: str) -> None:
+        limit = LIMITS[kind]
+        super().__init__(
+            f"An account can have at most {limit} {_NOUNS[kind]}; {_FREE_ONE[kind]}.",
+            errors=[{"pointer": "", "message": f"at most {limit} {_NOUNS[kind]}"}],
+        )
+        self.extra |= {"limit": limit, "resource": kind}
+
+
+@contextmanager
+def capped(kind: str) -> Iterator[None]:
+    """Map a full cap to 422 limit_exceeded and contention to 409 (retry)."""
+    try:
+        yield
+    except caps_dal.CapReached:
+        raise LimitExceeded(kind) from None
+    except caps_dal.Contended:
+        raise Conflict(
+            "Other requests took the free places meanwhile; try again.",
+            code="concurrent_update",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
+# --- Pages over short, capped lists (read whole, then cut: every list here is bounded by a cap) ---------------
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 25
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_KEY = re.compile(r"[a-z0-9_]{1,100}")  # what page keys are: ids, with a one-digit kind prefix for members
+
+
+def _encode(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> str:
+    refused = BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
+    if not _CURSOR.fullmatch(cursor):
+        raise refused
+    try:
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, binascii.Error):
+        raise refused from None
+    if not _KEY.fullmatch(key):
+        raise refused
+    return key
+
+
+def page(
+    items: Sequence[_T], key: Callable[[_T], str], *, limit: int, cursor: str | None, newest_first: bool = False
+) -> tuple[list[_T], str | None]:
+    """`limit` items after the cursor's key, in `key` order, and the cursor of the next page (None at the end).
+
+    `key` must be unique and its order stable (an id that sorts by creation time): a page never repeats or skips
+    an item that existed on both reads.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_PAGE}.",
+            errors=[{"pointer": "/limit", "message": f"between 1 and {MAX_PAGE}"}],
+        )
+    ordered = sorted(items, key=key, reverse=newest_first)
+    if cursor:
+        after = _decode(cursor)
+        ordered = [i for i in ordered if (key(i) < after if newest_first else key(i) > after)]
+    chosen = ordered[:limit]
+    more = len(ordered) > limit
+    return chosen, (_encode(key(chosen[-1])) if more else None)
