@@ -200,7 +200,8 @@ def add_endpoint(account_id: str, url: str) -> None:
             secret_sealed=sealed,
             created_by="usr_bench",
             created_at=int(clock.timestamp()),
-        )
+        ),
+        cap=10,
     )
 
 
