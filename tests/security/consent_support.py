@@ -46,9 +46,15 @@ def inbound(
     return answer
 
 
+def _paced(account: Account, *args: Any, **kwargs: Any) -> Answer:
+    """account.call, paced like a well-behaved client: the account's rate limit is not under test."""
+    clock.advance(0.2)
+    return account.call(recipients_api, *args, **kwargs)
+
+
 def recipient(account: Account, phone: str = PHONE) -> str:
     """A new recipient's id."""
-    created = account.call(recipients_api, "POST", "/v1/recipients", {"phone": phone})
+    created = _paced(account, "POST", "/v1/recipients", {"phone": phone})
     assert created.status == 201, created.body
     return str(created.body["id"])
 
@@ -56,20 +62,19 @@ def recipient(account: Account, phone: str = PHONE) -> str:
 def record(account: Account, rid: str, channel: str, status: str, source: str, **fields: Any) -> Answer:
     """POST /v1/recipients/{id}/consents (an agent key)."""
     payload = {"channel": channel, "status": status, "source": source, **fields}
-    clock.advance(0.2)  # paced like a well-behaved client: the account's rate limit is not under test
-    return account.call(recipients_api, "POST", f"/v1/recipients/{rid}/consents", payload, role="agent")
+    return _paced(account, "POST", f"/v1/recipients/{rid}/consents", payload, role="agent")
 
 
 def ledger(account: Account, rid: str) -> list[dict[str, Any]]:
     """The recipient's ledger, oldest first."""
-    answer = account.call(recipients_api, "GET", f"/v1/recipients/{rid}/consents")
+    answer = _paced(account, "GET", f"/v1/recipients/{rid}/consents")
     assert answer.status == 200, answer.body
     return list(answer.body["data"])
 
 
 def state(account: Account, rid: str) -> dict[str, Any]:
     """The recipient's current consent per channel."""
-    return dict(account.call(recipients_api, "GET", f"/v1/recipients/{rid}").body["consent"])
+    return dict(_paced(account, "GET", f"/v1/recipients/{rid}").body["consent"])
 
 
 def evidence(**overrides: Any) -> dict[str, Any]:

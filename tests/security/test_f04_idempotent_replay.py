@@ -129,6 +129,8 @@ class Case:
         """Empty when `answer` is exactly the refusal a fresh request would get, with nothing of the original."""
         text = json.dumps(answer.body)
         original_id = (self.original.body or {}).get("id") if isinstance(self.original.body, dict) else None
+        if original_id and original_id in self.request.path:
+            original_id = None  # the caller named it (POST /v1/messages/{id}/cancel): a refusal may name it too
         if any(s in text for s in self.shown) or (original_id and original_id in text):
             return f"refusal leaked the original answer: {text[:200]}"
         got = (answer.status, (answer.body or {}).get("code"))

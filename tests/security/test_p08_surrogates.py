@@ -89,6 +89,9 @@ def _routes(ids: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]:
             "/v1/broadcasts",
             {"list_id": ids["list_id"], "channel": "whatsapp", "template": template},
         ),
+        # Cancel reads no body; one sent anyway is parsed (and refused) like any other.
+        "POST /v1/messages/{message_id}/cancel": ("/v1/messages/msg_00000000000000000000000000/cancel", {"why": "x"}),
+        "POST /v1/templates": ("/v1/templates", {"name": "order_update", "language": "en", "body": "Hi {{1}}"}),
     }
 
 

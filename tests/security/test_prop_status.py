@@ -17,7 +17,7 @@ from switchboard import clock, ids
 from switchboard.carriers import sandbox
 from switchboard.dal import messages as store
 from switchboard.logic import messages as messages_logic
-from switchboard.logic import sending
+from switchboard.logic import receipts, sending
 from switchboard.models.lifecycle import RANK, advances
 from tests.integration.conftest import _handlers_run_as_deployed, aws
 from tests.integration.messaging.conftest import SIGNING_KEY, Account, call, make_account, opted_in, queues
@@ -54,7 +54,10 @@ class Pool:
         store.put(item)
         carrier_message_id = f"sbx_{message_id}"
         store.map_carrier_id(self.owed["carrier"], carrier_message_id, account_id, message_id)
-        return message_id, {**self.owed, "id": f"sbxevt_{message_id}", "carrier_message_id": carrier_message_id}
+        event = {**self.owed, "id": f"sbxevt_{message_id}", "carrier_message_id": carrier_message_id}
+        # The carrier echoes the reference the worker gave it: the copy's own, or its events would be refused.
+        event["ref"] = receipts.callback_ref(account_id, message_id)
+        return message_id, event
 
 
 @pytest.fixture

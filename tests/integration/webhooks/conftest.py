@@ -52,6 +52,8 @@ def add_endpoint(
     url: str,
     events: set[str],
     secret: str = "whsec_test",  # noqa: S107 - a test secret
+    *,
+    cap: int = 10,
 ) -> webhooks_dal.EndpointItem:
     """An endpoint stored as the API stores one (secret sealed with the account's key)."""
     envelope.create_key(account_id)
@@ -67,7 +69,7 @@ def add_endpoint(
         created_by="usr_test",
         created_at=int(clock.timestamp()),
     )
-    webhooks_dal.put_endpoint(item, cap=10)
+    webhooks_dal.put_endpoint(item, cap=cap)
     return item
 
 

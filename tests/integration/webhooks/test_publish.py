@@ -56,7 +56,7 @@ def test_publish_without_subscribers_queues_nothing(callbacks: Callbacks) -> Non
 def test_publish_sends_batches_of_ten(callbacks: Callbacks) -> None:
     # More than the API allows (10), straight into the table: the batching must still split at 10.
     for n in range(12):
-        add_endpoint("acct_a", f"whe_{n:02d}", f"https://hooks.example.com/{n}", {"message.status"})
+        add_endpoint("acct_a", f"whe_{n:02d}", f"https://hooks.example.com/{n}", {"message.status"}, cap=12)
     sent: list[int] = []
     sqs = webhooks.webhooks_dal._sqs()
     sqs.meta.events.register(

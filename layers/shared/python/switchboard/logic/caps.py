@@ -82,8 +82,11 @@ _CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _KEY = re.compile(r"[a-z0-9_]{1,100}")  # what page keys are: ids, with a one-digit kind prefix for members
 
 
+_CURSOR_PREFIX = "after:"  # a cursor names the last key of its page; the prefix tells ours from any other text
+
+
 def _encode(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{key}".encode()).decode().rstrip("=")
 
 
 def _decode(cursor: str) -> str:
@@ -91,10 +94,11 @@ def _decode(cursor: str) -> str:
     if not _CURSOR.fullmatch(cursor):
         raise refused
     try:
-        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, binascii.Error):
         raise refused from None
-    if not _KEY.fullmatch(key):
+    prefix, _, key = text.partition(_CURSOR_PREFIX)
+    if prefix or not _KEY.fullmatch(key):
         raise refused
     return key
 
