@@ -35,7 +35,8 @@ def _functions_of(code: str) -> tuple[str, ...]:
 
 
 def caller() -> tuple[str, ...]:
-    """The catalog functions (or the seeder) whose code is on this thread's stack; () when none is."""
+    """The catalog functions (or the seeder) whose code is on this thread's stack, else the function whose scope
+    the thread runs in; () when none is."""
     frame = sys._getframe(1)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
@@ -48,6 +49,11 @@ def caller() -> tuple[str, ...]:
             names, scope = _functions_of(match.group(1)), settings.current_scope()
             return (scope.service,) if scope is not None and scope.service in names else names
         frame = frame.f_back  # type: ignore[assignment]
+    # A worker thread of a function (a pool that runs each task in a copy of the invocation's contextvars context,
+    # e.g. the receipts job's status checks) has no handler frame, but it has the function's scope.
+    scope = settings.current_scope()
+    if scope is not None and any(f.name == scope.service for f in catalog.FUNCTIONS):
+        return (scope.service,)
     return ()
 
 

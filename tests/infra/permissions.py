@@ -50,7 +50,6 @@ ALLOWED_EXTRAS: dict[tuple[str, str, str], str] = {
     ("voice_send_worker", "Callbacks", "*"): "message.status webhooks of a voice send: the channel-generic status "
     "publisher the sms and whatsapp workers' tests record (no voice test has a webhook endpoint)",
     **{(name, f"{c}Send", "*"): _CHANNELS for name in ("carrier_events", "release_job") for c in ("Voice", "Whatsapp")},
-    ("release_job", "Callbacks", "*"): "a held message past validity_s expires and publishes message.status (untested)",
     ("recipients_api", "Callbacks", "*"): "recipient.opted_out webhooks (no test has an endpoint when one opts out)",
 }
 
