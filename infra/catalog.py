@@ -739,10 +739,12 @@ FUNCTIONS = (
         tables=_ro(
             {
                 "Accounts": ops(Op.QUERY),  # a settled message's webhook endpoints
+                "Keyring": ops(Op.GET),  # the account's wrapped data key: a settled message's event is sealed
                 # Query:gsi2 reads the sharded index of `sent` messages by due time (never a scan)
-                "Messaging": ops(Op.GET, Op.UPDATE, Op.QUERY_GSI2),
+                "Messaging": ops(Op.UPDATE, Op.QUERY_GSI2),
             }
         ),
+        uses_data_key=True,
         queues=_ro({"Callbacks": Access.SEND}),  # message.status of a settled message
         secrets=_ro({f"{carrier}Credentials": Access.READ for carrier in ("Twilio", "Plivo")}),  # status APIs
         memory_mb=256,

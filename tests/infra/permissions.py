@@ -51,6 +51,8 @@ ALLOWED_EXTRAS: dict[tuple[str, str, str], str] = {
     "publisher the sms and whatsapp workers' tests record (no voice test has a webhook endpoint)",
     **{(name, f"{c}Send", "*"): _CHANNELS for name in ("carrier_events", "release_job") for c in ("Voice", "Whatsapp")},
     ("recipients_api", "Callbacks", "*"): "recipient.opted_out webhooks (no test has an endpoint when one opts out)",
+    ("receipts_job", "Callbacks", "*"): "message.status webhooks of a message the job settles (no reconciliation "
+    "test has a webhook endpoint)",
 }
 
 
