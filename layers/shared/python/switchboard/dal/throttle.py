@@ -12,7 +12,7 @@ from typing import Any, ClassVar, cast
 
 from botocore.exceptions import ClientError
 from pynamodb.attributes import NumberAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from switchboard import settings
 from switchboard.dal import clients
@@ -50,14 +50,6 @@ class Refusal:
     """No slot: the item is locked until `locked_until` (0: not locked, only full of attempts still in flight)."""
 
     locked_until: int
-
-
-def get(pk: str) -> LoginThrottleItem | None:
-    """The throttle item, or None."""
-    try:
-        return LoginThrottleItem.get(pk, SK, consistent_read=True)
-    except DoesNotExist:
-        return None
 
 
 def _key(pk: str) -> dict[str, Any]:
