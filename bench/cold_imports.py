@@ -10,8 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "layers" / "shared" / "python"))
 
-from infra import catalog  # noqa: E402 - the repo root must be importable first
+from switchboard import catalog  # noqa: E402 - the shared package must be importable first
 
 RUNS = 5
 GOAL = 1.5  # a handler may cost at most 1.5x a bare `import boto3`

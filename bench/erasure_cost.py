@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from switchboard.dal.keys import account_pk
+
 SIZES = (3_000, 30_000)
 RUNS = 3
 PERSON_MESSAGES = 5
@@ -25,7 +27,7 @@ PERSON_INBOUND = 3
 
 
 def _environment() -> dict[str, str]:
-    from infra import catalog  # noqa: PLC0415 - after the environment is set
+    from switchboard import catalog  # noqa: PLC0415 - after the environment is set
 
     os.environ.update(
         {
@@ -158,7 +160,7 @@ def seed_others(account_id: str, count: int) -> None:
     from switchboard.dal import messages as messages_dal  # noqa: PLC0415
     from switchboard.dal import messaging as table  # noqa: PLC0415
 
-    pk = table.account_pk(account_id)
+    pk = account_pk(account_id)
 
     def items() -> Iterator[dict[str, Any]]:
         for n in range(count):
@@ -229,7 +231,7 @@ def seed_person(account_id: str, recipients_handler: Any, n: int) -> str:
         sk = messages_dal.inbound_sk(ids.new_id("inb"))
         table.put(
             {
-                "pk": table.account_pk(account_id),
+                "pk": account_pk(account_id),
                 "sk": sk,
                 "from_sealed": "sb1.x",
                 "body_sealed": "sb1.x",
@@ -247,9 +249,12 @@ def main() -> int:
     from moto import mock_aws  # noqa: PLC0415
 
     from functions.recipients_api import handler as recipients_api  # noqa: PLC0415
-    from infra import catalog  # noqa: PLC0415
     from local import lambdas, provision  # noqa: PLC0415
-    from switchboard import ids, settings  # noqa: PLC0415
+    from switchboard import (  # noqa: PLC0415
+        catalog,
+        ids,
+        settings,
+    )
     from switchboard.crypto import envelope  # noqa: PLC0415
     from switchboard.dal import clients  # noqa: PLC0415
     from switchboard.dal import messaging as table  # noqa: PLC0415
@@ -293,7 +298,7 @@ def main() -> int:
             )
             if size == SIZES[0]:
                 started = time.perf_counter()
-                every = sum(1 for _ in table.query_all(pk_value=table.account_pk(account_id), prefix="MSG#"))
+                every = sum(1 for _ in table.query_all(pk_value=account_pk(account_id), prefix="MSG#"))
                 print(
                     f"         for scale, the former erasure's read of every message ({every:,}): "
                     f"{(time.perf_counter() - started) * 1000:,.0f} ms"

@@ -99,9 +99,8 @@ def main() -> None:
     import boto3  # noqa: PLC0415 - after the environment above
     from moto import mock_aws  # noqa: PLC0415
 
-    from infra import catalog  # noqa: PLC0415
     from local import provision  # noqa: PLC0415
-    from switchboard import settings  # noqa: PLC0415
+    from switchboard import catalog, settings  # noqa: PLC0415
     from switchboard.dal import clients  # noqa: PLC0415
 
     names = {t.env: f"bench-{t.id}" for t in catalog.TABLES}
@@ -184,7 +183,7 @@ def add_endpoint(account_id: str, url: str) -> None:
     from switchboard import clock  # noqa: PLC0415 - after main() set the environment
     from switchboard.crypto import envelope  # noqa: PLC0415
     from switchboard.dal import webhooks as webhooks_dal  # noqa: PLC0415
-    from switchboard.dal.accounts import account_pk  # noqa: PLC0415
+    from switchboard.dal.keys import account_pk  # noqa: PLC0415
 
     envelope.create_key(account_id)
     pk, sk = account_pk(account_id), webhooks_dal.endpoint_sk("whe_1")

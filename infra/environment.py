@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from infra import catalog
 from infra.config import StageConfig
+from switchboard import catalog
 
 METRICS_NAMESPACE = "Switchboard"
 

@@ -13,7 +13,7 @@ from aws_cdk import Acknowledgment, CfnParameter, Validations
 from aws_cdk.custom_resources import AwsCustomResource
 from constructs import IConstruct
 
-from infra import catalog
+from switchboard import catalog
 
 if TYPE_CHECKING:
     from infra.stacks.api_stack import ApiStack

@@ -12,10 +12,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from infra import catalog
 from infra.environment import StageValues, function_environment
 from local.provision import ACCOUNT_ID, REGION, STAGE
-from switchboard import settings
+from switchboard import catalog, settings
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

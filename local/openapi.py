@@ -14,8 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from infra import catalog
-from switchboard import api
+from switchboard import api, catalog
 from switchboard.models.billing import BillingEvent
 from switchboard.models.errors import Problem
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
-from infra import catalog
 from infra.environment import StageValues, function_environment
+from switchboard import catalog
 
 STAGE = "local"
 REGION = "eu-west-1"

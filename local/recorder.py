@@ -17,8 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from infra import catalog
-from switchboard import settings
+from switchboard import catalog, settings
 
 ENV = "SWITCHBOARD_CALLS_DIR"
 SEEDER = "seeder"  # the secret seeder custom resource of the data stack

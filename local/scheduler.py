@@ -8,10 +8,9 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from infra import catalog
 from local.lambdas import Invoker
 from local.provision import ACCOUNT_ID, PREFIX, REGION
-from switchboard import clock
+from switchboard import catalog, clock
 
 log = logging.getLogger("local")
 

@@ -6,13 +6,13 @@ import logging
 import threading
 from typing import Any
 
-from infra import catalog
 from local import provision
 from local.gateway import Gateway, GatewayServer
 from local.lambdas import Invoker
 from local.routes import LocalRoutes
 from local.scheduler import Scheduler
 from local.workers import QueueWorker, settle, workers
+from switchboard import catalog
 
 log = logging.getLogger("local")
 

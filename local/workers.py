@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from infra import catalog
 from local.lambdas import Invoker
 from local.provision import REGION, queue_arn, queue_name
+from switchboard import catalog
 
 log = logging.getLogger("local")
 

@@ -22,7 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra import catalog
+from switchboard import catalog
 
 if TYPE_CHECKING:
     from infra.stacks.data_stack import DataStack

@@ -19,10 +19,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from infra import catalog
 from infra.constructs.log_group import encrypted_log_group
 from infra.environment import METRICS_NAMESPACE
 from infra.paths import SHARED_LAYER_DIR
+from switchboard import catalog
 
 # One list for the resource policy (synth) and the drift job (shipped in the shared layer, read at run time).
 CLOUDFLARE_IPS_FILE = SHARED_LAYER_DIR / "python" / "switchboard" / "cloudflare_ips.json"

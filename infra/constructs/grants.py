@@ -13,8 +13,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra import catalog
-from infra.catalog import Access, Op
+from switchboard import catalog
+from switchboard.catalog import Access, Op
 
 # DynamoDB asks KMS, on the caller's behalf, to decrypt the table key for every item operation and for a data key
 # when it writes; it binds the request to the table (encryption context aws:dynamodb:tableName).

@@ -11,9 +11,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra import catalog
 from infra.constructs import grants
 from infra.constructs.alarms import alarm_on_any_message
+from switchboard import catalog
 
 RETRY_ATTEMPTS = 2
 MAX_EVENT_AGE = Duration.hours(1)

@@ -11,10 +11,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra import catalog, request_models
+from infra import request_models
 from infra.constructs.edge import cloudflare_only_policy
 from infra.constructs.log_group import encrypted_log_group
 from infra.gateway_errors import GATEWAY_ERRORS, METHOD_NOT_ALLOWED, PROBLEM_CONTENT_TYPE
+from switchboard import catalog
 
 STAGE_NAME = "live"
 # Static copy of switchboard.api.SECURITY_HEADERS (infra must not import the Lambda layer at synth);

@@ -10,9 +10,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra import catalog
 from infra.constructs import grants
 from infra.constructs.python_function import PythonFunction
+from switchboard import catalog
 
 SEEDER_DIR = Path(__file__).resolve().parent.parent / "seeder"
 

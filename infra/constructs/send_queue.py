@@ -8,8 +8,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra import catalog
 from infra.constructs.alarms import alarm_on_any_message
+from switchboard import catalog
 
 
 class SendQueue(Construct):

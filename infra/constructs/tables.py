@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from infra import catalog
+from switchboard import catalog
 
 PITR_DAYS = 30  # R58: PITR copies never outlive the 30-day backup promise
 

@@ -11,8 +11,6 @@ from aws_cdk import aws_ses as ses
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra import catalog
-from infra.catalog import Access
 from infra.config import TRUSTSTORE_KEY, StageConfig
 from infra.constructs import grants
 from infra.constructs.alarms import alarm_on_errors
@@ -25,6 +23,8 @@ from infra.environment import StageValues, function_environment
 from infra.paths import DEPS_LAYER_DIR, FUNCTIONS_DIR, SHARED_LAYER_DIR
 from infra.stacks.bootstrap_stack import truststore_parameters
 from infra.stacks.data_stack import DataStack
+from switchboard import catalog
+from switchboard.catalog import Access
 
 
 class ApiStack(Stack):

@@ -7,7 +7,6 @@ from typing import Any
 from aws_cdk import RemovalPolicy, Stack
 from constructs import Construct
 
-from infra import catalog
 from infra.config import StageConfig
 from infra.constructs import data_refs
 from infra.constructs.alarms import AlarmTopic
@@ -17,6 +16,7 @@ from infra.constructs.keys import Keys
 from infra.constructs.secrets import Secrets
 from infra.constructs.send_queue import SendQueue
 from infra.constructs.tables import Tables
+from switchboard import catalog
 
 
 class DataStack(Stack):

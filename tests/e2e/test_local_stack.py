@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from infra import catalog
+from switchboard import catalog
 from switchboard.api import SECURITY_HEADERS
 from tests.e2e.conftest import ROOT, LocalStack
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
-from infra import catalog
 from local.recorder import SEEDER
+from switchboard import catalog
 from tests.infra import iam
 from tests.ledger import Row
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from infra import catalog
 from infra.config import PROTECTIONS, TRUSTSTORE_KEY, bootstrap_stack_name, stack_names
 from infra.constructs.backup import PROTECTED_ACTIONS
 from infra.constructs.rest_api import STAGE_NAME
 from infra.stacks.bootstrap_stack import truststore_parameters
+from switchboard import catalog
 from tests.infra.conftest import STAGES, Assembly
 
 LAMBDA_POLICY_LIMIT = 20_480  # bytes: Lambda's resource-based policy limit per function

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from infra import catalog
 from infra.constructs import edge
-from switchboard import api
+from switchboard import api, catalog
 from switchboard.logic import edge_drift
 from switchboard.models import plans
 from switchboard.models.recipients import MAX_LIST_ADD

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from infra import catalog
 from local import provision
+from switchboard import catalog
 from tests.infra.conftest import STAGES, Assembly
 
 _HASH_SUFFIX = re.compile(r"[0-9A-F]{8}$")

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aws_cdk import App
 
-from infra import catalog
 from infra.config import StageConfig
 from infra.stages import add_stage, stack_names
 from local.recorder import SEEDER
+from switchboard import catalog
 from tests import ledger
 from tests.infra import iam, permissions
 from tests.infra.conftest import ROOT, STAGES, Assembly
@@ -198,8 +198,8 @@ def test_grants_refuse_to_change_the_audit_trail_or_to_name_a_missing_index() ->
     from aws_cdk import aws_iam as cdk_iam  # noqa: PLC0415
     from aws_cdk import aws_kms as kms  # noqa: PLC0415
 
-    from infra.catalog import Op, ops  # noqa: PLC0415
     from infra.constructs import grants  # noqa: PLC0415
+    from switchboard.catalog import Op, ops  # noqa: PLC0415
 
     stack = Stack(App(), "Grants")
     role = cdk_iam.Role(stack, "Role", assumed_by=cdk_iam.ServicePrincipal("lambda.amazonaws.com"))

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from infra import catalog, request_models
+from infra import request_models
 from local import openapi
+from switchboard import catalog
 from tests.infra.conftest import STAGES, Assembly
 
 

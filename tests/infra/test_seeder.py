@@ -12,8 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra import catalog
 from infra.seeder import index
+from switchboard import catalog
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint_file
 
-from infra import catalog, nag
+from infra import nag
 from infra.constructs.edge import CLIENT_IP_HEADER, cloudflare_ranges
 from infra.constructs.rest_api import SECURITY_HEADERS, STAGE_NAME
 from infra.gateway_errors import GATEWAY_ERRORS, PROBLEM_CONTENT_TYPE
+from switchboard import catalog
 from tests.infra.conftest import STAGES, Assembly
 
 # W3005: CDK adds an explicit DependsOn from each function to its role although GetAtt already orders them;

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from infra import catalog
 from local import provision
+from switchboard import catalog
 from tests.infra.conftest import STAGES, Assembly
 
 SANDBOX_ENV = catalog.secret("SandboxCredentials").env

@@ -13,9 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra import catalog
 from local import lambdas, provision
-from switchboard import clock, settings
+from switchboard import catalog, clock, settings
 from switchboard.crypto import envelope
 from switchboard.dal import clients
 

@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 
 from functions.mail_worker import handler as mail_worker
-from infra import catalog
 from local import provision, workers
+from switchboard import catalog
 from tests.integration.conftest import Context
 
 QUEUE = catalog.queue("Mail")

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from functions.edge_drift_job import handler
-from infra import catalog
-from switchboard import observability, settings
+from switchboard import catalog, observability, settings
 from switchboard.logic import edge_drift
 from tests import loopback
 from tests.integration.conftest import Context

@@ -9,6 +9,7 @@ from cryptography.exceptions import InvalidTag
 
 from switchboard.crypto import envelope
 from switchboard.dal import clients, keyring
+from switchboard.dal.keys import account_pk
 
 PLACE = {"table": "Messaging", "item_key": "ACCT#acct_a|MSG#msg_1", "field": "body"}
 
@@ -67,7 +68,7 @@ def test_data_key_is_wrapped_with_the_account_as_encryption_context(aws: dict[st
     with pytest.raises(kms.exceptions.InvalidCiphertextException):
         kms.decrypt(CiphertextBlob=wrapped_a, EncryptionContext={"account_id": "acct_b"})
     # A wrapped key copied into another account's keyring row is useless there.
-    keyring.KeyringItem(keyring.account_pk("acct_b"), keyring.KEY_SK, wrapped_key=wrapped_a).save()
+    keyring.KeyringItem(account_pk("acct_b"), keyring.KEY_SK, wrapped_key=wrapped_a).save()
     envelope.forget_cached_keys()
     with pytest.raises(ClientError, match="InvalidCiphertextException"):
         envelope.data_key("acct_b")

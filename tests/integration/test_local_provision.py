@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from infra import catalog
 from local import provision
+from switchboard import catalog
 
 
 @pytest.fixture(scope="module")

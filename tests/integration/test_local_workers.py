@@ -10,10 +10,10 @@ from typing import Any
 import boto3
 import pytest
 
-from infra import catalog
 from local import provision
 from local.lambdas import Invoker
 from local.workers import QueueWorker, failed_ids, workers
+from switchboard import catalog
 
 QUEUE = catalog.Queue(
     id="FakeWork", env="FAKE_QUEUE_URL", purpose="test-only", visibility_timeout_s=1, max_receive_count=2

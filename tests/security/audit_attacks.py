@@ -43,7 +43,7 @@ def record(n: int, account_id: str = ACCOUNT, start: int = 0) -> list[str]:
 
 def run_anchor_job() -> Any:
     """The scheduled job, as EventBridge invokes it (its own deployed environment)."""
-    from infra import catalog  # noqa: PLC0415
+    from switchboard import catalog  # noqa: PLC0415
 
     schedule = catalog.function("audit_anchor_job").schedule
     assert schedule is not None

@@ -18,6 +18,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import api_keys as keys_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal import sessions as sessions_dal
+from switchboard.dal.keys import account_pk
 from switchboard.dal.sessions import SessionItem
 from tests.e2e.conftest import E2E_ENV, LocalStack, running_stack
 from tests.integration.identity import gateway
@@ -109,7 +110,7 @@ def _plant(user: accounts_dal.UserItem) -> tuple[str, str]:
     secret_hash, version = tokens.hash_api_secret(parts.secret)
     keys_dal.put(
         keys_dal.ApiKeyItem(
-            accounts_dal.account_pk(user.account_id),
+            account_pk(user.account_id),
             keys_dal.key_sk(key_id),
             key_id=key_id,
             account_id=user.account_id,

@@ -1,6 +1,6 @@
 """F03 (R36, R38): no input the client controls makes any route answer 5xx; each gets a 4xx problem+json.
 
-Every route of infra/catalog.py (a new route is covered without editing this file) gets the same families of
+Every route of `switchboard/catalog.py` (a new route is covered without editing this file) gets the same families of
 hostile requests through the local gateway and the deployed handlers (in-process stack: moto, the catalog's
 functions with their own environments): bodies that are not UTF-8, JSON nested thousands deep, odd and
 mis-cased media types, huge numbers, NaN, duplicate keys, non-ASCII digits in every query parameter the OpenAPI
@@ -23,10 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra import catalog
 from infra.paths import ROOT
 from local.gateway import Response
-from switchboard import clock
+from switchboard import catalog, clock
 from tests.security import local_stack
 from tests.security.local_stack import Client
 

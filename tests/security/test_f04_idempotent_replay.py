@@ -22,8 +22,7 @@ import pytest
 from pydantic import BaseModel
 
 import switchboard.models
-from infra import catalog
-from switchboard import clock
+from switchboard import catalog, clock
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal.accounts import AccountItem
 from switchboard.models.one_time import secret_fields

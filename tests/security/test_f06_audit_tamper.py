@@ -16,8 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from infra import catalog
-from switchboard import clock, settings
+from switchboard import catalog, clock, settings
 from switchboard.dal import anchors
 from switchboard.logic import audit
 from tests.integration.identity.gateway import call

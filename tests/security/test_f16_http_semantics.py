@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra import catalog
 from local.gateway import Response
+from switchboard import catalog
 from tests.security import local_stack
 from tests.security.local_stack import Client
 

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from infra import catalog
+from switchboard import catalog
 from tests.integration import mailbox
 from tests.integration.identity import gateway
 from tests.integration.identity.support import PASSWORD, Answer, call, register, signup

@@ -16,9 +16,8 @@ from twilio.request_validator import RequestValidator
 
 from functions.receipts_job import handler as receipts_job
 from functions.recipients_api import handler as recipients_api
-from infra import catalog
 from local.scheduler import scheduled_event
-from switchboard import clock, settings
+from switchboard import catalog, clock, settings
 from switchboard.carriers import sandbox, support
 from switchboard.crypto import envelope
 from switchboard.dal import messages as messages_dal

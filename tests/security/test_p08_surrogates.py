@@ -19,8 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra import catalog
-from switchboard import clock
+from switchboard import catalog, clock
 from switchboard.auth import Principal
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.recipients import RecipientIn

@@ -14,9 +14,9 @@ from functions.messages_api import handler as messages_api
 from functions.recipients_api import handler as recipients_api
 from switchboard import clock, settings
 from switchboard.carriers import sandbox
-from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import clients, quota
 from switchboard.dal import templates as templates_dal
+from switchboard.dal.keys import account_pk
 from switchboard.models.templates import MAX_PARAMETER_CHARS
 from tests.integration.messaging.conftest import Account, Queues, add_template, make_account, opted_in
 from tests.integration.messaging.test_messages import work
@@ -100,7 +100,7 @@ def test_only_the_accounts_approved_templates_send(ready: tuple[Account, str], q
     add_template(other, "theirs", "en_US", "Hi {{1}} {{2}}")
     # A template that is not approved (deployed, every new template waits for the carrier's review).
     pending = templates_dal.TemplateItem(
-        accounts_dal.account_pk(account.account_id),
+        account_pk(account.account_id),
         templates_dal.template_sk("pending_one", "en_US"),
         template_id="tpl_pending",
         account_id=account.account_id,

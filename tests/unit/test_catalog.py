@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import catalog
+from switchboard import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.core import NOT_SET
 from schemathesis.generation import GenerationMode
 
-from infra import catalog, request_models
+from infra import request_models
 from infra.paths import ROOT
 from local.gateway import (
     AuthorizerVerdict,
@@ -29,6 +29,7 @@ from local.gateway import (
 from local.lambdas import Handler, Invoker
 from local.routes import LocalRoutes
 from local.scheduler import Scheduler
+from switchboard import catalog
 from switchboard.api import SECURITY_HEADERS
 
 FN = catalog.Function(name="fake_api", description="test-only")

@@ -12,9 +12,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from infra import catalog
 from local.lambdas import Invoker, environment_from, function_of
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.observability import ContextFormatter
 
 HOLD_S = 0.05

@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
-from infra import catalog
 from local.lambdas import Handler, Invoker
 from local.scheduler import Scheduler, UnknownJob
-from switchboard import clock
+from switchboard import catalog, clock
 
 JOB = catalog.Function(name="fake_job", description="test-only", schedule=catalog.Schedule("tidy", 3600))
 NOT_A_JOB = catalog.Function(name="fake_api", description="test-only")

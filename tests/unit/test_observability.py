@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import catalog
+from switchboard import catalog
 from switchboard.observability import LazyTracer
 
 ROOT = Path(__file__).resolve().parents[2]

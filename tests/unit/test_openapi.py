@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra import catalog
 from local import openapi
+from switchboard import catalog
 from switchboard.models.recipients import E164_PATTERN
 
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra import catalog
 from infra.config import LOCAL_STAGE
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.carriers import registry, routing, sandbox
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,8 +2,7 @@
 
 import pytest
 
-from infra import catalog
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.logic import webhooks
 from switchboard.models.webhooks import MAX_ATTEMPTS
 

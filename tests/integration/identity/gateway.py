@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from infra import catalog
+from switchboard import catalog
 from tests.integration.conftest import Context, rest_event
 from tests.integration.identity.support import PASSWORD, Answer, authorizer_event, last_token
 

@@ -10,7 +10,7 @@ from moto.ses.models import ses_backends
 
 from functions.authorizer import handler as authorizer_handler
 from functions.identity_api import handler as identity_handler
-from infra import catalog
+from switchboard import catalog
 from tests.integration import mailbox
 from tests.integration.conftest import Context, rest_event
 

@@ -9,11 +9,10 @@ from types import MappingProxyType
 
 import pytest
 
-from infra import catalog
 from local import lambdas
 from local.gateway import Gateway, Request
 from local.lambdas import Invoker
-from switchboard import settings
+from switchboard import catalog, settings
 from tests.integration.identity.support import PASSWORD, register
 
 EMAIL = "strict@example.com"

@@ -18,8 +18,7 @@ from typing import Any
 
 import pyotp
 
-from infra import catalog
-from switchboard import clock
+from switchboard import catalog, clock
 from switchboard.models.permissions import SESSION_ONLY, Role, allows
 from switchboard.models.route_access import rule_for
 from tests.integration.identity.gateway import add_member, call, login, register

@@ -7,8 +7,7 @@ from typing import Any
 
 import boto3
 
-from infra import catalog
-from switchboard import clock
+from switchboard import catalog, clock
 from switchboard.crypto import envelope
 from switchboard.dal.lifecycle import plain
 from tests.integration.identity.gateway import add_member, call, login, register

@@ -42,9 +42,8 @@ from functions.carrier_events import handler as carrier_events
 from functions.messages_api import handler as messages_api
 from functions.send_worker import handler as send_worker
 from functions.webhooks_api import handler as webhooks_api
-from infra import catalog
 from local.workers import sqs_event
-from switchboard import clock, outbound, settings, webhook_client
+from switchboard import catalog, clock, outbound, settings, webhook_client
 from switchboard.carriers import registry, support
 from switchboard.crypto import secrets
 from switchboard.logic import receipts

@@ -10,12 +10,12 @@ from typing import Any
 import boto3
 import pytest
 
-from infra import catalog
 from local import provision
-from switchboard import clock, ids, settings
+from switchboard import catalog, clock, ids, settings
 from switchboard.carriers import sandbox
 from switchboard.crypto import envelope, secrets
 from switchboard.dal import accounts as accounts_dal
+from switchboard.dal.keys import account_pk
 from tests.integration.conftest import Context, rest_event
 from tests.integration.webhooks.conftest import listener  # noqa: F401 - a fixture the callback_url tests use
 
@@ -143,7 +143,7 @@ def make_account(
     envelope.create_key(account_id)
     numbers = dict(numbers or {c: f"+1555{secrets_module.randbelow(10**7):07d}" for c in catalog.CHANNELS})
     item = accounts_dal.AccountItem(
-        accounts_dal.account_pk(account_id),
+        account_pk(account_id),
         accounts_dal.ACCOUNT_SK,
         account_id=account_id,
         name="Acme",
@@ -151,7 +151,7 @@ def make_account(
         plan=plan,
     )
     owner = accounts_dal.UserItem(
-        accounts_dal.account_pk(account_id),
+        account_pk(account_id),
         accounts_dal.user_sk("usr_owner"),
         user_id="usr_owner",
         account_id=account_id,

@@ -12,6 +12,7 @@ from functions.messages_api import handler as messages_api
 from functions.recipients_api import handler as recipients_api
 from local.workers import sqs_event
 from switchboard import clock, settings
+from switchboard.dal.keys import account_pk
 from switchboard.logic import webhooks
 from tests.integration.conftest import Context
 from tests.integration.messaging.conftest import Account, Queues, add_template, opted_in
@@ -148,7 +149,7 @@ def test_callback_for_a_deleted_message_is_dropped(account: Account, queues: Que
     rid = opted_in(account, recipients_api, PHONE)
     message_id = send(account, recipient_id=rid, callback_url=listener.url).body["id"]
     work(queues)
-    table.delete(table.account_pk(account.account_id), store.message_sk(message_id))
+    table.delete(account_pk(account.account_id), store.message_sk(message_id))
     assert deliver_callbacks(queues) == {"batchItemFailures": []}
     assert listener.received == []
 

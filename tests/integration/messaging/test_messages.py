@@ -18,6 +18,7 @@ from functions.send_worker import handler as send_worker
 from switchboard import clock
 from switchboard.carriers import circuit, sandbox
 from switchboard.dal import circuits, clients
+from switchboard.dal.keys import account_pk
 from tests.integration.conftest import Context
 from tests.integration.frozen import FrozenClock, frozen_clock  # noqa: F401 - the `frozen` fixture
 from tests.integration.messaging.conftest import SIGNING_KEY, Account, Queues, add_template, call, opted_in
@@ -440,7 +441,7 @@ def test_broadcast_of_1000_recipients_makes_fewer_than_250_aws_calls(account: Ac
     for n in range(1000):
         rid = f"rcp_{n:026d}"
         sk = f"RCP#{rid}"
-        pk = table.account_pk(account.account_id)
+        pk = account_pk(account.account_id)
         phone = f"+1415555{n:04d}"
         items.append(
             {

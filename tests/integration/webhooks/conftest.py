@@ -9,12 +9,11 @@ from typing import Any
 import boto3
 import pytest
 
-from infra import catalog
 from local import provision
-from switchboard import clock, settings
+from switchboard import catalog, clock, settings
 from switchboard.crypto import envelope
 from switchboard.dal import webhooks as webhooks_dal
-from switchboard.dal.accounts import account_pk
+from switchboard.dal.keys import account_pk
 
 
 @dataclass(frozen=True)

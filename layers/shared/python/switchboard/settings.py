@@ -22,7 +22,7 @@ class StageRules:
 
 
 # Deployed stages (cdk.json `stages`) behave alike: dev runs exactly what prod runs. Only the one-machine stack
-# (`make dev`, tests) has sandbox carriers, test mode, socket IPs and loopback webhooks. infra/catalog.py deploys
+# (`make dev`, tests) has sandbox carriers, test mode, socket IPs and loopback webhooks. switchboard/catalog.py deploys
 # SandboxCredentials to the stages whose rules have sandbox_carriers (a test ties the two).
 STAGES: Mapping[str, StageRules] = {
     "local": StageRules(

@@ -18,16 +18,12 @@ from pynamodb.transactions import TransactWrite
 
 from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
+from switchboard.dal.keys import account_pk
 
 ACCOUNT_SK = "ACCOUNT"
 EMAIL_SK = "EMAIL"
 NUMBER_SK = "NUMBER"
 TABLE = "Accounts"  # the catalog id: part of every sealed field's associated data
-
-
-def account_pk(account_id: str) -> str:
-    """Every item of an account lives under this partition key."""
-    return f"ACCT#{account_id}"
 
 
 def user_sk(user_id: str) -> str:

@@ -9,8 +9,8 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from switchboard.dal import caps, clients
-from switchboard.dal.accounts import account_pk
 from switchboard.dal.base import BaseItem
+from switchboard.dal.keys import account_pk
 
 LOOKUP_SK = "KEYID"
 CAP_KIND = "api_keys"

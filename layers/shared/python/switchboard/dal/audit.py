@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from switchboard import settings
 from switchboard.dal import clients
+from switchboard.dal.keys import account_pk
 
 TABLE_ENV = "AUDIT_TABLE"
 SEQ_DIGITS = 12
@@ -42,11 +43,6 @@ class StoredEvent:
             "prev_at": self.prev_at,
             "expires_at": self.expires_at,
         }
-
-
-def account_pk(account_id: str) -> str:
-    """The partition of this account's trail."""
-    return f"ACCT#{account_id}"
 
 
 def event_sk(seq: int) -> str:

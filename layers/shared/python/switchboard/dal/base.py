@@ -21,7 +21,7 @@ class TableName:
 
 
 class BaseItem(Model):
-    """Every item: string partition and sort keys, as every table in infra/catalog.py declares."""
+    """Every item: string partition and sort keys, as every table in `switchboard/catalog.py` declares."""
 
     TABLE_ENV: ClassVar[str] = ""
 

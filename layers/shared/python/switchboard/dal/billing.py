@@ -9,8 +9,9 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from switchboard.dal import clients
-from switchboard.dal.accounts import ACCOUNT_SK, AccountItem, account_pk
+from switchboard.dal.accounts import ACCOUNT_SK, AccountItem
 from switchboard.dal.base import BaseItem
+from switchboard.dal.keys import account_pk
 
 BILLING_SK = "BILLING"
 EVENT_PREFIX = "BILLEVT#"

@@ -20,8 +20,8 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from switchboard import clock
-from switchboard.dal.accounts import account_pk
 from switchboard.dal.base import BaseItem
+from switchboard.dal.keys import account_pk
 
 SLOT_PREFIX = "CAP#"
 ROUNDS = 3  # reads of the slots before a create gives up on contention (each failed claim means another won)

@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 
 from switchboard.dal import clients
 from switchboard.dal import messaging as table
+from switchboard.dal.keys import account_pk
 from switchboard.dal.messages import HELD_PARTITION, held_sk, message_sk
-from switchboard.dal.messaging import account_pk
 
 HOOK_PREFIX = "HOLD#HOOK#"
 RESUME_SK = "HOLD#RESUME"

@@ -9,6 +9,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 
 from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
+from switchboard.dal.keys import account_pk
 
 KEY_SK = "DATAKEY"
 
@@ -23,11 +24,6 @@ class KeyringItem(BaseItem):
 
     wrapped_key = BinaryAttribute(legacy_encoding=False)
     version = NumberAttribute(default=1)
-
-
-def account_pk(account_id: str) -> str:
-    """The partition key every item of this account starts with."""
-    return f"ACCT#{account_id}"
 
 
 def get_wrapped(account_id: str) -> bytes | None:

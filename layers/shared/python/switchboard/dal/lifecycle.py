@@ -17,8 +17,9 @@ from botocore.exceptions import ClientError
 from switchboard import settings
 from switchboard.dal import clients, messaging
 from switchboard.dal import sessions as sessions_dal
-from switchboard.dal.accounts import ACCOUNT_SK, EMAIL_SK, NUMBER_SK, account_pk
+from switchboard.dal.accounts import ACCOUNT_SK, EMAIL_SK, NUMBER_SK
 from switchboard.dal.api_keys import LOOKUP_SK
+from switchboard.dal.keys import account_pk
 from switchboard.dal.members import INVITE_PREFIX, INVITE_TOKEN_SK, USER_PREFIX
 from switchboard.dal.sessions import token_pk
 

@@ -11,8 +11,9 @@ from pynamodb.transactions import TransactWrite
 
 from switchboard import clock
 from switchboard.dal import caps
-from switchboard.dal.accounts import EMAIL_SK, EmailItem, UserItem, account_pk
+from switchboard.dal.accounts import EMAIL_SK, EmailItem, UserItem
 from switchboard.dal.base import BaseItem
+from switchboard.dal.keys import account_pk
 from switchboard.dal.sessions import token_pk
 
 INVITE_PREFIX = "INVITE#"

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from switchboard.dal import messaging as table
-from switchboard.dal.messaging import account_pk
+from switchboard.dal.keys import account_pk
 from switchboard.dal.recipients import ERASING_ATTR
 from switchboard.models.lifecycle import RANK, advances
 

@@ -42,11 +42,6 @@ def name() -> str:
     return settings.get().table(TABLE_ENV)
 
 
-def account_pk(account_id: str) -> str:
-    """Every item of an account lives under this partition key."""
-    return f"ACCT#{account_id}"
-
-
 def item_key(pk: str, sk: str) -> str:
     """Where a sealed field lives, for its associated data."""
     return f"{pk}|{sk}"

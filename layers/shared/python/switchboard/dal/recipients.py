@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from switchboard.dal import messaging as table
-from switchboard.dal.messaging import account_pk
+from switchboard.dal.keys import account_pk
 
 ERASING_ATTR = "erasing_since"  # epoch seconds the erasure began; the item is then only the erasure's marker
 ERASING_PARTITION = "ERASING"  # gsi2: erasure markers across accounts (the erasure job reads it)

@@ -9,8 +9,8 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from switchboard.dal import caps
-from switchboard.dal.accounts import account_pk
 from switchboard.dal.base import BaseItem
+from switchboard.dal.keys import account_pk
 
 PREFIX = "TPL#"
 CAP_KIND = "templates"

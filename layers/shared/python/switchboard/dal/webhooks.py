@@ -10,8 +10,8 @@ from pynamodb.transactions import TransactWrite
 
 from switchboard import settings
 from switchboard.dal import caps, clients
-from switchboard.dal.accounts import account_pk
 from switchboard.dal.base import BaseItem
+from switchboard.dal.keys import account_pk
 
 QUEUE_ENV = "CALLBACKS_QUEUE_URL"
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 entries

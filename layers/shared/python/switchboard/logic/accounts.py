@@ -16,6 +16,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import AccountItem, NewSender, UserItem
+from switchboard.dal.keys import account_pk
 from switchboard.logic import api_keys, audit, mailer, notices, sessions, throttle
 from switchboard.models.errors import BadRequest, NotFound
 from switchboard.models.identity import MeOut, PasswordChangeIn, ResetConfirmIn, SignupIn
@@ -81,7 +82,7 @@ def _create(job: dict[str, Any]) -> UserItem | None:
     account_id, user_id = ids.new_id("acct"), ids.new_id("usr")
     envelope.create_key(account_id)
     now = int(clock.timestamp())
-    pk, sk = accounts_dal.account_pk(account_id), accounts_dal.user_sk(user_id)
+    pk, sk = account_pk(account_id), accounts_dal.user_sk(user_id)
     owner = UserItem(
         pk,
         sk,

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from switchboard import clock
 from switchboard.cards import contains_card_number, contains_card_number_in
 from switchboard.crypto import secrets
-from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import billing as billing_dal
 from switchboard.dal.billing import BillingItem
+from switchboard.dal.keys import account_pk
 from switchboard.logic import audit
 from switchboard.models.billing import BillingAnswer, BillingEvent, Subscription
 from switchboard.models.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
@@ -118,7 +118,7 @@ def receive(body: str, signature: str | None, meta: RequestMeta) -> BillingAnswe
     previous = billing_dal.get(account_id)
     now = int(clock.timestamp())
     billing = BillingItem(
-        accounts_dal.account_pk(account_id),
+        account_pk(account_id),
         billing_dal.BILLING_SK,
         account_id=account_id,
         customer_id=subscription.customer,

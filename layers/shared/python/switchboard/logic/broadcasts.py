@@ -10,6 +10,7 @@ from switchboard.dal import messages as store
 from switchboard.dal import messaging as table
 from switchboard.dal import queues
 from switchboard.dal import recipients as recipients_dal
+from switchboard.dal.keys import account_pk
 from switchboard.logic import consent, lists, templates
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
@@ -118,7 +119,7 @@ def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
     skipped = Skipped(no_consent=len(members) - len(consenting), outside_window=len(consenting) - len(eligible))
     table.put(
         {
-            "pk": table.account_pk(account_id),
+            "pk": account_pk(account_id),
             "sk": f"BRD#{broadcast_id}",
             "broadcast_id": broadcast_id,
             "list_id": body.list_id,

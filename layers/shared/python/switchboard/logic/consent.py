@@ -11,6 +11,7 @@ from switchboard.auth import Principal
 from switchboard.crypto import envelope
 from switchboard.dal import messaging as table
 from switchboard.dal import recipients as store
+from switchboard.dal.keys import account_pk
 from switchboard.logic import audit, notify
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.audit import Scalar
@@ -76,7 +77,7 @@ def append(
     recipient_id = recipient["recipient_id"]
     entry_id = ids.new_id("cns")
     at = clock.rfc3339(clock.now())
-    pk, sk = table.account_pk(account_id), store.consent_sk(recipient_id, entry_id)
+    pk, sk = account_pk(account_id), store.consent_sk(recipient_id, entry_id)
     item: dict[str, Any] = {
         "pk": pk,
         "sk": sk,

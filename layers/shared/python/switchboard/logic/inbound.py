@@ -12,6 +12,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import messages as store
 from switchboard.dal import messaging as table
 from switchboard.dal import recipients as recipients_dal
+from switchboard.dal.keys import account_pk
 from switchboard.logic import consent, keywords, notify, receipts
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
@@ -62,7 +63,7 @@ def _inbound(event: CarrierEvent) -> str:
     index = recipients_logic.phone_index(account_id, sender)
     recipient_id = recipients_dal.find_by_phone(account_id, index)
     inbound_id = ids.new_id("inb")
-    pk, sk = table.account_pk(account_id), store.inbound_sk(inbound_id)
+    pk, sk = account_pk(account_id), store.inbound_sk(inbound_id)
     place = {"table": table.TABLE, "item_key": table.item_key(pk, sk)}
     # Indexed by the number (gsi3) so an erasure finds it; linked only to a recipient that is not being erased.
     recipient_id = store.put_inbound(

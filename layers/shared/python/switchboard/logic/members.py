@@ -11,6 +11,7 @@ from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal.accounts import UserItem
+from switchboard.dal.keys import account_pk
 from switchboard.dal.members import InvitationItem
 from switchboard.logic import api_keys, audit, caps, mailer, notices, sessions
 from switchboard.models.account import AcceptIn, InvitationOut, InviteIn, JoinedOut, MemberList, MemberOut
@@ -169,7 +170,7 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
     previous = members_dal.get_invitation(principal.account_id, index)
     now = int(clock.timestamp())
     token = tokens.new_token()
-    pk, sk = accounts_dal.account_pk(principal.account_id), members_dal.invitation_sk(index)
+    pk, sk = account_pk(principal.account_id), members_dal.invitation_sk(index)
     item = InvitationItem(
         pk,
         sk,
@@ -246,7 +247,7 @@ def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
     passwords.check_policy(body.password, context=(account.name, email, email.split("@", 1)[0]))
     stored = passwords.hash_password(body.password)
     user_id = ids.new_id("usr")
-    pk, sk = accounts_dal.account_pk(invitation.account_id), accounts_dal.user_sk(user_id)
+    pk, sk = account_pk(invitation.account_id), accounts_dal.user_sk(user_id)
     user = UserItem(
         pk,
         sk,

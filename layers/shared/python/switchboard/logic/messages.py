@@ -18,6 +18,7 @@ from switchboard.dal import messages as store
 from switchboard.dal import messaging as table
 from switchboard.dal import queues, quota
 from switchboard.dal import recipients as recipients_dal
+from switchboard.dal.keys import account_pk
 from switchboard.logic import consent, notify, templates, webhooks
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models import plans
@@ -225,7 +226,7 @@ def charged(charge: Charge) -> Iterator[None]:
 
 def seal(account_id: str, message_id: str, field: str, value: str) -> str:
     """Seal one field of a message item."""
-    pk = table.account_pk(account_id)
+    pk = account_pk(account_id)
     return envelope.seal(
         account_id, value, table=table.TABLE, item_key=table.item_key(pk, store.message_sk(message_id)), field=field
     )
@@ -263,7 +264,7 @@ def new_item(
     message_id = ids.new_id("msg")
     created_at = clock.rfc3339(clock.now())
     item: dict[str, Any] = {
-        "pk": table.account_pk(account_id),
+        "pk": account_pk(account_id),
         "sk": store.message_sk(message_id),
         "message_id": message_id,
         "account_id": account_id,

@@ -11,6 +11,7 @@ from switchboard.auth import Principal
 from switchboard.crypto import envelope
 from switchboard.dal import messaging as table
 from switchboard.dal import recipients as store
+from switchboard.dal.keys import account_pk
 from switchboard.logic import erasure
 from switchboard.models.errors import BadRequest, Conflict, NotFound
 from switchboard.models.permissions import masks_phone_numbers
@@ -34,7 +35,7 @@ def phone_index(account_id: str, e164: str) -> str:
 
 
 def _seal(account_id: str, sk: str, field: str, value: str) -> str:
-    pk = table.account_pk(account_id)
+    pk = account_pk(account_id)
     return envelope.seal(account_id, value, table=table.TABLE, item_key=table.item_key(pk, sk), field=field)
 
 
@@ -59,7 +60,7 @@ def create(principal: Principal, body: RecipientIn) -> RecipientOut:
     # A number that said STOP before (then was erased, or was never a recipient) starts opted out there.
     remembered = store.tombstone(account_id, index)
     item: dict[str, Any] = {
-        "pk": table.account_pk(account_id),
+        "pk": account_pk(account_id),
         "sk": sk,
         "recipient_id": recipient_id,
         "phone_sealed": _seal(account_id, sk, "phone_sealed", phone.e164),

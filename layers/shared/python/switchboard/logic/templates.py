@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from switchboard import clock, ids, settings
 from switchboard.auth import Principal, require
-from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import templates as store
+from switchboard.dal.keys import account_pk
 from switchboard.dal.templates import TemplateItem
 from switchboard.logic import caps
 from switchboard.models.errors import Conflict, NotFound, ValidationFailed
@@ -42,7 +42,7 @@ def create(principal: Principal, body: TemplateIn) -> TemplateOut:
     require(principal, Permission.TEMPLATES_MANAGE)
     now = int(clock.timestamp())
     item = TemplateItem(
-        accounts_dal.account_pk(principal.account_id),
+        account_pk(principal.account_id),
         store.template_sk(body.name, body.language),
         template_id=ids.new_id("tpl"),
         account_id=principal.account_id,

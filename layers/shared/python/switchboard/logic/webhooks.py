@@ -26,7 +26,8 @@ from switchboard.dal import messages as messages_dal
 from switchboard.dal import messaging as messaging_dal
 from switchboard.dal import webhooks as webhooks_dal
 from switchboard.dal.accounts import TABLE as ACCOUNTS_TABLE
-from switchboard.dal.accounts import account_pk, item_key
+from switchboard.dal.accounts import item_key
+from switchboard.dal.keys import account_pk
 from switchboard.dal.webhooks import DeliveryItem, EndpointItem
 from switchboard.logic import audit, caps, standing
 from switchboard.models.errors import BadRequest, NotFound, ValidationFailed

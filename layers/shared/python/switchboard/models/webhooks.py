@@ -21,7 +21,7 @@ class EventType(StrEnum):
 MAX_ENDPOINTS = 10  # per account (switchboard.logic.caps.LIMITS)
 MAX_URL_LENGTH = 2048
 
-# The Callbacks queue's max_receive_count (infra/catalog.py; a unit test keeps the two equal): the last attempt.
+# The Callbacks queue's max_receive_count (`switchboard/catalog.py`; a unit test keeps the two equal): the last attempt.
 MAX_ATTEMPTS = 36
 
 

@@ -1,4 +1,4 @@
-"""The one list of functions, routes, tables, queues, secrets and schedules: CDK and local/ both read it."""
+"""The one list of functions, routes, tables, queues, secrets and schedules: CDK, local/ and the functions read it."""
 
 from __future__ import annotations
 
