@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from switchboard.settings import MAIL_FROM
+
 ROOT = Path(__file__).resolve().parent.parent
 # The example accounts of cdk.json and the AWS docs: a deploy to one of them is a mistake, never intended.
 PLACEHOLDER_ACCOUNTS = frozenset({"111111111111", "222222222222", "123456789012"})
@@ -54,7 +56,7 @@ class StageConfig:
     cloudflare_credential_requests: int = 20
     cloudflare_rate_period_s: int = 60
     cloudflare_rate_timeout_s: int = 600
-    mail_from: str = "Switchboard <no-reply@switchboard.example>"  # the SES sender of transactional e-mail
+    mail_from: str = MAIL_FROM  # the SES sender of transactional e-mail
     # The stage's protections (all on unless cdk.json turns them off; dev does so `make destroy` can remove it):
     deletion_protection: bool = True  # DynamoDB deletion protection on every table
     retain_data: bool = True  # RETAIN removal policy on tables, queues, keys, secrets and the truststore bucket

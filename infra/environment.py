@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -77,20 +78,16 @@ def function_environment(spec: catalog.Function, names: ResourceNames, values: S
         "SECURITY_POLICY_URL": values.security_policy_url,
         "PUBLIC_BASE_URL": values.public_base_url,
     }
-    if spec.sends_email:
-        environment["MAIL_FROM"] = values.mail_from
-    for table_id in spec.tables:
-        environment[catalog.table(table_id).env] = names.table(table_id)
-    for queue_id in spec.queues:
-        environment[catalog.queue(queue_id).env] = names.queue(queue_id)
-    for secret_id in spec.secrets:
-        environment[catalog.secret(secret_id).env] = names.secret(secret_id)
-    if spec.uses_data_key:
-        environment["DATA_KEY_ID"] = names.data_key()
-    if spec.uses_audit_mac:
-        environment["AUDIT_MAC_KEY_ID"] = names.audit_mac_key()
-    if "Audit" in spec.tables:
-        environment["AUDIT_RETENTION_DAYS"] = str(values.audit_retention_days)
-    if spec.audit_anchors is not None:
-        environment["AUDIT_ANCHOR_BUCKET"] = names.anchor_bucket()
+    resolve: dict[catalog.Carries, Callable[[str], str]] = {
+        catalog.Carries.TABLE: names.table,
+        catalog.Carries.QUEUE: names.queue,
+        catalog.Carries.SECRET: names.secret,
+        catalog.Carries.DATA_KEY: lambda _: names.data_key(),
+        catalog.Carries.AUDIT_MAC_KEY: lambda _: names.audit_mac_key(),
+        catalog.Carries.ANCHOR_BUCKET: lambda _: names.anchor_bucket(),
+        catalog.Carries.MAIL_FROM: lambda _: values.mail_from,
+        catalog.Carries.AUDIT_RETENTION_DAYS: lambda _: str(values.audit_retention_days),
+    }
+    for variable in spec.variables:
+        environment[variable.name] = resolve[variable.carries](variable.resource)
     return environment

@@ -77,7 +77,10 @@ class Invoker:
         self._environments = environments
 
     def use_environments(self, environments: Mapping[str, Mapping[str, str]]) -> None:
-        """From now on each function runs with exactly its own environment (function name -> variables)."""
+        """From now on each function runs with exactly its own environment (function name -> variables); each is
+        checked as a cold start checks it (settings.MissingSettings names what a function's entry lacks)."""
+        for environment in environments.values():
+            settings.load(environment)
         self._environments = environments
 
     def handler(self, function_name: str) -> Handler:

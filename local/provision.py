@@ -12,13 +12,12 @@ from email.utils import parseaddr
 from typing import Any
 
 from infra.environment import StageValues, function_environment
-from switchboard import catalog
+from switchboard import catalog, settings
 
 STAGE = "local"
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs it returns use it
 PREFIX = "switchboard-local"
-MAIL_FROM = "Switchboard <no-reply@switchboard.example>"
 SECURITY_CONTACT = "mailto:security@switchboard.example"
 SECURITY_POLICY_URL = "https://switchboard.example/security/policy"
 # What Lambda's runtime gives every function (region, credentials) and what this process's own logger needs.
@@ -32,7 +31,7 @@ BASE_ENV: dict[str, str] = {
     "POWERTOOLS_SERVICE_NAME": "switchboard",
     "POWERTOOLS_METRICS_NAMESPACE": "Switchboard",
     "POWERTOOLS_TRACE_DISABLED": "true",
-    "MAIL_FROM": MAIL_FROM,
+    "MAIL_FROM": settings.MAIL_FROM,
 }
 DAY_S = 86400
 AUDIT_RETENTION_DAYS = 400  # infra/config.py's audit_log_retention_days default (a test ties them)
@@ -173,7 +172,7 @@ def stage_values(stage: str, public_base_url: str) -> StageValues:
         public_base_url=public_base_url,
         security_contact=SECURITY_CONTACT,
         security_policy_url=SECURITY_POLICY_URL,
-        mail_from=MAIL_FROM,
+        mail_from=settings.MAIL_FROM,
     )
 
 
@@ -265,7 +264,7 @@ def provision(*, endpoint_url: str, public_base_url: str, stage: str = STAGE) ->
         manager.create_secret(Name=secret_name(spec), SecretString=json.dumps(secret_value(spec)))
         env[spec.env] = secret_name(spec)
 
-    client("ses").verify_email_identity(EmailAddress=parseaddr(MAIL_FROM)[1])
+    client("ses").verify_email_identity(EmailAddress=parseaddr(settings.MAIL_FROM)[1])
     names = LocalNames(
         tables={spec.id: table_name(spec) for spec in catalog.TABLES},
         queues=queue_urls,

@@ -75,9 +75,7 @@ class ApiStack(Stack):
             throttle_burst_limit=config.throttle_burst_limit,
             logs_role_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
-        authorizer = catalog.authorizer()
-        if authorizer is not None:
-            self.rest_api.use_authorizer(self.functions[authorizer.name].function)
+        self.rest_api.use_authorizer(self.functions[catalog.authorizer().name].function)
         self.methods = {
             (route.method, route.path): self.rest_api.add_route(route, self.functions[fn.name].function)
             for route, fn in catalog.routes()

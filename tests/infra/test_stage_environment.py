@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local import provision
-from switchboard import catalog
+from switchboard import catalog, settings
 from tests.infra.conftest import STAGES, Assembly
 
 SANDBOX_ENV = catalog.secret("SandboxCredentials").env
@@ -75,3 +75,18 @@ def test_no_deployed_stage_has_the_sandbox_carriers_secret(assembly: Assembly, s
         assert "SandboxCredentials" not in json.dumps(assembly.template(stage, which))
     # The carrier secrets the stage does have are still granted to the functions that use them.
     assert "TWILIO_CREDENTIALS_SECRET" in _deployed_variables(assembly, stage)["sms_send_worker"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_function_starts_with_exactly_the_environment_its_template_gives_it(
+    assembly: Assembly, stage: str
+) -> None:
+    for name, variables in _deployed_variables(assembly, stage).items():
+        # CloudFormation resolves tokens ({"Ref": ...}, {"Fn::GetAtt": ...}) to non-empty names at deploy time.
+        environment = {k: v if isinstance(v, str) else f"resolved:{json.dumps(v)}" for k, v in variables.items()}
+        assert settings.load(environment).service == name
+        promised = {v.name for v in catalog.in_stage(catalog.function(name), stage).variables}
+        assert promised <= set(variables), name
+        for variable in promised:
+            with pytest.raises(settings.MissingSettings, match=f"function {name} cannot start: .*{variable}"):
+                settings.load({k: v for k, v in environment.items() if k != variable})

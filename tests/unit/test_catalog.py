@@ -65,6 +65,7 @@ def test_catalog_schedule_rejects_seconds() -> None:
 def test_catalog_non_public_routes_have_the_authorizer() -> None:
     guarded = [route for route, _ in catalog.routes() if route.auth is not catalog.Auth.PUBLIC]
     assert not guarded or catalog.authorizer() is not None
+    assert catalog.authorizer().name == catalog.AUTHORIZER and not catalog.authorizer().routes
     assert catalog.AUTHORIZER_CACHE_TTL_S == 0
 
 

@@ -148,6 +148,28 @@ class Route:
     summary: str
 
 
+class Carries(StrEnum):
+    """What a promised environment variable carries (infra.environment resolves each for its stack)."""
+
+    TABLE = "table"  # a table's physical name
+    QUEUE = "queue"  # a queue's URL
+    SECRET = "secret"  # noqa: S105 - a secret's ARN (deployed) or name (local), never a secret value
+    DATA_KEY = "data_key"  # the envelope key's id or ARN
+    AUDIT_MAC_KEY = "audit_mac_key"  # the audit trail's KMS HMAC key
+    ANCHOR_BUCKET = "anchor_bucket"  # the audit anchors bucket's name
+    MAIL_FROM = "mail_from"  # the stage's SES sender
+    AUDIT_RETENTION_DAYS = "audit_retention_days"  # the stage's audit retention
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable a function's entry promises it: the stacks set it, settings require it."""
+
+    name: str
+    carries: Carries
+    resource: str = ""  # the table, queue or secret id (Carries.TABLE, QUEUE, SECRET)
+
+
 @dataclass(frozen=True)
 class Function:
     """One Lambda: its folder under functions/, what invokes it and what it may touch."""
@@ -186,6 +208,26 @@ class Function:
     def uses_audit_mac(self) -> bool:
         """Needs the audit HMAC key's id (to generate or verify MACs)."""
         return self.writes_audit or self.verifies_audit
+
+    @property
+    def variables(self) -> tuple[Variable, ...]:
+        """Every resource variable this entry promises (call it on catalog.in_stage's copy for one stage's)."""
+        promised = [
+            *(Variable(table(t).env, Carries.TABLE, t) for t in self.tables),
+            *(Variable(queue(q).env, Carries.QUEUE, q) for q in self.queues),
+            *(Variable(secret(s).env, Carries.SECRET, s) for s in self.secrets),
+        ]
+        if self.uses_data_key:
+            promised.append(Variable("DATA_KEY_ID", Carries.DATA_KEY))
+        if self.uses_audit_mac:
+            promised.append(Variable("AUDIT_MAC_KEY_ID", Carries.AUDIT_MAC_KEY))
+        if "Audit" in self.tables:
+            promised.append(Variable("AUDIT_RETENTION_DAYS", Carries.AUDIT_RETENTION_DAYS))
+        if self.audit_anchors is not None:
+            promised.append(Variable("AUDIT_ANCHOR_BUCKET", Carries.ANCHOR_BUCKET))
+        if self.sends_email:
+            promised.append(Variable("MAIL_FROM", Carries.MAIL_FROM))
+        return tuple(promised)
 
 
 def _ro(mapping: dict[str, _V]) -> Mapping[str, _V]:
@@ -656,9 +698,9 @@ def function(name: str) -> Function:
     return next(f for f in FUNCTIONS if f.name == name)
 
 
-def authorizer() -> Function | None:
-    """The authorizer function, once the catalog has one (every non-public route needs it)."""
-    return next((f for f in FUNCTIONS if f.name == AUTHORIZER), None)
+def authorizer() -> Function:
+    """The authorizer function (every non-public route needs it)."""
+    return function(AUTHORIZER)
 
 
 def routes() -> list[tuple[Route, Function]]:

@@ -1,4 +1,4 @@
-"""Environment-variable settings, parsed on first use; the only module that reads os.environ."""
+"""Environment-variable settings, checked against the catalog at cold start; the only module that reads os.environ."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
+
+from switchboard import catalog
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,42 @@ TUNING: tuple[str, ...] = (
     "EARLY_RECEIPT_TTL_S",
 )
 PWNED_PASSWORDS_URL = "https://api.pwnedpasswords.com/range"
+# The sender of platform e-mail where a stage names none (infra/config.py's default, the local stack's).
+MAIL_FROM = "Switchboard <no-reply@switchboard.example>"
 
 
 class UnknownStage(RuntimeError):
     """STAGE is missing or names no known stage: the function refuses to run rather than guess (fail closed)."""
+
+
+class MissingSettings(RuntimeError):
+    """A function's environment lacks variables its catalog entry promises: it refuses to start (fail closed)."""
+
+
+def _function(env: Mapping[str, str]) -> catalog.Function | None:
+    """The catalog function `env` belongs to (POWERTOOLS_SERVICE_NAME); None for local tooling and the bench."""
+    return next((f for f in catalog.FUNCTIONS if f.name == env.get("POWERTOOLS_SERVICE_NAME")), None)
+
+
+def missing(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The variables the catalog entry of `env`'s function promises in `env`'s stage and `env` lacks (or has empty)."""
+    spec = _function(env)
+    if spec is None:
+        return ()
+    return tuple(v.name for v in catalog.in_stage(spec, env.get("STAGE", "")).variables if not env.get(v.name))
+
+
+def load(env: Mapping[str, str]) -> Settings:
+    """A function's settings: from_environment, and MissingSettings (every missing variable named at once) when
+    the function's environment lacks anything its catalog entry promises."""
+    absent = missing(env) if env.get("STAGE", "") in STAGES else ()  # else from_environment's UnknownStage
+    if absent:
+        raise MissingSettings(
+            f"function {env['POWERTOOLS_SERVICE_NAME']} cannot start: its environment lacks {', '.join(absent)}, "
+            "which its entry in switchboard/catalog.py promises (infra/environment.py sets them deployed, "
+            "local/provision.py locally)"
+        )
+    return from_environment(env)
 
 
 @dataclass(frozen=True)
@@ -64,7 +98,7 @@ class Settings:
     security_contact: str
     security_policy_url: str
     public_base_url: str
-    mail_from: str
+    mail_from: str = MAIL_FROM
     # The audit trail's KMS HMAC key (its writers GenerateMac, its verifiers VerifyMac) and the Object Lock bucket
     # its chain heads are anchored in (R55); "" where the function has neither.
     audit_mac_key_id: str = ""
@@ -122,7 +156,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         security_contact=env.get("SECURITY_CONTACT", "mailto:security@switchboard.example"),
         security_policy_url=env.get("SECURITY_POLICY_URL", "https://switchboard.example/security/policy"),
         public_base_url=env.get("PUBLIC_BASE_URL", "https://api.switchboard.example"),
-        mail_from=env.get("MAIL_FROM", "Switchboard <no-reply@switchboard.example>"),
+        mail_from=env.get("MAIL_FROM", MAIL_FROM),
         webhook_retry_base_s=int(env.get("WEBHOOK_RETRY_BASE_S", "30")),
         webhook_timeout_s=float(env.get("WEBHOOK_TIMEOUT_S", "5")),
         login_failure_floor_ms=int(env.get("LOGIN_FAILURE_FLOOR_MS", "400")),
@@ -144,11 +178,11 @@ _scoped: ContextVar[Settings | None] = ContextVar("switchboard_settings", defaul
 
 @cache
 def _process() -> Settings:
-    return from_environment(os.environ)
+    return load(os.environ)
 
 
 def get() -> Settings:
-    """The current function's settings: its scope's, else this process's (read on first use, never at import)."""
+    """The current function's settings: its scope's, else this process's (a function's were read at import)."""
     scoped = _scoped.get()
     return scoped if scoped is not None else _process()
 
@@ -177,3 +211,9 @@ def process_tuning() -> dict[str, str]:
 def reload() -> None:
     """Forget the parsed settings: the next use reads the environment again (tests and the local stack bootstrap)."""
     _process.cache_clear()
+
+
+# Deployed, this process is one catalog function: its environment is checked as its code is first imported (the
+# cold start fails with MissingSettings or UnknownStage), never at a request. Local tooling names no function.
+if os.environ.get("POWERTOOLS_SERVICE_NAME") and _function(os.environ) is not None:
+    _process()
