@@ -140,7 +140,10 @@ def _plant(user: accounts_dal.UserItem) -> tuple[str, str]:
         password_changed_at=now,
     )
     second.save()
-    accounts_dal.put_email_lookup(second.email_index, user.account_id, "usr_planted")
+    # The planted lookup points the second address at the second owner (conditional: the address is fresh).
+    accounts_dal.EmailItem(
+        f"EMAIL#{second.email_index}", accounts_dal.EMAIL_SK, account_id=user.account_id, user_id="usr_planted"
+    ).save(condition=accounts_dal.EmailItem.pk.does_not_exist())
     return session_token, key
 
 

@@ -415,15 +415,6 @@ def _parsed(text: str) -> Any:
     return json.loads(text, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique)
 
 
-def strict_json(text: str) -> Any:
-    """Parse JSON as RFC 8259 and I-JSON (RFC 7493) intend; ValueError for anything a strict parser would refuse."""
-    document = _parsed(text)
-    # `"\ud800"` parses to a str no UTF-8 encoder accepts: storing or logging it later would crash (I-JSON §2.1).
-    if lone_surrogate_pointer(document) is not None:
-        raise _NotStrictJson("a lone surrogate in a string")
-    return document
-
-
 def invalid_unicode(pointer: str, where: str = "field") -> ValidationFailed:
     """422 `invalid_unicode`: a lone surrogate (`\\ud800`) is no character; nothing was read or stored."""
     return ValidationFailed(

@@ -17,11 +17,6 @@ class Paced(Exception):
     """The sender is at its carrier's pace: retry the record later (never dropped)."""
 
 
-def configure(carrier: str, rate_per_s: int, burst: int | None = None) -> None:
-    """Set a carrier's pace (e.g. an upgraded WhatsApp throughput tier)."""
-    RATES[carrier] = Bucket(rate_per_s, burst or rate_per_s)
-
-
 def rate(carrier: str) -> Bucket:
     """The pace of a carrier."""
     return RATES.get(carrier, DEFAULT_RATE)

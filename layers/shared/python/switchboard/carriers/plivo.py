@@ -85,9 +85,6 @@ CALL_FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "timeout", "f
 # A message UUID (RFC 4122 text form): the only ids the status API is asked about.
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
-# Query parameters of the answer URL (`answer_url`): which message's body the call reads.
-ANSWER_QUERY = ("answer", "account_id", "message_id")
-
 
 def _error_code(payload: Any) -> str:
     # Plivo answers errors as `{"api_id": …, "error": "<text>"}` without a code: the HTTP status is all there is.

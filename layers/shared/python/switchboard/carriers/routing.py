@@ -19,7 +19,6 @@ ROUTES: dict[str, tuple[str, ...]] = {
 }
 ROUTES_BY_COUNTRY: dict[tuple[str, str], tuple[str, ...]] = {}
 CONNECT_TIMEOUT_S = 0.3  # what each adapter enforces per call (R63)
-CALL_TIMEOUT_S = 1.0
 FAILOVER_BUDGET_S = 2.0  # a message that has not found a carrier by then is retried from the queue
 
 

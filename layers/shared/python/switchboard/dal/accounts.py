@@ -12,7 +12,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -270,22 +270,3 @@ def spend_recovery_code(user: UserItem, index: int, phc: str) -> bool:
     return True
 
 
-def put_email_lookup(email_index: str, account_id: str, user_id: str) -> None:
-    """Claim an e-mail for a user (Taken when someone has it)."""
-    try:
-        EmailItem(f"EMAIL#{email_index}", EMAIL_SK, account_id=account_id, user_id=user_id).save(
-            condition=EmailItem.pk.does_not_exist()
-        )
-    except PutError as error:
-        if clients.conditional_failed(error):
-            raise Taken("e-mail taken") from error
-        raise
-
-
-def delete_email_lookup(email_index: str) -> None:
-    """Release an e-mail address."""
-    try:
-        EmailItem(f"EMAIL#{email_index}", EMAIL_SK).delete(condition=EmailItem.pk.exists())
-    except DeleteError as error:
-        if not clients.conditional_failed(error):
-            raise

@@ -164,18 +164,6 @@ def due_accounts(now: int, *, limit: int) -> list[Due]:
     ]
 
 
-def pending_count() -> int:
-    """How many accounts are pending deletion (due or not)."""
-    paginator = clients.dynamodb().get_paginator("query")
-    pages = paginator.paginate(
-        TableName=_accounts(),
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": DUE_PK}},
-        Select="COUNT",
-    )
-    return sum(int(page.get("Count", 0)) for page in pages)
-
-
 def forget_due(account_id: str, purge_after: int) -> None:
     """Remove the account's `PURGE#DUE` entry (its purge is complete)."""
     clients.dynamodb().delete_item(

@@ -16,7 +16,6 @@ HELD_PARTITION = "HELD"  # gsi2: sends due later than SQS can delay them, across
 # every send does not write one index partition: a partition takes about 1,000 writes a second.
 SENT_PARTITION = "SENT"
 SENT_SHARDS = 16
-EVENT_DEDUPE_TTL_S = 7 * 86400
 
 
 def message_sk(message_id: str) -> str:

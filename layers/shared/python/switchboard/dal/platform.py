@@ -45,11 +45,6 @@ def component_overrides() -> dict[str, str]:
     return {item.sk: item.status for item in PlatformItem.query(COMPONENT_PK)}
 
 
-def set_component(name: str, status: str) -> None:
-    """Record a component's status."""
-    PlatformItem(COMPONENT_PK, name, status=status).save()
-
-
 def incidents() -> list[PlatformItem]:
     """Every stored incident (the status page shows open ones and those resolved recently)."""
     return list(PlatformItem.query(INCIDENT_PK))
