@@ -15,7 +15,7 @@ from local import openapi
 from local.gateway import Gateway, LocalHandler, Request, Response
 from local.provision import ACCOUNT_ID, REGION
 from local.scheduler import Scheduler, UnknownJob
-from switchboard import api, clock
+from switchboard import api, catalog, clock
 from switchboard.carriers import sandbox
 from switchboard.logic import edge_drift
 
@@ -194,8 +194,8 @@ class LocalRoutes:
         carrier = _carrier(params["carrier"])
         body = json_body(request)
         channel = body.get("channel", "sms")
-        if channel not in ("sms", "whatsapp", "voice"):
-            raise _invalid("/channel", "Must be one of: sms, whatsapp, voice.")
+        if channel not in catalog.CHANNELS:
+            raise _invalid("/channel", f"Must be one of: {', '.join(catalog.CHANNELS)}.")
         event = {
             "type": "message.inbound",
             "id": f"sbxevt_{uuid.uuid4().hex}",

@@ -9,8 +9,9 @@ from pydantic import WithJsonSchema
 
 from switchboard import api, auth
 from switchboard.auth import Principal
+from switchboard.catalog import CHANNELS
+from switchboard.models.lifecycle import MESSAGE_STATUSES
 from switchboard.models.messages import (
-    MESSAGE_STATUSES,
     BroadcastIn,
     BroadcastOut,
     MessageCreated,
@@ -20,7 +21,6 @@ from switchboard.models.messages import (
 )
 from switchboard.models.messages import dump as dump_model
 from switchboard.models.permissions import Permission
-from switchboard.models.recipients import CHANNELS
 from switchboard.models.templates import TemplateIn, TemplateList, TemplateOut
 from switchboard.observability import logger, metrics, tracer
 

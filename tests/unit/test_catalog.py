@@ -1,6 +1,7 @@
 """The catalog is consistent: every function has a handler, routes follow API.md's conventions, names are unique."""
 
 import importlib
+import typing
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,15 @@ def test_catalog_channel_carriers_are_the_carriers_that_serve_each_channel() -> 
         assert set(worker.secrets) == {f"{carrier}Credentials" for carrier in catalog.CHANNEL_CARRIERS[channel]}
         assert "BillingCredentials" not in worker.secrets
     assert "BillingCredentials" not in catalog.function("carrier_events").secrets
+
+
+def test_one_list_of_channels_and_of_statuses_serves_every_module() -> None:
+    from switchboard.carriers import sandbox, twilio  # noqa: PLC0415
+    from switchboard.models import lifecycle, status  # noqa: PLC0415
+
+    assert catalog.CHANNELS == typing.get_args(catalog.Channel) == ("sms", "whatsapp", "voice")
+    assert ("api", *catalog.CHANNELS, "webhooks") == status.COMPONENTS
+    assert twilio.CHANNELS == sandbox.CHANNELS == frozenset(catalog.CHANNELS)
+    assert {q.env for q in catalog.QUEUES} >= {f"{c.upper()}_QUEUE_URL" for c in catalog.CHANNELS}
+    assert set(lifecycle.MESSAGE_STATUSES) == set(lifecycle.RANK)
+    assert set(lifecycle.MESSAGE_STATUSES) > lifecycle.FINAL

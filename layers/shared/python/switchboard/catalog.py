@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 _V = TypeVar("_V")
 
@@ -265,7 +265,10 @@ TABLES: tuple[Table, ...] = (
     Table(id="Platform", env="PLATFORM_TABLE", purpose="status components and incidents (global, not per account)"),
 )
 
-CHANNELS: tuple[str, ...] = ("sms", "whatsapp", "voice")
+# The channels a message travels on, declared once (one send queue and one send worker each); models, logic and
+# the carriers import them from here.
+Channel = Literal["sms", "whatsapp", "voice"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 
 QUEUES: tuple[Queue, ...] = (
     *(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from switchboard import clock, ids
+from switchboard import catalog, clock, ids
 from switchboard.carriers.base import (
     CarrierEvent,
     CarrierStatus,
@@ -25,7 +25,7 @@ from switchboard.carriers.base import (
 NAMES: tuple[str, ...] = ("sandbox-a", "sandbox-b")
 DEFAULT_TIMEOUT_S = 1.0  # the total per-call timeout every adapter enforces (R63)
 SECRET_ENV = "SANDBOX_CREDENTIALS_SECRET"  # noqa: S105 - the env var naming the secret, not a secret
-CHANNELS = frozenset({"sms", "whatsapp", "voice"})
+CHANNELS = frozenset(catalog.CHANNELS)
 STATUSES = frozenset({"sent", "delivered", "read", "failed", "undelivered"})
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 SIGNATURE_TOLERANCE_S = 300

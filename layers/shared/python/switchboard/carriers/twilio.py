@@ -31,6 +31,7 @@ from xml.sax.saxutils import escape
 
 import urllib3
 
+from switchboard import catalog
 from switchboard.carriers import http_client, support
 from switchboard.carriers.base import (
     CarrierEvent,
@@ -46,7 +47,7 @@ from switchboard.models.lifecycle import MessageStatus
 from switchboard.observability import logger
 
 NAME = "twilio"
-CHANNELS = frozenset({"sms", "whatsapp", "voice"})
+CHANNELS = frozenset(catalog.CHANNELS)
 CREDENTIALS_ENV = "TWILIO_CREDENTIALS_SECRET"
 API_URL = "https://api.twilio.com"
 SIGNATURE_HEADER = "x-twilio-signature"

@@ -268,5 +268,3 @@ def spend_recovery_code(user: UserItem, index: int, phc: str) -> bool:
             return False
         raise
     return True
-
-

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from switchboard import clock, ids, mail, settings
 from switchboard.auth import Principal, require_recent_auth
+from switchboard.catalog import CHANNELS
 from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
@@ -22,7 +23,6 @@ from switchboard.models.errors import BadRequest, NotFound
 from switchboard.models.identity import MeOut, PasswordChangeIn, ResetConfirmIn, SignupIn
 from switchboard.models.request import RequestMeta
 
-CHANNELS = ("sms", "whatsapp", "voice")
 SANDBOX_CARRIER = "sandbox-a"
 VERIFY_TTL_S = 24 * 60 * 60
 RESET_TTL_S = 30 * 60

@@ -15,9 +15,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from switchboard import clock
+from switchboard.catalog import CHANNELS
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import recipients as store
-from switchboard.models.recipients import CHANNELS
 
 TimeLeft = Callable[[], float]  # seconds left before the caller must stop
 PAGE = 100

@@ -12,6 +12,7 @@ from typing import Any
 
 from switchboard import clock, ids, settings, webhook_client
 from switchboard.auth import Principal
+from switchboard.catalog import CHANNELS
 from switchboard.crypto import envelope
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import messages as store
@@ -31,9 +32,9 @@ from switchboard.models.errors import (
     RateLimited,
     ValidationFailed,
 )
+from switchboard.models.lifecycle import MESSAGE_STATUSES
 from switchboard.models.messages import (
     MAX_SEND_AHEAD_S,
-    MESSAGE_STATUSES,
     Attempt,
     ErrorInfo,
     Event,
@@ -487,7 +488,7 @@ def list_page(
     """GET /v1/messages: newest first; filters status, channel, since, until."""
     if status is not None and status not in STATUSES:
         raise BadRequest("Unknown status filter.", code="invalid_filter")
-    if channel is not None and channel not in ("sms", "whatsapp", "voice"):
+    if channel is not None and channel not in CHANNELS:
         raise BadRequest("Unknown channel filter.", code="invalid_filter")
     items, next_cursor = recipients_logic.paged(
         store.page,

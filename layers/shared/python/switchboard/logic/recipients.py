@@ -8,6 +8,7 @@ from typing import Any
 
 from switchboard import clock, ids
 from switchboard.auth import Principal
+from switchboard.catalog import CHANNELS
 from switchboard.crypto import envelope
 from switchboard.dal import messaging as table
 from switchboard.dal import recipients as store
@@ -16,7 +17,6 @@ from switchboard.logic import erasure
 from switchboard.models.errors import BadRequest, Conflict, NotFound
 from switchboard.models.permissions import masks_phone_numbers
 from switchboard.models.recipients import (
-    CHANNELS,
     Consent,
     RecipientIn,
     RecipientOut,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 MessageStatus = Literal[
     "queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "expired", "canceled"
 ]
+# Every status a message can have, declared once (MessageStatus; the `status` filter of GET /v1/messages).
+MESSAGE_STATUSES: tuple[MessageStatus, ...] = get_args(MessageStatus)
 
 # Carriers report out of order: a status only replaces one of lower rank, so the status never moves backwards.
 RANK: dict[str, int] = {

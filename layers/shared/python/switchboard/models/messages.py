@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from switchboard.catalog import Channel
 from switchboard.models.one_time import ONE_TIME_SECRET
-from switchboard.models.recipients import E164_PATTERN, Channel
+from switchboard.models.recipients import E164_PATTERN
 from switchboard.models.templates import LANGUAGE_PATTERN, MAX_PARAMETER_CHARS, MAX_PARAMETERS, NAME_PATTERN
 from switchboard.models.webhooks import DeliveryOut
 
@@ -16,8 +17,6 @@ MAX_BODY_CHARS = 1600
 MAX_SEND_AHEAD_S = 30 * 86400
 MIN_VALIDITY_S = 60
 MAX_VALIDITY_S = 3 * 86400
-# Every status a message can have (the `status` filter of GET /v1/messages).
-MESSAGE_STATUSES = ("queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "expired", "canceled")
 Outcome = Literal["accepted", "failed", "timeout", "skipped"]
 
 

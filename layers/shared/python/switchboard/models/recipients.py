@@ -11,9 +11,8 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from switchboard import cards
+from switchboard.catalog import Channel
 
-Channel = Literal["sms", "whatsapp", "voice"]
-CHANNELS: tuple[Channel, ...] = ("sms", "whatsapp", "voice")
 ConsentStatus = Literal["opted_in", "opted_out"]
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTES_BYTES = 4096

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,7 +10,10 @@ ComponentStatus = Literal["operational", "degraded", "outage"]
 IncidentStatus = Literal["investigating", "identified", "monitoring", "resolved"]
 Impact = Literal["minor", "major", "critical"]
 
-COMPONENTS: tuple[str, ...] = ("api", "sms", "whatsapp", "voice", "webhooks")
+# The status page's components: the API, each channel (switchboard.catalog.CHANNELS; a unit test ties them) and
+# webhooks, declared once.
+ComponentName = Literal["api", "sms", "whatsapp", "voice", "webhooks"]
+COMPONENTS: tuple[ComponentName, ...] = get_args(ComponentName)
 
 
 class Health(BaseModel):
@@ -62,6 +65,6 @@ class IncidentIn(BaseModel):
 
     title: str = Field(min_length=3, max_length=200)
     impact: Impact
-    components: list[Literal["api", "sms", "whatsapp", "voice", "webhooks"]] = Field(min_length=1)
+    components: list[ComponentName] = Field(min_length=1)
     body: str = Field(min_length=1, max_length=5000)
     status: IncidentStatus = "investigating"
