@@ -141,3 +141,20 @@ def test_a_handler_whose_entry_promises_nothing_still_checks_its_stage_at_import
 def test_a_handler_with_its_whole_environment_imports() -> None:
     result = _import("mail_worker", LOCAL["mail_worker"])
     assert result.returncode == 0, result.stderr
+
+
+def test_a_variable_no_entry_promises_is_refused_by_name_at_use() -> None:
+    # public_api's entry grants only the Platform table: anything else is code reaching past its grants.
+    loaded = settings.load(LOCAL["public_api"])
+    assert loaded.table("PLATFORM_TABLE") == LOCAL["public_api"]["PLATFORM_TABLE"]
+    uses = (
+        (loaded.table, "ACCOUNTS_TABLE"),
+        (loaded.queue, "MAIL_QUEUE_URL"),
+        (loaded.secret, "PEPPERS_SECRET"),
+        (loaded.key, "DATA_KEY_ID"),
+        (loaded.key, "AUDIT_MAC_KEY_ID"),
+        (loaded.key, "AUDIT_ANCHOR_BUCKET"),
+    )
+    for use, variable in uses:
+        with pytest.raises(settings.NotGranted, match=rf"^{variable} is not set for this function \(public_api's"):
+            use(variable)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
+from typing import NoReturn
 
 from switchboard import catalog
 
@@ -54,6 +55,10 @@ MAIL_FROM = "Switchboard <no-reply@switchboard.example>"
 
 class UnknownStage(RuntimeError):
     """STAGE is missing or names no known stage: the function refuses to run rather than guess (fail closed)."""
+
+
+class NotGranted(RuntimeError):
+    """The code asked for a resource variable this function does not have: its catalog entry does not grant it."""
 
 
 class MissingSettings(RuntimeError):
@@ -125,11 +130,31 @@ class Settings:
     early_receipt_ttl_s: int = 86400
 
     def table(self, env: str) -> str:
-        """The physical name of the table whose catalog env var is `env` (a clear error when unset)."""
-        try:
-            return self.tables[env]
-        except KeyError:
-            raise RuntimeError(f"{env} is not set for this function") from None
+        """The physical name of the table whose catalog env var is `env` (NotGranted when unset)."""
+        return self.tables.get(env) or self._not_granted(env)
+
+    def queue(self, env: str) -> str:
+        """The URL of the queue whose catalog env var is `env` (NotGranted when unset)."""
+        return self.queues.get(env) or self._not_granted(env)
+
+    def secret(self, env: str) -> str:
+        """The ARN or name of the secret whose catalog env var is `env` (NotGranted when unset)."""
+        return self.secrets.get(env) or self._not_granted(env)
+
+    def key(self, env: str) -> str:
+        """DATA_KEY_ID, AUDIT_MAC_KEY_ID or AUDIT_ANCHOR_BUCKET (NotGranted when unset)."""
+        values = {
+            "DATA_KEY_ID": self.data_key_id,
+            "AUDIT_MAC_KEY_ID": self.audit_mac_key_id,
+            "AUDIT_ANCHOR_BUCKET": self.audit_anchor_bucket,
+        }
+        return values[env] or self._not_granted(env)
+
+    def _not_granted(self, env: str) -> NoReturn:
+        # Deployed, every variable a function's entry promises was checked at its cold start (load): reaching here
+        # means the code uses a resource its catalog entry does not grant (or an unchecked test scope lacks it).
+        whose = f" ({self.service}'s catalog entry does not promise it)" if self.service else ""
+        raise NotGranted(f"{env} is not set for this function{whose}")
 
     @property
     def rules(self) -> StageRules:

@@ -102,9 +102,8 @@ def create_key(account_id: str) -> None:
 
 def data_key(account_id: str) -> bytes:
     """The account's plaintext data key, from the cache or KMS; KeyShredded once the account's key is gone."""
-    if not settings.get().data_key_id:
-        # A function without the data key has no kms:Decrypt deployed; in one process it must not use the cache.
-        raise RuntimeError("DATA_KEY_ID is not set for this function")
+    # A function without the data key has no kms:Decrypt deployed; in one process it must not use the cache.
+    settings.get().key("DATA_KEY_ID")
     key = _cache.take(account_id)
     if key is None:
         key = _unwrap(account_id, keyring.get_wrapped(account_id))

@@ -21,10 +21,7 @@ def _kms() -> Any:
 
 
 def _key_id() -> str:
-    key_id = settings.get().audit_mac_key_id
-    if not key_id:
-        raise RuntimeError("AUDIT_MAC_KEY_ID is not set for this function")
-    return key_id
+    return settings.get().key("AUDIT_MAC_KEY_ID")
 
 
 def generate(message: bytes) -> str:

@@ -20,9 +20,7 @@ def get_json(env: str) -> dict[str, Any]:
     """The JSON secret named by the catalog env var `env` (e.g. PEPPERS_SECRET)."""
     # The function's own variable first, the cache second: in one process (the local stack) a function that is not
     # granted the secret must fail as deployed, not read what another function cached.
-    secret_id = settings.get().secrets.get(env)
-    if not secret_id:
-        raise RuntimeError(f"{env} is not set for this function")
+    secret_id = settings.get().secret(env)
     now = time.monotonic()
     with _lock:
         cached = _cache.get(secret_id)

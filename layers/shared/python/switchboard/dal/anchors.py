@@ -37,10 +37,7 @@ class Anchor:
 
 
 def _bucket() -> str:
-    bucket = settings.get().audit_anchor_bucket
-    if not bucket:
-        raise RuntimeError("AUDIT_ANCHOR_BUCKET is not set for this function")
-    return bucket
+    return settings.get().key("AUDIT_ANCHOR_BUCKET")
 
 
 def _s3() -> Any:
