@@ -65,7 +65,8 @@ class StageValues:
 
 
 def function_environment(spec: catalog.Function, names: ResourceNames, values: StageValues) -> dict[str, str]:
-    """Every variable the function gets: its stage, and the names of exactly the resources it is granted.
+    """Every variable the function gets: its stage, and each variable its entry promises (Function.variables: the
+    stage's published values and the names of exactly the resources it is granted), resolved for this stack.
 
     `spec` should come from catalog.for_stage(values.stage), which drops what the stage does not deploy.
     """
@@ -74,9 +75,6 @@ def function_environment(spec: catalog.Function, names: ResourceNames, values: S
         "POWERTOOLS_SERVICE_NAME": spec.name,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "LOG_LEVEL": "INFO",
-        "SECURITY_CONTACT": values.security_contact,
-        "SECURITY_POLICY_URL": values.security_policy_url,
-        "PUBLIC_BASE_URL": values.public_base_url,
     }
     resolve: dict[catalog.Carries, Callable[[str], str]] = {
         catalog.Carries.TABLE: names.table,
@@ -87,6 +85,9 @@ def function_environment(spec: catalog.Function, names: ResourceNames, values: S
         catalog.Carries.ANCHOR_BUCKET: lambda _: names.anchor_bucket(),
         catalog.Carries.MAIL_FROM: lambda _: values.mail_from,
         catalog.Carries.AUDIT_RETENTION_DAYS: lambda _: str(values.audit_retention_days),
+        catalog.Carries.PUBLIC_BASE_URL: lambda _: values.public_base_url,
+        catalog.Carries.SECURITY_CONTACT: lambda _: values.security_contact,
+        catalog.Carries.SECURITY_POLICY_URL: lambda _: values.security_policy_url,
     }
     for variable in spec.variables:
         environment[variable.name] = resolve[variable.carries](variable.resource)

@@ -50,6 +50,7 @@ def test_every_function_promises_its_tables_queues_secrets_and_keys() -> None:
         assert ("AUDIT_MAC_KEY_ID" in promised) is spec.uses_audit_mac, spec.name
         assert ("AUDIT_ANCHOR_BUCKET" in promised) is (spec.audit_anchors is not None), spec.name
         assert ("MAIL_FROM" in promised) is spec.sends_email, spec.name
+        assert {"PUBLIC_BASE_URL", "SECURITY_CONTACT", "SECURITY_POLICY_URL"} <= promised, spec.name
     assert len(CASES) > 100
 
 
@@ -131,8 +132,8 @@ def test_a_handler_lacking_a_promised_variable_fails_its_first_import(code: str)
     assert result.stderr.strip().splitlines()[-1].startswith(f"switchboard.settings.{expected}"), result.stderr
 
 
-def test_a_handler_whose_entry_promises_nothing_still_checks_its_stage_at_import() -> None:
-    (spec,) = [spec for spec in catalog.FUNCTIONS if not spec.variables]
+def test_a_handler_without_a_stage_fails_its_first_import() -> None:
+    spec = catalog.function("edge_drift_job")
     result = _import(spec.code, {k: v for k, v in LOCAL[spec.name].items() if k != "STAGE"})
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("switchboard.settings.UnknownStage: STAGE is missing")

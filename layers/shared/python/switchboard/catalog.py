@@ -159,6 +159,9 @@ class Carries(StrEnum):
     ANCHOR_BUCKET = "anchor_bucket"  # the audit anchors bucket's name
     MAIL_FROM = "mail_from"  # the stage's SES sender
     AUDIT_RETENTION_DAYS = "audit_retention_days"  # the stage's audit retention
+    PUBLIC_BASE_URL = "public_base_url"  # the stage's API origin (carrier callbacks, e-mailed links)
+    SECURITY_CONTACT = "security_contact"  # the stage's security.txt contact
+    SECURITY_POLICY_URL = "security_policy_url"  # the stage's security policy
 
 
 @dataclass(frozen=True)
@@ -211,8 +214,12 @@ class Function:
 
     @property
     def variables(self) -> tuple[Variable, ...]:
-        """Every resource variable this entry promises (call it on catalog.in_stage's copy for one stage's)."""
+        """Every variable this entry promises: the stage's published values and exactly the resources it is
+        granted (call it on catalog.in_stage's copy for one stage's)."""
         promised = [
+            Variable("SECURITY_CONTACT", Carries.SECURITY_CONTACT),
+            Variable("SECURITY_POLICY_URL", Carries.SECURITY_POLICY_URL),
+            Variable("PUBLIC_BASE_URL", Carries.PUBLIC_BASE_URL),
             *(Variable(table(t).env, Carries.TABLE, t) for t in self.tables),
             *(Variable(queue(q).env, Carries.QUEUE, q) for q in self.queues),
             *(Variable(secret(s).env, Carries.SECRET, s) for s in self.secrets),
