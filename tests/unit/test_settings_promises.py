@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import StageConfig
-from local import provision
+from local import lambdas, provision
 from switchboard import catalog, settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,3 +159,12 @@ def test_a_variable_no_entry_promises_is_refused_by_name_at_use() -> None:
     for use, variable in uses:
         with pytest.raises(settings.NotGranted, match=rf"^{variable} is not set for this function \(public_api's"):
             use(variable)
+
+
+def test_the_local_stack_refuses_to_start_a_function_lacking_a_promised_variable() -> None:
+    invoker = lambdas.Invoker()
+    lacking = {**LOCAL, "public_api": {k: v for k, v in LOCAL["public_api"].items() if k != "PLATFORM_TABLE"}}
+    with pytest.raises(settings.MissingSettings, match=r"function public_api cannot start: .* lacks PLATFORM_TABLE,"):
+        invoker.use_environments(lacking)
+    invoker.use_environments(LOCAL)
+    assert invoker.environment("public_api") == LOCAL["public_api"]
