@@ -4,6 +4,7 @@ and an environment lacking any promised variable fails with one message naming t
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -168,3 +169,15 @@ def test_the_local_stack_refuses_to_start_a_function_lacking_a_promised_variable
         invoker.use_environments(lacking)
     invoker.use_environments(LOCAL)
     assert invoker.environment("public_api") == LOCAL["public_api"]
+
+
+def test_every_resource_variable_the_code_names_is_one_the_catalog_declares() -> None:
+    # Settings check what an entry promises; a name the code spells differently would only fail at use (NotGranted).
+    declared = {t.env for t in catalog.TABLES} | {q.env for q in catalog.QUEUES} | {s.env for s in catalog.SECRETS}
+    named: dict[str, set[str]] = {}
+    for path in [*(ROOT / "layers/shared/python/switchboard").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]:
+        for name in re.findall(r"\"([A-Z][A-Z0-9_]*_(?:TABLE|QUEUE_URL|SECRET))\"", path.read_text()):
+            named.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    assert len(named) >= 8
+    not_variables = {"ONE_TIME_SECRET"}  # models/one_time.py's marker's repr, not an environment variable
+    assert {name: paths for name, paths in named.items() if name not in declared | not_variables} == {}
