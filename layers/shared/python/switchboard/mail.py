@@ -53,10 +53,7 @@ class Email:
 
 def enqueue(record: dict[str, Any]) -> str:
     """Put one record on the Mail queue (SendMessage) and return its message id; MailUnavailable when SQS fails."""
-    try:
-        url = settings.get().queues[QUEUE_ENV]
-    except KeyError:
-        raise RuntimeError(f"{QUEUE_ENV} is not set for this function") from None
+    url = settings.get().queue(QUEUE_ENV)
     try:
         response = clients.client("sqs").send_message(
             QueueUrl=url, MessageBody=json.dumps(record, separators=(",", ":"))

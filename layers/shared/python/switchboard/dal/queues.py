@@ -14,11 +14,7 @@ MAX_DELAY_S = 900  # SQS DelaySeconds ceiling: later sends are held and released
 
 
 def _url(channel: str) -> str:
-    env = f"{channel.upper()}_QUEUE_URL"
-    try:
-        return settings.get().queues[env]
-    except KeyError:
-        raise RuntimeError(f"{env} is not set for this function") from None
+    return settings.get().queue(f"{channel.upper()}_QUEUE_URL")
 
 
 def record(account_id: str, message_id: str) -> str:

@@ -133,10 +133,7 @@ def _sqs() -> Any:
 
 
 def _queue_url() -> str:
-    try:
-        return settings.get().queues[QUEUE_ENV]
-    except KeyError:
-        raise RuntimeError(f"{QUEUE_ENV} is not set for this function") from None
+    return settings.get().queue(QUEUE_ENV)
 
 
 def enqueue(bodies: list[str]) -> None:
