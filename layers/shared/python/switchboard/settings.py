@@ -220,6 +220,8 @@ def current_scope() -> Settings | None:
 @contextmanager
 def scope(env: Mapping[str, str]) -> Iterator[Settings]:
     """Run the body as a function whose whole environment is `env` (nothing of the process environment leaks in)."""
+    # Not load(): the local stack checked each function's environment when it started (local.lambdas.Invoker), and
+    # the tests' harness cuts partial environments on purpose (a variable they lack is refused at use: NotGranted).
     current = from_environment(env)
     token = _scoped.set(current)
     try:
