@@ -23,7 +23,6 @@ ENV = "SWITCHBOARD_CALLS_DIR"
 SEEDER = "seeder"  # the secret seeder custom resource of the data stack
 _HANDLER_MODULE = re.compile(r"^functions\.(\w+)\.handler$")
 _SEEDER_MODULE = "infra.seeder.index"
-_TRANSACT_KINDS = ("Put", "Update", "Delete", "ConditionCheck")
 AUDIT_MAC_KEY = "AuditMac"  # the audit chain's HMAC key (AUDIT_MAC_KEY_ID)
 ANCHORS_BUCKET = "AuditAnchors"  # the audit anchors bucket (AUDIT_ANCHOR_BUCKET)
 
