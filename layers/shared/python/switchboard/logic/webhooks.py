@@ -21,7 +21,7 @@ from switchboard import clock, ids, settings, webhook_client
 from switchboard.auth import Principal, require
 from switchboard.carriers.circuit import Breaker
 from switchboard.crypto import envelope
-from switchboard.dal import circuits
+from switchboard.dal import circuits, queues
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import messaging as messaging_dal
 from switchboard.dal import webhooks as webhooks_dal
@@ -98,7 +98,7 @@ def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: 
         ).model_dump_json(exclude_none=True)
         for target in targets
     ]
-    webhooks_dal.enqueue(jobs)
+    queues.send_all(queues.CALLBACKS, jobs)
     return len(jobs)
 
 
@@ -476,7 +476,7 @@ def _finish(item: Queued, ready: _Ready, now: int) -> str:
     next_retry_at = None
     if outcome != "delivered" and attempt < MAX_ATTEMPTS:
         delay = backoff_s(attempt)
-        webhooks_dal.change_visibility(item.receipt_handle, delay)
+        queues.change_visibility(queues.CALLBACKS, item.receipt_handle, delay)
         next_retry_at = now + delay
     _log(job, attempt, answer, outcome=outcome, at=now, next_retry_at=next_retry_at)
     metrics.add_metric(name=f"Webhooks{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
