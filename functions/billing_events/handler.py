@@ -31,7 +31,7 @@ def billing_event() -> Response[str]:
     body = raw.decode("utf-8", errors="replace")
     billing.verify_signature(body, signature)
     if body.encode() != raw:
-        raise Unauthorized("The signature does not match this body.", code="signature_invalid")
+        raise Unauthorized("The signature does not match this body.", code="invalid_signature")
     try:
         api.check_body(event.raw_event)
     except BadRequest:
