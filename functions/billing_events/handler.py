@@ -38,7 +38,7 @@ def billing_event() -> Response[str]:
         # The provider's notices answer one code for any body that cannot be read (API.md's billing contract).
         raise BadRequest("The body is not a payment provider event.", code="invalid_event") from None
     answer = billing.receive(body, signature, RequestMeta.from_event(event.raw_event))
-    return Response(status_code=200, content_type="application/json", body=answer.model_dump_json())
+    return api.json_response(200, answer)
 
 
 @logger.inject_lambda_context(clear_state=True)

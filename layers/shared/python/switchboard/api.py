@@ -17,12 +17,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, WithJsonSchema
-from pydantic_core import PydanticSerializationError
+from pydantic import BaseModel, BeforeValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError, PydanticSerializationError
 
 from switchboard import cards
 from switchboard.auth import SERVICE_UNAVAILABLE, Principal, recording, refuse_credentials_in_url
 from switchboard.dal import clients
+from switchboard.models import paging
 from switchboard.models.errors import (
     BadRequest,
     CardDataRefused,
@@ -85,26 +86,30 @@ def noting_secrets(model: _Model) -> _Model:
 
 
 def dump_json(model: BaseModel, *, exclude_none: bool = False) -> str:
-    """A model as JSON text; a lone surrogate in a record stored before such input was refused reads as U+FFFD."""
+    """A model as JSON text with its aliases (`from`); a lone surrogate stored before such input was refused reads
+    as U+FFFD."""
     try:
-        return model.model_dump_json(exclude_none=exclude_none)
+        return model.model_dump_json(by_alias=True, exclude_none=exclude_none)
     except PydanticSerializationError:
         # Not the caller's fault and not worth a 500 on every read of the record: answered repaired, and logged so
         # the record can be found (the surrogate itself is never logged).
         logger.warning("lone surrogate repaired in an answer", extra={"model": type(model).__name__})
-        data = repaired(model.model_dump(mode="json", exclude_none=exclude_none))
+        data = repaired(model.model_dump(mode="json", by_alias=True, exclude_none=exclude_none))
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def json_response(status: int, model: BaseModel, *, exclude_none: bool = False) -> Response[str]:
-    """A JSON answer from an output model (explicit output models: nothing else leaks, R33)."""
+def json_response(status: int, model: BaseModel | str, *, exclude_none: bool = False) -> Response[str]:
+    """The one JSON answer: from an output model (explicit output models: nothing else leaks, R33), or a JSON text
+    the logic wrote itself (an account export)."""
+    if isinstance(model, str):
+        return Response(status_code=status, content_type="application/json", body=model)
     noting_secrets(model)
     body = dump_json(model, exclude_none=exclude_none)
     return Response(status_code=status, content_type="application/json", body=body)
 
 
 def no_content() -> Response[str]:
-    """204."""
+    """The one 204 answer, whatever the route: no body."""
     return Response(status_code=204, content_type="application/json", body="")
 
 
@@ -313,13 +318,26 @@ def build_resolver() -> APIGatewayRestResolver:
     return app
 
 
-# Query parameters the logic parses itself (answering 400 invalid_limit, invalid_cursor, ...): the document states
-# their form, the handler passes the raw string on.
+def _ascii_digits(value: Any) -> Any:
+    # Digits only, as the query string carries them: pydantic alone would read " 1", "+1", "1_0" or "1.0" as numbers.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise PydanticCustomError("int_parsing", "Input should be a whole number in digits")
+    return value
+
+
+# Every list's `?limit=` (declare it `limit: api.PageLimit = api.DEFAULT_LIMIT`): a value out of bounds or not a
+# whole number is the same 422 `validation_failed` (pointer `/limit`) on every list.
+DEFAULT_LIMIT = paging.DEFAULT_LIMIT
 PageLimit = Annotated[
-    str | None,
-    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 100, "default": 25}),
-    Query(description="Page size, 1 to 100 (default 25)"),
+    int,
+    BeforeValidator(_ascii_digits),
+    # Stated whole: Powertools writes a described parameter's `ge`/`le` into the schema under those names.
+    WithJsonSchema(
+        {"type": "integer", "minimum": paging.MIN_LIMIT, "maximum": paging.MAX_LIMIT, "default": paging.DEFAULT_LIMIT}
+    ),
+    Query(ge=paging.MIN_LIMIT, le=paging.MAX_LIMIT, description=f"Page size. {paging.LIMIT_MESSAGE}"),
 ]
+# Query parameters the logic parses itself (answering 400 invalid_cursor, ...): the document states their form.
 PageCursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 # The cursor of the lists paged by switchboard.logic.caps.page: base64url, which the document states.
 NextCursor = Annotated[

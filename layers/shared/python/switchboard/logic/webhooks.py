@@ -30,6 +30,7 @@ from switchboard.dal.accounts import item_key
 from switchboard.dal.keys import account_pk
 from switchboard.dal.webhooks import DeliveryItem, EndpointItem
 from switchboard.logic import audit, caps, standing
+from switchboard.models import paging
 from switchboard.models.errors import BadRequest, NotFound, ValidationFailed
 from switchboard.models.permissions import Permission
 from switchboard.models.request import RequestMeta
@@ -54,7 +55,7 @@ USER_AGENT = "Switchboard-Webhooks/1"
 MAX_BACKOFF_S = 3600
 JITTER = 0.1  # each delay is its nominal value +/- 10 %, so a burst of failures does not retry in lockstep
 DELIVERY_LOG_DAYS = 30
-MAX_PAGE = 100
+MAX_PAGE = paging.MAX_LIMIT
 EVENT_TABLE = "Callbacks"  # where a sealed event lives, for its associated data: the queue, not a table
 EVENT_FIELD = "event"
 # The attribute holding a message's own sealed signing secret for its callback_url (a name, not a secret).
@@ -292,8 +293,7 @@ def list_deliveries(principal: Principal, endpoint_id: str, limit: int = 25, cur
     """GET /v1/webhook-endpoints/{id}/deliveries: every attempt, newest first (kept 30 days)."""
     require(principal, Permission.WEBHOOKS_MANAGE)
     _own(principal, endpoint_id)
-    if not 1 <= limit <= MAX_PAGE:
-        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}.", code="invalid_limit")
+    paging.check_limit(limit)
     after = _decode_cursor(cursor, endpoint_id) if cursor else None
     items, more = webhooks_dal.list_deliveries(principal.account_id, endpoint_id, limit=limit, after_sk=after)
     return DeliveryList(data=[_delivery_out(i) for i in items], next_cursor=_encode_cursor(more) if more else None)

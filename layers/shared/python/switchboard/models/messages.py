@@ -156,8 +156,3 @@ class BroadcastOut(BaseModel):
     channel: str
     accepted: int
     skipped: Skipped
-
-
-def dump(model: BaseModel) -> dict[str, Any]:
-    """A response model as JSON-ready data, with its aliases (`from`)."""
-    return model.model_dump(mode="json", by_alias=True)
