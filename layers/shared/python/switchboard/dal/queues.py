@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from switchboard import settings
 from switchboard.dal import clients
+from switchboard.models.messages import SendRecord
 
 BATCH_MAX = 10  # SendMessageBatch takes at most 10 entries
 MAX_DELAY_S = 900  # SQS DelaySeconds ceiling: later sends are held and released by release_job
@@ -26,7 +26,7 @@ def _url(queue: str) -> str:
 
 def record(account_id: str, message_id: str) -> str:
     """The queue record of one message."""
-    return json.dumps({"account_id": account_id, "message_id": message_id}, separators=(",", ":"))
+    return SendRecord(account_id=account_id, message_id=message_id).model_dump_json()
 
 
 def send(channel: str, account_id: str, message_id: str, *, delay_s: int = 0) -> None:
