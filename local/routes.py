@@ -18,6 +18,7 @@ from local.scheduler import Scheduler, UnknownJob
 from switchboard import api, catalog, clock
 from switchboard.carriers import sandbox
 from switchboard.logic import edge_drift
+from switchboard.models.errors import InternalError, InvalidJson, NotFound, ProblemError, ValidationFailed
 
 log = logging.getLogger("local")
 
@@ -37,17 +38,8 @@ DOCS_CSP = (
 )
 
 
-class Problem(Exception):
-    """A /_local error, answered as problem+json like every other error."""
-
-    def __init__(self, status: int, code: str, title: str, detail: str, errors: list[dict[str, str]] | None = None):
-        super().__init__(detail)
-        self.status, self.code, self.title, self.detail, self.errors = status, code, title, detail, errors
-
-
-def _invalid(pointer: str, message: str) -> Problem:
-    errors = [{"pointer": pointer, "message": message}]
-    return Problem(422, "validation_failed", "Validation failed", "The request has invalid fields.", errors)
+def _invalid(pointer: str, message: str) -> ValidationFailed:
+    return ValidationFailed("The request has invalid fields.", errors=[{"pointer": pointer, "message": message}])
 
 
 def _headers(request: Request, content_type: str) -> list[tuple[str, str]]:
@@ -59,19 +51,11 @@ def json_response(request: Request, body: Any, status: int = 200) -> Response:
     return Response(status, _headers(request, "application/json"), json.dumps(body).encode())
 
 
-def problem_response(request: Request, error: Problem) -> Response:
-    """A problem+json answer, shaped by the same function as the handlers' errors."""
-    extra = {"errors": error.errors} if error.errors else None
-    body = api.problem(
-        status=error.status,
-        code=error.code,
-        title=error.title,
-        detail=error.detail,
-        request_id=request.request_id,
-        instance=request.path,
-        extra=extra,
-    )
-    return Response(error.status, _headers(request, api.PROBLEM_CONTENT_TYPE), json.dumps(body).encode())
+def problem_response(request: Request, error: ProblemError) -> Response:
+    """A problem+json answer, rendered by the same function as the handlers' errors."""
+    answer = api.render_problem(error, request_id=request.request_id, instance=request.path)
+    headers = [*answer.headers.items(), *api.SECURITY_HEADERS.items(), ("X-Request-Id", request.request_id)]
+    return Response(answer.status, headers, answer.body.encode())
 
 
 def json_body(request: Request) -> dict[str, Any]:
@@ -79,7 +63,7 @@ def json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"null")
     except ValueError:
-        raise Problem(400, "invalid_json", "Invalid JSON", "The request body is not valid JSON.") from None
+        raise InvalidJson("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise _invalid("", "Send a JSON object.")
     return body
@@ -101,7 +85,7 @@ def _text(body: dict[str, Any], name: str) -> str:
 
 def _carrier(name: str) -> str:
     if name not in sandbox.NAMES:
-        raise Problem(404, "not_found", "Not found", f"No sandbox carrier is called {name!r}.")
+        raise NotFound(f"No sandbox carrier is called {name!r}.")
     return name
 
 
@@ -237,7 +221,7 @@ class LocalRoutes:
         try:
             report = self.scheduler.run_now(params["name"])
         except UnknownJob:
-            raise Problem(404, "not_found", "Not found", f"No scheduled job is called {params['name']!r}.") from None
+            raise NotFound(f"No scheduled job is called {params['name']!r}.") from None
         return json_response(request, report)
 
     def cloudflare_ips(self, request: Request, _: dict[str, str]) -> Response:
@@ -276,11 +260,11 @@ def _guarded(handler: Callable[[Request, dict[str, str]], Response]) -> LocalHan
     def serve(request: Request, params: dict[str, str]) -> Response:
         try:
             return handler(request, params)
-        except Problem as error:
+        except ProblemError as error:
             return problem_response(request, error)
         except Exception as error:
             log.exception("local route failed", extra={"error_type": type(error).__name__})
             detail = "Something went wrong on our side; it was logged."
-            return problem_response(request, Problem(500, "internal_error", "Internal error", detail))
+            return problem_response(request, InternalError(detail))
 
     return serve

@@ -5,10 +5,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from switchboard import api
-from switchboard.logic import account, caps, lifecycle, members
+from switchboard.logic import account, lifecycle, members
 from switchboard.models.account import (
     AcceptIn,
     AccountOut,
@@ -24,11 +23,7 @@ from switchboard.models.audit import AuditPage, ChainVerification
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
-
-
-def _json(status: int, model: BaseModel) -> Response[str]:
-    # Optional fields (purge_after, first_bad, ...) are left out rather than null, as API.md shows them.
-    return api.json_response(status, model, exclude_none=True)
+# Optional fields (purge_after, first_bad, ...) are left out rather than null (exclude_none), as API.md shows them.
 
 
 @app.get(
@@ -40,7 +35,7 @@ def _json(status: int, model: BaseModel) -> Response[str]:
 def get_account() -> Response[str]:
     """Name, plan, status and sender numbers; every role may read it."""
     principal, _ = api.caller(app)
-    return _json(200, account.get_account(principal))
+    return api.json_response(200, account.get_account(principal), exclude_none=True)
 
 
 @app.delete(
@@ -52,7 +47,7 @@ def get_account() -> Response[str]:
 def delete_account(body: Annotated[DeleteAccountIn | None, Body()] = None) -> Response[str]:
     """202: owner, session, password (+ TOTP); every session and key stops now, the data goes after 30 days."""
     principal, meta = api.caller(app)
-    return _json(202, lifecycle.request_deletion(principal, body, meta))
+    return api.json_response(202, lifecycle.request_deletion(principal, body, meta), exclude_none=True)
 
 
 @app.post(
@@ -63,7 +58,7 @@ def delete_account(body: Annotated[DeleteAccountIn | None, Body()] = None) -> Re
 )
 def restore_account(body: Annotated[RestoreIn, Body()]) -> Response[str]:
     """Public (logins stop while an account is pending deletion): an owner's e-mail and password, until purge_after."""
-    return _json(200, lifecycle.restore(body, api.request_meta(app)))
+    return api.json_response(200, lifecycle.restore(body, api.request_meta(app)), exclude_none=True)
 
 
 @app.get(
@@ -75,7 +70,7 @@ def restore_account(body: Annotated[RestoreIn, Body()]) -> Response[str]:
 def export_account() -> Response[str]:
     """Owner, session, login or re-authentication within 5 minutes; 413 export_too_large beyond 6 MB."""
     principal, meta = api.caller(app)
-    return Response(status_code=200, content_type="application/json", body=lifecycle.export(principal, meta))
+    return api.json_response(200, lifecycle.export(principal, meta))
 
 
 @app.post(
@@ -87,7 +82,7 @@ def export_account() -> Response[str]:
 def invite_member(body: Annotated[InviteIn, Body()]) -> Response[str]:
     """201: a 7-day single-use invitation link goes to the address."""
     principal, meta = api.caller(app)
-    return _json(201, members.invite(principal, body, meta))
+    return api.json_response(201, members.invite(principal, body, meta), exclude_none=True)
 
 
 @app.get(
@@ -97,12 +92,12 @@ def invite_member(body: Annotated[InviteIn, Body()]) -> Response[str]:
     responses=api.answers(200, MemberList, "Members, then pending invitations"),
 )
 def list_members(
-    limit: Annotated[int, Query(ge=1, le=caps.MAX_PAGE)] = caps.DEFAULT_PAGE,
+    limit: api.PageLimit = api.DEFAULT_LIMIT,
     cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Members first, then invitations (status `invited`); paged."""
     principal, _ = api.caller(app)
-    return _json(200, members.list_members(principal, limit, cursor))
+    return api.json_response(200, members.list_members(principal, limit, cursor), exclude_none=True)
 
 
 @app.patch(
@@ -114,7 +109,7 @@ def list_members(
 def change_role(user_id: str, body: Annotated[RoleChangeIn, Body()]) -> Response[str]:
     """Applies on the member's next request."""
     principal, meta = api.caller(app)
-    return _json(200, members.change_role(principal, user_id, body.role, meta))
+    return api.json_response(200, members.change_role(principal, user_id, body.role, meta), exclude_none=True)
 
 
 @app.delete(
@@ -127,7 +122,7 @@ def remove_member(user_id: str) -> Response[str]:
     """Their sessions and API keys die at once."""
     principal, meta = api.caller(app)
     members.remove(principal, user_id, meta)
-    return Response(status_code=204, content_type="application/json", body="")
+    return api.no_content()
 
 
 @app.post(
@@ -146,7 +141,7 @@ def remove_member(user_id: str) -> Response[str]:
 )
 def accept_invitation(body: Annotated[AcceptIn, Body()]) -> Response[str]:
     """201: the new member logs in with the invited address and this password."""
-    return _json(201, members.accept(body, api.request_meta(app)))
+    return api.json_response(201, members.accept(body, api.request_meta(app)), exclude_none=True)
 
 
 @app.get(
@@ -156,13 +151,13 @@ def accept_invitation(body: Annotated[AcceptIn, Body()]) -> Response[str]:
     responses=api.answers(200, AuditPage, "A page of audit events, newest first"),
 )
 def audit_events(
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    limit: api.PageLimit = api.DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response[str]:
     """Newest first; `next_cursor` continues with older events."""
     principal, _ = api.caller(app)
     page = account.audit_events(principal, limit=limit, cursor=cursor)
-    return Response(status_code=200, content_type="application/json", body=api.dump_json(page))
+    return api.json_response(200, page)
 
 
 @app.get(
@@ -174,7 +169,7 @@ def audit_events(
 def verify_audit() -> Response[str]:
     """`{valid, checked, first_bad?}`."""
     principal, _ = api.caller(app)
-    return _json(200, account.verify_audit(principal))
+    return api.json_response(200, account.verify_audit(principal), exclude_none=True)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -31,14 +31,14 @@ def billing_event() -> Response[str]:
     body = raw.decode("utf-8", errors="replace")
     billing.verify_signature(body, signature)
     if body.encode() != raw:
-        raise Unauthorized("The signature does not match this body.", code="signature_invalid")
+        raise Unauthorized("The signature does not match this body.", code="invalid_signature")
     try:
         api.check_body(event.raw_event)
     except BadRequest:
         # The provider's notices answer one code for any body that cannot be read (API.md's billing contract).
         raise BadRequest("The body is not a payment provider event.", code="invalid_event") from None
     answer = billing.receive(body, signature, RequestMeta.from_event(event.raw_event))
-    return Response(status_code=200, content_type="application/json", body=answer.model_dump_json())
+    return api.json_response(200, answer)
 
 
 @logger.inject_lambda_context(clear_state=True)

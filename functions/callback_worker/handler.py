@@ -3,30 +3,35 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from switchboard.logic import webhooks
-from switchboard.models.webhooks import DeliveryJob
+from switchboard.models.webhooks import CallbackQueueRecord
 from switchboard.observability import logger, metrics, tracer
 
 # A batch whose every delivery failed is still a normal answer: the failures are reported, not raised (the
-# function must not error and alarm because customers' endpoints are down).
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# function must not error and alarm because customers' endpoints are down). A malformed job fails validation alone
+# (and reaches the DLQ in time). The model declares the SqsRecordModel fields BatchProcessor reads, without
+# importing Powertools' parser (hence the ignore).
+processor = BatchProcessor(
+    event_type=EventType.SQS,
+    model=CallbackQueueRecord,  # type: ignore[arg-type]
+    raise_on_entire_batch_failure=False,
+)
 
 
 def _deliver_all(event: dict[str, Any]) -> dict[str, str]:
     """Every well-formed job of the batch delivered at once (webhooks.deliver_batch): outcome by message id."""
     queued: dict[str, webhooks.Queued] = {}
     for raw in event.get("Records", []):
-        record = SQSRecord(raw)
         try:
-            job = DeliveryJob.model_validate_json(record.body)
+            record = CallbackQueueRecord.model_validate(raw)
         except ValidationError:
-            continue  # record_handler raises the same error: that record alone fails
-        attempt = int(record.attributes.approximate_receive_count)
-        queued[record.message_id] = webhooks.Queued(job, attempt, record.receipt_handle)
+            continue  # the processor's validation fails the same record: that record alone fails
+        queued[record.messageId] = webhooks.Queued(
+            record.body, record.attributes.ApproximateReceiveCount, record.receiptHandle
+        )
     return dict(zip(queued, webhooks.deliver_batch(list(queued.values())), strict=True))
 
 
@@ -37,12 +42,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """SQS batch entry point with partial failures (ReportBatchItemFailures): each record's outcome is its own."""
     outcomes = _deliver_all(event)
 
-    def record_handler(record: SQSRecord) -> str:
+    def record_handler(record: CallbackQueueRecord) -> str:
         """Raising marks the record failed: the event source leaves it on the queue (hidden until its retry)."""
-        DeliveryJob.model_validate_json(record.body)  # a malformed job fails here (and reaches the DLQ in time)
-        outcome = outcomes[record.message_id]
+        outcome = outcomes[record.messageId]
         if outcome not in webhooks.DONE:
-            raise webhooks.DeliveryFailed(f"{record.message_id}: {outcome}")
+            raise webhooks.DeliveryFailed(f"{record.messageId}: {outcome}")
         return outcome
 
     response: dict[str, Any] = dict(

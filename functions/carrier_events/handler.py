@@ -1,10 +1,10 @@
 """Carrier webhooks: delivery receipts and inbound messages, verified by each carrier's signature before parsing."""
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard import api
 from switchboard.carriers import plivo, registry, support
@@ -14,14 +14,18 @@ from switchboard.models.errors import BadRequest, NotFound, Unauthorized
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
-RECEIVED = {
-    "type": "object",
-    "properties": {"received": {"type": "integer", "minimum": 0}},
-    "required": ["received"],
-    "additionalProperties": False,
-}
+
+
+class Received(BaseModel):
+    """200 of a carrier's events: how many events the body held."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    received: int = Field(ge=0)
+
+
 EVENTS_ANSWERS = api.answers(
-    200, RECEIVED, "Events received (Plivo's answer URL gets its call script as XML)", problems=(401, 404)
+    200, Received, "Events received (Plivo's answer URL gets its call script as XML)", problems=(401, 404)
 )
 EVENTS_ANSWERS[200]["content"]["application/xml"] = {"schema": {"type": "string"}}
 
@@ -82,7 +86,7 @@ def carrier_events(carrier: str) -> Response[str]:
         raise BadRequest("The event could not be read.", code="invalid_event") from None
     outcomes = [inbound.handle(e) for e in events]
     logger.info("carrier events", extra={"carrier": carrier, "outcomes": outcomes})
-    return Response(status_code=200, content_type="application/json", body=json.dumps({"received": len(events)}))
+    return api.json_response(200, Received(received=len(events)))
 
 
 @app.get(

@@ -3,11 +3,11 @@
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api, auth
-from switchboard.logic import accounts, api_keys, caps, mfa, sessions
+from switchboard.logic import accounts, api_keys, mfa, sessions
 from switchboard.models.api_keys import ApiKeyCreated, ApiKeyIn, ApiKeyList, RotateIn
 from switchboard.models.identity import (
     AcceptedOut,
@@ -126,7 +126,7 @@ def reauth(body: Annotated[ReauthIn, Body()]) -> Response[str]:
     responses=api.answers(200, SessionList, "My sessions"),
 )
 def list_sessions(
-    limit: Annotated[int, Query(ge=1, le=caps.MAX_PAGE)] = caps.DEFAULT_PAGE,
+    limit: api.PageLimit = api.DEFAULT_LIMIT,
     cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Newest first, paged: created, last seen, IP and user agent of each."""
@@ -267,7 +267,7 @@ def create_api_key(body: Annotated[ApiKeyIn, Body()]) -> Response[str]:
     responses=api.answers(200, ApiKeyList, "The account's API keys (no secrets)"),
 )
 def list_api_keys(
-    limit: Annotated[int, Query(ge=1, le=caps.MAX_PAGE)] = caps.DEFAULT_PAGE,
+    limit: api.PageLimit = api.DEFAULT_LIMIT,
     cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Oldest first, paged; no secrets; with last_used_at."""

@@ -1,22 +1,27 @@
 """Sends platform e-mail from the Mail queue and does the signup and reset work behind it (failures: retry, DLQ)."""
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.logic import mailer
+from switchboard.models.queues import MailQueueRecord
 from switchboard.observability import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# A record that is not a JSON object fails validation alone (and reaches the DLQ in time). The model declares the
+# SqsRecordModel fields BatchProcessor reads, without importing Powertools' parser (hence the ignore).
+processor = BatchProcessor(
+    event_type=EventType.SQS,
+    model=MailQueueRecord,  # type: ignore[arg-type]
+    raise_on_entire_batch_failure=False,
+)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: MailQueueRecord) -> None:
     """One record; raising marks it failed, so the event source leaves it on the queue."""
-    mailer.process(json.loads(record.body), first_attempt=int(record.attributes.approximate_receive_count) <= 1)
+    mailer.process(record.body, first_attempt=record.attributes.ApproximateReceiveCount <= 1)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -19,7 +19,6 @@ from switchboard.models.messages import (
     MessageOut,
     MessagePage,
 )
-from switchboard.models.messages import dump as dump_model
 from switchboard.models.permissions import Permission
 from switchboard.models.templates import TemplateIn, TemplateList, TemplateOut
 from switchboard.observability import logger, metrics, tracer
@@ -31,12 +30,6 @@ def _caller(permission: Permission) -> Principal:
     principal, _ = api.caller(app)
     auth.require(principal, permission)
     return principal
-
-
-def _json(status: int, data: Any) -> Response[str]:
-    import json  # noqa: PLC0415
-
-    return Response(status_code=status, content_type="application/json", body=json.dumps(data))
 
 
 @app.post(
@@ -55,7 +48,7 @@ def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
     from switchboard.logic import messages  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
 
     principal = _caller(Permission.MESSAGES_SEND)
-    return _json(202, dump_model(api.noting_secrets(messages.create(principal, body))))
+    return api.json_response(202, messages.create(principal, body))
 
 
 @app.get(
@@ -66,7 +59,7 @@ def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
 )
 def list_messages(
     *,
-    limit: api.PageLimit = None,
+    limit: api.PageLimit = api.DEFAULT_LIMIT,
     cursor: api.PageCursor = None,
     status: Annotated[str | None, WithJsonSchema({"enum": list(MESSAGE_STATUSES)}), Query()] = None,
     channel: Annotated[str | None, WithJsonSchema({"enum": list(CHANNELS)}), Query()] = None,
@@ -86,7 +79,7 @@ def list_messages(
         since=since,
         until=until,
     )
-    return _json(200, dump_model(page))
+    return api.json_response(200, page)
 
 
 @app.get(
@@ -100,7 +93,7 @@ def read_message(message_id: str) -> Response[str]:
     from switchboard.logic import messages  # noqa: PLC0415
 
     principal = _caller(Permission.RECIPIENTS_READ)
-    return _json(200, dump_model(messages.read(principal, message_id)))
+    return api.json_response(200, messages.read(principal, message_id))
 
 
 @app.post(
@@ -119,7 +112,7 @@ def cancel_message(message_id: str) -> Response[str]:
     from switchboard.logic import messages  # noqa: PLC0415
 
     principal = _caller(Permission.MESSAGES_SEND)
-    return _json(200, dump_model(messages.cancel(principal, message_id)))
+    return api.json_response(200, messages.cancel(principal, message_id))
 
 
 @app.post(
@@ -133,7 +126,7 @@ def send_broadcast(body: Annotated[BroadcastIn, Body()]) -> Response[str]:
     from switchboard.logic import broadcasts  # noqa: PLC0415
 
     principal = _caller(Permission.MESSAGES_SEND)
-    return _json(202, dump_model(broadcasts.create(principal, body)))
+    return api.json_response(202, broadcasts.create(principal, body))
 
 
 @app.post(
@@ -159,7 +152,7 @@ def create_template(body: Annotated[TemplateIn, Body()]) -> Response[str]:
     responses=api.answers(200, TemplateList, "The account's templates, oldest first"),
 )
 def list_templates(
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    limit: api.PageLimit = api.DEFAULT_LIMIT,
     cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Oldest first, paged."""

@@ -58,7 +58,7 @@ def create_recipient(body: Annotated[RecipientIn, Body()]) -> Response[str]:
     tags=["recipients"],
     responses=api.answers(200, RecipientPage, "A page of recipients, oldest first"),
 )
-def list_recipients(limit: api.PageLimit = None, cursor: api.PageCursor = None) -> Response[str]:
+def list_recipients(limit: api.PageLimit = api.DEFAULT_LIMIT, cursor: api.PageCursor = None) -> Response[str]:
     """Paginated, oldest first; viewers see masked numbers."""
     from switchboard.logic import recipients  # noqa: PLC0415
 
@@ -94,7 +94,7 @@ def erase_recipient(recipient_id: str) -> Response[str]:
     principal, _ = _caller(Permission.RECIPIENTS_WRITE)
     context = app.lambda_context
     recipients.erase(principal, recipient_id, lambda: context.get_remaining_time_in_millis() / 1000)
-    return Response(status_code=204, content_type="application/json", body="")
+    return api.no_content()
 
 
 @app.post(
@@ -129,7 +129,9 @@ def record_consent(recipient_id: str, body: Annotated[ConsentIn, Body()]) -> Res
     tags=["recipients"],
     responses=api.answers(200, ConsentLedger, "The consent ledger, oldest first", problems=(404,)),
 )
-def consent_ledger(recipient_id: str, limit: api.PageLimit = None, cursor: api.PageCursor = None) -> Response[str]:
+def consent_ledger(
+    recipient_id: str, limit: api.PageLimit = api.DEFAULT_LIMIT, cursor: api.PageCursor = None
+) -> Response[str]:
     """Oldest first."""
     from switchboard.logic import consent  # noqa: PLC0415
 
@@ -171,7 +173,9 @@ def add_to_list(list_id: str, body: Annotated[ListMembersIn, Body()]) -> Respons
     tags=["lists"],
     responses=api.answers(200, RecipientPage, "A page of the list's recipients", problems=(404,)),
 )
-def list_members(list_id: str, limit: api.PageLimit = None, cursor: api.PageCursor = None) -> Response[str]:
+def list_members(
+    list_id: str, limit: api.PageLimit = api.DEFAULT_LIMIT, cursor: api.PageCursor = None
+) -> Response[str]:
     """Paginated."""
     from switchboard.logic import lists  # noqa: PLC0415
 

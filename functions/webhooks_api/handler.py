@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api
-from switchboard.logic import caps, webhooks
+from switchboard.logic import webhooks
 from switchboard.models.webhooks import DeliveryList, EndpointCreated, EndpointIn, EndpointList
 from switchboard.observability import logger, metrics, tracer
 
@@ -34,7 +34,7 @@ def create_endpoint(body: Annotated[EndpointIn, Body()]) -> Response[str]:
     responses=api.answers(200, EndpointList, "The endpoints (no secrets)"),
 )
 def list_endpoints(
-    limit: Annotated[int, Query(ge=1, le=caps.MAX_PAGE)] = caps.DEFAULT_PAGE,
+    limit: api.PageLimit = api.DEFAULT_LIMIT,
     cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Oldest first, paged; no secrets."""
@@ -53,7 +53,7 @@ def delete_endpoint(endpoint_id: str) -> Response[str]:
     """204; deliveries still queued for it are dropped."""
     principal, meta = api.caller(app)
     webhooks.delete_endpoint(principal, endpoint_id, meta)
-    return Response(status_code=204, content_type="application/json", body="")
+    return api.no_content()
 
 
 @app.get(
@@ -64,7 +64,7 @@ def delete_endpoint(endpoint_id: str) -> Response[str]:
 )
 def list_deliveries(
     endpoint_id: str,
-    limit: Annotated[int, Query(ge=1, le=webhooks.MAX_PAGE)] = 25,
+    limit: api.PageLimit = api.DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response[str]:
     """Every attempt, newest first: event, attempt, status code, outcome, duration, next retry."""

@@ -110,7 +110,7 @@ def test_billing_r70_unsigned_wrong_or_stale_signatures_are_401_and_nothing_is_w
         billing.sign(secret, now, payload + " "),
     ):
         answer = _post(secret, payload, signature=header)
-        assert (answer.status, answer.body["code"]) == (401, "signature_invalid"), header
+        assert (answer.status, answer.body["code"]) == (401, "invalid_signature"), header
     unsigned = call("POST", "/v1/billing/events", raw=payload)
     assert unsigned.status == 401
     assert _billing_items() == []

@@ -8,6 +8,7 @@ import pytest
 from functions.callback_worker import handler as worker
 from local.workers import sqs_event
 from switchboard import clock, settings, webhook_client
+from switchboard.dal import clients
 from switchboard.dal import webhooks as webhooks_dal
 from switchboard.logic import webhooks
 from switchboard.models.webhooks import MAX_ATTEMPTS
@@ -21,7 +22,7 @@ STATUS = {"message_id": "msg_1", "status": "delivered", "to": "+14155550123"}
 @pytest.fixture
 def visibility_changes(callbacks: Callbacks) -> list[int]:
     changes: list[int] = []
-    webhooks_dal._sqs().meta.events.register(
+    clients.client("sqs").meta.events.register(
         "provide-client-params.sqs.ChangeMessageVisibility",
         lambda params, **_: changes.append(params["VisibilityTimeout"]),
     )

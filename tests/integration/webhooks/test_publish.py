@@ -7,6 +7,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from switchboard.crypto import envelope
+from switchboard.dal import clients
 from switchboard.logic import webhooks
 from switchboard.models.webhooks import DeliveryJob
 from tests.integration.webhooks.conftest import Callbacks, add_endpoint
@@ -58,7 +59,7 @@ def test_publish_sends_batches_of_ten(callbacks: Callbacks) -> None:
     for n in range(12):
         add_endpoint("acct_a", f"whe_{n:02d}", f"https://hooks.example.com/{n}", {"message.status"}, cap=12)
     sent: list[int] = []
-    sqs = webhooks.webhooks_dal._sqs()
+    sqs = clients.client("sqs")
     sqs.meta.events.register(
         "provide-client-params.sqs.SendMessageBatch", lambda params, **_: sent.append(len(params["Entries"]))
     )

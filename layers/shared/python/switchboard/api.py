@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from contextvars import ContextVar
 from http import HTTPStatus
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, NamedTuple, TypeVar, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -17,15 +17,20 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, WithJsonSchema
-from pydantic_core import PydanticSerializationError
+from pydantic import BaseModel, BeforeValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError, PydanticSerializationError
 
 from switchboard import cards
 from switchboard.auth import SERVICE_UNAVAILABLE, Principal, recording, refuse_credentials_in_url
 from switchboard.dal import clients
+from switchboard.models import paging
 from switchboard.models.errors import (
     BadRequest,
+    CardDataRefused,
+    InternalError,
+    InvalidJson,
     NotAcceptable,
+    NotFound,
     PayloadTooLarge,
     ProblemError,
     RateLimited,
@@ -81,26 +86,30 @@ def noting_secrets(model: _Model) -> _Model:
 
 
 def dump_json(model: BaseModel, *, exclude_none: bool = False) -> str:
-    """A model as JSON text; a lone surrogate in a record stored before such input was refused reads as U+FFFD."""
+    """A model as JSON text with its aliases (`from`); a lone surrogate stored before such input was refused reads
+    as U+FFFD."""
     try:
-        return model.model_dump_json(exclude_none=exclude_none)
+        return model.model_dump_json(by_alias=True, exclude_none=exclude_none)
     except PydanticSerializationError:
         # Not the caller's fault and not worth a 500 on every read of the record: answered repaired, and logged so
         # the record can be found (the surrogate itself is never logged).
         logger.warning("lone surrogate repaired in an answer", extra={"model": type(model).__name__})
-        data = repaired(model.model_dump(mode="json", exclude_none=exclude_none))
+        data = repaired(model.model_dump(mode="json", by_alias=True, exclude_none=exclude_none))
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def json_response(status: int, model: BaseModel, *, exclude_none: bool = False) -> Response[str]:
-    """A JSON answer from an output model (explicit output models: nothing else leaks, R33)."""
+def json_response(status: int, model: BaseModel | str, *, exclude_none: bool = False) -> Response[str]:
+    """The one JSON answer: from an output model (explicit output models: nothing else leaks, R33), or a JSON text
+    the logic wrote itself (an account export)."""
+    if isinstance(model, str):
+        return Response(status_code=status, content_type="application/json", body=model)
     noting_secrets(model)
     body = dump_json(model, exclude_none=exclude_none)
     return Response(status_code=status, content_type="application/json", body=body)
 
 
 def no_content() -> Response[str]:
-    """204."""
+    """The one 204 answer, whatever the route: no body."""
     return Response(status_code=204, content_type="application/json", body="")
 
 
@@ -195,6 +204,28 @@ def problem(
     return body
 
 
+class ProblemAnswer(NamedTuple):
+    """A problem+json answer, whatever carries it (Powertools' Response, a proxy result, the local gateway)."""
+
+    status: int
+    headers: dict[str, str]  # Content-Type and the error's own (Retry-After, ...)
+    body: str
+
+
+def render_problem(error: ProblemError, *, request_id: str, instance: str | None) -> ProblemAnswer:
+    """The one rendering of an error as an RFC 9457 answer: every problem the platform sends comes from here."""
+    body = problem(
+        status=error.status,
+        code=error.instance_code,
+        title=error.title,
+        detail=error.detail,
+        request_id=request_id,
+        instance=instance,
+        extra=error.extra,
+    )
+    return ProblemAnswer(error.status, {"Content-Type": PROBLEM_CONTENT_TYPE, **error.headers}, json.dumps(body))
+
+
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     # Powertools prefixes the location with where it came from ("body", "query", ...): a JSON pointer starts below.
     parts = [str(part) for part in loc[1:]] if loc and loc[0] in {"body", "query", "path", "header"} else list(loc)
@@ -244,70 +275,69 @@ def build_resolver() -> APIGatewayRestResolver:
     """A REST resolver with pydantic validation and every error mapped to problem+json."""
     app = Resolver(enable_validation=True)
 
-    def respond(status: int, code: str, title: str, detail: str, **kwargs: Any) -> Response[str]:
+    def respond(error: ProblemError) -> Response[str]:
         event = app.current_event
-        body = problem(
-            status=status,
-            code=code,
-            title=title,
-            detail=detail,
-            request_id=event.request_context.request_id or "",
-            instance=event.path,
-            **kwargs,
-        )
-        return Response(status_code=status, content_type=PROBLEM_CONTENT_TYPE, body=json.dumps(body))
+        answer = render_problem(error, request_id=event.request_context.request_id or "", instance=event.path)
+        return Response(status_code=answer.status, body=answer.body, headers=answer.headers)
 
     @app.exception_handler(ProblemError)
     def _problem(error: ProblemError) -> Response[str]:
         if error.status == HTTPStatus.FORBIDDEN:
             _audit_refusal(app.current_event.raw_event, error)
-        response = respond(error.status, error.instance_code, error.title, error.detail, extra=error.extra)
-        response.headers.update(error.headers)
-        return response
+        return respond(error)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[str]:
         errors = error.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return respond(400, "invalid_json", "Invalid JSON", "The request body is not valid JSON.")
+            return respond(InvalidJson("The request body is not valid JSON."))
         pointers = [{"pointer": _pointer(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in errors]
         if any(e.get("type") == cards.CODE for e in errors):
             # R70: named apart from other invalid fields, so a client knows what to take out.
             detail = "A field holds what looks like a payment card number; nothing was stored."
-            return respond(422, cards.CODE, "Card data refused", detail, extra={"errors": pointers})
-        return respond(
-            422, "validation_failed", "Validation failed", "The request has invalid fields.", extra={"errors": pointers}
-        )
+            return respond(CardDataRefused(detail, errors=pointers))
+        return respond(ValidationFailed("The request has invalid fields.", errors=pointers))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported(_: Exception) -> Response[str]:
-        return respond(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json.")
+        return respond(UnsupportedMediaType("Send the body as application/json."))
 
     @app.not_found
     def _not_found(_: Exception) -> Response[str]:
-        return respond(404, "not_found", "Not found", "No route matches this method and path.")
+        return respond(NotFound("No route matches this method and path."))
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
         busy = unavailable(error)
         if busy is not None:
-            answer = respond(busy.status, busy.instance_code, busy.title, busy.detail)
-            answer.headers.update(busy.headers)
-            return answer
+            return respond(busy)
         # Details go to the log (with the request id), never to the caller.
         logger.exception("unhandled error", extra={"error_type": type(error).__name__})
-        return respond(500, "internal_error", "Internal error", "Something went wrong on our side; it was logged.")
+        return respond(InternalError("Something went wrong on our side; it was logged."))
 
     return app
 
 
-# Query parameters the logic parses itself (answering 400 invalid_limit, invalid_cursor, ...): the document states
-# their form, the handler passes the raw string on.
+def _ascii_digits(value: Any) -> Any:
+    # Digits only, as the query string carries them: pydantic alone would read " 1", "+1", "1_0" or "1.0" as numbers.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise PydanticCustomError("int_parsing", "Input should be a whole number in digits")
+    return value
+
+
+# Every list's `?limit=` (declare it `limit: api.PageLimit = api.DEFAULT_LIMIT`): a value out of bounds or not a
+# whole number is the same 422 `validation_failed` (pointer `/limit`) on every list.
+DEFAULT_LIMIT = paging.DEFAULT_LIMIT
 PageLimit = Annotated[
-    str | None,
-    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 100, "default": 25}),
-    Query(description="Page size, 1 to 100 (default 25)"),
+    int,
+    BeforeValidator(_ascii_digits),
+    # Stated whole: Powertools writes a described parameter's `ge`/`le` into the schema under those names.
+    WithJsonSchema(
+        {"type": "integer", "minimum": paging.MIN_LIMIT, "maximum": paging.MAX_LIMIT, "default": paging.DEFAULT_LIMIT}
+    ),
+    Query(ge=paging.MIN_LIMIT, le=paging.MAX_LIMIT, description=f"Page size. {paging.LIMIT_MESSAGE}"),
 ]
+# Query parameters the logic parses itself (answering 400 invalid_cursor, ...): the document states their form.
 PageCursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 # The cursor of the lists paged by switchboard.logic.caps.page: base64url, which the document states.
 NextCursor = Annotated[
@@ -577,20 +607,11 @@ def check_body(event: dict[str, Any], media_types: frozenset[str] = JSON_ONLY) -
 
 
 def _problem_result(error: ProblemError, *, request_id: str, path: str | None) -> dict[str, Any]:
-    body = problem(
-        status=error.status,
-        code=error.instance_code,
-        title=error.title,
-        detail=error.detail,
-        request_id=request_id,
-        instance=path,
-        extra=error.extra,
-    )
-    headers = {"Content-Type": [PROBLEM_CONTENT_TYPE], **{k: [v] for k, v in error.headers.items()}}
+    answer = render_problem(error, request_id=request_id, instance=path)
     return {
-        "statusCode": error.status,
-        "multiValueHeaders": headers,
-        "body": json.dumps(body),
+        "statusCode": answer.status,
+        "multiValueHeaders": {name: [value] for name, value in answer.headers.items()},
+        "body": answer.body,
         "isBase64Encoded": False,
     }
 

@@ -1,20 +1,17 @@
-"""Webhook endpoints (Accounts table), their delivery log (Messaging table) and the Callbacks queue."""
+"""Webhook endpoints (Accounts table) and their delivery log (Messaging table)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
-from switchboard import settings
-from switchboard.dal import caps, clients
+from switchboard.dal import caps
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import account_pk
 
-QUEUE_ENV = "CALLBACKS_QUEUE_URL"
-SEND_BATCH = 10  # SendMessageBatch takes at most 10 entries
 ENDPOINT_PREFIX = "WHE#"
 CAP_KIND = "webhook_endpoints"
 DELIVERY_PREFIX = "WHD#"
@@ -126,30 +123,3 @@ def list_deliveries(
     items = list(result)
     more = result.last_evaluated_key
     return items, (more["sk"]["S"] if more else None)
-
-
-def _sqs() -> Any:
-    return clients.client("sqs")
-
-
-def _queue_url() -> str:
-    return settings.get().queue(QUEUE_ENV)
-
-
-def enqueue(bodies: list[str]) -> None:
-    """Send every body to the Callbacks queue, 10 per SendMessageBatch; entries SQS refused are retried once."""
-    url = _queue_url()
-    for start in range(0, len(bodies), SEND_BATCH):
-        entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(bodies[start : start + SEND_BATCH])]
-        for _ in range(2):
-            failed = {f["Id"] for f in _sqs().send_message_batch(QueueUrl=url, Entries=entries).get("Failed", [])}
-            entries = [e for e in entries if e["Id"] in failed]
-            if not entries:
-                break
-        if entries:
-            raise RuntimeError(f"SQS refused {len(entries)} webhook deliveries")
-
-
-def change_visibility(receipt_handle: str, seconds: int) -> None:
-    """Hide a received job for `seconds` more: the next attempt happens then (SQS allows at most 12 h)."""
-    _sqs().change_message_visibility(QueueUrl=_queue_url(), ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)

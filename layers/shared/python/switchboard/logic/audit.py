@@ -30,6 +30,7 @@ from switchboard import clock, ids, settings
 from switchboard.crypto import macs
 from switchboard.dal import anchors, denials
 from switchboard.dal import audit as store
+from switchboard.models import paging
 from switchboard.models.audit import AuditEvent, AuditPage, ChainVerification, Outcome, Scalar
 from switchboard.models.errors import BadRequest
 from switchboard.models.request import RequestMeta
@@ -41,7 +42,7 @@ MAC_VERSION = 1
 DAY_S = 86400
 # Each lost race means another writer appended, so the chain always advances; this only bounds a pathological pile-up.
 MAX_APPEND_ATTEMPTS = 50
-MAX_PAGE = 100
+MAX_PAGE = paging.MAX_LIMIT
 # R54 refused actions are audited, but must not flood a tenant's trail: at most this many denied events per actor
 # (user, API key) and minute are chained; the rest of that minute go to the log and the AuditDeniedSuppressed metric.
 DENIED_PER_MINUTE = 10
@@ -176,8 +177,7 @@ def _decode_cursor(cursor: str) -> int:
 
 def list_events(account_id: str, limit: int = 25, cursor: str | None = None) -> AuditPage:
     """One page of the account's trail, newest first; `next_cursor` continues with older events."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}.", code="invalid_limit")
+    paging.check_limit(limit)
     before = _decode_cursor(cursor) if cursor else None
     # One more than asked tells whether an older page exists without a second round-trip.
     stored = store.newest_first(account_id, limit=limit + 1, before_seq=before)

@@ -54,15 +54,15 @@ def verify_signature(body: str, header: str | None) -> None:
     """Unauthorized unless one `v1` is HMAC-SHA256(secret, "<t>.<body>") and `t` is within 300 s of now."""
     timestamp, signatures = _parse_signature(header or "")
     if timestamp < 0 or not signatures:
-        raise Unauthorized("Missing or malformed Stripe-Signature header.", code="signature_invalid")
+        raise Unauthorized("Missing or malformed Stripe-Signature header.", code="invalid_signature")
     if abs(clock.timestamp() - timestamp) > TOLERANCE_S:
-        raise Unauthorized("The signature's timestamp is outside the 300-second tolerance.", code="signature_invalid")
+        raise Unauthorized("The signature's timestamp is outside the 300-second tolerance.", code="invalid_signature")
     secret = str(secrets.get_json(SECRET_ENV)["webhook_secret"])
     expected = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), sha256).hexdigest()
     # Every candidate is compared in constant time (the provider sends several while it rolls its secret).
     matches = [hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in signatures]
     if not any(matches):
-        raise Unauthorized("The signature does not match this body.", code="signature_invalid")
+        raise Unauthorized("The signature does not match this body.", code="invalid_signature")
 
 
 def _plan(event: BillingEvent, subscription: Subscription) -> str:

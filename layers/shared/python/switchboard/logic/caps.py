@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from switchboard.dal import caps as caps_dal
+from switchboard.models import paging
 from switchboard.models.errors import BadRequest, Conflict, ValidationFailed
 from switchboard.models.webhooks import MAX_ENDPOINTS
 
@@ -76,8 +77,8 @@ def capped(kind: str) -> Iterator[None]:
 
 # --- Pages over short, capped lists (read whole, then cut: every list here is bounded by a cap) ---------------
 
-MAX_PAGE = 100
-DEFAULT_PAGE = 25
+MAX_PAGE = paging.MAX_LIMIT
+DEFAULT_PAGE = paging.DEFAULT_LIMIT
 _CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _KEY = re.compile(r"[a-z0-9_]{1,100}")  # what page keys are: ids, with a one-digit kind prefix for members
 
@@ -111,11 +112,7 @@ def page(
     `key` must be unique and its order stable (an id that sorts by creation time): a page never repeats or skips
     an item that existed on both reads.
     """
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationFailed(
-            f"limit must be between 1 and {MAX_PAGE}.",
-            errors=[{"pointer": "/limit", "message": f"between 1 and {MAX_PAGE}"}],
-        )
+    paging.check_limit(limit)
     ordered = sorted(items, key=key, reverse=newest_first)
     if cursor:
         after = _decode(cursor)

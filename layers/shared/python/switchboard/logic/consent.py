@@ -218,11 +218,11 @@ def _check_override_evidence(evidence: Evidence | None, opt_out: dict[str, Any])
         raise refuse("/evidence/captured_at", "after the opt-out it overrides and not in the future")
 
 
-def ledger(principal: Principal, recipient_id: str, *, limit: str | None, cursor: str | None) -> ConsentLedger:
+def ledger(principal: Principal, recipient_id: str, *, limit: int, cursor: str | None) -> ConsentLedger:
     """GET /v1/recipients/{id}/consents: oldest first."""
     recipients_logic.fetch(principal.account_id, recipient_id)
     items, next_cursor = recipients_logic.paged(
-        store.ledger, principal.account_id, recipient_id, limit=recipients_logic.page_size(limit), cursor=cursor
+        store.ledger, principal.account_id, recipient_id, limit=limit, cursor=cursor
     )
     return ConsentLedger(data=[_entry(principal.account_id, i) for i in items], next_cursor=next_cursor)
 

@@ -38,14 +38,12 @@ def add(principal: Principal, list_id: str, body: ListMembersIn) -> ListMembersA
     return ListMembersAdded(list_id=list_id, added=len(found), not_found=[r for r in wanted if r not in found])
 
 
-def members(principal: Principal, list_id: str, *, limit: str | None, cursor: str | None) -> RecipientPage:
+def members(principal: Principal, list_id: str, *, limit: int, cursor: str | None) -> RecipientPage:
     """GET /v1/lists/{id}/recipients: a page of memberships, then the recipients in one batched read."""
     account_id = principal.account_id
     fetch(account_id, list_id)
     try:
-        recipient_ids, next_cursor = store.members_page(
-            account_id, list_id, limit=recipients_logic.page_size(limit), cursor=cursor
-        )
+        recipient_ids, next_cursor = store.members_page(account_id, list_id, limit=limit, cursor=cursor)
     except InvalidCursor:
         raise BadRequest("This cursor does not belong to this list.", code="invalid_cursor") from None
     found = store.get_many(account_id, recipient_ids)

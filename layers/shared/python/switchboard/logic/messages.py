@@ -478,7 +478,7 @@ STATUSES = frozenset(MESSAGE_STATUSES)
 def list_page(
     principal: Principal,
     *,
-    limit: str | None,
+    limit: int,
     cursor: str | None,
     status: str | None,
     channel: str | None,
@@ -493,7 +493,7 @@ def list_page(
     items, next_cursor = recipients_logic.paged(
         store.page,
         principal.account_id,
-        limit=recipients_logic.page_size(limit),
+        limit=limit,
         cursor=cursor,
         since=_time_bound(since, "since", "0000"),
         until=_time_bound(until, "until", "9999"),

@@ -121,16 +121,6 @@ def read(principal: Principal, recipient_id: str) -> RecipientOut:
     return render(principal, fetch(principal.account_id, recipient_id))
 
 
-def page_size(limit: str | None) -> int:
-    """`?limit=` (1 to 100, default 25)."""
-    if limit is None:
-        return 25
-    # ASCII digits only: str.isdigit() is true for `²`, which int() refuses (and for `٣`, which it reads as 3).
-    if not (limit.isascii() and limit.isdigit()) or len(limit) > 3 or not 1 <= int(limit) <= 100:
-        raise BadRequest("limit is a whole number from 1 to 100.", code="invalid_limit")
-    return int(limit)
-
-
 def paged(fetch_page: Any, *args: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], str | None]:
     """Run a dal page query, mapping a foreign or broken cursor to 400 invalid_cursor."""
     try:
@@ -140,9 +130,9 @@ def paged(fetch_page: Any, *args: Any, **kwargs: Any) -> tuple[list[dict[str, An
     return result
 
 
-def list_page(principal: Principal, *, limit: str | None, cursor: str | None) -> RecipientPage:
+def list_page(principal: Principal, *, limit: int, cursor: str | None) -> RecipientPage:
     """GET /v1/recipients."""
-    items, next_cursor = paged(store.page, principal.account_id, limit=page_size(limit), cursor=cursor)
+    items, next_cursor = paged(store.page, principal.account_id, limit=limit, cursor=cursor)
     return RecipientPage(data=[render(principal, i) for i in items], next_cursor=next_cursor)
 
 

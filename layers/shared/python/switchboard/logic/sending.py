@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from switchboard import clock, settings
@@ -15,6 +14,7 @@ from switchboard.dal import recipients as recipients_dal
 from switchboard.logic import consent, notify, receipts, standing
 from switchboard.logic import messages as messages_logic
 from switchboard.models.lifecycle import FINAL, RANK
+from switchboard.models.messages import SendRecord
 from switchboard.observability import logger, metrics
 
 LEASE_S = 30.0  # shorter than the queue's visibility timeout, so a redelivery can take over a dead worker's claim
@@ -23,25 +23,6 @@ MAX_RECEIVES = 3  # every carrier failed this many deliveries of the record: the
 
 class RetryLater(Exception):
     """The record goes back to its queue (paced, or every carrier failed this time)."""
-
-
-@dataclass(frozen=True)
-class SendRecord:
-    """A queue record: ids only."""
-
-    account_id: str
-    message_id: str
-
-    @classmethod
-    def parse(cls, body: str) -> SendRecord:
-        """The record's JSON body (ValueError when malformed)."""
-        data = json.loads(body)
-        if not isinstance(data, dict):
-            raise ValueError("a send record is a JSON object")
-        account_id, message_id = data.get("account_id"), data.get("message_id")
-        if not isinstance(account_id, str) or not isinstance(message_id, str):
-            raise ValueError("a send record names account_id and message_id")
-        return cls(account_id=account_id, message_id=message_id)
 
 
 class _AttemptLedger:

@@ -14,7 +14,7 @@ from typing import Any
 from switchboard import clock, ids
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import holds as holds_dal
-from switchboard.dal import webhooks as webhooks_dal
+from switchboard.dal import queues
 from switchboard.dal.lifecycle import ACTIVE
 from switchboard.models.webhooks import DeliveryJob
 from switchboard.observability import logger
@@ -110,7 +110,7 @@ def release(account_id: str, token: str | None = None) -> int:
             for held in items:
                 if str(held["sk"]).startswith(holds_dal.HOOK_PREFIX):
                     # Queued first: a crash before the delete means one more delivery of the same event id, never none.
-                    webhooks_dal.enqueue([str(held["job"])])
+                    queues.send_all(queues.CALLBACKS, [str(held["job"])])
                     holds_dal.take(account_id, str(held["sk"]))
                 else:
                     holds_dal.unpark_message(account_id, str(held["message_id"]))

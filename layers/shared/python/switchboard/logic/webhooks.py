@@ -21,7 +21,7 @@ from switchboard import clock, ids, settings, webhook_client
 from switchboard.auth import Principal, require
 from switchboard.carriers.circuit import Breaker
 from switchboard.crypto import envelope
-from switchboard.dal import circuits
+from switchboard.dal import circuits, queues
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import messaging as messaging_dal
 from switchboard.dal import webhooks as webhooks_dal
@@ -30,6 +30,7 @@ from switchboard.dal.accounts import item_key
 from switchboard.dal.keys import account_pk
 from switchboard.dal.webhooks import DeliveryItem, EndpointItem
 from switchboard.logic import audit, caps, standing
+from switchboard.models import paging
 from switchboard.models.errors import BadRequest, NotFound, ValidationFailed
 from switchboard.models.permissions import Permission
 from switchboard.models.request import RequestMeta
@@ -54,7 +55,7 @@ USER_AGENT = "Switchboard-Webhooks/1"
 MAX_BACKOFF_S = 3600
 JITTER = 0.1  # each delay is its nominal value +/- 10 %, so a burst of failures does not retry in lockstep
 DELIVERY_LOG_DAYS = 30
-MAX_PAGE = 100
+MAX_PAGE = paging.MAX_LIMIT
 EVENT_TABLE = "Callbacks"  # where a sealed event lives, for its associated data: the queue, not a table
 EVENT_FIELD = "event"
 # The attribute holding a message's own sealed signing secret for its callback_url (a name, not a secret).
@@ -98,7 +99,7 @@ def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: 
         ).model_dump_json(exclude_none=True)
         for target in targets
     ]
-    webhooks_dal.enqueue(jobs)
+    queues.send_all(queues.CALLBACKS, jobs)
     return len(jobs)
 
 
@@ -292,8 +293,7 @@ def list_deliveries(principal: Principal, endpoint_id: str, limit: int = 25, cur
     """GET /v1/webhook-endpoints/{id}/deliveries: every attempt, newest first (kept 30 days)."""
     require(principal, Permission.WEBHOOKS_MANAGE)
     _own(principal, endpoint_id)
-    if not 1 <= limit <= MAX_PAGE:
-        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}.", code="invalid_limit")
+    paging.check_limit(limit)
     after = _decode_cursor(cursor, endpoint_id) if cursor else None
     items, more = webhooks_dal.list_deliveries(principal.account_id, endpoint_id, limit=limit, after_sk=after)
     return DeliveryList(data=[_delivery_out(i) for i in items], next_cursor=_encode_cursor(more) if more else None)
@@ -476,7 +476,7 @@ def _finish(item: Queued, ready: _Ready, now: int) -> str:
     next_retry_at = None
     if outcome != "delivered" and attempt < MAX_ATTEMPTS:
         delay = backoff_s(attempt)
-        webhooks_dal.change_visibility(item.receipt_handle, delay)
+        queues.change_visibility(queues.CALLBACKS, item.receipt_handle, delay)
         next_retry_at = now + delay
     _log(job, attempt, answer, outcome=outcome, at=now, next_retry_at=next_retry_at)
     metrics.add_metric(name=f"Webhooks{outcome.capitalize()}", unit=MetricUnit.Count, value=1)

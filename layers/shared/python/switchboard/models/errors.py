@@ -34,6 +34,13 @@ class BadRequest(ProblemError):
     """The request is malformed (not JSON, credentials in the URL, ...)."""
 
 
+class InvalidJson(BadRequest):
+    """The request body is not JSON (as the resolver's and the local routes' parsers find it)."""
+
+    code = "invalid_json"
+    title = "Invalid JSON"
+
+
 class ValidationFailed(ProblemError):
     """The request is well-formed but its content is invalid; `errors` point at each bad field."""
 
@@ -121,6 +128,21 @@ class ServiceUnavailable(ProblemError):
 
     def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_s))})
+
+
+class CardDataRefused(ValidationFailed):
+    """A field holds what looks like a payment card number (R70): named apart from other invalid fields."""
+
+    code = "card_data_refused"
+    title = "Card data refused"
+
+
+class InternalError(ProblemError):
+    """Something failed on our side; what failed goes to the log, never to the caller."""
+
+    status = 500
+    code = "internal_error"
+    title = "Internal error"
 
 
 class FieldError(BaseModel):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Json, StringConstraints
 
 from switchboard.catalog import Channel
 from switchboard.models.one_time import ONE_TIME_SECRET
+from switchboard.models.queues import QueueRecord
 from switchboard.models.recipients import E164_PATTERN
 from switchboard.models.templates import LANGUAGE_PATTERN, MAX_PARAMETER_CHARS, MAX_PARAMETERS, NAME_PATTERN
 from switchboard.models.webhooks import DeliveryOut
@@ -157,6 +158,16 @@ class BroadcastOut(BaseModel):
     skipped: Skipped
 
 
-def dump(model: BaseModel) -> dict[str, Any]:
-    """A response model as JSON-ready data, with its aliases (`from`)."""
-    return model.model_dump(mode="json", by_alias=True)
+class SendRecord(BaseModel):
+    """A send queue's record: ids only (no number, no body)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_id: str
+    message_id: str
+
+
+class SendQueueRecord(QueueRecord):
+    """One record of a channel's send queue, as send_worker receives it."""
+
+    body: Json[SendRecord]

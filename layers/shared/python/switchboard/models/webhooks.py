@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, StringConstraints, model_validator
 
 from switchboard.models.one_time import ONE_TIME_SECRET
+from switchboard.models.queues import QueueRecord
 
 
 class EventType(StrEnum):
@@ -107,3 +108,9 @@ class DeliveryJob(BaseModel):
     def target_id(self) -> str:
         """The endpoint or message whose delivery log records this job's attempts."""
         return self.endpoint_id or self.message_id or ""
+
+
+class CallbackQueueRecord(QueueRecord):
+    """One record of the Callbacks queue, as callback_worker receives it."""
+
+    body: Json[DeliveryJob]

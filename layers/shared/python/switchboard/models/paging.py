@@ -1,0 +1,19 @@
+"""Paging: the bounds and default of every list's `?limit=` (API.md "pagination") and the one refusal."""
+
+from __future__ import annotations
+
+from switchboard.models.errors import ValidationFailed
+
+MIN_LIMIT = 1
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 25
+LIMIT_MESSAGE = f"A whole number from {MIN_LIMIT} to {MAX_LIMIT} (default {DEFAULT_LIMIT})."
+
+
+def check_limit(limit: int) -> int:
+    """`limit`, or the same 422 `validation_failed` (pointer `/limit`) that the route's parameter answers."""
+    if not MIN_LIMIT <= limit <= MAX_LIMIT:
+        raise ValidationFailed(
+            "The request has invalid fields.", errors=[{"pointer": "/limit", "message": LIMIT_MESSAGE}]
+        )
+    return limit
