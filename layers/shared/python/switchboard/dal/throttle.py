@@ -36,6 +36,16 @@ class LoginThrottleItem(BaseItem):
     expires_at = NumberAttribute()
 
 
+def email_key(email_index: str) -> str:
+    """Keyed by the e-mail's blind index, whether or not a user has it (lockout reveals nothing)."""
+    return f"LIMIT#LOGIN#EMAIL#{email_index}"
+
+
+def ip_key(ip_digest: str) -> str:
+    """Keyed by a keyed digest of the client IP: the table holds no address."""
+    return f"LIMIT#LOGIN#IP#{ip_digest}"
+
+
 @dataclass(frozen=True)
 class Slot:
     """A reserved attempt: which item, its window, and the slot's number in that window (1 = the first)."""

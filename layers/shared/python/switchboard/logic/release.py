@@ -45,7 +45,7 @@ def run() -> ReleaseReport:
 
 def _one(held: dict[str, Any], standings: standing.Memo, report: ReleaseReport) -> None:
     account_id = held["account_id"]
-    if held["sk"] == holds_dal.RESUME_SK:
+    if holds_dal.is_resume(held):
         standings.forget(account_id)
         report.resumed += standing.release(account_id, held.get("token"))
         return
@@ -67,7 +67,6 @@ def _one(held: dict[str, Any], standings: standing.Memo, report: ReleaseReport) 
         report.expired += 1
     else:
         # Enqueue first: a crash before unhold only means a second record, which the worker ignores.
-        item.pop("gsi2pk", None)
-        messages_logic.enqueue(item)
+        messages_logic.enqueue(holds_dal.off_index(item))
         report.released += 1
     store.unhold(account_id, message_id)
