@@ -8,10 +8,7 @@ from typing import Any
 
 from switchboard import clock, ids
 from switchboard.auth import Principal
-from switchboard.crypto import envelope
-from switchboard.dal import messaging as table
 from switchboard.dal import recipients as store
-from switchboard.dal.keys import account_pk
 from switchboard.logic import audit, notify
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.audit import Scalar
@@ -77,28 +74,17 @@ def append(
     recipient_id = recipient["recipient_id"]
     entry_id = ids.new_id("cns")
     at = clock.rfc3339(clock.now())
-    pk, sk = account_pk(account_id), store.consent_sk(recipient_id, entry_id)
-    item: dict[str, Any] = {
-        "pk": pk,
-        "sk": sk,
-        "entry_id": entry_id,
-        "recipient_id": recipient_id,
-        "channel": channel,
-        "status": status,
-        "source": source,
-        "at": at,
-    }
-    if overrides is not None:
-        item["overrides_opt_out"] = True
-        item["overridden_entry_id"] = overrides
-    if evidence is not None:
-        item["evidence_sealed"] = envelope.seal(
-            account_id,
-            evidence.model_dump_json(exclude_none=True),
-            table=table.TABLE,
-            item_key=table.item_key(pk, sk),
-            field="evidence_sealed",
-        )
+    item = store.new_consent_entry(
+        account_id,
+        entry_id=entry_id,
+        recipient_id=recipient_id,
+        channel=channel,
+        status=status,
+        source=source,
+        at=at,
+        overrides=overrides,
+        evidence_json=evidence.model_dump_json(exclude_none=True) if evidence is not None else None,
+    )
     if not store.set_consent(account_id, item, expected_last=expected_last):
         if expected_last is _ANY or store.get(account_id, recipient_id) is None:
             raise NotFound("No recipient with this id.")
@@ -129,13 +115,7 @@ def append(
 def _entry(account_id: str, item: dict[str, Any]) -> ConsentEntry:
     evidence = None
     if item.get("evidence_sealed"):
-        raw = envelope.open_sealed(
-            account_id,
-            item["evidence_sealed"],
-            table=table.TABLE,
-            item_key=table.item_key(item["pk"], item["sk"]),
-            field="evidence_sealed",
-        )
+        raw = store.open_field(account_id, item, "evidence_sealed")
         evidence = Evidence(**json.loads(raw))
     return ConsentEntry(
         id=item["entry_id"],
