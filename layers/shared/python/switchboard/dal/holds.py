@@ -42,12 +42,6 @@ def take_resume(account_id: str, *, token: str | None) -> bool:
     return take(account_id, RESUME_SK, token=token)
 
 
-def off_index(item: dict[str, Any]) -> dict[str, Any]:
-    """A released message item without its hold index entry (what the send queue carries)."""
-    item.pop("gsi2pk", None)
-    return item
-
-
 def hold_pk(account_id: str) -> str:
     """gsi2 partition of one account's held traffic (never read by the release job's due query)."""
     return f"HOLD#{account_id}"

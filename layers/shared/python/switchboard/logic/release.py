@@ -67,6 +67,7 @@ def _one(held: dict[str, Any], standings: standing.Memo, report: ReleaseReport) 
         report.expired += 1
     else:
         # Enqueue first: a crash before unhold only means a second record, which the worker ignores.
-        messages_logic.enqueue(holds_dal.off_index(item))
+        item.pop("gsi2pk", None)
+        messages_logic.enqueue(item)
         report.released += 1
     store.unhold(account_id, message_id)
