@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from switchboard import clock, ids
 from switchboard.auth import Principal
@@ -95,9 +95,15 @@ def render(principal: Principal, item: dict[str, Any]) -> RecipientOut:
     )
 
 
-def fetch(account_id: str, recipient_id: str) -> dict[str, Any]:
+class RecipientReader(Protocol):
+    """Reads recipients: `dal.recipients`, or an in-memory fake."""
+
+    def get(self, account_id: str, recipient_id: str) -> dict[str, Any] | None: ...
+
+
+def fetch(account_id: str, recipient_id: str, *, repo: RecipientReader = store) -> dict[str, Any]:
     """The stored recipient, or 404 (other accounts' ids look exactly like missing ones)."""
-    item = store.get(account_id, recipient_id) if recipient_id.startswith("rcp_") else None
+    item = repo.get(account_id, recipient_id) if recipient_id.startswith("rcp_") else None
     if item is None:
         raise NotFound("No recipient with this id.")
     return item
