@@ -50,6 +50,11 @@ def event_sk(seq: int) -> str:
     return f"{SK_PREFIX}{seq:0{SEQ_DIGITS}d}"
 
 
+def in_place(place: str, seq: int) -> bool:
+    """Whether an event read from `place` (its sort key, as `oldest_first` yields it) is stored as number `seq`."""
+    return place == event_sk(seq)
+
+
 def _table() -> str:
     return settings.get().table(TABLE_ENV)
 

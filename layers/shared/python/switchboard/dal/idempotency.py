@@ -61,6 +61,12 @@ def item_key(account_id: str, key: str) -> tuple[str, str]:
     return account_pk(account_id), f"IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
 
 
+def associated_data(key: tuple[str, str]) -> dict[str, str]:
+    """What a stored response is sealed to: this table, this record's key, the `response` field."""
+    pk, sk = key
+    return {"table": TABLE_ID, "item_key": f"{pk}|{sk}", "field": "response"}
+
+
 def _table() -> str:
     return settings.get().table(TABLE_ENV)
 

@@ -50,7 +50,7 @@ def ip_key(ip_digest: str) -> str:
 class Slot:
     """A reserved attempt: which item, its window, and the slot's number in that window (1 = the first)."""
 
-    pk: str
+    key: str  # the throttled item's partition key
     window_start: int
     number: int
 
@@ -88,7 +88,7 @@ def reserve(pk: str, *, now: int, window_s: int, limit: int) -> Slot | Refusal:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
             stored = response["Attributes"]
-            return Slot(pk=pk, window_start=_number(stored, "window_start"), number=_number(stored, "failures"))
+            return Slot(key=pk, window_start=_number(stored, "window_start"), number=_number(stored, "failures"))
         except ClientError as error:
             if not clients.conditional_failed(error):
                 raise
@@ -112,7 +112,7 @@ def reserve(pk: str, *, now: int, window_s: int, limit: int) -> Slot | Refusal:
                 ConditionExpression="attribute_not_exists(pk) OR (window_start < :oldest AND locked_until <= :now)",
                 ExpressionAttributeValues={":oldest": {"N": str(now - window_s)}, ":now": {"N": str(now)}},
             )
-            return Slot(pk=pk, window_start=now, number=1)
+            return Slot(key=pk, window_start=now, number=1)
         except ClientError as error:
             if not clients.conditional_failed(error):
                 raise
@@ -125,7 +125,7 @@ def release(slot: Slot) -> None:
     try:
         clients.dynamodb().update_item(
             TableName=settings.get().table(TABLE_ENV),
-            Key=_key(slot.pk),
+            Key=_key(slot.key),
             UpdateExpression="ADD failures :minus",
             ConditionExpression="window_start = :window AND failures > :zero",
             ExpressionAttributeValues={

@@ -60,8 +60,8 @@ class Attempt:
         locked_email = False
         for slot in self._slots:
             if slot.number >= MAX_FAILURES:
-                newly = throttle.lock(slot.pk, until=now + LOCK_S)
-                locked_email = locked_email or (newly and slot.pk == email_key(self.email_index))
+                newly = throttle.lock(slot.key, until=now + LOCK_S)
+                locked_email = locked_email or (newly and slot.key == email_key(self.email_index))
         return locked_email
 
     def succeeded(self) -> None:
@@ -70,8 +70,8 @@ class Attempt:
             return
         self.settled = True
         for slot in self._slots:
-            if slot.pk == email_key(self.email_index):
-                throttle.clear(slot.pk)
+            if slot.key == email_key(self.email_index):
+                throttle.clear(slot.key)
             else:
                 throttle.release(slot)
 
