@@ -268,3 +268,13 @@ def spend_recovery_code(user: UserItem, index: int, phc: str) -> bool:
             return False
         raise
     return True
+
+
+def new_account(account_id: str, **attributes: Any) -> AccountItem:
+    """An account item (not stored yet) under its key."""
+    return AccountItem(account_pk(account_id), ACCOUNT_SK, account_id=account_id, **attributes)
+
+
+def new_user(account_id: str, user_id: str, **attributes: Any) -> UserItem:
+    """A user item (not stored yet) under its key; seal its e-mail with `dal.sealed.seal(user, "email", …)`."""
+    return UserItem(account_pk(account_id), user_sk(user_id), user_id=user_id, account_id=account_id, **attributes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, UpdateError
@@ -55,6 +55,11 @@ class KeyLookupItem(BaseItem):
 
     account_id = UnicodeAttribute()
     expires_at = NumberAttribute()
+
+
+def new_key(account_id: str, key_id: str, **attributes: Any) -> ApiKeyItem:
+    """A key (not stored yet) under its account."""
+    return ApiKeyItem(account_pk(account_id), key_sk(key_id), key_id=key_id, account_id=account_id, **attributes)
 
 
 def put(item: ApiKeyItem, *, cap: int) -> None:

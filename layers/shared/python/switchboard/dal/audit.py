@@ -1,22 +1,22 @@
-"""The Audit table: `pk=ACCT#<id>`, `sk=EVT#<seq>`, one chained event per item; only conditional PutItem, Query and
-the anchor job's Scan, ever."""
+"""The Audit table: `pk=ACCT#<id>`, `sk=EVT#<seq>`, one chained event per item (schema `AuditEventItem`); only
+conditional PutItem, Query and the anchor job's Scan, ever."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from switchboard import settings
 from switchboard.dal import clients
-from switchboard.dal.keys import account_pk
+from switchboard.dal.keys import ACCOUNT_PREFIX, account_of, account_pk
+from switchboard.dal.schema import Schema, decode, encode
 
 TABLE_ENV = "AUDIT_TABLE"
 SEQ_DIGITS = 12
 SK_PREFIX = "EVT#"
-CHAIN_ATTRIBUTES = ("pk", "sk", "seq", "prev_hash", "hash", "mac", "prev_mac", "prev_at", "expires_at")
 
 
 @dataclass(frozen=True)
@@ -50,46 +50,47 @@ def event_sk(seq: int) -> str:
     return f"{SK_PREFIX}{seq:0{SEQ_DIGITS}d}"
 
 
+def in_place(place: str, seq: int) -> bool:
+    """Whether an event read from `place` (its sort key, as `oldest_first` yields it) is stored as number `seq`."""
+    return place == event_sk(seq)
+
+
 def _table() -> str:
     return settings.get().table(TABLE_ENV)
 
 
-def _to_attr(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):  # before int: bool is an int in Python
-        return {"BOOL": value}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, dict):
-        return {"M": {str(k): _to_attr(v) for k, v in value.items()}}
-    raise TypeError(f"audit values are str, int, bool or maps of them, not {type(value).__name__}")
+_from_attr = decode  # one attribute value as a plain value (the tamper tests forge items with it)
 
 
-def _from_attr(attr: dict[str, Any]) -> Any:
-    if "S" in attr:
-        return attr["S"]
-    if "BOOL" in attr:
-        return bool(attr["BOOL"])
-    if "N" in attr:
-        return int(attr["N"])
-    if "M" in attr:
-        return {k: _from_attr(v) for k, v in attr["M"].items()}
-    raise ValueError(f"unexpected attribute type {sorted(attr)}")
+@dataclass(frozen=True)
+class AuditEventItem(Schema):
+    """The chain attributes of a stored event; every other attribute of the item is one of the event's fields."""
+
+    pk: str = ""
+    sk: str = ""
+    seq: int = -1  # -1: not a number (a damaged item, which verification reports)
+    prev_hash: str = ""
+    hash: str = ""
+    mac: str = ""
+    prev_mac: str = ""
+    prev_at: str = ""
+    expires_at: int = 0
+
+
+CHAIN_ATTRIBUTES = tuple(field.name for field in fields(AuditEventItem))
 
 
 def _stored(item: dict[str, Any]) -> StoredEvent:
-    plain = {name: _from_attr(attr) for name, attr in item.items()}
-    seq, expires_at = plain.get("seq"), plain.get("expires_at")
+    chain = AuditEventItem.from_item(item)
     return StoredEvent(
-        seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else -1,
-        prev_hash=str(plain.get("prev_hash", "")),
-        hash=str(plain.get("hash", "")),
-        fields={k: v for k, v in plain.items() if k not in CHAIN_ATTRIBUTES},
-        mac=str(plain.get("mac", "")),
-        prev_mac=str(plain.get("prev_mac", "")),
-        prev_at=str(plain.get("prev_at", "")),
-        expires_at=expires_at if isinstance(expires_at, int) and not isinstance(expires_at, bool) else 0,
+        seq=chain.seq,
+        prev_hash=chain.prev_hash,
+        hash=chain.hash,
+        fields={name: decode(attr) for name, attr in item.items() if name not in CHAIN_ATTRIBUTES},
+        mac=chain.mac,
+        prev_mac=chain.prev_mac,
+        prev_at=chain.prev_at,
+        expires_at=chain.expires_at,
     )
 
 
@@ -114,17 +115,19 @@ def append(account_id: str, event: StoredEvent) -> bool:
     "attribute_not_exists"): a role that can PutItem could overwrite. The MAC chain and the anchors make that
     detectable (logic/audit.verify).
     """
-    item = {name: _to_attr(value) for name, value in event.fields.items()}
+    item = {name: encode(value) for name, value in event.fields.items()}
     item.update(
-        pk={"S": account_pk(account_id)},
-        sk={"S": event_sk(event.seq)},
-        seq={"N": str(event.seq)},
-        prev_hash={"S": event.prev_hash},
-        hash={"S": event.hash},
-        mac={"S": event.mac},
-        prev_mac={"S": event.prev_mac},
-        prev_at={"S": event.prev_at},
-        expires_at={"N": str(event.expires_at)},
+        AuditEventItem(
+            pk=account_pk(account_id),
+            sk=event_sk(event.seq),
+            seq=event.seq,
+            prev_hash=event.prev_hash,
+            hash=event.hash,
+            mac=event.mac,
+            prev_mac=event.prev_mac,
+            prev_at=event.prev_at,
+            expires_at=event.expires_at,
+        ).to_item()
     )
     try:
         clients.dynamodb().put_item(TableName=_table(), Item=item, ConditionExpression="attribute_not_exists(pk)")
@@ -180,6 +183,6 @@ def account_ids() -> set[str]:
     for page in pages:
         for item in page.get("Items", []):
             pk = item.get("pk", {}).get("S", "")
-            if pk.startswith("ACCT#"):
-                found.add(pk.removeprefix("ACCT#"))
+            if pk.startswith(ACCOUNT_PREFIX):
+                found.add(account_of(pk))
     return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
@@ -63,6 +63,11 @@ def _event(account_id: str, event_id: str, event_type: str, now: int) -> Billing
         received_at=now,
         expires_at=now + DEDUPE_TTL_S,
     )
+
+
+def new_billing(account_id: str, **attributes: Any) -> BillingItem:
+    """The account's billing state (not stored yet) under its key."""
+    return BillingItem(account_pk(account_id), BILLING_SK, account_id=account_id, **attributes)
 
 
 def seen(account_id: str, event_id: str) -> bool:

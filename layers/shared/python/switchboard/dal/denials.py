@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from switchboard.dal import quota
+from switchboard.dal.keys import account_pk
+from switchboard.dal.schema import Schema
+
+
+@dataclass(frozen=True)
+class DenialCountItem(Schema):
+    """Denied events of one actor counted in one minute (`n`), kept until `expires_at`."""
+
+    pk: str = ""
+    sk: str = ""
+    n: int = 0
+    expires_at: int = 0
 
 
 def take(account_id: str, actor: str, *, minute: int, limit: int, expires_at: int) -> bool:
     """Count one denied event of `actor` in `minute`; False once `limit` were already counted (one UpdateItem)."""
-    return quota.add_within(
-        f"ACCT#{account_id}", f"DENIED#{actor}#{minute}", "n", 1, limit=limit, expires_at=expires_at
-    )
+    key = DenialCountItem(account_pk(account_id), f"DENIED#{actor}#{minute}")
+    return quota.add_within(key.pk, key.sk, "n", 1, limit=limit, expires_at=expires_at)

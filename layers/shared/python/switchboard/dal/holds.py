@@ -22,6 +22,26 @@ RESUME_SK = "HOLD#RESUME"
 PAGE = 100
 
 
+def is_resume(held: dict[str, Any]) -> bool:
+    """A resume request (the release job releases the account's held traffic), not a held message or job."""
+    return held.get("sk") == RESUME_SK
+
+
+def is_webhook_job(held: dict[str, Any]) -> bool:
+    """A held webhook job (its `job` is the queue body), not a held message."""
+    return str(held.get("sk", "")).startswith(HOOK_PREFIX)
+
+
+def take_webhook_job(account_id: str, held: dict[str, Any]) -> bool:
+    """Delete a held webhook job once it is queued again: True if this call removed it."""
+    return take(account_id, str(held["sk"]))
+
+
+def take_resume(account_id: str, *, token: str | None) -> bool:
+    """Delete the account's resume request (only the one carrying `token`, if given)."""
+    return take(account_id, RESUME_SK, token=token)
+
+
 def hold_pk(account_id: str) -> str:
     """gsi2 partition of one account's held traffic (never read by the release job's due query)."""
     return f"HOLD#{account_id}"
@@ -80,6 +100,11 @@ def park_webhook(account_id: str, sk: str, job: str, *, at: int) -> None:
             "gsi2sk": f"{at:012d}#{sk}",
         }
     )
+
+
+def park_webhook_job(account_id: str, event_id: str, target_id: str, job: str, *, at: int) -> None:
+    """Keep one webhook job (one per event and target) until the account may act again."""
+    park_webhook(account_id, hook_sk(event_id, target_id), job, at=at)
 
 
 def take(account_id: str, sk: str, *, token: str | None = None) -> bool:

@@ -1,4 +1,5 @@
-"""Idempotency records (`pk=ACCT#<id>`, `sk=IDEM#<sha256 of the key>`): a lock while in flight, then the response."""
+"""Idempotency records (`pk=ACCT#<id>`, `sk=IDEM#<sha256 of the key>`, schema `IdempotencyItem`): a lock while in
+flight, then the response."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from botocore.exceptions import ClientError
 
 from switchboard import settings
 from switchboard.dal import clients
+from switchboard.dal.keys import account_pk
+from switchboard.dal.schema import Schema
 
 TABLE_ENV = "IDEMPOTENCY_TABLE"
 TABLE_ID = "Idempotency"
@@ -28,9 +31,40 @@ class Record:
     response: str | None  # sealed with the account's data key
 
 
+@dataclass(frozen=True)
+class IdempotencyItem(Schema):
+    """The stored item: a lock (`lock_token`, `lock_until_ms`) while in flight, then the response and its status."""
+
+    pk: str = ""
+    sk: str = ""
+    status: str = ""
+    fingerprint: str = ""
+    lock_token: str | None = None
+    lock_until_ms: int = 0
+    status_code: int | None = None
+    response: str | None = None
+    expires_at: int = 0
+
+    def record(self) -> Record:
+        """What callers see of it."""
+        return Record(
+            status=self.status,
+            fingerprint=self.fingerprint,
+            lock_until_ms=self.lock_until_ms,
+            expires_at=self.expires_at,
+            response=self.response,
+        )
+
+
 def item_key(account_id: str, key: str) -> tuple[str, str]:
     """The record's key; the client's key is hashed so its length and characters never matter to DynamoDB."""
-    return f"ACCT#{account_id}", f"IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
+    return account_pk(account_id), f"IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def associated_data(key: tuple[str, str]) -> dict[str, str]:
+    """What a stored response is sealed to: this table, this record's key, the `response` field."""
+    pk, sk = key
+    return {"table": TABLE_ID, "item_key": f"{pk}|{sk}", "field": "response"}
 
 
 def _table() -> str:
@@ -38,13 +72,7 @@ def _table() -> str:
 
 
 def _record(item: dict[str, Any]) -> Record:
-    return Record(
-        status=item.get("status", {}).get("S", ""),
-        fingerprint=item.get("fingerprint", {}).get("S", ""),
-        lock_until_ms=int(item.get("lock_until_ms", {}).get("N", "0")),
-        expires_at=int(item.get("expires_at", {}).get("N", "0")),
-        response=item.get("response", {}).get("S"),
-    )
+    return IdempotencyItem.from_item(item).record()
 
 
 def claim(
@@ -58,15 +86,15 @@ def claim(
     try:
         clients.dynamodb().put_item(
             TableName=_table(),
-            Item={
-                "pk": {"S": pk},
-                "sk": {"S": sk},
-                "status": {"S": IN_PROGRESS},
-                "fingerprint": {"S": fingerprint},
-                "lock_token": {"S": token},
-                "lock_until_ms": {"N": str(lock_until_ms)},
-                "expires_at": {"N": str(expires_at)},
-            },
+            Item=IdempotencyItem(
+                pk,
+                sk,
+                status=IN_PROGRESS,
+                fingerprint=fingerprint,
+                lock_token=token,
+                lock_until_ms=lock_until_ms,
+                expires_at=expires_at,
+            ).to_item(),
             ConditionExpression="attribute_not_exists(pk) OR expires_at < :now_s"
             " OR (#status = :in_progress AND lock_until_ms < :now_ms)",
             ExpressionAttributeNames={"#status": "status"},
@@ -92,15 +120,15 @@ def complete(
     try:
         clients.dynamodb().put_item(
             TableName=_table(),
-            Item={
-                "pk": {"S": pk},
-                "sk": {"S": sk},
-                "status": {"S": COMPLETED},
-                "fingerprint": {"S": fingerprint},
-                "status_code": {"N": str(status_code)},
-                "response": {"S": response},
-                "expires_at": {"N": str(expires_at)},
-            },
+            Item=IdempotencyItem(
+                pk,
+                sk,
+                status=COMPLETED,
+                fingerprint=fingerprint,
+                status_code=status_code,
+                response=response,
+                expires_at=expires_at,
+            ).to_item(),
             ConditionExpression="lock_token = :token",
             ExpressionAttributeValues={":token": {"S": token}},
         )
@@ -117,7 +145,7 @@ def release(key: tuple[str, str], *, token: str) -> bool:
     try:
         clients.dynamodb().delete_item(
             TableName=_table(),
-            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            Key=IdempotencyItem(pk, sk).key(),
             ConditionExpression="lock_token = :token",
             ExpressionAttributeValues={":token": {"S": token}},
         )

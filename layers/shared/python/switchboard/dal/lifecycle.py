@@ -18,10 +18,14 @@ from switchboard import settings
 from switchboard.dal import clients, messaging
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import ACCOUNT_SK, EMAIL_SK, NUMBER_SK
+from switchboard.dal.accounts import item_key as accounts_item_key
 from switchboard.dal.api_keys import LOOKUP_SK
 from switchboard.dal.keys import account_pk
 from switchboard.dal.members import INVITE_PREFIX, INVITE_TOKEN_SK, USER_PREFIX
+from switchboard.dal.recipients import tombstone_sk
 from switchboard.dal.sessions import token_pk
+from switchboard.dal.throttle import SK as THROTTLE_SK
+from switchboard.dal.throttle import email_key as throttle_email_key
 
 ACCOUNTS_ENV = "ACCOUNTS_TABLE"
 SESSIONS_ENV = "SESSIONS_TABLE"
@@ -32,6 +36,11 @@ RECEIPT_SK = "RECEIPT"
 PENDING = "pending_deletion"
 ACTIVE = "active"
 QUERY_PAGE = 100
+
+
+# Items an account purge keeps, by table env and sort-key prefix: messaging's opt-out tombstones (a blind index of a
+# shredded key: they identify nobody).
+KEEP: dict[str, tuple[str, ...]] = {MESSAGING_ENV: (tombstone_sk(""),)}
 
 
 def receipt_pk(account_id: str) -> str:
@@ -56,6 +65,63 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
 def key_of(item: dict[str, Any]) -> dict[str, Any]:
     """The primary key (attribute values) of a raw item."""
     return {"pk": item["pk"], "sk": item["sk"]}
+
+
+def sealing_key(item: dict[str, Any]) -> str:
+    """The envelope binding (`pk|sk`) of a plain item of any table: what its sealed values were sealed to."""
+    return accounts_item_key(str(item["pk"]), str(item["sk"]))
+
+
+def storage_attribute(name: str) -> bool:
+    """An attribute that only places the item (partition key, index keys), never the customer's data."""
+    return name == "pk" or name.startswith("gsi")
+
+
+class PartitionItem:
+    """One item of an account's partition: its primary key (opaque: hand it back to `delete`) and its values."""
+
+    def __init__(self, table_env: str, raw: dict[str, Any]) -> None:
+        self.table_env = table_env
+        self.key = key_of(raw)
+        self._raw = raw
+        self._values: dict[str, Any] | None = None
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The item as plain values (decoded on first use)."""
+        if self._values is None:
+            self._values = plain(self._raw)
+        return self._values
+
+    @property
+    def _sk(self) -> str:
+        return str(self._raw["sk"]["S"])
+
+    @property
+    def is_account(self) -> bool:
+        """The account item (deleted last: it marks the purge unfinished)."""
+        return self.table_env == ACCOUNTS_ENV and self._sk == ACCOUNT_SK
+
+    @property
+    def is_user(self) -> bool:
+        """A user of the account (its sessions are global items, found through the Sessions index)."""
+        return self.table_env == ACCOUNTS_ENV and self._sk.startswith(USER_PREFIX)
+
+    @property
+    def kept(self) -> bool:
+        """An item a purge keeps (an opt-out tombstone)."""
+        keep = KEEP.get(self.table_env, ())
+        return bool(keep) and self._sk.startswith(keep)
+
+    def lookups(self) -> list[Lookup]:
+        """The global items this one implies."""
+        return lookups_of(self.table_env, self.values)
+
+
+def account_items(table_env: str, table_name: str, account_id: str) -> Iterator[PartitionItem]:
+    """Every item in the account's partition of one table, page by page."""
+    for raw in partition(table_name, account_id):
+        yield PartitionItem(table_env, raw)
 
 
 def mark_pending(account_id: str, *, now: int, purge_after: int) -> bool:
@@ -286,6 +352,11 @@ class Lookup:
     sk: str
     owned: bool = True  # it carries `account_id`: deleted only while it names this account
 
+    @property
+    def key(self) -> dict[str, Any]:
+        """Its primary key (attribute values), for `delete`."""
+        return {"pk": {"S": self.pk}, "sk": {"S": self.sk}}
+
 
 def lookups_of(table_env: str, item: dict[str, Any]) -> list[Lookup]:
     """The global items an account item implies (a plain item from the account's partition of `table_env`)."""
@@ -296,7 +367,7 @@ def lookups_of(table_env: str, item: dict[str, Any]) -> list[Lookup]:
     elif table_env == ACCOUNTS_ENV and sk.startswith(USER_PREFIX):
         found.append(Lookup(ACCOUNTS_ENV, f"EMAIL#{item['email_index']}", EMAIL_SK))
         # The login throttle of the address (keyed by its blind index, no account id on it): logic/throttle.py.
-        found.append(Lookup(LIMITS_ENV, f"LIMIT#LOGIN#EMAIL#{item['email_index']}", "LOGIN", owned=False))
+        found.append(Lookup(LIMITS_ENV, throttle_email_key(str(item["email_index"])), THROTTLE_SK, owned=False))
         if item.get("reset_digest"):
             found.append(Lookup(SESSIONS_ENV, token_pk(str(item["reset_digest"])), "RESET"))
     elif table_env == ACCOUNTS_ENV and sk.startswith(INVITE_PREFIX):

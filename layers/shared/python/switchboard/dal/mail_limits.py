@@ -7,6 +7,7 @@ from typing import ClassVar
 from pynamodb.attributes import NumberAttribute
 
 from switchboard.dal.base import BaseItem
+from switchboard.dal.keys import ACCOUNT_PREFIX
 
 WINDOW_S = 3600
 
@@ -21,6 +22,21 @@ class MailCountItem(BaseItem):
 
     sent = NumberAttribute(default=0)
     expires_at = NumberAttribute()
+
+
+def recipient_scope(email_index: str, kind: str) -> str:
+    """E-mails of one kind to one address (by blind index), whoever asks."""
+    return f"TO#{email_index}#{kind}"
+
+
+def invitations_scope(account_id: str) -> str:
+    """Every invitation one account sends."""
+    return f"{ACCOUNT_PREFIX}{account_id}#invitation"
+
+
+def invitations_to_scope(account_id: str, email_index: str) -> str:
+    """One account's invitations to one address (by blind index)."""
+    return f"{ACCOUNT_PREFIX}{account_id}#TO#{email_index}"
 
 
 def take(scope: str, *, now: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -256,3 +256,10 @@ def remove(user: UserItem, *, other_owner: UserItem | None) -> None:
             transaction.delete(EmailItem(f"EMAIL#{user.email_index}", EMAIL_SK))
     except TransactWriteError as error:
         raise Refused(_failed_at(error, labels)) from error
+
+
+def new_invitation(account_id: str, email_index: str, **attributes: Any) -> InvitationItem:
+    """An invitation (not stored yet) under its key: one per invited address (by blind index)."""
+    return InvitationItem(
+        account_pk(account_id), invitation_sk(email_index), account_id=account_id, email_index=email_index, **attributes
+    )

@@ -1,13 +1,32 @@
-"""Daily message counters per account in the Limits table (`pk=ACCT#<id>`, `sk=QUOTA#MSG#<day>`)."""
+"""Daily message counters per account in the Limits table (`pk=ACCT#<id>`, `sk=QUOTA#MSG#<day>`, schema `QuotaItem`)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
 from switchboard import settings
 from switchboard.dal import clients
+from switchboard.dal.keys import account_pk
+from switchboard.dal.schema import Schema
 
 TABLE_ENV = "LIMITS_TABLE"
+
+
+@dataclass(frozen=True)
+class QuotaItem(Schema):
+    """Messages counted on one day (`used`), kept until `expires_at`."""
+
+    pk: str = ""
+    sk: str = ""
+    used: int = 0
+    expires_at: int = 0
+
+
+def quota_key(account_id: str, day: str) -> tuple[str, str]:
+    """The key of one account's counter for one day."""
+    return account_pk(account_id), f"QUOTA#MSG#{day}"
 
 
 def add_within(pk: str, sk: str, attribute: str, count: int, *, limit: int, expires_at: int) -> bool:
@@ -17,7 +36,7 @@ def add_within(pk: str, sk: str, attribute: str, count: int, *, limit: int, expi
     try:
         clients.dynamodb().update_item(
             TableName=settings.get().table(TABLE_ENV),
-            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            Key=QuotaItem(pk, sk).key(),
             UpdateExpression="ADD #n :count SET expires_at = :expires",
             ConditionExpression="attribute_not_exists(#n) OR #n <= :room",
             ExpressionAttributeNames={"#n": attribute},
@@ -34,20 +53,16 @@ def add_within(pk: str, sk: str, attribute: str, count: int, *, limit: int, expi
     return True
 
 
-def _key(account_id: str, day: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": f"ACCT#{account_id}"}, "sk": {"S": f"QUOTA#MSG#{day}"}}
-
-
 def take(account_id: str, day: str, count: int, *, limit: int, expires_at: int) -> bool:
     """Count `count` more messages today, atomically; False (and nothing counted) when that would pass `limit`."""
-    return add_within(f"ACCT#{account_id}", f"QUOTA#MSG#{day}", "used", count, limit=limit, expires_at=expires_at)
+    return add_within(*quota_key(account_id, day), "used", count, limit=limit, expires_at=expires_at)
 
 
 def give_back(account_id: str, day: str, count: int) -> None:
     """Uncount `count` messages of `day` that were charged but not stored (one atomic ADD of -count)."""
     clients.dynamodb().update_item(
         TableName=settings.get().table(TABLE_ENV),
-        Key=_key(account_id, day),
+        Key=QuotaItem(*quota_key(account_id, day)).key(),
         UpdateExpression="ADD used :minus",
         # Only a counter that exists: a refund never creates one (without its expiry) or goes below zero.
         ConditionExpression="used >= :count",

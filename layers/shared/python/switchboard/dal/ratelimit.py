@@ -1,4 +1,5 @@
-"""Rate-limit buckets in the Limits table (`pk=ACCT#<id>`, `sk=RATE#…`): one conditional UpdateItem per attempt."""
+"""Rate-limit buckets in the Limits table (`pk=ACCT#<id>`, `sk=RATE#…`, schema `RateBucketItem`): one conditional
+UpdateItem per attempt."""
 
 from __future__ import annotations
 
@@ -9,8 +10,20 @@ from botocore.exceptions import ClientError
 
 from switchboard import settings
 from switchboard.dal import clients
+from switchboard.dal.keys import account_pk
+from switchboard.dal.schema import Schema
 
 TABLE_ENV = "LIMITS_TABLE"
+
+
+@dataclass(frozen=True)
+class RateBucketItem(Schema):
+    """One GCRA bucket: its theoretical arrival time (`tat`, microseconds; absent until first used) and its TTL."""
+
+    pk: str = ""
+    sk: str = ""
+    tat: int | None = None
+    expires_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -23,12 +36,12 @@ class Attempt:
 
 def account_bucket(account_id: str) -> tuple[str, str]:
     """The key of the account-wide bucket."""
-    return f"ACCT#{account_id}", "RATE#ACCOUNT"
+    return account_pk(account_id), "RATE#ACCOUNT"
 
 
 def key_bucket(account_id: str, key_id: str) -> tuple[str, str]:
     """The key of one API key's bucket, under its account."""
-    return f"ACCT#{account_id}", f"RATE#KEY#{key_id}"
+    return account_pk(account_id), f"RATE#KEY#{key_id}"
 
 
 def _update(bucket: tuple[str, str], *, expression: str, condition: str, values: dict[str, Any]) -> Attempt:
@@ -36,7 +49,7 @@ def _update(bucket: tuple[str, str], *, expression: str, condition: str, values:
     try:
         response = clients.dynamodb().update_item(
             TableName=settings.get().table(TABLE_ENV),
-            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            Key=RateBucketItem(pk, sk).key(),
             UpdateExpression=expression,
             ConditionExpression=condition,
             ExpressionAttributeValues={k: {"N": str(v)} for k, v in values.items()},
@@ -47,9 +60,9 @@ def _update(bucket: tuple[str, str], *, expression: str, condition: str, values:
     except ClientError as error:
         if not clients.conditional_failed(error):
             raise
-        stored = (cast(dict[str, Any], error.response).get("Item") or {}).get("tat")
-        return Attempt(applied=False, tat=int(stored["N"]) if stored else None)
-    return Attempt(applied=True, tat=int(response["Attributes"]["tat"]["N"]))
+        stored = RateBucketItem.from_item(cast(dict[str, Any], error.response).get("Item") or {})
+        return Attempt(applied=False, tat=stored.tat)
+    return Attempt(applied=True, tat=RateBucketItem.from_item(response["Attributes"]).tat)
 
 
 def advance_busy(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from switchboard.crypto import envelope
 from switchboard.dal import messaging as table
 from switchboard.dal.keys import account_pk
 
@@ -48,6 +49,81 @@ def list_sk(list_id: str) -> str:
 def member_sk(list_id: str, recipient_id: str) -> str:
     """Sort key of a list membership."""
     return f"LISTMEM#{list_id}#{recipient_id}"
+
+
+def _seal(account_id: str, sk: str, field: str, value: str) -> str:
+    """Sealed to this item (its key) and attribute: a sealed value copied to another item or field does not open."""
+    item_key = table.item_key(account_pk(account_id), sk)
+    return envelope.seal(account_id, value, table=table.TABLE, item_key=item_key, field=field)
+
+
+def open_field(account_id: str, item: dict[str, Any], field: str) -> str:
+    """A sealed attribute of a stored recipient or ledger entry, in clear (never logged)."""
+    item_key = table.item_key(item["pk"], item["sk"])
+    return envelope.open_sealed(account_id, item[field], table=table.TABLE, item_key=item_key, field=field)
+
+
+def new_recipient(
+    account_id: str,
+    recipient_id: str,
+    *,
+    e164: str,
+    phone_index: str,
+    country: str,
+    consent: dict[str, str],
+    created_at: str,
+    name: str | None = None,
+    attributes_json: str | None = None,
+) -> dict[str, Any]:
+    """A recipient item ready for `create`: the number, name and attributes sealed, the number found by blind index."""
+    sk = recipient_sk(recipient_id)
+    item: dict[str, Any] = {
+        "pk": account_pk(account_id),
+        "sk": sk,
+        "recipient_id": recipient_id,
+        "phone_sealed": _seal(account_id, sk, "phone_sealed", e164),
+        "phone_index": phone_index,
+        "country": country,
+        "consent": consent,
+        "created_at": created_at,
+    }
+    if name is not None:
+        item["name_sealed"] = _seal(account_id, sk, "name_sealed", name)
+    if attributes_json is not None:
+        item["attributes_sealed"] = _seal(account_id, sk, "attributes_sealed", attributes_json)
+    return item
+
+
+def new_consent_entry(
+    account_id: str,
+    *,
+    entry_id: str,
+    recipient_id: str,
+    channel: str,
+    status: str,
+    source: str,
+    at: str,
+    overrides: str | None = None,
+    evidence_json: str | None = None,
+) -> dict[str, Any]:
+    """A ledger entry ready for `set_consent` (its evidence sealed)."""
+    sk = consent_sk(recipient_id, entry_id)
+    item: dict[str, Any] = {
+        "pk": account_pk(account_id),
+        "sk": sk,
+        "entry_id": entry_id,
+        "recipient_id": recipient_id,
+        "channel": channel,
+        "status": status,
+        "source": source,
+        "at": at,
+    }
+    if overrides is not None:
+        item["overrides_opt_out"] = True
+        item["overridden_entry_id"] = overrides
+    if evidence_json is not None:
+        item["evidence_sealed"] = _seal(account_id, sk, "evidence_sealed", evidence_json)
+    return item
 
 
 def create(account_id: str, item: dict[str, Any], phone_index: str) -> str | None:

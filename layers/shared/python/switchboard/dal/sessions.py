@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
@@ -10,6 +10,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
+from switchboard.dal.keys import account_pk
 
 SESSION_SK = "SESSION"
 TABLE = "Sessions"
@@ -22,7 +23,7 @@ def token_pk(digest: str) -> str:
 
 def user_sessions_key(account_id: str, user_id: str) -> str:
     """The index partition of one user's sessions (listing, the 10-session cap, ending all)."""
-    return f"ACCT#{account_id}#USER#{user_id}#SESSIONS"
+    return f"{account_pk(account_id)}#USER#{user_id}#SESSIONS"
 
 
 class UserSessionsIndex(GlobalSecondaryIndex["SessionItem"]):  # type: ignore[no-untyped-call]
@@ -160,3 +161,17 @@ def consume_token(item: TokenItem) -> bool:
 def delete_token(digest: str, kind: str) -> None:
     """Forget a token (a newer one replaced it)."""
     TokenItem(token_pk(digest), kind).delete()
+
+
+def new_session(token_digest: str, *, session_id: str, account_id: str, user_id: str, **attributes: Any) -> SessionItem:
+    """A session (not stored yet) under its token's digest, listed under its user (ids sort oldest first)."""
+    return SessionItem(
+        token_pk(token_digest),
+        SESSION_SK,
+        session_id=session_id,
+        account_id=account_id,
+        user_id=user_id,
+        gsi1pk=user_sessions_key(account_id, user_id),
+        gsi1sk=session_id,
+        **attributes,
+    )

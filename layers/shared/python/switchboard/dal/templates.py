@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -44,6 +44,18 @@ class TemplateItem(BaseItem):
     created_by = UnicodeAttribute()
     created_at = NumberAttribute()
     cap_slot = UnicodeAttribute(null=True)
+
+
+def new_template(account_id: str, name: str, language: str, **attributes: Any) -> TemplateItem:
+    """A template (not stored yet) under its key: one per name and language."""
+    return TemplateItem(
+        account_pk(account_id),
+        template_sk(name, language),
+        account_id=account_id,
+        name=name,
+        language=language,
+        **attributes,
+    )
 
 
 def put(item: TemplateItem, *, cap: int) -> None:

@@ -36,11 +36,21 @@ class LoginThrottleItem(BaseItem):
     expires_at = NumberAttribute()
 
 
+def email_key(email_index: str) -> str:
+    """Keyed by the e-mail's blind index, whether or not a user has it (lockout reveals nothing)."""
+    return f"LIMIT#LOGIN#EMAIL#{email_index}"
+
+
+def ip_key(ip_digest: str) -> str:
+    """Keyed by a keyed digest of the client IP: the table holds no address."""
+    return f"LIMIT#LOGIN#IP#{ip_digest}"
+
+
 @dataclass(frozen=True)
 class Slot:
     """A reserved attempt: which item, its window, and the slot's number in that window (1 = the first)."""
 
-    pk: str
+    key: str  # the throttled item's partition key
     window_start: int
     number: int
 
@@ -78,7 +88,7 @@ def reserve(pk: str, *, now: int, window_s: int, limit: int) -> Slot | Refusal:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
             stored = response["Attributes"]
-            return Slot(pk=pk, window_start=_number(stored, "window_start"), number=_number(stored, "failures"))
+            return Slot(key=pk, window_start=_number(stored, "window_start"), number=_number(stored, "failures"))
         except ClientError as error:
             if not clients.conditional_failed(error):
                 raise
@@ -102,7 +112,7 @@ def reserve(pk: str, *, now: int, window_s: int, limit: int) -> Slot | Refusal:
                 ConditionExpression="attribute_not_exists(pk) OR (window_start < :oldest AND locked_until <= :now)",
                 ExpressionAttributeValues={":oldest": {"N": str(now - window_s)}, ":now": {"N": str(now)}},
             )
-            return Slot(pk=pk, window_start=now, number=1)
+            return Slot(key=pk, window_start=now, number=1)
         except ClientError as error:
             if not clients.conditional_failed(error):
                 raise
@@ -115,7 +125,7 @@ def release(slot: Slot) -> None:
     try:
         clients.dynamodb().update_item(
             TableName=settings.get().table(TABLE_ENV),
-            Key=_key(slot.pk),
+            Key=_key(slot.key),
             UpdateExpression="ADD failures :minus",
             ConditionExpression="window_start = :window AND failures > :zero",
             ExpressionAttributeValues={

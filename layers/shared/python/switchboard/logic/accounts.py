@@ -15,9 +15,9 @@ from switchboard.catalog import CHANNELS
 from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
+from switchboard.dal import sealed
 from switchboard.dal import sessions as sessions_dal
-from switchboard.dal.accounts import AccountItem, NewSender, UserItem
-from switchboard.dal.keys import account_pk
+from switchboard.dal.accounts import NewSender, UserItem
 from switchboard.logic import api_keys, audit, mailer, notices, sessions, throttle
 from switchboard.models.errors import BadRequest, NotFound
 from switchboard.models.identity import MeOut, PasswordChangeIn, ResetConfirmIn, SignupIn
@@ -82,13 +82,9 @@ def _create(job: dict[str, Any]) -> UserItem | None:
     account_id, user_id = ids.new_id("acct"), ids.new_id("usr")
     envelope.create_key(account_id)
     now = int(clock.timestamp())
-    pk, sk = account_pk(account_id), accounts_dal.user_sk(user_id)
-    owner = UserItem(
-        pk,
-        sk,
-        user_id=user_id,
-        account_id=account_id,
-        email_sealed=envelope.seal(account_id, email, table=accounts_dal.TABLE, item_key=f"{pk}|{sk}", field="email"),
+    owner = accounts_dal.new_user(
+        account_id,
+        user_id,
         email_index=index,
         role="owner",
         password_phc=job["password_phc"],
@@ -97,10 +93,9 @@ def _create(job: dict[str, Any]) -> UserItem | None:
         created_at=now,
         password_changed_at=now,
     )
+    owner.email_sealed = sealed.seal(owner, "email", email)
     for _ in range(_CREATE_ATTEMPTS):
-        account = AccountItem(
-            pk, accounts_dal.ACCOUNT_SK, account_id=account_id, name=job["account_name"], created_at=now
-        )
+        account = accounts_dal.new_account(account_id, name=job["account_name"], created_at=now)
         senders = [NewSender(channel=c, carrier=SANDBOX_CARRIER, number=_sandbox_number()) for c in CHANNELS]
         try:
             accounts_dal.create_account(account, owner, senders)

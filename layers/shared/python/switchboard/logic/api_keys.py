@@ -8,7 +8,6 @@ from switchboard.crypto import tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import api_keys as keys_dal
 from switchboard.dal.api_keys import ApiKeyItem
-from switchboard.dal.keys import account_pk
 from switchboard.logic import audit, caps, notices
 from switchboard.models.api_keys import ApiKeyCreated, ApiKeyIn, ApiKeyList, ApiKeyOut
 from switchboard.models.errors import Forbidden, NotFound, ValidationFailed
@@ -49,11 +48,9 @@ def _issue(principal: Principal, *, name: str, role: str, expires_at: int, meta:
     key_id = ids.new_id("key")
     key, parts = tokens.new_api_key(_mode(), key_id)
     secret_hash, version = tokens.hash_api_secret(parts.secret)
-    item = ApiKeyItem(
-        account_pk(principal.account_id),
-        keys_dal.key_sk(key_id),
-        key_id=key_id,
-        account_id=principal.account_id,
+    item = keys_dal.new_key(
+        principal.account_id,
+        key_id,
         name=name,
         role=role,
         mode=parts.mode,

@@ -229,9 +229,9 @@ def _walk(  # noqa: PLR0911 - one return per kind of break
     expected_seq = chain.last_seq + 1
     prev_hash = after.hash if after else GENESIS_HASH
     prev_mac = after.mac if after else GENESIS_MAC
-    for sk, event in events:
+    for place, event in events:
         chain.checked += 1
-        ident = str(event.fields.get("id") or sk)
+        ident = str(event.fields.get("id") or place)
         if event.seq != expected_seq:
             # Only expiry may leave a gap: the event after it says its predecessor's time, under its MAC.
             if event.seq < expected_seq or not _expired(event.prev_at, now):
@@ -239,7 +239,7 @@ def _walk(  # noqa: PLR0911 - one return per kind of break
         elif event.prev_hash != prev_hash or event.prev_mac != prev_mac:
             return _Break(chain.checked, ident, "broken_link")
         if (
-            sk != store.event_sk(event.seq)
+            not store.in_place(place, event.seq)
             or event.fields.get("account_id") != account_id
             or chain_hash(account_id, event.seq, event.prev_hash, event.fields) != event.hash
         ):

@@ -13,8 +13,6 @@ from switchboard import clock
 from switchboard.cards import contains_card_number, contains_card_number_in
 from switchboard.crypto import secrets
 from switchboard.dal import billing as billing_dal
-from switchboard.dal.billing import BillingItem
-from switchboard.dal.keys import account_pk
 from switchboard.logic import audit
 from switchboard.models.billing import BillingAnswer, BillingEvent, Subscription
 from switchboard.models.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
@@ -117,10 +115,8 @@ def receive(body: str, signature: str | None, meta: RequestMeta) -> BillingAnswe
         return BillingAnswer(status="duplicate")
     previous = billing_dal.get(account_id)
     now = int(clock.timestamp())
-    billing = BillingItem(
-        account_pk(account_id),
-        billing_dal.BILLING_SK,
-        account_id=account_id,
+    billing = billing_dal.new_billing(
+        account_id,
         customer_id=subscription.customer,
         subscription_id=subscription.id,
         plan=plan,

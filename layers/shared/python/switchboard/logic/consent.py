@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from switchboard import clock, ids
 from switchboard.auth import Principal
-from switchboard.crypto import envelope
-from switchboard.dal import messaging as table
 from switchboard.dal import recipients as store
-from switchboard.dal.keys import account_pk
 from switchboard.logic import audit, notify
 from switchboard.logic import recipients as recipients_logic
-from switchboard.models.audit import Scalar
+from switchboard.models.audit import AuditEvent, Outcome, Scalar
 from switchboard.models.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from switchboard.models.recipients import ConsentEntry, ConsentIn, ConsentLedger, Evidence
 from switchboard.models.request import RequestMeta
@@ -28,6 +25,61 @@ _PLATFORM_PREFIXES = ("keyword", "carrier", "inbound", "platform", "system", "wh
 # How far ahead of our clock an evidence's captured_at may be (the capturing server's clock may run a little fast).
 EVIDENCE_SKEW_S = 300
 _ANY = True  # set_consent's "whatever came before"
+
+
+class ConsentStore(Protocol):
+    """The recipients repository as the ledger uses it: `dal.recipients` (moto tests), or an in-memory fake."""
+
+    def get(self, account_id: str, recipient_id: str) -> dict[str, Any] | None: ...
+    def consent_last_attr(self, channel: str) -> str: ...
+    def latest_consent(
+        self, account_id: str, recipient_id: str, channel: str, *, status: str | None = None
+    ) -> dict[str, Any] | None: ...
+    def new_consent_entry(
+        self,
+        account_id: str,
+        *,
+        entry_id: str,
+        recipient_id: str,
+        channel: str,
+        status: str,
+        source: str,
+        at: str,
+        overrides: str | None = None,
+        evidence_json: str | None = None,
+    ) -> dict[str, Any]: ...
+    def set_consent(
+        self, account_id: str, entry: dict[str, Any], *, expected_last: str | bool | None = True
+    ) -> bool: ...
+    def open_field(self, account_id: str, item: dict[str, Any], field: str) -> str: ...
+    def remove_tombstone_channel(self, account_id: str, phone_index: str, channel: str) -> None: ...
+    def ledger(
+        self, account_id: str, recipient_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+
+class AuditLog(Protocol):
+    """Where decisions are recorded: `logic.audit`, or a fake that keeps the events."""
+
+    def record(
+        self,
+        *,
+        account_id: str,
+        type: str,
+        outcome: Outcome,
+        actor: str,
+        meta: RequestMeta | None = None,
+        target: dict[str, str] | None = None,
+        data: dict[str, Scalar] | None = None,
+    ) -> AuditEvent: ...
+
+
+class Events(Protocol):
+    """Where webhook events go: `logic.notify`, or a fake that keeps them."""
+
+    def publish(
+        self, account_id: str, event_type: str, data: dict[str, Any], *, message: dict[str, Any] | None = None
+    ) -> int: ...
 
 
 class ConsentChanged(Conflict):
@@ -69,6 +121,9 @@ def append(
     evidence: Evidence | None = None,
     expected_last: str | bool | None = _ANY,
     overrides: str | None = None,
+    repo: ConsentStore = store,
+    trail: AuditLog = audit,
+    events: Events = notify,
 ) -> ConsentEntry:
     """Append one entry (and make it current), audit it, and publish `recipient.opted_out` on an opt-out.
 
@@ -77,38 +132,27 @@ def append(
     recipient_id = recipient["recipient_id"]
     entry_id = ids.new_id("cns")
     at = clock.rfc3339(clock.now())
-    pk, sk = account_pk(account_id), store.consent_sk(recipient_id, entry_id)
-    item: dict[str, Any] = {
-        "pk": pk,
-        "sk": sk,
-        "entry_id": entry_id,
-        "recipient_id": recipient_id,
-        "channel": channel,
-        "status": status,
-        "source": source,
-        "at": at,
-    }
-    if overrides is not None:
-        item["overrides_opt_out"] = True
-        item["overridden_entry_id"] = overrides
-    if evidence is not None:
-        item["evidence_sealed"] = envelope.seal(
-            account_id,
-            evidence.model_dump_json(exclude_none=True),
-            table=table.TABLE,
-            item_key=table.item_key(pk, sk),
-            field="evidence_sealed",
-        )
-    if not store.set_consent(account_id, item, expected_last=expected_last):
-        if expected_last is _ANY or store.get(account_id, recipient_id) is None:
+    item = repo.new_consent_entry(
+        account_id,
+        entry_id=entry_id,
+        recipient_id=recipient_id,
+        channel=channel,
+        status=status,
+        source=source,
+        at=at,
+        overrides=overrides,
+        evidence_json=evidence.model_dump_json(exclude_none=True) if evidence is not None else None,
+    )
+    if not repo.set_consent(account_id, item, expected_last=expected_last):
+        if expected_last is _ANY or repo.get(account_id, recipient_id) is None:
             raise NotFound("No recipient with this id.")
         raise ConsentChanged("The consent on this channel changed meanwhile: read the ledger and try again.")
     if status == "opted_in":
-        store.remove_tombstone_channel(account_id, recipient["phone_index"], channel)
+        repo.remove_tombstone_channel(account_id, recipient["phone_index"], channel)
     data: dict[str, Scalar] = {"channel": channel, "status": status, "source": source}
     if overrides is not None:
         data |= {"overrides_opt_out": True, "overridden_entry_id": overrides}
-    audit.record(
+    trail.record(
         account_id=account_id,
         type="consent.changed",
         outcome="success",
@@ -118,24 +162,18 @@ def append(
         data=data,
     )
     if status == "opted_out":
-        notify.publish(
+        events.publish(
             account_id,
             "recipient.opted_out",
             {"recipient_id": recipient_id, "channel": channel, "source": source, "at": at},
         )
-    return _entry(account_id, item)
+    return _entry(account_id, item, repo)
 
 
-def _entry(account_id: str, item: dict[str, Any]) -> ConsentEntry:
+def _entry(account_id: str, item: dict[str, Any], repo: ConsentStore) -> ConsentEntry:
     evidence = None
     if item.get("evidence_sealed"):
-        raw = envelope.open_sealed(
-            account_id,
-            item["evidence_sealed"],
-            table=table.TABLE,
-            item_key=table.item_key(item["pk"], item["sk"]),
-            field="evidence_sealed",
-        )
+        raw = repo.open_field(account_id, item, "evidence_sealed")
         evidence = Evidence(**json.loads(raw))
     return ConsentEntry(
         id=item["entry_id"],
@@ -150,7 +188,16 @@ def _entry(account_id: str, item: dict[str, Any]) -> ConsentEntry:
     )
 
 
-def record(principal: Principal, recipient_id: str, body: ConsentIn, meta: RequestMeta) -> ConsentEntry:
+def record(
+    principal: Principal,
+    recipient_id: str,
+    body: ConsentIn,
+    meta: RequestMeta,
+    *,
+    repo: ConsentStore = store,
+    trail: AuditLog = audit,
+    events: Events = notify,
+) -> ConsentEntry:
     """POST /v1/recipients/{id}/consents: never a platform-only source; an opt-in over an opt-out only over one
     the account recorded, with evidence, flagged; the person's own opt-out only the person lifts (409)."""
     if platform_only(body.source):
@@ -160,9 +207,9 @@ def record(principal: Principal, recipient_id: str, body: ConsentIn, meta: Reque
             errors=[{"pointer": "/source", "message": f"{body.source!r} cannot be written through the API"}],
         )
     account_id = principal.account_id
-    recipient = recipients_logic.fetch(account_id, recipient_id)
-    expected = recipient.get(store.consent_last_attr(body.channel))
-    latest = store.latest_consent(account_id, recipient_id, body.channel)
+    recipient = recipients_logic.fetch(account_id, recipient_id, repo=repo)
+    expected = recipient.get(repo.consent_last_attr(body.channel))
+    latest = repo.latest_consent(account_id, recipient_id, body.channel)
     overrides = None
     opted_out = latest["status"] == "opted_out" if latest else current(recipient, body.channel) == "opted_out"
     if body.status == "opted_in" and opted_out:
@@ -189,6 +236,9 @@ def record(principal: Principal, recipient_id: str, body: ConsentIn, meta: Reque
         # An opt-out always lands; an opt-in only on the entry it was decided on.
         expected_last=expected if body.status == "opted_in" else _ANY,
         overrides=overrides,
+        repo=repo,
+        trail=trail,
+        events=events,
     )
 
 
@@ -218,13 +268,15 @@ def _check_override_evidence(evidence: Evidence | None, opt_out: dict[str, Any])
         raise refuse("/evidence/captured_at", "after the opt-out it overrides and not in the future")
 
 
-def ledger(principal: Principal, recipient_id: str, *, limit: int, cursor: str | None) -> ConsentLedger:
+def ledger(
+    principal: Principal, recipient_id: str, *, limit: int, cursor: str | None, repo: ConsentStore = store
+) -> ConsentLedger:
     """GET /v1/recipients/{id}/consents: oldest first."""
-    recipients_logic.fetch(principal.account_id, recipient_id)
+    recipients_logic.fetch(principal.account_id, recipient_id, repo=repo)
     items, next_cursor = recipients_logic.paged(
-        store.ledger, principal.account_id, recipient_id, limit=limit, cursor=cursor
+        repo.ledger, principal.account_id, recipient_id, limit=limit, cursor=cursor
     )
-    return ConsentLedger(data=[_entry(principal.account_id, i) for i in items], next_cursor=next_cursor)
+    return ConsentLedger(data=[_entry(principal.account_id, i, repo) for i in items], next_cursor=next_cursor)
 
 
 def opt_out_by_phone(account_id: str, e164: str, channel: str, *, source: str) -> str | None:
@@ -247,18 +299,26 @@ def opt_out_by_phone(account_id: str, e164: str, channel: str, *, source: str) -
     return str(recipient["recipient_id"])
 
 
-def restore_by_keyword(account_id: str, recipient_id: str, channel: str) -> bool:
+def restore_by_keyword(
+    account_id: str,
+    recipient_id: str,
+    channel: str,
+    *,
+    repo: ConsentStore = store,
+    trail: AuditLog = audit,
+    events: Events = notify,
+) -> bool:
     """A person's START: restores the opt-in they had before their latest opt-out on the channel, and nothing else
     (no opt-in ever, or none opted out: False, the message is an ordinary one)."""
     for _ in range(3):
-        recipient = store.get(account_id, recipient_id)
+        recipient = repo.get(account_id, recipient_id)
         if recipient is None:
             return False
-        expected = recipient.get(store.consent_last_attr(channel))
-        latest = store.latest_consent(account_id, recipient_id, channel)
+        expected = recipient.get(repo.consent_last_attr(channel))
+        latest = repo.latest_consent(account_id, recipient_id, channel)
         if latest is None or latest["status"] != "opted_out":
             return False
-        if store.latest_consent(account_id, recipient_id, channel, status="opted_in") is None:
+        if repo.latest_consent(account_id, recipient_id, channel, status="opted_in") is None:
             return False
         try:
             append(
@@ -270,6 +330,9 @@ def restore_by_keyword(account_id: str, recipient_id: str, channel: str) -> bool
                 actor="system",
                 meta=None,
                 expected_last=expected,
+                repo=repo,
+                trail=trail,
+                events=events,
             )
         except ConsentChanged:
             continue  # another entry came first: decide again on the new latest

@@ -94,10 +94,6 @@ def fingerprint(*, principal: str, method: str, path: str, body: str | None) -> 
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _place(key: tuple[str, str]) -> dict[str, str]:
-    return {"table": store.TABLE_ID, "item_key": f"{key[0]}|{key[1]}", "field": "response"}
-
-
 def begin(*, account_id: str, key: str, request_fingerprint: str, lock_s: float) -> Claim | Replay:
     """Claim `key` for this request (one PutItem), or replay its completed first response, or refuse."""
     item_key = store.item_key(account_id, key)
@@ -120,7 +116,7 @@ def begin(*, account_id: str, key: str, request_fingerprint: str, lock_s: float)
             f"A request with this {HEADER} is still in progress; retry shortly.",
             headers={"Retry-After": str(IN_PROGRESS_RETRY_AFTER_S)},
         )
-    stored = json.loads(envelope.open_sealed(account_id, held.response, **_place(item_key)))
+    stored = json.loads(envelope.open_sealed(account_id, held.response, **store.associated_data(item_key)))
     if not isinstance(stored, dict) or stored.get("v") != _FORMAT:
         # Kept before replays re-ran their checks: what it passed is unknown, so it is not replayed.
         return Replay(checks=[], response=None, legacy=True)
@@ -177,7 +173,7 @@ def finish(claim: Claim, result: dict[str, Any], *, checks: list[str], shows_sec
             if k in result
         }
     try:
-        sealed = envelope.seal(claim.account_id, json.dumps(document), **_place(claim.key))
+        sealed = envelope.seal(claim.account_id, json.dumps(document), **store.associated_data(claim.key))
     except envelope.KeyShredded:
         # The account is being deleted: nothing of it may be stored any more, so the key is simply released.
         store.release(claim.key, token=claim.token)

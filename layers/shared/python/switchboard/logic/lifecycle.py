@@ -35,7 +35,7 @@ EXPORT_TABLES: tuple[tuple[str, str], ...] = (("Accounts", "ACCOUNTS_TABLE"), ("
 # and recovery codes, API key hashes, webhook endpoints' and each message's one-time callback secret, link digests),
 # blind indexes and index keys (they identify nothing to a reader). Matched by name, so a secret field added later
 # is withheld without a change here; values that carry a credential's form are withheld whatever their field's name.
-_WITHHELD = frozenset({"pk", "pepper_version", "recovery_pepper_version", "wrapped_key", "lock_token"})
+_WITHHELD = frozenset({"pepper_version", "recovery_pepper_version", "wrapped_key", "lock_token"})
 _WITHHELD_SUFFIXES = ("_hash", "_digest", "_phc", "_index")
 _SECRET_MARKERS = ("secret", "seed", "password", "passphrase", "token", "recovery", "totp", "pepper", "private_key")
 _SECRET_VALUE_PREFIXES = ("whsec_", "sb_live_", "sb_test_", tokens.SESSION_PREFIX, "$argon2")
@@ -196,7 +196,7 @@ def _withheld(name: str) -> bool:
     bare = name.lower().removesuffix(_SEALED_SUFFIX)
     return (
         name in _WITHHELD
-        or name.startswith("gsi")
+        or lifecycle_dal.storage_attribute(name)
         or bare.endswith(_WITHHELD_SUFFIXES)
         # A time is no secret (`password_changed_at` is the customer's record): every other marked name is.
         or (not bare.endswith("_at") and any(marker in bare for marker in _SECRET_MARKERS))
@@ -216,7 +216,7 @@ def _scrub(value: Any) -> Any:
 
 def _open_field(account_id: str, table: str, item: dict[str, Any], name: str, sealed: str) -> str | None:
     """Open a sealed value by the envelope binding (table, `pk|sk`, field); None when it does not open."""
-    item_key = accounts_dal.item_key(str(item["pk"]), str(item["sk"]))
+    item_key = lifecycle_dal.sealing_key(item)
     # Modules name the field either after the attribute without `_sealed` (identity: "email") or the attribute itself
     # (messaging: "phone_sealed"); GCM's tag tells which binding is right.
     for field in dict.fromkeys((name.removesuffix(_SEALED_SUFFIX), name)):
@@ -258,11 +258,10 @@ def export(principal: Principal, meta: RequestMeta) -> str:
         if table_name is None:
             continue
         rows: list[dict[str, Any]] = []
-        for raw in lifecycle_dal.partition(table_name, account_id):
-            item = lifecycle_dal.plain(raw)
-            if table == accounts_dal.TABLE and item.get("sk") == accounts_dal.ACCOUNT_SK:
+        for item in lifecycle_dal.account_items(env, table_name, account_id):
+            if item.is_account:
                 continue  # the account itself is `account` above
-            record, closed = export_record(account_id, table, item)
+            record, closed = export_record(account_id, table, item.values)
             budget.take(record)
             rows.append(record)
             unreadable += closed

@@ -25,7 +25,7 @@ INVITATIONS_PER_ADDRESS = 3
 def allow(email_index: str, kind: str) -> bool:
     """Count one e-mail of `kind` to this address (by blind index); False once over the hour's limit."""
     limit = LIMITS.get(kind, LIMITS["notice"])
-    count = mail_limits.take(f"TO#{email_index}#{kind}", now=int(clock.timestamp()))
+    count = mail_limits.take(mail_limits.recipient_scope(email_index, kind), now=int(clock.timestamp()))
     if count > limit:
         logger.info("e-mail over its per-recipient limit dropped", extra={"kind": kind, "count": count})
         return False
@@ -36,13 +36,13 @@ def check_invitation(account_id: str, email_index: str) -> None:
     """Count one invitation of this account to this address: RateLimited (429) over either hourly limit."""
     now = int(clock.timestamp())
     retry = mail_limits.WINDOW_S - now % mail_limits.WINDOW_S
-    if mail_limits.take(f"ACCT#{account_id}#invitation", now=now) > INVITATIONS_PER_ACCOUNT:
+    if mail_limits.take(mail_limits.invitations_scope(account_id), now=now) > INVITATIONS_PER_ACCOUNT:
         raise RateLimited(
             f"At most {INVITATIONS_PER_ACCOUNT} invitations an hour per account.",
             retry_after_s=retry,
             code="invitation_limit",
         )
-    if mail_limits.take(f"ACCT#{account_id}#TO#{email_index}", now=now) > INVITATIONS_PER_ADDRESS:
+    if mail_limits.take(mail_limits.invitations_to_scope(account_id, email_index), now=now) > INVITATIONS_PER_ADDRESS:
         raise RateLimited(
             f"At most {INVITATIONS_PER_ADDRESS} invitations an hour to one address.",
             retry_after_s=retry,

@@ -7,11 +7,11 @@ from typing import NoReturn
 
 from switchboard import clock, ids, mail, settings
 from switchboard.auth import Principal, require, require_recent_auth, require_session
-from switchboard.crypto import blind_index, envelope, passwords, tokens
+from switchboard.crypto import blind_index, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
+from switchboard.dal import sealed
 from switchboard.dal.accounts import UserItem
-from switchboard.dal.keys import account_pk
 from switchboard.dal.members import InvitationItem
 from switchboard.logic import api_keys, audit, caps, mailer, notices, sessions
 from switchboard.models.account import AcceptIn, InvitationOut, InviteIn, JoinedOut, MemberList, MemberOut
@@ -110,20 +110,8 @@ def _may_act_on(principal: Principal, role: str) -> None:
         )
 
 
-def _seal_email(account_id: str, pk: str, sk: str, email: str) -> str:
-    return envelope.seal(
-        account_id, email, table=accounts_dal.TABLE, item_key=accounts_dal.item_key(pk, sk), field="email"
-    )
-
-
 def _invitation_email(item: InvitationItem) -> str:
-    return envelope.open_sealed(
-        item.account_id,
-        item.email_sealed,
-        table=accounts_dal.TABLE,
-        item_key=accounts_dal.item_key(item.pk, item.sk),
-        field="email",
-    )
+    return sealed.open_field(item, "email", item.email_sealed)
 
 
 def _send(to: str, subject: str, body: str) -> None:
@@ -170,20 +158,17 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
     previous = members_dal.get_invitation(principal.account_id, index)
     now = int(clock.timestamp())
     token = tokens.new_token()
-    pk, sk = account_pk(principal.account_id), members_dal.invitation_sk(index)
-    item = InvitationItem(
-        pk,
-        sk,
+    item = members_dal.new_invitation(
+        principal.account_id,
+        index,
         invitation_id=ids.new_id("inv"),
-        account_id=principal.account_id,
-        email_sealed=_seal_email(principal.account_id, pk, sk, email),
-        email_index=index,
         role=body.role.value,
         invited_by=principal.principal,
         created_at=now,
         token_digest=tokens.digest(token),
         expires_at=now + INVITE_TTL_S,
     )
+    item.email_sealed = sealed.seal(item, "email", email)
     try:
         with caps.capped(caps.INVITATIONS):
             members_dal.put_invitation(item, item.token_digest, previous=previous, cap=caps.LIMITS[caps.INVITATIONS])
@@ -247,13 +232,9 @@ def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
     passwords.check_policy(body.password, context=(account.name, email, email.split("@", 1)[0]))
     stored = passwords.hash_password(body.password)
     user_id = ids.new_id("usr")
-    pk, sk = account_pk(invitation.account_id), accounts_dal.user_sk(user_id)
-    user = UserItem(
-        pk,
-        sk,
-        user_id=user_id,
-        account_id=invitation.account_id,
-        email_sealed=_seal_email(invitation.account_id, pk, sk, email),
+    user = accounts_dal.new_user(
+        invitation.account_id,
+        user_id,
         email_index=invitation.email_index,
         role=invitation.role,
         password_phc=stored.phc,
@@ -262,6 +243,7 @@ def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
         created_at=now,
         password_changed_at=now,
     )
+    user.email_sealed = sealed.seal(user, "email", email)
     try:
         members_dal.join(user, invitation, inviter=inviter)
     except members_dal.Refused as refused:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from switchboard.auth import Principal, require_recent_auth
-from switchboard.crypto import envelope, passwords, totp
+from switchboard.crypto import passwords, totp
 from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import sealed
 from switchboard.dal.accounts import UserItem
 from switchboard.logic import audit, notices
 from switchboard.models.errors import Conflict, NotFound, Unauthorized, ValidationFailed
@@ -28,16 +29,12 @@ class SecondFactorFailed(Unauthorized):
         self.reason = reason
 
 
-def _open(user: UserItem, sealed: str, field: str) -> str:
-    return envelope.open_sealed(
-        user.account_id, sealed, table=accounts_dal.TABLE, item_key=accounts_dal.item_key(user.pk, user.sk), field=field
-    )
+def _open(user: UserItem, value: str, field: str) -> str:
+    return sealed.open_field(user, field, value)
 
 
 def _seal(user: UserItem, value: str, field: str) -> str:
-    return envelope.seal(
-        user.account_id, value, table=accounts_dal.TABLE, item_key=accounts_dal.item_key(user.pk, user.sk), field=field
-    )
+    return sealed.seal(user, field, value)
 
 
 def _normalize_recovery(code: str) -> str:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from switchboard import mail, settings
-from switchboard.crypto import envelope
-from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import sealed
 from switchboard.dal.accounts import UserItem
 
 _NOTICES: dict[str, tuple[str, str]] = {
@@ -65,13 +64,7 @@ _NOTICES: dict[str, tuple[str, str]] = {
 
 def email_of(user: UserItem) -> str:
     """The user's e-mail address, opened from its sealed field."""
-    return envelope.open_sealed(
-        user.account_id,
-        user.email_sealed,
-        table=accounts_dal.TABLE,
-        item_key=accounts_dal.item_key(user.pk, user.sk),
-        field="email",
-    )
+    return sealed.open_field(user, "email", user.email_sealed)
 
 
 # Notices a caller can trigger at will count against their own per-recipient limit (switchboard.logic.mailer), so

@@ -2,9 +2,9 @@
 
 DynamoDB TTL deletes only "within a few days", so the job hard-deletes. An account is crypto-shredded first (its data
 key goes, so every sealed value and blind index of it is unreadable at once), then its global lookups (found through
-its own records), then every item of its partition `ACCT#<id>` in every table except the append-only audit trail,
+its own records), then every item of its account partition in every table except the append-only audit trail,
 keeping messaging's opt-out tombstones (a blind index of a now-shredded key: they identify nobody). The account item
-and its `PURGE#DUE` entry go last, so a run that stops at its deadline is resumed by the next one.
+and its due entry go last, so a run that stops at its deadline is resumed by the next one.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from switchboard.dal import purge
 
 # The audit trail is append-only: its retention is enforced by the archive, never by application deletes.
 APPEND_ONLY: frozenset[str] = frozenset({"AUDIT_TABLE"})
-# Items an account purge keeps, by table env and sort-key prefix: messaging's opt-out tombstones.
-KEEP: dict[str, tuple[str, ...]] = {"MESSAGING_TABLE": ("OPTOUT#",)}
 ACCOUNT_BATCH = 10
 MAX_MARGIN_S = 60.0  # stop starting work with less than this left (of Lambda's 300 s), or a fifth of a shorter budget
 LOOKUPS = "lookups"
@@ -148,19 +146,17 @@ def _delete_lookups(account_id: str, deadline: _Deadline, tallies: _Tallies) -> 
     """Global items that point at the account, found through its own records (which still exist); False if stopped."""
     tables = settings.get().tables
     for env, table_name in _tables():
-        for raw in lifecycle_dal.partition(table_name, account_id):
+        for item in lifecycle_dal.account_items(env, table_name, account_id):
             if deadline.near():
                 return False
-            item = lifecycle_dal.plain(raw)
-            for lookup in lifecycle_dal.lookups_of(env, item):
+            for lookup in item.lookups():
                 target = tables.get(lookup.table_env)
-                key = {"pk": {"S": lookup.pk}, "sk": {"S": lookup.sk}}
                 owner = account_id if lookup.owned else None
-                if target is not None and lifecycle_dal.delete(target, key, owned_by=owner):
+                if target is not None and lifecycle_dal.delete(target, lookup.key, owned_by=owner):
                     tallies.add(LOOKUPS)
-            if env == lifecycle_dal.ACCOUNTS_ENV and str(item.get("sk", "")).startswith("USER#"):
+            if item.is_user:
                 sessions_table = settings.get().table(lifecycle_dal.SESSIONS_ENV)
-                for key in list(lifecycle_dal.user_session_keys(account_id, str(item["user_id"]))):
+                for key in list(lifecycle_dal.user_session_keys(account_id, str(item.values["user_id"]))):
                     if lifecycle_dal.delete(sessions_table, key, owned_by=account_id):
                         tallies.add(LOOKUPS)
     return True
@@ -170,16 +166,14 @@ def _delete_partitions(account_id: str, deadline: _Deadline, tallies: _Tallies) 
     """The account's partition in every table, the account item last (it marks the purge unfinished)."""
     account_key: dict[str, Any] | None = None
     for env, table_name in _tables():
-        keep = KEEP.get(env, ())
-        for raw in lifecycle_dal.partition(table_name, account_id):
+        for item in lifecycle_dal.account_items(env, table_name, account_id):
             if deadline.near():
                 return False
-            sk = raw["sk"]["S"]
-            if keep and sk.startswith(keep):
+            if item.kept:
                 tallies.report.tombstones_kept += 1
-            elif env == lifecycle_dal.ACCOUNTS_ENV and sk == accounts_dal.ACCOUNT_SK:
-                account_key = lifecycle_dal.key_of(raw)
-            elif lifecycle_dal.delete(table_name, lifecycle_dal.key_of(raw)):
+            elif item.is_account:
+                account_key = item.key
+            elif lifecycle_dal.delete(table_name, item.key):
                 tallies.add(env)
     accounts_table = settings.get().table(lifecycle_dal.ACCOUNTS_ENV)
     if account_key is not None and lifecycle_dal.delete(accounts_table, account_key):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from switchboard import clock, ids
 from switchboard.auth import Principal
@@ -12,7 +12,6 @@ from switchboard.catalog import CHANNELS
 from switchboard.crypto import envelope
 from switchboard.dal import messaging as table
 from switchboard.dal import recipients as store
-from switchboard.dal.keys import account_pk
 from switchboard.logic import erasure
 from switchboard.models.errors import BadRequest, Conflict, NotFound
 from switchboard.models.permissions import masks_phone_numbers
@@ -34,15 +33,8 @@ def phone_index(account_id: str, e164: str) -> str:
     return envelope.blind_index(account_id, e164, purpose=PHONE_PURPOSE)
 
 
-def _seal(account_id: str, sk: str, field: str, value: str) -> str:
-    pk = account_pk(account_id)
-    return envelope.seal(account_id, value, table=table.TABLE, item_key=table.item_key(pk, sk), field=field)
-
-
 def _open(account_id: str, item: dict[str, Any], field: str) -> str:
-    return envelope.open_sealed(
-        account_id, item[field], table=table.TABLE, item_key=table.item_key(item["pk"], item["sk"]), field=field
-    )
+    return store.open_field(account_id, item, field)
 
 
 def open_phone(account_id: str, item: dict[str, Any]) -> str:
@@ -55,24 +47,19 @@ def create(principal: Principal, body: RecipientIn) -> RecipientOut:
     account_id = principal.account_id
     phone = parse_phone(body.phone)
     index = phone_index(account_id, phone.e164)
-    recipient_id = ids.new_id("rcp")
-    sk = store.recipient_sk(recipient_id)
     # A number that said STOP before (then was erased, or was never a recipient) starts opted out there.
     remembered = store.tombstone(account_id, index)
-    item: dict[str, Any] = {
-        "pk": account_pk(account_id),
-        "sk": sk,
-        "recipient_id": recipient_id,
-        "phone_sealed": _seal(account_id, sk, "phone_sealed", phone.e164),
-        "phone_index": index,
-        "country": phone.country,
-        "consent": dict.fromkeys(remembered, "opted_out"),
-        "created_at": clock.rfc3339(clock.now()),
-    }
-    if body.name is not None:
-        item["name_sealed"] = _seal(account_id, sk, "name_sealed", body.name)
-    if body.attributes:
-        item["attributes_sealed"] = _seal(account_id, sk, "attributes_sealed", json.dumps(body.attributes))
+    item = store.new_recipient(
+        account_id,
+        ids.new_id("rcp"),
+        e164=phone.e164,
+        phone_index=index,
+        country=phone.country,
+        consent=dict.fromkeys(remembered, "opted_out"),
+        created_at=clock.rfc3339(clock.now()),
+        name=body.name,
+        attributes_json=json.dumps(body.attributes) if body.attributes else None,
+    )
     existing = store.create(account_id, item, index)
     if existing is not None:
         raise Conflict(
@@ -108,9 +95,15 @@ def render(principal: Principal, item: dict[str, Any]) -> RecipientOut:
     )
 
 
-def fetch(account_id: str, recipient_id: str) -> dict[str, Any]:
+class RecipientReader(Protocol):
+    """Reads recipients: `dal.recipients`, or an in-memory fake."""
+
+    def get(self, account_id: str, recipient_id: str) -> dict[str, Any] | None: ...
+
+
+def fetch(account_id: str, recipient_id: str, *, repo: RecipientReader = store) -> dict[str, Any]:
     """The stored recipient, or 404 (other accounts' ids look exactly like missing ones)."""
-    item = store.get(account_id, recipient_id) if recipient_id.startswith("rcp_") else None
+    item = repo.get(account_id, recipient_id) if recipient_id.startswith("rcp_") else None
     if item is None:
         raise NotFound("No recipient with this id.")
     return item

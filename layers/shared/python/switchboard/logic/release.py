@@ -45,7 +45,7 @@ def run() -> ReleaseReport:
 
 def _one(held: dict[str, Any], standings: standing.Memo, report: ReleaseReport) -> None:
     account_id = held["account_id"]
-    if held["sk"] == holds_dal.RESUME_SK:
+    if holds_dal.is_resume(held):
         standings.forget(account_id)
         report.resumed += standing.release(account_id, held.get("token"))
         return

@@ -8,8 +8,9 @@ from contextlib import AbstractContextManager, contextmanager
 
 from switchboard import clock, ids, settings
 from switchboard.auth import Principal
-from switchboard.crypto import blind_index, envelope, passwords, tokens
+from switchboard.crypto import blind_index, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import sealed
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import AccountItem, UserItem
 from switchboard.dal.sessions import SessionItem
@@ -182,41 +183,27 @@ def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
     )
 
 
-def _seal(account_id: str, session_pk: str, value: str, field: str) -> str:
-    return envelope.seal(
-        account_id, value, table=sessions_dal.TABLE, item_key=f"{session_pk}|{sessions_dal.SESSION_SK}", field=field
-    )
-
-
-def _open(item: SessionItem, sealed: str | None, field: str) -> str:
-    if not sealed:
-        return ""
-    return envelope.open_sealed(
-        item.account_id, sealed, table=sessions_dal.TABLE, item_key=f"{item.pk}|{item.sk}", field=field
-    )
+def _open(item: SessionItem, value: str | None, field: str) -> str:
+    return sealed.open_field(item, field, value) if value else ""
 
 
 def create_session(user: UserItem, meta: RequestMeta) -> tuple[str, SessionItem]:
     """A new 256-bit token, stored only as its SHA-256; the oldest sessions beyond ten are evicted (R19, R23)."""
     now = int(clock.timestamp())
     token = tokens.new_token(tokens.SESSION_PREFIX)
-    pk = sessions_dal.token_pk(tokens.digest(token))
     session_id = ids.new_id("ses")
-    item = SessionItem(
-        pk,
-        sessions_dal.SESSION_SK,
+    item = sessions_dal.new_session(
+        tokens.digest(token),
         session_id=session_id,
         account_id=user.account_id,
         user_id=user.user_id,
         created_at=now,
         last_seen_at=now,
         auth_at=now,
-        ip_sealed=_seal(user.account_id, pk, meta.source_ip, "ip"),
-        user_agent_sealed=_seal(user.account_id, pk, meta.user_agent, "user_agent"),
         expires_at=now + ABSOLUTE_S,
-        gsi1pk=sessions_dal.user_sessions_key(user.account_id, user.user_id),
-        gsi1sk=session_id,  # ids sort by creation time: oldest first
     )
+    item.ip_sealed = sealed.seal(item, "ip", meta.source_ip)
+    item.user_agent_sealed = sealed.seal(item, "user_agent", meta.user_agent)
     sessions_dal.put_session(item)
     existing = [s for s in sessions_dal.user_sessions(user.account_id, user.user_id) if s.session_id != session_id]
     for old in existing[: max(0, len(existing) - (MAX_SESSIONS - 1))]:

@@ -83,8 +83,9 @@ def hold_webhook(job: DeliveryJob) -> str | None:
     """
     if of(job.account_id) is not Standing.HELD:
         return None
-    sk = holds_dal.hook_sk(job.event_id, job.target_id)
-    holds_dal.park_webhook(job.account_id, sk, job.model_dump_json(exclude_none=True), at=int(clock.timestamp()))
+    holds_dal.park_webhook_job(
+        job.account_id, job.event_id, job.target_id, job.model_dump_json(exclude_none=True), at=int(clock.timestamp())
+    )
     if allowed(job.account_id):
         # Restored meanwhile, and the restore's release may have run already: ask the release job for another one.
         resume(job.account_id)
@@ -108,14 +109,14 @@ def release(account_id: str, token: str | None = None) -> int:
             if not items:
                 break
             for held in items:
-                if str(held["sk"]).startswith(holds_dal.HOOK_PREFIX):
+                if holds_dal.is_webhook_job(held):
                     # Queued first: a crash before the delete means one more delivery of the same event id, never none.
                     queues.send_all(queues.CALLBACKS, [str(held["job"])])
-                    holds_dal.take(account_id, str(held["sk"]))
+                    holds_dal.take_webhook_job(account_id, held)
                 else:
                     holds_dal.unpark_message(account_id, str(held["message_id"]))
                 moved += 1
         else:
             return moved  # more than one run moves: the marker stays, the next run goes on
-    holds_dal.take(account_id, holds_dal.RESUME_SK, token=token)
+    holds_dal.take_resume(account_id, token=token)
     return moved

@@ -5,7 +5,6 @@ from __future__ import annotations
 from switchboard import clock, ids, settings
 from switchboard.auth import Principal, require
 from switchboard.dal import templates as store
-from switchboard.dal.keys import account_pk
 from switchboard.dal.templates import TemplateItem
 from switchboard.logic import caps
 from switchboard.models.errors import Conflict, NotFound, ValidationFailed
@@ -41,13 +40,11 @@ def create(principal: Principal, body: TemplateIn) -> TemplateOut:
     """
     require(principal, Permission.TEMPLATES_MANAGE)
     now = int(clock.timestamp())
-    item = TemplateItem(
-        account_pk(principal.account_id),
-        store.template_sk(body.name, body.language),
+    item = store.new_template(
+        principal.account_id,
+        body.name,
+        body.language,
         template_id=ids.new_id("tpl"),
-        account_id=principal.account_id,
-        name=body.name,
-        language=body.language,
         category=body.category,
         body=body.body,
         parameters=placeholders(body.body),

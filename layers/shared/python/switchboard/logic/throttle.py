@@ -23,12 +23,12 @@ IN_FLIGHT_RETRY_S = 1  # every slot is held by an attempt still being checked: o
 
 def email_key(email_index: str) -> str:
     """Keyed by the e-mail's blind index, whether or not a user has it (lockout reveals nothing)."""
-    return f"LIMIT#LOGIN#EMAIL#{email_index}"
+    return throttle.email_key(email_index)
 
 
 def ip_key(source_ip: str) -> str:
     """Keyed by the trusted client IP (RequestMeta.source_ip), as a keyed digest: the table holds no address."""
-    return f"LIMIT#LOGIN#IP#{blind_index.keyed_digest('login_ip', source_ip or 'unknown')}"
+    return throttle.ip_key(blind_index.keyed_digest("login_ip", source_ip or "unknown"))
 
 
 class TooManyAttempts(RateLimited):
@@ -60,8 +60,8 @@ class Attempt:
         locked_email = False
         for slot in self._slots:
             if slot.number >= MAX_FAILURES:
-                newly = throttle.lock(slot.pk, until=now + LOCK_S)
-                locked_email = locked_email or (newly and slot.pk == email_key(self.email_index))
+                newly = throttle.lock(slot.key, until=now + LOCK_S)
+                locked_email = locked_email or (newly and slot.key == email_key(self.email_index))
         return locked_email
 
     def succeeded(self) -> None:
@@ -70,8 +70,8 @@ class Attempt:
             return
         self.settled = True
         for slot in self._slots:
-            if slot.pk == email_key(self.email_index):
-                throttle.clear(slot.pk)
+            if slot.key == email_key(self.email_index):
+                throttle.clear(slot.key)
             else:
                 throttle.release(slot)
 

@@ -1,0 +1,29 @@
+"""Sealing for the PynamoDB repositories (Accounts, Sessions): a value bound to its item's table, key and field.
+
+A module of its own so that the repositories' modules stay free of `cryptography` for the functions that only read
+keys (the authorizer); the modules that seal already import the envelope.
+"""
+
+from __future__ import annotations
+
+from switchboard.crypto import envelope
+from switchboard.dal import accounts, sessions
+from switchboard.dal.accounts import UserItem
+from switchboard.dal.members import InvitationItem
+from switchboard.dal.sessions import SessionItem
+
+Sealable = UserItem | InvitationItem | SessionItem
+# The catalog ids that are part of every sealed field's associated data.
+_TABLES = {"ACCOUNTS_TABLE": accounts.TABLE, "SESSIONS_TABLE": sessions.TABLE}
+
+
+def seal(item: Sealable, field: str, value: str) -> str:
+    """`value` sealed with its account's key to this item (its table and key) and `field`."""
+    key = accounts.item_key(item.pk, item.sk)
+    return envelope.seal(item.account_id, value, table=_TABLES[item.TABLE_ENV], item_key=key, field=field)
+
+
+def open_field(item: Sealable, field: str, sealed: str) -> str:
+    """A value `seal` sealed to this item and field, in clear (never logged)."""
+    key = accounts.item_key(item.pk, item.sk)
+    return envelope.open_sealed(item.account_id, sealed, table=_TABLES[item.TABLE_ENV], item_key=key, field=field)
