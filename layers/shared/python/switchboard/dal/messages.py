@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from switchboard.crypto import envelope
 from switchboard.dal import messaging as table
 from switchboard.dal.keys import account_pk
-from switchboard.dal.recipients import ERASING_ATTR
+from switchboard.dal.recipients import ERASING_ATTR, recipient_sk
 from switchboard.models.lifecycle import RANK, advances
 
 HELD_PARTITION = "HELD"  # gsi2: sends due later than SQS can delay them, across accounts (release_job reads it)
@@ -17,6 +19,10 @@ HELD_PARTITION = "HELD"  # gsi2: sends due later than SQS can delay them, across
 SENT_PARTITION = "SENT"
 SENT_SHARDS = 16
 EVENT_DEDUPE_TTL_S = 7 * 86400
+BATCH_WRITE = table.BATCH_WRITE_MAX  # messages per batched write
+# The attribute holding a message's own sealed signing secret for its callback_url (a name, not a secret).
+CALLBACK_SECRET_FIELD = "callback_secret_sealed"  # noqa: S105
+_INDEXES = ("gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
 
 
 def message_sk(message_id: str) -> str:
@@ -47,6 +53,87 @@ def sent_partition(message_id: str) -> str:
 def sent_fields(account_id: str, message_id: str, *, due: int) -> dict[str, Any]:
     """The gsi2 keys that put a `sent` message on the reconciliation index, due for a check at `due`."""
     return {"gsi2pk": sent_partition(message_id), "gsi2sk": held_sk(due, account_id, message_id)}
+
+
+def _place(account_id: str, message_id: str, field: str) -> dict[str, str]:
+    # Where the field lives is its associated data: a sealed value copied onto another message does not open.
+    item_key = table.item_key(account_pk(account_id), message_sk(message_id))
+    return {"table": table.TABLE, "item_key": item_key, "field": field}
+
+
+def seal(account_id: str, message_id: str, field: str, value: str) -> str:
+    """Seal one field of a message item."""
+    return envelope.seal(account_id, value, **_place(account_id, message_id, field))
+
+
+def open_field(account_id: str, item: dict[str, Any], field: str) -> str | None:
+    """Open one sealed field of a message of the account (None when absent, e.g. scrubbed)."""
+    if not item.get(field):
+        return None
+    return envelope.open_sealed(account_id, item[field], **_place(account_id, str(item["message_id"]), field))
+
+
+def new_message(
+    *,
+    account_id: str,
+    message_id: str,
+    created_at: str,
+    phone_index: str,
+    held_until: int | None,
+    sealed: dict[str, str],
+    **fields: Any,
+) -> dict[str, Any]:
+    """A new message item (not stored yet): its keys and indexes, `fields` as given, each of `sealed` sealed.
+
+    `held_until` puts it on the held index (the release job queues it then): a send due later than SQS can delay.
+    """
+    sk = message_sk(message_id)
+    item: dict[str, Any] = {
+        "pk": account_pk(account_id),
+        "sk": sk,
+        "message_id": message_id,
+        "account_id": account_id,
+        "created_at": created_at,
+        **fields,
+        "gsi1pk": by_time_pk(account_id),
+        "gsi1sk": f"{created_at}#{message_id}",
+        **phone_keys(account_id, phone_index, sk),
+    }
+    for field, value in sealed.items():
+        item[field] = seal(account_id, message_id, field, value)
+    if held_until is not None:
+        _hold_fields(item, held_until)
+    return item
+
+
+def _hold_fields(item: dict[str, Any], due: int) -> None:
+    item["gsi2pk"] = HELD_PARTITION
+    item["gsi2sk"] = held_sk(due, str(item["account_id"]), str(item["message_id"]))
+
+
+def is_held(item: dict[str, Any]) -> bool:
+    """True when the message is on the held index (or the reconciliation one): the release job owns its queueing."""
+    return bool(item.get("gsi2pk"))
+
+
+def put_held(item: dict[str, Any], due: int) -> None:
+    """Store a new message held until `due` (the outbox): the release job queues it unless unheld first."""
+    _hold_fields(item, due)
+    put(item)
+
+
+def forget_hold(item: dict[str, Any]) -> None:
+    """The in-memory image of a message taken off the held index (the stored one is unheld by `unhold`)."""
+    item.pop("gsi2pk", None)
+    item.pop("gsi2sk", None)
+
+
+def callback_target(account_id: str, message_id: str) -> tuple[str, str] | None:
+    """(callback_url, signing secret) of a message; None when the message (or its callback) is gone."""
+    item = get(account_id, message_id) if message_id else None
+    if item is None or not item.get("callback_url") or not item.get(CALLBACK_SECRET_FIELD):
+        return None
+    return str(item["callback_url"]), open_field(account_id, item, CALLBACK_SECRET_FIELD) or ""
 
 
 def put_many(items: Iterable[dict[str, Any]]) -> int:
@@ -319,11 +406,38 @@ def phone_keys(account_id: str, phone_index: str, sk: str) -> dict[str, str]:
     return {"gsi3pk": by_phone_pk(account_id, phone_index), "gsi3sk": sk}
 
 
+@dataclass(frozen=True)
+class PhoneEntry:
+    """A message or an inbound message still indexed under a number: what an erasure needs to know of it."""
+
+    inbound: bool
+    item_id: str  # the message id, or the inbound message id
+    recipient_id: str | None
+
+
+def _phone_entry(item: dict[str, Any]) -> PhoneEntry:
+    sk = str(item["sk"])
+    inbound = sk.startswith(inbound_sk(""))
+    item_id = sk.removeprefix(inbound_sk("")) if inbound else str(item["message_id"])
+    return PhoneEntry(inbound=inbound, item_id=item_id, recipient_id=item.get("recipient_id"))
+
+
 def for_phone(
     account_id: str, phone_index: str, *, cursor: str | None, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[PhoneEntry], str | None]:
     """One page of the items still indexed under a number (a scrubbed item leaves the index)."""
-    return table.query_page(pk_value=by_phone_pk(account_id, phone_index), index="gsi3", limit=limit, cursor=cursor)
+    items, more = table.query_page(
+        pk_value=by_phone_pk(account_id, phone_index), index="gsi3", limit=limit, cursor=cursor
+    )
+    return [_phone_entry(i) for i in items], more
+
+
+def erase_entry(account_id: str, entry: PhoneEntry) -> None:
+    """Erase one of a person's items: an inbound message goes (it is all theirs), a message is scrubbed."""
+    if entry.inbound:
+        delete_inbound(account_id, entry.item_id)
+    else:
+        scrub(account_id, entry.item_id)
 
 
 def scrub(account_id: str, message_id: str) -> None:
@@ -439,17 +553,39 @@ def inbound_sk(inbound_id: str) -> str:
     return f"INB#{inbound_id}"
 
 
-def put_inbound(item: dict[str, Any], recipient_sk: str) -> str | None:
-    """Store an inbound message linked to its recipient only while that recipient is not being erased: otherwise
-    (the erasure began meanwhile) it is stored unlinked. The recipient id it was stored with."""
-    recipient_id = item.get("recipient_id")
+def put_inbound(
+    account_id: str,
+    inbound_id: str,
+    *,
+    sender: str,
+    from_index: str,
+    body: str,
+    recipient_id: str | None,
+    **fields: Any,
+) -> str | None:
+    """Store an inbound message (number and body sealed, indexed by the number on gsi3 so an erasure finds it),
+    linked to its recipient only while that recipient is not being erased: otherwise (the erasure began
+    meanwhile) it is stored unlinked. The recipient id it was stored with."""
+    pk, sk = account_pk(account_id), inbound_sk(inbound_id)
+    place = {"table": table.TABLE, "item_key": table.item_key(pk, sk)}
+    item: dict[str, Any] = {
+        "pk": pk,
+        "sk": sk,
+        "inbound_id": inbound_id,
+        **fields,
+        "from_sealed": envelope.seal(account_id, sender, field="from_sealed", **place),
+        "from_index": from_index,
+        "body_sealed": envelope.seal(account_id, body, field="body_sealed", **place),
+        "recipient_id": recipient_id,
+        **phone_keys(account_id, from_index, sk),
+    }
     if recipient_id:
         linked = table.transact(
             [
                 {"Put": {"Item": table.dump(item)}},
                 {
                     "ConditionCheck": {
-                        "Key": table.key(item["pk"], recipient_sk),
+                        "Key": table.key(pk, recipient_sk(recipient_id)),
                         "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#erasing)",
                         "ExpressionAttributeNames": {"#erasing": ERASING_ATTR},
                     }
@@ -462,6 +598,6 @@ def put_inbound(item: dict[str, Any], recipient_sk: str) -> str | None:
     return None
 
 
-def delete_inbound(account_id: str, sk: str) -> None:
+def delete_inbound(account_id: str, inbound_id: str) -> None:
     """Remove an inbound message (erasure: it is all the person's)."""
-    table.delete(account_pk(account_id), sk)
+    table.delete(account_pk(account_id), inbound_sk(inbound_id))
