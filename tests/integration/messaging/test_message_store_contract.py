@@ -13,6 +13,8 @@ from switchboard import clock
 from switchboard.crypto import envelope
 from switchboard.dal import broadcasts as broadcasts_dal
 from switchboard.dal import messages as messages_dal
+from switchboard.dal import messaging
+from switchboard.dal.keys import account_pk
 from switchboard.logic.repositories import BroadcastStore, MessageStore
 from tests.fakes.messaging import InMemoryBroadcasts, InMemoryMessages
 
@@ -161,3 +163,46 @@ def test_a_broadcast_record_round_trips(stores: tuple[MessageStore, BroadcastSto
     broadcasts.put(ACCOUNT, record)
     assert broadcasts.get(ACCOUNT, "brd_1") == record
     assert broadcasts.get("acct_other", "brd_1") is None
+
+
+# --- the real repository only: how items are stored -------------------------------------------------------------
+
+
+def test_a_message_stores_every_time_as_epoch_seconds_and_reads_them_as_rfc3339(aws: dict[str, str]) -> None:
+    envelope.create_key(ACCOUNT)
+    messages_dal.put(new(messages_dal, "msg_1"))
+    messages_dal.transition(ACCOUNT, "msg_1", "sending", at="2026-12-02T08:00:05Z")
+    messages_dal.record_attempts(
+        ACCOUNT, "msg_1", [{"carrier": "sandbox-a", "outcome": "accepted", "at": "2026-12-02T08:00:06Z"}]
+    )
+    raw = messaging.get(account_pk(ACCOUNT), messages_dal.message_sk("msg_1")) or {}
+    assert isinstance(raw["created_at"], int)
+    assert [e["at"] for e in raw["events"]][1:] == [1796198405]
+    assert raw["attempts"][0]["at"] == 1796198406
+    item = messages_dal.get(ACCOUNT, "msg_1") or {}
+    assert item["created_at"] == clock.rfc3339_at(raw["created_at"])
+    assert [e["at"] for e in item["events"]][1:] == ["2026-12-02T08:00:05Z"]
+    assert item["attempts"][0]["at"] == "2026-12-02T08:00:06Z"
+
+
+def test_a_message_stored_with_rfc3339_times_reads_the_same(aws: dict[str, str]) -> None:
+    envelope.create_key(ACCOUNT)
+    old = {
+        **stored_keys("msg_old"),
+        "message_id": "msg_old",
+        "account_id": ACCOUNT,
+        "status": "queued",
+        "created_at": "2026-11-30T10:00:00Z",
+        "events": [{"status": "queued", "at": "2026-11-30T10:00:00Z"}],
+        "send_at": 1796032800,
+    }
+    messaging.put(old)
+    moved = messages_dal.transition(ACCOUNT, "msg_old", "sending", at="2026-11-30T10:00:01Z")
+    assert moved is not None
+    assert moved["created_at"] == "2026-11-30T10:00:00Z"
+    assert [e["at"] for e in moved["events"]] == ["2026-11-30T10:00:00Z", "2026-11-30T10:00:01Z"]
+    assert moved["send_at"] == 1796032800
+
+
+def stored_keys(message_id: str) -> dict[str, str]:
+    return {"pk": account_pk(ACCOUNT), "sk": messages_dal.message_sk(message_id)}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from switchboard import clock
 from switchboard.crypto import envelope
 from switchboard.dal import messaging as table
 from switchboard.dal.keys import account_pk
@@ -22,7 +24,49 @@ EVENT_DEDUPE_TTL_S = 7 * 86400
 BATCH_WRITE = table.BATCH_WRITE_MAX  # messages per batched write
 # The attribute holding a message's own sealed signing secret for its callback_url (a name, not a secret).
 CALLBACK_SECRET_FIELD = "callback_secret_sealed"  # noqa: S105
-_INDEXES = ("gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
+# One time representation per stored message item: epoch seconds. Logic and the API see RFC 3339 text for these
+# (as before); items stored before the change hold text, which reads the same.
+_TIMES = ("created_at", "receipt_missing_at")
+_TIMED_LISTS = ("events", "attempts")  # lists of {"at": time, ...}
+
+
+def _seconds(value: Any) -> Any:
+    if isinstance(value, str):
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    return value
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return clock.rfc3339_at(value)
+    return value
+
+
+def _timed(entries: Any, convert: Any) -> Any:
+    if not isinstance(entries, list):
+        return entries
+    return [{**e, "at": convert(e["at"])} if isinstance(e, dict) and "at" in e else e for e in entries]
+
+
+def _convert(fields: dict[str, Any], convert: Any) -> dict[str, Any]:
+    out = dict(fields)
+    for name in _TIMES:
+        if out.get(name) is not None:
+            out[name] = convert(out[name])
+    for name in _TIMED_LISTS:
+        if name in out:
+            out[name] = _timed(out[name], convert)
+    return out
+
+
+def stored_form(item: dict[str, Any]) -> dict[str, Any]:
+    """A message (or some of its fields) as stored: every time epoch seconds."""
+    return _convert(item, _seconds)
+
+
+def view(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored message as logic reads it: created_at, receipt_missing_at and events/attempts `at` RFC 3339."""
+    return None if item is None else _convert(item, _text)
 
 
 def message_sk(message_id: str) -> str:
@@ -138,7 +182,7 @@ def callback_target(account_id: str, message_id: str) -> tuple[str, str] | None:
 
 def put_many(items: Iterable[dict[str, Any]]) -> int:
     """New messages, 25 per BatchWriteItem."""
-    return table.batch_put(items)
+    return table.batch_put(stored_form(i) for i in items)
 
 
 def delete_many(account_id: str, message_ids: Iterable[str]) -> int:
@@ -153,12 +197,12 @@ def count_existing(account_id: str, message_ids: Iterable[str]) -> int:
 
 def put(item: dict[str, Any]) -> None:
     """One new message."""
-    table.put(item, condition="attribute_not_exists(pk)")
+    table.put(stored_form(item), condition="attribute_not_exists(pk)")
 
 
 def get(account_id: str, message_id: str) -> dict[str, Any] | None:
     """A message of the account, or None."""
-    return table.get(account_pk(account_id), message_sk(message_id))
+    return view(table.get(account_pk(account_id), message_sk(message_id)))
 
 
 def page(
@@ -179,7 +223,7 @@ def page(
     if channel:
         filters.append("#channel = :channel")
         names["#channel"], vals[":channel"] = "channel", channel
-    return table.query_page(
+    items, more = table.query_page(
         pk_value=by_time_pk(account_id),
         index="gsi1",
         limit=limit,
@@ -190,6 +234,7 @@ def page(
         filter_names=names or None,
         filter_values=vals or None,
     )
+    return [i for i in map(view, items) if i is not None], more
 
 
 def _from_statuses(new: str) -> list[str]:
@@ -214,9 +259,9 @@ def transition(
         # left to check or to release.
         remove = tuple(dict.fromkeys((*remove, "gsi2pk", "gsi2sk")))
     names = {"#status": "status", "#events": "events"}
-    vals: dict[str, Any] = {":new": new, ":event": [{"status": new, "at": at}], ":empty": []}
+    vals: dict[str, Any] = {":new": new, ":event": [{"status": new, "at": _seconds(at)}], ":empty": []}
     sets = ["#status = :new", "#events = list_append(if_not_exists(#events, :empty), :event)"]
-    for n, (field, value) in enumerate((also or {}).items()):
+    for n, (field, value) in enumerate(stored_form(also or {}).items()):
         names[f"#f{n}"], vals[f":v{n}"] = field, value
         sets.append(f"#f{n} = :v{n}")
     placeholders = []
@@ -228,13 +273,15 @@ def transition(
         for n, field in enumerate(remove):
             names[f"#r{n}"] = field  # placeholders: `error` is a reserved word
         expression += " REMOVE " + ", ".join(f"#r{n}" for n in range(len(remove)))
-    return table.update(
-        account_pk(account_id),
-        message_sk(message_id),
-        expression=expression,
-        condition=f"attribute_exists(pk) AND #status IN ({', '.join(placeholders)})",
-        names=names,
-        vals=vals,
+    return view(
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression=expression,
+            condition=f"attribute_exists(pk) AND #status IN ({', '.join(placeholders)})",
+            names=names,
+            vals=vals,
+        )
     )
 
 
@@ -244,13 +291,15 @@ def claim(account_id: str, message_id: str, *, now: float, lease_s: float, at: s
     claimed = transition(account_id, message_id, "sending", at=at, also={"lease_until": lease})
     if claimed is not None and claimed.get("status") == "sending":
         return claimed
-    return table.update(
-        account_pk(account_id),
-        message_sk(message_id),
-        expression="SET lease_until = :lease",
-        condition="#status = :sending AND lease_until < :now",
-        names={"#status": "status"},
-        vals={":lease": lease, ":sending": "sending", ":now": now},
+    return view(
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression="SET lease_until = :lease",
+            condition="#status = :sending AND lease_until < :now",
+            names={"#status": "status"},
+            vals={":lease": lease, ":sending": "sending", ":now": now},
+        )
     )
 
 
@@ -259,22 +308,24 @@ def cancel(account_id: str, message_id: str, *, at: str) -> dict[str, Any] | Non
 
     The worker's claim is the same kind of write (queued → sending): exactly one of the two succeeds.
     """
-    return table.update(
-        account_pk(account_id),
-        message_sk(message_id),
-        expression=(
-            "SET #status = :canceled, #events = list_append(if_not_exists(#events, :empty), :event),"
-            " lease_until = :zero REMOVE gsi2pk, gsi2sk"
-        ),
-        condition="#status = :queued",
-        names={"#status": "status", "#events": "events"},
-        vals={
-            ":canceled": "canceled",
-            ":queued": "queued",
-            ":event": [{"status": "canceled", "at": at}],
-            ":empty": [],
-            ":zero": 0,
-        },
+    return view(
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression=(
+                "SET #status = :canceled, #events = list_append(if_not_exists(#events, :empty), :event),"
+                " lease_until = :zero REMOVE gsi2pk, gsi2sk"
+            ),
+            condition="#status = :queued",
+            names={"#status": "status", "#events": "events"},
+            vals={
+                ":canceled": "canceled",
+                ":queued": "queued",
+                ":event": [{"status": "canceled", "at": _seconds(at)}],
+                ":empty": [],
+                ":zero": 0,
+            },
+        )
     )
 
 
@@ -294,7 +345,7 @@ def record_attempts(
     account_id: str, message_id: str, attempts: list[dict[str, Any]], *, carrier: str | None = None
 ) -> None:
     """Store the message's attempt log (its worker holds the lease: no one else writes it meanwhile)."""
-    vals: dict[str, Any] = {":attempts": attempts}
+    vals: dict[str, Any] = {":attempts": _timed(attempts, _seconds)}
     expression = "SET attempts = :attempts"
     if carrier is not None:
         vals[":carrier"] = carrier
@@ -484,13 +535,14 @@ def index_sent(account_id: str, message_id: str, *, carrier_message_id: str, sen
 
 def due_sent(shard: int, until: int, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the `sent` messages of one index shard due for a check by `until`, earliest first."""
-    return table.query_page(
+    items, more = table.query_page(
         pk_value=f"{SENT_PARTITION}#{shard:02d}",
         index="gsi2",
         limit=limit,
         cursor=cursor,
         sk_between=("0", f"{until:012d}~"),
     )
+    return [i for i in map(view, items) if i is not None], more
 
 
 def recheck_sent(account_id: str, message_id: str, *, due: int) -> bool:
@@ -512,13 +564,15 @@ def recheck_sent(account_id: str, message_id: str, *, due: int) -> bool:
 def mark_receipt_missing(account_id: str, message_id: str, *, error: dict[str, str], at: str) -> dict[str, Any] | None:
     """A `sent` message no receipt will settle: it stays `sent`, carries `error`, leaves the index; None when it
     moved on meanwhile."""
-    return table.update(
-        account_pk(account_id),
-        message_sk(message_id),
-        expression="SET #error = :error, receipt_missing_at = :at REMOVE gsi2pk, gsi2sk",
-        condition="#status = :sent",
-        names={"#status": "status", "#error": "error"},
-        vals={":error": error, ":at": at, ":sent": "sent"},
+    return view(
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression="SET #error = :error, receipt_missing_at = :at REMOVE gsi2pk, gsi2sk",
+            condition="#status = :sent",
+            names={"#status": "status", "#error": "error"},
+            vals={":error": error, ":at": _seconds(at), ":sent": "sent"},
+        )
     )
 
 
