@@ -23,6 +23,8 @@ SEND_BATCH = 10  # SendMessageBatch takes at most 10 entries
 ENDPOINT_PREFIX = "WHE#"
 CAP_KIND = "webhook_endpoints"
 DELIVERY_PREFIX = "WHD#"
+EVENT_TABLE = "Callbacks"  # where a sealed event lives, for its associated data: the queue, not a table
+EVENT_FIELD = "event"
 
 
 def endpoint_sk(endpoint_id: str) -> str:
@@ -185,6 +187,20 @@ def list_deliveries(
         forward=False,
     )
     return [Delivery.from_item(i) for i in items], more
+
+
+def _event_place(event_id: str) -> dict[str, str]:
+    return {"table": EVENT_TABLE, "item_key": f"EVT#{event_id}", "field": EVENT_FIELD}
+
+
+def seal_event(account_id: str, event_id: str, text: str) -> str:
+    """An event's JSON sealed for the Callbacks queue (the queue holds ids and ciphertext only)."""
+    return envelope.seal(account_id, text, **_event_place(event_id))
+
+
+def open_event(account_id: str, event_id: str, sealed: str) -> str:
+    """A queued event's JSON, opened with the account's key."""
+    return envelope.open_sealed(account_id, sealed, **_event_place(event_id))
 
 
 def _sqs() -> Any:

@@ -50,8 +50,6 @@ MAX_BACKOFF_S = 3600
 JITTER = 0.1  # each delay is its nominal value +/- 10 %, so a burst of failures does not retry in lockstep
 DELIVERY_LOG_DAYS = 30
 MAX_PAGE = 100
-EVENT_TABLE = "Callbacks"  # where a sealed event lives, for its associated data: the queue, not a table
-EVENT_FIELD = "event"
 CALLBACK_SECRET_FIELD = messages_dal.CALLBACK_SECRET_FIELD
 # Per endpoint (or account and callback origin): a timeout, or 3 failed batches within 5 min, open its circuit; its
 # jobs are then deferred (no HTTP) until one probe after 60 s. Jobs keep their backoff schedule: nothing reaches the
@@ -61,10 +59,6 @@ FAILURE_WINDOW_S = 300.0
 COOLDOWN_S = 60.0
 MAX_PARALLEL = 10  # origins posted at once in one batch (the event source's batch size)
 DONE = frozenset({"delivered", "dropped", "held"})  # held: kept for the account's restore (logic.standing)
-
-
-def _event_place(event_id: str) -> dict[str, str]:
-    return {"table": EVENT_TABLE, "item_key": f"EVT#{event_id}", "field": EVENT_FIELD}
 
 
 def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: dict[str, Any] | None = None) -> int:
@@ -82,7 +76,7 @@ def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: 
         return 0
     event_id = ids.new_id("evt")
     event = {"id": event_id, "type": kind.value, "created_at": clock.rfc3339(clock.now()), "data": data}
-    sealed = envelope.seal(account_id, json.dumps(event, separators=(",", ":")), **_event_place(event_id))
+    sealed = webhooks_dal.seal_event(account_id, event_id, json.dumps(event, separators=(",", ":")))
     targets: list[dict[str, str]] = [{"endpoint_id": endpoint.endpoint_id} for endpoint in endpoints]
     if callback and message is not None:
         targets.append({"message_id": str(message["message_id"])})
@@ -98,7 +92,7 @@ def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: 
 
 def open_event(job: DeliveryJob) -> str:
     """The event's JSON text (the request body), opened with the account's key."""
-    return envelope.open_sealed(job.account_id, job.sealed_event, **_event_place(job.event_id))
+    return webhooks_dal.open_event(job.account_id, job.event_id, job.sealed_event)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
