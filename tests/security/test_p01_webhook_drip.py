@@ -287,7 +287,7 @@ def test_a_dripping_tenant_does_not_delay_another_tenants_deliveries(
     if first_slow_attempt is not None:
         # Never behind the slow tenant's HTTP: all arrived before its first attempt could have timed out.
         assert max(arrivals.at.values()) - first_slow_attempt < deadline
-    log = webhooks_dal.list_deliveries("acct_slow", "whe_slow", limit=10, after_sk=None)[0]
+    log = webhooks_dal.list_deliveries("acct_slow", "whe_slow", limit=10)[0]
     # The HTTP time the slow tenant cost this batch: each attempt within its deadline (the batch's wall time is
     # mostly moto's bookkeeping on a shared machine, so the log's durations are what is asserted).
     assert all(e.duration_ms < (deadline + SLACK_S) * 1000 for e in log)
@@ -329,7 +329,7 @@ def test_failures_open_the_endpoints_circuit_and_then_cost_no_http(
     slow = {m["MessageId"] for m in fresh if job_of(m)["account_id"] == "acct_slow"}
     assert failed_ids(result) == slow  # deferred, still queued with their backoff
     assert len(arrivals.at) == 2
-    log = webhooks_dal.list_deliveries("acct_slow", "whe_slow", limit=100, after_sk=None)[0]
+    log = webhooks_dal.list_deliveries("acct_slow", "whe_slow", limit=100)[0]
     assert sum(1 for e in log if e.error == "deferred: circuit open") == 4
     assert all(e.next_retry_at is not None for e in log)  # every one has its next attempt scheduled
 

@@ -37,8 +37,8 @@ def _run(callbacks: Callbacks, messages: list[dict[str, Any]] | None = None) -> 
     return result
 
 
-def _log(account_id: str, endpoint_id: str) -> list[webhooks_dal.DeliveryItem]:
-    items, _ = webhooks_dal.list_deliveries(account_id, endpoint_id, limit=100, after_sk=None)
+def _log(account_id: str, endpoint_id: str) -> list[webhooks_dal.Delivery]:
+    items, _ = webhooks_dal.list_deliveries(account_id, endpoint_id, limit=100)
     return items
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from switchboard.dal import pacing as pacing_dal
 from switchboard.logic import ratelimit
 from switchboard.models.plans import Bucket
 
@@ -24,7 +25,7 @@ def rate(carrier: str) -> Bucket:
 
 def bucket(account_id: str, carrier: str, sender: str) -> tuple[str, str]:
     """The Limits item of one sender on one carrier (the sender number is the account's own, not personal data)."""
-    return f"ACCT#{account_id}", f"PACE#{carrier}#{sender}"
+    return pacing_dal.bucket_key(account_id, carrier, sender)
 
 
 class Pacer:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from switchboard import clock
+from switchboard.crypto import envelope
 from switchboard.dal import messaging as table
 from switchboard.dal.keys import account_pk
-from switchboard.dal.recipients import ERASING_ATTR
+from switchboard.dal.recipients import ERASING_ATTR, recipient_sk
 from switchboard.models.lifecycle import RANK, advances
 
 HELD_PARTITION = "HELD"  # gsi2: sends due later than SQS can delay them, across accounts (release_job reads it)
@@ -16,6 +20,52 @@ HELD_PARTITION = "HELD"  # gsi2: sends due later than SQS can delay them, across
 # every send does not write one index partition: a partition takes about 1,000 writes a second.
 SENT_PARTITION = "SENT"
 SENT_SHARDS = 16
+BATCH_WRITE = table.BATCH_WRITE_MAX  # messages per batched write
+# The attribute holding a message's own sealed signing secret for its callback_url (a name, not a secret).
+CALLBACK_SECRET_FIELD = "callback_secret_sealed"  # noqa: S105
+# One time representation per stored message item: epoch seconds. Logic and the API see RFC 3339 text for these
+# (as before); items stored before the change hold text, which reads the same.
+_TIMES = ("created_at", "receipt_missing_at")
+_TIMED_LISTS = ("events", "attempts")  # lists of {"at": time, ...}
+
+
+def _seconds(value: Any) -> Any:
+    if isinstance(value, str):
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    return value
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return clock.rfc3339_at(value)
+    return value
+
+
+def _timed(entries: Any, convert: Any) -> Any:
+    if not isinstance(entries, list):
+        return entries
+    return [{**e, "at": convert(e["at"])} if isinstance(e, dict) and "at" in e else e for e in entries]
+
+
+def _convert(fields: dict[str, Any], convert: Any) -> dict[str, Any]:
+    out = dict(fields)
+    for name in _TIMES:
+        if out.get(name) is not None:
+            out[name] = convert(out[name])
+    for name in _TIMED_LISTS:
+        if name in out:
+            out[name] = _timed(out[name], convert)
+    return out
+
+
+def stored_form(item: dict[str, Any]) -> dict[str, Any]:
+    """A message (or some of its fields) as stored: every time epoch seconds."""
+    return _convert(item, _seconds)
+
+
+def view(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored message as logic reads it: created_at, receipt_missing_at and events/attempts `at` RFC 3339."""
+    return None if item is None else _convert(item, _text)
 
 
 def message_sk(message_id: str) -> str:
@@ -48,9 +98,90 @@ def sent_fields(account_id: str, message_id: str, *, due: int) -> dict[str, Any]
     return {"gsi2pk": sent_partition(message_id), "gsi2sk": held_sk(due, account_id, message_id)}
 
 
+def _place(account_id: str, message_id: str, field: str) -> dict[str, str]:
+    # Where the field lives is its associated data: a sealed value copied onto another message does not open.
+    item_key = table.item_key(account_pk(account_id), message_sk(message_id))
+    return {"table": table.TABLE, "item_key": item_key, "field": field}
+
+
+def seal(account_id: str, message_id: str, field: str, value: str) -> str:
+    """Seal one field of a message item."""
+    return envelope.seal(account_id, value, **_place(account_id, message_id, field))
+
+
+def open_field(account_id: str, item: dict[str, Any], field: str) -> str | None:
+    """Open one sealed field of a message of the account (None when absent, e.g. scrubbed)."""
+    if not item.get(field):
+        return None
+    return envelope.open_sealed(account_id, item[field], **_place(account_id, str(item["message_id"]), field))
+
+
+def new_message(
+    *,
+    account_id: str,
+    message_id: str,
+    created_at: str,
+    phone_index: str,
+    held_until: int | None,
+    sealed: dict[str, str],
+    **fields: Any,
+) -> dict[str, Any]:
+    """A new message item (not stored yet): its keys and indexes, `fields` as given, each of `sealed` sealed.
+
+    `held_until` puts it on the held index (the release job queues it then): a send due later than SQS can delay.
+    """
+    sk = message_sk(message_id)
+    item: dict[str, Any] = {
+        "pk": account_pk(account_id),
+        "sk": sk,
+        "message_id": message_id,
+        "account_id": account_id,
+        "created_at": created_at,
+        **fields,
+        "gsi1pk": by_time_pk(account_id),
+        "gsi1sk": f"{created_at}#{message_id}",
+        **phone_keys(account_id, phone_index, sk),
+    }
+    for field, value in sealed.items():
+        item[field] = seal(account_id, message_id, field, value)
+    if held_until is not None:
+        _hold_fields(item, held_until)
+    return item
+
+
+def _hold_fields(item: dict[str, Any], due: int) -> None:
+    item["gsi2pk"] = HELD_PARTITION
+    item["gsi2sk"] = held_sk(due, str(item["account_id"]), str(item["message_id"]))
+
+
+def is_held(item: dict[str, Any]) -> bool:
+    """True when the message is on the held index (or the reconciliation one): the release job owns its queueing."""
+    return bool(item.get("gsi2pk"))
+
+
+def put_held(item: dict[str, Any], due: int) -> None:
+    """Store a new message held until `due` (the outbox): the release job queues it unless unheld first."""
+    _hold_fields(item, due)
+    put(item)
+
+
+def forget_hold(item: dict[str, Any]) -> None:
+    """The in-memory image of a message taken off the held index (the stored one is unheld by `unhold`)."""
+    item.pop("gsi2pk", None)
+    item.pop("gsi2sk", None)
+
+
+def callback_target(account_id: str, message_id: str) -> tuple[str, str] | None:
+    """(callback_url, signing secret) of a message; None when the message (or its callback) is gone."""
+    item = get(account_id, message_id) if message_id else None
+    if item is None or not item.get("callback_url") or not item.get(CALLBACK_SECRET_FIELD):
+        return None
+    return str(item["callback_url"]), open_field(account_id, item, CALLBACK_SECRET_FIELD) or ""
+
+
 def put_many(items: Iterable[dict[str, Any]]) -> int:
     """New messages, 25 per BatchWriteItem."""
-    return table.batch_put(items)
+    return table.batch_put(stored_form(i) for i in items)
 
 
 def delete_many(account_id: str, message_ids: Iterable[str]) -> int:
@@ -65,12 +196,12 @@ def count_existing(account_id: str, message_ids: Iterable[str]) -> int:
 
 def put(item: dict[str, Any]) -> None:
     """One new message."""
-    table.put(item, condition="attribute_not_exists(pk)")
+    table.put(stored_form(item), condition="attribute_not_exists(pk)")
 
 
 def get(account_id: str, message_id: str) -> dict[str, Any] | None:
     """A message of the account, or None."""
-    return table.get(account_pk(account_id), message_sk(message_id))
+    return view(table.get(account_pk(account_id), message_sk(message_id)))
 
 
 def page(
@@ -91,7 +222,7 @@ def page(
     if channel:
         filters.append("#channel = :channel")
         names["#channel"], vals[":channel"] = "channel", channel
-    return table.query_page(
+    items, more = table.query_page(
         pk_value=by_time_pk(account_id),
         index="gsi1",
         limit=limit,
@@ -102,6 +233,7 @@ def page(
         filter_names=names or None,
         filter_values=vals or None,
     )
+    return [i for i in map(view, items) if i is not None], more
 
 
 def _from_statuses(new: str) -> list[str]:
@@ -126,9 +258,9 @@ def transition(
         # left to check or to release.
         remove = tuple(dict.fromkeys((*remove, "gsi2pk", "gsi2sk")))
     names = {"#status": "status", "#events": "events"}
-    vals: dict[str, Any] = {":new": new, ":event": [{"status": new, "at": at}], ":empty": []}
+    vals: dict[str, Any] = {":new": new, ":event": [{"status": new, "at": _seconds(at)}], ":empty": []}
     sets = ["#status = :new", "#events = list_append(if_not_exists(#events, :empty), :event)"]
-    for n, (field, value) in enumerate((also or {}).items()):
+    for n, (field, value) in enumerate(stored_form(also or {}).items()):
         names[f"#f{n}"], vals[f":v{n}"] = field, value
         sets.append(f"#f{n} = :v{n}")
     placeholders = []
@@ -140,13 +272,15 @@ def transition(
         for n, field in enumerate(remove):
             names[f"#r{n}"] = field  # placeholders: `error` is a reserved word
         expression += " REMOVE " + ", ".join(f"#r{n}" for n in range(len(remove)))
-    return table.update(
-        account_pk(account_id),
-        message_sk(message_id),
-        expression=expression,
-        condition=f"attribute_exists(pk) AND #status IN ({', '.join(placeholders)})",
-        names=names,
-        vals=vals,
+    return view(
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression=expression,
+            condition=f"attribute_exists(pk) AND #status IN ({', '.join(placeholders)})",
+            names=names,
+            vals=vals,
+        )
     )
 
 
@@ -156,13 +290,15 @@ def claim(account_id: str, message_id: str, *, now: float, lease_s: float, at: s
     claimed = transition(account_id, message_id, "sending", at=at, also={"lease_until": lease})
     if claimed is not None and claimed.get("status") == "sending":
         return claimed
-    return table.update(
-        account_pk(account_id),
-        message_sk(message_id),
-        expression="SET lease_until = :lease",
-        condition="#status = :sending AND lease_until < :now",
-        names={"#status": "status"},
-        vals={":lease": lease, ":sending": "sending", ":now": now},
+    return view(
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression="SET lease_until = :lease",
+            condition="#status = :sending AND lease_until < :now",
+            names={"#status": "status"},
+            vals={":lease": lease, ":sending": "sending", ":now": now},
+        )
     )
 
 
@@ -171,22 +307,24 @@ def cancel(account_id: str, message_id: str, *, at: str) -> dict[str, Any] | Non
 
     The worker's claim is the same kind of write (queued → sending): exactly one of the two succeeds.
     """
-    return table.update(
-        account_pk(account_id),
-        message_sk(message_id),
-        expression=(
-            "SET #status = :canceled, #events = list_append(if_not_exists(#events, :empty), :event),"
-            " lease_until = :zero REMOVE gsi2pk, gsi2sk"
-        ),
-        condition="#status = :queued",
-        names={"#status": "status", "#events": "events"},
-        vals={
-            ":canceled": "canceled",
-            ":queued": "queued",
-            ":event": [{"status": "canceled", "at": at}],
-            ":empty": [],
-            ":zero": 0,
-        },
+    return view(
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression=(
+                "SET #status = :canceled, #events = list_append(if_not_exists(#events, :empty), :event),"
+                " lease_until = :zero REMOVE gsi2pk, gsi2sk"
+            ),
+            condition="#status = :queued",
+            names={"#status": "status", "#events": "events"},
+            vals={
+                ":canceled": "canceled",
+                ":queued": "queued",
+                ":event": [{"status": "canceled", "at": _seconds(at)}],
+                ":empty": [],
+                ":zero": 0,
+            },
+        )
     )
 
 
@@ -206,7 +344,7 @@ def record_attempts(
     account_id: str, message_id: str, attempts: list[dict[str, Any]], *, carrier: str | None = None
 ) -> None:
     """Store the message's attempt log (its worker holds the lease: no one else writes it meanwhile)."""
-    vals: dict[str, Any] = {":attempts": attempts}
+    vals: dict[str, Any] = {":attempts": _timed(attempts, _seconds)}
     expression = "SET attempts = :attempts"
     if carrier is not None:
         vals[":carrier"] = carrier
@@ -318,11 +456,38 @@ def phone_keys(account_id: str, phone_index: str, sk: str) -> dict[str, str]:
     return {"gsi3pk": by_phone_pk(account_id, phone_index), "gsi3sk": sk}
 
 
+@dataclass(frozen=True)
+class PhoneEntry:
+    """A message or an inbound message still indexed under a number: what an erasure needs to know of it."""
+
+    inbound: bool
+    item_id: str  # the message id, or the inbound message id
+    recipient_id: str | None
+
+
+def _phone_entry(item: dict[str, Any]) -> PhoneEntry:
+    sk = str(item["sk"])
+    inbound = sk.startswith(inbound_sk(""))
+    item_id = sk.removeprefix(inbound_sk("")) if inbound else str(item["message_id"])
+    return PhoneEntry(inbound=inbound, item_id=item_id, recipient_id=item.get("recipient_id"))
+
+
 def for_phone(
     account_id: str, phone_index: str, *, cursor: str | None, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[PhoneEntry], str | None]:
     """One page of the items still indexed under a number (a scrubbed item leaves the index)."""
-    return table.query_page(pk_value=by_phone_pk(account_id, phone_index), index="gsi3", limit=limit, cursor=cursor)
+    items, more = table.query_page(
+        pk_value=by_phone_pk(account_id, phone_index), index="gsi3", limit=limit, cursor=cursor
+    )
+    return [_phone_entry(i) for i in items], more
+
+
+def erase_entry(account_id: str, entry: PhoneEntry) -> None:
+    """Erase one of a person's items: an inbound message goes (it is all theirs), a message is scrubbed."""
+    if entry.inbound:
+        delete_inbound(account_id, entry.item_id)
+    else:
+        scrub(account_id, entry.item_id)
 
 
 def scrub(account_id: str, message_id: str) -> None:
@@ -369,13 +534,14 @@ def index_sent(account_id: str, message_id: str, *, carrier_message_id: str, sen
 
 def due_sent(shard: int, until: int, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the `sent` messages of one index shard due for a check by `until`, earliest first."""
-    return table.query_page(
+    items, more = table.query_page(
         pk_value=f"{SENT_PARTITION}#{shard:02d}",
         index="gsi2",
         limit=limit,
         cursor=cursor,
         sk_between=("0", f"{until:012d}~"),
     )
+    return [i for i in map(view, items) if i is not None], more
 
 
 def recheck_sent(account_id: str, message_id: str, *, due: int) -> bool:
@@ -397,13 +563,15 @@ def recheck_sent(account_id: str, message_id: str, *, due: int) -> bool:
 def mark_receipt_missing(account_id: str, message_id: str, *, error: dict[str, str], at: str) -> dict[str, Any] | None:
     """A `sent` message no receipt will settle: it stays `sent`, carries `error`, leaves the index; None when it
     moved on meanwhile."""
-    return table.update(
-        account_pk(account_id),
-        message_sk(message_id),
-        expression="SET #error = :error, receipt_missing_at = :at REMOVE gsi2pk, gsi2sk",
-        condition="#status = :sent",
-        names={"#status": "status", "#error": "error"},
-        vals={":error": error, ":at": at, ":sent": "sent"},
+    return view(
+        table.update(
+            account_pk(account_id),
+            message_sk(message_id),
+            expression="SET #error = :error, receipt_missing_at = :at REMOVE gsi2pk, gsi2sk",
+            condition="#status = :sent",
+            names={"#status": "status", "#error": "error"},
+            vals={":error": error, ":at": _seconds(at), ":sent": "sent"},
+        )
     )
 
 
@@ -438,17 +606,39 @@ def inbound_sk(inbound_id: str) -> str:
     return f"INB#{inbound_id}"
 
 
-def put_inbound(item: dict[str, Any], recipient_sk: str) -> str | None:
-    """Store an inbound message linked to its recipient only while that recipient is not being erased: otherwise
-    (the erasure began meanwhile) it is stored unlinked. The recipient id it was stored with."""
-    recipient_id = item.get("recipient_id")
+def put_inbound(
+    account_id: str,
+    inbound_id: str,
+    *,
+    sender: str,
+    from_index: str,
+    body: str,
+    recipient_id: str | None,
+    **fields: Any,
+) -> str | None:
+    """Store an inbound message (number and body sealed, indexed by the number on gsi3 so an erasure finds it),
+    linked to its recipient only while that recipient is not being erased: otherwise (the erasure began
+    meanwhile) it is stored unlinked. The recipient id it was stored with."""
+    pk, sk = account_pk(account_id), inbound_sk(inbound_id)
+    place = {"table": table.TABLE, "item_key": table.item_key(pk, sk)}
+    item: dict[str, Any] = {
+        "pk": pk,
+        "sk": sk,
+        "inbound_id": inbound_id,
+        **fields,
+        "from_sealed": envelope.seal(account_id, sender, field="from_sealed", **place),
+        "from_index": from_index,
+        "body_sealed": envelope.seal(account_id, body, field="body_sealed", **place),
+        "recipient_id": recipient_id,
+        **phone_keys(account_id, from_index, sk),
+    }
     if recipient_id:
         linked = table.transact(
             [
                 {"Put": {"Item": table.dump(item)}},
                 {
                     "ConditionCheck": {
-                        "Key": table.key(item["pk"], recipient_sk),
+                        "Key": table.key(pk, recipient_sk(recipient_id)),
                         "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#erasing)",
                         "ExpressionAttributeNames": {"#erasing": ERASING_ATTR},
                     }
@@ -461,6 +651,6 @@ def put_inbound(item: dict[str, Any], recipient_sk: str) -> str | None:
     return None
 
 
-def delete_inbound(account_id: str, sk: str) -> None:
+def delete_inbound(account_id: str, inbound_id: str) -> None:
     """Remove an inbound message (erasure: it is all the person's)."""
-    table.delete(account_pk(account_id), sk)
+    table.delete(account_pk(account_id), inbound_sk(inbound_id))

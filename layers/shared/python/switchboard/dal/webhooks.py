@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
+from switchboard import ids
+from switchboard.crypto import envelope
 from switchboard.dal import caps
+from switchboard.dal import messaging as table
+from switchboard.dal.accounts import TABLE as ACCOUNTS_TABLE
+from switchboard.dal.accounts import item_key as accounts_item_key
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import account_pk
 
 ENDPOINT_PREFIX = "WHE#"
 CAP_KIND = "webhook_endpoints"
 DELIVERY_PREFIX = "WHD#"
+EVENT_TABLE = "Callbacks"  # where a sealed event lives, for its associated data: the queue, not a table
+EVENT_FIELD = "event"
 
 
 def endpoint_sk(endpoint_id: str) -> str:
@@ -45,25 +53,80 @@ class EndpointItem(BaseItem):
     cap_slot = UnicodeAttribute(null=True)  # the slot it holds under the account's cap (dal.caps)
 
 
-class DeliveryItem(BaseItem):
-    """pk = ACCT#<id>, sk = WHD#<endpoint_id>#<attempt id>: one attempt to deliver one event (kept 30 days)."""
+@dataclass(frozen=True)
+class Delivery:
+    """One attempt to deliver one event (kept 30 days): the delivery log's item schema, declared once.
 
-    TABLE_ENV: ClassVar[str] = "MESSAGING_TABLE"
+    Stored on the raw-item Messaging table as pk = ACCT#<id>, sk = WHD#<target>#<attempt id>, where the target
+    is an endpoint id, or a message id for a message's own callback_url.
+    """
 
-    class Meta:
-        table_name = ""
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    attempt: int
+    outcome: str
+    duration_ms: int
+    at: int  # epoch seconds, like every time stored on this item
+    expires_at: int
+    status_code: int | None = None
+    error: str | None = None
+    next_retry_at: int | None = None
 
-    endpoint_id = UnicodeAttribute()
-    event_id = UnicodeAttribute()
-    event_type = UnicodeAttribute()
-    attempt = NumberAttribute()
-    status_code = NumberAttribute(null=True)
-    outcome = UnicodeAttribute()
-    error = UnicodeAttribute(null=True)
-    duration_ms = NumberAttribute()
-    at = NumberAttribute()
-    next_retry_at = NumberAttribute(null=True)
-    expires_at = NumberAttribute()
+    def to_item(self, account_id: str, attempt_id: str) -> dict[str, Any]:
+        """The stored item (None fields left out)."""
+        return {"pk": account_pk(account_id), "sk": delivery_prefix(self.endpoint_id) + attempt_id, **asdict(self)}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Delivery:
+        """A stored item as a record (items the PynamoDB model wrote read the same)."""
+
+        def number(name: str) -> int | None:
+            value = item.get(name)
+            return None if value is None else int(value)
+
+        return cls(
+            endpoint_id=str(item["endpoint_id"]),
+            event_id=str(item["event_id"]),
+            event_type=str(item["event_type"]),
+            attempt=int(item["attempt"]),
+            outcome=str(item["outcome"]),
+            duration_ms=int(item["duration_ms"]),
+            at=int(item["at"]),
+            expires_at=int(item["expires_at"]),
+            status_code=number("status_code"),
+            error=item.get("error"),
+            next_retry_at=number("next_retry_at"),
+        )
+
+
+def _secret_place(item: EndpointItem) -> dict[str, str]:
+    # The endpoint's own key is the associated data: a secret copied onto another endpoint does not open.
+    return {"table": ACCOUNTS_TABLE, "item_key": accounts_item_key(item.pk, item.sk), "field": "secret"}
+
+
+def new_endpoint(
+    account_id: str, endpoint_id: str, *, url: str, events: set[str], secret: str, created_by: str, created_at: int
+) -> EndpointItem:
+    """A new endpoint (not stored yet), its signing secret sealed where it will live."""
+    item = EndpointItem(
+        account_pk(account_id),
+        endpoint_sk(endpoint_id),
+        endpoint_id=endpoint_id,
+        account_id=account_id,
+        url=url,
+        events=events,
+        secret_sealed="",
+        created_by=created_by,
+        created_at=created_at,
+    )
+    item.secret_sealed = envelope.seal(account_id, secret, **_secret_place(item))
+    return item
+
+
+def endpoint_secret(item: EndpointItem) -> str:
+    """The endpoint's signing secret, opened."""
+    return envelope.open_sealed(str(item.account_id), item.secret_sealed, **_secret_place(item))
 
 
 def list_endpoints(account_id: str) -> list[EndpointItem]:
@@ -102,24 +165,37 @@ def delete_endpoint(item: EndpointItem) -> None:
     caps.freeing(build)
 
 
-def put_delivery(item: DeliveryItem) -> None:
+def put_delivery(account_id: str, delivery: Delivery) -> None:
     """Append one attempt to the log."""
-    item.save()
+    table.put(delivery.to_item(account_id, ids.new_id("wha")))
 
 
 def list_deliveries(
-    account_id: str, endpoint_id: str, *, limit: int, after_sk: str | None
-) -> tuple[list[DeliveryItem], str | None]:
-    """One page of an endpoint's log, newest first, and the sort key to continue after (None at the end)."""
-    pk = account_pk(account_id)
-    last_key = {"pk": {"S": pk}, "sk": {"S": after_sk}} if after_sk else None
-    result = DeliveryItem.query(
-        pk,
-        DeliveryItem.sk.startswith(delivery_prefix(endpoint_id)),
-        scan_index_forward=False,
+    account_id: str, endpoint_id: str, *, limit: int, cursor: str | None = None
+) -> tuple[list[Delivery], str | None]:
+    """One page of an endpoint's (or a message's callback) log, newest first, and the next page's cursor.
+
+    A cursor another endpoint's (or another account's) page issued is refused: table.InvalidCursor.
+    """
+    items, more = table.query_page(
+        pk_value=account_pk(account_id),
+        prefix=delivery_prefix(endpoint_id),
         limit=limit,
-        last_evaluated_key=last_key,
+        cursor=cursor,
+        forward=False,
     )
-    items = list(result)
-    more = result.last_evaluated_key
-    return items, (more["sk"]["S"] if more else None)
+    return [Delivery.from_item(i) for i in items], more
+
+
+def _event_place(event_id: str) -> dict[str, str]:
+    return {"table": EVENT_TABLE, "item_key": f"EVT#{event_id}", "field": EVENT_FIELD}
+
+
+def seal_event(account_id: str, event_id: str, text: str) -> str:
+    """An event's JSON sealed for the Callbacks queue (the queue holds ids and ciphertext only)."""
+    return envelope.seal(account_id, text, **_event_place(event_id))
+
+
+def open_event(account_id: str, event_id: str, sealed: str) -> str:
+    """A queued event's JSON, opened with the account's key."""
+    return envelope.open_sealed(account_id, sealed, **_event_place(event_id))

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from switchboard import clock, ids
 from switchboard.auth import Principal
+from switchboard.dal import broadcasts as broadcasts_dal
 from switchboard.dal import messages as store
-from switchboard.dal import messaging as table
 from switchboard.dal import queues
 from switchboard.dal import recipients as recipients_dal
-from switchboard.dal.keys import account_pk
 from switchboard.logic import consent, lists, templates
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
+from switchboard.logic.repositories import BroadcastStore, MessageStore
 from switchboard.models.messages import BroadcastIn, BroadcastOut, Skipped
 from switchboard.observability import logger, metrics
 
-BATCH = table.BATCH_WRITE_MAX  # messages per write: a failed write rolls back only whole writes before it
+BATCH = store.BATCH_WRITE  # messages per write: a failed write rolls back only whole writes before it
 
 
 def _members(account_id: str, list_id: str) -> list[str]:
@@ -40,33 +41,43 @@ def _in_window(account_id: str, recipients: list[dict[str, Any]]) -> list[dict[s
     ]
 
 
-def _store(items: list[dict[str, Any]], charge: messages_logic.Charge) -> None:
+Refund = Callable[..., None]  # messages_logic.refund: give back all of a charge, or `count` of it
+
+
+def _store(
+    items: list[dict[str, Any]],
+    charge: messages_logic.Charge,
+    *,
+    messages: MessageStore = store,
+    refund: Refund | None = None,
+) -> None:
     """Write a broadcast's messages all or none: when a write fails, those written are deleted and all is refunded.
 
     The caller then answers 503 and a retry sends each message once. Should the rollback fail too, what stays
     stored stays charged (it is accepted and visible in the log) and only the rest is given back.
     """
+    give_back = refund or messages_logic.refund
     attempted: list[str] = []  # a failed BatchWriteItem may have written part of its chunk: all are rolled back
     try:
         for start in range(0, len(items), BATCH):
             chunk = items[start : start + BATCH]
             attempted += [item["message_id"] for item in chunk]
-            store.put_many(chunk)
+            messages.put_many(chunk)
     except BaseException:
         try:
-            store.delete_many(charge.account_id, attempted)
+            messages.delete_many(charge.account_id, attempted)
         except Exception:  # what stays stored stays charged (accepted, in the log); the rest is refunded below
             logger.error("broadcast rollback failed", exc_info=True, extra={"attempted": len(attempted)})
-            messages_logic.refund(charge, charge.count - _still_stored(charge.account_id, attempted))
+            give_back(charge, charge.count - _still_stored(charge.account_id, attempted, messages=messages))
             raise
-        messages_logic.refund(charge)
+        give_back(charge)
         raise
 
 
-def _still_stored(account_id: str, message_ids: list[str]) -> int:
+def _still_stored(account_id: str, message_ids: list[str], *, messages: MessageStore = store) -> int:
     """How many of these messages are stored; all of them when even that cannot be read (never under-charged)."""
     try:
-        return store.count_existing(account_id, message_ids)
+        return messages.count_existing(account_id, message_ids)
     except Exception:  # the refund then leaves charged all that may be stored
         logger.error("broadcast rollback not counted", exc_info=True)
         return len(message_ids)
@@ -109,28 +120,44 @@ def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
     # Charged for exactly what is about to be stored, once every message is built (finding 9).
     if items:
         _store(items, messages_logic.take_quota(account_id, principal.plan, len(items)))
+    skipped = Skipped(no_consent=len(members) - len(consenting), outside_window=len(consenting) - len(eligible))
+    return dispatch(account_id, broadcast_id, body.list_id, body.channel, items=items, skipped=skipped)
+
+
+SendBatch = Callable[[str, str, list[str]], None]  # queues.send_batch: (channel, account id, message ids)
+
+
+def dispatch(
+    account_id: str,
+    broadcast_id: str,
+    list_id: str,
+    channel: str,
+    *,
+    items: list[dict[str, Any]],
+    skipped: Skipped,
+    messages: MessageStore = store,
+    broadcasts: BroadcastStore = broadcasts_dal,
+    send_batch: SendBatch | None = None,
+) -> BroadcastOut:
+    """Queue a broadcast's stored messages (all held for the release job when queueing fails) and record it."""
     try:
-        queues.send_batch(body.channel, account_id, [item["message_id"] for item in items])
+        (send_batch or queues.send_batch)(channel, account_id, [item["message_id"] for item in items])
     except Exception:  # stored, perhaps partly queued: the outbox takes them all (a message queued twice sends once)
         logger.warning("broadcast left to the release job", exc_info=True, extra={"broadcast_id": broadcast_id})
         due = int(clock.timestamp())
         for item in items:
-            store.hold(account_id, item["message_id"], due)
-    skipped = Skipped(no_consent=len(members) - len(consenting), outside_window=len(consenting) - len(eligible))
-    table.put(
-        {
-            "pk": account_pk(account_id),
-            "sk": f"BRD#{broadcast_id}",
-            "broadcast_id": broadcast_id,
-            "list_id": body.list_id,
-            "channel": body.channel,
-            "accepted": len(items),
-            "skipped_no_consent": skipped.no_consent,
-            "skipped_outside_window": skipped.outside_window,
-            "created_at": clock.rfc3339(clock.now()),
-        }
+            messages.hold(account_id, item["message_id"], due)
+    broadcasts.put(
+        account_id,
+        broadcasts_dal.Broadcast(
+            broadcast_id=broadcast_id,
+            list_id=list_id,
+            channel=channel,
+            accepted=len(items),
+            skipped_no_consent=skipped.no_consent,
+            skipped_outside_window=skipped.outside_window,
+            created_at=clock.rfc3339(clock.now()),
+        ),
     )
     metrics.add_metric(name="MessagesAccepted", unit="Count", value=len(items))
-    return BroadcastOut(
-        id=broadcast_id, list_id=body.list_id, channel=body.channel, accepted=len(items), skipped=skipped
-    )
+    return BroadcastOut(id=broadcast_id, list_id=list_id, channel=channel, accepted=len(items), skipped=skipped)

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from switchboard import clock
 from switchboard.catalog import CHANNELS
+from switchboard.dal import erasure_markers
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import recipients as store
 
@@ -51,14 +52,18 @@ def begin(account_id: str, recipient: dict[str, Any]) -> bool:
 
 def resume(account_id: str, marker: dict[str, Any], time_left: TimeLeft = _forever) -> int:
     """Finish an erasure from wherever it stopped; the items erased. Raises Stopped near the deadline."""
-    recipient_id, phone_index = str(marker["recipient_id"]), str(marker["phone_index"])
+    return _finish(
+        account_id, str(marker["recipient_id"]), str(marker["phone_index"]), marker.get("consent") or {}, time_left
+    )
 
+
+def _finish(account_id: str, recipient_id: str, phone_index: str, consent: dict[str, str], time_left: TimeLeft) -> int:
     def check() -> None:
         if time_left() <= MARGIN_S:
             raise Stopped(recipient_id)
 
     # STOP stays honoured: the opt-outs the marker still holds (its state when it was marked) become the tombstone.
-    opted_out = [c for c, status in (marker.get("consent") or {}).items() if status == "opted_out"]
+    opted_out = [c for c, status in consent.items() if status == "opted_out"]
     store.add_tombstone(account_id, phone_index, opted_out, clock.rfc3339(clock.now()))
     check()
     erased = store.erase_ledger(account_id, recipient_id)
@@ -67,16 +72,13 @@ def resume(account_id: str, marker: dict[str, Any], time_left: TimeLeft = _forev
     cursor: str | None = None
     while True:
         check()
-        items, cursor = messages_dal.for_phone(account_id, phone_index, cursor=cursor, limit=PAGE)
-        for item in items:
+        entries, cursor = messages_dal.for_phone(account_id, phone_index, cursor=cursor, limit=PAGE)
+        for entry in entries:
             # A recipient created later for the same number keeps its own messages; unlinked ones were this person's.
-            if item.get("recipient_id") not in (None, recipient_id):
+            if entry.recipient_id not in (None, recipient_id):
                 continue
             check()
-            if str(item["sk"]).startswith("INB#"):
-                messages_dal.delete_inbound(account_id, str(item["sk"]))
-            else:
-                messages_dal.scrub(account_id, str(item["message_id"]))
+            messages_dal.erase_entry(account_id, entry)
             erased += 1
         if cursor is None:
             break
@@ -90,16 +92,17 @@ def run(time_left: TimeLeft = _forever) -> ErasureReport:
     now = int(clock.timestamp())
     seen: set[tuple[str, str]] = set()
     while report.finished < MAX_PER_RUN and time_left() > MARGIN_S:
-        due = [m for m in store.erasures_due(now, limit=JOB_BATCH) if (m["pk"], m["sk"]) not in seen]
+        due = [m for m in erasure_markers.due(now, limit=JOB_BATCH) if (m.account_id, m.recipient_id) not in seen]
         if not due:
             break
         for marker in due:
-            seen.add((marker["pk"], marker["sk"]))
-            account_id = str(marker["pk"]).removeprefix("ACCT#")
+            seen.add((marker.account_id, marker.recipient_id))
             try:
-                report.items_erased += resume(account_id, marker, time_left)
+                report.items_erased += _finish(
+                    marker.account_id, marker.recipient_id, marker.phone_index, marker.consent, time_left
+                )
             except Stopped:
                 break
             report.finished += 1
-    report.pending = len(store.erasures_due(now, limit=MAX_PER_RUN))
+    report.pending = len(erasure_markers.due(now, limit=MAX_PER_RUN))
     return report

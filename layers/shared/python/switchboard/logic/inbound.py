@@ -7,12 +7,9 @@ from typing import Any
 
 from switchboard import clock, ids
 from switchboard.carriers.base import CarrierEvent
-from switchboard.crypto import envelope
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import messages as store
-from switchboard.dal import messaging as table
 from switchboard.dal import recipients as recipients_dal
-from switchboard.dal.keys import account_pk
 from switchboard.logic import consent, keywords, notify, receipts
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
@@ -63,26 +60,19 @@ def _inbound(event: CarrierEvent) -> str:
     index = recipients_logic.phone_index(account_id, sender)
     recipient_id = recipients_dal.find_by_phone(account_id, index)
     inbound_id = ids.new_id("inb")
-    pk, sk = account_pk(account_id), store.inbound_sk(inbound_id)
-    place = {"table": table.TABLE, "item_key": table.item_key(pk, sk)}
-    # Indexed by the number (gsi3) so an erasure finds it; linked only to a recipient that is not being erased.
+    # Found by its number so an erasure finds it; linked only to a recipient that is not being erased.
     recipient_id = store.put_inbound(
-        {
-            "pk": pk,
-            "sk": sk,
-            "inbound_id": inbound_id,
-            "carrier": event.carrier,
-            "carrier_event_id": event.event_id,
-            "channel": event.channel,
-            "to": event.to,
-            "from_sealed": envelope.seal(account_id, sender, field="from_sealed", **place),
-            "from_index": index,
-            "body_sealed": envelope.seal(account_id, event.body, field="body_sealed", **place),
-            "recipient_id": recipient_id,
-            "received_at": event.at,
-            **store.phone_keys(account_id, index, sk),
-        },
-        recipients_dal.recipient_sk(recipient_id or ""),
+        account_id,
+        inbound_id,
+        sender=sender,
+        from_index=index,
+        body=event.body,
+        recipient_id=recipient_id,
+        carrier=event.carrier,
+        carrier_event_id=event.event_id,
+        channel=event.channel,
+        to=event.to,
+        received_at=event.at,
     )
     if event.channel == "whatsapp":
         # Opens (or extends) WhatsApp's 24-hour customer-service window for free-form replies (R62).

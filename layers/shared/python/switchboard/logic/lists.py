@@ -5,7 +5,7 @@ from __future__ import annotations
 from switchboard import clock, ids
 from switchboard.auth import Principal
 from switchboard.dal import recipients as store
-from switchboard.dal.messaging import InvalidCursor
+from switchboard.dal.cursors import InvalidCursor
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.errors import BadRequest, NotFound
 from switchboard.models.recipients import ListIn, ListMembersAdded, ListMembersIn, ListOut, RecipientPage

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,15 +13,13 @@ from typing import Any
 from switchboard import clock, ids, settings, webhook_client
 from switchboard.auth import Principal
 from switchboard.catalog import CHANNELS
-from switchboard.crypto import envelope
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import messages as store
-from switchboard.dal import messaging as table
 from switchboard.dal import queues, quota
 from switchboard.dal import recipients as recipients_dal
-from switchboard.dal.keys import account_pk
 from switchboard.logic import consent, notify, templates, webhooks
 from switchboard.logic import recipients as recipients_logic
+from switchboard.logic.repositories import MessageStore
 from switchboard.models import plans
 from switchboard.models.errors import (
     BadRequest,
@@ -227,19 +225,12 @@ def charged(charge: Charge) -> Iterator[None]:
 
 def seal(account_id: str, message_id: str, field: str, value: str) -> str:
     """Seal one field of a message item."""
-    pk = account_pk(account_id)
-    return envelope.seal(
-        account_id, value, table=table.TABLE, item_key=table.item_key(pk, store.message_sk(message_id)), field=field
-    )
+    return store.seal(account_id, message_id, field, value)
 
 
 def open_field(account_id: str, item: dict[str, Any], field: str) -> str | None:
     """Open one sealed field of a message item (None when absent, e.g. scrubbed)."""
-    if not item.get(field):
-        return None
-    return envelope.open_sealed(
-        account_id, item[field], table=table.TABLE, item_key=table.item_key(item["pk"], item["sk"]), field=field
-    )
+    return store.open_field(account_id, item, field)
 
 
 def new_item(
@@ -261,54 +252,51 @@ def new_item(
     callback_secret: str | None = None,
     broadcast_id: str | None = None,
 ) -> dict[str, Any]:
-    """A message item, number and content sealed; `held` (gsi2) when due later than SQS can delay it."""
-    message_id = ids.new_id("msg")
+    """A message, number and content sealed; `held` when due later than SQS can delay it."""
     created_at = clock.rfc3339(clock.now())
-    item: dict[str, Any] = {
-        "pk": account_pk(account_id),
-        "sk": store.message_sk(message_id),
-        "message_id": message_id,
-        "account_id": account_id,
-        "channel": channel,
-        "status": "queued",
-        "from_number": from_number,
-        "to_sealed": seal(account_id, message_id, "to_sealed", to),
-        "country": country,
-        "recipient_id": recipient_id,
-        "mode": mode,
-        "kind": kind,
-        "created_at": created_at,
-        "send_at": send_at,
-        "valid_until": valid_until,
-        "callback_url": callback_url,
-        "broadcast_id": broadcast_id,
-        "attempts": [],
-        "events": [{"status": "queued", "at": created_at}],
-        "lease_until": 0,
-        "gsi1pk": store.by_time_pk(account_id),
-        "gsi1sk": f"{created_at}#{message_id}",
-        **store.phone_keys(account_id, recipients_logic.phone_index(account_id, to), store.message_sk(message_id)),
-    }
+    sealed = {"to_sealed": to}
     if body is not None:
-        item["body_sealed"] = seal(account_id, message_id, "body_sealed", body)
+        sealed["body_sealed"] = body
     if callback_secret is not None:
-        item[CALLBACK_SECRET_FIELD] = seal(account_id, message_id, CALLBACK_SECRET_FIELD, callback_secret)
+        sealed[CALLBACK_SECRET_FIELD] = callback_secret
     if template is not None:
-        item["template_sealed"] = seal(account_id, message_id, "template_sealed", template.model_dump_json())
+        sealed["template_sealed"] = template.model_dump_json()
     if rendered is not None:
         # A template's text for carriers that send text (Twilio's WhatsApp matches it to the approved template).
-        item["rendered_sealed"] = seal(account_id, message_id, "rendered_sealed", rendered)
-    if send_at is not None and send_at - clock.timestamp() > queues.MAX_DELAY_S:
-        item["gsi2pk"] = store.HELD_PARTITION
-        item["gsi2sk"] = store.held_sk(send_at, account_id, message_id)
-    return item
+        sealed["rendered_sealed"] = rendered
+    late = send_at is not None and send_at - clock.timestamp() > queues.MAX_DELAY_S
+    return store.new_message(
+        account_id=account_id,
+        message_id=ids.new_id("msg"),
+        created_at=created_at,
+        phone_index=recipients_logic.phone_index(account_id, to),
+        held_until=send_at if late else None,
+        sealed=sealed,
+        channel=channel,
+        status="queued",
+        from_number=from_number,
+        country=country,
+        recipient_id=recipient_id,
+        mode=mode,
+        kind=kind,
+        send_at=send_at,
+        valid_until=valid_until,
+        callback_url=callback_url,
+        broadcast_id=broadcast_id,
+        attempts=[],
+        events=[{"status": "queued", "at": created_at}],
+        lease_until=0,
+    )
 
 
-def enqueue(item: dict[str, Any]) -> None:
+Send = Callable[[dict[str, Any]], None]  # puts a stored message on its channel's queue
+
+
+def enqueue(item: dict[str, Any], *, messages: MessageStore = store, send: Send | None = None) -> None:
     """Put a stored message on its channel's queue now, delayed until `send_at` (unless it is held)."""
-    if item.get("gsi2pk"):
+    if messages.is_held(item):
         return
-    _send(item)
+    (send or _send)(item)
 
 
 def _send(item: dict[str, Any]) -> None:
@@ -316,26 +304,25 @@ def _send(item: dict[str, Any]) -> None:
     queues.send(item["channel"], item["account_id"], item["message_id"], delay_s=delay)
 
 
-def store_and_enqueue(item: dict[str, Any], start: int) -> None:
+def store_and_enqueue(
+    item: dict[str, Any], start: int, *, messages: MessageStore = store, send: Send | None = None
+) -> None:
     """Store a new message, then queue it, never losing it in between (an outbox on the held index).
 
     It is stored held (due at `start`) first: if SendMessage fails, or the function dies before it, the release job
     queues it within a minute. Once it is on its queue it is unheld; were that to fail, the release job's second
     record finds the message no longer queued and is dropped (nothing is sent twice).
     """
-    if item.get("gsi2pk"):
-        store.put(item)  # due later than SQS can delay: the release job queues it anyway
+    if messages.is_held(item):
+        messages.put(item)  # due later than SQS can delay: the release job queues it anyway
         return
-    item["gsi2pk"] = store.HELD_PARTITION
-    item["gsi2sk"] = store.held_sk(start, item["account_id"], item["message_id"])
-    store.put(item)
+    messages.put_held(item, start)
     try:
-        _send(item)
-        store.unhold(item["account_id"], item["message_id"])
+        (send or _send)(item)
+        messages.unhold(item["account_id"], item["message_id"])
     except Exception:  # the message is stored: from here the release job owns it, whatever went wrong
         logger.warning("message left to the release job", exc_info=True, extra={"message_id": item["message_id"]})
-    item.pop("gsi2pk", None)
-    item.pop("gsi2sk", None)
+    messages.forget_hold(item)
 
 
 def create(principal: Principal, body: MessageIn) -> MessageCreated:
@@ -393,15 +380,16 @@ def render(
     template: Template | None = None,
     with_content: bool = True,
     erased: bool = False,
+    messages: MessageStore = store,
 ) -> MessageOut:
     """The API shape of a message: viewers get a masked number and no content; nobody sees the number or content
     of a message to a recipient whose erasure has begun (before its scrub reaches this message)."""
     account_id = principal.account_id
     viewer = masks_phone_numbers(principal.role)
-    number = None if erased else to if to is not None else open_field(account_id, item, "to_sealed")
+    number = None if erased else to if to is not None else messages.open_field(account_id, item, "to_sealed")
     if with_content and not viewer and not erased:
-        body = body if body is not None else open_field(account_id, item, "body_sealed")
-        raw_template = open_field(account_id, item, "template_sealed") if template is None else None
+        body = body if body is not None else messages.open_field(account_id, item, "body_sealed")
+        raw_template = messages.open_field(account_id, item, "template_sealed") if template is None else None
         template = template or (Template(**json.loads(raw_template)) if raw_template else None)
     else:
         body, template = None, None
@@ -438,22 +426,28 @@ def read(principal: Principal, message_id: str) -> MessageOut:
     return out
 
 
-def cancel(principal: Principal, message_id: str) -> MessageOut:
+def cancel(
+    principal: Principal,
+    message_id: str,
+    *,
+    messages: MessageStore = store,
+    publish: Callable[[dict[str, Any]], None] | None = None,
+) -> MessageOut:
     """POST /v1/messages/{id}/cancel: a queued or scheduled message never goes out (`canceled`, `message.status`);
     409 message_not_cancelable once a worker took it or it ended; 404 for another account's or an unknown id."""
-    item = store.get(principal.account_id, message_id) if message_id.startswith("msg_") else None
+    item = messages.get(principal.account_id, message_id) if message_id.startswith("msg_") else None
     if item is None:
         raise NotFound("No message with this id.")
-    canceled = store.cancel(principal.account_id, message_id, at=clock.rfc3339(clock.now()))
+    canceled = messages.cancel(principal.account_id, message_id, at=clock.rfc3339(clock.now()))
     if canceled is None:
-        current = store.get(principal.account_id, message_id) or item
+        current = messages.get(principal.account_id, message_id) or item
         raise NotCancelable(
             f"This message is {current['status']}: only a queued or scheduled message can be canceled, before it is "
             "handed to a carrier."
         )
     metrics.add_metric(name="MessagesCanceled", unit="Count", value=1)
-    notify.publish_status(canceled)
-    return render(principal, canceled)
+    (publish or notify.publish_status)(canceled)
+    return render(principal, canceled, messages=messages)
 
 
 def _time_bound(value: str | None, name: str, default: str) -> str:

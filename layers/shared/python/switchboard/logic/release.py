@@ -67,7 +67,7 @@ def _one(held: dict[str, Any], standings: standing.Memo, report: ReleaseReport) 
         report.expired += 1
     else:
         # Enqueue first: a crash before unhold only means a second record, which the worker ignores.
-        item.pop("gsi2pk", None)
+        store.forget_hold(item)
         messages_logic.enqueue(item)
         report.released += 1
     store.unhold(account_id, message_id)

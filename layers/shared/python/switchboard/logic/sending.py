@@ -13,6 +13,7 @@ from switchboard.dal import messages as store
 from switchboard.dal import recipients as recipients_dal
 from switchboard.logic import consent, notify, receipts, standing
 from switchboard.logic import messages as messages_logic
+from switchboard.logic.repositories import MessageStore
 from switchboard.models.lifecycle import FINAL, RANK
 from switchboard.models.messages import SendRecord
 from switchboard.observability import logger, metrics
@@ -56,17 +57,19 @@ def move(
     *,
     error: dict[str, str] | None = None,
     remove: tuple[str, ...] = (),
+    repository: MessageStore = store,
+    publish: Callable[[dict[str, Any]], None] | None = None,
     **also: Any,
 ) -> dict[str, Any] | None:
     """Transition (never backwards) and publish; None when the message had already moved past `new`."""
     fields = dict(also)
     if error is not None:
         fields["error"] = error
-    moved = store.transition(
+    moved = repository.transition(
         item["account_id"], item["message_id"], new, at=clock.rfc3339(clock.now()), also=fields or None, remove=remove
     )
     if moved is not None:
-        publish_status(moved)
+        (publish or publish_status)(moved)
     return moved
 
 

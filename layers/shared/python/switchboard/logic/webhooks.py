@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -23,12 +21,9 @@ from switchboard.carriers.circuit import Breaker
 from switchboard.crypto import envelope
 from switchboard.dal import circuits, queues
 from switchboard.dal import messages as messages_dal
-from switchboard.dal import messaging as messaging_dal
 from switchboard.dal import webhooks as webhooks_dal
-from switchboard.dal.accounts import TABLE as ACCOUNTS_TABLE
-from switchboard.dal.accounts import item_key
-from switchboard.dal.keys import account_pk
-from switchboard.dal.webhooks import DeliveryItem, EndpointItem
+from switchboard.dal.cursors import InvalidCursor
+from switchboard.dal.webhooks import Delivery, EndpointItem
 from switchboard.logic import audit, caps, standing
 from switchboard.models import paging
 from switchboard.models.errors import BadRequest, NotFound, ValidationFailed
@@ -56,10 +51,7 @@ MAX_BACKOFF_S = 3600
 JITTER = 0.1  # each delay is its nominal value +/- 10 %, so a burst of failures does not retry in lockstep
 DELIVERY_LOG_DAYS = 30
 MAX_PAGE = paging.MAX_LIMIT
-EVENT_TABLE = "Callbacks"  # where a sealed event lives, for its associated data: the queue, not a table
-EVENT_FIELD = "event"
-# The attribute holding a message's own sealed signing secret for its callback_url (a name, not a secret).
-CALLBACK_SECRET_FIELD = "callback_secret_sealed"  # noqa: S105
+CALLBACK_SECRET_FIELD = messages_dal.CALLBACK_SECRET_FIELD
 # Per endpoint (or account and callback origin): a timeout, or 3 failed batches within 5 min, open its circuit; its
 # jobs are then deferred (no HTTP) until one probe after 60 s. Jobs keep their backoff schedule: nothing reaches the
 # DLQ sooner than API.md's 24 h.
@@ -68,10 +60,6 @@ FAILURE_WINDOW_S = 300.0
 COOLDOWN_S = 60.0
 MAX_PARALLEL = 10  # origins posted at once in one batch (the event source's batch size)
 DONE = frozenset({"delivered", "dropped", "held"})  # held: kept for the account's restore (logic.standing)
-
-
-def _event_place(event_id: str) -> dict[str, str]:
-    return {"table": EVENT_TABLE, "item_key": f"EVT#{event_id}", "field": EVENT_FIELD}
 
 
 def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: dict[str, Any] | None = None) -> int:
@@ -89,7 +77,7 @@ def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: 
         return 0
     event_id = ids.new_id("evt")
     event = {"id": event_id, "type": kind.value, "created_at": clock.rfc3339(clock.now()), "data": data}
-    sealed = envelope.seal(account_id, json.dumps(event, separators=(",", ":")), **_event_place(event_id))
+    sealed = webhooks_dal.seal_event(account_id, event_id, json.dumps(event, separators=(",", ":")))
     targets: list[dict[str, str]] = [{"endpoint_id": endpoint.endpoint_id} for endpoint in endpoints]
     if callback and message is not None:
         targets.append({"message_id": str(message["message_id"])})
@@ -105,7 +93,7 @@ def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: 
 
 def open_event(job: DeliveryJob) -> str:
     """The event's JSON text (the request body), opened with the account's key."""
-    return envelope.open_sealed(job.account_id, job.sealed_event, **_event_place(job.event_id))
+    return webhooks_dal.open_event(job.account_id, job.event_id, job.sealed_event)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -156,10 +144,6 @@ def schedule(base_s: int, attempts: int = MAX_ATTEMPTS) -> list[int]:
 # --- Endpoints ------------------------------------------------------------------------------------------------
 
 
-def _secret_place(item: EndpointItem) -> dict[str, str]:
-    return {"table": ACCOUNTS_TABLE, "item_key": item_key(item.pk, item.sk), "field": "secret"}
-
-
 def _url_problem(message: str) -> ValidationFailed:
     return ValidationFailed(
         f"This webhook URL is not allowed: {message}.",
@@ -203,19 +187,15 @@ def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -
     url = check_url(body.url)
     endpoint_id = ids.new_id("whe")
     secret = new_secret()
-    now = int(clock.timestamp())
-    item = EndpointItem(
-        account_pk(principal.account_id),
-        webhooks_dal.endpoint_sk(endpoint_id),
-        endpoint_id=endpoint_id,
-        account_id=principal.account_id,
+    item = webhooks_dal.new_endpoint(
+        principal.account_id,
+        endpoint_id,
         url=url,
         events={e.value for e in body.events},
-        secret_sealed="",
+        secret=secret,
         created_by=principal.principal,
-        created_at=now,
+        created_at=int(clock.timestamp()),
     )
-    item.secret_sealed = envelope.seal(principal.account_id, secret, **_secret_place(item))
     with caps.capped(caps.WEBHOOK_ENDPOINTS):
         webhooks_dal.put_endpoint(item, cap=caps.LIMITS[caps.WEBHOOK_ENDPOINTS])
     audit.record(
@@ -261,21 +241,7 @@ def delete_endpoint(principal: Principal, endpoint_id: str, meta: RequestMeta) -
     )
 
 
-def _encode_cursor(sk: str) -> str:
-    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, endpoint_id: str) -> str:
-    try:
-        sk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        sk = ""
-    if not sk.startswith(webhooks_dal.delivery_prefix(endpoint_id)):
-        raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
-    return sk
-
-
-def _delivery_out(item: DeliveryItem) -> DeliveryOut:
+def _delivery_out(item: Delivery) -> DeliveryOut:
     return DeliveryOut(
         event_id=item.event_id,
         type=item.event_type,
@@ -294,9 +260,11 @@ def list_deliveries(principal: Principal, endpoint_id: str, limit: int = 25, cur
     require(principal, Permission.WEBHOOKS_MANAGE)
     _own(principal, endpoint_id)
     paging.check_limit(limit)
-    after = _decode_cursor(cursor, endpoint_id) if cursor else None
-    items, more = webhooks_dal.list_deliveries(principal.account_id, endpoint_id, limit=limit, after_sk=after)
-    return DeliveryList(data=[_delivery_out(i) for i in items], next_cursor=_encode_cursor(more) if more else None)
+    try:
+        items, more = webhooks_dal.list_deliveries(principal.account_id, endpoint_id, limit=limit, cursor=cursor)
+    except InvalidCursor:
+        raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor") from None
+    return DeliveryList(data=[_delivery_out(i) for i in items], next_cursor=more)
 
 
 # --- Delivery -------------------------------------------------------------------------------------------------
@@ -317,9 +285,8 @@ def _headers(job: DeliveryJob, signature: str) -> dict[str, str]:
 
 def _log(job: DeliveryJob, attempt: int, answer: Answer, *, outcome: str, at: int, next_retry_at: int | None) -> None:
     webhooks_dal.put_delivery(
-        DeliveryItem(
-            account_pk(job.account_id),
-            webhooks_dal.delivery_prefix(job.target_id) + ids.new_id("wha"),
+        job.account_id,
+        Delivery(
             endpoint_id=job.target_id,
             event_id=job.event_id,
             event_type=job.event_type,
@@ -331,23 +298,13 @@ def _log(job: DeliveryJob, attempt: int, answer: Answer, *, outcome: str, at: in
             at=at,
             next_retry_at=next_retry_at,
             expires_at=at + DELIVERY_LOG_DAYS * 86400,
-        )
+        ),
     )
 
 
 def _message_target(job: DeliveryJob) -> tuple[str, str] | None:
     """(callback_url, secret) of the message the job is for; None when the message (or its callback) is gone."""
-    item = messages_dal.get(job.account_id, job.message_id or "")
-    if item is None or not item.get("callback_url") or not item.get(CALLBACK_SECRET_FIELD):
-        return None
-    secret = envelope.open_sealed(
-        job.account_id,
-        item[CALLBACK_SECRET_FIELD],
-        table=messaging_dal.TABLE,
-        item_key=messaging_dal.item_key(item["pk"], item["sk"]),
-        field=CALLBACK_SECRET_FIELD,
-    )
-    return str(item["callback_url"]), secret
+    return messages_dal.callback_target(job.account_id, job.message_id or "")
 
 
 def _target(job: DeliveryJob) -> tuple[str, str] | None:
@@ -357,7 +314,7 @@ def _target(job: DeliveryJob) -> tuple[str, str] | None:
     endpoint = webhooks_dal.get_endpoint(job.account_id, job.endpoint_id or "")
     if endpoint is None:
         return None
-    return endpoint.url, envelope.open_sealed(job.account_id, endpoint.secret_sealed, **_secret_place(endpoint))
+    return endpoint.url, webhooks_dal.endpoint_secret(endpoint)
 
 
 @dataclass
@@ -577,5 +534,5 @@ def deliver(job: DeliveryJob, *, attempt: int, receipt_handle: str) -> str:
 
 def message_callbacks(account_id: str, message_id: str, limit: int = MAX_PAGE) -> list[DeliveryOut]:
     """The newest attempts to deliver a message's status events to its callback_url (kept 30 days)."""
-    items, _ = webhooks_dal.list_deliveries(account_id, message_id, limit=limit, after_sk=None)
+    items, _ = webhooks_dal.list_deliveries(account_id, message_id, limit=limit)
     return [_delivery_out(i) for i in items]

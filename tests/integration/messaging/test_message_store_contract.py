@@ -1,0 +1,208 @@
+"""One contract, two implementations: the in-memory fakes behave as the real repositories do under moto.
+
+Logic tests on the fakes (tests/unit/test_messaging_on_fakes.py) rely on exactly these behaviours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from switchboard import clock
+from switchboard.crypto import envelope
+from switchboard.dal import broadcasts as broadcasts_dal
+from switchboard.dal import messages as messages_dal
+from switchboard.dal import messaging
+from switchboard.dal.keys import account_pk
+from switchboard.logic.repositories import BroadcastStore, MessageStore
+from tests.fakes.messaging import InMemoryBroadcasts, InMemoryMessages
+
+ACCOUNT = "acct_contract"
+
+
+@pytest.fixture(params=["in_memory", "dynamodb"])
+def stores(request: pytest.FixtureRequest) -> tuple[MessageStore, BroadcastStore]:
+    if request.param == "in_memory":
+        return InMemoryMessages(), InMemoryBroadcasts()
+    request.getfixturevalue("aws")
+    envelope.create_key(ACCOUNT)
+    return messages_dal, broadcasts_dal
+
+
+@pytest.fixture
+def repo(stores: tuple[MessageStore, BroadcastStore]) -> MessageStore:
+    return stores[0]
+
+
+def new(
+    repo: MessageStore, message_id: str, *, status: str = "queued", held_until: int | None = None
+) -> dict[str, Any]:
+    at = clock.rfc3339(clock.now())
+    return repo.new_message(
+        account_id=ACCOUNT,
+        message_id=message_id,
+        created_at=at,
+        phone_index="idx",
+        held_until=held_until,
+        sealed={"to_sealed": "+14155552671", "body_sealed": "Hi"},
+        channel="sms",
+        status=status,
+        from_number="+14155550000",
+        events=[{"status": status, "at": at}],
+        lease_until=0,
+    )
+
+
+def status(repo: MessageStore, message_id: str) -> str:
+    return str((repo.get(ACCOUNT, message_id) or {}).get("status"))
+
+
+def test_a_message_round_trips_with_its_sealed_fields(repo: MessageStore) -> None:
+    repo.put(new(repo, "msg_1"))
+    item = repo.get(ACCOUNT, "msg_1")
+    assert item is not None
+    assert (item["message_id"], item["account_id"], item["channel"], item["status"]) == (
+        "msg_1",
+        ACCOUNT,
+        "sms",
+        "queued",
+    )
+    assert item["to_sealed"] != "+14155552671"
+    assert repo.open_field(ACCOUNT, item, "to_sealed") == "+14155552671"
+    assert repo.open_field(ACCOUNT, item, "body_sealed") == "Hi"
+    assert repo.open_field(ACCOUNT, item, "template_sealed") is None
+    assert repo.get(ACCOUNT, "msg_2") is None
+    assert repo.get("acct_other", "msg_1") is None
+
+
+def test_a_sealed_field_does_not_open_on_another_message(repo: MessageStore) -> None:
+    repo.put(new(repo, "msg_1"))
+    repo.put(new(repo, "msg_2"))
+    one, two = repo.get(ACCOUNT, "msg_1") or {}, repo.get(ACCOUNT, "msg_2") or {}
+    with pytest.raises(Exception):  # noqa: B017 - envelope's own error, or the fake's
+        repo.open_field(ACCOUNT, {**two, "to_sealed": one["to_sealed"]}, "to_sealed")
+
+
+def test_put_never_overwrites_a_message(repo: MessageStore) -> None:
+    repo.put(new(repo, "msg_1"))
+    repo.transition(ACCOUNT, "msg_1", "sending", at="2026-12-02T00:00:00Z")
+    repo.put(new(repo, "msg_1"))
+    assert status(repo, "msg_1") == "sending"
+
+
+def test_status_never_moves_backwards(repo: MessageStore) -> None:
+    repo.put(new(repo, "msg_1"))
+    at = "2026-12-02T00:00:00Z"
+    moved = repo.transition(ACCOUNT, "msg_1", "sent", at=at, also={"carrier": "sandbox-a"})
+    assert moved is not None and (moved["status"], moved["carrier"]) == ("sent", "sandbox-a")
+    assert repo.transition(ACCOUNT, "msg_1", "sending", at=at) is None
+    assert repo.transition(ACCOUNT, "msg_1", "sent", at=at) is None
+    delivered = repo.transition(ACCOUNT, "msg_1", "delivered", at=at)
+    assert delivered is not None
+    assert [e["status"] for e in delivered["events"]] == ["queued", "sent", "delivered"]
+    assert repo.transition(ACCOUNT, "msg_1", "undelivered", at=at) is None  # same rank: not a move
+    failed = repo.transition(ACCOUNT, "msg_1", "failed", at=at, also={"error": {"code": "x"}})
+    assert failed is not None and failed["error"] == {"code": "x"}
+    assert repo.transition(ACCOUNT, "msg_1", "read", at=at) is None  # failed is final
+    assert repo.transition(ACCOUNT, "msg_unknown", "sent", at=at) is None
+    assert status(repo, "msg_1") == "failed"
+
+
+def test_cancel_takes_only_a_queued_message_and_clears_the_outbox(repo: MessageStore) -> None:
+    repo.put_held(new(repo, "msg_1"), int(clock.timestamp()) + 3600)
+    assert repo.is_held(repo.get(ACCOUNT, "msg_1") or {})
+    canceled = repo.cancel(ACCOUNT, "msg_1", at="2026-12-02T00:00:00Z")
+    assert canceled is not None and canceled["status"] == "canceled"
+    assert not repo.is_held(canceled)
+    assert not repo.is_held(repo.get(ACCOUNT, "msg_1") or {})
+    assert repo.cancel(ACCOUNT, "msg_1", at="2026-12-02T00:00:00Z") is None
+    repo.put(new(repo, "msg_2", status="sending"))
+    assert repo.cancel(ACCOUNT, "msg_2", at="2026-12-02T00:00:00Z") is None
+    assert repo.cancel(ACCOUNT, "msg_3", at="2026-12-02T00:00:00Z") is None
+
+
+def test_the_held_outbox(repo: MessageStore) -> None:
+    due = int(clock.timestamp()) + 3 * 86400
+    late = new(repo, "msg_1", held_until=due)
+    assert repo.is_held(late)
+    repo.put(late)
+    assert repo.is_held(repo.get(ACCOUNT, "msg_1") or {})
+    repo.unhold(ACCOUNT, "msg_1")
+    assert not repo.is_held(repo.get(ACCOUNT, "msg_1") or {})
+    repo.hold(ACCOUNT, "msg_1", due)
+    assert repo.is_held(repo.get(ACCOUNT, "msg_1") or {})
+    repo.transition(ACCOUNT, "msg_1", "failed", at="2026-12-02T00:00:00Z")
+    assert not repo.is_held(repo.get(ACCOUNT, "msg_1") or {})  # past `sent`: nothing left to release
+    image = new(repo, "msg_2", held_until=due)
+    repo.forget_hold(image)
+    assert not repo.is_held(image)
+
+
+def test_batched_writes_counts_and_rollback(repo: MessageStore) -> None:
+    items = [new(repo, f"msg_{n}") for n in range(30)]
+    assert repo.put_many(items) == 30
+    ids = [i["message_id"] for i in items]
+    assert repo.count_existing(ACCOUNT, [*ids, "msg_missing"]) == 30
+    assert repo.delete_many(ACCOUNT, ids[:20]) == 20
+    assert repo.count_existing(ACCOUNT, ids) == 10
+    assert repo.get(ACCOUNT, "msg_0") is None and repo.get(ACCOUNT, "msg_29") is not None
+
+
+def test_a_broadcast_record_round_trips(stores: tuple[MessageStore, BroadcastStore]) -> None:
+    _, broadcasts = stores
+    record = broadcasts_dal.Broadcast(
+        broadcast_id="brd_1",
+        list_id="lst_1",
+        channel="whatsapp",
+        accepted=7,
+        skipped_no_consent=2,
+        skipped_outside_window=1,
+        created_at="2026-12-02T00:00:00Z",
+    )
+    broadcasts.put(ACCOUNT, record)
+    assert broadcasts.get(ACCOUNT, "brd_1") == record
+    assert broadcasts.get("acct_other", "brd_1") is None
+
+
+# --- the real repository only: how items are stored -------------------------------------------------------------
+
+
+def test_a_message_stores_every_time_as_epoch_seconds_and_reads_them_as_rfc3339(aws: dict[str, str]) -> None:
+    envelope.create_key(ACCOUNT)
+    messages_dal.put(new(messages_dal, "msg_1"))
+    messages_dal.transition(ACCOUNT, "msg_1", "sending", at="2026-12-02T08:00:05Z")
+    messages_dal.record_attempts(
+        ACCOUNT, "msg_1", [{"carrier": "sandbox-a", "outcome": "accepted", "at": "2026-12-02T08:00:06Z"}]
+    )
+    raw = messaging.get(account_pk(ACCOUNT), messages_dal.message_sk("msg_1")) or {}
+    assert isinstance(raw["created_at"], int)
+    assert [e["at"] for e in raw["events"]][1:] == [1796198405]
+    assert raw["attempts"][0]["at"] == 1796198406
+    item = messages_dal.get(ACCOUNT, "msg_1") or {}
+    assert item["created_at"] == clock.rfc3339_at(raw["created_at"])
+    assert [e["at"] for e in item["events"]][1:] == ["2026-12-02T08:00:05Z"]
+    assert item["attempts"][0]["at"] == "2026-12-02T08:00:06Z"
+
+
+def test_a_message_stored_with_rfc3339_times_reads_the_same(aws: dict[str, str]) -> None:
+    envelope.create_key(ACCOUNT)
+    old = {
+        **stored_keys("msg_old"),
+        "message_id": "msg_old",
+        "account_id": ACCOUNT,
+        "status": "queued",
+        "created_at": "2026-11-30T10:00:00Z",
+        "events": [{"status": "queued", "at": "2026-11-30T10:00:00Z"}],
+        "send_at": 1796032800,
+    }
+    messaging.put(old)
+    moved = messages_dal.transition(ACCOUNT, "msg_old", "sending", at="2026-11-30T10:00:01Z")
+    assert moved is not None
+    assert moved["created_at"] == "2026-11-30T10:00:00Z"
+    assert [e["at"] for e in moved["events"]] == ["2026-11-30T10:00:00Z", "2026-11-30T10:00:01Z"]
+    assert moved["send_at"] == 1796032800
+
+
+def stored_keys(message_id: str) -> dict[str, str]:
+    return {"pk": account_pk(ACCOUNT), "sk": messages_dal.message_sk(message_id)}
