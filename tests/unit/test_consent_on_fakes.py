@@ -64,7 +64,7 @@ class World:
         )
 
     def ledger(self) -> list[Any]:
-        return consent.ledger(PRINCIPAL, RID, limit="100", cursor=None, repo=self.repo).data
+        return consent.ledger(PRINCIPAL, RID, limit=100, cursor=None, repo=self.repo).data
 
     def state(self, channel: str = "sms") -> str | None:
         recipient = self.repo.get(ACCOUNT, RID)
