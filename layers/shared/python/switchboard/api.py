@@ -71,7 +71,7 @@ def caller(app: APIGatewayRestResolver) -> tuple[Principal, RequestMeta]:
     return Principal.from_event(app.current_event.raw_event), request_meta(app)
 
 
-_TEMPLATE_PARAM = re.compile(r"\{([^}]+)\}")
+_POWERTOOLS_PARAM = re.compile(r"<(\w+)>")
 # Set when this invocation's answer shows a one-time secret: an idempotent replay must never show it again.
 _shows_secret: ContextVar[bool] = ContextVar("switchboard_shows_secret", default=False)
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -214,7 +214,7 @@ _lambda_context: ContextVar[LambdaContext] = ContextVar("switchboard_lambda_cont
 
 class Resolver(APIGatewayRestResolver):
     """Powertools' REST resolver whose current event and Lambda context are per invocation, not per class, and
-    whose routes' access policies are declared (`catalog.Route`), keyed by method and API Gateway resource."""
+    whose routes' access policies are declared (`catalog.Route`), keyed by method and path template."""
 
     def __init__(self, routes: Iterable[catalog.Route]) -> None:
         super().__init__(enable_validation=True)
@@ -226,11 +226,17 @@ class Resolver(APIGatewayRestResolver):
         self._request_validation_middleware = _passthrough  # type: ignore[assignment]  # its place, left empty
         self.use(middlewares=[route_policy, rate_limit, idempotent, validation])
 
-    def serves(self, method: str, resource: str) -> bool:
-        """True when a handler of this resolver is registered for `method` and the resource template."""
-        path = _TEMPLATE_PARAM.sub(r"<\1>", resource)
-        # Powertools keeps its registered routes in these two lists; the not-found route is in neither.
-        return any(r.method == method and r.path == path for r in self._static_routes + self._dynamic_routes)
+    def policy_of(self, method: str) -> tuple[catalog.Route | None, bool]:
+        """The declared route the resolver matched for this request, and whether a handler of ours matched at all.
+
+        Read from the route Powertools matched (never from the event's `resource`, which a caller's test harness or
+        a proxy may fill with the concrete path): a handler without a declaration is then refused, not run.
+        """
+        matched = self.context.get("_route")
+        if matched is None or not any(matched is r for r in self._static_routes + self._dynamic_routes):
+            return None, False  # the not-found route: the resolver answers 404
+        template = _POWERTOOLS_PARAM.sub(r"{\1}", matched.path)
+        return self.policies.get((method, template)), True
 
     @property  # type: ignore[override]
     def current_event(self) -> APIGatewayProxyEvent:
@@ -680,10 +686,9 @@ def route_policy(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -
     """First middleware: the catalog route's policy (who may call it, with what permission, how recently
     authenticated), before anything is counted, claimed or replayed."""
     event = app.current_event.raw_event
-    method, resource = str(event.get("httpMethod") or "").upper(), str(event.get("resource") or "")
-    route = cast(Resolver, app).policies.get((method, resource))
+    route, served = cast(Resolver, app).policy_of(str(event.get("httpMethod") or "").upper())
     if route is None:
-        if cast(Resolver, app).serves(method, resource):
+        if served:
             # A handler without a declared policy is refused, never run unchecked.
             raise Forbidden("This route declares no access policy.", code="forbidden")
         return next_middleware(app)  # nothing serves it: the resolver answers 404
