@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard import api, auth
+from switchboard import api
 from switchboard.logic import accounts, api_keys, mfa, sessions
 from switchboard.models.api_keys import ApiKeyCreated, ApiKeyIn, ApiKeyList, RotateIn
 from switchboard.models.identity import (
@@ -101,7 +101,6 @@ def login(body: Annotated[LoginIn, Body()]) -> Response[str]:
 def logout() -> Response[str]:
     """This token is dead at once."""
     principal, meta = api.caller(app)
-    auth.require_session(principal)
     sessions.end(principal, principal.session_id, meta)
     return api.no_content()
 
@@ -131,7 +130,6 @@ def list_sessions(
 ) -> Response[str]:
     """Newest first, paged: created, last seen, IP and user agent of each."""
     principal, _ = api.caller(app)
-    auth.require_session(principal)
     out: SessionList = sessions.list_sessions(principal, limit, cursor)
     return api.json_response(200, out)
 
@@ -145,7 +143,6 @@ def list_sessions(
 def end_session(session_id: str) -> Response[str]:
     """404 for a session that is not the caller's."""
     principal, meta = api.caller(app)
-    auth.require_session(principal)
     sessions.end(principal, session_id, meta)
     return api.no_content()
 
@@ -159,7 +156,6 @@ def end_session(session_id: str) -> Response[str]:
 def end_all_sessions() -> Response[str]:
     """Every session of the caller ends, this one included."""
     principal, meta = api.caller(app)
-    auth.require_session(principal)
     sessions.end_all(principal.account_id, principal.principal, reason="logout_all", meta=meta)
     return api.no_content()
 
@@ -173,7 +169,6 @@ def end_all_sessions() -> Response[str]:
 def get_me() -> Response[str]:
     """The caller's user."""
     principal, _ = api.caller(app)
-    auth.require_session(principal)
     out: MeOut = accounts.me(principal)
     return api.json_response(200, out)
 

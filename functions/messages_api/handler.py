@@ -7,8 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import WithJsonSchema
 
-from switchboard import api, auth
-from switchboard.auth import Principal
+from switchboard import api
 from switchboard.catalog import CHANNELS
 from switchboard.models.lifecycle import MESSAGE_STATUSES
 from switchboard.models.messages import (
@@ -19,17 +18,10 @@ from switchboard.models.messages import (
     MessageOut,
     MessagePage,
 )
-from switchboard.models.permissions import Permission
 from switchboard.models.templates import TemplateIn, TemplateList, TemplateOut
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
-
-
-def _caller(permission: Permission) -> Principal:
-    principal, _ = api.caller(app)
-    auth.require(principal, permission)
-    return principal
 
 
 @app.post(
@@ -47,7 +39,7 @@ def send_message(body: Annotated[MessageIn, Body()]) -> Response[str]:
     """202 queued; 422 consent_required or template_required (nothing queued); 429 quota_exceeded."""
     from switchboard.logic import messages  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
 
-    principal = _caller(Permission.MESSAGES_SEND)
+    principal, _ = api.caller(app)
     return api.json_response(202, messages.create(principal, body))
 
 
@@ -69,7 +61,7 @@ def list_messages(
     """Newest first; filters status, channel, since, until; viewers see masked numbers."""
     from switchboard.logic import messages  # noqa: PLC0415
 
-    principal = _caller(Permission.RECIPIENTS_READ)
+    principal, _ = api.caller(app)
     page = messages.list_page(
         principal,
         limit=limit,
@@ -92,7 +84,7 @@ def read_message(message_id: str) -> Response[str]:
     """Status, carrier, attempts and events; viewers see a masked number and no body."""
     from switchboard.logic import messages  # noqa: PLC0415
 
-    principal = _caller(Permission.RECIPIENTS_READ)
+    principal, _ = api.caller(app)
     return api.json_response(200, messages.read(principal, message_id))
 
 
@@ -111,7 +103,7 @@ def cancel_message(message_id: str) -> Response[str]:
     """A queued or scheduled message becomes `canceled`; once a worker took it (or it ended) 409."""
     from switchboard.logic import messages  # noqa: PLC0415
 
-    principal = _caller(Permission.MESSAGES_SEND)
+    principal, _ = api.caller(app)
     return api.json_response(200, messages.cancel(principal, message_id))
 
 
@@ -125,7 +117,7 @@ def send_broadcast(body: Annotated[BroadcastIn, Body()]) -> Response[str]:
     """202 with counts accepted and skipped (no consent; WhatsApp free-form text outside the 24-hour window)."""
     from switchboard.logic import broadcasts  # noqa: PLC0415
 
-    principal = _caller(Permission.MESSAGES_SEND)
+    principal, _ = api.caller(app)
     return api.json_response(202, broadcasts.create(principal, body))
 
 

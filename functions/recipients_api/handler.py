@@ -6,9 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard import api, auth
-from switchboard.auth import Principal
-from switchboard.models.permissions import Permission
+from switchboard import api
 from switchboard.models.recipients import (
     ConsentEntry,
     ConsentIn,
@@ -21,16 +19,9 @@ from switchboard.models.recipients import (
     RecipientOut,
     RecipientPage,
 )
-from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
-
-
-def _caller(permission: Permission) -> tuple[Principal, RequestMeta]:
-    principal, meta = api.caller(app)
-    auth.require(principal, permission)
-    return principal, meta
 
 
 @app.post(
@@ -48,7 +39,7 @@ def create_recipient(body: Annotated[RecipientIn, Body()]) -> Response[str]:
     """201; 409 recipient_exists with existing_id when the number is already a recipient."""
     from switchboard.logic import recipients  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
 
-    principal, _ = _caller(Permission.RECIPIENTS_WRITE)
+    principal, _ = api.caller(app)
     return api.json_response(201, recipients.create(principal, body))
 
 
@@ -62,7 +53,7 @@ def list_recipients(limit: api.PageLimit = api.DEFAULT_LIMIT, cursor: api.PageCu
     """Paginated, oldest first; viewers see masked numbers."""
     from switchboard.logic import recipients  # noqa: PLC0415
 
-    principal, _ = _caller(Permission.RECIPIENTS_READ)
+    principal, _ = api.caller(app)
     return api.json_response(200, recipients.list_page(principal, limit=limit, cursor=cursor))
 
 
@@ -76,7 +67,7 @@ def read_recipient(recipient_id: str) -> Response[str]:
     """404 for ids of other accounts."""
     from switchboard.logic import recipients  # noqa: PLC0415
 
-    principal, _ = _caller(Permission.RECIPIENTS_READ)
+    principal, _ = api.caller(app)
     return api.json_response(200, recipients.read(principal, recipient_id))
 
 
@@ -91,7 +82,7 @@ def erase_recipient(recipient_id: str) -> Response[str]:
     not scrub before its timeout nears is finished by the erasure job; repeating the DELETE resumes it too."""
     from switchboard.logic import recipients  # noqa: PLC0415
 
-    principal, _ = _caller(Permission.RECIPIENTS_WRITE)
+    principal, _ = api.caller(app)
     context = app.lambda_context
     recipients.erase(principal, recipient_id, lambda: context.get_remaining_time_in_millis() / 1000)
     return api.no_content()
@@ -119,7 +110,7 @@ def record_consent(recipient_id: str, body: Annotated[ConsentIn, Body()]) -> Res
     """201 with the appended ledger entry (an evidenced override of the account's own opt-out is flagged)."""
     from switchboard.logic import consent  # noqa: PLC0415
 
-    principal, meta = _caller(Permission.RECIPIENTS_WRITE)
+    principal, meta = api.caller(app)
     return api.json_response(201, consent.record(principal, recipient_id, body, meta))
 
 
@@ -135,7 +126,7 @@ def consent_ledger(
     """Oldest first."""
     from switchboard.logic import consent  # noqa: PLC0415
 
-    principal, _ = _caller(Permission.RECIPIENTS_READ)
+    principal, _ = api.caller(app)
     return api.json_response(200, consent.ledger(principal, recipient_id, limit=limit, cursor=cursor))
 
 
@@ -149,7 +140,7 @@ def create_list(body: Annotated[ListIn, Body()]) -> Response[str]:
     """201."""
     from switchboard.logic import lists  # noqa: PLC0415
 
-    principal, _ = _caller(Permission.RECIPIENTS_WRITE)
+    principal, _ = api.caller(app)
     return api.json_response(201, lists.create(principal, body))
 
 
@@ -163,7 +154,7 @@ def add_to_list(list_id: str, body: Annotated[ListMembersIn, Body()]) -> Respons
     """200 with the count added and the ids that are not recipients of this account."""
     from switchboard.logic import lists  # noqa: PLC0415
 
-    principal, _ = _caller(Permission.RECIPIENTS_WRITE)
+    principal, _ = api.caller(app)
     return api.json_response(200, lists.add(principal, list_id, body))
 
 
@@ -179,7 +170,7 @@ def list_members(
     """Paginated."""
     from switchboard.logic import lists  # noqa: PLC0415
 
-    principal, _ = _caller(Permission.RECIPIENTS_READ)
+    principal, _ = api.caller(app)
     return api.json_response(200, lists.members(principal, list_id, limit=limit, cursor=cursor))
 
 

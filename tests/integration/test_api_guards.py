@@ -9,7 +9,7 @@ import pytest
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel
 
-from switchboard import api
+from switchboard import api, catalog
 from switchboard.crypto import envelope
 from switchboard.dal import clients
 from switchboard.logic import idempotency
@@ -18,7 +18,16 @@ from tests.integration.conftest import Context, rest_event
 from tests.integration.frozen import FrozenClock, frozen_clock  # noqa: F401 - the `frozen` fixture
 from tests.integration.moto_atomic import serialized_moto
 
-app = api.build_resolver()
+# Routes of a test app declare their policy like the catalog's (an undeclared handler is refused).
+app = api.build_resolver(
+    routes=[
+        catalog.Route("POST", "/v1/widgets", catalog.Auth.PUBLIC, "test route", permission=None),
+        catalog.Route("GET", "/v1/widgets", catalog.Auth.PUBLIC, "test route", permission=None),
+        catalog.Route("POST", "/v1/fail", catalog.Auth.ANY, "test route", permission=None),
+        catalog.Route("POST", "/v1/reject", catalog.Auth.ANY, "test route", permission=None),
+        catalog.Route("POST", "/v1/reentrant", catalog.Auth.ANY, "test route", permission=None),
+    ]
+)
 runs: list[str] = []
 inner: list[dict[str, Any]] = []
 

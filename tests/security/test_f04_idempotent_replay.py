@@ -27,7 +27,6 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal.accounts import AccountItem
 from switchboard.models.one_time import secret_fields
 from switchboard.models.permissions import Role, allows
-from switchboard.models.route_access import rule_for
 from tests.integration.identity.gateway import call
 from tests.integration.identity.support import PASSWORD, Answer
 from tests.integration.identity.test_role_matrix import RECIPES, Request, World, _world
@@ -173,7 +172,7 @@ def _variants(world: World, case: Case, token: str, key_id: str | None, account_
     # Demoted to viewer: what the viewer may not do is refused (a key follows its creator's role down).
     _set_role(world, Role.VIEWER)
     demoted = case.send(token)
-    permission = rule_for("POST", route.path).permission
+    permission = route.permission
     if permission is None or allows(Role.VIEWER, permission):
         expect("demoted to viewer", case.replayed(demoted))
     else:
@@ -256,3 +255,8 @@ def test_replays_are_authorized_on_every_idempotent_route() -> None:
     )
     assert secrets_shown >= 6
     assert not failures, "\n".join(failures)
+
+
+def test_step_up_routes_are_what_the_catalog_declares() -> None:
+    """The re-authentication this test expects is the route policy's (`Route.reauth`), not a second opinion."""
+    assert {r.path for r in idempotent_routes() if r.reauth} == REAUTH_ROUTES

@@ -12,11 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard import api, auth
+from switchboard import api, auth, catalog
 from switchboard.dal.messaging import encode_cursor
 from switchboard.logic import authorizer
 
-app = api.build_resolver()
+# Routes of a test app declare their policy like the catalog's (an undeclared handler is refused).
+app = api.build_resolver(
+    routes=[
+        catalog.Route("GET", "/v1/things", catalog.Auth.PUBLIC, "test route", permission=None),
+    ]
+)
 ran: list[str] = []
 
 

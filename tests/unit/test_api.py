@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard import api
+from switchboard import api, catalog
 from switchboard.models.errors import Conflict, RateLimited
 
 SECURITY = {"Strict-Transport-Security", "X-Content-Type-Options", "Cache-Control", "Content-Security-Policy"}
@@ -19,7 +19,15 @@ class Thing(BaseModel):
     body: str = Field(max_length=10)
 
 
-app = api.build_resolver()
+# Routes of a test app declare their policy like the catalog's (an undeclared handler is refused).
+app = api.build_resolver(
+    routes=[
+        catalog.Route("POST", "/v1/things", catalog.Auth.PUBLIC, "test route", permission=None),
+        catalog.Route("GET", "/v1/conflict", catalog.Auth.PUBLIC, "test route", permission=None),
+        catalog.Route("GET", "/v1/limited", catalog.Auth.PUBLIC, "test route", permission=None),
+        catalog.Route("GET", "/v1/boom", catalog.Auth.PUBLIC, "test route", permission=None),
+    ]
+)
 
 
 @app.post("/v1/things")

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from switchboard import api
+from switchboard import api, catalog
 
 ran: list[str] = []
 
@@ -16,7 +16,13 @@ class Thing(BaseModel):
     name: str
 
 
-app = api.build_resolver()
+# Routes of a test app declare their policy like the catalog's (an undeclared handler is refused).
+app = api.build_resolver(
+    routes=[
+        catalog.Route("POST", "/v1/public-things", catalog.Auth.PUBLIC, "test route", permission=None),
+        catalog.Route("GET", "/v1/public-things", catalog.Auth.PUBLIC, "test route", permission=None),
+    ]
+)
 
 
 @app.post("/v1/public-things")

@@ -35,12 +35,12 @@ from switchboard.api import SECURITY_HEADERS
 FN = catalog.Function(name="fake_api", description="test-only")
 AUTH = catalog.Function(name="fake_authorizer", description="test-only authorizer")
 ROUTES = [
-    (catalog.Route("GET", "/v1/messages", catalog.Auth.ANY, "list"), FN),
-    (catalog.Route("GET", "/v1/messages/{id}", catalog.Auth.ANY, "read"), FN),
-    (catalog.Route("GET", "/v1/messages/latest", catalog.Auth.ANY, "latest"), FN),
-    (catalog.Route("POST", "/v1/carriers/{carrier}/events", catalog.Auth.PUBLIC, "events"), FN),
-    (catalog.Route("GET", "/v1/files/{proxy+}", catalog.Auth.PUBLIC, "files"), FN),
-    (catalog.Route("GET", "/v1/health", catalog.Auth.PUBLIC, "health"), FN),
+    (catalog.Route("GET", "/v1/messages", catalog.Auth.ANY, "list", permission=None), FN),
+    (catalog.Route("GET", "/v1/messages/{id}", catalog.Auth.ANY, "read", permission=None), FN),
+    (catalog.Route("GET", "/v1/messages/latest", catalog.Auth.ANY, "latest", permission=None), FN),
+    (catalog.Route("POST", "/v1/carriers/{carrier}/events", catalog.Auth.PUBLIC, "events", permission=None), FN),
+    (catalog.Route("GET", "/v1/files/{proxy+}", catalog.Auth.PUBLIC, "files", permission=None), FN),
+    (catalog.Route("GET", "/v1/health", catalog.Auth.PUBLIC, "health", permission=None), FN),
 ]
 # The keys of a REST proxy event as documented by AWS (API Gateway → Lambda proxy integration input format).
 REST_EVENT_KEYS = {

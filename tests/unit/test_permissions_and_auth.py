@@ -20,6 +20,8 @@ EXPECTED = {
     Permission.RECIPIENTS_WRITE: "owner admin developer agent",
     Permission.MESSAGES_SEND: "owner admin developer agent",
     Permission.RECIPIENTS_READ: "owner admin developer agent viewer",
+    Permission.MESSAGES_READ: "owner admin developer agent viewer",  # API.md's "recipients, messages: read" row
+    Permission.TEMPLATES_READ: "owner admin developer agent viewer",  # whoever sends sees which templates exist
     Permission.AUDIT_READ: "owner admin",
 }
 

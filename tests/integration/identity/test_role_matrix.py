@@ -1,7 +1,7 @@
 """Role x route matrix and tenant isolation over every non-public catalog route (R31, R32, R30), data-driven.
 
 Every non-public route of the catalog is tried by every role, with a session and with an API key of that role.
-The expectation comes from `models/route_access.py` + `models/permissions.py` and the catalog's Auth:
+The expectation comes from each catalog route's own declaration (`auth`, `permission`) + `models/permissions.py`:
 an API key on a session route → `session_required`; a role without the permission → 403; otherwise 2xx.
 Routes with a recipe below are checked strictly (2xx exactly); a route added later without one still joins:
 allowed cells must then pass the permission check (no 401/403, no 5xx) and denied cells must be 403 (or 422 when
@@ -20,7 +20,6 @@ import pyotp
 
 from switchboard import catalog, clock
 from switchboard.models.permissions import SESSION_ONLY, Role, allows
-from switchboard.models.route_access import rule_for
 from tests.integration.identity.gateway import add_member, call, login, register
 from tests.integration.identity.support import PASSWORD, Answer
 
@@ -394,14 +393,13 @@ def test_role_matrix_every_protected_route_every_role_session_and_key(identity: 
     strict_cells = weak_cells = 0
     routes = _protected()
     for route in routes:
-        rule = rule_for(route.method, route.path)
-        if rule.permission in SESSION_ONLY:
+        if route.permission in SESSION_ONLY:
             assert route.auth is catalog.Auth.SESSION, f"{route.method} {route.path} must be a session route"
         recipe = RECIPES.get((route.method, route.path))
         for role, credential in itertools.product(ROLES, ("session", "api_key")):
             token = world.session(role) if credential == "session" else world.keys[role]
             key_on_session_route = credential == "api_key" and route.auth is catalog.Auth.SESSION
-            allowed = rule.permission is None or allows(role, rule.permission)
+            allowed = route.permission is None or allows(role, route.permission)
             request = recipe(world, role, token, allowed and not key_on_session_route) if recipe else _generic(route)
             answer = call(route.method, request.path, request.body, token=token)
             # Pace like a well-behaved client (5 requests/s of platform time): the free plan's bucket is not under test.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Annotated, Any, NamedTuple, TypeVar, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -20,13 +22,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError, PydanticSerializationError
 
-from switchboard import cards
-from switchboard.auth import SERVICE_UNAVAILABLE, Principal, recording, refuse_credentials_in_url
+from switchboard import cards, catalog
+from switchboard.auth import SERVICE_UNAVAILABLE, Principal, enforce, recording, refuse_credentials_in_url
 from switchboard.dal import clients
 from switchboard.models import paging
 from switchboard.models.errors import (
     BadRequest,
     CardDataRefused,
+    Forbidden,
     InternalError,
     InvalidJson,
     NotAcceptable,
@@ -73,6 +76,7 @@ def caller(app: APIGatewayRestResolver) -> tuple[Principal, RequestMeta]:
     return Principal.from_event(app.current_event.raw_event), request_meta(app)
 
 
+_POWERTOOLS_PARAM = re.compile(r"<(\w+)>")
 # Set when this invocation's answer shows a one-time secret: an idempotent replay must never show it again.
 _shows_secret: ContextVar[bool] = ContextVar("switchboard_shows_secret", default=False)
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -240,7 +244,30 @@ _lambda_context: ContextVar[LambdaContext] = ContextVar("switchboard_lambda_cont
 
 
 class Resolver(APIGatewayRestResolver):
-    """Powertools' REST resolver whose current event and Lambda context are per invocation, not per class."""
+    """Powertools' REST resolver whose current event and Lambda context are per invocation, not per class, and
+    whose routes' access policies are declared (`catalog.Route`), keyed by method and path template."""
+
+    def __init__(self, routes: Iterable[catalog.Route]) -> None:
+        super().__init__(enable_validation=True)
+        self.policies: dict[tuple[str, str], catalog.Route] = {(r.method, r.path): r for r in routes}
+        # Powertools puts request validation before every middleware. Here it comes after the policy, the rate limit
+        # and idempotency: a refused caller learns nothing about the body, an invalid body spends a token like any
+        # request, and a replay answers what the first request was answered.
+        validation = self._request_validation_middleware
+        self._request_validation_middleware = _passthrough  # type: ignore[assignment]  # its place, left empty
+        self.use(middlewares=[route_policy, rate_limit, idempotent, validation])
+
+    def policy_of(self, method: str) -> tuple[catalog.Route | None, bool]:
+        """The declared route the resolver matched for this request, and whether a handler of ours matched at all.
+
+        Read from the route Powertools matched (never from the event's `resource`, which a caller's test harness or
+        a proxy may fill with the concrete path): a handler without a declaration is then refused, not run.
+        """
+        matched = self.context.get("_route")
+        if matched is None or not any(matched is r for r in self._static_routes + self._dynamic_routes):
+            return None, False  # the not-found route: the resolver answers 404
+        template = _POWERTOOLS_PARAM.sub(r"{\1}", matched.path)
+        return self.policies.get((method, template)), True
 
     @property  # type: ignore[override]
     def current_event(self) -> APIGatewayProxyEvent:
@@ -271,9 +298,13 @@ class Resolver(APIGatewayRestResolver):
             _lambda_context.reset(context_token)
 
 
-def build_resolver() -> APIGatewayRestResolver:
-    """A REST resolver with pydantic validation and every error mapped to problem+json."""
-    app = Resolver(enable_validation=True)
+def build_resolver(routes: Iterable[catalog.Route] | None = None) -> APIGatewayRestResolver:
+    """A REST resolver with pydantic validation, every error mapped to problem+json, and the middlewares in order:
+    route policy, rate limit, idempotency (so no replay or early answer skips the policy).
+
+    `routes`: the declared routes it serves (default: every catalog route); a handler without one is refused.
+    """
+    app = Resolver([route for route, _ in catalog.routes()] if routes is None else routes)
 
     def respond(error: ProblemError) -> Response[str]:
         event = app.current_event
@@ -653,54 +684,115 @@ def _lock_seconds(context: LambdaContext) -> float:
     return (remaining() / 1000 if callable(remaining) else DEFAULT_LOCK_S) + 1
 
 
-def _authenticated(
-    app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext, auth: dict[str, Any], request_id: str
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Rate limit, then idempotency, then the route; returns the response and its RateLimit-* headers."""
-    # Loaded on the first authenticated request only: public functions never pay for boto3 or the crypto stack.
-    from switchboard.logic import idempotency, ratelimit  # noqa: PLC0415
+# What the middlewares hand `handle` once the route has answered: the RateLimit-* headers, and the Idempotency-Key
+# this request claimed (its answer is kept for replay once the resolver has built it).
+_limit_headers: ContextVar[dict[str, str] | None] = ContextVar("switchboard_limit_headers", default=None)
+_claim: ContextVar[Any] = ContextVar("switchboard_idempotency_claim", default=None)
 
-    account_id = str(auth["account_id"])
+
+def _passthrough(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    return next_middleware(app)
+
+
+def route_policy(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """First middleware: the catalog route's policy (who may call it, with what permission, how recently
+    authenticated), before anything is counted, claimed or replayed."""
+    event = app.current_event.raw_event
+    route, served = cast(Resolver, app).policy_of(str(event.get("httpMethod") or "").upper())
+    if route is None:
+        if served:
+            # A handler without a declared policy is refused, never run unchecked.
+            raise Forbidden("This route declares no access policy.", code="forbidden")
+        return next_middleware(app)  # nothing serves it: the resolver answers 404
+    if route.auth is not catalog.Auth.PUBLIC:
+        enforce(
+            Principal.from_event(event),
+            session_only=route.auth is catalog.Auth.SESSION,
+            permission=route.permission,
+            reauth=route.reauth,
+        )
+    return next_middleware(app)
+
+
+def rate_limit(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Second middleware: an authenticated request spends a token of its account (and key), or is 429."""
+    auth = _authorizer(app.current_event.raw_event)
+    if auth is None:
+        return next_middleware(app)
+    # Loaded on the first authenticated request only: public functions never pay for boto3 or the crypto stack.
+    from switchboard.logic import ratelimit  # noqa: PLC0415
+
     decision = ratelimit.check(
-        account_id=account_id, key_id=str(auth.get("key_id") or ""), plan=str(auth.get("plan") or "")
+        account_id=str(auth["account_id"]), key_id=str(auth.get("key_id") or ""), plan=str(auth.get("plan") or "")
     )
+    _limit_headers.set(decision.headers())
     if not decision.allowed:
-        refused = RateLimited("Too many requests; nothing was processed.", retry_after_s=decision.retry_after_s)
-        return _problem_result(refused, request_id=request_id, path=event.get("path")), decision.headers()
-    claim: idempotency.Claim | None = None
-    if (event.get("httpMethod") or "").upper() == "POST":
-        try:
-            key = idempotency.key_from(event)
-            if key is not None:
-                principal = Principal.from_event(event)
-                fingerprint = idempotency.fingerprint(
-                    principal=principal.principal,
-                    method="POST",
-                    path=str(event.get("path") or ""),
-                    body=event.get("body"),
-                )
-                started = idempotency.begin(
-                    account_id=account_id, key=key, request_fingerprint=fingerprint, lock_s=_lock_seconds(context)
-                )
-                if isinstance(started, idempotency.Replay):
-                    # A replay is a request like any other: the caller now must pass every check the first one
-                    # passed (role, session, recent re-authentication), and a one-time secret is never shown again.
-                    return idempotency.replay(started, principal), decision.headers()
-                claim = started
-        except ProblemError as error:
-            return _problem_result(error, request_id=request_id, path=event.get("path")), decision.headers()
+        raise RateLimited("Too many requests; nothing was processed.", retry_after_s=decision.retry_after_s)
+    return next_middleware(app)
+
+
+def _response_of(stored: dict[str, Any]) -> Response[Any]:
+    """A kept proxy answer as the Response the resolver turns back into the same answer."""
+    headers: dict[str, str | list[str]] = {k: list(v) for k, v in (stored.get("multiValueHeaders") or {}).items()}
+    for name, value in (stored.get("headers") or {}).items():
+        headers.setdefault(name, str(value))
+    body: str | bytes = str(stored.get("body") or "")
+    if stored.get("isBase64Encoded"):
+        body = base64.b64decode(body)
+    return Response(status_code=int(stored["statusCode"]), body=body, headers=headers)
+
+
+def idempotent(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Third middleware: an authenticated POST with an Idempotency-Key claims it, or replays its first answer."""
+    event = app.current_event.raw_event
+    auth = _authorizer(event)
+    if auth is None or str(event.get("httpMethod") or "").upper() != "POST":
+        return next_middleware(app)
+    from switchboard.logic import idempotency  # noqa: PLC0415
+
+    key = idempotency.key_from(event)
+    if key is None:
+        return next_middleware(app)
+    principal = Principal.from_event(event)
+    fingerprint = idempotency.fingerprint(
+        principal=principal.principal, method="POST", path=str(event.get("path") or ""), body=event.get("body")
+    )
+    started = idempotency.begin(
+        account_id=str(auth["account_id"]),
+        key=key,
+        request_fingerprint=fingerprint,
+        lock_s=_lock_seconds(app.lambda_context),
+    )
+    if isinstance(started, idempotency.Replay):
+        # The route's policy already held for this caller; a replay also passes what the first request's code
+        # checked, and a one-time secret is never shown again.
+        return _response_of(idempotency.replay(started, principal))
+    _claim.set(started)
+    return next_middleware(app)
+
+
+def _resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The middlewares and the route; then the claimed Idempotency-Key keeps the answer."""
+    claim_token = _claim.set(None)
     secret_token = _shows_secret.set(False)
     try:
         with recording() as checks:
             result = app.resolve(event, context)
+        claim = _claim.get()
+        shown = _shows_secret.get()
     except Exception:
+        claim = _claim.get()
         if claim is not None:
+            from switchboard.logic import idempotency  # noqa: PLC0415
+
             idempotency.abandon(claim)
         raise
     finally:
-        shown = _shows_secret.get()
+        _claim.reset(claim_token)
         _shows_secret.reset(secret_token)
     if claim is not None:
+        from switchboard.logic import idempotency  # noqa: PLC0415
+
         try:
             idempotency.finish(claim, result, checks=checks, shows_secret=shown)
         except Exception as failure:
@@ -708,7 +800,7 @@ def _authenticated(
             if not clients.transient(failure):
                 raise
             logger.warning("idempotent answer not kept", extra={"error_type": type(failure).__name__})
-    return result, decision.headers()
+    return result
 
 
 def handle(
@@ -720,7 +812,7 @@ def handle(
     signed: bool = False,
     produces: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[str, Any]:
-    """Resolve one proxy event: URL credentials and body checks, then limits and idempotency, then shared headers.
+    """Resolve one proxy event: URL credentials and body checks, then the middlewares, then shared headers.
 
     `produces`: per route (resource template), the media types it answers with besides JSON and problems
     (for Accept, R37: an Accept that admits none of them is a 406).
@@ -743,21 +835,16 @@ def handle(
         # The authorizer could not check the credential: nobody is authenticated, the caller retries shortly.
         error = ServiceUnavailable("We could not check your credentials just now; retry shortly.")
     _normalize_content_type(event)
-    auth = _authorizer(event)
-    limit_headers: dict[str, str] = {}
-    if error is not None:
-        result = _problem_result(error, request_id=request_id, path=event.get("path"))
-    elif auth is not None:
-        try:
-            result, limit_headers = _authenticated(app, event, context, auth, request_id)
-        except Exception as failure:
-            # The guards before the route (rate limit, idempotency claim) meet AWS too: busy is 503, not a crash.
-            busy = unavailable(failure)
-            if busy is None:
-                raise
-            result = _problem_result(busy, request_id=request_id, path=event.get("path"))
-    else:
-        result = app.resolve(event, context)
+    limits_token = _limit_headers.set(None)
+    try:
+        if error is not None:
+            result = _problem_result(error, request_id=request_id, path=event.get("path"))
+        else:
+            # Route policy, rate limit, idempotency, route: the resolver's middlewares (`build_resolver`).
+            result = _resolve(app, event, context)
+        limit_headers = _limit_headers.get() or {}
+    finally:
+        _limit_headers.reset(limits_token)
     extra = {**SECURITY_HEADERS, **limit_headers, "X-Request-Id": request_id}
     multi = result.setdefault("multiValueHeaders", {})
     single = result.get("headers") or {}

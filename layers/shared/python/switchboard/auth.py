@@ -178,6 +178,17 @@ def recheck(principal: Principal, checks: list[str]) -> None:
             require(principal, Permission(check))
 
 
+def enforce(principal: Principal, *, session_only: bool, permission: Permission | None, reauth: bool) -> None:
+    """A route's policy (its catalog declaration), in the order callers are told why: a key on a session route
+    (403 session_required), then the role (403 forbidden), then a stale session (401 reauth_required)."""
+    if session_only:
+        require_session(principal)
+    if permission is not None:
+        require(principal, permission)
+    if reauth:
+        require_recent_auth(principal)
+
+
 def require(principal: Principal, permission: Permission) -> None:
     """Raise Forbidden unless the principal's role holds `permission` (API.md's one table)."""
     if not allows(principal.role, permission):

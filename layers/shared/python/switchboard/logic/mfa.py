@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from switchboard.auth import Principal, require_recent_auth
+from switchboard.auth import Principal
 from switchboard.crypto import passwords, totp
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import sealed
@@ -89,7 +89,6 @@ def verify_second_factor(user: UserItem, *, totp_code: str | None, recovery_code
 
 def enrol(principal: Principal, meta: RequestMeta) -> TotpEnrolOut:
     """Create a pending seed (sealed); 2FA stays off until a code activates it (R16)."""
-    require_recent_auth(principal)
     user = _user(principal)
     if user.mfa_enabled:
         raise Conflict("Two-factor authentication is already on; turn it off first.", code="mfa_already_enabled")
@@ -101,7 +100,6 @@ def enrol(principal: Principal, meta: RequestMeta) -> TotpEnrolOut:
 
 def activate(principal: Principal, code: str, meta: RequestMeta) -> RecoveryCodesOut:
     """Turn 2FA on with a valid code from the pending seed; ten recovery codes, shown once (R17)."""
-    require_recent_auth(principal)
     user = _user(principal)
     if user.mfa_enabled or not user.totp_pending:
         raise Conflict("Start enrolment at POST /v1/me/mfa/totp first.", code="mfa_not_enrolling")
@@ -149,7 +147,6 @@ def regenerate_recovery_codes(principal: Principal, code: str, meta: RequestMeta
     """
     from switchboard.logic import sessions, throttle  # noqa: PLC0415 - sessions imports this module
 
-    require_recent_auth(principal)
     user = _user(principal)
     if not user.mfa_enabled:
         raise Conflict("Two-factor authentication is not on.", code="mfa_not_enabled")
@@ -178,7 +175,6 @@ def disable(principal: Principal, password: str, code: str, meta: RequestMeta) -
     """Turn 2FA off with the password and a current code or a recovery code (R16)."""
     from switchboard.logic import sessions  # noqa: PLC0415 - sessions imports this module
 
-    require_recent_auth(principal)
     user = _user(principal)
     if not user.mfa_enabled:
         raise Conflict("Two-factor authentication is not on.", code="mfa_not_enabled")

@@ -282,8 +282,6 @@ def list_sessions(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: 
 
 def reauth(principal: Principal, body: ReauthIn, meta: RequestMeta) -> ReauthOut:
     """Prove the password (and second factor) again on the same session: auth_at moves to now (R24)."""
-    if not principal.is_session:
-        raise Unauthorized("Only a session can re-authenticate.", code="session_required")
     user = accounts_dal.get_user(principal.account_id, principal.principal)
     if user is None:
         raise Unauthorized("The session's user no longer exists.")

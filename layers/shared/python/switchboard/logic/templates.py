@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from switchboard import clock, ids, settings
-from switchboard.auth import Principal, require
+from switchboard.auth import Principal
 from switchboard.dal import templates as store
 from switchboard.dal.templates import TemplateItem
 from switchboard.logic import caps
 from switchboard.models.errors import Conflict, NotFound, ValidationFailed
 from switchboard.models.messages import MAX_BODY_CHARS, Template
-from switchboard.models.permissions import Permission
 from switchboard.models.templates import TemplateIn, TemplateList, TemplateOut, placeholders, render
 
 
@@ -38,7 +37,6 @@ def create(principal: Principal, body: TemplateIn) -> TemplateOut:
     In the sandbox (test mode) a template is approved at once. Deployed, a template starts `pending`: it would be
     submitted to the carrier (Meta's template review) and only an approved one may be sent.
     """
-    require(principal, Permission.TEMPLATES_MANAGE)
     now = int(clock.timestamp())
     item = store.new_template(
         principal.account_id,
@@ -64,7 +62,6 @@ def create(principal: Principal, body: TemplateIn) -> TemplateOut:
 
 def list_page(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> TemplateList:
     """GET /v1/templates: oldest first, paged."""
-    require(principal, Permission.RECIPIENTS_READ)
     items, more = caps.page(store.list_all(principal.account_id), lambda t: t.template_id, limit=limit, cursor=cursor)
     return TemplateList(data=[_out(t) for t in items], next_cursor=more)
 
@@ -78,13 +75,11 @@ def _own(principal: Principal, template_id: str) -> TemplateItem:
 
 def read(principal: Principal, template_id: str) -> TemplateOut:
     """GET /v1/templates/{id}."""
-    require(principal, Permission.RECIPIENTS_READ)
     return _out(_own(principal, template_id))
 
 
 def delete(principal: Principal, template_id: str) -> None:
     """DELETE /v1/templates/{id}: later sends naming it are refused; messages already queued keep their text."""
-    require(principal, Permission.TEMPLATES_MANAGE)
     store.delete(_own(principal, template_id))
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from aws_lambda_powertools.metrics import MetricUnit
 
 from switchboard import clock, ids, settings, webhook_client
-from switchboard.auth import Principal, require
+from switchboard.auth import Principal
 from switchboard.carriers.circuit import Breaker
 from switchboard.crypto import envelope
 from switchboard.dal import circuits, queues
@@ -27,7 +27,6 @@ from switchboard.dal.webhooks import Delivery, EndpointItem
 from switchboard.logic import audit, caps, standing
 from switchboard.models import paging
 from switchboard.models.errors import BadRequest, NotFound, ValidationFailed
-from switchboard.models.permissions import Permission
 from switchboard.models.request import RequestMeta
 from switchboard.models.webhooks import (
     MAX_ATTEMPTS,
@@ -183,7 +182,6 @@ def _out(item: EndpointItem) -> EndpointOut:
 
 def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -> EndpointCreated:
     """POST /v1/webhook-endpoints: the signing secret is in this answer only."""
-    require(principal, Permission.WEBHOOKS_MANAGE)
     url = check_url(body.url)
     endpoint_id = ids.new_id("whe")
     secret = new_secret()
@@ -213,7 +211,6 @@ def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -
 
 def list_endpoints(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> EndpointList:
     """GET /v1/webhook-endpoints: oldest first, paged; never the secrets."""
-    require(principal, Permission.WEBHOOKS_MANAGE)
     items, more = caps.page(
         webhooks_dal.list_endpoints(principal.account_id), lambda i: i.endpoint_id, limit=limit, cursor=cursor
     )
@@ -229,7 +226,6 @@ def _own(principal: Principal, endpoint_id: str) -> EndpointItem:
 
 def delete_endpoint(principal: Principal, endpoint_id: str, meta: RequestMeta) -> None:
     """DELETE /v1/webhook-endpoints/{id}: deliveries still queued for it are dropped."""
-    require(principal, Permission.WEBHOOKS_MANAGE)
     webhooks_dal.delete_endpoint(_own(principal, endpoint_id))
     audit.record(
         account_id=principal.account_id,
@@ -257,7 +253,6 @@ def _delivery_out(item: Delivery) -> DeliveryOut:
 
 def list_deliveries(principal: Principal, endpoint_id: str, limit: int = 25, cursor: str | None = None) -> DeliveryList:
     """GET /v1/webhook-endpoints/{id}/deliveries: every attempt, newest first (kept 30 days)."""
-    require(principal, Permission.WEBHOOKS_MANAGE)
     _own(principal, endpoint_id)
     paging.check_limit(limit)
     try:

@@ -27,7 +27,10 @@ class Permission(StrEnum):
     TEMPLATES_MANAGE = "templates:manage"  # an addition to API.md's table: configuration, like webhook endpoints
     RECIPIENTS_WRITE = "recipients_lists_consent:write"
     MESSAGES_SEND = "messages_broadcasts:send"
-    RECIPIENTS_READ = "recipients_messages:read"
+    # API.md's "recipients, messages: read" row, one name per thing it guards (the same roles hold all three).
+    RECIPIENTS_READ = "recipients:read"
+    MESSAGES_READ = "messages:read"  # messages and their logs
+    TEMPLATES_READ = "templates:read"  # whoever sends may see which templates exist
     AUDIT_READ = "audit_events:read_verify"
 
 
@@ -51,6 +54,8 @@ TABLE: MappingProxyType[Permission, frozenset[Role]] = MappingProxyType(
         _P.RECIPIENTS_WRITE: frozenset({_R.OWNER, _R.ADMIN, _R.DEVELOPER, _R.AGENT}),
         _P.MESSAGES_SEND: frozenset({_R.OWNER, _R.ADMIN, _R.DEVELOPER, _R.AGENT}),
         _P.RECIPIENTS_READ: _ALL,
+        _P.MESSAGES_READ: _ALL,
+        _P.TEMPLATES_READ: _ALL,
         _P.AUDIT_READ: frozenset({_R.OWNER, _R.ADMIN}),
     }
 )
