@@ -12,7 +12,6 @@ from typing import TypeVar
 
 from switchboard.dal import caps as caps_dal
 from switchboard.models.errors import BadRequest, Conflict, ValidationFailed
-from switchboard.models.webhooks import MAX_ENDPOINTS
 
 _T = TypeVar("_T")
 
@@ -25,7 +24,7 @@ TEMPLATES = "templates"
 # rotation's grace period included) covers one per service and environment. Pending invitations: more than any
 # team invites at once. Templates: the WhatsApp Business API's 250 templates per business account.
 LIMITS: MappingProxyType[str, int] = MappingProxyType(
-    {WEBHOOK_ENDPOINTS: MAX_ENDPOINTS, API_KEYS: 50, INVITATIONS: 50, TEMPLATES: 250}
+    {WEBHOOK_ENDPOINTS: 10, API_KEYS: 50, INVITATIONS: 50, TEMPLATES: 250}
 )
 _NOUNS = MappingProxyType(
     {
