@@ -85,7 +85,7 @@ class Target:
 
     def median(self, phase: str, index: int) -> float:
         """Median seconds of one phase ("import" or "first"), CPU (0) or wall (1)."""
-        return statistics.median(s[phase][index] for s in self.samples)
+        return float(statistics.median(s[phase][index] for s in self.samples))
 
 
 def authorizer_context() -> dict[str, str]:
