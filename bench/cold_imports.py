@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -187,6 +188,7 @@ def main() -> int:
     """Print the tables; exit 1 when a handler misses its goal (so `make bench` shows it plainly)."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - this process only: each handler runs in its own
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

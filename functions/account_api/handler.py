@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from switchboard import api
-from switchboard.logic import account, caps, lifecycle, members
+from switchboard.logic import caps
 from switchboard.models.account import (
     AcceptIn,
     AccountOut,
@@ -39,6 +39,8 @@ def _json(status: int, model: BaseModel) -> Response[str]:
 )
 def get_account() -> Response[str]:
     """Name, plan, status and sender numbers; every role may read it."""
+    from switchboard.logic import account  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
+
     principal, _ = api.caller(app)
     return _json(200, account.get_account(principal))
 
@@ -51,6 +53,8 @@ def get_account() -> Response[str]:
 )
 def delete_account(body: Annotated[DeleteAccountIn | None, Body()] = None) -> Response[str]:
     """202: owner, session, password (+ TOTP); every session and key stops now, the data goes after 30 days."""
+    from switchboard.logic import lifecycle  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     return _json(202, lifecycle.request_deletion(principal, body, meta))
 
@@ -63,6 +67,8 @@ def delete_account(body: Annotated[DeleteAccountIn | None, Body()] = None) -> Re
 )
 def restore_account(body: Annotated[RestoreIn, Body()]) -> Response[str]:
     """Public (logins stop while an account is pending deletion): an owner's e-mail and password, until purge_after."""
+    from switchboard.logic import lifecycle  # noqa: PLC0415
+
     return _json(200, lifecycle.restore(body, api.request_meta(app)))
 
 
@@ -74,6 +80,8 @@ def restore_account(body: Annotated[RestoreIn, Body()]) -> Response[str]:
 )
 def export_account() -> Response[str]:
     """Owner, session, login or re-authentication within 5 minutes; 413 export_too_large beyond 6 MB."""
+    from switchboard.logic import lifecycle  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     return Response(status_code=200, content_type="application/json", body=lifecycle.export(principal, meta))
 
@@ -86,6 +94,8 @@ def export_account() -> Response[str]:
 )
 def invite_member(body: Annotated[InviteIn, Body()]) -> Response[str]:
     """201: a 7-day single-use invitation link goes to the address."""
+    from switchboard.logic import members  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     return _json(201, members.invite(principal, body, meta))
 
@@ -101,6 +111,8 @@ def list_members(
     cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Members first, then invitations (status `invited`); paged."""
+    from switchboard.logic import members  # noqa: PLC0415
+
     principal, _ = api.caller(app)
     return _json(200, members.list_members(principal, limit, cursor))
 
@@ -113,6 +125,8 @@ def list_members(
 )
 def change_role(user_id: str, body: Annotated[RoleChangeIn, Body()]) -> Response[str]:
     """Applies on the member's next request."""
+    from switchboard.logic import members  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     return _json(200, members.change_role(principal, user_id, body.role, meta))
 
@@ -125,6 +139,8 @@ def change_role(user_id: str, body: Annotated[RoleChangeIn, Body()]) -> Response
 )
 def remove_member(user_id: str) -> Response[str]:
     """Their sessions and API keys die at once."""
+    from switchboard.logic import members  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     members.remove(principal, user_id, meta)
     return Response(status_code=204, content_type="application/json", body="")
@@ -146,6 +162,8 @@ def remove_member(user_id: str) -> Response[str]:
 )
 def accept_invitation(body: Annotated[AcceptIn, Body()]) -> Response[str]:
     """201: the new member logs in with the invited address and this password."""
+    from switchboard.logic import members  # noqa: PLC0415
+
     return _json(201, members.accept(body, api.request_meta(app)))
 
 
@@ -160,6 +178,8 @@ def audit_events(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response[str]:
     """Newest first; `next_cursor` continues with older events."""
+    from switchboard.logic import account  # noqa: PLC0415
+
     principal, _ = api.caller(app)
     page = account.audit_events(principal, limit=limit, cursor=cursor)
     return Response(status_code=200, content_type="application/json", body=api.dump_json(page))
@@ -173,6 +193,8 @@ def audit_events(
 )
 def verify_audit() -> Response[str]:
     """`{valid, checked, first_bad?}`."""
+    from switchboard.logic import account  # noqa: PLC0415
+
     principal, _ = api.caller(app)
     return _json(200, account.verify_audit(principal))
 

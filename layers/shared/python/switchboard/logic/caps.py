@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import TypeVar
 
-from switchboard.dal import caps as caps_dal
 from switchboard.models.errors import BadRequest, Conflict, ValidationFailed
 
 _T = TypeVar("_T")
@@ -61,6 +60,9 @@ class LimitExceeded(ValidationFailed):
 @contextmanager
 def capped(kind: str) -> Iterator[None]:
     """Map a full cap to 422 limit_exceeded and contention to 409 (retry)."""
+    # The capped write loads PynamoDB anyway; handlers read this module's page bounds at import without it.
+    from switchboard.dal import caps as caps_dal  # noqa: PLC0415
+
     try:
         yield
     except caps_dal.CapReached:
