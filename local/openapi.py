@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from switchboard import api, catalog
 from switchboard.models.billing import BillingEvent
-from switchboard.models.errors import Problem
+from switchboard.models.problem import Problem
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "Switchboard API"

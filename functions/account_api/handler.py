@@ -7,7 +7,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api
-from switchboard.logic import account, lifecycle, members
 from switchboard.models.account import (
     AcceptIn,
     AccountOut,
@@ -34,6 +33,8 @@ app = api.build_resolver()
 )
 def get_account() -> Response[str]:
     """Name, plan, status and sender numbers; every role may read it."""
+    from switchboard.logic import account  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
+
     principal, _ = api.caller(app)
     return api.json_response(200, account.get_account(principal), exclude_none=True)
 
@@ -46,6 +47,8 @@ def get_account() -> Response[str]:
 )
 def delete_account(body: Annotated[DeleteAccountIn | None, Body()] = None) -> Response[str]:
     """202: owner, session, password (+ TOTP); every session and key stops now, the data goes after 30 days."""
+    from switchboard.logic import lifecycle  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     return api.json_response(202, lifecycle.request_deletion(principal, body, meta), exclude_none=True)
 
@@ -58,6 +61,8 @@ def delete_account(body: Annotated[DeleteAccountIn | None, Body()] = None) -> Re
 )
 def restore_account(body: Annotated[RestoreIn, Body()]) -> Response[str]:
     """Public (logins stop while an account is pending deletion): an owner's e-mail and password, until purge_after."""
+    from switchboard.logic import lifecycle  # noqa: PLC0415
+
     return api.json_response(200, lifecycle.restore(body, api.request_meta(app)), exclude_none=True)
 
 
@@ -69,6 +74,8 @@ def restore_account(body: Annotated[RestoreIn, Body()]) -> Response[str]:
 )
 def export_account() -> Response[str]:
     """Owner, session, login or re-authentication within 5 minutes; 413 export_too_large beyond 6 MB."""
+    from switchboard.logic import lifecycle  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     return api.json_response(200, lifecycle.export(principal, meta))
 
@@ -81,6 +88,8 @@ def export_account() -> Response[str]:
 )
 def invite_member(body: Annotated[InviteIn, Body()]) -> Response[str]:
     """201: a 7-day single-use invitation link goes to the address."""
+    from switchboard.logic import members  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     return api.json_response(201, members.invite(principal, body, meta), exclude_none=True)
 
@@ -96,6 +105,8 @@ def list_members(
     cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Members first, then invitations (status `invited`); paged."""
+    from switchboard.logic import members  # noqa: PLC0415
+
     principal, _ = api.caller(app)
     return api.json_response(200, members.list_members(principal, limit, cursor), exclude_none=True)
 
@@ -108,6 +119,8 @@ def list_members(
 )
 def change_role(user_id: str, body: Annotated[RoleChangeIn, Body()]) -> Response[str]:
     """Applies on the member's next request."""
+    from switchboard.logic import members  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     return api.json_response(200, members.change_role(principal, user_id, body.role, meta), exclude_none=True)
 
@@ -120,6 +133,8 @@ def change_role(user_id: str, body: Annotated[RoleChangeIn, Body()]) -> Response
 )
 def remove_member(user_id: str) -> Response[str]:
     """Their sessions and API keys die at once."""
+    from switchboard.logic import members  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     members.remove(principal, user_id, meta)
     return api.no_content()
@@ -141,6 +156,8 @@ def remove_member(user_id: str) -> Response[str]:
 )
 def accept_invitation(body: Annotated[AcceptIn, Body()]) -> Response[str]:
     """201: the new member logs in with the invited address and this password."""
+    from switchboard.logic import members  # noqa: PLC0415
+
     return api.json_response(201, members.accept(body, api.request_meta(app)), exclude_none=True)
 
 
@@ -155,6 +172,8 @@ def audit_events(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response[str]:
     """Newest first; `next_cursor` continues with older events."""
+    from switchboard.logic import account  # noqa: PLC0415
+
     principal, _ = api.caller(app)
     page = account.audit_events(principal, limit=limit, cursor=cursor)
     return api.json_response(200, page)
@@ -168,6 +187,8 @@ def audit_events(
 )
 def verify_audit() -> Response[str]:
     """`{valid, checked, first_bad?}`."""
+    from switchboard.logic import account  # noqa: PLC0415
+
     principal, _ = api.caller(app)
     return api.json_response(200, account.verify_audit(principal), exclude_none=True)
 

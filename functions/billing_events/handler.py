@@ -6,7 +6,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api
-from switchboard.logic import billing
 from switchboard.models.billing import BillingAnswer
 from switchboard.models.errors import BadRequest, Unauthorized
 from switchboard.models.request import RequestMeta
@@ -23,6 +22,8 @@ app = api.build_resolver()
 )
 def billing_event() -> Response[str]:
     """200 applied | duplicate | ignored; 401 when the Stripe-Signature does not verify (nothing recorded)."""
+    from switchboard.logic import billing  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
+
     event = app.current_event
     raw = api.raw_body(event.raw_event) or b""
     signature = event.headers.get("Stripe-Signature")

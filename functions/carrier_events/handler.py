@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from switchboard import api
 from switchboard.carriers import plivo, registry, support
 from switchboard.carriers.base import EventSource, WebhookRequest
-from switchboard.logic import inbound
 from switchboard.models.errors import BadRequest, NotFound, Unauthorized
 from switchboard.observability import logger, metrics, tracer
 
@@ -68,6 +67,8 @@ def _request(carrier: str) -> WebhookRequest:
 )
 def carrier_events(carrier: str) -> Response[str]:
     """401 (nothing written) unless the carrier's signature verifies; duplicates are no-ops."""
+    from switchboard.logic import inbound  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
+
     source = _source(carrier)
     request = _request(carrier)
     if not source.verify(request):

@@ -7,7 +7,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api
-from switchboard.logic import accounts, api_keys, mfa, sessions
 from switchboard.models.api_keys import ApiKeyCreated, ApiKeyIn, ApiKeyList, RotateIn
 from switchboard.models.identity import (
     AcceptedOut,
@@ -40,6 +39,8 @@ app = api.build_resolver()
 )
 def signup(body: Annotated[SignupIn, Body()]) -> Response[str]:
     """202 whether or not the e-mail is registered (R8)."""
+    from switchboard.logic import accounts  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
+
     accounts.signup(body, api.request_meta(app))
     return api.json_response(202, AcceptedOut(status="verification_sent"))
 
@@ -52,6 +53,8 @@ def signup(body: Annotated[SignupIn, Body()]) -> Response[str]:
 )
 def verify_email(body: Annotated[TokenIn, Body()]) -> Response[str]:
     """The e-mailed single-use token."""
+    from switchboard.logic import accounts  # noqa: PLC0415
+
     accounts.verify_email(body.token, api.request_meta(app))
     return api.json_response(200, AcceptedOut(status="verified"))
 
@@ -64,6 +67,8 @@ def verify_email(body: Annotated[TokenIn, Body()]) -> Response[str]:
 )
 def request_reset(body: Annotated[ResetRequestIn, Body()]) -> Response[str]:
     """202 for known and unknown e-mails alike (R6)."""
+    from switchboard.logic import accounts  # noqa: PLC0415
+
     accounts.request_reset(body.email, api.request_meta(app))
     return api.json_response(202, AcceptedOut(status="reset_requested"))
 
@@ -76,6 +81,8 @@ def request_reset(body: Annotated[ResetRequestIn, Body()]) -> Response[str]:
 )
 def confirm_reset(body: Annotated[ResetConfirmIn, Body()]) -> Response[str]:
     """Every session ends; two-factor authentication stays on."""
+    from switchboard.logic import accounts  # noqa: PLC0415
+
     accounts.confirm_reset(body, api.request_meta(app))
     return api.no_content()
 
@@ -88,6 +95,8 @@ def confirm_reset(body: Annotated[ResetConfirmIn, Body()]) -> Response[str]:
 )
 def login(body: Annotated[LoginIn, Body()]) -> Response[str]:
     """201 with a new session token."""
+    from switchboard.logic import sessions  # noqa: PLC0415
+
     out: SessionOut = sessions.login(body, api.request_meta(app))
     return api.json_response(201, out)
 
@@ -100,6 +109,8 @@ def login(body: Annotated[LoginIn, Body()]) -> Response[str]:
 )
 def logout() -> Response[str]:
     """This token is dead at once."""
+    from switchboard.logic import sessions  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     sessions.end(principal, principal.session_id, meta)
     return api.no_content()
@@ -113,6 +124,8 @@ def logout() -> Response[str]:
 )
 def reauth(body: Annotated[ReauthIn, Body()]) -> Response[str]:
     """200, same token; sensitive actions work for 5 minutes."""
+    from switchboard.logic import sessions  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     out: ReauthOut = sessions.reauth(principal, body, meta)
     return api.json_response(200, out)
@@ -129,6 +142,8 @@ def list_sessions(
     cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Newest first, paged: created, last seen, IP and user agent of each."""
+    from switchboard.logic import sessions  # noqa: PLC0415
+
     principal, _ = api.caller(app)
     out: SessionList = sessions.list_sessions(principal, limit, cursor)
     return api.json_response(200, out)
@@ -142,6 +157,8 @@ def list_sessions(
 )
 def end_session(session_id: str) -> Response[str]:
     """404 for a session that is not the caller's."""
+    from switchboard.logic import sessions  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     sessions.end(principal, session_id, meta)
     return api.no_content()
@@ -155,6 +172,8 @@ def end_session(session_id: str) -> Response[str]:
 )
 def end_all_sessions() -> Response[str]:
     """Every session of the caller ends, this one included."""
+    from switchboard.logic import sessions  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     sessions.end_all(principal.account_id, principal.principal, reason="logout_all", meta=meta)
     return api.no_content()
@@ -168,6 +187,8 @@ def end_all_sessions() -> Response[str]:
 )
 def get_me() -> Response[str]:
     """The caller's user."""
+    from switchboard.logic import accounts  # noqa: PLC0415
+
     principal, _ = api.caller(app)
     out: MeOut = accounts.me(principal)
     return api.json_response(200, out)
@@ -181,6 +202,8 @@ def get_me() -> Response[str]:
 )
 def change_password(body: Annotated[PasswordChangeIn, Body()]) -> Response[str]:
     """Other sessions end."""
+    from switchboard.logic import accounts  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     accounts.change_password(principal, body, meta)
     return api.no_content()
@@ -196,6 +219,8 @@ def change_password(body: Annotated[PasswordChangeIn, Body()]) -> Response[str]:
 )
 def enrol_totp() -> Response[str]:
     """201 with the seed (not active yet)."""
+    from switchboard.logic import mfa  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     out: TotpEnrolOut = mfa.enrol(principal, meta)
     return api.json_response(201, out)
@@ -209,6 +234,8 @@ def enrol_totp() -> Response[str]:
 )
 def activate_totp(body: Annotated[TotpCodeIn, Body()]) -> Response[str]:
     """200 with ten recovery codes, shown once."""
+    from switchboard.logic import mfa  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     out: RecoveryCodesOut = mfa.activate(principal, body.code, meta)
     return api.json_response(200, out)
@@ -224,6 +251,8 @@ def activate_totp(body: Annotated[TotpCodeIn, Body()]) -> Response[str]:
 )
 def regenerate_recovery_codes(body: Annotated[TotpCodeIn, Body()]) -> Response[str]:
     """200 with ten new recovery codes, shown once (a recent login and a current TOTP code)."""
+    from switchboard.logic import mfa  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     out: RecoveryCodesOut = mfa.regenerate_recovery_codes(principal, body.code, meta)
     return api.json_response(200, out)
@@ -237,6 +266,8 @@ def regenerate_recovery_codes(body: Annotated[TotpCodeIn, Body()]) -> Response[s
 )
 def disable_totp(body: Annotated[TotpDisableIn, Body()]) -> Response[str]:
     """Password and a current code."""
+    from switchboard.logic import mfa  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     mfa.disable(principal, body.password, body.code, meta)
     return api.no_content()
@@ -250,6 +281,8 @@ def disable_totp(body: Annotated[TotpDisableIn, Body()]) -> Response[str]:
 )
 def create_api_key(body: Annotated[ApiKeyIn, Body()]) -> Response[str]:
     """201 with the key, shown this once."""
+    from switchboard.logic import api_keys  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     out: ApiKeyCreated = api_keys.create(principal, body, meta)
     return api.json_response(201, out)
@@ -266,6 +299,8 @@ def list_api_keys(
     cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Oldest first, paged; no secrets; with last_used_at."""
+    from switchboard.logic import api_keys  # noqa: PLC0415
+
     principal, _ = api.caller(app)
     out: ApiKeyList = api_keys.list_keys(principal, limit, cursor)
     return api.json_response(200, out)
@@ -279,6 +314,8 @@ def list_api_keys(
 )
 def revoke_api_key(key_id: str) -> Response[str]:
     """Refused from the next request on."""
+    from switchboard.logic import api_keys  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     api_keys.revoke(principal, key_id, meta)
     return api.no_content()
@@ -292,6 +329,8 @@ def revoke_api_key(key_id: str) -> Response[str]:
 )
 def rotate_api_key(key_id: str, body: Annotated[RotateIn | None, Body()] = None) -> Response[str]:
     """201 with a new key; the old one works for grace_s more seconds."""
+    from switchboard.logic import api_keys  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     out: ApiKeyCreated = api_keys.rotate(principal, key_id, (body or RotateIn()).grace_s, meta)
     return api.json_response(201, out)

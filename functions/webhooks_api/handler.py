@@ -7,7 +7,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api
-from switchboard.logic import webhooks
 from switchboard.models.webhooks import DeliveryList, EndpointCreated, EndpointIn, EndpointList
 from switchboard.observability import logger, metrics, tracer
 
@@ -22,6 +21,8 @@ app = api.build_resolver()
 )
 def create_endpoint(body: Annotated[EndpointIn, Body()]) -> Response[str]:
     """201 with the signing secret, shown this once."""
+    from switchboard.logic import webhooks  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
+
     principal, meta = api.caller(app)
     out: EndpointCreated = webhooks.create_endpoint(principal, body, meta)
     return api.json_response(201, out)
@@ -38,6 +39,8 @@ def list_endpoints(
     cursor: api.NextCursor = None,
 ) -> Response[str]:
     """Oldest first, paged; no secrets."""
+    from switchboard.logic import webhooks  # noqa: PLC0415
+
     principal, _ = api.caller(app)
     out: EndpointList = webhooks.list_endpoints(principal, limit, cursor)
     return api.json_response(200, out)
@@ -51,6 +54,8 @@ def list_endpoints(
 )
 def delete_endpoint(endpoint_id: str) -> Response[str]:
     """204; deliveries still queued for it are dropped."""
+    from switchboard.logic import webhooks  # noqa: PLC0415
+
     principal, meta = api.caller(app)
     webhooks.delete_endpoint(principal, endpoint_id, meta)
     return api.no_content()
@@ -68,6 +73,8 @@ def list_deliveries(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response[str]:
     """Every attempt, newest first: event, attempt, status code, outcome, duration, next retry."""
+    from switchboard.logic import webhooks  # noqa: PLC0415
+
     principal, _ = api.caller(app)
     out: DeliveryList = webhooks.list_deliveries(principal, endpoint_id, limit, cursor)
     return api.json_response(200, out)

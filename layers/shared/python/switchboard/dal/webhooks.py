@@ -130,7 +130,7 @@ def endpoint_secret(item: EndpointItem) -> str:
 
 
 def list_endpoints(account_id: str) -> list[EndpointItem]:
-    """Every endpoint of the account (one Query; at most MAX_ENDPOINTS items), oldest first."""
+    """Every endpoint of the account (one Query; at most caps.LIMITS[WEBHOOK_ENDPOINTS] items), oldest first."""
     return list(
         EndpointItem.query(account_pk(account_id), EndpointItem.sk.startswith(ENDPOINT_PREFIX), consistent_read=True)
     )

@@ -24,17 +24,19 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchboard import clock, ids, settings
 from switchboard.crypto import macs
 from switchboard.dal import anchors, denials
 from switchboard.dal import audit as store
 from switchboard.models import paging
-from switchboard.models.audit import AuditEvent, AuditPage, ChainVerification, Outcome, Scalar
 from switchboard.models.errors import BadRequest
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from switchboard.models.audit import AuditEvent, AuditPage, ChainVerification, Outcome, Scalar
 
 GENESIS_HASH = "0" * 64
 GENESIS_MAC = ""  # the first event's prev_mac
@@ -93,6 +95,8 @@ def record(
     data: dict[str, Scalar] | None = None,
 ) -> AuditEvent:
     """Append one event to `account_id`'s keyed chain, log it, and return it (log only without an account)."""
+    from switchboard.models.audit import AuditEvent  # noqa: PLC0415 - pydantic: not in the authorizer's import
+
     event = AuditEvent(
         id=ids.new_id("evt"),
         account_id=account_id,
@@ -177,6 +181,8 @@ def _decode_cursor(cursor: str) -> int:
 
 def list_events(account_id: str, limit: int = 25, cursor: str | None = None) -> AuditPage:
     """One page of the account's trail, newest first; `next_cursor` continues with older events."""
+    from switchboard.models.audit import AuditEvent, AuditPage  # noqa: PLC0415 - pydantic: not in the authorizer's import
+
     paging.check_limit(limit)
     before = _decode_cursor(cursor) if cursor else None
     # One more than asked tells whether an older page exists without a second round-trip.
@@ -272,6 +278,8 @@ def verify(account_id: str) -> ChainVerification:
     events deleted below the anchored head, a chain rebuilt with the key (it no longer ends in the anchored head)
     and, after the anchor, any event whose MAC the key did not make.
     """
+    from switchboard.models.audit import ChainVerification  # noqa: PLC0415 - pydantic: not in the authorizer's import
+
     newest = anchors.newest(account_id)
     anchored = newest.seq if newest else None
     walked = _walk(account_id, store.oldest_first(account_id), after=None, newest=newest, now=clock.timestamp())

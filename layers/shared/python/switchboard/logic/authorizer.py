@@ -7,7 +7,6 @@ from typing import Any
 from switchboard import auth
 from switchboard.crypto import tokens
 from switchboard.dal import clients
-from switchboard.logic import api_keys, sessions
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
 
@@ -64,6 +63,10 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
         logger.info("credentials refused", extra={"refusal": refusal})
         return _allow("anonymous", method_arn, context)
     credential = _bearer(event)
+    # PynamoDB alone costs about a bare `import boto3`: it loads with the first credential to check, so the
+    # authorizer's cold import stays under the goal and a refused or absent credential never loads it.
+    from switchboard.logic import api_keys, sessions  # noqa: PLC0415 - PynamoDB and botocore load on first use
+
     context_or_none: dict[str, str] | None = None
     try:
         if credential.startswith(tokens.SESSION_PREFIX):

@@ -10,10 +10,8 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import TypeVar
 
-from switchboard.dal import caps as caps_dal
 from switchboard.models import paging
 from switchboard.models.errors import BadRequest, Conflict, ValidationFailed
-from switchboard.models.webhooks import MAX_ENDPOINTS
 
 _T = TypeVar("_T")
 
@@ -26,7 +24,7 @@ TEMPLATES = "templates"
 # rotation's grace period included) covers one per service and environment. Pending invitations: more than any
 # team invites at once. Templates: the WhatsApp Business API's 250 templates per business account.
 LIMITS: MappingProxyType[str, int] = MappingProxyType(
-    {WEBHOOK_ENDPOINTS: MAX_ENDPOINTS, API_KEYS: 50, INVITATIONS: 50, TEMPLATES: 250}
+    {WEBHOOK_ENDPOINTS: 10, API_KEYS: 50, INVITATIONS: 50, TEMPLATES: 250}
 )
 _NOUNS = MappingProxyType(
     {
@@ -63,6 +61,9 @@ class LimitExceeded(ValidationFailed):
 @contextmanager
 def capped(kind: str) -> Iterator[None]:
     """Map a full cap to 422 limit_exceeded and contention to 409 (retry)."""
+    # The capped write loads PynamoDB anyway; handlers read this module's page bounds at import without it.
+    from switchboard.dal import caps as caps_dal  # noqa: PLC0415
+
     try:
         yield
     except caps_dal.CapReached:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from switchboard.auth import Principal
 from switchboard.crypto import passwords, totp
 from switchboard.dal import accounts as accounts_dal
@@ -9,8 +11,10 @@ from switchboard.dal import sealed
 from switchboard.dal.accounts import UserItem
 from switchboard.logic import audit, notices
 from switchboard.models.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from switchboard.models.identity import RecoveryCodesOut, TotpEnrolOut
 from switchboard.models.request import RequestMeta
+
+if TYPE_CHECKING:
+    from switchboard.models.identity import RecoveryCodesOut, TotpEnrolOut
 
 
 class MfaRequired(Unauthorized):
@@ -89,6 +93,8 @@ def verify_second_factor(user: UserItem, *, totp_code: str | None, recovery_code
 
 def enrol(principal: Principal, meta: RequestMeta) -> TotpEnrolOut:
     """Create a pending seed (sealed); 2FA stays off until a code activates it (R16)."""
+    from switchboard.models.identity import TotpEnrolOut  # noqa: PLC0415 - pydantic: not in the authorizer's import
+
     user = _user(principal)
     if user.mfa_enabled:
         raise Conflict("Two-factor authentication is already on; turn it off first.", code="mfa_already_enabled")
@@ -100,6 +106,8 @@ def enrol(principal: Principal, meta: RequestMeta) -> TotpEnrolOut:
 
 def activate(principal: Principal, code: str, meta: RequestMeta) -> RecoveryCodesOut:
     """Turn 2FA on with a valid code from the pending seed; ten recovery codes, shown once (R17)."""
+    from switchboard.models.identity import RecoveryCodesOut  # noqa: PLC0415 - pydantic: not in the authorizer's import
+
     user = _user(principal)
     if user.mfa_enabled or not user.totp_pending:
         raise Conflict("Start enrolment at POST /v1/me/mfa/totp first.", code="mfa_not_enrolling")
@@ -146,6 +154,7 @@ def regenerate_recovery_codes(principal: Principal, code: str, meta: RequestMeta
     (R9, R15), and its time step is spent (R14).
     """
     from switchboard.logic import sessions, throttle  # noqa: PLC0415 - sessions imports this module
+    from switchboard.models.identity import RecoveryCodesOut  # noqa: PLC0415 - pydantic: not in the authorizer's import
 
     user = _user(principal)
     if not user.mfa_enabled:

@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from switchboard import cards
@@ -36,6 +35,8 @@ class Phone:
 
 def parse_phone(raw: str) -> Phone:
     """Parse and validate an E.164 number (`+` and digits only, a number that exists in its region's plan)."""
+    import phonenumbers  # noqa: PLC0415 - the numbering plans load where a number is read, not in every worker
+
     value = raw.strip()
     # ASCII digits only, as the request model's pattern says: `str.isdigit` also takes `²` and Arabic-Indic digits,
     # which phonenumbers would quietly read as other numbers than the one written.
@@ -57,6 +58,8 @@ def parse_phone(raw: str) -> Phone:
 
 def mask_phone(e164: str) -> str:
     """`+1******4567`: the country code and the last four digits, the rest starred (viewers, logs)."""
+    import phonenumbers  # noqa: PLC0415
+
     try:
         code = str(phonenumbers.parse(e164, None).country_code)
     except phonenumbers.NumberParseException:

@@ -19,7 +19,6 @@ class EventType(StrEnum):
     RECIPIENT_OPTED_OUT = "recipient.opted_out"
 
 
-MAX_ENDPOINTS = 10  # per account (switchboard.logic.caps.LIMITS)
 MAX_URL_LENGTH = 2048
 
 # The Callbacks queue's max_receive_count (`switchboard/catalog.py`; a unit test keeps the two equal): the last attempt.
