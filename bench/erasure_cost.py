@@ -92,7 +92,7 @@ def moto_overhead_ms(account_id: str) -> tuple[float, float]:
     """What moto alone costs per call at this table size: a gsi3 Query of an empty partition (moto scans every item
     of the table for an index query) and a one-item transaction (moto copies every table first)."""
     from switchboard.dal import messages as messages_dal  # noqa: PLC0415
-    from switchboard.dal import messaging as table  # noqa: PLC0415
+    from switchboard.dal import messaging_table as table  # noqa: PLC0415
 
     queries, transactions = [], []
     for n in range(3):
@@ -158,7 +158,7 @@ def _call(handler: Any, account_id: str, method: str, path: str, body: str | Non
 def seed_others(account_id: str, count: int) -> None:
     """`count` messages of other people (a tenth inbound), on every index a message is on, in batches of 25."""
     from switchboard.dal import messages as messages_dal  # noqa: PLC0415
-    from switchboard.dal import messaging as table  # noqa: PLC0415
+    from switchboard.dal import messaging_table as table  # noqa: PLC0415
 
     pk = account_pk(account_id)
 
@@ -201,7 +201,7 @@ def seed_person(account_id: str, recipients_handler: Any, n: int) -> str:
 
     from switchboard import ids  # noqa: PLC0415
     from switchboard.dal import messages as messages_dal  # noqa: PLC0415
-    from switchboard.dal import messaging as table  # noqa: PLC0415
+    from switchboard.dal import messaging_table as table  # noqa: PLC0415
     from switchboard.dal import recipients as recipients_dal  # noqa: PLC0415
     from switchboard.logic import messages as messages_logic  # noqa: PLC0415
     from switchboard.logic import recipients as recipients_logic  # noqa: PLC0415
@@ -257,7 +257,7 @@ def main() -> int:
     )
     from switchboard.crypto import envelope  # noqa: PLC0415
     from switchboard.dal import clients  # noqa: PLC0415
-    from switchboard.dal import messaging as table  # noqa: PLC0415
+    from switchboard.dal import messaging_table as table  # noqa: PLC0415
 
     print(f"erasure of one person ({PERSON_MESSAGES} messages, {PERSON_INBOUND} inbound) under moto, {RUNS} runs each")
     results: dict[int, tuple[float, Work]] = {}

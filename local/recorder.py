@@ -193,9 +193,9 @@ def _record_cold_starts(recorder: Recorder) -> None:
     Deployed, each function caches only what it fetched itself; here (tests, the local stack) functions share one
     process, so a secret or an account's data key that another function fetched first would hide the call.
     """
-    from switchboard.crypto import envelope, secrets  # noqa: PLC0415 - the shared package, once installed
+    from switchboard.crypto import envelope, secret_store  # noqa: PLC0415 - the shared package, once installed
 
-    get_json, data_key = secrets.get_json, envelope.data_key
+    get_json, data_key = secret_store.get_json, envelope.data_key
 
     def recorded_get_json(env: str) -> dict[str, Any]:
         functions = caller()
@@ -212,7 +212,7 @@ def _record_cold_starts(recorder: Recorder) -> None:
             recorder.record(functions, "kms", "Decrypt", {})
         return data_key(account_id)
 
-    setattr(secrets, "get_json", recorded_get_json)  # noqa: B010 - the module's own callers look it up there
+    setattr(secret_store, "get_json", recorded_get_json)  # noqa: B010 - the module's own callers look it up there
     setattr(envelope, "data_key", recorded_data_key)  # noqa: B010
 
 

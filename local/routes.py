@@ -195,10 +195,10 @@ class LocalRoutes:
 
     def post_signed(self, carrier: str, event: dict[str, Any], source_ip: str = "127.0.0.1") -> Response:
         """Post one event to the carrier's events route, signed as the sandbox carrier signs."""
-        from switchboard.crypto import secrets  # noqa: PLC0415 - boto3 on first use
+        from switchboard.crypto import secret_store  # noqa: PLC0415 - boto3 on first use
 
         raw = json.dumps(event).encode()
-        key = str(secrets.get_json("SANDBOX_CREDENTIALS_SECRET")["signing_key"])
+        key = str(secret_store.get_json("SANDBOX_CREDENTIALS_SECRET")["signing_key"])
         signature = sandbox.sign(key, raw, int(clock.timestamp()))
         headers = [
             ("Content-Type", "application/json"),

@@ -17,8 +17,8 @@ from switchboard.models.account import (
     MemberOut,
     RoleChangeIn,
 )
-from switchboard.models.account_lifecycle import AccountExport, DeleteAccountIn, DeletionOut, RestoreIn, RestoreOut
 from switchboard.models.audit import AuditPage, ChainVerification
+from switchboard.models.closure import AccountExport, DeleteAccountIn, DeletionOut, RestoreIn, RestoreOut
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
@@ -33,10 +33,10 @@ app = api.build_resolver()
 )
 def get_account() -> Response[str]:
     """Name, plan, status and sender numbers; every role may read it."""
-    from switchboard.logic import account  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
+    from switchboard.logic import account_info  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
 
     principal, _ = api.caller(app)
-    return api.json_response(200, account.get_account(principal), exclude_none=True)
+    return api.json_response(200, account_info.get_account(principal), exclude_none=True)
 
 
 @app.delete(
@@ -47,10 +47,10 @@ def get_account() -> Response[str]:
 )
 def delete_account(body: Annotated[DeleteAccountIn | None, Body()] = None) -> Response[str]:
     """202: owner, session, password (+ TOTP); every session and key stops now, the data goes after 30 days."""
-    from switchboard.logic import lifecycle  # noqa: PLC0415
+    from switchboard.logic import closure  # noqa: PLC0415
 
     principal, meta = api.caller(app)
-    return api.json_response(202, lifecycle.request_deletion(principal, body, meta), exclude_none=True)
+    return api.json_response(202, closure.request_deletion(principal, body, meta), exclude_none=True)
 
 
 @app.post(
@@ -61,9 +61,9 @@ def delete_account(body: Annotated[DeleteAccountIn | None, Body()] = None) -> Re
 )
 def restore_account(body: Annotated[RestoreIn, Body()]) -> Response[str]:
     """Public (logins stop while an account is pending deletion): an owner's e-mail and password, until purge_after."""
-    from switchboard.logic import lifecycle  # noqa: PLC0415
+    from switchboard.logic import closure  # noqa: PLC0415
 
-    return api.json_response(200, lifecycle.restore(body, api.request_meta(app)), exclude_none=True)
+    return api.json_response(200, closure.restore(body, api.request_meta(app)), exclude_none=True)
 
 
 @app.get(
@@ -74,10 +74,10 @@ def restore_account(body: Annotated[RestoreIn, Body()]) -> Response[str]:
 )
 def export_account() -> Response[str]:
     """Owner, session, login or re-authentication within 5 minutes; 413 export_too_large beyond 6 MB."""
-    from switchboard.logic import lifecycle  # noqa: PLC0415
+    from switchboard.logic import closure  # noqa: PLC0415
 
     principal, meta = api.caller(app)
-    return api.json_response(200, lifecycle.export(principal, meta))
+    return api.json_response(200, closure.export(principal, meta))
 
 
 @app.post(
@@ -172,10 +172,10 @@ def audit_events(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response[str]:
     """Newest first; `next_cursor` continues with older events."""
-    from switchboard.logic import account  # noqa: PLC0415
+    from switchboard.logic import account_info  # noqa: PLC0415
 
     principal, _ = api.caller(app)
-    page = account.audit_events(principal, limit=limit, cursor=cursor)
+    page = account_info.audit_events(principal, limit=limit, cursor=cursor)
     return api.json_response(200, page)
 
 
@@ -187,10 +187,10 @@ def audit_events(
 )
 def verify_audit() -> Response[str]:
     """`{valid, checked, first_bad?}`."""
-    from switchboard.logic import account  # noqa: PLC0415
+    from switchboard.logic import account_info  # noqa: PLC0415
 
     principal, _ = api.caller(app)
-    return api.json_response(200, account.verify_audit(principal), exclude_none=True)
+    return api.json_response(200, account_info.verify_audit(principal), exclude_none=True)
 
 
 @logger.inject_lambda_context(clear_state=True)

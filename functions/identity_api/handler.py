@@ -39,9 +39,9 @@ app = api.build_resolver()
 )
 def signup(body: Annotated[SignupIn, Body()]) -> Response[str]:
     """202 whether or not the e-mail is registered (R8)."""
-    from switchboard.logic import accounts  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
+    from switchboard.logic import users  # noqa: PLC0415 - PynamoDB and botocore load with the first request, not the cold import
 
-    accounts.signup(body, api.request_meta(app))
+    users.signup(body, api.request_meta(app))
     return api.json_response(202, AcceptedOut(status="verification_sent"))
 
 
@@ -53,9 +53,9 @@ def signup(body: Annotated[SignupIn, Body()]) -> Response[str]:
 )
 def verify_email(body: Annotated[TokenIn, Body()]) -> Response[str]:
     """The e-mailed single-use token."""
-    from switchboard.logic import accounts  # noqa: PLC0415
+    from switchboard.logic import users  # noqa: PLC0415
 
-    accounts.verify_email(body.token, api.request_meta(app))
+    users.verify_email(body.token, api.request_meta(app))
     return api.json_response(200, AcceptedOut(status="verified"))
 
 
@@ -67,9 +67,9 @@ def verify_email(body: Annotated[TokenIn, Body()]) -> Response[str]:
 )
 def request_reset(body: Annotated[ResetRequestIn, Body()]) -> Response[str]:
     """202 for known and unknown e-mails alike (R6)."""
-    from switchboard.logic import accounts  # noqa: PLC0415
+    from switchboard.logic import users  # noqa: PLC0415
 
-    accounts.request_reset(body.email, api.request_meta(app))
+    users.request_reset(body.email, api.request_meta(app))
     return api.json_response(202, AcceptedOut(status="reset_requested"))
 
 
@@ -81,9 +81,9 @@ def request_reset(body: Annotated[ResetRequestIn, Body()]) -> Response[str]:
 )
 def confirm_reset(body: Annotated[ResetConfirmIn, Body()]) -> Response[str]:
     """Every session ends; two-factor authentication stays on."""
-    from switchboard.logic import accounts  # noqa: PLC0415
+    from switchboard.logic import users  # noqa: PLC0415
 
-    accounts.confirm_reset(body, api.request_meta(app))
+    users.confirm_reset(body, api.request_meta(app))
     return api.no_content()
 
 
@@ -187,10 +187,10 @@ def end_all_sessions() -> Response[str]:
 )
 def get_me() -> Response[str]:
     """The caller's user."""
-    from switchboard.logic import accounts  # noqa: PLC0415
+    from switchboard.logic import users  # noqa: PLC0415
 
     principal, _ = api.caller(app)
-    out: MeOut = accounts.me(principal)
+    out: MeOut = users.me(principal)
     return api.json_response(200, out)
 
 
@@ -202,10 +202,10 @@ def get_me() -> Response[str]:
 )
 def change_password(body: Annotated[PasswordChangeIn, Body()]) -> Response[str]:
     """Other sessions end."""
-    from switchboard.logic import accounts  # noqa: PLC0415
+    from switchboard.logic import users  # noqa: PLC0415
 
     principal, meta = api.caller(app)
-    accounts.change_password(principal, body, meta)
+    users.change_password(principal, body, meta)
     return api.no_content()
 
 

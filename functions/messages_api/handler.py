@@ -9,7 +9,7 @@ from pydantic import WithJsonSchema
 
 from switchboard import api
 from switchboard.catalog import CHANNELS
-from switchboard.models.lifecycle import MESSAGE_STATUSES
+from switchboard.models.message_status import MESSAGE_STATUSES
 from switchboard.models.messages import (
     BroadcastIn,
     BroadcastOut,

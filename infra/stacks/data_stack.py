@@ -12,9 +12,9 @@ from infra.constructs import data_refs
 from infra.constructs.alarms import AlarmTopic
 from infra.constructs.audit_anchors import AuditAnchors
 from infra.constructs.backup import Backups
+from infra.constructs.catalog_queue import CatalogQueue
 from infra.constructs.keys import Keys
 from infra.constructs.secrets import Secrets
-from infra.constructs.send_queue import SendQueue
 from infra.constructs.tables import Tables
 from switchboard import catalog
 
@@ -38,7 +38,7 @@ class DataStack(Stack):
             deletion_protection=config.deletion_protection,
         )
         self.queues = {
-            spec.id: SendQueue(
+            spec.id: CatalogQueue(
                 self,
                 spec.id,
                 spec=spec,

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from switchboard.dal.broadcasts import Broadcast
-from switchboard.models.lifecycle import RANK, advances
+from switchboard.models.message_status import RANK, advances
 
 _HELD = "_held"  # the image's mark of the held outbox (the real item carries its gsi2 keys)
 Key = tuple[str, str]

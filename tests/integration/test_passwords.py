@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from switchboard import settings
-from switchboard.crypto import passwords, secrets
+from switchboard.crypto import passwords, secret_store
 from switchboard.models.errors import ValidationFailed
 
 
@@ -30,15 +30,15 @@ def peppers(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[di
     arn = boto3.client("secretsmanager").create_secret(Name="peppers", SecretString=json.dumps(value))["ARN"]
     monkeypatch.setenv("PEPPERS_SECRET", arn)
     settings.reload()
-    secrets.forget()
+    secret_store.forget()
     yield value
-    secrets.forget()
+    secret_store.forget()
 
 
 def add_pepper_version(peppers: dict[str, str], version: str) -> None:
     peppers[version] = pysecrets.token_urlsafe(32)
     boto3.client("secretsmanager").put_secret_value(SecretId="peppers", SecretString=json.dumps(peppers))
-    secrets.forget()
+    secret_store.forget()
 
 
 def reason(password: str, context: tuple[str, ...] = ()) -> str:
@@ -125,7 +125,7 @@ def test_hash_depends_on_the_pepper(peppers: dict[str, str]) -> None:
     stored = passwords.hash_password("lantern quasar velvet plumbing")
     peppers["password_v1"] = pysecrets.token_urlsafe(32)  # the secret was replaced: old hashes no longer verify
     boto3.client("secretsmanager").put_secret_value(SecretId="peppers", SecretString=json.dumps(peppers))
-    secrets.forget()
+    secret_store.forget()
     assert not passwords.verify("lantern quasar velvet plumbing", stored)
 
 

@@ -12,8 +12,8 @@ import boto3
 
 from functions.erasure_job import handler as erasure_job
 from switchboard import clock
-from switchboard.dal.lifecycle import plain
-from switchboard.logic import lifecycle as lifecycle_logic
+from switchboard.dal.closure import plain
+from switchboard.logic import closure as lifecycle_logic
 from switchboard.logic import recipients as recipients_logic
 from tests.integration.conftest import Context
 from tests.integration.identity.gateway import call, login, match, register

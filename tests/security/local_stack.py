@@ -12,7 +12,7 @@ from typing import Any
 from local.gateway import Gateway, Request, Response
 from local.stack import Stack
 from switchboard import settings
-from switchboard.crypto import secrets
+from switchboard.crypto import secret_store
 from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
 
@@ -144,5 +144,5 @@ def running() -> Iterator[Client]:
         os.environ.update(saved)
         settings.reload()
         clients.reset()
-        secrets.forget()
+        secret_store.forget()
         _forget_connections()

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard import api, auth, catalog
-from switchboard.dal.messaging import encode_cursor
+from switchboard.dal.messaging_table import encode_cursor
 from switchboard.logic import authorizer
 
 # Routes of a test app declare their policy like the catalog's (an undeclared handler is refused).

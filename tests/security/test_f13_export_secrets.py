@@ -11,7 +11,7 @@ import pytest
 
 from switchboard import clock
 from switchboard.crypto import envelope, totp
-from switchboard.logic import lifecycle
+from switchboard.logic import closure
 from tests.integration.conftest import _handlers_run_as_deployed, aws
 from tests.integration.identity.conftest import identity
 from tests.integration.identity.gateway import call, login, register
@@ -52,7 +52,7 @@ SECRET_VALUES = ["whsec_abc", "sb_live_abc", "sb_test_abc", "sbs_abc", "$argon2i
 @pytest.mark.parametrize("name", SECRET_FIELDS)
 def test_a_secret_named_field_is_withheld_at_any_depth(name: str) -> None:
     item = {"pk": "ACCT#a", "sk": "X#1", name: "value-of-the-secret", "kept": {"inner": {name: "value-of-the-secret"}}}
-    record, unreadable = lifecycle.export_record("acct_a", "Accounts", item)
+    record, unreadable = closure.export_record("acct_a", "Accounts", item)
     assert "value-of-the-secret" not in json.dumps(record)
     assert record["sk"] == "X#1" and unreadable == 0
 
@@ -60,14 +60,14 @@ def test_a_secret_named_field_is_withheld_at_any_depth(name: str) -> None:
 @pytest.mark.parametrize("value", SECRET_VALUES)
 def test_a_credential_shaped_value_is_withheld_whatever_its_field(value: str) -> None:
     item = {"pk": "ACCT#a", "sk": "X#1", "note": value, "list": [value, "ok"], "nested": {"x": value}}
-    record, _ = lifecycle.export_record("acct_a", "Accounts", item)
+    record, _ = closure.export_record("acct_a", "Accounts", item)
     assert value not in json.dumps(record)
     assert record["list"][1] == "ok"
 
 
 def test_ordinary_fields_are_exported() -> None:
     item = {"pk": "ACCT#a", "sk": "X#1", "name": "Acme", "password_changed_at": 5, "mfa_enabled": True, "events": []}
-    record, _ = lifecycle.export_record("acct_a", "Accounts", item)
+    record, _ = closure.export_record("acct_a", "Accounts", item)
     assert record == {"sk": "X#1", "name": "Acme", "password_changed_at": 5, "mfa_enabled": True, "events": []}
 
 
@@ -127,7 +127,7 @@ def _stored_secrets(account_id: str) -> list[str]:
         elif isinstance(value, list | set):
             for v in value:
                 walk(name, v)
-        elif isinstance(value, str) and len(value) >= 12 and lifecycle._withheld(name) and not name.endswith("_index"):
+        elif isinstance(value, str) and len(value) >= 12 and closure._withheld(name) and not name.endswith("_index"):
             # Blind indexes are withheld as fields but are no secret: keyed hashes that also form some sort keys.
             found.append(value)
 

@@ -23,7 +23,7 @@ from functions.carrier_events import handler as carrier_events
 from local import gateway
 from switchboard import settings as platform_settings
 from switchboard.carriers import registry
-from switchboard.crypto import secrets
+from switchboard.crypto import secret_store
 from tests.integration.conftest import Context, _handlers_run_as_deployed, aws, rest_event
 from tests.integration.messaging.conftest import queues
 
@@ -57,7 +57,7 @@ def twilio_token(queues: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     )["ARN"]
     monkeypatch.setenv("TWILIO_CREDENTIALS_SECRET", arn)
     platform_settings.reload()
-    secrets.forget()
+    secret_store.forget()
     registry.forget()
     yield TOKEN
     registry.forget()

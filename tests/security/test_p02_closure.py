@@ -27,9 +27,9 @@ from local.workers import sqs_event
 from switchboard import clock
 from switchboard.carriers import sandbox
 from switchboard.dal import accounts as accounts_dal
-from switchboard.dal import lifecycle as lifecycle_dal
+from switchboard.dal import closure as closure_dal
 from switchboard.dal import messages as messages_dal
-from switchboard.logic import lifecycle, standing
+from switchboard.logic import closure, standing
 from tests.integration.conftest import Context
 from tests.integration.messaging.conftest import Account, Queues, make_account, opted_in
 from tests.integration.messaging.test_messages import PHONE, callbacks, inbound, send, work
@@ -55,7 +55,7 @@ def close(account: Account, how: str) -> None:
     """`deletion`: the write DELETE /v1/account makes; `suspension`: any status but active holds the same way."""
     now = int(clock.timestamp())
     if how == "deletion":
-        assert lifecycle_dal.mark_pending(account.account_id, now=now, purge_after=now + lifecycle.GRACE_S)
+        assert closure_dal.mark_pending(account.account_id, now=now, purge_after=now + closure.GRACE_S)
     else:
         item = accounts_dal.get_account(account.account_id)
         assert item is not None
@@ -64,11 +64,11 @@ def close(account: Account, how: str) -> None:
 
 
 def reopen(account: Account, how: str) -> None:
-    """`deletion`: the restore's own step (logic.lifecycle); `suspension`: active again, then the same resume."""
+    """`deletion`: the restore's own step (logic.closure); `suspension`: active again, then the same resume."""
     item = accounts_dal.get_account(account.account_id)
     assert item is not None
     if how == "deletion":
-        lifecycle._restore_account(item)
+        closure._restore_account(item)
     else:
         item.update(actions=[accounts_dal.AccountItem.status.set("active")])
         standing.resume(account.account_id)
@@ -104,7 +104,7 @@ def held_items(account_id: str) -> list[dict[str, Any]]:
     found = []
     for page in client.get_paginator("scan").paginate(TableName="test-Messaging"):
         for raw in page["Items"]:
-            item = lifecycle_dal.plain(raw)
+            item = closure_dal.plain(raw)
             if item.get("gsi2pk") == f"HOLD#{account_id}" or str(item.get("sk", "")).startswith("HOLD#"):
                 found.append(item)
     return found
@@ -238,7 +238,7 @@ def test_inbound_help_is_recorded_but_answered_only_after_restore_within_the_hou
     work(queues)
     assert sandbox.deliveries() == []
     kept = [
-        lifecycle_dal.plain(i)
+        closure_dal.plain(i)
         for i in boto3.client("dynamodb").scan(TableName="test-Messaging")["Items"]
         if i["sk"]["S"].startswith(("INB#", "MSG#"))
     ]
@@ -327,7 +327,7 @@ def test_purge_removes_what_is_held_with_the_account(
     clock.advance(HOUR)
     release()
     assert len(held_items(account.account_id)) == 3  # two sends and the HELP answer
-    clock.advance(lifecycle.GRACE_S + 60)
+    clock.advance(closure.GRACE_S + 60)
     purge_job.lambda_handler({}, Context())
     assert standing.of(account.account_id) is standing.Standing.GONE
     assert held_items(account.account_id) == []

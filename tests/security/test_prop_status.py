@@ -18,7 +18,7 @@ from switchboard.carriers import sandbox
 from switchboard.dal import messages as store
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import receipts, sending
-from switchboard.models.lifecycle import RANK, advances
+from switchboard.models.message_status import RANK, advances
 from tests.integration.conftest import _handlers_run_as_deployed, aws
 from tests.integration.messaging.conftest import SIGNING_KEY, Account, call, make_account, opted_in, queues
 from tests.integration.messaging.test_messages import work

@@ -1,6 +1,6 @@
 """The global items an account's records point at, which the purge deletes before the records themselves."""
 
-from switchboard.dal.lifecycle import Lookup, due_sk, lookups_of
+from switchboard.dal.closure import Lookup, due_sk, lookups_of
 
 
 def test_lookups_of_account_user_invitation_key_and_attempt() -> None:

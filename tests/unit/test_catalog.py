@@ -84,12 +84,12 @@ def test_catalog_channel_carriers_are_the_carriers_that_serve_each_channel() -> 
 
 def test_one_list_of_channels_and_of_statuses_serves_every_module() -> None:
     from switchboard.carriers import routing, sandbox, twilio  # noqa: PLC0415
-    from switchboard.models import lifecycle, status  # noqa: PLC0415
+    from switchboard.models import message_status, status  # noqa: PLC0415
 
     assert catalog.CHANNELS == typing.get_args(catalog.Channel) == ("sms", "whatsapp", "voice")
     assert ("api", *catalog.CHANNELS, "webhooks") == status.COMPONENTS
     assert twilio.CHANNELS == sandbox.CHANNELS == frozenset(catalog.CHANNELS)
     assert set(routing.ROUTES) == set(catalog.CHANNEL_CARRIERS) == set(catalog.CHANNELS)
     assert {q.env for q in catalog.QUEUES} >= {f"{c.upper()}_QUEUE_URL" for c in catalog.CHANNELS}
-    assert set(lifecycle.MESSAGE_STATUSES) == set(lifecycle.RANK)
-    assert set(lifecycle.MESSAGE_STATUSES) > lifecycle.FINAL
+    assert set(message_status.MESSAGE_STATUSES) == set(message_status.RANK)
+    assert set(message_status.MESSAGE_STATUSES) > message_status.FINAL

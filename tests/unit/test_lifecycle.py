@@ -2,7 +2,7 @@
 
 import pytest
 
-from switchboard.models.lifecycle import FINAL, RANK, advances
+from switchboard.models.message_status import FINAL, RANK, advances
 
 
 @pytest.mark.parametrize(

@@ -83,20 +83,20 @@ def test_each_process_writes_each_call_once_and_the_ledger_round_trips(tmp_path:
 
 def test_cached_secrets_and_data_keys_are_recorded_as_a_cold_function_fetches_them(tmp_path: Path) -> None:
     # In one shared process a secret or data key fetched by another function is cached; deployed it is not.
-    from switchboard.crypto import envelope, secrets  # noqa: PLC0415
+    from switchboard.crypto import envelope, secret_store  # noqa: PLC0415
 
     calls = recorder.Recorder(tmp_path)
     module = types.ModuleType("functions.authorizer.handler")
     exec("def call(get):\n    return get()\n", module.__dict__)  # noqa: S102
-    original = secrets.get_json, envelope.data_key
+    original = secret_store.get_json, envelope.data_key
     try:
-        secrets.get_json = lambda env: {"cached": env}  # type: ignore[assignment]
+        secret_store.get_json = lambda env: {"cached": env}  # type: ignore[assignment]
         envelope.data_key = lambda account_id: b"k" * 32  # type: ignore[assignment]
         recorder._record_cold_starts(calls)
-        assert module.call(lambda: secrets.get_json("PEPPERS_SECRET")) == {"cached": "PEPPERS_SECRET"}
+        assert module.call(lambda: secret_store.get_json("PEPPERS_SECRET")) == {"cached": "PEPPERS_SECRET"}
         assert module.call(lambda: envelope.data_key("acct_1")) == b"k" * 32
     finally:
-        secrets.get_json, envelope.data_key = original  # type: ignore[assignment]
+        secret_store.get_json, envelope.data_key = original  # type: ignore[assignment]
     assert recorder.read(tmp_path) == {
         ("authorizer", "secretsmanager", "GetSecretValue", "Peppers"),
         ("authorizer", "dynamodb", "GetItem", "Keyring"),

@@ -15,7 +15,7 @@ from switchboard.carriers.base import WebhookRequest
 from switchboard.carriers.plivo import PlivoCarrier
 from switchboard.carriers.twilio import TwilioCarrier
 from switchboard.carriers.whatsapp import WhatsAppCarrier
-from switchboard.crypto import secrets
+from switchboard.crypto import secret_store
 
 URL = "https://api.switchboard.test/v1/carriers/twilio/events"
 
@@ -41,9 +41,9 @@ def carrier_secrets(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Ite
         monkeypatch.setenv(env, name)
         names[env] = name
     settings.reload()
-    secrets.forget()
+    secret_store.forget()
     yield names
-    secrets.forget()
+    secret_store.forget()
 
 
 def _twilio_request(token: str) -> WebhookRequest:
@@ -70,7 +70,7 @@ def test_carrier_credentials_come_from_secrets_manager_and_rotate_after_the_cach
         SecretString=json.dumps({"account_sid": "AC1", "auth_token": "twilio-v2"}),
     )
     assert carrier.verify(_twilio_request("twilio-v2")) is False  # still cached (≤ 15 min)
-    secrets.forget()  # what the cache's expiry does
+    secret_store.forget()  # what the cache's expiry does
     assert carrier.verify(_twilio_request("twilio-v2")) is True
     assert carrier.verify(_twilio_request("twilio-v1")) is False
 

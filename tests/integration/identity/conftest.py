@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from switchboard import settings
-from switchboard.crypto import secrets
+from switchboard.crypto import secret_store
 from tests.integration.messaging.conftest import queues  # noqa: F401 - a fixture: the role matrix sends messages
 from tests.integration.webhooks.conftest import listener  # noqa: F401 - a fixture: the send path's webhooks
 
@@ -20,7 +20,7 @@ def identity(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[d
     arn = boto3.client("secretsmanager").create_secret(Name="peppers", SecretString=json.dumps(peppers))["ARN"]
     monkeypatch.setenv("PEPPERS_SECRET", arn)
     settings.reload()
-    secrets.forget()
+    secret_store.forget()
     boto3.client("ses").verify_email_identity(EmailAddress="no-reply@switchboard.example")
     yield peppers
-    secrets.forget()
+    secret_store.forget()

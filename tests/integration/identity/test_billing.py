@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from switchboard import clock, settings
-from switchboard.crypto import secrets
+from switchboard.crypto import secret_store
 from switchboard.logic import billing
 from tests.integration.identity.gateway import call, login, register
 from tests.integration.identity.support import Answer
@@ -26,9 +26,9 @@ def secret(identity: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterato
     )["ARN"]
     monkeypatch.setenv("BILLING_CREDENTIALS_SECRET", arn)
     settings.reload()
-    secrets.forget()
+    secret_store.forget()
     yield value
-    secrets.forget()
+    secret_store.forget()
 
 
 def _account() -> tuple[str, str]:

@@ -9,7 +9,7 @@ import boto3
 
 from switchboard import catalog, clock
 from switchboard.crypto import envelope
-from switchboard.dal.lifecycle import plain
+from switchboard.dal.closure import plain
 from tests.integration.identity.gateway import add_member, call, login, register
 from tests.integration.identity.support import PASSWORD
 

@@ -8,7 +8,7 @@ from switchboard import clock
 from switchboard.crypto import totp
 from switchboard.dal import accounts as accounts_dal
 from switchboard.logic import audit
-from switchboard.logic.lifecycle import GRACE_S
+from switchboard.logic.closure import GRACE_S
 from tests.integration.identity.gateway import call, login, register
 from tests.integration.identity.support import PASSWORD, mails_to
 from tests.integration.lifecycle.support import delete_account, now, of_account, populate, restore

@@ -8,7 +8,7 @@ import pytest
 
 from switchboard import clock
 from switchboard.logic import audit
-from switchboard.logic import lifecycle as lifecycle_logic
+from switchboard.logic import closure as lifecycle_logic
 from tests.integration.identity.gateway import call, login
 from tests.integration.identity.support import PASSWORD
 from tests.integration.lifecycle.support import PHONE, populate, scan

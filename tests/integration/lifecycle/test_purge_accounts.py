@@ -10,9 +10,9 @@ import pytest
 from functions.purge_job import handler
 from switchboard import clock
 from switchboard.crypto import envelope
-from switchboard.dal import lifecycle as lifecycle_dal
+from switchboard.dal import closure as closure_dal
 from switchboard.logic import purge
-from switchboard.logic.lifecycle import GRACE_S
+from switchboard.logic.closure import GRACE_S
 from tests.integration.conftest import Context
 from tests.integration.identity.gateway import call, login
 from tests.integration.lifecycle.support import carrier_lookup, delete_account, now, of_account, populate, restore, scan
@@ -81,7 +81,7 @@ def test_purge_removes_a_closed_account_from_every_table_after_30_days(identity:
     assert f"KEYID#{doomed.key_id}" not in globals_left
     assert f"EMAIL#{user_item['email_index']}" not in globals_left
     assert f"LIMIT#LOGIN#EMAIL#{user_item['email_index']}" not in {i["pk"] for i in scan("Limits")}
-    receipt = lifecycle_dal.get_receipt(doomed.account_id)
+    receipt = closure_dal.get_receipt(doomed.account_id)
     assert receipt is not None
     assert now() - 10 <= receipt["purged_at"] <= now()
     assert receipt["runs"] == 1
@@ -154,8 +154,8 @@ def test_purge_stops_before_the_deadline_and_the_next_run_resumes(identity: dict
     assert first.complete is False
     assert first.accounts.pending >= 1
     assert first.accounts.purged < 3
-    started = [w for w in worlds if lifecycle_dal.get_receipt(w.account_id) is not None]
-    assert any("purged_at" not in (lifecycle_dal.get_receipt(w.account_id) or {}) for w in started)
+    started = [w for w in worlds if closure_dal.get_receipt(w.account_id) is not None]
+    assert any("purged_at" not in (closure_dal.get_receipt(w.account_id) or {}) for w in started)
 
     runs = 1
     while purge.run(time_left=_Budget(40)).accounts.pending:
@@ -166,7 +166,7 @@ def test_purge_stops_before_the_deadline_and_the_next_run_resumes(identity: dict
     assert final.accounts.purged == 0
     assert final.complete is True
     for world in worlds:
-        receipt = lifecycle_dal.get_receipt(world.account_id)
+        receipt = closure_dal.get_receipt(world.account_id)
         assert receipt is not None
         assert "purged_at" in receipt
         left = of_account(world.account_id)

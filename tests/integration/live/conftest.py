@@ -45,7 +45,7 @@ from functions.webhooks_api import handler as webhooks_api
 from local.workers import sqs_event
 from switchboard import catalog, clock, outbound, settings, webhook_client
 from switchboard.carriers import registry, support
-from switchboard.crypto import secrets
+from switchboard.crypto import secret_store
 from switchboard.logic import receipts
 from tests.integration.conftest import Context, rest_event
 from tests.integration.identity.conftest import identity  # noqa: F401 - a fixture: the gateway test signs up
@@ -119,7 +119,7 @@ def carriers(dev: Queues, monkeypatch: pytest.MonkeyPatch) -> Iterator[Carriers]
         arn = client.create_secret(Name=f"switchboard/{STAGE}/{spec.id}", SecretString=json.dumps(value))["ARN"]
         monkeypatch.setenv(spec.env, arn)
     settings.reload()
-    secrets.forget()
+    secret_store.forget()
     fakes_module.warm_up()
     with ExitStack() as stack:
         fakes = Carriers(
@@ -134,7 +134,7 @@ def carriers(dev: Queues, monkeypatch: pytest.MonkeyPatch) -> Iterator[Carriers]
             yield fakes
         finally:
             registry.point_at({})
-            secrets.forget()
+            secret_store.forget()
         # Every request our adapters made is the one the provider's own SDK makes, and no fake failed.
         assert fakes.twilio.problems + fakes.plivo.problems + fakes.whatsapp.problems == []
 

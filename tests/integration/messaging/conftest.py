@@ -13,7 +13,7 @@ import pytest
 from local import provision
 from switchboard import catalog, clock, ids, settings
 from switchboard.carriers import sandbox
-from switchboard.crypto import envelope, secrets
+from switchboard.crypto import envelope, secret_store
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal.keys import account_pk
 from tests.integration.conftest import Context, rest_event
@@ -126,11 +126,11 @@ def queues(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Que
     )["ARN"]
     monkeypatch.setenv("SANDBOX_CREDENTIALS_SECRET", arn)
     settings.reload()
-    secrets.forget()
+    secret_store.forget()
     sandbox.reset()
     yield Queues(urls=by_id, sqs=sqs)
     sandbox.reset()
-    secrets.forget()
+    secret_store.forget()
     settings.reload()
 
 

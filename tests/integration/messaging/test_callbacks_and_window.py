@@ -144,7 +144,7 @@ def test_callback_url_is_held_to_the_webhook_ssrf_rules(account: Account, queues
 
 def test_callback_for_a_deleted_message_is_dropped(account: Account, queues: Queues, listener: Listener) -> None:
     from switchboard.dal import messages as store  # noqa: PLC0415
-    from switchboard.dal import messaging as table  # noqa: PLC0415
+    from switchboard.dal import messaging_table as table  # noqa: PLC0415
 
     rid = opted_in(account, recipients_api, PHONE)
     message_id = send(account, recipient_id=rid, callback_url=listener.url).body["id"]

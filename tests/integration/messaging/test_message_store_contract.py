@@ -13,7 +13,7 @@ from switchboard import clock
 from switchboard.crypto import envelope
 from switchboard.dal import broadcasts as broadcasts_dal
 from switchboard.dal import messages as messages_dal
-from switchboard.dal import messaging
+from switchboard.dal import messaging_table
 from switchboard.dal.keys import account_pk
 from switchboard.logic.repositories import BroadcastStore, MessageStore
 from tests.fakes.messaging import InMemoryBroadcasts, InMemoryMessages
@@ -175,7 +175,7 @@ def test_a_message_stores_every_time_as_epoch_seconds_and_reads_them_as_rfc3339(
     messages_dal.record_attempts(
         ACCOUNT, "msg_1", [{"carrier": "sandbox-a", "outcome": "accepted", "at": "2026-12-02T08:00:06Z"}]
     )
-    raw = messaging.get(account_pk(ACCOUNT), messages_dal.message_sk("msg_1")) or {}
+    raw = messaging_table.get(account_pk(ACCOUNT), messages_dal.message_sk("msg_1")) or {}
     assert isinstance(raw["created_at"], int)
     assert [e["at"] for e in raw["events"]][1:] == [1796198405]
     assert raw["attempts"][0]["at"] == 1796198406
@@ -196,7 +196,7 @@ def test_a_message_stored_with_rfc3339_times_reads_the_same(aws: dict[str, str])
         "events": [{"status": "queued", "at": "2026-11-30T10:00:00Z"}],
         "send_at": 1796032800,
     }
-    messaging.put(old)
+    messaging_table.put(old)
     moved = messages_dal.transition(ACCOUNT, "msg_old", "sending", at="2026-11-30T10:00:01Z")
     assert moved is not None
     assert moved["created_at"] == "2026-11-30T10:00:00Z"

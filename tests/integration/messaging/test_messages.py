@@ -430,7 +430,7 @@ def test_quota_exceeded_is_429_and_queues_nothing(
 
 def test_broadcast_of_1000_recipients_makes_fewer_than_250_aws_calls(account: Account, queues: Queues) -> None:
     from switchboard.crypto import envelope  # noqa: PLC0415
-    from switchboard.dal import messaging as table  # noqa: PLC0415
+    from switchboard.dal import messaging_table as table  # noqa: PLC0415
     from switchboard.dal.accounts import AccountItem  # noqa: PLC0415
     from switchboard.dal.keyring import KeyringItem  # noqa: PLC0415
     from switchboard.logic import recipients as recipients_logic  # noqa: PLC0415

@@ -13,7 +13,7 @@ from functions.messages_api import handler as messages_api
 from functions.recipients_api import handler as recipients_api
 from switchboard import settings
 from switchboard.carriers import plivo, registry, twilio
-from switchboard.crypto import secrets
+from switchboard.crypto import secret_store
 from tests.integration.conftest import Context, rest_event
 from tests.integration.messaging.conftest import Account, Queues, opted_in
 
@@ -32,7 +32,7 @@ def carrier_secrets(queues: Queues, monkeypatch: pytest.MonkeyPatch) -> Iterator
     ):
         monkeypatch.setenv(env, client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"])
     settings.reload()
-    secrets.forget()
+    secret_store.forget()
     registry.forget()
     yield
     registry.forget()

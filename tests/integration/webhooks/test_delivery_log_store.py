@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from switchboard import clock
-from switchboard.dal import cursors, messaging
+from switchboard.dal import cursors, messaging_table
 from switchboard.dal import webhooks as webhooks_dal
 from switchboard.dal.keys import account_pk
 from switchboard.dal.webhooks import Delivery
@@ -60,7 +60,7 @@ def test_a_cursor_of_another_endpoint_account_or_shape_is_refused(aws: dict[str,
 
 def test_an_entry_the_pynamodb_model_wrote_reads_as_a_record(aws: dict[str, str]) -> None:
     # The model left out null attributes and stored every number as N: the record reads that shape unchanged.
-    messaging.put(
+    messaging_table.put(
         {
             "pk": account_pk("acct_a"),
             "sk": webhooks_dal.delivery_prefix("whe_1") + "wha_old",

@@ -12,7 +12,7 @@ import pytest
 from switchboard.carriers import plivo
 from switchboard.carriers.base import CarrierRejected, CarrierUnavailable, Outbound, WebhookRequest
 from switchboard.carriers.plivo import PlivoCarrier
-from switchboard.models.lifecycle import RANK
+from switchboard.models.message_status import RANK
 from tests.unit.carriers.conftest import PUBLIC_BASE_URL, FakeCarrier
 
 CREDS: dict[str, Any] = {"auth_id": "MAXXXXXXXXXXXXXXXXXX", "auth_token": "plivo-tok"}

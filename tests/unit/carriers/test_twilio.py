@@ -12,7 +12,7 @@ import pytest
 from switchboard.carriers import twilio
 from switchboard.carriers.base import CarrierRejected, CarrierUnavailable, Outbound, WebhookRequest
 from switchboard.carriers.twilio import TwilioCarrier
-from switchboard.models.lifecycle import RANK
+from switchboard.models.message_status import RANK
 from tests.unit.carriers.conftest import PUBLIC_BASE_URL, FakeCarrier
 
 CREDS: dict[str, Any] = {"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "tok3n"}

@@ -16,7 +16,7 @@ from switchboard.carriers.base import (
     WebhookRequest,
 )
 from switchboard.carriers.whatsapp import FINAL_STATUSES, STATUS_MAP, WhatsAppCarrier
-from switchboard.models.lifecycle import RANK
+from switchboard.models.message_status import RANK
 from tests.unit.carriers.conftest import FakeCarrier
 
 CREDS: dict[str, Any] = {

@@ -99,7 +99,7 @@ class CarrierEvent:
     event_id: str  # the carrier's own id of this event: duplicates are dropped by it
     at: str  # RFC 3339 UTC
     carrier_message_id: str = ""  # status: the id the carrier returned in its Receipt
-    status: str = ""  # status: one of switchboard.models.lifecycle.MessageStatus
+    status: str = ""  # status: one of switchboard.models.message_status.MessageStatus
     error_code: str = ""  # status: the carrier's error code, if any
     channel: str = ""  # inbound: sms | whatsapp | voice
     from_: str = ""  # inbound: the sender (E.164)
@@ -113,7 +113,7 @@ class CarrierEvent:
 class CarrierStatus:
     """What a carrier's status API says of one of its messages, mapped onto our statuses."""
 
-    status: str  # one of switchboard.models.lifecycle.MessageStatus
+    status: str  # one of switchboard.models.message_status.MessageStatus
     error_code: str = ""
 
 

@@ -213,9 +213,9 @@ class SandboxCarrier:
 
     def verify(self, request: WebhookRequest) -> bool:
         """The `X-Sandbox-Signature` over the raw body, with the SandboxCredentials `signing_key`, within 300 s."""
-        from switchboard.crypto import secrets  # noqa: PLC0415 - boto3 only once an event arrives
+        from switchboard.crypto import secret_store  # noqa: PLC0415 - boto3 only once an event arrives
 
-        key = str(secrets.get_json(SECRET_ENV)["signing_key"])
+        key = str(secret_store.get_json(SECRET_ENV)["signing_key"])
         header = request.headers.get(SIGNATURE_HEADER.lower())
         return verify(key, header, request.raw_body, now=clock.timestamp())
 

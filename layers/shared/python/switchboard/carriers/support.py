@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote, quote_plus
 from switchboard import clock, settings
 from switchboard.carriers import http_client
 from switchboard.carriers.base import CarrierRejected, CarrierUnavailable, Outbound, WebhookRequest
-from switchboard.crypto import secrets
+from switchboard.crypto import secret_store
 
 # Credentials are read on each use from the secrets cache (≤ 15 min), so a rotated token takes effect without a
 # deploy; tests pass a function returning a dict instead.
@@ -23,7 +23,7 @@ E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 def from_secret(env: str) -> CredentialSource:
     """Credentials read from the JSON secret named by the catalog env var `env`, on first use, never at import."""
-    return lambda: secrets.get_json(env)
+    return lambda: secret_store.get_json(env)
 
 
 class HttpCarrier:

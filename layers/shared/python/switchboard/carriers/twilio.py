@@ -43,7 +43,7 @@ from switchboard.carriers.base import (
     WebhookRequest,
     ref_of,
 )
-from switchboard.models.lifecycle import MessageStatus
+from switchboard.models.message_status import MessageStatus
 from switchboard.observability import logger
 
 NAME = "twilio"

@@ -7,7 +7,7 @@ import hmac
 import unicodedata
 from hashlib import sha256
 
-from switchboard.crypto import secrets
+from switchboard.crypto import secret_store
 
 PEPPERS_ENV = "PEPPERS_SECRET"
 KEY_NAME = "blind_index_v1"  # a new version means re-indexing every e-mail (runbook), so the version is fixed here
@@ -19,7 +19,7 @@ def normalize_email(email: str) -> str:
 
 
 def _key() -> bytes:
-    encoded = secrets.get_json(PEPPERS_ENV)[KEY_NAME]
+    encoded = secret_store.get_json(PEPPERS_ENV)[KEY_NAME]
     return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
 
 

@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from switchboard import settings
-from switchboard.crypto import breached, secrets
+from switchboard.crypto import breached, secret_store
 from switchboard.models.errors import ValidationFailed
 
 MIN_LENGTH = 15
@@ -187,7 +187,7 @@ def _with_pointer(error: ValidationFailed, pointer: str) -> ValidationFailed:
 
 
 def _pepper(version: str | None = None) -> tuple[str, bytes]:
-    peppers = secrets.get_json(PEPPER_ENV)
+    peppers = secret_store.get_json(PEPPER_ENV)
     versions = sorted((k for k in peppers if k.startswith("password_v")), key=lambda k: int(k.rsplit("v", 1)[1]))
     chosen = version or versions[-1]
     return chosen, base64.urlsafe_b64decode(peppers[chosen] + "=" * (-len(peppers[chosen]) % 4))

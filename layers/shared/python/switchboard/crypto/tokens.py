@@ -9,7 +9,7 @@ import secrets as pysecrets
 from dataclasses import dataclass
 from hashlib import sha256
 
-from switchboard.crypto import secrets
+from switchboard.crypto import secret_store
 
 SESSION_PREFIX = "sbs_"
 TOKEN_BYTES = 32  # 256 bits from the OS CSPRNG
@@ -57,7 +57,7 @@ def parse_api_key(key: str) -> ApiKeyParts | None:
 
 
 def _api_key_pepper(version: str | None) -> tuple[str, bytes]:
-    peppers = secrets.get_json(API_KEY_PEPPER_ENV)
+    peppers = secret_store.get_json(API_KEY_PEPPER_ENV)
     versions = sorted((k for k in peppers if k.startswith("api_key_v")), key=lambda k: int(k.rsplit("v", 1)[1]))
     chosen = version or versions[-1]
     return chosen, base64.urlsafe_b64decode(peppers[chosen] + "=" * (-len(peppers[chosen]) % 4))

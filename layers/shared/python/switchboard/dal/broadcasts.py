@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from switchboard.dal import messaging as table
+from switchboard.dal import messaging_table as table
 from switchboard.dal.keys import account_pk
 
 

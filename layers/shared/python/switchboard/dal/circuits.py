@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from switchboard import settings
 from switchboard.dal import clients
-from switchboard.dal.messaging import load, values
+from switchboard.dal.messaging_table import load, values
 
 TABLE_ENV = "LIMITS_TABLE"
 SK = "CIRCUIT"

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from switchboard.dal import clients
-from switchboard.dal import messaging as table
+from switchboard.dal import messaging_table as table
 from switchboard.dal.keys import account_pk
 from switchboard.dal.messages import HELD_PARTITION, held_sk, message_sk
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from switchboard import clock
 from switchboard.crypto import envelope
-from switchboard.dal import messaging as table
+from switchboard.dal import messaging_table as table
 from switchboard.dal.keys import account_pk
 from switchboard.dal.recipients import ERASING_ATTR, recipient_sk
-from switchboard.models.lifecycle import RANK, advances
+from switchboard.models.message_status import RANK, advances
 
 HELD_PARTITION = "HELD"  # gsi2: sends due later than SQS can delay them, across accounts (release_job reads it)
 # gsi2: messages `sent` without a final receipt yet, by when to check them (receipts_job reads it). Sharded so

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from switchboard.crypto import envelope
-from switchboard.dal import messaging as table
+from switchboard.dal import messaging_table as table
 from switchboard.dal.keys import account_pk
 
 ERASING_ATTR = "erasing_since"  # epoch seconds the erasure began; the item is then only the erasure's marker

@@ -12,7 +12,7 @@ from pynamodb.transactions import TransactWrite
 from switchboard import ids
 from switchboard.crypto import envelope
 from switchboard.dal import caps
-from switchboard.dal import messaging as table
+from switchboard.dal import messaging_table as table
 from switchboard.dal.accounts import TABLE as ACCOUNTS_TABLE
 from switchboard.dal.accounts import item_key as accounts_item_key
 from switchboard.dal.base import BaseItem

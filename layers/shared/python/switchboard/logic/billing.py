@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from switchboard import clock
 from switchboard.cards import contains_card_number, contains_card_number_in
-from switchboard.crypto import secrets
+from switchboard.crypto import secret_store
 from switchboard.dal import billing as billing_dal
 from switchboard.logic import audit
 from switchboard.models.billing import BillingAnswer, BillingEvent, Subscription
@@ -55,7 +55,7 @@ def verify_signature(body: str, header: str | None) -> None:
         raise Unauthorized("Missing or malformed Stripe-Signature header.", code="invalid_signature")
     if abs(clock.timestamp() - timestamp) > TOLERANCE_S:
         raise Unauthorized("The signature's timestamp is outside the 300-second tolerance.", code="invalid_signature")
-    secret = str(secrets.get_json(SECRET_ENV)["webhook_secret"])
+    secret = str(secret_store.get_json(SECRET_ENV)["webhook_secret"])
     expected = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), sha256).hexdigest()
     # Every candidate is compared in constant time (the provider sends several while it rolls its secret).
     matches = [hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in signatures]

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from switchboard import clock, ids
 from switchboard.auth import Principal
 from switchboard.dal import recipients as store
-from switchboard.logic import audit, notify
+from switchboard.logic import audit, webhook_events
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.audit import AuditEvent, Outcome, Scalar
 from switchboard.models.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
@@ -75,7 +75,7 @@ class AuditLog(Protocol):
 
 
 class Events(Protocol):
-    """Where webhook events go: `logic.notify`, or a fake that keeps them."""
+    """Where webhook events go: `logic.webhook_events`, or a fake that keeps them."""
 
     def publish(
         self, account_id: str, event_type: str, data: dict[str, Any], *, message: dict[str, Any] | None = None
@@ -123,7 +123,7 @@ def append(
     overrides: str | None = None,
     repo: ConsentStore = store,
     trail: AuditLog = audit,
-    events: Events = notify,
+    events: Events = webhook_events,
 ) -> ConsentEntry:
     """Append one entry (and make it current), audit it, and publish `recipient.opted_out` on an opt-out.
 
@@ -196,7 +196,7 @@ def record(
     *,
     repo: ConsentStore = store,
     trail: AuditLog = audit,
-    events: Events = notify,
+    events: Events = webhook_events,
 ) -> ConsentEntry:
     """POST /v1/recipients/{id}/consents: never a platform-only source; an opt-in over an opt-out only over one
     the account recorded, with evidence, flagged; the person's own opt-out only the person lifts (409)."""
@@ -306,7 +306,7 @@ def restore_by_keyword(
     *,
     repo: ConsentStore = store,
     trail: AuditLog = audit,
-    events: Events = notify,
+    events: Events = webhook_events,
 ) -> bool:
     """A person's START: restores the opt-in they had before their latest opt-out on the channel, and nothing else
     (no opt-in ever, or none opted out: False, the message is an ordinary one)."""

@@ -10,7 +10,7 @@ from switchboard.carriers.base import CarrierEvent
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import messages as store
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent, keywords, notify, receipts
+from switchboard.logic import consent, keywords, receipts, webhook_events
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.recipients import InvalidPhone, parse_phone
@@ -101,7 +101,7 @@ def _inbound(event: CarrierEvent) -> str:
         "keyword": word,
         "received_at": event.at,
     }
-    notify.publish(account_id, "message.inbound", data)
+    webhook_events.publish(account_id, "message.inbound", data)
     return f"inbound:{word or 'text'}"
 
 

@@ -55,7 +55,7 @@ def process(record: dict[str, Any], *, first_attempt: bool) -> None:
 
     Limits are counted on the first attempt only: a retry after an SES failure is the same e-mail, not another.
     """
-    from switchboard.logic import accounts  # noqa: PLC0415 - accounts enqueues through mail; no import cycle
+    from switchboard.logic import users  # noqa: PLC0415 - accounts enqueues through mail; no import cycle
 
     kind = record.get("type")
     with mail.sending_here():
@@ -66,10 +66,10 @@ def process(record: dict[str, Any], *, first_attempt: bool) -> None:
             if first_attempt and not allow(blind_index.email_index(email.to), email.kind):
                 return
             mail.deliver(email)
-        elif kind == accounts.SIGNUP_JOB:
-            accounts.process_signup(record, first_attempt=first_attempt)
-        elif kind == accounts.RESET_JOB:
-            accounts.process_reset(record, first_attempt=first_attempt)
+        elif kind == users.SIGNUP_JOB:
+            users.process_signup(record, first_attempt=first_attempt)
+        elif kind == users.RESET_JOB:
+            users.process_reset(record, first_attempt=first_attempt)
         else:
             # Not ours to retry: a record nobody can process would only cycle to the DLQ.
             logger.error("unknown mail record dropped", extra={"record_type": str(kind)})

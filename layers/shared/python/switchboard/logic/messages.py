@@ -17,7 +17,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import messages as store
 from switchboard.dal import queues, quota
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent, notify, templates, webhooks
+from switchboard.logic import consent, templates, webhook_events, webhooks
 from switchboard.logic import recipients as recipients_logic
 from switchboard.logic.repositories import MessageStore
 from switchboard.models import plans
@@ -30,7 +30,7 @@ from switchboard.models.errors import (
     RateLimited,
     ValidationFailed,
 )
-from switchboard.models.lifecycle import MESSAGE_STATUSES
+from switchboard.models.message_status import MESSAGE_STATUSES
 from switchboard.models.messages import (
     MAX_SEND_AHEAD_S,
     Attempt,
@@ -446,7 +446,7 @@ def cancel(
             "handed to a carrier."
         )
     metrics.add_metric(name="MessagesCanceled", unit="Count", value=1)
-    (publish or notify.publish_status)(canceled)
+    (publish or webhook_events.publish_status)(canceled)
     return render(principal, canceled, messages=messages)
 
 

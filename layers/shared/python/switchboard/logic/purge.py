@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from switchboard import clock, settings
 from switchboard.crypto import envelope
 from switchboard.dal import accounts as accounts_dal
-from switchboard.dal import lifecycle as lifecycle_dal
+from switchboard.dal import closure as closure_dal
 from switchboard.dal import purge
 
 # The audit trail is append-only: its retention is enforced by the archive, never by application deletes.
@@ -90,7 +90,7 @@ def purge_accounts(now_s: int, deadline: _Deadline) -> AccountPurgeReport:
     """Every account whose `purge_after` has passed, in batches, until none is left or the deadline is near."""
     report = AccountPurgeReport()
     while not deadline.near():
-        due = lifecycle_dal.due_accounts(now_s, limit=ACCOUNT_BATCH)
+        due = closure_dal.due_accounts(now_s, limit=ACCOUNT_BATCH)
         if not due:
             break
         stopped = False
@@ -102,7 +102,7 @@ def purge_accounts(now_s: int, deadline: _Deadline) -> AccountPurgeReport:
             report.purged += outcome == "purged"
         if stopped:
             break
-    report.pending = len(lifecycle_dal.due_accounts(now_s, limit=1000))
+    report.pending = len(closure_dal.due_accounts(now_s, limit=1000))
     return report
 
 
@@ -111,22 +111,22 @@ def _tables() -> list[tuple[str, str]]:
     return [(env, name) for env, name in sorted(settings.get().tables.items()) if env not in APPEND_ONLY]
 
 
-def _purge_account(due: lifecycle_dal.Due, now_s: int, deadline: _Deadline, report: AccountPurgeReport) -> str:
+def _purge_account(due: closure_dal.Due, now_s: int, deadline: _Deadline, report: AccountPurgeReport) -> str:
     """Purge one account: "purged" (completely gone), "stale" (restored meanwhile) or "stopped" (resumable)."""
     account_id = due.account_id
     account = accounts_dal.get_account(account_id)
-    if account is not None and (account.status != lifecycle_dal.PENDING or int(account.purge_after or 0) > now_s):
-        lifecycle_dal.forget_due(account_id, due.purge_after)  # restored or re-scheduled: this entry is stale
+    if account is not None and (account.status != closure_dal.PENDING or int(account.purge_after or 0) > now_s):
+        closure_dal.forget_due(account_id, due.purge_after)  # restored or re-scheduled: this entry is stale
         return "stale"
-    lifecycle_dal.open_receipt(due, started_at=now_s)
+    closure_dal.open_receipt(due, started_at=now_s)
     envelope.shred(account_id)
     counts: dict[str, int] = {}
     tallies = _Tallies(counts, report)
     if not _delete_lookups(account_id, deadline, tallies) or not _delete_partitions(account_id, deadline, tallies):
-        lifecycle_dal.add_to_receipt(account_id, counts, purged_at=None)
+        closure_dal.add_to_receipt(account_id, counts, purged_at=None)
         return "stopped"
-    lifecycle_dal.add_to_receipt(account_id, counts, purged_at=now_s)
-    lifecycle_dal.forget_due(account_id, due.purge_after)
+    closure_dal.add_to_receipt(account_id, counts, purged_at=now_s)
+    closure_dal.forget_due(account_id, due.purge_after)
     return "purged"
 
 
@@ -146,18 +146,18 @@ def _delete_lookups(account_id: str, deadline: _Deadline, tallies: _Tallies) -> 
     """Global items that point at the account, found through its own records (which still exist); False if stopped."""
     tables = settings.get().tables
     for env, table_name in _tables():
-        for item in lifecycle_dal.account_items(env, table_name, account_id):
+        for item in closure_dal.account_items(env, table_name, account_id):
             if deadline.near():
                 return False
             for lookup in item.lookups():
                 target = tables.get(lookup.table_env)
                 owner = account_id if lookup.owned else None
-                if target is not None and lifecycle_dal.delete(target, lookup.key, owned_by=owner):
+                if target is not None and closure_dal.delete(target, lookup.key, owned_by=owner):
                     tallies.add(LOOKUPS)
             if item.is_user:
-                sessions_table = settings.get().table(lifecycle_dal.SESSIONS_ENV)
-                for key in list(lifecycle_dal.user_session_keys(account_id, str(item.values["user_id"]))):
-                    if lifecycle_dal.delete(sessions_table, key, owned_by=account_id):
+                sessions_table = settings.get().table(closure_dal.SESSIONS_ENV)
+                for key in list(closure_dal.user_session_keys(account_id, str(item.values["user_id"]))):
+                    if closure_dal.delete(sessions_table, key, owned_by=account_id):
                         tallies.add(LOOKUPS)
     return True
 
@@ -166,16 +166,16 @@ def _delete_partitions(account_id: str, deadline: _Deadline, tallies: _Tallies) 
     """The account's partition in every table, the account item last (it marks the purge unfinished)."""
     account_key: dict[str, Any] | None = None
     for env, table_name in _tables():
-        for item in lifecycle_dal.account_items(env, table_name, account_id):
+        for item in closure_dal.account_items(env, table_name, account_id):
             if deadline.near():
                 return False
             if item.kept:
                 tallies.report.tombstones_kept += 1
             elif item.is_account:
                 account_key = item.key
-            elif lifecycle_dal.delete(table_name, item.key):
+            elif closure_dal.delete(table_name, item.key):
                 tallies.add(env)
-    accounts_table = settings.get().table(lifecycle_dal.ACCOUNTS_ENV)
-    if account_key is not None and lifecycle_dal.delete(accounts_table, account_key):
-        tallies.add(lifecycle_dal.ACCOUNTS_ENV)
+    accounts_table = settings.get().table(closure_dal.ACCOUNTS_ENV)
+    if account_key is not None and closure_dal.delete(accounts_table, account_key):
+        tallies.add(closure_dal.ACCOUNTS_ENV)
     return True

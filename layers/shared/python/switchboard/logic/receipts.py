@@ -10,7 +10,7 @@ from switchboard.carriers.base import CarrierEvent
 from switchboard.crypto import envelope
 from switchboard.dal import messages as store
 from switchboard.logic import sending
-from switchboard.models.lifecycle import RANK
+from switchboard.models.message_status import RANK
 from switchboard.observability import logger, metrics
 
 REF_MAC_HEX = 32  # 128 bits of HMAC-SHA256: a ref cannot be guessed for another account's message

@@ -10,7 +10,7 @@ from switchboard import clock, ids
 from switchboard.auth import Principal
 from switchboard.catalog import CHANNELS
 from switchboard.crypto import envelope
-from switchboard.dal import messaging as table
+from switchboard.dal import messaging_table as table
 from switchboard.dal import recipients as store
 from switchboard.logic import erasure
 from switchboard.models.errors import BadRequest, Conflict, NotFound

@@ -13,7 +13,7 @@ from switchboard.carriers import registry
 from switchboard.carriers.base import CarrierError, StatusSource
 from switchboard.dal import messages as store
 from switchboard.logic import receipts
-from switchboard.models.lifecycle import RANK
+from switchboard.models.message_status import RANK
 from switchboard.observability import logger, metrics
 
 MAX_PER_RUN = 480  # 30 per shard; 8 status calls at a time of at most 1 s each: a minute at worst

@@ -12,7 +12,7 @@ from switchboard.dal import messages as store
 from switchboard.dal import queues
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import sending, standing
-from switchboard.models.lifecycle import FINAL, RANK
+from switchboard.models.message_status import FINAL, RANK
 
 MAX_PER_RUN = 1000
 

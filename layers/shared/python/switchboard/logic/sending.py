@@ -11,10 +11,10 @@ from switchboard.carriers import circuit, pacing, registry, routing
 from switchboard.carriers.base import Carrier, Outbound, Receipt
 from switchboard.dal import messages as store
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent, notify, receipts, standing
+from switchboard.logic import consent, receipts, standing, webhook_events
 from switchboard.logic import messages as messages_logic
 from switchboard.logic.repositories import MessageStore
-from switchboard.models.lifecycle import FINAL, RANK
+from switchboard.models.message_status import FINAL, RANK
 from switchboard.models.messages import SendRecord
 from switchboard.observability import logger, metrics
 
@@ -48,7 +48,7 @@ class _AttemptLedger:
 
 def publish_status(item: dict[str, Any]) -> None:
     """`message.status` for the account's webhooks: one per transition."""
-    notify.publish_status(item)
+    webhook_events.publish_status(item)
 
 
 def move(

@@ -15,7 +15,7 @@ from switchboard import clock, ids
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import holds as holds_dal
 from switchboard.dal import queues
-from switchboard.dal.lifecycle import ACTIVE
+from switchboard.dal.closure import ACTIVE
 from switchboard.models.webhooks import DeliveryJob
 from switchboard.observability import logger
 

@@ -11,13 +11,13 @@ from switchboard import clock, mail, settings
 from switchboard.auth import Principal
 from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
-from switchboard.dal import lifecycle as lifecycle_dal
+from switchboard.dal import closure as closure_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal.accounts import AccountItem, UserItem
-from switchboard.logic import account as account_logic
+from switchboard.logic import account_info as account_logic
 from switchboard.logic import audit, mfa, notices, sessions, standing, throttle
 from switchboard.logic.sessions import InvalidCredentials
-from switchboard.models.account_lifecycle import DeleteAccountIn, DeletionOut, RestoreIn, RestoreOut
+from switchboard.models.closure import DeleteAccountIn, DeletionOut, RestoreIn, RestoreOut
 from switchboard.models.errors import Conflict, Forbidden, PayloadTooLarge, ProblemError, Unauthorized, ValidationFailed
 from switchboard.models.permissions import Role
 from switchboard.models.request import RequestMeta
@@ -91,7 +91,7 @@ def request_deletion(principal: Principal, body: DeleteAccountIn | None, meta: R
         _second_factor(user, body.totp_code, body.recovery_code, meta)
     now = int(clock.timestamp())
     purge_after = now + GRACE_S
-    if not lifecycle_dal.mark_pending(principal.account_id, now=now, purge_after=purge_after):
+    if not closure_dal.mark_pending(principal.account_id, now=now, purge_after=purge_after):
         raise Conflict("Only an active account can be deleted.", code="account_not_active")
     # The authorizer refuses every credential of a pending account already; ending the sessions makes sure none
     # comes back if the account is restored.
@@ -162,12 +162,12 @@ def _restore(body: RestoreIn, meta: RequestMeta) -> RestoreOut:
 
 def _restore_account(account: AccountItem) -> None:
     now = int(clock.timestamp())
-    if account.status != lifecycle_dal.PENDING or account.purge_after is None:
+    if account.status != closure_dal.PENDING or account.purge_after is None:
         raise NotPendingDeletion("This account is not pending deletion.")
     purge_after = int(account.purge_after)
     if now >= purge_after:
         raise AccountPurged("The account's deletion time has passed; it can no longer be restored.")
-    if not lifecycle_dal.mark_active(account.account_id, purge_after=purge_after, now=now):
+    if not closure_dal.mark_active(account.account_id, purge_after=purge_after, now=now):
         raise NotPendingDeletion("This account is not pending deletion.")
     # Sends and webhooks held while it was closed go out again (what is still valid) on the release job's next run.
     standing.resume(account.account_id)
@@ -194,7 +194,7 @@ def _withheld(name: str) -> bool:
     bare = name.lower().removesuffix(_SEALED_SUFFIX)
     return (
         name in _WITHHELD
-        or lifecycle_dal.storage_attribute(name)
+        or closure_dal.storage_attribute(name)
         or bare.endswith(_WITHHELD_SUFFIXES)
         # A time is no secret (`password_changed_at` is the customer's record): every other marked name is.
         or (not bare.endswith("_at") and any(marker in bare for marker in _SECRET_MARKERS))
@@ -214,7 +214,7 @@ def _scrub(value: Any) -> Any:
 
 def _open_field(account_id: str, table: str, item: dict[str, Any], name: str, sealed: str) -> str | None:
     """Open a sealed value by the envelope binding (table, `pk|sk`, field); None when it does not open."""
-    item_key = lifecycle_dal.sealing_key(item)
+    item_key = closure_dal.sealing_key(item)
     # Modules name the field either after the attribute without `_sealed` (identity: "email") or the attribute itself
     # (messaging: "phone_sealed"); GCM's tag tells which binding is right.
     for field in dict.fromkeys((name.removesuffix(_SEALED_SUFFIX), name)):
@@ -253,7 +253,7 @@ def export(principal: Principal, meta: RequestMeta) -> str:
         if table_name is None:
             continue
         rows: list[dict[str, Any]] = []
-        for item in lifecycle_dal.account_items(env, table_name, account_id):
+        for item in closure_dal.account_items(env, table_name, account_id):
             if item.is_account:
                 continue  # the account itself is `account` above
             record, closed = export_record(account_id, table, item.values)

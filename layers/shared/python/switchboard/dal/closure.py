@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from switchboard import settings
-from switchboard.dal import clients, messaging
+from switchboard.dal import clients, messaging_table
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import ACCOUNT_SK, EMAIL_SK, NUMBER_SK
 from switchboard.dal.accounts import item_key as accounts_item_key
@@ -59,7 +59,7 @@ def _accounts() -> str:
 
 def plain(item: dict[str, Any]) -> dict[str, Any]:
     """DynamoDB attribute values as plain JSON-friendly values (the Messaging table's codec serves every table)."""
-    return messaging.load(item)
+    return messaging_table.load(item)
 
 
 def key_of(item: dict[str, Any]) -> dict[str, Any]:

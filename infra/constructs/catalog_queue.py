@@ -12,7 +12,7 @@ from infra.constructs.alarms import alarm_on_any_message
 from switchboard import catalog
 
 
-class SendQueue(Construct):
+class CatalogQueue(Construct):
     """`queue` (what functions send to / consume from) and its `dlq`."""
 
     def __init__(
