@@ -12,6 +12,7 @@ import pytest
 from switchboard.dal import audit as store
 from switchboard.dal import clients
 from switchboard.logic import audit
+from switchboard.models.errors import ValidationFailed
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
 from tests.integration.moto_atomic import serialized_moto
@@ -203,8 +204,9 @@ def test_list_events_refuses_a_cursor_it_did_not_issue(aws: dict[str, str], curs
 
 @pytest.mark.parametrize("limit", [0, 101])
 def test_list_events_refuses_a_limit_out_of_range(aws: dict[str, str], limit: int) -> None:
-    with pytest.raises(audit.BadRequest):
+    with pytest.raises(ValidationFailed) as refused:
         audit.list_events("acct_a", limit=limit)
+    assert refused.value.extra["errors"][0]["pointer"] == "/limit"
 
 
 def test_record_only_ever_puts_and_queries(aws: dict[str, str]) -> None:

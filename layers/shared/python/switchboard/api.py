@@ -241,6 +241,9 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
 # id. Here the event and context belong to the invocation's contextvars context instead.
 _current_event: ContextVar[APIGatewayProxyEvent] = ContextVar("switchboard_current_event")
 _lambda_context: ContextVar[LambdaContext] = ContextVar("switchboard_lambda_context")
+# Powertools' `app.context` (the matched route, its arguments, the parsed request) is one dict per resolver; the
+# middlewares read it after the route matched, so two invocations at once must not share (and clear) one dict.
+_resolver_context: ContextVar[dict[str, Any]] = ContextVar("switchboard_resolver_context")
 
 
 class Resolver(APIGatewayRestResolver):
@@ -279,6 +282,20 @@ class Resolver(APIGatewayRestResolver):
         _current_event.set(event)
 
     @property
+    def context(self) -> dict[str, Any]:
+        """Powertools' per-request context (matched route, route arguments, parsed request), per invocation."""
+        try:
+            return _resolver_context.get()
+        except LookupError:
+            fresh: dict[str, Any] = {}
+            _resolver_context.set(fresh)
+            return fresh
+
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        _resolver_context.set(value)
+
+    @property
     def lambda_context(self) -> LambdaContext:
         """The Lambda context of the invocation being resolved in this context."""
         return _lambda_context.get()
@@ -291,11 +308,13 @@ class Resolver(APIGatewayRestResolver):
         """Resolve with this invocation's event and context bound to the current contextvars context."""
         event_token = _current_event.set(cast(APIGatewayProxyEvent, self._to_proxy_event(dict(event))))
         context_token = _lambda_context.set(context)
+        request_token = _resolver_context.set({})
         try:
             return super().resolve(event, context)
         finally:
             _current_event.reset(event_token)
             _lambda_context.reset(context_token)
+            _resolver_context.reset(request_token)
 
 
 def build_resolver(routes: Iterable[catalog.Route] | None = None) -> APIGatewayRestResolver:
