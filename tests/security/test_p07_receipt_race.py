@@ -501,7 +501,8 @@ def test_real_carrier_status_apis_settle_messages_left_sent(
     if kind == "plivo":
         carriers.twilio.outage = 503
     ids = [live_send(live, "sms") for _ in range(4)]
-    run_send_worker(dev, "SmsSend")
+    # A loaded machine may spend the 2 s failover budget on Twilio's 503: SQS then brings the record back.
+    assert run_send_worker(dev, "SmsSend", redeliveries=3)["batchItemFailures"] == []
     assert {log(live, m)["status"] for m in ids} == {"sent"}  # no callback ever came
     failed_code = "30003" if kind == "twilio" else "200"
     _reconcile_live(carriers, kind, ids, [("delivered", ""), ("failed", failed_code), None, ("sent", "")])
