@@ -39,6 +39,11 @@ class PlatformItem(BaseItem):
     resolved_at = UTCDateTimeAttribute(null=True)
     updates = ListAttribute[IncidentUpdate](of=IncidentUpdate, null=True)
 
+    @property
+    def incident_id(self) -> str:
+        """An incident's id (its sort key)."""
+        return str(self.sk)
+
 
 def component_overrides() -> dict[str, str]:
     """Components whose status an operator or a health check has set, by name."""

@@ -29,7 +29,7 @@ def _worst(statuses: list[ComponentStatus]) -> ComponentStatus:
 
 def _incident_out(item: platform.PlatformItem) -> IncidentOut:
     return IncidentOut(
-        id=item.sk,
+        id=item.incident_id,
         title=item.title or "",
         status=item.status,
         impact=item.impact or "minor",
