@@ -47,6 +47,16 @@ def _fail(session: pytest.Session, lines: list[str]) -> None:
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _allowed_extra(row: tuple[str, ...]) -> bool:
+    """A call the ledger leaves out on purpose: a granted extra (tests/infra/permissions.py, with its reason) that
+    only some runs reach (which test file shares a worker decides it), so the ledger cannot promise it either way."""
+    from tests.infra.permissions import ALLOWED_EXTRAS  # noqa: PLC0415 - only when a call is missing from the ledger
+
+    function, _, action, resource = row
+    table = resource.split("/index/")[0]
+    return any(fn == function and res == table and act in ("*", action) for fn, res, act in ALLOWED_EXTRAS)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if hasattr(config, "workerinput") or _DIRECTORY not in config.stash:
@@ -63,7 +73,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             _fail(session, ["docs/permissions.md was not written: the run had failures"])
         return
     committed = ledger.committed()
-    missing = sorted(recorded - committed)
+    missing = sorted(row for row in recorded - committed if not _allowed_extra(row))
     problems = [f"  recorded, not in the ledger: {' '.join(row)}" for row in missing]
     if passed and config.getoption("--permissions-complete"):
         problems += [f"  in the ledger, no call made it: {' '.join(row)}" for row in sorted(committed - recorded)]
