@@ -50,9 +50,11 @@ def _fail(session: pytest.Session, lines: list[str]) -> None:
 def _allowed_extra(row: tuple[str, ...]) -> bool:
     """A call the ledger leaves out on purpose: a granted extra (tests/infra/permissions.py, with its reason) that
     only some runs reach (which test file shares a worker decides it), so the ledger cannot promise it either way."""
-    from tests.infra.permissions import ALLOWED_EXTRAS  # noqa: PLC0415 - only when a call is missing from the ledger
+    from tests.infra.permissions import ALLOWED_EXTRAS, SQS_ACTIONS  # noqa: PLC0415 - only when a call is missing
 
-    function, _, action, resource = row
+    function, service, operation, resource = row
+    # The extras name IAM actions (`dynamodb:DeleteItem`); an SQS batch call is its single-message action.
+    action = f"{service}:{SQS_ACTIONS.get(operation, operation) if service == 'sqs' else operation}"
     table = resource.split("/index/")[0]
     return any(fn == function and res == table and act in ("*", action) for fn, res, act in ALLOWED_EXTRAS)
 
