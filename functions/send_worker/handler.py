@@ -5,20 +5,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.logic import sending
 from switchboard.models.messages import SendQueueRecord
 from switchboard.observability import logger, metrics, tracer
 
-# Every record failing is still a partial response: the event source retries exactly those records. A record whose
-# body is not a send record fails validation alone (and reaches the DLQ in time). The model declares the
-# SqsRecordModel fields BatchProcessor reads, without importing Powertools' parser (hence the ignore).
-processor = BatchProcessor(
-    event_type=EventType.SQS,
-    model=SendQueueRecord,  # type: ignore[arg-type]
-    raise_on_entire_batch_failure=False,
-)
+# Every record failing is still a partial response: the event source retries exactly those records. Each record is
+# parsed once, in its delivery thread: one whose body is not a send record fails alone (and reaches the DLQ in time).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 MAX_THREADS = 10
 
 
@@ -47,8 +43,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         futures = [pool.submit(contextvars.copy_context().run, _deliver, r) for r in records]
         errors = {r["messageId"]: f.result() for r, f in zip(records, futures, strict=True)}
 
-    def record_handler(record: SendQueueRecord) -> None:
-        error = errors.get(record.messageId)
+    def record_handler(record: SQSRecord) -> None:
+        error = errors.get(record.message_id)
         if error is not None:
             raise error
 
