@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from switchboard import clock
 from switchboard.dal import recipients as recipients_dal
+from switchboard.logic import audit
 from switchboard.models.audit import AuditEvent, Outcome, Scalar
 from switchboard.models.request import RequestMeta
 
@@ -137,18 +137,8 @@ class RecordingAudit:
         target: dict[str, str] | None = None,
         data: dict[str, Scalar] | None = None,
     ) -> AuditEvent:
-        event = AuditEvent(
-            id=f"evt_{len(self.events) + 1}",
-            account_id=account_id,
-            type=type,
-            outcome=outcome,
-            actor=actor,
-            at=clock.rfc3339(clock.now()),
-            source_ip=meta.source_ip if meta else "",
-            user_agent=meta.user_agent if meta else "",
-            request_id=meta.request_id if meta else "",
-            target=target or {},
-            data=data or {},
+        event = audit.new_event(
+            account_id=account_id, type=type, outcome=outcome, actor=actor, meta=meta, target=target, data=data
         )
         self.events.append(event)
         return event

@@ -44,7 +44,6 @@ MAC_VERSION = 1
 DAY_S = 86400
 # Each lost race means another writer appended, so the chain always advances; this only bounds a pathological pile-up.
 MAX_APPEND_ATTEMPTS = 50
-MAX_PAGE = paging.MAX_LIMIT
 # R54 refused actions are audited, but must not flood a tenant's trail: at most this many denied events per actor
 # (user, API key) and minute are chained; the rest of that minute go to the log and the AuditDeniedSuppressed metric.
 DENIED_PER_MINUTE = 10
@@ -84,7 +83,7 @@ def _retention_s() -> int:
     return settings.get().audit_retention_days * DAY_S
 
 
-def record(
+def new_event(
     *,
     account_id: str,
     type: str,  # the field name API.md uses
@@ -94,10 +93,10 @@ def record(
     target: dict[str, str] | None = None,
     data: dict[str, Scalar] | None = None,
 ) -> AuditEvent:
-    """Append one event to `account_id`'s keyed chain, log it, and return it (log only without an account)."""
+    """An audit event as `record` appends it (a new id, now, the request's address, agent and id), not yet stored."""
     from switchboard.models.audit import AuditEvent  # noqa: PLC0415 - pydantic: not in the authorizer's import
 
-    event = AuditEvent(
+    return AuditEvent(
         id=ids.new_id("evt"),
         account_id=account_id,
         type=type,
@@ -109,6 +108,22 @@ def record(
         request_id=meta.request_id if meta else "",
         target=target or {},
         data=data or {},
+    )
+
+
+def record(
+    *,
+    account_id: str,
+    type: str,  # the field name API.md uses
+    outcome: Outcome,
+    actor: str,
+    meta: RequestMeta | None = None,
+    target: dict[str, str] | None = None,
+    data: dict[str, Scalar] | None = None,
+) -> AuditEvent:
+    """Append one event to `account_id`'s keyed chain, log it, and return it (log only without an account)."""
+    event = new_event(
+        account_id=account_id, type=type, outcome=outcome, actor=actor, meta=meta, target=target, data=data
     )
     fields = event.model_dump()
     if not account_id:
