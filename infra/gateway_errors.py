@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-PROBLEM_TYPE_BASE = "https://docs.switchboard.example/problems/"
-PROBLEM_CONTENT_TYPE = "application/problem+json"
+from switchboard.headers import PROBLEM_TYPE_BASE
+
 # The placeholders the deployed gateway fills in; the local gateway substitutes its own values for the same ones.
 REQUEST_ID_VARIABLE = "$context.requestId"
 # What the request validator found wrong with a body (API Gateway's own wording, e.g. a missing property). A

@@ -21,11 +21,11 @@ from jsonschema.exceptions import ValidationError, best_match
 from jsonschema.protocols import Validator
 
 from infra import request_models
-from infra.gateway_errors import METHOD_NOT_ALLOWED, PROBLEM_CONTENT_TYPE, GatewayError, gateway_error
+from infra.gateway_errors import METHOD_NOT_ALLOWED, GatewayError, gateway_error
 from local.lambdas import Invoker
 from local.provision import ACCOUNT_ID, REGION, STAGE
 from switchboard import catalog
-from switchboard.api import SECURITY_HEADERS
+from switchboard.headers import PROBLEM_CONTENT_TYPE, SECURITY_HEADERS
 
 log = logging.getLogger("local")
 

@@ -17,6 +17,7 @@ from local.provision import ACCOUNT_ID, REGION
 from local.scheduler import Scheduler, UnknownJob
 from switchboard import api, catalog, clock
 from switchboard.carriers import sandbox
+from switchboard.headers import SECURITY_HEADERS
 from switchboard.logic import edge_drift
 from switchboard.models.errors import InternalError, InvalidJson, NotFound, ProblemError, ValidationFailed
 
@@ -43,7 +44,7 @@ def _invalid(pointer: str, message: str) -> ValidationFailed:
 
 
 def _headers(request: Request, content_type: str) -> list[tuple[str, str]]:
-    return [("Content-Type", content_type), *api.SECURITY_HEADERS.items(), ("X-Request-Id", request.request_id)]
+    return [("Content-Type", content_type), *SECURITY_HEADERS.items(), ("X-Request-Id", request.request_id)]
 
 
 def json_response(request: Request, body: Any, status: int = 200) -> Response:
@@ -54,7 +55,7 @@ def json_response(request: Request, body: Any, status: int = 200) -> Response:
 def problem_response(request: Request, error: ProblemError) -> Response:
     """A problem+json answer, rendered by the same function as the handlers' errors."""
     answer = api.render_problem(error, request_id=request.request_id, instance=request.path)
-    headers = [*answer.headers.items(), *api.SECURITY_HEADERS.items(), ("X-Request-Id", request.request_id)]
+    headers = [*answer.headers.items(), *SECURITY_HEADERS.items(), ("X-Request-Id", request.request_id)]
     return Response(answer.status, headers, answer.body.encode())
 
 

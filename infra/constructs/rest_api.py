@@ -14,19 +14,11 @@ from constructs import Construct
 from infra import request_models
 from infra.constructs.edge import cloudflare_only_policy
 from infra.constructs.log_group import encrypted_log_group
-from infra.gateway_errors import GATEWAY_ERRORS, METHOD_NOT_ALLOWED, PROBLEM_CONTENT_TYPE
+from infra.gateway_errors import GATEWAY_ERRORS, METHOD_NOT_ALLOWED
 from switchboard import catalog
+from switchboard.headers import PROBLEM_CONTENT_TYPE, SECURITY_HEADERS
 
 STAGE_NAME = "live"
-# Static copy of switchboard.api.SECURITY_HEADERS (infra must not import the Lambda layer at synth);
-# tests/infra/test_gateway_headers.py proves the two are equal.
-SECURITY_HEADERS: dict[str, str] = {
-    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
     "extendedRequestId": "$context.extendedRequestId",

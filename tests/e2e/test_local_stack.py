@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from switchboard import catalog
-from switchboard.api import SECURITY_HEADERS
+from switchboard.headers import SECURITY_HEADERS
 from tests.e2e.conftest import ROOT, LocalStack
 
 pytestmark = pytest.mark.e2e

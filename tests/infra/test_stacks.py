@@ -11,9 +11,10 @@ from cfnlint.api import ManualArgs, lint_file
 
 from infra import nag
 from infra.constructs.edge import CLIENT_IP_HEADER, cloudflare_ranges
-from infra.constructs.rest_api import SECURITY_HEADERS, STAGE_NAME
-from infra.gateway_errors import GATEWAY_ERRORS, PROBLEM_CONTENT_TYPE
+from infra.constructs.rest_api import STAGE_NAME
+from infra.gateway_errors import GATEWAY_ERRORS
 from switchboard import catalog
+from switchboard.headers import PROBLEM_CONTENT_TYPE, SECURITY_HEADERS
 from tests.infra.conftest import STAGES, Assembly
 
 # W3005: CDK adds an explicit DependsOn from each function to its role although GetAtt already orders them;

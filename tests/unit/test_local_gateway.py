@@ -30,7 +30,7 @@ from local.lambdas import Handler, Invoker
 from local.routes import LocalRoutes
 from local.scheduler import Scheduler
 from switchboard import catalog
-from switchboard.api import SECURITY_HEADERS
+from switchboard.headers import SECURITY_HEADERS
 
 FN = catalog.Function(name="fake_api", description="test-only")
 AUTH = catalog.Function(name="fake_authorizer", description="test-only authorizer")

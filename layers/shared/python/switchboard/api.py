@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError, PydanticSerializationError
 from switchboard import cards, catalog
 from switchboard.auth import SERVICE_UNAVAILABLE, Principal, enforce, recording, refuse_credentials_in_url
 from switchboard.dal import clients
+from switchboard.headers import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, SECURITY_HEADERS
 from switchboard.models import paging
 from switchboard.models.errors import (
     BadRequest,
@@ -46,21 +47,10 @@ from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
 from switchboard.text import has_lone_surrogate, lone_surrogate_pointer, repaired
 
-PROBLEM_TYPE_BASE = "https://docs.switchboard.example/problems/"
-PROBLEM_CONTENT_TYPE = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32  # our deepest model nests 5 levels
 INVALID_UNICODE = "invalid_unicode"
 DEFAULT_LOCK_S = 30.0  # an idempotency lock's life when the context cannot say how long the function may run
-
-# The same set the gateway's own error responses carry (infra/gateway_errors.py), so every answer looks alike.
-SECURITY_HEADERS: dict[str, str] = {
-    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 def request_meta(app: APIGatewayRestResolver) -> RequestMeta:
