@@ -11,6 +11,7 @@ import pytest
 
 from switchboard.dal import audit as store
 from switchboard.dal import clients
+from switchboard.dal.schema import decode
 from switchboard.logic import audit
 from switchboard.models.errors import ValidationFailed
 from switchboard.models.request import RequestMeta
@@ -125,7 +126,7 @@ def test_verify_detects_an_event_resealed_by_someone_without_the_successor(aws: 
     events = record(n=3)
     items = raw_items(aws["AUDIT_TABLE"])
     forged = {**items[1], "actor": {"S": "usr_attacker"}}
-    fields = {k: store._from_attr(v) for k, v in forged.items() if k not in store.CHAIN_ATTRIBUTES}
+    fields = {k: decode(v) for k, v in forged.items() if k not in store.CHAIN_ATTRIBUTES}
     # The forger recomputes this event's own hash; the next event's prev_hash still names the original.
     forged["hash"] = {"S": audit.chain_hash("acct_a", 2, items[1]["prev_hash"]["S"], fields)}
     boto3.client("dynamodb").put_item(TableName=aws["AUDIT_TABLE"], Item=forged)

@@ -142,7 +142,7 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Route:
-    """One API Gateway method that proxies to a function, and its policy: who may call it (`switchboard.policy`).
+    """One API Gateway method that proxies to a function, and its policy (enforced by `api.route_policy`).
 
     `permission` has no default: every route states what the caller's role must hold, or `None` (any role, or a
     public route). `reauth`: a session that logged in or re-authenticated within the last 5 minutes (R24).

@@ -59,9 +59,6 @@ def _table() -> str:
     return settings.get().table(TABLE_ENV)
 
 
-_from_attr = decode  # one attribute value as a plain value (the tamper tests forge items with it)
-
-
 @dataclass(frozen=True)
 class AuditEventItem(Schema):
     """The chain attributes of a stored event; every other attribute of the item is one of the event's fields."""

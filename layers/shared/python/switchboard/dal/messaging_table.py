@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from switchboard import settings
 from switchboard.dal import clients, cursors
+from switchboard.dal.cursors import InvalidCursor
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -28,10 +29,6 @@ def _codec() -> tuple[TypeSerializer, TypeDeserializer]:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer  # noqa: PLC0415
 
     return TypeSerializer(), TypeDeserializer()
-
-
-# The one cursor codec's error, importable from here as before.
-InvalidCursor = cursors.InvalidCursor
 
 
 def name() -> str:

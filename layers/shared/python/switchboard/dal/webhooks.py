@@ -175,7 +175,7 @@ def list_deliveries(
 ) -> tuple[list[Delivery], str | None]:
     """One page of an endpoint's (or a message's callback) log, newest first, and the next page's cursor.
 
-    A cursor another endpoint's (or another account's) page issued is refused: table.InvalidCursor.
+    A cursor another endpoint's (or another account's) page issued is refused: cursors.InvalidCursor.
     """
     items, more = table.query_page(
         pk_value=account_pk(account_id),

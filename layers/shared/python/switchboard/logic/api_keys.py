@@ -11,6 +11,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import api_keys as keys_dal
 from switchboard.dal.api_keys import ApiKeyItem
 from switchboard.logic import audit, caps, notices
+from switchboard.models import paging
 from switchboard.models.errors import Forbidden, NotFound, ValidationFailed
 from switchboard.models.permissions import RANK, Role, may_grant
 from switchboard.models.request import RequestMeta
@@ -102,7 +103,7 @@ def create(principal: Principal, body: ApiKeyIn, meta: RequestMeta) -> ApiKeyCre
     return created
 
 
-def list_keys(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> ApiKeyList:
+def list_keys(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor: str | None = None) -> ApiKeyList:
     """GET /v1/api-keys: live keys, oldest first, paged; no secrets, with last_used_at."""
     from switchboard.models.api_keys import ApiKeyList  # noqa: PLC0415 - pydantic: not in the authorizer's import
 

@@ -78,8 +78,6 @@ def capped(kind: str) -> Iterator[None]:
 
 # --- Pages over short, capped lists (read whole, then cut: every list here is bounded by a cap) ---------------
 
-MAX_PAGE = paging.MAX_LIMIT
-DEFAULT_PAGE = paging.DEFAULT_LIMIT
 _CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _KEY = re.compile(r"[a-z0-9_]{1,100}")  # what page keys are: ids, with a one-digit kind prefix for members
 

@@ -55,7 +55,7 @@ def process(record: dict[str, Any], *, first_attempt: bool) -> None:
 
     Limits are counted on the first attempt only: a retry after an SES failure is the same e-mail, not another.
     """
-    from switchboard.logic import users  # noqa: PLC0415 - accounts enqueues through mail; no import cycle
+    from switchboard.logic import users  # noqa: PLC0415 - users enqueues through mail; no import cycle
 
     kind = record.get("type")
     with mail.sending_here():

@@ -14,6 +14,7 @@ from switchboard.dal import sealed
 from switchboard.dal.accounts import UserItem
 from switchboard.dal.members import InvitationItem
 from switchboard.logic import api_keys, audit, caps, mailer, notices, sessions
+from switchboard.models import paging
 from switchboard.models.account import AcceptIn, InvitationOut, InviteIn, JoinedOut, MemberList, MemberOut
 from switchboard.models.errors import BadRequest, Conflict, Forbidden, NotFound, ProblemError
 from switchboard.models.permissions import Permission, Role, allows, may_grant
@@ -278,7 +279,7 @@ def _refuse_for_inviter(
     raise InvitationRevoked
 
 
-def list_members(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> MemberList:
+def list_members(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor: str | None = None) -> MemberList:
     """GET /v1/members: members (oldest first), then pending invitations, marked `invited`; paged."""
     now = int(clock.timestamp())
     # One order over both kinds: members ("0" + user id, ids sort by creation), then invitations ("1" + id).

@@ -46,8 +46,6 @@ from switchboard.models.permissions import Permission, allows, masks_phone_numbe
 from switchboard.models.recipients import InvalidPhone, mask_phone, parse_phone
 from switchboard.observability import logger, metrics
 
-CALLBACK_SECRET_FIELD = webhooks.CALLBACK_SECRET_FIELD
-
 WINDOW_S = 24 * 3600  # WhatsApp's customer-service window: free-form text only this long after the user wrote
 
 
@@ -258,7 +256,7 @@ def new_item(
     if body is not None:
         sealed["body_sealed"] = body
     if callback_secret is not None:
-        sealed[CALLBACK_SECRET_FIELD] = callback_secret
+        sealed[store.CALLBACK_SECRET_FIELD] = callback_secret
     if template is not None:
         sealed["template_sealed"] = template.model_dump_json()
     if rendered is not None:

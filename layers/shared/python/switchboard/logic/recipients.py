@@ -10,8 +10,8 @@ from switchboard import clock, ids
 from switchboard.auth import Principal
 from switchboard.catalog import CHANNELS
 from switchboard.crypto import envelope
-from switchboard.dal import messaging_table as table
 from switchboard.dal import recipients as store
+from switchboard.dal.cursors import InvalidCursor
 from switchboard.logic import erasure
 from switchboard.models.errors import BadRequest, Conflict, NotFound
 from switchboard.models.permissions import masks_phone_numbers
@@ -118,7 +118,7 @@ def paged(fetch_page: Any, *args: Any, **kwargs: Any) -> tuple[list[dict[str, An
     """Run a dal page query, mapping a foreign or broken cursor to 400 invalid_cursor."""
     try:
         result: tuple[list[dict[str, Any]], str | None] = fetch_page(*args, **kwargs)
-    except table.InvalidCursor:
+    except InvalidCursor:
         raise BadRequest("This cursor does not belong to this list.", code="invalid_cursor") from None
     return result
 

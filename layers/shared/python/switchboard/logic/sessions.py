@@ -16,6 +16,7 @@ from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import AccountItem, UserItem
 from switchboard.dal.sessions import SessionItem
 from switchboard.logic import audit, caps, devices, mfa, notices, throttle
+from switchboard.models import paging
 from switchboard.models.errors import NotFound, Unauthorized
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
@@ -262,7 +263,7 @@ def end(principal: Principal, session_id: str, meta: RequestMeta) -> None:
     _audit_end(item, reason="logout" if session_id == principal.session_id else "revoked", meta=meta)
 
 
-def list_sessions(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> SessionList:
+def list_sessions(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor: str | None = None) -> SessionList:
     """The caller's sessions, newest first, paged: created, last seen, IP, user agent, and which one is this."""
     from switchboard.models.identity import SessionInfo, SessionList  # noqa: PLC0415 - pydantic: not in the authorizer's import
 

@@ -7,6 +7,7 @@ from switchboard.auth import Principal
 from switchboard.dal import templates as store
 from switchboard.dal.templates import TemplateItem
 from switchboard.logic import caps
+from switchboard.models import paging
 from switchboard.models.errors import Conflict, NotFound, ValidationFailed
 from switchboard.models.messages import MAX_BODY_CHARS, Template
 from switchboard.models.templates import TemplateIn, TemplateList, TemplateOut, placeholders, render
@@ -60,7 +61,7 @@ def create(principal: Principal, body: TemplateIn) -> TemplateOut:
     return _out(item)
 
 
-def list_page(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> TemplateList:
+def list_page(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor: str | None = None) -> TemplateList:
     """GET /v1/templates: oldest first, paged."""
     items, more = caps.page(store.list_all(principal.account_id), lambda t: t.template_id, limit=limit, cursor=cursor)
     return TemplateList(data=[_out(t) for t in items], next_cursor=more)

@@ -49,8 +49,6 @@ USER_AGENT = "Switchboard-Webhooks/1"
 MAX_BACKOFF_S = 3600
 JITTER = 0.1  # each delay is its nominal value +/- 10 %, so a burst of failures does not retry in lockstep
 DELIVERY_LOG_DAYS = 30
-MAX_PAGE = paging.MAX_LIMIT
-CALLBACK_SECRET_FIELD = messages_dal.CALLBACK_SECRET_FIELD
 # Per endpoint (or account and callback origin): a timeout, or 3 failed batches within 5 min, open its circuit; its
 # jobs are then deferred (no HTTP) until one probe after 60 s. Jobs keep their backoff schedule: nothing reaches the
 # DLQ sooner than API.md's 24 h.
@@ -209,7 +207,7 @@ def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -
     return EndpointCreated(id=out.id, url=out.url, events=out.events, secret=secret, created_at=out.created_at)
 
 
-def list_endpoints(principal: Principal, limit: int = caps.DEFAULT_PAGE, cursor: str | None = None) -> EndpointList:
+def list_endpoints(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor: str | None = None) -> EndpointList:
     """GET /v1/webhook-endpoints: oldest first, paged; never the secrets."""
     items, more = caps.page(
         webhooks_dal.list_endpoints(principal.account_id), lambda i: i.endpoint_id, limit=limit, cursor=cursor
@@ -527,7 +525,7 @@ def deliver(job: DeliveryJob, *, attempt: int, receipt_handle: str) -> str:
     return outcome
 
 
-def message_callbacks(account_id: str, message_id: str, limit: int = MAX_PAGE) -> list[DeliveryOut]:
+def message_callbacks(account_id: str, message_id: str, limit: int = paging.MAX_LIMIT) -> list[DeliveryOut]:
     """The newest attempts to deliver a message's status events to its callback_url (kept 30 days)."""
     items, _ = webhooks_dal.list_deliveries(account_id, message_id, limit=limit)
     return [_delivery_out(i) for i in items]
