@@ -45,3 +45,8 @@ def rfc3339(moment: datetime) -> str:
 def rfc3339_at(epoch_s: float) -> str:
     """An epoch-seconds timestamp (as items store them) in API.md's RFC 3339 form."""
     return rfc3339(datetime.fromtimestamp(epoch_s, tz=UTC))
+
+
+def parse(text: str) -> datetime:
+    """RFC 3339 text (`Z` or an offset; naive when it has neither) as a datetime; ValueError when it is not a time."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

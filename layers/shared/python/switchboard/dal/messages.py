@@ -5,7 +5,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from switchboard import clock
@@ -31,7 +30,7 @@ _TIMED_LISTS = ("events", "attempts")  # lists of {"at": time, ...}
 
 def _seconds(value: Any) -> Any:
     if isinstance(value, str):
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+        return int(clock.parse(value).timestamp())
     return value
 
 

@@ -23,7 +23,6 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from switchboard import clock, ids, settings
@@ -210,7 +209,7 @@ def list_events(account_id: str, limit: int = 25, cursor: str | None = None) -> 
 def _expired(at: str, now: float) -> bool:
     """Whether an event of time `at` is past the retention (so its TTL may have removed it)."""
     try:
-        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        moment = clock.parse(at)
     except ValueError:
         return False
     return moment.timestamp() + _retention_s() <= now

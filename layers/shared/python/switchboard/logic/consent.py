@@ -258,12 +258,12 @@ def _check_override_evidence(evidence: Evidence | None, opt_out: dict[str, Any])
         if not (getattr(evidence, field) or "").strip():
             raise refuse(f"/evidence/{field}", "required for an opt-in over an opt-out")
     try:
-        captured = datetime.fromisoformat(str(evidence.captured_at).replace("Z", "+00:00"))
+        captured = clock.parse(str(evidence.captured_at))
     except ValueError:
         raise refuse("/evidence/captured_at", "an RFC 3339 date-time with its offset") from None
     if captured.tzinfo is None:
         raise refuse("/evidence/captured_at", "an RFC 3339 date-time with its offset")
-    opted_out_at = datetime.fromisoformat(str(opt_out["at"]).replace("Z", "+00:00"))
+    opted_out_at = clock.parse(str(opt_out["at"]))
     if not opted_out_at <= captured <= datetime.fromtimestamp(clock.timestamp() + EVIDENCE_SKEW_S, captured.tzinfo):
         raise refuse("/evidence/captured_at", "after the opt-out it overrides and not in the future")
 

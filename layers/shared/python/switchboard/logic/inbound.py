@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from switchboard import clock, ids
@@ -109,7 +108,7 @@ def _sent_at(event: CarrierEvent) -> int:
     """When the user wrote (the carrier's time, never later than now: a clock ahead cannot stretch the window)."""
     now = int(clock.timestamp())
     try:
-        moment = datetime.fromisoformat(event.at.replace("Z", "+00:00"))
+        moment = clock.parse(event.at)
     except ValueError:
         return now
     if moment.tzinfo is None:
