@@ -39,10 +39,6 @@ DOCS_CSP = (
 )
 
 
-def _invalid(pointer: str, message: str) -> ValidationFailed:
-    return ValidationFailed("The request has invalid fields.", errors=[{"pointer": pointer, "message": message}])
-
-
 def _headers(request: Request, content_type: str) -> list[tuple[str, str]]:
     return [("Content-Type", content_type), *SECURITY_HEADERS.items(), ("X-Request-Id", request.request_id)]
 
@@ -66,21 +62,21 @@ def json_body(request: Request) -> dict[str, Any]:
     except ValueError:
         raise InvalidJson("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
-        raise _invalid("", "Send a JSON object.")
+        raise ValidationFailed.at("", "Send a JSON object.")
     return body
 
 
 def _string(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
-        raise _invalid(f"/{name}", "Required: a non-empty string.")
+        raise ValidationFailed.at(f"/{name}", "Required: a non-empty string.")
     return value
 
 
 def _text(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str):
-        raise _invalid(f"/{name}", "Required: a string.")
+        raise ValidationFailed.at(f"/{name}", "Required: a string.")
     return value
 
 
@@ -164,9 +160,9 @@ class LocalRoutes:
         raw, receipts = body.get("state"), body.get("receipts")
         states = [s.value for s in sandbox.State]
         if raw not in states and not (raw is None and receipts is not None):
-            raise _invalid("/state", f"Must be one of: {', '.join(states)}.")
+            raise ValidationFailed.at("/state", f"Must be one of: {', '.join(states)}.")
         if receipts is not None and not isinstance(receipts, bool):
-            raise _invalid("/receipts", "Must be true or false.")
+            raise ValidationFailed.at("/receipts", "Must be true or false.")
         if raw is not None:
             sandbox.set_state(carrier, sandbox.State(raw))
         if receipts is not None:
@@ -180,7 +176,7 @@ class LocalRoutes:
         body = json_body(request)
         channel = body.get("channel", "sms")
         if channel not in catalog.CHANNELS:
-            raise _invalid("/channel", f"Must be one of: {', '.join(catalog.CHANNELS)}.")
+            raise ValidationFailed.at("/channel", f"Must be one of: {', '.join(catalog.CHANNELS)}.")
         event = {
             "type": "message.inbound",
             "id": f"sbxevt_{uuid.uuid4().hex}",
@@ -236,9 +232,9 @@ class LocalRoutes:
         """`{advance_s}` → `{now}`: the platform clock only moves forward."""
         advance = json_body(request).get("advance_s")
         if isinstance(advance, bool) or not isinstance(advance, int | float) or not math.isfinite(advance):
-            raise _invalid("/advance_s", "Required: a number of seconds.")
+            raise ValidationFailed.at("/advance_s", "Required: a number of seconds.")
         if advance < 0:
-            raise _invalid("/advance_s", "The clock only moves forward: send zero or more seconds.")
+            raise ValidationFailed.at("/advance_s", "The clock only moves forward: send zero or more seconds.")
         return json_response(request, {"now": clock.rfc3339(clock.advance(advance))})
 
     def openapi_json(self, request: Request, _: dict[str, str]) -> Response:

@@ -15,6 +15,7 @@ from switchboard.logic import consent, lists, templates
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
 from switchboard.logic.repositories import BroadcastStore, MessageStore
+from switchboard.models.errors import ValidationFailed
 from switchboard.models.messages import BroadcastIn, BroadcastOut, Skipped
 from switchboard.observability import logger, metrics
 
@@ -86,9 +87,9 @@ def _still_stored(account_id: str, message_ids: list[str], *, messages: MessageS
 def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
     """POST /v1/broadcasts → 202: reads in pages and batches of 100, writes in batches of 25, enqueues by 10."""
     if (body.body is None) == (body.template is None):
-        raise messages_logic.invalid("/body", "Send exactly one of body or template.")
+        raise ValidationFailed.at("/body", "Send exactly one of body or template.")
     if body.template is not None and body.channel != "whatsapp":
-        raise messages_logic.invalid("/template", "Templates are for the whatsapp channel.")
+        raise ValidationFailed.at("/template", "Templates are for the whatsapp channel.")
     account_id = principal.account_id
     rendered = templates.check(account_id, body.template) if body.template is not None else None
     lists.fetch(account_id, body.list_id)

@@ -82,10 +82,6 @@ def needs_window(channel: str, body: str | None) -> bool:
     return channel == "whatsapp" and body is not None
 
 
-def invalid(pointer: str, message: str) -> ValidationFailed:
-    return ValidationFailed("The request has invalid fields.", errors=[{"pointer": pointer, "message": message}])
-
-
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
@@ -97,24 +93,24 @@ def _rfc(epoch: float | None) -> str | None:
 def validate(body: MessageIn) -> None:
     """The cross-field rules pydantic cannot express alone (422 with a pointer each)."""
     if (body.to is None) == (body.recipient_id is None):
-        raise invalid("/to", "Send exactly one of to (E.164) or recipient_id.")
+        raise ValidationFailed.at("/to", "Send exactly one of to (E.164) or recipient_id.")
     if (body.body is None) == (body.template is None):
-        raise invalid("/body", "Send exactly one of body or template.")
+        raise ValidationFailed.at("/body", "Send exactly one of body or template.")
     if body.template is not None and body.channel != "whatsapp":
-        raise invalid("/template", "Templates are for the whatsapp channel.")
+        raise ValidationFailed.at("/template", "Templates are for the whatsapp channel.")
     if body.to is not None:
         try:
             parse_phone(body.to)
         except InvalidPhone as error:
-            raise invalid("/to", str(error)) from None
+            raise ValidationFailed.at("/to", str(error)) from None
     if body.send_at is not None:
         if body.send_at.tzinfo is None:
-            raise invalid("/send_at", "Give a time zone (RFC 3339, e.g. 2026-11-22T07:39:36Z).")
+            raise ValidationFailed.at("/send_at", "Give a time zone (RFC 3339, e.g. 2026-11-22T07:39:36Z).")
         ahead = body.send_at.timestamp() - clock.timestamp()
         if ahead <= 0:
-            raise invalid("/send_at", "send_at must be in the future.")
+            raise ValidationFailed.at("/send_at", "send_at must be in the future.")
         if ahead > MAX_SEND_AHEAD_S:
-            raise invalid("/send_at", "send_at is at most 30 days ahead.")
+            raise ValidationFailed.at("/send_at", "send_at is at most 30 days ahead.")
     if body.callback_url is not None:
         check_callback_url(body.callback_url)
 
@@ -146,7 +142,7 @@ def check_callback_url(url: str) -> None:
         webhook_client.check_addresses(target, local=local, timeout_s=config.webhook_timeout_s)
     except webhook_client.TargetRefused as refused:
         if "does not resolve" not in str(refused):
-            raise invalid("/callback_url", f"This callback URL is not allowed: {refused}.") from None
+            raise ValidationFailed.at("/callback_url", f"This callback URL is not allowed: {refused}.") from None
     except webhook_client.ResolveTimeout:
         pass  # a slow name server holds no API request: every delivery resolves and checks the name again
 
@@ -452,7 +448,7 @@ def _time_bound(value: str | None, name: str, default: str) -> str:
     if value is None:
         return default
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = clock.parse(value)
     except ValueError:
         raise BadRequest(f"{name} is an RFC 3339 time.", code="invalid_time") from None
     if moment.tzinfo is None:

@@ -48,6 +48,11 @@ class ValidationFailed(ProblemError):
     def __init__(self, detail: str, *, errors: list[dict[str, str]], code: str | None = None) -> None:
         super().__init__(detail, code=code, extra={"errors": errors})
 
+    @classmethod
+    def at(cls, pointer: str, message: str) -> ValidationFailed:
+        """One invalid field: its JSON pointer and what is wrong with it."""
+        return cls("The request has invalid fields.", errors=[{"pointer": pointer, "message": message}])
+
 
 class Unauthorized(ProblemError):
     """Missing, wrong or expired credentials."""

@@ -13,7 +13,5 @@ LIMIT_MESSAGE = f"A whole number from {MIN_LIMIT} to {MAX_LIMIT} (default {DEFAU
 def check_limit(limit: int) -> int:
     """`limit`, or the same 422 `validation_failed` (pointer `/limit`) that the route's parameter answers."""
     if not MIN_LIMIT <= limit <= MAX_LIMIT:
-        raise ValidationFailed(
-            "The request has invalid fields.", errors=[{"pointer": "/limit", "message": LIMIT_MESSAGE}]
-        )
+        raise ValidationFailed.at("/limit", LIMIT_MESSAGE)
     return limit
