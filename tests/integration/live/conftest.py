@@ -42,7 +42,7 @@ from functions.carrier_events import handler as carrier_events
 from functions.messages_api import handler as messages_api
 from functions.send_worker import handler as send_worker
 from functions.webhooks_api import handler as webhooks_api
-from local.workers import sqs_event
+from local.workers import failed_ids, sqs_event
 from switchboard import catalog, clock, outbound, settings, webhook_client
 from switchboard.carriers import registry, support
 from switchboard.crypto import secret_store
@@ -172,11 +172,16 @@ def run_send_worker(dev: Queues, queue_id: str, *, redeliveries: int = 0) -> dic
     messages = dev.drain(queue_id)
     arn = f"arn:aws:sqs:eu-west-1:1:switchboard-dev-{queue_id}"
     result: dict[str, Any] = send_worker.lambda_handler(sqs_event(messages, arn), Context())
-    for _ in range(redeliveries):
-        failed = {failure["itemIdentifier"] for failure in result["batchItemFailures"]}
+    for round_ in range(1, redeliveries + 1):
+        failed = failed_ids(result, {m["MessageId"] for m in messages})
         if not failed:
             break
-        again = [m for m in messages if m["MessageId"] in failed]
+        # What SQS hands back: the same records, received once more.
+        again = [
+            {**m, "Attributes": {**m.get("Attributes", {}), "ApproximateReceiveCount": str(round_ + 1)}}
+            for m in messages
+            if m["MessageId"] in failed
+        ]
         result = send_worker.lambda_handler(sqs_event(again, arn), Context())
     return {"records": len(messages), **result}
 
