@@ -50,7 +50,7 @@ def caller() -> tuple[str, ...]:
     # A worker thread of a function (a pool that runs each task in a copy of the invocation's contextvars context,
     # e.g. the receipts job's status checks) has no handler frame, but it has the function's scope.
     scope = settings.current_scope()
-    if scope is not None and any(f.name == scope.service for f in catalog.FUNCTIONS):
+    if scope is not None and catalog.find(scope.service) is not None:
         return (scope.service,)
     return ()
 

@@ -886,9 +886,14 @@ def for_stage(stage: str) -> tuple[Function, ...]:
     return tuple(in_stage(fn, stage) for fn in FUNCTIONS)
 
 
+def find(name: str | None) -> Function | None:
+    """The function of this name, or None (local tooling, the bench: no catalog function)."""
+    return _BY_NAME.get(name or "")
+
+
 def function(name: str) -> Function:
-    """The function with this folder name."""
-    return next(f for f in FUNCTIONS if f.name == name)
+    """The function of this name (KeyError for a name the catalog does not have)."""
+    return _BY_NAME[name]
 
 
 def authorizer() -> Function:
@@ -1007,3 +1012,5 @@ FUNCTIONS = (
         timeout_s=60,
     ),
 )
+
+_BY_NAME: Mapping[str, Function] = MappingProxyType({f.name: f for f in FUNCTIONS})

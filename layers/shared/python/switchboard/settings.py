@@ -67,7 +67,7 @@ class MissingSettings(RuntimeError):
 
 def _function(env: Mapping[str, str]) -> catalog.Function | None:
     """The catalog function `env` belongs to (POWERTOOLS_SERVICE_NAME); None for local tooling and the bench."""
-    return next((f for f in catalog.FUNCTIONS if f.name == env.get("POWERTOOLS_SERVICE_NAME")), None)
+    return catalog.find(env.get("POWERTOOLS_SERVICE_NAME"))
 
 
 def missing(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -242,5 +242,5 @@ def reload() -> None:
 
 # Deployed, this process is one catalog function: its environment is checked as its code is first imported (the
 # cold start fails with MissingSettings or UnknownStage), never at a request. Local tooling names no function.
-if os.environ.get("POWERTOOLS_SERVICE_NAME") and _function(os.environ) is not None:
+if _function(os.environ) is not None:
     _process()
