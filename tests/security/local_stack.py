@@ -11,7 +11,7 @@ from typing import Any
 
 from local.gateway import Gateway, Request, Response
 from local.stack import Stack
-from switchboard import settings
+from switchboard import clock, settings
 from switchboard.crypto import secret_store
 from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
@@ -50,6 +50,10 @@ class Client:
             headers.append(("Authorization", f"Bearer {self.token}"))
         body = json.dumps(payload).encode() if payload is not None else b""
         answer = self.send(method, target, body=body, headers=headers, ip="127.0.0.1")
+        if answer.status == 429 and answer.header("Retry-After"):
+            # Setup is not what the tests attack: the owner waits the limit out (on the platform clock), once.
+            clock.advance(float(answer.header("Retry-After") or 1))
+            answer = self.send(method, target, body=body, headers=headers, ip="127.0.0.1")
         return answer.status, json.loads(answer.body) if answer.body else None
 
     def login(self) -> None:
