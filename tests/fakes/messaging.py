@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
+from switchboard.dal import messages as messages_dal
 from switchboard.dal.broadcasts import Broadcast
+from switchboard.dal.messages import Message
 from switchboard.models.message_status import RANK, advances
 
-_HELD = "_held"  # the image's mark of the held outbox (the real item carries its gsi2 keys)
 Key = tuple[str, str]
 
 
@@ -25,7 +27,7 @@ class InMemoryMessages:
     """Messages kept in a dict; sealing is a reversible tag that still binds a value to its message and field."""
 
     def __init__(self) -> None:
-        self.items: dict[Key, dict[str, Any]] = {}
+        self.items: dict[Key, Message] = {}
         self.held: dict[Key, int] = {}
         self.fail_put_many_after: int | None = None  # raise on the call after this many batched writes
         self.fail_delete_many = False
@@ -35,14 +37,14 @@ class InMemoryMessages:
     def seal(self, account_id: str, message_id: str, field: str, value: str) -> str:
         return f"sealed:{account_id}:{message_id}:{field}:{value}"
 
-    def open_field(self, account_id: str, item: dict[str, Any], field: str) -> str | None:
-        sealed = item.get(field)
+    def open_field(self, account_id: str, message: Message, field: str) -> str | None:
+        sealed = message.sealed.get(field)
         if not sealed:
             return None
-        prefix = f"sealed:{account_id}:{item['message_id']}:{field}:"
-        if not str(sealed).startswith(prefix):
+        prefix = f"sealed:{account_id}:{message.message_id}:{field}:"
+        if not sealed.startswith(prefix):
             raise SealedElsewhere(field)
-        return str(sealed).removeprefix(prefix)
+        return sealed.removeprefix(prefix)
 
     def new_message(
         self,
@@ -53,30 +55,30 @@ class InMemoryMessages:
         phone_index: str,
         held_until: int | None,
         sealed: dict[str, str],
-        **fields: Any,
-    ) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "message_id": message_id,
-            "account_id": account_id,
-            "created_at": created_at,
-            **{k: v for k, v in fields.items() if v is not None},
-        }
-        for field, value in sealed.items():
-            item[field] = self.seal(account_id, message_id, field, value)
-        if held_until is not None:
-            item[_HELD] = held_until
-        return item
+        **attributes: Any,
+    ) -> Message:
+        messages_dal.check_attributes(attributes)
+        return messages_dal.message_from(
+            {
+                **attributes,
+                "message_id": message_id,
+                "account_id": account_id,
+                "created_at": created_at,
+                **{field: self.seal(account_id, message_id, field, value) for field, value in sealed.items()},
+            },
+            held_until=held_until,
+            phone_index=phone_index,
+        )
 
     # the held outbox
-    def is_held(self, item: dict[str, Any]) -> bool:
-        return _HELD in item
+    def is_held(self, message: Message) -> bool:
+        return message.held_until is not None
 
-    def forget_hold(self, item: dict[str, Any]) -> None:
-        item.pop(_HELD, None)
+    def forget_hold(self, message: Message) -> Message:
+        return replace(message, held_until=None)
 
-    def put_held(self, item: dict[str, Any], due: int) -> None:
-        item[_HELD] = due
-        self.put(item)
+    def put_held(self, message: Message, due: int) -> None:
+        self.put(replace(message, held_until=due))
 
     def hold(self, account_id: str, message_id: str, due: int) -> None:
         if (account_id, message_id) in self.items:
@@ -85,27 +87,30 @@ class InMemoryMessages:
     def unhold(self, account_id: str, message_id: str) -> None:
         self.held.pop((account_id, message_id), None)
 
-    # items
-    def _image(self, key: Key) -> dict[str, Any]:
-        image = copy.deepcopy(self.items[key])
-        if key in self.held:
-            image[_HELD] = self.held[key]
-        return image
+    # messages
+    def _image(self, key: Key) -> Message:
+        return replace(self.items[key], held_until=self.held.get(key))
 
-    def put(self, item: dict[str, Any]) -> None:
-        key = (str(item["account_id"]), str(item["message_id"]))
+    def put(self, message: Message) -> None:
+        key = (message.account_id, message.message_id)
         if key in self.items:
             return  # never overwrites a message (the real put is conditional)
-        self._store(key, item)
+        self._store(key, message)
 
-    def _store(self, key: Key, item: dict[str, Any]) -> None:
-        stored = copy.deepcopy(item)
-        held = stored.pop(_HELD, None)
-        self.items[key] = stored
-        if held is not None:
-            self.held[key] = held
+    def _store(self, key: Key, message: Message) -> None:
+        self.items[key] = replace(message, held_until=None)
+        if message.held_until is not None:
+            self.held[key] = message.held_until
 
-    def get(self, account_id: str, message_id: str) -> dict[str, Any] | None:
+    def _update(self, key: Key, set_: dict[str, Any], remove: tuple[str, ...] = ()) -> Message:
+        # As an UpdateItem does: attributes set and removed by name (index keys are the real repository's).
+        attributes = {**messages_dal.attributes_of(self.items[key]), **copy.deepcopy(set_)}
+        for name in remove:
+            attributes.pop(name, None)
+        self.items[key] = messages_dal.message_from(attributes, phone_index=self.items[key].phone_index)
+        return self._image(key)
+
+    def get(self, account_id: str, message_id: str) -> Message | None:
         return self._image((account_id, message_id)) if (account_id, message_id) in self.items else None
 
     def transition(
@@ -117,39 +122,33 @@ class InMemoryMessages:
         at: str,
         also: dict[str, Any] | None = None,
         remove: tuple[str, ...] = (),
-    ) -> dict[str, Any] | None:
+    ) -> Message | None:
         key = (account_id, message_id)
-        item = self.items.get(key)
-        if item is None or not advances(str(item["status"]), new):
+        message = self.items.get(key)
+        if message is None or not advances(message.status, new):
             return None
-        item["status"] = new
-        item.setdefault("events", []).append({"status": new, "at": at})
-        item.update(copy.deepcopy(also or {}))
-        for field in remove:
-            item.pop(field, None)
+        events = [*messages_dal.attributes_of(message).get("events", []), {"status": new, "at": at}]
         if RANK[new] > RANK["sent"]:
             self.held.pop(key, None)
-        return self._image(key)
+        return self._update(key, {**(also or {}), "status": new, "events": events}, remove)
 
-    def cancel(self, account_id: str, message_id: str, *, at: str) -> dict[str, Any] | None:
+    def cancel(self, account_id: str, message_id: str, *, at: str) -> Message | None:
         key = (account_id, message_id)
-        item = self.items.get(key)
-        if item is None or item["status"] != "queued":
+        message = self.items.get(key)
+        if message is None or message.status != "queued":
             return None
-        item["status"] = "canceled"
-        item.setdefault("events", []).append({"status": "canceled", "at": at})
-        item["lease_until"] = 0
+        events = [*messages_dal.attributes_of(message).get("events", []), {"status": "canceled", "at": at}]
         self.held.pop(key, None)
-        return self._image(key)
+        return self._update(key, {"status": "canceled", "events": events, "lease_until": 0})
 
     # batches (unconditional, as BatchWriteItem is)
-    def put_many(self, items: Iterable[dict[str, Any]]) -> int:
+    def put_many(self, messages: Iterable[Message]) -> int:
         if self.fail_put_many_after is not None and self.put_many_calls >= self.fail_put_many_after:
             raise RuntimeError("BatchWriteItem failed")
         self.put_many_calls += 1
         written = 0
-        for item in items:
-            self._store((str(item["account_id"]), str(item["message_id"])), item)
+        for message in messages:
+            self._store((message.account_id, message.message_id), message)
             written += 1
         return written
 

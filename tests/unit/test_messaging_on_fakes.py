@@ -6,12 +6,14 @@ against the real repositories in test_message_store_contract.py); these run in m
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from switchboard import clock
 from switchboard.auth import Principal
+from switchboard.dal.messages import Message
 from switchboard.logic import broadcasts, sending
 from switchboard.logic import messages as messages_logic
 from switchboard.models.errors import NotFound
@@ -35,7 +37,7 @@ def principal(role: str = "developer", account_id: str = ACCOUNT) -> Principal:
     )
 
 
-def message(repo: InMemoryMessages, n: int = 1, *, held_until: int | None = None, **fields: Any) -> dict[str, Any]:
+def message(repo: InMemoryMessages, n: int = 1, *, held_until: int | None = None, **fields: Any) -> Message:
     created_at = clock.rfc3339(clock.now())
     return repo.new_message(
         account_id=ACCOUNT,
@@ -60,6 +62,12 @@ def message(repo: InMemoryMessages, n: int = 1, *, held_until: int | None = None
     )
 
 
+def stored(repo: InMemoryMessages, n: int = 1) -> Message:
+    found = repo.get(ACCOUNT, f"msg_{n:04d}")
+    assert found is not None
+    return found
+
+
 # --- creation: the outbox ---------------------------------------------------------------------------------------
 
 
@@ -69,12 +77,12 @@ def test_a_new_message_is_stored_then_queued_and_leaves_the_outbox() -> None:
 
     messages_logic.store_and_enqueue(item, int(clock.timestamp()), messages=repo, send=sent.append)
 
-    assert [s["message_id"] for s in sent] == ["msg_0001"]
+    assert [s.message_id for s in sent] == ["msg_0001"]
     assert repo.held == {}  # unheld once on its queue
     assert not repo.is_held(item)
-    stored = repo.get(ACCOUNT, "msg_0001")
-    assert stored is not None and stored["status"] == "queued"
-    assert repo.open_field(ACCOUNT, stored, "to_sealed") == "+14155552671"
+    kept = repo.get(ACCOUNT, "msg_0001")
+    assert kept is not None and kept.status == "queued"
+    assert repo.open_field(ACCOUNT, kept, "to_sealed") == "+14155552671"
 
 
 def test_a_message_whose_queueing_fails_stays_held_for_the_release_job() -> None:
@@ -82,7 +90,7 @@ def test_a_message_whose_queueing_fails_stays_held_for_the_release_job() -> None
     item = message(repo)
     start = int(clock.timestamp())
 
-    def refuse(_: dict[str, Any]) -> None:
+    def refuse(_: Message) -> None:
         raise RuntimeError("SQS is down")
 
     messages_logic.store_and_enqueue(item, start, messages=repo, send=refuse)  # accepted: no error
@@ -97,7 +105,7 @@ def test_a_message_due_later_than_sqs_can_delay_is_stored_held_and_not_queued() 
     item = message(repo, held_until=due)
 
     messages_logic.store_and_enqueue(item, due, messages=repo, send=sent.append)
-    messages_logic.enqueue(repo.get(ACCOUNT, "msg_0001") or {}, messages=repo, send=sent.append)
+    messages_logic.enqueue(stored(repo), messages=repo, send=sent.append)
 
     assert sent == []
     assert repo.held == {(ACCOUNT, "msg_0001"): due}
@@ -106,7 +114,7 @@ def test_a_message_due_later_than_sqs_can_delay_is_stored_held_and_not_queued() 
 def test_sealed_fields_are_bound_to_their_message() -> None:
     repo = InMemoryMessages()
     one, other = message(repo, 1), message(repo, 2)
-    moved = {**other, "to_sealed": one["to_sealed"]}
+    moved = replace(other, sealed={**other.sealed, "to_sealed": one.sealed["to_sealed"]})
     with pytest.raises(Exception, match="to_sealed"):
         repo.open_field(ACCOUNT, moved, "to_sealed")
 
@@ -122,7 +130,7 @@ def test_cancel_ends_a_queued_message_once_and_publishes_its_status() -> None:
 
     assert out.status == "canceled"
     assert out.to == "+14155552671" and out.body == "Hi"
-    assert [p["status"] for p in published] == ["canceled"]
+    assert [p.status for p in published] == ["canceled"]
     assert repo.held == {}  # off the outbox: the release job never queues it
     with pytest.raises(messages_logic.NotCancelable) as again:
         messages_logic.cancel(principal(), "msg_0001", messages=repo, publish=published.append)
@@ -139,7 +147,7 @@ def test_cancel_refuses_a_message_a_worker_took() -> None:
     with pytest.raises(messages_logic.NotCancelable, match="sending"):
         messages_logic.cancel(principal(), "msg_0001", messages=repo, publish=published.append)
     assert published == []
-    assert (repo.get(ACCOUNT, "msg_0001") or {})["status"] == "sending"
+    assert stored(repo).status == "sending"
 
 
 @pytest.mark.parametrize(
@@ -150,7 +158,7 @@ def test_cancel_of_another_accounts_or_an_unknown_message_is_404(account_id: str
     repo.put(message(repo))
     with pytest.raises(NotFound):
         messages_logic.cancel(principal(account_id=account_id), message_id, messages=repo, publish=lambda _: None)
-    assert (repo.get(ACCOUNT, "msg_0001") or {})["status"] == "queued"
+    assert stored(repo).status == "queued"
 
 
 def test_a_viewer_sees_a_canceled_message_masked_and_without_content() -> None:
@@ -167,30 +175,29 @@ def test_a_viewer_sees_a_canceled_message_masked_and_without_content() -> None:
 def test_status_moves_forward_only_and_publishes_each_move_once() -> None:
     repo, published = InMemoryMessages(), []
     repo.put(message(repo))
-    item = repo.get(ACCOUNT, "msg_0001") or {}
+    item = stored(repo)
 
-    def move(new: str, **also: Any) -> dict[str, Any] | None:
+    def move(new: str, **also: Any) -> Message | None:
         return sending.move(item, new, repository=repo, publish=published.append, **also)
 
     assert move("sending") is not None
     sent = move("sent", carrier="sandbox-a")
-    assert sent is not None and sent["carrier"] == "sandbox-a"
+    assert sent is not None and sent.carrier == "sandbox-a"
     assert move("sending") is None  # never backwards
     assert move("delivered") is not None
     assert move("sent") is None
     assert move("delivered") is None  # nor sideways
     assert move("read") is not None
     assert move("failed", error={"code": "x", "detail": "y"}) is None  # read is final
-    assert [p["status"] for p in published] == ["sending", "sent", "delivered", "read"]
-    stored = repo.get(ACCOUNT, "msg_0001") or {}
-    assert [e["status"] for e in stored["events"]] == ["queued", "sending", "sent", "delivered", "read"]
-    assert "error" not in stored
+    assert [p.status for p in published] == ["sending", "sent", "delivered", "read"]
+    assert [e.status for e in stored(repo).events] == ["queued", "sending", "sent", "delivered", "read"]
+    assert stored(repo).error is None
 
 
 def test_a_failure_carries_its_error_and_takes_the_message_off_the_outbox() -> None:
     repo, published = InMemoryMessages(), []
     repo.put_held(message(repo), int(clock.timestamp()))
-    item = repo.get(ACCOUNT, "msg_0001") or {}
+    item = stored(repo)
 
     failed = sending.move(
         item,
@@ -200,7 +207,7 @@ def test_a_failure_carries_its_error_and_takes_the_message_off_the_outbox() -> N
         publish=published.append,
     )
 
-    assert failed is not None and failed["error"] == {"code": "consent_required", "detail": "opted out"}
+    assert failed is not None and failed.error == {"code": "consent_required", "detail": "opted out"}
     assert repo.held == {}
     assert sending.move(item, "delivered", repository=repo, publish=published.append) is None
     assert len(published) == 1
@@ -209,7 +216,7 @@ def test_a_failure_carries_its_error_and_takes_the_message_off_the_outbox() -> N
 def test_undelivered_may_still_be_read() -> None:
     repo = InMemoryMessages()
     repo.put(message(repo, status="sent"))
-    item = repo.get(ACCOUNT, "msg_0001") or {}
+    item = stored(repo)
     assert sending.move(item, "undelivered", repository=repo, publish=lambda _: None) is not None
     assert sending.move(item, "delivered", repository=repo, publish=lambda _: None) is None
     assert sending.move(item, "read", repository=repo, publish=lambda _: None) is not None
@@ -229,7 +236,7 @@ def test_a_broadcast_is_written_in_batches_of_25() -> None:
     broadcasts._store(items, _charge(60), messages=repo, refund=lambda *a: refunds.append(a))
 
     assert repo.put_many_calls == 3
-    assert repo.count_existing(ACCOUNT, [i["message_id"] for i in items]) == 60
+    assert repo.count_existing(ACCOUNT, [i.message_id for i in items]) == 60
     assert refunds == []
 
 

@@ -5,7 +5,7 @@ Logic tests on the fakes (tests/unit/test_messaging_on_fakes.py) rely on exactly
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import pytest
 
@@ -15,6 +15,7 @@ from switchboard.dal import broadcasts as broadcasts_dal
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import messaging_table
 from switchboard.dal.keys import account_pk
+from switchboard.dal.messages import Message
 from switchboard.logic.repositories import BroadcastStore, MessageStore
 from tests.fakes.messaging import InMemoryBroadcasts, InMemoryMessages
 
@@ -35,9 +36,7 @@ def repo(stores: tuple[MessageStore, BroadcastStore]) -> MessageStore:
     return stores[0]
 
 
-def new(
-    repo: MessageStore, message_id: str, *, status: str = "queued", held_until: int | None = None
-) -> dict[str, Any]:
+def new(repo: MessageStore, message_id: str, *, status: str = "queued", held_until: int | None = None) -> Message:
     at = clock.rfc3339(clock.now())
     return repo.new_message(
         account_id=ACCOUNT,
@@ -54,21 +53,28 @@ def new(
     )
 
 
-def status(repo: MessageStore, message_id: str) -> str:
-    return str((repo.get(ACCOUNT, message_id) or {}).get("status"))
+def status(repo: MessageStore, message_id: str) -> str | None:
+    message = repo.get(ACCOUNT, message_id)
+    return None if message is None else message.status
+
+
+def stored(repo: MessageStore, message_id: str) -> Message:
+    message = repo.get(ACCOUNT, message_id)
+    assert message is not None
+    return message
 
 
 def test_a_message_round_trips_with_its_sealed_fields(repo: MessageStore) -> None:
     repo.put(new(repo, "msg_1"))
     item = repo.get(ACCOUNT, "msg_1")
     assert item is not None
-    assert (item["message_id"], item["account_id"], item["channel"], item["status"]) == (
+    assert (item.message_id, item.account_id, item.channel, item.status) == (
         "msg_1",
         ACCOUNT,
         "sms",
         "queued",
     )
-    assert item["to_sealed"] != "+14155552671"
+    assert item.sealed["to_sealed"] != "+14155552671"
     assert repo.open_field(ACCOUNT, item, "to_sealed") == "+14155552671"
     assert repo.open_field(ACCOUNT, item, "body_sealed") == "Hi"
     assert repo.open_field(ACCOUNT, item, "template_sealed") is None
@@ -79,9 +85,9 @@ def test_a_message_round_trips_with_its_sealed_fields(repo: MessageStore) -> Non
 def test_a_sealed_field_does_not_open_on_another_message(repo: MessageStore) -> None:
     repo.put(new(repo, "msg_1"))
     repo.put(new(repo, "msg_2"))
-    one, two = repo.get(ACCOUNT, "msg_1") or {}, repo.get(ACCOUNT, "msg_2") or {}
+    one, two = stored(repo, "msg_1"), stored(repo, "msg_2")
     with pytest.raises(Exception):  # noqa: B017 - envelope's own error, or the fake's
-        repo.open_field(ACCOUNT, {**two, "to_sealed": one["to_sealed"]}, "to_sealed")
+        repo.open_field(ACCOUNT, replace(two, sealed={**two.sealed, "to_sealed": one.sealed["to_sealed"]}), "to_sealed")
 
 
 def test_put_never_overwrites_a_message(repo: MessageStore) -> None:
@@ -95,15 +101,15 @@ def test_status_never_moves_backwards(repo: MessageStore) -> None:
     repo.put(new(repo, "msg_1"))
     at = "2026-12-02T00:00:00Z"
     moved = repo.transition(ACCOUNT, "msg_1", "sent", at=at, also={"carrier": "sandbox-a"})
-    assert moved is not None and (moved["status"], moved["carrier"]) == ("sent", "sandbox-a")
+    assert moved is not None and (moved.status, moved.carrier) == ("sent", "sandbox-a")
     assert repo.transition(ACCOUNT, "msg_1", "sending", at=at) is None
     assert repo.transition(ACCOUNT, "msg_1", "sent", at=at) is None
     delivered = repo.transition(ACCOUNT, "msg_1", "delivered", at=at)
     assert delivered is not None
-    assert [e["status"] for e in delivered["events"]] == ["queued", "sent", "delivered"]
+    assert [e.status for e in delivered.events] == ["queued", "sent", "delivered"]
     assert repo.transition(ACCOUNT, "msg_1", "undelivered", at=at) is None  # same rank: not a move
     failed = repo.transition(ACCOUNT, "msg_1", "failed", at=at, also={"error": {"code": "x"}})
-    assert failed is not None and failed["error"] == {"code": "x"}
+    assert failed is not None and failed.error == {"code": "x"}
     assert repo.transition(ACCOUNT, "msg_1", "read", at=at) is None  # failed is final
     assert repo.transition(ACCOUNT, "msg_unknown", "sent", at=at) is None
     assert status(repo, "msg_1") == "failed"
@@ -111,11 +117,11 @@ def test_status_never_moves_backwards(repo: MessageStore) -> None:
 
 def test_cancel_takes_only_a_queued_message_and_clears_the_outbox(repo: MessageStore) -> None:
     repo.put_held(new(repo, "msg_1"), int(clock.timestamp()) + 3600)
-    assert repo.is_held(repo.get(ACCOUNT, "msg_1") or {})
+    assert repo.is_held(stored(repo, "msg_1"))
     canceled = repo.cancel(ACCOUNT, "msg_1", at="2026-12-02T00:00:00Z")
-    assert canceled is not None and canceled["status"] == "canceled"
+    assert canceled is not None and canceled.status == "canceled"
     assert not repo.is_held(canceled)
-    assert not repo.is_held(repo.get(ACCOUNT, "msg_1") or {})
+    assert not repo.is_held(stored(repo, "msg_1"))
     assert repo.cancel(ACCOUNT, "msg_1", at="2026-12-02T00:00:00Z") is None
     repo.put(new(repo, "msg_2", status="sending"))
     assert repo.cancel(ACCOUNT, "msg_2", at="2026-12-02T00:00:00Z") is None
@@ -127,22 +133,22 @@ def test_the_held_outbox(repo: MessageStore) -> None:
     late = new(repo, "msg_1", held_until=due)
     assert repo.is_held(late)
     repo.put(late)
-    assert repo.is_held(repo.get(ACCOUNT, "msg_1") or {})
+    assert repo.is_held(stored(repo, "msg_1"))
     repo.unhold(ACCOUNT, "msg_1")
-    assert not repo.is_held(repo.get(ACCOUNT, "msg_1") or {})
+    assert not repo.is_held(stored(repo, "msg_1"))
     repo.hold(ACCOUNT, "msg_1", due)
-    assert repo.is_held(repo.get(ACCOUNT, "msg_1") or {})
+    assert repo.is_held(stored(repo, "msg_1"))
     repo.transition(ACCOUNT, "msg_1", "failed", at="2026-12-02T00:00:00Z")
-    assert not repo.is_held(repo.get(ACCOUNT, "msg_1") or {})  # past `sent`: nothing left to release
+    assert not repo.is_held(stored(repo, "msg_1"))  # past `sent`: nothing left to release
     image = new(repo, "msg_2", held_until=due)
-    repo.forget_hold(image)
-    assert not repo.is_held(image)
+    assert repo.is_held(image)
+    assert not repo.is_held(repo.forget_hold(image))
 
 
 def test_batched_writes_counts_and_rollback(repo: MessageStore) -> None:
     items = [new(repo, f"msg_{n}") for n in range(30)]
     assert repo.put_many(items) == 30
-    ids = [i["message_id"] for i in items]
+    ids = [i.message_id for i in items]
     assert repo.count_existing(ACCOUNT, [*ids, "msg_missing"]) == 30
     assert repo.delete_many(ACCOUNT, ids[:20]) == 20
     assert repo.count_existing(ACCOUNT, ids) == 10
@@ -179,10 +185,10 @@ def test_a_message_stores_every_time_as_epoch_seconds_and_reads_them_as_rfc3339(
     assert isinstance(raw["created_at"], int)
     assert [e["at"] for e in raw["events"]][1:] == [1796198405]
     assert raw["attempts"][0]["at"] == 1796198406
-    item = messages_dal.get(ACCOUNT, "msg_1") or {}
-    assert item["created_at"] == clock.rfc3339_at(raw["created_at"])
-    assert [e["at"] for e in item["events"]][1:] == ["2026-12-02T08:00:05Z"]
-    assert item["attempts"][0]["at"] == "2026-12-02T08:00:06Z"
+    item = stored(messages_dal, "msg_1")
+    assert item.created_at == clock.rfc3339_at(raw["created_at"])
+    assert [e.at for e in item.events][1:] == ["2026-12-02T08:00:05Z"]
+    assert item.attempts[0].at == "2026-12-02T08:00:06Z"
 
 
 def test_a_message_stored_with_rfc3339_times_reads_the_same(aws: dict[str, str]) -> None:
@@ -199,9 +205,9 @@ def test_a_message_stored_with_rfc3339_times_reads_the_same(aws: dict[str, str])
     messaging_table.put(old)
     moved = messages_dal.transition(ACCOUNT, "msg_old", "sending", at="2026-11-30T10:00:01Z")
     assert moved is not None
-    assert moved["created_at"] == "2026-11-30T10:00:00Z"
-    assert [e["at"] for e in moved["events"]] == ["2026-11-30T10:00:00Z", "2026-11-30T10:00:01Z"]
-    assert moved["send_at"] == 1796032800
+    assert moved.created_at == "2026-11-30T10:00:00Z"
+    assert [e.at for e in moved.events] == ["2026-11-30T10:00:00Z", "2026-11-30T10:00:01Z"]
+    assert moved.send_at == 1796032800
 
 
 def stored_keys(message_id: str) -> dict[str, str]:

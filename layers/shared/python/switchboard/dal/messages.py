@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from switchboard import clock
@@ -62,9 +63,122 @@ def stored_form(item: dict[str, Any]) -> dict[str, Any]:
     return _convert(item, _seconds)
 
 
-def view(item: dict[str, Any] | None) -> dict[str, Any] | None:
+def view(item: dict[str, Any] | None) -> Message | None:
     """A stored message as logic reads it: created_at, receipt_missing_at and events/attempts `at` RFC 3339."""
-    return None if item is None else _convert(item, _text)
+    if item is None:
+        return None
+    due = str(item.get("gsi2sk") or "")[:12]
+    phone = str(item["gsi3pk"]).rpartition(_PHONE_INFIX)[2] if item.get("gsi3pk") else None
+    return message_from(
+        _convert(item, _text), held_until=int(due) if item.get("gsi2pk") and due.isdigit() else None, phone_index=phone
+    )
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """One entry of a message's status history."""
+
+    status: str
+    at: str  # RFC 3339 (stored as epoch seconds)
+
+
+@dataclass(frozen=True)
+class LoggedAttempt:
+    """One entry of a message's attempt log: a carrier tried, and how it went."""
+
+    carrier: str
+    outcome: str
+    at: str  # RFC 3339 (stored as epoch seconds)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as logic reads it. Times the API shows are RFC 3339 text (`created_at`, `receipt_missing_at`,
+    events and attempts); `send_at`, `valid_until`, `lease_until` and `sent_at_s` are epoch seconds, as the logic
+    computes with them. Number and content stay sealed in `sealed` (attribute name → sealed value): only
+    `open_field` of the repository opens them."""
+
+    message_id: str
+    account_id: str
+    status: str
+    created_at: str
+    channel: str = ""
+    from_number: str = ""
+    country: str = ""
+    recipient_id: str | None = None
+    mode: str | None = None
+    kind: str | None = None
+    send_at: int | None = None
+    valid_until: int | None = None
+    callback_url: str | None = None
+    broadcast_id: str | None = None
+    carrier: str | None = None
+    carrier_message_id: str | None = None
+    error: Mapping[str, str] | None = None
+    attempts: tuple[LoggedAttempt, ...] = ()
+    events: tuple[StatusEvent, ...] = ()
+    lease_until: float = 0
+    sent_at_s: int | None = None
+    receipt_missing_at: str | None = None
+    erased: bool = False
+    sealed: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Not attributes but index places: due on gsi2 (the held outbox, an account's hold, or for a `sent` message
+    # its receipt check) and the blind index of the number on gsi3 (None when not read from the keys).
+    held_until: int | None = None
+    phone_index: str | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The one attempt record per (message, carrier): reserved before submitting, then how it ended."""
+
+    message_id: str
+    carrier: str
+    outcome: str  # pending, accepted, failed, timeout, ...
+    at: str = ""
+    carrier_message_id: str = ""
+
+
+_INDEX_PLACES = ("held_until", "phone_index")
+_ATTRIBUTES = frozenset(f.name for f in dataclasses.fields(Message)) - {"sealed", *_INDEX_PLACES}
+_SEALED_SUFFIX = "_sealed"
+
+
+def message_from(attributes: Mapping[str, Any], **places: Any) -> Message:
+    """A message from its attributes as logic reads them (RFC 3339 times; sealed fields by attribute name);
+    keys, index attributes and attributes it does not know are left out. `places`: held_until, phone_index."""
+    known: dict[str, Any] = {k: v for k, v in attributes.items() if k in _ATTRIBUTES and v is not None}
+    known["sealed"] = {k: str(v) for k, v in attributes.items() if k.endswith(_SEALED_SUFFIX) and v}
+    known["events"] = tuple(StatusEvent(status=e["status"], at=e["at"]) for e in attributes.get("events") or ())
+    known["attempts"] = tuple(
+        LoggedAttempt(carrier=a["carrier"], outcome=a["outcome"], at=a["at"]) for a in attributes.get("attempts") or ()
+    )
+    if known.get("error") is not None:
+        known["error"] = dict(known["error"])
+    return Message(**known, **places)
+
+
+def attributes_of(message: Message) -> dict[str, Any]:
+    """The inverse of message_from: the stored attributes of a message (times RFC 3339, None ones left out)."""
+    out: dict[str, Any] = {}
+    for name in _ATTRIBUTES:
+        value = getattr(message, name)
+        if value is None or (name == "erased" and not value):  # never stored False: a scrub sets it
+            continue
+        if name in ("events", "attempts"):
+            value = [{f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)} for entry in value]
+        elif name == "error":
+            value = dict(value)
+        out[name] = value
+    out.update(message.sealed)
+    return out
+
+
+def check_attributes(names: Iterable[str]) -> None:
+    """TypeError for an attribute a message does not have (a typo would otherwise be stored, then never read)."""
+    unknown = sorted(set(names) - _ATTRIBUTES)
+    if unknown:
+        raise TypeError(f"a message has no attribute {', '.join(unknown)}")
 
 
 def message_sk(message_id: str) -> str:
@@ -108,11 +222,12 @@ def seal(account_id: str, message_id: str, field: str, value: str) -> str:
     return envelope.seal(account_id, value, **_place(account_id, message_id, field))
 
 
-def open_field(account_id: str, item: dict[str, Any], field: str) -> str | None:
+def open_field(account_id: str, message: Message, field: str) -> str | None:
     """Open one sealed field of a message of the account (None when absent, e.g. scrubbed)."""
-    if not item.get(field):
+    sealed = message.sealed.get(field)
+    if not sealed:
         return None
-    return envelope.open_sealed(account_id, item[field], **_place(account_id, str(item["message_id"]), field))
+    return envelope.open_sealed(account_id, sealed, **_place(account_id, message.message_id, field))
 
 
 def new_message(
@@ -123,64 +238,71 @@ def new_message(
     phone_index: str,
     held_until: int | None,
     sealed: dict[str, str],
-    **fields: Any,
-) -> dict[str, Any]:
-    """A new message item (not stored yet): its keys and indexes, `fields` as given, each of `sealed` sealed.
+    **attributes: Any,
+) -> Message:
+    """A new message (not stored yet): `attributes` as given, each of `sealed` sealed.
 
     `held_until` puts it on the held index (the release job queues it then): a send due later than SQS can delay.
     """
+    check_attributes(attributes)
+    return message_from(
+        {
+            **attributes,
+            "message_id": message_id,
+            "account_id": account_id,
+            "created_at": created_at,
+            **{field: seal(account_id, message_id, field, value) for field, value in sealed.items()},
+        },
+        held_until=held_until,
+        phone_index=phone_index,
+    )
+
+
+def _item(message: Message) -> dict[str, Any]:
+    """A message as stored: its attributes (every time epoch seconds), keys and indexes."""
+    account_id, message_id = message.account_id, message.message_id
     sk = message_sk(message_id)
     item: dict[str, Any] = {
         "pk": account_pk(account_id),
         "sk": sk,
-        "message_id": message_id,
-        "account_id": account_id,
-        "created_at": created_at,
-        **fields,
+        **attributes_of(message),
         "gsi1pk": by_time_pk(account_id),
-        "gsi1sk": f"{created_at}#{message_id}",
-        **phone_keys(account_id, phone_index, sk),
+        "gsi1sk": f"{message.created_at}#{message_id}",
     }
-    for field, value in sealed.items():
-        item[field] = seal(account_id, message_id, field, value)
-    if held_until is not None:
-        _hold_fields(item, held_until)
-    return item
+    if message.phone_index is not None:
+        item.update(phone_keys(account_id, message.phone_index, sk))
+    if message.held_until is not None:
+        item["gsi2pk"] = HELD_PARTITION
+        item["gsi2sk"] = held_sk(message.held_until, account_id, message_id)
+    return stored_form(item)
 
 
-def _hold_fields(item: dict[str, Any], due: int) -> None:
-    item["gsi2pk"] = HELD_PARTITION
-    item["gsi2sk"] = held_sk(due, str(item["account_id"]), str(item["message_id"]))
-
-
-def is_held(item: dict[str, Any]) -> bool:
+def is_held(message: Message) -> bool:
     """True when the message is on the held index (or the reconciliation one): the release job owns its queueing."""
-    return bool(item.get("gsi2pk"))
+    return message.held_until is not None
 
 
-def put_held(item: dict[str, Any], due: int) -> None:
+def put_held(message: Message, due: int) -> None:
     """Store a new message held until `due` (the outbox): the release job queues it unless unheld first."""
-    _hold_fields(item, due)
-    put(item)
+    put(replace(message, held_until=due))
 
 
-def forget_hold(item: dict[str, Any]) -> None:
-    """The in-memory image of a message taken off the held index (the stored one is unheld by `unhold`)."""
-    item.pop("gsi2pk", None)
-    item.pop("gsi2sk", None)
+def forget_hold(message: Message) -> Message:
+    """The image of a message taken off the held index (the stored one is unheld by `unhold`)."""
+    return replace(message, held_until=None)
 
 
 def callback_target(account_id: str, message_id: str) -> tuple[str, str] | None:
     """(callback_url, signing secret) of a message; None when the message (or its callback) is gone."""
-    item = get(account_id, message_id) if message_id else None
-    if item is None or not item.get("callback_url") or not item.get(CALLBACK_SECRET_FIELD):
+    message = get(account_id, message_id) if message_id else None
+    if message is None or not message.callback_url or not message.sealed.get(CALLBACK_SECRET_FIELD):
         return None
-    return str(item["callback_url"]), open_field(account_id, item, CALLBACK_SECRET_FIELD) or ""
+    return message.callback_url, open_field(account_id, message, CALLBACK_SECRET_FIELD) or ""
 
 
-def put_many(items: Iterable[dict[str, Any]]) -> int:
+def put_many(messages: Iterable[Message]) -> int:
     """New messages, 25 per BatchWriteItem."""
-    return table.batch_put(stored_form(i) for i in items)
+    return table.batch_put(_item(m) for m in messages)
 
 
 def delete_many(account_id: str, message_ids: Iterable[str]) -> int:
@@ -193,12 +315,12 @@ def count_existing(account_id: str, message_ids: Iterable[str]) -> int:
     return len(table.batch_get([(account_pk(account_id), message_sk(m)) for m in message_ids]))
 
 
-def put(item: dict[str, Any]) -> None:
+def put(message: Message) -> None:
     """One new message."""
-    table.put(stored_form(item), condition="attribute_not_exists(pk)")
+    table.put(_item(message), condition="attribute_not_exists(pk)")
 
 
-def get(account_id: str, message_id: str) -> dict[str, Any] | None:
+def get(account_id: str, message_id: str) -> Message | None:
     """A message of the account, or None."""
     return view(table.get(account_pk(account_id), message_sk(message_id)))
 
@@ -212,7 +334,7 @@ def page(
     until: str,
     status: str | None,
     channel: str | None,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[Message], str | None]:
     """Newest first, between two RFC 3339 times, optionally one status and one channel."""
     filters, names, vals = [], {}, {}
     if status:
@@ -247,7 +369,7 @@ def transition(
     at: str,
     also: dict[str, Any] | None = None,
     remove: tuple[str, ...] = (),
-) -> dict[str, Any] | None:
+) -> Message | None:
     """Move to `new` only if that advances the lifecycle (atomic: never backwards); the new image, or None."""
     allowed = _from_statuses(new)
     if not allowed:
@@ -283,11 +405,11 @@ def transition(
     )
 
 
-def claim(account_id: str, message_id: str, *, now: float, lease_s: float, at: str) -> dict[str, Any] | None:
+def claim(account_id: str, message_id: str, *, now: float, lease_s: float, at: str) -> Message | None:
     """queued → sending with a lease, or take over a `sending` whose worker's lease ran out; None if not ours."""
     lease = now + lease_s
     claimed = transition(account_id, message_id, "sending", at=at, also={"lease_until": lease})
-    if claimed is not None and claimed.get("status") == "sending":
+    if claimed is not None and claimed.status == "sending":
         return claimed
     return view(
         table.update(
@@ -301,7 +423,7 @@ def claim(account_id: str, message_id: str, *, now: float, lease_s: float, at: s
     )
 
 
-def cancel(account_id: str, message_id: str, *, at: str) -> dict[str, Any] | None:
+def cancel(account_id: str, message_id: str, *, at: str) -> Message | None:
     """queued → canceled, off the held index, in one conditional write; None when a worker claimed it (or it ended).
 
     The worker's claim is the same kind of write (queued → sending): exactly one of the two succeeds.
@@ -357,7 +479,17 @@ def record_attempts(
     )
 
 
-def claim_attempt(account_id: str, message_id: str, carrier: str, *, at: str) -> dict[str, Any] | None:
+def _attempt(item: dict[str, Any]) -> Attempt:
+    return Attempt(
+        message_id=str(item["message_id"]),
+        carrier=str(item["carrier"]),
+        outcome=str(item.get("outcome", "pending")),
+        at=str(item.get("at") or ""),
+        carrier_message_id=str(item.get("carrier_message_id") or ""),
+    )
+
+
+def claim_attempt(account_id: str, message_id: str, carrier: str, *, at: str) -> Attempt | None:
     """Reserve (message, carrier) before submitting: None when reserved; else the record that blocks it.
 
     A carrier that refused at once (`failed`) may be tried again; one that accepted, timed out (it may have
@@ -367,7 +499,9 @@ def claim_attempt(account_id: str, message_id: str, carrier: str, *, at: str) ->
     item = {"pk": pk, "sk": sk, "message_id": message_id, "carrier": carrier, "outcome": "pending", "at": at}
     if table.put(item, condition="attribute_not_exists(pk) OR outcome = :failed", vals={":failed": "failed"}):
         return None
-    return table.get(pk, sk) or {"outcome": "pending"}
+    blocking = table.get(pk, sk)
+    # Gone between the refused write and this read (only a purge deletes it): count it as still pending.
+    return _attempt(blocking) if blocking else Attempt(message_id=message_id, carrier=carrier, outcome="pending")
 
 
 def finish_attempt(account_id: str, message_id: str, carrier: str, outcome: str, carrier_message_id: str = "") -> None:
@@ -445,9 +579,12 @@ def unhold(account_id: str, message_id: str) -> None:
     )
 
 
+_PHONE_INFIX = "#PH#"
+
+
 def by_phone_pk(account_id: str, phone_index: str) -> str:
     """gsi3 partition of the messages to and from one number (by blind index) of an account."""
-    return f"{account_pk(account_id)}#PH#{phone_index}"
+    return f"{account_pk(account_id)}{_PHONE_INFIX}{phone_index}"
 
 
 def phone_keys(account_id: str, phone_index: str, sk: str) -> dict[str, str]:
@@ -503,9 +640,10 @@ def scrub(account_id: str, message_id: str) -> None:
     )
 
 
-def get_attempt(account_id: str, message_id: str, carrier: str) -> dict[str, Any] | None:
+def get_attempt(account_id: str, message_id: str, carrier: str) -> Attempt | None:
     """The message's attempt record at one carrier, or None when it never went there."""
-    return table.get(account_pk(account_id), attempt_sk(message_id, carrier))
+    item = table.get(account_pk(account_id), attempt_sk(message_id, carrier))
+    return _attempt(item) if item else None
 
 
 def index_sent(account_id: str, message_id: str, *, carrier_message_id: str, sent_at_s: int, due: int) -> bool:
@@ -531,7 +669,7 @@ def index_sent(account_id: str, message_id: str, *, carrier_message_id: str, sen
     )
 
 
-def due_sent(shard: int, until: int, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def due_sent(shard: int, until: int, *, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
     """One page of the `sent` messages of one index shard due for a check by `until`, earliest first."""
     items, more = table.query_page(
         pk_value=f"{SENT_PARTITION}#{shard:02d}",
@@ -559,7 +697,7 @@ def recheck_sent(account_id: str, message_id: str, *, due: int) -> bool:
     )
 
 
-def mark_receipt_missing(account_id: str, message_id: str, *, error: dict[str, str], at: str) -> dict[str, Any] | None:
+def mark_receipt_missing(account_id: str, message_id: str, *, error: dict[str, str], at: str) -> Message | None:
     """A `sent` message no receipt will settle: it stays `sent`, carries `error`, leaves the index; None when it
     moved on meanwhile."""
     return view(

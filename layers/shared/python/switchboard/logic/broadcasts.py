@@ -11,6 +11,7 @@ from switchboard.dal import broadcasts as broadcasts_dal
 from switchboard.dal import messages as store
 from switchboard.dal import queues
 from switchboard.dal import recipients as recipients_dal
+from switchboard.dal.messages import Message
 from switchboard.logic import consent, lists, templates
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
@@ -46,7 +47,7 @@ Refund = Callable[..., None]  # messages_logic.refund: give back all of a charge
 
 
 def _store(
-    items: list[dict[str, Any]],
+    items: list[Message],
     charge: messages_logic.Charge,
     *,
     messages: MessageStore = store,
@@ -62,7 +63,7 @@ def _store(
     try:
         for start in range(0, len(items), BATCH):
             chunk = items[start : start + BATCH]
-            attempted += [item["message_id"] for item in chunk]
+            attempted += [item.message_id for item in chunk]
             messages.put_many(chunk)
     except BaseException:
         try:
@@ -134,7 +135,7 @@ def dispatch(
     list_id: str,
     channel: str,
     *,
-    items: list[dict[str, Any]],
+    items: list[Message],
     skipped: Skipped,
     messages: MessageStore = store,
     broadcasts: BroadcastStore = broadcasts_dal,
@@ -142,12 +143,12 @@ def dispatch(
 ) -> BroadcastOut:
     """Queue a broadcast's stored messages (all held for the release job when queueing fails) and record it."""
     try:
-        (send_batch or queues.send_batch)(channel, account_id, [item["message_id"] for item in items])
+        (send_batch or queues.send_batch)(channel, account_id, [item.message_id for item in items])
     except Exception:  # stored, perhaps partly queued: the outbox takes them all (a message queued twice sends once)
         logger.warning("broadcast left to the release job", exc_info=True, extra={"broadcast_id": broadcast_id})
         due = int(clock.timestamp())
         for item in items:
-            messages.hold(account_id, item["message_id"], due)
+            messages.hold(account_id, item.message_id, due)
     broadcasts.put(
         account_id,
         broadcasts_dal.Broadcast(

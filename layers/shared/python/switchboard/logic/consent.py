@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from switchboard import clock, ids
 from switchboard.auth import Principal
 from switchboard.dal import recipients as store
+from switchboard.dal.messages import Message
 from switchboard.logic import audit, webhook_events
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.audit import AuditEvent, Outcome, Scalar
@@ -78,7 +79,7 @@ class Events(Protocol):
     """Where webhook events go: `logic.webhook_events`, or a fake that keeps them."""
 
     def publish(
-        self, account_id: str, event_type: str, data: dict[str, Any], *, message: dict[str, Any] | None = None
+        self, account_id: str, event_type: str, data: dict[str, Any], *, message: Message | None = None
     ) -> int: ...
 
 

@@ -144,6 +144,6 @@ def _help_reply(account_id: str, event: CarrierEvent, to: str, recipient_id: str
 def voice_script(account_id: str, message_id: str) -> str | None:
     """The text a voice call of ours reads aloud (a carrier fetching its call script), or None if there is none."""
     item = store.get(account_id, message_id)
-    if item is None or item.get("channel") != "voice":
+    if item is None or item.channel != "voice":
         return None
     return messages_logic.open_field(account_id, item, "body_sealed")

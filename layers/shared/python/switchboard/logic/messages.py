@@ -17,6 +17,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import messages as store
 from switchboard.dal import queues, quota
 from switchboard.dal import recipients as recipients_dal
+from switchboard.dal.messages import Message
 from switchboard.logic import consent, templates, webhook_events, webhooks
 from switchboard.logic import recipients as recipients_logic
 from switchboard.logic.repositories import MessageStore
@@ -222,9 +223,9 @@ def seal(account_id: str, message_id: str, field: str, value: str) -> str:
     return store.seal(account_id, message_id, field, value)
 
 
-def open_field(account_id: str, item: dict[str, Any], field: str) -> str | None:
-    """Open one sealed field of a message item (None when absent, e.g. scrubbed)."""
-    return store.open_field(account_id, item, field)
+def open_field(account_id: str, message: Message, field: str) -> str | None:
+    """Open one sealed field of a message (None when absent, e.g. scrubbed)."""
+    return store.open_field(account_id, message, field)
 
 
 def new_item(
@@ -245,7 +246,7 @@ def new_item(
     callback_url: str | None = None,
     callback_secret: str | None = None,
     broadcast_id: str | None = None,
-) -> dict[str, Any]:
+) -> Message:
     """A message, number and content sealed; `held` when due later than SQS can delay it."""
     created_at = clock.rfc3339(clock.now())
     sealed = {"to_sealed": to}
@@ -283,23 +284,23 @@ def new_item(
     )
 
 
-Send = Callable[[dict[str, Any]], None]  # puts a stored message on its channel's queue
+Send = Callable[[Message], None]  # puts a stored message on its channel's queue
 
 
-def enqueue(item: dict[str, Any], *, messages: MessageStore = store, send: Send | None = None) -> None:
+def enqueue(message: Message, *, messages: MessageStore = store, send: Send | None = None) -> None:
     """Put a stored message on its channel's queue now, delayed until `send_at` (unless it is held)."""
-    if messages.is_held(item):
+    if messages.is_held(message):
         return
-    (send or _send)(item)
+    (send or _send)(message)
 
 
-def _send(item: dict[str, Any]) -> None:
-    delay = 0 if item.get("send_at") is None else max(0, math.ceil(item["send_at"] - clock.timestamp()))
-    queues.send(item["channel"], item["account_id"], item["message_id"], delay_s=delay)
+def _send(message: Message) -> None:
+    delay = 0 if message.send_at is None else max(0, math.ceil(message.send_at - clock.timestamp()))
+    queues.send(message.channel, message.account_id, message.message_id, delay_s=delay)
 
 
 def store_and_enqueue(
-    item: dict[str, Any], start: int, *, messages: MessageStore = store, send: Send | None = None
+    message: Message, start: int, *, messages: MessageStore = store, send: Send | None = None
 ) -> None:
     """Store a new message, then queue it, never losing it in between (an outbox on the held index).
 
@@ -307,16 +308,15 @@ def store_and_enqueue(
     queues it within a minute. Once it is on its queue it is unheld; were that to fail, the release job's second
     record finds the message no longer queued and is dropped (nothing is sent twice).
     """
-    if messages.is_held(item):
-        messages.put(item)  # due later than SQS can delay: the release job queues it anyway
+    if messages.is_held(message):
+        messages.put(message)  # due later than SQS can delay: the release job queues it anyway
         return
-    messages.put_held(item, start)
+    messages.put_held(message, start)
     try:
-        (send or _send)(item)
-        messages.unhold(item["account_id"], item["message_id"])
+        (send or _send)(message)
+        messages.unhold(message.account_id, message.message_id)
     except Exception:  # the message is stored: from here the release job owns it, whatever went wrong
-        logger.warning("message left to the release job", exc_info=True, extra={"message_id": item["message_id"]})
-    messages.forget_hold(item)
+        logger.warning("message left to the release job", exc_info=True, extra={"message_id": message.message_id})
 
 
 def create(principal: Principal, body: MessageIn) -> MessageCreated:
@@ -367,7 +367,7 @@ def create(principal: Principal, body: MessageIn) -> MessageCreated:
 
 def render(
     principal: Principal,
-    item: dict[str, Any],
+    item: Message,
     *,
     to: str | None = None,
     body: str | None = None,
@@ -387,25 +387,24 @@ def render(
         template = template or (Template(**json.loads(raw_template)) if raw_template else None)
     else:
         body, template = None, None
-    error = item.get("error")
     return MessageOut(
-        id=item["message_id"],
-        status=item["status"],
-        channel=item["channel"],
-        from_=item["from_number"],
+        id=item.message_id,
+        status=item.status,
+        channel=item.channel,
+        from_=item.from_number,
         to=(mask_phone(number) if viewer else number) if number else None,
-        recipient_id=None if erased else item.get("recipient_id"),
-        carrier=item.get("carrier"),
+        recipient_id=None if erased else item.recipient_id,
+        carrier=item.carrier,
         body=body,
         template=template,
-        attempts=[Attempt(**a) for a in item.get("attempts", [])],
-        events=[Event(**e) for e in item.get("events", [])],
-        error=ErrorInfo(**error) if error else None,
-        created_at=item["created_at"],
-        send_at=_rfc(item.get("send_at")),
-        valid_until=_rfc(item.get("valid_until")),
-        broadcast_id=item.get("broadcast_id"),
-        callback_url=item.get("callback_url"),
+        attempts=[Attempt.model_validate(a, from_attributes=True) for a in item.attempts],
+        events=[Event.model_validate(e, from_attributes=True) for e in item.events],
+        error=ErrorInfo(**item.error) if item.error else None,
+        created_at=item.created_at,
+        send_at=_rfc(item.send_at),
+        valid_until=_rfc(item.valid_until),
+        broadcast_id=item.broadcast_id,
+        callback_url=item.callback_url,
     )
 
 
@@ -415,7 +414,7 @@ def read(principal: Principal, message_id: str) -> MessageOut:
     if item is None:
         raise NotFound("No message with this id.")
     out = render(principal, item, erased=bool(_erasing(principal.account_id, [item])))
-    if item.get("callback_url"):
+    if item.callback_url:
         out.callbacks = webhooks.message_callbacks(principal.account_id, message_id)
     return out
 
@@ -425,7 +424,7 @@ def cancel(
     message_id: str,
     *,
     messages: MessageStore = store,
-    publish: Callable[[dict[str, Any]], None] | None = None,
+    publish: Callable[[Message], None] | None = None,
 ) -> MessageOut:
     """POST /v1/messages/{id}/cancel: a queued or scheduled message never goes out (`canceled`, `message.status`);
     409 message_not_cancelable once a worker took it or it ended; 404 for another account's or an unknown id."""
@@ -436,7 +435,7 @@ def cancel(
     if canceled is None:
         current = messages.get(principal.account_id, message_id) or item
         raise NotCancelable(
-            f"This message is {current['status']}: only a queued or scheduled message can be canceled, before it is "
+            f"This message is {current.status}: only a queued or scheduled message can be canceled, before it is "
             "handed to a carrier."
         )
     metrics.add_metric(name="MessagesCanceled", unit="Count", value=1)
@@ -478,7 +477,7 @@ def list_page(
         raise BadRequest("Unknown status filter.", code="invalid_filter")
     if channel is not None and channel not in CHANNELS:
         raise BadRequest("Unknown channel filter.", code="invalid_filter")
-    items, next_cursor = recipients_logic.paged(
+    page: tuple[list[Message], str | None] = recipients_logic.paged(  # type: ignore[assignment]
         store.page,
         principal.account_id,
         limit=limit,
@@ -488,13 +487,14 @@ def list_page(
         status=status,
         channel=channel,
     )
+    items, next_cursor = page
     erasing = _erasing(principal.account_id, items)
     return MessagePage(
-        data=[render(principal, i, with_content=False, erased=i.get("recipient_id") in erasing) for i in items],
+        data=[render(principal, i, with_content=False, erased=i.recipient_id in erasing) for i in items],
         next_cursor=next_cursor,
     )
 
 
-def _erasing(account_id: str, items: list[dict[str, Any]]) -> set[str]:
+def _erasing(account_id: str, messages: list[Message]) -> set[str]:
     """The recipients of these messages that are being erased (or gone): one read for a whole page."""
-    return recipients_dal.not_live(account_id, [str(i["recipient_id"]) for i in items if i.get("recipient_id")])
+    return recipients_dal.not_live(account_id, [m.recipient_id for m in messages if m.recipient_id])

@@ -45,7 +45,7 @@ def _bound(target: tuple[str, str], event: CarrierEvent) -> bool:
     attempt = store.get_attempt(*target, event.carrier)
     if attempt is None:
         return False
-    known = str(attempt.get("carrier_message_id") or "")
+    known = attempt.carrier_message_id
     return not known or hmac.compare_digest(known.encode(), event.carrier_message_id.encode())
 
 
@@ -55,7 +55,7 @@ def apply_status(target: tuple[str, str], status: str, error_code: str, carrier:
     error = {"code": error_code, "detail": f"{carrier} reported {status}"} if error_code else None
     # A good receipt after all: the reconciliation job's `receipt_missing` mark no longer holds.
     remove = ("error",) if error is None and status in _GOOD else ()
-    moved = sending.move({"account_id": account_id, "message_id": message_id}, status, error=error, remove=remove)
+    moved = sending.move_by_id(account_id, message_id, status, error=error, remove=remove)
     return "updated" if moved is not None else "stale"
 
 
@@ -79,7 +79,7 @@ def apply(event: CarrierEvent) -> str:
         if target == carried and RANK[event.status] > RANK["sent"]:
             # Found by our ref, the worker has not recorded the acceptance yet: the receipt proves it, so the
             # message passes through `sent` (its webhook too) rather than skipping it.
-            sending.move({"account_id": target[0], "message_id": target[1]}, "sent", carrier=event.carrier)
+            sending.move_by_id(*target, "sent", carrier=event.carrier)
         return apply_status(target, event.status, event.error_code, event.carrier)
     return _keep_early(event)
 

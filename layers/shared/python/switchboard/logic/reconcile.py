@@ -12,6 +12,7 @@ from switchboard import clock, settings
 from switchboard.carriers import registry
 from switchboard.carriers.base import CarrierError, StatusSource
 from switchboard.dal import messages as store
+from switchboard.dal.messages import Message
 from switchboard.logic import receipts
 from switchboard.models.message_status import RANK
 from switchboard.observability import logger, metrics
@@ -40,18 +41,18 @@ def _source(carrier: str) -> StatusSource | None:
     return adapter if hasattr(adapter, "status") else None
 
 
-def _missing(item: dict[str, Any], detail: str) -> str:
+def _missing(message: Message, detail: str) -> str:
     error = {"code": RECEIPT_MISSING, "detail": detail}
     marked = store.mark_receipt_missing(
-        item["account_id"], item["message_id"], error=error, at=clock.rfc3339(clock.now())
+        message.account_id, message.message_id, error=error, at=clock.rfc3339(clock.now())
     )
     return "receipt_missing" if marked is not None else "updated"
 
 
-def check(item: dict[str, Any]) -> str:
+def check(item: Message) -> str:
     """Settle one `sent` message from its carrier's status API; the report field its outcome counts in."""
-    carrier, channel = str(item.get("carrier") or ""), str(item.get("channel") or "")
-    carrier_message_id = str(item.get("carrier_message_id") or "")
+    carrier, channel = item.carrier or "", item.channel
+    carrier_message_id = item.carrier_message_id or ""
     source = _source(carrier)
     if source is None or not carrier_message_id:
         return _missing(item, f"No receipt from {carrier or 'the carrier'}, which has no status API to ask.")
@@ -64,38 +65,38 @@ def check(item: dict[str, Any]) -> str:
         return _missing(item, f"No receipt from {carrier}, whose status API has no status for this message.")
     now = int(clock.timestamp())
     if RANK.get(found.status, 0) > RANK["sent"]:
-        receipts.apply_status((item["account_id"], item["message_id"]), found.status, found.error_code, carrier)
+        receipts.apply_status((item.account_id, item.message_id), found.status, found.error_code, carrier)
         return "updated"
     rules = settings.get()
-    if now - int(item.get("sent_at_s") or 0) >= rules.receipt_give_up_s:
+    if now - (item.sent_at_s or 0) >= rules.receipt_give_up_s:
         return _missing(item, f"No receipt from {carrier}, which still reports the message in flight.")
-    store.recheck_sent(item["account_id"], item["message_id"], due=now + rules.receipt_check_after_s)
+    store.recheck_sent(item.account_id, item.message_id, due=now + rules.receipt_check_after_s)
     return "in_flight"
 
 
-def _due(until: int) -> list[dict[str, Any]]:
+def _due(until: int) -> list[Message]:
     """The messages due for a check, an equal share from each shard (none starves another), page by page."""
     share = max(1, MAX_PER_RUN // store.SENT_SHARDS)
-    due: list[dict[str, Any]] = []
+    due: list[Message] = []
     for shard in range(store.SENT_SHARDS):
         taken, cursor = 0, None
         while taken < share:
             items, cursor = store.due_sent(shard, until, limit=min(PAGE, share - taken), cursor=cursor)
             taken += len(items)
             # The index is eventually consistent: a message a receipt settled a moment ago may still show.
-            due += [i for i in items if i.get("status") == "sent"]
+            due += [i for i in items if i.status == "sent"]
             if cursor is None:
                 break
     return due
 
 
-def _safe_check(item: dict[str, Any]) -> str:
+def _safe_check(item: Message) -> str:
     try:
         return check(item)
     except Exception:
         # One message's trouble (a throttled write, a key KMS will not open) must not stop the others: it stays on
         # the index and is checked next run.
-        logger.warning("reconciliation of a message failed", exc_info=True, extra={"message_id": item["message_id"]})
+        logger.warning("reconciliation of a message failed", exc_info=True, extra={"message_id": item.message_id})
         return "retry"
 
 

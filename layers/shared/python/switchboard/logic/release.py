@@ -53,7 +53,7 @@ def _one(held: dict[str, Any], standings: standing.Memo, report: ReleaseReport) 
     item = store.get(account_id, message_id)
     if item is None:
         return
-    if item["status"] in FINAL or RANK[item["status"]] >= RANK["sent"]:
+    if item.status in FINAL or RANK[item.status] >= RANK["sent"]:
         store.unhold(account_id, message_id)  # canceled (or sent) meanwhile: nothing to release
         report.skipped += 1
         return
@@ -61,13 +61,11 @@ def _one(held: dict[str, Any], standings: standing.Memo, report: ReleaseReport) 
         # Closed or suspended: off this index until a restore; a purge removes it with the account.
         report.held += standing.hold_message(item)
         return
-    valid_until = item.get("valid_until")
-    if valid_until is not None and clock.timestamp() > float(valid_until):
+    if item.valid_until is not None and clock.timestamp() > float(item.valid_until):
         sending.expire(item)
         report.expired += 1
     else:
         # Enqueue first: a crash before unhold only means a second record, which the worker ignores.
-        store.forget_hold(item)
-        messages_logic.enqueue(item)
+        messages_logic.enqueue(store.forget_hold(item))
         report.released += 1
     store.unhold(account_id, message_id)

@@ -11,6 +11,7 @@ from switchboard.carriers import circuit, pacing, registry, routing
 from switchboard.carriers.base import Carrier, Outbound, Receipt
 from switchboard.dal import messages as store
 from switchboard.dal import recipients as recipients_dal
+from switchboard.dal.messages import Message
 from switchboard.logic import consent, receipts, standing, webhook_events
 from switchboard.logic import messages as messages_logic
 from switchboard.logic.repositories import MessageStore
@@ -37,7 +38,7 @@ class _AttemptLedger:
         blocking = store.claim_attempt(self.account_id, self.message_id, carrier, at=clock.rfc3339(clock.now()))
         if blocking is None:
             return None
-        return str(blocking.get("outcome", "pending")), str(blocking.get("carrier_message_id", ""))
+        return blocking.outcome, blocking.carrier_message_id
 
     def accepted(self, carrier: str, receipt: Receipt) -> None:
         store.finish_attempt(self.account_id, self.message_id, carrier, "accepted", receipt.carrier_message_id)
@@ -46,72 +47,95 @@ class _AttemptLedger:
         store.finish_attempt(self.account_id, self.message_id, carrier, outcome)
 
 
-def publish_status(item: dict[str, Any]) -> None:
+def publish_status(message: Message) -> None:
     """`message.status` for the account's webhooks: one per transition."""
-    webhook_events.publish_status(item)
+    webhook_events.publish_status(message)
 
 
 def move(
-    item: dict[str, Any],
+    message: Message,
     new: str,
     *,
     error: dict[str, str] | None = None,
     remove: tuple[str, ...] = (),
     repository: MessageStore = store,
-    publish: Callable[[dict[str, Any]], None] | None = None,
+    publish: Callable[[Message], None] | None = None,
     **also: Any,
-) -> dict[str, Any] | None:
+) -> Message | None:
     """Transition (never backwards) and publish; None when the message had already moved past `new`."""
+    return move_by_id(
+        message.account_id,
+        message.message_id,
+        new,
+        error=error,
+        remove=remove,
+        repository=repository,
+        publish=publish,
+        **also,
+    )
+
+
+def move_by_id(
+    account_id: str,
+    message_id: str,
+    new: str,
+    *,
+    error: dict[str, str] | None = None,
+    remove: tuple[str, ...] = (),
+    repository: MessageStore = store,
+    publish: Callable[[Message], None] | None = None,
+    **also: Any,
+) -> Message | None:
+    """`move` for a message known only by its ids (a carrier's receipt)."""
     fields = dict(also)
     if error is not None:
         fields["error"] = error
     moved = repository.transition(
-        item["account_id"], item["message_id"], new, at=clock.rfc3339(clock.now()), also=fields or None, remove=remove
+        account_id, message_id, new, at=clock.rfc3339(clock.now()), also=fields or None, remove=remove
     )
     if moved is not None:
         (publish or publish_status)(moved)
     return moved
 
 
-def _expired(item: dict[str, Any]) -> bool:
-    valid_until = item.get("valid_until")
-    return valid_until is not None and clock.timestamp() > float(valid_until)
+def _expired(message: Message) -> bool:
+    return message.valid_until is not None and clock.timestamp() > float(message.valid_until)
 
 
-def expire(item: dict[str, Any]) -> dict[str, Any] | None:
+def expire(item: Message) -> Message | None:
     """Past validity_s: `expired`, never sent late."""
     metrics.add_metric(name="MessagesExpired", unit="Count", value=1)
     return move(item, "expired", error={"code": "expired", "detail": "Not sent within validity_s."})
 
 
-def _outbound(item: dict[str, Any]) -> Outbound:
-    account_id = item["account_id"]
+def _outbound(item: Message) -> Outbound:
+    account_id = item.account_id
     template = messages_logic.open_field(account_id, item, "template_sealed")
     return Outbound(
-        message_id=item["message_id"],
+        message_id=item.message_id,
         account_id=account_id,
-        channel=item["channel"],
-        from_=item["from_number"],
+        channel=item.channel,
+        from_=item.from_number,
         to=messages_logic.open_field(account_id, item, "to_sealed") or "",
         # A template send carries its rendered text for carriers that send text (Twilio); WhatsApp sends the template.
         body=messages_logic.open_field(account_id, item, "body_sealed")
         or messages_logic.open_field(account_id, item, "rendered_sealed")
         or "",
         template=json.loads(template) if template else None,
-        callback_ref=receipts.callback_ref(account_id, item["message_id"]),
+        callback_ref=receipts.callback_ref(account_id, item.message_id),
     )
 
 
-def _blocked(record: SendRecord, item: dict[str, Any], claimed: dict[str, Any]) -> str | None:
+def _blocked(record: SendRecord, item: Message, claimed: Message) -> str | None:
     """Fail the message (and say why) when its recipient opted out, or WhatsApp's window closed for free-form text."""
-    if item.get("kind") == "help_reply":
+    if item.kind == "help_reply":
         return None  # answering a question needs no consent, and the question opened the window
-    recipient = recipients_dal.get(record.account_id, item.get("recipient_id") or "")
-    if not consent.allows_send(recipient, item["channel"]):
+    recipient = recipients_dal.get(record.account_id, item.recipient_id or "")
+    if not consent.allows_send(recipient, item.channel):
         # An opt-out (e.g. STOP) after queueing blocks the send on every carrier.
         move(claimed, "failed", error={"code": "consent_required", "detail": "The recipient opted out."})
         return "no_consent"
-    free_form = messages_logic.needs_window(item["channel"], "" if item.get("body_sealed") else None)
+    free_form = messages_logic.needs_window(item.channel, "" if item.sealed.get("body_sealed") else None)
     if free_form and recipient is not None and not messages_logic.window_open(record.account_id, recipient):
         # Scheduled (or long-queued) free-form WhatsApp text whose 24-hour window closed meanwhile (R62).
         detail = "The 24-hour WhatsApp window closed before sending; only a template may be sent."
@@ -131,7 +155,7 @@ def deliver(
     item = store.get(record.account_id, record.message_id)
     if item is None:
         return "missing"
-    if item["status"] in FINAL or RANK[item["status"]] >= RANK["sent"]:
+    if item.status in FINAL or RANK[item.status] >= RANK["sent"]:
         return "done"
     if not standing.allowed(record.account_id):
         # Closed or suspended: never handed to a carrier; a restore gives it back to the release job.
@@ -172,19 +196,19 @@ def _release_quietly(record: SendRecord) -> None:
 
 def _deliver_claimed(
     record: SendRecord,
-    item: dict[str, Any],
-    claimed: dict[str, Any],
+    item: Message,
+    claimed: Message,
     *,
     adapter: Callable[[str], Carrier],
     breaker: routing.Breaker | None,
     receive_count: int,
 ) -> str:
-    if claimed["events"][-1]["status"] == "sending" and item["status"] == "queued":
+    if claimed.events[-1].status == "sending" and item.status == "queued":
         publish_status(claimed)
     blocked = _blocked(record, item, claimed)
     if blocked is not None:
         return blocked
-    names = routing.carriers_for(item["channel"], item.get("country", ""), mode=item.get("mode", "live"))
+    names = routing.carriers_for(item.channel, item.country, mode=item.mode or "live")
     try:
         result = routing.failover(
             _outbound(claimed),
@@ -192,7 +216,7 @@ def _deliver_claimed(
             adapter=adapter,
             breaker=breaker or circuit.Breaker(),
             ledger=_AttemptLedger(record.account_id, record.message_id),
-            pacer=pacing.Pacer(record.account_id, item["from_number"]),
+            pacer=pacing.Pacer(record.account_id, item.from_number),
             still_valid=lambda: not _expired(item),
         )
     except pacing.Paced:
@@ -201,10 +225,10 @@ def _deliver_claimed(
     return _settle(record, claimed, result, receive_count=receive_count)
 
 
-def _settle(record: SendRecord, claimed: dict[str, Any], result: routing.Result, *, receive_count: int) -> str:
+def _settle(record: SendRecord, claimed: Message, result: routing.Result, *, receive_count: int) -> str:
     """Record how failover ended: sent, expired, rejected, failed for good, or retried later (RetryLater)."""
     attempts = [
-        *claimed.get("attempts", []),
+        *({"carrier": a.carrier, "outcome": a.outcome, "at": a.at} for a in claimed.attempts),
         *({"carrier": a.carrier, "outcome": a.outcome, "at": a.at} for a in result.attempts),
     ]
     if result.receipt is not None:

@@ -9,13 +9,13 @@ release job, which sends what is still valid and expires the rest.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from switchboard import clock, ids
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import holds as holds_dal
 from switchboard.dal import queues
 from switchboard.dal.closure import ACTIVE
+from switchboard.dal.messages import Message
 from switchboard.models.webhooks import DeliveryJob
 from switchboard.observability import logger
 
@@ -60,14 +60,14 @@ class Memo:
         self._seen.pop(account_id, None)
 
 
-def hold_message(item: dict[str, Any]) -> bool:
+def hold_message(item: Message) -> bool:
     """Keep a queued (or abandoned `sending`) message off the carriers; False when a worker has it or it ended.
 
     Restored between the caller's check and this write? Then the resume may already have run, so the message goes
     straight back to the release job instead of waiting for a resume that will not come.
     """
-    account_id, message_id = str(item["account_id"]), str(item["message_id"])
-    due = int(item.get("send_at") or clock.timestamp())
+    account_id, message_id = item.account_id, item.message_id
+    due = int(item.send_at or clock.timestamp())
     if not holds_dal.park_message(account_id, message_id, due=due, now=clock.timestamp()):
         return False
     if allowed(account_id):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from switchboard import clock
+from switchboard.dal.messages import Message
 from switchboard.logic import webhooks
 from switchboard.observability import logger
 
 
-def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: dict[str, Any] | None = None) -> int:
+def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: Message | None = None) -> int:
     """Hand the event to the account's subscribed webhook endpoints and to `message`'s own callback_url, if any
     (switchboard.logic.webhooks signs and delivers)."""
     queued = webhooks.publish(account_id, event_type, data, message=message)
@@ -17,17 +18,17 @@ def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: 
     return queued
 
 
-def publish_status(item: dict[str, Any]) -> None:
-    """`message.status` of a message item that just moved: one per transition."""
+def publish_status(message: Message) -> None:
+    """`message.status` of a message that just moved: one per transition."""
     data: dict[str, Any] = {
-        "id": item["message_id"],
-        "status": item["status"],
-        "channel": item["channel"],
-        "carrier": item.get("carrier"),
-        "recipient_id": item.get("recipient_id"),
-        "at": item["events"][-1]["at"] if item.get("events") else clock.rfc3339(clock.now()),
+        "id": message.message_id,
+        "status": message.status,
+        "channel": message.channel,
+        "carrier": message.carrier,
+        "recipient_id": message.recipient_id,
+        "at": message.events[-1].at if message.events else clock.rfc3339(clock.now()),
     }
-    if item.get("error"):
-        data["error"] = item["error"]
+    if message.error:
+        data["error"] = dict(message.error)
     # The message's own callback_url (if any) gets the same event, signed with the message's secret.
-    publish(item["account_id"], "message.status", data, message=item)
+    publish(message.account_id, "message.status", data, message=message)

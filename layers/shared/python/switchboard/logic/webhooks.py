@@ -59,7 +59,9 @@ MAX_PARALLEL = 10  # origins posted at once in one batch (the event source's bat
 DONE = frozenset({"delivered", "dropped", "held"})  # held: kept for the account's restore (logic.standing)
 
 
-def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: dict[str, Any] | None = None) -> int:
+def publish(
+    account_id: str, event_type: str, data: dict[str, Any], *, message: messages_dal.Message | None = None
+) -> int:
     """Queue one signed delivery of a new event per endpoint of the account subscribed to `event_type`.
 
     `message` (a message item with a `callback_url`) also gets the event at its own URL: the same event id,
@@ -69,7 +71,7 @@ def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: 
     """
     kind = EventType(event_type)  # an unknown type is a programming error: ValueError
     endpoints = [e for e in webhooks_dal.list_endpoints(account_id) if kind.value in e.events]
-    callback = message is not None and bool(message.get("callback_url"))
+    callback = message is not None and bool(message.callback_url)
     if not endpoints and not callback:
         return 0
     event_id = ids.new_id("evt")
@@ -77,7 +79,7 @@ def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: 
     sealed = webhooks_dal.seal_event(account_id, event_id, json.dumps(event, separators=(",", ":")))
     targets: list[dict[str, str]] = [{"endpoint_id": endpoint.endpoint_id} for endpoint in endpoints]
     if callback and message is not None:
-        targets.append({"message_id": str(message["message_id"])})
+        targets.append({"message_id": message.message_id})
     jobs = [
         DeliveryJob(
             account_id=account_id, event_id=event_id, event_type=kind.value, sealed_event=sealed, **target
