@@ -21,6 +21,9 @@ from switchboard import catalog, clock, settings
 from switchboard.carriers import sandbox, support
 from switchboard.crypto import envelope
 from switchboard.dal import messages as messages_dal
+from switchboard.dal import messaging_table
+from switchboard.dal.keys import account_pk
+from switchboard.dal.messages import Message
 from switchboard.logic import receipts
 from tests.integration.conftest import Context
 from tests.integration.live.conftest import (
@@ -42,19 +45,21 @@ from tests.integration.moto_atomic import serialized_moto
 from tests.security import local_stack
 
 
-def status_of(account: Account, message_id: str) -> dict[str, Any]:
-    """The stored message (status, events, error, and whether it is on the reconciliation index)."""
+def status_of(account: Account, message_id: str) -> Message:
+    """The stored message (status, events, error)."""
     item = messages_dal.get(account.account_id, message_id)
     assert item is not None
     return item
 
 
-def statuses(item: dict[str, Any]) -> list[str]:
-    return [e["status"] for e in item["events"]]
+def statuses(item: Message) -> list[str]:
+    return [e.status for e in item.events]
 
 
-def on_index(item: dict[str, Any]) -> bool:
-    return str(item.get("gsi2pk", "")).startswith(messages_dal.SENT_PARTITION)
+def on_index(item: Message) -> bool:
+    """Whether the message is on the reconciliation index now (its stored gsi2 keys)."""
+    raw = messaging_table.get(account_pk(item.account_id), messages_dal.message_sk(item.message_id)) or {}
+    return str(raw.get("gsi2pk", "")).startswith(messages_dal.SENT_PARTITION)
 
 
 def as_carrier(action: Callable[[], object]) -> None:
@@ -126,12 +131,12 @@ def test_sandbox_receipt_posted_before_the_mapping_ends_delivered(
     before_mapping.append(lambda *_: as_carrier(lambda: _post_owed(strip_ref)))
     assert work(queues) == {"records": 1, "batchItemFailures": []}
     item = status_of(account, message_id)
-    assert item["status"] == "delivered"
+    assert item.status == "delivered"
     # With the ref the receipt lands at once (through `sent`: it proves the acceptance); kept early, the worker
     # applies it right after its own `sent`.
     assert statuses(item) == ["queued", "sending", "sent", "delivered"]
     assert not on_index(item)  # nothing left for reconciliation
-    assert item["carrier"] == "sandbox-a"
+    assert item.carrier == "sandbox-a"
 
 
 @pytest.mark.parametrize("strip_ref", [False, True], ids=["ref_carried", "no_ref_kept_early"])
@@ -179,7 +184,7 @@ def test_sandbox_receipts_racing_the_worker_on_threads_all_end_delivered(
             poster.join(timeout=30)
     assert len(answered) == len(ids)
     assert all(event.is_set() for event in answered.values())
-    assert {status_of(account, m)["status"] for m in ids} == {"delivered"}
+    assert {status_of(account, m).status for m in ids} == {"delivered"}
 
 
 # (what the carrier posted, in that order; the final status; what was applied: (ref carried, kept early))
@@ -220,7 +225,7 @@ def test_early_receipts_are_idempotent_and_never_move_backwards(
     assert work(queues)["batchItemFailures"] == []
     for message_id, (reported, final, applied) in cases.items():
         item = status_of(account, message_id)
-        assert item["status"] == final, reported
+        assert item.status == final, reported
         after_sending = statuses(item)[statuses(item).index("sending") + 1 :]
         assert [s for s in after_sending if s != "sent"] == applied[strip_ref], reported
         assert statuses(item).count("sent") <= 1
@@ -255,9 +260,9 @@ def test_forged_message_ref_cannot_change_another_tenants_message(account: Accou
     work(queues)
     victim_before = status_of(victim, victim_message)
     own_before = status_of(account, own_message)
-    assert (victim_before["status"], own_before["status"]) == ("sent", "sent")
+    assert (victim_before.status, own_before.status) == ("sent", "sent")
     forged = _forged_refs(account, victim, victim_message, own_message)
-    carrier_ids = {"unmapped": "sbx_forged0000000000000000000", "victims": victim_before["carrier_message_id"]}
+    carrier_ids = {"unmapped": "sbx_forged0000000000000000000", "victims": victim_before.carrier_message_id}
     for (variant, ref), (which, cid) in itertools.product(forged.items(), carrier_ids.items()):
         for n, status in enumerate(("failed", "delivered")):
             event = {
@@ -271,9 +276,9 @@ def test_forged_message_ref_cannot_change_another_tenants_message(account: Accou
             }
             assert post_event("sandbox-a", event).status == 200  # the carrier's signature is valid: no retry storm
         victim_after, own_after = status_of(victim, victim_message), status_of(account, own_message)
-        assert (victim_after["status"], victim_after["events"]) == ("sent", victim_before["events"]), (variant, which)
+        assert (victim_after.status, victim_after.events) == ("sent", victim_before.events), (variant, which)
         # A ref is bound to its carrier id: even the attacker's own message does not take another's receipt.
-        assert (own_after["status"], own_after["events"]) == ("sent", own_before["events"]), (variant, which)
+        assert (own_after.status, own_after.events) == ("sent", own_before.events), (variant, which)
 
 
 def test_an_expired_early_receipt_is_not_applied_and_reconciliation_settles_the_message(
@@ -289,10 +294,10 @@ def test_an_expired_early_receipt_is_not_applied_and_reconciliation_settles_the_
     before_mapping.append(late_worker)
     work(queues)
     item = status_of(account, message_id)
-    assert (item["status"], on_index(item)) == ("sent", True)  # the stale `failed` was not applied
+    assert (item.status, on_index(item)) == ("sent", True)  # the stale `failed` was not applied
     due_for_reconciliation()
     assert run_receipts_job()["updated"] == 1  # the sandbox's status API: delivered
-    assert status_of(account, message_id)["status"] == "delivered"
+    assert status_of(account, message_id).status == "delivered"
 
 
 # --- reconciliation with the sandbox's status API ---------------------------------------------------------------
@@ -316,16 +321,16 @@ def test_reconciliation_applies_the_carriers_status_or_marks_the_receipt_missing
     work(queues)
     for message_id, (carrier_says, _, _) in cases.items():
         item = status_of(account, message_id)
-        assert (item["status"], on_index(item)) == ("sent", True)
-        sandbox.set_status(item["carrier_message_id"], carrier_says)
+        assert (item.status, on_index(item)) == ("sent", True)
+        sandbox.set_status(item.carrier_message_id, carrier_says)
     assert run_receipts_job()["checked"] == 0  # not due yet
     due_for_reconciliation()
     report = run_receipts_job()
     assert (report["checked"], report["updated"], report["receipt_missing"]) == (4, 3, 1)
     for message_id, (_, status, error_code) in cases.items():
         after = status_of(account, message_id)
-        assert after["status"] == status
-        assert (after.get("error") or {}).get("code") == error_code
+        assert after.status == status
+        assert (after.error or {}).get("code") == error_code
         assert not on_index(after)
         assert statuses(after)[: statuses(after).index("sent") + 1] == ["queued", "sending", "sent"]
     assert run_receipts_job()["checked"] == 0  # idempotent: nothing left to check
@@ -335,13 +340,13 @@ def test_reconciliation_applies_the_carriers_status_or_marks_the_receipt_missing
         "type": "message.status",
         "id": "sbxevt_late",
         "carrier": "sandbox-a",
-        "carrier_message_id": status_of(account, missing)["carrier_message_id"],
+        "carrier_message_id": status_of(account, missing).carrier_message_id,
         "status": "delivered",
         "at": clock.rfc3339(clock.now()),
     }
     assert post_event("sandbox-a", event).status == 200
     late = status_of(account, missing)
-    assert (late["status"], late.get("error")) == ("delivered", None)
+    assert (late.status, late.error) == ("delivered", None)
 
 
 def test_reconciliation_retries_a_status_api_that_is_down_and_rechecks_messages_in_flight(
@@ -351,22 +356,22 @@ def test_reconciliation_retries_a_status_api_that_is_down_and_rechecks_messages_
     rid = opted_in(account, recipients_api, PHONE)
     down, in_flight = (send(account, recipient_id=rid).body["id"] for _ in range(2))
     work(queues)
-    sandbox.set_status(status_of(account, in_flight)["carrier_message_id"], "sent")
+    sandbox.set_status(status_of(account, in_flight).carrier_message_id, "sent")
     due_for_reconciliation()
     sandbox.set_state("sandbox-a", sandbox.State.DOWN)
     report = run_receipts_job()  # never raises: EventBridge would retry the whole run
     assert (report["checked"], report["retry"]) == (2, 2)
-    assert {status_of(account, m)["status"] for m in (down, in_flight)} == {"sent"}
+    assert {status_of(account, m).status for m in (down, in_flight)} == {"sent"}
     sandbox.set_state("sandbox-a", sandbox.State.UP)
     report = run_receipts_job()
     assert (report["updated"], report["in_flight"]) == (1, 1)
-    assert status_of(account, down)["status"] == "delivered"
-    assert (status_of(account, in_flight)["status"], on_index(status_of(account, in_flight))) == ("sent", True)
+    assert status_of(account, down).status == "delivered"
+    assert (status_of(account, in_flight).status, on_index(status_of(account, in_flight))) == ("sent", True)
     assert run_receipts_job()["checked"] == 0  # rechecked a period later, not every run
     clock.advance(settings.get().receipt_give_up_s)
     assert run_receipts_job()["receipt_missing"] == 1
     marked = status_of(account, in_flight)
-    assert (marked["status"], marked["error"]["code"], on_index(marked)) == ("sent", "receipt_missing", False)
+    assert (marked.status, (marked.error or {}).get("code"), on_index(marked)) == ("sent", "receipt_missing", False)
 
 
 # --- the real carriers' wire formats (STAGE=dev, fake Twilio / Plivo / WhatsApp on loopback) -----------------------

@@ -16,6 +16,8 @@ from functions.recipients_api import handler as recipients_api
 from switchboard import clock, ids
 from switchboard.carriers import sandbox
 from switchboard.dal import messages as store
+from switchboard.dal import messaging_table
+from switchboard.dal.keys import account_pk
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import receipts, sending
 from switchboard.models.message_status import RANK, advances
@@ -41,17 +43,19 @@ class Pool:
         work(queues)
         [self.owed] = sandbox.take_callbacks()
         self.account = account
-        self.template = store.get(account.account_id, created.body["id"]) or {}
-        assert self.template["status"] == "sent"
+        template = store.get(account.account_id, created.body["id"])
+        assert template is not None and template.status == "sent"
+        self.template = template
+        self.stored = messaging_table.get(account_pk(account.account_id), store.message_sk(template.message_id)) or {}
 
     def take(self) -> tuple[str, dict[str, Any]]:
         """A new sent message's id and a status callback for it (the ids every event of the example reuses)."""
         account_id, message_id = self.account.account_id, ids.new_id("msg")
-        item = {**self.template, "sk": store.message_sk(message_id), "message_id": message_id}
-        for field in [name for name in item if name.endswith("_sealed")]:
+        item = {**self.stored, "sk": store.message_sk(message_id), "message_id": message_id}
+        for field in self.template.sealed:
             value = messages_logic.open_field(account_id, self.template, field) or ""
             item[field] = messages_logic.seal(account_id, message_id, field, value)
-        store.put(item)
+        messaging_table.put(item, condition="attribute_not_exists(pk)")
         carrier_message_id = f"sbx_{message_id}"
         store.map_carrier_id(self.owed["carrier"], carrier_message_id, account_id, message_id)
         event = {**self.owed, "id": f"sbxevt_{message_id}", "carrier_message_id": carrier_message_id}
@@ -87,6 +91,12 @@ STEPS = st.lists(
 )
 
 
+def status_of(account_id: str, message_id: str) -> str:
+    stored = store.get(account_id, message_id)
+    assert stored is not None
+    return stored.status
+
+
 @settings(max_examples=25, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS, shuffle=st.randoms(use_true_random=False))
 def test_status_never_moves_backwards_under_any_order_of_events(
@@ -95,7 +105,7 @@ def test_status_never_moves_backwards_under_any_order_of_events(
     account = pool.account
     message_id, owed = pool.take()
     shuffle.shuffle(steps)
-    expected = store.get(account.account_id, message_id)["status"]
+    expected = status_of(account.account_id, message_id)
     assert expected == "sent"
     history = [expected]
     before = expected
@@ -106,8 +116,8 @@ def test_status_never_moves_backwards_under_any_order_of_events(
             assert _post(event) == 200
         else:
             status = OWN_STATUSES[pick % len(OWN_STATUSES)]
-            sending.move({"account_id": account.account_id, "message_id": message_id}, status)
-        after = store.get(account.account_id, message_id)["status"]
+            sending.move_by_id(account.account_id, message_id, status)
+        after = status_of(account.account_id, message_id)
         if after != before:
             history.append(after)
             assert advances(before, after), (before, after)  # never backwards, never out of a final state
@@ -116,8 +126,9 @@ def test_status_never_moves_backwards_under_any_order_of_events(
         assert after == expected, (steps, history)  # the one order-free rule: advance when `advances` says so
         before = after
     stored = store.get(account.account_id, message_id)
-    ranks = [RANK[event["status"]] for event in stored["events"]]
-    assert ranks == sorted(set(ranks)), stored["events"]  # the log: strictly later statuses only, each once
+    assert stored is not None
+    ranks = [RANK[event.status] for event in stored.events]
+    assert ranks == sorted(set(ranks)), stored.events  # the log: strictly later statuses only, each once
     shown = account.call(messages_api, "GET", f"/v1/messages/{message_id}").body
-    assert shown["status"] == stored["status"]
-    assert [e["status"] for e in shown["events"]] == [e["status"] for e in stored["events"]]
+    assert shown["status"] == stored.status
+    assert [e["status"] for e in shown["events"]] == [e.status for e in stored.events]

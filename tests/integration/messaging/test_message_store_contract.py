@@ -16,14 +16,14 @@ from switchboard.dal import messages as messages_dal
 from switchboard.dal import messaging_table
 from switchboard.dal.keys import account_pk
 from switchboard.dal.messages import Message
-from switchboard.logic.repositories import BroadcastStore, MessageStore
+from switchboard.logic.repositories import BroadcastStore, DeliveryStore, MessageStore
 from tests.fakes.messaging import InMemoryBroadcasts, InMemoryMessages
 
 ACCOUNT = "acct_contract"
 
 
 @pytest.fixture(params=["in_memory", "dynamodb"])
-def stores(request: pytest.FixtureRequest) -> tuple[MessageStore, BroadcastStore]:
+def stores(request: pytest.FixtureRequest) -> tuple[DeliveryStore, BroadcastStore]:
     if request.param == "in_memory":
         return InMemoryMessages(), InMemoryBroadcasts()
     request.getfixturevalue("aws")
@@ -32,7 +32,7 @@ def stores(request: pytest.FixtureRequest) -> tuple[MessageStore, BroadcastStore
 
 
 @pytest.fixture
-def repo(stores: tuple[MessageStore, BroadcastStore]) -> MessageStore:
+def repo(stores: tuple[DeliveryStore, BroadcastStore]) -> DeliveryStore:
     return stores[0]
 
 
@@ -169,6 +169,97 @@ def test_a_broadcast_record_round_trips(stores: tuple[MessageStore, BroadcastSto
     broadcasts.put(ACCOUNT, record)
     assert broadcasts.get(ACCOUNT, "brd_1") == record
     assert broadcasts.get("acct_other", "brd_1") is None
+
+
+def test_an_attempt_is_reserved_once_per_carrier_unless_it_failed(repo: DeliveryStore) -> None:
+    at = "2026-12-02T00:00:00Z"
+    assert repo.claim_attempt(ACCOUNT, "msg_1", "sandbox-a", at=at) is None
+    blocking = repo.claim_attempt(ACCOUNT, "msg_1", "sandbox-a", at=at)
+    assert blocking is not None and (blocking.carrier, blocking.outcome) == ("sandbox-a", "pending")
+    repo.finish_attempt(ACCOUNT, "msg_1", "sandbox-a", "failed")
+    assert repo.claim_attempt(ACCOUNT, "msg_1", "sandbox-a", at=at) is None  # refused at once: may be tried again
+    repo.finish_attempt(ACCOUNT, "msg_1", "sandbox-a", "accepted", "cid_1")
+    accepted = repo.claim_attempt(ACCOUNT, "msg_1", "sandbox-a", at=at)
+    assert accepted is not None and (accepted.outcome, accepted.carrier_message_id) == ("accepted", "cid_1")
+    assert repo.get_attempt(ACCOUNT, "msg_1", "sandbox-a") == accepted
+    assert repo.get_attempt(ACCOUNT, "msg_1", "sandbox-b") is None
+    assert repo.claim_attempt(ACCOUNT, "msg_1", "sandbox-b", at=at) is None  # another carrier: its own record
+
+
+def test_the_carrier_id_mapping_and_early_receipts(repo: DeliveryStore) -> None:
+    assert repo.find_by_carrier_id("sandbox-a", "cid_1") is None
+    repo.map_carrier_id("sandbox-a", "cid_1", ACCOUNT, "msg_1")
+    assert repo.find_by_carrier_id("sandbox-a", "cid_1") == (ACCOUNT, "msg_1")
+    assert repo.find_by_carrier_id("sandbox-b", "cid_1") is None
+    assert repo.early_receipts("sandbox-a", "cid_2") == []
+    for event_id, status_ in (("evt_2", "delivered"), ("evt_1", "sent"), ("evt_2", "delivered")):
+        repo.keep_early(
+            "sandbox-a",
+            "cid_2",
+            event_id=event_id,
+            status=status_,
+            error_code="",
+            at="2026-12-02T00:00:00Z",
+            expires_at=9,
+        )
+    kept = repo.early_receipts("sandbox-a", "cid_2")
+    assert [(r.status, r.error_code, r.expires_at) for r in kept] == [("sent", "", 9), ("delivered", "", 9)]
+
+
+def test_the_lease_and_the_attempt_log(repo: DeliveryStore) -> None:
+    repo.put(new(repo, "msg_1"))
+    at, now = "2026-12-02T00:00:00Z", clock.timestamp()
+    claimed = repo.claim(ACCOUNT, "msg_1", now=now, lease_s=30, at=at)
+    assert claimed is not None and (claimed.status, claimed.lease_until) == ("sending", now + 30)
+    assert repo.claim(ACCOUNT, "msg_1", now=now + 1, lease_s=30, at=at) is None  # its worker holds the lease
+    taken = repo.claim(ACCOUNT, "msg_1", now=now + 31, lease_s=30, at=at)  # that worker vanished
+    assert taken is not None and taken.lease_until == now + 61
+    repo.release_lease(ACCOUNT, "msg_1")
+    assert stored(repo, "msg_1").lease_until == 0
+    attempts = [{"carrier": "sandbox-a", "outcome": "timeout", "at": at}]
+    repo.record_attempts(ACCOUNT, "msg_1", attempts, carrier="sandbox-a")
+    logged = stored(repo, "msg_1")
+    assert (logged.carrier, [(a.carrier, a.outcome, a.at) for a in logged.attempts]) == (
+        "sandbox-a",
+        [("sandbox-a", "timeout", at)],
+    )
+
+
+def test_the_reconciliation_index(repo: DeliveryStore) -> None:
+    at, due = "2026-12-02T00:00:00Z", int(clock.timestamp()) + 600
+    shard = int(messages_dal.sent_partition("msg_1").rsplit("#", 1)[1])
+    repo.put(new(repo, "msg_1", status="sending"))
+    assert repo.index_sent(ACCOUNT, "msg_1", carrier_message_id="cid_1", sent_at_s=1, due=due) is False  # not sent
+    sent = repo.transition(ACCOUNT, "msg_1", "sent", at=at, sent_due=due)
+    assert sent is not None and repo.is_held(sent)
+
+    def due_ids(until: int) -> list[str]:
+        return [m.message_id for m in repo.due_sent(shard, until, limit=10, cursor=None)[0]]
+
+    assert (due_ids(due - 1), due_ids(due)) == ([], ["msg_1"])
+    assert repo.recheck_sent(ACCOUNT, "msg_1", due=due + 600)
+    assert (due_ids(due), due_ids(due + 600)) == ([], ["msg_1"])
+    assert repo.index_sent(ACCOUNT, "msg_1", carrier_message_id="cid_1", sent_at_s=7, due=due)
+    assert (stored(repo, "msg_1").carrier_message_id, stored(repo, "msg_1").sent_at_s, due_ids(due)) == (
+        "cid_1",
+        7,
+        ["msg_1"],
+    )
+    marked = repo.mark_receipt_missing(ACCOUNT, "msg_1", error={"code": "receipt_missing", "detail": "d"}, at=at)
+    assert marked is not None
+    assert (marked.status, marked.error, marked.receipt_missing_at) == (
+        "sent",
+        {"code": "receipt_missing", "detail": "d"},
+        at,
+    )
+    assert due_ids(due + 600) == [] and not repo.is_held(marked)
+    repo.transition(ACCOUNT, "msg_1", "delivered", at=at)
+    assert repo.mark_receipt_missing(ACCOUNT, "msg_1", error={"code": "x", "detail": "d"}, at=at) is None
+    assert not repo.recheck_sent(ACCOUNT, "msg_1", due=due)
+    repo.put(new(repo, "msg_2", status="sending"))
+    repo.transition(ACCOUNT, "msg_2", "sent", at=at, sent_due=due)
+    repo.transition(ACCOUNT, "msg_2", "delivered", at=at)  # past `sent`: off the index
+    assert not repo.is_held(stored(repo, "msg_2"))
 
 
 # --- the real repository only: how items are stored -------------------------------------------------------------

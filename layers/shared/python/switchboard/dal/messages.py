@@ -369,11 +369,17 @@ def transition(
     at: str,
     also: dict[str, Any] | None = None,
     remove: tuple[str, ...] = (),
+    sent_due: int | None = None,
 ) -> Message | None:
-    """Move to `new` only if that advances the lifecycle (atomic: never backwards); the new image, or None."""
+    """Move to `new` only if that advances the lifecycle (atomic: never backwards); the new image, or None.
+
+    `sent_due` (moving to `sent`) puts the message on the reconciliation index, due for a check then.
+    """
     allowed = _from_statuses(new)
     if not allowed:
         return None
+    if sent_due is not None:
+        also = {**(also or {}), **sent_fields(account_id, message_id, due=sent_due)}
     if RANK[new] > RANK["sent"]:
         # Past `sent`, a message leaves the gsi2 indexes (the reconciliation index, the held outbox): nothing is
         # left to check or to release.
@@ -733,9 +739,27 @@ def keep_early(
     )
 
 
-def early_receipts(carrier: str, carrier_message_id: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class EarlyReceipt:
+    """A carrier's status receipt kept until its message's carrier-id mapping is written."""
+
+    status: str
+    error_code: str
+    at: str  # the carrier's time, as it gave it
+    expires_at: int  # epoch seconds (the item's TTL)
+
+
+def early_receipts(carrier: str, carrier_message_id: str) -> list[EarlyReceipt]:
     """The receipts kept for a carrier's message id (strongly consistent), expired ones included."""
-    return list(table.query_all(pk_value=early_pk(carrier, carrier_message_id), prefix="EVT#"))
+    return [
+        EarlyReceipt(
+            status=str(item.get("status", "")),
+            error_code=str(item.get("error_code") or ""),
+            at=str(item.get("at", "")),
+            expires_at=int(item.get("expires_at", 0)),
+        )
+        for item in table.query_all(pk_value=early_pk(carrier, carrier_message_id), prefix="EVT#")
+    ]
 
 
 def inbound_sk(inbound_id: str) -> str:

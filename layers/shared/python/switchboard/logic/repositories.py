@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from switchboard.dal.broadcasts import Broadcast
-from switchboard.dal.messages import Message
+from switchboard.dal.messages import Attempt, EarlyReceipt, Message
 
 
 class MessageStore(Protocol):
@@ -51,6 +51,7 @@ class MessageStore(Protocol):
         at: str,
         also: dict[str, Any] | None = None,
         remove: tuple[str, ...] = (),
+        sent_due: int | None = None,
     ) -> Message | None: ...
 
     def cancel(self, account_id: str, message_id: str, *, at: str) -> Message | None: ...
@@ -60,6 +61,63 @@ class MessageStore(Protocol):
     def delete_many(self, account_id: str, message_ids: Iterable[str]) -> int: ...
 
     def count_existing(self, account_id: str, message_ids: Iterable[str]) -> int: ...
+
+
+class ReceiptStore(MessageStore, Protocol):
+    """What carrier receipts and the receipts job need besides: attempt records, the carrier-id mapping, receipts
+    kept until that mapping exists, and the reconciliation index of `sent` messages (dal.messages)."""
+
+    def get_attempt(self, account_id: str, message_id: str, carrier: str) -> Attempt | None: ...
+
+    def find_by_carrier_id(self, carrier: str, carrier_message_id: str) -> tuple[str, str] | None: ...
+
+    def keep_early(
+        self,
+        carrier: str,
+        carrier_message_id: str,
+        *,
+        event_id: str,
+        status: str,
+        error_code: str,
+        at: str,
+        expires_at: int,
+    ) -> None: ...
+
+    def early_receipts(self, carrier: str, carrier_message_id: str) -> list[EarlyReceipt]: ...
+
+    def due_sent(
+        self, shard: int, until: int, *, limit: int, cursor: str | None
+    ) -> tuple[list[Message], str | None]: ...
+
+    def recheck_sent(self, account_id: str, message_id: str, *, due: int) -> bool: ...
+
+    def mark_receipt_missing(
+        self, account_id: str, message_id: str, *, error: dict[str, str], at: str
+    ) -> Message | None: ...
+
+
+class DeliveryStore(ReceiptStore, Protocol):
+    """What the send worker needs besides: the lease, the attempt log and records, the carrier-id mapping."""
+
+    def claim(self, account_id: str, message_id: str, *, now: float, lease_s: float, at: str) -> Message | None: ...
+
+    def release_lease(self, account_id: str, message_id: str) -> None: ...
+
+    def record_attempts(
+        self, account_id: str, message_id: str, attempts: list[dict[str, Any]], *, carrier: str | None = None
+    ) -> None: ...
+
+    def claim_attempt(self, account_id: str, message_id: str, carrier: str, *, at: str) -> Attempt | None: ...
+
+    def finish_attempt(
+        self, account_id: str, message_id: str, carrier: str, outcome: str, carrier_message_id: str = ""
+    ) -> None: ...
+
+    def map_carrier_id(self, carrier: str, carrier_message_id: str, account_id: str, message_id: str) -> None: ...
+
+    def index_sent(
+        self, account_id: str, message_id: str, *, carrier_message_id: str, sent_at_s: int, due: int
+    ) -> bool: ...
 
 
 class BroadcastStore(Protocol):

@@ -60,6 +60,7 @@ def move(
     remove: tuple[str, ...] = (),
     repository: MessageStore = store,
     publish: Callable[[Message], None] | None = None,
+    sent_due: int | None = None,
     **also: Any,
 ) -> Message | None:
     """Transition (never backwards) and publish; None when the message had already moved past `new`."""
@@ -71,6 +72,7 @@ def move(
         remove=remove,
         repository=repository,
         publish=publish,
+        sent_due=sent_due,
         **also,
     )
 
@@ -84,6 +86,7 @@ def move_by_id(
     remove: tuple[str, ...] = (),
     repository: MessageStore = store,
     publish: Callable[[Message], None] | None = None,
+    sent_due: int | None = None,
     **also: Any,
 ) -> Message | None:
     """`move` for a message known only by its ids (a carrier's receipt)."""
@@ -91,7 +94,13 @@ def move_by_id(
     if error is not None:
         fields["error"] = error
     moved = repository.transition(
-        account_id, message_id, new, at=clock.rfc3339(clock.now()), also=fields or None, remove=remove
+        account_id,
+        message_id,
+        new,
+        at=clock.rfc3339(clock.now()),
+        also=fields or None,
+        remove=remove,
+        sent_due=sent_due,
     )
     if moved is not None:
         (publish or publish_status)(moved)
@@ -244,7 +253,7 @@ def _settle(record: SendRecord, claimed: Message, result: routing.Result, *, rec
             lease_until=0,
             carrier_message_id=receipt.carrier_message_id,
             sent_at_s=now,
-            **store.sent_fields(record.account_id, record.message_id, due=due),
+            sent_due=due,
         )
         if moved is None:
             # A carrier callback (found by our ref) overtook us: keep its status, record who carried it, and if
