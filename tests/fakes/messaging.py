@@ -226,19 +226,8 @@ class InMemoryMessages:
     def find_by_carrier_id(self, carrier: str, carrier_message_id: str) -> tuple[str, str] | None:
         return self.carrier_ids.get((carrier, carrier_message_id))
 
-    def keep_early(
-        self,
-        carrier: str,
-        carrier_message_id: str,
-        *,
-        event_id: str,
-        status: str,
-        error_code: str,
-        at: str,
-        expires_at: int,
-    ) -> None:
-        kept = self.early.setdefault((carrier, carrier_message_id), {})
-        kept[event_id] = EarlyReceipt(status=status, error_code=error_code, at=at, expires_at=expires_at)
+    def keep_early(self, carrier: str, carrier_message_id: str, *, event_id: str, **receipt: Any) -> None:
+        self.early.setdefault((carrier, carrier_message_id), {})[event_id] = EarlyReceipt(**receipt)
 
     def early_receipts(self, carrier: str, carrier_message_id: str) -> list[EarlyReceipt]:
         kept = self.early.get((carrier, carrier_message_id), {})

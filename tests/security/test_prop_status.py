@@ -116,7 +116,7 @@ def test_status_never_moves_backwards_under_any_order_of_events(
             assert _post(event) == 200
         else:
             status = OWN_STATUSES[pick % len(OWN_STATUSES)]
-            sending.move_by_id(account.account_id, message_id, status)
+            sending.move((account.account_id, message_id), status)
         after = status_of(account.account_id, message_id)
         if after != before:
             history.append(after)

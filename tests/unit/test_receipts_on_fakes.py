@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from switchboard import clock, settings
-from switchboard.carriers.base import CarrierError, CarrierEvent, CarrierStatus
+from switchboard.carriers.base import CarrierError, CarrierEvent, CarrierStatus, Receipt
 from switchboard.dal import messages as messages_dal
 from switchboard.dal.messages import Message
 from switchboard.logic import receipts, reconcile
@@ -132,7 +132,10 @@ def test_a_receipt_before_the_mapping_is_kept_then_applied_in_lifecycle_order() 
 
     world.repo.map_carrier_id(CARRIER, "cid_1", ACCOUNT, "msg_0001")
     applied = receipts.apply_early(
-        CARRIER, "cid_1", ACCOUNT, "msg_0001", messages=world.repo, publish=world.published.append
+        Receipt(carrier=CARRIER, carrier_message_id="cid_1"),
+        (ACCOUNT, "msg_0001"),
+        messages=world.repo,
+        publish=world.published.append,
     )
 
     assert applied == 2
@@ -145,7 +148,8 @@ def test_an_expired_early_receipt_is_not_applied() -> None:
     clock.advance(settings.get().early_receipt_ttl_s + 1)
     world.repo.map_carrier_id(CARRIER, "cid_1", ACCOUNT, "msg_0001")
 
-    assert receipts.apply_early(CARRIER, "cid_1", ACCOUNT, "msg_0001", messages=world.repo) == 0
+    receipt = Receipt(carrier=CARRIER, carrier_message_id="cid_1")
+    assert receipts.apply_early(receipt, (ACCOUNT, "msg_0001"), messages=world.repo) == 0
     assert world.message().status == "sent"
 
 

@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Callable
 
 from switchboard import clock, settings
-from switchboard.carriers.base import CarrierEvent
+from switchboard.carriers.base import CarrierEvent, Receipt
 from switchboard.crypto import envelope
 from switchboard.dal import messages as store
 from switchboard.dal.messages import Message
@@ -62,13 +62,10 @@ def apply_status(
     publish: Publish | None = None,
 ) -> str:
     """Move the message (account_id, message_id) to a carrier-reported status; `updated` or `stale`."""
-    account_id, message_id = target
     error = {"code": error_code, "detail": f"{carrier} reported {status}"} if error_code else None
     # A good receipt after all: the reconciliation job's `receipt_missing` mark no longer holds.
     remove = ("error",) if error is None and status in _GOOD else ()
-    moved = sending.move_by_id(
-        account_id, message_id, status, error=error, remove=remove, repository=messages, publish=publish
-    )
+    moved = sending.move(target, status, error=error, remove=remove, repository=messages, publish=publish)
     return "updated" if moved is not None else "stale"
 
 
@@ -92,7 +89,7 @@ def apply(event: CarrierEvent, *, messages: ReceiptStore = store, publish: Publi
         if target == carried and RANK[event.status] > RANK["sent"]:
             # Found by our ref, the worker has not recorded the acceptance yet: the receipt proves it, so the
             # message passes through `sent` (its webhook too) rather than skipping it.
-            sending.move_by_id(*target, "sent", carrier=event.carrier, repository=messages, publish=publish)
+            sending.move(target, "sent", carrier=event.carrier, repository=messages, publish=publish)
         return apply_status(target, event.status, event.error_code, event.carrier, messages=messages, publish=publish)
     return _keep_early(event, messages, publish)
 
@@ -129,24 +126,19 @@ def _keep_early(event: CarrierEvent, messages: ReceiptStore, publish: Publish | 
 
 
 def apply_early(
-    carrier: str,
-    carrier_message_id: str,
-    account_id: str,
-    message_id: str,
-    *,
-    messages: ReceiptStore = store,
-    publish: Publish | None = None,
+    receipt: Receipt, target: tuple[str, str], *, messages: ReceiptStore = store, publish: Publish | None = None
 ) -> int:
-    """Apply the receipts kept for a carrier id now mapped to this message (unexpired, in lifecycle order)."""
+    """Apply the receipts kept for a carrier's id (its `receipt`), now mapped to the message `target`: unexpired
+    ones, in lifecycle order."""
     now = clock.timestamp()
-    kept = [r for r in messages.early_receipts(carrier, carrier_message_id) if r.expires_at > now]
+    kept = [r for r in messages.early_receipts(receipt.carrier, receipt.carrier_message_id) if r.expires_at > now]
     kept.sort(key=lambda r: RANK.get(r.status, 0))
     applied = 0
-    for receipt in kept:
-        if receipt.status not in RANK:
+    for early in kept:
+        if early.status not in RANK:
             continue
         outcome = apply_status(
-            (account_id, message_id), receipt.status, receipt.error_code, carrier, messages=messages, publish=publish
+            target, early.status, early.error_code, receipt.carrier, messages=messages, publish=publish
         )
         applied += outcome == "updated"
     if kept:

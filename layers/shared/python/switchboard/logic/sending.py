@@ -53,7 +53,7 @@ def publish_status(message: Message) -> None:
 
 
 def move(
-    message: Message,
+    message: Message | tuple[str, str],
     new: str,
     *,
     error: dict[str, str] | None = None,
@@ -63,33 +63,11 @@ def move(
     sent_due: int | None = None,
     **also: Any,
 ) -> Message | None:
-    """Transition (never backwards) and publish; None when the message had already moved past `new`."""
-    return move_by_id(
-        message.account_id,
-        message.message_id,
-        new,
-        error=error,
-        remove=remove,
-        repository=repository,
-        publish=publish,
-        sent_due=sent_due,
-        **also,
-    )
+    """Transition (never backwards) and publish; None when the message had already moved past `new`.
 
-
-def move_by_id(
-    account_id: str,
-    message_id: str,
-    new: str,
-    *,
-    error: dict[str, str] | None = None,
-    remove: tuple[str, ...] = (),
-    repository: MessageStore = store,
-    publish: Callable[[Message], None] | None = None,
-    sent_due: int | None = None,
-    **also: Any,
-) -> Message | None:
-    """`move` for a message known only by its ids (a carrier's receipt)."""
+    `message` is the message, or its (account_id, message_id) when only those are known (a carrier's receipt).
+    """
+    account_id, message_id = (message.account_id, message.message_id) if isinstance(message, Message) else message
     fields = dict(also)
     if error is not None:
         fields["error"] = error
@@ -191,7 +169,7 @@ def _apply_early(record: SendRecord, receipt: Receipt) -> None:
     """Receipts that came before the mapping was written; a failure here leaves them to the reconciliation job
     (the send itself is recorded: retrying the record would find the message `sent` and apply nothing)."""
     try:
-        receipts.apply_early(receipt.carrier, receipt.carrier_message_id, record.account_id, record.message_id)
+        receipts.apply_early(receipt, (record.account_id, record.message_id))
     except Exception:
         logger.warning("early receipts not applied: reconciliation will check the message", exc_info=True)
 
