@@ -228,15 +228,20 @@ def measure(provisioned: provision.Provisioned) -> int:
     baseline = boto3.median("import", 0)
     print(f"Cold start, median of {RUNS} fresh interpreters ({BASELINE_RUNS} for the baselines), Python", end=" ")
     print(f"{sys.version.split()[0]}; CPU ms of the process (wall ms beside: the machine may be shared).\n")
-    print(f"| {'module':<31} | {'import':>6} | {'x boto3':>7} | {'wall':>6} | {'1st req':>7} | {'wall':>6} | outcome")
-    print(f"|{'-' * 33}|{'-' * 8}|{'-' * 9}|{'-' * 8}|{'-' * 9}|{'-' * 8}|{'-' * 20}")
+    print(
+        f"| {'module':<31} | {'import':>6} | {'x boto3':>7} | {'wall':>6} | {'1st req':>7} | {'wall':>6}"
+        f" | {'both':>6} | outcome"
+    )
+    print(f"|{'-' * 33}|{'-' * 8}|{'-' * 9}|{'-' * 8}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 20}")
     misses = []
     for target in (boto3, powertools, *handlers.values()):
         ratio = target.median("import", 0) / baseline
         goal = AUTHORIZER_GOAL if target.function and target.function.name == catalog.AUTHORIZER else GOAL
-        first = f"{target.median('first', 0) * 1000:7.1f} | {target.median('first', 1) * 1000:6.0f}"
+        # both: import and first request of each interpreter (CPU), so a cost moved behind first use shows as moved.
+        both = statistics.median(s["import"][0] + s["first"][0] for s in target.samples) * 1000
+        first = f"{target.median('first', 0) * 1000:7.1f} | {target.median('first', 1) * 1000:6.0f} | {both:6.1f}"
         if target.event is None:
-            first = f"{'':>7} | {'':>6}"
+            first = f"{'':>7} | {'':>6} | {'':>6}"
         outcome = target.samples[0].get("outcome", "-") if target.event is not None else ""
         mark = " MISSED" if target.function and ratio > goal else ""
         print(
@@ -247,6 +252,8 @@ def measure(provisioned: provision.Provisioned) -> int:
             misses.append(f"{target.label} ({ratio:.2f}x > {goal}x)")
     print("\n1st req: one representative first invocation after the import, in the same interpreter, against moto")
     print("(a server in another process): a read route, a session check, a scheduled run, or one unparsable record.")
+    print("Handlers import their logic (PynamoDB, botocore) with the first request, so 1st req includes that import:")
+    print("'both' (import + 1st req, median per interpreter) is the cold start a first caller or batch waits for.")
     print(f"\nTop import costs (python -X importtime, self ms per package; ours per module; top {TOP}):\n")
     for code, target in handlers.items():
         costs = ", ".join(f"{name} {ms:.0f}" for name, ms in import_costs(f"functions.{code}.handler", envs[code]))

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from switchboard.logic import webhooks
+from switchboard import settings  # noqa: F401 - checks this function's environment as the cold start imports it
 from switchboard.models.webhooks import CallbackQueueRecord
 from switchboard.observability import logger, metrics, tracer
 
@@ -20,6 +20,8 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def _deliver_all(event: dict[str, Any]) -> dict[str, str | ValidationError]:
     """Every well-formed job of the batch delivered at once (webhooks.deliver_batch): outcome by message id; a
     malformed job's outcome is its validation error."""
+    from switchboard.logic import webhooks  # noqa: PLC0415 - PynamoDB and botocore load with the first batch
+
     outcomes: dict[str, str | ValidationError] = {}
     queued: dict[str, webhooks.Queued] = {}
     for raw in event.get("Records", []):
@@ -40,6 +42,8 @@ def _deliver_all(event: dict[str, Any]) -> dict[str, str | ValidationError]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """SQS batch entry point with partial failures (ReportBatchItemFailures): each record's outcome is its own."""
+    from switchboard.logic import webhooks  # noqa: PLC0415 - PynamoDB and botocore load with the first batch, not the cold import
+
     outcomes = _deliver_all(event)
 
     def record_handler(record: SQSRecord) -> str:

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard.logic import mailer
+from switchboard import settings  # noqa: F401 - checks this function's environment as the cold start imports it
 from switchboard.models.queues import MailQueueRecord
 from switchboard.observability import logger, metrics, tracer
 
@@ -21,6 +21,8 @@ processor = BatchProcessor(
 @tracer.capture_method
 def record_handler(record: MailQueueRecord) -> None:
     """One record; raising marks it failed, so the event source leaves it on the queue."""
+    from switchboard.logic import mailer  # noqa: PLC0415 - botocore and the stores load with the first record
+
     mailer.process(record.body, first_attempt=record.attributes.ApproximateReceiveCount <= 1)
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard.logic import purge
+from switchboard import settings  # noqa: F401 - checks this function's environment as the cold start imports it
 from switchboard.observability import logger, metrics, tracer
 
 
@@ -14,6 +14,8 @@ from switchboard.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run one purge (stopping before the timeout) and return its report; a failure raises, so EventBridge retries."""
+    from switchboard.logic import purge  # noqa: PLC0415 - PynamoDB and botocore load with the first run, not the cold import
+
     report = purge.run(time_left=lambda: context.get_remaining_time_in_millis() / 1000)
     metrics.add_metric(name="ItemsPurged", unit=MetricUnit.Count, value=report.total)
     metrics.add_metric(name="AccountsPurged", unit=MetricUnit.Count, value=report.accounts.purged)

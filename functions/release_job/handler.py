@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard.logic import release
+from switchboard import settings  # noqa: F401 - checks this function's environment as the cold start imports it
 from switchboard.observability import logger, metrics, tracer
 
 
@@ -14,6 +14,8 @@ from switchboard.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run once and return the report; a failure raises, so EventBridge retries."""
+    from switchboard.logic import release  # noqa: PLC0415 - PynamoDB and botocore load with the first run, not the cold import
+
     report = release.run()
     metrics.add_metric(name="MessagesReleased", unit=MetricUnit.Count, value=report.released)
     logger.info("release finished", extra=report.model_dump())

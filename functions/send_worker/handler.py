@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard.logic import sending
+from switchboard import settings  # noqa: F401 - checks this function's environment as the cold start imports it
 from switchboard.models.messages import SendQueueRecord
 from switchboard.observability import logger, metrics, tracer
 
@@ -19,6 +19,8 @@ MAX_THREADS = 10
 
 
 def _deliver(raw: dict[str, Any]) -> BaseException | None:
+    from switchboard.logic import sending  # noqa: PLC0415 - loaded by lambda_handler before the threads start
+
     try:
         record = SendQueueRecord.model_validate(raw)
         send = record.body
@@ -38,6 +40,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     records = event.get("Records") or []
     if not records:
         return {"batchItemFailures": []}
+    # PynamoDB and botocore load with the first batch, not the cold import (and once, before the threads start).
+    from switchboard.logic import sending  # noqa: F401, PLC0415
+
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(records)))) as pool:
         # Each record's thread runs in a copy of this invocation's context (its settings scope and log keys).
         futures = [pool.submit(contextvars.copy_context().run, _deliver, r) for r in records]

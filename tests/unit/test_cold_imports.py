@@ -1,4 +1,4 @@
-"""Cold imports load only what every request needs: the authorizer no pydantic or PynamoDB, API handlers no storage."""
+"""Cold imports load only what every request needs: the authorizer no pydantic or PynamoDB, handlers no storage."""
 
 import json
 import os
@@ -26,6 +26,13 @@ NOT_IN_AUTHORIZER = (
 # API handlers import their route's logic (and with it PynamoDB and botocore) inside the route, on first use.
 NOT_IN_API_HANDLERS = ("pynamodb", "botocore.client", "cryptography", "aws_xray_sdk")
 API_FUNCTIONS = sorted({f.code for f in catalog.FUNCTIONS if f.routes and f.name != catalog.AUTHORIZER})
+# Queue workers and scheduled jobs import their logic (and with it PynamoDB, botocore's clients and the ciphers) in
+# the handler, with the first batch or run; a queue worker's import holds only what parses its records.
+NOT_IN_WORKERS = ("pynamodb", "botocore.client", "cryptography", "aws_xray_sdk")
+# A scheduled job parses nothing: no pydantic either, and no Powertools batch machinery.
+NOT_IN_JOBS = (*NOT_IN_WORKERS, "pydantic", "aws_lambda_powertools.utilities.batch")
+WORKER_FUNCTIONS = sorted({f.code for f in catalog.FUNCTIONS if f.consumes})
+JOB_FUNCTIONS = sorted({f.code for f in catalog.FUNCTIONS if f.schedule is not None})
 
 
 def loaded_after(statement: str, watched: tuple[str, ...]) -> list[str]:
@@ -47,6 +54,16 @@ def test_an_api_handler_loads_storage_with_its_first_request_not_at_import(code:
     assert loaded_after(f"import functions.{code}.handler", NOT_IN_API_HANDLERS) == []
 
 
+@pytest.mark.parametrize("code", WORKER_FUNCTIONS)
+def test_a_queue_worker_loads_storage_with_its_first_batch_not_at_import(code: str) -> None:
+    assert loaded_after(f"import functions.{code}.handler", NOT_IN_WORKERS) == []
+
+
+@pytest.mark.parametrize("code", JOB_FUNCTIONS)
+def test_a_scheduled_job_loads_storage_and_models_with_its_first_run_not_at_import(code: str) -> None:
+    assert loaded_after(f"import functions.{code}.handler", NOT_IN_JOBS) == []
+
+
 def test_the_catalog_and_the_domain_errors_import_nothing_heavy() -> None:
     # Every function reads the catalog (settings) and raises these errors at cold start: pure Python only.
     heavy = ("pydantic", "pynamodb", "botocore", "aws_lambda_powertools", "cryptography")
@@ -55,3 +72,8 @@ def test_the_catalog_and_the_domain_errors_import_nothing_heavy() -> None:
 
 def test_the_api_handlers_checked_include_the_largest() -> None:
     assert {"identity_api", "account_api", "messages_api", "webhooks_api"} <= set(API_FUNCTIONS)
+
+
+def test_every_worker_and_job_is_checked() -> None:
+    assert set(WORKER_FUNCTIONS) == {"send_worker", "callback_worker", "mail_worker"}
+    assert {"receipts_job", "release_job", "purge_job", "erasure_job", "audit_anchor_job"} <= set(JOB_FUNCTIONS)

@@ -37,11 +37,13 @@ TEMPLATE_ON_WHATSAPP: dict[str, Any] = {
 PARAMETER_PATTERN = r"^ {0,4}(?:[^\n\r\t ]+ {1,4})*[^\n\r\t ]*$"
 
 
+# The API's models build their validators on first use (defer_build): send_worker imports this module for
+# SendQueueRecord, which builds at import since every batch parses it, and never validates the others.
 class Template(BaseModel):
     """A WhatsApp template send: an approved template of the account (logic.templates.check); parameters are
     substituted as plain text, never evaluated (R41)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN)
     language: str = Field(pattern=LANGUAGE_PATTERN)
@@ -54,6 +56,7 @@ class MessageIn(BaseModel):
     """`POST /v1/messages`."""
 
     model_config = ConfigDict(
+        defer_build=True,
         extra="forbid",
         json_schema_extra={
             "allOf": [{"oneOf": [_given("to"), _given("recipient_id")]}, ONE_BODY, TEMPLATE_ON_WHATSAPP]
@@ -73,7 +76,9 @@ class MessageIn(BaseModel):
 class BroadcastIn(BaseModel):
     """`POST /v1/broadcasts`."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": [ONE_BODY, TEMPLATE_ON_WHATSAPP]})
+    model_config = ConfigDict(
+        defer_build=True, extra="forbid", json_schema_extra={"allOf": [ONE_BODY, TEMPLATE_ON_WHATSAPP]}
+    )
 
     list_id: str = Field(max_length=64)
     channel: Channel
@@ -84,6 +89,8 @@ class BroadcastIn(BaseModel):
 class Attempt(BaseModel):
     """One carrier attempt."""
 
+    model_config = ConfigDict(defer_build=True)
+
     carrier: str
     outcome: Outcome
     at: str
@@ -92,6 +99,8 @@ class Attempt(BaseModel):
 class Event(BaseModel):
     """One status transition."""
 
+    model_config = ConfigDict(defer_build=True)
+
     status: str
     at: str
 
@@ -99,12 +108,16 @@ class Event(BaseModel):
 class ErrorInfo(BaseModel):
     """Why a message failed, expired or was not delivered."""
 
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     detail: str
 
 
 class MessageOut(BaseModel):
     """A message's log (GET /v1/messages/{id}; 202 of POST /v1/messages)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     status: str
@@ -136,12 +149,16 @@ class MessageCreated(MessageOut):
 class MessagePage(BaseModel):
     """A page of messages, newest first."""
 
+    model_config = ConfigDict(defer_build=True)
+
     data: list[MessageOut]
     next_cursor: str | None = None
 
 
 class Skipped(BaseModel):
     """Recipients of a broadcast that were not sent to, by reason."""
+
+    model_config = ConfigDict(defer_build=True)
 
     no_consent: int
     # WhatsApp free-form bodies reach only recipients who wrote in the last 24 hours (R62).
@@ -150,6 +167,8 @@ class Skipped(BaseModel):
 
 class BroadcastOut(BaseModel):
     """`POST /v1/broadcasts` → 202."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     list_id: str

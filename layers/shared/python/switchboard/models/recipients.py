@@ -70,10 +70,12 @@ def mask_phone(e164: str) -> str:
     return "+" + code + "*" * (len(digits) - len(code) - 4) + digits[-4:]
 
 
+# Built on first use (defer_build): the workers reach this module through logic and the message models and never
+# validate a recipient request or answer; an API route builds the ones it uses with its first request.
 class RecipientIn(BaseModel):
     """`POST /v1/recipients`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     phone: str = Field(min_length=1, max_length=32, json_schema_extra={"pattern": E164_PATTERN})
     name: str | None = Field(default=None, max_length=200)
@@ -105,6 +107,8 @@ class RecipientIn(BaseModel):
 class Consent(BaseModel):
     """The current consent per channel (the latest ledger entry; null: never recorded, so not opted in)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     sms: ConsentStatus | None = None
     whatsapp: ConsentStatus | None = None
     voice: ConsentStatus | None = None
@@ -112,6 +116,8 @@ class Consent(BaseModel):
 
 class RecipientOut(BaseModel):
     """A recipient as the API shows it (viewers get a masked phone)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     phone: str
@@ -125,6 +131,8 @@ class RecipientOut(BaseModel):
 class RecipientPage(BaseModel):
     """A page of recipients."""
 
+    model_config = ConfigDict(defer_build=True)
+
     data: list[RecipientOut]
     next_cursor: str | None = None
 
@@ -132,7 +140,7 @@ class RecipientPage(BaseModel):
 class Evidence(BaseModel):
     """How consent was captured (kept sealed: it names a person's IP and browser)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     text_version: str | None = Field(default=None, max_length=100)
     ip: str | None = Field(default=None, max_length=64)
@@ -148,7 +156,7 @@ class Evidence(BaseModel):
 class ConsentIn(BaseModel):
     """`POST /v1/recipients/{id}/consents`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     channel: Channel
     status: ConsentStatus
@@ -158,6 +166,8 @@ class ConsentIn(BaseModel):
 
 class ConsentEntry(BaseModel):
     """One ledger entry."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     recipient_id: str
@@ -175,6 +185,8 @@ class ConsentEntry(BaseModel):
 class ConsentLedger(BaseModel):
     """`GET /v1/recipients/{id}/consents`: oldest first."""
 
+    model_config = ConfigDict(defer_build=True)
+
     data: list[ConsentEntry]
     next_cursor: str | None = None
 
@@ -182,7 +194,7 @@ class ConsentLedger(BaseModel):
 class ListIn(BaseModel):
     """`POST /v1/lists`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
 
@@ -195,6 +207,8 @@ class ListIn(BaseModel):
 class ListOut(BaseModel):
     """A recipient list."""
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     name: str
     created_at: str
@@ -203,13 +217,15 @@ class ListOut(BaseModel):
 class ListMembersIn(BaseModel):
     """`POST /v1/lists/{id}/recipients`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     recipient_ids: list[str] = Field(min_length=1, max_length=MAX_LIST_ADD)
 
 
 class ListMembersAdded(BaseModel):
     """What was added; ids that are not recipients of this account are reported, never added."""
+
+    model_config = ConfigDict(defer_build=True)
 
     list_id: str
     added: int

@@ -37,10 +37,11 @@ def render(body: str, parameters: list[str]) -> str:
     return PLACEHOLDER.sub(lambda m: parameters[int(m.group(1)) - 1], body)
 
 
+# Built on first use (defer_build): the send path imports this module for its patterns, not these models.
 class TemplateIn(BaseModel):
     """POST /v1/templates: a template as WhatsApp registers one (`{{1}}`, `{{2}}`, ... are its parameters)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN)
     language: str = Field(pattern=LANGUAGE_PATTERN)
@@ -50,6 +51,8 @@ class TemplateIn(BaseModel):
 
 class TemplateOut(BaseModel):
     """A template of the account."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     name: str
@@ -63,6 +66,8 @@ class TemplateOut(BaseModel):
 
 class TemplateList(BaseModel):
     """GET /v1/templates."""
+
+    model_config = ConfigDict(defer_build=True)
 
     data: list[TemplateOut]
     next_cursor: str | None = None

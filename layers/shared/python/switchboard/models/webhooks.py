@@ -25,10 +25,12 @@ MAX_URL_LENGTH = 2048
 MAX_ATTEMPTS = 36
 
 
+# The API's models build on first use (defer_build); the workers' DeliveryJob and CallbackQueueRecord build at
+# import, since every batch parses them.
 class EndpointIn(BaseModel):
     """POST /v1/webhook-endpoints."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_URL_LENGTH)]
     events: Annotated[list[EventType], Field(min_length=1, max_length=len(EventType))]
@@ -36,6 +38,8 @@ class EndpointIn(BaseModel):
 
 class EndpointCreated(BaseModel):
     """201: `secret` appears in this response only."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     url: str
@@ -47,6 +51,8 @@ class EndpointCreated(BaseModel):
 class EndpointOut(BaseModel):
     """An endpoint as listed: never its secret."""
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     url: str
     events: list[str]
@@ -56,12 +62,16 @@ class EndpointOut(BaseModel):
 class EndpointList(BaseModel):
     """GET /v1/webhook-endpoints."""
 
+    model_config = ConfigDict(defer_build=True)
+
     data: list[EndpointOut]
     next_cursor: str | None = None
 
 
 class DeliveryOut(BaseModel):
     """One delivery attempt in an endpoint's log."""
+
+    model_config = ConfigDict(defer_build=True)
 
     event_id: str
     type: str
@@ -76,6 +86,8 @@ class DeliveryOut(BaseModel):
 
 class DeliveryList(BaseModel):
     """GET /v1/webhook-endpoints/{id}/deliveries, newest first."""
+
+    model_config = ConfigDict(defer_build=True)
 
     data: list[DeliveryOut]
     next_cursor: str | None = None
