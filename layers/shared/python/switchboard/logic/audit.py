@@ -17,8 +17,6 @@ Tamper evidence (R55), against anyone who can write the Audit table:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Iterable
@@ -27,10 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from switchboard import clock, ids, settings
 from switchboard.crypto import macs
-from switchboard.dal import anchors, denials
+from switchboard.dal import anchors, cursors, denials
 from switchboard.dal import audit as store
 from switchboard.models import paging
-from switchboard.models.errors import BadRequest
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics
 
@@ -179,17 +176,16 @@ def record_denied(
 
 
 def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"evt:{seq}".encode()).decode().rstrip("=")
+    return cursors.encode({"seq": str(seq)})
 
 
 def _decode_cursor(cursor: str) -> int:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raw = ""
-    prefix, _, number = raw.partition(":")
-    if prefix != "evt" or not (number.isascii() and number.isdigit()) or len(number) > 18 or int(number) < 1:
-        raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
+        number = cursors.decode(cursor, keys={"seq"})["seq"]
+    except cursors.InvalidCursor:
+        raise paging.bad_cursor() from None
+    if not (number.isascii() and number.isdigit()) or len(number) > 18 or int(number) < 1:
+        raise paging.bad_cursor()
     return int(number)
 
 
