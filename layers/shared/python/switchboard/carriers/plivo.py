@@ -251,32 +251,20 @@ class PlivoCarrier(support.HttpCarrier):
 def _message_event(params: dict[str, str]) -> CarrierEvent | None:
     uuid, theirs = params["MessageUUID"], params.get("Status", "")
     if not theirs:  # inbound messages carry no Status
-        sender, ours = support.to_e164(params.get("From", "")), support.to_e164(params.get("To", ""))
-        if not sender or not ours:
-            logger.info("plivo inbound message ignored: numbers are not E.164")
-            return None
-        return CarrierEvent(
-            kind="inbound",
-            carrier=NAME,
+        return support.form_inbound(
+            NAME,
             event_id=uuid,
-            at=support.now(),
             channel="sms",
-            from_=sender,
-            to=ours,
+            sender=params.get("From", ""),
+            to=params.get("To", ""),
             body=params.get("Text", ""),
         )
     status = MESSAGE_STATUS_MAP.get(theirs)
     if status is None:
         logger.info("plivo message status ignored", extra={"carrier_status": theirs[:32]})
         return None
-    return CarrierEvent(
-        kind="status",
-        carrier=NAME,
-        event_id=f"{uuid}:{theirs}",
-        at=support.now(),
-        carrier_message_id=uuid,
-        status=status,
-        error_code=params.get("ErrorCode", ""),
+    return support.form_status(
+        NAME, event_id=f"{uuid}:{theirs}", message_id=uuid, status=status, error_code=params.get("ErrorCode", "")
     )
 
 
@@ -288,12 +276,11 @@ def _call_event(params: dict[str, str]) -> CarrierEvent | None:
     if status is None or not request_uuid:
         logger.info("plivo call callback ignored", extra={"carrier_status": theirs[:32]})
         return None
-    return CarrierEvent(
-        kind="status",
-        carrier=NAME,
+    failed = status in {"failed", "undelivered"}
+    return support.form_status(
+        NAME,
         event_id=f"{call}:{theirs}",
-        at=support.now(),
-        carrier_message_id=request_uuid,
+        message_id=request_uuid,
         status=status,
-        error_code=params.get("HangupCause", "") if status in {"failed", "undelivered"} else "",
+        error_code=params.get("HangupCause", "") if failed else "",
     )

@@ -11,8 +11,9 @@ from urllib.parse import parse_qsl, quote, quote_plus
 
 from switchboard import clock, settings
 from switchboard.carriers import http_client
-from switchboard.carriers.base import CarrierRejected, CarrierUnavailable, Outbound, WebhookRequest
+from switchboard.carriers.base import CarrierEvent, CarrierRejected, CarrierUnavailable, Outbound, WebhookRequest
 from switchboard.crypto import secret_store
+from switchboard.observability import logger
 
 # Credentials are read on each use from the secrets cache (≤ 15 min), so a rotated token takes effect without a
 # deploy; tests pass a function returning a dict instead.
@@ -165,3 +166,27 @@ def at_unix(value: object) -> str:
 def now() -> str:
     """The platform's now, RFC 3339: carriers that send no event time get the time we received the event."""
     return clock.rfc3339(clock.now())
+
+
+def form_inbound(carrier: str, *, event_id: str, channel: str, sender: str, to: str, body: str) -> CarrierEvent | None:
+    """An inbound message of a form-encoded callback (Twilio, Plivo); None, logged, unless both numbers are E.164."""
+    from_, ours = to_e164(sender), to_e164(to)
+    if not from_ or not ours:
+        logger.info(f"{carrier} inbound message ignored: numbers are not E.164")
+        return None
+    return CarrierEvent(
+        kind="inbound", carrier=carrier, event_id=event_id, at=now(), channel=channel, from_=from_, to=ours, body=body
+    )
+
+
+def form_status(carrier: str, *, event_id: str, message_id: str, status: str, error_code: str) -> CarrierEvent:
+    """A status change of a form-encoded callback (Twilio, Plivo), which carries no event time: received now."""
+    return CarrierEvent(
+        kind="status",
+        carrier=carrier,
+        event_id=event_id,
+        at=now(),
+        carrier_message_id=message_id,
+        status=status,
+        error_code=error_code,
+    )

@@ -220,34 +220,20 @@ def _message_event(params: dict[str, str]) -> CarrierEvent | None:
     sid = params["MessageSid"]
     theirs = params.get("MessageStatus") or params.get("SmsStatus") or ""
     if theirs in INBOUND_STATUSES:
-        channel = "whatsapp" if params.get("From", "").startswith("whatsapp:") else "sms"
-        sender, ours = support.to_e164(params.get("From", "")), support.to_e164(params.get("To", ""))
-        if not sender or not ours:
-            logger.info("twilio inbound message ignored: numbers are not E.164")
-            return None
-        return CarrierEvent(
-            kind="inbound",
-            carrier=NAME,
+        sender = params.get("From", "")
+        return support.form_inbound(
+            NAME,
             event_id=sid,
-            at=support.now(),
-            channel=channel,
-            from_=sender,
-            to=ours,
+            channel="whatsapp" if sender.startswith("whatsapp:") else "sms",
+            sender=sender,
+            to=params.get("To", ""),
             body=params.get("Body", ""),
         )
     status = MESSAGE_STATUS_MAP.get(theirs)
     if status is None:
         logger.info("twilio message status ignored", extra={"carrier_status": theirs[:32]})
         return None
-    return CarrierEvent(
-        kind="status",
-        carrier=NAME,
-        event_id=f"{sid}:{theirs}",
-        at=support.now(),
-        carrier_message_id=sid,
-        status=status,
-        error_code=params.get("ErrorCode", ""),
-    )
+    return _status(sid, theirs, status, params)
 
 
 def _call_event(params: dict[str, str]) -> CarrierEvent | None:
@@ -256,12 +242,11 @@ def _call_event(params: dict[str, str]) -> CarrierEvent | None:
     if not sid or status is None:
         logger.info("twilio callback ignored", extra={"carrier_status": theirs[:32]})
         return None
-    return CarrierEvent(
-        kind="status",
-        carrier=NAME,
-        event_id=f"{sid}:{theirs}",
-        at=support.now(),
-        carrier_message_id=sid,
-        status=status,
-        error_code=params.get("ErrorCode", ""),
+    return _status(sid, theirs, status, params)
+
+
+def _status(sid: str, theirs: str, status: str, params: dict[str, str]) -> CarrierEvent:
+    """Messages and calls alike: one event per sid and Twilio status, with Twilio's error code."""
+    return support.form_status(
+        NAME, event_id=f"{sid}:{theirs}", message_id=sid, status=status, error_code=params.get("ErrorCode", "")
     )
