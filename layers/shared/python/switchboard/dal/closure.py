@@ -127,46 +127,39 @@ def account_items(table_env: str, table_name: str, account_id: str) -> Iterator[
         yield PartitionItem(table_env, raw)
 
 
+# Closure's two status changes of an account item, (update, condition): both use :pending, :active, :purge and :now
+# (DynamoDB refuses a value that an expression does not use).
+_TO_PENDING = ("SET #status = :pending, purge_after = :purge, deletion_requested_at = :now", "#status = :active")
+_TO_ACTIVE = (
+    "SET #status = :active REMOVE purge_after, deletion_requested_at",
+    "#status = :pending AND purge_after = :purge AND purge_after > :now",
+)
+
+
 def mark_pending(account_id: str, *, now: int, purge_after: int) -> bool:
     """Active → pending_deletion with its purge time, and the `PURGE#DUE` entry, at once; False unless active."""
-    due_entry = {
+    entry = {
         "pk": {"S": DUE_PK},
         "sk": {"S": due_sk(purge_after, account_id)},
         "account_id": {"S": account_id},
         "purge_after": {"N": str(purge_after)},
         "requested_at": {"N": str(now)},
     }
-    return _change_status(
-        account_id,
-        update="SET #status = :pending, purge_after = :purge, deletion_requested_at = :now",
-        condition="#status = :active",
-        purge_after=purge_after,
-        now=now,
-        due={"Put": {"TableName": _accounts(), "Item": due_entry}},
-    )
+    return _change_status(account_id, _TO_PENDING, purge_after, now, {"Put": {"TableName": _accounts(), "Item": entry}})
 
 
 def mark_active(account_id: str, *, purge_after: int, now: int) -> bool:
     """Pending (and not yet due) → active, and its `PURGE#DUE` entry gone, at once; False when that no longer holds."""
-    due_key = {"pk": {"S": DUE_PK}, "sk": {"S": due_sk(purge_after, account_id)}}
-    return _change_status(
-        account_id,
-        update="SET #status = :active REMOVE purge_after, deletion_requested_at",
-        condition="#status = :pending AND purge_after = :purge AND purge_after > :now",
-        purge_after=purge_after,
-        now=now,
-        due={"Delete": {"TableName": _accounts(), "Key": due_key}},
-    )
+    key = {"pk": {"S": DUE_PK}, "sk": {"S": due_sk(purge_after, account_id)}}
+    return _change_status(account_id, _TO_ACTIVE, purge_after, now, {"Delete": {"TableName": _accounts(), "Key": key}})
 
 
 def _change_status(
-    account_id: str, *, update: str, condition: str, purge_after: int, now: int, due: TransactWriteItemTypeDef
+    account_id: str, change: tuple[str, str], purge_after: int, now: int, due: TransactWriteItemTypeDef
 ) -> bool:
-    """The account's status update (on `condition`) and the write of its `PURGE#DUE` entry, in one transaction.
-
-    Both expressions name :pending, :active, :purge and :now (DynamoDB refuses a value an expression does not use).
-    False when the condition no longer holds.
-    """
+    """A status change of the account item and the write of its `PURGE#DUE` entry, in one transaction; False when
+    the change's condition no longer holds."""
+    update, condition = change
     try:
         clients.dynamodb().transact_write_items(
             TransactItems=[
