@@ -44,7 +44,6 @@ from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
     CarrierStatus,
-    CarrierUnavailable,
     Outbound,
     Receipt,
     WebhookRequest,
@@ -232,20 +231,13 @@ class PlivoCarrier(support.HttpCarrier):
         creds = self._credentials()
         auth_id = support.credential(NAME, creds, "auth_id")
         token = support.credential(NAME, creds, "auth_token")
-        response = self._http.get(
-            NAME,
+        return self._fetch_status(
             f"{self._api_url}/v1/Account/{auth_id}/Message/{carrier_message_id}/",
-            headers=urllib3.util.make_headers(basic_auth=f"{auth_id}:{token}"),
+            urllib3.util.make_headers(basic_auth=f"{auth_id}:{token}"),
+            field="message_state",
+            mapping=MESSAGE_STATUS_MAP,
+            error_code=_error_code,
         )
-        if response.status == 404:
-            return None
-        answer = http_client.check(NAME, response, error_code=_error_code, is_rejection=lambda *_: False)
-        theirs = answer.get("message_state") if isinstance(answer, dict) else None
-        ours = MESSAGE_STATUS_MAP.get(theirs) if isinstance(theirs, str) else None
-        if ours is None:
-            raise CarrierUnavailable(f"{NAME} answered an unknown status")
-        code = answer.get("error_code")
-        return CarrierStatus(status=ours, error_code=str(code) if isinstance(code, int | str) and code else "")
 
 
 def _message_event(params: dict[str, str]) -> CarrierEvent | None:

@@ -11,13 +11,22 @@ from urllib.parse import parse_qsl, quote, quote_plus
 
 from switchboard import clock, settings
 from switchboard.carriers import http_client
-from switchboard.carriers.base import CarrierEvent, CarrierRejected, CarrierUnavailable, Outbound, WebhookRequest
+from switchboard.carriers.base import (
+    CarrierEvent,
+    CarrierRejected,
+    CarrierStatus,
+    CarrierUnavailable,
+    Outbound,
+    WebhookRequest,
+)
 from switchboard.crypto import secret_store
 from switchboard.observability import logger
 
 # Credentials are read on each use from the secrets cache (≤ 15 min), so a rotated token takes effect without a
 # deploy; tests pass a function returning a dict instead.
 CredentialSource = Callable[[], Mapping[str, Any]]
+# A carrier's error code in its error answer's JSON ("" when it has none).
+ErrorCode = Callable[[Any], str]
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
@@ -47,6 +56,22 @@ class HttpCarrier:
         self._credentials = credentials or from_secret(self.CREDENTIALS_ENV)
         self._api_url = (api_url or self.API_URL).rstrip("/")
         self._http = http or http_client.HttpClient()
+
+    def _fetch_status(
+        self, url: str, headers: Mapping[str, str], *, field: str, mapping: Mapping[str, str], error_code: ErrorCode
+    ) -> CarrierStatus | None:
+        """GET a message's (or call's) resource at the carrier's status API and map its `field` onto our statuses,
+        with its `error_code`; None when the carrier knows no such resource (404)."""
+        response = self._http.get(self.NAME, url, headers=headers)
+        if response.status == 404:
+            return None
+        answer = http_client.check(self.NAME, response, error_code=error_code, is_rejection=lambda *_: False)
+        theirs = answer.get(field) if isinstance(answer, dict) else None
+        ours = mapping.get(theirs) if isinstance(theirs, str) else None
+        if ours is None:
+            raise CarrierUnavailable(f"{self.NAME} answered an unknown status")
+        code = answer.get("error_code")
+        return CarrierStatus(status=ours, error_code=str(code) if isinstance(code, int | str) and code else "")
 
     def _credentials_for(self, msg: Outbound) -> Mapping[str, Any]:
         """The credentials to submit `msg` with; CarrierUnavailable for a channel this carrier does not carry."""

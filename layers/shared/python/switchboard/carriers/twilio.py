@@ -37,7 +37,6 @@ from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
     CarrierStatus,
-    CarrierUnavailable,
     Outbound,
     Receipt,
     WebhookRequest,
@@ -200,20 +199,14 @@ class TwilioCarrier(support.HttpCarrier):
         resource, mapping = ("Calls", CALL_STATUS_MAP) if channel == "voice" else ("Messages", MESSAGE_STATUS_MAP)
         if not _SID.fullmatch(carrier_message_id):
             return None  # not an id Twilio issues: never put into a URL path
-        response = self._http.get(
-            NAME,
+        # A 404 is 20404, no such resource (our credentials failing answer 401: retried).
+        return self._fetch_status(
             f"{self._api_url}/2010-04-01/Accounts/{sid}/{resource}/{carrier_message_id}.json",
-            headers=urllib3.util.make_headers(basic_auth=f"{sid}:{token}"),
+            urllib3.util.make_headers(basic_auth=f"{sid}:{token}"),
+            field="status",
+            mapping=mapping,
+            error_code=_error_code,
         )
-        if response.status == 404:  # 20404: no such resource (our credentials failing answer 401: retried)
-            return None
-        answer = http_client.check(NAME, response, error_code=_error_code, is_rejection=lambda *_: False)
-        theirs = answer.get("status") if isinstance(answer, dict) else None
-        ours = mapping.get(theirs) if isinstance(theirs, str) else None
-        if ours is None:
-            raise CarrierUnavailable(f"{NAME} answered an unknown status")
-        code = answer.get("error_code")
-        return CarrierStatus(status=ours, error_code=str(code) if isinstance(code, int | str) and code else "")
 
 
 def _message_event(params: dict[str, str]) -> CarrierEvent | None:
