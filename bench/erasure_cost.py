@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchboard.dal.keys import account_pk
+from tests.lambda_context import Context
 
 SIZES = (3_000, 30_000)
 RUNS = 3
@@ -140,18 +141,8 @@ def _event(account_id: str, method: str, path: str, body: str | None = None) -> 
     }
 
 
-class _Context:
-    function_name = "recipients_api"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:recipients_api"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
 def _call(handler: Any, account_id: str, method: str, path: str, body: str | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = handler(_event(account_id, method, path, body), _Context())
+    result: dict[str, Any] = handler(_event(account_id, method, path, body), Context())
     return result
 
 

@@ -17,19 +17,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.lambda_context import Context
+
 DURATION_S = 30.0
 EVERY_S = 0.5
 SLOW_PER_TICK = 3
 DRIP_EVERY_S = 2.0
-
-
-class Context:
-    """The parts of LambdaContext that Powertools reads."""
-
-    function_name = "callback_worker"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:callback_worker"
-    aws_request_id = "bench"
 
 
 def drip_server(stop: threading.Event) -> tuple[str, list[float]]:

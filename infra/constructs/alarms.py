@@ -11,6 +11,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.constructs.queues import encrypted_queue
+
 
 class AlarmTopic(Construct):
     """SNS topic every alarm notifies; the e-mail subscription has its own encrypted DLQ."""
@@ -18,14 +20,7 @@ class AlarmTopic(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, email: str, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "Topic", display_name="Switchboard alarms", master_key=key, enforce_ssl=True)
-        self.delivery_dlq = sqs.Queue(
-            self,
-            "DeliveryDlq",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
+        self.delivery_dlq = encrypted_queue(self, "DeliveryDlq", key=key, retention_period=Duration.days(14))
         self.topic.add_subscription(subscriptions.EmailSubscription(email, dead_letter_queue=self.delivery_dlq))
         self.action = actions.SnsAction(self.topic)
         # Visible on the console and to the next successful delivery: on-call mail bounced or was refused.

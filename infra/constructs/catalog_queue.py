@@ -9,6 +9,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.alarms import alarm_on_any_message
+from infra.constructs.queues import encrypted_queue
 from switchboard import catalog
 
 
@@ -26,23 +27,19 @@ class CatalogQueue(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dlq = sqs.Queue(
+        self.dlq = encrypted_queue(
             self,
             "Dlq",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
+            key=key,
             data_key_reuse=Duration.minutes(5),
-            enforce_ssl=True,
             retention_period=Duration.days(spec.dlq_retention_days),
             removal_policy=removal_policy,
         )
-        self.queue = sqs.Queue(
+        self.queue = encrypted_queue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
+            key=key,
             data_key_reuse=Duration.minutes(5),
-            enforce_ssl=True,
             visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
             retention_period=Duration.days(spec.retention_days),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=spec.max_receive_count),

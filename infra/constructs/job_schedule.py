@@ -8,11 +8,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs import grants
 from infra.constructs.alarms import alarm_on_any_message
+from infra.constructs.queues import encrypted_queue
 from switchboard import catalog
 
 RETRY_ATTEMPTS = 2
@@ -33,14 +33,7 @@ class JobSchedule(Construct):
         alarm_action: actions.SnsAction,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dlq = sqs.Queue(
-            self,
-            "Dlq",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
+        self.dlq = encrypted_queue(self, "Dlq", key=key, retention_period=Duration.days(14))
         self.rule = events.Rule(
             self,
             "Rule",

@@ -17,18 +17,7 @@ from local import lambdas, provision
 from switchboard import catalog, clock, settings
 from switchboard.crypto import envelope
 from switchboard.dal import clients
-
-
-class Context:
-    """The parts of LambdaContext that Powertools reads."""
-
-    function_name = "test-function"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test-function"
-    aws_request_id = "test-request"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+from tests.lambda_context import Context
 
 
 @pytest.fixture(autouse=True)

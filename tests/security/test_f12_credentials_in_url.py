@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from switchboard import api, auth, catalog
 from switchboard.dal.messaging_table import encode_cursor
 from switchboard.logic import authorizer
+from tests.lambda_context import Context
 
 # Routes of a test app declare their policy like the catalog's (an undeclared handler is refused).
 app = api.build_resolver(
@@ -29,13 +30,6 @@ ran: list[str] = []
 def list_things() -> dict[str, list[str]]:
     ran.append("list")
     return {"data": []}
-
-
-class Context:
-    function_name = "test"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test"
-    aws_request_id = "req"
 
 
 def _token_chars(size: int) -> str:

@@ -23,10 +23,11 @@ from switchboard import urls, webhook_client
 from switchboard.crypto import envelope
 from switchboard.webhook_client import TargetRefused, check_addresses, parse_target
 from tests.integration.conftest import Context, _handlers_run_as_deployed, aws, rest_event
+from tests.webhook_dns import PUBLIC_IP as PUBLIC_V4
+from tests.webhook_dns import dns
 
-__all__ = ["_handlers_run_as_deployed", "aws"]  # fixtures this module's handler tests use
+__all__ = ["_handlers_run_as_deployed", "aws", "dns"]  # fixtures this module's tests use
 
-PUBLIC_V4 = "93.184.215.14"
 PUBLIC_V6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
 
 # Every block of https://www.iana.org/assignments/iana-ipv4-special-registry and -ipv6-special-registry, plus
@@ -100,20 +101,6 @@ SPECIAL = [address for block in IPV4_BLOCKS + IPV6_BLOCKS for address in _sample
 
 def _url(address: str) -> str:
     return f"https://[{address}]/hook" if ":" in address else f"https://{address}/hook"
-
-
-@pytest.fixture
-def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
-    """A fake resolver (name -> addresses): the delivery's one DNS lookup."""
-    answers: dict[str, list[str]] = {"hooks.example.com": [PUBLIC_V4]}
-
-    def resolve(host: str, port: int) -> list[str]:
-        if host not in answers:
-            raise OSError("no such host")
-        return answers[host]
-
-    monkeypatch.setattr(webhook_client, "resolve", resolve)
-    return answers
 
 
 @pytest.mark.parametrize("address", SPECIAL)

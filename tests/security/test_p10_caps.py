@@ -8,6 +8,7 @@ which would make the fixture slow); the 10-endpoint cap is raced as it is.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import itertools
 import threading
@@ -23,6 +24,7 @@ from switchboard import clock
 from switchboard.auth import Principal
 from switchboard.dal import api_keys as keys_dal
 from switchboard.dal import caps as caps_dal
+from switchboard.dal import cursors
 from switchboard.logic import api_keys, caps, members, templates, webhooks
 from switchboard.models.account import InviteIn
 from switchboard.models.api_keys import ApiKeyIn
@@ -244,6 +246,13 @@ def test_every_list_pages(owner: Owner, path: str) -> None:
     assert (garbled.status, garbled.body["code"]) == (422, "validation_failed")
     forged = call("GET", path, token=owner.token, query={"cursor": "JSUl"})  # base64url of "%%%"
     assert (forged.status, forged.body["code"]) == (400, "invalid_cursor")
+    # base64url of "after:<id>", the form these lists issued before they used the one cursor codec: a clean 400.
+    issued_before = base64.urlsafe_b64encode(f"after:{seen[0]}".encode()).decode().rstrip("=")
+    outdated = call("GET", path, token=owner.token, query={"cursor": issued_before})
+    assert (outdated.status, outdated.body["code"]) == (400, "invalid_cursor")
+    for other in ({"after": "NOT_AN_ID"}, {"seq": "1"}, {"after": seen[0], "seq": "1"}):
+        wrong = call("GET", path, token=owner.token, query={"cursor": cursors.encode(other)})
+        assert (wrong.status, wrong.body["code"]) == (400, "invalid_cursor"), other
 
 
 def test_sessions_page_newest_first(owner: Owner) -> None:

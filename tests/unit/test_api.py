@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard import api, catalog
 from switchboard.models.errors import Conflict, RateLimited
+from tests.lambda_context import Context
 
 SECURITY = {"Strict-Transport-Security", "X-Content-Type-Options", "Cache-Control", "Content-Security-Policy"}
 
@@ -48,13 +49,6 @@ def limited() -> None:
 @app.get("/v1/boom")
 def boom() -> None:
     raise RuntimeError("secret arn:aws:dynamodb:eu-west-1:123:table/x at /var/task/handler.py")
-
-
-class Context:
-    function_name = "test"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test"
-    aws_request_id = "req"
 
 
 def call(

@@ -7,6 +7,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from switchboard import api, catalog
+from tests.lambda_context import Context
 
 ran: list[str] = []
 
@@ -35,13 +36,6 @@ def create_thing(thing: Thing) -> dict[str, str]:
 def list_things() -> dict[str, list[str]]:
     ran.append("list")
     return {"data": []}
-
-
-class Context:
-    function_name = "test"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test"
-    aws_request_id = "req"
 
 
 def _event(

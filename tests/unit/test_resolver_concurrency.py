@@ -13,22 +13,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from switchboard import api, catalog
+from tests.lambda_context import Context
 
 ROUTES = (
     catalog.Route("GET", "/v1/slow", catalog.Auth.PUBLIC, "Waits for the other request", permission=None),
     catalog.Route("GET", "/v1/fast/{item}", catalog.Auth.PUBLIC, "Ends while the slow one runs", permission=None),
 )
-
-
-class Context:
-    function_name = "test"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test"
-    aws_request_id = "req"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
 
 
 def _event(path: str, resource: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:

@@ -23,20 +23,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from switchboard import api, auth, catalog, clock
 from switchboard.logic import audit, idempotency, ratelimit
 from switchboard.models.permissions import SESSION_ONLY, Permission, Role, allows
+from tests.lambda_context import Context
 
 ROUTES = [route for route, _ in catalog.routes()]
 _PARAM = re.compile(r"\{([^}]+)\}")
-
-
-class Context:
-    function_name = "test"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test"
-    aws_request_id = "req"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
 
 
 @dataclass

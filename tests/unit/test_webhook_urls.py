@@ -4,26 +4,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from switchboard import settings, webhook_client
+from switchboard import settings
 from switchboard.logic import webhooks
 from switchboard.models.errors import ValidationFailed
 from switchboard.webhook_client import TargetRefused, check_addresses, parse_target
+from tests.webhook_dns import PUBLIC_IP, dns
 
-PUBLIC_IP = "93.184.215.14"
-
-
-@pytest.fixture
-def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
-    """A fake resolver: hostname -> addresses (an unknown name does not resolve)."""
-    answers: dict[str, list[str]] = {"hooks.example.com": [PUBLIC_IP]}
-
-    def resolve(host: str, port: int) -> list[str]:
-        if host not in answers:
-            raise OSError("no such host")
-        return answers[host]
-
-    monkeypatch.setattr(webhook_client, "resolve", resolve)
-    return answers
+__all__ = ["dns"]  # the fixture this module's tests use
 
 
 @pytest.fixture

@@ -51,6 +51,9 @@ def test_audit_events_newest_first_with_pagination(identity: dict[str, str]) -> 
     assert rest["next_cursor"] is None
     bad = call("GET", "/v1/audit-events", token=owner, query={"cursor": "bm9wZQ"})
     assert (bad.status, bad.body["code"]) == (400, "invalid_cursor")
+    # "evt:1", the form this list issued before it used the one cursor codec: a clean 400, never a 500.
+    outdated = call("GET", "/v1/audit-events", token=owner, query={"cursor": "ZXZ0OjE"})
+    assert (outdated.status, outdated.body["code"]) == (400, "invalid_cursor")
     assert call("GET", "/v1/audit-events", token=owner, query={"limit": "0"}).status == 422
     assert call("GET", "/v1/audit-events", token=owner, query={"limit": "101"}).status == 422
 

@@ -44,7 +44,6 @@ from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
     CarrierStatus,
-    CarrierUnavailable,
     Outbound,
     Receipt,
     WebhookRequest,
@@ -232,51 +231,32 @@ class PlivoCarrier(support.HttpCarrier):
         creds = self._credentials()
         auth_id = support.credential(NAME, creds, "auth_id")
         token = support.credential(NAME, creds, "auth_token")
-        response = self._http.get(
-            NAME,
+        return self._fetch_status(
             f"{self._api_url}/v1/Account/{auth_id}/Message/{carrier_message_id}/",
-            headers=urllib3.util.make_headers(basic_auth=f"{auth_id}:{token}"),
+            urllib3.util.make_headers(basic_auth=f"{auth_id}:{token}"),
+            field="message_state",
+            mapping=MESSAGE_STATUS_MAP,
+            error_code=_error_code,
         )
-        if response.status == 404:
-            return None
-        answer = http_client.check(NAME, response, error_code=_error_code, is_rejection=lambda *_: False)
-        theirs = answer.get("message_state") if isinstance(answer, dict) else None
-        ours = MESSAGE_STATUS_MAP.get(theirs) if isinstance(theirs, str) else None
-        if ours is None:
-            raise CarrierUnavailable(f"{NAME} answered an unknown status")
-        code = answer.get("error_code")
-        return CarrierStatus(status=ours, error_code=str(code) if isinstance(code, int | str) and code else "")
 
 
 def _message_event(params: dict[str, str]) -> CarrierEvent | None:
     uuid, theirs = params["MessageUUID"], params.get("Status", "")
     if not theirs:  # inbound messages carry no Status
-        sender, ours = support.to_e164(params.get("From", "")), support.to_e164(params.get("To", ""))
-        if not sender or not ours:
-            logger.info("plivo inbound message ignored: numbers are not E.164")
-            return None
-        return CarrierEvent(
-            kind="inbound",
-            carrier=NAME,
+        return support.form_inbound(
+            NAME,
             event_id=uuid,
-            at=support.now(),
             channel="sms",
-            from_=sender,
-            to=ours,
+            sender=params.get("From", ""),
+            to=params.get("To", ""),
             body=params.get("Text", ""),
         )
     status = MESSAGE_STATUS_MAP.get(theirs)
     if status is None:
         logger.info("plivo message status ignored", extra={"carrier_status": theirs[:32]})
         return None
-    return CarrierEvent(
-        kind="status",
-        carrier=NAME,
-        event_id=f"{uuid}:{theirs}",
-        at=support.now(),
-        carrier_message_id=uuid,
-        status=status,
-        error_code=params.get("ErrorCode", ""),
+    return support.form_status(
+        NAME, event_id=f"{uuid}:{theirs}", message_id=uuid, status=status, error_code=params.get("ErrorCode", "")
     )
 
 
@@ -288,12 +268,11 @@ def _call_event(params: dict[str, str]) -> CarrierEvent | None:
     if status is None or not request_uuid:
         logger.info("plivo call callback ignored", extra={"carrier_status": theirs[:32]})
         return None
-    return CarrierEvent(
-        kind="status",
-        carrier=NAME,
+    failed = status in {"failed", "undelivered"}
+    return support.form_status(
+        NAME,
         event_id=f"{call}:{theirs}",
-        at=support.now(),
-        carrier_message_id=request_uuid,
+        message_id=request_uuid,
         status=status,
-        error_code=params.get("HangupCause", "") if status in {"failed", "undelivered"} else "",
+        error_code=params.get("HangupCause", "") if failed else "",
     )

@@ -11,12 +11,22 @@ from urllib.parse import parse_qsl, quote, quote_plus
 
 from switchboard import clock, settings
 from switchboard.carriers import http_client
-from switchboard.carriers.base import CarrierRejected, CarrierUnavailable, Outbound, WebhookRequest
+from switchboard.carriers.base import (
+    CarrierEvent,
+    CarrierRejected,
+    CarrierStatus,
+    CarrierUnavailable,
+    Outbound,
+    WebhookRequest,
+)
 from switchboard.crypto import secret_store
+from switchboard.observability import logger
 
 # Credentials are read on each use from the secrets cache (≤ 15 min), so a rotated token takes effect without a
 # deploy; tests pass a function returning a dict instead.
 CredentialSource = Callable[[], Mapping[str, Any]]
+# A carrier's error code in its error answer's JSON ("" when it has none).
+ErrorCode = Callable[[Any], str]
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
@@ -46,6 +56,22 @@ class HttpCarrier:
         self._credentials = credentials or from_secret(self.CREDENTIALS_ENV)
         self._api_url = (api_url or self.API_URL).rstrip("/")
         self._http = http or http_client.HttpClient()
+
+    def _fetch_status(
+        self, url: str, headers: Mapping[str, str], *, field: str, mapping: Mapping[str, str], error_code: ErrorCode
+    ) -> CarrierStatus | None:
+        """GET a message's (or call's) resource at the carrier's status API and map its `field` onto our statuses,
+        with its `error_code`; None when the carrier knows no such resource (404)."""
+        response = self._http.get(self.NAME, url, headers=headers)
+        if response.status == 404:
+            return None
+        answer = http_client.check(self.NAME, response, error_code=error_code, is_rejection=lambda *_: False)
+        theirs = answer.get(field) if isinstance(answer, dict) else None
+        ours = mapping.get(theirs) if isinstance(theirs, str) else None
+        if ours is None:
+            raise CarrierUnavailable(f"{self.NAME} answered an unknown status")
+        code = answer.get("error_code")
+        return CarrierStatus(status=ours, error_code=str(code) if isinstance(code, int | str) and code else "")
 
     def _credentials_for(self, msg: Outbound) -> Mapping[str, Any]:
         """The credentials to submit `msg` with; CarrierUnavailable for a channel this carrier does not carry."""
@@ -165,3 +191,27 @@ def at_unix(value: object) -> str:
 def now() -> str:
     """The platform's now, RFC 3339: carriers that send no event time get the time we received the event."""
     return clock.rfc3339(clock.now())
+
+
+def form_inbound(carrier: str, *, event_id: str, channel: str, sender: str, to: str, body: str) -> CarrierEvent | None:
+    """An inbound message of a form-encoded callback (Twilio, Plivo); None, logged, unless both numbers are E.164."""
+    from_, ours = to_e164(sender), to_e164(to)
+    if not from_ or not ours:
+        logger.info(f"{carrier} inbound message ignored: numbers are not E.164")
+        return None
+    return CarrierEvent(
+        kind="inbound", carrier=carrier, event_id=event_id, at=now(), channel=channel, from_=from_, to=ours, body=body
+    )
+
+
+def form_status(carrier: str, *, event_id: str, message_id: str, status: str, error_code: str) -> CarrierEvent:
+    """A status change of a form-encoded callback (Twilio, Plivo), which carries no event time: received now."""
+    return CarrierEvent(
+        kind="status",
+        carrier=carrier,
+        event_id=event_id,
+        at=now(),
+        carrier_message_id=message_id,
+        status=status,
+        error_code=error_code,
+    )

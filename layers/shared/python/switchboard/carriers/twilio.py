@@ -37,7 +37,6 @@ from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
     CarrierStatus,
-    CarrierUnavailable,
     Outbound,
     Receipt,
     WebhookRequest,
@@ -200,54 +199,34 @@ class TwilioCarrier(support.HttpCarrier):
         resource, mapping = ("Calls", CALL_STATUS_MAP) if channel == "voice" else ("Messages", MESSAGE_STATUS_MAP)
         if not _SID.fullmatch(carrier_message_id):
             return None  # not an id Twilio issues: never put into a URL path
-        response = self._http.get(
-            NAME,
+        # A 404 is 20404, no such resource (our credentials failing answer 401: retried).
+        return self._fetch_status(
             f"{self._api_url}/2010-04-01/Accounts/{sid}/{resource}/{carrier_message_id}.json",
-            headers=urllib3.util.make_headers(basic_auth=f"{sid}:{token}"),
+            urllib3.util.make_headers(basic_auth=f"{sid}:{token}"),
+            field="status",
+            mapping=mapping,
+            error_code=_error_code,
         )
-        if response.status == 404:  # 20404: no such resource (our credentials failing answer 401: retried)
-            return None
-        answer = http_client.check(NAME, response, error_code=_error_code, is_rejection=lambda *_: False)
-        theirs = answer.get("status") if isinstance(answer, dict) else None
-        ours = mapping.get(theirs) if isinstance(theirs, str) else None
-        if ours is None:
-            raise CarrierUnavailable(f"{NAME} answered an unknown status")
-        code = answer.get("error_code")
-        return CarrierStatus(status=ours, error_code=str(code) if isinstance(code, int | str) and code else "")
 
 
 def _message_event(params: dict[str, str]) -> CarrierEvent | None:
     sid = params["MessageSid"]
     theirs = params.get("MessageStatus") or params.get("SmsStatus") or ""
     if theirs in INBOUND_STATUSES:
-        channel = "whatsapp" if params.get("From", "").startswith("whatsapp:") else "sms"
-        sender, ours = support.to_e164(params.get("From", "")), support.to_e164(params.get("To", ""))
-        if not sender or not ours:
-            logger.info("twilio inbound message ignored: numbers are not E.164")
-            return None
-        return CarrierEvent(
-            kind="inbound",
-            carrier=NAME,
+        sender = params.get("From", "")
+        return support.form_inbound(
+            NAME,
             event_id=sid,
-            at=support.now(),
-            channel=channel,
-            from_=sender,
-            to=ours,
+            channel="whatsapp" if sender.startswith("whatsapp:") else "sms",
+            sender=sender,
+            to=params.get("To", ""),
             body=params.get("Body", ""),
         )
     status = MESSAGE_STATUS_MAP.get(theirs)
     if status is None:
         logger.info("twilio message status ignored", extra={"carrier_status": theirs[:32]})
         return None
-    return CarrierEvent(
-        kind="status",
-        carrier=NAME,
-        event_id=f"{sid}:{theirs}",
-        at=support.now(),
-        carrier_message_id=sid,
-        status=status,
-        error_code=params.get("ErrorCode", ""),
-    )
+    return _status(sid, theirs, status, params)
 
 
 def _call_event(params: dict[str, str]) -> CarrierEvent | None:
@@ -256,12 +235,11 @@ def _call_event(params: dict[str, str]) -> CarrierEvent | None:
     if not sid or status is None:
         logger.info("twilio callback ignored", extra={"carrier_status": theirs[:32]})
         return None
-    return CarrierEvent(
-        kind="status",
-        carrier=NAME,
-        event_id=f"{sid}:{theirs}",
-        at=support.now(),
-        carrier_message_id=sid,
-        status=status,
-        error_code=params.get("ErrorCode", ""),
+    return _status(sid, theirs, status, params)
+
+
+def _status(sid: str, theirs: str, status: str, params: dict[str, str]) -> CarrierEvent:
+    """Messages and calls alike: one event per sid and Twilio status, with Twilio's error code."""
+    return support.form_status(
+        NAME, event_id=f"{sid}:{theirs}", message_id=sid, status=status, error_code=params.get("ErrorCode", "")
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -26,6 +26,9 @@ from switchboard.dal.recipients import tombstone_sk
 from switchboard.dal.sessions import token_pk
 from switchboard.dal.throttle import SK as THROTTLE_SK
 from switchboard.dal.throttle import email_key as throttle_email_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 ACCOUNTS_ENV = "ACCOUNTS_TABLE"
 SESSIONS_ENV = "SESSIONS_TABLE"
@@ -124,51 +127,39 @@ def account_items(table_env: str, table_name: str, account_id: str) -> Iterator[
         yield PartitionItem(table_env, raw)
 
 
+# Closure's two status changes of an account item, (update, condition): both use :pending, :active, :purge and :now
+# (DynamoDB refuses a value that an expression does not use).
+_TO_PENDING = ("SET #status = :pending, purge_after = :purge, deletion_requested_at = :now", "#status = :active")
+_TO_ACTIVE = (
+    "SET #status = :active REMOVE purge_after, deletion_requested_at",
+    "#status = :pending AND purge_after = :purge AND purge_after > :now",
+)
+
+
 def mark_pending(account_id: str, *, now: int, purge_after: int) -> bool:
     """Active → pending_deletion with its purge time, and the `PURGE#DUE` entry, at once; False unless active."""
-    try:
-        clients.dynamodb().transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": _accounts(),
-                        "Key": {"pk": {"S": account_pk(account_id)}, "sk": {"S": ACCOUNT_SK}},
-                        "UpdateExpression": (
-                            "SET #status = :pending, purge_after = :purge, deletion_requested_at = :now"
-                        ),
-                        "ConditionExpression": "#status = :active",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": {
-                            ":pending": {"S": PENDING},
-                            ":active": {"S": ACTIVE},
-                            ":purge": {"N": str(purge_after)},
-                            ":now": {"N": str(now)},
-                        },
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": _accounts(),
-                        "Item": {
-                            "pk": {"S": DUE_PK},
-                            "sk": {"S": due_sk(purge_after, account_id)},
-                            "account_id": {"S": account_id},
-                            "purge_after": {"N": str(purge_after)},
-                            "requested_at": {"N": str(now)},
-                        },
-                    }
-                },
-            ]
-        )
-    except ClientError as error:
-        if clients.conditional_failed(error):
-            return False
-        raise
-    return True
+    entry = {
+        "pk": {"S": DUE_PK},
+        "sk": {"S": due_sk(purge_after, account_id)},
+        "account_id": {"S": account_id},
+        "purge_after": {"N": str(purge_after)},
+        "requested_at": {"N": str(now)},
+    }
+    return _change_status(account_id, _TO_PENDING, purge_after, now, {"Put": {"TableName": _accounts(), "Item": entry}})
 
 
 def mark_active(account_id: str, *, purge_after: int, now: int) -> bool:
     """Pending (and not yet due) → active, and its `PURGE#DUE` entry gone, at once; False when that no longer holds."""
+    key = {"pk": {"S": DUE_PK}, "sk": {"S": due_sk(purge_after, account_id)}}
+    return _change_status(account_id, _TO_ACTIVE, purge_after, now, {"Delete": {"TableName": _accounts(), "Key": key}})
+
+
+def _change_status(
+    account_id: str, change: tuple[str, str], purge_after: int, now: int, due: TransactWriteItemTypeDef
+) -> bool:
+    """A status change of the account item and the write of its `PURGE#DUE` entry, in one transaction; False when
+    the change's condition no longer holds."""
+    update, condition = change
     try:
         clients.dynamodb().transact_write_items(
             TransactItems=[
@@ -176,8 +167,8 @@ def mark_active(account_id: str, *, purge_after: int, now: int) -> bool:
                     "Update": {
                         "TableName": _accounts(),
                         "Key": {"pk": {"S": account_pk(account_id)}, "sk": {"S": ACCOUNT_SK}},
-                        "UpdateExpression": "SET #status = :active REMOVE purge_after, deletion_requested_at",
-                        "ConditionExpression": "#status = :pending AND purge_after = :purge AND purge_after > :now",
+                        "UpdateExpression": update,
+                        "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": {
                             ":pending": {"S": PENDING},
@@ -187,12 +178,7 @@ def mark_active(account_id: str, *, purge_after: int, now: int) -> bool:
                         },
                     }
                 },
-                {
-                    "Delete": {
-                        "TableName": _accounts(),
-                        "Key": {"pk": {"S": DUE_PK}, "sk": {"S": due_sk(purge_after, account_id)}},
-                    }
-                },
+                due,
             ]
         )
     except ClientError as error:

@@ -82,61 +82,54 @@ def claim(
 
     A record past `expires_at`, or a lock whose holder ran out of time (the function was killed), is taken over.
     """
-    pk, sk = key
-    try:
-        clients.dynamodb().put_item(
-            TableName=_table(),
-            Item=IdempotencyItem(
-                pk,
-                sk,
-                status=IN_PROGRESS,
-                fingerprint=fingerprint,
-                lock_token=token,
-                lock_until_ms=lock_until_ms,
-                expires_at=expires_at,
-            ).to_item(),
-            ConditionExpression="attribute_not_exists(pk) OR expires_at < :now_s"
-            " OR (#status = :in_progress AND lock_until_ms < :now_ms)",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":now_s": {"N": str(now_ms // 1000)},
-                ":now_ms": {"N": str(now_ms)},
-                ":in_progress": {"S": IN_PROGRESS},
-            },
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as error:
-        if not clients.conditional_failed(error):
-            raise
-        return _record(cast(dict[str, Any], error.response).get("Item") or {})
-    return None
+    held = _put_if(
+        IdempotencyItem(
+            *key,
+            status=IN_PROGRESS,
+            fingerprint=fingerprint,
+            lock_token=token,
+            lock_until_ms=lock_until_ms,
+            expires_at=expires_at,
+        ),
+        ConditionExpression="attribute_not_exists(pk) OR expires_at < :now_s"
+        " OR (#status = :in_progress AND lock_until_ms < :now_ms)",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={
+            ":now_s": {"N": str(now_ms // 1000)},
+            ":now_ms": {"N": str(now_ms)},
+            ":in_progress": {"S": IN_PROGRESS},
+        },
+    )
+    return None if held is None else _record(held)
 
 
 def complete(
     key: tuple[str, str], *, fingerprint: str, token: str, status_code: int, response: str, expires_at: int
 ) -> bool:
     """Store the sealed response, if this request still holds the key (False when another took it over)."""
-    pk, sk = key
+    item = IdempotencyItem(
+        *key,
+        status=COMPLETED,
+        fingerprint=fingerprint,
+        status_code=status_code,
+        response=response,
+        expires_at=expires_at,
+    )
+    held = _put_if(item, ConditionExpression="lock_token = :token", ExpressionAttributeValues={":token": {"S": token}})
+    return held is None
+
+
+def _put_if(item: IdempotencyItem, **condition: Any) -> dict[str, Any] | None:
+    """Put `item` if `condition` holds: None when it is written, else the item that stays (one PutItem)."""
     try:
         clients.dynamodb().put_item(
-            TableName=_table(),
-            Item=IdempotencyItem(
-                pk,
-                sk,
-                status=COMPLETED,
-                fingerprint=fingerprint,
-                status_code=status_code,
-                response=response,
-                expires_at=expires_at,
-            ).to_item(),
-            ConditionExpression="lock_token = :token",
-            ExpressionAttributeValues={":token": {"S": token}},
+            TableName=_table(), Item=item.to_item(), ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition
         )
     except ClientError as error:
         if not clients.conditional_failed(error):
             raise
-        return False
-    return True
+        return cast(dict[str, Any], error.response).get("Item") or {}
+    return None
 
 
 def release(key: tuple[str, str], *, token: str) -> bool:

@@ -17,20 +17,17 @@ Tamper evidence (R55), against anyone who can write the Audit table:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack
 
 from switchboard import clock, ids, settings
 from switchboard.crypto import macs
-from switchboard.dal import anchors, denials
+from switchboard.dal import anchors, cursors, denials
 from switchboard.dal import audit as store
 from switchboard.models import paging
-from switchboard.models.errors import BadRequest
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics
 
@@ -82,48 +79,42 @@ def _retention_s() -> int:
     return settings.get().audit_retention_days * DAY_S
 
 
-def new_event(
-    *,
-    account_id: str,
-    type: str,  # the field name API.md uses
-    outcome: Outcome,
-    actor: str,
-    meta: RequestMeta | None = None,
-    target: dict[str, str] | None = None,
-    data: dict[str, Scalar] | None = None,
-) -> AuditEvent:
+class EventFields(TypedDict):
+    """What an audited action states: the keyword arguments of `record` and `new_event`."""
+
+    account_id: str
+    type: str  # the field name API.md uses
+    outcome: Outcome
+    actor: str
+    meta: NotRequired[RequestMeta | None]
+    target: NotRequired[dict[str, str] | None]
+    data: NotRequired[dict[str, Scalar] | None]
+
+
+def new_event(**fields: Unpack[EventFields]) -> AuditEvent:
     """An audit event as `record` appends it (a new id, now, the request's address, agent and id), not yet stored."""
     from switchboard.models.audit import AuditEvent  # noqa: PLC0415 - pydantic: not in the authorizer's import
 
+    meta = fields.get("meta")
     return AuditEvent(
         id=ids.new_id("evt"),
-        account_id=account_id,
-        type=type,
-        outcome=outcome,
-        actor=actor,
+        account_id=fields["account_id"],
+        type=fields["type"],
+        outcome=fields["outcome"],
+        actor=fields["actor"],
         at=clock.rfc3339(clock.now()),
         source_ip=meta.source_ip if meta else "",
         user_agent=meta.user_agent if meta else "",
         request_id=meta.request_id if meta else "",
-        target=target or {},
-        data=data or {},
+        target=fields.get("target") or {},
+        data=fields.get("data") or {},
     )
 
 
-def record(
-    *,
-    account_id: str,
-    type: str,  # the field name API.md uses
-    outcome: Outcome,
-    actor: str,
-    meta: RequestMeta | None = None,
-    target: dict[str, str] | None = None,
-    data: dict[str, Scalar] | None = None,
-) -> AuditEvent:
+def record(**stated: Unpack[EventFields]) -> AuditEvent:
     """Append one event to `account_id`'s keyed chain, log it, and return it (log only without an account)."""
-    event = new_event(
-        account_id=account_id, type=type, outcome=outcome, actor=actor, meta=meta, target=target, data=data
-    )
+    event = new_event(**stated)
+    account_id = stated["account_id"]
     fields = event.model_dump()
     if not account_id:
         # No tenant (e.g. a failed login for an unknown e-mail): there is no trail to chain into, the log keeps it.
@@ -179,17 +170,16 @@ def record_denied(
 
 
 def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"evt:{seq}".encode()).decode().rstrip("=")
+    return cursors.encode({"seq": str(seq)})
 
 
 def _decode_cursor(cursor: str) -> int:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raw = ""
-    prefix, _, number = raw.partition(":")
-    if prefix != "evt" or not (number.isascii() and number.isdigit()) or len(number) > 18 or int(number) < 1:
-        raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
+        number = cursors.decode(cursor, keys={"seq"})["seq"]
+    except cursors.InvalidCursor:
+        raise paging.bad_cursor() from None
+    if not (number.isascii() and number.isdigit()) or len(number) > 18 or int(number) < 1:
+        raise paging.bad_cursor()
     return int(number)
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import MappingProxyType
 from typing import TypeVar
 
+from switchboard.dal import cursors
 from switchboard.models import paging
-from switchboard.models.errors import BadRequest, Conflict, ValidationFailed
+from switchboard.models.errors import Conflict, ValidationFailed
 
 _T = TypeVar("_T")
 
@@ -78,28 +77,21 @@ def capped(kind: str) -> Iterator[None]:
 
 # --- Pages over short, capped lists (read whole, then cut: every list here is bounded by a cap) ---------------
 
-_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _KEY = re.compile(r"[a-z0-9_]{1,100}")  # what page keys are: ids, with a one-digit kind prefix for members
 
 
-_CURSOR_PREFIX = "after:"  # a cursor names the last key of its page; the prefix tells ours from any other text
-
-
 def _encode(key: str) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{key}".encode()).decode().rstrip("=")
+    # A cursor names the last key of its page, in the one codec of every list's cursors.
+    return cursors.encode({"after": key})
 
 
 def _decode(cursor: str) -> str:
-    refused = BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
-    if not _CURSOR.fullmatch(cursor):
-        raise refused
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, binascii.Error):
-        raise refused from None
-    prefix, _, key = text.partition(_CURSOR_PREFIX)
-    if prefix or not _KEY.fullmatch(key):
-        raise refused
+        key = cursors.decode(cursor, keys={"after"})["after"]
+    except cursors.InvalidCursor:
+        raise paging.bad_cursor() from None
+    if not _KEY.fullmatch(key):
+        raise paging.bad_cursor()
     return key
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from switchboard.models.errors import ValidationFailed
+from switchboard.models.errors import BadRequest, ValidationFailed
 
 MIN_LIMIT = 1
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 25
 LIMIT_MESSAGE = f"A whole number from {MIN_LIMIT} to {MAX_LIMIT} (default {DEFAULT_LIMIT})."
+CURSOR_MESSAGE = "The cursor is not one this API returned."
 
 
 def check_limit(limit: int) -> int:
@@ -15,3 +16,8 @@ def check_limit(limit: int) -> int:
     if not MIN_LIMIT <= limit <= MAX_LIMIT:
         raise ValidationFailed.at("/limit", LIMIT_MESSAGE)
     return limit
+
+
+def bad_cursor() -> BadRequest:
+    """The 400 `invalid_cursor` of a list for a cursor it did not issue (forged, or of an older format)."""
+    return BadRequest(CURSOR_MESSAGE, code="invalid_cursor")
