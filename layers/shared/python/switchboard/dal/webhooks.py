@@ -11,10 +11,8 @@ from pynamodb.transactions import TransactWrite
 
 from switchboard import ids
 from switchboard.crypto import envelope
-from switchboard.dal import caps
+from switchboard.dal import caps, sealed
 from switchboard.dal import messaging_table as table
-from switchboard.dal.accounts import TABLE as ACCOUNTS_TABLE
-from switchboard.dal.accounts import item_key as accounts_item_key
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import account_pk
 
@@ -144,8 +142,7 @@ def _record(item: EndpointItem) -> Endpoint:
 
 def _secret_place(account_id: str, endpoint_id: str) -> dict[str, str]:
     # The endpoint's own key is the associated data: a secret copied onto another endpoint does not open.
-    item_key = accounts_item_key(account_pk(account_id), endpoint_sk(endpoint_id))
-    return {"table": ACCOUNTS_TABLE, "item_key": item_key, "field": "secret"}
+    return sealed.binding(EndpointItem.TABLE_ENV, account_pk(account_id), endpoint_sk(endpoint_id), "secret")
 
 
 def new_endpoint(

@@ -367,15 +367,10 @@ def _log(
     )
 
 
-def _message_target(job: DeliveryJob) -> tuple[str, str] | None:
-    """(callback_url, secret) of the message the job is for; None when the message (or its callback) is gone."""
-    return messages_dal.callback_target(job.account_id, job.message_id or "")
-
-
 def _target(job: DeliveryJob, store: WebhookStore) -> tuple[str, str] | None:
     """Where to post the job and with which secret; None when its endpoint or message no longer exists."""
     if job.message_id is not None:
-        return _message_target(job)
+        return messages_dal.callback_target(job.account_id, job.message_id)
     endpoint = store.get_endpoint(job.account_id, job.endpoint_id or "")
     if endpoint is None:
         return None
