@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients, messaging_table
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import ACCOUNT_SK, EMAIL_SK, NUMBER_SK
@@ -27,10 +27,10 @@ from switchboard.dal.sessions import token_pk
 from switchboard.dal.throttle import SK as THROTTLE_SK
 from switchboard.dal.throttle import email_key as throttle_email_key
 
-ACCOUNTS_ENV = "ACCOUNTS_TABLE"
-SESSIONS_ENV = "SESSIONS_TABLE"
-LIMITS_ENV = "LIMITS_TABLE"
-MESSAGING_ENV = "MESSAGING_TABLE"
+ACCOUNTS_ENV = catalog.table("Accounts").env
+SESSIONS_ENV = catalog.table("Sessions").env
+LIMITS_ENV = catalog.table("Limits").env
+MESSAGING_ENV = catalog.table("Messaging").env
 DUE_PK = "PURGE#DUE"
 RECEIPT_SK = "RECEIPT"
 PENDING = "pending_deletion"

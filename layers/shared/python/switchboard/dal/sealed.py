@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from switchboard import catalog
 from switchboard.crypto import envelope
-from switchboard.dal import accounts, sessions
+from switchboard.dal import accounts
 
 if TYPE_CHECKING:
     from switchboard.dal.accounts import UserItem
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     Sealable = UserItem | InvitationItem | SessionItem
 # The catalog ids that are part of every sealed field's associated data.
-_TABLES = {"ACCOUNTS_TABLE": accounts.TABLE, "SESSIONS_TABLE": sessions.TABLE}
+_TABLES = {t.env: t.id for t in catalog.TABLES}
 
 
 def binding(table_env: str, pk: str, sk: str, field: str) -> dict[str, str]:

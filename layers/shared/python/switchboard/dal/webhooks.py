@@ -9,7 +9,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAtt
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
-from switchboard import ids
+from switchboard import catalog, ids
 from switchboard.crypto import envelope
 from switchboard.dal import caps, sealed
 from switchboard.dal import messaging_table as table
@@ -36,7 +36,7 @@ def delivery_prefix(endpoint_id: str) -> str:
 class EndpointItem(BaseItem):
     """pk = ACCT#<id>, sk = WHE#<endpoint_id>: where to post which events; the signing secret is sealed."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""
