@@ -176,20 +176,15 @@ def add_endpoint(account_id: str, url: str) -> None:
     from switchboard import clock  # noqa: PLC0415 - after main() set the environment
     from switchboard.crypto import envelope  # noqa: PLC0415
     from switchboard.dal import webhooks as webhooks_dal  # noqa: PLC0415
-    from switchboard.dal.keys import account_pk  # noqa: PLC0415
 
     envelope.create_key(account_id)
-    pk, sk = account_pk(account_id), webhooks_dal.endpoint_sk("whe_1")
-    sealed = envelope.seal(account_id, "whsec_b", table="Accounts", item_key=f"{pk}|{sk}", field="secret")
     webhooks_dal.put_endpoint(
-        webhooks_dal.EndpointItem(
-            pk,
-            sk,
-            endpoint_id="whe_1",
-            account_id=account_id,
+        webhooks_dal.new_endpoint(
+            account_id,
+            "whe_1",
             url=url,
             events={"message.status"},
-            secret_sealed=sealed,
+            secret="whsec_b",  # noqa: S106 - a bench secret
             created_by="usr_bench",
             created_at=int(clock.timestamp()),
         ),

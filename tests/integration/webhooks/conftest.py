@@ -53,23 +53,20 @@ def add_endpoint(
     secret: str = "whsec_test",  # noqa: S107 - a test secret
     *,
     cap: int = 10,
-) -> webhooks_dal.EndpointItem:
+) -> webhooks_dal.Endpoint:
     """An endpoint stored as the API stores one (secret sealed with the account's key)."""
     envelope.create_key(account_id)
     pk, sk = account_pk(account_id), webhooks_dal.endpoint_sk(endpoint_id)
-    item = webhooks_dal.EndpointItem(
-        pk,
-        sk,
+    endpoint = webhooks_dal.Endpoint(
         endpoint_id=endpoint_id,
         account_id=account_id,
         url=url,
-        events=events,
+        events=frozenset(events),
         secret_sealed=envelope.seal(account_id, secret, table="Accounts", item_key=f"{pk}|{sk}", field="secret"),
         created_by="usr_test",
         created_at=int(clock.timestamp()),
     )
-    webhooks_dal.put_endpoint(item, cap=cap)
-    return item
+    return webhooks_dal.put_endpoint(endpoint, cap=cap)
 
 
 @dataclass

@@ -181,6 +181,9 @@ class Carries(StrEnum):
     SECURITY_POLICY_URL = "security_policy_url"  # the stage's security policy
 
 
+AUDIT_ANCHOR_BUCKET_ENV = "AUDIT_ANCHOR_BUCKET"  # the audit anchors bucket's name (the bucket is the audit stack's)
+
+
 @dataclass(frozen=True)
 class Variable:
     """One environment variable a function's entry promises it: the stacks set it, settings require it."""
@@ -248,7 +251,7 @@ class Function:
         if "Audit" in self.tables:
             promised.append(Variable("AUDIT_RETENTION_DAYS", Carries.AUDIT_RETENTION_DAYS))
         if self.audit_anchors is not None:
-            promised.append(Variable("AUDIT_ANCHOR_BUCKET", Carries.ANCHOR_BUCKET))
+            promised.append(Variable(AUDIT_ANCHOR_BUCKET_ENV, Carries.ANCHOR_BUCKET))
         if self.sends_email:
             promised.append(Variable("MAIL_FROM", Carries.MAIL_FROM))
         return tuple(promised)

@@ -11,12 +11,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients
 from switchboard.models.errors import ProblemError
 from switchboard.observability import logger
 
-QUEUE_ENV = "MAIL_QUEUE_URL"
+QUEUE_ENV = catalog.queue("Mail").env
 EMAIL = "email"  # the queue record of one rendered e-mail; switchboard.logic.mailer knows the other kinds
 RETRY_AFTER_S = 5
 

@@ -146,7 +146,7 @@ class Settings:
         values = {
             "DATA_KEY_ID": self.data_key_id,
             "AUDIT_MAC_KEY_ID": self.audit_mac_key_id,
-            "AUDIT_ANCHOR_BUCKET": self.audit_anchor_bucket,
+            catalog.AUDIT_ANCHOR_BUCKET_ENV: self.audit_anchor_bucket,
         }
         return values[env] or self._not_granted(env)
 
@@ -175,7 +175,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         secrets={k: v for k, v in env.items() if k.endswith("_SECRET")},
         data_key_id=env.get("DATA_KEY_ID", ""),
         audit_mac_key_id=env.get("AUDIT_MAC_KEY_ID", ""),
-        audit_anchor_bucket=env.get("AUDIT_ANCHOR_BUCKET", ""),
+        audit_anchor_bucket=env.get(catalog.AUDIT_ANCHOR_BUCKET_ENV, ""),
         audit_retention_days=int(env.get("AUDIT_RETENTION_DAYS", "400")),
         service=env.get("POWERTOOLS_SERVICE_NAME", ""),
         security_contact=env.get("SECURITY_CONTACT", "mailto:security@switchboard.example"),

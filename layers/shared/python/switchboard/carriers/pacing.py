@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from switchboard.dal import pacing as pacing_dal
+from switchboard.dal import ratelimit as buckets
 from switchboard.logic import ratelimit
 from switchboard.models.plans import Bucket
 
@@ -23,11 +23,6 @@ def rate(carrier: str) -> Bucket:
     return RATES.get(carrier, DEFAULT_RATE)
 
 
-def bucket(account_id: str, carrier: str, sender: str) -> tuple[str, str]:
-    """The Limits item of one sender on one carrier (the sender number is the account's own, not personal data)."""
-    return pacing_dal.bucket_key(account_id, carrier, sender)
-
-
 class Pacer:
     """Takes a token for each submit; waits briefly when the bucket is empty, then gives up with Paced."""
 
@@ -40,7 +35,7 @@ class Pacer:
         limits = rate(carrier)
         waited = 0.0
         while True:
-            decision = ratelimit.take(bucket(self.account_id, carrier, self.sender), limits)
+            decision = ratelimit.take(buckets.sender_bucket(self.account_id, carrier, self.sender), limits)
             if decision.allowed:
                 return
             pause = 1.0 / limits.rate_per_s

@@ -16,6 +16,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from switchboard import catalog
 from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import account_pk
@@ -47,7 +48,7 @@ class Sender(MapAttribute[str, Any]):
 class AccountItem(BaseItem):
     """pk = ACCT#<id>, sk = ACCOUNT."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""
@@ -64,7 +65,7 @@ class AccountItem(BaseItem):
 class UserItem(BaseItem):
     """pk = ACCT#<id>, sk = USER#<usr_id>; the e-mail only sealed, the password only as a peppered Argon2id hash."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""
@@ -97,7 +98,7 @@ class UserItem(BaseItem):
 class EmailItem(BaseItem):
     """Global: pk = EMAIL#<blind index>, sk = EMAIL → the one user with this address."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""
@@ -109,7 +110,7 @@ class EmailItem(BaseItem):
 class NumberItem(BaseItem):
     """Global: pk = NUMBER#<e164>, sk = NUMBER → the account that owns a sender number (inbound routing)."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""

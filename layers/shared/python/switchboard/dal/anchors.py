@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients
 
 SEQ_DIGITS = 12
@@ -37,7 +37,7 @@ class Anchor:
 
 
 def _bucket() -> str:
-    return settings.get().key("AUDIT_ANCHOR_BUCKET")
+    return settings.get().key(catalog.AUDIT_ANCHOR_BUCKET_ENV)
 
 
 def _s3() -> Any:

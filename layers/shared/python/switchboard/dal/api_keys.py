@@ -8,6 +8,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from switchboard import catalog
 from switchboard.dal import caps, clients
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import account_pk
@@ -24,7 +25,7 @@ def key_sk(key_id: str) -> str:
 class ApiKeyItem(BaseItem):
     """An API key: only the peppered HMAC of its secret is kept (R26)."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""
@@ -48,7 +49,7 @@ class ApiKeyItem(BaseItem):
 class KeyLookupItem(BaseItem):
     """Global: pk = KEYID#<key_id>, sk = KEYID → the owning account (the key id is in every key string)."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""

@@ -9,12 +9,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients
 from switchboard.dal.keys import ACCOUNT_PREFIX, account_of, account_pk
 from switchboard.dal.schema import Schema, decode, encode
 
-TABLE_ENV = "AUDIT_TABLE"
+TABLE_ENV = catalog.table("Audit").env
 SEQ_DIGITS = 12
 SK_PREFIX = "EVT#"
 

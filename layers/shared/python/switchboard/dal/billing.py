@@ -8,6 +8,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from switchboard import catalog
 from switchboard.dal import clients
 from switchboard.dal.accounts import ACCOUNT_SK, AccountItem
 from switchboard.dal.base import BaseItem
@@ -21,7 +22,7 @@ DEDUPE_TTL_S = 30 * 86400  # the provider retries for days; a month covers every
 class BillingItem(BaseItem):
     """The account's subscription as the provider last told us: ids and plan only, never card data (R70)."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""
@@ -37,7 +38,7 @@ class BillingItem(BaseItem):
 class BillingEventItem(BaseItem):
     """A provider event already handled (redeliveries are no-ops)."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""

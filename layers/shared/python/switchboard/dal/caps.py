@@ -19,7 +19,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from switchboard import clock
+from switchboard import catalog, clock
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import account_pk
 
@@ -44,7 +44,7 @@ class Contended(Exception):
 class SlotItem(BaseItem):
     """pk = ACCT#<id>, sk = CAP#<kind>#<nnn>: held by the object whose sort key is `holder` until `expires_at`."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""

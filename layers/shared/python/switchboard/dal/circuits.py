@@ -6,11 +6,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients
 from switchboard.dal.messaging_table import load, values
 
-TABLE_ENV = "LIMITS_TABLE"
+TABLE_ENV = catalog.table("Limits").env
 SK = "CIRCUIT"
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients, messaging_table
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import ACCOUNT_SK, EMAIL_SK, NUMBER_SK
@@ -30,10 +30,10 @@ from switchboard.dal.throttle import email_key as throttle_email_key
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-ACCOUNTS_ENV = "ACCOUNTS_TABLE"
-SESSIONS_ENV = "SESSIONS_TABLE"
-LIMITS_ENV = "LIMITS_TABLE"
-MESSAGING_ENV = "MESSAGING_TABLE"
+ACCOUNTS_ENV = catalog.table("Accounts").env
+SESSIONS_ENV = catalog.table("Sessions").env
+LIMITS_ENV = catalog.table("Limits").env
+MESSAGING_ENV = catalog.table("Messaging").env
 DUE_PK = "PURGE#DUE"
 RECEIPT_SK = "RECEIPT"
 PENDING = "pending_deletion"

@@ -9,12 +9,12 @@ from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients
 from switchboard.dal.keys import account_pk
 from switchboard.dal.schema import Schema
 
-TABLE_ENV = "IDEMPOTENCY_TABLE"
+TABLE_ENV = catalog.table("Idempotency").env
 TABLE_ID = "Idempotency"
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"

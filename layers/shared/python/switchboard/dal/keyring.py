@@ -7,6 +7,7 @@ from typing import ClassVar
 from pynamodb.attributes import BinaryAttribute, NumberAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 
+from switchboard import catalog
 from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import account_pk
@@ -17,7 +18,7 @@ KEY_SK = "DATAKEY"
 class KeyringItem(BaseItem):
     """pk = ACCT#<id>, sk = DATAKEY: the KMS-wrapped data key and its version."""
 
-    TABLE_ENV: ClassVar[str] = "KEYRING_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Keyring").env
 
     class Meta:
         table_name = ""

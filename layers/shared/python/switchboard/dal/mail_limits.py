@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pynamodb.attributes import NumberAttribute
 
+from switchboard import catalog
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import ACCOUNT_PREFIX
 
@@ -15,7 +16,7 @@ WINDOW_S = 3600
 class MailCountItem(BaseItem):
     """How many e-mails of one scope (a recipient and kind, or an account's invitations) in one hour window."""
 
-    TABLE_ENV: ClassVar[str] = "LIMITS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Limits").env
 
     class Meta:
         table_name = ""

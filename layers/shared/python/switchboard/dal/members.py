@@ -9,7 +9,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
-from switchboard import clock
+from switchboard import catalog, clock
 from switchboard.dal import caps
 from switchboard.dal.accounts import EMAIL_SK, EmailItem, UserItem
 from switchboard.dal.base import BaseItem
@@ -30,7 +30,7 @@ def invitation_sk(email_index: str) -> str:
 class InvitationItem(BaseItem):
     """pk = ACCT#<id>, sk = INVITE#<e-mail blind index>; the e-mail sealed, the token only as its digest."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""
@@ -50,7 +50,7 @@ class InvitationItem(BaseItem):
 class InviteTokenItem(BaseItem):
     """Global: pk = TOKEN#<sha256(token)>, sk = INVITE → the invitation (the invitee has no account yet)."""
 
-    TABLE_ENV: ClassVar[str] = "SESSIONS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Sessions").env
 
     class Meta:
         table_name = ""

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients, cursors
 from switchboard.dal.cursors import InvalidCursor
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-TABLE_ENV = "MESSAGING_TABLE"
+TABLE_ENV = catalog.table("Messaging").env
 TABLE = "Messaging"  # the catalog id: part of every sealed field's associated data
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25

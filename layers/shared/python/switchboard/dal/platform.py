@@ -9,6 +9,7 @@ from pynamodb.attributes import ListAttribute, MapAttribute, UnicodeAttribute, U
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
+from switchboard import catalog
 from switchboard.dal.base import BaseItem
 
 COMPONENT_PK = "STATUS#COMPONENT"
@@ -26,7 +27,7 @@ class IncidentUpdate(MapAttribute[str, Any]):
 class PlatformItem(BaseItem):
     """A status component (sk = name) or an incident (sk = id)."""
 
-    TABLE_ENV: ClassVar[str] = "PLATFORM_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Platform").env
 
     class Meta:
         table_name = ""

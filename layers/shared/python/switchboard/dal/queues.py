@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients
 from switchboard.models.messages import SendRecord
 
@@ -16,8 +16,13 @@ MAX_DELAY_S = 900  # SQS DelaySeconds ceiling: later sends are held and released
 CALLBACKS = "callbacks"  # the Callbacks queue (webhook delivery jobs), beside the channels' send queues
 
 
+def spec(queue: str) -> catalog.Queue:
+    """The catalog's declaration of a queue we send to: a channel's send queue, or the Callbacks queue."""
+    return catalog.queue(f"{queue.capitalize()}Send" if queue in catalog.CHANNELS else queue.capitalize())
+
+
 def _url(queue: str) -> str:
-    return settings.get().queue(f"{queue.upper()}_QUEUE_URL")
+    return settings.get().queue(spec(queue).env)
 
 
 def record(account_id: str, message_id: str) -> str:

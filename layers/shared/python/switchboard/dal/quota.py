@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients
 from switchboard.dal.keys import account_pk
 from switchboard.dal.schema import Schema
 
-TABLE_ENV = "LIMITS_TABLE"
+TABLE_ENV = catalog.table("Limits").env
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Rate-limit buckets in the Limits table (`pk=ACCT#<id>`, `sk=RATE#…`, schema `RateBucketItem`): one conditional
-UpdateItem per attempt."""
+"""Rate-limit and pacing buckets in the Limits table (`pk=ACCT#<id>`, `sk=RATE#…` or `PACE#…`, schema
+`RateBucketItem`): one conditional UpdateItem per attempt."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients
 from switchboard.dal.keys import account_pk
 from switchboard.dal.schema import Schema
 
-TABLE_ENV = "LIMITS_TABLE"
+TABLE_ENV = catalog.table("Limits").env
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,12 @@ def account_bucket(account_id: str) -> tuple[str, str]:
 def key_bucket(account_id: str, key_id: str) -> tuple[str, str]:
     """The key of one API key's bucket, under its account."""
     return account_pk(account_id), f"RATE#KEY#{key_id}"
+
+
+def sender_bucket(account_id: str, carrier: str, sender: str) -> tuple[str, str]:
+    """The key of one sender number's pacing bucket on one carrier (the number is the account's own, not personal
+    data)."""
+    return account_pk(account_id), f"PACE#{carrier}#{sender}"
 
 
 def _update(bucket: tuple[str, str], *, expression: str, condition: str, values: dict[str, Any]) -> Attempt:

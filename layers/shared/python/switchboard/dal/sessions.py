@@ -8,6 +8,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
+from switchboard import catalog
 from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import account_pk
@@ -40,7 +41,7 @@ class UserSessionsIndex(GlobalSecondaryIndex["SessionItem"]):  # type: ignore[no
 class SessionItem(BaseItem):
     """pk = TOKEN#<sha256(token)>, sk = SESSION; ip and user agent sealed with the account key."""
 
-    TABLE_ENV: ClassVar[str] = "SESSIONS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Sessions").env
 
     class Meta:
         table_name = ""
@@ -62,7 +63,7 @@ class SessionItem(BaseItem):
 class TokenItem(BaseItem):
     """pk = TOKEN#<sha256(token)>, sk = VERIFY | RESET: a single-use e-mailed token."""
 
-    TABLE_ENV: ClassVar[str] = "SESSIONS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Sessions").env
 
     class Meta:
         table_name = ""

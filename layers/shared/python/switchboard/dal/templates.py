@@ -8,6 +8,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from switchboard import catalog
 from switchboard.dal import caps
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import account_pk
@@ -28,7 +29,7 @@ def template_sk(name: str, language: str) -> str:
 class TemplateItem(BaseItem):
     """One template: its body with {{n}} placeholders, how many, and its review status."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""

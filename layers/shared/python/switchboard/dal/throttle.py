@@ -14,18 +14,18 @@ from botocore.exceptions import ClientError
 from pynamodb.attributes import NumberAttribute
 from pynamodb.exceptions import UpdateError
 
-from switchboard import settings
+from switchboard import catalog, settings
 from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
 
 SK = "LOGIN"
-TABLE_ENV = "LIMITS_TABLE"
+TABLE_ENV = catalog.table("Limits").env
 
 
 class LoginThrottleItem(BaseItem):
     """Slots taken in the current window and, once over the limit, when the lock lifts."""
 
-    TABLE_ENV: ClassVar[str] = "LIMITS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Limits").env
 
     class Meta:
         table_name = ""

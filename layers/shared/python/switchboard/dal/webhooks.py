@@ -9,12 +9,10 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAtt
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
-from switchboard import ids
+from switchboard import catalog, ids
 from switchboard.crypto import envelope
-from switchboard.dal import caps
+from switchboard.dal import caps, sealed
 from switchboard.dal import messaging_table as table
-from switchboard.dal.accounts import TABLE as ACCOUNTS_TABLE
-from switchboard.dal.accounts import item_key as accounts_item_key
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import account_pk
 
@@ -38,7 +36,7 @@ def delivery_prefix(endpoint_id: str) -> str:
 class EndpointItem(BaseItem):
     """pk = ACCT#<id>, sk = WHE#<endpoint_id>: where to post which events; the signing secret is sealed."""
 
-    TABLE_ENV: ClassVar[str] = "ACCOUNTS_TABLE"
+    TABLE_ENV: ClassVar[str] = catalog.table("Accounts").env
 
     class Meta:
         table_name = ""
@@ -100,67 +98,114 @@ class Delivery:
         )
 
 
-def _secret_place(item: EndpointItem) -> dict[str, str]:
+@dataclass(frozen=True)
+class Endpoint:
+    """A webhook endpoint as logic sees it: where to post which events; the signing secret stays sealed."""
+
+    account_id: str
+    endpoint_id: str
+    url: str
+    events: frozenset[str]
+    secret_sealed: str
+    created_by: str
+    created_at: int  # epoch seconds
+    cap_slot: str | None = None  # the slot it holds under the account's cap (dal.caps), once stored
+
+
+def _item(endpoint: Endpoint) -> EndpointItem:
+    return EndpointItem(
+        account_pk(endpoint.account_id),
+        endpoint_sk(endpoint.endpoint_id),
+        endpoint_id=endpoint.endpoint_id,
+        account_id=endpoint.account_id,
+        url=endpoint.url,
+        events=set(endpoint.events),
+        secret_sealed=endpoint.secret_sealed,
+        created_by=endpoint.created_by,
+        created_at=endpoint.created_at,
+        cap_slot=endpoint.cap_slot,
+    )
+
+
+def _record(item: EndpointItem) -> Endpoint:
+    return Endpoint(
+        account_id=str(item.account_id),
+        endpoint_id=str(item.endpoint_id),
+        url=str(item.url),
+        events=frozenset(item.events),
+        secret_sealed=str(item.secret_sealed),
+        created_by=str(item.created_by),
+        created_at=int(item.created_at),
+        cap_slot=item.cap_slot,
+    )
+
+
+def _secret_place(account_id: str, endpoint_id: str) -> dict[str, str]:
     # The endpoint's own key is the associated data: a secret copied onto another endpoint does not open.
-    return {"table": ACCOUNTS_TABLE, "item_key": accounts_item_key(item.pk, item.sk), "field": "secret"}
+    return sealed.binding(EndpointItem.TABLE_ENV, account_pk(account_id), endpoint_sk(endpoint_id), "secret")
 
 
 def new_endpoint(
     account_id: str, endpoint_id: str, *, url: str, events: set[str], secret: str, created_by: str, created_at: int
-) -> EndpointItem:
+) -> Endpoint:
     """A new endpoint (not stored yet), its signing secret sealed where it will live."""
-    item = EndpointItem(
-        account_pk(account_id),
-        endpoint_sk(endpoint_id),
-        endpoint_id=endpoint_id,
+    return Endpoint(
         account_id=account_id,
+        endpoint_id=endpoint_id,
         url=url,
-        events=events,
-        secret_sealed="",
+        events=frozenset(events),
+        secret_sealed=envelope.seal(account_id, secret, **_secret_place(account_id, endpoint_id)),
         created_by=created_by,
         created_at=created_at,
     )
-    item.secret_sealed = envelope.seal(account_id, secret, **_secret_place(item))
-    return item
 
 
-def endpoint_secret(item: EndpointItem) -> str:
+def endpoint_secret(endpoint: Endpoint) -> str:
     """The endpoint's signing secret, opened."""
-    return envelope.open_sealed(str(item.account_id), item.secret_sealed, **_secret_place(item))
-
-
-def list_endpoints(account_id: str) -> list[EndpointItem]:
-    """Every endpoint of the account (one Query; at most caps.LIMITS[WEBHOOK_ENDPOINTS] items), oldest first."""
-    return list(
-        EndpointItem.query(account_pk(account_id), EndpointItem.sk.startswith(ENDPOINT_PREFIX), consistent_read=True)
+    return envelope.open_sealed(
+        endpoint.account_id, endpoint.secret_sealed, **_secret_place(endpoint.account_id, endpoint.endpoint_id)
     )
 
 
-def get_endpoint(account_id: str, endpoint_id: str) -> EndpointItem | None:
+def list_endpoints(account_id: str) -> list[Endpoint]:
+    """Every endpoint of the account (one Query; at most caps.LIMITS[WEBHOOK_ENDPOINTS] items), oldest first."""
+    return [
+        _record(item)
+        for item in EndpointItem.query(
+            account_pk(account_id), EndpointItem.sk.startswith(ENDPOINT_PREFIX), consistent_read=True
+        )
+    ]
+
+
+def get_endpoint(account_id: str, endpoint_id: str) -> Endpoint | None:
     """One endpoint of the account, or None."""
     try:
-        return EndpointItem.get(account_pk(account_id), endpoint_sk(endpoint_id), consistent_read=True)
+        return _record(EndpointItem.get(account_pk(account_id), endpoint_sk(endpoint_id), consistent_read=True))
     except DoesNotExist:
         return None
 
 
-def put_endpoint(item: EndpointItem, *, cap: int) -> None:
-    """Store a new endpoint (never overwriting one) in one of the account's `cap` slots (caps.CapReached)."""
+def put_endpoint(endpoint: Endpoint, *, cap: int) -> Endpoint:
+    """Store a new endpoint (never overwriting one) in one of the account's `cap` slots (caps.CapReached); the
+    stored endpoint, holding its slot."""
+    item = _item(endpoint)
 
     def writes(transaction: TransactWrite, slot: str) -> None:
         item.cap_slot = slot
         transaction.save(item, condition=EndpointItem.pk.does_not_exist())
 
-    caps.claim(item.account_id, CAP_KIND, cap, holder=item.sk, expires_at=None, writes=writes)
+    caps.claim(endpoint.account_id, CAP_KIND, cap, holder=item.sk, expires_at=None, writes=writes)
+    return _record(item)
 
 
-def delete_endpoint(item: EndpointItem) -> None:
+def delete_endpoint(endpoint: Endpoint) -> None:
     """Remove an endpoint and free its slot; queued jobs for it are dropped when the worker finds it gone."""
+    item = _item(endpoint)
 
     def build(transaction: TransactWrite, with_slot: bool) -> None:
         transaction.delete(item)
         if with_slot:
-            caps.free(transaction, item.account_id, item.cap_slot, item.sk)
+            caps.free(transaction, endpoint.account_id, endpoint.cap_slot, item.sk)
 
     caps.freeing(build)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
-from switchboard import clock, mail, settings
+from switchboard import catalog, clock, mail, settings
 from switchboard.auth import Principal
 from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
@@ -30,7 +30,7 @@ AUDIT_PAGE = 100
 # The tables that hold an account's own records, by catalog id (the id is part of every sealed field's binding).
 # Sessions (GET /v1/sessions shows them), Idempotency (a 24-hour replay cache that may hold a once-shown secret),
 # Limits (counters) and Keyring (key material) are not customer records and are left out on purpose.
-EXPORT_TABLES: tuple[tuple[str, str], ...] = (("Accounts", "ACCOUNTS_TABLE"), ("Messaging", "MESSAGING_TABLE"))
+EXPORT_TABLES: tuple[tuple[str, str], ...] = tuple((t, catalog.table(t).env) for t in ("Accounts", "Messaging"))
 # Never exported: credentials, their verifiers and seeds in every object class (users' password hashes, TOTP seeds
 # and recovery codes, API key hashes, webhook endpoints' and each message's one-time callback secret, link digests),
 # blind indexes and index keys (they identify nothing to a reader). Matched by name, so a secret field added later

@@ -33,14 +33,6 @@ class SecondFactorFailed(Unauthorized):
         self.reason = reason
 
 
-def _open(user: UserItem, value: str, field: str) -> str:
-    return sealed.open_field(user, field, value)
-
-
-def _seal(user: UserItem, value: str, field: str) -> str:
-    return sealed.seal(user, field, value)
-
-
 def _normalize_recovery(code: str) -> str:
     return code.replace("-", "").replace(" ", "").lower()
 
@@ -83,7 +75,7 @@ def _check_recovery_code(user: UserItem, code: str, meta: RequestMeta) -> None:
 def verify_second_factor(user: UserItem, *, totp_code: str | None, recovery_code: str | None, meta: RequestMeta) -> str:
     """Check the second factor of a user with 2FA on; the factor used, or MfaRequired / SecondFactorFailed."""
     if totp_code:
-        _check_totp(user, _open(user, user.totp_seed or "", "totp_seed"), totp_code)
+        _check_totp(user, sealed.open_field(user, "totp_seed", user.totp_seed or ""), totp_code)
         return "totp"
     if recovery_code:
         _check_recovery_code(user, recovery_code, meta)
@@ -99,7 +91,7 @@ def enrol(principal: Principal, meta: RequestMeta) -> TotpEnrolOut:
     if user.mfa_enabled:
         raise Conflict("Two-factor authentication is already on; turn it off first.", code="mfa_already_enabled")
     seed = totp.new_seed()
-    accounts_dal.update_user(user, [UserItem.totp_pending.set(_seal(user, seed, "totp_pending"))])
+    accounts_dal.update_user(user, [UserItem.totp_pending.set(sealed.seal(user, "totp_pending", seed))])
     audit.record(account_id=user.account_id, type="mfa.enrolled", outcome="success", actor=user.user_id, meta=meta)
     return TotpEnrolOut(secret=seed, otpauth_uri=totp.provisioning_uri(seed, email=notices.email_of(user)))
 
@@ -111,7 +103,7 @@ def activate(principal: Principal, code: str, meta: RequestMeta) -> RecoveryCode
     user = _user(principal)
     if user.mfa_enabled or not user.totp_pending:
         raise Conflict("Start enrolment at POST /v1/me/mfa/totp first.", code="mfa_not_enrolling")
-    seed = _open(user, user.totp_pending, "totp_pending")
+    seed = sealed.open_field(user, "totp_pending", user.totp_pending)
     try:
         _check_totp(user, seed, code)
     except SecondFactorFailed:
@@ -125,7 +117,7 @@ def activate(principal: Principal, code: str, meta: RequestMeta) -> RecoveryCode
     accounts_dal.update_user(
         user,
         [
-            UserItem.totp_seed.set(_seal(user, seed, "totp_seed")),
+            UserItem.totp_seed.set(sealed.seal(user, "totp_seed", seed)),
             UserItem.totp_pending.remove(),
             UserItem.mfa_enabled.set(True),
             UserItem.recovery_codes.set([h.phc for h in hashed]),
@@ -161,7 +153,7 @@ def regenerate_recovery_codes(principal: Principal, code: str, meta: RequestMeta
         raise Conflict("Two-factor authentication is not on.", code="mfa_not_enabled")
     with throttle.attempt(user.email_index, meta.source_ip) as attempt:
         try:
-            _check_totp(user, _open(user, user.totp_seed or "", "totp_seed"), code)
+            _check_totp(user, sealed.open_field(user, "totp_seed", user.totp_seed or ""), code)
         except SecondFactorFailed as failure:
             sessions.count_failure(user, meta, reason=failure.reason, attempt=attempt)
             raise

@@ -15,14 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from switchboard import clock, settings
+from switchboard import catalog, clock, settings
 from switchboard.crypto import envelope
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import closure as closure_dal
 from switchboard.dal import purge
 
 # The audit trail is append-only: its retention is enforced by the archive, never by application deletes.
-APPEND_ONLY: frozenset[str] = frozenset({"AUDIT_TABLE"})
+APPEND_ONLY: frozenset[str] = frozenset(t.env for t in catalog.TABLES if t.append_only)
 ACCOUNT_BATCH = 10
 MAX_MARGIN_S = 60.0  # stop starting work with less than this left (of Lambda's 300 s), or a fifth of a shorter budget
 LOOKUPS = "lookups"

@@ -21,11 +21,6 @@ LOCK_S = 15 * 60
 IN_FLIGHT_RETRY_S = 1  # every slot is held by an attempt still being checked: one of them ends within a second
 
 
-def email_key(email_index: str) -> str:
-    """Keyed by the e-mail's blind index, whether or not a user has it (lockout reveals nothing)."""
-    return throttle.email_key(email_index)
-
-
 def ip_key(source_ip: str) -> str:
     """Keyed by the trusted client IP (RequestMeta.source_ip), as a keyed digest: the table holds no address."""
     return throttle.ip_key(blind_index.keyed_digest("login_ip", source_ip or "unknown"))
@@ -61,7 +56,7 @@ class Attempt:
         for slot in self._slots:
             if slot.number >= MAX_FAILURES:
                 newly = throttle.lock(slot.key, until=now + LOCK_S)
-                locked_email = locked_email or (newly and slot.key == email_key(self.email_index))
+                locked_email = locked_email or (newly and slot.key == throttle.email_key(self.email_index))
         return locked_email
 
     def succeeded(self) -> None:
@@ -70,7 +65,7 @@ class Attempt:
             return
         self.settled = True
         for slot in self._slots:
-            if slot.key == email_key(self.email_index):
+            if slot.key == throttle.email_key(self.email_index):
                 throttle.clear(slot.key)
             else:
                 throttle.release(slot)
@@ -88,7 +83,7 @@ def admit(email_index: str, source_ip: str) -> Attempt:
     """Reserve a slot for the e-mail, then for the IP; TooManyAttempts (with Retry-After) when either is full."""
     now = int(clock.timestamp())
     slots: list[throttle.Slot] = []
-    for key in (email_key(email_index), ip_key(source_ip)):
+    for key in (throttle.email_key(email_index), ip_key(source_ip)):
         taken = throttle.reserve(key, now=now, window_s=WINDOW_S, limit=MAX_FAILURES)
         if isinstance(taken, throttle.Refusal):
             for slot in slots:
@@ -120,14 +115,14 @@ def record_failure(email_index: str, source_ip: str) -> bool:
     """Count one failure outside an admitted attempt (takes a slot and keeps it); True when it locked the e-mail."""
     now = int(clock.timestamp())
     locked_email = False
-    for key in (email_key(email_index), ip_key(source_ip)):
+    for key in (throttle.email_key(email_index), ip_key(source_ip)):
         taken = throttle.reserve(key, now=now, window_s=WINDOW_S, limit=MAX_FAILURES)
         if isinstance(taken, throttle.Slot) and taken.number >= MAX_FAILURES:
             newly = throttle.lock(key, until=now + LOCK_S)
-            locked_email = locked_email or (newly and key == email_key(email_index))
+            locked_email = locked_email or (newly and key == throttle.email_key(email_index))
     return locked_email
 
 
 def record_success(email_index: str) -> None:
     """A proven credential outside a login (reset, restore) clears the e-mail's counter (R9); the IP keeps counting."""
-    throttle.clear(email_key(email_index))
+    throttle.clear(throttle.email_key(email_index))

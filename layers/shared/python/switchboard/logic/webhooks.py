@@ -7,10 +7,10 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -23,7 +23,7 @@ from switchboard.dal import circuits, queues
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import webhooks as webhooks_dal
 from switchboard.dal.cursors import InvalidCursor
-from switchboard.dal.webhooks import Delivery, EndpointItem
+from switchboard.dal.webhooks import Delivery, Endpoint
 from switchboard.logic import audit, caps, standing
 from switchboard.models import paging
 from switchboard.models.errors import BadRequest, NotFound, ValidationFailed
@@ -42,6 +42,9 @@ from switchboard.models.webhooks import (
 from switchboard.observability import logger, metrics
 from switchboard.webhook_client import Answer, TargetRefused
 
+if TYPE_CHECKING:
+    from switchboard.logic.consent import AuditLog
+
 SIGNATURE_HEADER = "Switchboard-Signature"
 EVENT_ID_HEADER = "Switchboard-Event-Id"
 SIGNATURE_TOLERANCE_S = 300
@@ -59,8 +62,60 @@ MAX_PARALLEL = 10  # origins posted at once in one batch (the event source's bat
 DONE = frozenset({"delivered", "dropped", "held"})  # held: kept for the account's restore (logic.standing)
 
 
+class WebhookStore(Protocol):
+    """Endpoints, their delivery log and sealed events: `dal.webhooks` (moto tests), or an in-memory fake."""
+
+    def new_endpoint(
+        self,
+        account_id: str,
+        endpoint_id: str,
+        *,
+        url: str,
+        events: set[str],
+        secret: str,
+        created_by: str,
+        created_at: int,
+    ) -> Endpoint: ...
+    def put_endpoint(self, endpoint: Endpoint, *, cap: int) -> Endpoint: ...
+    def list_endpoints(self, account_id: str) -> list[Endpoint]: ...
+    def get_endpoint(self, account_id: str, endpoint_id: str) -> Endpoint | None: ...
+    def delete_endpoint(self, endpoint: Endpoint) -> None: ...
+    def endpoint_secret(self, endpoint: Endpoint) -> str: ...
+    def put_delivery(self, account_id: str, delivery: Delivery) -> None: ...
+    def list_deliveries(
+        self, account_id: str, endpoint_id: str, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[Delivery], str | None]: ...
+    def seal_event(self, account_id: str, event_id: str, text: str) -> str: ...
+    def open_event(self, account_id: str, event_id: str, sealed: str) -> str: ...
+
+
+class CallbackQueue(Protocol):
+    """The Callbacks queue as delivery uses it: `dal.queues`, or a fake that keeps the jobs and their delays."""
+
+    def send_all(self, queue: str, bodies: Sequence[str]) -> None: ...
+    def change_visibility(self, queue: str, receipt_handle: str, seconds: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What the webhook rules keep, send and audit through: the dal, the queue and the audit trail in production,
+    in-memory fakes in tests (tests/unit/test_webhooks_on_fakes.py)."""
+
+    store: WebhookStore = webhooks_dal
+    queue: CallbackQueue = queues
+    trail: AuditLog = audit
+
+
+LIVE = Ports()
+
+
 def publish(
-    account_id: str, event_type: str, data: dict[str, Any], *, message: messages_dal.Message | None = None
+    account_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    message: messages_dal.Message | None = None,
+    ports: Ports = LIVE,
 ) -> int:
     """Queue one signed delivery of a new event per endpoint of the account subscribed to `event_type`.
 
@@ -70,13 +125,13 @@ def publish(
     ids and ciphertext only. Returns how many deliveries were queued.
     """
     kind = EventType(event_type)  # an unknown type is a programming error: ValueError
-    endpoints = [e for e in webhooks_dal.list_endpoints(account_id) if kind.value in e.events]
+    endpoints = [e for e in ports.store.list_endpoints(account_id) if kind.value in e.events]
     callback = message is not None and bool(message.callback_url)
     if not endpoints and not callback:
         return 0
     event_id = ids.new_id("evt")
     event = {"id": event_id, "type": kind.value, "created_at": clock.rfc3339(clock.now()), "data": data}
-    sealed = webhooks_dal.seal_event(account_id, event_id, json.dumps(event, separators=(",", ":")))
+    sealed = ports.store.seal_event(account_id, event_id, json.dumps(event, separators=(",", ":")))
     targets: list[dict[str, str]] = [{"endpoint_id": endpoint.endpoint_id} for endpoint in endpoints]
     if callback and message is not None:
         targets.append({"message_id": message.message_id})
@@ -86,13 +141,13 @@ def publish(
         ).model_dump_json(exclude_none=True)
         for target in targets
     ]
-    queues.send_all(queues.CALLBACKS, jobs)
+    ports.queue.send_all(queues.CALLBACKS, jobs)
     return len(jobs)
 
 
-def open_event(job: DeliveryJob) -> str:
+def open_event(job: DeliveryJob, *, ports: Ports = LIVE) -> str:
     """The event's JSON text (the request body), opened with the account's key."""
-    return webhooks_dal.open_event(job.account_id, job.event_id, job.sealed_event)
+    return ports.store.open_event(job.account_id, job.event_id, job.sealed_event)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -174,18 +229,20 @@ def new_secret() -> str:
     return f"whsec_{secrets.token_urlsafe(32)}"
 
 
-def _out(item: EndpointItem) -> EndpointOut:
+def _out(item: Endpoint) -> EndpointOut:
     return EndpointOut(
         id=item.endpoint_id, url=item.url, events=sorted(item.events), created_at=clock.rfc3339_at(int(item.created_at))
     )
 
 
-def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -> EndpointCreated:
+def create_endpoint(
+    principal: Principal, body: EndpointIn, meta: RequestMeta, *, ports: Ports = LIVE
+) -> EndpointCreated:
     """POST /v1/webhook-endpoints: the signing secret is in this answer only."""
     url = check_url(body.url)
     endpoint_id = ids.new_id("whe")
     secret = new_secret()
-    item = webhooks_dal.new_endpoint(
+    item = ports.store.new_endpoint(
         principal.account_id,
         endpoint_id,
         url=url,
@@ -195,8 +252,8 @@ def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -
         created_at=int(clock.timestamp()),
     )
     with caps.capped(caps.WEBHOOK_ENDPOINTS):
-        webhooks_dal.put_endpoint(item, cap=caps.LIMITS[caps.WEBHOOK_ENDPOINTS])
-    audit.record(
+        item = ports.store.put_endpoint(item, cap=caps.LIMITS[caps.WEBHOOK_ENDPOINTS])
+    ports.trail.record(
         account_id=principal.account_id,
         type="webhook_endpoint.created",
         outcome="success",
@@ -209,25 +266,27 @@ def create_endpoint(principal: Principal, body: EndpointIn, meta: RequestMeta) -
     return EndpointCreated(id=out.id, url=out.url, events=out.events, secret=secret, created_at=out.created_at)
 
 
-def list_endpoints(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor: str | None = None) -> EndpointList:
+def list_endpoints(
+    principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor: str | None = None, *, ports: Ports = LIVE
+) -> EndpointList:
     """GET /v1/webhook-endpoints: oldest first, paged; never the secrets."""
     items, more = caps.page(
-        webhooks_dal.list_endpoints(principal.account_id), lambda i: i.endpoint_id, limit=limit, cursor=cursor
+        ports.store.list_endpoints(principal.account_id), lambda i: i.endpoint_id, limit=limit, cursor=cursor
     )
     return EndpointList(data=[_out(item) for item in items], next_cursor=more)
 
 
-def _own(principal: Principal, endpoint_id: str) -> EndpointItem:
-    item = webhooks_dal.get_endpoint(principal.account_id, endpoint_id)
+def _own(principal: Principal, endpoint_id: str, store: WebhookStore) -> Endpoint:
+    item = store.get_endpoint(principal.account_id, endpoint_id)
     if item is None:
         raise NotFound("No such webhook endpoint.")
     return item
 
 
-def delete_endpoint(principal: Principal, endpoint_id: str, meta: RequestMeta) -> None:
+def delete_endpoint(principal: Principal, endpoint_id: str, meta: RequestMeta, *, ports: Ports = LIVE) -> None:
     """DELETE /v1/webhook-endpoints/{id}: deliveries still queued for it are dropped."""
-    webhooks_dal.delete_endpoint(_own(principal, endpoint_id))
-    audit.record(
+    ports.store.delete_endpoint(_own(principal, endpoint_id, ports.store))
+    ports.trail.record(
         account_id=principal.account_id,
         type="webhook_endpoint.deleted",
         outcome="success",
@@ -251,12 +310,14 @@ def _delivery_out(item: Delivery) -> DeliveryOut:
     )
 
 
-def list_deliveries(principal: Principal, endpoint_id: str, limit: int = 25, cursor: str | None = None) -> DeliveryList:
+def list_deliveries(
+    principal: Principal, endpoint_id: str, limit: int = 25, cursor: str | None = None, *, ports: Ports = LIVE
+) -> DeliveryList:
     """GET /v1/webhook-endpoints/{id}/deliveries: every attempt, newest first (kept 30 days)."""
-    _own(principal, endpoint_id)
+    _own(principal, endpoint_id, ports.store)
     paging.check_limit(limit)
     try:
-        items, more = webhooks_dal.list_deliveries(principal.account_id, endpoint_id, limit=limit, cursor=cursor)
+        items, more = ports.store.list_deliveries(principal.account_id, endpoint_id, limit=limit, cursor=cursor)
     except InvalidCursor:
         raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor") from None
     return DeliveryList(data=[_delivery_out(i) for i in items], next_cursor=more)
@@ -278,8 +339,17 @@ def _headers(job: DeliveryJob, signature: str) -> dict[str, str]:
     }
 
 
-def _log(job: DeliveryJob, attempt: int, answer: Answer, *, outcome: str, at: int, next_retry_at: int | None) -> None:
-    webhooks_dal.put_delivery(
+def _log(
+    job: DeliveryJob,
+    attempt: int,
+    answer: Answer,
+    *,
+    outcome: str,
+    at: int,
+    next_retry_at: int | None,
+    ports: Ports = LIVE,
+) -> None:
+    ports.store.put_delivery(
         job.account_id,
         Delivery(
             endpoint_id=job.target_id,
@@ -297,19 +367,14 @@ def _log(job: DeliveryJob, attempt: int, answer: Answer, *, outcome: str, at: in
     )
 
 
-def _message_target(job: DeliveryJob) -> tuple[str, str] | None:
-    """(callback_url, secret) of the message the job is for; None when the message (or its callback) is gone."""
-    return messages_dal.callback_target(job.account_id, job.message_id or "")
-
-
-def _target(job: DeliveryJob) -> tuple[str, str] | None:
+def _target(job: DeliveryJob, store: WebhookStore) -> tuple[str, str] | None:
     """Where to post the job and with which secret; None when its endpoint or message no longer exists."""
     if job.message_id is not None:
-        return _message_target(job)
-    endpoint = webhooks_dal.get_endpoint(job.account_id, job.endpoint_id or "")
+        return messages_dal.callback_target(job.account_id, job.message_id)
+    endpoint = store.get_endpoint(job.account_id, job.endpoint_id or "")
     if endpoint is None:
         return None
-    return endpoint.url, webhooks_dal.endpoint_secret(endpoint)
+    return endpoint.url, store.endpoint_secret(endpoint)
 
 
 @dataclass
@@ -367,15 +432,17 @@ def _keys(job: DeliveryJob) -> dict[str, str | None]:
     }
 
 
-def prepare(job: DeliveryJob, *, attempt: int, now: int) -> tuple[str, bytes, dict[str, str]] | None:
+def prepare(
+    job: DeliveryJob, *, attempt: int, now: int, ports: Ports = LIVE
+) -> tuple[str, bytes, dict[str, str]] | None:
     """Whether and what to post for one job: (url, signed body, headers), or None to drop it.
 
     Every decision about one job before the network is made here (the endpoint or message is gone, the account's
     key is shredded), so a rule that holds or drops a job has one place to go.
     """
     try:
-        target = _target(job)
-        body = open_event(job).encode() if target is not None else b""
+        target = _target(job, ports.store)
+        body = open_event(job, ports=ports).encode() if target is not None else b""
     except envelope.KeyShredded:
         logger.info("account key shredded: delivery dropped", extra={**_keys(job), "attempt": attempt})
         return None
@@ -420,17 +487,15 @@ def _post_all(groups: dict[str, list[_Ready]], *, timeout_s: float, local: bool)
             future.result()
 
 
-def _finish(item: Queued, ready: _Ready, now: int) -> str:
+def finish(item: Queued, answer: Answer, outcome: str, now: int, *, ports: Ports = LIVE) -> str:
     """Log the attempt; a job not delivered is hidden until its next attempt (the last one goes to the DLQ)."""
     job, attempt = item.job, item.attempt
-    answer, outcome = ready.answer, ready.outcome
-    assert answer is not None and outcome is not None  # noqa: S101 - every ready job was posted or deferred
     next_retry_at = None
     if outcome != "delivered" and attempt < MAX_ATTEMPTS:
         delay = backoff_s(attempt)
-        queues.change_visibility(queues.CALLBACKS, item.receipt_handle, delay)
+        ports.queue.change_visibility(queues.CALLBACKS, item.receipt_handle, delay)
         next_retry_at = now + delay
-    _log(job, attempt, answer, outcome=outcome, at=now, next_retry_at=next_retry_at)
+    _log(job, attempt, answer, outcome=outcome, at=now, next_retry_at=next_retry_at, ports=ports)
     metrics.add_metric(name=f"Webhooks{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
     logger.info(
         "webhook attempt",
@@ -513,7 +578,8 @@ def deliver_batch(items: list[Queued]) -> list[str]:
             breaker.success(circuit)
     for each in ready:
         try:
-            outcomes[each.index] = _finish(items[each.index], each, now)
+            assert each.answer is not None and each.outcome is not None  # noqa: S101 - each was posted or deferred
+            outcomes[each.index] = finish(items[each.index], each.answer, each.outcome, now)
         except Exception:
             logger.exception("webhook attempt could not be recorded", extra=_keys(items[each.index].job))
     return outcomes
@@ -527,7 +593,9 @@ def deliver(job: DeliveryJob, *, attempt: int, receipt_handle: str) -> str:
     return outcome
 
 
-def message_callbacks(account_id: str, message_id: str, limit: int = paging.MAX_LIMIT) -> list[DeliveryOut]:
+def message_callbacks(
+    account_id: str, message_id: str, limit: int = paging.MAX_LIMIT, *, ports: Ports = LIVE
+) -> list[DeliveryOut]:
     """The newest attempts to deliver a message's status events to its callback_url (kept 30 days)."""
-    items, _ = webhooks_dal.list_deliveries(account_id, message_id, limit=limit)
+    items, _ = ports.store.list_deliveries(account_id, message_id, limit=limit)
     return [_delivery_out(i) for i in items]
