@@ -11,7 +11,8 @@ from switchboard.auth import Principal
 from switchboard.dal import recipients as store
 from switchboard.logic import audit, webhook_events
 from switchboard.logic import recipients as recipients_logic
-from switchboard.models.audit import AuditEvent, Outcome, Scalar
+from switchboard.logic.ports import AuditLog, Events
+from switchboard.models.audit import Scalar
 from switchboard.models.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from switchboard.models.recipients import ConsentEntry, ConsentIn, ConsentLedger, Evidence
 from switchboard.models.request import RequestMeta
@@ -56,30 +57,6 @@ class ConsentStore(Protocol):
     def ledger(
         self, account_id: str, recipient_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]: ...
-
-
-class AuditLog(Protocol):
-    """Where decisions are recorded: `logic.audit`, or a fake that keeps the events."""
-
-    def record(
-        self,
-        *,
-        account_id: str,
-        type: str,
-        outcome: Outcome,
-        actor: str,
-        meta: RequestMeta | None = None,
-        target: dict[str, str] | None = None,
-        data: dict[str, Scalar] | None = None,
-    ) -> AuditEvent: ...
-
-
-class Events(Protocol):
-    """Where webhook events go: `logic.webhook_events`, or a fake that keeps them."""
-
-    def publish(
-        self, account_id: str, event_type: str, data: dict[str, Any], *, message: dict[str, Any] | None = None
-    ) -> int: ...
 
 
 class ConsentChanged(Conflict):
