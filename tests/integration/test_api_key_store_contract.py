@@ -15,17 +15,19 @@ from switchboard.dal import api_keys as keys_dal
 from switchboard.dal import caps as caps_dal
 from switchboard.dal.api_keys import ApiKey
 from switchboard.logic.api_keys import KeyStore
+from tests.fakes import contract
 from tests.fakes.identity import InMemoryApiKeys
 
 ACCOUNT = "acct_contract"
 
 
-@pytest.fixture(params=["in_memory", "dynamodb"])
-def repo(request: pytest.FixtureRequest) -> KeyStore:
-    if request.param == "in_memory":
-        return InMemoryApiKeys()
-    request.getfixturevalue("aws")
+def _dynamodb() -> KeyStore:
     return keys_dal
+
+
+@pytest.fixture(params=contract.SIDES)
+def repo(request: pytest.FixtureRequest) -> KeyStore:
+    return contract.side(request, InMemoryApiKeys, _dynamodb)
 
 
 def key(n: int, *, account_id: str = ACCOUNT, life_s: int = 3600) -> ApiKey:

@@ -15,32 +15,26 @@ from switchboard.crypto import envelope
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.sessions import Session
 from switchboard.logic.sessions import SessionStore
+from tests.fakes import contract
 from tests.fakes.identity import InMemorySessions, SealedElsewhere
 
 ACCOUNT = "acct_contract"
 USER = "usr_contract"
 
 
-@pytest.fixture(params=["in_memory", "dynamodb"])
-def repo(request: pytest.FixtureRequest) -> SessionStore:
-    if request.param == "in_memory":
-        return InMemorySessions()
-    request.getfixturevalue("aws")
-    envelope.create_key(ACCOUNT)
+def _dynamodb() -> SessionStore:
+    envelope.create_key(ACCOUNT)  # sealing needs the account's key
     return sessions_dal
 
 
+@pytest.fixture(params=contract.SIDES)
+def repo(request: pytest.FixtureRequest) -> SessionStore:
+    return contract.side(request, InMemorySessions, _dynamodb)
+
+
 def session(n: int, *, user: str = USER, at: int = 1_000) -> Session:
-    return Session(
-        token_digest=f"digest{n:04d}",
-        session_id=f"ses_{n:04d}",
-        account_id=ACCOUNT,
-        user_id=user,
-        created_at=at,
-        last_seen_at=at,
-        auth_at=at,
-        expires_at=at + 3600,
-    )
+    # digest, id, account, user; created, last seen and authenticated at `at`; expiring an hour later
+    return Session(f"digest{n:04d}", f"ses_{n:04d}", ACCOUNT, user, at, at, at, at + 3600)
 
 
 def test_a_session_is_found_by_its_digest_with_its_sealed_details(repo: SessionStore) -> None:

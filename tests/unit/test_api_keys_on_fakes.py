@@ -22,7 +22,7 @@ from switchboard.models.api_keys import ApiKeyIn
 from switchboard.models.errors import Forbidden, NotFound, ValidationFailed
 from switchboard.models.permissions import Role
 from switchboard.models.request import RequestMeta
-from tests.fakes.identity import InMemoryApiKeys, InMemoryDirectory, RecordingAudit
+from tests.fakes.identity import InMemoryApiKeys, InMemoryDirectory, RecordingAudit, session_principal
 
 ACCOUNT = "acct_a"
 META = RequestMeta(request_id="req_1", source_ip="203.0.113.9", user_agent="pytest")
@@ -39,17 +39,7 @@ def _peppers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def principal(user_id: str = "usr_owner", role: str = "owner") -> Principal:
-    return Principal(
-        account_id=ACCOUNT,
-        principal=user_id,
-        role=role,
-        credential="session",
-        session_id="ses_1",
-        key_id="",
-        plan="pro",
-        mode="live",
-        auth_at=int(clock.timestamp()),
-    )
+    return session_principal(ACCOUNT, user_id, role=role, plan="pro", auth_at=int(clock.timestamp()))
 
 
 class World:

@@ -13,10 +13,11 @@ import pytest
 from switchboard import clock, settings
 from switchboard.auth import Principal
 from switchboard.crypto import tokens
+from switchboard.dal.sessions import Session
 from switchboard.logic import sessions
 from switchboard.models.errors import NotFound
 from switchboard.models.request import RequestMeta
-from tests.fakes.identity import InMemoryDirectory, InMemorySessions, RecordingAudit
+from tests.fakes.identity import InMemoryDirectory, InMemorySessions, RecordingAudit, session_principal
 
 ACCOUNT = "acct_a"
 USER = "usr_owner"
@@ -33,7 +34,7 @@ class World:
         self.user = self.directory.add_user(ACCOUNT, USER)
         self.trail = RecordingAudit()
 
-    def login(self) -> tuple[str, sessions.Session]:
+    def login(self) -> tuple[str, Session]:
         clock.advance(1)  # ids sort by creation time: one login a second keeps "oldest" well defined
         return sessions.create_session(self.user, META, repo=self.repo, trail=self.trail)
 
@@ -43,18 +44,10 @@ class World:
     def resolve(self, token: str) -> dict[str, str] | None:
         return sessions.resolve(token, repo=self.repo, directory=self.directory, trail=self.trail)
 
-    def principal(self, session: sessions.Session) -> Principal:
+    def principal(self, session: Session) -> Principal:
         """The caller as the authorizer passes it on for this session."""
-        return Principal(
-            account_id=session.account_id,
-            principal=session.user_id,
-            role="owner",
-            credential="session",
-            session_id=session.session_id,
-            key_id="",
-            plan="pro",
-            mode="live",
-            auth_at=session.auth_at,
+        return session_principal(
+            session.account_id, session.user_id, session_id=session.session_id, plan="pro", auth_at=session.auth_at
         )
 
     def ended(self) -> list[tuple[str, object]]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
-from switchboard.dal import caps, clients
-from switchboard.dal.base import BaseItem
+from switchboard.dal import caps
+from switchboard.dal.base import BaseItem, update_while_present
 from switchboard.dal.keys import account_pk
 
 LOOKUP_SK = "KEYID"
@@ -78,24 +78,8 @@ class ApiKey:
 
 
 def _record(item: ApiKeyItem) -> ApiKey:
-    def number(value: float | None) -> int | None:
-        return None if value is None else int(value)
-
-    return ApiKey(
-        key_id=item.key_id,
-        account_id=item.account_id,
-        name=item.name,
-        role=item.role,
-        mode=item.mode,
-        secret_hash=item.secret_hash,
-        pepper_version=item.pepper_version,
-        created_by=item.created_by,
-        created_at=int(item.created_at),
-        expires_at=int(item.expires_at),
-        lifetime_ends_at=number(item.lifetime_ends_at),
-        last_used_at=number(item.last_used_at),
-        cap_slot=item.cap_slot,
-    )
+    values: dict[str, Any] = {name: item.attribute_values.get(name) for name in ApiKey.__dataclass_fields__}
+    return ApiKey(**values)
 
 
 def _item(key: ApiKey) -> ApiKeyItem:
@@ -175,10 +159,4 @@ def shorten(key: ApiKey, until: int) -> None:
 
 def touch(key: ApiKey, now: int) -> None:
     """Record a use (at most once a minute, by the caller's choice)."""
-    try:
-        ApiKeyItem(account_pk(key.account_id), key_sk(key.key_id)).update(
-            actions=[ApiKeyItem.last_used_at.set(now)], condition=ApiKeyItem.pk.exists()
-        )
-    except UpdateError as error:
-        if not clients.conditional_failed(error):
-            raise
+    update_while_present(ApiKeyItem(account_pk(key.account_id), key_sk(key.key_id)), [ApiKeyItem.last_used_at.set(now)])

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from switchboard.dal import clients
-from switchboard.dal.base import BaseItem
+from switchboard.dal.base import BaseItem, update_while_present
 from switchboard.dal.keys import account_pk
 
 SESSION_SK = "SESSION"
@@ -96,18 +96,8 @@ class Session:
 
 
 def _record(item: SessionItem) -> Session:
-    return Session(
-        token_digest=item.pk.removeprefix("TOKEN#"),
-        session_id=item.session_id,
-        account_id=item.account_id,
-        user_id=item.user_id,
-        created_at=int(item.created_at),
-        last_seen_at=int(item.last_seen_at),
-        auth_at=int(item.auth_at),
-        expires_at=int(item.expires_at),
-        ip_sealed=item.ip_sealed,
-        user_agent_sealed=item.user_agent_sealed,
-    )
+    values: dict[str, Any] = {name: item.attribute_values.get(name) for name in Session.__dataclass_fields__}
+    return Session(**values | {"token_digest": item.pk.removeprefix("TOKEN#")})
 
 
 def _key(session: Session) -> SessionItem:
@@ -119,18 +109,13 @@ def put_session(session: Session, *, ip: str | None = None, user_agent: str | No
     """Store a new session, its IP and user agent sealed to it; the session as stored."""
     from switchboard.dal import sealed  # noqa: PLC0415 - the envelope only where a session is made, not in the authorizer
 
+    stored = {name: value for name, value in asdict(session).items() if name != "token_digest"}
     item = SessionItem(
         token_pk(session.token_digest),
         SESSION_SK,
-        session_id=session.session_id,
-        account_id=session.account_id,
-        user_id=session.user_id,
-        created_at=session.created_at,
-        last_seen_at=session.last_seen_at,
-        auth_at=session.auth_at,
-        expires_at=session.expires_at,
         gsi1pk=user_sessions_key(session.account_id, session.user_id),
         gsi1sk=session.session_id,  # ids sort oldest first
+        **stored,
     )
     if ip is not None:
         item.ip_sealed = sealed.seal(item, "ip", ip)
@@ -158,11 +143,7 @@ def get_session(digest: str) -> Session | None:
 
 def touch(session: Session, now: int) -> None:
     """Move last_seen forward (only while the session still exists: a concurrent logout wins)."""
-    try:
-        _key(session).update(actions=[SessionItem.last_seen_at.set(now)], condition=SessionItem.pk.exists())
-    except UpdateError as error:
-        if not clients.conditional_failed(error):
-            raise
+    update_while_present(_key(session), [SessionItem.last_seen_at.set(now)])
 
 
 def set_auth_at(session: Session, now: int) -> None:
