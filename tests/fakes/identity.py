@@ -1,18 +1,39 @@
-"""In-memory recipients (consent ledger), audit trail and event bus: what logic.consent receives as Protocols.
+"""In-memory identity repositories (sessions, recipients and their consent ledger), audit trail, event bus and
+account directory: what logic.sessions and logic.consent receive as Protocols.
 
-tests/integration/test_consent_store_contract.py runs the same scenarios on InMemoryRecipients and on
-switchboard.dal.recipients under moto, so a logic test on the fake proves what it would prove on DynamoDB.
+tests/integration/test_*_store_contract.py run the same scenarios on these fakes and on the dal modules under
+moto, so a logic test on a fake proves what it would prove on DynamoDB.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from typing import Any
 
-from switchboard.dal import recipients as recipients_dal
+from switchboard import clock
+from switchboard.auth import Principal
+from switchboard.dal import caps as caps_dal
+from switchboard.dal.accounts import ACCOUNT_SK, AccountItem, UserItem, user_sk
+from switchboard.dal.api_keys import CAP_KIND, ApiKey
+from switchboard.dal.keys import account_pk
+from switchboard.dal.recipients import ConsentRecord, Recipient
+from switchboard.dal.sessions import Session
 from switchboard.logic import audit
-from switchboard.models.audit import AuditEvent, Outcome, Scalar
-from switchboard.models.request import RequestMeta
+from switchboard.models.audit import AuditEvent
+
+
+def session_principal(
+    account_id: str,
+    user_id: str,
+    *,
+    role: str = "owner",
+    session_id: str = "ses_1",
+    plan: str = "free",
+    auth_at: int = 0,
+) -> Principal:
+    """A signed-in user as the authorizer passes them on (a session credential, live mode)."""
+    fields = {"account_id": account_id, "principal": user_id, "role": role, "session_id": session_id, "plan": plan}
+    return Principal(**fields, credential="session", key_id="", mode="live", auth_at=auth_at)
 
 
 class SealedElsewhere(Exception):
@@ -27,97 +48,77 @@ class InMemoryRecipients:
     """
 
     def __init__(self) -> None:
-        self.recipients: dict[tuple[str, str], dict[str, Any]] = {}
-        self.entries: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (account, recipient) → oldest first
+        self.recipients: dict[tuple[str, str], Recipient] = {}
+        self.entries: dict[tuple[str, str], list[ConsentRecord]] = {}  # (account, recipient) → oldest first
         self.tombstones: dict[tuple[str, str], set[str]] = {}
 
     # what tests arrange
-    def add(self, account_id: str, recipient_id: str, *, phone_index: str = "idx", **fields: Any) -> dict[str, Any]:
+    def add(self, account_id: str, recipient_id: str, *, phone_index: str = "idx", **fields: Any) -> Recipient:
         """A stored recipient (no consent yet)."""
-        item = {"recipient_id": recipient_id, "phone_index": phone_index, "consent": {}, **fields}
-        self.recipients[(account_id, recipient_id)] = item
-        return copy.deepcopy(item)
+        recipient = Recipient(account_id=account_id, recipient_id=recipient_id, phone_index=phone_index, **fields)
+        self.recipients[(account_id, recipient_id)] = recipient
+        return recipient
 
     @staticmethod
-    def _tag(account_id: str, entry_id: str, field: str) -> str:
-        return f"sealed:{account_id}:{entry_id}:{field}:"
+    def _tag(account_id: str, entry: ConsentRecord, field: str) -> str:
+        return f"sealed:{account_id}:{entry.recipient_id}:{entry.entry_id}:{field}:"
 
     # ConsentStore
-    def get(self, account_id: str, recipient_id: str) -> dict[str, Any] | None:
-        item = self.recipients.get((account_id, recipient_id))
-        return None if item is None or recipients_dal.erasing(item) else copy.deepcopy(item)
-
-    def consent_last_attr(self, channel: str) -> str:
-        return recipients_dal.consent_last_attr(channel)
+    def get(self, account_id: str, recipient_id: str) -> Recipient | None:
+        recipient = self.recipients.get((account_id, recipient_id))
+        return None if recipient is None or recipient.erasing else recipient
 
     def latest_consent(
         self, account_id: str, recipient_id: str, channel: str, *, status: str | None = None
-    ) -> dict[str, Any] | None:
+    ) -> ConsentRecord | None:
         for entry in reversed(self.entries.get((account_id, recipient_id), [])):
-            if entry["channel"] == channel and (status is None or entry["status"] == status):
-                found: dict[str, Any] = copy.deepcopy(entry)
-                return found
+            if entry.channel == channel and (status is None or entry.status == status):
+                return entry
         return None
 
-    def new_consent_entry(
+    def set_consent(
         self,
         account_id: str,
+        entry: ConsentRecord,
         *,
-        entry_id: str,
-        recipient_id: str,
-        channel: str,
-        status: str,
-        source: str,
-        at: str,
-        overrides: str | None = None,
         evidence_json: str | None = None,
-    ) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "entry_id": entry_id,
-            "recipient_id": recipient_id,
-            "channel": channel,
-            "status": status,
-            "source": source,
-            "at": at,
-        }
-        if overrides is not None:
-            item["overrides_opt_out"] = True
-            item["overridden_entry_id"] = overrides
+        expected_last: str | bool | None = True,
+    ) -> ConsentRecord | None:
+        recipient = self.recipients.get((account_id, entry.recipient_id))
+        if recipient is None or recipient.erasing:
+            return None
+        last = recipient.consent_last.get(entry.channel)
+        if (expected_last is None and last is not None) or (isinstance(expected_last, str) and last != expected_last):
+            return None
         if evidence_json is not None:
-            item["evidence_sealed"] = self._tag(account_id, entry_id, "evidence_sealed") + evidence_json
-        return item
+            entry = dataclasses.replace(
+                entry, evidence_sealed=self._tag(account_id, entry, "evidence_sealed") + evidence_json
+            )
+        self.entries.setdefault((account_id, entry.recipient_id), []).append(entry)
+        self.recipients[(account_id, recipient.recipient_id)] = dataclasses.replace(
+            recipient,
+            consent={**recipient.consent, entry.channel: entry.status},
+            consent_last={**recipient.consent_last, entry.channel: entry.entry_id},
+        )
+        return entry
 
-    def set_consent(self, account_id: str, entry: dict[str, Any], *, expected_last: str | bool | None = True) -> bool:
-        recipient = self.recipients.get((account_id, entry["recipient_id"]))
-        if recipient is None or recipients_dal.erasing(recipient):
-            return False
-        last = recipient.get(self.consent_last_attr(entry["channel"]))
-        if expected_last is None and last is not None:
-            return False
-        if isinstance(expected_last, str) and last != expected_last:
-            return False
-        self.entries.setdefault((account_id, entry["recipient_id"]), []).append(copy.deepcopy(entry))
-        recipient.setdefault("consent", {})[entry["channel"]] = entry["status"]
-        recipient[self.consent_last_attr(entry["channel"])] = entry["entry_id"]
-        return True
-
-    def open_field(self, account_id: str, item: dict[str, Any], field: str) -> str:
-        tag = self._tag(account_id, item["entry_id"], field)
-        if not str(item[field]).startswith(tag):
+    def open_field(self, account_id: str, item: ConsentRecord, field: str) -> str:
+        tag = self._tag(account_id, item, field)
+        value = {"evidence_sealed": item.evidence_sealed}[field]
+        if value is None or not value.startswith(tag):
             raise SealedElsewhere(field)
-        return str(item[field]).removeprefix(tag)
+        return value.removeprefix(tag)
 
     def remove_tombstone_channel(self, account_id: str, phone_index: str, channel: str) -> None:
         self.tombstones.get((account_id, phone_index), set()).discard(channel)
 
     def ledger(
         self, account_id: str, recipient_id: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[ConsentRecord], str | None]:
         entries = self.entries.get((account_id, recipient_id), [])
         start = int(cursor) if cursor else 0
-        page = entries[start : start + limit]
         more = start + limit < len(entries)
-        return copy.deepcopy(page), str(start + limit) if more else None
+        return entries[start : start + limit], str(start + limit) if more else None
 
 
 class RecordingAudit:
@@ -126,22 +127,141 @@ class RecordingAudit:
     def __init__(self) -> None:
         self.events: list[AuditEvent] = []
 
-    def record(
-        self,
-        *,
-        account_id: str,
-        type: str,
-        outcome: Outcome,
-        actor: str,
-        meta: RequestMeta | None = None,
-        target: dict[str, str] | None = None,
-        data: dict[str, Scalar] | None = None,
-    ) -> AuditEvent:
-        event = audit.new_event(
-            account_id=account_id, type=type, outcome=outcome, actor=actor, meta=meta, target=target, data=data
-        )
+    def record(self, **fields: Any) -> AuditEvent:
+        event = audit.new_event(**fields)
         self.events.append(event)
         return event
+
+    def record_denied(self, **fields: Any) -> AuditEvent | None:  # never capped here: logic.audit's cap has its tests
+        return self.record(outcome="denied", **fields)
+
+
+class InMemorySessions:
+    """Sessions by token digest, with the dal's rules: updates never bring back a deleted session, and the IP and
+    user agent are sealed to their session and field (a value opened on another session fails, as under AES-GCM)."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Session] = {}
+
+    @staticmethod
+    def _tag(session: Session, field: str) -> str:
+        return f"sealed:{session.account_id}:{session.token_digest}:{field}:"
+
+    def put_session(self, session: Session, *, ip: str | None = None, user_agent: str | None = None) -> Session:
+        if session.token_digest in self.sessions:
+            raise ValueError("a session with this token digest exists")  # the dal's condition: never overwritten
+        stored = dataclasses.replace(
+            session,
+            ip_sealed=None if ip is None else self._tag(session, "ip") + ip,
+            user_agent_sealed=None if user_agent is None else self._tag(session, "user_agent") + user_agent,
+        )
+        self.sessions[session.token_digest] = stored
+        return stored
+
+    def get_session(self, digest: str) -> Session | None:
+        return self.sessions.get(digest)
+
+    def user_sessions(self, account_id: str, user_id: str) -> list[Session]:
+        mine = [s for s in self.sessions.values() if (s.account_id, s.user_id) == (account_id, user_id)]
+        return sorted(mine, key=lambda s: s.session_id)
+
+    def _update(self, session: Session, **changes: Any) -> None:
+        if session.token_digest in self.sessions:
+            self.sessions[session.token_digest] = dataclasses.replace(self.sessions[session.token_digest], **changes)
+
+    def touch(self, session: Session, now: int) -> None:
+        self._update(session, last_seen_at=now)
+
+    def set_auth_at(self, session: Session, now: int) -> None:
+        if session.token_digest not in self.sessions:
+            raise KeyError(session.session_id)  # the dal's condition: a re-authentication needs its session
+        self._update(session, auth_at=now, last_seen_at=now)
+
+    def delete_session(self, session: Session) -> None:
+        self.sessions.pop(session.token_digest, None)
+
+    def open_field(self, session: Session, field: str) -> str:
+        value = session.ip_sealed if field == "ip" else session.user_agent_sealed if field == "user_agent" else None
+        if not value:
+            return ""
+        if not value.startswith(self._tag(session, field)):
+            raise SealedElsewhere(field)
+        return value.removeprefix(self._tag(session, field))
+
+
+class InMemoryApiKeys:
+    """API keys by (account, key id), with the dal's rules: a key holds one of the account's `cap` slots until it
+    expires (a shortened life frees it sooner), a revoked key is gone from `find` at once, updates never bring a
+    deleted key back."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, str], ApiKey] = {}
+        self._slots = 0
+
+    def put(self, key: ApiKey, *, cap: int) -> ApiKey:
+        now = clock.timestamp()
+        if (key.account_id, key.key_id) in self.keys:
+            raise ValueError("a key with this id exists")  # the dal's condition: never overwritten
+        if sum(1 for k in self.list_keys(key.account_id) if k.expires_at > now) >= cap:
+            raise caps_dal.CapReached(CAP_KIND, cap)
+        self._slots += 1
+        stored = dataclasses.replace(key, cap_slot=f"slot{self._slots}")
+        self.keys[(key.account_id, key.key_id)] = stored
+        return stored
+
+    def get(self, account_id: str, key_id: str) -> ApiKey | None:
+        return self.keys.get((account_id, key_id))
+
+    def find(self, key_id: str) -> ApiKey | None:
+        return next((k for (_, kid), k in self.keys.items() if kid == key_id), None)
+
+    def list_keys(self, account_id: str) -> list[ApiKey]:
+        return sorted((k for (acct, _), k in self.keys.items() if acct == account_id), key=lambda k: k.key_id)
+
+    def delete(self, key: ApiKey) -> None:
+        self.keys.pop((key.account_id, key.key_id), None)
+
+    def _update(self, key: ApiKey, **changes: Any) -> None:
+        at = (key.account_id, key.key_id)
+        if at in self.keys:
+            self.keys[at] = dataclasses.replace(self.keys[at], **changes)
+
+    def shorten(self, key: ApiKey, until: int) -> None:
+        if until < key.expires_at:
+            self._update(key, expires_at=until)
+
+    def touch(self, key: ApiKey, now: int) -> None:
+        self._update(key, last_used_at=now)
+
+
+class InMemoryDirectory:
+    """Accounts and users (in-memory PynamoDB items, never saved): whom logic resolves a credential to."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, AccountItem] = {}
+        self.users: dict[tuple[str, str], UserItem] = {}
+
+    def add_account(self, account_id: str, *, status: str = "active", plan: str = "free") -> AccountItem:
+        account = AccountItem(account_pk(account_id), ACCOUNT_SK, account_id=account_id, status=status, plan=plan)
+        self.accounts[account_id] = account
+        return account
+
+    def add_user(self, account_id: str, user_id: str, *, role: str = "owner", email_verified: bool = True) -> UserItem:
+        fields: dict[str, Any] = {
+            "account_id": account_id,
+            "user_id": user_id,
+            "role": role,
+            "email_verified": email_verified,
+        }
+        user = UserItem(account_pk(account_id), user_sk(user_id), **fields)
+        self.users[(account_id, user_id)] = user
+        return user
+
+    def get_account(self, account_id: str) -> AccountItem | None:
+        return self.accounts.get(account_id)
+
+    def get_user(self, account_id: str, user_id: str) -> UserItem | None:
+        return self.users.get((account_id, user_id))
 
 
 class RecordingEvents:

@@ -18,8 +18,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import api_keys as keys_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal import sessions as sessions_dal
-from switchboard.dal.keys import account_pk
-from switchboard.dal.sessions import SessionItem
+from switchboard.dal.sessions import Session
 from tests.e2e.conftest import E2E_ENV, LocalStack, running_stack
 from tests.integration.identity import gateway
 from tests.integration.identity.support import PASSWORD, call, login, mails_to, register, signup
@@ -89,11 +88,9 @@ def _plant(user: accounts_dal.UserItem) -> tuple[str, str]:
     owner and an invitation (written straight to the tables)."""
     now = int(clock.timestamp())
     session_token = tokens.new_token(tokens.SESSION_PREFIX)
-    pk = sessions_dal.token_pk(tokens.digest(session_token))
     sessions_dal.put_session(
-        SessionItem(
-            pk,
-            sessions_dal.SESSION_SK,
+        Session(
+            token_digest=tokens.digest(session_token),
             session_id="ses_planted",
             account_id=user.account_id,
             user_id=user.user_id,
@@ -101,17 +98,13 @@ def _plant(user: accounts_dal.UserItem) -> tuple[str, str]:
             last_seen_at=now,
             auth_at=now,
             expires_at=now + 3600,
-            gsi1pk=sessions_dal.user_sessions_key(user.account_id, user.user_id),
-            gsi1sk="ses_planted",
         )
     )
     key_id = ids.new_id("key")
     key, parts = tokens.new_api_key("test", key_id)
     secret_hash, version = tokens.hash_api_secret(parts.secret)
     keys_dal.put(
-        keys_dal.ApiKeyItem(
-            account_pk(user.account_id),
-            keys_dal.key_sk(key_id),
+        keys_dal.ApiKey(
             key_id=key_id,
             account_id=user.account_id,
             name="planted",

@@ -16,22 +16,12 @@ from switchboard.logic import consent
 from switchboard.models.errors import Conflict, NotFound, ValidationFailed
 from switchboard.models.recipients import ConsentIn, Evidence
 from switchboard.models.request import RequestMeta
-from tests.fakes.identity import InMemoryRecipients, RecordingAudit, RecordingEvents
+from tests.fakes.identity import InMemoryRecipients, RecordingAudit, RecordingEvents, session_principal
 
 ACCOUNT = "acct_a"
 RID = "rcp_1"
 META = RequestMeta(request_id="req_1", source_ip="203.0.113.9", user_agent="pytest")
-PRINCIPAL = Principal(
-    account_id=ACCOUNT,
-    principal="usr_owner",
-    role="owner",
-    credential="session",
-    session_id="ses_1",
-    key_id="",
-    plan="free",
-    mode="live",
-    auth_at=0,
-)
+PRINCIPAL = session_principal(ACCOUNT, "usr_owner")
 
 
 class World:
@@ -190,7 +180,7 @@ def test_an_entry_written_meanwhile_refuses_the_opt_in_decided_before_it(world: 
             source="api",
             actor="usr_owner",
             meta=META,
-            expected_last=recipient.get(world.repo.consent_last_attr("sms")),
+            expected_last=recipient.consent_last.get("sms"),
             **world.ports,
         )
     assert world.state() == "opted_out" and len(world.ledger()) == 1

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from switchboard import catalog
-from switchboard.dal import caps, clients
-from switchboard.dal.base import BaseItem
+from switchboard.dal import caps
+from switchboard.dal.base import BaseItem, update_while_present
 from switchboard.dal.keys import account_pk
 
 LOOKUP_SK = "KEYID"
@@ -58,76 +59,105 @@ class KeyLookupItem(BaseItem):
     expires_at = NumberAttribute()
 
 
-def new_key(account_id: str, key_id: str, **attributes: Any) -> ApiKeyItem:
-    """A key (not stored yet) under its account."""
-    return ApiKeyItem(account_pk(account_id), key_sk(key_id), key_id=key_id, account_id=account_id, **attributes)
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as logic sees it: its secret is only ever the peppered HMAC `secret_hash` (R26)."""
+
+    key_id: str
+    account_id: str
+    name: str
+    role: str
+    mode: str
+    secret_hash: str
+    pepper_version: str
+    created_by: str
+    created_at: int
+    expires_at: int  # expiry, or the end of a rotation's grace period
+    lifetime_ends_at: int | None = None  # the expiry its creator chose: what a rotation's successor inherits
+    last_used_at: int | None = None
+    cap_slot: str | None = None  # the account's cap slot it holds (set when stored)
 
 
-def put(item: ApiKeyItem, *, cap: int) -> None:
-    """Store a new key and its lookup at once, in one of the account's `cap` slots (caps.CapReached)."""
-    lookup = KeyLookupItem(
-        f"KEYID#{item.key_id}", LOOKUP_SK, account_id=item.account_id, expires_at=int(item.expires_at)
-    )
+def _record(item: ApiKeyItem) -> ApiKey:
+    values: dict[str, Any] = {name: item.attribute_values.get(name) for name in ApiKey.__dataclass_fields__}
+    return ApiKey(**values)
+
+
+def _item(key: ApiKey) -> ApiKeyItem:
+    return ApiKeyItem(account_pk(key.account_id), key_sk(key.key_id), **asdict(key))
+
+
+def _lookup_pk(key_id: str) -> str:
+    return f"KEYID#{key_id}"
+
+
+def put(key: ApiKey, *, cap: int) -> ApiKey:
+    """Store a new key and its lookup at once, in one of the account's `cap` slots (caps.CapReached); as stored."""
+    item = _item(key)
+    lookup = KeyLookupItem(_lookup_pk(key.key_id), LOOKUP_SK, account_id=key.account_id, expires_at=key.expires_at)
 
     def writes(transaction: TransactWrite, slot: str) -> None:
         item.cap_slot = slot
         transaction.save(item, condition=ApiKeyItem.pk.does_not_exist())
         transaction.save(lookup, condition=KeyLookupItem.pk.does_not_exist())
 
-    caps.claim(item.account_id, CAP_KIND, cap, holder=item.sk, expires_at=int(item.expires_at), writes=writes)
+    caps.claim(key.account_id, CAP_KIND, cap, holder=item.sk, expires_at=key.expires_at, writes=writes)
+    return replace(key, cap_slot=item.cap_slot)
 
 
-def get(account_id: str, key_id: str) -> ApiKeyItem | None:
+def get(account_id: str, key_id: str) -> ApiKey | None:
     """One key of the account, or None."""
     try:
-        return ApiKeyItem.get(account_pk(account_id), key_sk(key_id), consistent_read=True)
+        return _record(ApiKeyItem.get(account_pk(account_id), key_sk(key_id), consistent_read=True))
     except DoesNotExist:
         return None
 
 
-def find(key_id: str) -> ApiKeyItem | None:
+def find(key_id: str) -> ApiKey | None:
     """A key by its id alone (the authorizer), or None."""
     try:
-        lookup = KeyLookupItem.get(f"KEYID#{key_id}", LOOKUP_SK, consistent_read=True)
+        lookup = KeyLookupItem.get(_lookup_pk(key_id), LOOKUP_SK, consistent_read=True)
     except DoesNotExist:
         return None
     return get(lookup.account_id, key_id)
 
 
-def list_keys(account_id: str) -> list[ApiKeyItem]:
+def list_keys(account_id: str) -> list[ApiKey]:
     """Every key of the account, oldest first."""
-    return list(ApiKeyItem.query(account_pk(account_id), ApiKeyItem.sk.startswith("APIKEY#")))
+    return [_record(i) for i in ApiKeyItem.query(account_pk(account_id), ApiKeyItem.sk.startswith("APIKEY#"))]
 
 
-def delete(item: ApiKeyItem) -> None:
+def delete(key: ApiKey) -> None:
     """Revoke: the key, its lookup and its slot are gone at once."""
+    sk = key_sk(key.key_id)
 
     def build(transaction: TransactWrite, with_slot: bool) -> None:
-        transaction.delete(item)
-        transaction.delete(KeyLookupItem(f"KEYID#{item.key_id}", LOOKUP_SK))
+        transaction.delete(ApiKeyItem(account_pk(key.account_id), sk))
+        transaction.delete(KeyLookupItem(_lookup_pk(key.key_id), LOOKUP_SK))
         if with_slot:
-            caps.free(transaction, item.account_id, item.cap_slot, item.sk)
+            caps.free(transaction, key.account_id, key.cap_slot, sk)
 
     caps.freeing(build)
 
 
-def shorten(item: ApiKeyItem, until: int) -> None:
+def shorten(key: ApiKey, until: int) -> None:
     """End a key's life at `until` (revocation, rotation grace), never later: its slot frees up at the same time."""
-    if until >= int(item.expires_at):
+    if until >= key.expires_at:
         return
+    sk = key_sk(key.key_id)
 
     def build(transaction: TransactWrite, with_slot: bool) -> None:
-        transaction.update(item, actions=[ApiKeyItem.expires_at.set(until)], condition=ApiKeyItem.pk.exists())
+        transaction.update(
+            ApiKeyItem(account_pk(key.account_id), sk),
+            actions=[ApiKeyItem.expires_at.set(until)],
+            condition=ApiKeyItem.pk.exists(),
+        )
         if with_slot:
-            caps.set_expiry(transaction, item.account_id, item.cap_slot, item.sk, until)
+            caps.set_expiry(transaction, key.account_id, key.cap_slot, sk, until)
 
     caps.freeing(build)
 
 
-def touch(item: ApiKeyItem, now: int) -> None:
+def touch(key: ApiKey, now: int) -> None:
     """Record a use (at most once a minute, by the caller's choice)."""
-    try:
-        item.update(actions=[ApiKeyItem.last_used_at.set(now)], condition=ApiKeyItem.pk.exists())
-    except UpdateError as error:
-        if not clients.conditional_failed(error):
-            raise
+    update_while_present(ApiKeyItem(account_pk(key.account_id), key_sk(key.key_id)), [ApiKeyItem.last_used_at.set(now)])

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pynamodb.attributes import UnicodeAttribute
+from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
 from switchboard import settings
+from switchboard.dal import clients
+
+if TYPE_CHECKING:
+    from pynamodb.expressions.update import Action
 
 
 class TableName:
@@ -32,3 +38,12 @@ class BaseItem(Model):
         super().__init_subclass__(**kwargs)
         if cls.TABLE_ENV:
             cls.Meta.table_name = TableName(cls.TABLE_ENV)  # type: ignore[assignment]
+
+
+def update_while_present(item: BaseItem, actions: Sequence[Action]) -> None:
+    """Apply `actions` only while the item exists: a concurrent delete wins and nothing brings the item back."""
+    try:
+        item.update(actions=list(actions), condition=type(item).pk.exists())
+    except UpdateError as error:
+        if not clients.conditional_failed(error):
+            raise

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from switchboard.crypto import envelope
 from switchboard.dal import messaging_table as table
-from switchboard.dal.keys import account_pk
+from switchboard.dal.keys import account_of, account_pk
 
 ERASING_ATTR = "erasing_since"  # epoch seconds the erasure began; the item is then only the erasure's marker
 ERASING_PARTITION = "ERASING"  # gsi2: erasure markers across accounts (the erasure job reads it)
 # What a marker loses at once: the recipient's own personal data (consent stays until the end: the tombstone is
 # written from it, again on every resumption).
 PERSONAL_FIELDS = ("phone_sealed", "name_sealed", "attributes_sealed", "country")
+CONSENT_LAST_PREFIX = "consent_last_"
 
 
 def recipient_sk(recipient_id: str) -> str:
@@ -51,16 +53,121 @@ def member_sk(list_id: str, recipient_id: str) -> str:
     return f"LISTMEM#{list_id}#{recipient_id}"
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """A stored recipient (pk = ACCT#<id>, sk = RCP#<recipient_id>), or its erasure's marker once `erasing_since`
+    is set (then without its personal fields). The number, name and attributes stay sealed to it (`open_field`);
+    `consent` is each channel's latest ledger status and `consent_last` that entry's id (a writer's precondition)."""
+
+    account_id: str
+    recipient_id: str
+    phone_index: str
+    created_at: str = ""
+    country: str = ""
+    consent: Mapping[str, str] = field(default_factory=dict)
+    consent_last: Mapping[str, str] = field(default_factory=dict)
+    phone_sealed: str | None = None
+    name_sealed: str | None = None
+    attributes_sealed: str | None = None
+    erasing_since: int | None = None
+
+    @property
+    def erasing(self) -> bool:
+        """Its erasure has begun: gone for every reader, kept only as the erasure's marker."""
+        return self.erasing_since is not None
+
+    def sealed(self) -> dict[str, str | None]:
+        """Its sealed personal fields by attribute name (None: not given, or erased)."""
+        return {
+            "phone_sealed": self.phone_sealed,
+            "name_sealed": self.name_sealed,
+            "attributes_sealed": self.attributes_sealed,
+        }
+
+    def to_item(self) -> dict[str, Any]:
+        """The stored item."""
+        item: dict[str, Any] = {
+            "pk": account_pk(self.account_id),
+            "sk": recipient_sk(self.recipient_id),
+            "recipient_id": self.recipient_id,
+            "phone_index": self.phone_index,
+            "country": self.country,
+            "consent": dict(self.consent),
+            "created_at": self.created_at,
+        }
+        item |= {consent_last_attr(channel): entry_id for channel, entry_id in self.consent_last.items()}
+        item |= {name: value for name, value in self.sealed().items() if value is not None}
+        if self.erasing_since is not None:
+            item[ERASING_ATTR] = self.erasing_since
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Recipient:
+        """A stored item (a recipient or its erasure's marker) as a record."""
+        erasing_since = item.get(ERASING_ATTR)
+        return cls(
+            account_id=account_of(str(item["pk"])),
+            recipient_id=str(item["recipient_id"]),
+            phone_index=str(item.get("phone_index", "")),
+            created_at=str(item.get("created_at", "")),
+            country=str(item.get("country", "")),
+            consent={str(c): str(s) for c, s in (item.get("consent") or {}).items()},
+            consent_last={
+                name.removeprefix(CONSENT_LAST_PREFIX): str(value)
+                for name, value in item.items()
+                if name.startswith(CONSENT_LAST_PREFIX)
+            },
+            phone_sealed=item.get("phone_sealed"),
+            name_sealed=item.get("name_sealed"),
+            attributes_sealed=item.get("attributes_sealed"),
+            erasing_since=None if erasing_since is None else int(erasing_since),
+        )
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """One consent ledger entry (pk = ACCT#<id>, sk = CONSENT#<recipient_id>#<entry_id>); its evidence stays sealed
+    to it (`open_field`). `overridden_entry_id`: the opt-out an evidenced opt-in overrides."""
+
+    entry_id: str
+    recipient_id: str
+    channel: str
+    status: str
+    source: str
+    at: str
+    overridden_entry_id: str | None = None
+    evidence_sealed: str | None = None
+
+    def to_item(self, account_id: str) -> dict[str, Any]:
+        """The stored item."""
+        item = {name: value for name, value in asdict(self).items() if value is not None}
+        if self.overridden_entry_id is not None:
+            item["overrides_opt_out"] = True
+        return {"pk": account_pk(account_id), "sk": consent_sk(self.recipient_id, self.entry_id), **item}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ConsentRecord:
+        """A stored item as a record."""
+        fields: dict[str, Any] = {name: item.get(name) for name in cls.__dataclass_fields__}
+        return cls(**fields)
+
+
 def _seal(account_id: str, sk: str, field: str, value: str) -> str:
     """Sealed to this item (its key) and attribute: a sealed value copied to another item or field does not open."""
     item_key = table.item_key(account_pk(account_id), sk)
     return envelope.seal(account_id, value, table=table.TABLE, item_key=item_key, field=field)
 
 
-def open_field(account_id: str, item: dict[str, Any], field: str) -> str:
-    """A sealed attribute of a stored recipient or ledger entry, in clear (never logged)."""
-    item_key = table.item_key(item["pk"], item["sk"])
-    return envelope.open_sealed(account_id, item[field], table=table.TABLE, item_key=item_key, field=field)
+def open_field(account_id: str, item: Recipient | ConsentRecord, field: str) -> str:
+    """A sealed attribute of a stored recipient or ledger entry, in clear (never logged); KeyError when it has none."""
+    if isinstance(item, Recipient):
+        sk, value = recipient_sk(item.recipient_id), item.sealed()[field]
+    else:
+        sk, value = consent_sk(item.recipient_id, item.entry_id), {"evidence_sealed": item.evidence_sealed}[field]
+    item_key = table.item_key(account_pk(account_id), sk)
+    if value is None:
+        raise KeyError(field)
+    return envelope.open_sealed(account_id, value, table=table.TABLE, item_key=item_key, field=field)
 
 
 def new_recipient(
@@ -74,62 +181,29 @@ def new_recipient(
     created_at: str,
     name: str | None = None,
     attributes_json: str | None = None,
-) -> dict[str, Any]:
-    """A recipient item ready for `create`: the number, name and attributes sealed, the number found by blind index."""
+) -> Recipient:
+    """A recipient ready for `create`: the number, name and attributes sealed, the number found by blind index."""
     sk = recipient_sk(recipient_id)
-    item: dict[str, Any] = {
-        "pk": account_pk(account_id),
-        "sk": sk,
-        "recipient_id": recipient_id,
-        "phone_sealed": _seal(account_id, sk, "phone_sealed", e164),
-        "phone_index": phone_index,
-        "country": country,
-        "consent": consent,
-        "created_at": created_at,
-    }
-    if name is not None:
-        item["name_sealed"] = _seal(account_id, sk, "name_sealed", name)
-    if attributes_json is not None:
-        item["attributes_sealed"] = _seal(account_id, sk, "attributes_sealed", attributes_json)
-    return item
+    return Recipient(
+        account_id=account_id,
+        recipient_id=recipient_id,
+        phone_index=phone_index,
+        created_at=created_at,
+        country=country,
+        consent=dict(consent),
+        phone_sealed=_seal(account_id, sk, "phone_sealed", e164),
+        name_sealed=None if name is None else _seal(account_id, sk, "name_sealed", name),
+        attributes_sealed=None
+        if attributes_json is None
+        else _seal(account_id, sk, "attributes_sealed", attributes_json),
+    )
 
 
-def new_consent_entry(
-    account_id: str,
-    *,
-    entry_id: str,
-    recipient_id: str,
-    channel: str,
-    status: str,
-    source: str,
-    at: str,
-    overrides: str | None = None,
-    evidence_json: str | None = None,
-) -> dict[str, Any]:
-    """A ledger entry ready for `set_consent` (its evidence sealed)."""
-    sk = consent_sk(recipient_id, entry_id)
-    item: dict[str, Any] = {
-        "pk": account_pk(account_id),
-        "sk": sk,
-        "entry_id": entry_id,
-        "recipient_id": recipient_id,
-        "channel": channel,
-        "status": status,
-        "source": source,
-        "at": at,
-    }
-    if overrides is not None:
-        item["overrides_opt_out"] = True
-        item["overridden_entry_id"] = overrides
-    if evidence_json is not None:
-        item["evidence_sealed"] = _seal(account_id, sk, "evidence_sealed", evidence_json)
-    return item
-
-
-def create(account_id: str, item: dict[str, Any], phone_index: str) -> str | None:
+def create(account_id: str, recipient: Recipient, phone_index: str) -> str | None:
     """Store a new recipient with its phone lookup; None, or the existing recipient's id when the number is taken."""
     pk = account_pk(account_id)
-    lookup = {"pk": pk, "sk": phone_sk(phone_index), "recipient_id": item["recipient_id"]}
+    item = recipient.to_item()
+    lookup = {"pk": pk, "sk": phone_sk(phone_index), "recipient_id": recipient.recipient_id}
     done = table.transact(
         [
             {"Put": {"Item": table.dump(lookup), "ConditionExpression": "attribute_not_exists(pk)"}},
@@ -142,27 +216,23 @@ def create(account_id: str, item: dict[str, Any], phone_index: str) -> str | Non
     return str(existing["recipient_id"]) if existing else ""
 
 
-def erasing(item: dict[str, Any]) -> bool:
-    """A recipient whose erasure has begun: gone for every reader, kept only as the erasure's marker."""
-    return bool(item.get(ERASING_ATTR))
-
-
-def get(account_id: str, recipient_id: str) -> dict[str, Any] | None:
+def get(account_id: str, recipient_id: str) -> Recipient | None:
     """A recipient of the account, or None (also while it is being erased)."""
-    item = get_any(account_id, recipient_id)
-    return None if item is None or erasing(item) else item
+    recipient = get_any(account_id, recipient_id)
+    return None if recipient is None or recipient.erasing else recipient
 
 
-def get_any(account_id: str, recipient_id: str) -> dict[str, Any] | None:
+def get_any(account_id: str, recipient_id: str) -> Recipient | None:
     """A recipient of the account or its erasure marker, or None."""
-    return table.get(account_pk(account_id), recipient_sk(recipient_id))
+    item = table.get(account_pk(account_id), recipient_sk(recipient_id))
+    return None if item is None else Recipient.from_item(item)
 
 
-def get_many(account_id: str, recipient_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def get_many(account_id: str, recipient_ids: Sequence[str]) -> dict[str, Recipient]:
     """Recipients by id (BatchGetItem, 100 per call); ids of other accounts (or being erased) are not found."""
     pk = account_pk(account_id)
-    found = table.batch_get([(pk, recipient_sk(r)) for r in recipient_ids])
-    return {item["recipient_id"]: item for item in found.values() if not erasing(item)}
+    found = [Recipient.from_item(i) for i in table.batch_get([(pk, recipient_sk(r)) for r in recipient_ids]).values()]
+    return {r.recipient_id: r for r in found if not r.erasing}
 
 
 def not_live(account_id: str, recipient_ids: Sequence[str]) -> set[str]:
@@ -177,9 +247,9 @@ def find_by_phone(account_id: str, phone_index: str) -> str | None:
     return str(lookup["recipient_id"]) if lookup else None
 
 
-def page(account_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def page(account_id: str, *, limit: int, cursor: str | None) -> tuple[list[Recipient], str | None]:
     """One page of the account's recipients, oldest first."""
-    return table.query_page(
+    items, next_cursor = table.query_page(
         pk_value=account_pk(account_id),
         prefix="RCP#",
         limit=limit,
@@ -187,33 +257,44 @@ def page(account_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[
         filter_expression="attribute_not_exists(#erasing)",
         filter_names={"#erasing": ERASING_ATTR},
     )
+    return [Recipient.from_item(i) for i in items], next_cursor
 
 
 def consent_last_attr(channel: str) -> str:
     """The recipient attribute holding the id of its latest ledger entry on a channel (a writer's precondition)."""
-    return f"consent_last_{channel}"
+    return f"{CONSENT_LAST_PREFIX}{channel}"
 
 
-def set_consent(account_id: str, entry: dict[str, Any], *, expected_last: str | bool | None = True) -> bool:
-    """Append a ledger entry and make it the recipient's current state at once; False if the recipient is gone or,
-    when `expected_last` is given (an entry id, or None for none yet), another entry on the channel came first.
+def set_consent(
+    account_id: str,
+    entry: ConsentRecord,
+    *,
+    evidence_json: str | None = None,
+    expected_last: str | bool | None = True,
+) -> ConsentRecord | None:
+    """Append a ledger entry (its evidence sealed to it) and make it the recipient's current state at once: the entry
+    as stored, or None if the recipient is gone or, when `expected_last` is given (an entry id, or None for none
+    yet), another entry on the channel came first.
 
     `True` (the default) writes whatever came before: an opt-out never waits for anything."""
     pk = account_pk(account_id)
+    if evidence_json is not None:
+        sealed = _seal(account_id, consent_sk(entry.recipient_id, entry.entry_id), "evidence_sealed", evidence_json)
+        entry = replace(entry, evidence_sealed=sealed)
     condition = "attribute_exists(pk) AND attribute_not_exists(#erasing)"
-    names = {"#ch": entry["channel"], "#last": consent_last_attr(entry["channel"]), "#erasing": ERASING_ATTR}
-    vals: dict[str, Any] = {":status": entry["status"], ":entry": entry["entry_id"]}
+    names = {"#ch": entry.channel, "#last": consent_last_attr(entry.channel), "#erasing": ERASING_ATTR}
+    vals: dict[str, Any] = {":status": entry.status, ":entry": entry.entry_id}
     if expected_last is None:
         condition += " AND attribute_not_exists(#last)"
     elif isinstance(expected_last, str):
         condition += " AND #last = :expected"
         vals[":expected"] = expected_last
-    return table.transact(
+    done = table.transact(
         [
-            {"Put": {"Item": table.dump(entry), "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"Item": table.dump(entry.to_item(account_id)), "ConditionExpression": "attribute_not_exists(pk)"}},
             {
                 "Update": {
-                    "Key": table.key(pk, recipient_sk(entry["recipient_id"])),
+                    "Key": table.key(pk, recipient_sk(entry.recipient_id)),
                     "UpdateExpression": "SET consent.#ch = :status, #last = :entry",
                     # Nothing is added to a ledger that its erasure may already have deleted.
                     "ConditionExpression": condition,
@@ -223,11 +304,12 @@ def set_consent(account_id: str, entry: dict[str, Any], *, expected_last: str | 
             },
         ]
     )
+    return entry if done else None
 
 
 def latest_consent(
     account_id: str, recipient_id: str, channel: str, *, status: str | None = None
-) -> dict[str, Any] | None:
+) -> ConsentRecord | None:
     """The recipient's latest ledger entry on a channel (with `status`, if given), or None: read newest first."""
     expression, names, vals = "#ch = :ch", {"#ch": "channel"}, {":ch": channel}
     if status is not None:
@@ -245,18 +327,19 @@ def latest_consent(
             filter_values=vals,
         )
         if items:
-            return items[0]
+            return ConsentRecord.from_item(items[0])
         if cursor is None:
             return None
 
 
 def ledger(
     account_id: str, recipient_id: str, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[ConsentRecord], str | None]:
     """One page of a recipient's ledger, oldest first."""
-    return table.query_page(
+    items, next_cursor = table.query_page(
         pk_value=account_pk(account_id), prefix=f"CONSENT#{recipient_id}#", limit=limit, cursor=cursor
     )
+    return [ConsentRecord.from_item(i) for i in items], next_cursor
 
 
 def tombstone(account_id: str, phone_index: str) -> list[str]:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from switchboard import catalog
 from switchboard.dal import clients
-from switchboard.dal.base import BaseItem
+from switchboard.dal.base import BaseItem, update_while_present
 from switchboard.dal.keys import account_pk
 
 SESSION_SK = "SESSION"
@@ -77,43 +78,90 @@ class TokenItem(BaseItem):
     account_name = UnicodeAttribute(null=True)
 
 
-def put_session(item: SessionItem) -> None:
-    """Store a new session."""
+@dataclass(frozen=True)
+class Session:
+    """A stored session, found by `token_digest` (the SHA-256 of its token; the token itself is never stored).
+
+    `ip_sealed` and `user_agent_sealed` stay sealed until `open_field` (only the session list shows them)."""
+
+    token_digest: str
+    session_id: str
+    account_id: str
+    user_id: str
+    created_at: int
+    last_seen_at: int
+    auth_at: int
+    expires_at: int
+    ip_sealed: str | None = None
+    user_agent_sealed: str | None = None
+
+
+def _record(item: SessionItem) -> Session:
+    values: dict[str, Any] = {name: item.attribute_values.get(name) for name in Session.__dataclass_fields__}
+    return Session(**values | {"token_digest": item.pk.removeprefix("TOKEN#")})
+
+
+def _key(session: Session) -> SessionItem:
+    """The stored item's key alone (what updates and deletes address)."""
+    return SessionItem(token_pk(session.token_digest), SESSION_SK, account_id=session.account_id)
+
+
+def put_session(session: Session, *, ip: str | None = None, user_agent: str | None = None) -> Session:
+    """Store a new session, its IP and user agent sealed to it; the session as stored."""
+    from switchboard.dal import sealed  # noqa: PLC0415 - the envelope only where a session is made, not in the authorizer
+
+    stored = {name: value for name, value in asdict(session).items() if name != "token_digest"}
+    item = SessionItem(
+        token_pk(session.token_digest),
+        SESSION_SK,
+        gsi1pk=user_sessions_key(session.account_id, session.user_id),
+        gsi1sk=session.session_id,  # ids sort oldest first
+        **stored,
+    )
+    if ip is not None:
+        item.ip_sealed = sealed.seal(item, "ip", ip)
+    if user_agent is not None:
+        item.user_agent_sealed = sealed.seal(item, "user_agent", user_agent)
     item.save(condition=SessionItem.pk.does_not_exist())
+    return _record(item)
 
 
-def get_session(digest: str) -> SessionItem | None:
+def open_field(session: Session, field: str) -> str:
+    """A sealed field of the session (`ip`, `user_agent`) in clear, "" when none was stored."""
+    from switchboard.dal import sealed  # noqa: PLC0415 - the envelope only where a session list is shown
+
+    value = session.ip_sealed if field == "ip" else session.user_agent_sealed if field == "user_agent" else None
+    return sealed.open_field(_key(session), field, value) if value else ""
+
+
+def get_session(digest: str) -> Session | None:
     """The session whose token has this digest, or None."""
     try:
-        return SessionItem.get(token_pk(digest), SESSION_SK, consistent_read=True)
+        return _record(SessionItem.get(token_pk(digest), SESSION_SK, consistent_read=True))
     except DoesNotExist:
         return None
 
 
-def touch(item: SessionItem, now: int) -> None:
+def touch(session: Session, now: int) -> None:
     """Move last_seen forward (only while the session still exists: a concurrent logout wins)."""
-    try:
-        item.update(actions=[SessionItem.last_seen_at.set(now)], condition=SessionItem.pk.exists())
-    except UpdateError as error:
-        if not clients.conditional_failed(error):
-            raise
+    update_while_present(_key(session), [SessionItem.last_seen_at.set(now)])
 
 
-def set_auth_at(item: SessionItem, now: int) -> None:
+def set_auth_at(session: Session, now: int) -> None:
     """Record a re-authentication on the same session."""
-    item.update(
+    _key(session).update(
         actions=[SessionItem.auth_at.set(now), SessionItem.last_seen_at.set(now)], condition=SessionItem.pk.exists()
     )
 
 
-def delete_session(item: SessionItem) -> None:
+def delete_session(session: Session) -> None:
     """End a session at once (idempotent)."""
-    item.delete()
+    _key(session).delete()
 
 
-def user_sessions(account_id: str, user_id: str) -> list[SessionItem]:
+def user_sessions(account_id: str, user_id: str) -> list[Session]:
     """A user's sessions, oldest first."""
-    return list(SessionItem.by_user.query(user_sessions_key(account_id, user_id)))
+    return [_record(item) for item in SessionItem.by_user.query(user_sessions_key(account_id, user_id))]
 
 
 def put_token(
@@ -162,17 +210,3 @@ def consume_token(item: TokenItem) -> bool:
 def delete_token(digest: str, kind: str) -> None:
     """Forget a token (a newer one replaced it)."""
     TokenItem(token_pk(digest), kind).delete()
-
-
-def new_session(token_digest: str, *, session_id: str, account_id: str, user_id: str, **attributes: Any) -> SessionItem:
-    """A session (not stored yet) under its token's digest, listed under its user (ids sort oldest first)."""
-    return SessionItem(
-        token_pk(token_digest),
-        SESSION_SK,
-        session_id=session_id,
-        account_id=account_id,
-        user_id=user_id,
-        gsi1pk=user_sessions_key(account_id, user_id),
-        gsi1sk=session_id,
-        **attributes,
-    )

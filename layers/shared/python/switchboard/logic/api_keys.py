@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from switchboard import clock, ids, settings
 from switchboard.auth import Principal
 from switchboard.crypto import tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import api_keys as keys_dal
-from switchboard.dal.api_keys import ApiKeyItem
+from switchboard.dal.api_keys import ApiKey
 from switchboard.logic import audit, caps, notices
 from switchboard.models import paging
 from switchboard.models.errors import Forbidden, NotFound, ValidationFailed
@@ -17,6 +18,7 @@ from switchboard.models.permissions import RANK, Role, may_grant
 from switchboard.models.request import RequestMeta
 
 if TYPE_CHECKING:
+    from switchboard.logic.ports import AuditLog, Directory
     from switchboard.models.api_keys import ApiKeyCreated, ApiKeyIn, ApiKeyList, ApiKeyOut
 
 DEFAULT_LIFETIME_S = 365 * 86400
@@ -24,15 +26,27 @@ MAX_LIFETIME_S = 730 * 86400
 TOUCH_EVERY_S = 60
 
 
+class KeyStore(Protocol):
+    """The API keys repository as logic uses it: `dal.api_keys` (moto tests), or an in-memory fake."""
+
+    def put(self, key: ApiKey, *, cap: int) -> ApiKey: ...
+    def get(self, account_id: str, key_id: str) -> ApiKey | None: ...
+    def find(self, key_id: str) -> ApiKey | None: ...
+    def list_keys(self, account_id: str) -> list[ApiKey]: ...
+    def delete(self, key: ApiKey) -> None: ...
+    def shorten(self, key: ApiKey, until: int) -> None: ...
+    def touch(self, key: ApiKey, now: int) -> None: ...
+
+
 def _mode() -> str:
     return "test" if settings.get().rules.test_mode else "live"
 
 
-def _prefix(item: ApiKeyItem) -> str:
+def _prefix(item: ApiKey) -> str:
     return f"sb_{item.mode}_{item.key_id}"
 
 
-def _out(item: ApiKeyItem) -> ApiKeyOut:
+def _out(item: ApiKey) -> ApiKeyOut:
     from switchboard.models.api_keys import ApiKeyOut  # noqa: PLC0415 - pydantic: not in the authorizer's import
 
     return ApiKeyOut(
@@ -40,21 +54,21 @@ def _out(item: ApiKeyItem) -> ApiKeyOut:
         prefix=_prefix(item),
         name=item.name,
         role=item.role,
-        created_at=clock.rfc3339_at(int(item.created_at)),
-        expires_at=clock.rfc3339_at(int(item.expires_at)),
-        last_used_at=clock.rfc3339_at(int(item.last_used_at)) if item.last_used_at is not None else None,
+        created_at=clock.rfc3339_at(item.created_at),
+        expires_at=clock.rfc3339_at(item.expires_at),
+        last_used_at=clock.rfc3339_at(item.last_used_at) if item.last_used_at is not None else None,
     )
 
 
-def _issue(principal: Principal, *, name: str, role: str, expires_at: int, meta: RequestMeta) -> ApiKeyCreated:
+def _issue(principal: Principal, *, name: str, role: str, expires_at: int, repo: KeyStore) -> ApiKeyCreated:
     from switchboard.models.api_keys import ApiKeyCreated  # noqa: PLC0415 - pydantic: not in the authorizer's import
 
     key_id = ids.new_id("key")
     key, parts = tokens.new_api_key(_mode(), key_id)
     secret_hash, version = tokens.hash_api_secret(parts.secret)
-    item = keys_dal.new_key(
-        principal.account_id,
-        key_id,
+    item = ApiKey(
+        key_id=key_id,
+        account_id=principal.account_id,
         name=name,
         role=role,
         mode=parts.mode,
@@ -66,19 +80,28 @@ def _issue(principal: Principal, *, name: str, role: str, expires_at: int, meta:
         lifetime_ends_at=expires_at,
     )
     with caps.capped(caps.API_KEYS):
-        keys_dal.put(item, cap=caps.LIMITS[caps.API_KEYS])
+        repo.put(item, cap=caps.LIMITS[caps.API_KEYS])
     return ApiKeyCreated(
         id=key_id, key=key, prefix=_prefix(item), name=name, role=role, expires_at=clock.rfc3339_at(expires_at)
     )
 
 
-def _notify_creator(principal: Principal) -> None:
+def notify_creator(principal: Principal) -> None:
+    """E-mail the key's creator that a key was made with their credential (R26)."""
     user = accounts_dal.get_user(principal.account_id, principal.principal)
     if user is not None:
         notices.notify(user, "api_key_created")
 
 
-def create(principal: Principal, body: ApiKeyIn, meta: RequestMeta) -> ApiKeyCreated:
+def create(
+    principal: Principal,
+    body: ApiKeyIn,
+    meta: RequestMeta,
+    *,
+    repo: KeyStore = keys_dal,
+    trail: AuditLog = audit,
+    notify: Callable[[Principal], None] = notify_creator,
+) -> ApiKeyCreated:
     """POST /v1/api-keys: the full key is in this answer only (R26); role <= the creator's (R28)."""
     if not may_grant(principal.role, body.role):
         raise Forbidden("An API key's role cannot be above yours.", code="role_too_high")
@@ -89,8 +112,8 @@ def create(principal: Principal, body: ApiKeyIn, meta: RequestMeta) -> ApiKeyCre
             "expires_at must be in the future and within 730 days.",
             errors=[{"pointer": "/expires_at", "message": "out of range"}],
         )
-    created = _issue(principal, name=body.name, role=body.role.value, expires_at=expires_at, meta=meta)
-    audit.record(
+    created = _issue(principal, name=body.name, role=body.role.value, expires_at=expires_at, repo=repo)
+    trail.record(
         account_id=principal.account_id,
         type="api_key.created",
         outcome="success",
@@ -99,36 +122,44 @@ def create(principal: Principal, body: ApiKeyIn, meta: RequestMeta) -> ApiKeyCre
         target={"key_id": created.id},
         data={"role": created.role},
     )
-    _notify_creator(principal)
+    notify(principal)
     return created
 
 
-def list_keys(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor: str | None = None) -> ApiKeyList:
+def list_keys(
+    principal: Principal,
+    limit: int = paging.DEFAULT_LIMIT,
+    cursor: str | None = None,
+    *,
+    repo: KeyStore = keys_dal,
+) -> ApiKeyList:
     """GET /v1/api-keys: live keys, oldest first, paged; no secrets, with last_used_at."""
     from switchboard.models.api_keys import ApiKeyList  # noqa: PLC0415 - pydantic: not in the authorizer's import
 
     now = clock.timestamp()
-    live = [k for k in keys_dal.list_keys(principal.account_id) if k.expires_at > now]
+    live = [k for k in repo.list_keys(principal.account_id) if k.expires_at > now]
     items, more = caps.page(live, lambda k: k.key_id, limit=limit, cursor=cursor)
     return ApiKeyList(data=[_out(k) for k in items], next_cursor=more)
 
 
-def _own(principal: Principal, key_id: str) -> ApiKeyItem:
-    item = keys_dal.get(principal.account_id, key_id)
-    if item is None or item.expires_at <= clock.timestamp():
+def _own(principal: Principal, key_id: str, repo: KeyStore) -> ApiKey:
+    key = repo.get(principal.account_id, key_id)
+    if key is None or key.expires_at <= clock.timestamp():
         raise NotFound("No such API key.")
-    if not may_grant(principal.role, item.role):
+    if not may_grant(principal.role, key.role):
         raise Forbidden("This key's role is above what you may manage.", code="role_too_high")
-    return item
+    return key
 
 
-def revoke(principal: Principal, key_id: str, meta: RequestMeta) -> None:
+def revoke(
+    principal: Principal, key_id: str, meta: RequestMeta, *, repo: KeyStore = keys_dal, trail: AuditLog = audit
+) -> None:
     """DELETE /v1/api-keys/{id}: refused on the very next request (the authorizer is never cached)."""
-    item = _own(principal, key_id)
+    key = _own(principal, key_id, repo)
     # Expired now rather than deleted: until its TTL removes it, the authorizer still recognises the key, refuses it
     # and audits the use (R54: use after revoke); it is already gone from every list and refused everywhere.
-    keys_dal.shorten(item, int(clock.timestamp()))
-    audit.record(
+    repo.shorten(key, int(clock.timestamp()))
+    trail.record(
         account_id=principal.account_id,
         type="api_key.revoked",
         outcome="success",
@@ -139,14 +170,22 @@ def revoke(principal: Principal, key_id: str, meta: RequestMeta) -> None:
 
 
 def revoke_created_by(
-    account_id: str, user_id: str, *, actor: str, reason: str, meta: RequestMeta, since: int = 0
+    account_id: str,
+    user_id: str,
+    *,
+    actor: str,
+    reason: str,
+    meta: RequestMeta,
+    since: int = 0,
+    repo: KeyStore = keys_dal,
+    trail: AuditLog = audit,
 ) -> int:
     """Delete the keys `user_id` created at or after `since` (its credential may have made them); each audited."""
     revoked = 0
-    for key in keys_dal.list_keys(account_id):
-        if key.created_by == user_id and int(key.created_at) >= since:
-            keys_dal.delete(key)
-            audit.record(
+    for key in repo.list_keys(account_id):
+        if key.created_by == user_id and key.created_at >= since:
+            repo.delete(key)
+            trail.record(
                 account_id=account_id,
                 type="api_key.revoked",
                 outcome="success",
@@ -159,7 +198,16 @@ def revoke_created_by(
     return revoked
 
 
-def rotate(principal: Principal, key_id: str, grace_s: int, meta: RequestMeta) -> ApiKeyCreated:
+def rotate(
+    principal: Principal,
+    key_id: str,
+    grace_s: int,
+    meta: RequestMeta,
+    *,
+    repo: KeyStore = keys_dal,
+    trail: AuditLog = audit,
+    notify: Callable[[Principal], None] = notify_creator,
+) -> ApiKeyCreated:
     """POST /v1/api-keys/{id}/rotate: a new key now, the old one works for `grace_s` more seconds.
 
     The new key is a fresh key with its predecessor's lifetime: it expires when the rotated key would have
@@ -167,12 +215,12 @@ def rotate(principal: Principal, key_id: str, grace_s: int, meta: RequestMeta) -
     already in its grace period (rotated before) can be rotated again: another fresh successor with that same
     lifetime, and the old key's grace only ever shortens (`min(its grace end, now + grace_s)`), never extends.
     """
-    old = _own(principal, key_id)
+    old = _own(principal, key_id, repo)
     # A key stored before lifetime_ends_at existed: its expires_at is the best record of its lifetime left.
-    lifetime_ends_at = int(old.lifetime_ends_at if old.lifetime_ends_at is not None else old.expires_at)
-    created = _issue(principal, name=old.name, role=old.role, expires_at=lifetime_ends_at, meta=meta)
-    keys_dal.shorten(old, int(clock.timestamp()) + grace_s)
-    audit.record(
+    lifetime_ends_at = old.lifetime_ends_at if old.lifetime_ends_at is not None else old.expires_at
+    created = _issue(principal, name=old.name, role=old.role, expires_at=lifetime_ends_at, repo=repo)
+    repo.shorten(old, int(clock.timestamp()) + grace_s)
+    trail.record(
         account_id=principal.account_id,
         type="api_key.rotated",
         outcome="success",
@@ -181,11 +229,18 @@ def rotate(principal: Principal, key_id: str, grace_s: int, meta: RequestMeta) -
         target={"key_id": key_id, "new_key_id": created.id},
         data={"grace_s": grace_s},
     )
-    _notify_creator(principal)
+    notify(principal)
     return created
 
 
-def resolve(key: str, meta: RequestMeta | None = None) -> dict[str, str] | None:
+def resolve(
+    key: str,
+    meta: RequestMeta | None = None,
+    *,
+    repo: KeyStore = keys_dal,
+    directory: Directory = accounts_dal,
+    trail: AuditLog = audit,
+) -> dict[str, str] | None:
     """The authorizer context of a live API key, or None: constant-time secret check, expiry, creator, account.
 
     A genuine key (its secret matches) that is revoked or expired leaves a denied audit event in its account (R54).
@@ -193,38 +248,38 @@ def resolve(key: str, meta: RequestMeta | None = None) -> dict[str, str] | None:
     parts = tokens.parse_api_key(key)
     if parts is None:
         return None
-    item = keys_dal.find(parts.key_id)
-    if item is None or item.mode != parts.mode:
+    stored = repo.find(parts.key_id)
+    if stored is None or stored.mode != parts.mode:
         return None
-    if not tokens.api_secret_matches(parts.secret, item.secret_hash, item.pepper_version):
+    if not tokens.api_secret_matches(parts.secret, stored.secret_hash, stored.pepper_version):
         return None
     now = int(clock.timestamp())
-    if now >= int(item.expires_at):
-        audit.record_denied(
-            account_id=item.account_id,
+    if now >= stored.expires_at:
+        trail.record_denied(
+            account_id=stored.account_id,
             type="api_key.refused",
-            actor=item.key_id,
+            actor=stored.key_id,
             meta=meta,
-            target={"key_id": item.key_id},
+            target={"key_id": stored.key_id},
             data={"reason": "revoked_or_expired"},
         )
         return None
-    account = accounts_dal.get_account(item.account_id)
-    creator = accounts_dal.get_user(item.account_id, item.created_by)
+    account = directory.get_account(stored.account_id)
+    creator = directory.get_user(stored.account_id, stored.created_by)
     if account is None or account.status != "active" or creator is None or not creator.email_verified:
         return None  # a removed creator's keys die with them; an unproven address's keys never work
     # Never above the creator's current role: a demotion applies to their keys on the next request.
-    role = min((Role(item.role), Role(creator.role)), key=lambda r: RANK[r]).value
-    if item.last_used_at is None or now - int(item.last_used_at) >= TOUCH_EVERY_S:
-        keys_dal.touch(item, now)
+    role = min((Role(stored.role), Role(creator.role)), key=lambda r: RANK[r]).value
+    if stored.last_used_at is None or now - stored.last_used_at >= TOUCH_EVERY_S:
+        repo.touch(stored, now)
     return {
-        "account_id": item.account_id,
-        "principal": item.key_id,
+        "account_id": stored.account_id,
+        "principal": stored.key_id,
         "role": role,
         "credential": "api_key",
         "session_id": "",
-        "key_id": item.key_id,
+        "key_id": stored.key_id,
         "plan": account.plan,
-        "mode": item.mode,
+        "mode": stored.mode,
         "auth_at": "",
     }

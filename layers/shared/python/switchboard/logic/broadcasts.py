@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from switchboard import clock, ids
 from switchboard.auth import Principal
@@ -33,9 +32,9 @@ def _members(account_id: str, list_id: str) -> list[str]:
             return members
 
 
-def _in_window(account_id: str, recipients: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _in_window(account_id: str, recipients: list[recipients_dal.Recipient]) -> list[recipients_dal.Recipient]:
     """Recipients who wrote on WhatsApp within 24 hours: free-form text may reach only them (R62)."""
-    indexes = [str(r.get("phone_index", "")) for r in recipients]
+    indexes = [r.phone_index for r in recipients]
     last = recipients_dal.last_inbound_many(account_id, indexes, "whatsapp")
     now = clock.timestamp()
     return [
@@ -108,8 +107,8 @@ def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
             channel=body.channel,
             from_number=from_number,
             to=recipients_logic.open_phone(account_id, recipient),
-            country=str(recipient.get("country", "")),
-            recipient_id=str(recipient["recipient_id"]),
+            country=recipient.country,
+            recipient_id=recipient.recipient_id,
             body=body.body,
             template=body.template,
             rendered=rendered,

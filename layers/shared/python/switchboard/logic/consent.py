@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from switchboard import clock, ids
 from switchboard.auth import Principal
 from switchboard.dal import recipients as store
-from switchboard.dal.messages import Message
+from switchboard.dal.recipients import ConsentRecord, Recipient
 from switchboard.logic import audit, webhook_events
 from switchboard.logic import recipients as recipients_logic
-from switchboard.models.audit import AuditEvent, Outcome, Scalar
+from switchboard.logic.ports import AuditLog, Events
+from switchboard.models.audit import Scalar
 from switchboard.models.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from switchboard.models.recipients import ConsentEntry, ConsentIn, ConsentLedger, Evidence
 from switchboard.models.request import RequestMeta
@@ -31,56 +32,23 @@ _ANY = True  # set_consent's "whatever came before"
 class ConsentStore(Protocol):
     """The recipients repository as the ledger uses it: `dal.recipients` (moto tests), or an in-memory fake."""
 
-    def get(self, account_id: str, recipient_id: str) -> dict[str, Any] | None: ...
-    def consent_last_attr(self, channel: str) -> str: ...
+    def get(self, account_id: str, recipient_id: str) -> Recipient | None: ...
     def latest_consent(
         self, account_id: str, recipient_id: str, channel: str, *, status: str | None = None
-    ) -> dict[str, Any] | None: ...
-    def new_consent_entry(
+    ) -> ConsentRecord | None: ...
+    def set_consent(
         self,
         account_id: str,
+        entry: ConsentRecord,
         *,
-        entry_id: str,
-        recipient_id: str,
-        channel: str,
-        status: str,
-        source: str,
-        at: str,
-        overrides: str | None = None,
         evidence_json: str | None = None,
-    ) -> dict[str, Any]: ...
-    def set_consent(
-        self, account_id: str, entry: dict[str, Any], *, expected_last: str | bool | None = True
-    ) -> bool: ...
-    def open_field(self, account_id: str, item: dict[str, Any], field: str) -> str: ...
+        expected_last: str | bool | None = True,
+    ) -> ConsentRecord | None: ...
+    def open_field(self, account_id: str, item: ConsentRecord, field: str) -> str: ...
     def remove_tombstone_channel(self, account_id: str, phone_index: str, channel: str) -> None: ...
     def ledger(
         self, account_id: str, recipient_id: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]: ...
-
-
-class AuditLog(Protocol):
-    """Where decisions are recorded: `logic.audit`, or a fake that keeps the events."""
-
-    def record(
-        self,
-        *,
-        account_id: str,
-        type: str,
-        outcome: Outcome,
-        actor: str,
-        meta: RequestMeta | None = None,
-        target: dict[str, str] | None = None,
-        data: dict[str, Scalar] | None = None,
-    ) -> AuditEvent: ...
-
-
-class Events(Protocol):
-    """Where webhook events go: `logic.webhook_events`, or a fake that keeps them."""
-
-    def publish(
-        self, account_id: str, event_type: str, data: dict[str, Any], *, message: Message | None = None
-    ) -> int: ...
+    ) -> tuple[list[ConsentRecord], str | None]: ...
 
 
 class ConsentChanged(Conflict):
@@ -94,18 +62,17 @@ def platform_only(source: str) -> bool:
     return source in PLATFORM_SOURCES or source.startswith(_PLATFORM_PREFIXES)
 
 
-def by_person(entry: dict[str, Any] | None) -> bool:
+def by_person(entry: ConsentRecord | None) -> bool:
     """An opt-out the person made themselves (a keyword, a carrier or WhatsApp preference): only they lift it."""
-    return entry is not None and entry.get("status") == "opted_out" and platform_only(str(entry.get("source", "")))
+    return entry is not None and entry.status == "opted_out" and platform_only(entry.source)
 
 
-def current(recipient: dict[str, Any], channel: str) -> str | None:
+def current(recipient: Recipient, channel: str) -> str | None:
     """The recipient's consent on a channel (its latest ledger entry), None when never recorded."""
-    status = (recipient.get("consent") or {}).get(channel)
-    return str(status) if status else None
+    return recipient.consent.get(channel) or None
 
 
-def allows_send(recipient: dict[str, Any] | None, channel: str) -> bool:
+def allows_send(recipient: Recipient | None, channel: str) -> bool:
     """Only an opt-in on exactly this channel allows a business-initiated send (R62)."""
     return recipient is not None and current(recipient, channel) == "opted_in"
 
@@ -113,7 +80,7 @@ def allows_send(recipient: dict[str, Any] | None, channel: str) -> bool:
 def append(
     *,
     account_id: str,
-    recipient: dict[str, Any],
+    recipient: Recipient,
     channel: str,
     status: str,
     source: str,
@@ -130,26 +97,26 @@ def append(
 
     `expected_last`: the channel's latest entry id this decision was made on (None: none); another entry written
     meanwhile raises ConsentChanged. `overrides`: the id of the opt-out an evidenced opt-in overrides."""
-    recipient_id = recipient["recipient_id"]
+    recipient_id = recipient.recipient_id
     entry_id = ids.new_id("cns")
     at = clock.rfc3339(clock.now())
-    item = repo.new_consent_entry(
-        account_id,
+    entry = ConsentRecord(
         entry_id=entry_id,
         recipient_id=recipient_id,
         channel=channel,
         status=status,
         source=source,
         at=at,
-        overrides=overrides,
-        evidence_json=evidence.model_dump_json(exclude_none=True) if evidence is not None else None,
+        overridden_entry_id=overrides,
     )
-    if not repo.set_consent(account_id, item, expected_last=expected_last):
+    evidence_json = evidence.model_dump_json(exclude_none=True) if evidence is not None else None
+    stored = repo.set_consent(account_id, entry, evidence_json=evidence_json, expected_last=expected_last)
+    if stored is None:
         if expected_last is _ANY or repo.get(account_id, recipient_id) is None:
             raise NotFound("No recipient with this id.")
         raise ConsentChanged("The consent on this channel changed meanwhile: read the ledger and try again.")
     if status == "opted_in":
-        repo.remove_tombstone_channel(account_id, recipient["phone_index"], channel)
+        repo.remove_tombstone_channel(account_id, recipient.phone_index, channel)
     data: dict[str, Scalar] = {"channel": channel, "status": status, "source": source}
     if overrides is not None:
         data |= {"overrides_opt_out": True, "overridden_entry_id": overrides}
@@ -168,24 +135,23 @@ def append(
             "recipient.opted_out",
             {"recipient_id": recipient_id, "channel": channel, "source": source, "at": at},
         )
-    return _entry(account_id, item, repo)
+    return _entry(account_id, stored, repo)
 
 
-def _entry(account_id: str, item: dict[str, Any], repo: ConsentStore) -> ConsentEntry:
+def _entry(account_id: str, entry: ConsentRecord, repo: ConsentStore) -> ConsentEntry:
     evidence = None
-    if item.get("evidence_sealed"):
-        raw = repo.open_field(account_id, item, "evidence_sealed")
-        evidence = Evidence(**json.loads(raw))
+    if entry.evidence_sealed:
+        evidence = Evidence(**json.loads(repo.open_field(account_id, entry, "evidence_sealed")))
     return ConsentEntry(
-        id=item["entry_id"],
-        recipient_id=item["recipient_id"],
-        channel=item["channel"],
-        status=item["status"],
-        source=item["source"],
+        id=entry.entry_id,
+        recipient_id=entry.recipient_id,
+        channel=entry.channel,
+        status=entry.status,
+        source=entry.source,
         evidence=evidence,
-        overrides_opt_out=bool(item.get("overrides_opt_out")),
-        overridden_entry_id=item.get("overridden_entry_id"),
-        at=item["at"],
+        overrides_opt_out=entry.overridden_entry_id is not None,
+        overridden_entry_id=entry.overridden_entry_id,
+        at=entry.at,
     )
 
 
@@ -209,10 +175,10 @@ def record(
         )
     account_id = principal.account_id
     recipient = recipients_logic.fetch(account_id, recipient_id, repo=repo)
-    expected = recipient.get(repo.consent_last_attr(body.channel))
+    expected = recipient.consent_last.get(body.channel)
     latest = repo.latest_consent(account_id, recipient_id, body.channel)
     overrides = None
-    opted_out = latest["status"] == "opted_out" if latest else current(recipient, body.channel) == "opted_out"
+    opted_out = latest.status == "opted_out" if latest else current(recipient, body.channel) == "opted_out"
     if body.status == "opted_in" and opted_out:
         # No ledger entry behind an opt-out: it was remembered by blind index (a STOP before the number was a
         # recipient, or before an erasure), so nobody can say who made it: the person's, in doubt.
@@ -221,10 +187,10 @@ def record(
                 "The person opted out themselves on this channel; only their own START (or UNSTOP, YES) restores"
                 " the consent they had.",
                 code="opted_out_by_recipient",
-                extra={"opt_out_entry_id": latest["entry_id"]} if latest else {},
+                extra={"opt_out_entry_id": latest.entry_id} if latest else {},
             )
         _check_override_evidence(body.evidence, latest)
-        overrides = str(latest["entry_id"])
+        overrides = latest.entry_id
     return append(
         account_id=account_id,
         recipient=recipient,
@@ -243,7 +209,7 @@ def record(
     )
 
 
-def _check_override_evidence(evidence: Evidence | None, opt_out: dict[str, Any]) -> None:
+def _check_override_evidence(evidence: Evidence | None, opt_out: ConsentRecord) -> None:
     """An opt-in over an opt-out names what the person agreed to and when: after the opt-out, not in the future."""
 
     def refuse(pointer: str, message: str) -> ValidationFailed:
@@ -264,7 +230,7 @@ def _check_override_evidence(evidence: Evidence | None, opt_out: dict[str, Any])
         raise refuse("/evidence/captured_at", "an RFC 3339 date-time with its offset") from None
     if captured.tzinfo is None:
         raise refuse("/evidence/captured_at", "an RFC 3339 date-time with its offset")
-    opted_out_at = clock.parse(str(opt_out["at"]))
+    opted_out_at = clock.parse(opt_out.at)
     if not opted_out_at <= captured <= datetime.fromtimestamp(clock.timestamp() + EVIDENCE_SKEW_S, captured.tzinfo):
         raise refuse("/evidence/captured_at", "after the opt-out it overrides and not in the future")
 
@@ -297,7 +263,7 @@ def opt_out_by_phone(account_id: str, e164: str, channel: str, *, source: str) -
         actor="system",
         meta=None,
     )
-    return str(recipient["recipient_id"])
+    return recipient.recipient_id
 
 
 def restore_by_keyword(
@@ -315,9 +281,9 @@ def restore_by_keyword(
         recipient = repo.get(account_id, recipient_id)
         if recipient is None:
             return False
-        expected = recipient.get(repo.consent_last_attr(channel))
+        expected = recipient.consent_last.get(channel)
         latest = repo.latest_consent(account_id, recipient_id, channel)
-        if latest is None or latest["status"] != "opted_out":
+        if latest is None or latest.status != "opted_out":
             return False
         if repo.latest_consent(account_id, recipient_id, channel, status="opted_in") is None:
             return False

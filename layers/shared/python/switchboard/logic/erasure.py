@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -19,6 +18,7 @@ from switchboard.catalog import CHANNELS
 from switchboard.dal import erasure_markers
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import recipients as store
+from switchboard.dal.recipients import Recipient
 
 TimeLeft = Callable[[], float]  # seconds left before the caller must stop
 PAGE = 100
@@ -44,17 +44,15 @@ class Stopped(Exception):
     """The deadline came before the erasure finished: its marker stays, the next attempt resumes."""
 
 
-def begin(account_id: str, recipient: dict[str, Any]) -> bool:
+def begin(account_id: str, recipient: Recipient) -> bool:
     """Mark a live recipient as being erased (its personal data and phone lookup go at once); False if it already
     was, or is gone."""
-    return store.mark_erasing(account_id, recipient["recipient_id"], recipient["phone_index"], int(clock.timestamp()))
+    return store.mark_erasing(account_id, recipient.recipient_id, recipient.phone_index, int(clock.timestamp()))
 
 
-def resume(account_id: str, marker: dict[str, Any], time_left: TimeLeft = _forever) -> int:
+def resume(account_id: str, marker: Recipient, time_left: TimeLeft = _forever) -> int:
     """Finish an erasure from wherever it stopped; the items erased. Raises Stopped near the deadline."""
-    return _finish(
-        account_id, str(marker["recipient_id"]), str(marker["phone_index"]), marker.get("consent") or {}, time_left
-    )
+    return _finish(account_id, marker.recipient_id, marker.phone_index, dict(marker.consent), time_left)
 
 
 def _finish(account_id: str, recipient_id: str, phone_index: str, consent: dict[str, str], time_left: TimeLeft) -> int:

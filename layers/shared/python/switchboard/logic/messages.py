@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from switchboard import clock, ids, settings, webhook_client
 from switchboard.auth import Principal
@@ -72,9 +71,9 @@ class TemplateRequired(ProblemError):
     title = "Template required"
 
 
-def window_open(account_id: str, recipient: dict[str, Any]) -> bool:
+def window_open(account_id: str, recipient: recipients_dal.Recipient) -> bool:
     """True when the recipient wrote to the account on WhatsApp within the last 24 hours."""
-    last = recipients_dal.last_inbound(account_id, str(recipient.get("phone_index", "")), "whatsapp")
+    last = recipients_dal.last_inbound(account_id, recipient.phone_index, "whatsapp")
     return last is not None and clock.timestamp() - last < WINDOW_S
 
 
@@ -157,7 +156,7 @@ def sender(account_id: str, channel: str) -> str:
     raise ProblemError("This account has no sender number for this channel.", code="no_sender")
 
 
-def _resolve(account_id: str, body: MessageIn) -> dict[str, Any] | None:
+def _resolve(account_id: str, body: MessageIn) -> recipients_dal.Recipient | None:
     if body.recipient_id is not None:
         return recipients_logic.fetch(account_id, body.recipient_id)
     e164 = parse_phone(body.to or "").e164
@@ -345,8 +344,8 @@ def create(principal: Principal, body: MessageIn) -> MessageCreated:
         channel=body.channel,
         from_number=from_number,
         to=to,
-        country=str(recipient.get("country", "")),
-        recipient_id=str(recipient["recipient_id"]),
+        country=recipient.country,
+        recipient_id=recipient.recipient_id,
         body=body.body,
         template=body.template,
         rendered=rendered,

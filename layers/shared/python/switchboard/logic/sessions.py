@@ -5,16 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from switchboard import clock, ids, settings
 from switchboard.auth import Principal
 from switchboard.crypto import blind_index, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
-from switchboard.dal import sealed
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import AccountItem, UserItem
-from switchboard.dal.sessions import SessionItem
+from switchboard.dal.sessions import Session
 from switchboard.logic import audit, caps, devices, mfa, notices, throttle
 from switchboard.models import paging
 from switchboard.models.errors import NotFound, Unauthorized
@@ -22,6 +21,7 @@ from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
 
 if TYPE_CHECKING:
+    from switchboard.logic.ports import AuditLog, Directory
     from switchboard.models.identity import LoginIn, ReauthIn, ReauthOut, SessionList, SessionOut
 
 IDLE_S = 30 * 60
@@ -30,6 +30,18 @@ TOUCH_EVERY_S = 60  # last_seen is written at most once a minute (R20)
 MAX_SESSIONS = 10  # per user; the oldest is evicted (R23)
 RESET_AFTER_FAILURES = 100  # consecutive failures before a reset is required (R9)
 NOTIFY_AFTER_FAILURES = 5  # a success after this many failures is worth an e-mail (R11)
+
+
+class SessionStore(Protocol):
+    """The Sessions repository as logic uses it: `dal.sessions` (moto tests), or an in-memory fake."""
+
+    def put_session(self, session: Session, *, ip: str | None = None, user_agent: str | None = None) -> Session: ...
+    def get_session(self, digest: str) -> Session | None: ...
+    def user_sessions(self, account_id: str, user_id: str) -> list[Session]: ...
+    def touch(self, session: Session, now: int) -> None: ...
+    def set_auth_at(self, session: Session, now: int) -> None: ...
+    def delete_session(self, session: Session) -> None: ...
+    def open_field(self, session: Session, field: str) -> str: ...
 
 
 class InvalidCredentials(Unauthorized):
@@ -189,33 +201,32 @@ def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
     )
 
 
-def _open(item: SessionItem, value: str | None, field: str) -> str:
-    return sealed.open_field(item, field, value) if value else ""
-
-
-def create_session(user: UserItem, meta: RequestMeta) -> tuple[str, SessionItem]:
+def create_session(
+    user: UserItem, meta: RequestMeta, *, repo: SessionStore = sessions_dal, trail: AuditLog = audit
+) -> tuple[str, Session]:
     """A new 256-bit token, stored only as its SHA-256; the oldest sessions beyond ten are evicted (R19, R23)."""
     now = int(clock.timestamp())
     token = tokens.new_token(tokens.SESSION_PREFIX)
     session_id = ids.new_id("ses")
-    item = sessions_dal.new_session(
-        tokens.digest(token),
-        session_id=session_id,
-        account_id=user.account_id,
-        user_id=user.user_id,
-        created_at=now,
-        last_seen_at=now,
-        auth_at=now,
-        expires_at=now + ABSOLUTE_S,
+    session = repo.put_session(
+        Session(
+            token_digest=tokens.digest(token),
+            session_id=session_id,
+            account_id=user.account_id,
+            user_id=user.user_id,
+            created_at=now,
+            last_seen_at=now,
+            auth_at=now,
+            expires_at=now + ABSOLUTE_S,
+        ),
+        ip=meta.source_ip,
+        user_agent=meta.user_agent,
     )
-    item.ip_sealed = sealed.seal(item, "ip", meta.source_ip)
-    item.user_agent_sealed = sealed.seal(item, "user_agent", meta.user_agent)
-    sessions_dal.put_session(item)
-    existing = [s for s in sessions_dal.user_sessions(user.account_id, user.user_id) if s.session_id != session_id]
+    existing = [s for s in repo.user_sessions(user.account_id, user.user_id) if s.session_id != session_id]
     for old in existing[: max(0, len(existing) - (MAX_SESSIONS - 1))]:
-        sessions_dal.delete_session(old)
-        _audit_end(old, reason="evicted", meta=meta)
-    audit.record(
+        repo.delete_session(old)
+        _audit_end(old, reason="evicted", meta=meta, trail=trail)
+    trail.record(
         account_id=user.account_id,
         type="session.created",
         outcome="success",
@@ -223,67 +234,92 @@ def create_session(user: UserItem, meta: RequestMeta) -> tuple[str, SessionItem]
         meta=meta,
         target={"session_id": session_id},
     )
-    return token, item
+    return token, session
 
 
-def _audit_end(item: SessionItem, *, reason: str, meta: RequestMeta | None, actor: str | None = None) -> None:
-    audit.record(
-        account_id=item.account_id,
+def _audit_end(
+    session: Session, *, reason: str, meta: RequestMeta | None, trail: AuditLog, actor: str | None = None
+) -> None:
+    trail.record(
+        account_id=session.account_id,
         type="session.ended",
         outcome="success",
-        actor=actor or item.user_id,
+        actor=actor or session.user_id,
         meta=meta,
-        target={"session_id": item.session_id},
+        target={"session_id": session.session_id},
         data={"reason": reason},
     )
 
 
-def end_all(account_id: str, user_id: str, *, reason: str, meta: RequestMeta | None, keep: str = "") -> int:
+def end_all(
+    account_id: str,
+    user_id: str,
+    *,
+    reason: str,
+    meta: RequestMeta | None,
+    keep: str = "",
+    repo: SessionStore = sessions_dal,
+    trail: AuditLog = audit,
+) -> int:
     """End every session of a user except `keep` (a session id); the number ended."""
     ended = 0
-    for item in sessions_dal.user_sessions(account_id, user_id):
-        if item.session_id != keep:
-            sessions_dal.delete_session(item)
-            _audit_end(item, reason=reason, meta=meta)
+    for session in repo.user_sessions(account_id, user_id):
+        if session.session_id != keep:
+            repo.delete_session(session)
+            _audit_end(session, reason=reason, meta=meta, trail=trail)
             ended += 1
     return ended
 
 
-def _own_session(principal: Principal, session_id: str) -> SessionItem:
-    for item in sessions_dal.user_sessions(principal.account_id, principal.principal):
-        if item.session_id == session_id:
-            return item
+def _own_session(principal: Principal, session_id: str, repo: SessionStore) -> Session:
+    for session in repo.user_sessions(principal.account_id, principal.principal):
+        if session.session_id == session_id:
+            return session
     raise NotFound("No such session.")
 
 
-def end(principal: Principal, session_id: str, meta: RequestMeta) -> None:
+def end(
+    principal: Principal,
+    session_id: str,
+    meta: RequestMeta,
+    *,
+    repo: SessionStore = sessions_dal,
+    trail: AuditLog = audit,
+) -> None:
     """End one of the caller's own sessions (404 for anything else)."""
-    item = _own_session(principal, session_id)
-    sessions_dal.delete_session(item)
-    _audit_end(item, reason="logout" if session_id == principal.session_id else "revoked", meta=meta)
+    session = _own_session(principal, session_id, repo)
+    repo.delete_session(session)
+    reason = "logout" if session_id == principal.session_id else "revoked"
+    _audit_end(session, reason=reason, meta=meta, trail=trail)
 
 
-def list_sessions(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor: str | None = None) -> SessionList:
+def list_sessions(
+    principal: Principal,
+    limit: int = paging.DEFAULT_LIMIT,
+    cursor: str | None = None,
+    *,
+    repo: SessionStore = sessions_dal,
+) -> SessionList:
     """The caller's sessions, newest first, paged: created, last seen, IP, user agent, and which one is this."""
     from switchboard.models.identity import SessionInfo, SessionList  # noqa: PLC0415 - pydantic: not in the authorizer's import
 
-    items, more = caps.page(
-        sessions_dal.user_sessions(principal.account_id, principal.principal),
-        lambda i: i.session_id,
+    sessions, more = caps.page(
+        repo.user_sessions(principal.account_id, principal.principal),
+        lambda s: s.session_id,
         limit=limit,
         cursor=cursor,
         newest_first=True,
     )
     data = [
         SessionInfo(
-            id=item.session_id,
-            created_at=clock.rfc3339_at(int(item.created_at)),
-            last_seen_at=clock.rfc3339_at(int(item.last_seen_at)),
-            ip=_open(item, item.ip_sealed, "ip"),
-            user_agent=_open(item, item.user_agent_sealed, "user_agent"),
-            current=item.session_id == principal.session_id,
+            id=session.session_id,
+            created_at=clock.rfc3339_at(session.created_at),
+            last_seen_at=clock.rfc3339_at(session.last_seen_at),
+            ip=repo.open_field(session, "ip"),
+            user_agent=repo.open_field(session, "user_agent"),
+            current=session.session_id == principal.session_id,
         )
-        for item in items
+        for session in sessions
     ]
     return SessionList(data=data, next_cursor=more)
 
@@ -298,47 +334,61 @@ def reauth(principal: Principal, body: ReauthIn, meta: RequestMeta) -> ReauthOut
     with password_attempt(user, body.password, meta):
         if user.mfa_enabled:
             mfa.verify_second_factor(user, totp_code=body.totp_code, recovery_code=body.recovery_code, meta=meta)
-    item = _own_session(principal, principal.session_id)
-    now = int(clock.timestamp())
-    sessions_dal.set_auth_at(item, now)
-    audit.record(
-        account_id=user.account_id,
-        type="login.succeeded",
-        outcome="success",
-        actor=user.user_id,
-        meta=meta,
-        target={"session_id": item.session_id},
-        data={"reauth": True},
-    )
+    now = reauthenticated(principal, meta)
     return ReauthOut(status="reauthenticated", auth_at=clock.rfc3339_at(now))
 
 
-def resolve(token: str) -> dict[str, str] | None:
+def reauthenticated(
+    principal: Principal, meta: RequestMeta, *, repo: SessionStore = sessions_dal, trail: AuditLog = audit
+) -> int:
+    """After a proven password (and second factor): the caller's session's auth_at moves to now, audited (R24)."""
+    session = _own_session(principal, principal.session_id, repo)
+    now = int(clock.timestamp())
+    repo.set_auth_at(session, now)
+    trail.record(
+        account_id=session.account_id,
+        type="login.succeeded",
+        outcome="success",
+        actor=session.user_id,
+        meta=meta,
+        target={"session_id": session.session_id},
+        data={"reauth": True},
+    )
+    return now
+
+
+def resolve(
+    token: str,
+    *,
+    repo: SessionStore = sessions_dal,
+    directory: Directory = accounts_dal,
+    trail: AuditLog = audit,
+) -> dict[str, str] | None:
     """The authorizer context of a live session token, or None (R20, R22, R32); touches last_seen."""
-    item = sessions_dal.get_session(tokens.digest(token))
-    if item is None:
+    session = repo.get_session(tokens.digest(token))
+    if session is None:
         return None
     now = int(clock.timestamp())
-    if now >= int(item.created_at) + ABSOLUTE_S or now >= int(item.last_seen_at) + IDLE_S:
-        sessions_dal.delete_session(item)
-        _audit_end(item, reason="expired", meta=None)
+    if now >= session.created_at + ABSOLUTE_S or now >= session.last_seen_at + IDLE_S:
+        repo.delete_session(session)
+        _audit_end(session, reason="expired", meta=None, trail=trail)
         return None
-    user = accounts_dal.get_user(item.account_id, item.user_id)
-    account = accounts_dal.get_account(item.account_id)
-    if user is None or not user.email_verified or int(item.created_at) < int(user.sessions_not_before or 0):
+    user = directory.get_user(session.account_id, session.user_id)
+    account = directory.get_account(session.account_id)
+    if user is None or not user.email_verified or session.created_at < int(user.sessions_not_before or 0):
         return None
     if account is None or not _account_usable(account):
         return None
-    if now - int(item.last_seen_at) >= TOUCH_EVERY_S:
-        sessions_dal.touch(item, now)
+    if now - session.last_seen_at >= TOUCH_EVERY_S:
+        repo.touch(session, now)
     return {
-        "account_id": item.account_id,
-        "principal": item.user_id,
+        "account_id": session.account_id,
+        "principal": session.user_id,
         "role": user.role,
         "credential": "session",
-        "session_id": item.session_id,
+        "session_id": session.session_id,
         "key_id": "",
         "plan": account.plan,
         "mode": "test" if settings.get().rules.test_mode else "live",
-        "auth_at": str(int(item.auth_at)),
+        "auth_at": str(session.auth_at),
     }

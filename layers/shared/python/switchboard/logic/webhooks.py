@@ -43,7 +43,7 @@ from switchboard.observability import logger, metrics
 from switchboard.webhook_client import Answer, TargetRefused
 
 if TYPE_CHECKING:
-    from switchboard.logic.consent import AuditLog
+    from switchboard.logic.ports import AuditLog
 
 SIGNATURE_HEADER = "Switchboard-Signature"
 EVENT_ID_HEADER = "Switchboard-Event-Id"
