@@ -6,7 +6,7 @@ keys (the authorizer); the modules that seal already import the envelope.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from switchboard import catalog
 from switchboard.crypto import envelope
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from switchboard.dal.members import InvitationItem
     from switchboard.dal.sessions import SessionItem
 
-    Sealable = UserItem | InvitationItem | SessionItem
+    Sealable: TypeAlias = UserItem | InvitationItem | SessionItem
 # The catalog ids that are part of every sealed field's associated data.
 _TABLES = {t.env: t.id for t in catalog.TABLES}
 

@@ -476,7 +476,7 @@ def list_page(
         raise BadRequest("Unknown status filter.", code="invalid_filter")
     if channel is not None and channel not in CHANNELS:
         raise BadRequest("Unknown channel filter.", code="invalid_filter")
-    page: tuple[list[Message], str | None] = recipients_logic.paged(  # type: ignore[assignment]
+    page: tuple[list[Message], str | None] = recipients_logic.paged(
         store.page,
         principal.account_id,
         limit=limit,
