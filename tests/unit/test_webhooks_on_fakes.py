@@ -14,6 +14,7 @@ import pytest
 from switchboard import clock
 from switchboard.auth import Principal
 from switchboard.dal import queues
+from switchboard.dal.messages import Message
 from switchboard.logic import caps, webhooks
 from switchboard.models.errors import BadRequest, NotFound
 from switchboard.models.request import RequestMeta
@@ -47,7 +48,9 @@ class World:
         return webhooks.create_endpoint(principal(account_id), body, META, ports=self.ports)
 
     def publish(self, account_id: str, event_type: str, message: dict[str, str] | None = None) -> int:
-        return webhooks.publish(account_id, event_type, STATUS, message=message, ports=self.ports)
+        """Publish; `message`: the fields of the message the event is about (its callback_url, if any)."""
+        about = None if message is None else Message(account_id=account_id, status="sent", created_at="", **message)
+        return webhooks.publish(account_id, event_type, STATUS, message=about, ports=self.ports)
 
     def jobs(self) -> list[DeliveryJob]:
         assert {queue for queue, _ in self.queue.sent} <= {queues.CALLBACKS}
