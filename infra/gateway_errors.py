@@ -38,18 +38,22 @@ class GatewayError:
         )
 
 
+# Problems that several response types answer with: (status, code, title, detail).
+_NOT_FOUND = (404, "not_found", "Not found", "No route matches this method and path.")
+_UNAUTHORIZED = (401, "unauthorized", "Unauthorized", "Send a valid session token or API key.")
+_RATE_LIMITED = (429, "rate_limited", "Too many requests", "Slow down and retry after a moment.")
+_INTERNAL_ERROR = (500, "internal_error", "Internal error", "Something went wrong on our side.")
+
 GATEWAY_ERRORS: tuple[GatewayError, ...] = (
     # REST APIs answer an unknown path or method with MISSING_AUTHENTICATION_TOKEN (403); callers expect 404.
-    GatewayError(
-        "MISSING_AUTHENTICATION_TOKEN", 404, "not_found", "Not found", "No route matches this method and path."
-    ),
-    GatewayError("RESOURCE_NOT_FOUND", 404, "not_found", "Not found", "No route matches this method and path."),
-    GatewayError("UNAUTHORIZED", 401, "unauthorized", "Unauthorized", "Send a valid session token or API key."),
+    GatewayError("MISSING_AUTHENTICATION_TOKEN", *_NOT_FOUND),
+    GatewayError("RESOURCE_NOT_FOUND", *_NOT_FOUND),
+    GatewayError("UNAUTHORIZED", *_UNAUTHORIZED),
     GatewayError("ACCESS_DENIED", 403, "forbidden", "Forbidden", "These credentials may not call this route."),
     GatewayError("EXPIRED_TOKEN", 401, "unauthorized", "Unauthorized", "The credentials have expired."),
     GatewayError("WAF_FILTERED", 403, "request_blocked", "Request blocked", "The firewall refused this request."),
-    GatewayError("THROTTLED", 429, "rate_limited", "Too many requests", "Slow down and retry after a moment."),
-    GatewayError("QUOTA_EXCEEDED", 429, "rate_limited", "Too many requests", "Slow down and retry after a moment."),
+    GatewayError("THROTTLED", *_RATE_LIMITED),
+    GatewayError("QUOTA_EXCEEDED", *_RATE_LIMITED),
     GatewayError(
         "BAD_REQUEST_BODY",
         400,
@@ -64,20 +68,16 @@ GATEWAY_ERRORS: tuple[GatewayError, ...] = (
     GatewayError(
         "UNSUPPORTED_MEDIA_TYPE", 415, "unsupported_media_type", "Unsupported media type", "Send application/json."
     ),
-    GatewayError("AUTHORIZER_FAILURE", 500, "internal_error", "Internal error", "Something went wrong on our side."),
-    GatewayError(
-        "AUTHORIZER_CONFIGURATION_ERROR", 500, "internal_error", "Internal error", "Something went wrong on our side."
-    ),
+    GatewayError("AUTHORIZER_FAILURE", *_INTERNAL_ERROR),
+    GatewayError("AUTHORIZER_CONFIGURATION_ERROR", *_INTERNAL_ERROR),
     GatewayError("INTEGRATION_FAILURE", 502, "bad_gateway", "Bad gateway", "The service failed to answer; retry."),
     GatewayError("INTEGRATION_TIMEOUT", 504, "gateway_timeout", "Gateway timeout", "The service took too long; retry."),
-    GatewayError("INVALID_API_KEY", 401, "unauthorized", "Unauthorized", "Send a valid session token or API key."),
-    GatewayError("INVALID_SIGNATURE", 401, "unauthorized", "Unauthorized", "Send a valid session token or API key."),
-    GatewayError(
-        "API_CONFIGURATION_ERROR", 500, "internal_error", "Internal error", "Something went wrong on our side."
-    ),
+    GatewayError("INVALID_API_KEY", *_UNAUTHORIZED),
+    GatewayError("INVALID_SIGNATURE", *_UNAUTHORIZED),
+    GatewayError("API_CONFIGURATION_ERROR", *_INTERNAL_ERROR),
     # Every specific type is listed above, so the defaults only catch types AWS adds later.
     GatewayError("DEFAULT_4XX", 400, "bad_request", "Bad request", "The request was refused."),
-    GatewayError("DEFAULT_5XX", 500, "internal_error", "Internal error", "Something went wrong on our side."),
+    GatewayError("DEFAULT_5XX", *_INTERNAL_ERROR),
 )
 
 

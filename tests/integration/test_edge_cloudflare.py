@@ -9,13 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from infra import edge_cloudflare
 from infra.constructs.edge import callback_routes, credential_routes
+from tests.certificates import write_self_signed
 from tests.integration import cloudflare_fake
 from tests.integration.cloudflare_fake import TOKEN, ZONE_ID, FakeCloudflare
 
@@ -35,24 +32,9 @@ def fake() -> Iterator[FakeCloudflare]:
 @pytest.fixture
 def inputs(tmp_path: Path) -> Path:
     """An inputs file as an operator writes it, with a client certificate of our own (self-signed here)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Switchboard AOP client")])
     now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    (tmp_path / "aop.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    pkcs8 = serialization.PrivateFormat.PKCS8
-    (tmp_path / "aop.key").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption())
-    )
+    valid = (now, now + datetime.timedelta(days=365))
+    write_self_signed(tmp_path / "aop.pem", tmp_path / "aop.key", "Switchboard AOP client", valid=valid)
     data = {
         "origin_target": ORIGIN,
         "certificate_validation": [{"name": ACM[0], "value": ACM[1]}],

@@ -24,6 +24,7 @@ from functions.recipients_api import handler as recipients_api
 from functions.release_job import handler as release_job
 from functions.send_worker import handler as send_worker
 from functions.webhooks_api import handler as webhooks_api
+from local.workers import sqs_event
 from switchboard import clock
 from switchboard.carriers import sandbox
 from switchboard.crypto import envelope
@@ -160,22 +161,7 @@ def test_a_busy_authorizer_is_503_not_500(error: tuple[int, str]) -> None:
 
 
 def _event(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:q",
-                "awsRegion": "eu-west-1",
-            }
-            for m in messages
-        ]
-    }
+    return sqs_event(messages, "arn:aws:sqs:eu-west-1:123456789012:q")
 
 
 def _work(queues: Queues) -> dict[str, Any]:

@@ -35,7 +35,6 @@ import pytest_socket
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from functions.callback_worker import handler as callback_worker
 from functions.carrier_events import handler as carrier_events
@@ -47,6 +46,7 @@ from switchboard import catalog, clock, outbound, settings, webhook_client
 from switchboard.carriers import registry, support
 from switchboard.crypto import secret_store
 from switchboard.logic import receipts
+from tests import certificates
 from tests.integration.conftest import Context, rest_event
 from tests.integration.identity.conftest import identity  # noqa: F401 - a fixture: the gateway test signs up
 from tests.integration.live import fakes as fakes_module
@@ -229,28 +229,16 @@ def _certificates(tmp_path: Path) -> tuple[Path, Path, Path]:
     now = datetime.datetime.now(datetime.UTC)
     valid = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(hours=1))
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Switchboard live-suite test CA")])
+    ca_name = certificates.named("Switchboard live-suite test CA")
     ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(valid[0])
-        .not_valid_after(valid[1])
+        certificates.unsigned(ca_name, ca_name, ca_key.public_key(), valid)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CUSTOMER_HOST)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(valid[0])
-        .not_valid_after(valid[1])
+        certificates.unsigned(certificates.named(CUSTOMER_HOST), ca_name, key.public_key(), valid)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(CUSTOMER_HOST)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

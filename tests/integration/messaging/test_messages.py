@@ -15,6 +15,7 @@ from functions.messages_api import handler as messages_api
 from functions.recipients_api import handler as recipients_api
 from functions.release_job import handler as release_job
 from functions.send_worker import handler as send_worker
+from local.workers import sqs_event
 from switchboard import clock
 from switchboard.carriers import circuit, sandbox
 from switchboard.dal import circuits, clients
@@ -31,22 +32,7 @@ PHONE = "+14155552671"
 def work(queues: Queues, queue_id: str = "SmsSend") -> dict[str, Any]:
     """Run the send worker once over what is on the queue now, as the event source does."""
     messages = queues.drain(queue_id)
-    event = {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:q",
-                "awsRegion": "eu-west-1",
-            }
-            for m in messages
-        ]
-    }
+    event = sqs_event(messages, "arn:aws:sqs:eu-west-1:123456789012:q")
     result: dict[str, Any] = send_worker.lambda_handler(event, Context())
     return {"records": len(messages), **result}
 

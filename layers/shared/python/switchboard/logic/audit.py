@@ -32,6 +32,7 @@ from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics
 
 if TYPE_CHECKING:
+    from switchboard.auth import Principal
     from switchboard.models.audit import AuditEvent, AuditPage, ChainVerification, Outcome, Scalar
 
 GENESIS_HASH = "0" * 64
@@ -141,6 +142,26 @@ def record(**stated: Unpack[EventFields]) -> AuditEvent:
             logger.info("audit", extra={"audit": fields, "audit_seq": seq})
             return event
     raise AuditContention(f"audit event {event.id} not appended after {MAX_APPEND_ATTEMPTS} attempts")
+
+
+def success(
+    principal: Principal,
+    type: str,  # the field name API.md uses
+    meta: RequestMeta | None,
+    *,
+    target: dict[str, str] | None = None,
+    data: dict[str, Scalar] | None = None,
+) -> AuditEvent:
+    """`record` a successful action of `principal` in its own account (what most audited actions are)."""
+    return record(
+        account_id=principal.account_id,
+        type=type,
+        outcome="success",
+        actor=principal.principal,
+        meta=meta,
+        target=target,
+        data=data,
+    )
 
 
 def record_denied(

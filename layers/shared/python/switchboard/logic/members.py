@@ -168,14 +168,8 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
         raise Conflict(
             "Another invitation to this address was sent meanwhile; try again.", code="invitation_changed"
         ) from refused
-    audit.record(
-        account_id=principal.account_id,
-        type="member.invited",
-        outcome="success",
-        actor=principal.principal,
-        meta=meta,
-        target={"invitation_id": item.invitation_id},
-        data={"role": item.role},
+    audit.success(
+        principal, "member.invited", meta, target={"invitation_id": item.invitation_id}, data={"role": item.role}
     )
     console, api = settings.get().console_base_url.rstrip("/"), settings.get().public_base_url.rstrip("/")
     # The subject carries no tenant text at all; the body shows the account name inert (inert_name).
@@ -353,12 +347,10 @@ def change_role(principal: Principal, user_id: str, role: Role, meta: RequestMet
         except members_dal.Refused as refused:
             raise _refused(refused) from refused
         revoke_invitations_of(user, new_role=role.value, actor=principal.principal, meta=meta)
-        audit.record(
-            account_id=principal.account_id,
-            type="member.role_changed",
-            outcome="success",
-            actor=principal.principal,
-            meta=meta,
+        audit.success(
+            principal,
+            "member.role_changed",
+            meta,
             target={"user_id": user.user_id},
             data={"from": previous, "to": role.value},
         )
@@ -384,12 +376,10 @@ def _cancel_invitation(principal: Principal, invitation_id: str, meta: RequestMe
         raise NotFound("No such member.")
     _may_act_on(principal, item.role)
     members_dal.delete_invitation(item)
-    audit.record(
-        account_id=principal.account_id,
-        type="member.removed",
-        outcome="success",
-        actor=principal.principal,
-        meta=meta,
+    audit.success(
+        principal,
+        "member.removed",
+        meta,
         target={"invitation_id": invitation_id},
         data={"role": item.role, "invitation": True},
     )
@@ -417,15 +407,7 @@ def remove(principal: Principal, user_id: str, meta: RequestMeta) -> None:
     api_keys.revoke_created_by(
         user.account_id, user.user_id, actor=principal.principal, reason="member_removed", meta=meta
     )
-    audit.record(
-        account_id=principal.account_id,
-        type="member.removed",
-        outcome="success",
-        actor=principal.principal,
-        meta=meta,
-        target={"user_id": user.user_id},
-        data={"role": user.role},
-    )
+    audit.success(principal, "member.removed", meta, target={"user_id": user.user_id}, data={"role": user.role})
     _send(
         email,
         "you were removed from an account",
