@@ -184,7 +184,7 @@ def add_endpoint(account_id: str, url: str) -> None:
             "whe_1",
             url=url,
             events={"message.status"},
-            secret="whsec_b",  # noqa: S106 - a bench secret
+            secret="whsec_b",  # noqa: S106 - a bench secret  # pragma: allowlist secret
             created_by="usr_bench",
             created_at=int(clock.timestamp()),
         ),
