@@ -100,6 +100,19 @@ def get(pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:
     return load(raw) if raw else None
 
 
+def _conditional(
+    request: dict[str, Any], condition: str | None, names: dict[str, str] | None, vals: dict[str, Any] | None
+) -> dict[str, Any]:
+    """`request` with its condition, names and values where given (DynamoDB refuses empty ones)."""
+    if condition:
+        request["ConditionExpression"] = condition
+    if names:
+        request["ExpressionAttributeNames"] = names
+    if vals:
+        request["ExpressionAttributeValues"] = values(vals)
+    return request
+
+
 def put(
     item: dict[str, Any],
     *,
@@ -108,13 +121,7 @@ def put(
     vals: dict[str, Any] | None = None,
 ) -> bool:
     """Write an item; False when `condition` refused it."""
-    request: dict[str, Any] = {"TableName": name(), "Item": dump(item)}
-    if condition:
-        request["ConditionExpression"] = condition
-    if names:
-        request["ExpressionAttributeNames"] = names
-    if vals:
-        request["ExpressionAttributeValues"] = values(vals)
+    request = _conditional({"TableName": name(), "Item": dump(item)}, condition, names, vals)
     try:
         clients.dynamodb().put_item(**request)
     except ClientError as error:
@@ -135,18 +142,12 @@ def update(
     returns: str = "ALL_NEW",
 ) -> dict[str, Any] | None:
     """Update an item; its new image, or None when `condition` refused it."""
-    request: dict[str, Any] = {
-        "TableName": name(),
-        "Key": key(pk, sk),
-        "UpdateExpression": expression,
-        "ReturnValues": returns,
-    }
-    if condition:
-        request["ConditionExpression"] = condition
-    if names:
-        request["ExpressionAttributeNames"] = names
-    if vals:
-        request["ExpressionAttributeValues"] = values(vals)
+    request = _conditional(
+        {"TableName": name(), "Key": key(pk, sk), "UpdateExpression": expression, "ReturnValues": returns},
+        condition,
+        names,
+        vals,
+    )
     try:
         response = clients.dynamodb().update_item(**request)
     except ClientError as error:
@@ -163,9 +164,7 @@ def delete(pk: str, sk: str) -> None:
 
 def delete_if(pk: str, sk: str, *, condition: str, names: dict[str, str] | None = None) -> bool:
     """Remove an item only if `condition` holds; False when it did not (or the item is gone)."""
-    request: dict[str, Any] = {"TableName": name(), "Key": key(pk, sk), "ConditionExpression": condition}
-    if names:
-        request["ExpressionAttributeNames"] = names
+    request = _conditional({"TableName": name(), "Key": key(pk, sk)}, condition, names, None)
     try:
         clients.dynamodb().delete_item(**request)
     except ClientError as error:
