@@ -7,7 +7,8 @@ from switchboard.auth import Principal
 from switchboard.dal import recipients as store
 from switchboard.dal.cursors import InvalidCursor
 from switchboard.logic import recipients as recipients_logic
-from switchboard.models.errors import BadRequest, NotFound
+from switchboard.models import paging
+from switchboard.models.errors import NotFound
 from switchboard.models.recipients import ListIn, ListMembersAdded, ListMembersIn, ListOut, RecipientPage
 
 
@@ -45,7 +46,7 @@ def members(principal: Principal, list_id: str, *, limit: int, cursor: str | Non
     try:
         recipient_ids, next_cursor = store.members_page(account_id, list_id, limit=limit, cursor=cursor)
     except InvalidCursor:
-        raise BadRequest("This cursor does not belong to this list.", code="invalid_cursor") from None
+        raise paging.bad_cursor() from None
     found = store.get_many(account_id, recipient_ids)
     data = [recipients_logic.render(principal, found[r]) for r in recipient_ids if r in found]
     return RecipientPage(data=data, next_cursor=next_cursor)

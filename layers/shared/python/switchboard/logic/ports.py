@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 if TYPE_CHECKING:
     from switchboard.dal.accounts import AccountItem, UserItem
     from switchboard.dal.messages import Message
-    from switchboard.models.audit import AuditEvent, Outcome, Scalar
+    from switchboard.logic.audit import EventFields
+    from switchboard.models.audit import AuditEvent, Scalar
     from switchboard.models.request import RequestMeta
 
 
 class AuditLog(Protocol):
     """Where decisions are recorded: `logic.audit`, or a fake that keeps the events."""
 
-    def record(
-        self,
-        *,
-        account_id: str,
-        type: str,
-        outcome: Outcome,
-        actor: str,
-        meta: RequestMeta | None = None,
-        target: dict[str, str] | None = None,
-        data: dict[str, Scalar] | None = None,
-    ) -> AuditEvent: ...
+    def record(self, **fields: Unpack[EventFields]) -> AuditEvent: ...
 
     def record_denied(
         self,

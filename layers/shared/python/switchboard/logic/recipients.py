@@ -15,7 +15,8 @@ from switchboard.dal import recipients as store
 from switchboard.dal.cursors import InvalidCursor
 from switchboard.dal.recipients import Recipient
 from switchboard.logic import erasure
-from switchboard.models.errors import BadRequest, Conflict, NotFound
+from switchboard.models import paging
+from switchboard.models.errors import Conflict, NotFound
 from switchboard.models.permissions import masks_phone_numbers
 from switchboard.models.recipients import (
     Consent,
@@ -123,7 +124,7 @@ def paged(
     try:
         result = fetch_page(*args, **kwargs)
     except InvalidCursor:
-        raise BadRequest("This cursor does not belong to this list.", code="invalid_cursor") from None
+        raise paging.bad_cursor() from None
     return result
 
 

@@ -26,7 +26,7 @@ from switchboard.dal.cursors import InvalidCursor
 from switchboard.dal.webhooks import Delivery, Endpoint
 from switchboard.logic import audit, caps, standing
 from switchboard.models import paging
-from switchboard.models.errors import BadRequest, NotFound, ValidationFailed
+from switchboard.models.errors import NotFound, ValidationFailed
 from switchboard.models.request import RequestMeta
 from switchboard.models.webhooks import (
     MAX_ATTEMPTS,
@@ -319,7 +319,7 @@ def list_deliveries(
     try:
         items, more = ports.store.list_deliveries(principal.account_id, endpoint_id, limit=limit, cursor=cursor)
     except InvalidCursor:
-        raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor") from None
+        raise paging.bad_cursor() from None
     return DeliveryList(data=[_delivery_out(i) for i in items], next_cursor=more)
 
 
