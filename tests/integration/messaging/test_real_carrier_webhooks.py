@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from functions.carrier_events import handler as carrier_events
 from functions.messages_api import handler as messages_api
@@ -14,6 +15,7 @@ from functions.recipients_api import handler as recipients_api
 from switchboard import settings
 from switchboard.carriers import plivo, registry, twilio
 from switchboard.crypto import secret_store
+from switchboard.logic import consent
 from tests.integration.conftest import Context, rest_event
 from tests.integration.messaging.conftest import Account, Queues, opted_in
 
@@ -93,3 +95,40 @@ def test_plivo_answer_url_reads_the_voice_message_only_when_signed(account: Acco
     assert unsigned[0] == 401
     other = post_form("plivo", params, headers, {**query, "message_id": "msg_nope"})
     assert other[0] == 401  # the query is signed: naming another message breaks the signature
+
+
+def test_an_inbound_stop_that_fails_midway_is_applied_when_the_carrier_retries(
+    account: Account, carrier_secrets: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event id is marked seen before processing: a failure must unmark it (DeleteItem, granted to
+    carrier_events), or the carrier's retry would be acknowledged as a duplicate and the STOP lost."""
+    rid = opted_in(account, recipients_api, PHONE)
+    real_opt_out = consent.opt_out_by_phone
+    failures = [ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "TransactWriteItems")]
+
+    def fails_once(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real_opt_out(*args, **kwargs)
+
+    monkeypatch.setattr(consent, "opt_out_by_phone", fails_once)
+    params = [
+        ("MessageSid", "SM" + "b" * 32),
+        ("AccountSid", TWILIO["account_sid"]),
+        ("SmsStatus", "received"),
+        ("From", PHONE),
+        ("To", account.senders["sms"]),
+        ("Body", "STOP"),
+    ]
+    signed = {"X-Twilio-Signature": twilio.signature(TWILIO["auth_token"], events_url("twilio"), params)}
+
+    first, _, _ = post_form("twilio", params, signed)
+    assert first >= 500  # Twilio retries a 5xx
+    consent_now = account.call(recipients_api, "GET", f"/v1/recipients/{rid}").body["consent"]
+    assert consent_now["sms"] == "opted_in"
+
+    retry, _, _ = post_form("twilio", params, signed)
+    assert retry == 200
+    consent_now = account.call(recipients_api, "GET", f"/v1/recipients/{rid}").body["consent"]
+    assert consent_now["sms"] == "opted_out"
+    assert not failures

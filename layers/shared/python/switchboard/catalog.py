@@ -838,8 +838,9 @@ FUNCTIONS = (
                 "Accounts": ops(Op.GET, Op.QUERY),
                 "Keyring": ops(Op.GET),
                 # Query: a START reads the number's consent ledger (it restores only an opt-in that was there);
-                # ConditionCheck: an inbound message is linked to its recipient only while it is not being erased
-                "Messaging": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.CONDITION_CHECK),
+                # ConditionCheck: an inbound message is linked to its recipient only while it is not being erased;
+                # DeleteItem: an event that failed midway is unmarked as seen, so the carrier's retry is applied
+                "Messaging": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.DELETE, Op.CONDITION_CHECK),
                 "Audit": APPEND,
             }
         ),
