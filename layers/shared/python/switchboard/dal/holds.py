@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from switchboard.dal import clients
 from switchboard.dal import messaging_table as table
 from switchboard.dal.keys import account_pk
-from switchboard.dal.messages import HELD_PARTITION, RESUME_SK, HeldMessage, held_message, held_sk, message_sk
+from switchboard.dal.messages import HELD_PARTITION, RESUME_SK, HeldMessage, held_sk, message_sk
 
 HOOK_PREFIX = "HOLD#HOOK#"
 PAGE = 100
@@ -35,7 +35,7 @@ class HeldWebhookJob:
 def _parked(item: dict[str, Any]) -> HeldMessage | HeldWebhookJob:
     sk = str(item.get("sk", ""))
     if not sk.startswith(HOOK_PREFIX):
-        return held_message(item)
+        return HeldMessage.from_item(item)
     # Event ids are generated (`evt_…`, no `#`), so the first `#` ends the event id.
     event_id, _, target_id = sk.removeprefix(HOOK_PREFIX).partition("#")
     return HeldWebhookJob(

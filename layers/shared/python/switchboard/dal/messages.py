@@ -565,6 +565,13 @@ class HeldMessage:
     message_id: str
     due: int
 
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> HeldMessage:
+        """The held message an index entry stands for (its gsi2 sort key starts with the due time)."""
+        return cls(
+            account_id=str(item["account_id"]), message_id=str(item["message_id"]), due=int(str(item["gsi2sk"])[:12])
+        )
+
 
 @dataclass(frozen=True)
 class ResumeRequest:
@@ -577,18 +584,11 @@ class ResumeRequest:
 HeldEntry = HeldMessage | ResumeRequest  # what the release job's index holds
 
 
-def held_message(item: Mapping[str, Any]) -> HeldMessage:
-    """The held message an index entry stands for (its gsi2 sort key starts with the due time)."""
-    return HeldMessage(
-        account_id=str(item["account_id"]), message_id=str(item["message_id"]), due=int(str(item["gsi2sk"])[:12])
-    )
-
-
 def _held_entry(item: Mapping[str, Any]) -> HeldEntry:
     if item.get("sk") == RESUME_SK:
         token = item.get("token")
         return ResumeRequest(account_id=str(item["account_id"]), token=None if token is None else str(token))
-    return held_message(item)
+    return HeldMessage.from_item(item)
 
 
 def due_held(until: int, *, limit: int = 100) -> list[HeldEntry]:

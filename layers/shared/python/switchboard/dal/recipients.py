@@ -455,6 +455,11 @@ class RecipientList:
     name: str
     created_at: str
 
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> RecipientList:
+        """A stored item as a record."""
+        return cls(list_id=str(item["list_id"]), name=str(item["name"]), created_at=str(item["created_at"]))
+
 
 def create_list(account_id: str, recipient_list: RecipientList) -> None:
     """Store a new list."""
@@ -464,9 +469,7 @@ def create_list(account_id: str, recipient_list: RecipientList) -> None:
 def get_list(account_id: str, list_id: str) -> RecipientList | None:
     """A list of the account, or None."""
     item = table.get(account_pk(account_id), list_sk(list_id))
-    if item is None:
-        return None
-    return RecipientList(list_id=str(item["list_id"]), name=str(item["name"]), created_at=str(item["created_at"]))
+    return None if item is None else RecipientList.from_item(item)
 
 
 def add_members(account_id: str, list_id: str, recipient_ids: Sequence[str]) -> int:
