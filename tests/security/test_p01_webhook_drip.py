@@ -349,7 +349,7 @@ def test_an_open_circuit_is_probed_after_its_cool_down_and_closes_on_success(
         _publish("acct_a", 2)
         result, _ = run_worker(callbacks.receive())
     assert result["batchItemFailures"] == [] and len(arrivals.at) == 2  # probed, delivered, closed
-    assert "open_until" not in circuits.get(key)
+    assert circuits.get(key).open_until is None
 
 
 # --- The same through a message's callback_url, and who may set one --------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from switchboard import clock
 from switchboard.crypto import envelope
 from switchboard.dal import broadcasts as broadcasts_dal
+from switchboard.dal import holds as holds_dal
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import messaging_table
 from switchboard.dal.keys import account_pk
@@ -299,6 +300,31 @@ def test_a_message_stored_with_rfc3339_times_reads_the_same(aws: dict[str, str])
     assert moved.created_at == "2026-11-30T10:00:00Z"
     assert [e.at for e in moved.events] == ["2026-11-30T10:00:00Z", "2026-11-30T10:00:01Z"]
     assert moved.send_at == 1796032800
+
+
+def test_the_release_index_reads_as_held_messages_and_resume_requests(aws: dict[str, str]) -> None:
+    envelope.create_key(ACCOUNT)
+    now = int(clock.timestamp())
+    messages_dal.put(new(messages_dal, "msg_1", held_until=now + 60))
+    messages_dal.put(new(messages_dal, "msg_2", held_until=now + 3 * 86400))  # not due yet
+    holds_dal.mark_resume(ACCOUNT, now=now, token="rsm_1")
+    assert messages_dal.due_held(now + 900) == [
+        messages_dal.ResumeRequest(account_id=ACCOUNT, token="rsm_1"),
+        messages_dal.HeldMessage(account_id=ACCOUNT, message_id="msg_1", due=now + 60),
+    ]
+    assert holds_dal.park_message(ACCOUNT, "msg_1", due=now + 60, now=now)
+    holds_dal.park_webhook_job(ACCOUNT, "evt_1", "whe_1", '{"v":1}', at=now)
+    parked = holds_dal.parked(ACCOUNT)
+    assert sorted(parked, key=repr) == [
+        messages_dal.HeldMessage(account_id=ACCOUNT, message_id="msg_1", due=now + 60),
+        holds_dal.HeldWebhookJob(account_id=ACCOUNT, event_id="evt_1", target_id="whe_1", job='{"v":1}'),
+    ]
+    job = next(p for p in parked if isinstance(p, holds_dal.HeldWebhookJob))
+    assert holds_dal.take_webhook_job(job)
+    assert not holds_dal.take_webhook_job(job)  # gone: only one caller takes it
+    assert holds_dal.take_resume(ACCOUNT, token="rsm_other") is False  # a newer request is not the one served
+    assert holds_dal.take_resume(ACCOUNT, token="rsm_1")
+    assert messages_dal.due_held(now + 900) == []  # msg_1 is parked, the request served
 
 
 def stored_keys(message_id: str) -> dict[str, str]:

@@ -176,7 +176,7 @@ def test_concurrent_failures_are_all_counted(account: Account, stale_window: boo
     with serialized_moto(), ThreadPoolExecutor(workers) as pool:
         counts = list(pool.map(fail, range(workers)))
     assert sorted(counts) == list(range(1, workers + 1))
-    assert circuits.get("sandbox-race")["failures"] == workers
+    assert circuits.get("sandbox-race").failures == workers
 
 
 def test_send_fails_over_within_two_seconds_when_primary_hangs(account: Account, queues: Queues) -> None:

@@ -25,14 +25,13 @@ class Breaker:
     def allow(self, carrier: str) -> bool:
         """False while the circuit is open; after the cool-down, True for the one caller that probes."""
         state = circuits.get(carrier)
-        if state.get("failures"):
+        if state.failures:
             self._dirty.add(carrier)
-        open_until = state.get("open_until")
-        if open_until is None:
+        if state.open_until is None:
             return True
         self._dirty.add(carrier)
         now = clock.timestamp()
-        if now < float(open_until):
+        if now < state.open_until:
             return False
         if circuits.claim_probe(carrier, now=now, probe_s=self.cooldown_s):
             self._probing.add(carrier)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -38,12 +39,24 @@ def _update(carrier: str, expression: str, vals: dict[str, Any], condition: str 
     return load(response.get("Attributes") or {})
 
 
-def get(carrier: str) -> dict[str, Any]:
-    """The carrier's breaker state ({} when it never failed)."""
+@dataclass(frozen=True)
+class CircuitState:
+    """A carrier's breaker: failures counted in the current window, and until when it is open (None: closed)."""
+
+    failures: int = 0
+    open_until: float | None = None
+
+
+def get(carrier: str) -> CircuitState:
+    """The carrier's breaker state (closed, no failures, when it never failed)."""
     response = clients.dynamodb().get_item(
         TableName=settings.get().table(TABLE_ENV), Key=_key(carrier), ConsistentRead=True
     )
-    return load(response.get("Item") or {})
+    item = load(response.get("Item") or {})
+    open_until = item.get("open_until")
+    return CircuitState(
+        failures=int(item.get("failures") or 0), open_until=None if open_until is None else float(open_until)
+    )
 
 
 def add_failure(carrier: str, *, now: float, window_s: float) -> int:

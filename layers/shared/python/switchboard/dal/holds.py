@@ -8,6 +8,7 @@ moves everything back. Every item lives under `ACCT#<id>`, so the purge removes 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,26 +16,36 @@ from botocore.exceptions import ClientError
 from switchboard.dal import clients
 from switchboard.dal import messaging_table as table
 from switchboard.dal.keys import account_pk
-from switchboard.dal.messages import HELD_PARTITION, held_sk, message_sk
+from switchboard.dal.messages import HELD_PARTITION, RESUME_SK, HeldMessage, held_sk, message_sk
 
 HOOK_PREFIX = "HOLD#HOOK#"
-RESUME_SK = "HOLD#RESUME"
 PAGE = 100
 
 
-def is_resume(held: dict[str, Any]) -> bool:
-    """A resume request (the release job releases the account's held traffic), not a held message or job."""
-    return held.get("sk") == RESUME_SK
+@dataclass(frozen=True)
+class HeldWebhookJob:
+    """A webhook job kept while its account may not act: `job` is its queue body (the event sealed as queued)."""
+
+    account_id: str
+    event_id: str
+    target_id: str
+    job: str
 
 
-def is_webhook_job(held: dict[str, Any]) -> bool:
-    """A held webhook job (its `job` is the queue body), not a held message."""
-    return str(held.get("sk", "")).startswith(HOOK_PREFIX)
+def _parked(item: dict[str, Any]) -> HeldMessage | HeldWebhookJob:
+    sk = str(item.get("sk", ""))
+    if not sk.startswith(HOOK_PREFIX):
+        return HeldMessage.from_item(item)
+    # Event ids are generated (`evt_…`, no `#`), so the first `#` ends the event id.
+    event_id, _, target_id = sk.removeprefix(HOOK_PREFIX).partition("#")
+    return HeldWebhookJob(
+        account_id=str(item["account_id"]), event_id=event_id, target_id=target_id, job=str(item["job"])
+    )
 
 
-def take_webhook_job(account_id: str, held: dict[str, Any]) -> bool:
+def take_webhook_job(held: HeldWebhookJob) -> bool:
     """Delete a held webhook job once it is queued again: True if this call removed it."""
-    return take(account_id, str(held["sk"]))
+    return take(held.account_id, hook_sk(held.event_id, held.target_id))
 
 
 def take_resume(account_id: str, *, token: str | None) -> bool:
@@ -129,10 +140,10 @@ def take(account_id: str, sk: str, *, token: str | None = None) -> bool:
     return True
 
 
-def parked(account_id: str) -> list[dict[str, Any]]:
-    """The first page of an account's held traffic (callers move each item off the partition, then ask again)."""
+def parked(account_id: str) -> list[HeldMessage | HeldWebhookJob]:
+    """The first page of an account's held traffic (callers move each one off the partition, then ask again)."""
     items, _ = table.query_page(pk_value=hold_pk(account_id), index="gsi2", limit=PAGE)
-    return items
+    return [_parked(item) for item in items]
 
 
 def mark_resume(account_id: str, *, now: int, token: str) -> None:

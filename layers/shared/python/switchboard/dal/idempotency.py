@@ -10,6 +10,7 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from switchboard import catalog, settings
+from switchboard.crypto import envelope
 from switchboard.dal import clients
 from switchboard.dal.keys import account_pk
 from switchboard.dal.schema import Schema
@@ -56,15 +57,39 @@ class IdempotencyItem(Schema):
         )
 
 
-def item_key(account_id: str, key: str) -> tuple[str, str]:
-    """The record's key; the client's key is hashed so its length and characters never matter to DynamoDB."""
-    return account_pk(account_id), f"IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
+@dataclass(frozen=True)
+class Slot:
+    """One account's Idempotency-Key as stored: the client's key hashed, so its length and characters never matter
+    to DynamoDB."""
+
+    account_id: str
+    digest: str
 
 
-def associated_data(key: tuple[str, str]) -> dict[str, str]:
+def slot(account_id: str, key: str) -> Slot:
+    """Where the account's `key` is kept."""
+    return Slot(account_id=account_id, digest=hashlib.sha256(key.encode()).hexdigest())
+
+
+def _key(place: Slot) -> tuple[str, str]:
+    return account_pk(place.account_id), f"IDEM#{place.digest}"
+
+
+def _sealed_to(place: Slot) -> dict[str, str]:
     """What a stored response is sealed to: this table, this record's key, the `response` field."""
-    pk, sk = key
+    pk, sk = _key(place)
     return {"table": TABLE_ID, "item_key": f"{pk}|{sk}", "field": "response"}
+
+
+def seal_response(place: Slot, document: str) -> str:
+    """A response sealed with the account's data key to this record (it opens nowhere else); KeyShredded once the
+    account is being deleted."""
+    return envelope.seal(place.account_id, document, **_sealed_to(place))
+
+
+def open_response(place: Slot, sealed: str) -> str:
+    """A response `seal_response` sealed for this record."""
+    return envelope.open_sealed(place.account_id, sealed, **_sealed_to(place))
 
 
 def _table() -> str:
@@ -76,7 +101,7 @@ def _record(item: dict[str, Any]) -> Record:
 
 
 def claim(
-    key: tuple[str, str], *, fingerprint: str, token: str, now_ms: int, lock_until_ms: int, expires_at: int
+    place: Slot, *, fingerprint: str, token: str, now_ms: int, lock_until_ms: int, expires_at: int
 ) -> Record | None:
     """Take the key for this request: None when taken; else the record that holds it (one conditional PutItem).
 
@@ -84,7 +109,7 @@ def claim(
     """
     held = _put_if(
         IdempotencyItem(
-            *key,
+            *_key(place),
             status=IN_PROGRESS,
             fingerprint=fingerprint,
             lock_token=token,
@@ -103,12 +128,10 @@ def claim(
     return None if held is None else _record(held)
 
 
-def complete(
-    key: tuple[str, str], *, fingerprint: str, token: str, status_code: int, response: str, expires_at: int
-) -> bool:
+def complete(place: Slot, *, fingerprint: str, token: str, status_code: int, response: str, expires_at: int) -> bool:
     """Store the sealed response, if this request still holds the key (False when another took it over)."""
     item = IdempotencyItem(
-        *key,
+        *_key(place),
         status=COMPLETED,
         fingerprint=fingerprint,
         status_code=status_code,
@@ -132,9 +155,9 @@ def _put_if(item: IdempotencyItem, **condition: Any) -> dict[str, Any] | None:
     return None
 
 
-def release(key: tuple[str, str], *, token: str) -> bool:
+def release(place: Slot, *, token: str) -> bool:
     """Drop this request's lock so a retry runs again (False when another request took it over meanwhile)."""
-    pk, sk = key
+    pk, sk = _key(place)
     try:
         clients.dynamodb().delete_item(
             TableName=_table(),

@@ -16,6 +16,7 @@ from switchboard.dal.recipients import ERASING_ATTR, recipient_sk
 from switchboard.models.message_status import RANK, advances
 
 HELD_PARTITION = "HELD"  # gsi2: sends due later than SQS can delay them, across accounts (release_job reads it)
+RESUME_SK = "HOLD#RESUME"  # an account's resume request, due at once on the held partition (dal/holds.py writes it)
 # gsi2: messages `sent` without a final receipt yet, by when to check them (receipts_job reads it). Sharded so
 # every send does not write one index partition: a partition takes about 1,000 writes a second.
 SENT_PARTITION = "SENT"
@@ -556,10 +557,44 @@ def forget_sight(carrier: str, event_id: str) -> None:
     table.delete(f"CEVT#{carrier}#{event_id}", "CEVT")
 
 
-def due_held(until: int, *, limit: int = 100) -> list[dict[str, Any]]:
-    """Held messages due by `until` (epoch seconds), earliest first."""
+@dataclass(frozen=True)
+class HeldMessage:
+    """A message on a held index: whose, which, and when it is due (epoch seconds)."""
+
+    account_id: str
+    message_id: str
+    due: int
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> HeldMessage:
+        """The held message an index entry stands for (its gsi2 sort key starts with the due time)."""
+        return cls(
+            account_id=str(item["account_id"]), message_id=str(item["message_id"]), due=int(str(item["gsi2sk"])[:12])
+        )
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    """An account asks the release job to hand its held traffic back (a restore); `token` names this request."""
+
+    account_id: str
+    token: str | None
+
+
+HeldEntry = HeldMessage | ResumeRequest  # what the release job's index holds
+
+
+def _held_entry(item: Mapping[str, Any]) -> HeldEntry:
+    if item.get("sk") == RESUME_SK:
+        token = item.get("token")
+        return ResumeRequest(account_id=str(item["account_id"]), token=None if token is None else str(token))
+    return HeldMessage.from_item(item)
+
+
+def due_held(until: int, *, limit: int = 100) -> list[HeldEntry]:
+    """Held messages and resume requests due by `until` (epoch seconds), earliest first."""
     items, _ = table.query_page(pk_value=HELD_PARTITION, index="gsi2", limit=limit, sk_between=("0", f"{until:012d}~"))
-    return items
+    return [_held_entry(item) for item in items]
 
 
 def hold(account_id: str, message_id: str, due: int) -> None:

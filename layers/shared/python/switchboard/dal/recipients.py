@@ -409,12 +409,13 @@ def erasing_sk(at: int, account_id: str, recipient_id: str) -> str:
     return f"{at:012d}#{account_id}#{recipient_id}"
 
 
-def erasures_due(until: int, *, limit: int) -> list[dict[str, Any]]:
-    """Erasure markers begun by `until` (epoch seconds), across accounts, oldest first."""
+def erasures_due(until: int, *, limit: int) -> list[Recipient]:
+    """Erasure markers (recipients whose erasure began) begun by `until` (epoch seconds), across accounts, oldest
+    first."""
     items, _ = table.query_page(
         pk_value=ERASING_PARTITION, index="gsi2", limit=limit, sk_between=("0", f"{until:012d}~")
     )
-    return items
+    return [Recipient.from_item(item) for item in items]
 
 
 def erase_ledger(account_id: str, recipient_id: str) -> int:
@@ -446,22 +447,29 @@ def drop_marker(account_id: str, recipient_id: str) -> None:
     )
 
 
-def create_list(account_id: str, list_id: str, name: str, created_at: str) -> None:
+@dataclass(frozen=True)
+class RecipientList:
+    """A stored list (pk = ACCT#<id>, sk = LIST#<list_id>); its members are items of their own."""
+
+    list_id: str
+    name: str
+    created_at: str
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> RecipientList:
+        """A stored item as a record."""
+        return cls(list_id=str(item["list_id"]), name=str(item["name"]), created_at=str(item["created_at"]))
+
+
+def create_list(account_id: str, recipient_list: RecipientList) -> None:
     """Store a new list."""
-    table.put(
-        {
-            "pk": account_pk(account_id),
-            "sk": list_sk(list_id),
-            "list_id": list_id,
-            "name": name,
-            "created_at": created_at,
-        }
-    )
+    table.put({"pk": account_pk(account_id), "sk": list_sk(recipient_list.list_id), **asdict(recipient_list)})
 
 
-def get_list(account_id: str, list_id: str) -> dict[str, Any] | None:
+def get_list(account_id: str, list_id: str) -> RecipientList | None:
     """A list of the account, or None."""
-    return table.get(account_pk(account_id), list_sk(list_id))
+    item = table.get(account_pk(account_id), list_sk(list_id))
+    return None if item is None else RecipientList.from_item(item)
 
 
 def add_members(account_id: str, list_id: str, recipient_ids: Sequence[str]) -> int:

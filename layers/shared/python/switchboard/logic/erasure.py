@@ -15,7 +15,6 @@ from pydantic import BaseModel
 
 from switchboard import clock
 from switchboard.catalog import CHANNELS
-from switchboard.dal import erasure_markers
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import recipients as store
 from switchboard.dal.recipients import Recipient
@@ -90,17 +89,15 @@ def run(time_left: TimeLeft = _forever) -> ErasureReport:
     now = int(clock.timestamp())
     seen: set[tuple[str, str]] = set()
     while report.finished < MAX_PER_RUN and time_left() > MARGIN_S:
-        due = [m for m in erasure_markers.due(now, limit=JOB_BATCH) if (m.account_id, m.recipient_id) not in seen]
+        due = [m for m in store.erasures_due(now, limit=JOB_BATCH) if (m.account_id, m.recipient_id) not in seen]
         if not due:
             break
         for marker in due:
             seen.add((marker.account_id, marker.recipient_id))
             try:
-                report.items_erased += _finish(
-                    marker.account_id, marker.recipient_id, marker.phone_index, marker.consent, time_left
-                )
+                report.items_erased += resume(marker.account_id, marker, time_left)
             except Stopped:
                 break
             report.finished += 1
-    report.pending = len(erasure_markers.due(now, limit=MAX_PER_RUN))
+    report.pending = len(store.erasures_due(now, limit=MAX_PER_RUN))
     return report

@@ -55,7 +55,7 @@ class Claim:
     """This request holds the key: run it, then `finish`."""
 
     account_id: str
-    key: tuple[str, str]
+    key: store.Slot
     fingerprint: str
     token: str
 
@@ -96,11 +96,11 @@ def fingerprint(*, principal: str, method: str, path: str, body: str | None) -> 
 
 def begin(*, account_id: str, key: str, request_fingerprint: str, lock_s: float) -> Claim | Replay:
     """Claim `key` for this request (one PutItem), or replay its completed first response, or refuse."""
-    item_key = store.item_key(account_id, key)
+    place = store.slot(account_id, key)
     now_ms = int(clock.timestamp() * 1000)
     token = secrets.token_hex(16)
     held = store.claim(
-        item_key,
+        place,
         fingerprint=request_fingerprint,
         token=token,
         now_ms=now_ms,
@@ -108,7 +108,7 @@ def begin(*, account_id: str, key: str, request_fingerprint: str, lock_s: float)
         expires_at=now_ms // 1000 + RETENTION_S,
     )
     if held is None:
-        return Claim(account_id=account_id, key=item_key, fingerprint=request_fingerprint, token=token)
+        return Claim(account_id=account_id, key=place, fingerprint=request_fingerprint, token=token)
     if held.fingerprint != request_fingerprint:
         raise IdempotencyKeyReused(f"This {HEADER} was already used for a different request.")
     if held.status != store.COMPLETED or held.response is None:
@@ -116,7 +116,7 @@ def begin(*, account_id: str, key: str, request_fingerprint: str, lock_s: float)
             f"A request with this {HEADER} is still in progress; retry shortly.",
             headers={"Retry-After": str(IN_PROGRESS_RETRY_AFTER_S)},
         )
-    stored = json.loads(envelope.open_sealed(account_id, held.response, **store.associated_data(item_key)))
+    stored = json.loads(store.open_response(place, held.response))
     if not isinstance(stored, dict) or stored.get("v") != _FORMAT:
         # Kept before replays re-ran their checks: what it passed is unknown, so it is not replayed.
         return Replay(checks=[], response=None, legacy=True)
@@ -173,7 +173,7 @@ def finish(claim: Claim, result: dict[str, Any], *, checks: list[str], shows_sec
             if k in result
         }
     try:
-        sealed = envelope.seal(claim.account_id, json.dumps(document), **store.associated_data(claim.key))
+        sealed = store.seal_response(claim.key, json.dumps(document))
     except envelope.KeyShredded:
         # The account is being deleted: nothing of it may be stored any more, so the key is simply released.
         store.release(claim.key, token=claim.token)

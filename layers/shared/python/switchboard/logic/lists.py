@@ -14,18 +14,21 @@ from switchboard.models.recipients import ListIn, ListMembersAdded, ListMembersI
 
 def create(principal: Principal, body: ListIn) -> ListOut:
     """POST /v1/lists."""
-    list_id = ids.new_id("lst")
-    created_at = clock.rfc3339(clock.now())
-    store.create_list(principal.account_id, list_id, body.name, created_at)
-    return ListOut(id=list_id, name=body.name, created_at=created_at)
+    created = store.RecipientList(list_id=ids.new_id("lst"), name=body.name, created_at=clock.rfc3339(clock.now()))
+    store.create_list(principal.account_id, created)
+    return _render(created)
+
+
+def _render(recipient_list: store.RecipientList) -> ListOut:
+    return ListOut(id=recipient_list.list_id, name=recipient_list.name, created_at=recipient_list.created_at)
 
 
 def fetch(account_id: str, list_id: str) -> ListOut:
     """The list, or 404."""
-    item = store.get_list(account_id, list_id) if list_id.startswith("lst_") else None
-    if item is None:
+    found = store.get_list(account_id, list_id) if list_id.startswith("lst_") else None
+    if found is None:
         raise NotFound("No list with this id.")
-    return ListOut(id=item["list_id"], name=item["name"], created_at=item["created_at"])
+    return _render(found)
 
 
 def add(principal: Principal, list_id: str, body: ListMembersIn) -> ListMembersAdded:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 
 from switchboard import clock
-from switchboard.dal import holds as holds_dal
 from switchboard.dal import messages as store
 from switchboard.dal import queues
+from switchboard.dal.messages import HeldEntry, ResumeRequest
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import sending, standing
 from switchboard.models.message_status import FINAL, RANK
@@ -43,13 +41,13 @@ def run() -> ReleaseReport:
     return report
 
 
-def _one(held: dict[str, Any], standings: standing.Memo, report: ReleaseReport) -> None:
-    account_id = held["account_id"]
-    if holds_dal.is_resume(held):
+def _one(held: HeldEntry, standings: standing.Memo, report: ReleaseReport) -> None:
+    account_id = held.account_id
+    if isinstance(held, ResumeRequest):
         standings.forget(account_id)
-        report.resumed += standing.release(account_id, held.get("token"))
+        report.resumed += standing.release(account_id, held.token)
         return
-    message_id = held["message_id"]
+    message_id = held.message_id
     item = store.get(account_id, message_id)
     if item is None:
         return

@@ -109,12 +109,12 @@ def release(account_id: str, token: str | None = None) -> int:
             if not items:
                 break
             for held in items:
-                if holds_dal.is_webhook_job(held):
+                if isinstance(held, holds_dal.HeldWebhookJob):
                     # Queued first: a crash before the delete means one more delivery of the same event id, never none.
-                    queues.send_all(queues.CALLBACKS, [str(held["job"])])
-                    holds_dal.take_webhook_job(account_id, held)
+                    queues.send_all(queues.CALLBACKS, [held.job])
+                    holds_dal.take_webhook_job(held)
                 else:
-                    holds_dal.unpark_message(account_id, str(held["message_id"]))
+                    holds_dal.unpark_message(account_id, held.message_id)
                 moved += 1
         else:
             return moved  # more than one run moves: the marker stays, the next run goes on
