@@ -13,9 +13,8 @@ from typing import Any
 from switchboard import clock
 from switchboard.auth import Principal
 from switchboard.dal import caps as caps_dal
-from switchboard.dal.accounts import ACCOUNT_SK, AccountItem, UserItem, user_sk
+from switchboard.dal.accounts import Account, EmailOwner, User
 from switchboard.dal.api_keys import CAP_KIND, ApiKey
-from switchboard.dal.keys import account_pk
 from switchboard.dal.recipients import ConsentRecord, Recipient
 from switchboard.dal.sessions import Session
 from switchboard.logic import audit
@@ -235,33 +234,133 @@ class InMemoryApiKeys:
 
 
 class InMemoryDirectory:
-    """Accounts and users (in-memory PynamoDB items, never saved): whom logic resolves a credential to."""
+    """Accounts and users as the accounts repository keeps them (the AccountStore Protocol): updates never create a
+    user, the conditional writes (one reset flag, strictly later TOTP steps, a recovery code spent once, one proof
+    of an address) hold as under DynamoDB, and sealed fields open only on their own user and field."""
 
     def __init__(self) -> None:
-        self.accounts: dict[str, AccountItem] = {}
-        self.users: dict[tuple[str, str], UserItem] = {}
+        self.accounts: dict[str, Account] = {}
+        self.users: dict[tuple[str, str], User] = {}
+        self.emails: dict[str, EmailOwner] = {}
 
-    def add_account(self, account_id: str, *, status: str = "active", plan: str = "free") -> AccountItem:
-        account = AccountItem(account_pk(account_id), ACCOUNT_SK, account_id=account_id, status=status, plan=plan)
+    @staticmethod
+    def _tag(user: User, field: str) -> str:
+        return f"sealed:{user.account_id}:{user.user_id}:{field}:"
+
+    # what tests arrange
+    def add_account(
+        self, account_id: str, *, status: str = "active", plan: str = "free", name: str = "Acme"
+    ) -> Account:
+        account = Account(account_id=account_id, name=name, status=status, plan=plan)
         self.accounts[account_id] = account
         return account
 
-    def add_user(self, account_id: str, user_id: str, *, role: str = "owner", email_verified: bool = True) -> UserItem:
-        fields: dict[str, Any] = {
-            "account_id": account_id,
-            "user_id": user_id,
-            "role": role,
-            "email_verified": email_verified,
-        }
-        user = UserItem(account_pk(account_id), user_sk(user_id), **fields)
+    def add_user(
+        self,
+        account_id: str,
+        user_id: str,
+        *,
+        role: str = "owner",
+        email_verified: bool = True,
+        email: str | None = None,
+        **fields: Any,
+    ) -> User:
+        """A stored user; their e-mail (`<user id>@example.com` unless given) sealed and found by its index."""
+        email = email or f"{user_id}@example.com"
+        user = User(
+            account_id=account_id,
+            user_id=user_id,
+            email_sealed="",
+            email_index=f"idx:{email}",
+            role=role,
+            password_phc="phc1",
+            pepper_version="v1",
+            created_at=0,
+            password_changed_at=0,
+            email_verified=email_verified,
+            **fields,
+        )
+        user = dataclasses.replace(user, email_sealed=self.seal(user, "email", email))
         self.users[(account_id, user_id)] = user
+        self.emails[user.email_index] = EmailOwner(account_id=account_id, user_id=user_id)
         return user
 
-    def get_account(self, account_id: str) -> AccountItem | None:
+    def set_account(self, account_id: str, **changes: Any) -> Account:
+        """The stored account changed (as another request would change it)."""
+        self.accounts[account_id] = dataclasses.replace(self.accounts[account_id], **changes)
+        return self.accounts[account_id]
+
+    def set_user(self, account_id: str, user_id: str, **changes: Any) -> User:
+        """The stored user changed (as another request would change it)."""
+        self.users[(account_id, user_id)] = dataclasses.replace(self.users[(account_id, user_id)], **changes)
+        return self.users[(account_id, user_id)]
+
+    # Directory
+    def get_account(self, account_id: str) -> Account | None:
         return self.accounts.get(account_id)
 
-    def get_user(self, account_id: str, user_id: str) -> UserItem | None:
+    def get_user(self, account_id: str, user_id: str) -> User | None:
         return self.users.get((account_id, user_id))
+
+    # AccountStore
+    def find_by_email(self, email_index: str) -> EmailOwner | None:
+        return self.emails.get(email_index)
+
+    def _stored(self, user: User) -> User:
+        stored = self.users.get((user.account_id, user.user_id))
+        if stored is None:
+            raise KeyError(user.user_id)  # the dal's condition: an update never creates a user
+        return stored
+
+    def update_user(self, user: User, **changes: Any) -> User:
+        stored = self._stored(user)
+        defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(User)}
+        values = {name: defaults[name] if value is None else value for name, value in changes.items()}
+        self.users[(user.account_id, user.user_id)] = dataclasses.replace(stored, **values)
+        return dataclasses.replace(user, **values)
+
+    def prove_email(self, user: User, **changes: Any) -> bool:
+        stored = self.users.get((user.account_id, user.user_id))
+        if stored is None or stored.email_verified:
+            return False
+        self.update_user(user, **changes)
+        return True
+
+    def add_failed_login(self, user: User) -> int:
+        failures = self._stored(user).failed_logins + 1
+        self.update_user(user, failed_logins=failures)
+        return failures
+
+    def require_reset_once(self, user: User) -> bool:
+        stored = self.users.get((user.account_id, user.user_id))
+        if stored is None or stored.reset_required:
+            return False
+        self.update_user(user, reset_required=True)
+        return True
+
+    def spend_totp_step(self, user: User, step: int) -> bool:
+        last = self._stored(user).totp_last_step
+        if last is not None and last >= step:
+            return False
+        self.update_user(user, totp_last_step=step)
+        return True
+
+    def spend_recovery_code(self, user: User, index: int, phc: str) -> bool:
+        stored = self.users.get((user.account_id, user.user_id))
+        codes = stored.recovery_codes if stored is not None else ()
+        if index >= len(codes) or codes[index] != phc:
+            return False
+        self.update_user(user, recovery_codes=codes[:index] + codes[index + 1 :])
+        return True
+
+    def seal(self, user: User, field: str, value: str) -> str:
+        return self._tag(user, field) + value
+
+    def open_field(self, user: User, field: str) -> str:
+        value = {"email": user.email_sealed, "totp_seed": user.totp_seed, "totp_pending": user.totp_pending}[field]
+        if not (value or "").startswith(self._tag(user, field)):
+            raise SealedElsewhere(field)
+        return (value or "").removeprefix(self._tag(user, field))
 
 
 class RecordingEvents:

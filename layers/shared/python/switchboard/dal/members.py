@@ -10,8 +10,8 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from switchboard import catalog, clock
-from switchboard.dal import caps
-from switchboard.dal.accounts import EMAIL_SK, EmailItem, UserItem
+from switchboard.dal import accounts, caps
+from switchboard.dal.accounts import EMAIL_SK, EmailItem, User, UserItem
 from switchboard.dal.base import BaseItem
 from switchboard.dal.keys import account_pk
 from switchboard.dal.sessions import token_pk
@@ -92,9 +92,10 @@ def _failed_at(error: TransactWriteError, labels: list[str]) -> str:
     return "conflict"
 
 
-def users(account_id: str) -> list[UserItem]:
+def users(account_id: str) -> list[User]:
     """Every user of the account, oldest first (user ids sort by creation time)."""
-    return list(UserItem.query(account_pk(account_id), UserItem.sk.startswith(USER_PREFIX), consistent_read=True))
+    query = UserItem.query(account_pk(account_id), UserItem.sk.startswith(USER_PREFIX), consistent_read=True)
+    return [accounts.user_record(item) for item in query]
 
 
 def invitations(account_id: str) -> list[InvitationItem]:
@@ -195,7 +196,7 @@ def delete_invite_token(digest: str) -> None:
     InviteTokenItem(token_pk(digest), INVITE_TOKEN_SK).delete()
 
 
-def join(user: UserItem, invitation: InvitationItem, *, inviter: UserItem | None = None) -> None:
+def join(user: User, invitation: InvitationItem, *, inviter: User | None = None) -> None:
     """Create the member, claim the e-mail, spend the invitation and its link, all at once.
 
     Refused("email_taken") when the address already belongs to a user (one user, one account);
@@ -210,16 +211,17 @@ def join(user: UserItem, invitation: InvitationItem, *, inviter: UserItem | None
 
     def build(transaction: TransactWrite, with_slot: bool) -> None:
         if inviter is not None:
+            key = accounts.user_key(inviter)
             transaction.condition_check(
                 UserItem,
-                inviter.pk,
-                inviter.sk,
+                key.pk,
+                key.sk,
                 condition=(UserItem.role == inviter.role) & (UserItem.reset_required == bool(inviter.reset_required)),
             )
         transaction.save(email, condition=EmailItem.pk.does_not_exist())
         transaction.delete(invitation, condition=InvitationItem.token_digest == invitation.token_digest)
         transaction.delete(token, condition=InviteTokenItem.pk.exists())
-        transaction.save(user, condition=UserItem.pk.does_not_exist())
+        transaction.save(accounts.user_item(user), condition=UserItem.pk.does_not_exist())
         if with_slot:
             caps.free(transaction, invitation.account_id, invitation.cap_slot, invitation.sk)
 
@@ -229,30 +231,33 @@ def join(user: UserItem, invitation: InvitationItem, *, inviter: UserItem | None
         raise Refused(_failed_at(error, labels)) from error
 
 
-def change_role(user: UserItem, role: str, *, other_owner: UserItem | None) -> None:
+def _must_stay_owner(transaction: TransactWrite, other_owner: User) -> None:
+    key = accounts.user_key(other_owner)
+    transaction.condition_check(UserItem, key.pk, key.sk, condition=UserItem.role == "owner")
+
+
+def change_role(user: User, role: str, *, other_owner: User | None) -> None:
     """Set the user's role if it is still what was read; an owner's demotion needs `other_owner` to stay owner."""
     labels = ["last_owner", "stale"] if other_owner is not None else ["stale"]  # the check, then the update
     try:
         with TransactWrite(connection=_connection()) as transaction:
-            transaction.update(user, actions=[UserItem.role.set(role)], condition=UserItem.role == user.role)
+            transaction.update(
+                accounts.user_key(user), actions=[UserItem.role.set(role)], condition=UserItem.role == user.role
+            )
             if other_owner is not None:
-                transaction.condition_check(
-                    UserItem, other_owner.pk, other_owner.sk, condition=UserItem.role == "owner"
-                )
+                _must_stay_owner(transaction, other_owner)
     except TransactWriteError as error:
         raise Refused(_failed_at(error, labels)) from error
 
 
-def remove(user: UserItem, *, other_owner: UserItem | None) -> None:
+def remove(user: User, *, other_owner: User | None) -> None:
     """Delete the member and release their e-mail at once; removing an owner needs `other_owner` to stay owner."""
     labels = ["last_owner", "stale", "stale"] if other_owner is not None else ["stale", "stale"]
     try:
         with TransactWrite(connection=_connection()) as transaction:
-            transaction.delete(user, condition=UserItem.role == user.role)
+            transaction.delete(accounts.user_key(user), condition=UserItem.role == user.role)
             if other_owner is not None:
-                transaction.condition_check(
-                    UserItem, other_owner.pk, other_owner.sk, condition=UserItem.role == "owner"
-                )
+                _must_stay_owner(transaction, other_owner)
             transaction.delete(EmailItem(f"EMAIL#{user.email_index}", EMAIL_SK))
     except TransactWriteError as error:
         raise Refused(_failed_at(error, labels)) from error

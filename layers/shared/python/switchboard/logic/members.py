@@ -11,7 +11,7 @@ from switchboard.crypto import blind_index, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal import sealed
-from switchboard.dal.accounts import UserItem
+from switchboard.dal.accounts import User
 from switchboard.dal.members import InvitationItem
 from switchboard.logic import api_keys, audit, caps, mailer, notices, sessions
 from switchboard.models import paging
@@ -47,7 +47,7 @@ class InvitationRevoked(ProblemError):
         )
 
 
-def _may_invite(inviter: UserItem | None, role: str) -> bool:
+def _may_invite(inviter: User | None, role: str) -> bool:
     """Whether `inviter` could send an invitation for `role` right now (R31): a member who manages members and may
     grant that role, whose credentials are not suspended (a lockout requiring a reset)."""
     return (
@@ -77,7 +77,7 @@ def _revoke(
     )
 
 
-def revoke_invitations_of(user: UserItem, *, new_role: str | None, actor: str, meta: RequestMeta) -> int:
+def revoke_invitations_of(user: User, *, new_role: str | None, actor: str, meta: RequestMeta) -> int:
     """Revoke the pending invitations `user` sent that they could no longer send (removed: `new_role` None)."""
     revoked = 0
     for invitation in members_dal.invitations(user.account_id):
@@ -221,6 +221,7 @@ def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
     user = accounts_dal.new_user(
         invitation.account_id,
         user_id,
+        email=email,
         email_index=invitation.email_index,
         role=invitation.role,
         password_phc=stored.phc,
@@ -229,7 +230,6 @@ def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
         created_at=now,
         password_changed_at=now,
     )
-    user.email_sealed = sealed.seal(user, "email", email)
     try:
         members_dal.join(user, invitation, inviter=inviter)
     except members_dal.Refused as refused:
@@ -259,7 +259,7 @@ def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
 
 
 def _refuse_for_inviter(
-    invitation: InvitationItem, inviter: UserItem | None, *, account_active: bool, meta: RequestMeta
+    invitation: InvitationItem, inviter: User | None, *, account_active: bool, meta: RequestMeta
 ) -> NoReturn:
     if not account_active:
         reason = "account_not_active"
@@ -277,7 +277,7 @@ def list_members(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor
     """GET /v1/members: members (oldest first), then pending invitations, marked `invited`; paged."""
     now = int(clock.timestamp())
     # One order over both kinds: members ("0" + user id, ids sort by creation), then invitations ("1" + id).
-    entries: list[tuple[str, UserItem | InvitationItem]] = [
+    entries: list[tuple[str, User | InvitationItem]] = [
         ("0" + u.user_id, u) for u in members_dal.users(principal.account_id)
     ]
     entries += [
@@ -287,8 +287,8 @@ def list_members(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor
     return MemberList(data=[_member_out(entry) for _, entry in chosen], next_cursor=more)
 
 
-def _member_out(entry: UserItem | InvitationItem) -> MemberOut:
-    if isinstance(entry, UserItem):
+def _member_out(entry: User | InvitationItem) -> MemberOut:
+    if isinstance(entry, User):
         return MemberOut(
             user_id=entry.user_id,
             email=notices.email_of(entry),
@@ -308,14 +308,14 @@ def _member_out(entry: UserItem | InvitationItem) -> MemberOut:
     )
 
 
-def _member(principal: Principal, user_id: str) -> UserItem:
+def _member(principal: Principal, user_id: str) -> User:
     user = accounts_dal.get_user(principal.account_id, user_id)
     if user is None:
         raise NotFound("No such member.")  # another account's user is exactly as unknown as a missing one
     return user
 
 
-def _other_owner(user: UserItem) -> UserItem | None:
+def _other_owner(user: User) -> User | None:
     """Another owner of the account; None when `user` is its last owner."""
     return next(
         (u for u in members_dal.users(user.account_id) if u.role == Role.OWNER and u.user_id != user.user_id), None
