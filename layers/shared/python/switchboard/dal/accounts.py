@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -19,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 
 from switchboard import catalog
 from switchboard.dal import clients
-from switchboard.dal.base import BaseItem
+from switchboard.dal.base import BaseItem, record_of
 from switchboard.dal.keys import account_pk
 
 ACCOUNT_SK = "ACCOUNT"
@@ -186,28 +186,14 @@ class EmailOwner(NamedTuple):  # whom an e-mail address (by blind index) belongs
     user_id: str
 
 
-_Record = TypeVar("_Record", Account, User)
-
-
-def _record(kind: type[_Record], item: BaseItem, **overrides: Any) -> _Record:
-    """The record of a stored item: absent attributes take the record's defaults, lists become tuples."""
-    values: dict[str, Any] = {}
-    for field in dataclasses.fields(kind):
-        value = getattr(item, field.name, None)
-        if value is None and field.default is not dataclasses.MISSING:
-            continue
-        values[field.name] = tuple(value) if isinstance(value, list) else value
-    return kind(**values | overrides)
-
-
 def _account(item: AccountItem) -> Account:
     senders = tuple(NewSender(channel=s.channel, carrier=s.carrier, number=s.number) for s in item.senders or [])
-    return _record(Account, item, senders=senders)
+    return record_of(Account, item, senders=senders)
 
 
 def user_record(item: UserItem) -> User:
     """The record of a stored user (the repositories that read users by their own queries: dal.members)."""
-    return _record(User, item)
+    return record_of(User, item)
 
 
 def user_item(user: User) -> UserItem:
