@@ -13,9 +13,10 @@ from typing import Any
 from switchboard import clock
 from switchboard.auth import Principal
 from switchboard.dal import caps as caps_dal
-from switchboard.dal.accounts import ACCOUNT_SK, AccountItem, UserItem, user_sk
+from switchboard.dal import members as members_dal
+from switchboard.dal.accounts import Account, EmailOwner, User
 from switchboard.dal.api_keys import CAP_KIND, ApiKey
-from switchboard.dal.keys import account_pk
+from switchboard.dal.members import Invitation, InviteLink
 from switchboard.dal.recipients import ConsentRecord, Recipient
 from switchboard.dal.sessions import Session
 from switchboard.logic import audit
@@ -235,33 +236,246 @@ class InMemoryApiKeys:
 
 
 class InMemoryDirectory:
-    """Accounts and users (in-memory PynamoDB items, never saved): whom logic resolves a credential to."""
+    """Accounts and users as the accounts repository keeps them (the AccountStore Protocol): updates never create a
+    user, the conditional writes (one reset flag, strictly later TOTP steps, a recovery code spent once, one proof
+    of an address) hold as under DynamoDB, and sealed fields open only on their own user and field."""
 
     def __init__(self) -> None:
-        self.accounts: dict[str, AccountItem] = {}
-        self.users: dict[tuple[str, str], UserItem] = {}
+        self.accounts: dict[str, Account] = {}
+        self.users: dict[tuple[str, str], User] = {}
+        self.emails: dict[str, EmailOwner] = {}
 
-    def add_account(self, account_id: str, *, status: str = "active", plan: str = "free") -> AccountItem:
-        account = AccountItem(account_pk(account_id), ACCOUNT_SK, account_id=account_id, status=status, plan=plan)
+    @staticmethod
+    def _tag(user: User, field: str) -> str:
+        return f"sealed:{user.account_id}:{user.user_id}:{field}:"
+
+    # what tests arrange
+    def add_account(
+        self, account_id: str, *, status: str = "active", plan: str = "free", name: str = "Acme"
+    ) -> Account:
+        account = Account(account_id=account_id, name=name, status=status, plan=plan)
         self.accounts[account_id] = account
         return account
 
-    def add_user(self, account_id: str, user_id: str, *, role: str = "owner", email_verified: bool = True) -> UserItem:
-        fields: dict[str, Any] = {
-            "account_id": account_id,
-            "user_id": user_id,
-            "role": role,
-            "email_verified": email_verified,
-        }
-        user = UserItem(account_pk(account_id), user_sk(user_id), **fields)
+    def add_user(
+        self,
+        account_id: str,
+        user_id: str,
+        *,
+        role: str = "owner",
+        email_verified: bool = True,
+        email: str | None = None,
+        **fields: Any,
+    ) -> User:
+        """A stored user; their e-mail (`<user id>@example.com` unless given) sealed and found by its index."""
+        email = email or f"{user_id}@example.com"
+        user = User(
+            account_id=account_id,
+            user_id=user_id,
+            email_sealed="",
+            email_index=f"idx:{email}",
+            role=role,
+            password_phc="phc1",
+            pepper_version="v1",
+            created_at=0,
+            password_changed_at=0,
+            email_verified=email_verified,
+            **fields,
+        )
+        user = dataclasses.replace(user, email_sealed=self.seal(user, "email", email))
         self.users[(account_id, user_id)] = user
+        self.emails[user.email_index] = EmailOwner(account_id=account_id, user_id=user_id)
         return user
 
-    def get_account(self, account_id: str) -> AccountItem | None:
+    def set_account(self, account_id: str, **changes: Any) -> Account:
+        """The stored account changed (as another request would change it)."""
+        self.accounts[account_id] = dataclasses.replace(self.accounts[account_id], **changes)
+        return self.accounts[account_id]
+
+    def set_user(self, account_id: str, user_id: str, **changes: Any) -> User:
+        """The stored user changed (as another request would change it)."""
+        self.users[(account_id, user_id)] = dataclasses.replace(self.users[(account_id, user_id)], **changes)
+        return self.users[(account_id, user_id)]
+
+    # Directory
+    def get_account(self, account_id: str) -> Account | None:
         return self.accounts.get(account_id)
 
-    def get_user(self, account_id: str, user_id: str) -> UserItem | None:
+    def get_user(self, account_id: str, user_id: str) -> User | None:
         return self.users.get((account_id, user_id))
+
+    # AccountStore
+    def find_by_email(self, email_index: str) -> EmailOwner | None:
+        return self.emails.get(email_index)
+
+    def _stored(self, user: User) -> User:
+        stored = self.users.get((user.account_id, user.user_id))
+        if stored is None:
+            raise KeyError(user.user_id)  # the dal's condition: an update never creates a user
+        return stored
+
+    def update_user(self, user: User, **changes: Any) -> User:
+        stored = self._stored(user)
+        defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(User)}
+        values = {name: defaults[name] if value is None else value for name, value in changes.items()}
+        self.users[(user.account_id, user.user_id)] = dataclasses.replace(stored, **values)
+        return dataclasses.replace(user, **values)
+
+    def prove_email(self, user: User, **changes: Any) -> bool:
+        stored = self.users.get((user.account_id, user.user_id))
+        if stored is None or stored.email_verified:
+            return False
+        self.update_user(user, **changes)
+        return True
+
+    def add_failed_login(self, user: User) -> int:
+        failures = self._stored(user).failed_logins + 1
+        self.update_user(user, failed_logins=failures)
+        return failures
+
+    def require_reset_once(self, user: User) -> bool:
+        stored = self.users.get((user.account_id, user.user_id))
+        if stored is None or stored.reset_required:
+            return False
+        self.update_user(user, reset_required=True)
+        return True
+
+    def spend_totp_step(self, user: User, step: int) -> bool:
+        last = self._stored(user).totp_last_step
+        if last is not None and last >= step:
+            return False
+        self.update_user(user, totp_last_step=step)
+        return True
+
+    def spend_recovery_code(self, user: User, index: int, phc: str) -> bool:
+        stored = self.users.get((user.account_id, user.user_id))
+        codes = stored.recovery_codes if stored is not None else ()
+        if index >= len(codes) or codes[index] != phc:
+            return False
+        self.update_user(user, recovery_codes=codes[:index] + codes[index + 1 :])
+        return True
+
+    def seal(self, user: User, field: str, value: str) -> str:
+        return self._tag(user, field) + value
+
+    def open_field(self, user: User, field: str) -> str:
+        value = {"email": user.email_sealed, "totp_seed": user.totp_seed, "totp_pending": user.totp_pending}[field]
+        if not (value or "").startswith(self._tag(user, field)):
+            raise SealedElsewhere(field)
+        return (value or "").removeprefix(self._tag(user, field))
+
+
+class InMemoryMembers:
+    """Members and invitations over an InMemoryDirectory's users, with dal.members' transactions: every write
+    checks what it read (Refused with the first failing reason, in the dal's order) and changes all or nothing."""
+
+    def __init__(self, directory: InMemoryDirectory) -> None:
+        self.directory = directory
+        self.invitations_by_key: dict[tuple[str, str], Invitation] = {}  # (account, e-mail index)
+        self.links: dict[str, InviteLink] = {}
+        self._slots = 0
+
+    @staticmethod
+    def _tag(invitation: Invitation, field: str) -> str:
+        return f"sealed:{invitation.account_id}:invite:{invitation.email_index}:{field}:"
+
+    def users(self, account_id: str) -> list[User]:
+        return sorted(
+            (u for (acct, _), u in self.directory.users.items() if acct == account_id), key=lambda u: u.user_id
+        )
+
+    def invitations(self, account_id: str) -> list[Invitation]:
+        return [i for (acct, _), i in sorted(self.invitations_by_key.items()) if acct == account_id]
+
+    def get_invitation(self, account_id: str, email_index: str) -> Invitation | None:
+        return self.invitations_by_key.get((account_id, email_index))
+
+    def get_invite_token(self, digest: str) -> InviteLink | None:
+        return self.links.get(digest)
+
+    def new_invitation(self, account_id: str, email_index: str, *, email: str, **attributes: Any) -> Invitation:
+        invitation = Invitation(account_id=account_id, email_index=email_index, email_sealed="", **attributes)
+        return dataclasses.replace(invitation, email_sealed=self._tag(invitation, "email") + email)
+
+    def open_field(self, invitation: Invitation, field: str) -> str:
+        value = {"email": invitation.email_sealed}[field]
+        if not value.startswith(self._tag(invitation, field)):
+            raise SealedElsewhere(field)
+        return value.removeprefix(self._tag(invitation, field))
+
+    def put_invitation(self, invitation: Invitation, *, previous: Invitation | None, cap: int) -> Invitation:
+        at = (invitation.account_id, invitation.email_index)
+        current = self.invitations_by_key.get(at)
+        if (current is None) != (previous is None) or (
+            current is not None and previous is not None and current.token_digest != previous.token_digest
+        ):
+            raise members_dal.Refused("stale")
+        now = clock.timestamp()
+        if previous is not None and previous.expires_at > now and previous.cap_slot:
+            slot = previous.cap_slot
+        else:
+            held = [i for i in self.invitations(invitation.account_id) if i.cap_slot and i.expires_at > now]
+            if len(held) >= cap:
+                raise caps_dal.CapReached(members_dal.CAP_KIND, cap)
+            self._slots += 1
+            slot = f"slot{self._slots}"
+        if previous is not None and previous.token_digest != invitation.token_digest:
+            self.links.pop(previous.token_digest, None)
+        stored = dataclasses.replace(invitation, cap_slot=slot)
+        self.invitations_by_key[at] = stored
+        self.links[stored.token_digest] = InviteLink(
+            stored.token_digest, stored.account_id, stored.email_index, stored.expires_at
+        )
+        return stored
+
+    def delete_invitation(self, item: Invitation) -> None:
+        self.invitations_by_key.pop((item.account_id, item.email_index), None)
+        self.links.pop(item.token_digest, None)
+
+    def revoke_invitation(self, item: Invitation, *, reason: str) -> None:
+        self.invitations_by_key.pop((item.account_id, item.email_index), None)
+        if item.token_digest in self.links:
+            self.links[item.token_digest] = dataclasses.replace(self.links[item.token_digest], revoked=reason)
+
+    def delete_invite_token(self, digest: str) -> None:
+        self.links.pop(digest, None)
+
+    def join(self, user: User, invitation: Invitation, *, inviter: User | None = None) -> None:
+        if inviter is not None:
+            now = self.directory.get_user(inviter.account_id, inviter.user_id)
+            if now is None or (now.role, now.reset_required) != (inviter.role, inviter.reset_required):
+                raise members_dal.Refused("inviter_changed")
+        current = self.get_invitation(invitation.account_id, invitation.email_index)
+        if current is None or current.token_digest != invitation.token_digest:
+            raise members_dal.Refused("stale")
+        if invitation.token_digest not in self.links:
+            raise members_dal.Refused("stale")
+        if user.email_index in self.directory.emails:
+            raise members_dal.Refused("email_taken")
+        if (user.account_id, user.user_id) in self.directory.users:
+            raise members_dal.Refused("gone")
+        self.directory.users[(user.account_id, user.user_id)] = user
+        self.directory.emails[user.email_index] = EmailOwner(user.account_id, user.user_id)
+        self.delete_invitation(invitation)
+
+    def _check(self, user: User, other_owner: User | None) -> None:
+        """The transaction's conditions: the other owner still an owner, then the member as read."""
+        if other_owner is not None:
+            other = self.directory.get_user(other_owner.account_id, other_owner.user_id)
+            if other is None or other.role != "owner":
+                raise members_dal.Refused("last_owner")
+        stored = self.directory.get_user(user.account_id, user.user_id)
+        if stored is None or stored.role != user.role:
+            raise members_dal.Refused("stale")
+
+    def change_role(self, user: User, role: str, *, other_owner: User | None) -> None:
+        self._check(user, other_owner)
+        self.directory.set_user(user.account_id, user.user_id, role=role)
+
+    def remove(self, user: User, *, other_owner: User | None) -> None:
+        self._check(user, other_owner)
+        del self.directory.users[(user.account_id, user.user_id)]
+        self.directory.emails.pop(user.email_index, None)
 
 
 class RecordingEvents:

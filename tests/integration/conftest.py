@@ -98,3 +98,13 @@ def rest_event(method: str, path: str, body: str | None = None) -> dict[str, Any
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+def set_account_status(account_id: str, status: str) -> None:
+    """Store a status on an existing account, as an operator (or the closure job) would."""
+    from switchboard.dal.accounts import ACCOUNT_SK, AccountItem  # noqa: PLC0415 - only the tests that suspend
+    from switchboard.dal.keys import account_pk  # noqa: PLC0415
+
+    AccountItem(account_pk(account_id), ACCOUNT_SK).update(
+        actions=[AccountItem.status.set(status)], condition=AccountItem.pk.exists()
+    )

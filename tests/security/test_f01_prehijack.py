@@ -34,7 +34,7 @@ def _links(address: str) -> list[str]:
     return [m.group(1) for mail in mails_to(address) if (m := TOKEN.search(mail.body))]
 
 
-def _user(address: str) -> accounts_dal.UserItem:
+def _user(address: str) -> accounts_dal.User:
     lookup = accounts_dal.find_by_email(blind_index.email_index(address))
     assert lookup is not None
     user = accounts_dal.get_user(lookup.account_id, lookup.user_id)
@@ -83,7 +83,7 @@ def test_f01_the_verified_account_carries_only_the_verifiers_signup(
     assert login(VICTIM, VICTIM_PASSWORD).status == 201
 
 
-def _plant(user: accounts_dal.UserItem) -> tuple[str, str]:
+def _plant(user: accounts_dal.User) -> tuple[str, str]:
     """What a flaw elsewhere could have left on an unverified account: a live session and an API key, a second
     owner and an invitation (written straight to the tables)."""
     now = int(clock.timestamp())
@@ -118,9 +118,7 @@ def _plant(user: accounts_dal.UserItem) -> tuple[str, str]:
         ),
         cap=50,
     )
-    second = accounts_dal.UserItem(
-        user.pk,
-        accounts_dal.user_sk("usr_planted"),
+    second = accounts_dal.User(
         user_id="usr_planted",
         account_id=user.account_id,
         email_sealed=user.email_sealed,
@@ -132,7 +130,7 @@ def _plant(user: accounts_dal.UserItem) -> tuple[str, str]:
         created_at=now,
         password_changed_at=now,
     )
-    second.save()
+    accounts_dal.user_item(second).save()
     # The planted lookup points the second address at the second owner (conditional: the address is fresh).
     accounts_dal.EmailItem(
         f"EMAIL#{second.email_index}", accounts_dal.EMAIL_SK, account_id=user.account_id, user_id="usr_planted"

@@ -23,10 +23,9 @@ from pydantic import BaseModel
 
 import switchboard.models
 from switchboard import catalog, clock
-from switchboard.dal import accounts as accounts_dal
-from switchboard.dal.accounts import AccountItem
 from switchboard.models.one_time import secret_fields
 from switchboard.models.permissions import Role, allows
+from tests.integration.conftest import set_account_status
 from tests.integration.identity.gateway import call
 from tests.integration.identity.support import PASSWORD, Answer
 from tests.integration.identity.test_role_matrix import RECIPES, Request, World, _world
@@ -150,12 +149,6 @@ def _set_role(world: World, role: Role) -> None:
     assert answer.status == 200, answer.body
 
 
-def _set_account_status(account_id: str, status: str) -> None:
-    account = accounts_dal.get_account(account_id)
-    assert account is not None
-    account.update(actions=[AccountItem.status.set(status)])
-
-
 def _variants(world: World, case: Case, token: str, key_id: str | None, account_id: str) -> list[str]:
     """Replay the case under every change; returns what went wrong."""
     failures: list[str] = []
@@ -189,9 +182,9 @@ def _variants(world: World, case: Case, token: str, key_id: str | None, account_
         assert call("POST", "/v1/sessions/current/reauth", {"password": PASSWORD}, token=token).status == 200
         world.authed_at[Role.ADMIN] = clock.timestamp()
     # Account suspended: refused before anything is looked up (the authorizer), for both credentials.
-    _set_account_status(account_id, "suspended")
+    set_account_status(account_id, "suspended")
     expect("account suspended", case.refused(case.send(token), 401, None))
-    _set_account_status(account_id, "active")
+    set_account_status(account_id, "active")
     expect("account active again", case.replayed(case.send(token)))
     return failures
 

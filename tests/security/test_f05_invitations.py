@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from switchboard.dal import accounts as accounts_dal
-from switchboard.dal.accounts import AccountItem, UserItem
+from switchboard.dal.accounts import User
+from tests.integration.conftest import set_account_status
 from tests.integration.identity.gateway import add_member, call, login, register
 from tests.integration.identity.support import last_token
 from tests.security.identity_fixtures import PASSWORD, _handlers_run_as_deployed, aws, identity  # noqa: F401
@@ -46,7 +47,7 @@ def _revocations(owner: str) -> list[dict[str, object]]:
     return [e for e in events if e["type"] == "member.invitation_revoked"]
 
 
-def _inviter(inviter_id: str) -> UserItem:
+def _inviter(inviter_id: str) -> User:
     user = accounts_dal.get_user(_account_id(), inviter_id)
     assert user is not None
     return user
@@ -81,8 +82,7 @@ def test_inviter_removed_revokes_the_invitation(identity: dict[str, str], via: s
     if via == "api":
         assert call("DELETE", f"/v1/members/{inviter_id}", token=owner).status == 204
     else:
-        inviter = _inviter(inviter_id)
-        inviter.delete()
+        accounts_dal.user_key(_inviter(inviter_id)).delete()  # the user item alone, straight from the table
     _assert_revoked(owner, "inviter_removed")
 
 
@@ -97,7 +97,7 @@ def test_inviter_demoted_below_admin_revokes_the_invitation(
     if via == "api":
         assert call("PATCH", f"/v1/members/{inviter_id}", {"role": lower}, token=owner).status == 200
     else:
-        accounts_dal.update_user(_inviter(inviter_id), [UserItem.role.set(lower)])
+        accounts_dal.update_user(_inviter(inviter_id), role=lower)
     _assert_revoked(owner, "inviter_demoted")
 
 
@@ -112,7 +112,7 @@ def test_owner_demoted_to_admin_keeps_what_an_admin_may_grant_only(identity: dic
     if via == "api":
         assert call("PATCH", f"/v1/members/{second_owner}", {"role": "admin"}, token=owner).status == 200
     else:
-        accounts_dal.update_user(_inviter(second_owner), [UserItem.role.set("admin")])
+        accounts_dal.update_user(_inviter(second_owner), role="admin")
     _assert_revoked(owner, "inviter_demoted")  # an admin cannot make owners
     joined = call("POST", "/v1/invitations/accept", {"token": last_token("dana@example.com"), "password": PASSWORD})
     assert (joined.status, joined.body["role"]) == (201, "developer")  # an admin can still invite developers
@@ -120,18 +120,16 @@ def test_owner_demoted_to_admin_keeps_what_an_admin_may_grant_only(identity: dic
 
 def test_inviter_locked_out_until_reset_revokes_the_invitation(identity: dict[str, str]) -> None:  # noqa: F811
     owner, inviter_id = _setup("admin", "viewer")
-    accounts_dal.update_user(_inviter(inviter_id), [UserItem.reset_required.set(True)])
+    accounts_dal.update_user(_inviter(inviter_id), reset_required=True)
     _assert_revoked(owner, "inviter_suspended")
 
 
 @pytest.mark.parametrize("status", ["suspended", "pending_deletion"])
 def test_account_not_active_revokes_the_invitation(identity: dict[str, str], status: str) -> None:  # noqa: F811
     owner, _ = _setup("admin", "developer")
-    account = accounts_dal.get_account(_account_id())
-    assert account is not None
-    account.update(actions=[AccountItem.status.set(status)])
+    set_account_status(_account_id(), status)
     assert _accept() == (410, "invitation_revoked")
-    account.update(actions=[AccountItem.status.set("active")])
+    set_account_status(_account_id(), "active")
     assert INVITEE not in _pending(owner)
     assert _revocations(owner)[0]["data"]["reason"] == "account_not_active"  # type: ignore[index]
 

@@ -30,7 +30,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import closure as closure_dal
 from switchboard.dal import messages as messages_dal
 from switchboard.logic import closure, standing
-from tests.integration.conftest import Context
+from tests.integration.conftest import Context, set_account_status
 from tests.integration.messaging.conftest import Account, Queues, make_account, opted_in
 from tests.integration.messaging.test_messages import PHONE, callbacks, inbound, send, work
 from tests.integration.moto_atomic import serialized_moto
@@ -57,9 +57,7 @@ def close(account: Account, how: str) -> None:
     if how == "deletion":
         assert closure_dal.mark_pending(account.account_id, now=now, purge_after=now + closure.GRACE_S)
     else:
-        item = accounts_dal.get_account(account.account_id)
-        assert item is not None
-        item.update(actions=[accounts_dal.AccountItem.status.set("suspended")])
+        set_account_status(account.account_id, "suspended")
     assert not standing.allowed(account.account_id)
 
 
@@ -70,7 +68,7 @@ def reopen(account: Account, how: str) -> None:
     if how == "deletion":
         closure._restore_account(item)
     else:
-        item.update(actions=[accounts_dal.AccountItem.status.set("active")])
+        set_account_status(account.account_id, "active")
         standing.resume(account.account_id)
     assert standing.allowed(account.account_id)
 

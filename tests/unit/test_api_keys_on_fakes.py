@@ -141,19 +141,19 @@ def test_a_key_never_outranks_its_creator(world: World) -> None:
     with pytest.raises(Forbidden):  # nor may a developer revoke or rotate a key above them
         api_keys.revoke(developer, owners_admin_key.id, META, **world.ports)
     own = world.create(developer, role=Role.DEVELOPER)
-    world.developer.role = "viewer"  # demoted: their keys follow on the next request
+    world.directory.set_user(ACCOUNT, "usr_dev", role="viewer")  # demoted: their keys follow on the next request
     context = world.resolve(own.key)
     assert context is not None and context["role"] == "viewer"
 
 
 def test_a_creators_standing_and_the_accounts_decide_for_their_keys(world: World) -> None:
     created = world.create()
-    world.owner.email_verified = False
+    world.directory.set_user(ACCOUNT, "usr_owner", email_verified=False)
     assert world.resolve(created.key) is None
-    world.owner.email_verified = True
-    world.account.status = "suspended"
+    world.directory.set_user(ACCOUNT, "usr_owner", email_verified=True)
+    world.directory.set_account(ACCOUNT, status="suspended")
     assert world.resolve(created.key) is None
-    world.account.status = "active"
+    world.directory.set_account(ACCOUNT, status="active")
     del world.directory.users[(ACCOUNT, "usr_owner")]
     assert world.resolve(created.key) is None
 

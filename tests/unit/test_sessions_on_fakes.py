@@ -133,16 +133,16 @@ def test_the_eleventh_session_evicts_the_oldest(world: World) -> None:
 
 def test_a_session_dies_with_its_users_standing(world: World) -> None:
     token, session = world.login()
-    world.user.sessions_not_before = session.created_at + 1  # a password reset after this login
+    world.directory.set_user(ACCOUNT, USER, sessions_not_before=session.created_at + 1)  # a reset after this login
     assert world.resolve(token) is None
-    world.user.sessions_not_before = session.created_at
+    world.directory.set_user(ACCOUNT, USER, sessions_not_before=session.created_at)
     assert world.resolve(token) is not None
-    world.user.email_verified = False
+    world.directory.set_user(ACCOUNT, USER, email_verified=False)
     assert world.resolve(token) is None
-    world.user.email_verified = True
-    world.account.status = "suspended"
+    world.directory.set_user(ACCOUNT, USER, email_verified=True)
+    world.directory.set_account(ACCOUNT, status="suspended")
     assert world.resolve(token) is None
-    world.account.status = "active"
+    world.directory.set_account(ACCOUNT, status="active")
     del world.directory.users[(ACCOUNT, USER)]
     assert world.resolve(token) is None
 

@@ -35,7 +35,7 @@ def _set_role(email: str, role: str) -> None:
     assert lookup is not None
     user = accounts_dal.get_user(lookup.account_id, lookup.user_id)
     assert user is not None
-    accounts_dal.update_user(user, [accounts_dal.UserItem.role.set(role)])
+    accounts_dal.update_user(user, role=role)
 
 
 def test_api_key_r26_create_shows_the_key_once_and_stores_only_its_hmac(identity: dict[str, str]) -> None:

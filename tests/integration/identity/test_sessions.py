@@ -8,7 +8,7 @@ from functions.authorizer import handler as authorizer_handler
 from switchboard import clock
 from switchboard.crypto import blind_index
 from switchboard.dal import accounts as accounts_dal
-from tests.integration.conftest import Context
+from tests.integration.conftest import Context, set_account_status
 from tests.integration.identity.support import (
     PASSWORD,
     authorizer_event,
@@ -165,10 +165,8 @@ def test_authorizer_r22_suspended_account_is_refused_at_once(identity: dict[str,
     token = session("jane@example.com")
     lookup = accounts_dal.find_by_email(blind_index.email_index("jane@example.com"))
     assert lookup is not None
-    account = accounts_dal.get_account(lookup.account_id)
-    assert account is not None
     for status in ("suspended", "pending_deletion"):
-        account.update(actions=[accounts_dal.AccountItem.status.set(status)])
+        set_account_status(lookup.account_id, status)
         assert call("GET", "/v1/me", token=token).status == 401
         refused = call("POST", "/v1/sessions", {"email": "jane@example.com", "password": PASSWORD})
         assert (refused.status, refused.body["code"]) == (401, "account_unavailable")

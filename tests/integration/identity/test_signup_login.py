@@ -20,7 +20,7 @@ from tests.integration.identity.support import (
 )
 
 
-def _user(email: str) -> accounts_dal.UserItem:
+def _user(email: str) -> accounts_dal.User:
     lookup = accounts_dal.find_by_email(blind_index.email_index(email))
     assert lookup is not None
     user = accounts_dal.get_user(lookup.account_id, lookup.user_id)
@@ -205,7 +205,7 @@ def test_login_r9_100_consecutive_failures_require_a_reset(identity: dict[str, s
     register("jane@example.com")
     user = _user("jane@example.com")
     # 99 failures recorded as earlier windows would have; the 100th goes through the API.
-    accounts_dal.update_user(user, [accounts_dal.UserItem.failed_logins.set(99)])
+    accounts_dal.update_user(user, failed_logins=99)
     assert login("jane@example.com", "wrong password number one").status == 401
     assert _user("jane@example.com").reset_required
     assert "requires a password reset" in mails_to("jane@example.com")[-1].body
@@ -225,7 +225,7 @@ def test_login_r3_rehashes_weak_hashes_on_success(identity: dict[str, str]) -> N
     weak = Argon2id(salt=b"s" * 16, length=32, iterations=1, lanes=1, memory_cost=8192).derive_phc_encoded(
         passwords._keyed(PASSWORD, pepper)
     )
-    accounts_dal.update_user(user, [accounts_dal.UserItem.password_phc.set(weak)])
+    accounts_dal.update_user(user, password_phc=weak)
     assert login("jane@example.com").status == 201
     assert _user("jane@example.com").password_phc.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 

@@ -15,7 +15,6 @@ from switchboard import catalog, clock, ids, settings
 from switchboard.carriers import sandbox
 from switchboard.crypto import envelope, secret_store
 from switchboard.dal import accounts as accounts_dal
-from switchboard.dal.keys import account_pk
 from tests.integration.conftest import Context, rest_event
 from tests.integration.webhooks.conftest import listener  # noqa: F401 - a fixture the callback_url tests use
 
@@ -142,17 +141,8 @@ def make_account(
     account_id = ids.new_id("acct")
     envelope.create_key(account_id)
     numbers = dict(numbers or {c: f"+1555{secrets_module.randbelow(10**7):07d}" for c in catalog.CHANNELS})
-    item = accounts_dal.AccountItem(
-        account_pk(account_id),
-        accounts_dal.ACCOUNT_SK,
-        account_id=account_id,
-        name="Acme",
-        created_at=int(clock.timestamp()),
-        plan=plan,
-    )
-    owner = accounts_dal.UserItem(
-        account_pk(account_id),
-        accounts_dal.user_sk("usr_owner"),
+    item = accounts_dal.new_account(account_id, name="Acme", created_at=int(clock.timestamp()), plan=plan)
+    owner = accounts_dal.User(
         user_id="usr_owner",
         account_id=account_id,
         email_sealed="x",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -18,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 
 from switchboard import catalog
 from switchboard.dal import clients
-from switchboard.dal.base import BaseItem
+from switchboard.dal.base import BaseItem, record_of
 from switchboard.dal.keys import account_pk
 
 ACCOUNT_SK = "ACCOUNT"
@@ -126,22 +127,103 @@ class Taken(Exception):
 
 @dataclass(frozen=True)
 class NewSender:
-    """A sender number to assign at signup."""
+    """A sender number of an account (assigned at signup)."""
 
     channel: str
     carrier: str
     number: str
 
 
-def create_account(account: AccountItem, owner: UserItem, senders: list[NewSender]) -> None:
+@dataclass(frozen=True)
+class Account:
+    """An account as logic sees it."""
+
+    account_id: str
+    name: str
+    plan: str = "free"
+    status: str = "active"
+    created_at: int = 0
+    purge_after: int | None = None
+    senders: tuple[NewSender, ...] = ()
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as logic sees it: the e-mail and TOTP seeds stay sealed until `open_field`, the password is a hash."""
+
+    account_id: str
+    user_id: str
+    email_sealed: str
+    email_index: str
+    role: str
+    password_phc: str
+    pepper_version: str
+    created_at: int
+    password_changed_at: int
+    email_verified: bool = False
+    failed_logins: int = 0
+    reset_required: bool = False
+    reset_digest: str | None = None
+    sessions_not_before: int = 0
+    mfa_enabled: bool = False
+    totp_seed: str | None = None
+    totp_pending: str | None = None
+    totp_last_step: int | None = None
+    recovery_codes: tuple[str, ...] = ()
+    recovery_pepper_version: str | None = None
+    known_ips: tuple[str, ...] = ()
+    known_devices: tuple[str, ...] = ()
+
+
+class NumberOwner(NamedTuple):  # which account owns a sender number (inbound routing)
+    account_id: str
+    channel: str
+    carrier: str
+
+
+class EmailOwner(NamedTuple):  # whom an e-mail address (by blind index) belongs to
+    account_id: str
+    user_id: str
+
+
+def _account(item: AccountItem) -> Account:
+    senders = tuple(NewSender(channel=s.channel, carrier=s.carrier, number=s.number) for s in item.senders or [])
+    return record_of(Account, item, senders=senders)
+
+
+def user_record(item: UserItem) -> User:
+    """The record of a stored user (the repositories that read users by their own queries: dal.members)."""
+    return record_of(User, item)
+
+
+def user_item(user: User) -> UserItem:
+    """The stored form of a user (the repositories that write users in their own transactions: dal.members)."""
+    values = {f.name: getattr(user, f.name) for f in dataclasses.fields(User)}
+    stored: dict[str, Any] = {
+        name: list(v) if isinstance(v, tuple) else v for name, v in values.items() if v is not None
+    }
+    for name in ("recovery_codes", "known_ips", "known_devices"):
+        if not stored[name]:
+            del stored[name]  # never stored empty: absent, as before any was set
+    return UserItem(account_pk(user.account_id), user_sk(user.user_id), **stored)
+
+
+def user_key(user: User) -> UserItem:
+    """The stored user's key alone (what updates, deletes and condition checks address)."""
+    return UserItem(account_pk(user.account_id), user_sk(user.user_id), account_id=user.account_id)
+
+
+def create_account(account: Account, owner: User, senders: list[NewSender]) -> None:
     """Write the account, its owner, the e-mail lookup and the sender numbers at once; Taken if any is in use."""
-    account.senders = [Sender(channel=s.channel, carrier=s.carrier, number=s.number) for s in senders]  # type: ignore[no-untyped-call]
+    stored = {f.name: getattr(account, f.name) for f in dataclasses.fields(Account) if f.name != "senders"}
+    account_item = AccountItem(account_pk(account.account_id), ACCOUNT_SK, **stored)
+    account_item.senders = [Sender(channel=s.channel, carrier=s.carrier, number=s.number) for s in senders]  # type: ignore[no-untyped-call]
     email = EmailItem(f"EMAIL#{owner.email_index}", EMAIL_SK, account_id=account.account_id, user_id=owner.user_id)
     connection = AccountItem._get_connection().connection
     try:
         with TransactWrite(connection=connection) as transaction:
-            transaction.save(account, condition=AccountItem.pk.does_not_exist())
-            transaction.save(owner, condition=UserItem.pk.does_not_exist())
+            transaction.save(account_item, condition=AccountItem.pk.does_not_exist())
+            transaction.save(user_item(owner), condition=UserItem.pk.does_not_exist())
             transaction.save(email, condition=EmailItem.pk.does_not_exist())
             for sender in senders:
                 number = NumberItem(
@@ -163,48 +245,64 @@ def email_taken(email_index: str) -> bool:
     return find_by_email(email_index) is not None
 
 
-def find_by_email(email_index: str) -> EmailItem | None:
-    """The e-mail lookup item, or None."""
+def find_by_email(email_index: str) -> EmailOwner | None:
+    """Whom the e-mail (by blind index) belongs to, or None."""
     try:
-        return EmailItem.get(f"EMAIL#{email_index}", EMAIL_SK, consistent_read=True)
+        item = EmailItem.get(f"EMAIL#{email_index}", EMAIL_SK, consistent_read=True)
+        return EmailOwner(item.account_id, item.user_id)
     except DoesNotExist:
         return None
 
 
-def get_account(account_id: str) -> AccountItem | None:
+def get_account(account_id: str) -> Account | None:
     """The account, or None."""
     try:
-        return AccountItem.get(account_pk(account_id), ACCOUNT_SK, consistent_read=True)
+        return _account(AccountItem.get(account_pk(account_id), ACCOUNT_SK, consistent_read=True))
     except DoesNotExist:
         return None
 
 
-def get_user(account_id: str, user_id: str) -> UserItem | None:
+def get_user(account_id: str, user_id: str) -> User | None:
     """A user of the account, or None."""
     try:
-        return UserItem.get(account_pk(account_id), user_sk(user_id), consistent_read=True)
+        return user_record(UserItem.get(account_pk(account_id), user_sk(user_id), consistent_read=True))
     except DoesNotExist:
         return None
 
 
-def find_number(number: str) -> NumberItem | None:
+def find_number(number: str) -> NumberOwner | None:
     """Which account owns a sender number (inbound routing), or None."""
     try:
-        return NumberItem.get(f"NUMBER#{number}", NUMBER_SK, consistent_read=True)
+        item = NumberItem.get(f"NUMBER#{number}", NUMBER_SK, consistent_read=True)
+        return NumberOwner(item.account_id, item.channel, item.carrier)
     except DoesNotExist:
         return None
 
 
-def update_user(user: UserItem, actions: list[Action]) -> None:
-    """Apply `actions` to an existing user (never creates one)."""
-    user.update(actions=actions, condition=UserItem.pk.exists())
+def _actions(changes: dict[str, Any]) -> list[Action]:
+    """`changes` as update actions: None removes an attribute, a tuple is stored as a list."""
+    actions: list[Action] = []
+    for name, value in changes.items():
+        if name not in UserItem.get_attributes() or name in ("pk", "sk", "account_id", "user_id"):
+            raise ValueError(f"not a changeable user attribute: {name}")
+        attribute = getattr(UserItem, name)
+        stored = list(value) if isinstance(value, tuple) else value
+        actions.append(attribute.remove() if value is None else attribute.set(stored))
+    return actions
 
 
-def prove_email(user: UserItem, actions: list[Action]) -> bool:
-    """Apply `actions` to a user whose e-mail is not yet verified; False when it already is (one proof wins)."""
+def update_user(user: User, **changes: Any) -> User:
+    """Apply `changes` (attribute → value, None removes) to an existing user (never creates one); the user after."""
+    user_key(user).update(actions=_actions(changes), condition=UserItem.pk.exists())
+    defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(User)}
+    return dataclasses.replace(user, **{name: defaults[name] if v is None else v for name, v in changes.items()})
+
+
+def prove_email(user: User, **changes: Any) -> bool:
+    """Apply `changes` to a user whose e-mail is not yet verified; False when it already is (one proof wins)."""
     try:
-        user.update(
-            actions=actions,
+        user_key(user).update(
+            actions=_actions(changes),
             condition=UserItem.pk.exists()
             & (UserItem.email_verified.does_not_exist() | (UserItem.email_verified == False)),  # noqa: E712
         )
@@ -222,16 +320,17 @@ def rename_account(account_id: str, name: str) -> None:
     )
 
 
-def add_failed_login(user: UserItem) -> int:
+def add_failed_login(user: User) -> int:
     """Count one more consecutive failure and return the new count (atomic)."""
-    user.update(actions=[UserItem.failed_logins.add(1)], condition=UserItem.pk.exists())
-    return int(user.failed_logins)
+    item = user_key(user)
+    item.update(actions=[UserItem.failed_logins.add(1)], condition=UserItem.pk.exists())
+    return int(item.failed_logins)
 
 
-def require_reset_once(user: UserItem) -> bool:
+def require_reset_once(user: User) -> bool:
     """Flag the user as needing a password reset; True only for the call that set it (one e-mail)."""
     try:
-        user.update(
+        user_key(user).update(
             actions=[UserItem.reset_required.set(True)],
             condition=UserItem.pk.exists()
             & (UserItem.reset_required.does_not_exist() | (UserItem.reset_required == False)),  # noqa: E712
@@ -243,10 +342,10 @@ def require_reset_once(user: UserItem) -> bool:
     return True
 
 
-def spend_totp_step(user: UserItem, step: int) -> bool:
+def spend_totp_step(user: User, step: int) -> bool:
     """Record `step` as the last accepted TOTP step if it is strictly later; False when it was already spent (R14)."""
     try:
-        user.update(
+        user_key(user).update(
             actions=[UserItem.totp_last_step.set(step)],
             condition=UserItem.totp_last_step.does_not_exist() | (UserItem.totp_last_step < step),
         )
@@ -257,10 +356,10 @@ def spend_totp_step(user: UserItem, step: int) -> bool:
     return True
 
 
-def spend_recovery_code(user: UserItem, index: int, phc: str) -> bool:
+def spend_recovery_code(user: User, index: int, phc: str) -> bool:
     """Remove one recovery code if it is still at `index`; False when a concurrent use took it first."""
     try:
-        user.update(
+        user_key(user).update(
             actions=[UserItem.recovery_codes[index].remove()],
             condition=UserItem.recovery_codes[index] == phc,
         )
@@ -271,11 +370,32 @@ def spend_recovery_code(user: UserItem, index: int, phc: str) -> bool:
     return True
 
 
-def new_account(account_id: str, **attributes: Any) -> AccountItem:
-    """An account item (not stored yet) under its key."""
-    return AccountItem(account_pk(account_id), ACCOUNT_SK, account_id=account_id, **attributes)
+# A sealed field's name in its associated data, and the attribute that holds it.
+_SEALED = {"email": "email_sealed", "totp_seed": "totp_seed", "totp_pending": "totp_pending"}
 
 
-def new_user(account_id: str, user_id: str, **attributes: Any) -> UserItem:
-    """A user item (not stored yet) under its key; seal its e-mail with `dal.sealed.seal(user, "email", …)`."""
-    return UserItem(account_pk(account_id), user_sk(user_id), user_id=user_id, account_id=account_id, **attributes)
+def seal(user: User, field: str, value: str) -> str:
+    """`value` sealed to this user and `field` (email, totp_seed, totp_pending), to store with `update_user`."""
+    from switchboard.dal import sealed  # noqa: PLC0415 - the envelope only where a value is sealed, not in the authorizer
+
+    if field not in _SEALED:
+        raise ValueError(f"not a sealed user field: {field}")
+    return sealed.seal(user_key(user), field, value)
+
+
+def open_field(user: User, field: str) -> str:
+    """A sealed field of the user (email, totp_seed, totp_pending) in clear (never logged)."""
+    from switchboard.dal import sealed  # noqa: PLC0415 - the envelope only where a value is opened, not in the authorizer
+
+    return sealed.open_field(user_key(user), field, getattr(user, _SEALED[field]) or "")
+
+
+def new_account(account_id: str, **attributes: Any) -> Account:
+    """An account (not stored yet): `create_account` stores it."""
+    return Account(account_id=account_id, **attributes)
+
+
+def new_user(account_id: str, user_id: str, *, email: str, **attributes: Any) -> User:
+    """A user (not stored yet), its e-mail sealed to it: `create_account` or `dal.members.join` stores it."""
+    user = User(account_id=account_id, user_id=user_id, email_sealed="", **attributes)
+    return dataclasses.replace(user, email_sealed=seal(user, "email", email))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import UpdateError
@@ -13,7 +14,10 @@ from switchboard import settings
 from switchboard.dal import clients
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
     from pynamodb.expressions.update import Action
+
+_Record = TypeVar("_Record", bound="DataclassInstance")
 
 
 class TableName:
@@ -47,3 +51,14 @@ def update_while_present(item: BaseItem, actions: Sequence[Action]) -> None:
     except UpdateError as error:
         if not clients.conditional_failed(error):
             raise
+
+
+def record_of(kind: type[_Record], item: BaseItem, **overrides: Any) -> _Record:
+    """The frozen record of a stored item: absent attributes take the record's defaults, lists become tuples."""
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(kind):
+        value = getattr(item, field.name, None)
+        if value is None and field.default is not dataclasses.MISSING:
+            continue
+        values[field.name] = tuple(value) if isinstance(value, list) else value
+    return kind(**values | overrides)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -10,9 +12,9 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from switchboard import catalog, clock
-from switchboard.dal import caps
-from switchboard.dal.accounts import EMAIL_SK, EmailItem, UserItem
-from switchboard.dal.base import BaseItem
+from switchboard.dal import accounts, caps
+from switchboard.dal.accounts import EMAIL_SK, EmailItem, User, UserItem
+from switchboard.dal.base import BaseItem, record_of
 from switchboard.dal.keys import account_pk
 from switchboard.dal.sessions import token_pk
 
@@ -63,6 +65,43 @@ class InviteTokenItem(BaseItem):
     revoked = UnicodeAttribute(null=True)
 
 
+@dataclass(frozen=True)
+class Invitation:
+    """A pending invitation as logic sees it: the e-mail sealed until `open_field`, its link only as the digest."""
+
+    account_id: str
+    email_index: str
+    invitation_id: str
+    email_sealed: str
+    role: str
+    invited_by: str
+    created_at: int
+    token_digest: str  # the newest link's: an older link of a replaced invitation fails
+    expires_at: int
+    cap_slot: str | None = None  # set by `put_invitation`
+
+
+@dataclass(frozen=True)
+class InviteLink:
+    """An invitation link by its digest: which invitation it opens, until when, and why it was revoked (if so)."""
+
+    token_digest: str
+    account_id: str
+    email_index: str
+    expires_at: int
+    revoked: str | None = None
+
+
+def _item(invitation: Invitation) -> InvitationItem:
+    stored = {f.name: getattr(invitation, f.name) for f in dataclasses.fields(Invitation)}
+    return InvitationItem(account_pk(invitation.account_id), invitation_sk(invitation.email_index), **stored)
+
+
+def _holder(invitation: Invitation) -> str:
+    """What holds the invitation's cap slot: its sort key."""
+    return invitation_sk(invitation.email_index)
+
+
 class Refused(Exception):
     """A transaction's condition failed; `reason` names which one (email_taken, stale, last_owner, gone)."""
 
@@ -92,41 +131,46 @@ def _failed_at(error: TransactWriteError, labels: list[str]) -> str:
     return "conflict"
 
 
-def users(account_id: str) -> list[UserItem]:
+def users(account_id: str) -> list[User]:
     """Every user of the account, oldest first (user ids sort by creation time)."""
-    return list(UserItem.query(account_pk(account_id), UserItem.sk.startswith(USER_PREFIX), consistent_read=True))
+    query = UserItem.query(account_pk(account_id), UserItem.sk.startswith(USER_PREFIX), consistent_read=True)
+    return [accounts.user_record(item) for item in query]
 
 
-def invitations(account_id: str) -> list[InvitationItem]:
+def invitations(account_id: str) -> list[Invitation]:
     """Every stored invitation of the account (the caller drops expired ones)."""
-    return list(
-        InvitationItem.query(account_pk(account_id), InvitationItem.sk.startswith(INVITE_PREFIX), consistent_read=True)
+    query = InvitationItem.query(
+        account_pk(account_id), InvitationItem.sk.startswith(INVITE_PREFIX), consistent_read=True
     )
+    return [record_of(Invitation, item) for item in query]
 
 
-def get_invitation(account_id: str, email_index: str) -> InvitationItem | None:
+def get_invitation(account_id: str, email_index: str) -> Invitation | None:
     """The pending invitation of this e-mail to this account, or None."""
     try:
-        return InvitationItem.get(account_pk(account_id), invitation_sk(email_index), consistent_read=True)
+        item = InvitationItem.get(account_pk(account_id), invitation_sk(email_index), consistent_read=True)
     except DoesNotExist:
         return None
+    return record_of(Invitation, item)
 
 
-def get_invite_token(digest: str) -> InviteTokenItem | None:
+def get_invite_token(digest: str) -> InviteLink | None:
     """An invitation link by its digest, or None."""
     try:
-        return InviteTokenItem.get(token_pk(digest), INVITE_TOKEN_SK, consistent_read=True)
+        item = InviteTokenItem.get(token_pk(digest), INVITE_TOKEN_SK, consistent_read=True)
     except DoesNotExist:
         return None
+    return record_of(InviteLink, item, token_digest=digest)
 
 
-def put_invitation(item: InvitationItem, token_digest: str, *, previous: InvitationItem | None, cap: int) -> None:
+def put_invitation(invitation: Invitation, *, previous: Invitation | None, cap: int) -> Invitation:
     """Store (or replace) an invitation and its link; a replaced invitation's link dies in the same write.
 
     A new invitation claims one of the account's `cap` slots (caps.CapReached when none is free); replacing a live
     one keeps its slot, which now ends with the new expiry. Refused("stale") when another request stored or replaced
-    an invitation of this address meanwhile.
+    an invitation of this address meanwhile. The invitation as stored (with its slot).
     """
+    item, token_digest = _item(invitation), invitation.token_digest
     token = InviteTokenItem(
         token_pk(token_digest),
         INVITE_TOKEN_SK,
@@ -158,29 +202,30 @@ def put_invitation(item: InvitationItem, token_digest: str, *, previous: Invitat
             caps.claim(item.account_id, CAP_KIND, cap, holder=item.sk, expires_at=int(item.expires_at), writes=writes)
     except TransactWriteError as error:
         raise Refused(_failed_at(error, ["stale"])) from error
+    return dataclasses.replace(invitation, cap_slot=item.cap_slot)
 
 
-def delete_invitation(item: InvitationItem) -> None:
+def delete_invitation(item: Invitation) -> None:
     """Cancel an invitation: it, its link and its slot are gone."""
 
     def build(transaction: TransactWrite, with_slot: bool) -> None:
-        transaction.delete(item)
+        transaction.delete(_item(item))
         transaction.delete(InviteTokenItem(token_pk(item.token_digest), INVITE_TOKEN_SK))
         if with_slot:
-            caps.free(transaction, item.account_id, item.cap_slot, item.sk)
+            caps.free(transaction, item.account_id, item.cap_slot, _holder(item))
 
     caps.freeing(build)
 
 
-def revoke_invitation(item: InvitationItem, *, reason: str) -> None:
+def revoke_invitation(item: Invitation, *, reason: str) -> None:
     """Revoke an invitation: it is gone, and its link stays only to answer that it was revoked (until it expires)."""
     token = InviteTokenItem(token_pk(item.token_digest), INVITE_TOKEN_SK)
 
     def build(transaction: TransactWrite, with_slot: bool) -> None:
-        transaction.delete(item)
+        transaction.delete(_item(item))
         transaction.update(token, actions=[InviteTokenItem.revoked.set(reason)], condition=InviteTokenItem.pk.exists())
         if with_slot:
-            caps.free(transaction, item.account_id, item.cap_slot, item.sk)
+            caps.free(transaction, item.account_id, item.cap_slot, _holder(item))
 
     try:
         caps.freeing(build)
@@ -195,7 +240,7 @@ def delete_invite_token(digest: str) -> None:
     InviteTokenItem(token_pk(digest), INVITE_TOKEN_SK).delete()
 
 
-def join(user: UserItem, invitation: InvitationItem, *, inviter: UserItem | None = None) -> None:
+def join(user: User, invitation: Invitation, *, inviter: User | None = None) -> None:
     """Create the member, claim the e-mail, spend the invitation and its link, all at once.
 
     Refused("email_taken") when the address already belongs to a user (one user, one account);
@@ -210,18 +255,19 @@ def join(user: UserItem, invitation: InvitationItem, *, inviter: UserItem | None
 
     def build(transaction: TransactWrite, with_slot: bool) -> None:
         if inviter is not None:
+            key = accounts.user_key(inviter)
             transaction.condition_check(
                 UserItem,
-                inviter.pk,
-                inviter.sk,
+                key.pk,
+                key.sk,
                 condition=(UserItem.role == inviter.role) & (UserItem.reset_required == bool(inviter.reset_required)),
             )
         transaction.save(email, condition=EmailItem.pk.does_not_exist())
-        transaction.delete(invitation, condition=InvitationItem.token_digest == invitation.token_digest)
+        transaction.delete(_item(invitation), condition=InvitationItem.token_digest == invitation.token_digest)
         transaction.delete(token, condition=InviteTokenItem.pk.exists())
-        transaction.save(user, condition=UserItem.pk.does_not_exist())
+        transaction.save(accounts.user_item(user), condition=UserItem.pk.does_not_exist())
         if with_slot:
-            caps.free(transaction, invitation.account_id, invitation.cap_slot, invitation.sk)
+            caps.free(transaction, invitation.account_id, invitation.cap_slot, _holder(invitation))
 
     try:
         caps.freeing(build)
@@ -229,37 +275,48 @@ def join(user: UserItem, invitation: InvitationItem, *, inviter: UserItem | None
         raise Refused(_failed_at(error, labels)) from error
 
 
-def change_role(user: UserItem, role: str, *, other_owner: UserItem | None) -> None:
+def _must_stay_owner(transaction: TransactWrite, other_owner: User) -> None:
+    key = accounts.user_key(other_owner)
+    transaction.condition_check(UserItem, key.pk, key.sk, condition=UserItem.role == "owner")
+
+
+def change_role(user: User, role: str, *, other_owner: User | None) -> None:
     """Set the user's role if it is still what was read; an owner's demotion needs `other_owner` to stay owner."""
     labels = ["last_owner", "stale"] if other_owner is not None else ["stale"]  # the check, then the update
     try:
         with TransactWrite(connection=_connection()) as transaction:
-            transaction.update(user, actions=[UserItem.role.set(role)], condition=UserItem.role == user.role)
+            transaction.update(
+                accounts.user_key(user), actions=[UserItem.role.set(role)], condition=UserItem.role == user.role
+            )
             if other_owner is not None:
-                transaction.condition_check(
-                    UserItem, other_owner.pk, other_owner.sk, condition=UserItem.role == "owner"
-                )
+                _must_stay_owner(transaction, other_owner)
     except TransactWriteError as error:
         raise Refused(_failed_at(error, labels)) from error
 
 
-def remove(user: UserItem, *, other_owner: UserItem | None) -> None:
+def remove(user: User, *, other_owner: User | None) -> None:
     """Delete the member and release their e-mail at once; removing an owner needs `other_owner` to stay owner."""
     labels = ["last_owner", "stale", "stale"] if other_owner is not None else ["stale", "stale"]
     try:
         with TransactWrite(connection=_connection()) as transaction:
-            transaction.delete(user, condition=UserItem.role == user.role)
+            transaction.delete(accounts.user_key(user), condition=UserItem.role == user.role)
             if other_owner is not None:
-                transaction.condition_check(
-                    UserItem, other_owner.pk, other_owner.sk, condition=UserItem.role == "owner"
-                )
+                _must_stay_owner(transaction, other_owner)
             transaction.delete(EmailItem(f"EMAIL#{user.email_index}", EMAIL_SK))
     except TransactWriteError as error:
         raise Refused(_failed_at(error, labels)) from error
 
 
-def new_invitation(account_id: str, email_index: str, **attributes: Any) -> InvitationItem:
-    """An invitation (not stored yet) under its key: one per invited address (by blind index)."""
-    return InvitationItem(
-        account_pk(account_id), invitation_sk(email_index), account_id=account_id, email_index=email_index, **attributes
-    )
+def new_invitation(account_id: str, email_index: str, *, email: str, **attributes: Any) -> Invitation:
+    """An invitation (not stored yet; one per invited address, by blind index), its e-mail sealed to it."""
+    from switchboard.dal import sealed  # noqa: PLC0415 - the envelope only where a value is sealed
+
+    invitation = Invitation(account_id=account_id, email_index=email_index, email_sealed="", **attributes)
+    return dataclasses.replace(invitation, email_sealed=sealed.seal(_item(invitation), "email", email))
+
+
+def open_field(invitation: Invitation, field: str) -> str:
+    """A sealed field of the invitation (`email`) in clear (never logged)."""
+    from switchboard.dal import sealed  # noqa: PLC0415 - the envelope only where a value is opened
+
+    return sealed.open_field(_item(invitation), field, {"email": invitation.email_sealed}[field])

@@ -13,7 +13,7 @@ from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import closure as closure_dal
 from switchboard.dal import members as members_dal
-from switchboard.dal.accounts import AccountItem, UserItem
+from switchboard.dal.accounts import Account, User
 from switchboard.logic import account_info as account_logic
 from switchboard.logic import audit, mfa, notices, sessions, standing, throttle
 from switchboard.logic.sessions import InvalidCredentials
@@ -62,7 +62,7 @@ class ExportTooLarge(PayloadTooLarge):
     code = "export_too_large"
 
 
-def _owners(account_id: str) -> list[UserItem]:
+def _owners(account_id: str) -> list[User]:
     return [u for u in members_dal.users(account_id) if u.role == Role.OWNER.value]
 
 
@@ -72,7 +72,7 @@ def _tell_owners(account_id: str, subject: str, body: str) -> None:
         mail.send(mail.Email(to=notices.email_of(owner), subject=f"Switchboard: {subject}", body=body))
 
 
-def _second_factor(user: UserItem, totp_code: str | None, recovery_code: str | None, meta: RequestMeta) -> None:
+def _second_factor(user: User, totp_code: str | None, recovery_code: str | None, meta: RequestMeta) -> None:
     # Called inside an admitted attempt, which counts a SecondFactorFailed against the attempt's slots.
     if user.mfa_enabled:
         mfa.verify_second_factor(user, totp_code=totp_code, recovery_code=recovery_code, meta=meta)
@@ -147,7 +147,7 @@ def _restore(body: RestoreIn, meta: RequestMeta) -> RestoreOut:
         _restore_account(account)
         attempt.succeeded()
     if user.failed_logins:
-        accounts_dal.update_user(user, [UserItem.failed_logins.set(0)])
+        accounts_dal.update_user(user, failed_logins=0)
     audit.record(
         account_id=account.account_id, type="account.restored", outcome="success", actor=user.user_id, meta=meta
     )
@@ -160,7 +160,7 @@ def _restore(body: RestoreIn, meta: RequestMeta) -> RestoreOut:
     return RestoreOut(status="active")
 
 
-def _restore_account(account: AccountItem) -> None:
+def _restore_account(account: Account) -> None:
     now = int(clock.timestamp())
     if account.status != closure_dal.PENDING or account.purge_after is None:
         raise NotPendingDeletion("This account is not pending deletion.")

@@ -5,14 +5,14 @@ from __future__ import annotations
 from switchboard import clock, mail
 from switchboard.crypto import blind_index
 from switchboard.dal import accounts as accounts_dal
-from switchboard.dal.accounts import UserItem
+from switchboard.dal.accounts import User
 from switchboard.logic import audit, notices
 from switchboard.models.request import RequestMeta
 
 REMEMBERED = 20  # per kind, most recent last: an IP or device unseen for 20 newer ones counts as new again
 
 
-def _digest(user: UserItem, kind: str, value: str) -> str:
+def _digest(user: User, kind: str, value: str) -> str:
     # Keyed and per user: the table holds no address or user agent, and two users' digests cannot be matched.
     return blind_index.keyed_digest(f"login_{kind}", f"{user.user_id}\0{value}")
 
@@ -21,7 +21,7 @@ def _remember(known: list[str], digest: str) -> list[str]:
     return [*[d for d in known if d != digest], digest][-REMEMBERED:]
 
 
-def on_login(user: UserItem, meta: RequestMeta) -> bool:
+def on_login(user: User, meta: RequestMeta) -> bool:
     """Remember this login's IP and device; e-mail a notice and audit when either is new (True then).
 
     A user's first login (after signup or accepting an invitation) has nothing to compare with: it is remembered,
@@ -33,9 +33,7 @@ def on_login(user: UserItem, meta: RequestMeta) -> bool:
     if not (new_ip or new_device):
         return False
     first = not ips and not devices
-    accounts_dal.update_user(
-        user, [UserItem.known_ips.set(_remember(ips, ip)), UserItem.known_devices.set(_remember(devices, device))]
-    )
+    accounts_dal.update_user(user, known_ips=tuple(_remember(ips, ip)), known_devices=tuple(_remember(devices, device)))
     if first:
         return False
     audit.record(

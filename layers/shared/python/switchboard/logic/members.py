@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 
 from switchboard import clock, ids, mail, settings
 from switchboard.auth import Principal
 from switchboard.crypto import blind_index, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
-from switchboard.dal import sealed
-from switchboard.dal.accounts import UserItem
-from switchboard.dal.members import InvitationItem
+from switchboard.dal.accounts import User
+from switchboard.dal.members import Invitation, InviteLink
 from switchboard.logic import api_keys, audit, caps, mailer, notices, sessions
 from switchboard.models import paging
 from switchboard.models.account import AcceptIn, InvitationOut, InviteIn, JoinedOut, MemberList, MemberOut
@@ -20,8 +19,40 @@ from switchboard.models.errors import BadRequest, Conflict, Forbidden, NotFound,
 from switchboard.models.permissions import Permission, Role, allows, may_grant
 from switchboard.models.request import RequestMeta
 
+if TYPE_CHECKING:
+    from switchboard.logic.ports import AccountStore
+
 INVITE_TTL_S = 7 * 24 * 60 * 60
 INVITATION_PREFIX = "inv_"
+
+
+class MemberStore(Protocol):
+    """The members repository as logic uses it: `dal.members` (moto tests), or an in-memory fake.
+
+    The writes are single transactions whose conditions raise `dal.members.Refused` with the reason that failed
+    (stale, last_owner, email_taken, inviter_changed); a new invitation takes one of the account's `cap` slots.
+    """
+
+    def users(self, account_id: str) -> list[User]: ...
+    def invitations(self, account_id: str) -> list[Invitation]: ...
+    def get_invitation(self, account_id: str, email_index: str) -> Invitation | None: ...
+    def get_invite_token(self, digest: str) -> InviteLink | None: ...
+    def new_invitation(self, account_id: str, email_index: str, *, email: str, **attributes: Any) -> Invitation: ...
+    def put_invitation(self, invitation: Invitation, *, previous: Invitation | None, cap: int) -> Invitation: ...
+    def delete_invitation(self, item: Invitation) -> None: ...
+    def revoke_invitation(self, item: Invitation, *, reason: str) -> None: ...
+    def delete_invite_token(self, digest: str) -> None: ...
+    def join(self, user: User, invitation: Invitation, *, inviter: User | None = None) -> None: ...
+    def change_role(self, user: User, role: str, *, other_owner: User | None) -> None: ...
+    def remove(self, user: User, *, other_owner: User | None) -> None: ...
+    def open_field(self, invitation: Invitation, field: str) -> str: ...
+
+
+class Stores(NamedTuple):
+    """The repositories member logic works on: dal.members and dal.accounts, or fakes in tests."""
+
+    members: MemberStore = members_dal
+    accounts: AccountStore = accounts_dal
 
 
 class InvitationInvalid(BadRequest):
@@ -47,7 +78,7 @@ class InvitationRevoked(ProblemError):
         )
 
 
-def _may_invite(inviter: UserItem | None, role: str) -> bool:
+def _may_invite(inviter: User | None, role: str) -> bool:
     """Whether `inviter` could send an invitation for `role` right now (R31): a member who manages members and may
     grant that role, whose credentials are not suspended (a lockout requiring a reset)."""
     return (
@@ -59,13 +90,19 @@ def _may_invite(inviter: UserItem | None, role: str) -> bool:
 
 
 def _revoke(
-    invitation: InvitationItem, *, reason: str, actor: str, meta: RequestMeta | None, answered: bool = False
+    invitation: Invitation,
+    *,
+    reason: str,
+    actor: str,
+    meta: RequestMeta | None,
+    answered: bool = False,
+    store: MemberStore = members_dal,
 ) -> None:
     # Revoked before anyone used the link: it stays to answer 410 once; revoked while answering: gone for good.
     if answered:
-        members_dal.delete_invitation(invitation)
+        store.delete_invitation(invitation)
     else:
-        members_dal.revoke_invitation(invitation, reason=reason)
+        store.revoke_invitation(invitation, reason=reason)
     audit.record(
         account_id=invitation.account_id,
         type="member.invitation_revoked",
@@ -77,10 +114,12 @@ def _revoke(
     )
 
 
-def revoke_invitations_of(user: UserItem, *, new_role: str | None, actor: str, meta: RequestMeta) -> int:
+def revoke_invitations_of(
+    user: User, *, new_role: str | None, actor: str, meta: RequestMeta, store: MemberStore = members_dal
+) -> int:
     """Revoke the pending invitations `user` sent that they could no longer send (removed: `new_role` None)."""
     revoked = 0
-    for invitation in members_dal.invitations(user.account_id):
+    for invitation in store.invitations(user.account_id):
         if invitation.invited_by != user.user_id:
             continue
         still = (
@@ -89,9 +128,8 @@ def revoke_invitations_of(user: UserItem, *, new_role: str | None, actor: str, m
             and may_grant(new_role, invitation.role)
         )
         if not still:
-            _revoke(
-                invitation, reason="inviter_removed" if new_role is None else "inviter_demoted", actor=actor, meta=meta
-            )
+            reason = "inviter_removed" if new_role is None else "inviter_demoted"
+            _revoke(invitation, reason=reason, actor=actor, meta=meta, store=store)
             revoked += 1
     return revoked
 
@@ -103,8 +141,8 @@ def _may_act_on(principal: Principal, role: str) -> None:
         )
 
 
-def _invitation_email(item: InvitationItem) -> str:
-    return sealed.open_field(item, "email", item.email_sealed)
+def _invitation_email(item: Invitation, store: MemberStore = members_dal) -> str:
+    return store.open_field(item, "email")
 
 
 def _send(to: str, subject: str, body: str) -> None:
@@ -153,6 +191,7 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
     item = members_dal.new_invitation(
         principal.account_id,
         index,
+        email=email,
         invitation_id=ids.new_id("inv"),
         role=body.role.value,
         invited_by=principal.principal,
@@ -160,10 +199,9 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
         token_digest=tokens.digest(token),
         expires_at=now + INVITE_TTL_S,
     )
-    item.email_sealed = sealed.seal(item, "email", email)
     try:
         with caps.capped(caps.INVITATIONS):
-            members_dal.put_invitation(item, item.token_digest, previous=previous, cap=caps.LIMITS[caps.INVITATIONS])
+            members_dal.put_invitation(item, previous=previous, cap=caps.LIMITS[caps.INVITATIONS])
     except members_dal.Refused as refused:
         raise Conflict(
             "Another invitation to this address was sent meanwhile; try again.", code="invitation_changed"
@@ -191,36 +229,38 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
     )
 
 
-def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
+def accept(body: AcceptIn, meta: RequestMeta, stores: Stores | None = None) -> JoinedOut:
     """POST /v1/invitations/accept: the invitee's password (R1, R2) and a new user with the invited role.
 
     The link proves control of the address, so the e-mail counts as verified.
     """
+    store, accounts = stores or Stores()
     digest = tokens.digest(body.token)
-    link = members_dal.get_invite_token(digest)
+    link = store.get_invite_token(digest)
     now = int(clock.timestamp())
     if link is None or int(link.expires_at) <= now:
         raise InvitationInvalid
     if link.revoked:
-        members_dal.delete_invite_token(digest)
+        store.delete_invite_token(digest)
         raise InvitationRevoked
-    invitation = members_dal.get_invitation(link.account_id, link.email_index)
+    invitation = store.get_invitation(link.account_id, link.email_index)
     if invitation is None or not tokens.same(invitation.token_digest, digest) or int(invitation.expires_at) <= now:
         raise InvitationInvalid
-    account = accounts_dal.get_account(invitation.account_id)
+    account = accounts.get_account(invitation.account_id)
     if account is None:
         raise InvitationInvalid
     # The invitation speaks for its inviter: it holds only while they could still send it (R31, R22).
-    inviter = accounts_dal.get_user(invitation.account_id, invitation.invited_by)
+    inviter = accounts.get_user(invitation.account_id, invitation.invited_by)
     if account.status != "active" or not _may_invite(inviter, invitation.role):
-        _refuse_for_inviter(invitation, inviter, account_active=account.status == "active", meta=meta)
-    email = _invitation_email(invitation)
+        _refuse_for_inviter(invitation, inviter, account_active=account.status == "active", meta=meta, store=store)
+    email = _invitation_email(invitation, store)
     passwords.check_policy(body.password, context=(account.name, email, email.split("@", 1)[0]))
     stored = passwords.hash_password(body.password)
     user_id = ids.new_id("usr")
     user = accounts_dal.new_user(
         invitation.account_id,
         user_id,
+        email=email,
         email_index=invitation.email_index,
         role=invitation.role,
         password_phc=stored.phc,
@@ -229,15 +269,14 @@ def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
         created_at=now,
         password_changed_at=now,
     )
-    user.email_sealed = sealed.seal(user, "email", email)
     try:
-        members_dal.join(user, invitation, inviter=inviter)
+        store.join(user, invitation, inviter=inviter)
     except members_dal.Refused as refused:
         if refused.reason == "inviter_changed":
             # Demoted or removed while this request ran: decide again on what is stored now.
-            fresh = accounts_dal.get_user(invitation.account_id, invitation.invited_by)
+            fresh = accounts.get_user(invitation.account_id, invitation.invited_by)
             if not _may_invite(fresh, invitation.role):
-                _refuse_for_inviter(invitation, fresh, account_active=True, meta=meta)
+                _refuse_for_inviter(invitation, fresh, account_active=True, meta=meta, store=store)
             raise Conflict("The invitation changed meanwhile; try again.", code="invitation_changed") from refused
         if refused.reason == "email_taken":
             raise Conflict(
@@ -259,7 +298,7 @@ def accept(body: AcceptIn, meta: RequestMeta) -> JoinedOut:
 
 
 def _refuse_for_inviter(
-    invitation: InvitationItem, inviter: UserItem | None, *, account_active: bool, meta: RequestMeta
+    invitation: Invitation, inviter: User | None, *, account_active: bool, meta: RequestMeta, store: MemberStore
 ) -> NoReturn:
     if not account_active:
         reason = "account_not_active"
@@ -269,7 +308,7 @@ def _refuse_for_inviter(
         reason = "inviter_suspended"
     else:
         reason = "inviter_demoted"
-    _revoke(invitation, reason=reason, actor="system", meta=meta, answered=True)
+    _revoke(invitation, reason=reason, actor="system", meta=meta, answered=True, store=store)
     raise InvitationRevoked
 
 
@@ -277,7 +316,7 @@ def list_members(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor
     """GET /v1/members: members (oldest first), then pending invitations, marked `invited`; paged."""
     now = int(clock.timestamp())
     # One order over both kinds: members ("0" + user id, ids sort by creation), then invitations ("1" + id).
-    entries: list[tuple[str, UserItem | InvitationItem]] = [
+    entries: list[tuple[str, User | Invitation]] = [
         ("0" + u.user_id, u) for u in members_dal.users(principal.account_id)
     ]
     entries += [
@@ -287,8 +326,8 @@ def list_members(principal: Principal, limit: int = paging.DEFAULT_LIMIT, cursor
     return MemberList(data=[_member_out(entry) for _, entry in chosen], next_cursor=more)
 
 
-def _member_out(entry: UserItem | InvitationItem) -> MemberOut:
-    if isinstance(entry, UserItem):
+def _member_out(entry: User | Invitation) -> MemberOut:
+    if isinstance(entry, User):
         return MemberOut(
             user_id=entry.user_id,
             email=notices.email_of(entry),
@@ -308,18 +347,16 @@ def _member_out(entry: UserItem | InvitationItem) -> MemberOut:
     )
 
 
-def _member(principal: Principal, user_id: str) -> UserItem:
-    user = accounts_dal.get_user(principal.account_id, user_id)
+def _member(principal: Principal, user_id: str, accounts: AccountStore) -> User:
+    user = accounts.get_user(principal.account_id, user_id)
     if user is None:
         raise NotFound("No such member.")  # another account's user is exactly as unknown as a missing one
     return user
 
 
-def _other_owner(user: UserItem) -> UserItem | None:
+def _other_owner(user: User, store: MemberStore) -> User | None:
     """Another owner of the account; None when `user` is its last owner."""
-    return next(
-        (u for u in members_dal.users(user.account_id) if u.role == Role.OWNER and u.user_id != user.user_id), None
-    )
+    return next((u for u in store.users(user.account_id) if u.role == Role.OWNER and u.user_id != user.user_id), None)
 
 
 def _last_owner() -> Conflict:
@@ -332,21 +369,24 @@ def _refused(refused: members_dal.Refused) -> Conflict:
     return Conflict("The member changed meanwhile; read it again and retry.", code="member_changed")
 
 
-def change_role(principal: Principal, user_id: str, role: Role, meta: RequestMeta) -> MemberOut:
+def change_role(
+    principal: Principal, user_id: str, role: Role, meta: RequestMeta, stores: Stores | None = None
+) -> MemberOut:
     """PATCH /v1/members/{user_id}: applies on the member's next request (the authorizer reads the role each time)."""
-    user = _member(principal, user_id)
+    store, accounts = stores or Stores()
+    user = _member(principal, user_id, accounts)
     _may_act_on(principal, user.role)
     _may_act_on(principal, role)
     previous = user.role
     if role != previous:
-        other = _other_owner(user) if previous == Role.OWNER else None
+        other = _other_owner(user, store) if previous == Role.OWNER else None
         if previous == Role.OWNER and other is None:
             raise _last_owner()
         try:
-            members_dal.change_role(user, role.value, other_owner=other)
+            store.change_role(user, role.value, other_owner=other)
         except members_dal.Refused as refused:
             raise _refused(refused) from refused
-        revoke_invitations_of(user, new_role=role.value, actor=principal.principal, meta=meta)
+        revoke_invitations_of(user, new_role=role.value, actor=principal.principal, meta=meta, store=store)
         audit.success(
             principal,
             "member.role_changed",
@@ -370,12 +410,12 @@ def change_role(principal: Principal, user_id: str, role: Role, meta: RequestMet
     )
 
 
-def _cancel_invitation(principal: Principal, invitation_id: str, meta: RequestMeta) -> None:
-    item = next((i for i in members_dal.invitations(principal.account_id) if i.invitation_id == invitation_id), None)
+def _cancel_invitation(principal: Principal, invitation_id: str, meta: RequestMeta, store: MemberStore) -> None:
+    item = next((i for i in store.invitations(principal.account_id) if i.invitation_id == invitation_id), None)
     if item is None:
         raise NotFound("No such member.")
     _may_act_on(principal, item.role)
-    members_dal.delete_invitation(item)
+    store.delete_invitation(item)
     audit.success(
         principal,
         "member.removed",
@@ -385,25 +425,26 @@ def _cancel_invitation(principal: Principal, invitation_id: str, meta: RequestMe
     )
 
 
-def remove(principal: Principal, user_id: str, meta: RequestMeta) -> None:
+def remove(principal: Principal, user_id: str, meta: RequestMeta, stores: Stores | None = None) -> None:
     """DELETE /v1/members/{user_id}: their sessions and API keys die at once (an `inv_…` id cancels an invitation)."""
+    store, accounts = stores or Stores()
     if user_id.startswith(INVITATION_PREFIX):
-        _cancel_invitation(principal, user_id, meta)
+        _cancel_invitation(principal, user_id, meta, store)
         return
-    user = _member(principal, user_id)
+    user = _member(principal, user_id, accounts)
     _may_act_on(principal, user.role)
-    other = _other_owner(user) if user.role == Role.OWNER else None
+    other = _other_owner(user, store) if user.role == Role.OWNER else None
     if user.role == Role.OWNER and other is None:
         raise _last_owner()
-    email = notices.email_of(user)
+    email = accounts.open_field(user, "email")
     try:
-        members_dal.remove(user, other_owner=other)
+        store.remove(user, other_owner=other)
     except members_dal.Refused as refused:
         raise _refused(refused) from refused
     # The authorizer already refuses a removed user's sessions and keys (it reads the user on every request);
     # deleting them as well leaves nothing behind that could outlive a re-created user id.
     sessions.end_all(user.account_id, user.user_id, reason="member_removed", meta=meta)
-    revoke_invitations_of(user, new_role=None, actor=principal.principal, meta=meta)
+    revoke_invitations_of(user, new_role=None, actor=principal.principal, meta=meta, store=store)
     api_keys.revoke_created_by(
         user.account_id, user.user_id, actor=principal.principal, reason="member_removed", meta=meta
     )

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from switchboard.auth import Principal
 from switchboard.crypto import passwords, totp
 from switchboard.dal import accounts as accounts_dal
-from switchboard.dal import sealed
-from switchboard.dal.accounts import UserItem
+from switchboard.dal.accounts import User
 from switchboard.logic import audit, notices
 from switchboard.models.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from switchboard.models.request import RequestMeta
 
 if TYPE_CHECKING:
+    from switchboard.logic.ports import AccountStore
     from switchboard.models.identity import RecoveryCodesOut, TotpEnrolOut
 
 
@@ -37,7 +37,7 @@ def _normalize_recovery(code: str) -> str:
     return code.replace("-", "").replace(" ", "").lower()
 
 
-def _check_totp(user: UserItem, seed: str, code: str) -> None:
+def _check_totp(user: User, seed: str, code: str, accounts: AccountStore = accounts_dal) -> None:
     code = code.strip()
     if not (code.isascii() and code.isdigit()):
         raise SecondFactorFailed("totp_invalid")  # e.g. Arabic-Indic digits: no TOTP code, never a 500
@@ -47,17 +47,17 @@ def _check_totp(user: UserItem, seed: str, code: str) -> None:
         # Would it have matched without the "strictly later" rule? Then it is a replay (R14), worth its own reason.
         replay = totp.matching_step(seed, code, after_step=None) is not None
         raise SecondFactorFailed("totp_replay" if replay else "totp_invalid")
-    if not accounts_dal.spend_totp_step(user, step):
+    if not accounts.spend_totp_step(user, step):
         raise SecondFactorFailed("totp_replay")  # a concurrent request spent this step first
 
 
-def _check_recovery_code(user: UserItem, code: str, meta: RequestMeta) -> None:
+def _check_recovery_code(user: User, code: str, meta: RequestMeta, accounts: AccountStore) -> None:
     wanted = _normalize_recovery(code)
     stored = list(user.recovery_codes or [])
     version = user.recovery_pepper_version or ""
     for index, phc in enumerate(stored):
         if passwords.verify(wanted, passwords.StoredPassword(phc=phc, pepper_version=version)):
-            if not accounts_dal.spend_recovery_code(user, index, phc):
+            if not accounts.spend_recovery_code(user, index, phc):
                 break
             audit.record(
                 account_id=user.account_id,
@@ -72,13 +72,20 @@ def _check_recovery_code(user: UserItem, code: str, meta: RequestMeta) -> None:
     raise SecondFactorFailed("recovery_code_invalid")
 
 
-def verify_second_factor(user: UserItem, *, totp_code: str | None, recovery_code: str | None, meta: RequestMeta) -> str:
+def verify_second_factor(
+    user: User,
+    *,
+    totp_code: str | None,
+    recovery_code: str | None,
+    meta: RequestMeta,
+    accounts: AccountStore = accounts_dal,
+) -> str:
     """Check the second factor of a user with 2FA on; the factor used, or MfaRequired / SecondFactorFailed."""
     if totp_code:
-        _check_totp(user, sealed.open_field(user, "totp_seed", user.totp_seed or ""), totp_code)
+        _check_totp(user, accounts.open_field(user, "totp_seed"), totp_code, accounts)
         return "totp"
     if recovery_code:
-        _check_recovery_code(user, recovery_code, meta)
+        _check_recovery_code(user, recovery_code, meta, accounts)
         return "recovery_code"
     raise MfaRequired("Two-factor authentication is on: send totp_code (or a recovery_code).")
 
@@ -91,7 +98,7 @@ def enrol(principal: Principal, meta: RequestMeta) -> TotpEnrolOut:
     if user.mfa_enabled:
         raise Conflict("Two-factor authentication is already on; turn it off first.", code="mfa_already_enabled")
     seed = totp.new_seed()
-    accounts_dal.update_user(user, [UserItem.totp_pending.set(sealed.seal(user, "totp_pending", seed))])
+    accounts_dal.update_user(user, totp_pending=accounts_dal.seal(user, "totp_pending", seed))
     audit.record(account_id=user.account_id, type="mfa.enrolled", outcome="success", actor=user.user_id, meta=meta)
     return TotpEnrolOut(secret=seed, otpauth_uri=totp.provisioning_uri(seed, email=notices.email_of(user)))
 
@@ -103,7 +110,7 @@ def activate(principal: Principal, code: str, meta: RequestMeta) -> RecoveryCode
     user = _user(principal)
     if user.mfa_enabled or not user.totp_pending:
         raise Conflict("Start enrolment at POST /v1/me/mfa/totp first.", code="mfa_not_enrolling")
-    seed = sealed.open_field(user, "totp_pending", user.totp_pending)
+    seed = accounts_dal.open_field(user, "totp_pending")
     try:
         _check_totp(user, seed, code)
     except SecondFactorFailed:
@@ -116,27 +123,22 @@ def activate(principal: Principal, code: str, meta: RequestMeta) -> RecoveryCode
     hashed = [passwords.hash_password(c) for c in codes]
     accounts_dal.update_user(
         user,
-        [
-            UserItem.totp_seed.set(sealed.seal(user, "totp_seed", seed)),
-            UserItem.totp_pending.remove(),
-            UserItem.mfa_enabled.set(True),
-            UserItem.recovery_codes.set([h.phc for h in hashed]),
-            UserItem.recovery_pepper_version.set(hashed[0].pepper_version),
-        ],
+        totp_seed=accounts_dal.seal(user, "totp_seed", seed),
+        totp_pending=None,
+        mfa_enabled=True,
+        recovery_codes=tuple(h.phc for h in hashed),
+        recovery_pepper_version=hashed[0].pepper_version,
     )
     audit.record(account_id=user.account_id, type="mfa.activated", outcome="success", actor=user.user_id, meta=meta)
     notices.notify(user, "mfa_activated")
     return RecoveryCodesOut(recovery_codes=codes)
 
 
-def _new_recovery_codes() -> tuple[list[str], list[object]]:
+def _new_recovery_codes() -> tuple[list[str], dict[str, Any]]:
     codes = totp.new_recovery_codes()
     hashed = [passwords.hash_password(c) for c in codes]
-    actions: list[object] = [
-        UserItem.recovery_codes.set([h.phc for h in hashed]),
-        UserItem.recovery_pepper_version.set(hashed[0].pepper_version),
-    ]
-    return codes, actions
+    changes = {"recovery_codes": tuple(h.phc for h in hashed), "recovery_pepper_version": hashed[0].pepper_version}
+    return codes, changes
 
 
 def regenerate_recovery_codes(principal: Principal, code: str, meta: RequestMeta) -> RecoveryCodesOut:
@@ -153,13 +155,13 @@ def regenerate_recovery_codes(principal: Principal, code: str, meta: RequestMeta
         raise Conflict("Two-factor authentication is not on.", code="mfa_not_enabled")
     with throttle.attempt(user.email_index, meta.source_ip) as attempt:
         try:
-            _check_totp(user, sealed.open_field(user, "totp_seed", user.totp_seed or ""), code)
+            _check_totp(user, accounts_dal.open_field(user, "totp_seed"), code)
         except SecondFactorFailed as failure:
             sessions.count_failure(user, meta, reason=failure.reason, attempt=attempt)
             raise
-        codes, actions = _new_recovery_codes()
+        codes, changes = _new_recovery_codes()
         # Replaces the whole list at once: no code of the old set survives, whichever was spent meanwhile.
-        accounts_dal.update_user(user, actions)  # type: ignore[arg-type]
+        accounts_dal.update_user(user, **changes)
     audit.record(
         account_id=user.account_id,
         type="mfa.recovery_codes_regenerated",
@@ -188,20 +190,13 @@ def disable(principal: Principal, password: str, code: str, meta: RequestMeta) -
             meta=meta,
         )
     accounts_dal.update_user(
-        user,
-        [
-            UserItem.mfa_enabled.set(False),
-            UserItem.totp_seed.remove(),
-            UserItem.totp_pending.remove(),
-            UserItem.recovery_codes.remove(),
-            UserItem.recovery_pepper_version.remove(),
-        ],
+        user, mfa_enabled=False, totp_seed=None, totp_pending=None, recovery_codes=None, recovery_pepper_version=None
     )
     audit.record(account_id=user.account_id, type="mfa.disabled", outcome="success", actor=user.user_id, meta=meta)
     notices.notify(user, "mfa_disabled")
 
 
-def _user(principal: Principal) -> UserItem:
+def _user(principal: Principal) -> User:
     user = accounts_dal.get_user(principal.account_id, principal.principal)
     if user is None:
         raise NotFound("No such user.")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from switchboard import mail, settings
-from switchboard.dal import sealed
-from switchboard.dal.accounts import UserItem
+from switchboard.dal import accounts as accounts_dal
+from switchboard.dal.accounts import User
 
 _NOTICES: dict[str, tuple[str, str]] = {
     "signup_existing": (
@@ -62,9 +62,9 @@ _NOTICES: dict[str, tuple[str, str]] = {
 }
 
 
-def email_of(user: UserItem) -> str:
+def email_of(user: User) -> str:
     """The user's e-mail address, opened from its sealed field."""
-    return sealed.open_field(user, "email", user.email_sealed)
+    return accounts_dal.open_field(user, "email")
 
 
 # Notices a caller can trigger at will count against their own per-recipient limit (switchboard.logic.mailer), so
@@ -72,7 +72,7 @@ def email_of(user: UserItem) -> str:
 _OWN_LIMIT: frozenset[str] = frozenset({"api_key_created"})
 
 
-def notify(user: UserItem, kind: str) -> None:
+def notify(user: User, kind: str) -> None:
     """Send one security notice of `kind` to the user."""
     subject, body = _NOTICES[kind]
     limit = kind if kind in _OWN_LIMIT else "notice"

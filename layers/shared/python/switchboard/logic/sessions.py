@@ -12,7 +12,7 @@ from switchboard.auth import Principal
 from switchboard.crypto import blind_index, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import sessions as sessions_dal
-from switchboard.dal.accounts import AccountItem, UserItem
+from switchboard.dal.accounts import Account, User
 from switchboard.dal.sessions import Session
 from switchboard.logic import audit, caps, devices, mfa, notices, throttle
 from switchboard.models import paging
@@ -53,7 +53,7 @@ class InvalidCredentials(Unauthorized):
         super().__init__("The e-mail or password is wrong.")
 
 
-def count_failure(user: UserItem, meta: RequestMeta, *, reason: str, attempt: throttle.Attempt | None = None) -> None:
+def count_failure(user: User, meta: RequestMeta, *, reason: str, attempt: throttle.Attempt | None = None) -> None:
     """A failed password or second factor of a known user: throttles, the consecutive count, audit, notices."""
     locked = attempt.failed() if attempt is not None else throttle.record_failure(user.email_index, meta.source_ip)
     failures = accounts_dal.add_failed_login(user)
@@ -71,9 +71,7 @@ def count_failure(user: UserItem, meta: RequestMeta, *, reason: str, attempt: th
         notices.notify(user, "reset_required")
 
 
-def _attempt(
-    email_index: str, meta: RequestMeta, user: UserItem | None = None
-) -> AbstractContextManager[throttle.Attempt]:
+def _attempt(email_index: str, meta: RequestMeta, user: User | None = None) -> AbstractContextManager[throttle.Attempt]:
     """An admitted login attempt; refusing a known user's leaves a denied audit event (R54, capped per minute)."""
 
     def refused() -> None:
@@ -87,7 +85,7 @@ def _attempt(
     return throttle.attempt(email_index, meta.source_ip, on_refused=refused)
 
 
-def verify_password(user: UserItem, password: str, meta: RequestMeta, attempt: throttle.Attempt) -> None:
+def verify_password(user: User, password: str, meta: RequestMeta, attempt: throttle.Attempt) -> None:
     """Check a known user's password inside an admitted attempt; a wrong one is counted on it (InvalidCredentials)."""
     stored = passwords.StoredPassword(phc=user.password_phc, pepper_version=user.pepper_version)
     if not passwords.verify(password, stored):
@@ -95,19 +93,17 @@ def verify_password(user: UserItem, password: str, meta: RequestMeta, attempt: t
         raise InvalidCredentials
     if passwords.needs_rehash(stored):
         fresh = passwords.hash_password(password)
-        accounts_dal.update_user(
-            user, [UserItem.password_phc.set(fresh.phc), UserItem.pepper_version.set(fresh.pepper_version)]
-        )
+        accounts_dal.update_user(user, password_phc=fresh.phc, pepper_version=fresh.pepper_version)
 
 
-def check_password(user: UserItem, password: str, meta: RequestMeta) -> None:
+def check_password(user: User, password: str, meta: RequestMeta) -> None:
     """Verify a known user's password in an admitted attempt (R9, R10); InvalidCredentials (counted) when wrong."""
     with _attempt(user.email_index, meta, user) as attempt:
         verify_password(user, password, meta, attempt)
 
 
 @contextmanager
-def password_attempt(user: UserItem, password: str, meta: RequestMeta) -> Iterator[throttle.Attempt]:
+def password_attempt(user: User, password: str, meta: RequestMeta) -> Iterator[throttle.Attempt]:
     """Verify the password in an admitted attempt that stays open for the block's second-factor check.
 
     The slot is held until the block ends, so the second factor is guessed under the same limit; a
@@ -122,7 +118,7 @@ def password_attempt(user: UserItem, password: str, meta: RequestMeta) -> Iterat
             raise
 
 
-def _account_usable(account: AccountItem | None) -> bool:
+def _account_usable(account: Account | None) -> bool:
     return account is not None and account.status == "active"
 
 
@@ -181,7 +177,7 @@ def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
         attempt.succeeded()
     previous_failures = int(user.failed_logins or 0)
     if previous_failures:
-        accounts_dal.update_user(user, [UserItem.failed_logins.set(0)])
+        accounts_dal.update_user(user, failed_logins=0)
     if previous_failures >= NOTIFY_AFTER_FAILURES:
         notices.notify(user, "login_after_failures")
     devices.on_login(user, meta)
@@ -202,7 +198,7 @@ def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
 
 
 def create_session(
-    user: UserItem, meta: RequestMeta, *, repo: SessionStore = sessions_dal, trail: AuditLog = audit
+    user: User, meta: RequestMeta, *, repo: SessionStore = sessions_dal, trail: AuditLog = audit
 ) -> tuple[str, Session]:
     """A new 256-bit token, stored only as its SHA-256; the oldest sessions beyond ten are evicted (R19, R23)."""
     now = int(clock.timestamp())

@@ -15,9 +15,8 @@ from switchboard.catalog import CHANNELS
 from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
-from switchboard.dal import sealed
 from switchboard.dal import sessions as sessions_dal
-from switchboard.dal.accounts import NewSender, UserItem
+from switchboard.dal.accounts import NewSender, User
 from switchboard.logic import api_keys, audit, mailer, notices, sessions, throttle
 from switchboard.models.errors import BadRequest, NotFound
 from switchboard.models.identity import MeOut, PasswordChangeIn, ResetConfirmIn, SignupIn
@@ -48,7 +47,7 @@ def _sandbox_number() -> str:
     return f"+1555{pysecrets.randbelow(10**7):07d}"
 
 
-def _issue_token(user: UserItem, kind: str, ttl_s: int, **bound: Any) -> str:
+def _issue_token(user: User, kind: str, ttl_s: int, **bound: Any) -> str:
     token = tokens.new_token()
     sessions_dal.put_token(
         tokens.digest(token),
@@ -61,7 +60,7 @@ def _issue_token(user: UserItem, kind: str, ttl_s: int, **bound: Any) -> str:
     return token
 
 
-def _issue_verification(user: UserItem, job: dict[str, Any]) -> str:
+def _issue_verification(user: User, job: dict[str, Any]) -> str:
     """A verification link bound to one signup: verifying it sets that signup's password and account name."""
     return _issue_token(
         user,
@@ -76,7 +75,7 @@ def _meta(job: dict[str, Any]) -> RequestMeta:
     return RequestMeta(**job["meta"])
 
 
-def _create(job: dict[str, Any]) -> UserItem | None:
+def _create(job: dict[str, Any]) -> User | None:
     """Create account, owner and senders; None when the e-mail turned out to be taken meanwhile."""
     email, index = job["email"], job["index"]
     account_id, user_id = ids.new_id("acct"), ids.new_id("usr")
@@ -85,6 +84,7 @@ def _create(job: dict[str, Any]) -> UserItem | None:
     owner = accounts_dal.new_user(
         account_id,
         user_id,
+        email=email,
         email_index=index,
         role="owner",
         password_phc=job["password_phc"],
@@ -93,7 +93,6 @@ def _create(job: dict[str, Any]) -> UserItem | None:
         created_at=now,
         password_changed_at=now,
     )
-    owner.email_sealed = sealed.seal(owner, "email", email)
     for _ in range(_CREATE_ATTEMPTS):
         account = accounts_dal.new_account(account_id, name=job["account_name"], created_at=now)
         senders = [NewSender(channel=c, carrier=SANDBOX_CARRIER, number=_sandbox_number()) for c in CHANNELS]
@@ -177,7 +176,7 @@ def _refuse_token() -> NoReturn:
     raise TokenInvalid("This link is invalid, was already used or has expired.")
 
 
-def _take_token(token: str, kind: str) -> UserItem:
+def _take_token(token: str, kind: str) -> User:
     item = sessions_dal.get_token(tokens.digest(token), kind)
     if item is None or int(item.expires_at) <= clock.timestamp():
         _refuse_token()
@@ -189,14 +188,14 @@ def _take_token(token: str, kind: str) -> UserItem:
     return user
 
 
-def _revoke_keys(user: UserItem, *, since: int, reason: str, meta: RequestMeta) -> int:
+def _revoke_keys(user: User, *, since: int, reason: str, meta: RequestMeta) -> int:
     """Revoke the user's API keys created at or after `since`: whoever held the credential then may have made them."""
     return api_keys.revoke_created_by(
         user.account_id, user.user_id, actor=user.user_id, reason=reason, meta=meta, since=since
     )
 
 
-def _drop_unproven(user: UserItem, meta: RequestMeta) -> None:
+def _drop_unproven(user: User, meta: RequestMeta) -> None:
     """The first proof of an address: nothing set up before it survives (sessions, keys, other members,
     invitations). An unverified owner cannot log in, so there is normally nothing; this holds it regardless."""
     sessions.end_all(user.account_id, user.user_id, reason="email_verified", meta=meta)
@@ -225,16 +224,14 @@ def verify_email(token: str, meta: RequestMeta) -> None:
     now = int(clock.timestamp())
     proven = accounts_dal.prove_email(
         user,
-        [
-            UserItem.email_verified.set(True),
-            UserItem.password_phc.set(item.password_phc),
-            UserItem.pepper_version.set(item.pepper_version),
-            UserItem.password_changed_at.set(now),
-            UserItem.sessions_not_before.set(now),
-            UserItem.failed_logins.set(0),
-            UserItem.reset_required.set(False),
-            UserItem.reset_digest.remove(),
-        ],
+        email_verified=True,
+        password_phc=item.password_phc,
+        pepper_version=item.pepper_version,
+        password_changed_at=now,
+        sessions_not_before=now,
+        failed_logins=0,
+        reset_required=False,
+        reset_digest=None,
     )
     if not proven:
         _refuse_token()  # another link of this address won
@@ -263,16 +260,16 @@ def _account_name(account_id: str) -> str:
     return account.name if account else ""
 
 
-def _set_password(user: UserItem, password: str, extra: list[object] | None = None) -> None:
+def _set_password(user: User, password: str, **extra: Any) -> None:
     stored = passwords.hash_password(password)
-    now = int(clock.timestamp())
-    actions = [
-        UserItem.password_phc.set(stored.phc),
-        UserItem.pepper_version.set(stored.pepper_version),
-        UserItem.password_changed_at.set(now),
-        UserItem.reset_digest.remove(),  # a pending reset link dies with the old password (R6)
-    ]
-    accounts_dal.update_user(user, [*actions, *(extra or [])])  # type: ignore[list-item]
+    accounts_dal.update_user(
+        user,
+        password_phc=stored.phc,
+        pepper_version=stored.pepper_version,
+        password_changed_at=int(clock.timestamp()),
+        reset_digest=None,  # a pending reset link dies with the old password (R6)
+        **extra,
+    )
 
 
 def change_password(principal: Principal, body: PasswordChangeIn, meta: RequestMeta) -> None:
@@ -317,7 +314,7 @@ def process_reset(job: dict[str, Any], *, first_attempt: bool) -> None:
     if user.reset_digest:
         sessions_dal.delete_token(user.reset_digest, RESET)  # the newest link is the only one that works
     token = _issue_token(user, RESET, RESET_TTL_S)
-    accounts_dal.update_user(user, [UserItem.reset_digest.set(tokens.digest(token))])
+    accounts_dal.update_user(user, reset_digest=tokens.digest(token))
     audit.record(
         account_id=user.account_id,
         type="password.reset_requested",
@@ -343,12 +340,10 @@ def confirm_reset(body: ResetConfirmIn, meta: RequestMeta) -> None:
     _set_password(
         user,
         body.new_password,
-        [
-            UserItem.failed_logins.set(0),
-            UserItem.reset_required.set(False),
-            UserItem.email_verified.set(True),  # the link proved control of the address
-            UserItem.sessions_not_before.set(int(clock.timestamp())),
-        ],
+        failed_logins=0,
+        reset_required=False,
+        email_verified=True,  # the link proved control of the address
+        sessions_not_before=int(clock.timestamp()),
     )
     sessions.end_all(user.account_id, user.user_id, reason="password_reset", meta=meta)
     # Every other way in ends (R6): the keys made with the password this reset replaces, by whichever session.
