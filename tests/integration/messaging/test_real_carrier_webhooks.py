@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from twilio.request_validator import RequestValidator
 
 from functions.carrier_events import handler as carrier_events
 from functions.messages_api import handler as messages_api
@@ -56,16 +57,21 @@ def events_url(carrier: str, query: dict[str, str] | None = None) -> str:
     return url + (f"?{urlencode(query)}" if query else "")
 
 
-def test_twilio_inbound_stop_is_verified_form_encoded_and_opts_out(account: Account, carrier_secrets: None) -> None:
-    rid = opted_in(account, recipients_api, PHONE)
-    params = [
-        ("MessageSid", "SM" + "a" * 32),
+def twilio_inbound(account: Account, sid: str, body: str) -> list[tuple[str, str]]:
+    """The form Twilio posts for an SMS from PHONE to the account's sender."""
+    return [
+        ("MessageSid", sid),
         ("AccountSid", TWILIO["account_sid"]),
         ("SmsStatus", "received"),
         ("From", PHONE),
         ("To", account.senders["sms"]),
-        ("Body", " stop "),
+        ("Body", body),
     ]
+
+
+def test_twilio_inbound_stop_is_verified_form_encoded_and_opts_out(account: Account, carrier_secrets: None) -> None:
+    rid = opted_in(account, recipients_api, PHONE)
+    params = twilio_inbound(account, "SM" + "a" * 32, " stop ")
     forged = twilio.signature("not-the-token", events_url("twilio"), params)
     assert post_form("twilio", params, {"X-Twilio-Signature": forged})[0] == 401
     good = twilio.signature(TWILIO["auth_token"], events_url("twilio"), params)
@@ -112,15 +118,10 @@ def test_an_inbound_stop_that_fails_midway_is_applied_when_the_carrier_retries(
         return real_opt_out(*args, **kwargs)
 
     monkeypatch.setattr(consent, "opt_out_by_phone", fails_once)
-    params = [
-        ("MessageSid", "SM" + "b" * 32),
-        ("AccountSid", TWILIO["account_sid"]),
-        ("SmsStatus", "received"),
-        ("From", PHONE),
-        ("To", account.senders["sms"]),
-        ("Body", "STOP"),
-    ]
-    signed = {"X-Twilio-Signature": twilio.signature(TWILIO["auth_token"], events_url("twilio"), params)}
+    params = twilio_inbound(account, "SM" + "b" * 32, "STOP")
+    # Signed by Twilio's own SDK, as Twilio signs what it posts.
+    sdk = RequestValidator(TWILIO["auth_token"])
+    signed = {"X-Twilio-Signature": sdk.compute_signature(events_url("twilio"), dict(params))}
 
     first, _, _ = post_form("twilio", params, signed)
     assert first >= 500  # Twilio retries a 5xx
