@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
@@ -11,7 +11,7 @@ from pynamodb.transactions import TransactWrite
 
 from switchboard import catalog
 from switchboard.dal import caps
-from switchboard.dal.base import BaseItem, update_while_present
+from switchboard.dal.base import BaseItem, record_of, update_while_present
 from switchboard.dal.keys import account_pk
 
 LOOKUP_SK = "KEYID"
@@ -79,8 +79,7 @@ class ApiKey:
 
 
 def _record(item: ApiKeyItem) -> ApiKey:
-    values: dict[str, Any] = {name: item.attribute_values.get(name) for name in ApiKey.__dataclass_fields__}
-    return ApiKey(**values)
+    return record_of(ApiKey, item)
 
 
 def _item(key: ApiKey) -> ApiKeyItem:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist
@@ -11,7 +11,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from switchboard import catalog
 from switchboard.dal import clients
-from switchboard.dal.base import BaseItem, update_while_present
+from switchboard.dal.base import BaseItem, record_of, update_while_present
 from switchboard.dal.keys import account_pk
 
 SESSION_SK = "SESSION"
@@ -97,8 +97,7 @@ class Session:
 
 
 def _record(item: SessionItem) -> Session:
-    values: dict[str, Any] = {name: item.attribute_values.get(name) for name in Session.__dataclass_fields__}
-    return Session(**values | {"token_digest": item.pk.removeprefix("TOKEN#")})
+    return record_of(Session, item, token_digest=item.pk.removeprefix("TOKEN#"))
 
 
 def _key(session: Session) -> SessionItem:

@@ -13,7 +13,7 @@ from switchboard import catalog, ids
 from switchboard.crypto import envelope
 from switchboard.dal import caps, sealed
 from switchboard.dal import messaging_table as table
-from switchboard.dal.base import BaseItem
+from switchboard.dal.base import BaseItem, record_of
 from switchboard.dal.keys import account_pk
 
 ENDPOINT_PREFIX = "WHE#"
@@ -128,16 +128,7 @@ def _item(endpoint: Endpoint) -> EndpointItem:
 
 
 def _record(item: EndpointItem) -> Endpoint:
-    return Endpoint(
-        account_id=str(item.account_id),
-        endpoint_id=str(item.endpoint_id),
-        url=str(item.url),
-        events=frozenset(item.events),
-        secret_sealed=str(item.secret_sealed),
-        created_by=str(item.created_by),
-        created_at=int(item.created_at),
-        cap_slot=item.cap_slot,
-    )
+    return record_of(Endpoint, item, events=frozenset(item.events))
 
 
 def _secret_place(account_id: str, endpoint_id: str) -> dict[str, str]:
