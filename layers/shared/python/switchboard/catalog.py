@@ -642,13 +642,13 @@ FUNCTIONS: tuple[Function, ...] = (
 
 
 def table(table_id: str) -> Table:
-    """The table with this id (KeyError for an id the catalog does not have)."""
-    return _TABLES_BY_ID[table_id]
+    """The table with this id."""
+    return next(t for t in TABLES if t.id == table_id)
 
 
 def queue(queue_id: str) -> Queue:
-    """The queue with this id (KeyError for an id the catalog does not have)."""
-    return _QUEUES_BY_ID[queue_id]
+    """The queue with this id."""
+    return next(q for q in QUEUES if q.id == queue_id)
 
 
 RELEASE = Schedule(name="release", every_s=60)
@@ -1018,5 +1018,3 @@ FUNCTIONS = (
 )
 
 _BY_NAME: Mapping[str, Function] = MappingProxyType({f.name: f for f in FUNCTIONS})
-_TABLES_BY_ID: Mapping[str, Table] = MappingProxyType({t.id: t for t in TABLES})
-_QUEUES_BY_ID: Mapping[str, Queue] = MappingProxyType({q.id: q for q in QUEUES})
