@@ -320,6 +320,21 @@ def rename_account(account_id: str, name: str) -> None:
     )
 
 
+def change_status(account_id: str, *, was: str, to: str) -> bool:
+    """Move an existing account from status `was` to `to` in one conditional write; False when it is not in `was`
+    (so of two racing operators exactly one moves it)."""
+    try:
+        AccountItem(account_pk(account_id), ACCOUNT_SK).update(
+            actions=[AccountItem.status.set(to)],
+            condition=AccountItem.pk.exists() & (AccountItem.status == was),
+        )
+    except UpdateError as error:
+        if clients.conditional_failed(error):
+            return False
+        raise
+    return True
+
+
 def add_failed_login(user: User) -> int:
     """Count one more consecutive failure and return the new count (atomic)."""
     item = user_key(user)

@@ -254,15 +254,17 @@ def end_all(
     reason: str,
     meta: RequestMeta | None,
     keep: str = "",
+    actor: str | None = None,
     repo: SessionStore = sessions_dal,
     trail: AuditLog = audit,
 ) -> int:
-    """End every session of a user except `keep` (a session id); the number ended."""
+    """End every session of a user except `keep` (a session id); the number ended. `actor` (default: the user)
+    is who ended them in the audit events (an operator)."""
     ended = 0
     for session in repo.user_sessions(account_id, user_id):
         if session.session_id != keep:
             repo.delete_session(session)
-            _audit_end(session, reason=reason, meta=meta, trail=trail)
+            _audit_end(session, reason=reason, meta=meta, trail=trail, actor=actor)
             ended += 1
     return ended
 

@@ -319,7 +319,7 @@ def process_reset(job: dict[str, Any], *, first_attempt: bool) -> None:
         account_id=user.account_id,
         type="password.reset_requested",
         outcome="success",
-        actor=user.user_id,
+        actor=str(job.get("actor") or user.user_id),  # an operator's forced reset names the operator
         meta=_meta(job),
     )
     notices.send_link(email, kind="reset", token=token)
