@@ -1044,7 +1044,7 @@ FUNCTIONS = (
     *FUNCTIONS,
     Function(
         name="ops_accounts_api",
-        description="Operator API: who is calling, an account's metadata without personal data (R34, R68)",
+        description="Operator API: whoami, an account's metadata (no personal data), incident actions (R34, R68)",
         routes=(
             Route(
                 "GET", "/ops/v1/whoami", Auth.OPERATOR, "The calling operator", permission=OperatorPermission.SELF_READ
@@ -1056,14 +1056,64 @@ FUNCTIONS = (
                 "An account's metadata (no personal data)",
                 permission=OperatorPermission.ACCOUNTS_READ,
             ),
+            # Incident response (R68, logic.incident): each action an audit event in the account as operator:<id>.
+            Route(
+                "POST",
+                "/ops/v1/accounts/{account_id}/suspend",
+                Auth.OPERATOR,
+                "Suspend an account",
+                permission=OperatorPermission.ACCOUNTS_RESTRICT,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/accounts/{account_id}/reinstate",
+                Auth.OPERATOR,
+                "Reinstate a suspended account",
+                permission=OperatorPermission.ACCOUNTS_RESTRICT,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/accounts/{account_id}/sessions/end",
+                Auth.OPERATOR,
+                "End every session of an account",
+                permission=OperatorPermission.SESSIONS_END,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/accounts/{account_id}/users/{user_id}/sessions/end",
+                Auth.OPERATOR,
+                "End every session of one user",
+                permission=OperatorPermission.SESSIONS_END,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/accounts/{account_id}/api-keys/revoke",
+                Auth.OPERATOR,
+                "Revoke every API key of an account",
+                permission=OperatorPermission.KEYS_REVOKE,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/accounts/{account_id}/users/{user_id}/force-password-reset",
+                Auth.OPERATOR,
+                "Force a user's password reset",
+                permission=OperatorPermission.PASSWORDS_RESET,
+            ),
         ),
         tables=_ro(
             {
-                "Accounts": ops(Op.GET, Op.QUERY),  # the account; its users and API keys, counted (Select COUNT)
-                "Sessions": ops(Op.QUERY_GSI1),  # each user's live sessions, counted
-                "Audit": APPEND,  # the read is an event in the account's own trail (R34)
+                # The account and its users (GET), their e-mail lookup (reset link); users and keys (QUERY); the
+                # status change, a user's reset flags, a key's expiry and its cap slot (UPDATE, also in a transaction).
+                "Accounts": ops(Op.GET, Op.QUERY, Op.UPDATE),
+                # Each user's sessions (gsi1) and their deletion; the reset link's token (PUT; the older one DELETE).
+                "Sessions": ops(Op.QUERY_GSI1, Op.PUT, Op.DELETE),
+                "Keyring": ops(Op.GET),  # the account's wrapped data key: the users' e-mail addresses (notices)
+                "Messaging": ops(Op.PUT),  # reinstatement's resume request for the release job (dal.holds)
+                "Audit": APPEND,  # every read and action is an event in the account's own trail (R34)
             }
         ),
+        queues=_ro({"Mail": Access.SEND}),  # notices to owners and users, and the reset link (mail_worker sends)
+        uses_data_key=True,
         memory_mb=256,
     ),
 )

@@ -11,6 +11,7 @@ job, which sends each item once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 
 from switchboard import clock, mail
@@ -29,12 +30,15 @@ SUSPENDED = "suspended"
 _SIGNATURE = "If you have questions, reply to Switchboard support quoting your account id."
 
 
+# Our ids (switchboard.ids): anything else names nothing, and never reaches DynamoDB (an over-long key is a 500).
+_ACCOUNT_ID = re.compile(r"acct_[0-9a-z]{26}")
+_USER_ID = re.compile(r"usr_[0-9a-z]{26}")
 NOT_ACTIVE = "account_not_active"  # 409: only an active account can be suspended (a closing one is refused already)
 NOT_SUSPENDED = "account_not_suspended"  # 409: only a suspended account can be reinstated
 
 
 def _account(account_id: str) -> Account:
-    account = accounts_dal.get_account(account_id)
+    account = accounts_dal.get_account(account_id) if _ACCOUNT_ID.fullmatch(account_id) else None
     if account is None:
         raise NotFound("No such account.")
     return account
@@ -42,7 +46,7 @@ def _account(account_id: str) -> Account:
 
 def _user(account_id: str, user_id: str) -> User:
     _account(account_id)
-    user = accounts_dal.get_user(account_id, user_id)
+    user = accounts_dal.get_user(account_id, user_id) if _USER_ID.fullmatch(user_id) else None
     if user is None:
         raise NotFound("No such user in this account.")
     return user
