@@ -16,7 +16,6 @@ from switchboard.models.incident import (
     SuspendIn,
 )
 from switchboard.models.operators import AccountMetadataOut, OperatorOut
-from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
@@ -50,9 +49,13 @@ def account_metadata(account_id: str) -> Response[str]:
     return api.json_response(200, answer, exclude_none=True)
 
 
-def _acting() -> tuple[str, RequestMeta]:
-    """The operator's audit actor and the request's meta (route_policy has checked role, MFA and permission)."""
-    return operators.operator_of(app).actor, api.request_meta(app)
+def _acting(body: ActionIn | SuspendIn | None) -> dict[str, Any]:
+    """The incident action's `actor`, `reason` and `meta` (route_policy has checked role, MFA and permission)."""
+    return {
+        "actor": operators.operator_of(app).actor,
+        "reason": body.reason if body else None,
+        "meta": api.request_meta(app),
+    }
 
 
 @app.post(
@@ -65,8 +68,7 @@ def suspend_account(account_id: str, body: Annotated[SuspendIn, Body()]) -> Resp
     """Every session ends, keys and logins are refused from the next request, sends and webhooks are held (R68)."""
     from switchboard.logic import incident  # noqa: PLC0415 - loaded with the first request
 
-    actor, meta = _acting()
-    return api.json_response(200, incident.suspend(account_id, actor=actor, reason=body.reason, meta=meta))
+    return api.json_response(200, incident.suspend(account_id, **_acting(body)))
 
 
 @app.post(
@@ -79,9 +81,7 @@ def reinstate_account(account_id: str, body: Annotated[ActionIn | None, Body()] 
     """Keys and logins work again; the release job sends held messages and webhooks once (409 unless suspended)."""
     from switchboard.logic import incident  # noqa: PLC0415
 
-    actor, meta = _acting()
-    reason = body.reason if body else None
-    return api.json_response(200, incident.reinstate(account_id, actor=actor, reason=reason, meta=meta))
+    return api.json_response(200, incident.reinstate(account_id, **_acting(body)))
 
 
 @app.post(
@@ -94,9 +94,7 @@ def end_account_sessions(account_id: str, body: Annotated[ActionIn | None, Body(
     """Every user's sessions end; each user who had one is e-mailed."""
     from switchboard.logic import incident  # noqa: PLC0415
 
-    actor, meta = _acting()
-    reason = body.reason if body else None
-    return api.json_response(200, incident.end_sessions(account_id, actor=actor, reason=reason, meta=meta))
+    return api.json_response(200, incident.end_sessions(account_id, **_acting(body)))
 
 
 @app.post(
@@ -109,10 +107,7 @@ def end_user_sessions(account_id: str, user_id: str, body: Annotated[ActionIn | 
     """The user's sessions end; they are e-mailed if they had one."""
     from switchboard.logic import incident  # noqa: PLC0415
 
-    actor, meta = _acting()
-    reason = body.reason if body else None
-    answer = incident.end_sessions(account_id, actor=actor, user_id=user_id, reason=reason, meta=meta)
-    return api.json_response(200, answer)
+    return api.json_response(200, incident.end_sessions(account_id, user_id=user_id, **_acting(body)))
 
 
 @app.post(
@@ -125,9 +120,7 @@ def revoke_account_keys(account_id: str, body: Annotated[ActionIn | None, Body()
     """Every live key of the account is revoked; the owners are e-mailed."""
     from switchboard.logic import incident  # noqa: PLC0415
 
-    actor, meta = _acting()
-    reason = body.reason if body else None
-    return api.json_response(200, incident.revoke_keys(account_id, actor=actor, reason=reason, meta=meta))
+    return api.json_response(200, incident.revoke_keys(account_id, **_acting(body)))
 
 
 @app.post(
@@ -142,10 +135,7 @@ def force_password_reset(
     """The user's sessions end, their next login answers password_reset_required, and the reset link is e-mailed."""
     from switchboard.logic import incident  # noqa: PLC0415
 
-    actor, meta = _acting()
-    reason = body.reason if body else None
-    answer = incident.force_password_reset(account_id, user_id, actor=actor, reason=reason, meta=meta)
-    return api.json_response(200, answer)
+    return api.json_response(200, incident.force_password_reset(account_id, user_id, **_acting(body)))
 
 
 @logger.inject_lambda_context(clear_state=True)

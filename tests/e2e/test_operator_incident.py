@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from tests.e2e.test_contract import _owner as verified_owner
 from tests.e2e.test_operator_api import bearer, run_cli
 from tests.integration.webhooks import conftest as webhooks
 from tests.integration.webhooks.conftest import Listener
+from tests.security.test_p02_closure import _race, _wait
 
 pytestmark = pytest.mark.e2e
 PHONE = "+14155550177"
@@ -114,15 +114,6 @@ def _clock(stack: LocalStack, advance_s: int = 0) -> datetime:
 
 def _deliveries(stack: LocalStack) -> list[dict[str, Any]]:
     return [d for d in stack.request("GET", "/_local/deliveries").json()["data"] if d["to"] == PHONE]
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 def test_sends_and_webhooks_held_while_suspended_go_out_exactly_once_after_reinstatement(
@@ -230,22 +221,15 @@ def test_races_and_bad_input_through_the_operator_api(stack: LocalStack, keys: P
     alice, bob = local_client("alice", None, keys), local_client("bob", None, keys)
 
     def race(action: Callable[[Any], Any]) -> list[Any]:
-        results: list[Any] = [None, None]
-        start = threading.Barrier(2)
+        """The action by alice and by bob at the same moment; each answer, or the problem it was refused with."""
 
-        def run(n: int, client: Any) -> None:
-            start.wait()
+        def attempt(client: Any) -> Any:
             try:
-                results[n] = action(client)
+                return action(client)
             except Problem as refused:
-                results[n] = refused
+                return refused
 
-        threads = [threading.Thread(target=run, args=(n, c)) for n, c in enumerate((alice, bob))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        return results
+        return list(_race(lambda: attempt(alice), lambda: attempt(bob)))
 
     path = f"/ops/v1/accounts/{account}"
     suspended = race(lambda c: c.request("POST", f"{path}/suspend", {"reason": REASON}))
