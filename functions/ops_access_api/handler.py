@@ -3,14 +3,11 @@
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import WithJsonSchema
 
 from switchboard import api, operators
-from switchboard.catalog import CHANNELS
 from switchboard.models.break_glass import AccessRequestIn, AccessRequestOut, AccessRequestPage
-from switchboard.models.message_status import MESSAGE_STATUSES
 from switchboard.models.messages import MessageOut, MessagePage
 from switchboard.models.recipients import RecipientOut
 from switchboard.observability import logger, metrics, tracer
@@ -131,10 +128,10 @@ def list_messages(
     *,
     limit: api.PageLimit = api.DEFAULT_LIMIT,
     cursor: api.PageCursor = None,
-    status: Annotated[str | None, WithJsonSchema({"enum": list(MESSAGE_STATUSES)}), Query()] = None,
-    channel: Annotated[str | None, WithJsonSchema({"enum": list(CHANNELS)}), Query()] = None,
-    since: Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"}), Query()] = None,
-    until: Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"}), Query()] = None,
+    status: api.StatusFilter = None,
+    channel: api.ChannelFilter = None,
+    since: api.TimeFilter = None,
+    until: api.TimeFilter = None,
 ) -> Response[str]:
     """The customer list (its filters and cursor) with content; audited and e-mailed to the owners."""
     from switchboard.logic import break_glass  # noqa: PLC0415

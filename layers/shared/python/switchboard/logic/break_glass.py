@@ -193,38 +193,34 @@ def approve(operator: Operator, request_id: str, meta: RequestMeta | None) -> Ac
     return render(approved)
 
 
-def deny(operator: Operator, request_id: str, meta: RequestMeta | None) -> AccessRequestOut:
-    """A pending request is refused (by an approver, or withdrawn by its requester); 409 once decided."""
+def _end(
+    operator: Operator, request_id: str, meta: RequestMeta | None, *, was: str, status: str, refused: type[Conflict]
+) -> AccessRequestOut:
+    """`was` -> `status` by an operator of the security role or the request's own requester; `refused` otherwise."""
     request = _fetch(request_id)
     if operator.role != APPROVER_ROLE and operator.id != request.requested_by:
-        raise Forbidden("Only an operator of the security role (or the requester, withdrawing it) denies a request.")
+        raise Forbidden("Only an operator of the security role, or the request's own requester, may do this.")
     now = int(clock.timestamp())
+    if _status(request, now) != was:
+        raise refused(f"This request is {_status(request, now)}: only {was} requests can be {status}.")
     try:
-        store.end(request, status="denied", by=operator.id, now=now, was="pending")
+        store.end(request, status=status, by=operator.id, now=now, was=was)
     except store.Lost:
         current = store.get(request_id) or request
-        raise NotPending(f"This request is {_status(current, now)}: only a pending one can be denied.") from None
-    denied = store.get(request_id) or request
-    _record(operator, denied, "operator.access_denied", meta)
-    return render(denied)
+        raise refused(f"This request is {_status(current, now)}: only {was} requests can be {status}.") from None
+    ended = store.get(request_id) or request
+    _record(operator, ended, f"operator.access_{status}", meta)
+    return render(ended)
+
+
+def deny(operator: Operator, request_id: str, meta: RequestMeta | None) -> AccessRequestOut:
+    """A pending request is refused (by an approver, or withdrawn by its requester); 409 once decided or expired."""
+    return _end(operator, request_id, meta, was="pending", status="denied", refused=NotPending)
 
 
 def revoke(operator: Operator, request_id: str, meta: RequestMeta | None) -> AccessRequestOut:
     """An active grant ends now (an approver, or its own holder finishing early); 409 when it is not active."""
-    request = _fetch(request_id)
-    if operator.role != APPROVER_ROLE and operator.id != request.requested_by:
-        raise Forbidden("Only an operator of the security role (or the grant's holder) revokes a grant.")
-    now = int(clock.timestamp())
-    if _status(request, now) != "approved":
-        raise NotActive(f"This request is {_status(request, now)}: only an active grant can be revoked.")
-    try:
-        store.end(request, status="revoked", by=operator.id, now=now, was="approved")
-    except store.Lost:
-        current = store.get(request_id) or request
-        raise NotActive(f"This request is {_status(current, now)}: only an active grant can be revoked.") from None
-    revoked = store.get(request_id) or request
-    _record(operator, revoked, "operator.access_revoked", meta)
-    return render(revoked)
+    return _end(operator, request_id, meta, was="approved", status="revoked", refused=NotActive)
 
 
 def read_request(request_id: str) -> AccessRequestOut:
