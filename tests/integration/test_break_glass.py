@@ -103,12 +103,12 @@ def test_break_glass_self_approval_is_refused_and_a_second_operator_approves(wor
     refused(Forbidden, "forbidden", lambda: break_glass.approve(CAROL, request_id, META))  # support cannot approve
     approved = break_glass.approve(BOB, request_id, META)
     assert (approved.status, approved.requested_by, approved.approved_by) == ("approved", "alice", "bob")
-    (event,) = events(world.account_id, "operator.access_approved")
+    (event,) = events(world.account_id, "operator.access.approved")
     assert event.actor == "operator:bob"
     assert event.data["requested_by"] == "operator:alice"
     assert event.data["approved_by"] == "operator:bob"
     assert (event.data["grant_id"], event.data["ticket"]) == (request_id, "SUP-1234")
-    (asked,) = events(world.account_id, "operator.access_requested")
+    (asked,) = events(world.account_id, "operator.access.requested")
     assert asked.actor == "operator:alice"
     # Approved once: a second approval (by anyone) is refused, and the grant is not extended.
     refused(Conflict, "access_request_not_pending", lambda: break_glass.approve(BOB, request_id, META))
@@ -166,7 +166,7 @@ def test_break_glass_second_request_while_one_is_pending_or_active_is_409(world:
     assert break_glass.deny(BOB, third, META).status == "denied"
     refused(Conflict, "access_request_not_pending", lambda: break_glass.approve(BOB, third, META))
     refused(Conflict, "access_grant_not_active", lambda: break_glass.revoke(BOB, third, META))
-    assert [e.data["grant_id"] for e in events(world.account_id, "operator.access_denied")] == [third]
+    assert [e.data["grant_id"] for e in events(world.account_id, "operator.access.denied")] == [third]
 
 
 def test_break_glass_request_for_an_unknown_account_is_404(world: Customer) -> None:
@@ -183,7 +183,7 @@ def test_break_glass_read_without_a_grant_is_403_and_audited_as_denied(world: Cu
     refused(
         Forbidden, "no_access_grant", lambda: break_glass.read_message(ALICE, world.account_id, world.message_id, META)
     )
-    newest, oldest = events(world.account_id, "operator.data_read")
+    newest, oldest = events(world.account_id, "operator.data.read")
     for denied in (newest, oldest):
         assert (denied.outcome, denied.actor, denied.data["refusal"]) == ("denied", "operator:alice", "no_access_grant")
     assert (newest.data["read"], newest.target) == ("message", {"grant_id": pending})
@@ -213,7 +213,7 @@ def test_break_glass_grant_for_one_account_cannot_read_another(world: Customer) 
     )
     # The other account's message id under the granted account: not found there.
     refused(NotFound, "not_found", lambda: break_glass.read_message(ALICE, world.account_id, other.message_id, META))
-    assert [e.outcome for e in events(other.account_id, "operator.data_read")] == ["denied", "denied"]
+    assert [e.outcome for e in events(other.account_id, "operator.data.read")] == ["denied", "denied"]
 
 
 def test_break_glass_reads_unseal_what_the_customer_sent_and_the_owner_sees_and_is_told(world: Customer) -> None:
@@ -230,7 +230,7 @@ def test_break_glass_reads_unseal_what_the_customer_sent_and_the_owner_sees_and_
     # The owner sees every read in GET /v1/audit-events, with both operators, the grant and the ticket.
     trail = gateway("GET", "/v1/audit-events", token=world.owner_token, query={"limit": "100"})
     assert trail.status == 200, trail.body
-    reads = [e for e in trail.body["data"] if e["type"] == "operator.data_read"]
+    reads = [e for e in trail.body["data"] if e["type"] == "operator.data.read"]
     assert [e["data"]["read"] for e in reads] == ["recipient", "message", "messages"]  # newest first
     for event in reads[1:]:
         assert (event["actor"], event["outcome"]) == ("operator:alice", "success")
@@ -271,4 +271,4 @@ def test_break_glass_concurrent_requests_and_approvals_cannot_both_win(world: Cu
     approver = BOB if pending.requested_by != "bob" else ALICE
     at_once(*[lambda: break_glass.approve(approver, pending.id, META)] * 2)
     assert sorted(outcomes) == ["access_request_not_pending", "won"]
-    assert len(events(world.account_id, "operator.access_approved")) == 1
+    assert len(events(world.account_id, "operator.access.approved")) == 1

@@ -157,7 +157,7 @@ def request_access(operator: Operator, body: AccessRequestIn, meta: RequestMeta 
             + (f" ({current.request_id}, {_status(current, now)})" if current else "")
             + ": approve, deny or revoke it first.",
         ) from None
-    _record(operator, request, "operator.access_requested", meta)
+    _record(operator, request, "operator.access.requested", meta)
     metrics.add_metric(name="BreakGlassRequested", unit="Count", value=1)
     return render(request)
 
@@ -179,7 +179,7 @@ def approve(operator: Operator, request_id: str, meta: RequestMeta | None) -> Ac
             f"This request is {_status(current, now)}: only a pending request can be approved (ask again)."
         ) from None
     approved = store.get(request_id) or request
-    _record(operator, approved, "operator.access_approved", meta)
+    _record(operator, approved, "operator.access.approved", meta)
     notices.tell_owners(
         approved.account_id,
         "an operator was given access to your data",
@@ -209,7 +209,7 @@ def _end(
         current = store.get(request_id) or request
         raise refused(f"This request is {_status(current, now)}: only {was} requests can be {status}.") from None
     ended = store.get(request_id) or request
-    _record(operator, ended, f"operator.access_{status}", meta)
+    _record(operator, ended, f"operator.access.{status}", meta)
     return render(ended)
 
 
@@ -259,7 +259,7 @@ def grant_of(operator: Operator, account_id: str, meta: RequestMeta | None, what
     if account_id.startswith("acct_") and accounts_dal.get_account(account_id) is not None:
         audit.record_denied(
             account_id=account_id,
-            type="operator.data_read",
+            type="operator.data.read",
             actor=actor(operator),
             meta=meta,
             target={"grant_id": request.request_id} if request else None,
@@ -287,7 +287,7 @@ def _audit_read(
     operator: Operator, grant: AccessRequest, meta: RequestMeta | None, what: str, ids_read: list[str]
 ) -> None:
     """The read's audit event, then the owners' e-mail: both before any data is answered (ids, never content)."""
-    _record(operator, grant, "operator.data_read", meta, read=what, ids=",".join(ids_read), count=len(ids_read))
+    _record(operator, grant, "operator.data.read", meta, read=what, ids=",".join(ids_read), count=len(ids_read))
     notices.tell_owners(
         grant.account_id,
         "an operator read your data",
