@@ -41,7 +41,7 @@ MESSAGE = (
     ("created_at", "created"),
     ("channel", "channel"),
     ("status", "status"),
-    ("from_", "from"),
+    ("from", "from"),
     ("to", "to"),
     ("body", "body"),
     ("template", "template"),
