@@ -3,13 +3,10 @@
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import WithJsonSchema
 
 from switchboard import api
-from switchboard.catalog import CHANNELS
-from switchboard.models.message_status import MESSAGE_STATUSES
 from switchboard.models.messages import (
     BroadcastIn,
     BroadcastOut,
@@ -53,10 +50,10 @@ def list_messages(
     *,
     limit: api.PageLimit = api.DEFAULT_LIMIT,
     cursor: api.PageCursor = None,
-    status: Annotated[str | None, WithJsonSchema({"enum": list(MESSAGE_STATUSES)}), Query()] = None,
-    channel: Annotated[str | None, WithJsonSchema({"enum": list(CHANNELS)}), Query()] = None,
-    since: Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"}), Query()] = None,
-    until: Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"}), Query()] = None,
+    status: api.StatusFilter = None,
+    channel: api.ChannelFilter = None,
+    since: api.TimeFilter = None,
+    until: api.TimeFilter = None,
 ) -> Response[str]:
     """Newest first; filters status, channel, since, until; viewers see masked numbers."""
     from switchboard.logic import messages  # noqa: PLC0415

@@ -42,6 +42,7 @@ from switchboard.models.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from switchboard.models.message_status import MESSAGE_STATUSES
 from switchboard.models.one_time import shows_secret
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger
@@ -383,6 +384,10 @@ PageCursor = Annotated[str | None, Query(description="`next_cursor` of the previ
 NextCursor = Annotated[
     str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+$", description="`next_cursor` of the previous page")
 ]
+# The message lists' filters (GET /v1/messages, and the operator API's reads under a break-glass grant).
+StatusFilter = Annotated[str | None, WithJsonSchema({"enum": list(MESSAGE_STATUSES)}), Query()]
+ChannelFilter = Annotated[str | None, WithJsonSchema({"enum": list(catalog.CHANNELS)}), Query()]
+TimeFilter = Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"}), Query()]
 
 JSON_ONLY: frozenset[str] = frozenset({"application/json"})
 # Carriers post their webhooks form-encoded (Twilio, Plivo); only their events route accepts that.

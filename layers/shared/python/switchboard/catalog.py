@@ -1118,4 +1118,98 @@ FUNCTIONS = (
     ),
 )
 
+# Issue 13, R34: break-glass access. Requests and grants are operator state in the Platform table (`ACCESS#…`, only
+# this function writes them); reads go through the customer API's own logic with the account's data key.
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="ops_access_api",
+        description="Operator API: break-glass requests, two-person approval, audited reads under a grant (R34)",
+        routes=(
+            Route(
+                "POST",
+                "/ops/v1/access-requests",
+                Auth.OPERATOR,
+                "Request access to an account's data",
+                permission=OperatorPermission.ACCESS_REQUEST,
+            ),
+            Route(
+                "GET",
+                "/ops/v1/access-requests",
+                Auth.OPERATOR,
+                "List access requests",
+                permission=OperatorPermission.ACCESS_REQUEST,
+            ),
+            Route(
+                "GET",
+                "/ops/v1/access-requests/{request_id}",
+                Auth.OPERATOR,
+                "Read an access request",
+                permission=OperatorPermission.ACCESS_REQUEST,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/access-requests/{request_id}/approve",
+                Auth.OPERATOR,
+                "Approve an access request",
+                permission=OperatorPermission.ACCESS_APPROVE,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/access-requests/{request_id}/deny",
+                Auth.OPERATOR,
+                "Deny an access request",
+                # Security denies; a requester may withdraw their own (the logic checks which).
+                permission=OperatorPermission.ACCESS_REQUEST,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/access-requests/{request_id}/revoke",
+                Auth.OPERATOR,
+                "Revoke an access grant",
+                # Security revokes; the holder may end their own grant early (the logic checks which).
+                permission=OperatorPermission.ACCESS_REQUEST,
+            ),
+            Route(
+                "GET",
+                "/ops/v1/accounts/{account_id}/messages",
+                Auth.OPERATOR,
+                "An account's messages, under a grant",
+                permission=OperatorPermission.ACCESS_READ,
+            ),
+            Route(
+                "GET",
+                "/ops/v1/accounts/{account_id}/messages/{message_id}",
+                Auth.OPERATOR,
+                "One of an account's messages, under a grant",
+                permission=OperatorPermission.ACCESS_READ,
+            ),
+            Route(
+                "GET",
+                "/ops/v1/accounts/{account_id}/recipients/{recipient_id}",
+                Auth.OPERATOR,
+                "One of an account's recipients, under a grant",
+                permission=OperatorPermission.ACCESS_READ,
+            ),
+        ),
+        tables=_ro(
+            {
+                # Requests and the account's hold: Put/Update in transactions; Query lists them.
+                "Platform": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE),
+                "Accounts": ops(Op.GET, Op.QUERY),  # the account exists; its owners (e-mailed)
+                "Keyring": ops(Op.GET),  # the account's wrapped data key
+                # The customer reads: a message, the list (gsi1), its recipients' erasure state, a recipient,
+                # a message's callback deliveries.
+                "Messaging": ops(Op.GET, Op.BATCH_GET, Op.QUERY, Op.QUERY_GSI1),
+                "Limits": ops(Op.UPDATE),  # the cap on denied events per operator and minute
+                "Audit": APPEND,  # every request, decision and read, in the account's own trail
+            }
+        ),
+        queues=_ro({"Mail": Access.SEND}),  # the owners' e-mails (mail_worker sends them)
+        uses_data_key=True,
+        memory_mb=512,
+        timeout_s=29,
+    ),
+)
+
 _BY_NAME: Mapping[str, Function] = MappingProxyType({f.name: f for f in FUNCTIONS})

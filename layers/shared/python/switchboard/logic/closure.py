@@ -7,7 +7,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
-from switchboard import catalog, clock, mail, settings
+from switchboard import catalog, clock, settings
 from switchboard.auth import Principal
 from switchboard.crypto import blind_index, envelope, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
@@ -63,13 +63,12 @@ class ExportTooLarge(PayloadTooLarge):
 
 
 def _owners(account_id: str) -> list[User]:
-    return [u for u in members_dal.users(account_id) if u.role == Role.OWNER.value]
+    return notices.owners(account_id)
 
 
 def _tell_owners(account_id: str, subject: str, body: str) -> None:
     """One e-mail to every owner of the account (while its data key still opens their addresses)."""
-    for owner in _owners(account_id):
-        mail.send(mail.Email(to=notices.email_of(owner), subject=f"Switchboard: {subject}", body=body))
+    notices.tell_owners(account_id, subject, body)
 
 
 def _second_factor(user: User, totp_code: str | None, recovery_code: str | None, meta: RequestMeta) -> None:

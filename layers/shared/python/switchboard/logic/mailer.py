@@ -14,7 +14,8 @@ from switchboard.observability import logger
 # At most this many e-mails of a kind to one address per hour, whoever asks: the excess is dropped without a word
 # (a reset or verification request answers 202 either way, so nothing tells an asker which addresses exist).
 LIMITS: MappingProxyType[str, int] = MappingProxyType(
-    {"reset": 3, "verify": 3, "invitation": 5, "notice": 20, "account": 10, "api_key_created": 1}
+    # operator_access: break-glass grants and reads (R34), their own budget so they never crowd out other notices
+    {"reset": 3, "verify": 3, "invitation": 5, "notice": 20, "account": 10, "api_key_created": 1, "operator_access": 60}
 )
 # Invitations are sent by an authenticated caller, who gets a visible 429 (members.invite): per account per hour,
 # and per account and invited address per hour.

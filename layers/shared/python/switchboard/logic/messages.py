@@ -470,8 +470,9 @@ def list_page(
     channel: str | None,
     since: str | None,
     until: str | None,
+    with_content: bool = False,
 ) -> MessagePage:
-    """GET /v1/messages: newest first; filters status, channel, since, until."""
+    """GET /v1/messages: newest first; filters status, channel, since, until (content only for break-glass reads)."""
     if status is not None and status not in STATUSES:
         raise BadRequest("Unknown status filter.", code="invalid_filter")
     if channel is not None and channel not in CHANNELS:
@@ -489,7 +490,7 @@ def list_page(
     items, next_cursor = page
     erasing = _erasing(principal.account_id, items)
     return MessagePage(
-        data=[render(principal, i, with_content=False, erased=i.recipient_id in erasing) for i in items],
+        data=[render(principal, i, with_content=with_content, erased=i.recipient_id in erasing) for i in items],
         next_cursor=next_cursor,
     )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from switchboard import mail, settings
 from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import members as members_dal
 from switchboard.dal.accounts import User
+from switchboard.models.permissions import Role
 
 _NOTICES: dict[str, tuple[str, str]] = {
     "signup_existing": (
@@ -77,6 +79,19 @@ def notify(user: User, kind: str) -> None:
     subject, body = _NOTICES[kind]
     limit = kind if kind in _OWN_LIMIT else "notice"
     mail.send(mail.Email(to=email_of(user), subject=f"Switchboard: {subject}", body=body, kind=limit))
+
+
+def owners(account_id: str) -> list[User]:
+    """The account's owners."""
+    return [u for u in members_dal.users(account_id) if u.role == Role.OWNER.value]
+
+
+def tell_owners(account_id: str, subject: str, body: str, *, kind: str = "notice") -> int:
+    """One e-mail to every owner of the account (while its data key still opens their addresses); how many."""
+    owners_now = owners(account_id)
+    for owner in owners_now:
+        mail.send(mail.Email(to=email_of(owner), subject=f"Switchboard: {subject}", body=body, kind=kind))
+    return len(owners_now)
 
 
 def send_link(to: str, *, kind: str, token: str) -> None:
