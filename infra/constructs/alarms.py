@@ -289,30 +289,36 @@ def handler_error_metric(function_errors: cloudwatch.IMetric, service: str) -> c
 def queue_alarms(
     scope: Construct, construct_id: str, *, queue: sqs.IQueue, action: actions.SnsAction
 ) -> list[cloudwatch.Alarm]:
-    """A channel queue's oldest message age and backlog."""
+    """A channel queue's oldest message age (2 periods) and backlog (3 periods)."""
+    checks = (
+        (
+            "Age",
+            queue.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES, statistic="Maximum"),
+            QUEUE_AGE_S,
+            2,
+            f"The {construct_id} queue's oldest message waited over {QUEUE_AGE_S // 60} minutes: sends are late.",
+        ),
+        (
+            "Backlog",
+            queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum"),
+            QUEUE_BACKLOG,
+            3,
+            f"The {construct_id} queue held over {QUEUE_BACKLOG} messages for 15 minutes: workers cannot keep up.",
+        ),
+    )
     return [
         alarm(
             scope,
-            f"{construct_id}Age",
-            metric=queue.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES, statistic="Maximum"),
-            threshold=QUEUE_AGE_S,
-            why=f"The {construct_id} queue's oldest message waited over {QUEUE_AGE_S // 60} minutes: sends are late.",
+            f"{construct_id}{suffix}",
+            metric=metric,
+            threshold=threshold,
+            why=why,
             family="queues",
             action=action,
-            periods=2,
+            periods=periods,
             comparison=GT,
-        ),
-        alarm(
-            scope,
-            f"{construct_id}Backlog",
-            metric=queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum"),
-            threshold=QUEUE_BACKLOG,
-            why=f"The {construct_id} queue held over {QUEUE_BACKLOG} messages for 15 minutes: workers cannot keep up.",
-            family="queues",
-            action=action,
-            periods=3,
-            comparison=GT,
-        ),
+        )
+        for suffix, metric, threshold, periods, why in checks
     ]
 
 
@@ -347,50 +353,63 @@ def table_throttle_alarm(
     )
 
 
+# Stage-wide signals with a simple threshold: (key, construct id, signal, threshold in 5 minutes, family, why).
+SPIKES = (
+    (
+        "logins",
+        "LoginFailureSpike",
+        signals.LOGINS_FAILED,
+        LOGIN_FAILURES,
+        "abuse",
+        f"{LOGIN_FAILURES} failed logins in 5 minutes: credential stuffing or a broken login client.",
+    ),
+    (
+        "429",
+        "RateLimitedSpike",
+        signals.RATE_LIMITED,
+        RATE_LIMITED,
+        "abuse",
+        f"{RATE_LIMITED} requests answered 429 in 5 minutes: an abusive or runaway client.",
+    ),
+    (
+        "circuits",
+        "CarrierCircuitOpened",
+        signals.CIRCUITS_OPENED,
+        1,
+        "circuits",
+        "A carrier's circuit breaker opened: its sends fail over or wait (the log names the carrier).",
+    ),
+)
+
+
 def stage_signal_alarms(scope: Construct, *, stage: str, action: actions.SnsAction) -> dict[str, cloudwatch.Alarm]:
     """Alarms on the stage-wide signals (switchboard.signals)."""
-    return {
-        "logins": alarm(
+    found = {
+        key: alarm(
             scope,
-            "LoginFailureSpike",
-            metric=signal(signals.LOGINS_FAILED, stage=stage),
-            threshold=LOGIN_FAILURES,
-            why=f"{LOGIN_FAILURES} failed logins in 5 minutes: credential stuffing or a broken login client.",
-            family="abuse",
+            construct_id,
+            metric=signal(name, stage=stage),
+            threshold=threshold,
+            why=why,
+            family=family,
             action=action,
-        ),
-        "429": alarm(
-            scope,
-            "RateLimitedSpike",
-            metric=signal(signals.RATE_LIMITED, stage=stage),
-            threshold=RATE_LIMITED,
-            why=f"{RATE_LIMITED} requests answered 429 in 5 minutes: an abusive or runaway client.",
-            family="abuse",
-            action=action,
-        ),
-        "circuits": alarm(
-            scope,
-            "CarrierCircuitOpened",
-            metric=signal(signals.CIRCUITS_OPENED, stage=stage),
-            threshold=1,
-            why="A carrier's circuit breaker opened: its sends fail over or wait (the log names the carrier).",
-            family="circuits",
-            action=action,
-        ),
-        "purge-missed": alarm(
-            scope,
-            "PurgeRunMissed",
-            metric=signal(signals.PURGE_RUNS_SUCCEEDED, stage=stage, period=Duration.hours(1)),
-            threshold=1,
-            why=f"No purge run finished for {PURGE_MISSED_HOURS} hours: deletions promised to customers are late.",
-            family="purge",
-            action=action,
-            periods=PURGE_MISSED_HOURS,
-            comparison=LT,
-            # No data is exactly what a run that never starts (or always fails) leaves.
-            missing=cloudwatch.TreatMissingData.BREACHING,
-        ),
+        )
+        for key, construct_id, name, threshold, family, why in SPIKES
     }
+    found["purge-missed"] = alarm(
+        scope,
+        "PurgeRunMissed",
+        metric=signal(signals.PURGE_RUNS_SUCCEEDED, stage=stage, period=Duration.hours(1)),
+        threshold=1,
+        why=f"No purge run finished for {PURGE_MISSED_HOURS} hours: deletions promised to customers are late.",
+        family="purge",
+        action=action,
+        periods=PURGE_MISSED_HOURS,
+        comparison=LT,
+        # No data is exactly what a run that never starts (or always fails) leaves.
+        missing=cloudwatch.TreatMissingData.BREACHING,
+    )
+    return found
 
 
 def waf_alarm(scope: Construct, *, web_acl_ref: str, region: str, action: actions.SnsAction) -> cloudwatch.Alarm:
@@ -415,35 +434,26 @@ def waf_alarm(scope: Construct, *, web_acl_ref: str, region: str, action: action
 
 def ses_alarms(scope: Construct, *, configuration_set: str, action: actions.SnsAction) -> list[cloudwatch.Alarm]:
     """The configuration set's reputation rates (SES reviews, then pauses, a sender above them)."""
-
-    def rate(metric_name: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace="AWS/SES",
-            metric_name=metric_name,
-            dimensions_map={"ses:configuration-set": configuration_set},
-            statistic="Maximum",
-            period=Duration.hours(1),
-        )
-
     return [
         alarm(
             scope,
-            "SesBounceRate",
-            metric=rate("Reputation.BounceRate"),
-            threshold=SES_BOUNCE_RATE,
-            why=f"Our e-mail bounce rate reached {SES_BOUNCE_RATE:.0%}: SES puts the account under review.",
+            construct_id,
+            metric=cloudwatch.Metric(
+                namespace="AWS/SES",
+                metric_name=f"Reputation.{kind}Rate",
+                dimensions_map={"ses:configuration-set": configuration_set},
+                statistic="Maximum",
+                period=Duration.hours(1),
+            ),
+            threshold=threshold,
+            why=f"Our e-mail {kind.lower()} rate reached {threshold:.1%}: SES puts the account under review.",
             family="ses",
             action=action,
-        ),
-        alarm(
-            scope,
-            "SesComplaintRate",
-            metric=rate("Reputation.ComplaintRate"),
-            threshold=SES_COMPLAINT_RATE,
-            why=f"Our e-mail complaint rate reached {SES_COMPLAINT_RATE:.1%}: SES puts the account under review.",
-            family="ses",
-            action=action,
-        ),
+        )
+        for construct_id, kind, threshold in (
+            ("SesBounceRate", "Bounce", SES_BOUNCE_RATE),
+            ("SesComplaintRate", "Complaint", SES_COMPLAINT_RATE),
+        )
     ]
 
 

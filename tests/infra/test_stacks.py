@@ -419,7 +419,7 @@ def test_purge_schedule_retries_into_an_encrypted_dlq(assembly: Assembly, stage:
     # The schedules, and the KMS key deletion rule of the alarm topic (an event pattern, no schedule).
     assert len([r for r in rules.values() if "ScheduleExpression" in r["Properties"]]) == len(_schedules())
     assert len(rules) == len(_schedules()) + 1
-    (rule,) = (r for r in rules.values() if r["Properties"]["ScheduleExpression"] == catalog.PURGE.expression)
+    (rule,) = (r for r in rules.values() if r["Properties"].get("ScheduleExpression") == catalog.PURGE.expression)
     (target,) = rule["Properties"]["Targets"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
     assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 3600
