@@ -57,6 +57,8 @@ class RestApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
+            # Named: the ApiName dimension of its metrics (alarms, dashboard) is this name, unique in the account.
+            rest_api_name=f"switchboard-{stage}",
             description=f"Switchboard {stage} API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             disable_execute_api_endpoint=True,  # R45: only the mTLS custom domain serves the API
