@@ -183,11 +183,12 @@ def test_log_groups_use_the_logs_key_and_have_retention(assembly: Assembly, stag
 @pytest.mark.parametrize("stage", STAGES)
 def test_keys_rotate_and_root_may_only_administer(assembly: Assembly, stage: str) -> None:
     keys = assembly.resources(stage, "AWS::KMS::Key")
-    assert len(keys) == 5  # data, envelope, logs, backup; the audit HMAC key
+    assert len(keys) == 6  # data, envelope, logs, backup; the audit HMAC key; the deletion receipts' signing key
     for key in keys.values():
-        # KMS rotates symmetric keys only; the HMAC key's replacement is a deployment (docs/audit.md).
-        hmac = key["Properties"].get("KeySpec") == "HMAC_256"
-        assert key["Properties"].get("EnableKeyRotation", False) is not hmac
+        # KMS rotates symmetric keys only; the HMAC key's replacement is a deployment (docs/audit.md), the receipt
+        # signing key's a new published key id (docs/runbooks.md#deletion-receipt-key).
+        manual = key["Properties"].get("KeySpec") in ("HMAC_256", "ECC_NIST_P256")
+        assert key["Properties"].get("EnableKeyRotation", False) is not manual
         for statement in _statements(key["Properties"]["KeyPolicy"]):
             actions = _as_list(statement["Action"])
             assert "kms:*" not in actions

@@ -1060,7 +1060,7 @@ FUNCTIONS = (
 
 # R61 (issue 13, item 6): signed deletion receipts and their public key, served to anyone (a purged account has no
 # credentials left); data keys wrapped by KMS alone (before key-encryption keys) rewrapped under a KEK.
-KEK_MIGRATION = Schedule(name="kek_migration", every_s=3600)
+KEK_MIGRATION = Schedule(name="kek_migration", every_s=6 * 3600)
 
 FUNCTIONS = (
     *FUNCTIONS,
