@@ -48,6 +48,17 @@ class KekItem(BaseItem):
     wrapped_kek = BinaryAttribute(legacy_encoding=False)
 
 
+def _save_once(item: KeyringItem | KekItem) -> bool:
+    # Keys are written once and never replaced: the first writer wins, a later one reads the winner's key.
+    try:
+        item.save(condition=type(item).pk.does_not_exist())
+    except PutError as error:
+        if clients.conditional_failed(error):
+            return False
+        raise
+    return True
+
+
 @dataclass(frozen=True)
 class Wrapped:
     """A stored data key: its bytes and how they are wrapped."""
@@ -67,14 +78,7 @@ def get_wrapped(account_id: str) -> Wrapped | None:
 
 def put_wrapped_once(account_id: str, wrapped: bytes, *, version: int = KEK_WRAPPED) -> bool:
     """Store the account's first data key; False if another writer stored one first (theirs wins)."""
-    item = KeyringItem(account_pk(account_id), KEY_SK, wrapped_key=wrapped, version=version)
-    try:
-        item.save(condition=KeyringItem.pk.does_not_exist())
-    except PutError as error:
-        if clients.conditional_failed(error):
-            return False
-        raise
-    return True
+    return _save_once(KeyringItem(account_pk(account_id), KEY_SK, wrapped_key=wrapped, version=version))
 
 
 def replace_wrapped(account_id: str, old: Wrapped, new: bytes) -> bool:
@@ -109,14 +113,7 @@ def get_kek(account_id: str) -> bytes | None:
 
 def put_kek_once(account_id: str, wrapped: bytes) -> bool:
     """Store the account's key-encryption key; False if another writer stored one first (theirs wins)."""
-    item = KekItem(account_pk(account_id), KEK_SK, wrapped_kek=wrapped)
-    try:
-        item.save(condition=KekItem.pk.does_not_exist())
-    except PutError as error:
-        if clients.conditional_failed(error):
-            return False
-        raise
-    return True
+    return _save_once(KekItem(account_pk(account_id), KEK_SK, wrapped_kek=wrapped))
 
 
 def delete_kek(account_id: str) -> None:
