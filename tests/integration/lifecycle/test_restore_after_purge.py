@@ -12,9 +12,13 @@ from cryptography.exceptions import InvalidTag
 from functions.purge_job import handler
 from switchboard import catalog, clock, settings
 from switchboard.crypto import envelope
+from switchboard.dal import closure as closure_dal
+from switchboard.dal import keyring
 from switchboard.dal.closure import plain
+from switchboard.logic import purge
 from switchboard.logic.closure import GRACE_S
 from tests.integration.conftest import Context
+from tests.integration.identity.gateway import call
 from tests.integration.lifecycle.support import PHONE, delete_account, mentions, populate, tables
 
 BACKED_UP = [t for t in catalog.TABLES if t.restorable]
@@ -121,3 +125,35 @@ def test_restored_backups_keep_a_purged_account_unreadable_and_the_replay_remove
         "Accounts": ["RECEIPT"],
         "Messaging": ["OPTOUT#idx-of-another-phone"],
     }
+
+
+class _Budget:
+    """A Lambda deadline that runs out after `calls` checks (each check is one item of work)."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    def __call__(self) -> float:
+        self.calls -= 1
+        return 300.0 if self.calls > 0 else 1.0
+
+
+def test_a_replay_during_an_unfinished_purge_leaves_the_purge_to_finish_and_sign(identity: dict[str, str]) -> None:
+    world = populate("unfinished@restore.example")
+    assert delete_account(world.owner).status == 202
+    clock.advance(GRACE_S + 1)
+    stopped = purge.run(time_left=_Budget(8))  # logged and shredded, then stopped before the partitions
+    assert stopped.accounts.pending == 1
+    envelope.forget_cached_keys()
+    assert not keyring.get_kek(world.account_id)
+
+    replayed = purge.replay()
+
+    assert (replayed.logged, replayed.receipts_restored) == (1, 0)
+    assert closure_dal.due_accounts(int(clock.timestamp()), limit=10), "the due entry stays for the purge"
+    finished = purge.run()
+    assert finished.accounts.purged == 1
+    assert call("GET", f"/v1/deletion-receipts/{world.account_id}").status == 200
+    (logged,) = list(keyring.deletions())
+    assert logged.receipt  # the log now holds the signed receipt a later replay can put back
+    assert purge.replay().replayed == 0

@@ -297,7 +297,8 @@ def _replay_one(
     done = _delete_lookups(account_id, deadline, tallies) and _delete_partitions(account_id, deadline, tallies)
     envelope.shred(account_id)  # the restored data key went with the partitions; forget any cached copy too
     due = {"pk": {"S": closure_dal.DUE_PK}, "sk": {"S": closure_dal.due_sk(deletion.purge_after, account_id)}}
-    if closure_dal.delete(settings.get().table(closure_dal.ACCOUNTS_ENV), due):
+    # A purge still under way keeps its due entry: the next hourly run finishes it and signs its receipt.
+    if deletion.receipt and closure_dal.delete(settings.get().table(closure_dal.ACCOUNTS_ENV), due):
         tallies.add(LOOKUPS)
     restored = bool(deletion.receipt) and deletion_receipts.restore(account_id, json.loads(deletion.receipt))
     report.receipts_restored += restored
