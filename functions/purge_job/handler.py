@@ -30,6 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     report = purge.run(time_left=time_left)
     metrics.add_metric(name="ItemsPurged", unit=MetricUnit.Count, value=report.total)
     metrics.add_metric(name="AccountsPurged", unit=MetricUnit.Count, value=report.accounts.purged)
+    metrics.add_metric(name="MessagesPastRetention", unit=MetricUnit.Count, value=report.retention.messages_deleted)
     logger.info(
         "purge finished",
         extra={
@@ -37,6 +38,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "total": report.total,
             "accounts_purged": report.accounts.purged,
             "accounts_pending": report.accounts.pending,
+            "retention": report.retention.model_dump(),
             "complete": report.complete,
         },
     )
