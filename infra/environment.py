@@ -39,6 +39,10 @@ class ResourceNames(Protocol):
         """The name of the audit anchors bucket (S3 Object Lock)."""
         ...
 
+    def receipt_key(self) -> str:
+        """The id or ARN of the deletion receipts' KMS signing key (R61)."""
+        ...
+
 
 @dataclass(frozen=True)
 class StageValues:
@@ -90,6 +94,7 @@ def function_environment(spec: catalog.Function, names: ResourceNames, values: S
         catalog.Carries.DATA_KEY: lambda _: names.data_key(),
         catalog.Carries.AUDIT_MAC_KEY: lambda _: names.audit_mac_key(),
         catalog.Carries.ANCHOR_BUCKET: lambda _: names.anchor_bucket(),
+        catalog.Carries.RECEIPT_KEY: lambda _: names.receipt_key(),
         catalog.Carries.MAIL_FROM: lambda _: values.mail_from,
         catalog.Carries.AUDIT_RETENTION_DAYS: lambda _: str(values.audit_retention_days),
         catalog.Carries.PUBLIC_BASE_URL: lambda _: values.public_base_url,

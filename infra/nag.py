@@ -99,6 +99,12 @@ class Reason(StrEnum):
         "Object keys are per account and per sequence number (anchors/<account>/<seq>, archive/<account>/<range>), "
         "unknown at deploy time: the grant is scoped to that one prefix of the one anchors bucket."
     )
+    UNRESTORABLE_KEYS = (
+        "R61 over R58: this table holds the per-account key-encryption keys that crypto-shredding deletes; a PITR "
+        "(or AWS Backup) copy would bring a deleted KEK back and undo the shred, so it has neither by design. "
+        "Durability: deletion protection, CMK, writes only put-once, deletes only by the purge job "
+        "(docs/account-lifecycle.md)."
+    )
     APIGW_LOGS_ROLE = (
         "The account-level role API Gateway uses to write execution/access logs; AmazonAPIGatewayPushToCloudWatchLogs"
         " is AWS-maintained and grants only CloudWatch Logs actions (API Gateway names the log groups itself)."
@@ -142,6 +148,7 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
         _ack(queue.dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)
     _ack(data.alarms.delivery_dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)
     _ack(data.alarms.delivery_dlq, "AwsSolutions-SQS3", Reason.UNDETECTED_DLQ)
+    _acknowledge_unrestorable(data)
     _ack(
         data.backups.plan,
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
@@ -209,6 +216,11 @@ def _acknowledge_operations(api: ApiStack) -> None:
     _ack(canary.artifacts, "AwsSolutions-S1", Reason.CANARY_ARTIFACTS_LOGS)
     if canary.secret is not None:
         _ack(canary.secret, "AwsSolutions-SMG4", Reason.CANARY_KEY_ROTATION)
+
+def _acknowledge_unrestorable(data: DataStack) -> None:
+    for table_id, table in data.tables.by_id.items():
+        if not catalog.table(table_id).restorable:
+            _ack(table, "AwsSolutions-DDB3", Reason.UNRESTORABLE_KEYS)
 
 
 def _acknowledge_anchors(data: DataStack, api: ApiStack) -> None:

@@ -144,6 +144,9 @@ class _AnyName:
     def anchor_bucket(self) -> str:
         return "anchors"
 
+    def receipt_key(self) -> str:
+        return "receipt-key"
+
 
 def environment_from(spec: catalog.Function, everything: Mapping[str, str]) -> dict[str, str]:
     """The function's own variables cut from an environment that names every resource (the tests' process env).

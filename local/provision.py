@@ -139,6 +139,7 @@ class LocalNames:
     key_id: str
     mac_key_id: str = ""
     bucket: str = ""
+    receipt_key_id: str = ""
 
     def table(self, table_id: str) -> str:
         """The table's name."""
@@ -163,6 +164,10 @@ class LocalNames:
     def anchor_bucket(self) -> str:
         """The audit anchors bucket's name."""
         return self.bucket
+
+    def receipt_key(self) -> str:
+        """The deletion receipts' signing key's id."""
+        return self.receipt_key_id
 
 
 def stage_values(stage: str, public_base_url: str) -> StageValues:
@@ -226,6 +231,14 @@ def create_audit_resources(kms: Any, s3: Any, bucket: str, *, retention_days: in
     return key_id
 
 
+def create_receipt_key(kms: Any) -> str:
+    """R61: the deletion receipts' asymmetric signing key, as the data stack deploys it; returns its id."""
+    key_id: str = kms.create_key(
+        Description="switchboard deletion receipts signing key", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY"
+    )["KeyMetadata"]["KeyId"]
+    return key_id
+
+
 def provision(*, endpoint_url: str, public_base_url: str, stage: str = STAGE) -> Provisioned:
     """Create the stage's catalog resources in the moto server at `endpoint_url`; returns the environments."""
     import boto3  # noqa: PLC0415 - loaded once the stack starts, not when the gateway module is imported
@@ -258,6 +271,7 @@ def provision(*, endpoint_url: str, public_base_url: str, stage: str = STAGE) ->
 
     env["AUDIT_ANCHOR_BUCKET"] = anchor_bucket_name()
     env["AUDIT_MAC_KEY_ID"] = create_audit_resources(client("kms"), client("s3"), env["AUDIT_ANCHOR_BUCKET"])
+    env["RECEIPT_KEY_ID"] = create_receipt_key(client("kms"))
 
     manager = client("secretsmanager")
     for spec in catalog.secrets_for(stage):
@@ -272,6 +286,7 @@ def provision(*, endpoint_url: str, public_base_url: str, stage: str = STAGE) ->
         key_id=env["DATA_KEY_ID"],
         mac_key_id=env["AUDIT_MAC_KEY_ID"],
         bucket=env["AUDIT_ANCHOR_BUCKET"],
+        receipt_key_id=env["RECEIPT_KEY_ID"],
     )
     functions = environments(names, stage_values(stage, public_base_url))
     return Provisioned(env=env, queue_urls=queue_urls, dlq_urls=dlq_urls, environments=functions)

@@ -25,6 +25,7 @@ _HANDLER_MODULE = re.compile(r"^functions\.(\w+)\.handler$")
 _SEEDER_MODULE = "infra.seeder.index"
 AUDIT_MAC_KEY = "AuditMac"  # the audit chain's HMAC key (AUDIT_MAC_KEY_ID)
 ANCHORS_BUCKET = "AuditAnchors"  # the audit anchors bucket (AUDIT_ANCHOR_BUCKET)
+RECEIPT_KEY = "Receipt"  # the deletion receipts' signing key (RECEIPT_KEY_ID)
 
 
 def _functions_of(code: str) -> tuple[str, ...]:
@@ -91,6 +92,9 @@ def _key(key_id: str) -> str:
     mac = os.environ.get("AUDIT_MAC_KEY_ID", "")
     if key_id and mac and (key_id == mac or _tail(key_id) == _tail(mac)):
         return AUDIT_MAC_KEY
+    receipts = os.environ.get("RECEIPT_KEY_ID", "")
+    if key_id and receipts and (key_id == receipts or _tail(key_id) == _tail(receipts)):
+        return RECEIPT_KEY
     configured = os.environ.get("DATA_KEY_ID", "")
     if not key_id or (configured and (key_id == configured or _tail(key_id) == _tail(configured))):
         return "Envelope"
@@ -207,8 +211,9 @@ def _record_cold_starts(recorder: Recorder) -> None:
     def recorded_data_key(account_id: str) -> bytes:
         functions = caller()
         if functions:
-            keyring = catalog.table("Keyring")
-            recorder.record(functions, "dynamodb", "GetItem", {"TableName": f"switchboard-{keyring.id}"})
+            # The wrapped data key, then its account's key-encryption key (crypto.envelope).
+            for table in (catalog.KEYRING, catalog.KEK_TABLE):
+                recorder.record(functions, "dynamodb", "GetItem", {"TableName": f"switchboard-{table}"})
             recorder.record(functions, "kms", "Decrypt", {})
         return data_key(account_id)
 

@@ -10,6 +10,7 @@ from switchboard import api
 from switchboard.models.account import (
     AcceptIn,
     AccountOut,
+    AccountSettingsIn,
     InvitationOut,
     InviteIn,
     JoinedOut,
@@ -37,6 +38,20 @@ def get_account() -> Response[str]:
 
     principal, _ = api.caller(app)
     return api.json_response(200, account_info.get_account(principal), exclude_none=True)
+
+
+@app.patch(
+    "/v1/account",
+    summary="Change my account's settings",
+    tags=["account"],
+    responses=api.answers(200, AccountOut, "The account with its new settings"),
+)
+def patch_account(body: Annotated[AccountSettingsIn, Body()]) -> Response[str]:
+    """Owners and admins, from a session re-authenticated within 5 minutes: message retention (R60, 1-395 days)."""
+    from switchboard.logic import retention  # noqa: PLC0415
+
+    principal, meta = api.caller(app)
+    return api.json_response(200, retention.update(principal, body, meta), exclude_none=True)
 
 
 @app.delete(

@@ -13,13 +13,25 @@ from switchboard.observability import logger, metrics, tracer
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Run one purge (stopping before the timeout) and return its report; a failure raises, so EventBridge retries."""
+    """Run one purge (stopping before the timeout) and return its report; a failure raises, so EventBridge retries.
+
+    `{"replay": true}` (docs/runbooks.md, after any restore) replays the deletion log instead.
+    """
     from switchboard.logic import purge  # noqa: PLC0415 - PynamoDB and botocore load with the first run, not the cold import
 
-    report = purge.run(time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    def time_left() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    if event.get("replay") is True:
+        replayed = purge.replay(time_left=time_left)
+        metrics.add_metric(name="DeletionsReplayed", unit=MetricUnit.Count, value=replayed.replayed)
+        logger.info("deletion log replayed", extra=replayed.model_dump())
+        return replayed.model_dump()
+    report = purge.run(time_left=time_left)
     metrics.add_metric(name="ItemsPurged", unit=MetricUnit.Count, value=report.total)
     metrics.add_metric(name="AccountsPurged", unit=MetricUnit.Count, value=report.accounts.purged)
     # Only a finished run emits it: a failed run or one that never ran leaves a gap, which alarms (docs/alarms.md).
+    metrics.add_metric(name="MessagesPastRetention", unit=MetricUnit.Count, value=report.retention.messages_deleted)
     signals.count(signals.PURGE_RUNS_SUCCEEDED)
     logger.info(
         "purge finished",
@@ -28,6 +40,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "total": report.total,
             "accounts_purged": report.accounts.purged,
             "accounts_pending": report.accounts.pending,
+            "retention": report.retention.model_dump(),
             "complete": report.complete,
         },
     )

@@ -1,4 +1,7 @@
-"""AWS Backup: daily backups of every table, kept 30 days, in a vault with its own key (locked in prod)."""
+"""AWS Backup: daily backups of every restorable table, kept 30 days, in a vault with its own key (locked in prod).
+
+Not the key-encryption keys (catalog `restorable=False`): a backup of them would undo crypto-shredding (R61).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ PROTECTED_ACTIONS = (
 
 
 class Backups(Construct):
-    """`vault` (encrypted with `key`) and `plan` (daily rule, 30 days, every table selected).
+    """`vault` (encrypted with `key`) and `plan` (daily rule, 30 days, every table given selected).
 
     `locked` (the stage's lock_backups): the vault denies deletion and outlives the stack; unlocked (dev), the
     vault goes with the stack once `make destroy` has deleted its recovery points.

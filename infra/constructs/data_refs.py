@@ -27,7 +27,8 @@ from switchboard import catalog
 if TYPE_CHECKING:
     from infra.stacks.data_stack import DataStack
 
-KEYS = ("data", "envelope", "logs", "audit_mac")  # the data stack keys the API stack uses (not the backup key)
+# The data stack keys the API stack uses (not the backup key).
+KEYS = ("data", "envelope", "logs", "audit_mac", "receipts")
 
 
 def parameter_name(stage: str, kind: str, name: str) -> str:
@@ -74,6 +75,7 @@ class _Keys:
     envelope: kms.IKey
     logs: kms.IKey
     audit_mac: kms.IKey
+    receipts: kms.IKey
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,13 @@ class DataRefs(Construct):
             return ssm.StringParameter.value_for_string_parameter(self, parameter_name(stage, kind, name))
 
         key = {name: kms.Key.from_key_arn(self, f"{_pascal(name)}Key", arn("key", name)) for name in KEYS}
-        self.keys = _Keys(data=key["data"], envelope=key["envelope"], logs=key["logs"], audit_mac=key["audit_mac"])
+        self.keys = _Keys(
+            data=key["data"],
+            envelope=key["envelope"],
+            logs=key["logs"],
+            audit_mac=key["audit_mac"],
+            receipts=key["receipts"],
+        )
         self.audit_anchors = _AuditAnchors(
             bucket=s3.Bucket.from_bucket_attributes(
                 self, "AuditAnchorsBucket", bucket_arn=arn("bucket", "audit-anchors"), encryption_key=self.keys.data

@@ -154,6 +154,20 @@ def grant_audit_mac(role: iam.Role, *, key: kms.IKey, generate: bool, verify: bo
     )
 
 
+def grant_receipt_key(role: iam.Role, *, key: kms.IKey, sign: bool) -> None:
+    """R61: GetPublicKey (publish it) and, for the purge job, Sign with ECDSA P-256 / SHA-256 only."""
+    _add(role, iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[key.key_arn]))
+    if sign:
+        _add(
+            role,
+            iam.PolicyStatement(
+                actions=["kms:Sign"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:SigningAlgorithm": "ECDSA_SHA_256"}},
+            ),
+        )
+
+
 # The anchors bucket's layout (switchboard.dal.anchors): anchored heads, and the archive of the events they cover.
 ANCHOR_PREFIXES = ("anchors", "archive")
 

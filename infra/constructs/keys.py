@@ -9,6 +9,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from switchboard import catalog
+
 # Key-policy design (keys live in the data stack, the roles that use them in the API stack). What holds:
 # - No principal of the account can use a key for cryptography outside the AWS services that store our data: the
 #   account root (i.e. IAM, which each role's own grant must still allow) may Encrypt/Decrypt/GenerateDataKey only
@@ -47,11 +49,15 @@ USE_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateData
 
 MAC_ACTIONS = ("kms:GenerateMac", "kms:VerifyMac")
 MAC_ALGORITHM = "HMAC_SHA_256"
+# R61: deletion receipts are signed with an asymmetric key whose private half never leaves KMS; customers verify
+# with the published public key (GET /.well-known/deletion-receipt-keys).
+RECEIPT_KEY_SPEC = kms.KeySpec.ECC_NIST_P256
+SIGNING_ALGORITHM = "ECDSA_SHA_256"
 
 
 class Keys(Construct):
-    """Four symmetric CMKs with yearly rotation (data, envelope (DATA_KEY_ID), logs, backups) and the audit chain's
-    HMAC key (AUDIT_MAC_KEY_ID)."""
+    """Four symmetric CMKs with yearly rotation (data, envelope (DATA_KEY_ID), logs, backups), the audit chain's
+    HMAC key (AUDIT_MAC_KEY_ID) and the deletion receipts' ECC signing key (RECEIPT_KEY_ID)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, api_role_prefix: str, removal_policy: RemovalPolicy
@@ -128,6 +134,36 @@ class Keys(Construct):
             spec=kms.KeySpec.HMAC_256,
         )
 
+        # Only the functions that sign receipts (the purge job) may Sign; anyone in the account (with IAM) may read
+        # the public key. KMS cannot rotate asymmetric keys: a new key is a new published key id, the old one stays
+        # published while receipts signed with it are kept (docs/runbooks.md#deletion-receipt-key).
+        signers = [
+            f"arn:aws:iam::{account}:role/{api_role_prefix}{_pascal(fn.name)}Role*"
+            for fn in catalog.FUNCTIONS
+            if fn.signs_deletion_receipts
+        ]
+        self.receipts = self._key(
+            "ReceiptKey",
+            "signs deletion receipts (RECEIPT_KEY_ID)",
+            iam.PolicyStatement(
+                sid="SignByThePurgeJobOnly",
+                principals=[iam.AccountRootPrincipal()],
+                actions=["kms:Sign"],
+                resources=["*"],
+                conditions={
+                    "StringLike": {"aws:PrincipalArn": signers},
+                    "StringEquals": {"kms:SigningAlgorithm": SIGNING_ALGORITHM},
+                },
+            ),
+            iam.PolicyStatement(
+                sid="PublicKeyForTheAccount",
+                principals=[iam.AccountRootPrincipal()],
+                actions=["kms:GetPublicKey", "kms:DescribeKey", "kms:Verify"],
+                resources=["*"],
+            ),
+            spec=RECEIPT_KEY_SPEC,
+        )
+
     @staticmethod
     def _via(account: str, region: str, *services: str) -> tuple[iam.PolicyStatement, iam.PolicyStatement]:
         via = {"kms:CallerAccount": account, "kms:ViaService": [f"{svc}.{region}.amazonaws.com" for svc in services]}
@@ -156,12 +192,13 @@ class Keys(Construct):
         spec: kms.KeySpec = kms.KeySpec.SYMMETRIC_DEFAULT,
     ) -> kms.Key:
         symmetric = spec is kms.KeySpec.SYMMETRIC_DEFAULT
+        usage = kms.KeyUsage.SIGN_VERIFY if spec is RECEIPT_KEY_SPEC else kms.KeyUsage.GENERATE_VERIFY_MAC
         key = kms.Key(
             self,
             construct_id,
             description=f"Switchboard: {description}",
             key_spec=spec,
-            key_usage=kms.KeyUsage.ENCRYPT_DECRYPT if symmetric else kms.KeyUsage.GENERATE_VERIFY_MAC,
+            key_usage=kms.KeyUsage.ENCRYPT_DECRYPT if symmetric else usage,
             enable_key_rotation=symmetric,
             rotation_period=Duration.days(365) if symmetric else None,
             pending_window=Duration.days(30),
@@ -186,3 +223,8 @@ class Keys(Construct):
         )
         cfn.key_policy = iam.PolicyDocument(statements=[admin, policy_by_deployment, *statements])
         return key
+
+
+def _pascal(name: str) -> str:
+    # The API stack's construct id of a function (infra/stacks/api_stack.py), which its role's name starts with.
+    return "".join(part.capitalize() for part in name.split("_"))

@@ -1,4 +1,5 @@
-"""The DynamoDB tables of the catalog: on-demand, our CMK, PITR 30 days, deletion protection (per stage), TTL, GSIs."""
+"""The DynamoDB tables of the catalog: on-demand, our CMK, PITR 30 days (none for an unrestorable table: R61),
+deletion protection (per stage), TTL, GSIs."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class Tables(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.by_id: dict[str, dynamodb.Table] = {}
+        self.restorable: list[dynamodb.Table] = []  # the tables AWS Backup selects (R59)
         for spec in tables:
             table = dynamodb.Table(
                 # The construct id is the catalog id: never rename it once deployed (it would replace the table).
@@ -37,9 +39,13 @@ class Tables(Construct):
                 billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
                 encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
                 encryption_key=key,
+                # R61 over R58 for the key-encryption keys: a KEK that a PITR restore could bring back would undo
+                # every crypto-shred (docs/account-lifecycle.md), so that table has no PITR and no backup.
                 point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                     point_in_time_recovery_enabled=True, recovery_period_in_days=PITR_DAYS
-                ),
+                )
+                if spec.restorable
+                else dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=False),
                 deletion_protection=deletion_protection,
                 time_to_live_attribute=spec.ttl_attribute,
                 removal_policy=removal_policy,
@@ -52,3 +58,5 @@ class Tables(Construct):
                     projection_type=dynamodb.ProjectionType.ALL,
                 )
             self.by_id[spec.id] = table
+            if spec.restorable:
+                self.restorable.append(table)

@@ -212,6 +212,8 @@ class ApiStack(Stack):
             grants.grant_audit_mac(
                 role, key=data.keys.audit_mac, generate=spec.writes_audit, verify=spec.verifies_audit
             )
+        if spec.signs_deletion_receipts or spec.publishes_receipt_key:
+            grants.grant_receipt_key(role, key=data.keys.receipts, sign=spec.signs_deletion_receipts)
         if spec.audit_anchors is not None:
             grants.grant_audit_anchors(
                 role, bucket=data.audit_anchors.bucket, key=data.keys.data, access=spec.audit_anchors
@@ -398,3 +400,7 @@ class DataNames:
     def anchor_bucket(self) -> str:
         """The audit anchors bucket's name."""
         return self._data.audit_anchors.bucket.bucket_name
+
+    def receipt_key(self) -> str:
+        """The deletion receipts' signing key's ARN."""
+        return self._data.keys.receipts.key_arn

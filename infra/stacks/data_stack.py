@@ -62,6 +62,6 @@ class DataStack(Stack):
             self, "AuditAnchors", key=self.keys.data, retention_days=config.audit_log_retention_days
         )
         self.backups = Backups(
-            self, "Backups", tables=list(self.tables.by_id.values()), key=self.keys.backup, locked=config.lock_backups
+            self, "Backups", tables=self.tables.restorable, key=self.keys.backup, locked=config.lock_backups
         )
         data_refs.publish(self, config.name)

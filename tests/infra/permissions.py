@@ -35,6 +35,11 @@ SECRETS_KMS = {"GetSecretValue": ("kms:Decrypt",), "PutSecretValue": ("kms:Gener
 S3_ACTIONS = {"ListObjectsV2": "ListBucket", "GetObject": "GetObject", "PutObject": "PutObject"}
 S3_KMS = {"GetObject": ("kms:Decrypt",), "PutObject": ("kms:GenerateDataKey",)}
 MAC_OPERATIONS = {"GenerateMac", "VerifyMac"}
+SIGN_OPERATIONS = {"Sign", "GetPublicKey"}  # the deletion receipts' key (switchboard.crypto.receipt_signing)
+KEY_ALGORITHMS = {
+    **{operation: {"kms:MacAlgorithm": "HMAC_SHA_256"} for operation in MAC_OPERATIONS},
+    **{operation: {"kms:SigningAlgorithm": "ECDSA_SHA_256"} for operation in SIGN_OPERATIONS},
+}
 _IDEMPOTENCY = (
     "switchboard.api gives every authenticated POST an Idempotency-Key record (conditional Puts, a Delete when "
     "the route raises after its claim, which no test makes happen)"
@@ -535,8 +540,8 @@ def checks(model: Model, row: Row) -> list[Check]:
             found.append(_request(model, function, f"s3:{action}", target, context=write, label=label))
         context = {"kms:EncryptionContext:aws:s3:arn": arn}
         found += _via(model, function, "s3", key, actions=S3_KMS.get(operation, ()), context=context, label=label)
-    elif service == "kms" and operation in MAC_OPERATIONS:
-        context = {"kms:CallerAccount": model.account, "kms:MacAlgorithm": "HMAC_SHA_256"}
+    elif service == "kms" and operation in MAC_OPERATIONS | SIGN_OPERATIONS:
+        context = {"kms:CallerAccount": model.account, **KEY_ALGORITHMS[operation]}
         found.append(_request(model, function, f"kms:{operation}", model.keys[resource], context=context, label=label))
     elif service == "kms":
         context = {

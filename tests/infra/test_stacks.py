@@ -71,10 +71,12 @@ def test_tables_match_catalog_with_pitr_30_cmk_ttl_and_protection(assembly: Asse
         (table,) = [t for logical_id, t in tables.items() if logical_id.startswith(f"Tables{spec.id}")]
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST"
-        assert props["PointInTimeRecoverySpecification"] == {
-            "PointInTimeRecoveryEnabled": True,
-            "RecoveryPeriodInDays": 30,
-        }
+        # R61 over R58: the key-encryption keys have no PITR (tests/infra/test_shred_stacks.py says why).
+        assert props["PointInTimeRecoverySpecification"] == (
+            {"PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 30}
+            if spec.restorable
+            else {"PointInTimeRecoveryEnabled": False}
+        )
         assert props["SSESpecification"]["SSEEnabled"] is True
         assert props["SSESpecification"]["SSEType"] == "KMS"
         assert _uses_one_of(props["SSESpecification"]["KMSMasterKeyId"], keys)
@@ -201,11 +203,12 @@ def test_log_groups_use_the_logs_key_and_have_retention(assembly: Assembly, stag
 @pytest.mark.parametrize("stage", STAGES)
 def test_keys_rotate_and_root_may_only_administer(assembly: Assembly, stage: str) -> None:
     keys = assembly.resources(stage, "AWS::KMS::Key")
-    assert len(keys) == 5  # data, envelope, logs, backup; the audit HMAC key
+    assert len(keys) == 6  # data, envelope, logs, backup; the audit HMAC key; the deletion receipts' signing key
     for key in keys.values():
-        # KMS rotates symmetric keys only; the HMAC key's replacement is a deployment (docs/audit.md).
-        hmac = key["Properties"].get("KeySpec") == "HMAC_256"
-        assert key["Properties"].get("EnableKeyRotation", False) is not hmac
+        # KMS rotates symmetric keys only; the HMAC key's replacement is a deployment (docs/audit.md), the receipt
+        # signing key's a new published key id (docs/runbooks.md#deletion-receipt-key).
+        manual = key["Properties"].get("KeySpec") in ("HMAC_256", "ECC_NIST_P256")
+        assert key["Properties"].get("EnableKeyRotation", False) is not manual
         for statement in _statements(key["Properties"]["KeyPolicy"]):
             actions = _as_list(statement["Action"])
             assert "kms:*" not in actions
@@ -401,8 +404,9 @@ def test_backup_plan_keeps_30_days_of_every_table_in_a_locked_vault(assembly: As
     assert _uses_one_of(vault["Properties"]["EncryptionKeyArn"], backup_key)
     (selection,) = assembly.resources(stage, "AWS::Backup::BackupSelection").values()
     selected = json.dumps(selection["Properties"]["BackupSelection"]["Resources"])
+    unrestorable = tuple(f"Tables{t.id}" for t in catalog.TABLES if not t.restorable)
     for table_id in assembly.resources(stage, "AWS::DynamoDB::Table"):
-        assert table_id in selected
+        assert (table_id in selected) is not table_id.startswith(unrestorable), table_id
     if not assembly.configs[stage].lock_backups:
         assert "AccessPolicy" not in vault["Properties"]  # dev: `make destroy` may delete it (test_deploy.py)
         return

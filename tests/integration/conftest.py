@@ -56,6 +56,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         monkeypatch.setenv(
             "AUDIT_MAC_KEY_ID", provision.create_audit_resources(boto3.client("kms"), boto3.client("s3"), bucket)
         )
+        monkeypatch.setenv("RECEIPT_KEY_ID", provision.create_receipt_key(boto3.client("kms")))
         # Platform e-mail goes through its queue everywhere (tests.integration.mailbox runs mail_worker on it).
         sqs = boto3.client("sqs")
         mail_queue = catalog.queue("Mail")

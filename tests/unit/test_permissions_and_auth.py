@@ -23,6 +23,7 @@ EXPECTED = {
     Permission.MESSAGES_READ: "owner admin developer agent viewer",  # API.md's "recipients, messages: read" row
     Permission.TEMPLATES_READ: "owner admin developer agent viewer",  # whoever sends sees which templates exist
     Permission.AUDIT_READ: "owner admin",
+    Permission.ACCOUNT_SETTINGS: "owner admin",  # not in API.md: message retention (R60, docs/account-lifecycle.md)
 }
 
 

@@ -28,6 +28,7 @@ def _local(stage: str) -> dict[str, dict[str, str]]:
         key_id="local-key-id",
         mac_key_id="local-mac-key-id",
         bucket="local-anchors",
+        receipt_key_id="local-receipt-key-id",
     )
     return provision.environments(names, provision.stage_values(stage, "http://127.0.0.1:8080"))
 
@@ -51,6 +52,8 @@ def test_every_function_promises_its_tables_queues_secrets_and_keys() -> None:
         assert ("AUDIT_MAC_KEY_ID" in promised) is spec.uses_audit_mac, spec.name
         assert ("AUDIT_ANCHOR_BUCKET" in promised) is (spec.audit_anchors is not None), spec.name
         assert ("MAIL_FROM" in promised) is spec.sends_email, spec.name
+        signs_or_publishes = spec.signs_deletion_receipts or spec.publishes_receipt_key
+        assert ("RECEIPT_KEY_ID" in promised) is signs_or_publishes, spec.name
         assert {"PUBLIC_BASE_URL", "SECURITY_CONTACT", "SECURITY_POLICY_URL"} <= promised, spec.name
     assert len(CASES) > 100
 
@@ -156,6 +159,7 @@ def test_a_variable_no_entry_promises_is_refused_by_name_at_use() -> None:
         (loaded.key, "DATA_KEY_ID"),
         (loaded.key, "AUDIT_MAC_KEY_ID"),
         (loaded.key, "AUDIT_ANCHOR_BUCKET"),
+        (loaded.key, "RECEIPT_KEY_ID"),
     )
     for use, variable in uses:
         with pytest.raises(settings.NotGranted, match=rf"^{variable} is not set for this function \(public_api's"):

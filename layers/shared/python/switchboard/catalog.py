@@ -78,6 +78,11 @@ APPEND = ops(Op.PUT, Op.QUERY)
 IDEMPOTENT_POSTS = ops(Op.PUT, Op.DELETE)
 
 
+KEYRING = "Keyring"
+KEK_TABLE = "KeyEncryptionKeys"
+KEK_OPS = ops(Op.GET, Op.PUT, Op.DELETE)
+
+
 @dataclass(frozen=True)
 class Index:
     """A global secondary index (string keys, all attributes projected)."""
@@ -99,6 +104,9 @@ class Table:
     indexes: tuple[Index, ...] = ()
     ttl_attribute: str = "expires_at"
     append_only: bool = False  # no role may update or delete its items (CDK refuses such a grant)
+    # False: no PITR and no AWS Backup, so a deleted item is gone from every copy at once (R61: the key-encryption
+    # keys that crypto-shredding destroys must not be restorable; docs/account-lifecycle.md).
+    restorable: bool = True
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,7 @@ class Carries(StrEnum):
     PUBLIC_BASE_URL = "public_base_url"  # the stage's API origin (carrier callbacks, e-mailed links)
     SECURITY_CONTACT = "security_contact"  # the stage's security.txt contact
     SECURITY_POLICY_URL = "security_policy_url"  # the stage's security policy
+    RECEIPT_KEY = "receipt_key"  # the deletion receipts' KMS signing key (asymmetric, ECC_NIST_P256)
 
 
 AUDIT_ANCHOR_BUCKET_ENV = "AUDIT_ANCHOR_BUCKET"  # the audit anchors bucket's name (the bucket is the audit stack's)
@@ -227,12 +236,21 @@ class Function:
     # the anchors bucket (AUDIT_ANCHOR_BUCKET).
     verifies_audit: bool = False
     audit_anchors: Access | None = None
+    # R61: deletion receipts. Signers get kms:Sign (and GetPublicKey), publishers GetPublicKey only
+    # (RECEIPT_KEY_ID either way).
+    signs_deletion_receipts: bool = False
+    publishes_receipt_key: bool = False
     code: str = ""  # folder under functions/ (entry point handler.lambda_handler); defaults to `name`
 
     def __post_init__(self) -> None:
         if not self.code:
             # Several functions may share one folder (one send worker per channel queue).
             object.__setattr__(self, "code", self.name)
+        # A data key opens only with its account's key-encryption key (crypto.envelope): whoever gets, puts or
+        # deletes Keyring items does the same on KeyEncryptionKeys, and nothing more (no Scan, Query or Update).
+        kek = self.tables.get(KEYRING, frozenset()) & KEK_OPS
+        if kek and KEK_TABLE not in self.tables:
+            object.__setattr__(self, "tables", MappingProxyType({**self.tables, KEK_TABLE: kek}))
 
     @property
     def writes_audit(self) -> bool:
@@ -264,6 +282,8 @@ class Function:
             promised.append(Variable("AUDIT_RETENTION_DAYS", Carries.AUDIT_RETENTION_DAYS))
         if self.audit_anchors is not None:
             promised.append(Variable(AUDIT_ANCHOR_BUCKET_ENV, Carries.ANCHOR_BUCKET))
+        if self.signs_deletion_receipts or self.publishes_receipt_key:
+            promised.append(Variable("RECEIPT_KEY_ID", Carries.RECEIPT_KEY))
         if self.sends_email:
             promised.append(Variable("MAIL_FROM", Carries.MAIL_FROM))
         return tuple(promised)
@@ -286,7 +306,13 @@ TABLES: tuple[Table, ...] = (
         purpose="sessions and single-use tokens (verification, reset, pre-auth)",
         indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
     ),
-    Table(id="Keyring", env="KEYRING_TABLE", purpose="per-account data keys, wrapped by KMS"),
+    Table(id="Keyring", env="KEYRING_TABLE", purpose="per-account data keys, wrapped by their key-encryption key"),
+    Table(
+        id="KeyEncryptionKeys",
+        env="KEK_TABLE",
+        purpose="per-account key-encryption keys, wrapped by KMS; never in PITR or backups (R61)",
+        restorable=False,
+    ),
     Table(
         id="Messaging",
         env="MESSAGING_TABLE",
@@ -470,6 +496,14 @@ FUNCTIONS: tuple[Function, ...] = (
         description="GET /v1/account, account closure and export, members and invitations, the audit trail",
         routes=(
             Route("GET", "/v1/account", Auth.ANY, "My account", permission=Permission.ACCOUNT_READ),
+            Route(
+                "PATCH",
+                "/v1/account",
+                Auth.SESSION,
+                "Change my account's settings",
+                permission=Permission.ACCOUNT_SETTINGS,
+                reauth=True,
+            ),
             Route("DELETE", "/v1/account", Auth.SESSION, "Delete my account", permission=Permission.ACCOUNT_MANAGE),
             Route("POST", "/v1/account/restore", Auth.PUBLIC, "Restore an account pending deletion", permission=None),
             Route(
@@ -639,14 +673,21 @@ FUNCTIONS: tuple[Function, ...] = (
         schedule=PURGE,
         # Scans each table for expired items and deletes them (the audit trail is never purged).
         tables=_ro(
-            {table.id: ops(Op.SCAN, Op.QUERY, Op.DELETE) for table in TABLES if table.id not in ("Audit", "Platform")}
+            {
+                table.id: ops(Op.SCAN, Op.QUERY, Op.DELETE)
+                for table in TABLES
+                if table.restorable and table.id not in ("Audit", "Platform")
+            }
             # Deletion receipts and the PURGE#DUE index live in the Accounts table.
             | {
                 "Accounts": ops(Op.GET, Op.QUERY, Op.SCAN, Op.PUT, Op.UPDATE, Op.DELETE),
                 "Sessions": ops(Op.QUERY, Op.SCAN, Op.DELETE, Op.QUERY_GSI1),  # a closed account's sessions
                 "Platform": ops(Op.SCAN, Op.QUERY),  # nothing there expires yet; it still scans
+                # KEKs deleted by key (the shred); the deletion log written (Put) and replayed (Query on its key)
+                "KeyEncryptionKeys": ops(Op.DELETE, Op.PUT, Op.QUERY),
             }
         ),
+        signs_deletion_receipts=True,
         memory_mb=512,
         timeout_s=300,
     ),
@@ -1209,6 +1250,52 @@ FUNCTIONS = (
         uses_data_key=True,
         memory_mb=512,
         timeout_s=29,
+
+# R61 (issue 13, item 6): signed deletion receipts and their public key, served to anyone (a purged account has no
+# credentials left); data keys wrapped by KMS alone (before key-encryption keys) rewrapped under a KEK.
+KEK_MIGRATION = Schedule(name="kek_migration", every_s=6 * 3600)
+
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="deletion_receipts_api",
+        description="R61: a purged account's signed deletion receipt and the key that verifies it",
+        routes=(
+            Route(
+                "GET",
+                "/.well-known/deletion-receipt-keys",
+                Auth.PUBLIC,
+                "The public keys that verify deletion receipts",
+                permission=None,
+            ),
+            Route(
+                "GET",
+                "/v1/deletion-receipts/{account_id}",
+                Auth.PUBLIC,
+                "A purged account's signed deletion receipt",
+                permission=None,
+            ),
+        ),
+        tables=_ro({"Accounts": ops(Op.GET)}),  # the receipt item (`RECEIPT#<id>`) only
+        publishes_receipt_key=True,
+        memory_mb=256,
+        timeout_s=5,
+    ),
+    Function(
+        name="kek_migration_job",
+        description="R61: rewraps data keys wrapped by KMS alone under their account's key-encryption key",
+        schedule=KEK_MIGRATION,
+        tables=_ro(
+            {
+                "Keyring": ops(Op.SCAN, Op.GET, Op.UPDATE),  # finds version 1 keys, rewraps each conditionally
+                # a new KEK (put once), read back when another writer won; deleted if the account was purged meanwhile
+                KEK_TABLE: ops(Op.GET, Op.PUT, Op.DELETE),
+            }
+        ),
+        uses_data_key=True,
+        creates_data_keys=True,  # kms:GenerateDataKey for the KEK
+        memory_mb=256,
+        timeout_s=300,
     ),
 )
 

@@ -17,3 +17,13 @@ def new_id(prefix: str) -> str:
         value, digit = divmod(value, 32)
         chars.append(_ALPHABET[digit])
     return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def first_id_at(prefix: str, epoch_s: float) -> str:
+    """The smallest id `new_id(prefix)` can make at `epoch_s`: every id made earlier sorts below it."""
+    value = int(epoch_s * 1000) << 80
+    chars = []
+    for _ in range(26):
+        value, digit = divmod(value, 32)
+        chars.append(_ALPHABET[digit])
+    return f"{prefix}_{''.join(reversed(chars))}"

@@ -109,6 +109,7 @@ class Settings:
     # its chain heads are anchored in (R55); "" where the function has neither.
     audit_mac_key_id: str = ""
     audit_anchor_bucket: str = ""
+    receipt_key_id: str = ""  # R61: the deletion receipts' KMS signing key; "" where the function has none
     audit_retention_days: int = 400  # R55: audit events expire (TTL) and their archive is locked this long
     service: str = ""  # the catalog function's name (POWERTOOLS_SERVICE_NAME); "" outside a function
     # A failed login answers no sooner than this, so the work a known e-mail costs (counters, audit) beyond an
@@ -143,11 +144,12 @@ class Settings:
         return self.secrets.get(env) or self._not_granted(env)
 
     def key(self, env: str) -> str:
-        """DATA_KEY_ID, AUDIT_MAC_KEY_ID or AUDIT_ANCHOR_BUCKET (NotGranted when unset)."""
+        """DATA_KEY_ID, AUDIT_MAC_KEY_ID, AUDIT_ANCHOR_BUCKET or RECEIPT_KEY_ID (NotGranted when unset)."""
         values = {
             "DATA_KEY_ID": self.data_key_id,
             "AUDIT_MAC_KEY_ID": self.audit_mac_key_id,
             catalog.AUDIT_ANCHOR_BUCKET_ENV: self.audit_anchor_bucket,
+            "RECEIPT_KEY_ID": self.receipt_key_id,
         }
         return values[env] or self._not_granted(env)
 
@@ -177,6 +179,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         data_key_id=env.get("DATA_KEY_ID", ""),
         audit_mac_key_id=env.get("AUDIT_MAC_KEY_ID", ""),
         audit_anchor_bucket=env.get(catalog.AUDIT_ANCHOR_BUCKET_ENV, ""),
+        receipt_key_id=env.get("RECEIPT_KEY_ID", ""),
         audit_retention_days=int(env.get("AUDIT_RETENTION_DAYS", "400")),
         service=env.get("POWERTOOLS_SERVICE_NAME", ""),
         security_contact=env.get("SECURITY_CONTACT", "mailto:security@switchboard.example"),

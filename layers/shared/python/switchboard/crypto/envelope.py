@@ -1,4 +1,4 @@
-"""Per-account envelope encryption: AES-256-GCM under a KMS data key whose encryption context is the account."""
+"""Per-account envelope encryption: AES-256-GCM under a data key wrapped by the account's KMS-wrapped KEK."""
 
 from __future__ import annotations
 
@@ -72,32 +72,81 @@ def _context(account_id: str) -> dict[str, str]:
     return {"account_id": account_id}
 
 
+def _kek_context(account_id: str) -> dict[str, str]:
+    # Its own context: a KEK never opens as a (version 1) data key of the account, nor the other way round.
+    return {"account_id": account_id, "use": "key-encryption-key"}
+
+
 def _kms() -> Any:
     return clients.client("kms")
 
 
+def _kek_aad(account_id: str) -> bytes:
+    return "\x1f".join((PREFIX, "data-key", account_id)).encode()
+
+
+def _kek(account_id: str, *, create: bool = False) -> bytes:
+    """The account's plaintext key-encryption key; with `create`, made on first use (a concurrent creator's wins)."""
+    wrapped = keyring.get_kek(account_id)
+    if wrapped is None and create:
+        response = _kms().generate_data_key(
+            KeyId=settings.get().data_key_id, KeySpec="AES_256", EncryptionContext=_kek_context(account_id)
+        )
+        if keyring.put_kek_once(account_id, response["CiphertextBlob"]):
+            return bytes(response["Plaintext"])
+        wrapped = keyring.get_kek(account_id)
+    if wrapped is None:
+        raise KeyShredded(f"account {account_id} has no key-encryption key")
+    return bytes(_kms().decrypt(CiphertextBlob=wrapped, EncryptionContext=_kek_context(account_id))["Plaintext"])
+
+
+def _wrap(account_id: str, kek: bytes, key: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(kek).encrypt(nonce, key, _kek_aad(account_id))
+
+
 def _generate(account_id: str) -> bytes:
-    """Create the account's data key (first use); a concurrent creator's key wins and is returned."""
-    response = _kms().generate_data_key(
-        KeyId=settings.get().data_key_id, KeySpec="AES_256", EncryptionContext=_context(account_id)
-    )
-    if keyring.put_wrapped_once(account_id, response["CiphertextBlob"]):
-        return bytes(response["Plaintext"])
+    """Create the account's KEK and data key (first use); a concurrent creator's key wins and is returned."""
+    key = AESGCM.generate_key(bit_length=256)
+    if keyring.put_wrapped_once(account_id, _wrap(account_id, _kek(account_id, create=True), key)):
+        return key
     return _unwrap(account_id, keyring.get_wrapped(account_id))
 
 
-def _unwrap(account_id: str, wrapped: bytes | None) -> bytes:
+def _unwrap(account_id: str, wrapped: keyring.Wrapped | None) -> bytes:
     if wrapped is None:
         raise KeyShredded(f"account {account_id} has no data key")
-    # KMS refuses to decrypt unless the encryption context matches: a key moved to another account fails here.
-    response = _kms().decrypt(CiphertextBlob=wrapped, EncryptionContext=_context(account_id))
-    return bytes(response["Plaintext"])
+    if wrapped.version == keyring.KMS_WRAPPED:
+        # KMS refuses to decrypt unless the encryption context matches: a key moved to another account fails here.
+        response = _kms().decrypt(CiphertextBlob=wrapped.key, EncryptionContext=_context(account_id))
+        return bytes(response["Plaintext"])
+    # Without the KEK (shredded) this is noise, in the table and in every PITR or backup copy of it; with another
+    # account's KEK or moved to another account's row, AES-GCM's tag refuses it (InvalidTag).
+    kek = _kek(account_id)
+    raw = wrapped.key
+    return AESGCM(kek).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _kek_aad(account_id))
 
 
 def create_key(account_id: str) -> None:
-    """Give a new account its data key (idempotent)."""
+    """Give a new account its key-encryption key and data key (idempotent)."""
     if keyring.get_wrapped(account_id) is None:
         _cache.put(account_id, _generate(account_id))
+
+
+def rewrap(account_id: str) -> bool:
+    """Wrap a version 1 (KMS-only) data key under the account's KEK instead; True when this call rewrapped it.
+
+    The data key itself does not change, so every sealed value and blind index stays valid.
+    """
+    stored = keyring.get_wrapped(account_id)
+    if stored is None or stored.version != keyring.KMS_WRAPPED:
+        return False
+    key = _unwrap(account_id, stored)
+    if keyring.replace_wrapped(account_id, stored, _wrap(account_id, _kek(account_id, create=True), key)):
+        return True
+    if keyring.get_wrapped(account_id) is None:
+        keyring.delete_kek(account_id)  # purged meanwhile: the KEK made here must not outlive it
+    return False
 
 
 def data_key(account_id: str) -> bytes:
@@ -144,7 +193,9 @@ def blind_index(account_id: str, value: str, *, purpose: str) -> str:
 
 
 def shred(account_id: str) -> None:
-    """Delete the account's data key everywhere: its sealed fields and blind indexes can never be opened again."""
+    """Delete the account's KEK, then its data key: its sealed fields and blind indexes can never be opened again,
+    neither here nor in any PITR or backup copy (the KEK table has neither)."""
+    keyring.delete_kek(account_id)
     keyring.delete(account_id)
     _cache.evict(account_id)
 

@@ -61,6 +61,7 @@ class AccountItem(BaseItem):
     created_at = NumberAttribute()
     purge_after = NumberAttribute(null=True)
     senders = ListAttribute[Sender](of=Sender, null=True)
+    message_retention_days = NumberAttribute(null=True)  # R60; absent: dal.retention.DEFAULT_DAYS
 
 
 class UserItem(BaseItem):
@@ -145,6 +146,7 @@ class Account:
     created_at: int = 0
     purge_after: int | None = None
     senders: tuple[NewSender, ...] = ()
+    message_retention_days: int | None = None
 
 
 @dataclass(frozen=True)

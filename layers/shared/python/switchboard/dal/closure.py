@@ -297,8 +297,9 @@ def open_receipt(due: Due, *, started_at: int) -> None:
 
 def add_to_receipt(account_id: str, counts: dict[str, int], *, purged_at: int | None) -> None:
     """Add one run's deletions per table to the receipt; `purged_at` once the account is completely gone."""
-    names: dict[str, str] = {"#deleted": "deleted"}
-    values: dict[str, Any] = {":one": {"N": "1"}, ":zero": {"N": "0"}}
+    # DynamoDB refuses a name or value the expression does not use (a run that stopped before deleting anything).
+    names: dict[str, str] = {"#deleted": "deleted"} if counts else {}
+    values: dict[str, Any] = {":one": {"N": "1"}, **({":zero": {"N": "0"}} if counts else {})}
     sets = ["runs = runs + :one"]
     # ADD works on top-level attributes only: nested counters add with if_not_exists (open_receipt made the map).
     for n, (table_env, count) in enumerate(sorted(counts.items())):
@@ -309,13 +310,15 @@ def add_to_receipt(account_id: str, counts: dict[str, int], *, purged_at: int | 
         sets.append("purged_at = :purged")
         values[":purged"] = {"N": str(purged_at)}
     expression = "SET " + ", ".join(sets)
-    clients.dynamodb().update_item(
-        TableName=_accounts(),
-        Key={"pk": {"S": receipt_pk(account_id)}, "sk": {"S": RECEIPT_SK}},
-        UpdateExpression=expression,
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
-    )
+    request: dict[str, Any] = {
+        "TableName": _accounts(),
+        "Key": {"pk": {"S": receipt_pk(account_id)}, "sk": {"S": RECEIPT_SK}},
+        "UpdateExpression": expression,
+        "ExpressionAttributeValues": values,
+    }
+    if names:
+        request["ExpressionAttributeNames"] = names
+    clients.dynamodb().update_item(**request)
 
 
 def get_receipt(account_id: str) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ from switchboard import clock
 from switchboard.auth import Principal
 from switchboard.dal import accounts as accounts_dal
 from switchboard.logic import audit
-from switchboard.models.account import AccountOut, SenderOut
+from switchboard.models.account import RETENTION_DAYS_DEFAULT, AccountOut, SenderOut
 from switchboard.models.audit import AuditPage, ChainVerification
 from switchboard.models.errors import NotFound
 
@@ -24,6 +24,7 @@ def get_account(principal: Principal) -> AccountOut:
         created_at=clock.rfc3339_at(int(account.created_at)),
         purge_after=clock.rfc3339_at(int(account.purge_after)) if account.purge_after is not None else None,
         senders=[SenderOut(channel=s.channel, carrier=s.carrier, number=s.number) for s in account.senders or []],
+        message_retention_days=account.message_retention_days or RETENTION_DAYS_DEFAULT,
     )
 
 

@@ -9,6 +9,7 @@ and its due entry go last, so a run that stops at its deadline is resumed by the
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -16,16 +17,20 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from switchboard import catalog, clock, settings
-from switchboard.crypto import envelope
+from switchboard.crypto import envelope, receipt_signing
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import closure as closure_dal
-from switchboard.dal import purge
+from switchboard.dal import deletion_receipts, keyring, purge
+from switchboard.dal import retention as retention_dal
 
 # The audit trail is append-only: its retention is enforced by the archive, never by application deletes.
 APPEND_ONLY: frozenset[str] = frozenset(t.env for t in catalog.TABLES if t.append_only)
+# The KEK table holds no account data to sweep: its KEKs go by key (envelope.shred), its deletion log by TTL.
+UNSWEPT: frozenset[str] = APPEND_ONLY | frozenset(t.env for t in catalog.TABLES if not t.restorable)
 ACCOUNT_BATCH = 10
 MAX_MARGIN_S = 60.0  # stop starting work with less than this left (of Lambda's 300 s), or a fifth of a shorter budget
 LOOKUPS = "lookups"
+DAY_S = 86400
 
 TimeLeft = Callable[[], float]
 
@@ -39,6 +44,15 @@ class AccountPurgeReport(BaseModel):
     tombstones_kept: int = 0
 
 
+class RetentionReport(BaseModel):
+    """R60: messages past their account's retention, hard-deleted this run."""
+
+    accounts: int = 0  # accounts checked
+    messages_deleted: int = 0  # messages and inbound messages
+    items_deleted: int = 0  # with their attempts and carrier-id lookups
+    held_kept: int = 0  # past retention but still held or awaiting a receipt: deleted once settled
+
+
 class PurgeReport(BaseModel):
     """What one purge run deleted: expired items per table env (`deleted`, `total`) and closed accounts."""
 
@@ -47,6 +61,7 @@ class PurgeReport(BaseModel):
     deleted: dict[str, int]
     total: int
     accounts: AccountPurgeReport
+    retention: RetentionReport = Field(default_factory=RetentionReport)
     complete: bool  # False when the deadline stopped the run early (the next run continues)
 
 
@@ -70,10 +85,11 @@ def run(time_left: TimeLeft = _no_deadline) -> PurgeReport:
     now_s = int(now.timestamp())
     deadline = _Deadline(time_left)
     accounts = purge_accounts(now_s, deadline)
+    retention, swept = sweep_retention(now_s, deadline)
     deleted: dict[str, int] = {}
-    complete = accounts.pending == 0
+    complete = accounts.pending == 0 and swept
     for env, table_name in sorted(settings.get().tables.items()):
-        if env in APPEND_ONLY:
+        if env in UNSWEPT:
             continue
         deleted[env] = 0
         for key in purge.expired_keys(table_name, now_s):
@@ -82,7 +98,12 @@ def run(time_left: TimeLeft = _no_deadline) -> PurgeReport:
                 break
             deleted[env] += purge.delete_if_expired(table_name, key, now_s)
     return PurgeReport(
-        ran_at=clock.rfc3339(now), deleted=deleted, total=sum(deleted.values()), accounts=accounts, complete=complete
+        ran_at=clock.rfc3339(now),
+        deleted=deleted,
+        total=sum(deleted.values()),
+        accounts=accounts,
+        retention=retention,
+        complete=complete,
     )
 
 
@@ -106,9 +127,41 @@ def purge_accounts(now_s: int, deadline: _Deadline) -> AccountPurgeReport:
     return report
 
 
+def sweep_retention(now_s: int, deadline: _Deadline) -> tuple[RetentionReport, bool]:
+    """R60: every account's messages and inbound messages older than its retention, with their attempts and
+    carrier-id lookups; idempotent (a second run finds nothing older). False when the deadline stopped it."""
+    report = RetentionReport()
+    messaging = settings.get().table(retention_dal.MESSAGING_ENV)
+    for setting in retention_dal.accounts():
+        report.accounts += 1
+        for item in retention_dal.expired(setting.account_id, now_s - setting.days * DAY_S):
+            if deadline.near():
+                return report, False
+            if "gsi2pk" in item:  # held, or `sent` awaiting its receipt: the job that owns it must see it
+                report.held_kept += 1
+                continue
+            report.items_deleted += _delete_message(setting.account_id, item, messaging)
+            report.messages_deleted += 1
+    return report, True
+
+
+def _delete_message(account_id: str, item: dict[str, Any], messaging: str) -> int:
+    """One message (its attempts and their carrier-id lookups first) or inbound message; the items deleted."""
+    deleted = 0
+    sk = str(item["sk"]["S"])
+    if sk.startswith("MSG#"):
+        message_id = sk.removeprefix("MSG#")
+        for attempt in retention_dal.attempts(account_id, message_id):
+            for lookup in closure_dal.lookups_of(closure_dal.MESSAGING_ENV, closure_dal.plain(attempt)):
+                deleted += closure_dal.delete(messaging, lookup.key, owned_by=account_id)
+            deleted += closure_dal.delete(messaging, closure_dal.key_of(attempt))
+    deleted += closure_dal.delete(messaging, closure_dal.key_of(item))
+    return deleted
+
+
 def _tables() -> list[tuple[str, str]]:
-    # Keyring holds only the data key, which envelope.shred deletes first.
-    return [(env, name) for env, name in sorted(settings.get().tables.items()) if env not in APPEND_ONLY]
+    # Keyring holds only the data key, which envelope.shred deletes first (after the KEK).
+    return [(env, name) for env, name in sorted(settings.get().tables.items()) if env not in UNSWEPT]
 
 
 def _purge_account(due: closure_dal.Due, now_s: int, deadline: _Deadline, report: AccountPurgeReport) -> str:
@@ -119,6 +172,8 @@ def _purge_account(due: closure_dal.Due, now_s: int, deadline: _Deadline, report
         closure_dal.forget_due(account_id, due.purge_after)  # restored or re-scheduled: this entry is stale
         return "stale"
     closure_dal.open_receipt(due, started_at=now_s)
+    # Logged before the shred: from the shred on, the account is gone, and a restore of any table must replay it.
+    keyring.log_deletion(keyring.Deletion(account_id, due.purge_after, started_at=now_s))
     envelope.shred(account_id)
     counts: dict[str, int] = {}
     tallies = _Tallies(counts, report)
@@ -126,8 +181,28 @@ def _purge_account(due: closure_dal.Due, now_s: int, deadline: _Deadline, report
         closure_dal.add_to_receipt(account_id, counts, purged_at=None)
         return "stopped"
     closure_dal.add_to_receipt(account_id, counts, purged_at=now_s)
+    signed = _sign_receipt(account_id)
+    keyring.log_deletion(keyring.Deletion(account_id, due.purge_after, started_at=now_s, receipt=json.dumps(signed)))
     closure_dal.forget_due(account_id, due.purge_after)
     return "purged"
+
+
+RECEIPT_FIELDS = ("account_id", "requested_at", "purge_after", "started_at", "purged_at", "runs", "deleted")
+
+
+def _sign_receipt(account_id: str) -> dict[str, str]:
+    """Sign the completed receipt in KMS and keep the signed copy on it (what `GET /v1/deletion-receipts/{id}`
+    serves); the same copy goes into the deletion log."""
+    receipt = closure_dal.get_receipt(account_id) or {}
+    document = {k: receipt[k] for k in RECEIPT_FIELDS if k in receipt}
+    document["deleted"] = {table: int(n) for table, n in document.get("deleted", {}).items()}
+    document["retained"] = {
+        "audit_events": "ids, types and times only; expire with the audit retention (docs/audit.md)",
+        "opt_out_tombstones": "a blind index under the destroyed key, so STOP stays honoured; identifies nobody",
+    }
+    signed = receipt_signing.sign(document)
+    deletion_receipts.store(account_id, signed)
+    return signed
 
 
 class _Tallies:
@@ -179,3 +254,53 @@ def _delete_partitions(account_id: str, deadline: _Deadline, tallies: _Tallies) 
     if account_key is not None and closure_dal.delete(accounts_table, account_key):
         tallies.add(closure_dal.ACCOUNTS_ENV)
     return True
+
+
+class ReplayReport(BaseModel):
+    """What replaying the deletion log removed (from tables restored from PITR or a backup)."""
+
+    job: str = "purge-replay"
+    logged: int  # accounts in the deletion log
+    replayed: int  # of those, accounts that still had something to remove (or their receipt to put back)
+    items_deleted: dict[str, int] = Field(default_factory=dict)  # per table env, plus "lookups"
+    receipts_restored: int = 0  # signed receipts put back into an Accounts table that predates the purge
+    complete: bool
+
+
+def replay(time_left: TimeLeft = _no_deadline) -> ReplayReport:
+    """Re-apply every logged deletion to the current tables (after any restore, before the data is used).
+
+    The log lives in the KEK table, which no restore brings back, and it outlives every PITR and backup copy.
+    Idempotent: a second replay deletes nothing.
+    """
+    deadline = _Deadline(time_left)
+    deleted = AccountPurgeReport()
+    report = ReplayReport(logged=0, replayed=0, complete=True)
+    for deletion in keyring.deletions():
+        report.logged += 1
+        if deadline.near() or not _replay_one(deletion, deadline, deleted, report):
+            report.complete = False
+            break
+    report.items_deleted = deleted.items_deleted
+    return report
+
+
+def _replay_one(
+    deletion: keyring.Deletion, deadline: _Deadline, deleted: AccountPurgeReport, report: ReplayReport
+) -> bool:
+    """Remove one logged account from the current tables again; False if the deadline stopped it."""
+    account_id = deletion.account_id
+    counts: dict[str, int] = {}
+    tallies = _Tallies(counts, deleted)
+    # Its KEK went at the purge; deleting it again covers a purge that died between its log entry and its shred.
+    keyring.delete_kek(account_id)
+    done = _delete_lookups(account_id, deadline, tallies) and _delete_partitions(account_id, deadline, tallies)
+    envelope.shred(account_id)  # the restored data key went with the partitions; forget any cached copy too
+    due = {"pk": {"S": closure_dal.DUE_PK}, "sk": {"S": closure_dal.due_sk(deletion.purge_after, account_id)}}
+    # A purge still under way keeps its due entry: the next hourly run finishes it and signs its receipt.
+    if deletion.receipt and closure_dal.delete(settings.get().table(closure_dal.ACCOUNTS_ENV), due):
+        tallies.add(LOOKUPS)
+    restored = bool(deletion.receipt) and deletion_receipts.restore(account_id, json.loads(deletion.receipt))
+    report.receipts_restored += restored
+    report.replayed += bool(counts) or restored
+    return done

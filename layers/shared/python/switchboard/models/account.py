@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.models.identity import Email, NewPassword, Token
 from switchboard.models.permissions import Role
@@ -28,10 +28,26 @@ class AccountOut(BaseModel):
     created_at: str
     purge_after: str | None = None
     senders: list[SenderOut]
+    message_retention_days: int = Field(
+        description="R60: messages and inbound messages older than this are deleted by the hourly purge"
+    )
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# R60: the platform keeps messages 395 days (13 months) at most; an account may only shorten that.
+RETENTION_DAYS_DEFAULT = 395
+RETENTION_DAYS_MIN = 1
+
+
+class AccountSettingsIn(_In):
+    """PATCH /v1/account: the settings an owner or admin may change (every field optional, at least one)."""
+
+    message_retention_days: int | None = Field(
+        default=None, ge=RETENTION_DAYS_MIN, le=RETENTION_DAYS_DEFAULT, strict=True
+    )
 
 
 class InviteIn(_In):

@@ -32,6 +32,8 @@ class Permission(StrEnum):
     MESSAGES_READ = "messages:read"  # messages and their logs
     TEMPLATES_READ = "templates:read"  # whoever sends may see which templates exist
     AUDIT_READ = "audit_events:read_verify"
+    # An addition to API.md's table: the account's settings (message retention, R60), owners and admins.
+    ACCOUNT_SETTINGS = "account:settings"
 
 
 # Rank orders roles for "never above its creator" (API keys) and "not owners" (admins managing members).
@@ -57,11 +59,14 @@ TABLE: MappingProxyType[Permission, frozenset[Role]] = MappingProxyType(
         _P.MESSAGES_READ: _ALL,
         _P.TEMPLATES_READ: _ALL,
         _P.AUDIT_READ: frozenset({_R.OWNER, _R.ADMIN}),
+        _P.ACCOUNT_SETTINGS: frozenset({_R.OWNER, _R.ADMIN}),
     }
 )
 
 # Permissions that API.md says are exercised from a session only, never with an API key.
-SESSION_ONLY: frozenset[Permission] = frozenset({_P.ACCOUNT_MANAGE, _P.MEMBERS_MANAGE, _P.API_KEYS_MANAGE})
+SESSION_ONLY: frozenset[Permission] = frozenset(
+    {_P.ACCOUNT_MANAGE, _P.MEMBERS_MANAGE, _P.API_KEYS_MANAGE, _P.ACCOUNT_SETTINGS}
+)
 
 
 def allows(role: Role | str, permission: Permission) -> bool:

@@ -1,0 +1,1 @@
+"""R61: signed deletion receipts and their verification keys."""

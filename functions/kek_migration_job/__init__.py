@@ -1,0 +1,1 @@
+"""R61: rewraps KMS-only data keys under key-encryption keys."""
