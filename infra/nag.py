@@ -217,6 +217,7 @@ def _acknowledge_operations(api: ApiStack) -> None:
     if canary.secret is not None:
         _ack(canary.secret, "AwsSolutions-SMG4", Reason.CANARY_KEY_ROTATION)
 
+
 def _acknowledge_unrestorable(data: DataStack) -> None:
     for table_id, table in data.tables.by_id.items():
         if not catalog.table(table_id).restorable:

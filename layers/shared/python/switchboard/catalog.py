@@ -1250,6 +1250,8 @@ FUNCTIONS = (
         uses_data_key=True,
         memory_mb=512,
         timeout_s=29,
+    ),
+)
 
 # R61 (issue 13, item 6): signed deletion receipts and their public key, served to anyone (a purged account has no
 # credentials left); data keys wrapped by KMS alone (before key-encryption keys) rewrapped under a KEK.
