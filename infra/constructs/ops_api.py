@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from collections.abc import Mapping
 
@@ -15,12 +14,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from infra import request_models
-from infra.constructs.log_group import encrypted_log_group
-from infra.constructs.rest_api import ACCESS_LOG_FIELDS, STAGE_NAME
+from infra.constructs.rest_api import ACCESS_LOG_FIELDS, STAGE_NAME, OperatorApi, RestApi
 from infra.gateway_errors import GATEWAY_ERRORS, GatewayError
 from switchboard import catalog, operators
-from switchboard.headers import PROBLEM_CONTENT_TYPE, SECURITY_HEADERS
 
 MAX_SESSION = Duration.hours(1)  # an operator's assumed-role session (R20: operators' sessions are the shortest)
 # Who signed each request, in the access log: the assumed role and the operator's session name.
@@ -70,54 +66,27 @@ class OpsApi(NestedStack):
             role: f"arn:{Stack.of(self).partition}:iam::{account}:role/{operators.role_name(stage, role)}"
             for role in operators.OperatorRole
         }
-        access_logs = encrypted_log_group(self, "AccessLogs", key=logs_key, retention_days=log_retention_days)
-        self.api = apigw.RestApi(
+        self.rest = RestApi(
             self,
-            "OpsApi",
-            rest_api_name=f"switchboard-{stage}-ops",
-            description=f"Switchboard {stage} operator API (IAM auth, operator roles with MFA only)",
-            endpoint_types=[apigw.EndpointType.REGIONAL],
-            # The execute-api hostname is this API's own (never the customer API's): every method needs a SigV4
-            # signature by an operator role, which only an MFA session can assume (docs/operators.md).
-            disable_execute_api_endpoint=False,
-            policy=self._resource_policy(),
-            cloud_watch_role=False,  # the account's API Gateway logging role comes with the customer API
-            deploy_options=apigw.StageOptions(
-                stage_name=STAGE_NAME,
-                access_log_destination=apigw.LogGroupLogDestination(access_logs),
-                access_log_format=apigw.AccessLogFormat.custom(json.dumps(OPS_ACCESS_LOG_FIELDS)),
-                logging_level=apigw.MethodLoggingLevel.ERROR,
-                data_trace_enabled=False,  # R53: never log request or response bodies
-                tracing_enabled=True,
-                metrics_enabled=True,
-                throttling_rate_limit=throttle_rate_limit,
-                throttling_burst_limit=throttle_burst_limit,
+            "Rest",
+            stage=stage,
+            logs_key=logs_key,
+            log_retention_days=log_retention_days,
+            throttle_rate_limit=throttle_rate_limit,
+            throttle_burst_limit=throttle_burst_limit,
+            operator=OperatorApi(
+                description=f"Switchboard {stage} operator API (IAM auth, operator roles with MFA only)",
+                policy=self._resource_policy(),
+                access_log_fields=OPS_ACCESS_LOG_FIELDS,
+                gateway_errors=OPS_GATEWAY_ERRORS,
             ),
         )
-        encrypted_log_group(
-            self,
-            "ExecutionLogs",
-            key=logs_key,
-            retention_days=log_retention_days,
-            name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{STAGE_NAME}",
-        )
-        self.validator = self.api.add_request_validator(
-            "Validator", validate_request_body=True, validate_request_parameters=True
-        )
-        self._gateway_responses()
+        # Its execute-api hostname is its own (never the customer API's): every method needs a SigV4 signature by
+        # an operator role, which only an MFA session can assume (docs/operators.md).
+        self.api = self.rest.api
         self.methods: dict[tuple[str, str], apigw.Method] = {}
-        invokable: set[str] = set()
         for route, spec in catalog.operator_routes():
-            function = functions[spec.name]
-            if spec.name not in invokable:
-                invokable.add(spec.name)
-                function.add_permission(
-                    "OpsApiInvoke",
-                    principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
-                    action="lambda:InvokeFunction",
-                    source_arn=self.api.arn_for_execute_api(method="*", path="/*", stage=STAGE_NAME),
-                )
-            self.methods[(route.method, route.path)] = self._method(route, function)
+            self.methods[(route.method, route.path)] = self.rest.add_route(route, functions[spec.name])
         self.roles = {role: self._role(stage, role) for role in operators.OperatorRole}
         self.firewall = wafv2.CfnWebACLAssociation(
             self, "Firewall", resource_arn=self.api.deployment_stage.stage_arn, web_acl_arn=web_acl_arn
@@ -161,45 +130,6 @@ class OpsApi(NestedStack):
             conditions={"ArnNotEquals": {"aws:PrincipalArn": arns}},
         )
         return iam.PolicyDocument(statements=[*allows, *refusals, deny])
-
-    def _gateway_responses(self) -> None:
-        headers = {name: f"'{value}'" for name, value in SECURITY_HEADERS.items()}
-        headers["Content-Type"] = f"'{PROBLEM_CONTENT_TYPE}'"
-        for error in OPS_GATEWAY_ERRORS:
-            body = error.body()
-            self.api.add_gateway_response(
-                error.response_type,
-                type=apigw.ResponseType.of(error.response_type),
-                status_code=str(error.status),
-                response_headers=headers,
-                templates={PROBLEM_CONTENT_TYPE: body, "application/json": body},
-            )
-
-    def _method(self, route: catalog.Route, function: lambda_.IFunction) -> apigw.Method:
-        options: dict[str, object] = {}
-        body = request_models.committed().get((route.method, route.path))
-        if body is not None:
-            model = self.api.add_model(
-                f"Model{body.name}",
-                model_name=body.name,
-                content_type=request_models.JSON,
-                schema=apigw.JsonSchema(schema=apigw.JsonSchemaVersion.DRAFT4),
-            )
-            cfn = model.node.default_child
-            if not isinstance(cfn, apigw.CfnModel):
-                raise TypeError("apigateway.Model no longer wraps one CfnModel")
-            cfn.add_property_override("Schema", body.schema)
-            options["request_models"] = {request_models.JSON: model}
-        integration = apigw.AwsIntegration(
-            service="lambda", proxy=True, path=f"2015-03-31/functions/{function.function_arn}/invocations"
-        )
-        return self.api.root.resource_for_path(route.path).add_method(
-            route.method,
-            integration,
-            authorization_type=apigw.AuthorizationType.IAM,
-            request_validator=self.validator,
-            **options,  # type: ignore[arg-type]
-        )
 
     def _role(self, stage: str, role: operators.OperatorRole) -> iam.Role:
         """An operator role: assumable in this account only with MFA, for at most an hour, invoking only the
