@@ -25,6 +25,7 @@ class Access(StrEnum):
     """What a function may do with a queue or secret; CDK turns each into a least-privilege grant."""
 
     READ = "read"  # secrets: GetSecretValue
+    ROTATE = "rotate"  # secrets: GetSecretValue and PutSecretValue (a new version beside the old: secret rotation)
     SEND = "send"  # queues: SendMessage
     CONSUME = "consume"  # queues: ReceiveMessage/DeleteMessage/ChangeMessageVisibility, via the event source
     # The audit anchors bucket: READ lists and gets anchors; WRITE_ONCE also puts new objects (never overwrites,
@@ -556,7 +557,7 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         name="webhooks_api",
-        description="Webhook endpoints: create (secret shown once), list, delete, delivery log",
+        description="Webhook endpoints: create (secret shown once), list, delete, rotate the secret, delivery log",
         routes=(
             Route(
                 "POST",
@@ -584,6 +585,13 @@ FUNCTIONS: tuple[Function, ...] = (
                 "/v1/webhook-endpoints/{endpoint_id}/deliveries",
                 Auth.ANY,
                 "A webhook endpoint's delivery log",
+                permission=Permission.WEBHOOKS_MANAGE,
+            ),
+            Route(
+                "POST",
+                "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+                Auth.ANY,
+                "Rotate a webhook endpoint's signing secret (24 h overlap)",
                 permission=Permission.WEBHOOKS_MANAGE,
             ),
         ),
