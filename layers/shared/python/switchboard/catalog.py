@@ -1076,4 +1076,33 @@ FUNCTIONS = (
     ),
 )
 
+# Issue 13 (R68): rotating the platform's peppers and HMAC keys by version. It may read and write the Peppers secret
+# and no other (GetSecretValue, PutSecretValue); each rotation is an event in the platform's audit trail.
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="ops_secrets_api",
+        description="Operator API: versions of the peppers and HMAC keys (never values), rotation by version (R68)",
+        routes=(
+            Route(
+                "GET",
+                "/ops/v1/secrets",
+                Auth.OPERATOR,
+                "Rotatable platform secrets and their versions",
+                permission=OperatorPermission.SECRETS_ROTATE,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/secrets/{secret}/rotate",
+                Auth.OPERATOR,
+                "Rotate a pepper or HMAC key by version",
+                permission=OperatorPermission.SECRETS_ROTATE,
+            ),
+        ),
+        tables=_ro({"Audit": APPEND}),  # secret.rotated, in the platform trail
+        secrets=_ro({"Peppers": Access.ROTATE}),
+        memory_mb=256,
+    ),
+)
+
 _BY_NAME: Mapping[str, Function] = MappingProxyType({f.name: f for f in FUNCTIONS})

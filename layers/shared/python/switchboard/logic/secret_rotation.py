@@ -12,14 +12,20 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from switchboard import clock, settings
 from switchboard.crypto import peppers, secret_store
 from switchboard.dal import clients
+from switchboard.logic import audit
 from switchboard.models.errors import Conflict, NotFound
+from switchboard.models.operator_secrets import SecretList, SecretOut, SecretRotatedOut, SecretVersionOut
+
+if TYPE_CHECKING:
+    from switchboard.models.request import RequestMeta
+    from switchboard.operators import Operator
 
 # The names operators use (`switchboard-ops secrets rotate NAME`), and the family of Peppers keys each one is.
 NAMES: dict[str, str] = {
@@ -133,3 +139,37 @@ def rotate(name: str) -> Rotated:
     # This process uses the new version at once; others within secret_store.MAX_AGE_S (older versions verify).
     secret_store.forget()
     return Rotated(name=name, version=Version(new_name, peppers.number(new_name), now, True), previous=previous)
+
+
+def listing_out() -> SecretList:
+    """GET /ops/v1/secrets: every rotatable secret's versions and dates, never a value."""
+    return SecretList(
+        data=[
+            SecretOut(
+                name=s.name,
+                purpose=s.purpose,
+                versions=[
+                    SecretVersionOut(version=v.name, number=v.number, created_at=v.created_at, current=v.current)
+                    for v in s.versions
+                ],
+            )
+            for s in listing()
+        ]
+    )
+
+
+def rotate_by(operator: Operator, name: str, meta: RequestMeta) -> SecretRotatedOut:
+    """POST /ops/v1/secrets/{secret}/rotate: rotate, then an audit event in the platform trail (R68, R55)."""
+    rotated = rotate(name)
+    audit.record(
+        account_id=PLATFORM_TRAIL,
+        type="secret.rotated",
+        outcome="success",
+        actor=operator.actor,
+        meta=meta,
+        target={"secret": name},
+        data={"version": rotated.version.name, "previous": rotated.previous, "operator_role": operator.role},
+    )
+    return SecretRotatedOut(
+        name=name, version=rotated.version.name, created_at=rotated.version.created_at, previous=rotated.previous
+    )
