@@ -201,12 +201,12 @@ def _record_cold_starts(recorder: Recorder) -> None:
 
     get_json, data_key = secret_store.get_json, envelope.data_key
 
-    def recorded_get_json(env: str) -> dict[str, Any]:
+    def recorded_get_json(env: str, *, require: str | None = None) -> dict[str, Any]:
         functions = caller()
         spec = next((s for s in catalog.SECRETS if s.env == env), None)
         if functions and spec is not None:
             recorder.record(functions, "secretsmanager", "GetSecretValue", {"SecretId": f"switchboard/{spec.id}"})
-        return get_json(env)
+        return get_json(env) if require is None else get_json(env, require=require)
 
     def recorded_data_key(account_id: str) -> bytes:
         functions = caller()

@@ -1,4 +1,4 @@
-"""Webhook endpoint routes: create (secret shown once), list, delete, and each endpoint's delivery log."""
+"""Webhook endpoint routes: create (secret shown once), list, delete, rotate the secret, and the delivery log."""
 
 from typing import Annotated, Any
 
@@ -7,7 +7,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api
-from switchboard.models.webhooks import DeliveryList, EndpointCreated, EndpointIn, EndpointList
+from switchboard.models.webhooks import (
+    DeliveryList,
+    EndpointCreated,
+    EndpointIn,
+    EndpointList,
+    RotateSecretIn,
+    SecretRotated,
+)
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
@@ -77,6 +84,26 @@ def list_deliveries(
 
     principal, _ = api.caller(app)
     out: DeliveryList = webhooks.list_deliveries(principal, endpoint_id, limit, cursor)
+    return api.json_response(200, out)
+
+
+@app.post(
+    "/v1/webhook-endpoints/<endpoint_id>/rotate-secret",
+    summary="Rotate a webhook endpoint's signing secret",
+    tags=["webhooks"],
+    responses=api.answers(
+        200,
+        SecretRotated,
+        "The new signing secret, shown once; the old one signs beside it for grace_s",
+        problems=(404, 409),
+    ),
+)
+def rotate_secret(endpoint_id: str, body: Annotated[RotateSecretIn | None, Body()] = None) -> Response[str]:
+    """200 with the new secret; deliveries carry both signatures for grace_s (default 24 h), then the new one's."""
+    from switchboard.logic import webhooks  # noqa: PLC0415
+
+    principal, meta = api.caller(app)
+    out: SecretRotated = webhooks.rotate_secret(principal, endpoint_id, body or RotateSecretIn(), meta)
     return api.json_response(200, out)
 
 

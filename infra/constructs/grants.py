@@ -77,13 +77,18 @@ def grant_queue_consume(role: iam.IRole, *, queue: sqs.IQueue, key: kms.IKey) ->
 
 
 def grant_secret_read(role: iam.IRole, *, secret: secretsmanager.ISecret, key: kms.IKey, access: Access) -> None:
-    """GetSecretValue, and the Decrypt Secrets Manager asks KMS for on the caller's behalf, for this secret only.
+    """GetSecretValue, and the Decrypt Secrets Manager asks KMS for on the caller's behalf, for this secret only
+    (Access.ROTATE: PutSecretValue too, and the GenerateDataKey it needs).
 
     `secret.grant_read` would write that Decrypt into the key policy, which lives in the data stack and is replaced
     there (keys.py): the role would be denied by KMS. The IAM grant below is what the key policy delegates to.
     """
+    if access is Access.ROTATE:
+        # A new version beside the old ones (switchboard.logic.secret_rotation): the seeder's two actions, no other.
+        grant_secret_seed(role, secret=secret, key=key)
+        return
     if access is not Access.READ:
-        raise ValueError(f"secrets support only {Access.READ}, not {access}")
+        raise ValueError(f"secrets support only {Access.READ} or {Access.ROTATE}, not {access}")
     _add(role, iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]))
     _key_use(role, key, "secretsmanager", ["kms:Decrypt"], SecretARN=secret.secret_arn)
 

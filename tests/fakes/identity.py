@@ -234,6 +234,13 @@ class InMemoryApiKeys:
     def touch(self, key: ApiKey, now: int) -> None:
         self._update(key, last_used_at=now)
 
+    def rehash(self, key: ApiKey, secret_hash: str, pepper_version: str) -> bool:
+        stored = self.keys.get((key.account_id, key.key_id))
+        if stored is None or stored.secret_hash != key.secret_hash:
+            return False  # the dal's condition: only the hash that was read is replaced
+        self._update(key, secret_hash=secret_hash, pepper_version=pepper_version)
+        return True
+
 
 class InMemoryDirectory:
     """Accounts and users as the accounts repository keeps them (the AccountStore Protocol): updates never create a

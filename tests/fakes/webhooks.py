@@ -12,7 +12,7 @@ from typing import Any
 
 from switchboard.dal import cursors
 from switchboard.dal.caps import CapReached
-from switchboard.dal.webhooks import CAP_KIND, Delivery, Endpoint
+from switchboard.dal.webhooks import CAP_KIND, Delivery, Endpoint, PreviousSecret
 from tests.fakes.identity import SealedElsewhere
 
 
@@ -68,6 +68,25 @@ class InMemoryWebhooks:
 
     def endpoint_secret(self, endpoint: Endpoint) -> str:
         return self._open(endpoint.account_id, endpoint.endpoint_id, "secret", endpoint.secret_sealed)
+
+    def previous_secret(self, endpoint: Endpoint, previous: PreviousSecret) -> str:
+        return self._open(endpoint.account_id, endpoint.endpoint_id, "secret", previous.sealed)
+
+    def rotate_secret(
+        self, endpoint: Endpoint, *, secret: str, previous: tuple[PreviousSecret, ...]
+    ) -> Endpoint | None:
+        key = (endpoint.account_id, endpoint.endpoint_id)
+        stored = self.endpoints.get(key)
+        if stored is None or stored.secret_sealed != endpoint.secret_sealed:
+            return None  # the dal's condition: only the secret that was read is replaced
+        rotated = dataclasses.replace(
+            stored,
+            secret_sealed=self._tag(endpoint.account_id, endpoint.endpoint_id, "secret") + secret,
+            secret_version=stored.secret_version + 1,
+            previous_secrets=previous,
+        )
+        self.endpoints[key] = rotated
+        return rotated
 
     def put_delivery(self, account_id: str, delivery: Delivery) -> None:
         self.deliveries.setdefault((account_id, delivery.endpoint_id), []).append(delivery)

@@ -16,7 +16,7 @@ from switchboard.crypto import envelope
 from switchboard.dal import cursors
 from switchboard.dal import webhooks as webhooks_dal
 from switchboard.dal.caps import CapReached
-from switchboard.dal.webhooks import Delivery, Endpoint
+from switchboard.dal.webhooks import Delivery, Endpoint, PreviousSecret
 from switchboard.logic.webhooks import WebhookStore
 from tests.fakes.identity import SealedElsewhere
 from tests.fakes.webhooks import InMemoryWebhooks
@@ -94,6 +94,30 @@ def test_a_secret_opens_on_its_own_endpoint_only(repo: WebhookStore) -> None:
     assert repo.endpoint_secret(two) == f"whsec_{A}_2"
     with pytest.raises(SEALED_ELSEWHERE):
         repo.endpoint_secret(dataclasses.replace(two, secret_sealed=one.secret_sealed))
+
+
+def test_a_rotation_keeps_the_replaced_secret_sealed_and_loses_a_race(repo: WebhookStore) -> None:
+    read = repo.put_endpoint(endpoint(repo, A, 1), cap=5)
+    assert (read.secret_version, read.previous_secrets) == (1, ())
+    kept = (PreviousSecret(sealed=read.secret_sealed, version=1, expires_at=T + 86400),)
+    rotated = repo.rotate_secret(read, secret="whsec_new", previous=kept)
+    assert rotated is not None and rotated.secret_version == 2
+    stored = repo.get_endpoint(A, "whe_0001")
+    assert stored is not None and (stored.secret_version, stored.previous_secrets) == (2, kept)
+    assert repo.endpoint_secret(stored) == "whsec_new"
+    assert repo.previous_secret(stored, stored.previous_secrets[0]) == f"whsec_{A}_1"
+    assert [p.version for p in stored.live_previous(T + 86399)] == [1] and stored.live_previous(T + 86400) == ()
+    racer = "whsec_racer"  # pragma: allowlist secret
+    assert repo.rotate_secret(read, secret=racer, previous=()) is None  # read before the rotation won
+    again = repo.get_endpoint(A, "whe_0001")
+    assert again is not None and repo.endpoint_secret(again) == "whsec_new"
+    other = repo.put_endpoint(endpoint(repo, A, 2), cap=5)
+    with pytest.raises(SEALED_ELSEWHERE):
+        repo.previous_secret(other, stored.previous_secrets[0])  # sealed to its own endpoint
+    final = repo.rotate_secret(again, secret="whsec_last", previous=())
+    assert final is not None and final.previous_secrets == ()
+    stored = repo.get_endpoint(A, "whe_0001")
+    assert stored is not None and stored.previous_secrets == () and stored.secret_version == 3
 
 
 def test_the_delivery_log_pages_newest_first_per_account_and_endpoint(repo: WebhookStore) -> None:

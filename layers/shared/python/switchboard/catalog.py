@@ -28,6 +28,7 @@ class Access(StrEnum):
     """What a function may do with a queue or secret; CDK turns each into a least-privilege grant."""
 
     READ = "read"  # secrets: GetSecretValue
+    ROTATE = "rotate"  # secrets: GetSecretValue and PutSecretValue (a new version beside the old: secret rotation)
     SEND = "send"  # queues: SendMessage
     CONSUME = "consume"  # queues: ReceiveMessage/DeleteMessage/ChangeMessageVisibility, via the event source
     # The audit anchors bucket: READ lists and gets anchors; WRITE_ONCE also puts new objects (never overwrites,
@@ -602,7 +603,7 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         name="webhooks_api",
-        description="Webhook endpoints: create (secret shown once), list, delete, delivery log",
+        description="Webhook endpoints: create (secret shown once), list, delete, rotate the secret, delivery log",
         routes=(
             Route(
                 "POST",
@@ -630,6 +631,13 @@ FUNCTIONS: tuple[Function, ...] = (
                 "/v1/webhook-endpoints/{endpoint_id}/deliveries",
                 Auth.ANY,
                 "A webhook endpoint's delivery log",
+                permission=Permission.WEBHOOKS_MANAGE,
+            ),
+            Route(
+                "POST",
+                "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+                Auth.ANY,
+                "Rotate a webhook endpoint's signing secret (24 h overlap)",
                 permission=Permission.WEBHOOKS_MANAGE,
             ),
         ),
@@ -1298,6 +1306,35 @@ FUNCTIONS = (
         creates_data_keys=True,  # kms:GenerateDataKey for the KEK
         memory_mb=256,
         timeout_s=300,
+    ),
+)
+
+# Issue 13 (R68): rotating the platform's peppers and HMAC keys by version. It may read and write the Peppers secret
+# and no other (GetSecretValue, PutSecretValue); each rotation is an event in the platform's audit trail.
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="ops_secrets_api",
+        description="Operator API: versions of the peppers and HMAC keys (never values), rotation by version (R68)",
+        routes=(
+            Route(
+                "GET",
+                "/ops/v1/secrets",
+                Auth.OPERATOR,
+                "Rotatable platform secrets and their versions",
+                permission=OperatorPermission.SECRETS_ROTATE,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/secrets/{secret}/rotate",
+                Auth.OPERATOR,
+                "Rotate a pepper or HMAC key by version",
+                permission=OperatorPermission.SECRETS_ROTATE,
+            ),
+        ),
+        tables=_ro({"Audit": APPEND}),  # secret.rotated, in the platform trail
+        secrets=_ro({"Peppers": Access.ROTATE}),
+        memory_mb=256,
     ),
 )
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import hmac
 import unicodedata
 from hashlib import sha256
 
-from switchboard.crypto import secret_store
+from switchboard.crypto import peppers
 
-PEPPERS_ENV = "PEPPERS_SECRET"
-KEY_NAME = "blind_index_v1"  # a new version means re-indexing every e-mail (runbook), so the version is fixed here
+PEPPERS_ENV = peppers.ENV
+FAMILY = "blind_index"
+# Existing lookups and users without a recorded version were indexed under the first key.
+FIRST_VERSION = f"{FAMILY}_v1"
 
 
 def normalize_email(email: str) -> str:
@@ -18,17 +19,40 @@ def normalize_email(email: str) -> str:
     return unicodedata.normalize("NFKC", email).strip().lower()
 
 
-def _key() -> bytes:
-    encoded = secret_store.get_json(PEPPERS_ENV)[KEY_NAME]
-    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+def current_version() -> str:
+    """The version new indexes and digests are written under: the newest one every process has loaded
+    (peppers.settled), not a version added a minute ago that a process with an older cache would not try."""
+    return peppers.settled(FAMILY)
 
 
-def email_index(email: str) -> str:
-    """HMAC-SHA256(blind_index_v1, normalised e-mail), hex: the only form in which an e-mail is looked up."""
-    return hmac.new(_key(), normalize_email(email).encode(), sha256).hexdigest()
+def live_versions() -> list[str]:
+    """Every version the Peppers secret still has, newest first: what a lookup must try."""
+    return peppers.names(FAMILY)
 
 
-def keyed_digest(purpose: str, value: str) -> str:
+def email_index(email: str, version: str | None = None) -> str:
+    """HMAC-SHA256(blind_index_v<n>, normalised e-mail), hex: the only form in which an e-mail is looked up.
+
+    `version` None is current_version() (what new lookups are stored under).
+    """
+    _, key = peppers.versioned(FAMILY, version or current_version())
+    return hmac.new(key, normalize_email(email).encode(), sha256).hexdigest()
+
+
+def email_indexes(email: str) -> list[tuple[str, str]]:
+    """(version, index) of the e-mail under every live version, newest first: an address stored before a rotation
+    is found under the version it was stored with."""
+    return [(version, email_index(email, version)) for version in live_versions()]
+
+
+def keyed_digest(purpose: str, value: str, version: str | None = None) -> str:
     """HMAC-SHA256 of `value` for one `purpose` (a client IP, a device): stored and compared, never readable."""
     # The purpose prefix keeps one kind's digests useless as another's (an IP's digest is no e-mail index).
-    return hmac.new(_key(), f"{purpose}\0{value}".encode(), sha256).hexdigest()
+    _, key = peppers.versioned(FAMILY, version or current_version())
+    return hmac.new(key, f"{purpose}\0{value}".encode(), sha256).hexdigest()
+
+
+def keyed_digests(purpose: str, value: str) -> list[str]:
+    """The digest under every live version, the one to store (current_version) first: what comparisons try."""
+    write = current_version()
+    return [keyed_digest(purpose, value, v) for v in [write, *(v for v in live_versions() if v != write)]]

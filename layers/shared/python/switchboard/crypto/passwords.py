@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hmac
 import os
 import re
@@ -17,14 +16,14 @@ from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from switchboard import settings
-from switchboard.crypto import breached, secret_store
+from switchboard.crypto import breached, peppers
 from switchboard.models.errors import ValidationFailed
 
 MIN_LENGTH = 15
 MAX_LENGTH = 256
 SALT_BYTES = 16
 HASH_BYTES = 32
-PEPPER_ENV = "PEPPERS_SECRET"
+PEPPER_ENV = peppers.ENV
 
 
 @dataclass(frozen=True)
@@ -187,10 +186,8 @@ def _with_pointer(error: ValidationFailed, pointer: str) -> ValidationFailed:
 
 
 def _pepper(version: str | None = None) -> tuple[str, bytes]:
-    peppers = secret_store.get_json(PEPPER_ENV)
-    versions = sorted((k for k in peppers if k.startswith("password_v")), key=lambda k: int(k.rsplit("v", 1)[1]))
-    chosen = version or versions[-1]
-    return chosen, base64.urlsafe_b64decode(peppers[chosen] + "=" * (-len(peppers[chosen]) % 4))
+    # `version` is the one a stored hash names (it verifies while the secret keeps it); None is the newest.
+    return peppers.versioned("password", version)
 
 
 def _keyed(password: str, pepper: bytes) -> bytes:
@@ -240,7 +237,7 @@ def needs_rehash(stored: StoredPassword) -> bool:
     if match is None:
         return True
     memory, iterations, lanes = (int(g) for g in match.groups())
-    latest, _ = _pepper()
+    latest = peppers.current("password")
     return (memory, iterations, lanes) != (CURRENT.memory_kib, CURRENT.iterations, CURRENT.lanes) or (
         stored.pepper_version != latest
     )

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import hmac
 import re
 import secrets as pysecrets
 from dataclasses import dataclass
 from hashlib import sha256
 
-from switchboard.crypto import secret_store
+from switchboard.crypto import peppers
 
 SESSION_PREFIX = "sbs_"
 TOKEN_BYTES = 32  # 256 bits from the OS CSPRNG
-API_KEY_PEPPER_ENV = "PEPPERS_SECRET"
+API_KEY_PEPPER_ENV = peppers.ENV
 _API_KEY = re.compile(r"^sb_(live|test)_(key_[0-9a-z]{26})_([A-Za-z0-9_-]{43})$")
 
 
@@ -57,10 +56,12 @@ def parse_api_key(key: str) -> ApiKeyParts | None:
 
 
 def _api_key_pepper(version: str | None) -> tuple[str, bytes]:
-    peppers = secret_store.get_json(API_KEY_PEPPER_ENV)
-    versions = sorted((k for k in peppers if k.startswith("api_key_v")), key=lambda k: int(k.rsplit("v", 1)[1]))
-    chosen = version or versions[-1]
-    return chosen, base64.urlsafe_b64decode(peppers[chosen] + "=" * (-len(peppers[chosen]) % 4))
+    return peppers.versioned("api_key", version)
+
+
+def current_api_key_version() -> str:
+    """The pepper version new API-key hashes are written under."""
+    return peppers.current("api_key")
 
 
 def hash_api_secret(secret: str, pepper_version: str | None = None) -> tuple[str, str]:
@@ -70,6 +71,6 @@ def hash_api_secret(secret: str, pepper_version: str | None = None) -> tuple[str
 
 
 def api_secret_matches(secret: str, stored_hash: str, pepper_version: str) -> bool:
-    """Constant-time check of a presented secret against the stored HMAC."""
+    """Constant-time check of a presented secret against the stored HMAC, under the version it was stored with."""
     presented, _ = hash_api_secret(secret, pepper_version)
     return same(presented, stored_hash)

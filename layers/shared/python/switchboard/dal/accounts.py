@@ -95,6 +95,8 @@ class UserItem(BaseItem):
     # Keyed digests (per user) of the client IPs and user agents of recent logins: a new one earns a notice (R11).
     known_ips = ListAttribute[str](null=True)
     known_devices = ListAttribute[str](null=True)
+    # The blind-index key version `email_index` was made with; absent: blind_index_v1 (before versions were kept).
+    email_index_version = UnicodeAttribute(null=True)
 
 
 class EmailItem(BaseItem):
@@ -175,6 +177,7 @@ class User:
     recovery_pepper_version: str | None = None
     known_ips: tuple[str, ...] = ()
     known_devices: tuple[str, ...] = ()
+    email_index_version: str | None = None  # None: blind_index_v1 (crypto.blind_index.FIRST_VERSION)
 
 
 class NumberOwner(NamedTuple):  # which account owns a sender number (inbound routing)
@@ -416,3 +419,28 @@ def new_user(account_id: str, user_id: str, *, email: str, **attributes: Any) ->
     """A user (not stored yet), its e-mail sealed to it: `create_account` or `dal.members.join` stores it."""
     user = User(account_id=account_id, user_id=user_id, email_sealed="", **attributes)
     return dataclasses.replace(user, email_sealed=seal(user, "email", email))
+
+
+def move_email_lookup(user: User, *, index: str, version: str) -> bool:
+    """Re-key a user's e-mail lookup under another blind-index version (rehash on use after a rotation).
+
+    One transaction: the new lookup (never over another user's), the old one deleted only while it is still this
+    user's, the user's `email_index` moved only while it is still the old one. False when a concurrent change won.
+    """
+    old = EmailItem(f"EMAIL#{user.email_index}", EMAIL_SK)
+    new = EmailItem(f"EMAIL#{index}", EMAIL_SK, account_id=user.account_id, user_id=user.user_id)
+    connection = UserItem._get_connection().connection
+    try:
+        with TransactWrite(connection=connection) as transaction:
+            transaction.save(new, condition=EmailItem.pk.does_not_exist())
+            transaction.delete(old, condition=EmailItem.user_id == user.user_id)
+            transaction.update(
+                user_key(user),
+                actions=[UserItem.email_index.set(index), UserItem.email_index_version.set(version)],
+                condition=UserItem.email_index == user.email_index,
+            )
+    except TransactWriteError as error:
+        if clients.conditional_failed(error):
+            return False
+        raise
+    return True

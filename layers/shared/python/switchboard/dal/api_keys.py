@@ -6,11 +6,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from switchboard import catalog
-from switchboard.dal import caps
+from switchboard.dal import caps, clients
 from switchboard.dal.base import BaseItem, record_of, update_while_present
 from switchboard.dal.keys import account_pk
 
@@ -160,3 +160,18 @@ def shorten(key: ApiKey, until: int) -> None:
 def touch(key: ApiKey, now: int) -> None:
     """Record a use (at most once a minute, by the caller's choice)."""
     update_while_present(ApiKeyItem(account_pk(key.account_id), key_sk(key.key_id)), [ApiKeyItem.last_used_at.set(now)])
+
+
+def rehash(key: ApiKey, secret_hash: str, pepper_version: str) -> bool:
+    """Store the key's HMAC under another pepper version (rehash on use after a rotation); False when the stored
+    hash changed meanwhile (a concurrent use rehashed it first) or the key is gone."""
+    try:
+        ApiKeyItem(account_pk(key.account_id), key_sk(key.key_id)).update(
+            actions=[ApiKeyItem.secret_hash.set(secret_hash), ApiKeyItem.pepper_version.set(pepper_version)],
+            condition=ApiKeyItem.secret_hash == key.secret_hash,
+        )
+    except UpdateError as error:
+        if clients.conditional_failed(error):
+            return False
+        raise
+    return True

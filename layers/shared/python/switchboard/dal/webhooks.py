@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from switchboard import catalog, ids
 from switchboard.crypto import envelope
-from switchboard.dal import caps, sealed
+from switchboard.dal import caps, clients, sealed
 from switchboard.dal import messaging_table as table
 from switchboard.dal.base import BaseItem, record_of
 from switchboard.dal.keys import account_pk
@@ -33,6 +34,14 @@ def delivery_prefix(endpoint_id: str) -> str:
     return f"{DELIVERY_PREFIX}{endpoint_id}#"
 
 
+class PreviousSecretAttribute(MapAttribute[str, Any]):
+    """A signing secret replaced by a rotation, still signing deliveries until `expires_at` (R42's overlap)."""
+
+    sealed = UnicodeAttribute()  # sealed at the endpoint's `secret` field, as the current one
+    version = NumberAttribute()
+    expires_at = NumberAttribute()
+
+
 class EndpointItem(BaseItem):
     """pk = ACCT#<id>, sk = WHE#<endpoint_id>: where to post which events; the signing secret is sealed."""
 
@@ -49,6 +58,8 @@ class EndpointItem(BaseItem):
     created_by = UnicodeAttribute()
     created_at = NumberAttribute()
     cap_slot = UnicodeAttribute(null=True)  # the slot it holds under the account's cap (dal.caps)
+    secret_version = NumberAttribute(null=True)  # absent: 1 (endpoints created before rotation existed)
+    previous_secrets = ListAttribute[PreviousSecretAttribute](of=PreviousSecretAttribute, null=True)
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,15 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class PreviousSecret:
+    """A secret a rotation replaced: still sealed, its version, when it stops signing (epoch seconds)."""
+
+    sealed: str
+    version: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """A webhook endpoint as logic sees it: where to post which events; the signing secret stays sealed."""
 
@@ -110,6 +130,12 @@ class Endpoint:
     created_by: str
     created_at: int  # epoch seconds
     cap_slot: str | None = None  # the slot it holds under the account's cap (dal.caps), once stored
+    secret_version: int = 1
+    previous_secrets: tuple[PreviousSecret, ...] = ()  # newest first; each signs until its expires_at
+
+    def live_previous(self, now: int) -> tuple[PreviousSecret, ...]:
+        """The replaced secrets whose overlap has not ended at `now` (epoch seconds)."""
+        return tuple(p for p in self.previous_secrets if p.expires_at > now)
 
 
 def _item(endpoint: Endpoint) -> EndpointItem:
@@ -124,11 +150,27 @@ def _item(endpoint: Endpoint) -> EndpointItem:
         created_by=endpoint.created_by,
         created_at=endpoint.created_at,
         cap_slot=endpoint.cap_slot,
+        secret_version=endpoint.secret_version,
+        previous_secrets=[_previous_item(p) for p in endpoint.previous_secrets] or None,
     )
 
 
+def _previous_item(previous: PreviousSecret) -> PreviousSecretAttribute:
+    return PreviousSecretAttribute(sealed=previous.sealed, version=previous.version, expires_at=previous.expires_at)  # type: ignore[no-untyped-call]
+
+
 def _record(item: EndpointItem) -> Endpoint:
-    return record_of(Endpoint, item, events=frozenset(item.events))
+    previous = tuple(
+        PreviousSecret(sealed=p.sealed, version=int(p.version), expires_at=int(p.expires_at))
+        for p in item.previous_secrets or []
+    )
+    return record_of(
+        Endpoint,
+        item,
+        events=frozenset(item.events),
+        secret_version=int(item.secret_version or 1),
+        previous_secrets=previous,
+    )
 
 
 def _secret_place(account_id: str, endpoint_id: str) -> dict[str, str]:
@@ -156,6 +198,41 @@ def endpoint_secret(endpoint: Endpoint) -> str:
     return envelope.open_sealed(
         endpoint.account_id, endpoint.secret_sealed, **_secret_place(endpoint.account_id, endpoint.endpoint_id)
     )
+
+
+def previous_secret(endpoint: Endpoint, previous: PreviousSecret) -> str:
+    """A replaced signing secret of the endpoint, opened (it was sealed at the same place as the current one)."""
+    return envelope.open_sealed(
+        endpoint.account_id, previous.sealed, **_secret_place(endpoint.account_id, endpoint.endpoint_id)
+    )
+
+
+def rotate_secret(endpoint: Endpoint, *, secret: str, previous: tuple[PreviousSecret, ...]) -> Endpoint | None:
+    """Make `secret` the endpoint's signing secret (the next version), keeping `previous` as its replaced ones.
+
+    Only while the stored secret is still the one `endpoint` was read with: two rotations at once cannot both
+    return a secret (the loser would hand out one that never signs). None when it changed meanwhile or is gone.
+    """
+    sealed_secret = envelope.seal(
+        endpoint.account_id, secret, **_secret_place(endpoint.account_id, endpoint.endpoint_id)
+    )
+    version = endpoint.secret_version + 1
+    key = EndpointItem(account_pk(endpoint.account_id), endpoint_sk(endpoint.endpoint_id))
+    kept = [_previous_item(p) for p in previous]
+    try:
+        key.update(
+            actions=[
+                EndpointItem.secret_sealed.set(sealed_secret),
+                EndpointItem.secret_version.set(version),
+                EndpointItem.previous_secrets.set(kept) if kept else EndpointItem.previous_secrets.remove(),
+            ],
+            condition=EndpointItem.secret_sealed == endpoint.secret_sealed,
+        )
+    except UpdateError as error:
+        if clients.conditional_failed(error):
+            return None
+        raise
+    return dataclasses.replace(endpoint, secret_sealed=sealed_secret, secret_version=version, previous_secrets=previous)
 
 
 def list_endpoints(account_id: str) -> list[Endpoint]:

@@ -36,6 +36,7 @@ class KeyStore(Protocol):
     def delete(self, key: ApiKey) -> None: ...
     def shorten(self, key: ApiKey, until: int) -> None: ...
     def touch(self, key: ApiKey, now: int) -> None: ...
+    def rehash(self, key: ApiKey, secret_hash: str, pepper_version: str) -> bool: ...
 
 
 def _mode() -> str:
@@ -272,6 +273,9 @@ def resolve(
     role = min((Role(stored.role), Role(creator.role)), key=lambda r: RANK[r]).value
     if stored.last_used_at is None or now - stored.last_used_at >= TOUCH_EVERY_S:
         repo.touch(stored, now)
+    if stored.pepper_version != tokens.current_api_key_version():
+        # Rehash on use: a key made before a pepper rotation moves to the current version, so the old one can retire.
+        repo.rehash(stored, *tokens.hash_api_secret(parts.secret))
     return {
         "account_id": stored.account_id,
         "principal": stored.key_id,

@@ -15,7 +15,7 @@ from switchboard.dal import closure as closure_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal.accounts import Account, User
 from switchboard.logic import account_info as account_logic
-from switchboard.logic import audit, mfa, notices, sessions, standing, throttle
+from switchboard.logic import audit, email_lookup, mfa, notices, sessions, standing, throttle
 from switchboard.logic.sessions import InvalidCredentials
 from switchboard.models.closure import DeleteAccountIn, DeletionOut, RestoreIn, RestoreOut
 from switchboard.models.errors import Conflict, Forbidden, PayloadTooLarge, ProblemError, Unauthorized, ValidationFailed
@@ -125,7 +125,7 @@ def restore(body: RestoreIn, meta: RequestMeta) -> RestoreOut:
 def _restore(body: RestoreIn, meta: RequestMeta) -> RestoreOut:
     index = blind_index.email_index(body.email)
     with throttle.attempt(index, meta.source_ip) as attempt:
-        lookup = accounts_dal.find_by_email(index)
+        lookup = email_lookup.owner(body.email)  # under any live blind-index key version
         user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
         if user is None:
             passwords.burn_equal_time(body.password)  # unknown (or purged) e-mails cost one Argon2id too (R8)

@@ -12,13 +12,15 @@ from switchboard.models.request import RequestMeta
 REMEMBERED = 20  # per kind, most recent last: an IP or device unseen for 20 newer ones counts as new again
 
 
-def _digest(user: User, kind: str, value: str) -> str:
+def _digests(user: User, kind: str, value: str) -> list[str]:
     # Keyed and per user: the table holds no address or user agent, and two users' digests cannot be matched.
-    return blind_index.keyed_digest(f"login_{kind}", f"{user.user_id}\0{value}")
+    # Every live key version, the current first: a rotation of the blind-index key makes no device "new".
+    return blind_index.keyed_digests(f"login_{kind}", f"{user.user_id}\0{value}")
 
 
-def _remember(known: list[str], digest: str) -> list[str]:
-    return [*[d for d in known if d != digest], digest][-REMEMBERED:]
+def _remember(known: list[str], digests: list[str]) -> list[str]:
+    # The current version's digest replaces any older version's digest of the same IP or device (rehash on use).
+    return [*[d for d in known if d not in digests], digests[0]][-REMEMBERED:]
 
 
 def on_login(user: User, meta: RequestMeta) -> bool:
@@ -28,9 +30,13 @@ def on_login(user: User, meta: RequestMeta) -> bool:
     not reported.
     """
     ips, devices = list(user.known_ips or []), list(user.known_devices or [])
-    ip, device = _digest(user, "ip", meta.source_ip), _digest(user, "device", meta.user_agent)
-    new_ip, new_device = ip not in ips, device not in devices
+    ip, device = _digests(user, "ip", meta.source_ip), _digests(user, "device", meta.user_agent)
+    new_ip, new_device = not set(ip) & set(ips), not set(device) & set(devices)
     if not (new_ip or new_device):
+        if ip[0] not in ips or device[0] not in devices:  # seen under an older key version: store the current one
+            accounts_dal.update_user(
+                user, known_ips=tuple(_remember(ips, ip)), known_devices=tuple(_remember(devices, device))
+            )
         return False
     first = not ips and not devices
     accounts_dal.update_user(user, known_ips=tuple(_remember(ips, ip)), known_devices=tuple(_remember(devices, device)))

@@ -12,7 +12,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal.accounts import User
 from switchboard.dal.members import Invitation, InviteLink
-from switchboard.logic import api_keys, audit, caps, mailer, notices, sessions
+from switchboard.logic import api_keys, audit, caps, email_lookup, mailer, notices, sessions
 from switchboard.models import paging
 from switchboard.models.account import AcceptIn, InvitationOut, InviteIn, JoinedOut, MemberList, MemberOut
 from switchboard.models.errors import BadRequest, Conflict, Forbidden, NotFound, ProblemError
@@ -53,6 +53,14 @@ class Stores(NamedTuple):
 
     members: MemberStore = members_dal
     accounts: AccountStore = accounts_dal
+
+
+def _email_in_use() -> Conflict:
+    return Conflict(
+        "This address already belongs to a Switchboard user, and a user belongs to one account. Ask the "
+        "inviter to invite another address, or remove yourself from your current account first.",
+        code="email_in_use",
+    )
 
 
 class InvitationInvalid(BadRequest):
@@ -181,7 +189,7 @@ def invite(principal: Principal, body: InviteIn, meta: RequestMeta) -> Invitatio
     _may_act_on(principal, body.role)
     email = blind_index.normalize_email(body.email)
     index = blind_index.email_index(email)
-    lookup = accounts_dal.find_by_email(index)
+    lookup = email_lookup.owner(email)  # a member indexed before a key rotation is still a member
     if lookup is not None and lookup.account_id == principal.account_id:
         raise Conflict("This address is already a member of this account.", code="member_exists")
     mailer.check_invitation(principal.account_id, index)  # 429 over the account's hourly invitation limits
@@ -257,11 +265,14 @@ def accept(body: AcceptIn, meta: RequestMeta, stores: Stores | None = None) -> J
     passwords.check_policy(body.password, context=(account.name, email, email.split("@", 1)[0]))
     stored = passwords.hash_password(body.password)
     user_id = ids.new_id("usr")
+    # The user's lookup is written under the current key version, whatever version the invitation was keyed by.
+    version = blind_index.current_version()
     user = accounts_dal.new_user(
         invitation.account_id,
         user_id,
         email=email,
-        email_index=invitation.email_index,
+        email_index=blind_index.email_index(email, version),
+        email_index_version=version,
         role=invitation.role,
         password_phc=stored.phc,
         pepper_version=stored.pepper_version,
@@ -269,6 +280,9 @@ def accept(body: AcceptIn, meta: RequestMeta, stores: Stores | None = None) -> J
         created_at=now,
         password_changed_at=now,
     )
+    # join claims the current version's lookup; one stored under an older key version is checked here.
+    if any(accounts.find_by_email(index) for _, index in blind_index.email_indexes(email)[1:]):
+        raise _email_in_use()
     try:
         store.join(user, invitation, inviter=inviter)
     except members_dal.Refused as refused:
@@ -279,11 +293,7 @@ def accept(body: AcceptIn, meta: RequestMeta, stores: Stores | None = None) -> J
                 _refuse_for_inviter(invitation, fresh, account_active=True, meta=meta, store=store)
             raise Conflict("The invitation changed meanwhile; try again.", code="invitation_changed") from refused
         if refused.reason == "email_taken":
-            raise Conflict(
-                "This address already belongs to a Switchboard user, and a user belongs to one account. Ask the "
-                "inviter to invite another address, or remove yourself from your current account first.",
-                code="email_in_use",
-            ) from refused
+            raise _email_in_use() from refused
         raise InvitationInvalid from refused
     audit.record(
         account_id=user.account_id,

@@ -14,7 +14,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import Account, User
 from switchboard.dal.sessions import Session
-from switchboard.logic import audit, caps, devices, mfa, notices, throttle
+from switchboard.logic import audit, caps, devices, email_lookup, mfa, notices, throttle
 from switchboard.models import paging
 from switchboard.models.errors import NotFound, Unauthorized
 from switchboard.models.request import RequestMeta
@@ -152,7 +152,8 @@ def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
 
     index = blind_index.email_index(body.email)
     with _attempt(index, meta) as attempt:
-        lookup = accounts_dal.find_by_email(index)
+        found = email_lookup.find(body.email)  # stored under any live key version (a rotation breaks no login)
+        lookup = found.owner if found else None
         user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
         if user is None:
             passwords.burn_equal_time(body.password)  # unknown e-mails cost one Argon2id too (R8)
@@ -179,6 +180,8 @@ def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
                 count_failure(user, meta, reason=failure.reason, attempt=attempt)
                 raise
         attempt.succeeded()
+    if found is not None:
+        user = email_lookup.refresh(user, body.email, found)
     previous_failures = int(user.failed_logins or 0)
     if previous_failures:
         accounts_dal.update_user(user, failed_logins=0)

@@ -17,7 +17,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import members as members_dal
 from switchboard.dal import sessions as sessions_dal
 from switchboard.dal.accounts import NewSender, User
-from switchboard.logic import api_keys, audit, mailer, notices, sessions, throttle
+from switchboard.logic import api_keys, audit, email_lookup, mailer, notices, sessions, throttle
 from switchboard.models.errors import BadRequest, NotFound
 from switchboard.models.identity import MeOut, PasswordChangeIn, ResetConfirmIn, SignupIn
 from switchboard.models.request import RequestMeta
@@ -86,6 +86,7 @@ def _create(job: dict[str, Any]) -> User | None:
         user_id,
         email=email,
         email_index=index,
+        email_index_version=job.get("index_version"),  # absent in jobs queued before versions were kept: v1
         role="owner",
         password_phc=job["password_phc"],
         pepper_version=job["pepper_version"],
@@ -100,7 +101,7 @@ def _create(job: dict[str, Any]) -> User | None:
             accounts_dal.create_account(account, owner, senders)
             break
         except accounts_dal.Taken:
-            if accounts_dal.email_taken(index):
+            if accounts_dal.email_taken(index) or email_lookup.taken(email):
                 envelope.shred(account_id)  # the key of an account that never came to be
                 return None
     else:
@@ -135,13 +136,15 @@ def signup(body: SignupIn, meta: RequestMeta) -> None:
 def _signup(body: SignupIn, meta: RequestMeta) -> None:
     email = blind_index.normalize_email(body.email)
     passwords.check_policy(body.password, context=_context_words(email, body.account_name))
-    index = blind_index.email_index(email)
+    version = blind_index.current_version()
+    index = blind_index.email_index(email, version)
     stored = passwords.hash_password(body.password)
     mail.enqueue(
         {
             "type": SIGNUP_JOB,
             "email": email,
             "index": index,
+            "index_version": version,
             "password_phc": stored.phc,
             "pepper_version": stored.pepper_version,
             "account_name": body.account_name,
@@ -156,13 +159,13 @@ def process_signup(job: dict[str, Any], *, first_attempt: bool) -> None:
     email, index = job["email"], job["index"]
     if first_attempt and not mailer.allow(index, "verify"):
         return
-    lookup = accounts_dal.find_by_email(index)
+    lookup = email_lookup.owner(email)  # an address stored under an older key version is not new
     if lookup is None:
         owner = _create(job)
         if owner is not None:
             notices.send_link(email, kind="verify", token=_issue_verification(owner, job))
             return
-        lookup = accounts_dal.find_by_email(index)
+        lookup = email_lookup.owner(email)
     user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
     if user is None:
         return
@@ -305,7 +308,7 @@ def process_reset(job: dict[str, Any], *, first_attempt: bool) -> None:
     """mail_worker: a 30-minute single-use link for a known e-mail, nothing otherwise; at most LIMITS["reset"] an
     hour per address (the excess is dropped: the newest link keeps working, and the asker learns nothing)."""
     email, index = job["email"], job["index"]
-    lookup = accounts_dal.find_by_email(index)
+    lookup = email_lookup.owner(email)
     user = accounts_dal.get_user(lookup.account_id, lookup.user_id) if lookup else None
     if user is None:
         return

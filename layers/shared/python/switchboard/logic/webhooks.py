@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -23,10 +26,10 @@ from switchboard.dal import circuits, queues
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import webhooks as webhooks_dal
 from switchboard.dal.cursors import InvalidCursor
-from switchboard.dal.webhooks import Delivery, Endpoint
+from switchboard.dal.webhooks import Delivery, Endpoint, PreviousSecret
 from switchboard.logic import audit, caps, standing
 from switchboard.models import paging
-from switchboard.models.errors import NotFound, ValidationFailed
+from switchboard.models.errors import Conflict, NotFound, ValidationFailed
 from switchboard.models.request import RequestMeta
 from switchboard.models.webhooks import (
     MAX_ATTEMPTS,
@@ -38,6 +41,9 @@ from switchboard.models.webhooks import (
     EndpointList,
     EndpointOut,
     EventType,
+    PreviousSecretOut,
+    RotateSecretIn,
+    SecretRotated,
 )
 from switchboard.observability import logger, metrics
 from switchboard.webhook_client import Answer, TargetRefused
@@ -47,6 +53,14 @@ if TYPE_CHECKING:
 
 SIGNATURE_HEADER = "Switchboard-Signature"
 EVENT_ID_HEADER = "Switchboard-Event-Id"
+# Standard Webhooks (R42; https://www.standardwebhooks.com): the same delivery, signed as its libraries verify it.
+STANDARD_ID_HEADER = "webhook-id"
+STANDARD_TIMESTAMP_HEADER = "webhook-timestamp"
+STANDARD_SIGNATURE_HEADER = "webhook-signature"
+SECRET_PREFIX = "whsec_"  # noqa: S105  # pragma: allowlist secret - the prefix of every signing secret
+# A rotation keeps at most this many replaced secrets signing (each for at most 24 h): deliveries carry at most
+# three signatures, and a third rotation within a day waits or ends the overlap (grace_s 0).
+MAX_PREVIOUS_SECRETS = 2
 SIGNATURE_TOLERANCE_S = 300
 USER_AGENT = "Switchboard-Webhooks/1"
 MAX_BACKOFF_S = 3600
@@ -81,6 +95,10 @@ class WebhookStore(Protocol):
     def get_endpoint(self, account_id: str, endpoint_id: str) -> Endpoint | None: ...
     def delete_endpoint(self, endpoint: Endpoint) -> None: ...
     def endpoint_secret(self, endpoint: Endpoint) -> str: ...
+    def previous_secret(self, endpoint: Endpoint, previous: PreviousSecret) -> str: ...
+    def rotate_secret(
+        self, endpoint: Endpoint, *, secret: str, previous: tuple[PreviousSecret, ...]
+    ) -> Endpoint | None: ...
     def put_delivery(self, account_id: str, delivery: Delivery) -> None: ...
     def list_deliveries(
         self, account_id: str, endpoint_id: str, *, limit: int, cursor: str | None = None
@@ -152,8 +170,58 @@ def open_event(job: DeliveryJob, *, ports: Ports = LIVE) -> str:
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """The `Switchboard-Signature` value: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+    return sign_all([secret], timestamp, body)
+
+
+def sign_all(secrets_: Sequence[str], timestamp: int, body: bytes) -> str:
+    """`t=<t>,v1=<hex>,v1=<hex>...`: one `v1` per signing secret (during a rotation's overlap, the new one first)."""
+    signed = f"{timestamp}.".encode() + body
+    return ",".join(
+        [f"t={timestamp}", *(f"v1={hmac.new(s.encode(), signed, hashlib.sha256).hexdigest()}" for s in secrets_)]
+    )
+
+
+def standard_key(secret: str) -> bytes:
+    """The HMAC key Standard Webhooks derives from a `whsec_<base64>` secret: the decoded bytes.
+
+    Secrets issued before Standard Webhooks signing (and rotation) were base64url; their key is decoded from that
+    alphabet (official libraries expect standard base64: such an endpoint rotates once to use them, docs/webhooks.md).
+    """
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    padded = encoded + "=" * (-len(encoded) % 4)
+    try:
+        if "-" in encoded or "_" in encoded:
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return secret.encode()  # not base64 at all (a foreign secret): its bytes, so signing never fails
+
+
+def standard_signature(secrets_: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value: `v1,<base64 HMAC-SHA256(key, "<id>.<t>.<body>")>` per secret, space-separated."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join(
+        f"v1,{base64.b64encode(hmac.new(standard_key(s), signed, hashlib.sha256).digest()).decode()}" for s in secrets_
+    )
+
+
+def verify_standard(
+    secret: str, headers: dict[str, str], body: bytes, now: float, tolerance: int = SIGNATURE_TOLERANCE_S
+) -> bool:
+    """Receiver side, as the Standard Webhooks spec verifies: some `v1,` signature in `webhook-signature` signs
+    `<webhook-id>.<webhook-timestamp>.<body>` with the secret's key, and the timestamp is within `tolerance` s."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    msg_id = lower.get(STANDARD_ID_HEADER, "")
+    stamp = lower.get(STANDARD_TIMESTAMP_HEADER, "")
+    if not msg_id or not stamp.isdigit() or abs(now - int(stamp)) > tolerance:
+        return False
+    expected = standard_signature([secret], msg_id, int(stamp), body).partition(",")[2]
+    candidates = [
+        value
+        for version, _, value in (p.partition(",") for p in lower.get(STANDARD_SIGNATURE_HEADER, "").split())
+        if version == "v1"
+    ]
+    return any(hmac.compare_digest(expected.encode(), c.encode()) for c in candidates)
 
 
 def verify_signature(secret: str, header: str, body: bytes, now: float, tolerance: int = SIGNATURE_TOLERANCE_S) -> bool:
@@ -225,13 +293,20 @@ def check_url(url: str) -> str:
 
 
 def new_secret() -> str:
-    """A 256-bit signing secret, as endpoints and per-message callbacks get one."""
-    return f"whsec_{secrets.token_urlsafe(32)}"
+    """A 256-bit signing secret, as endpoints and per-message callbacks get one: `whsec_` and standard base64, the
+    form Standard Webhooks libraries decode."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def _out(item: Endpoint) -> EndpointOut:
+    live = item.live_previous(int(clock.timestamp()))
     return EndpointOut(
-        id=item.endpoint_id, url=item.url, events=sorted(item.events), created_at=clock.rfc3339_at(int(item.created_at))
+        id=item.endpoint_id,
+        url=item.url,
+        events=sorted(item.events),
+        created_at=clock.rfc3339_at(int(item.created_at)),
+        secret_version=item.secret_version,
+        previous_secrets_expire_at=clock.rfc3339_at(max(p.expires_at for p in live)) if live else None,
     )
 
 
@@ -296,6 +371,52 @@ def delete_endpoint(principal: Principal, endpoint_id: str, meta: RequestMeta, *
     )
 
 
+def rotate_secret(
+    principal: Principal, endpoint_id: str, body: RotateSecretIn, meta: RequestMeta, *, ports: Ports = LIVE
+) -> SecretRotated:
+    """POST /v1/webhook-endpoints/{id}/rotate-secret: a new secret (in this answer only) signs every delivery from
+    now on; the replaced one keeps signing beside it for `grace_s` (default and at most 24 h), then stops.
+
+    Rotating again within the overlap keeps each replaced secret until its own end (never later than the new
+    grace); at most MAX_PREVIOUS_SECRETS at once (409 beyond). grace_s 0 ends every older secret now.
+    """
+    item = _own(principal, endpoint_id, ports.store)
+    now = int(clock.timestamp())
+    until = now + body.grace_s
+    kept = [dataclasses.replace(p, expires_at=min(p.expires_at, until)) for p in item.live_previous(now)]
+    if body.grace_s > 0:
+        kept.insert(0, PreviousSecret(sealed=item.secret_sealed, version=item.secret_version, expires_at=until))
+    kept = [p for p in kept if p.expires_at > now]
+    if len(kept) > MAX_PREVIOUS_SECRETS:
+        soonest = min(p.expires_at for p in kept)
+        raise Conflict(
+            f"This endpoint already has {MAX_PREVIOUS_SECRETS} replaced secrets still signing. Rotate again after "
+            f"{clock.rfc3339_at(soonest)}, or with grace_s 0 to stop every older secret now.",
+            code="rotation_overlap_full",
+        )
+    secret = new_secret()
+    stored = ports.store.rotate_secret(item, secret=secret, previous=tuple(kept))
+    if stored is None:
+        raise Conflict("This endpoint changed meanwhile (another rotation?); try again.", code="endpoint_changed")
+    ports.trail.record(
+        account_id=principal.account_id,
+        type="webhook_endpoint.secret_rotated",
+        outcome="success",
+        actor=principal.principal,
+        meta=meta,
+        target={"endpoint_id": endpoint_id},
+        data={"secret_version": stored.secret_version, "grace_s": body.grace_s, "still_signing": len(kept)},
+    )
+    return SecretRotated(
+        id=stored.endpoint_id,
+        secret=secret,
+        secret_version=stored.secret_version,
+        previous_secrets=[
+            PreviousSecretOut(secret_version=p.version, expires_at=clock.rfc3339_at(p.expires_at)) for p in kept
+        ],
+    )
+
+
 def _delivery_out(item: Delivery) -> DeliveryOut:
     return DeliveryOut(
         event_id=item.event_id,
@@ -330,12 +451,16 @@ class DeliveryFailed(Exception):
     """This attempt did not deliver: the job stays on the queue (hidden until its next attempt, or the DLQ)."""
 
 
-def _headers(job: DeliveryJob, signature: str) -> dict[str, str]:
+def _headers(job: DeliveryJob, signing: Sequence[str], now: int, body: bytes) -> dict[str, str]:
+    """Both signature schemes, one signature per signing secret (the current one first)."""
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         EVENT_ID_HEADER: job.event_id,
-        SIGNATURE_HEADER: signature,
+        SIGNATURE_HEADER: sign_all(signing, now, body),
+        STANDARD_ID_HEADER: job.event_id,
+        STANDARD_TIMESTAMP_HEADER: str(now),
+        STANDARD_SIGNATURE_HEADER: standard_signature(signing, job.event_id, now, body),
     }
 
 
@@ -367,14 +492,17 @@ def _log(
     )
 
 
-def _target(job: DeliveryJob, store: WebhookStore) -> tuple[str, str] | None:
-    """Where to post the job and with which secret; None when its endpoint or message no longer exists."""
+def _target(job: DeliveryJob, store: WebhookStore, now: int) -> tuple[str, list[str]] | None:
+    """Where to post the job and with which secrets (the current one, then those a rotation replaced whose overlap
+    lasts at `now`); None when its endpoint or message no longer exists."""
     if job.message_id is not None:
-        return messages_dal.callback_target(job.account_id, job.message_id)
+        found = messages_dal.callback_target(job.account_id, job.message_id)
+        return (found[0], [found[1]]) if found is not None else None
     endpoint = store.get_endpoint(job.account_id, job.endpoint_id or "")
     if endpoint is None:
         return None
-    return endpoint.url, store.endpoint_secret(endpoint)
+    previous = [store.previous_secret(endpoint, p) for p in endpoint.live_previous(now)]
+    return endpoint.url, [store.endpoint_secret(endpoint), *previous]
 
 
 @dataclass
@@ -441,7 +569,7 @@ def prepare(
     key is shredded), so a rule that holds or drops a job has one place to go.
     """
     try:
-        target = _target(job, ports.store)
+        target = _target(job, ports.store, now)
         body = open_event(job, ports=ports).encode() if target is not None else b""
     except envelope.KeyShredded:
         logger.info("account key shredded: delivery dropped", extra={**_keys(job), "attempt": attempt})
@@ -449,8 +577,8 @@ def prepare(
     if target is None:
         logger.info("webhook target deleted: delivery dropped", extra={**_keys(job), "attempt": attempt})
         return None
-    url, secret = target
-    return url, body, _headers(job, sign(secret, now, body))
+    url, signing = target
+    return url, body, _headers(job, signing, now, body)
 
 
 def _post_in_turn(group: list[_Ready], *, started: float, timeout_s: float, local: bool) -> None:

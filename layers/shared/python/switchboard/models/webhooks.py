@@ -46,6 +46,8 @@ class EndpointCreated(BaseModel):
     events: list[str]
     secret: Annotated[str, ONE_TIME_SECRET]
     created_at: str
+    secret_version: int = 1  # as listed (GET): a new endpoint's first secret, nothing replaced yet
+    previous_secrets_expire_at: str | None = None
 
 
 class EndpointOut(BaseModel):
@@ -57,6 +59,43 @@ class EndpointOut(BaseModel):
     url: str
     events: list[str]
     created_at: str
+    secret_version: int = 1
+    # While a rotation's overlap lasts: when the last replaced secret stops signing deliveries.
+    previous_secrets_expire_at: str | None = None
+
+
+# R42: a replaced secret keeps signing for at most 24 h beside the new one.
+MAX_ROTATION_GRACE_S = 86400
+
+
+class RotateSecretIn(BaseModel):
+    """POST /v1/webhook-endpoints/{id}/rotate-secret (the body is optional)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    # How long the replaced secret keeps signing beside the new one; 0 ends it now (a leaked secret).
+    grace_s: int = Field(default=MAX_ROTATION_GRACE_S, ge=0, le=MAX_ROTATION_GRACE_S)
+
+
+class PreviousSecretOut(BaseModel):
+    """A replaced secret that still signs deliveries (never its value)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    secret_version: int
+    expires_at: str
+
+
+class SecretRotated(BaseModel):
+    """200: the new signing secret appears in this answer only."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    id: str
+    secret: Annotated[str, ONE_TIME_SECRET]
+    secret_version: int
+    # Each replaced secret that still signs (newest first) and when it stops: deliveries carry one signature each.
+    previous_secrets: list[PreviousSecretOut]
 
 
 class EndpointList(BaseModel):
