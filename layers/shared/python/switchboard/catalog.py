@@ -1017,4 +1017,29 @@ FUNCTIONS = (
     ),
 )
 
+# Item 3 of issue 13: component health from live signals and the static status page (docs/operators.md#status).
+STATUS_PAGE = Schedule(name="status_page", every_s=60)
+# The job's own configuration (the stacks set it, infra/constructs/status_page.py deployed, local/provision.py
+# locally): its bucket, the API whose 5xx ratio it reads, and each catalog queue's name and DLQ URL, as JSON.
+STATUS_PAGE_CONFIG_ENV = "STATUS_PAGE_CONFIG"
+STATUS_PAGE_JOB = "status_page_job"
+
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name=STATUS_PAGE_JOB,
+        description="Reads live health signals (DLQs, circuits, 5xx, queue age) and publishes the static status page",
+        schedule=STATUS_PAGE,
+        tables=_ro(
+            {
+                # Query: incidents, overrides and the previous health; PutItem: each component's new health
+                "Platform": ops(Op.QUERY, Op.PUT),
+                "Limits": ops(Op.GET),  # each carrier's circuit (one GetItem per carrier, never a scan)
+            }
+        ),
+        memory_mb=256,
+        timeout_s=30,
+    ),
+)
+
 _BY_NAME: Mapping[str, Function] = MappingProxyType({f.name: f for f in FUNCTIONS})
