@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from switchboard import settings  # noqa: F401 - checks this function's environment as the cold start imports it
 from switchboard.observability import logger, metrics, tracer
 
 
