@@ -20,12 +20,14 @@ help:
 	@echo "make edge STAGE=dev [APPLY=1]   the Cloudflare zone: print the plan, or apply it"
 	@echo "make bench | openapi | permissions | lock"
 
-# The venv is rebuilt only when the lock changes; uv installs the exact pinned, hash-checked set.
-$(VENV)/.installed: requirements/dev.lock
+# The venv is rebuilt only when the lock changes; uv installs the exact pinned, hash-checked set, then the project's
+# own console scripts (`switchboard-ops`: only ops_cli/ is packaged, editable, without dependencies).
+$(VENV)/.installed: requirements/dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	@$(UV) pip sync --quiet --python $(PY) --require-hashes requirements/dev.lock
+	@$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	@touch $@
 
 # Lambda's dependency layer (manylinux aarch64 wheels, no Docker); cached on the runtime lock's hash.
@@ -60,7 +62,7 @@ audit: $(VENV)/.installed
 	|| { echo "pip-audit failed: a known vulnerability above, or PyPI's vulnerability API (https://pypi.org/pypi/<name>/<version>/json) could not be reached"; exit 1; }
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy layers/shared/python/switchboard functions infra local app.py bench
+	$(VENV)/bin/mypy layers/shared/python/switchboard functions infra local ops_cli app.py bench
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q

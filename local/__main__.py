@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before any handler module loads: Powertools reads its settings when its Logger and Metrics are created.
     os.environ.update({**provision.BASE_ENV, "STAGE": stage})
     recorder.install_from_environment()  # the test suite's permission ledger (docs/permissions.md)
+    from local.operators import usage as operator_usage  # noqa: PLC0415
     from local.stack import Stack, quickstart  # noqa: PLC0415
 
     # Handlers that publish no metric make Powertools warn on every call; deployed, that goes nowhere either.
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start on port {port}: {error.strerror or error} (PORT=… picks another)", file=sys.stderr)
         return 1
     print(quickstart(stack.base_url), flush=True)
+    print(operator_usage(stack.operators_file, stack.operators), flush=True)
     while not stop.wait(0.5):
         pass
     stack.stop()

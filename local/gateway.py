@@ -22,6 +22,7 @@ from jsonschema.protocols import Validator
 
 from infra import request_models
 from infra.gateway_errors import METHOD_NOT_ALLOWED, GatewayError, gateway_error
+from local import operators
 from local.lambdas import Invoker
 from local.provision import ACCOUNT_ID, REGION, STAGE
 from switchboard import catalog
@@ -367,9 +368,12 @@ class Gateway:
         authorizer: catalog.Function | None = None,
         use_catalog_authorizer: bool = True,
         port: int = 8080,
+        operator_keys: operators.Keys | None = None,
     ) -> None:
         self.invoker = invoker
-        self.router = Router(catalog.routes() if routes is None else routes)
+        # Both APIs on one port: deployed, operator routes are a separate RestApi (IAM auth), customer routes another.
+        self.router = Router(catalog.all_routes() if routes is None else routes)
+        self.operator_keys = operator_keys  # None: every operator route is refused
         self.authorizer = catalog.authorizer() if authorizer is None and use_catalog_authorizer else authorizer
         self.port = port
         self.local_routes: list[tuple[str, re.Pattern[str], LocalHandler]] = []
@@ -399,11 +403,9 @@ class Gateway:
             return self._unrouted(request)
         compiled, parameters = matched
         event = proxy_event(request, compiled.route.path, parameters, self.port)
-        if compiled.route.auth is not catalog.Auth.PUBLIC:
-            try:
-                event["requestContext"]["authorizer"] = self._authorize(event)
-            except AuthorizerVerdict as verdict:
-                return error_response(verdict.response_type, request.request_id)
+        refused = self._authenticate(compiled.route, request, event)
+        if refused is not None:
+            return refused
         # API Gateway validates the request after the authorizer allowed it and before the integration runs.
         validator = self.validators.get((compiled.route.method, compiled.route.path))
         if validator is not None and model_media_type(request.header("Content-Type")) == request_models.JSON:
@@ -421,6 +423,35 @@ class Gateway:
             return method_not_allowed(methods, request.request_id)
         # Deployed, an unknown path is API Gateway's MISSING_AUTHENTICATION_TOKEN, answered as 404.
         return error_response("MISSING_AUTHENTICATION_TOKEN", request.request_id)
+
+    def _authenticate(self, route: catalog.Route, request: Request, event: dict[str, Any]) -> Response | None:
+        """Fill in who calls (the authorizer's context, or an operator's IAM identity), or the refusal to answer."""
+        if route.auth is catalog.Auth.OPERATOR:
+            try:
+                event["requestContext"]["identity"] = self._operator_identity(request, event)
+            except operators.SignatureRefused as refused:
+                # API Gateway's IAM auth refuses before any Lambda runs: nothing is invoked, nothing audited.
+                log.info("operator signature refused: %s", refused)
+                return error_response("ACCESS_DENIED", request.request_id)
+        elif route.auth is not catalog.Auth.PUBLIC:
+            try:
+                event["requestContext"]["authorizer"] = self._authorize(event)
+            except AuthorizerVerdict as verdict:
+                return error_response(verdict.response_type, request.request_id)
+        return None
+
+    def _operator_identity(self, request: Request, event: dict[str, Any]) -> dict[str, Any]:
+        """`requestContext.identity` of a request SigV4-signed by a known operator key (AWS_IAM authorization)."""
+        if self.operator_keys is None:
+            raise operators.SignatureRefused("no operator credentials in this stack")
+        credential = operators.verify(
+            self.operator_keys,
+            method=request.method,
+            target=request.target,
+            headers=list(request.headers),
+            body=request.body,
+        )
+        return operators.identity(credential, event["requestContext"]["identity"])
 
     def _authorize(self, event: dict[str, Any]) -> dict[str, str]:
         if self.authorizer is None:

@@ -143,7 +143,8 @@ def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = _model_schemas(Problem, BillingEvent)
     for function in catalog.FUNCTIONS:
-        if not function.routes:
+        # The customer API's document: the operator API's routes (Auth.OPERATOR) are not part of its contract.
+        if not any(route.auth is not catalog.Auth.OPERATOR for route in function.routes):
             continue
         schema = _function_schema(function)
         for name, definition in schema.get("components", {}).get("schemas", {}).items():
@@ -151,7 +152,7 @@ def document() -> dict[str, Any]:
                 continue
             if schemas.setdefault(name, definition) != definition:
                 raise ValueError(f"two functions define the schema {name!r} differently")
-        for route in function.routes:
+        for route in (r for r in function.routes if r.auth is not catalog.Auth.OPERATOR):
             operation = schema.get("paths", {}).get(route.path, {}).get(route.method.lower())
             if operation is None:
                 raise ValueError(f"{function.name} has no handler for {route.method} {route.path}")

@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Any
 
-from local import provision
+from local import operators, provision
 from local.gateway import Gateway, GatewayServer
 from local.lambdas import Invoker
 from local.routes import LocalRoutes
@@ -42,6 +42,8 @@ class Stack:
         self._moto: Any = None
         self._server: GatewayServer | None = None
         self.workers: list[QueueWorker] = []
+        self.operators_file = operators.path_from_environment()
+        self.operators: list[operators.Credential] = []
 
     @property
     def base_url(self) -> str:
@@ -51,9 +53,11 @@ class Stack:
     def start(self) -> None:
         """Bind the gateway port first (a busy port fails fast), then moto, provisioning, and the threads."""
         invoker = Invoker()
-        gateway = Gateway(invoker=invoker, port=self.port)
+        gateway = Gateway(invoker=invoker, port=self.port, operator_keys=operators.Keys(self.operators_file))
         self._server = GatewayServer(gateway, self.port, self.host)
         self.port = gateway.port = self._server.server_address[1]
+        # New operator keys at every start: only this stack (and whoever may read the 0600 file) knows them.
+        self.operators = operators.issue(self.operators_file, self.base_url)
 
         from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy: loaded only when a stack starts
 

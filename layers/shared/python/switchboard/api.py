@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError, PydanticSerializationError
 
-from switchboard import cards, catalog
+from switchboard import cards, catalog, operators
 from switchboard.auth import SERVICE_UNAVAILABLE, Principal, enforce, recording, refuse_credentials_in_url
 from switchboard.dal import clients
 from switchboard.headers import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, SECURITY_HEADERS
@@ -313,7 +313,7 @@ def build_resolver(routes: Iterable[catalog.Route] | None = None) -> APIGatewayR
 
     `routes`: the declared routes it serves (default: every catalog route); a handler without one is refused.
     """
-    app = Resolver([route for route, _ in catalog.routes()] if routes is None else routes)
+    app = Resolver([route for route, _ in catalog.all_routes()] if routes is None else routes)
 
     def respond(error: ProblemError) -> Response[str]:
         event = app.current_event
@@ -713,6 +713,14 @@ def route_policy(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -
             # A handler without a declared policy is refused, never run unchecked.
             raise Forbidden("This route declares no access policy.", code="forbidden")
         return next_middleware(app)  # nothing serves it: the resolver answers 404
+    if route.auth is catalog.Auth.OPERATOR:
+        # The operator API (IAM-authorized): an operator role with MFA whose role holds the route's permission.
+        if not isinstance(route.permission, operators.OperatorPermission):
+            raise Forbidden("This route declares no operator permission.", code="forbidden")
+        operators.enforce(event, route.permission)
+        return next_middleware(app)
+    if isinstance(route.permission, operators.OperatorPermission):
+        raise Forbidden("An operator permission on a customer route is refused.", code="forbidden")
     if route.auth is not catalog.Auth.PUBLIC:
         enforce(
             Principal.from_event(event),

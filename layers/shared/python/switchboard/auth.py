@@ -19,6 +19,7 @@ REAUTH_WINDOW_S = 300
 CREDENTIALS_IN_URL = "credentials_in_url"
 SERVICE_UNAVAILABLE = "service_unavailable"  # the authorizer could not check the credential (AWS busy)
 DUPLICATE_AUTHORIZATION = "duplicate_authorization"
+SIGV4_SCHEME = "AWS4-HMAC-SHA256 "  # the operator API's IAM signatures (switchboard.operators)
 # Refusals the authorizer hands every handler (it cannot answer 400 itself), with what the caller is told.
 REFUSALS: dict[str, str] = {
     CREDENTIALS_IN_URL: "Send credentials in the Authorization header, never in the URL.",
@@ -124,8 +125,9 @@ def duplicate_authorization(event: dict[str, Any]) -> bool:
             values.extend(str(v) for v in (items if isinstance(items, list) else [items]))
     if not values:
         values = [str(v) for k, v in (event.get("headers") or {}).items() if str(k).lower() == "authorization"]
-    # Our credentials never hold a comma: a comma joins two header lines (RFC 9110 §5.3) or two credentials.
-    return len(values) > 1 or any("," in value for value in values)
+    # Our credentials never hold a comma: a comma joins two header lines (RFC 9110 §5.3) or two credentials. A SigV4
+    # signature (operator routes) separates its own parts with commas: it is one credential.
+    return len(values) > 1 or any("," in value and not value.startswith(SIGV4_SCHEME) for value in values)
 
 
 def refusal_of(event: dict[str, Any]) -> str:

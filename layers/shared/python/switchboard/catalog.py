@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Literal, TypeVar, get_args
 
 from switchboard.models.permissions import SESSION_ONLY, Permission
+from switchboard.operators import OPS_PREFIX, OperatorPermission
 
 _V = TypeVar("_V")
 
@@ -19,6 +20,8 @@ class Auth(StrEnum):
     PUBLIC = "public"  # explicit allowlist: no credentials (health, status, security.txt, signup, login, ...)
     SESSION = "session"  # session token only; authorizer result never cached
     ANY = "any"  # session token or API key; authorizer cache <= 60 s for keys
+    # The separate operator API (`OpsApi`): IAM (SigV4) from an MFA-bearing operator role, never a customer credential.
+    OPERATOR = "operator"
 
 
 class Access(StrEnum):
@@ -146,13 +149,14 @@ class Route:
 
     `permission` has no default: every route states what the caller's role must hold, or `None` (any role, or a
     public route). `reauth`: a session that logged in or re-authenticated within the last 5 minutes (R24).
+    An operator route (Auth.OPERATOR, path under /ops/v1/) states an operator permission; no other route may.
     """
 
     method: str
     path: str  # API Gateway template, e.g. /v1/messages/{id}
     auth: Auth
     summary: str
-    permission: Permission | None = field(kw_only=True)
+    permission: Permission | OperatorPermission | None = field(kw_only=True)
     reauth: bool = field(default=False, kw_only=True)
 
     def __post_init__(self) -> None:
@@ -163,6 +167,14 @@ class Route:
             raise ValueError(f"{where}: re-authentication is a session's: make it Auth.SESSION")
         if self.permission in SESSION_ONLY and self.auth is not Auth.SESSION:
             raise ValueError(f"{where}: {self.permission} is exercised from a session only (API.md)")
+        operator_path = self.path.startswith(OPS_PREFIX) or self.path.rstrip("/") == OPS_PREFIX.rstrip("/")
+        if self.auth is Auth.OPERATOR:
+            if not isinstance(self.permission, OperatorPermission):
+                raise ValueError(f"{where}: an operator route states an operator permission (switchboard.operators)")
+            if not self.path.startswith(OPS_PREFIX):
+                raise ValueError(f"{where}: operator routes live under {OPS_PREFIX}")
+        elif isinstance(self.permission, OperatorPermission) or operator_path:
+            raise ValueError(f"{where}: operator permissions and {OPS_PREFIX} belong to Auth.OPERATOR routes only")
 
 
 class Carries(StrEnum):
@@ -906,7 +918,17 @@ def authorizer() -> Function:
 
 
 def routes() -> list[tuple[Route, Function]]:
-    """Every route with the function that serves it."""
+    """Every route of the customer API with the function that serves it (the operator API's: `operator_routes`)."""
+    return [(route, fn) for fn in FUNCTIONS for route in fn.routes if route.auth is not Auth.OPERATOR]
+
+
+def operator_routes() -> list[tuple[Route, Function]]:
+    """Every route of the separate operator API (Auth.OPERATOR) with the function that serves it."""
+    return [(route, fn) for fn in FUNCTIONS for route in fn.routes if route.auth is Auth.OPERATOR]
+
+
+def all_routes() -> list[tuple[Route, Function]]:
+    """Every route of both APIs (the local gateway serves both on one port)."""
     return [(route, fn) for fn in FUNCTIONS for route in fn.routes]
 
 
@@ -1017,7 +1039,36 @@ FUNCTIONS = (
     ),
 )
 
-# Item 3 of issue 13: component health from live signals and the static status page (docs/operators.md#status).
+# Issue 13: the operator API's first function (R34, R68). Operator routes only: IAM-authorized, no customer credential.
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="ops_accounts_api",
+        description="Operator API: who is calling, an account's metadata without personal data (R34, R68)",
+        routes=(
+            Route(
+                "GET", "/ops/v1/whoami", Auth.OPERATOR, "The calling operator", permission=OperatorPermission.SELF_READ
+            ),
+            Route(
+                "GET",
+                "/ops/v1/accounts/{account_id}",
+                Auth.OPERATOR,
+                "An account's metadata (no personal data)",
+                permission=OperatorPermission.ACCOUNTS_READ,
+            ),
+        ),
+        tables=_ro(
+            {
+                "Accounts": ops(Op.GET, Op.QUERY),  # the account; its users and API keys, counted (Select COUNT)
+                "Sessions": ops(Op.QUERY_GSI1),  # each user's live sessions, counted
+                "Audit": APPEND,  # the read is an event in the account's own trail (R34)
+            }
+        ),
+        memory_mb=256,
+    ),
+)
+
+# Item 3 of issue 13: component health from live signals and the static status page (docs/status.md).
 STATUS_PAGE = Schedule(name="status_page", every_s=60)
 # The job's own configuration (the stacks set it, infra/constructs/status_page.py deployed, local/provision.py
 # locally): its bucket, the API whose 5xx ratio it reads, and each catalog queue's name and DLQ URL, as JSON.

@@ -1,0 +1,1 @@
+"""switchboard-ops: the operators' command-line tool (docs/operators.md)."""
