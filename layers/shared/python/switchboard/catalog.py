@@ -1093,4 +1093,47 @@ FUNCTIONS = (
     ),
 )
 
+# Item 3 of issue 13: operators open, update, resolve and list incidents (docs/operators.md#incidents).
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="ops_status_api",
+        description="Operator API: open, update, resolve and list the incidents of the public status page",
+        routes=(
+            Route(
+                "POST",
+                "/ops/v1/incidents",
+                Auth.OPERATOR,
+                "Open an incident",
+                permission=OperatorPermission.INCIDENTS_MANAGE,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/incidents/{incident_id}/updates",
+                Auth.OPERATOR,
+                "Post an update on an incident",
+                permission=OperatorPermission.INCIDENTS_MANAGE,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/incidents/{incident_id}/resolve",
+                Auth.OPERATOR,
+                "Resolve an incident",
+                permission=OperatorPermission.INCIDENTS_MANAGE,
+            ),
+            Route(
+                "GET", "/ops/v1/incidents", Auth.OPERATOR, "List incidents", permission=OperatorPermission.STATUS_READ
+            ),
+        ),
+        tables=_ro(
+            {
+                # GetItem and UpdateItem: an update (conditional: a resolved incident takes none); Query: the list
+                "Platform": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE),
+                "Audit": APPEND,  # every action is an event in the platform trail (logic/incidents.py)
+            }
+        ),
+        memory_mb=256,
+    ),
+)
+
 _BY_NAME: Mapping[str, Function] = MappingProxyType({f.name: f for f in FUNCTIONS})
