@@ -66,6 +66,9 @@ def test_open_update_resolve_and_list_are_audited_in_the_platform_trail(aws: dic
     assert {e.target["incident_id"] for e in events} == {incident_id}
     assert {e.account_id for e in events} == {PLATFORM_TRAIL}
     assert audit.verify(PLATFORM_TRAIL).valid
+    # The anchor job anchors the platform trail like an account's (R55).
+    assert audit.anchor_account(PLATFORM_TRAIL).anchored_seq == len(events)
+    assert audit.verify(PLATFORM_TRAIL).valid
 
 
 def test_a_resolved_incident_takes_no_update_and_unknown_ones_are_404(aws: dict[str, str]) -> None:
