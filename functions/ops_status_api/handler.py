@@ -7,7 +7,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api, operators
-from switchboard.models.status import IncidentIn, IncidentList, IncidentOut, IncidentResolveIn, IncidentUpdateIn
+from switchboard.models.status import (
+    IncidentIn,
+    IncidentList,
+    IncidentOut,
+    IncidentResolveIn,
+    IncidentStatus,
+    IncidentUpdateIn,
+)
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
@@ -35,10 +42,7 @@ def open_incident(body: Annotated[IncidentIn, Body()]) -> Response[str]:
 )
 def update_incident(incident_id: str, body: Annotated[IncidentUpdateIn, Body()]) -> Response[str]:
     """404 for an unknown incident, 409 once it is resolved."""
-    from switchboard.logic import incidents  # noqa: PLC0415
-
-    updated = incidents.update_incident(operators.operator_of(app), incident_id, body, api.request_meta(app))
-    return api.json_response(200, updated)
+    return _changed(incident_id, body.status, body.body)
 
 
 @app.post(
@@ -49,10 +53,14 @@ def update_incident(incident_id: str, body: Annotated[IncidentUpdateIn, Body()])
 )
 def resolve_incident(incident_id: str, body: Annotated[IncidentResolveIn, Body()]) -> Response[str]:
     """404 for an unknown incident, 409 when it is resolved already."""
+    return _changed(incident_id, "resolved", body.body)
+
+
+def _changed(incident_id: str, status: IncidentStatus, note: str) -> Response[str]:
     from switchboard.logic import incidents  # noqa: PLC0415
 
-    resolved = incidents.resolve_incident(operators.operator_of(app), incident_id, body, api.request_meta(app))
-    return api.json_response(200, resolved)
+    changed = incidents.change(operators.operator_of(app), incident_id, status, note, api.request_meta(app))
+    return api.json_response(200, changed)
 
 
 @app.get(

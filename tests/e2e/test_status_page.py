@@ -2,6 +2,8 @@
 published page after the job runs, and recover; incidents opened with `switchboard-ops` show on /status, the HTML
 page and the Atom feed; the page is served from moto's S3 at /_local/status-page/."""
 
+# ruff: noqa: F811 - the operator API module's fixtures are imported by name and requested as parameters
+
 from __future__ import annotations
 
 import json
@@ -14,48 +16,22 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from local import operators
 from ops_cli import incidents as incidents_cli
-from ops_cli import main as cli
 from ops_cli.client import Problem, local_client
 from switchboard import catalog
 from switchboard.carriers import circuit
 from switchboard.logic.status_page import ATOM
 from switchboard.models.status import COMPONENTS
-from tests.e2e.conftest import E2E_ENV, LocalStack, running_stack
+from tests.e2e.conftest import LocalStack
+
+# A stack of its own (its clock moves, its circuits open) whose operator keys live in a test directory: the
+# operator API module's fixtures (module-scoped: this module gets its own stack), and its CLI runner.
+from tests.e2e.test_operator_api import keys, ops, run_cli, stack  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "lantern quasar velvet plumbing"
 CARRIERS = ("sandbox-a", "sandbox-b")
 HOSTILE = "<script>alert(1)</script> SMS delays & retries"
-
-
-@pytest.fixture(scope="module")
-def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, Path]]:
-    """A stack of its own (its clock moves, its circuits open) whose operator keys live in a test directory."""
-    directory = tmp_path_factory.mktemp("status-stack")
-    keys = directory / "operators.json"
-    with running_stack(directory, env={**E2E_ENV, operators.FILE_ENV: str(keys)}) as stack:
-        yield stack, keys
-
-
-@pytest.fixture(scope="module")
-def stack(ops: tuple[LocalStack, Path]) -> LocalStack:
-    return ops[0]
-
-
-@pytest.fixture(scope="module")
-def keys(ops: tuple[LocalStack, Path]) -> Path:
-    return ops[1]
-
-
-def run_cli(
-    keys: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int, str, str]:
-    monkeypatch.setenv(operators.FILE_ENV, str(keys))
-    status = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def components(stack: LocalStack) -> dict[str, str]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from switchboard.logic import audit, status
+from switchboard.logic import audit
+from switchboard.logic import status as status_logic
 from switchboard.models.errors import NotFound
-from switchboard.models.status import IncidentIn, IncidentOut, IncidentResolveIn, IncidentUpdateIn
+from switchboard.models.status import IncidentIn, IncidentOut, IncidentStatus
 
 if TYPE_CHECKING:
     from switchboard.models.request import RequestMeta
@@ -41,29 +42,20 @@ def _known(incident_id: str) -> str:
 def open_incident(operator: Operator, request: IncidentIn, meta: RequestMeta | None) -> IncidentOut:
     """Open an incident (it shows on GET /status at once, on the static page within a minute)."""
     unique = list(dict.fromkeys(request.components))
-    opened = status.open_incident(request.model_copy(update={"components": unique}))
+    opened = status_logic.open_incident(request.model_copy(update={"components": unique}))
     _audit(operator, "incident.opened", opened, meta)
     return opened
 
 
-def update_incident(
-    operator: Operator, incident_id: str, request: IncidentUpdateIn, meta: RequestMeta | None
+def change(
+    operator: Operator, incident_id: str, status: IncidentStatus, body: str, meta: RequestMeta | None
 ) -> IncidentOut:
-    """Post an update on an open incident: 404 unknown, 409 once resolved."""
-    updated = status.update_incident(_known(incident_id), status=request.status, body=request.body)
-    _audit(operator, "incident.updated", updated, meta)
-    return updated
-
-
-def resolve_incident(
-    operator: Operator, incident_id: str, request: IncidentResolveIn, meta: RequestMeta | None
-) -> IncidentOut:
-    """Resolve an incident with its closing note: 404 unknown, 409 when it is resolved already."""
-    resolved = status.update_incident(_known(incident_id), status="resolved", body=request.body)
-    _audit(operator, "incident.resolved", resolved, meta)
-    return resolved
+    """Post an update, or resolve with `status` resolved: 404 for an unknown incident, 409 once it is resolved."""
+    changed = status_logic.update_incident(_known(incident_id), status=status, body=body)
+    _audit(operator, "incident.resolved" if status == "resolved" else "incident.updated", changed, meta)
+    return changed
 
 
 def list_incidents() -> list[IncidentOut]:
     """Every incident, newest first."""
-    return status.list_incidents()
+    return status_logic.list_incidents()
