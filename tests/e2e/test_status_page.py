@@ -29,7 +29,7 @@ from tests.e2e.conftest import LocalStack
 from tests.e2e.test_operator_api import keys, ops, run_cli, stack  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "lantern quasar velvet plumbing"
+PASSWORD = "lantern quasar velvet plumbing"  # pragma: allowlist secret
 CARRIERS = ("sandbox-a", "sandbox-b")
 HOSTILE = "<script>alert(1)</script> SMS delays & retries"
 
