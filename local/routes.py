@@ -39,7 +39,6 @@ DOCS_CSP = (
 )
 
 STATUS_PAGE_FILES = frozenset({"index.html", "incidents.atom", "status.json"})
-STATUS_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
 def _headers(request: Request, content_type: str) -> list[tuple[str, str]]:
@@ -242,6 +241,8 @@ class LocalRoutes:
         import boto3  # noqa: PLC0415 - loaded on first use
         from botocore.exceptions import ClientError  # noqa: PLC0415
 
+        from switchboard.logic.status_page import CSP  # noqa: PLC0415 - the page's own policy, as it declares it
+
         try:
             answer = boto3.client("s3").get_object(Bucket=provision.status_page_bucket_name(), Key=key)
         except ClientError as error:
@@ -249,7 +250,7 @@ class LocalRoutes:
                 raise NotFound("The status page is not published yet: run POST /_local/jobs/status_page.") from None
             raise
         # The page's own policy (inline style, no script) and its caching, as S3 and Cloudflare serve it.
-        replaced = {"Content-Security-Policy": STATUS_PAGE_CSP, "Cache-Control": answer.get("CacheControl", "no-store")}
+        replaced = {"Content-Security-Policy": CSP, "Cache-Control": answer.get("CacheControl", "no-store")}
         headers = [(k, str(replaced.get(k, v))) for k, v in _headers(request, str(answer["ContentType"]))]
         return Response(200, headers, answer["Body"].read())
 
