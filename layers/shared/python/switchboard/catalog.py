@@ -1083,7 +1083,7 @@ FUNCTIONS = (
         schedule=STATUS_PAGE,
         tables=_ro(
             {
-                # Query: incidents, overrides and the previous health; PutItem: each component's new health
+                # Query: incidents and overrides (the page); PutItem: each component's new health reading
                 "Platform": ops(Op.QUERY, Op.PUT),
                 "Limits": ops(Op.GET),  # each carrier's circuit (one GetItem per carrier, never a scan)
             }
