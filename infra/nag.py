@@ -13,7 +13,7 @@ from aws_cdk import Acknowledgment, CfnParameter, Validations
 from aws_cdk.custom_resources import AwsCustomResource
 from constructs import IConstruct
 
-from switchboard import catalog
+from switchboard import catalog, operators
 
 if TYPE_CHECKING:
     from infra.stacks.api_stack import ApiStack
@@ -114,6 +114,16 @@ class Reason(StrEnum):
         " is AWS-maintained and grants only CloudWatch Logs actions (API Gateway names the log groups itself)."
     )
 
+    IAM_ROUTE = (
+        "An operator API method: AWS_IAM authorization (SigV4 by an operator role that only an MFA session can "
+        "assume, allowed by the API's resource policy alone), which this rule cannot recognise: it only accepts "
+        "Cognito user-pool authorizers."
+    )
+    OPERATOR_ROUTE_PARAMETER = (
+        "execute-api:Invoke on one operator route whose path has a parameter (an account id, unknown at deploy "
+        "time): the wildcard stands for that one path segment of that one method of the operator API's stage."
+    )
+
 
 def _ack(scope: IConstruct, finding: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
@@ -173,6 +183,31 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
     for catch_all in api.method_not_allowed.values():
         _ack(catch_all, "AwsSolutions-APIG4", Reason.METHOD_NOT_ALLOWED)
         _ack(catch_all, "AwsSolutions-COG4", Reason.METHOD_NOT_ALLOWED)
+    _acknowledge_ops_api(api)
+
+
+def _acknowledge_ops_api(api: ApiStack) -> None:
+    """The operator API's IAM-authorized methods and the operator roles' per-route grants (docs/operators.md)."""
+    from infra.constructs.ops_api import resource_path  # noqa: PLC0415 - aws_cdk constructs, as ApiStack's
+    from infra.constructs.rest_api import STAGE_NAME  # noqa: PLC0415
+
+    ops = api.ops_api
+    for method in ops.methods.values():
+        _ack(method, "AwsSolutions-COG4", Reason.IAM_ROUTE)
+    rest_api = ops.api.node.default_child
+    if rest_api is None:
+        raise TypeError("the operator API has no CfnRestApi")
+    api_id = ops.resolve(ops.get_logical_id(rest_api))  # type: ignore[arg-type]
+    prefix = f"arn:aws:execute-api:{api.region}:{api.account}:<{api_id}>/{STAGE_NAME}"
+    for role, construct in ops.roles.items():
+        for route, _ in catalog.operator_routes():
+            path = resource_path(route)
+            held = isinstance(route.permission, operators.OperatorPermission) and operators.allows(
+                role, route.permission
+            )
+            if "*" in path and held:
+                finding = f"AwsSolutions-IAM5[Resource::{prefix}/{route.method}{path}]"
+                _ack(construct, finding, Reason.OPERATOR_ROUTE_PARAMETER)
 
 
 def _acknowledge_anchors(data: DataStack, api: ApiStack) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -14,7 +16,7 @@ from constructs import Construct
 from infra import request_models
 from infra.constructs.edge import cloudflare_only_policy
 from infra.constructs.log_group import encrypted_log_group
-from infra.gateway_errors import GATEWAY_ERRORS, METHOD_NOT_ALLOWED
+from infra.gateway_errors import GATEWAY_ERRORS, METHOD_NOT_ALLOWED, GatewayError
 from switchboard import catalog
 from switchboard.headers import PROBLEM_CONTENT_TYPE, SECURITY_HEADERS
 
@@ -37,8 +39,19 @@ ACCESS_LOG_FIELDS = {
 }
 
 
+@dataclass(frozen=True)
+class OperatorApi:
+    """What makes a RestApi the operator API (infra/constructs/ops_api.py): its policy, logs and refusals."""
+
+    description: str
+    policy: iam.PolicyDocument
+    access_log_fields: Mapping[str, str]
+    gateway_errors: tuple[GatewayError, ...]
+
+
 class RestApi(Construct):
-    """`api` (regional, default endpoint disabled) with stage `live`; add routes with `add_route`."""
+    """`api` (regional, default endpoint disabled; the operator API: `operator=`) with stage `live`; add routes with
+    `add_route` (operator routes: AWS_IAM)."""
 
     def __init__(
         self,
@@ -51,23 +64,29 @@ class RestApi(Construct):
         throttle_rate_limit: int,
         throttle_burst_limit: int,
         logs_role_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        operator: OperatorApi | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         access_logs = encrypted_log_group(self, "AccessLogs", key=logs_key, retention_days=log_retention_days)
+        self.invoke_permission_id = "OpsApiInvoke" if operator else "RestApiInvoke"
         self.api = apigw.RestApi(
             self,
             "Api",
-            description=f"Switchboard {stage} API",
+            description=operator.description if operator else f"Switchboard {stage} API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            disable_execute_api_endpoint=True,  # R45: only the mTLS custom domain serves the API
-            policy=cloudflare_only_policy(),
-            # The account-level role API Gateway needs to write execution logs (a singleton per account/Region).
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=logs_role_removal_policy,
+            # R45: only the mTLS custom domain serves the customer API; the operator API is its own hostname.
+            disable_execute_api_endpoint=operator is None,
+            policy=operator.policy if operator else cloudflare_only_policy(),
+            # The account-level role API Gateway needs to write execution logs (a singleton per account/Region):
+            # the customer API's brings it.
+            cloud_watch_role=operator is None,
+            cloud_watch_role_removal_policy=None if operator else logs_role_removal_policy,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE_NAME,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
-                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+                access_log_format=apigw.AccessLogFormat.custom(
+                    json.dumps(operator.access_log_fields if operator else ACCESS_LOG_FIELDS)
+                ),
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,  # R53: never log request or response bodies
                 tracing_enabled=True,
@@ -91,7 +110,7 @@ class RestApi(Construct):
         )
         headers = {name: f"'{value}'" for name, value in SECURITY_HEADERS.items()}
         headers["Content-Type"] = f"'{PROBLEM_CONTENT_TYPE}'"
-        for error in GATEWAY_ERRORS:
+        for error in operator.gateway_errors if operator else GATEWAY_ERRORS:
             body = error.body()
             self.api.add_gateway_response(
                 error.response_type,
@@ -126,6 +145,9 @@ class RestApi(Construct):
         resource = self.api.root.resource_for_path(route.path)
         if route.auth is catalog.Auth.PUBLIC:
             authorization: dict[str, object] = {"authorization_type": apigw.AuthorizationType.NONE}
+        elif route.auth is catalog.Auth.OPERATOR:
+            # The operator API: SigV4 by an operator role (its resource policy names them), never the authorizer.
+            authorization = {"authorization_type": apigw.AuthorizationType.IAM}
         else:
             if self.authorizer is None:
                 raise ValueError(f"{route.method} {route.path} needs the authorizer, which the catalog lacks")
@@ -182,7 +204,7 @@ class RestApi(Construct):
         if function.node.path not in self._invokable:
             self._invokable.add(function.node.path)
             function.add_permission(
-                "RestApiInvoke",
+                self.invoke_permission_id,
                 principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
                 action="lambda:InvokeFunction",
                 source_arn=self.api.arn_for_execute_api(method="*", path="/*", stage=STAGE_NAME),

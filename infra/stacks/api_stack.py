@@ -17,6 +17,7 @@ from infra.constructs.alarms import alarm_on_errors
 from infra.constructs.data_refs import DataRefs
 from infra.constructs.edge import DRIFT_JOB, CustomDomain, Firewall, drift_alarms
 from infra.constructs.job_schedule import JobSchedule
+from infra.constructs.ops_api import OpsApi
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME, PythonFunction
 from infra.constructs.rest_api import STAGE_NAME, RestApi
 from infra.constructs.status_page import StatusPage
@@ -109,6 +110,18 @@ class ApiStack(Stack):
             callback_rate_limit_per_ip=config.waf_callback_rate_limit_per_ip,
             logs_key=self._data.keys.logs,
             log_retention_days=config.log_retention_days,
+        )
+        # The operator API (R34): its own RestApi and MFA roles, in a nested template (docs/operators.md).
+        self.ops_api = OpsApi(
+            self,
+            "Ops",
+            stage=config.name,
+            functions={name: function.function for name, function in self.functions.items()},
+            logs_key=self._data.keys.logs,
+            log_retention_days=config.log_retention_days,
+            throttle_rate_limit=config.throttle_rate_limit,
+            throttle_burst_limit=config.throttle_burst_limit,
+            web_acl_arn=self.firewall.web_acl.attr_arn,
         )
         self.schedules = {
             spec.name: JobSchedule(
