@@ -181,9 +181,35 @@ def stage_values(stage: str, public_base_url: str) -> StageValues:
     )
 
 
+def status_page_bucket_name() -> str:
+    """The local static status page bucket (served by the gateway at /_local/status-page/)."""
+    return f"{PREFIX}-status-page"
+
+
+def status_page_config(names: LocalNames, values: StageValues) -> str:
+    """status_page_job's configuration, as infra/constructs/status_page.py sets it deployed."""
+    queues = {}
+    for spec in catalog.QUEUES:
+        url = names.queue(spec.id)
+        dlq_url = f"{url.rsplit('/', 1)[0]}/{queue_name(spec, dead_letter=True)}"  # same account and endpoint
+        queues[spec.id] = {"name": queue_name(spec), "dlq_url": dlq_url}
+    return json.dumps(
+        {
+            "bucket": status_page_bucket_name(),
+            "page_url": f"{values.public_base_url}/_local/status-page/",
+            "api_name": PREFIX,
+            "api_stage": "live",
+            "queues": queues,
+        }
+    )
+
+
 def environments(names: LocalNames, values: StageValues) -> dict[str, dict[str, str]]:
     """Function name -> exactly the variables its deployed function gets (infra.environment, as CDK sets them)."""
-    return {spec.name: function_environment(spec, names, values) for spec in catalog.for_stage(values.stage)}
+    found = {spec.name: function_environment(spec, names, values) for spec in catalog.for_stage(values.stage)}
+    if catalog.STATUS_PAGE_JOB in found:
+        found[catalog.STATUS_PAGE_JOB][catalog.STATUS_PAGE_CONFIG_ENV] = status_page_config(names, values)
+    return found
 
 
 @dataclass(frozen=True)
@@ -279,6 +305,9 @@ def provision(*, endpoint_url: str, public_base_url: str, stage: str = STAGE) ->
         env[spec.env] = secret_name(spec)
 
     client("ses").verify_email_identity(EmailAddress=parseaddr(settings.MAIL_FROM)[1])
+    client("s3").create_bucket(
+        Bucket=status_page_bucket_name(), CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
     names = LocalNames(
         tables={spec.id: table_name(spec) for spec in catalog.TABLES},
         queues=queue_urls,

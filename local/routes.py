@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from local import openapi
+from local import openapi, provision
 from local.gateway import Gateway, LocalHandler, Request, Response
 from local.provision import ACCOUNT_ID, REGION
 from local.scheduler import Scheduler, UnknownJob
@@ -37,6 +37,8 @@ DOCS_CSP = (
     "default-src 'none'; script-src 'unsafe-inline' https://unpkg.com; style-src https://unpkg.com; "
     "img-src data: https://unpkg.com; connect-src 'self'; frame-ancestors 'none'"
 )
+
+STATUS_PAGE_FILES = frozenset({"index.html", "incidents.atom", "status.json"})
 
 
 def _headers(request: Request, content_type: str) -> list[tuple[str, str]]:
@@ -131,6 +133,8 @@ class LocalRoutes:
             ("POST", f"{PREFIX}/jobs/{{name}}", self.run_job),
             ("POST", f"{PREFIX}/clock", self.advance_clock),
             ("GET", f"{PREFIX}/cloudflare/ips", self.cloudflare_ips),
+            ("GET", f"{PREFIX}/status-page", self.status_page),
+            ("GET", f"{PREFIX}/status-page/{{file}}", self.status_page),
             ("GET", "/openapi.json", self.openapi_json),
             ("GET", "/docs", self.docs),
         ]
@@ -227,6 +231,28 @@ class LocalRoutes:
         data = json.loads(edge_drift.DEPLOYED_FILE.read_text())
         result = {"ipv4_cidrs": data["ipv4"], "ipv6_cidrs": data["ipv6"], "etag": "local"}
         return json_response(request, {"success": True, "errors": [], "messages": [], "result": result})
+
+    def status_page(self, request: Request, params: dict[str, str]) -> Response:
+        """The static status page as status_page_job last published it to (moto's) S3, as Cloudflare serves it
+        deployed: index.html, incidents.atom, status.json; 404 before the job's first run."""
+        key = params.get("file") or "index.html"
+        if key not in STATUS_PAGE_FILES:
+            raise NotFound(f"The status page has no {key!r}.")
+        import boto3  # noqa: PLC0415 - loaded on first use
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        from switchboard.logic.status_page import CSP  # noqa: PLC0415 - the page's own policy, as it declares it
+
+        try:
+            answer = boto3.client("s3").get_object(Bucket=provision.status_page_bucket_name(), Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise NotFound("The status page is not published yet: run POST /_local/jobs/status_page.") from None
+            raise
+        # The page's own policy (inline style, no script) and its caching, as S3 and Cloudflare serve it.
+        replaced = {"Content-Security-Policy": CSP, "Cache-Control": answer.get("CacheControl", "no-store")}
+        headers = [(k, str(replaced.get(k, v))) for k, v in _headers(request, str(answer["ContentType"]))]
+        return Response(200, headers, answer["Body"].read())
 
     def advance_clock(self, request: Request, _: dict[str, str]) -> Response:
         """`{advance_s}` → `{now}`: the platform clock only moves forward."""

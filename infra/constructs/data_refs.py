@@ -43,6 +43,7 @@ def publish(data: DataStack, stage: str) -> None:
         arns[parameter_name(stage, "table", table.id)] = data.tables.by_id[table.id].table_arn
     for queue in catalog.QUEUES:
         arns[parameter_name(stage, "queue", queue.id)] = data.queues[queue.id].queue.queue_arn
+        arns[parameter_name(stage, "dlq", queue.id)] = data.queues[queue.id].dlq.queue_arn  # the status page's
     for secret in catalog.secrets_for(stage):
         arns[parameter_name(stage, "secret", secret.id)] = data.secrets.by_id[secret.id].secret_arn
     for name in KEYS:
@@ -62,6 +63,7 @@ class _Tables:
 @dataclass(frozen=True)
 class _Queue:
     queue: sqs.IQueue
+    dlq: sqs.IQueue
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,10 @@ class DataRefs(Construct):
             spec.id: _Queue(
                 sqs.Queue.from_queue_attributes(
                     self, f"{spec.id}Queue", queue_arn=arn("queue", spec.id), key_arn=self.keys.data.key_arn
-                )
+                ),
+                sqs.Queue.from_queue_attributes(
+                    self, f"{spec.id}Dlq", queue_arn=arn("dlq", spec.id), key_arn=self.keys.data.key_arn
+                ),
             )
             for spec in catalog.QUEUES
         }

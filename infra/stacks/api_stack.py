@@ -24,6 +24,7 @@ from infra.constructs.job_schedule import JobSchedule
 from infra.constructs.ops_api import OpsApi
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME, PythonFunction
 from infra.constructs.rest_api import STAGE_NAME, RestApi
+from infra.constructs.status_page import StatusPage
 from infra.environment import StageValues, function_environment, mail_configuration_set_name
 from infra.paths import DEPS_LAYER_DIR, FUNCTIONS_DIR, SHARED_LAYER_DIR
 from infra.stacks.bootstrap_stack import truststore_parameters
@@ -150,6 +151,15 @@ class ApiStack(Stack):
             for spec in catalog.FUNCTIONS
             if spec.schedule is not None
         }
+        self.status_page = StatusPage(
+            self,
+            "StatusPage",
+            job=self.functions[catalog.STATUS_PAGE_JOB],
+            queues={q.id: (self._data.queues[q.id].queue, self._data.queues[q.id].dlq) for q in catalog.QUEUES},
+            api_name=self.rest_api.api.rest_api_name,
+            api_stage=STAGE_NAME,
+            api_domain=config.domain_name,
+        )
         self.canary = Canary(
             self,
             "Canary",

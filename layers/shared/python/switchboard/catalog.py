@@ -1338,4 +1338,72 @@ FUNCTIONS = (
     ),
 )
 
+# Item 3 of issue 13: component health from live signals and the static status page (docs/status.md).
+STATUS_PAGE = Schedule(name="status_page", every_s=60)
+# The job's own configuration (the stacks set it, infra/constructs/status_page.py deployed, local/provision.py
+# locally): its bucket, the API whose 5xx ratio it reads, and each catalog queue's name and DLQ URL, as JSON.
+STATUS_PAGE_CONFIG_ENV = "STATUS_PAGE_CONFIG"
+STATUS_PAGE_JOB = "status_page_job"
+
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name=STATUS_PAGE_JOB,
+        description="Reads live health signals (DLQs, circuits, 5xx, queue age) and publishes the static status page",
+        schedule=STATUS_PAGE,
+        tables=_ro(
+            {
+                # Query: incidents and overrides (the page); PutItem: each component's new health reading
+                "Platform": ops(Op.QUERY, Op.PUT),
+                "Limits": ops(Op.GET),  # each carrier's circuit (one GetItem per carrier, never a scan)
+            }
+        ),
+        memory_mb=256,
+        timeout_s=30,
+    ),
+)
+
+# Item 3 of issue 13: operators open, update, resolve and list incidents (docs/operators.md#incidents).
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="ops_status_api",
+        description="Operator API: open, update, resolve and list the incidents of the public status page",
+        routes=(
+            Route(
+                "POST",
+                "/ops/v1/incidents",
+                Auth.OPERATOR,
+                "Open an incident",
+                permission=OperatorPermission.INCIDENTS_MANAGE,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/incidents/{incident_id}/updates",
+                Auth.OPERATOR,
+                "Post an update on an incident",
+                permission=OperatorPermission.INCIDENTS_MANAGE,
+            ),
+            Route(
+                "POST",
+                "/ops/v1/incidents/{incident_id}/resolve",
+                Auth.OPERATOR,
+                "Resolve an incident",
+                permission=OperatorPermission.INCIDENTS_MANAGE,
+            ),
+            Route(
+                "GET", "/ops/v1/incidents", Auth.OPERATOR, "List incidents", permission=OperatorPermission.STATUS_READ
+            ),
+        ),
+        tables=_ro(
+            {
+                # GetItem and UpdateItem: an update (conditional: a resolved incident takes none); Query: the list
+                "Platform": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE),
+                "Audit": APPEND,  # every action is an event in the platform trail (logic/incidents.py)
+            }
+        ),
+        memory_mb=256,
+    ),
+)
+
 _BY_NAME: Mapping[str, Function] = MappingProxyType({f.name: f for f in FUNCTIONS})

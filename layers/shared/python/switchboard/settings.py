@@ -130,6 +130,8 @@ class Settings:
     receipt_check_after_s: int = 3600
     receipt_give_up_s: int = 3 * 86400
     early_receipt_ttl_s: int = 86400
+    # status_page_job's JSON configuration (catalog.STATUS_PAGE_CONFIG_ENV): "" in every other function.
+    status_page_config: str = ""
 
     def table(self, env: str) -> str:
         """The physical name of the table whose catalog env var is `env` (NotGranted when unset)."""
@@ -195,6 +197,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         receipt_check_after_s=int(env.get("RECEIPT_CHECK_AFTER_S", "3600")),
         receipt_give_up_s=int(env.get("RECEIPT_GIVE_UP_S", str(3 * 86400))),
         early_receipt_ttl_s=int(env.get("EARLY_RECEIPT_TTL_S", "86400")),
+        status_page_config=env.get(catalog.STATUS_PAGE_CONFIG_ENV, ""),
         breached_passwords_url=env.get(
             "BREACHED_PASSWORDS_URL", PWNED_PASSWORDS_URL if STAGES[stage].breach_check else ""
         ),

@@ -1,4 +1,4 @@
-"""Status components and incidents in the Platform table (global items, not per account: `STATUS#...`)."""
+"""Status components, their live health and incidents in the Platform table (global items: `STATUS#...`)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,20 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from pynamodb.attributes import ListAttribute, MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
 from switchboard import catalog
+from switchboard.dal import clients
 from switchboard.dal.base import BaseItem
 
 COMPONENT_PK = "STATUS#COMPONENT"
 INCIDENT_PK = "STATUS#INCIDENT"
+HEALTH_PK = "STATUS#HEALTH"  # what status_page_job last derived from live signals, per component (sk = name)
+
+
+class AlreadyResolved(Exception):
+    """The incident was resolved (perhaps by a concurrent request) before this update."""
 
 
 class IncidentUpdate(MapAttribute[str, Any]):
@@ -39,6 +45,8 @@ class PlatformItem(BaseItem):
     started_at = UTCDateTimeAttribute(null=True)
     resolved_at = UTCDateTimeAttribute(null=True)
     updates = ListAttribute[IncidentUpdate](of=IncidentUpdate, null=True)
+    reasons = ListAttribute[str](null=True)  # a health reading's signals that crossed a threshold
+    checked_at = UTCDateTimeAttribute(null=True)  # when a health reading was taken
 
     @property
     def incident_id(self) -> str:
@@ -49,6 +57,16 @@ class PlatformItem(BaseItem):
 def component_overrides() -> dict[str, str]:
     """Components whose status an operator or a health check has set, by name."""
     return {item.sk: item.status for item in PlatformItem.query(COMPONENT_PK)}
+
+
+def health() -> list[PlatformItem]:
+    """The latest health reading of each component (status_page_job writes them)."""
+    return list(PlatformItem.query(HEALTH_PK))
+
+
+def put_health(name: str, *, status: str, reasons: list[str], at: datetime) -> None:
+    """Record a component's health reading (replacing the previous one)."""
+    PlatformItem(HEALTH_PK, name, status=status, reasons=reasons or None, checked_at=at).save()
 
 
 def incidents() -> list[PlatformItem]:
@@ -83,7 +101,8 @@ def put_incident(
 
 
 def add_incident_update(item: PlatformItem, *, status: str, body: str, at: datetime) -> PlatformItem:
-    """Append an update; resolving stamps `resolved_at` once."""
+    """Append an update; resolving stamps `resolved_at` once. AlreadyResolved when it was resolved meanwhile: a
+    resolved incident takes no more updates (the condition makes two concurrent resolves one success)."""
     update = IncidentUpdate(status=status, body=body, at=at)  # type: ignore[no-untyped-call]
     actions: list[Action] = [
         PlatformItem.status.set(status),
@@ -91,5 +110,10 @@ def add_incident_update(item: PlatformItem, *, status: str, body: str, at: datet
     ]
     if status == "resolved" and item.resolved_at is None:
         actions.append(PlatformItem.resolved_at.set(at))
-    item.update(actions=actions)
+    try:
+        item.update(actions=actions, condition=PlatformItem.status != "resolved")
+    except UpdateError as error:
+        if clients.conditional_failed(error):
+            raise AlreadyResolved(item.incident_id) from None
+        raise
     return item

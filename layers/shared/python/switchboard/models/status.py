@@ -68,3 +68,45 @@ class IncidentIn(BaseModel):
     components: list[ComponentName] = Field(min_length=1)
     body: str = Field(min_length=1, max_length=5000)
     status: IncidentStatus = "investigating"
+
+
+class IncidentUpdateIn(BaseModel):
+    """An operator posts an update on an open incident (resolving goes through its own route)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["investigating", "identified", "monitoring"]
+    body: str = Field(min_length=1, max_length=5000)
+
+
+class IncidentResolveIn(BaseModel):
+    """An operator resolves an incident with a closing note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(min_length=1, max_length=5000)
+
+
+class IncidentList(BaseModel):
+    """Every stored incident, newest first (operators)."""
+
+    data: list[IncidentOut]
+
+
+class QueueSignals(BaseModel):
+    """Where status_page_job reads one catalog queue's signals: its CloudWatch QueueName and its DLQ's URL."""
+
+    name: str
+    dlq_url: str
+
+
+class StatusPageConfig(BaseModel):
+    """status_page_job's configuration (catalog.STATUS_PAGE_CONFIG_ENV, JSON): set by the stacks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str  # the static status page's bucket
+    page_url: str  # where the page is published (links and ids in the Atom feed)
+    api_name: str  # the REST API's name and stage: AWS/ApiGateway dimensions of its 5xx ratio
+    api_stage: str
+    queues: dict[str, QueueSignals]  # catalog queue id -> its signals

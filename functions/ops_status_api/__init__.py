@@ -1,0 +1,1 @@
+"""Operator API: incidents on the public status page (open, update, resolve, list)."""

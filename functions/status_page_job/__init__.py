@@ -1,0 +1,1 @@
+"""The scheduled job that derives component health from live signals and publishes the static status page."""
