@@ -100,5 +100,6 @@ def test_cached_secrets_and_data_keys_are_recorded_as_a_cold_function_fetches_th
     assert recorder.read(tmp_path) == {
         ("authorizer", "secretsmanager", "GetSecretValue", "Peppers"),
         ("authorizer", "dynamodb", "GetItem", "Keyring"),
+        ("authorizer", "dynamodb", "GetItem", "KeyEncryptionKeys"),  # the account's KEK unwraps its data key
         ("authorizer", "kms", "Decrypt", "Envelope"),
     }
