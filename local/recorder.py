@@ -25,6 +25,8 @@ _HANDLER_MODULE = re.compile(r"^functions\.(\w+)\.handler$")
 _SEEDER_MODULE = "infra.seeder.index"
 AUDIT_MAC_KEY = "AuditMac"  # the audit chain's HMAC key (AUDIT_MAC_KEY_ID)
 ANCHORS_BUCKET = "AuditAnchors"  # the audit anchors bucket (AUDIT_ANCHOR_BUCKET)
+STATUS_PAGE_BUCKET = "StatusPage"  # the static status page's bucket (status_page_job's configuration)
+METRICS = "Metrics"  # CloudWatch metric reads: GetMetricData has no resource-level permission
 RECEIPT_KEY = "Receipt"  # the deletion receipts' signing key (RECEIPT_KEY_ID)
 
 
@@ -101,9 +103,21 @@ def _key(key_id: str) -> str:
     return "?key"
 
 
+def _status_page_bucket() -> str | None:
+    # status_page_job's configuration names its bucket (catalog.STATUS_PAGE_CONFIG_ENV, JSON).
+    try:
+        bucket = json.loads(os.environ.get(catalog.STATUS_PAGE_CONFIG_ENV) or "{}").get("bucket")
+    except (ValueError, AttributeError):
+        return None
+    return str(bucket) if bucket else None
+
+
 def _bucket(operation: str, params: dict[str, Any]) -> str:
-    # The one bucket functions use: the audit anchors (objects named by their prefix, anchors/ or archive/).
-    if params.get("Bucket") != os.environ.get("AUDIT_ANCHOR_BUCKET"):
+    # The audit anchors (objects named by their prefix, anchors/ or archive/) and the status page (by object key).
+    bucket = params.get("Bucket")
+    if bucket and bucket == _status_page_bucket():
+        return f"{STATUS_PAGE_BUCKET}/{params.get('Key') or ''}".rstrip("/")
+    if bucket != os.environ.get("AUDIT_ANCHOR_BUCKET"):
         return f"?{params.get('Bucket')}"
     key = str(params.get("Key") or "")
     return f"{ANCHORS_BUCKET}/{key.split('/', 1)[0]}" if key else ANCHORS_BUCKET
@@ -140,6 +154,8 @@ def calls_of(service: str, operation: str, params: dict[str, Any]) -> list[tuple
         return [(operation, "MailIdentity")]
     if service == "s3":
         return [(operation, _bucket(operation, params))]
+    if service == "cloudwatch":
+        return [(operation, METRICS)]
     return [(operation, "*")]
 
 

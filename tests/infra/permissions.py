@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
+from infra.constructs.status_page import PAGE_OBJECTS
 from local.recorder import SEEDER
 from switchboard import catalog
 from tests.infra import iam
@@ -243,7 +244,8 @@ class Model:
     def deployed(self) -> set[str]:
         """The catalog resources (and keys) this stage deploys, by catalog id (plus `MailIdentity`)."""
         indexes = {f"{t}/index/{i.name}" for t in self.tables for i in catalog.table(t).indexes}
-        objects = {f"{b}/{prefix}" for b in self.buckets for prefix in ("anchors", "archive")}
+        objects = {f"AuditAnchors/{prefix}" for prefix in ("anchors", "archive")}
+        objects |= {f"StatusPage/{key}" for key in PAGE_OBJECTS}
         return {
             *self.tables,
             *indexes,
@@ -253,6 +255,7 @@ class Model:
             *self.buckets,
             *objects,
             "MailIdentity",
+            "Metrics",
         }
 
     def extras(self, function: str) -> set[tuple[str, str]]:
@@ -439,6 +442,8 @@ def _add_catalog_resources(model: Model, resolver: Resolver, data: Stack, api: S
     encryption = data.resource(lid)["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     key = resolver.resolve(data, encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"])
     model.buckets["AuditAnchors"] = (resolver.physical(data, lid, "Arn"), str(key))
+    # S3-managed encryption (Cloudflare reads it anonymously): no key.
+    model.buckets["StatusPage"] = (resolver.physical(api, api.find("AWS::S3::Bucket", "StatusPageBucket"), "Arn"), "")
     domain = resolver.physical(api, api.find("AWS::SES::EmailIdentity", "MailIdentity"), None)
     model.mail_identity = f"arn:aws:ses:{api.region}:{api.account}:identity/{domain}"
     configuration_set = api.find("AWS::SES::ConfigurationSet", "MailConfigurationSet")
@@ -493,13 +498,28 @@ def _via(
         yield _request(model, function, action, key, context=via, label=f"{label} -> {action} via {service}")
 
 
-def checks(model: Model, row: Row) -> list[Check]:
+def _unencrypted_checks(model: Model, row: Row) -> list[Check] | None:
+    """The status page's objects (S3-managed encryption) and CloudWatch metric reads: the call alone, no KMS."""
+    function, service, operation, resource = row
+    label = " ".join(row)
+    if service == "s3" and resource.startswith("StatusPage/"):
+        arn, _ = model.buckets["StatusPage"]
+        target = f"{arn}/{resource.partition('/')[2]}"
+        return [_request(model, function, f"s3:{S3_ACTIONS[operation]}", target, context={}, label=label)]
+    if service == "cloudwatch":
+        return [_request(model, function, f"cloudwatch:{operation}", "*", context={}, label=label)]
+    return None
+
+
+def checks(model: Model, row: Row) -> list[Check]:  # noqa: PLR0912, PLR0915 - one branch per service
     """The requests AWS evaluates for one ledger row (the call, then the KMS calls the service makes for it)."""
     function, service, operation, resource = row
     label = " ".join(row)
     found: list[Check] = []
     if resource.startswith("?"):
         raise LookupError(f"{label}: the resource is not a catalog resource")
+    if (unencrypted := _unencrypted_checks(model, row)) is not None:
+        return unencrypted
     if service == "dynamodb":
         table_id, _, index = resource.partition("/index/")
         name, arn, key = model.tables[table_id]
