@@ -1162,6 +1162,8 @@ FUNCTIONS = (
             }
         ),
         queues=_ro({"Mail": Access.SEND}),  # notices to owners and users, and the reset link (mail_worker sends)
+        # A forced reset finds the user's e-mail lookup under every live blind-index version (crypto.peppers).
+        secrets=_ro({"Peppers": Access.READ}),
         uses_data_key=True,
         memory_mb=256,
     ),
