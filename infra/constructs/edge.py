@@ -70,7 +70,8 @@ def credential_routes() -> list[catalog.Route]:
         for fn in catalog.FUNCTIONS
         if PEPPERS_SECRET in fn.secrets
         for route in fn.routes
-        if route.method != "GET"
+        # Operator routes check no customer secret (IAM signs them) and are not on the customer API.
+        if route.method != "GET" and route.auth is not catalog.Auth.OPERATOR
     ]
 
 

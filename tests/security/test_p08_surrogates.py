@@ -62,6 +62,12 @@ def _routes(ids: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]:
             "/v1/webhook-endpoints",
             {"url": "http://127.0.0.1:9/h", "events": ["message.status"], "description": "ops"},
         ),
+        "PATCH /v1/account": ("/v1/account", {"message_retention_days": 30}),
+        # Rotation parses its body before it looks the endpoint up, like cancel below.
+        "POST /v1/webhook-endpoints/{endpoint_id}/rotate-secret": (
+            "/v1/webhook-endpoints/whk_00000000000000000000000000/rotate-secret",
+            {"grace_s": 60},
+        ),
         "POST /v1/recipients": (
             "/v1/recipients",
             {"phone": "+14155550123", "name": "Ada", "attributes": {"plan": "gold", "tier": 2, "note": "vip"}},

@@ -306,6 +306,10 @@ MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("GET", "/v1/webhook-endpoints"): _read("/v1/webhook-endpoints"),
     ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): _delete_endpoint,
+    # grace_s 0: every allowed role rotates the same endpoint, and a third overlapping secret would be a 409.
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): _write(
+        "/v1/webhook-endpoints/{endpoint_id}/rotate-secret", lambda w: {"grace_s": 0}
+    ),
     ("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"): _read("/v1/webhook-endpoints/{endpoint_id}/deliveries"),
     ("POST", "/v1/templates"): _write(
         "/v1/templates",

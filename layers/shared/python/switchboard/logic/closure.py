@@ -35,7 +35,7 @@ EXPORT_TABLES: tuple[tuple[str, str], ...] = tuple((t, catalog.table(t).env) for
 # and recovery codes, API key hashes, webhook endpoints' and each message's one-time callback secret, link digests),
 # blind indexes and index keys (they identify nothing to a reader). Matched by name, so a secret field added later
 # is withheld without a change here; values that carry a credential's form are withheld whatever their field's name.
-_WITHHELD = frozenset({"pepper_version", "recovery_pepper_version", "wrapped_key", "lock_token"})
+_WITHHELD = frozenset({"pepper_version", "recovery_pepper_version", "email_index_version", "wrapped_key", "lock_token"})
 _WITHHELD_SUFFIXES = ("_hash", "_digest", "_phc", "_index")
 _SECRET_MARKERS = ("secret", "seed", "password", "passphrase", "token", "recovery", "totp", "pepper", "private_key")
 _SECRET_VALUE_PREFIXES = ("whsec_", "sb_live_", "sb_test_", tokens.SESSION_PREFIX, "$argon2")
