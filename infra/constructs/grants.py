@@ -119,14 +119,13 @@ class QueueDestination:
         return lambda_.DestinationConfig(destination=self.queue.queue_arn)
 
 
-def grant_send_email(role: iam.Role, *, identity_arn: str, from_address: str, configuration_set_arn: str) -> None:
-    """SendEmail from our verified domain identity, and only with our sender address; SES also authorizes the
-    configuration set the message names (the stage's, for its reputation metrics)."""
+def grant_send_email(role: iam.Role, *, identity_arn: str, from_address: str) -> None:
+    """SendEmail from our verified domain identity, and only with our sender address."""
     _add(
         role,
         iam.PolicyStatement(
             actions=["ses:SendEmail"],
-            resources=[identity_arn, configuration_set_arn],
+            resources=[identity_arn],
             conditions={"StringEquals": {"ses:FromAddress": from_address}},
         ),
     )

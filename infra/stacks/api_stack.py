@@ -6,18 +6,14 @@ from email.utils import parseaddr
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as actions
-from aws_cdk import aws_codedeploy as codedeploy
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ses as ses
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import TRUSTSTORE_KEY, StageConfig
-from infra.constructs import alarms, grants
-from infra.constructs.canary import Canary
+from infra.constructs import grants
+from infra.constructs.alarms import alarm_on_errors
 from infra.constructs.data_refs import DataRefs
 from infra.constructs.edge import DRIFT_JOB, CustomDomain, Firewall, drift_alarms
 from infra.constructs.job_schedule import JobSchedule
@@ -25,16 +21,12 @@ from infra.constructs.ops_api import OpsApi
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME, PythonFunction
 from infra.constructs.rest_api import STAGE_NAME, RestApi
 from infra.constructs.status_page import StatusPage
-from infra.environment import StageValues, function_environment, mail_configuration_set_name
+from infra.environment import StageValues, function_environment
 from infra.paths import DEPS_LAYER_DIR, FUNCTIONS_DIR, SHARED_LAYER_DIR
 from infra.stacks.bootstrap_stack import truststore_parameters
 from infra.stacks.data_stack import DataStack
-from switchboard import catalog, signals
+from switchboard import catalog
 from switchboard.catalog import Access
-
-# Every function behind `live` shifts 10 % of its traffic to a new version for 5 minutes, then the rest; any of its
-# rollback alarms in ALARM meanwhile sends all traffic back to the previous version (docs/alarms.md#deploys).
-DEPLOYMENT = codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_5_MINUTES
 
 
 class ApiStack(Stack):
@@ -73,13 +65,6 @@ class ApiStack(Stack):
         self.mail_identity = ses.EmailIdentity(
             self, "MailIdentity", identity=ses.Identity.domain(self.mail_from_address.rpartition("@")[2])
         )
-        # Every e-mail is sent with it (MAIL_CONFIGURATION_SET): it publishes the bounce and complaint rates.
-        self.mail_configuration_set = ses.ConfigurationSet(
-            self,
-            "MailConfigurationSet",
-            configuration_set_name=mail_configuration_set_name(config.name),
-            reputation_metrics=True,
-        )
         self.functions = {spec.name: self._function(spec) for spec in catalog.for_stage(config.name)}
 
         self.rest_api = RestApi(
@@ -92,10 +77,9 @@ class ApiStack(Stack):
             throttle_burst_limit=config.throttle_burst_limit,
             logs_role_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
-        # API Gateway invokes the `live` aliases (CodeDeploy shifts them), never $LATEST.
-        self.rest_api.use_authorizer(self.functions[catalog.authorizer().name].live)
+        self.rest_api.use_authorizer(self.functions[catalog.authorizer().name].function)
         self.methods = {
-            (route.method, route.path): self.rest_api.add_route(route, self.functions[fn.name].live)
+            (route.method, route.path): self.rest_api.add_route(route, self.functions[fn.name].function)
             for route, fn in catalog.routes()
         }
         # R40: every other method of a route's path is a 405 with Allow, not API Gateway's 404.
@@ -132,7 +116,7 @@ class ApiStack(Stack):
             self,
             "Ops",
             stage=config.name,
-            functions={name: function.live for name, function in self.functions.items()},
+            functions={name: function.function for name, function in self.functions.items()},
             logs_key=self._data.keys.logs,
             log_retention_days=config.log_retention_days,
             throttle_rate_limit=config.throttle_rate_limit,
@@ -160,25 +144,10 @@ class ApiStack(Stack):
             api_stage=STAGE_NAME,
             api_domain=config.domain_name,
         )
-        self.canary = Canary(
-            self,
-            "Canary",
-            stage=config.name,
-            base_url=f"https://{config.domain_name}",
-            send=config.canary_send,
-            key=self._data.keys.data,
-            action=self._data.alarms.action,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-        )
-        self.alarms: dict[str, cloudwatch.IAlarm] = {}
-        self.function_alarms: dict[str, alarms.FunctionAlarms] = {}
         self._alarms()
-        self.deployments = self._deployments()
 
     def _function(self, spec: catalog.Function) -> PythonFunction:
         config, data = self._config, self._data
-        consumed = _consumed(spec)
-        authorizer = spec.name == catalog.AUTHORIZER
         function = PythonFunction(
             self,
             _pascal(spec.name),
@@ -193,11 +162,6 @@ class ApiStack(Stack):
             timeout=Duration.seconds(spec.timeout_s),
             layers=self.layers,
             environment=function_environment(spec, DataNames(data), StageValues.of(config)),
-            # API, authorizer and queue workers deploy through `live`; scheduled jobs run $LATEST.
-            alias=bool(spec.routes or authorizer or consumed),
-            # A worker can never use more than its reservation: the rest of the account is the API's.
-            reserved_concurrency=config.worker_concurrency * len(consumed) if consumed else None,
-            provisioned_concurrency=config.authorizer_provisioned_concurrency if authorizer else 0,
         )
         self._grant(spec, function)
         return function
@@ -210,21 +174,20 @@ class ApiStack(Stack):
             grants.grant_table(
                 role, table=data.tables.by_id[table_id], spec=catalog.table(table_id), key=data.keys.data, ops=ops
             )
+        consumed = {spec.consumes} - {None} | {q for q, a in spec.queues.items() if a is Access.CONSUME}
         for queue_id, access in spec.queues.items():
             if access is Access.SEND:
                 grants.grant_queue_send(role, queue=data.queues[queue_id].queue, key=data.keys.data)
             elif access is not Access.CONSUME:
                 raise ValueError(f"{spec.name}: queues support send or consume, not {access}")
-        for queue_id in _consumed(spec):
+        for queue_id in sorted(q for q in consumed if q is not None):
             # A mapping without SqsEventSource's automatic grant (an unconditioned kms:Decrypt): ours is scoped.
-            # It invokes `live`, at most worker_concurrency at once per channel (within the reservation).
             queue = data.queues[queue_id].queue
-            function.live.add_event_source_mapping(
+            function.function.add_event_source_mapping(
                 f"{queue_id}Events",
                 event_source_arn=queue.queue_arn,
                 batch_size=spec.batch_size,
                 report_batch_item_failures=True,
-                max_concurrency=self._config.worker_concurrency,
             )
             grants.grant_queue_consume(role, queue=queue, key=data.keys.data)
         for secret_id, access in spec.secrets.items():
@@ -248,146 +211,29 @@ class ApiStack(Stack):
                     service="ses", resource="identity", resource_name=self.mail_identity.email_identity_name
                 ),
                 from_address=self.mail_from_address,
-                configuration_set_arn=self.format_arn(
-                    service="ses",
-                    resource="configuration-set",
-                    resource_name=self.mail_configuration_set.configuration_set_name,
-                ),
             )
 
     def _alarms(self) -> None:
-        """Every alarm of the stage into the alarm topic (docs/alarms.md), and the dashboard."""
-        action, config, data = self._data.alarms.action, self._config, self._data
+        action = self._data.alarms.action
         if DRIFT_JOB in self.functions:
             drift_alarms(self, action=action)
-        api = alarms.MetricsOf(self.rest_api.api.rest_api_name, STAGE_NAME)
-        self.alarms.update(alarms.api_alarms(self, api=api, action=action))
-        for name, function in self.functions.items():
-            self.function_alarms[name] = self._function_alarms(catalog.function(name), function, action)
-        for spec in catalog.QUEUES:
-            alarms.queue_alarms(self, spec.id, queue=data.queues[spec.id].queue, action=action)
-        for table in catalog.TABLES:
-            alarms.table_throttle_alarm(
-                self, f"{table.id}TableThrottles", table_name=data.tables.by_id[table.id].table_name, action=action
-            )
-        self.alarms["lambda-throttles"] = alarms.alarm(
+        alarm_on_errors(
             self,
-            "LambdaThrottles",
-            metric=lambda_.Function.metric_all_throttles(period=alarms.FIVE_MINUTES, statistic="Sum"),
-            threshold=alarms.LAMBDA_THROTTLES,
-            why=f"Lambda throttled {alarms.LAMBDA_THROTTLES} invocations in 5 minutes: the account's concurrency is "
-            "exhausted (API answers 429/5xx, queues back up).",
-            family="throttles",
+            "Api5xx",
+            metric=self.rest_api.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"),
+            threshold=5,
+            description=f"The {STAGE_NAME} stage answered 5xx at least 5 times in 5 minutes",
             action=action,
         )
-        self.alarms.update(alarms.stage_signal_alarms(self, stage=config.name, action=action))
-        self.alarms["waf"] = alarms.waf_alarm(
-            self, web_acl_ref=self.firewall.web_acl.ref, region=self.region, action=action
-        )
-        for ses_alarm in alarms.ses_alarms(
-            self, configuration_set=mail_configuration_set_name(config.name), action=action
-        ):
-            self.alarms[ses_alarm.node.id] = ses_alarm
-        self.alarms["canary"] = self.canary.alarm
-        self.dashboard = alarms.dashboard(
-            self,
-            name=f"switchboard-{config.name}",
-            api=api,
-            authorizer_service=catalog.AUTHORIZER,
-            queues={spec.id: data.queues[spec.id].queue for spec in catalog.QUEUES},
-            stage=config.name,
-            alarms=[*self.alarms.values(), *(a.errors for a in self.function_alarms.values())],
-        )
-
-    def _function_alarms(
-        self, spec: catalog.Function, function: PythonFunction, action: actions.SnsAction
-    ) -> alarms.FunctionAlarms:
-        """The function's error alarm (what an error means depends on what it is) and, behind `live`, latency."""
-        pascal = _pascal(spec.name)
-        errors = function.function.metric_errors(period=alarms.FIVE_MINUTES, statistic="Sum")
-        if spec.name == catalog.AUTHORIZER:
-            # Not Lambda's Errors: a refused credential is raised (API Gateway's 401) and counts there too.
-            error_alarm = alarms.alarm(
-                self,
-                f"{pascal}Errors",
-                metric=alarms.signal(signals.AUTHORIZER_INTERNAL_ERRORS, service=spec.name),
-                threshold=1,
-                why="The authorizer failed (not a refused credential): every authenticated route answers 500.",
-                family="functions",
-                action=action,
-            )
-        elif spec.routes:
-            error_alarm = alarms.alarm(
-                self,
-                f"{pascal}Errors",
-                metric=alarms.handler_error_metric(errors, spec.name),
-                threshold=alarms.HANDLER_INTERNAL_ERRORS,
-                why=f"{spec.name} answered {alarms.HANDLER_INTERNAL_ERRORS} internal errors (500) or crashed in 5 "
-                "minutes: a bug or a failing dependency.",
-                family="functions",
-                action=action,
-            )
-        else:
-            error_alarm = alarms.alarm_on_errors(
-                self,
-                f"{pascal}Errors",
-                metric=errors,
-                threshold=1,
-                description=f"{spec.name} raised an error (a job: a failed run; a worker: a failed batch).",
-                action=action,
-            )
-        latency = None
-        if function.alias is not None:
-            limit_ms = spec.timeout_s * 1000 * alarms.FUNCTION_P99_FRACTION
-            latency = alarms.alarm(
-                self,
-                f"{pascal}LatencyP99",
-                metric=function.function.metric_duration(period=alarms.FIVE_MINUTES, statistic="p99"),
-                threshold=limit_ms,
-                why=f"{spec.name}'s p99 duration passed {limit_ms:.0f} ms ({alarms.FUNCTION_P99_FRACTION:.0%} of its "
-                "timeout): requests are about to time out.",
-                family="latency",
-                action=action,
-                comparison=alarms.GT,
-            )
-        return alarms.FunctionAlarms(errors=error_alarm, latency=latency)
-
-    def _deployments(self) -> dict[str, codedeploy.LambdaDeploymentGroup]:
-        """A CodeDeploy canary per function behind `live`, rolled back by its own alarms and the API's 5xx ratio."""
-        application = codedeploy.LambdaApplication(self, "Deploys")
-        role = iam.Role(
-            self,
-            "DeployRole",
-            assumed_by=iam.ServicePrincipal("codedeploy.amazonaws.com"),
-            description=f"Switchboard {self._config.name} CodeDeploy: shifts the live aliases",
-            managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSCodeDeployRoleForLambdaLimited")
-            ],
-        )
-        groups = {}
         for name, function in self.functions.items():
-            if function.alias is None:
-                continue
-            own = self.function_alarms[name]
-            groups[name] = codedeploy.LambdaDeploymentGroup(
+            alarm_on_errors(
                 self,
-                f"{_pascal(name)}Deploy",
-                application=application,
-                alias=function.alias,
-                deployment_config=DEPLOYMENT,
-                role=role,
-                alarms=[a for a in (own.errors, own.latency, self.alarms["5xx"]) if a is not None],
-                auto_rollback=codedeploy.AutoRollbackConfig(
-                    failed_deployment=True, stopped_deployment=True, deployment_in_alarm=True
-                ),
+                f"{_pascal(name)}Errors",
+                metric=function.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                description=f"{name} raised an error (for the purge job: a failed run)",
+                action=action,
             )
-        return groups
-
-
-def _consumed(spec: catalog.Function) -> list[str]:
-    """The queues the function consumes (its event sources), sorted."""
-    queues = {spec.consumes} - {None} | {q for q, a in spec.queues.items() if a is Access.CONSUME}
-    return sorted(q for q in queues if q is not None)
 
 
 def _pascal(name: str) -> str:
