@@ -196,10 +196,15 @@ def destroy(
     if session is None:
         session = boto3.Session(region_name=config.region)
     cloudformation = session.client("cloudformation")
-    data_stack, _ = stack_names(config.name)
+    data_stack, api_stack = stack_names(config.name)
     for vault in stack_resources(cloudformation, data_stack, "AWS::Backup::BackupVault"):
         print(f"{vault}: deleted {empty_vault(session.client('backup'), vault)} recovery points", file=sys.stderr)
-    for bucket in stack_resources(cloudformation, bootstrap_stack_name(config.name), "AWS::S3::Bucket"):
+    # The truststore (bootstrap stack) and the status page (API stack): CloudFormation deletes only empty buckets.
+    buckets = [
+        *stack_resources(cloudformation, bootstrap_stack_name(config.name), "AWS::S3::Bucket"),
+        *stack_resources(cloudformation, api_stack, "AWS::S3::Bucket"),
+    ]
+    for bucket in buckets:
         print(f"{bucket}: deleted {empty_bucket(session.client('s3'), bucket)} object versions", file=sys.stderr)
     cdk("destroy", "--all", "--force", "-c", f"stage={config.name}", runner=runner)
 

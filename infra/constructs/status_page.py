@@ -40,6 +40,7 @@ class StatusPage(Construct):
         api_name: str,
         api_stage: str,
         api_domain: str,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = s3.Bucket(
@@ -50,8 +51,8 @@ class StatusPage(Construct):
             # A policy that names fixed aws:SourceIp ranges is not "public" to S3, so all four switches stay on.
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            # Its content is rewritten every minute and public anyway: a stack deletion leaves it, never fails on it.
-            removal_policy=RemovalPolicy.RETAIN,
+            # Kept with the stage's data (prod); dev's goes with its stack once `make destroy` has emptied it.
+            removal_policy=removal_policy,
         )
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(

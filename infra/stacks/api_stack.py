@@ -143,6 +143,7 @@ class ApiStack(Stack):
             api_name=self.rest_api.api.rest_api_name,
             api_stage=STAGE_NAME,
             api_domain=config.domain_name,
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
         self._alarms()
 

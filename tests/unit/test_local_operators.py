@@ -127,9 +127,10 @@ def tampered(case: str, c: operators.Credential, m: pytest.MonkeyPatch) -> Sent:
     if case == "altered method":
         return "POST", WHO, signed(c, "GET", WHO), b""
     if case == "stale date":
-        return "GET", WHO, signed(c, "GET", WHO, at=NOW - timedelta(minutes=6), monkeypatch=m), b""
+        # From the clock now, not at import: a slow run must not bring a "future" date back inside the window.
+        return "GET", WHO, signed(c, "GET", WHO, at=datetime.now(UTC) - timedelta(minutes=6), monkeypatch=m), b""
     if case == "future date":
-        return "GET", WHO, signed(c, "GET", WHO, at=NOW + timedelta(minutes=6), monkeypatch=m), b""
+        return "GET", WHO, signed(c, "GET", WHO, at=datetime.now(UTC) + timedelta(minutes=6), monkeypatch=m), b""
     if case == "date moved after signing":
         headers = signed(c, "GET", WHO)
         stamp = datetime.strptime(dict(headers)["X-Amz-Date"], operators.TIMESTAMP) - timedelta(seconds=1)
