@@ -57,6 +57,14 @@ class StageConfig:
     cloudflare_rate_period_s: int = 60
     cloudflare_rate_timeout_s: int = 600
     mail_from: str = MAIL_FROM  # the SES sender of transactional e-mail
+    # Zero-downtime deploys and capacity (docs/alarms.md#deploys). Each queue worker reserves this many concurrent
+    # executions (and its event source maps at most this many: SQS maxConcurrency, at least 2), so workers can
+    # never take the concurrency the authorizer and the API draw from; the authorizer's alias keeps this many
+    # environments initialized (0: none).
+    worker_concurrency: int = 10
+    authorizer_provisioned_concurrency: int = 0
+    # The synthetic canary also sends one message with the canary account's key every run (costs a message each).
+    canary_send: bool = False
     # The stage's protections (all on unless cdk.json turns them off; dev does so `make destroy` can remove it):
     deletion_protection: bool = True  # DynamoDB deletion protection on every table
     retain_data: bool = True  # RETAIN removal policy on tables, queues, keys, secrets and the truststore bucket
@@ -76,6 +84,12 @@ class StageConfig:
         if name not in context:
             raise StageError(f"unknown stage {name!r}; cdk.json defines {sorted(context)}")
         return cls(name=name, **context[name])
+
+    def __post_init__(self) -> None:
+        if self.worker_concurrency < 2:
+            raise StageError(f"stages.{self.name}.worker_concurrency must be at least 2 (SQS maxConcurrency)")
+        if self.authorizer_provisioned_concurrency < 0:
+            raise StageError(f"stages.{self.name}.authorizer_provisioned_concurrency cannot be negative")
 
     @classmethod
     def from_cdk_json(cls, name: str, cdk_json: Path = ROOT / "cdk.json") -> StageConfig:

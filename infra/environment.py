@@ -54,6 +54,7 @@ class StageValues:
     security_policy_url: str
     mail_from: str
     audit_retention_days: int = 400
+    mail_configuration_set: str = ""  # deployed: the stage's SES configuration set (reputation metrics)
 
     @classmethod
     def of(cls, config: StageConfig) -> StageValues:
@@ -65,7 +66,13 @@ class StageValues:
             security_policy_url=config.security_policy_url,
             mail_from=config.mail_from,
             audit_retention_days=config.audit_log_retention_days,
+            mail_configuration_set=mail_configuration_set_name(config.name),
         )
+
+
+def mail_configuration_set_name(stage: str) -> str:
+    """The SES configuration set every e-mail of a deployed stage is sent with (infra/stacks/api_stack.py)."""
+    return f"switchboard-{stage}"
 
 
 def function_environment(spec: catalog.Function, names: ResourceNames, values: StageValues) -> dict[str, str]:
@@ -96,4 +103,7 @@ def function_environment(spec: catalog.Function, names: ResourceNames, values: S
     }
     for variable in spec.variables:
         environment[variable.name] = resolve[variable.carries](variable.resource)
+    if spec.sends_email:
+        # Its bounce and complaint rates have alarms (docs/alarms.md); "" locally, where no set exists.
+        environment["MAIL_CONFIGURATION_SET"] = values.mail_configuration_set
     return environment

@@ -119,6 +119,24 @@ class Reason(StrEnum):
         "The account-level role API Gateway uses to write execution/access logs; AmazonAPIGatewayPushToCloudWatchLogs"
         " is AWS-maintained and grants only CloudWatch Logs actions (API Gateway names the log groups itself)."
     )
+    DEPLOY_MANAGED_POLICY = (
+        "AWSCodeDeployRoleForLambdaLimited is the AWS-maintained policy CodeDeploy's Lambda deployments need (get and "
+        "update an alias, read its provisioned concurrency, describe the rollback alarms, publish to CodeDeployTopic_*"
+        " topics); the role is assumable only by codedeploy.amazonaws.com."
+    )
+    CANARY_ROLE = (
+        "CDK's Synthetics canary role: s3:ListAllMyBuckets and cloudwatch:PutMetricData (conditioned on the "
+        "CloudWatchSynthetics namespace) support no resource-level permissions, the canary's log groups are named "
+        "by Synthetics at run time (/aws/lambda/cwsyn-*), and artifacts go under the one bucket's objects."
+    )
+    CANARY_ARTIFACTS_LOGS = (
+        "The canary's artifacts bucket holds only its own run logs (no customer data), written by the canary's role "
+        "and expired after 14 days; server access logs would need a second bucket and record nothing of value."
+    )
+    CANARY_KEY_ROTATION = (
+        "Holds an ordinary API key of the canary account, set by the operator: rotated like any API key (create a "
+        "new key, put it in the secret, revoke the old one: docs/runbooks.md#alarm-canary); no rotation Lambda."
+    )
 
     IAM_ROUTE = (
         "An operator API method: AWS_IAM authorization (SigV4 by an operator role that only an MFA session can "
@@ -175,6 +193,7 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
             _ack(function.function, "Serverless-LambdaEventSourceMappingDestination", Reason.QUEUE_CONSUMER)
         elif spec.routes or spec.name == catalog.AUTHORIZER:
             _ack(function.function, "Serverless-LambdaDLQ", Reason.SYNC_FUNCTION)
+    _acknowledge_operations(api)
     for schedule in api.schedules.values():
         _ack(schedule.dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)
         _ack(schedule.dlq, "AwsSolutions-SQS3", Reason.UNDETECTED_DLQ)
@@ -215,6 +234,36 @@ def _acknowledge_ops_api(api: ApiStack) -> None:
             if "*" in path and held:
                 finding = f"AwsSolutions-IAM5[Resource::{prefix}/{route.method}{path}]"
                 _ack(construct, finding, Reason.OPERATOR_ROUTE_PARAMETER)
+
+
+def _acknowledge_operations(api: ApiStack) -> None:
+    """The deploy role, the canary, and the event source mappings (children of the `live` aliases now)."""
+    for spec in catalog.FUNCTIONS:
+        function = api.functions.get(spec.name)
+        if function is not None and function.alias is not None and spec.consumes is not None:
+            _ack(function.alias, "Serverless-LambdaEventSourceMappingDestination", Reason.QUEUE_CONSUMER)
+    if api.deployments:
+        role = next(iter(api.deployments.values())).role
+        _ack(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSCodeDeployRoleForLambdaLimited]",
+            Reason.DEPLOY_MANAGED_POLICY,
+        )
+    monitoring = api.monitoring
+    canary = monitoring.canary
+    if canary.canary.role is not None:
+        bucket = monitoring.resolve(monitoring.get_logical_id(canary.artifacts.node.default_child))  # type: ignore[arg-type]
+        for resource in (
+            "*",
+            f"<{bucket}.Arn>/*",
+            f"arn:aws:logs:{monitoring.region}:{monitoring.account}:log-group:/aws/lambda/cwsyn-*",
+        ):
+            _ack(canary.canary.role, f"AwsSolutions-IAM5[Resource::{resource}]", Reason.CANARY_ROLE)
+        _ack(canary.canary.role, "Serverless-LambdaStarPermissions", Reason.CANARY_ROLE)
+    _ack(canary.artifacts, "AwsSolutions-S1", Reason.CANARY_ARTIFACTS_LOGS)
+    if canary.secret is not None:
+        _ack(canary.secret, "AwsSolutions-SMG4", Reason.CANARY_KEY_ROTATION)
 
 
 def _acknowledge_unrestorable(data: DataStack) -> None:

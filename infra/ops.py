@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from infra.config import PEM_MARKER, ROOT, StageConfig, bootstrap_stack_name, stack_names
 
 CDK = ("npx", "--yes", "aws-cdk@2")
+NESTED_STACK = "AWS::CloudFormation::Stack"
 RECOVERY_POINTS_TIMEOUT_S = 900  # recovery point deletion is asynchronous; the vault cannot go before they do
 
 
@@ -133,16 +134,19 @@ def stack_resources(cloudformation: Any, stack: str, resource_type: str) -> list
     """Physical ids of a stack's resources of one type ([] when the stack does not exist)."""
     try:
         pages = cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack)
-        return [
-            summary["PhysicalResourceId"]
-            for page in pages
-            for summary in page["StackResourceSummaries"]
-            if summary["ResourceType"] == resource_type and summary.get("PhysicalResourceId")
-        ]
+        summaries = [s for page in pages for s in page["StackResourceSummaries"] if s.get("PhysicalResourceId")]
     except cloudformation.exceptions.ClientError as error:
         if "does not exist" in str(error):
             return []
         raise
+    found: list[str] = []
+    for summary in summaries:
+        if summary["ResourceType"] == NESTED_STACK:
+            # A nested stack's resources are listed by the nested stack (its physical id is its ARN), not its parent.
+            found += stack_resources(cloudformation, summary["PhysicalResourceId"], resource_type)
+        elif summary["ResourceType"] == resource_type:
+            found.append(summary["PhysicalResourceId"])
+    return found
 
 
 def empty_bucket(s3: Any, bucket: str) -> int:
@@ -199,7 +203,8 @@ def destroy(
     data_stack, api_stack = stack_names(config.name)
     for vault in stack_resources(cloudformation, data_stack, "AWS::Backup::BackupVault"):
         print(f"{vault}: deleted {empty_vault(session.client('backup'), vault)} recovery points", file=sys.stderr)
-    # The truststore (bootstrap stack) and the status page (API stack): CloudFormation deletes only empty buckets.
+    # The truststore (bootstrap stack), the status page and the canary's artifacts (API stack and its nested
+    # stacks): CloudFormation deletes only empty buckets.
     buckets = [
         *stack_resources(cloudformation, bootstrap_stack_name(config.name), "AWS::S3::Bucket"),
         *stack_resources(cloudformation, api_stack, "AWS::S3::Bucket"),

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard import settings  # noqa: F401 - checks this function's environment as the cold start imports it
+from switchboard import settings, signals  # noqa: F401 - settings checks this function's environment at cold start
 from switchboard.observability import logger, metrics, tracer
 
 
@@ -30,7 +30,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     report = purge.run(time_left=time_left)
     metrics.add_metric(name="ItemsPurged", unit=MetricUnit.Count, value=report.total)
     metrics.add_metric(name="AccountsPurged", unit=MetricUnit.Count, value=report.accounts.purged)
+    # Only a finished run emits it: a failed run or one that never ran leaves a gap, which alarms (docs/alarms.md).
     metrics.add_metric(name="MessagesPastRetention", unit=MetricUnit.Count, value=report.retention.messages_deleted)
+    signals.count(signals.PURGE_RUNS_SUCCEEDED)
     logger.info(
         "purge finished",
         extra={

@@ -19,6 +19,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from infra.constructs.alarms import describe
 from infra.constructs.log_group import encrypted_log_group
 from infra.environment import METRICS_NAMESPACE
 from infra.paths import SHARED_LAYER_DIR
@@ -336,7 +337,7 @@ def drift_alarms(scope: Construct, *, action: actions.SnsAction) -> None:
         alarm = cloudwatch.Alarm(
             scope,
             metric_name,
-            alarm_description=description,
+            alarm_description=describe(description + ".", "drift"),
             metric=cloudwatch.Metric(
                 namespace=METRICS_NAMESPACE,
                 metric_name=metric_name,

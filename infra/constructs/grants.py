@@ -119,13 +119,14 @@ class QueueDestination:
         return lambda_.DestinationConfig(destination=self.queue.queue_arn)
 
 
-def grant_send_email(role: iam.Role, *, identity_arn: str, from_address: str) -> None:
-    """SendEmail from our verified domain identity, and only with our sender address."""
+def grant_send_email(role: iam.Role, *, identity_arn: str, from_address: str, configuration_set_arn: str) -> None:
+    """SendEmail from our verified domain identity, and only with our sender address; SES also authorizes the
+    configuration set the message names (the stage's, for its reputation metrics)."""
     _add(
         role,
         iam.PolicyStatement(
             actions=["ses:SendEmail"],
-            resources=[identity_arn],
+            resources=[identity_arn, configuration_set_arn],
             conditions={"StringEquals": {"ses:FromAddress": from_address}},
         ),
     )

@@ -1,4 +1,5 @@
-"""The house Lambda: arm64, latest Python, active tracing, JSON logs to its own KMS log group, one role each."""
+"""The house Lambda: arm64, latest Python, active tracing, JSON logs to its own KMS log group, one role each;
+optionally published behind the alias `live` that callers invoke and CodeDeploy shifts (docs/alarms.md#deploys)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,17 @@ from infra.environment import METRICS_NAMESPACE
 
 # The newest Python runtime aws-cdk-lib offers and Lambda supports (AwsSolutions-L1 wants the latest);
 # infra/build_layers.py builds the dependency layer for the same version.
+LIVE_ALIAS = "live"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 
 class PythonFunction(Construct):
-    """A function with its own role (`role`) and log group (`log_group`); grants are added by the caller."""
+    """A function with its own role (`role`) and log group (`log_group`); grants are added by the caller.
+
+    `live`: what callers invoke: the alias `live` of the newest version when `alias` is set (API Gateway, event
+    sources; CodeDeploy moves it), else the function itself (schedules invoke $LATEST).
+    """
 
     def __init__(
         self,
@@ -38,6 +44,9 @@ class PythonFunction(Construct):
         timeout: Duration,
         layers: Sequence[lambda_.ILayerVersion] = (),
         environment: Mapping[str, str] | None = None,
+        alias: bool = False,
+        reserved_concurrency: int | None = None,
+        provisioned_concurrency: int = 0,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = encrypted_log_group(self, "Logs", key=logs_key, retention_days=log_retention_days)
@@ -72,4 +81,18 @@ class PythonFunction(Construct):
                 "LOG_LEVEL": "INFO",
                 **(environment or {}),
             },
+            reserved_concurrent_executions=reserved_concurrency,
         )
+        self.alias: lambda_.Alias | None = None
+        self.live: lambda_.IFunction = self.function
+        if alias:
+            self.alias = lambda_.Alias(
+                self,
+                "Live",
+                alias_name=LIVE_ALIAS,
+                version=self.function.current_version,
+                provisioned_concurrent_executions=provisioned_concurrency or None,
+            )
+            self.live = self.alias
+        elif provisioned_concurrency:
+            raise ValueError(f"{service}: provisioned concurrency needs the alias")

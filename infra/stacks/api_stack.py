@@ -6,6 +6,8 @@ from email.utils import parseaddr
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_codedeploy as codedeploy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ses as ses
 from aws_cdk import aws_ssm as ssm
@@ -13,20 +15,24 @@ from constructs import Construct
 
 from infra.config import TRUSTSTORE_KEY, StageConfig
 from infra.constructs import grants
-from infra.constructs.alarms import alarm_on_errors
 from infra.constructs.data_refs import DataRefs
-from infra.constructs.edge import DRIFT_JOB, CustomDomain, Firewall, drift_alarms
+from infra.constructs.edge import CustomDomain, Firewall
 from infra.constructs.job_schedule import JobSchedule
+from infra.constructs.monitoring import Monitoring
 from infra.constructs.ops_api import OpsApi
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME, PythonFunction
 from infra.constructs.rest_api import STAGE_NAME, RestApi
 from infra.constructs.status_page import StatusPage
-from infra.environment import StageValues, function_environment
+from infra.environment import StageValues, function_environment, mail_configuration_set_name
 from infra.paths import DEPS_LAYER_DIR, FUNCTIONS_DIR, SHARED_LAYER_DIR
 from infra.stacks.bootstrap_stack import truststore_parameters
 from infra.stacks.data_stack import DataStack
 from switchboard import catalog
 from switchboard.catalog import Access
+
+# Every function behind `live` shifts 10 % of its traffic to a new version for 5 minutes, then the rest; any of its
+# rollback alarms in ALARM meanwhile sends all traffic back to the previous version (docs/alarms.md#deploys).
+DEPLOYMENT = codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_5_MINUTES
 
 
 class ApiStack(Stack):
@@ -65,6 +71,13 @@ class ApiStack(Stack):
         self.mail_identity = ses.EmailIdentity(
             self, "MailIdentity", identity=ses.Identity.domain(self.mail_from_address.rpartition("@")[2])
         )
+        # Every e-mail is sent with it (MAIL_CONFIGURATION_SET): it publishes the bounce and complaint rates.
+        self.mail_configuration_set = ses.ConfigurationSet(
+            self,
+            "MailConfigurationSet",
+            configuration_set_name=mail_configuration_set_name(config.name),
+            reputation_metrics=True,
+        )
         self.functions = {spec.name: self._function(spec) for spec in catalog.for_stage(config.name)}
 
         self.rest_api = RestApi(
@@ -77,9 +90,10 @@ class ApiStack(Stack):
             throttle_burst_limit=config.throttle_burst_limit,
             logs_role_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
-        self.rest_api.use_authorizer(self.functions[catalog.authorizer().name].function)
+        # API Gateway invokes the `live` aliases (CodeDeploy shifts them), never $LATEST.
+        self.rest_api.use_authorizer(self.functions[catalog.authorizer().name].live)
         self.methods = {
-            (route.method, route.path): self.rest_api.add_route(route, self.functions[fn.name].function)
+            (route.method, route.path): self.rest_api.add_route(route, self.functions[fn.name].live)
             for route, fn in catalog.routes()
         }
         # R40: every other method of a route's path is a 405 with Allow, not API Gateway's 404.
@@ -116,7 +130,7 @@ class ApiStack(Stack):
             self,
             "Ops",
             stage=config.name,
-            functions={name: function.function for name, function in self.functions.items()},
+            functions={name: function.live for name, function in self.functions.items()},
             logs_key=self._data.keys.logs,
             log_retention_days=config.log_retention_days,
             throttle_rate_limit=config.throttle_rate_limit,
@@ -145,10 +159,27 @@ class ApiStack(Stack):
             api_domain=config.domain_name,
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
-        self._alarms()
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            stage=config.name,
+            domain_name=config.domain_name,
+            canary_send=config.canary_send,
+            functions=self.functions,
+            api_name=self.rest_api.api.rest_api_name,
+            queues={spec.id: self._data.queues[spec.id].queue for spec in catalog.QUEUES},
+            tables={spec.id: self._data.tables.by_id[spec.id] for spec in catalog.TABLES},
+            web_acl_ref=self.firewall.web_acl.ref,
+            key=self._data.keys.data,
+            action=self._data.alarms.action,
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        self.deployments = self._deployments()
 
     def _function(self, spec: catalog.Function) -> PythonFunction:
         config, data = self._config, self._data
+        consumed = _consumed(spec)
+        authorizer = spec.name == catalog.AUTHORIZER
         function = PythonFunction(
             self,
             _pascal(spec.name),
@@ -163,6 +194,11 @@ class ApiStack(Stack):
             timeout=Duration.seconds(spec.timeout_s),
             layers=self.layers,
             environment=function_environment(spec, DataNames(data), StageValues.of(config)),
+            # API, authorizer and queue workers deploy through `live`; scheduled jobs run $LATEST.
+            alias=bool(spec.routes or authorizer or consumed),
+            # A worker can never use more than its reservation: the rest of the account is the API's.
+            reserved_concurrency=config.worker_concurrency * len(consumed) if consumed else None,
+            provisioned_concurrency=config.authorizer_provisioned_concurrency if authorizer else 0,
         )
         self._grant(spec, function)
         return function
@@ -175,20 +211,21 @@ class ApiStack(Stack):
             grants.grant_table(
                 role, table=data.tables.by_id[table_id], spec=catalog.table(table_id), key=data.keys.data, ops=ops
             )
-        consumed = {spec.consumes} - {None} | {q for q, a in spec.queues.items() if a is Access.CONSUME}
         for queue_id, access in spec.queues.items():
             if access is Access.SEND:
                 grants.grant_queue_send(role, queue=data.queues[queue_id].queue, key=data.keys.data)
             elif access is not Access.CONSUME:
                 raise ValueError(f"{spec.name}: queues support send or consume, not {access}")
-        for queue_id in sorted(q for q in consumed if q is not None):
+        for queue_id in _consumed(spec):
             # A mapping without SqsEventSource's automatic grant (an unconditioned kms:Decrypt): ours is scoped.
+            # It invokes `live`, at most worker_concurrency at once per channel (within the reservation).
             queue = data.queues[queue_id].queue
-            function.function.add_event_source_mapping(
+            function.live.add_event_source_mapping(
                 f"{queue_id}Events",
                 event_source_arn=queue.queue_arn,
                 batch_size=spec.batch_size,
                 report_batch_item_failures=True,
+                max_concurrency=self._config.worker_concurrency,
             )
             grants.grant_queue_consume(role, queue=queue, key=data.keys.data)
         for secret_id, access in spec.secrets.items():
@@ -212,29 +249,49 @@ class ApiStack(Stack):
                     service="ses", resource="identity", resource_name=self.mail_identity.email_identity_name
                 ),
                 from_address=self.mail_from_address,
+                configuration_set_arn=self.format_arn(
+                    service="ses",
+                    resource="configuration-set",
+                    resource_name=self.mail_configuration_set.configuration_set_name,
+                ),
             )
 
-    def _alarms(self) -> None:
-        action = self._data.alarms.action
-        if DRIFT_JOB in self.functions:
-            drift_alarms(self, action=action)
-        alarm_on_errors(
+    def _deployments(self) -> dict[str, codedeploy.LambdaDeploymentGroup]:
+        """A CodeDeploy canary per function behind `live`, rolled back by its own alarms and the API's 5xx ratio."""
+        application = codedeploy.LambdaApplication(self, "Deploys")
+        role = iam.Role(
             self,
-            "Api5xx",
-            metric=self.rest_api.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"),
-            threshold=5,
-            description=f"The {STAGE_NAME} stage answered 5xx at least 5 times in 5 minutes",
-            action=action,
+            "DeployRole",
+            assumed_by=iam.ServicePrincipal("codedeploy.amazonaws.com"),
+            description=f"Switchboard {self._config.name} CodeDeploy: shifts the live aliases",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSCodeDeployRoleForLambdaLimited")
+            ],
         )
+        groups = {}
         for name, function in self.functions.items():
-            alarm_on_errors(
+            if function.alias is None:
+                continue
+            own = self.monitoring.function_alarms[name]
+            groups[name] = codedeploy.LambdaDeploymentGroup(
                 self,
-                f"{_pascal(name)}Errors",
-                metric=function.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                description=f"{name} raised an error (for the purge job: a failed run)",
-                action=action,
+                f"{_pascal(name)}Deploy",
+                application=application,
+                alias=function.alias,
+                deployment_config=DEPLOYMENT,
+                role=role,
+                alarms=[a for a in (own.errors, own.latency, self.monitoring.alarms["5xx"]) if a is not None],
+                auto_rollback=codedeploy.AutoRollbackConfig(
+                    failed_deployment=True, stopped_deployment=True, deployment_in_alarm=True
+                ),
             )
+        return groups
+
+
+def _consumed(spec: catalog.Function) -> list[str]:
+    """The queues the function consumes (its event sources), sorted."""
+    queues = {spec.consumes} - {None} | {q for q, a in spec.queues.items() if a is Access.CONSUME}
+    return sorted(q for q in queues if q is not None)
 
 
 def _pascal(name: str) -> str:

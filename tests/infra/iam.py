@@ -41,7 +41,7 @@ class Statement:
 class Request:
     """One authorization request: a role calls `action` on `resource` with these condition keys."""
 
-    principal: str  # the role ARN
+    principal: str  # the role ARN (or a service principal's name, for resource policies only)
     action: str
     resource: str
     context: Mapping[str, ContextValue]
@@ -147,7 +147,10 @@ def _resource_entries(statement: Statement, resource: str) -> list[str] | None:
 
 
 def principal_match(statement: Statement, request: Request) -> str | None:
-    """How a resource-policy statement names the caller: "role" (by ARN or `*`), "account" (root), or None."""
+    """How a resource-policy statement names the caller: "role" (by ARN, service name or `*`), "account" (root), or
+    None. A service principal (apigateway.amazonaws.com) is named only by `Service:` entries."""
+    if not request.principal.startswith("arn:"):
+        return "role" if f"Service:{request.principal}" in statement.principals else None
     root = {f"AWS:arn:aws:iam::{request.account}:root", f"AWS:{request.account}"}
     if any(p in ("AWS:*", f"AWS:{request.principal}") for p in statement.principals):
         return "role"

@@ -110,7 +110,7 @@ class Resolver:
                     props = resource["Properties"]
                     self.parameters[str(self.resolve(stack, props["Name"]))] = (stack, props["Value"])
 
-    def physical(self, stack: Stack, logical_id: str, attribute: str | None) -> str:  # noqa: PLR0911
+    def physical(self, stack: Stack, logical_id: str, attribute: str | None) -> str:  # noqa: PLR0911, PLR0912
         """What `Ref` (attribute None) or `Fn::GetAtt` gives for a resource, deployed."""
         resource = stack.resource(logical_id)
         kind, props = resource["Type"], resource.get("Properties", {})
@@ -137,6 +137,12 @@ class Resolver:
         if kind == "AWS::Lambda::Function":
             name = str(self.resolve(stack, props.get("FunctionName", default)))
             return f"arn:aws:lambda:{region}:{account}:function:{name}" if attribute == "Arn" else name
+        if kind in ("AWS::Lambda::Alias", "AWS::Lambda::Version"):
+            # Ref of either is its qualified ARN: the function's ARN and the alias name (or version number).
+            function = str(self.resolve(stack, props["FunctionName"]))
+            if not function.startswith("arn:"):
+                function = f"arn:aws:lambda:{region}:{account}:function:{function}"
+            return f"{function}:{props['Name'] if kind == 'AWS::Lambda::Alias' else '1'}"
         if kind == "AWS::SNS::Topic":
             return f"arn:aws:sns:{region}:{account}:{default}"
         if kind == "AWS::S3::Bucket":
@@ -144,6 +150,8 @@ class Resolver:
             return f"arn:aws:s3:::{name}" if attribute == "Arn" else name
         if kind == "AWS::SES::EmailIdentity":
             return str(self.resolve(stack, props["EmailIdentity"]))
+        if kind == "AWS::SES::ConfigurationSet":
+            return str(self.resolve(stack, props.get("Name", default)))
         return f"{default}.{attribute}" if attribute else default
 
     def resolve(self, stack: Stack, value: Any) -> Any:  # noqa: PLR0911
@@ -227,6 +235,9 @@ class Model:
     keys: dict[str, str] = field(default_factory=dict)  # Envelope/Data/... -> key ARN
     buckets: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (ARN, key ARN)
     mail_identity: str = ""
+    mail_configuration_set: str = ""
+    # Function or alias ARN -> the statements of its resource-based policy (AWS::Lambda::Permission).
+    lambda_policies: dict[str, list[iam.Statement]] = field(default_factory=dict)
     implied: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # function -> (what, action, ARN)
 
     @property
@@ -378,8 +389,19 @@ def _add_resource(
         arn = str(resolver.resolve(stack, props["SecretId"]))
         document = resolver.resolve(stack, props["ResourcePolicy"])
         model.resource_policies.setdefault(arn, []).extend(iam.statements(document, f"secret policy {arn}"))
+    elif kind == "AWS::Lambda::Permission":
+        target = str(resolver.resolve(stack, props["FunctionName"]))
+        raw: dict[str, Any] = {
+            "Effect": "Allow",
+            "Principal": {"Service": props["Principal"]} if "." in props["Principal"] else {"AWS": props["Principal"]},
+            "Action": props["Action"],
+            "Resource": target,
+        }
+        if "SourceArn" in props:
+            raw["Condition"] = {"ArnLike": {"aws:SourceArn": resolver.resolve(stack, props["SourceArn"])}}
+        model.lambda_policies.setdefault(target, []).append(iam.statement(raw, f"lambda permission {logical_id}"))
     elif kind == "AWS::Lambda::EventSourceMapping":
-        function = function_ids[(stack.name, props["FunctionName"]["Ref"])]
+        function = _function_of(resolver, stack, props["FunctionName"], function_ids)
         queue = str(resolver.resolve(stack, props["EventSourceArn"]))
         what = "Lambda's event source mapping polls the queue"
         for action in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes"):
@@ -388,6 +410,16 @@ def _add_resource(
         function = function_ids[(stack.name, props["FunctionName"]["Ref"])]
         queue = str(resolver.resolve(stack, props["DestinationConfig"]["OnFailure"]["Destination"]))
         model.implied[function].append(("Lambda sends a failed run to its destination", "sqs:SendMessage", queue))
+
+
+def _function_of(resolver: Resolver, stack: Stack, name: Any, function_ids: Mapping[tuple[str, str], str]) -> str:
+    """The catalog function an event source invokes: its name, ARN or alias (`<name>:live`, as CDK writes it)."""
+    qualified = str(resolver.resolve(stack, name))
+    unqualified = qualified.split(":")[6] if qualified.startswith("arn:") else qualified.split(":", maxsplit=1)[0]
+    for (stack_name, logical_id), function in function_ids.items():
+        if stack_name == stack.name and resolver.physical(stack, logical_id, None) == unqualified:
+            return function
+    raise LookupError(f"{stack.name}: no catalog function is named {qualified}")
 
 
 def _add_catalog_resources(model: Model, resolver: Resolver, data: Stack, api: Stack) -> None:
@@ -414,6 +446,9 @@ def _add_catalog_resources(model: Model, resolver: Resolver, data: Stack, api: S
     model.buckets["StatusPage"] = (resolver.physical(api, api.find("AWS::S3::Bucket", "StatusPageBucket"), "Arn"), "")
     domain = resolver.physical(api, api.find("AWS::SES::EmailIdentity", "MailIdentity"), None)
     model.mail_identity = f"arn:aws:ses:{api.region}:{api.account}:identity/{domain}"
+    configuration_set = api.find("AWS::SES::ConfigurationSet", "MailConfigurationSet")
+    name = resolver.resolve(api, api.resource(configuration_set)["Properties"]["Name"])
+    model.mail_configuration_set = f"arn:aws:ses:{api.region}:{api.account}:configuration-set/{name}"
 
 
 @dataclass(frozen=True)
@@ -476,7 +511,7 @@ def _unencrypted_checks(model: Model, row: Row) -> list[Check] | None:
     return None
 
 
-def checks(model: Model, row: Row) -> list[Check]:  # noqa: PLR0915 - one branch per service
+def checks(model: Model, row: Row) -> list[Check]:  # noqa: PLR0912, PLR0915 - one branch per service
     """The requests AWS evaluates for one ledger row (the call, then the KMS calls the service makes for it)."""
     function, service, operation, resource = row
     label = " ".join(row)
@@ -536,8 +571,10 @@ def checks(model: Model, row: Row) -> list[Check]:  # noqa: PLR0915 - one branch
         }
         found.append(_request(model, function, f"kms:{operation}", model.keys[resource], context=context, label=label))
     elif service == "ses":
+        # SES authorizes the sending identity and the configuration set the message names (mail.py: the stage's).
         context = {"ses:FromAddress": model.mail_from}
-        found.append(_request(model, function, f"ses:{operation}", model.mail_identity, context=context, label=label))
+        for target in (model.mail_identity, model.mail_configuration_set):
+            found.append(_request(model, function, f"ses:{operation}", target, context=context, label=label))
     else:
         raise LookupError(f"{label}: no model of how {service} authorizes")
     return found
@@ -555,6 +592,14 @@ def implied_checks(model: Model, function: str) -> list[Check]:
             kms_actions = SQS_KMS.get(action.removeprefix("sqs:"), ())
             found += _via(model, function, "sqs", key, actions=kms_actions, context=context, label=label)
     return found
+
+
+def invoke(model: Model, service: str, target: str, source_arn: str) -> iam.Decision:
+    """Whether `service` (apigateway.amazonaws.com) may invoke a function or alias ARN from `source_arn`: only the
+    target's own resource policy can allow it (a service principal has no identity policy)."""
+    context = {"aws:sourcearn": source_arn}
+    request = iam.Request(service, "lambda:InvokeFunction", target, context, f"{service} invokes {target}")
+    return iam.evaluate(request, [], model.lambda_policies.get(target, []))
 
 
 def decide(model: Model, function: str, check: Check) -> iam.Decision:

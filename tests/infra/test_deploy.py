@@ -186,9 +186,13 @@ def test_each_api_function_has_one_small_invoke_permission(assembly: Assembly, s
     resources = api["Resources"]
     functions = {i: r["Properties"]["Description"] for i, r in _of_type(resources, "AWS::Lambda::Function").items()}
     permissions: dict[str, list[dict[str, Any]]] = {}
+    aliases = _of_type(resources, "AWS::Lambda::Alias")
     for permission in _of_type(resources, "AWS::Lambda::Permission").values():
         if permission["Properties"]["Principal"] == "apigateway.amazonaws.com":
-            target = permission["Properties"]["FunctionName"]["Fn::GetAtt"][0]
+            # API Gateway invokes the `live` alias (CodeDeploy shifts it): the permission is the alias's own.
+            alias = aliases[permission["Properties"]["FunctionName"]["Ref"]]
+            assert alias["Properties"]["Name"] == "live"
+            target = alias["Properties"]["FunctionName"]["Ref"]
             permissions.setdefault(target, []).append(permission["Properties"])
     # Operator functions are invoked by the operator API (its own RestApi, in the nested ops stack).
     operator = {fn.description for _, fn in catalog.operator_routes()}

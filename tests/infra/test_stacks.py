@@ -148,11 +148,31 @@ def test_catalog_queues_redrive_to_their_dlq_and_alarm(assembly: Assembly, stage
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_alarm_notifies_the_topic(assembly: Assembly, stage: str) -> None:
     alarms = assembly.resources(stage, "AWS::CloudWatch::Alarm")
-    # every DLQ (catalog, schedules, alarm delivery) + API 5xx + one per function + Cloudflare drift and its check
-    assert len(alarms) == len(catalog.QUEUES) + len(_schedules()) + 1 + 1 + len(catalog.FUNCTIONS) + 2
+    composites = assembly.resources(stage, "AWS::CloudWatch::CompositeAlarm")
+    live = (
+        {fn.name for _, fn in catalog.all_routes()}
+        | {catalog.AUTHORIZER}
+        | {f.name for f in catalog.FUNCTIONS if f.consumes}
+    )
+    # every DLQ (catalog, schedules, alarm delivery) + one error alarm per function + a latency alarm per function
+    # behind `live` + the API's 5xx ratio and latency + the SLO windows (2 per composite) + age and backlog per
+    # queue + throttles per table + Lambda throttles + login failures, 429s, circuits, missed purge + WAF + SES
+    # bounces and complaints + the canary + Cloudflare drift and its check (docs/alarms.md)
+    assert len(alarms) == (
+        len(catalog.QUEUES) + len(_schedules()) + 1
+        + len(catalog.FUNCTIONS) + len(live)
+        + 2 + 2 * len(composites)
+        + 2 * len(catalog.QUEUES) + len(catalog.TABLES) + 1
+        + 4 + 1 + 2 + 1 + 2
+    )  # fmt: skip
     topics = set(assembly.resources(stage, "AWS::SNS::Topic"))
-    for alarm in alarms.values():
-        assert _uses_one_of(alarm["Properties"]["AlarmActions"], topics)
+    parts = {part for c in composites.values() for part in alarms if part in json.dumps(c["Properties"]["AlarmRule"])}
+    assert len(parts) == 2 * len(composites) == 4
+    for alarm_id, alarm in [*alarms.items(), *composites.items()]:
+        if alarm_id in parts:
+            assert "AlarmActions" not in alarm["Properties"]  # its composite notifies, once
+        else:
+            assert _uses_one_of(alarm["Properties"]["AlarmActions"], topics)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -199,7 +219,8 @@ def test_keys_rotate_and_root_may_only_administer(assembly: Assembly, stage: str
 @pytest.mark.parametrize("stage", STAGES)
 def test_secrets_use_our_key_and_carry_no_value(assembly: Assembly, stage: str) -> None:
     secrets = assembly.resources(stage, "AWS::SecretsManager::Secret")
-    assert len(secrets) == len(catalog.secrets_for(stage))
+    # The catalog's, and where the canary sends (dev) its own, set by the operator (docs/alarms.md#canary).
+    assert len(secrets) == len(catalog.secrets_for(stage)) + assembly.configs[stage].canary_send
     for secret in secrets.values():
         assert _uses_one_of(secret["Properties"]["KmsKeyId"], _key_ids(assembly, stage))
         assert secret["Properties"]["SecretString"] == "{}"
@@ -399,8 +420,10 @@ def test_backup_plan_keeps_30_days_of_every_table_in_a_locked_vault(assembly: As
 @pytest.mark.parametrize("stage", STAGES)
 def test_purge_schedule_retries_into_an_encrypted_dlq(assembly: Assembly, stage: str) -> None:
     rules = assembly.resources(stage, "AWS::Events::Rule")
-    assert len(rules) == len(_schedules())
-    (rule,) = (r for r in rules.values() if r["Properties"]["ScheduleExpression"] == catalog.PURGE.expression)
+    # The schedules, and the KMS key deletion rule of the alarm topic (an event pattern, no schedule).
+    assert len([r for r in rules.values() if "ScheduleExpression" in r["Properties"]]) == len(_schedules())
+    assert len(rules) == len(_schedules()) + 1
+    (rule,) = (r for r in rules.values() if r["Properties"].get("ScheduleExpression") == catalog.PURGE.expression)
     (target,) = rule["Properties"]["Targets"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
     assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 3600
@@ -513,7 +536,10 @@ def test_authorizer_is_uncached_request_authorizer_running_the_catalog_function(
     assert props["AuthorizerResultTtlInSeconds"] == catalog.AUTHORIZER_CACHE_TTL_S == 0
     functions = assembly.resources(stage, "AWS::Lambda::Function")
     (authorizer_fn,) = [logical for logical in functions if logical.startswith("Authorizer")]
-    assert authorizer_fn in json.dumps(props["AuthorizerUri"])
+    # Through its `live` alias (tests/infra/test_deploy_aliases.py): the alias of exactly this function.
+    aliases = assembly.resources(stage, "AWS::Lambda::Alias")
+    (alias,) = [logical for logical in aliases if logical in json.dumps(props["AuthorizerUri"])]
+    assert aliases[alias]["Properties"]["FunctionName"] == {"Ref": authorizer_fn}
 
 
 @pytest.mark.parametrize("stage", STAGES)

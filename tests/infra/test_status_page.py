@@ -59,7 +59,8 @@ def test_bucket_is_encrypted_without_acls_or_public_access(assembly: Assembly, s
     assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
     assert "AccessControl" not in props
     assert "WebsiteConfiguration" not in props
-    assert bucket["DeletionPolicy"] == "Retain"
+    # Prod keeps it; dev's goes with its stack (`make destroy` empties it first).
+    assert bucket["DeletionPolicy"] == ("Retain" if assembly.configs[stage].retain_data else "Delete")
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -115,7 +116,7 @@ def test_the_job_writes_exactly_the_page_objects_and_reads_only_its_signals(asse
 def test_the_job_runs_every_minute_with_its_configuration(assembly: Assembly, stage: str) -> None:
     bucket_id, _ = _bucket(assembly, stage)
     rules = assembly.resources(stage, "AWS::Events::Rule").values()
-    assert any(r["Properties"]["ScheduleExpression"] == "rate(1 minute)" for r in rules)
+    assert any(r["Properties"].get("ScheduleExpression") == "rate(1 minute)" for r in rules)
     assert catalog.STATUS_PAGE.expression == "rate(1 minute)"
     functions = assembly.resources(stage, "AWS::Lambda::Function")
     (job,) = [f for k, f in functions.items() if k.startswith(f"{JOB_PREFIX}Function")]

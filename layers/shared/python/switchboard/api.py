@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError, PydanticSerializationError
 
-from switchboard import cards, catalog, operators
+from switchboard import cards, catalog, operators, signals
 from switchboard.auth import SERVICE_UNAVAILABLE, Principal, enforce, recording, refuse_credentials_in_url
 from switchboard.dal import clients
 from switchboard.headers import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, SECURITY_HEADERS
@@ -325,6 +325,8 @@ def build_resolver(routes: Iterable[catalog.Route] | None = None) -> APIGatewayR
     def _problem(error: ProblemError) -> Response[str]:
         if error.status == HTTPStatus.FORBIDDEN:
             _audit_refusal(app.current_event.raw_event, error)
+        elif error.status == HTTPStatus.TOO_MANY_REQUESTS:
+            signals.count(signals.RATE_LIMITED)  # a spike of them is an attack or a client gone wrong
         return respond(error)
 
     @app.exception_handler(RequestValidationError)
@@ -354,6 +356,8 @@ def build_resolver(routes: Iterable[catalog.Route] | None = None) -> APIGatewayR
             return respond(busy)
         # Details go to the log (with the request id), never to the caller.
         logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+        # Answered, so Lambda sees no error: this metric is what the function's error alarm (and rollback) watch.
+        signals.count(signals.INTERNAL_ERRORS)
         return respond(InternalError("Something went wrong on our side; it was logged."))
 
     return app

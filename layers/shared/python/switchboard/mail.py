@@ -74,10 +74,15 @@ def send(email: Email) -> str:
 
 def deliver(email: Email) -> str:
     """Send through SES and return its message id: only mail_worker may (the one role with ses:SendEmail)."""
+    current = settings.get()
+    # Deployed, the configuration set publishes the bounce and complaint rates the SES alarms watch.
+    named = current.mail_configuration_set
+    configuration_set = {"ConfigurationSetName": named} if named else {}
     response = clients.client("ses").send_email(
-        Source=settings.get().mail_from,
+        Source=current.mail_from,
         Destination={"ToAddresses": [email.to]},
         Message={"Subject": {"Data": email.subject, "Charset": "UTF-8"}, "Body": {"Text": {"Data": email.body}}},
+        **configuration_set,
     )
     message_id: str = response["MessageId"]
     return message_id

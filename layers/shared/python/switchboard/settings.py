@@ -104,6 +104,7 @@ class Settings:
     security_policy_url: str
     public_base_url: str
     mail_from: str = MAIL_FROM
+    mail_configuration_set: str = ""  # SES configuration set (bounce/complaint reputation metrics); "" locally
     # The audit trail's KMS HMAC key (its writers GenerateMac, its verifiers VerifyMac) and the Object Lock bucket
     # its chain heads are anchored in (R55); "" where the function has neither.
     audit_mac_key_id: str = ""
@@ -187,6 +188,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         security_policy_url=env.get("SECURITY_POLICY_URL", "https://switchboard.example/security/policy"),
         public_base_url=env.get("PUBLIC_BASE_URL", "https://api.switchboard.example"),
         mail_from=env.get("MAIL_FROM", MAIL_FROM),
+        mail_configuration_set=env.get("MAIL_CONFIGURATION_SET", ""),
         webhook_retry_base_s=int(env.get("WEBHOOK_RETRY_BASE_S", "30")),
         webhook_timeout_s=float(env.get("WEBHOOK_TIMEOUT_S", "5")),
         login_failure_floor_ms=int(env.get("LOGIN_FAILURE_FLOOR_MS", "400")),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from switchboard import clock
+from switchboard import clock, signals
 from switchboard.dal import circuits
+from switchboard.observability import logger
 
 FAILURES_TO_OPEN = 5
 WINDOW_S = 60.0
@@ -51,7 +52,14 @@ class Breaker:
         self._dirty.add(carrier)
         if carrier in self._probing:
             self._probing.discard(carrier)
-            circuits.trip(carrier, until=now + self.cooldown_s)
+            self._trip(carrier, until=now + self.cooldown_s)
             return
         if circuits.add_failure(carrier, now=now, window_s=self.window_s) >= self.failures_to_open:
-            circuits.trip(carrier, until=now + self.cooldown_s)
+            self._trip(carrier, until=now + self.cooldown_s)
+
+    @staticmethod
+    def _trip(carrier: str, *, until: float) -> None:
+        circuits.trip(carrier, until=until)
+        # The open-circuit alarm and GET /status read this (docs/alarms.md); the carrier is in the log line.
+        signals.count(signals.CIRCUITS_OPENED)
+        logger.warning("carrier circuit opened", extra={"carrier": carrier})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard import auth
+from switchboard import auth, signals
 from switchboard.crypto import tokens
 from switchboard.dal import clients
 from switchboard.models.request import RequestMeta
@@ -54,7 +54,22 @@ def _allow(principal_id: str, method_arn: str, context: dict[str, str]) -> dict[
 
 
 def authorize(event: dict[str, Any]) -> dict[str, Any]:
-    """The authorizer response for one REQUEST event; raises Denied (→ 401)."""
+    """The authorizer response for one REQUEST event; raises Denied (→ 401).
+
+    Lambda counts both a refusal and a failure as an Errors of the function: each also emits its own metric, and
+    only the failure's has an alarm (a refused credential is ordinary traffic, docs/alarms.md).
+    """
+    try:
+        return _decide(event)
+    except Denied:
+        signals.count(signals.CREDENTIALS_REFUSED)
+        raise
+    except Exception:
+        signals.count(signals.AUTHORIZER_INTERNAL_ERRORS)
+        raise
+
+
+def _decide(event: dict[str, Any]) -> dict[str, Any]:
     method_arn = str(event.get("methodArn") or "")
     refusal = auth.refusal_of(event)
     if refusal:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Protocol
 
-from switchboard import clock, ids, settings
+from switchboard import clock, ids, settings, signals
 from switchboard.auth import Principal
 from switchboard.crypto import blind_index, passwords, tokens
 from switchboard.dal import accounts as accounts_dal
@@ -140,7 +140,11 @@ def uniform_failure_time() -> Iterator[None]:
 def login(body: LoginIn, meta: RequestMeta) -> SessionOut:
     """POST /v1/sessions: every factor checked, then a new session (R8-R10, R14, R19)."""
     with uniform_failure_time():
-        return _login(body, meta)
+        try:
+            return _login(body, meta)
+        except (InvalidCredentials, mfa.SecondFactorFailed):
+            signals.count(signals.LOGINS_FAILED)  # a spike: credential stuffing (docs/alarms.md)
+            raise
 
 
 def _login(body: LoginIn, meta: RequestMeta) -> SessionOut:
