@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from infra import ops
-from infra.config import ROOT, StageConfig, bootstrap_stack_name
+from infra.config import ROOT, StageConfig, bootstrap_stack_name, stack_names
 
 REGION = "eu-west-1"
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
@@ -159,3 +159,35 @@ def test_records_print_the_acm_validation_cname(tmp_path: Path) -> None:
         lines = ops.records(config, session)
     assert lines[0].startswith(f"{record['Name']} CNAME {record['Value']}")
     assert not any("other.switchboard.io" in line for line in lines)
+
+
+def test_destroy_empties_the_buckets_of_the_api_stacks_nested_stacks(tmp_path: Path) -> None:
+    config = _real(StageConfig.from_cdk_json("dev"), tmp_path)
+    _, api_stack = stack_names("dev")
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        s3 = session.client("s3")
+        s3.create_bucket(Bucket="templates", CreateBucketConfiguration={"LocationConstraint": REGION})
+        nested = {"Resources": {"Artifacts": {"Type": "AWS::S3::Bucket", "Properties": {}}}}
+        s3.put_object(Bucket="templates", Key="monitoring.json", Body=json.dumps(nested))
+        template = {
+            "Resources": {
+                "StatusPage": {"Type": "AWS::S3::Bucket", "Properties": {}},
+                "Monitoring": {
+                    "Type": "AWS::CloudFormation::Stack",
+                    "Properties": {"TemplateURL": f"https://templates.s3.{REGION}.amazonaws.com/monitoring.json"},
+                },
+            }
+        }
+        cloudformation = session.client("cloudformation")
+        cloudformation.create_stack(StackName=api_stack, TemplateBody=json.dumps(template))
+        buckets = ops.stack_resources(cloudformation, api_stack, "AWS::S3::Bucket")
+        assert len(buckets) == 2  # the parent's and the nested stack's
+        for bucket in buckets:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            s3.put_object(Bucket=bucket, Key="page.json", Body="{}")
+
+        ops.destroy(config, assume_yes=True, session=session, runner=lambda args, **_: None)
+
+        for bucket in buckets:
+            assert "Versions" not in s3.list_object_versions(Bucket=bucket)
