@@ -104,9 +104,9 @@ def _key(key_id: str) -> str:
 
 
 def _status_page_bucket() -> str | None:
-    # status_page_job's configuration names its bucket (catalog.STATUS_PAGE_CONFIG_ENV, JSON).
+    # status_page_job's configuration names its bucket: what the calling function's scope (or this process) holds.
     try:
-        bucket = json.loads(os.environ.get(catalog.STATUS_PAGE_CONFIG_ENV) or "{}").get("bucket")
+        bucket = json.loads(settings.get().status_page_config or "{}").get("bucket")
     except (ValueError, AttributeError):
         return None
     return str(bucket) if bucket else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import types
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from local import recorder
+from switchboard import catalog, settings
 from tests import ledger
 
 
@@ -103,3 +105,14 @@ def test_cached_secrets_and_data_keys_are_recorded_as_a_cold_function_fetches_th
         ("authorizer", "dynamodb", "GetItem", "KeyEncryptionKeys"),  # the account's KEK unwraps its data key
         ("authorizer", "kms", "Decrypt", "Envelope"),
     }
+
+
+def test_the_recorder_names_the_status_page_bucket_from_the_calling_functions_scope() -> None:
+    config = json.dumps({"bucket": "pages"})
+    put = {"Bucket": "pages", "Key": "index.html"}
+    with settings.scope({"STAGE": "local", catalog.STATUS_PAGE_CONFIG_ENV: config}):
+        assert recorder.calls_of("s3", "PutObject", put) == [("PutObject", "StatusPage/index.html")]
+        assert recorder.calls_of("s3", "PutObject", {**put, "Bucket": "other"}) == [("PutObject", "?other")]
+    # Outside the job's scope the bucket is nobody's: the ledger would show it unresolved (and fail).
+    with settings.scope({"STAGE": "local"}):
+        assert recorder.calls_of("s3", "PutObject", put) == [("PutObject", "?pages")]
