@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import LocalStack
+from tests.e2e.test_messaging import Hooks, hooks
 from tests.e2e.test_operator_api import bearer, keys, ops, owner, run_cli, stack
 
-__all__ = ["keys", "ops", "owner", "stack"]  # this module's own stack and owner (module-scoped fixtures)
+__all__ = ["hooks", "keys", "ops", "owner", "stack"]  # this module's own stack and owner (module-scoped fixtures)
 
 pytestmark = pytest.mark.e2e
 PHONE = "+14155550123"
@@ -21,15 +22,15 @@ BODY = "Your table for four is booked at 19:30"
 REASON = "Customer says the booking confirmations never arrived"
 
 
-def send(stack: LocalStack, session: str) -> dict[str, str]:
-    """The owner adds an opted-in recipient and sends one SMS; the ids."""
+def send(stack: LocalStack, session: str, callback_url: str | None = None) -> dict[str, str]:
+    """The owner adds an opted-in recipient and sends one SMS (with `callback_url`, if given); the ids."""
     created = stack.request("POST", "/v1/recipients", {"phone": PHONE, "name": "Grace"}, headers=bearer(session))
     assert created.status == 201, created.text
     recipient_id = created.json()["id"]
     consent = {"channel": "sms", "status": "opted_in", "source": "web_form"}
     answer = stack.request("POST", f"/v1/recipients/{recipient_id}/consents", consent, headers=bearer(session))
     assert answer.status == 201, answer.text
-    message = {"to": PHONE, "channel": "sms", "body": BODY}
+    message = {"to": PHONE, "channel": "sms", "body": BODY, **({"callback_url": callback_url} if callback_url else {})}
     sent = stack.request("POST", "/v1/messages", message, headers=bearer(session))
     assert sent.status == 202, sent.text
     return {"recipient_id": recipient_id, "message_id": sent.json()["id"]}
@@ -57,10 +58,12 @@ def trail(stack: LocalStack, session: str) -> list[dict[str, Any]]:
 
 
 def test_break_glass_with_switchboard_ops_two_operators_audited_reads_and_revocation(
-    stack: LocalStack, owner: dict[str, str], ops_cli: Cli
+    stack: LocalStack, owner: dict[str, str], ops_cli: Cli, hooks: Hooks
 ) -> None:
     account = owner["account_id"]
-    sent = send(stack, owner["session"])
+    sent = send(stack, owner["session"], callback_url=hooks.url + "/status")
+    # The message's status callbacks reach the customer's URL; the operator's read shows them, as the customer's does.
+    hooks.wait(lambda: any(b'"delivered"' in body for path, _, body in hooks.received if path == "/status"))
 
     # Nothing can be read before a grant.
     status, _, err = ops_cli("--profile", "alice", "access", "messages", account)
@@ -104,6 +107,7 @@ def test_break_glass_with_switchboard_ops_two_operators_audited_reads_and_revoca
     )
     read = json.loads(out)
     assert (read["id"], read["to"], read["body"]) == (sent["message_id"], PHONE, BODY)
+    assert "delivered" in {callback["outcome"] for callback in read["callbacks"]}
     status, out, _ = ops_cli("--profile", "alice", "--json", "access", "recipient", account, sent["recipient_id"])
     assert (json.loads(out)["phone"], json.loads(out)["name"]) == (PHONE, "Grace")
     # The grant is alice's alone: bob (its approver) cannot read under it.

@@ -1,6 +1,7 @@
 """Per-account envelope encryption: sealed fields are bound to their place, cheap on KMS, and shreddable."""
 
 import os
+import threading
 from typing import Any
 
 import boto3
@@ -150,7 +151,11 @@ def test_a_rewrap_that_loses_to_a_purge_leaves_no_kek_behind(
     replace = keyring.replace_wrapped
 
     def purged_meanwhile(account_id: str, old: keyring.Wrapped, new: bytes) -> bool:
-        envelope.shred(account_id)  # the purge runs between the rewrap's read and its conditional write
+        # The purge (another function: its own thread, not the job's stack) runs between the rewrap's read and its
+        # conditional write.
+        purge = threading.Thread(target=envelope.shred, args=(account_id,))
+        purge.start()
+        purge.join()
         return replace(account_id, old, new)
 
     monkeypatch.setattr(keyring, "replace_wrapped", purged_meanwhile)
