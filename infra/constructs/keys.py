@@ -134,9 +134,11 @@ class Keys(Construct):
             spec=kms.KeySpec.HMAC_256,
         )
 
-        # Only the functions that sign receipts (the purge job) may Sign; anyone in the account (with IAM) may read
-        # the public key. KMS cannot rotate asymmetric keys: a new key is a new published key id, the old one stays
-        # published while receipts signed with it are kept (docs/runbooks.md#deletion-receipt-key).
+        # Only the functions that sign receipts (the purge job) may Sign. Reading the public key needs no statement
+        # of its own (AdministerOnly's kms:Get*, with the publishing functions' IAM grant), and nobody verifies with
+        # KMS: customers verify the published PEM offline. KMS cannot rotate asymmetric keys: a new key is a new
+        # published key id, the old one stays published while receipts signed with it are kept
+        # (docs/runbooks.md#deletion-receipt-key).
         signers = [
             f"arn:aws:iam::{account}:role/{api_role_prefix}{_pascal(fn.name)}Role*"
             for fn in catalog.FUNCTIONS
@@ -154,12 +156,6 @@ class Keys(Construct):
                     "StringLike": {"aws:PrincipalArn": signers},
                     "StringEquals": {"kms:SigningAlgorithm": SIGNING_ALGORITHM},
                 },
-            ),
-            iam.PolicyStatement(
-                sid="PublicKeyForTheAccount",
-                principals=[iam.AccountRootPrincipal()],
-                actions=["kms:GetPublicKey", "kms:DescribeKey", "kms:Verify"],
-                resources=["*"],
             ),
             spec=RECEIPT_KEY_SPEC,
         )
