@@ -24,6 +24,8 @@ EXPECTED = {
     Permission.TEMPLATES_READ: "owner admin developer agent viewer",  # whoever sends sees which templates exist
     Permission.AUDIT_READ: "owner admin",
     Permission.ACCOUNT_SETTINGS: "owner admin",  # not in API.md: message retention (R60, docs/account-lifecycle.md)
+    Permission.CONTENT_READ: "owner admin developer agent",  # not in API.md: bodies and files beyond masked logs
+    Permission.RECORDINGS_READ: "owner admin",  # not in API.md: call recordings
 }
 
 

@@ -34,6 +34,10 @@ class Permission(StrEnum):
     AUDIT_READ = "audit_events:read_verify"
     # An addition to API.md's table: the account's settings (message retention, R60), owners and admins.
     ACCOUNT_SETTINGS = "account:settings"
+    # Additions to API.md's table (issue 14): what people wrote and sent (conversation bodies, files) beyond the
+    # masked logs a viewer reads; and call recordings, a stronger privacy interest, owners and admins only.
+    CONTENT_READ = "content:read"
+    RECORDINGS_READ = "recordings:read"
 
 
 # Rank orders roles for "never above its creator" (API keys) and "not owners" (admins managing members).
@@ -60,6 +64,8 @@ TABLE: MappingProxyType[Permission, frozenset[Role]] = MappingProxyType(
         _P.TEMPLATES_READ: _ALL,
         _P.AUDIT_READ: frozenset({_R.OWNER, _R.ADMIN}),
         _P.ACCOUNT_SETTINGS: frozenset({_R.OWNER, _R.ADMIN}),
+        _P.CONTENT_READ: frozenset({_R.OWNER, _R.ADMIN, _R.DEVELOPER, _R.AGENT}),
+        _P.RECORDINGS_READ: frozenset({_R.OWNER, _R.ADMIN}),
     }
 )
 
