@@ -176,8 +176,9 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
         Reason.BACKUP_MANAGED_POLICY,
     )
 
+    customer = api.customer_api
     _ack(
-        api.rest_api.api,
+        customer.rest.api,
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
         "AmazonAPIGatewayPushToCloudWatchLogs]",
         Reason.APIGW_LOGS_ROLE,
@@ -201,12 +202,12 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
     _ack(api.status_page.bucket, "AwsSolutions-S1", Reason.STATUS_PAGE_ACCESS_LOGS)
     for route, _ in catalog.routes():
         if route.auth is catalog.Auth.PUBLIC:
-            method = api.methods[(route.method, route.path)]
+            method = customer.methods[(route.method, route.path)]
             _ack(method, "AwsSolutions-APIG4", Reason.PUBLIC_ROUTE)
             _ack(method, "AwsSolutions-COG4", Reason.LAMBDA_AUTHORIZER)
         else:
-            _ack(api.methods[(route.method, route.path)], "AwsSolutions-COG4", Reason.AUTHORIZER_ROUTE)
-    for catch_all in api.method_not_allowed.values():
+            _ack(customer.methods[(route.method, route.path)], "AwsSolutions-COG4", Reason.AUTHORIZER_ROUTE)
+    for catch_all in customer.method_not_allowed.values():
         _ack(catch_all, "AwsSolutions-APIG4", Reason.METHOD_NOT_ALLOWED)
         _ack(catch_all, "AwsSolutions-COG4", Reason.METHOD_NOT_ALLOWED)
     _acknowledge_ops_api(api)

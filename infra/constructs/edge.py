@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -117,7 +117,8 @@ def cloudflare_only_policy() -> iam.PolicyDocument:
 
 
 class CustomDomain(Construct):
-    """Regional custom domain: ACM certificate (DNS validation), TLS_1_2, mutual TLS with our AOP CA only."""
+    """Regional custom domain: ACM certificate (DNS validation), TLS_1_2, mutual TLS with our AOP CA only; Cloudflare's
+    proxied CNAME points at `domain.domain_name_alias_domain_name`."""
 
     def __init__(
         self,
@@ -153,12 +154,6 @@ class CustomDomain(Construct):
             ),
         )
         self.domain.add_base_path_mapping(stage.rest_api, stage=stage)
-        CfnOutput(
-            self,
-            "RegionalDomainName",
-            description="Target of the proxied Cloudflare CNAME for the API hostname",
-            value=self.domain.domain_name_alias_domain_name,
-        )
 
 
 def _rate_rule(name: str, priority: int, limit: int, scope_down: dict[str, Any]) -> dict[str, Any]:
@@ -273,14 +268,14 @@ def web_acl_rules(
 
 
 class Firewall(Construct):
-    """R49: regional WAFv2 web ACL on the stage, logging with Authorization and Cookie redacted."""
+    """R49: regional WAFv2 web ACL, logging with Authorization and Cookie redacted; each API (customer and operator)
+    associates its own stage with `web_acl`."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        stage: apigw.Stage,
         stage_name: str,
         rate_limit_per_ip: int,
         auth_rate_limit_per_ip: int,
@@ -301,9 +296,6 @@ class Firewall(Construct):
                 auth_rate_limit_per_ip=auth_rate_limit_per_ip,
                 callback_rate_limit_per_ip=callback_rate_limit_per_ip,
             ),
-        )
-        self.association = wafv2.CfnWebACLAssociation(
-            self, "Association", resource_arn=stage.stage_arn, web_acl_arn=self.web_acl.attr_arn
         )
         # WAF only logs to groups whose name starts with aws-waf-logs- (the one physical name we set).
         log_name = f"aws-waf-logs-switchboard-{stage_name}"

@@ -13,15 +13,16 @@ from aws_cdk import aws_ses as ses
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.config import TRUSTSTORE_KEY, StageConfig
+from infra.config import StageConfig
 from infra.constructs import grants
+from infra.constructs.customer_api import CustomerApi
 from infra.constructs.data_refs import DataRefs
-from infra.constructs.edge import CustomDomain, Firewall
+from infra.constructs.edge import Firewall
 from infra.constructs.job_schedule import JobSchedule
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.ops_api import OpsApi
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME, PythonFunction
-from infra.constructs.rest_api import STAGE_NAME, RestApi
+from infra.constructs.rest_api import STAGE_NAME
 from infra.constructs.status_page import StatusPage
 from infra.environment import StageValues, function_environment, mail_configuration_set_name
 from infra.paths import DEPS_LAYER_DIR, FUNCTIONS_DIR, SHARED_LAYER_DIR
@@ -80,50 +81,29 @@ class ApiStack(Stack):
         )
         self.functions = {spec.name: self._function(spec) for spec in catalog.for_stage(config.name)}
 
-        self.rest_api = RestApi(
-            self,
-            "Rest",
-            stage=config.name,
-            logs_key=self._data.keys.logs,
-            log_retention_days=config.log_retention_days,
-            throttle_rate_limit=config.throttle_rate_limit,
-            throttle_burst_limit=config.throttle_burst_limit,
-            logs_role_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-        )
-        # API Gateway invokes the `live` aliases (CodeDeploy shifts them), never $LATEST.
-        self.rest_api.use_authorizer(self.functions[catalog.authorizer().name].live)
-        self.methods = {
-            (route.method, route.path): self.rest_api.add_route(route, self.functions[fn.name].live)
-            for route, fn in catalog.routes()
-        }
-        # R40: every other method of a route's path is a 405 with Allow, not API Gateway's 404.
-        allowed: dict[str, set[str]] = {}
-        for route, _ in catalog.routes():
-            allowed.setdefault(route.path, set()).add(route.method)
-        self.method_not_allowed = {
-            path: self.rest_api.add_method_not_allowed(path, methods) for path, methods in allowed.items()
-        }
-        truststore_bucket_parameter, truststore_version_parameter = truststore_parameters(config.name)
-        self.domain = CustomDomain(
-            self,
-            "Domain",
-            domain_name=config.domain_name,
-            # The bootstrap stack's truststore, resolved from SSM at deploy time (no export to deadlock on).
-            truststore_bucket=ssm.StringParameter.value_for_string_parameter(self, truststore_bucket_parameter),
-            truststore_key=TRUSTSTORE_KEY,
-            truststore_version=ssm.StringParameter.value_for_string_parameter(self, truststore_version_parameter),
-            stage=self.rest_api.stage,
-        )
         self.firewall = Firewall(
             self,
             "Firewall",
-            stage=self.rest_api.stage,
             stage_name=config.name,
             rate_limit_per_ip=config.waf_rate_limit_per_ip,
             auth_rate_limit_per_ip=config.waf_auth_rate_limit_per_ip,
             callback_rate_limit_per_ip=config.waf_callback_rate_limit_per_ip,
             logs_key=self._data.keys.logs,
             log_retention_days=config.log_retention_days,
+        )
+        web_acl = self.firewall.web_acl
+        truststore_bucket_parameter, truststore_version_parameter = truststore_parameters(config.name)
+        # The customer API and its domain: a nested template, so this stack keeps room for the catalog to grow.
+        self.customer_api = CustomerApi(
+            self,
+            "Customer",
+            config=config,
+            functions={name: function.live for name, function in self.functions.items()},
+            logs_key=self._data.keys.logs,
+            # The bootstrap stack's truststore, resolved from SSM at deploy time (no export to deadlock on).
+            truststore_bucket=ssm.StringParameter.value_for_string_parameter(self, truststore_bucket_parameter),
+            truststore_version=ssm.StringParameter.value_for_string_parameter(self, truststore_version_parameter),
+            web_acl_arn=web_acl.attr_arn,
         )
         # The operator API (R34): its own RestApi and MFA roles, in a nested template (docs/operators.md).
         self.ops_api = OpsApi(
@@ -135,7 +115,7 @@ class ApiStack(Stack):
             log_retention_days=config.log_retention_days,
             throttle_rate_limit=config.throttle_rate_limit,
             throttle_burst_limit=config.throttle_burst_limit,
-            web_acl_arn=self.firewall.web_acl.attr_arn,
+            web_acl_arn=web_acl.attr_arn,
         )
         self.schedules = {
             spec.name: JobSchedule(
@@ -154,7 +134,7 @@ class ApiStack(Stack):
             "StatusPage",
             job=self.functions[catalog.STATUS_PAGE_JOB],
             queues={q.id: (self._data.queues[q.id].queue, self._data.queues[q.id].dlq) for q in catalog.QUEUES},
-            api_name=self.rest_api.api.rest_api_name,
+            api_name=self.customer_api.rest.api.rest_api_name,
             api_stage=STAGE_NAME,
             api_domain=config.domain_name,
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
@@ -166,10 +146,10 @@ class ApiStack(Stack):
             domain_name=config.domain_name,
             canary_send=config.canary_send,
             functions=self.functions,
-            api_name=self.rest_api.api.rest_api_name,
+            api_name=self.customer_api.rest.api.rest_api_name,
             queues={spec.id: self._data.queues[spec.id].queue for spec in catalog.QUEUES},
             tables={spec.id: self._data.tables.by_id[spec.id] for spec in catalog.TABLES},
-            web_acl_ref=self.firewall.web_acl.ref,
+            web_acl_ref=web_acl.ref,
             key=self._data.keys.data,
             action=self._data.alarms.action,
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Iterator
@@ -13,8 +14,8 @@ import pytest
 from aws_cdk import App
 
 from infra import build_layers
-from infra.config import StageConfig
-from infra.stages import add_checks, add_stage, bootstrap_stack_name, stack_names
+from infra.config import StageConfig, bootstrap_stack_name, stack_names
+from infra.stages import add_checks, add_stage
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
@@ -26,8 +27,9 @@ class Assembly:
 
     outdir: Path
     configs: dict[str, StageConfig]
-    templates: dict[str, dict[str, Any]]  # stack name -> template
+    templates: dict[str, dict[str, Any]]  # stack name -> template (MERGED_NESTED merged in, SSM resolved)
     manifest: dict[str, Any]
+    raw: dict[str, dict[str, Any]]  # stack name -> template (MERGED_NESTED merged in, SSM unresolved)
 
     def template(self, stage: str, which: str) -> dict[str, Any]:
         """The `bootstrap`, `data` or `api` template of a stage."""
@@ -37,9 +39,10 @@ class Assembly:
         return self.templates[data if which == "data" else api]
 
     def raw_template(self, stage: str, which: str) -> dict[str, Any]:
-        """A template as synthesized, its SSM parameter references unresolved (`templates` resolves them)."""
+        """A template as synthesized (with its MERGED_NESTED stacks merged in), its SSM parameter references
+        unresolved (`templates` resolves them)."""
         name = next(n for n, t in self.templates.items() if t is self.template(stage, which))
-        return dict(json.loads((self.outdir / f"{name}.template.json").read_text()))
+        return copy.deepcopy(self.raw[name])
 
     def resources(self, stage: str, resource_type: str) -> dict[str, dict[str, Any]]:
         """Logical id -> resource of one type, across both stacks of the stage."""
@@ -71,28 +74,42 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assembly]:
         for name in (*stack_names(stage), bootstrap_stack_name(stage))
     }
     for stage in STAGES:
-        merge_nested(outdir, templates[stack_names(stage)[1]], stack_names(stage)[1])
+        api_name = stack_names(stage)[1]
+        merge_nested(templates[api_name], nested_templates(outdir, templates[api_name], api_name))
+    raw = copy.deepcopy(templates)
+    for stage in STAGES:
         resolve_ssm([templates[name] for name in (*stack_names(stage), bootstrap_stack_name(stage))])
-    yield Assembly(outdir=outdir, configs=configs, templates=templates, manifest=manifest)
+    yield Assembly(outdir=outdir, configs=configs, templates=templates, manifest=manifest, raw=raw)
 
 
 # Nested stacks of the API stack whose resources the template tests read as the API stack's own: they are split off
 # only to keep the API stack under CloudFormation's 500 resources. The operator API (`Ops`) is tested as its own.
-MERGED_NESTED = ("Monitoring",)
+MERGED_NESTED = ("Monitoring", "Customer")
+NESTED_STACK = "AWS::CloudFormation::Stack"
 
 
-def merge_nested(outdir: Path, parent: dict[str, Any], parent_name: str) -> None:
-    """Move the resources of each MERGED_NESTED stack into its parent's template as CloudFormation wires them at
-    deploy time: each nested parameter becomes the value the parent passes, and each parent `Fn::GetAtt` of a nested
-    output becomes that output's value."""
+def nested_templates(outdir: Path, parent: dict[str, Any], parent_name: str) -> dict[str, dict[str, Any]]:
+    """Logical id in the parent -> template, of every nested stack of the parent (the assets CDK wrote beside it)."""
     assets = json.loads((outdir / f"{parent_name}.assets.json").read_text())["files"]
-    for logical_id, resource in list(parent["Resources"].items()):
-        if resource["Type"] != "AWS::CloudFormation::Stack" or not logical_id.startswith(MERGED_NESTED):
+    found = {}
+    for logical_id, resource in parent["Resources"].items():
+        if resource["Type"] != NESTED_STACK:
             continue
         object_key = resource["Properties"]["TemplateURL"]["Fn::Join"][1][-1].rpartition("/")[2]
         asset = next(a for h, a in assets.items() if object_key == f"{h}.json")
-        nested = json.loads((outdir / asset["source"]["path"]).read_text())
-        passed = resource["Properties"].get("Parameters", {})
+        found[logical_id] = json.loads((outdir / asset["source"]["path"]).read_text())
+    return found
+
+
+def merge_nested(
+    parent: dict[str, Any], nested: dict[str, dict[str, Any]], merged: tuple[str, ...] = MERGED_NESTED
+) -> None:
+    """Move the resources of each `merged` nested stack (by logical id prefix) into its parent's template as
+    CloudFormation wires them at deploy time: each nested parameter becomes the value the parent passes, and each
+    `Fn::GetAtt` of a nested output (in the parent, another nested stack's parameters, or resources merged before)
+    becomes that output's value, so the order of merging does not matter."""
+    for logical_id in [k for k in list(parent["Resources"]) if k in nested and k.startswith(merged)]:
+        passed = parent["Resources"][logical_id]["Properties"].get("Parameters", {})
 
         def substitute(value: Any, passed: dict[str, Any] = passed) -> Any:
             if isinstance(value, dict):
@@ -103,8 +120,9 @@ def merge_nested(outdir: Path, parent: dict[str, Any], parent_name: str) -> None
                 return [substitute(child) for child in value]
             return value
 
-        resources = substitute(nested["Resources"])
-        outputs = {f"Outputs.{name}": substitute(output["Value"]) for name, output in nested.get("Outputs", {}).items()}
+        template = nested[logical_id]
+        resources = substitute(template["Resources"])
+        outputs = {f"Outputs.{name}": substitute(o["Value"]) for name, o in template.get("Outputs", {}).items()}
         clash = set(resources) & set(parent["Resources"])
         assert not clash, f"{logical_id}: logical ids in both templates: {clash}"
         del parent["Resources"][logical_id]
@@ -112,9 +130,8 @@ def merge_nested(outdir: Path, parent: dict[str, Any], parent_name: str) -> None
 
         def outputs_of(value: Any, outputs: dict[str, Any] = outputs, nested_id: str = logical_id) -> Any:
             if isinstance(value, dict):
-                get = value.get("Fn::GetAtt")
-                if set(value) == {"Fn::GetAtt"} and get[0] == nested_id:
-                    return outputs[get[1]]
+                if set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][0] == nested_id:
+                    return outputs[value["Fn::GetAtt"][1]]
                 return {key: outputs_of(child) for key, child in value.items()}
             if isinstance(value, list):
                 return [outputs_of(child) for child in value]
@@ -122,6 +139,8 @@ def merge_nested(outdir: Path, parent: dict[str, Any], parent_name: str) -> None
 
         parent["Resources"] = outputs_of(parent["Resources"])
         parent["Outputs"] = outputs_of(parent.get("Outputs", {}))
+    leftover = [k for k, r in parent["Resources"].items() if r["Type"] == NESTED_STACK and k.startswith(merged)]
+    assert not leftover, f"nested stacks without a template: {leftover}"
 
 
 def resolve_ssm(templates: list[dict[str, Any]]) -> None:
