@@ -218,6 +218,10 @@ def test_media_buttons_and_calls_are_stored_by_kind_and_never_show_the_carriers_
     shown = json.dumps(page) + json.dumps(events)
     assert "wa-media-1234567890" not in shown
     assert conversations(account)["data"][0]["unread_count"] == 3
+    # They wrote on WhatsApp: free-form text is allowed there for 24 hours (R62), through the WhatsApp queue.
+    assert reply(account, recipient_id, "Got it, thanks", channel="whatsapp").status == 202
+    assert work(queues, "WhatsappSend")["batchItemFailures"] == []
+    assert [(d.channel, d.body) for d in sandbox.deliveries()] == [("whatsapp", "Got it, thanks")]
 
 
 def test_the_conversation_list_is_newest_first_paged_and_marked_read(account: Account, queues: Queues) -> None:
