@@ -232,7 +232,8 @@ def _inbound_event(message: dict[str, Any], ours: str) -> CarrierEvent | None:
         logger.info("whatsapp inbound message ignored: no id or numbers")
         return None
     extra: dict[str, str] = {"type": kind}
-    body, message_type, media = "", "other", ()
+    body, message_type = "", "other"
+    media: tuple[Media, ...] = ()
     part = _dict(message, kind)
     if kind == "text":
         body, message_type = _str(part, "body"), "text"

@@ -74,8 +74,8 @@ def list_page(principal: Principal, *, limit: int, cursor: str | None) -> Conver
                 phone=phone if full else mask_phone(phone),
                 name=repaired(name) if name is not None else None,
                 last_message_at=clock.rfc3339_at(row.last_message_at),
-                last_direction=row.last_direction,  # type: ignore[arg-type]
-                last_channel=row.last_channel,  # type: ignore[arg-type]
+                last_direction=row.last_direction,
+                last_channel=row.last_channel,
                 unread_count=row.unread_count,
                 whatsapp_window_open_until=_window_until(windows.get(recipient.phone_index)),
             )
@@ -111,14 +111,13 @@ def _outbound(principal: Principal, message: Message, full: bool) -> TimelineEnt
 def _inbound(inbound: Inbound, full: bool) -> TimelineEntryOut:
     body = messages_dal.open_inbound(inbound, "body_sealed") if full and inbound.kind != "call" else None
     media = [
-        MediaOut(kind=m["kind"], content_type=(m.get("content_type") or None) if full else None)  # type: ignore[arg-type]
-        for m in inbound.media
+        MediaOut(kind=m["kind"], content_type=(m.get("content_type") or None) if full else None) for m in inbound.media
     ]
     return TimelineEntryOut(
         id=inbound.inbound_id,
         direction="inbound",
         channel=inbound.channel,
-        kind=inbound.kind,  # type: ignore[arg-type]
+        kind=inbound.kind,
         body=body,
         media=media,
         status=None,
