@@ -537,16 +537,26 @@ def members_page(
     return [str(i["recipient_id"]) for i in items], next_cursor
 
 
-def touch_inbound(account_id: str, phone_index: str, channel: str, at: int, *, keep_s: int) -> None:
-    """Remember when a number last wrote on a channel (no number, no content); gone `keep_s` later (TTL)."""
-    table.update(
-        account_pk(account_id),
-        window_sk(channel, phone_index),
-        expression="SET last_inbound_at = :at, expires_at = :expires",
+def touch_inbound(account_id: str, recipient_id: str, phone_index: str, channel: str, at: int, *, keep_s: int) -> None:
+    """Remember when a recipient's number last wrote on a channel (no number, no content); gone `keep_s` later (TTL).
+
+    Only while the recipient exists and is not being erased: an erasure deletes the record, and a message racing it
+    must not write it back."""
+    pk = account_pk(account_id)
+    update = {
+        "Key": table.key(pk, window_sk(channel, phone_index)),
+        "UpdateExpression": "SET last_inbound_at = :at, expires_at = :expires",
         # Carriers deliver out of order: an older message never moves the time back.
-        condition="attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
-        vals={":at": at, ":expires": at + keep_s},
-    )
+        "ConditionExpression": "attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
+        "ExpressionAttributeValues": table.values({":at": at, ":expires": at + keep_s}),
+    }
+    live = {
+        "Key": table.key(pk, recipient_sk(recipient_id)),
+        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#erasing)",
+        "ExpressionAttributeNames": {"#erasing": ERASING_ATTR},
+    }
+    # Refused when a later message was recorded already, or the recipient is being erased: nothing to do either way.
+    table.transact([{"Update": update}, {"ConditionCheck": live}])
 
 
 def last_inbound(account_id: str, phone_index: str, channel: str) -> int | None:

@@ -96,9 +96,11 @@ def _inbound(event: CarrierEvent) -> str:
     )
     if recipient_id is not None and event.message_type != "preference":
         conversations_dal.record_inbound(account_id, recipient_id, at=sent_at, channel=event.channel)
-    # Opens (or extends) the 24-hour reply window on this channel: WhatsApp's customer-service window for free-form
-    # text (R62), and the reply window of SMS and voice (docs/conversations.md).
-    recipients_dal.touch_inbound(account_id, index, event.channel, sent_at, keep_s=WINDOW_KEEP_S)
+    if recipient_id is not None:
+        # Opens (or extends) the 24-hour reply window on this channel: WhatsApp's customer-service window for
+        # free-form text (R62), and the reply window of SMS and voice (docs/conversations.md). Only a recipient's:
+        # the window is read for recipients alone, and one being erased keeps none.
+        recipients_dal.touch_inbound(account_id, recipient_id, index, event.channel, sent_at, keep_s=WINDOW_KEEP_S)
     word = keyword(event.body)
     source = "keyword"
     # "resume" only lifts WhatsApp's own block: it is no opt-in, which needs an explicit consent entry.
