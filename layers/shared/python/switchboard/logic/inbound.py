@@ -94,9 +94,9 @@ def _inbound(event: CarrierEvent) -> str:
         to=event.to,
         received_at=event.at,
     )
-    if recipient_id is not None and event.message_type != "preference":
-        conversations_dal.record_inbound(account_id, recipient_id, at=sent_at, channel=event.channel)
     if recipient_id is not None:
+        if event.message_type != "preference":  # a setting changed, nothing to read
+            conversations_dal.record_inbound(account_id, recipient_id, at=sent_at, channel=event.channel)
         # Opens (or extends) the 24-hour reply window on this channel: WhatsApp's customer-service window for
         # free-form text (R62), and the reply window of SMS and voice (docs/conversations.md). Only a recipient's:
         # the window is read for recipients alone, and one being erased keeps none.
