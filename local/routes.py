@@ -82,6 +82,24 @@ def _text(body: dict[str, Any], name: str) -> str:
     return value
 
 
+def _inbound_extras(body: dict[str, Any]) -> dict[str, Any]:
+    """The optional parts of a simulated inbound message: `kind` (button, media, call, ...), `media`
+    ([{kind, id, content_type?}], the carrier's file handles) and `reply_to` (the id of one of our messages a sandbox
+    carrier delivered: the event names it by that carrier's own id, as real carriers do)."""
+    extras: dict[str, Any] = {}
+    if "kind" in body:
+        extras["kind"] = _string(body, "kind")
+    if "media" in body:
+        extras["media"] = body["media"]  # the sandbox adapter validates it as a carrier's payload
+    if "reply_to" in body:
+        message_id = _string(body, "reply_to")
+        delivered = next((d for d in sandbox.deliveries() if d.message_id == message_id), None)
+        if delivered is None:
+            raise ValidationFailed.at("/reply_to", "No message with this id was delivered by a sandbox carrier.")
+        extras["reply_to"] = delivered.carrier_message_id
+    return extras
+
+
 def _carrier(name: str) -> str:
     if name not in sandbox.NAMES:
         raise NotFound(f"No sandbox carrier is called {name!r}.")
@@ -190,6 +208,7 @@ class LocalRoutes:
             "to": _string(body, "to"),
             "body": _text(body, "body"),
             "received_at": clock.rfc3339(clock.now()),
+            **_inbound_extras(body),
         }
         # The route's own answer comes back as is (404 from the gateway until a function serves the route).
         return self.post_signed(carrier, event, request.source_ip)

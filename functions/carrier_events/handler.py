@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard import api
-from switchboard.carriers import plivo, registry, support
+from switchboard.carriers import plivo, registry, support, twilio
 from switchboard.carriers.base import EventSource, WebhookRequest
 from switchboard.models.errors import BadRequest, NotFound, Unauthorized
 from switchboard.observability import logger, metrics, tracer
@@ -24,8 +24,13 @@ class Received(BaseModel):
 
 
 EVENTS_ANSWERS = api.answers(
-    200, Received, "Events received (Plivo's answer URL gets its call script as XML)", problems=(401, 404)
+    200,
+    Received,
+    "Events received (Plivo's answer URL gets its call script as XML; an inbound call, the call's instructions)",
+    problems=(401, 404),
 )
+# Twilio's voice webhook and Plivo's answer URL of someone calling our number want call instructions back.
+CALL_ANSWERS = {twilio.NAME: twilio.reject_call_xml, plivo.NAME: plivo.reject_call_xml}
 EVENTS_ANSWERS[200]["content"]["application/xml"] = {"schema": {"type": "string"}}
 
 
@@ -87,6 +92,10 @@ def carrier_events(carrier: str) -> Response[str]:
         raise BadRequest("The event could not be read.", code="invalid_event") from None
     outcomes = [inbound.handle(e) for e in events]
     logger.info("carrier events", extra={"carrier": carrier, "outcomes": outcomes})
+    answer_call = CALL_ANSWERS.get(carrier)
+    if answer_call is not None and any(e.kind == "inbound" and e.message_type == "call" for e in events):
+        # A person calling our number: the carrier waits for call instructions (kept above, for the conversation).
+        return Response(status_code=200, content_type="application/xml", body=answer_call())
     return api.json_response(200, Received(received=len(events)))
 
 

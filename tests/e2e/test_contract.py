@@ -58,6 +58,8 @@ OPAQUE_VALUE_PATHS = (
     "/v1/members",
     "/v1/sessions",
     "/v1/templates",
+    "/v1/conversations",
+    "/v1/recipients/{recipient_id}/messages",
 )
 CONFIG = {
     "seed": SEED,

@@ -51,7 +51,14 @@ _CHANNELS = "the same channel-generic enqueue the tests exercise for sms (Channe
 ALLOWED_EXTRAS: dict[tuple[str, str, str], str] = {
     **{
         (name, "Idempotency", "dynamodb:DeleteItem"): _IDEMPOTENCY
-        for name in ("account_api", "webhooks_api", "recipients_api", "identity_api", "messages_api")
+        for name in (
+            "account_api",
+            "webhooks_api",
+            "recipients_api",
+            "identity_api",
+            "messages_api",
+            "conversations_api",
+        )
     },
     ("voice_send_worker", "Callbacks", "*"): "message.status webhooks of a voice send: the channel-generic status "
     "publisher the sms and whatsapp workers' tests record (no voice test has a webhook endpoint)",

@@ -86,12 +86,13 @@ def test_the_persons_stop_holds_until_they_opt_back_in(
 
 
 def test_a_stop_before_the_number_was_a_recipient_holds(account: Account) -> None:
-    inbound(account, "Stop!")  # a stranger: remembered by blind index only
+    inbound(account, "Stop!")  # a stranger: writing first made them a recipient (issue 14), opted out by the STOP
     rid = recipient(account)
     assert state(account, rid)["sms"] == "opted_out"
+    assert [(e["status"], e["source"]) for e in ledger(account, rid)] == [("opted_out", "keyword")]
     answer = record(account, rid, "sms", "opted_in", "web_form", evidence=evidence())
     assert (answer.status, answer.body["code"]) == (409, "opted_out_by_recipient")
-    assert ledger(account, rid) == []
+    assert len(ledger(account, rid)) == 1
     assert send(account).body["code"] == "consent_required"
 
 

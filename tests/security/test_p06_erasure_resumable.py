@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from switchboard.dal import recipients as recipients_dal
+from switchboard.logic import recipients as recipients_logic
 from tests.integration.conftest import Context
 from tests.integration.moto_atomic import serialized_moto
 from tests.security.erasure_world import (
@@ -181,12 +182,22 @@ def test_erasure_racing_an_inbound_message_leaves_nothing_linked(queues: object,
     run_erasure_job()
     assert world.api("GET", f"/v1/recipients/{world.recipient_id}").status == 404
     # What the person wrote before the erasure is gone, and nothing stays linked to the erased recipient; a message
-    # that arrived once the erasure began is either erased with it or kept unlinked (the person wrote again).
+    # that arrived once the erasure began is either erased with it or kept unlinked (the person wrote again), and
+    # one that arrived after it ended made the number a new recipient (issue 14: first contact).
     items = messaging_items(world.account_id)
+    index = recipients_logic.phone_index(world.account_id, world.phone)
+    newcomer = recipients_dal.find_by_phone(world.account_id, index)
+    assert newcomer != world.recipient_id
     late = [i for i in items if str(i["sk"]).startswith("INB#")]
-    assert len(late) <= 1 and all(i.get("recipient_id") is None for i in late)
-    assert all(f.startswith(tuple(i["sk"] for i in late)) for f in leftovers(world))
+    assert len(late) <= 1 and all(i.get("recipient_id") in (None, newcomer) for i in late)
+    theirs = tuple(i["sk"] for i in late)
+    if newcomer is not None:
+        theirs += (f"RCP#{newcomer}", f"CONSENT#{newcomer}#", f"CONV#{newcomer}", "PHONE#", "LASTIN#")
+    assert all(f.startswith(theirs) for f in leftovers(world)), leftovers(world)
     assert world.recipient_id not in str(items)
     if body == "STOP":  # STOP is honoured whichever came first
         stone = tombstone(world)
-        assert stone is not None and "sms" in stone["channels"]
+        again = recipients_dal.get(world.account_id, newcomer) if newcomer else None
+        assert (stone is not None and "sms" in stone["channels"]) or (
+            again is not None and again.consent.get("sms") == "opted_out"
+        )

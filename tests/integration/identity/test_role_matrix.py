@@ -11,6 +11,7 @@ the body it was sent, `{}`, fails validation first). The summary line prints the
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,9 +20,11 @@ from typing import Any
 import pyotp
 
 from switchboard import catalog, clock
+from switchboard.carriers import sandbox
 from switchboard.models.permissions import SESSION_ONLY, Role, allows
 from tests.integration.identity.gateway import add_member, call, login, register
 from tests.integration.identity.support import PASSWORD, Answer
+from tests.integration.messaging.conftest import SIGNING_KEY
 
 ROLES = tuple(Role)
 REAUTH_EVERY_S = 200  # well inside the 5-minute window of sensitive routes
@@ -318,6 +321,13 @@ MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/v1/templates"): _read("/v1/templates"),
     ("GET", "/v1/templates/{template_id}"): _read("/v1/templates/{template_id}"),
     ("DELETE", "/v1/templates/{template_id}"): _delete_template,
+    # Conversations: the world's recipient wrote in (_messaging), so the SMS reply window is open.
+    ("GET", "/v1/conversations"): _read("/v1/conversations", phones=True),
+    ("POST", "/v1/conversations/{recipient_id}/read"): _write("/v1/conversations/{recipient_id}/read", lambda w: None),
+    ("GET", "/v1/recipients/{recipient_id}/messages"): _read("/v1/recipients/{recipient_id}/messages"),
+    ("POST", "/v1/recipients/{recipient_id}/messages"): _write(
+        "/v1/recipients/{recipient_id}/messages", lambda w: {"channel": "sms", "body": "Thanks for writing"}
+    ),
 }
 RECIPES.update(MESSAGING_RECIPES)
 
@@ -338,6 +348,7 @@ def _messaging(token: str) -> dict[str, str]:
     assert endpoint.status == 201, endpoint.body
     template = call("POST", "/v1/templates", {"name": "welcome", "language": "en", "body": "Hi {{1}}"}, token=token)
     assert template.status == 201, template.body
+    _writes_in(token, PHONE)
     return {
         "recipient_id": recipient_id,
         "list_id": list_id,
@@ -345,6 +356,25 @@ def _messaging(token: str) -> dict[str, str]:
         "endpoint_id": endpoint.body["id"],
         "template_id": template.body["id"],
     }
+
+
+def _writes_in(token: str, phone: str) -> None:
+    """`phone` texts the account's SMS number (a signed sandbox event): a conversation, and an open reply window."""
+    senders = {s["channel"]: s["number"] for s in call("GET", "/v1/account", token=token).body["senders"]}
+    event = {
+        "type": "message.inbound",
+        "id": f"sbxevt_{phone}",
+        "carrier": "sandbox-a",
+        "channel": "sms",
+        "from": phone,
+        "to": senders["sms"],
+        "body": "Is my order ready?",
+        "received_at": clock.rfc3339(clock.now()),
+    }
+    raw = json.dumps(event)
+    signature = sandbox.sign(SIGNING_KEY, raw.encode(), int(clock.timestamp()))
+    answer = call("POST", "/v1/carriers/sandbox-a/events", raw=raw, headers={sandbox.SIGNATURE_HEADER: signature})
+    assert answer.status == 200, answer.body
 
 
 def _protected() -> list[catalog.Route]:
@@ -466,6 +496,7 @@ def test_tenant_isolation_every_route_with_an_id_of_another_account_is_404(
         # Valid bodies, so that only the id of another account can be what refuses them.
         ("POST", "/v1/recipients/{recipient_id}/consents"): {"channel": "sms", "status": "opted_out", "source": "api"},
         ("POST", "/v1/lists/{list_id}/recipients"): {"recipient_ids": ["rcp_00000000000000000000000000"]},
+        ("POST", "/v1/recipients/{recipient_id}/messages"): {"channel": "sms", "body": "Thanks for writing"},
     }
     for route in _protected():
         params = _PARAM.findall(route.path)

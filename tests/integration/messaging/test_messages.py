@@ -244,8 +244,15 @@ def test_inbound_whatsapp_marketing_opt_out(account: Account, queues: Queues) ->
 
 def test_inbound_stop_from_a_stranger_is_remembered(account: Account, queues: Queues) -> None:
     assert inbound(account, "STOP").status == 200
+    # Writing first made the stranger a recipient (issue 14), opted out by the STOP itself.
     created = account.call(recipients_api, "POST", "/v1/recipients", {"phone": PHONE})
-    assert created.body["consent"]["sms"] == "opted_out"
+    assert (created.status, created.body["code"]) == (409, "recipient_exists")
+    rid = created.body["existing_id"]
+    assert account.call(recipients_api, "GET", f"/v1/recipients/{rid}").body["consent"]["sms"] == "opted_out"
+    # Erased, the number keeps its opt-out (the tombstone) when it becomes a recipient again.
+    assert account.call(recipients_api, "DELETE", f"/v1/recipients/{rid}").status == 204
+    again = account.call(recipients_api, "POST", "/v1/recipients", {"phone": PHONE})
+    assert again.body["consent"]["sms"] == "opted_out"
 
 
 def test_inbound_help_replies_without_consent(account: Account, queues: Queues) -> None:

@@ -244,3 +244,33 @@ def test_plivo_verify_accepts_the_previous_token_during_a_rotation() -> None:
     request = _callback({"MessageUUID": "m1", "Status": "sent"}, key="old-token")
     assert _carrier(creds={**CREDS, "previous_auth_token": "old-token"}).verify(request) is True
     assert _carrier().verify(request) is False
+
+
+def test_plivo_parse_reads_mms_files_and_an_inbound_call() -> None:
+    carrier = _carrier()
+    [mms] = carrier.parse(
+        _callback(
+            {
+                "MessageUUID": "2a9bd8c2-6b0e-11ee-8c99-0242ac120002",
+                "From": "15557654321",
+                "To": "15550001111",
+                "Text": "photo",
+                "Type": "mms",
+                "MediaCount": "1",
+                "Media0": "https://media.plivo.com/Account/MA1/Message/2a9b/Media/ME1",
+            }
+        )
+    )
+    assert (mms.message_type, mms.body, [m.ref.rsplit("/", 1)[1] for m in mms.media]) == ("media", "photo", ["ME1"])
+    answer = {
+        "CallUUID": "e1ab2c3d-0000-4000-8000-000000000001",
+        "From": "15557654321",
+        "To": "15550001111",
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "Event": "StartApp",
+    }
+    [call] = carrier.parse(_callback(answer))
+    assert (call.kind, call.channel, call.message_type, call.from_) == ("inbound", "voice", "call", "+15557654321")
+    assert carrier.parse(_callback(answer | {"Event": "Hangup", "CallStatus": "completed"})) == []
+    assert "<Hangup" in plivo.reject_call_xml()

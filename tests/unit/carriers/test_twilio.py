@@ -264,3 +264,72 @@ def test_twilio_verify_accepts_the_previous_token_during_a_rotation() -> None:
     request = _callback({"MessageSid": "SM1", "MessageStatus": "sent"}, key="old-token")
     assert _carrier(creds={**CREDS, "previous_auth_token": "old-token"}).verify(request) is True
     assert _carrier().verify(request) is False
+
+
+def test_twilio_parse_reads_mms_files_buttons_and_the_replied_message() -> None:
+    carrier = _carrier()
+    [mms] = carrier.parse(
+        _callback(
+            {
+                "MessageSid": "MMin",
+                "SmsStatus": "received",
+                "From": "+15557654321",
+                "To": "+15550001111",
+                "Body": "look",
+                "NumMedia": "2",
+                "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MMin/Media/ME1",
+                "MediaContentType0": "image/png",
+                "MediaUrl1": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MMin/Media/ME2",
+                "MediaContentType1": "application/pdf",
+            }
+        )
+    )
+    assert (mms.message_type, mms.body) == ("media", "look")
+    assert [(m.kind, m.content_type, m.ref.rsplit("/", 1)[1]) for m in mms.media] == [
+        ("image", "image/png", "ME1"),
+        ("document", "application/pdf", "ME2"),
+    ]
+    [button] = carrier.parse(
+        _callback(
+            {
+                "MessageSid": "SMbt",
+                "SmsStatus": "received",
+                "From": "whatsapp:+15557654321",
+                "To": "whatsapp:+15550001111",
+                "Body": "Confirm",
+                "ButtonText": "Confirm",
+                "ButtonPayload": "confirm-42",
+                "MessageType": "button",
+                "OriginalRepliedMessageSid": "SM" + "c" * 32,
+            }
+        )
+    )
+    assert (button.channel, button.message_type, button.body, button.extra["payload"], button.reply_to) == (
+        "whatsapp",
+        "button",
+        "Confirm",
+        "confirm-42",
+        "SM" + "c" * 32,
+    )
+
+
+def test_twilio_parse_reads_an_inbound_call_once_and_ignores_its_later_statuses() -> None:
+    ringing = {
+        "CallSid": "CA" + "d" * 32,
+        "AccountSid": CREDS["account_sid"],
+        "From": "+15557654321",
+        "To": "+15550001111",
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+    }
+    [call] = _carrier().parse(_callback(ringing))
+    assert (call.kind, call.channel, call.message_type, call.event_id, call.from_, call.to) == (
+        "inbound",
+        "voice",
+        "call",
+        "CA" + "d" * 32,
+        "+15557654321",
+        "+15550001111",
+    )
+    assert _carrier().parse(_callback(ringing | {"CallStatus": "completed"})) == []
+    assert "<Reject" in twilio.reject_call_xml()

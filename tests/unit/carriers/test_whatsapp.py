@@ -299,3 +299,76 @@ def test_whatsapp_verify_accepts_the_previous_app_secret_during_a_rotation() -> 
     request = _signed(b'{"entry": []}', key="old-secret")
     assert _carrier(creds={**CREDS, "previous_app_secret": "old-secret"}).verify(request) is True
     assert _carrier().verify(request) is False
+
+
+def _one(message: dict[str, Any]) -> Any:
+    [event] = _carrier().parse(_signed(_webhook({"messages": [message]})))
+    return event
+
+
+def test_whatsapp_parse_reads_media_with_caption_and_the_message_it_answers() -> None:
+    base = {"from": "16505551234", "timestamp": "1504902988", "context": {"from": "15550001111", "id": "wamid.OURS"}}
+    image = _one(
+        base
+        | {
+            "id": "wamid.M1",
+            "type": "image",
+            "image": {"caption": "my receipt", "mime_type": "image/jpeg", "sha256": "abc", "id": "1479537139650973"},
+        }
+    )
+    assert (image.message_type, image.body, image.reply_to) == ("media", "my receipt", "wamid.OURS")
+    assert [(m.kind, m.ref, m.content_type) for m in image.media] == [("image", "1479537139650973", "image/jpeg")]
+    document = _one(
+        {
+            "from": "16505551234",
+            "id": "wamid.D1",
+            "timestamp": "1504902988",
+            "type": "document",
+            "document": {"filename": "lease.pdf", "mime_type": "application/pdf", "id": "555"},
+        }
+    )
+    assert (document.message_type, document.body, document.reply_to) == ("media", "", "")
+    assert [(m.kind, m.filename) for m in document.media] == [("document", "lease.pdf")]
+
+
+@pytest.mark.parametrize(
+    ("reply", "title", "reply_id"),
+    [
+        ({"type": "button_reply", "button_reply": {"id": "yes-1", "title": "Yes"}}, "Yes", "yes-1"),
+        (
+            {"type": "list_reply", "list_reply": {"id": "row-2", "title": "Tuesday", "description": "9-12"}},
+            "Tuesday",
+            "row-2",
+        ),
+    ],
+)
+def test_whatsapp_parse_reads_interactive_replies_as_buttons(reply: dict[str, Any], title: str, reply_id: str) -> None:
+    event = _one(
+        {
+            "from": "16505551234",
+            "id": "wamid.I1",
+            "timestamp": "1504902988",
+            "type": "interactive",
+            "interactive": reply,
+            "context": {"id": "wamid.OURS"},
+        }
+    )
+    assert (event.message_type, event.body, event.extra["payload"], event.reply_to) == (
+        "button",
+        title,
+        reply_id,
+        "wamid.OURS",
+    )
+
+
+def test_whatsapp_parse_keeps_other_kinds_without_content() -> None:
+    event = _one(
+        {
+            "from": "16505551234",
+            "id": "wamid.R1",
+            "timestamp": "1504902988",
+            "type": "reaction",
+            "reaction": {"message_id": "wamid.OURS", "emoji": "👍"},
+        }
+    )
+    assert (event.message_type, event.body, event.media, event.reply_to) == ("other", "", (), "wamid.OURS")

@@ -691,6 +691,8 @@ FUNCTIONS: tuple[Function, ...] = (
                 "Accounts": ops(Op.GET, Op.QUERY, Op.SCAN, Op.PUT, Op.UPDATE, Op.DELETE),
                 "Sessions": ops(Op.QUERY, Op.SCAN, Op.DELETE, Op.QUERY_GSI1),  # a closed account's sessions
                 "Platform": ops(Op.SCAN, Op.QUERY),  # nothing there expires yet; it still scans
+                # Query:gsi1: conversations idle past the account's retention, by last activity (never a scan)
+                "Messaging": ops(Op.SCAN, Op.QUERY, Op.DELETE, Op.QUERY_GSI1),
                 # KEKs deleted by key (the shred); the deletion log written (Put) and replayed (Query on its key)
                 "KeyEncryptionKeys": ops(Op.DELETE, Op.PUT, Op.QUERY),
             }
@@ -924,6 +926,55 @@ FUNCTIONS = (
         # Enqueues sealed messages as they are: it never opens one, so no data key.
         queues=_ro({"Callbacks": Access.SEND, **{f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}}),
         timeout_s=60,
+    ),
+)
+
+
+# Issue 14: conversations (who wrote, one timeline per recipient, agents' replies within the reply window).
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="conversations_api",
+        description="Conversations: recipients who wrote (unread counts), their timelines, replies in the window",
+        routes=(
+            Route("GET", "/v1/conversations", Auth.ANY, "List conversations", permission=Permission.MESSAGES_READ),
+            Route(
+                "POST",
+                "/v1/conversations/{recipient_id}/read",
+                Auth.ANY,
+                "Mark a conversation read",
+                permission=Permission.CONTENT_READ,
+            ),
+            Route(
+                "GET",
+                "/v1/recipients/{recipient_id}/messages",
+                Auth.ANY,
+                "A recipient's messages, both directions",
+                permission=Permission.MESSAGES_READ,
+            ),
+            Route(
+                "POST",
+                "/v1/recipients/{recipient_id}/messages",
+                Auth.ANY,
+                "Reply to a recipient within the reply window",
+                permission=Permission.MESSAGES_SEND,
+            ),
+        ),
+        tables=_ro(
+            {
+                "Accounts": ops(Op.GET),  # the account's sender number of a reply's channel
+                "Keyring": ops(Op.GET),
+                # GetItem/BatchGetItem: recipients and their reply windows; PutItem and UpdateItem: a reply (stored
+                # held, then unheld once queued), conversations' activity and read marks; Query:gsi1 the
+                # conversations by activity, Query:gsi3 a recipient's timeline by the number's blind index
+                "Messaging": ops(Op.GET, Op.BATCH_GET, Op.PUT, Op.UPDATE, Op.QUERY_GSI1, Op.QUERY_GSI3),
+                "Limits": ops(Op.UPDATE),  # rate limits and the daily message quota
+                "Idempotency": IDEMPOTENT_POSTS,
+                "Audit": APPEND,  # refused actions (403) are audited (R54)
+            }
+        ),
+        queues=_ro({f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}),
+        uses_data_key=True,
     ),
 )
 

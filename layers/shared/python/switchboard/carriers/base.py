@@ -90,6 +90,27 @@ class WebhookRequest:
     url_spellings: tuple[str, ...] = ()
 
 
+# What an inbound message is (CarrierEvent.message_type): text, a reply button of a template or an interactive
+# message, media (image, audio, video, document, sticker; the caption is the body), a phone call to one of our
+# sender numbers, a preference change (WhatsApp's "stop promotions"), or something else a carrier sends (a location,
+# a contact card, a reaction: kept, without content).
+INBOUND_TYPES = frozenset({"text", "button", "media", "call", "preference", "other"})
+MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
+
+
+@dataclass(frozen=True)
+class Media:
+    """One file attached to an inbound message, as the carrier names it: its id (WhatsApp) or URL (Twilio, Plivo).
+
+    `ref` is the carrier's handle for fetching the bytes: stored sealed, never shown to a customer.
+    """
+
+    kind: str  # one of MEDIA_KINDS
+    ref: str
+    content_type: str = ""
+    filename: str = ""  # a document's name, as the sender gave it (personal data: sealed with `ref`)
+
+
 @dataclass(frozen=True)
 class CarrierEvent:
     """One normalised fact from a carrier: a status change of a message we sent, or an inbound message."""
@@ -107,6 +128,9 @@ class CarrierEvent:
     body: str = ""  # inbound: the text
     extra: Mapping[str, str] = field(default_factory=dict)  # e.g. WhatsApp's marketing opt-out preference
     ref: str = ""  # status: the Outbound.callback_ref the carrier echoed back, if any (verified before use)
+    message_type: str = "text"  # inbound: one of INBOUND_TYPES
+    media: tuple[Media, ...] = ()  # inbound: attached files (message_type "media")
+    reply_to: str = ""  # inbound: the carrier's id of the message this one answers (ours, if it maps to one)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ CALL_STATUS_MAP: Mapping[str, MessageStatus] = {
     "cancel": "canceled",
 }
 CALL_FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "timeout", "failed", "cancel"})
+# An inbound call's answer URL request (Direction=inbound) comes `ringing` (`in-progress` once answered).
+INBOUND_CALL_STATUSES = frozenset({"ringing", "in-progress"})
 
 # A message UUID (RFC 4122 text form): the only ids the status API is asked about.
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -243,6 +245,8 @@ class PlivoCarrier(support.HttpCarrier):
 def _message_event(params: dict[str, str]) -> CarrierEvent | None:
     uuid, theirs = params["MessageUUID"], params.get("Status", "")
     if not theirs:  # inbound messages carry no Status
+        # An MMS names its files Media0..MediaN (MediaCount of them); Plivo gives no type per file.
+        media = support.form_media(params, count="MediaCount", url="Media", content_type="MediaContentType")
         return support.form_inbound(
             NAME,
             event_id=uuid,
@@ -250,6 +254,8 @@ def _message_event(params: dict[str, str]) -> CarrierEvent | None:
             sender=params.get("From", ""),
             to=params.get("To", ""),
             body=params.get("Text", ""),
+            message_type="media" if media else "text",
+            media=media,
         )
     status = MESSAGE_STATUS_MAP.get(theirs)
     if status is None:
@@ -262,6 +268,8 @@ def _message_event(params: dict[str, str]) -> CarrierEvent | None:
 
 def _call_event(params: dict[str, str]) -> CarrierEvent | None:
     call, theirs = params["CallUUID"], params.get("CallStatus", "")
+    if params.get("Direction") == "inbound":
+        return _inbound_call(call, theirs, params)
     status = CALL_STATUS_MAP.get(theirs)
     # Our Receipt holds the Call API's request_uuid, which Plivo repeats as (ALeg)RequestUUID in call callbacks.
     request_uuid = params.get("ALegRequestUUID") or params.get("RequestUUID") or ""
@@ -276,3 +284,25 @@ def _call_event(params: dict[str, str]) -> CarrierEvent | None:
         status=status,
         error_code=params.get("HangupCause", "") if failed else "",
     )
+
+
+def _inbound_call(call: str, theirs: str, params: dict[str, str]) -> CarrierEvent | None:
+    """Someone calling one of our numbers: the application's answer URL request (`StartApp`, ringing) is the call;
+    its hangup request says nothing new (the call is kept once, by its CallUUID)."""
+    if params.get("Event") == "Hangup" or theirs not in INBOUND_CALL_STATUSES:
+        logger.info("plivo inbound call callback ignored", extra={"carrier_status": theirs[:32]})
+        return None
+    return support.form_inbound(
+        NAME,
+        event_id=call,
+        channel="voice",
+        sender=params.get("From", ""),
+        to=params.get("To", ""),
+        body="",
+        message_type="call",
+    )
+
+
+def reject_call_xml() -> str:
+    """The Plivo XML that answers an inbound call: hung up unanswered; the business sees it and may reply."""
+    return '<Response><Hangup reason="busy"/></Response>'

@@ -12,10 +12,13 @@ from typing import Any
 
 from switchboard import catalog, clock, ids
 from switchboard.carriers.base import (
+    INBOUND_TYPES,
+    MEDIA_KINDS,
     CarrierEvent,
     CarrierStatus,
     CarrierTimeout,
     CarrierUnavailable,
+    Media,
     Outbound,
     Receipt,
     WebhookRequest,
@@ -29,6 +32,7 @@ CHANNELS = frozenset(catalog.CHANNELS)
 STATUSES = frozenset({"sent", "delivered", "read", "failed", "undelivered"})
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 SIGNATURE_TOLERANCE_S = 300
+MAX_MEDIA = 10
 
 
 class State(StrEnum):
@@ -262,6 +266,12 @@ def parse_event(carrier: str, event: Any) -> CarrierEvent:
         if not isinstance(body, str) or len(body) > 4096:
             raise ValueError("sandbox inbound body must be a string")
         extra = event.get("extra") or {}
+        message_type = event.get("kind", "text")
+        if message_type not in INBOUND_TYPES:
+            raise ValueError("unknown sandbox inbound kind")
+        reply_to = event.get("reply_to") or ""
+        if not isinstance(reply_to, str) or len(reply_to) > 256:
+            raise ValueError("sandbox reply_to must be a carrier message id")
         return CarrierEvent(
             kind="inbound",
             carrier=carrier,
@@ -272,8 +282,28 @@ def parse_event(carrier: str, event: Any) -> CarrierEvent:
             to=_field(event, "to"),
             body=body,
             extra={str(k): str(v) for k, v in extra.items()} if isinstance(extra, dict) else {},
+            message_type=message_type,
+            media=_media(event.get("media")),
+            reply_to=reply_to,
         )
     raise ValueError("unknown sandbox event type")
+
+
+def _media(value: Any) -> tuple[Media, ...]:
+    """A sandbox inbound message's files: `[{kind, id, content_type?}]`, like WhatsApp's media ids."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_MEDIA:
+        raise ValueError(f"sandbox media is a list of at most {MAX_MEDIA} files")
+    files = []
+    for entry in value:
+        if not isinstance(entry, dict) or entry.get("kind") not in MEDIA_KINDS:
+            raise ValueError("a sandbox media file has a kind: " + ", ".join(sorted(MEDIA_KINDS)))
+        content_type = entry.get("content_type") or ""
+        if not isinstance(content_type, str):
+            raise ValueError("a sandbox media content_type is a string")
+        files.append(Media(kind=entry["kind"], ref=_field(entry, "id"), content_type=content_type[:128]))
+    return tuple(files)
 
 
 def take_callbacks() -> list[dict[str, str]]:

@@ -16,6 +16,7 @@ from switchboard.carriers.base import (
     CarrierRejected,
     CarrierStatus,
     CarrierUnavailable,
+    Media,
     Outbound,
     WebhookRequest,
 )
@@ -29,6 +30,7 @@ CredentialSource = Callable[[], Mapping[str, Any]]
 ErrorCode = Callable[[Any], str]
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+MAX_MEDIA = 10  # files kept of one inbound message (Twilio allows 10 per MMS)
 
 
 def from_secret(env: str) -> CredentialSource:
@@ -193,15 +195,61 @@ def now() -> str:
     return clock.rfc3339(clock.now())
 
 
-def form_inbound(carrier: str, *, event_id: str, channel: str, sender: str, to: str, body: str) -> CarrierEvent | None:
-    """An inbound message of a form-encoded callback (Twilio, Plivo); None, logged, unless both numbers are E.164."""
+def form_inbound(
+    carrier: str,
+    *,
+    event_id: str,
+    channel: str,
+    sender: str,
+    to: str,
+    body: str,
+    message_type: str = "text",
+    media: tuple[Media, ...] = (),
+    reply_to: str = "",
+    extra: Mapping[str, str] | None = None,
+) -> CarrierEvent | None:
+    """An inbound message (or call) of a form-encoded callback (Twilio, Plivo); None, logged, unless both numbers
+    are E.164."""
     from_, ours = to_e164(sender), to_e164(to)
     if not from_ or not ours:
         logger.info(f"{carrier} inbound message ignored: numbers are not E.164")
         return None
     return CarrierEvent(
-        kind="inbound", carrier=carrier, event_id=event_id, at=now(), channel=channel, from_=from_, to=ours, body=body
+        kind="inbound",
+        carrier=carrier,
+        event_id=event_id,
+        at=now(),
+        channel=channel,
+        from_=from_,
+        to=ours,
+        body=body,
+        extra=dict(extra or {}),
+        message_type=message_type,
+        media=media,
+        reply_to=reply_to[:256],
     )
+
+
+def media_kind(content_type: str) -> str:
+    """The media kind of a file by its MIME type (what is not a picture, a sound or a film is a document)."""
+    major = content_type.partition("/")[0].lower()
+    return major if major in {"image", "audio", "video"} else "document"
+
+
+def form_media(params: Mapping[str, str], *, count: str, url: str, content_type: str) -> tuple[Media, ...]:
+    """The files of a form-encoded inbound message: `count` names how many, `url` and `content_type` are the
+    per-file parameter stems (`MediaUrl0`, `MediaContentType0`, ...); at most MAX_MEDIA."""
+    try:
+        n = min(int(params.get(count) or 0), MAX_MEDIA)
+    except ValueError:
+        n = 0
+    found = []
+    for i in range(n):
+        ref = params.get(f"{url}{i}", "")
+        if ref:
+            kind_of = params.get(f"{content_type}{i}", "")[:128]
+            found.append(Media(kind=media_kind(kind_of), ref=ref[:2048], content_type=kind_of))
+    return tuple(found)
 
 
 def form_status(carrier: str, *, event_id: str, message_id: str, status: str, error_code: str) -> CarrierEvent:

@@ -81,6 +81,8 @@ CALL_STATUS_MAP: Mapping[str, MessageStatus] = {
 }
 CALL_FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 INBOUND_STATUSES = frozenset({"receiving", "received"})
+# An inbound call's voice webhook (Direction=inbound) comes `ringing` (`in-progress` once answered elsewhere).
+INBOUND_CALL_STATUSES = frozenset({"ringing", "in-progress"})
 # A Message (SM/MM) or Call (CA) sid: two letters and 32 hex digits.
 _SID = re.compile(r"^(SM|MM|CA)[0-9a-f]{32}$")
 
@@ -213,15 +215,7 @@ def _message_event(params: dict[str, str]) -> CarrierEvent | None:
     sid = params["MessageSid"]
     theirs = params.get("MessageStatus") or params.get("SmsStatus") or ""
     if theirs in INBOUND_STATUSES:
-        sender = params.get("From", "")
-        return support.form_inbound(
-            NAME,
-            event_id=sid,
-            channel="whatsapp" if sender.startswith("whatsapp:") else "sms",
-            sender=sender,
-            to=params.get("To", ""),
-            body=params.get("Body", ""),
-        )
+        return _inbound_message(sid, params)
     status = MESSAGE_STATUS_MAP.get(theirs)
     if status is None:
         logger.info("twilio message status ignored", extra={"carrier_status": theirs[:32]})
@@ -229,13 +223,69 @@ def _message_event(params: dict[str, str]) -> CarrierEvent | None:
     return _status(sid, theirs, status, params)
 
 
+def _inbound_message(sid: str, params: dict[str, str]) -> CarrierEvent | None:
+    """An SMS, MMS or WhatsApp message to one of our numbers: text, files (MediaUrlN), a quick-reply button or
+    list row (ButtonText / ListTitle), and on WhatsApp the message it replies to (OriginalRepliedMessageSid)."""
+    sender = params.get("From", "")
+    body = params.get("Body", "")
+    extra: dict[str, str] = {}
+    media = support.form_media(params, count="NumMedia", url="MediaUrl", content_type="MediaContentType")
+    message_type = "text"
+    if media:
+        message_type = "media"
+        if params.get("MessageType") == "sticker":  # WhatsApp stickers arrive as image/webp files
+            media = tuple(replace(m, kind="sticker") for m in media)
+    elif params.get("ButtonText") or params.get("ListTitle"):
+        message_type = "button"
+        body = params.get("ButtonText") or params.get("ListTitle") or ""
+        extra["payload"] = (params.get("ButtonPayload") or params.get("ListId") or "")[:256]
+    elif params.get("MessageType") not in (None, "", "text"):
+        message_type = "other"  # a location, a contact card, a reaction: no text of its own
+    return support.form_inbound(
+        NAME,
+        event_id=sid,
+        channel="whatsapp" if sender.startswith("whatsapp:") else "sms",
+        sender=sender,
+        to=params.get("To", ""),
+        body=body,
+        message_type=message_type,
+        media=media,
+        reply_to=params.get("OriginalRepliedMessageSid", ""),
+        extra=extra,
+    )
+
+
 def _call_event(params: dict[str, str]) -> CarrierEvent | None:
     sid, theirs = params.get("CallSid", ""), params.get("CallStatus", "")
+    if params.get("Direction") == "inbound":
+        return _inbound_call(sid, theirs, params)
     status = CALL_STATUS_MAP.get(theirs)
     if not sid or status is None:
         logger.info("twilio callback ignored", extra={"carrier_status": theirs[:32]})
         return None
     return _status(sid, theirs, status, params)
+
+
+def _inbound_call(sid: str, theirs: str, params: dict[str, str]) -> CarrierEvent | None:
+    """Someone calling one of our numbers: the voice webhook (`ringing`) is the inbound call; the same call's later
+    status callbacks say nothing new (the call is kept once, by its sid)."""
+    if not sid or theirs not in INBOUND_CALL_STATUSES:
+        logger.info("twilio inbound call callback ignored", extra={"carrier_status": theirs[:32]})
+        return None
+    return support.form_inbound(
+        NAME,
+        event_id=sid,
+        channel="voice",
+        sender=params.get("From", ""),
+        to=params.get("To", ""),
+        body="",
+        message_type="call",
+    )
+
+
+def reject_call_xml() -> str:
+    """The TwiML that answers an inbound call: not picked up (no charge); the business sees it and may reply."""
+    return '<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>'
 
 
 def _status(sid: str, theirs: str, status: str, params: dict[str, str]) -> CarrierEvent:

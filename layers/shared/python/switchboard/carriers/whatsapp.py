@@ -29,9 +29,11 @@ from typing import Any
 
 from switchboard.carriers import http_client, support
 from switchboard.carriers.base import (
+    MEDIA_KINDS,
     CarrierEvent,
     CarrierRejected,
     CarrierUnavailable,
+    Media,
     Outbound,
     Receipt,
     WebhookRequest,
@@ -230,15 +232,34 @@ def _inbound_event(message: dict[str, Any], ours: str) -> CarrierEvent | None:
         logger.info("whatsapp inbound message ignored: no id or numbers")
         return None
     extra: dict[str, str] = {"type": kind}
-    body = ""
+    body, message_type = "", "other"
+    media: tuple[Media, ...] = ()
     part = _dict(message, kind)
     if kind == "text":
-        body = _str(part, "body")
+        body, message_type = _str(part, "body"), "text"
     elif kind == "button":  # a quick-reply button of a template, e.g. "Stop promotions"
-        body = _str(part, "text")
+        body, message_type = _str(part, "text"), "button"
         extra["payload"] = _str(part, "payload")[:256]
+    elif kind == "interactive":  # a reply button or list row of an interactive message of ours
+        reply = _dict(part, _str(part, "type"))
+        if _str(part, "type") in {"button_reply", "list_reply"} and reply:
+            body, message_type = _str(reply, "title"), "button"
+            extra["payload"] = _str(reply, "id")[:256]
+    elif kind in MEDIA_KINDS:
+        body, message_type = _str(part, "caption"), "media"
+        media = (
+            Media(
+                kind=kind,
+                ref=_str(part, "id"),
+                content_type=_str(part, "mime_type")[:128],
+                filename=_str(part, "filename")[:256],
+            ),
+        )
     elif kind == "system" and _str(part, "type") == "user_preference_changed":
         extra["marketing_messages"] = _str(part, "marketing")
+        message_type = "preference"
+    # What it answers: the wamid of one of our messages (a reply quoting it, or a reaction to it).
+    reply_to = _str(_dict(message, "context"), "id") or (_str(part, "message_id") if kind == "reaction" else "")
     return CarrierEvent(
         kind="inbound",
         carrier=NAME,
@@ -249,6 +270,9 @@ def _inbound_event(message: dict[str, Any], ours: str) -> CarrierEvent | None:
         to=ours,
         body=body,
         extra=extra,
+        message_type=message_type,
+        media=media,
+        reply_to=reply_to[:256],
     )
 
 
@@ -267,4 +291,5 @@ def _preference_event(pref: dict[str, Any], ours: str) -> CarrierEvent | None:
         from_=sender,
         to=ours,
         extra={"type": "user_preferences", "marketing_messages": value},
+        message_type="preference",
     )

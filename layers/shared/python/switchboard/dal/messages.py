@@ -628,9 +628,22 @@ def by_phone_pk(account_id: str, phone_index: str) -> str:
     return f"{account_pk(account_id)}{_PHONE_INFIX}{phone_index}"
 
 
+def timeline_sk(sk: str) -> str:
+    """gsi3 sort key of a message or inbound message: its id's time-ordered part first, so one number's messages in
+    both directions read as one timeline (`01k…#MSG#msg_01k…`); the item's own key follows (unique, and says which)."""
+    item_id = sk.partition("#")[2]
+    return f"{item_id.partition('_')[2]}#{sk}"
+
+
+# Every timeline sort key starts with an id's time part (Crockford base32 of a 48-bit millisecond time: its first
+# character is 0-7); items indexed before the timeline existed (gsi3sk = their sk, `MSG#…`) fall outside this range.
+TIMELINE_RANGE = ("0", "7~")
+
+
 def phone_keys(account_id: str, phone_index: str, sk: str) -> dict[str, str]:
-    """The gsi3 attributes of a message or inbound message: erasure finds the person's items without the rest."""
-    return {"gsi3pk": by_phone_pk(account_id, phone_index), "gsi3sk": sk}
+    """The gsi3 attributes of a message or inbound message: erasure finds the person's items without the rest, and
+    the conversation timeline reads them newest first."""
+    return {"gsi3pk": by_phone_pk(account_id, phone_index), "gsi3sk": timeline_sk(sk)}
 
 
 @dataclass(frozen=True)
@@ -810,11 +823,12 @@ def put_inbound(
     from_index: str,
     body: str,
     recipient_id: str | None,
+    sealed: Mapping[str, str] | None = None,
     **fields: Any,
 ) -> str | None:
-    """Store an inbound message (number and body sealed, indexed by the number on gsi3 so an erasure finds it),
-    linked to its recipient only while that recipient is not being erased: otherwise (the erasure began
-    meanwhile) it is stored unlinked. The recipient id it was stored with."""
+    """Store an inbound message (number, body and `sealed` fields sealed, indexed by the number on gsi3 so an
+    erasure finds it), linked to its recipient only while that recipient is not being erased: otherwise (the erasure
+    began meanwhile) it is stored unlinked. The recipient id it was stored with."""
     pk, sk = account_pk(account_id), inbound_sk(inbound_id)
     place = {"table": table.TABLE, "item_key": table.item_key(pk, sk)}
     item: dict[str, Any] = {
@@ -825,6 +839,7 @@ def put_inbound(
         "from_sealed": envelope.seal(account_id, sender, field="from_sealed", **place),
         "from_index": from_index,
         "body_sealed": envelope.seal(account_id, body, field="body_sealed", **place),
+        **{name: envelope.seal(account_id, value, field=name, **place) for name, value in (sealed or {}).items()},
         "recipient_id": recipient_id,
         **phone_keys(account_id, from_index, sk),
     }
@@ -845,6 +860,71 @@ def put_inbound(
             return str(recipient_id)
     table.put({**item, "recipient_id": None})
     return None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A stored inbound message as logic reads it; its number, body and media handles stay sealed (`open_inbound`)."""
+
+    inbound_id: str
+    account_id: str
+    channel: str
+    kind: str
+    received_at: str  # RFC 3339, the carrier's time
+    recipient_id: str | None = None
+    in_reply_to: str | None = None
+    media: tuple[Mapping[str, str], ...] = ()  # what may be shown: [{kind, content_type}]
+    sealed: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def inbound_from(item: Mapping[str, Any], account_id: str) -> Inbound:
+    """A stored inbound item as a record (items stored before kinds existed are text)."""
+    return Inbound(
+        inbound_id=str(item["inbound_id"]),
+        account_id=account_id,
+        channel=str(item.get("channel") or ""),
+        kind=str(item.get("kind") or "text"),
+        received_at=str(item.get("received_at") or ""),
+        recipient_id=item.get("recipient_id") or None,
+        in_reply_to=item.get("in_reply_to") or None,
+        media=tuple({str(k): str(v) for k, v in m.items()} for m in item.get("media") or ()),
+        sealed={k: str(v) for k, v in item.items() if k.endswith(_SEALED_SUFFIX) and v},
+    )
+
+
+def open_inbound(inbound: Inbound, field: str) -> str | None:
+    """Open one sealed field of an inbound message (None when it has none)."""
+    value = inbound.sealed.get(field)
+    if not value:
+        return None
+    pk, sk = account_pk(inbound.account_id), inbound_sk(inbound.inbound_id)
+    return envelope.open_sealed(
+        inbound.account_id, value, table=table.TABLE, item_key=table.item_key(pk, sk), field=field
+    )
+
+
+TimelineEntry = Message | Inbound  # one item of a number's timeline: a message we sent, or one they sent
+
+
+def timeline(
+    account_id: str, phone_index: str, *, limit: int, cursor: str | None
+) -> tuple[list[TimelineEntry], str | None]:
+    """One page of the messages to and from a number (by blind index), both directions, newest first: one Query."""
+    items, more = table.query_page(
+        pk_value=by_phone_pk(account_id, phone_index),
+        index="gsi3",
+        limit=limit,
+        cursor=cursor,
+        forward=False,
+        sk_between=TIMELINE_RANGE,
+    )
+    entries: list[TimelineEntry] = []
+    for item in items:
+        if str(item["sk"]).startswith(inbound_sk("")):
+            entries.append(inbound_from(item, account_id))
+        elif (message := view(item)) is not None:
+            entries.append(message)
+    return entries, more
 
 
 def delete_inbound(account_id: str, inbound_id: str) -> None:

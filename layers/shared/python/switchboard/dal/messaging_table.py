@@ -162,9 +162,11 @@ def delete(pk: str, sk: str) -> None:
     clients.dynamodb().delete_item(TableName=name(), Key=key(pk, sk))
 
 
-def delete_if(pk: str, sk: str, *, condition: str, names: dict[str, str] | None = None) -> bool:
+def delete_if(
+    pk: str, sk: str, *, condition: str, names: dict[str, str] | None = None, vals: dict[str, Any] | None = None
+) -> bool:
     """Remove an item only if `condition` holds; False when it did not (or the item is gone)."""
-    request = _conditional({"TableName": name(), "Key": key(pk, sk)}, condition, names, None)
+    request = _conditional({"TableName": name(), "Key": key(pk, sk)}, condition, names, vals)
     try:
         clients.dynamodb().delete_item(**request)
     except ClientError as error:

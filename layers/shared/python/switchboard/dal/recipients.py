@@ -33,6 +33,11 @@ def tombstone_sk(phone_index: str) -> str:
     return f"OPTOUT#{phone_index}"
 
 
+def erasing_phone_sk(phone_index: str) -> str:
+    """Sort key of the note that a number's recipient is being erased: no recipient is made for it meanwhile."""
+    return f"ERASINGPHONE#{phone_index}"
+
+
 def consent_sk(recipient_id: str, entry_id: str) -> str:
     """Sort key of a ledger entry: ids are time-ordered, so the ledger reads oldest first."""
     return f"CONSENT#{recipient_id}#{entry_id}"
@@ -214,6 +219,29 @@ def create(account_id: str, recipient: Recipient, phone_index: str) -> str | Non
         return None
     existing = table.get(pk, phone_sk(phone_index))
     return str(existing["recipient_id"]) if existing else ""
+
+
+def create_on_contact(account_id: str, recipient: Recipient, phone_index: str) -> str | None:
+    """Store a recipient for a number that wrote first: its id; the existing recipient's id when another message
+    made one first (one recipient per number); None while that number's recipient is being erased."""
+    pk = account_pk(account_id)
+    lookup = {"pk": pk, "sk": phone_sk(phone_index), "recipient_id": recipient.recipient_id}
+    done = table.transact(
+        [
+            {"Put": {"Item": table.dump(lookup), "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"Item": table.dump(recipient.to_item()), "ConditionExpression": "attribute_not_exists(pk)"}},
+            {
+                "ConditionCheck": {
+                    "Key": table.key(pk, erasing_phone_sk(phone_index)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+    )
+    if done:
+        return recipient.recipient_id
+    existing = table.get(pk, phone_sk(phone_index))
+    return str(existing["recipient_id"]) if existing else None
 
 
 def get(account_id: str, recipient_id: str) -> Recipient | None:
@@ -400,6 +428,14 @@ def mark_erasing(account_id: str, recipient_id: str, phone_index: str, at: int) 
                     "ExpressionAttributeValues": table.values({":rid": recipient_id}),
                 }
             },
+            # Until the erasure ends, a message from the number makes no new recipient (create_on_contact).
+            {
+                "Put": {
+                    "Item": table.dump(
+                        {"pk": pk, "sk": erasing_phone_sk(phone_index), "recipient_id": recipient_id, ERASING_ATTR: at}
+                    )
+                }
+            },
         ]
     )
 
@@ -437,8 +473,10 @@ def erase_windows(account_id: str, phone_index: str, channels: Sequence[str]) ->
     return table.batch_delete((pk, window_sk(channel, phone_index)) for channel in channels)
 
 
-def drop_marker(account_id: str, recipient_id: str) -> None:
-    """The erasure's last step: its marker goes (only a marker: a live recipient is never deleted here)."""
+def drop_marker(account_id: str, recipient_id: str, phone_index: str) -> None:
+    """The erasure's last steps: the number may make a recipient again, then its marker goes (only a marker: a live
+    recipient is never deleted here). In this order, so a run that stops between them is resumed by the marker."""
+    table.delete(account_pk(account_id), erasing_phone_sk(phone_index))
     table.delete_if(
         account_pk(account_id),
         recipient_sk(recipient_id),
@@ -499,16 +537,26 @@ def members_page(
     return [str(i["recipient_id"]) for i in items], next_cursor
 
 
-def touch_inbound(account_id: str, phone_index: str, channel: str, at: int, *, keep_s: int) -> None:
-    """Remember when a number last wrote on a channel (no number, no content); gone `keep_s` later (TTL)."""
-    table.update(
-        account_pk(account_id),
-        window_sk(channel, phone_index),
-        expression="SET last_inbound_at = :at, expires_at = :expires",
+def touch_inbound(account_id: str, recipient_id: str, phone_index: str, channel: str, at: int, *, keep_s: int) -> None:
+    """Remember when a recipient's number last wrote on a channel (no number, no content); gone `keep_s` later (TTL).
+
+    Only while the recipient exists and is not being erased: an erasure deletes the record, and a message racing it
+    must not write it back."""
+    pk = account_pk(account_id)
+    update = {
+        "Key": table.key(pk, window_sk(channel, phone_index)),
+        "UpdateExpression": "SET last_inbound_at = :at, expires_at = :expires",
         # Carriers deliver out of order: an older message never moves the time back.
-        condition="attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
-        vals={":at": at, ":expires": at + keep_s},
-    )
+        "ConditionExpression": "attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
+        "ExpressionAttributeValues": table.values({":at": at, ":expires": at + keep_s}),
+    }
+    live = {
+        "Key": table.key(pk, recipient_sk(recipient_id)),
+        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#erasing)",
+        "ExpressionAttributeNames": {"#erasing": ERASING_ATTR},
+    }
+    # Refused when a later message was recorded already, or the recipient is being erased: nothing to do either way.
+    table.transact([{"Update": update}, {"ConditionCheck": live}])
 
 
 def last_inbound(account_id: str, phone_index: str, channel: str) -> int | None:

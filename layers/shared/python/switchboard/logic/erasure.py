@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from switchboard import clock
 from switchboard.catalog import CHANNELS
+from switchboard.dal import conversations as conversations_dal
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import recipients as store
 from switchboard.dal.recipients import Recipient
@@ -79,7 +80,8 @@ def _finish(account_id: str, recipient_id: str, phone_index: str, consent: dict[
             erased += 1
         if cursor is None:
             break
-    store.drop_marker(account_id, recipient_id)
+    conversations_dal.delete(account_id, recipient_id)
+    store.drop_marker(account_id, recipient_id, phone_index)
     return erased
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 from switchboard import clock, ids
-from switchboard.carriers.base import CarrierEvent
+from switchboard.carriers.base import CarrierEvent, Media
 from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import conversations as conversations_dal
 from switchboard.dal import messages as store
 from switchboard.dal import recipients as recipients_dal
 from switchboard.logic import consent, keywords, receipts, webhook_events
@@ -52,13 +55,27 @@ def _inbound(event: CarrierEvent) -> str:
     if number is None:
         return "unknown_number"
     account_id = str(number.account_id)
+    phone = None
     try:
-        sender = parse_phone(event.from_).e164
+        phone = parse_phone(event.from_)
+        sender = phone.e164
     except InvalidPhone:
         sender = event.from_
     index = recipients_logic.phone_index(account_id, sender)
     recipient_id = recipients_dal.find_by_phone(account_id, index)
+    if recipient_id is None and phone is not None:
+        # Someone who writes first becomes a recipient (with no consent: writing is no opt-in).
+        recipient_id = recipients_logic.on_first_contact(account_id, phone.e164, index, phone.country)
     inbound_id = ids.new_id("inb")
+    in_reply_to = _answered(account_id, event)
+    placeholders = [_placeholder(m) for m in event.media]
+    sealed = {}
+    if event.media:
+        # The carrier's handles for the files (ids, URLs, names): for fetching them, never shown to customers.
+        sealed["media_refs_sealed"] = json.dumps([dataclasses.asdict(m) for m in event.media])
+    if event.extra.get("payload"):
+        sealed["payload_sealed"] = event.extra["payload"]
+    sent_at = _sent_at(event)
     # Found by its number so an erasure finds it; linked only to a recipient that is not being erased.
     recipient_id = store.put_inbound(
         account_id,
@@ -67,15 +84,23 @@ def _inbound(event: CarrierEvent) -> str:
         from_index=index,
         body=event.body,
         recipient_id=recipient_id,
+        sealed=sealed,
         carrier=event.carrier,
         carrier_event_id=event.event_id,
         channel=event.channel,
+        kind=event.message_type,
+        media=placeholders or None,
+        in_reply_to=in_reply_to,
         to=event.to,
         received_at=event.at,
     )
-    if event.channel == "whatsapp":
-        # Opens (or extends) WhatsApp's 24-hour customer-service window for free-form replies (R62).
-        recipients_dal.touch_inbound(account_id, index, "whatsapp", _sent_at(event), keep_s=WINDOW_KEEP_S)
+    if recipient_id is not None:
+        if event.message_type != "preference":  # a setting changed, nothing to read
+            conversations_dal.record_inbound(account_id, recipient_id, at=sent_at, channel=event.channel)
+        # Opens (or extends) the 24-hour reply window on this channel: WhatsApp's customer-service window for
+        # free-form text (R62), and the reply window of SMS and voice (docs/conversations.md). Only a recipient's:
+        # the window is read for recipients alone, and one being erased keeps none.
+        recipients_dal.touch_inbound(account_id, recipient_id, index, event.channel, sent_at, keep_s=WINDOW_KEEP_S)
     word = keyword(event.body)
     source = "keyword"
     # "resume" only lifts WhatsApp's own block: it is no opt-in, which needs an explicit consent entry.
@@ -93,15 +118,38 @@ def _inbound(event: CarrierEvent) -> str:
         "id": inbound_id,
         "carrier": event.carrier,
         "channel": event.channel,
+        "kind": event.message_type,
         "from": sender,
         "to": event.to,
         "body": event.body,
+        "media": placeholders,
+        "payload": event.extra.get("payload") or None,
+        "in_reply_to": in_reply_to,
         "recipient_id": recipient_id,
         "keyword": word,
         "received_at": event.at,
     }
     webhook_events.publish(account_id, "message.inbound", data)
-    return f"inbound:{word or 'text'}"
+    return f"inbound:{word or event.message_type}"
+
+
+def _placeholder(media: Media) -> dict[str, str]:
+    """What customers see of a file: its kind and type, never the carrier's handle (another lane fetches it)."""
+    shown = {"kind": media.kind}
+    if media.content_type:
+        shown["content_type"] = media.content_type
+    return shown
+
+
+def _answered(account_id: str, event: CarrierEvent) -> str | None:
+    """Our message id that the inbound answers, when the carrier names it by its own id and that message is this
+    account's; an unknown id or another account's is no link (never a lead across accounts)."""
+    if not event.reply_to:
+        return None
+    found = store.find_by_carrier_id(event.carrier, event.reply_to)
+    if found is None or found[0] != account_id:
+        return None
+    return found[1]
 
 
 def _sent_at(event: CarrierEvent) -> int:

@@ -13,6 +13,7 @@ from switchboard import clock, ids, settings, webhook_client
 from switchboard.auth import Principal
 from switchboard.catalog import CHANNELS
 from switchboard.dal import accounts as accounts_dal
+from switchboard.dal import conversations as conversations_dal
 from switchboard.dal import messages as store
 from switchboard.dal import queues, quota
 from switchboard.dal import recipients as recipients_dal
@@ -47,6 +48,7 @@ from switchboard.models.recipients import InvalidPhone, mask_phone, parse_phone
 from switchboard.observability import logger, metrics
 
 WINDOW_S = 24 * 3600  # WhatsApp's customer-service window: free-form text only this long after the user wrote
+REPLY_KIND = "reply"  # Message.kind of an agent's reply: the send worker checks the reply window, not an opt-in
 
 
 class ConsentRequired(ProblemError):
@@ -73,8 +75,26 @@ class TemplateRequired(ProblemError):
 
 def window_open(account_id: str, recipient: recipients_dal.Recipient) -> bool:
     """True when the recipient wrote to the account on WhatsApp within the last 24 hours."""
-    last = recipients_dal.last_inbound(account_id, recipient.phone_index, "whatsapp")
+    return reply_window_open(account_id, recipient, "whatsapp")
+
+
+def reply_window_open(account_id: str, recipient: recipients_dal.Recipient, channel: str) -> bool:
+    """True when the recipient wrote to the account on `channel` within the last 24 hours (WhatsApp's customer-service
+    window; the same reply window for SMS and voice, docs/conversations.md)."""
+    last = recipients_dal.last_inbound(account_id, recipient.phone_index, channel)
     return last is not None and clock.timestamp() - last < WINDOW_S
+
+
+def touch_conversation(message: Message) -> None:
+    """Move the recipient's conversation (if they ever wrote) for a message we accepted; never fails the send."""
+    if message.recipient_id is None:
+        return
+    try:
+        conversations_dal.record_outbound(
+            message.account_id, message.recipient_id, at=int(clock.timestamp()), channel=message.channel
+        )
+    except Exception:  # the conversation's activity is a convenience: the message is stored and queued
+        logger.warning("conversation not updated", exc_info=True, extra={"message_id": message.message_id})
 
 
 def needs_window(channel: str, body: str | None) -> bool:
@@ -360,6 +380,7 @@ def create(principal: Principal, body: MessageIn) -> MessageCreated:
     with charged(take_quota(account_id, principal.plan, 1)):
         store_and_enqueue(item, start)
     metrics.add_metric(name="MessagesAccepted", unit="Count", value=1)
+    touch_conversation(item)
     shown = render(principal, item, to=to, body=body.body, template=body.template)
     return MessageCreated(**shown.model_dump(), callback_secret=callback_secret)
 

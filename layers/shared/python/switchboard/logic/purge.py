@@ -20,6 +20,7 @@ from switchboard import catalog, clock, settings
 from switchboard.crypto import envelope, receipt_signing
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import closure as closure_dal
+from switchboard.dal import conversations as conversations_dal
 from switchboard.dal import deletion_receipts, keyring, purge
 from switchboard.dal import retention as retention_dal
 
@@ -51,6 +52,7 @@ class RetentionReport(BaseModel):
     messages_deleted: int = 0  # messages and inbound messages
     items_deleted: int = 0  # with their attempts and carrier-id lookups
     held_kept: int = 0  # past retention but still held or awaiting a receipt: deleted once settled
+    conversations_deleted: int = 0  # conversations with no message since the retention cutoff
 
 
 class PurgeReport(BaseModel):
@@ -134,7 +136,8 @@ def sweep_retention(now_s: int, deadline: _Deadline) -> tuple[RetentionReport, b
     messaging = settings.get().table(retention_dal.MESSAGING_ENV)
     for setting in retention_dal.accounts():
         report.accounts += 1
-        for item in retention_dal.expired(setting.account_id, now_s - setting.days * DAY_S):
+        cutoff = now_s - setting.days * DAY_S
+        for item in retention_dal.expired(setting.account_id, cutoff):
             if deadline.near():
                 return report, False
             if "gsi2pk" in item:  # held, or `sent` awaiting its receipt: the job that owns it must see it
@@ -142,7 +145,24 @@ def sweep_retention(now_s: int, deadline: _Deadline) -> tuple[RetentionReport, b
                 continue
             report.items_deleted += _delete_message(setting.account_id, item, messaging)
             report.messages_deleted += 1
+        if not _sweep_conversations(setting.account_id, cutoff, deadline, report):
+            return report, False
     return report, True
+
+
+def _sweep_conversations(account_id: str, cutoff: int, deadline: _Deadline, report: RetentionReport) -> bool:
+    """Conversations whose last message is older than the retention (their messages are gone with it); False when
+    the deadline stopped it."""
+    seen: set[str] = set()
+    while True:
+        idle = [r for r in conversations_dal.idle_since(account_id, cutoff) if r not in seen]
+        if not idle:
+            return True
+        for recipient_id in idle:
+            if deadline.near():
+                return False
+            seen.add(recipient_id)
+            report.conversations_deleted += conversations_dal.delete_idle(account_id, recipient_id, cutoff)
 
 
 def _delete_message(account_id: str, item: dict[str, Any], messaging: str) -> int:

@@ -74,6 +74,23 @@ def create(principal: Principal, body: RecipientIn) -> RecipientOut:
     return render(principal, recipient)
 
 
+def on_first_contact(account_id: str, e164: str, index: str, country: str) -> str | None:
+    """The recipient of a number that wrote to the account without being one: made now, with no consent (writing is
+    no opt-in; a remembered STOP stays an opt-out). Race-safe: two first messages make one recipient. None while the
+    number's previous recipient is being erased (no recipient is made for it until that ends)."""
+    remembered = store.tombstone(account_id, index)
+    recipient = store.new_recipient(
+        account_id,
+        ids.new_id("rcp"),
+        e164=e164,
+        phone_index=index,
+        country=country,
+        consent=dict.fromkeys(remembered, "opted_out"),
+        created_at=clock.rfc3339(clock.now()),
+    )
+    return store.create_on_contact(account_id, recipient, index)
+
+
 def _attributes(account_id: str, recipient: Recipient) -> dict[str, Any]:
     if not recipient.attributes_sealed:
         return {}

@@ -12,6 +12,7 @@ from switchboard.carriers.base import Carrier, Outbound, Receipt
 from switchboard.dal import messages as store
 from switchboard.dal import recipients as recipients_dal
 from switchboard.dal.messages import Message
+from switchboard.dal.recipients import Recipient
 from switchboard.logic import consent, receipts, standing, webhook_events
 from switchboard.logic import messages as messages_logic
 from switchboard.logic.repositories import MessageStore
@@ -118,6 +119,8 @@ def _blocked(record: SendRecord, item: Message, claimed: Message) -> str | None:
     if item.kind == "help_reply":
         return None  # answering a question needs no consent, and the question opened the window
     recipient = recipients_dal.get(record.account_id, item.recipient_id or "")
+    if item.kind == messages_logic.REPLY_KIND:
+        return _reply_blocked(record, recipient, item, claimed)
     if not consent.allows_send(recipient, item.channel):
         # An opt-out (e.g. STOP) after queueing blocks the send on every carrier.
         move(claimed, "failed", error={"code": "consent_required", "detail": "The recipient opted out."})
@@ -127,6 +130,20 @@ def _blocked(record: SendRecord, item: Message, claimed: Message) -> str | None:
         # Scheduled (or long-queued) free-form WhatsApp text whose 24-hour window closed meanwhile (R62).
         detail = "The 24-hour WhatsApp window closed before sending; only a template may be sent."
         move(claimed, "failed", error={"code": "template_required", "detail": detail})
+        return "outside_window"
+    return None
+
+
+def _reply_blocked(record: SendRecord, recipient: Recipient | None, item: Message, claimed: Message) -> str | None:
+    """An agent's reply needs no opt-in (the person wrote first), but no opt-out and an open reply window."""
+    if recipient is None or consent.current(recipient, item.channel) == "opted_out":
+        detail = "The recipient opted out (or was erased) before the reply was sent."
+        move(claimed, "failed", error={"code": "recipient_opted_out", "detail": detail})
+        return "no_consent"
+    if not messages_logic.reply_window_open(record.account_id, recipient, item.channel):
+        code = "template_required" if item.channel == "whatsapp" else "reply_window_closed"
+        detail = "The 24-hour reply window closed before sending."
+        move(claimed, "failed", error={"code": code, "detail": detail})
         return "outside_window"
     return None
 

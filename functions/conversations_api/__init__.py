@@ -1,0 +1,1 @@
+"""Conversations: who wrote, one timeline per recipient, agents' replies within the reply window."""
