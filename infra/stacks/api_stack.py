@@ -331,3 +331,7 @@ class DataNames:
     def receipt_key(self) -> str:
         """The deletion receipts' signing key's ARN."""
         return self._data.keys.receipts.key_arn
+
+    def catalog_bucket(self, bucket_id: str) -> str:
+        """A catalog bucket's name."""
+        return self._data.buckets[bucket_id].bucket_name
