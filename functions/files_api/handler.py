@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard import api
+from switchboard import api, catalog
 from switchboard import files as rules
 from switchboard.catalog import Channel
 from switchboard.models.files import FileOut, FilePage, FileUploadIn
@@ -15,7 +15,7 @@ from switchboard.observability import logger, metrics, tracer
 app = api.build_resolver()
 UPLOAD_TYPES = frozenset({*rules.MEDIA_TYPES, *rules.ALIASES, rules.OCTET_STREAM})
 CONTENT_PATH = "/v1/files/{file_id}/content"
-BINARY = {"/v1/files": api.BinaryBody(UPLOAD_TYPES, rules.DIRECT_MAX_BYTES)}
+BINARY = {"/v1/files": api.BinaryBody(UPLOAD_TYPES, catalog.RAW_BODIES[("POST", "/v1/files")])}
 PRODUCES = {CONTENT_PATH: frozenset({*rules.MEDIA_TYPES, rules.OCTET_STREAM})}
 _BYTES = {"schema": {"type": "string", "format": "binary"}}
 _CONTENT_ANSWER = dict.fromkeys(sorted(PRODUCES[CONTENT_PATH]), _BYTES)

@@ -242,6 +242,14 @@ class ApiStack(Stack):
             grants.grant_audit_anchors(
                 role, bucket=data.audit_anchors.bucket, key=data.keys.data, access=spec.audit_anchors
             )
+        for bucket_id, bucket_access in spec.buckets.items():
+            grants.grant_bucket(
+                role,
+                bucket=data.buckets[bucket_id],
+                spec=catalog.bucket(bucket_id),
+                key=data.keys.data,
+                access=bucket_access,
+            )
         if spec.sends_email:
             grants.grant_send_email(
                 role,

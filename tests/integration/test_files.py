@@ -281,3 +281,14 @@ def test_the_list_is_paged_newest_first(account: str) -> None:
     assert [f["id"] for f in second.body["data"]] == ids[:1]
     forged = call(account, "GET", "/v1/files", query={"cursor": "bm90LWEtY3Vyc29y"})
     assert (forged.status, forged.body["code"]) == (400, "invalid_cursor")
+
+
+def test_an_upload_with_an_idempotency_key_is_stored_once(account: str) -> None:
+    data = png(b"once")
+    first = call(account, "POST", "/v1/files", data=data, content_type="image/png", headers={"Idempotency-Key": "u-1"})
+    again = call(account, "POST", "/v1/files", data=data, content_type="image/png", headers={"Idempotency-Key": "u-1"})
+    assert first.status == again.status == 201
+    assert again.body == first.body
+    assert again.headers.get("Idempotency-Replay") == "true"
+    assert len(versions()) == 1
+    assert store.usage(account) == len(data)

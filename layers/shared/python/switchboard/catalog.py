@@ -1451,6 +1451,10 @@ FUNCTIONS = (
 # Issue 14, part 2: files. Uploads (direct or through a presigned PUT to the staging prefix), sniffed, sealed with the
 # account's data key in segments and stored in the Files bucket; their metadata and the account's storage counter in
 # Messaging (docs/files.md).
+# Routes whose body may be a file's raw bytes, and how many: above the JSON limit, so the WAF's body-size rule and its
+# managed body rules leave them out (infra/constructs/edge.py); base64 in the Lambda event (4/3) stays under 6 MB.
+RAW_BODIES: Mapping[tuple[str, str], int] = MappingProxyType({("POST", "/v1/files"): 4 * 1024 * 1024})
+
 FUNCTIONS = (
     *FUNCTIONS,
     Function(

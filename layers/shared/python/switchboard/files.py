@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from switchboard import catalog
 from switchboard.models.errors import PayloadTooLarge, ProblemError, UnsupportedMediaType
 
 MIB = 1024 * 1024
@@ -12,7 +13,7 @@ MB = 1_000_000  # carriers state their limits in decimal megabytes: the smaller 
 # Every stored file: the function holds the plaintext and its sealed copy in memory at once (1 GiB Lambda).
 MAX_FILE_BYTES = 16 * MIB
 # A body sent straight to POST /v1/files: base64 in the Lambda event (4/3) stays under Lambda's 6 MB payload.
-DIRECT_MAX_BYTES = 4 * MIB
+DIRECT_MAX_BYTES = catalog.RAW_BODIES[("POST", "/v1/files")]
 # One answer of GET /v1/files/{id}/content: base64 in the Lambda result (4/3) stays under the same 6 MB.
 RESPONSE_MAX_BYTES = 4 * MIB
 UPLOAD_URL_TTL_S = 900  # a presigned PUT is good for 15 minutes
