@@ -84,7 +84,7 @@ def complete(file_id: str, channel: Annotated[Channel | None, Query()] = None) -
     tags=["files"],
     responses=api.answers(200, FilePage, "The account's files, newest first"),
 )
-def list_files(limit: api.PageLimit = api.DEFAULT_LIMIT, cursor: api.PageCursor = None) -> Response[str]:
+def list_files(limit: api.PageLimit = api.DEFAULT_LIMIT, cursor: api.NextCursor = None) -> Response[str]:
     """Newest first, paged; file names only for roles that read content."""
     from switchboard.logic import files  # noqa: PLC0415
 

@@ -223,8 +223,8 @@ def grant_bucket(
         by_prefix.setdefault(prefix, set()).update(actions)
         if each in (BucketAccess.DELETE, BucketAccess.CLEAR_STAGED):
             listed.append(prefix)  # deleting every version needs their ids: ListObjectVersions, that prefix only
-    for prefix, actions in sorted(by_prefix.items()):
-        _add(role, iam.PolicyStatement(actions=sorted(actions), resources=[bucket.arn_for_objects(prefix)]))
+    for prefix, granted in sorted(by_prefix.items()):
+        _add(role, iam.PolicyStatement(actions=sorted(granted), resources=[bucket.arn_for_objects(prefix)]))
     if listed:
         _add(
             role,

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from switchboard import files
 from switchboard.catalog import Channel
 
-MEDIA_TYPE_PATTERN = r"^[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}$"
+# The types a file may be announced as (lower case, as the schema states them): ours, their aliases, or "don't know".
+ANNOUNCED_TYPES: tuple[str, ...] = tuple(sorted({*files.MEDIA_TYPES, *files.ALIASES, files.OCTET_STREAM}))
 MAX_FILENAME_CHARS = 255
+
+
+def _announced(content_type: str) -> str:
+    if content_type not in ANNOUNCED_TYPES:
+        raise ValueError(f"one of {', '.join(ANNOUNCED_TYPES)}")
+    return content_type
+
+
+AnnouncedType = Annotated[
+    str,
+    AfterValidator(_announced),
+    Field(description="What the bytes are (they are checked).", json_schema_extra={"enum": list(ANNOUNCED_TYPES)}),
+]
 FileStatus = Literal["pending_upload", "ready"]
 
 
@@ -18,7 +33,7 @@ class FileUploadIn(BaseModel):
 
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    content_type: str = Field(pattern=MEDIA_TYPE_PATTERN, description="What the bytes are (they are checked).")
+    content_type: AnnouncedType
     size: int = Field(ge=0, description="Exactly how many bytes will be PUT (the URL is signed for this length).")
     filename: str | None = Field(default=None, min_length=1, max_length=MAX_FILENAME_CHARS)
     channel: Channel | None = Field(default=None, description="Also check that this channel can carry the file.")
