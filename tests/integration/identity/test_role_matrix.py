@@ -237,6 +237,8 @@ def upload_file(token: str) -> str:
     assert created.status == 201, created.body
     file_id: str = created.body["id"]
     return file_id
+
+
 MASKED = "+1******0199"
 
 
