@@ -14,7 +14,7 @@ from tests.e2e.conftest import LocalStack
 from tests.integration.files_support import pdf, png
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "lantern quasar velvet plumbing"
+PASSWORD = "lantern quasar velvet plumbing"  # pragma: allowlist secret - the e2e owner, local only
 
 
 @pytest.fixture(scope="module")
