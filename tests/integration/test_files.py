@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -31,20 +32,20 @@ def other(aws: dict[str, str]) -> str:
     return make_account().account_id
 
 
-def _upload(account: str, data: bytes, content_type: str = "image/png", **kwargs: object) -> dict[str, object]:
-    answer = call(account, "POST", "/v1/files", data=data, content_type=content_type, **kwargs)  # type: ignore[arg-type]
+def _upload(account: str, data: bytes, content_type: str = "image/png", **kwargs: Any) -> dict[str, Any]:
+    answer = call(account, "POST", "/v1/files", data=data, content_type=content_type, **kwargs)
     assert answer.status == 201, answer.body
-    body: dict[str, object] = answer.body
+    body: dict[str, Any] = answer.body
     return body
 
 
-def _presigned(account: str, data: bytes, content_type: str, **extra: object) -> dict[str, object]:
+def _presigned(account: str, data: bytes, content_type: str, **extra: Any) -> dict[str, Any]:
     announced = call(account, "POST", "/v1/files", json_body={"content_type": content_type, "size": len(data), **extra})
     assert announced.status == 201, announced.body
     upload = announced.body["upload"]
     put = requests.put(upload["url"], data=data, headers=upload["headers"], timeout=10)
     assert put.status_code == 200
-    body: dict[str, object] = announced.body
+    body: dict[str, Any] = announced.body
     return body
 
 
