@@ -123,6 +123,7 @@ bench: $(VENV)/.installed
 	PYTHONPATH=. $(PY) bench/enumeration_timing.py
 	PYTHONPATH=.:layers/shared/python $(PY) bench/messaging.py
 	PYTHONPATH=.:layers/shared/python $(PY) bench/webhook_isolation.py
+	$(PY) bench/files.py
 
 # Records every AWS call of every function while the integration and e2e tests run (tests/conftest.py).
 permissions: $(VENV)/.installed

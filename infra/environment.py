@@ -43,6 +43,10 @@ class ResourceNames(Protocol):
         """The id or ARN of the deletion receipts' KMS signing key (R61)."""
         ...
 
+    def catalog_bucket(self, bucket_id: str) -> str:
+        """The name of a catalog bucket."""
+        ...
+
 
 @dataclass(frozen=True)
 class StageValues:
@@ -95,6 +99,7 @@ def function_environment(spec: catalog.Function, names: ResourceNames, values: S
         catalog.Carries.AUDIT_MAC_KEY: lambda _: names.audit_mac_key(),
         catalog.Carries.ANCHOR_BUCKET: lambda _: names.anchor_bucket(),
         catalog.Carries.RECEIPT_KEY: lambda _: names.receipt_key(),
+        catalog.Carries.BUCKET: names.catalog_bucket,
         catalog.Carries.MAIL_FROM: lambda _: values.mail_from,
         catalog.Carries.AUDIT_RETENTION_DAYS: lambda _: str(values.audit_retention_days),
         catalog.Carries.PUBLIC_BASE_URL: lambda _: values.public_base_url,

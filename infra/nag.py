@@ -115,6 +115,14 @@ class Reason(StrEnum):
         "minute by one job whose runs are logged; reads come from Cloudflare, whose logs record them. Server access "
         "logs would need a second bucket and would record nothing of value."
     )
+    FILES_LOG_BUCKET = (
+        "This bucket receives the Files bucket's server access logs (S3-managed encryption, as log delivery "
+        "requires; no customer bytes, only request records); logging it in turn would need yet another bucket."
+    )
+    FILE_OBJECTS = (
+        "Object keys are per account and per file (files/<account>/<file>, incoming/<account>/<file>), unknown at "
+        "deploy time: each grant is scoped to one prefix of the one Files bucket, ListBucketVersions to those prefixes."
+    )
     APIGW_LOGS_ROLE = (
         "The account-level role API Gateway uses to write execution/access logs; AmazonAPIGatewayPushToCloudWatchLogs"
         " is AWS-maintained and grants only CloudWatch Logs actions (API Gateway names the log groups itself)."
@@ -199,6 +207,7 @@ def acknowledge_all(data: DataStack, api: ApiStack) -> None:
         _ack(schedule.dlq, "Serverless-SQSRedrivePolicy", Reason.DLQ_ITSELF)
         _ack(schedule.dlq, "AwsSolutions-SQS3", Reason.UNDETECTED_DLQ)
     _acknowledge_anchors(data, api)
+    _acknowledge_files(data, api)
     _ack(api.status_page.bucket, "AwsSolutions-S1", Reason.STATUS_PAGE_ACCESS_LOGS)
     for route, _ in catalog.routes():
         if route.auth is catalog.Auth.PUBLIC:
@@ -288,6 +297,32 @@ def _acknowledge_anchors(data: DataStack, api: ApiStack) -> None:
             prefixes = ("anchors", "archive") if spec.audit_anchors is catalog.Access.WRITE_ONCE else ("anchors",)
             for prefix in prefixes:
                 _ack(role, f"AwsSolutions-IAM5[Resource::<{bucket_arn}>/{prefix}/*]", Reason.ANCHOR_OBJECTS)
+
+
+def _acknowledge_files(data: DataStack, api: ApiStack) -> None:
+    """The Files bucket's log bucket, and the per-prefix object grants (their ARN is an SSM-resolved parameter)."""
+    for files in data.files.values():
+        _ack(files.access_logs, "AwsSolutions-S1", Reason.FILES_LOG_BUCKET)
+    for bucket in catalog.BUCKETS:
+        parameter = next(
+            child
+            for child in api.node.children
+            if isinstance(child, CfnParameter) and f"--bucket--{bucket.id.lower()}:" in child.node.id
+        )
+        bucket_arn = api.resolve(api.get_logical_id(parameter))
+        for spec in catalog.FUNCTIONS:
+            access = spec.buckets.get(bucket.id)
+            if not access:
+                continue
+            prefixes = set()
+            stored = {catalog.BucketAccess.READ, catalog.BucketAccess.WRITE, catalog.BucketAccess.DELETE}
+            if access & stored:
+                prefixes.add(bucket.stored_prefix)
+            if access & {catalog.BucketAccess.STAGE, catalog.BucketAccess.CLEAR_STAGED}:
+                prefixes.add(bucket.staging_prefix)
+            role = api.functions[spec.name].role
+            for prefix in sorted(prefixes):
+                _ack(role, f"AwsSolutions-IAM5[Resource::<{bucket_arn}>/{prefix}/*]", Reason.FILE_OBJECTS)
 
 
 def acknowledge_bootstrap(bootstrap: BootstrapStack) -> None:

@@ -149,6 +149,17 @@ def stack_resources(cloudformation: Any, stack: str, resource_type: str) -> list
     return found
 
 
+def object_locked(s3: Any, bucket: str) -> bool:
+    """True when the bucket has Object Lock (its locked versions cannot be deleted: it is never emptied)."""
+    try:
+        configuration = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    except s3.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ObjectLockConfigurationNotFoundError":
+            return False
+        raise
+    return bool(configuration.get("ObjectLockEnabled") == "Enabled")
+
+
 def empty_bucket(s3: Any, bucket: str) -> int:
     """Delete every version and delete marker of a versioned bucket (CloudFormation only deletes empty buckets)."""
     deleted = 0
@@ -204,13 +215,16 @@ def destroy(
     for vault in stack_resources(cloudformation, data_stack, "AWS::Backup::BackupVault"):
         print(f"{vault}: deleted {empty_vault(session.client('backup'), vault)} recovery points", file=sys.stderr)
     # The truststore (bootstrap stack), the status page and the canary's artifacts (API stack and its nested
-    # stacks): CloudFormation deletes only empty buckets.
+    # stacks), the Files bucket and its access logs (data stack): CloudFormation deletes only empty buckets. The
+    # audit anchors bucket is left: Object Lock keeps its objects, and the stack retains it (docs/runbooks.md).
+    s3 = session.client("s3")
     buckets = [
         *stack_resources(cloudformation, bootstrap_stack_name(config.name), "AWS::S3::Bucket"),
         *stack_resources(cloudformation, api_stack, "AWS::S3::Bucket"),
+        *(b for b in stack_resources(cloudformation, data_stack, "AWS::S3::Bucket") if not object_locked(s3, b)),
     ]
     for bucket in buckets:
-        print(f"{bucket}: deleted {empty_bucket(session.client('s3'), bucket)} object versions", file=sys.stderr)
+        print(f"{bucket}: deleted {empty_bucket(s3, bucket)} object versions", file=sys.stderr)
     cdk("destroy", "--all", "--force", "-c", f"stage={config.name}", runner=runner)
 
 

@@ -147,6 +147,9 @@ class _AnyName:
     def receipt_key(self) -> str:
         return "receipt-key"
 
+    def catalog_bucket(self, bucket_id: str) -> str:
+        return bucket_id
+
 
 def environment_from(spec: catalog.Function, everything: Mapping[str, str]) -> dict[str, str]:
     """The function's own variables cut from an environment that names every resource (the tests' process env).

@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from switchboard import api, catalog
+from switchboard import api, catalog, files
 from switchboard.models.billing import BillingEvent
+from switchboard.models.files import FileUploadIn
 from switchboard.models.problem import Problem
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,21 @@ RAW_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "description": "The payment provider's event, verified by its `Stripe-Signature` before it is parsed.",
         "required": True,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BillingEvent"}}},
+    },
+    # Read raw because the body is either JSON (a presigned upload's announcement) or the file's bytes.
+    ("POST", "/v1/files"): {
+        "description": (
+            "The file's bytes (at most 4 MiB; its type is sniffed from them and must match a declared one), or JSON "
+            "announcing a file of up to 16 MiB for a presigned upload (docs/files.md)."
+        ),
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/FileUploadIn"}},
+            **{
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in (*files.MEDIA_TYPES, files.OCTET_STREAM)
+            },
+        },
     },
     ("POST", "/v1/carriers/{carrier}/events"): {
         "description": "The carrier's receipt or inbound message as it sends it, verified by its signature first.",
@@ -141,7 +157,7 @@ def _model_schemas(*models: type[BaseModel]) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """The merged document: only catalog routes (what is deployed), answers and security completed from the catalog."""
     paths: dict[str, dict[str, Any]] = {}
-    schemas: dict[str, Any] = _model_schemas(Problem, BillingEvent)
+    schemas: dict[str, Any] = _model_schemas(Problem, BillingEvent, FileUploadIn)
     for function in catalog.FUNCTIONS:
         # The customer API's document: the operator API's routes (Auth.OPERATOR) are not part of its contract.
         if not any(route.auth is not catalog.Auth.OPERATOR for route in function.routes):

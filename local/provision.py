@@ -169,6 +169,10 @@ class LocalNames:
         """The deletion receipts' signing key's id."""
         return self.receipt_key_id
 
+    def catalog_bucket(self, bucket_id: str) -> str:
+        """A catalog bucket's name."""
+        return bucket_name(catalog.bucket(bucket_id))
+
 
 def stage_values(stage: str, public_base_url: str) -> StageValues:
     """What the local stack publishes (deployed stages take these from cdk.json)."""
@@ -257,6 +261,27 @@ def create_audit_resources(kms: Any, s3: Any, bucket: str, *, retention_days: in
     return key_id
 
 
+def bucket_name(spec: catalog.Bucket) -> str:
+    """The local name of a catalog bucket."""
+    return f"{PREFIX}-{spec.id.lower()}"
+
+
+def create_bucket(s3: Any, name: str) -> None:
+    """A catalog bucket as the data stack deploys it, as far as moto goes: versioned, private (moto's S3 keeps the
+    objects; SSE-KMS, TLS-only and the lifecycle rules exist deployed only)."""
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+
+
 def create_receipt_key(kms: Any) -> str:
     """R61: the deletion receipts' asymmetric signing key, as the data stack deploys it; returns its id."""
     key_id: str = kms.create_key(
@@ -303,6 +328,10 @@ def provision(*, endpoint_url: str, public_base_url: str, stage: str = STAGE) ->
     for spec in catalog.secrets_for(stage):
         manager.create_secret(Name=secret_name(spec), SecretString=json.dumps(secret_value(spec)))
         env[spec.env] = secret_name(spec)
+
+    for bucket in catalog.BUCKETS:
+        create_bucket(client("s3"), bucket_name(bucket))
+        env[bucket.env] = bucket_name(bucket)
 
     client("ses").verify_email_identity(EmailAddress=parseaddr(settings.MAIL_FROM)[1])
     client("s3").create_bucket(

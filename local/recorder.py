@@ -112,9 +112,30 @@ def _status_page_bucket() -> str | None:
     return str(bucket) if bucket else None
 
 
+def _catalog_bucket(name: str) -> str | None:
+    # A catalog bucket by the name its variable holds: this process's (tests, the local stack) or the caller's scope.
+    scoped = settings.current_scope()
+    for spec in catalog.BUCKETS:
+        if name in (os.environ.get(spec.env), scoped.buckets.get(spec.env) if scoped is not None else None):
+            return spec.id
+    return None
+
+
+def _object_prefix(params: dict[str, Any]) -> str:
+    # The first segment of the key (or of a listing's prefix, or of a batch delete's first key): files/, incoming/.
+    deleted = (params.get("Delete") or {}).get("Objects") or [{}]
+    key = str(params.get("Key") or params.get("Prefix") or deleted[0].get("Key") or "")
+    return key.split("/", 1)[0]
+
+
 def _bucket(operation: str, params: dict[str, Any]) -> str:
-    # The audit anchors (objects named by their prefix, anchors/ or archive/) and the status page (by object key).
+    # The audit anchors (objects named by their prefix, anchors/ or archive/) and the status page (by object key);
+    # a catalog bucket by the prefix an object lives under (files/, incoming/).
     bucket = params.get("Bucket")
+    catalog_bucket = _catalog_bucket(str(bucket)) if bucket else None
+    if catalog_bucket is not None:
+        prefix = _object_prefix(params)
+        return f"{catalog_bucket}/{prefix}" if prefix else catalog_bucket
     if bucket and bucket == _status_page_bucket():
         return f"{STATUS_PAGE_BUCKET}/{params.get('Key') or ''}".rstrip("/")
     if bucket != os.environ.get("AUDIT_ANCHOR_BUCKET"):
@@ -235,6 +256,23 @@ def _record_cold_starts(recorder: Recorder) -> None:
 
     setattr(secret_store, "get_json", recorded_get_json)  # noqa: B010 - the module's own callers look it up there
     setattr(envelope, "data_key", recorded_data_key)  # noqa: B010
+    _record_presigned(recorder)
+
+
+def _record_presigned(recorder: Recorder) -> None:
+    """A presigned PUT is signed without an AWS call, then made by the client with the function's credentials: it
+    is the function's PutObject (its role must allow it), recorded when the URL is made."""
+    from switchboard.dal import files  # noqa: PLC0415
+
+    presigned_put = files.presigned_put
+
+    def recorded_presigned_put(key: str, *, content_type: str, size: int, expires_s: int) -> str:
+        functions = caller()
+        if functions:
+            recorder.record(functions, "s3", "PutObject", {"Bucket": files.bucket_name(), "Key": key})
+        return presigned_put(key, content_type=content_type, size=size, expires_s=expires_s)
+
+    setattr(files, "presigned_put", recorded_presigned_put)  # noqa: B010
 
 
 def install_from_environment() -> None:

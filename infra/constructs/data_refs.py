@@ -4,7 +4,7 @@ An export cannot change or go while another stack imports it, so renaming or rep
 key would deadlock the two stacks. The data stack publishes each ARN under /switchboard/<stage>/data/…; the API
 stack resolves them at deploy time (SSM-typed template parameters) and rebuilds ITable/IQueue/ISecret/IKey objects
 with the same attribute shape as DataStack (`tables.by_id`, `queues[id].queue`, `secrets.by_id`, `keys.*`,
-`alarms.action`).
+`buckets[id]`, `alarms.action`).
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def publish(data: DataStack, stage: str) -> None:
         arns[parameter_name(stage, "key", name)] = getattr(data.keys, name).key_arn
     arns[parameter_name(stage, "topic", "alarms")] = data.alarms.topic.topic_arn
     arns[parameter_name(stage, "bucket", "audit-anchors")] = data.audit_anchors.bucket.bucket_arn
+    for bucket in catalog.BUCKETS:
+        arns[parameter_name(stage, "bucket", bucket.id.lower())] = data.buckets[bucket.id].bucket_arn
     scope = Construct(data, "Published")
     for name, arn in arns.items():
         ssm.StringParameter(scope, name.rsplit("/data/", 1)[1].replace("/", "-"), parameter_name=name, string_value=arn)
@@ -112,6 +114,12 @@ class DataRefs(Construct):
                 self, "AuditAnchorsBucket", bucket_arn=arn("bucket", "audit-anchors"), encryption_key=self.keys.data
             )
         )
+        self.buckets: dict[str, s3.IBucket] = {
+            spec.id: s3.Bucket.from_bucket_attributes(
+                self, f"{spec.id}Bucket", bucket_arn=arn("bucket", spec.id.lower()), encryption_key=self.keys.data
+            )
+            for spec in catalog.BUCKETS
+        }
         self.tables = _Tables(
             by_id={
                 spec.id: dynamodb.Table.from_table_attributes(

@@ -175,10 +175,14 @@ def _rate_rule(name: str, priority: int, limit: int, scope_down: dict[str, Any])
     }
 
 
-def _managed_rule(name: str, priority: int, *, count: tuple[str, ...] = ()) -> dict[str, Any]:
+def _managed_rule(
+    name: str, priority: int, *, count: tuple[str, ...] = (), scope_down: dict[str, Any] | None = None
+) -> dict[str, Any]:
     statement: dict[str, Any] = {"vendorName": "AWS", "name": name}
     if count:
         statement["ruleActionOverrides"] = [{"name": rule, "actionToUse": {"count": {}}} for rule in count]
+    if scope_down:
+        statement["scopeDownStatement"] = scope_down
     return {
         "name": name,
         "priority": priority,
@@ -231,21 +235,34 @@ def routes_statement(routes: Iterable[catalog.Route]) -> dict[str, Any]:
     )
 
 
+def upload_routes() -> list[catalog.Route]:
+    """Routes whose body may be a file's raw bytes (catalog.RAW_BODIES): larger than the JSON limit, and binary."""
+    return [route for route, _ in catalog.routes() if (route.method, route.path) in catalog.RAW_BODIES]
+
+
+def _not_uploads() -> dict[str, Any] | None:
+    uploads = upload_routes()
+    return {"notStatement": {"statement": routes_statement(uploads)}} if uploads else None
+
+
 def _body_too_large(priority: int) -> dict[str, Any]:
     # The API answers 413 above MAX_BODY_BYTES anyway; blocking here keeps such bodies away from every function.
     # A body beyond the inspection limit is "oversize" and matches, so nothing larger slips through uninspected.
+    # File uploads are the exception: their function bounds their size itself (switchboard.api.BinaryBody).
+    size: dict[str, Any] = {
+        "sizeConstraintStatement": {
+            "fieldToMatch": {"body": {"oversizeHandling": "MATCH"}},
+            "comparisonOperator": "GT",
+            "size": MAX_BODY_BYTES,
+            "textTransformations": [{"priority": 0, "type": "NONE"}],
+        }
+    }
+    not_uploads = _not_uploads()
     return {
         "name": "BodyLargerThanApiLimit",
         "priority": priority,
         "action": {"block": {}},
-        "statement": {
-            "sizeConstraintStatement": {
-                "fieldToMatch": {"body": {"oversizeHandling": "MATCH"}},
-                "comparisonOperator": "GT",
-                "size": MAX_BODY_BYTES,
-                "textTransformations": [{"priority": 0, "type": "NONE"}],
-            }
-        },
+        "statement": {"andStatement": {"statements": [size, not_uploads]}} if not_uploads else size,
         "visibilityConfig": _visibility("BodyLargerThanApiLimit"),
     }
 
@@ -258,7 +275,9 @@ def web_acl_rules(
     limit, everything else a limit above any plan's rate."""
     callbacks = routes_statement(callback_routes())
     return [
-        _managed_rule("AWSManagedRulesCommonRuleSet", 0, count=("SizeRestrictions_BODY",)),
+        # A file's bytes are never read as text (sniffed, then sealed): the set's body rules (XSS, LFI, RFI) would
+        # refuse a PDF that mentions a URL or a script, so uploads are left out of it.
+        _managed_rule("AWSManagedRulesCommonRuleSet", 0, count=("SizeRestrictions_BODY",), scope_down=_not_uploads()),
         _managed_rule("AWSManagedRulesKnownBadInputsRuleSet", 1),
         _body_too_large(2),
         _rate_rule("CredentialRatePerClientIp", 3, auth_rate_limit_per_ip, routes_statement(credential_routes())),

@@ -14,7 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from switchboard import catalog
-from switchboard.catalog import Access, Op
+from switchboard.catalog import Access, BucketAccess, Op
 
 # DynamoDB asks KMS, on the caller's behalf, to decrypt the table key for every item operation and for a data key
 # when it writes; it binds the request to the table (encryption context aws:dynamodb:tableName).
@@ -198,3 +198,46 @@ def grant_audit_anchors(role: iam.IRole, *, bucket: s3.IBucket, key: kms.IKey, a
         kms_actions.append("kms:GenerateDataKey")
     # With an S3 Bucket Key, S3 asks KMS for the bucket's key with the bucket's ARN as encryption context.
     _key_use(role, key, "s3", kms_actions, **{"aws:s3:arn": bucket.bucket_arn})
+
+
+def grant_bucket(
+    role: iam.IRole, *, bucket: s3.IBucket, spec: catalog.Bucket, key: kms.IKey, access: frozenset[BucketAccess]
+) -> None:
+    """Exactly `access` on a catalog bucket's objects, each under its own prefix (stored or staged), and the key use
+    S3 makes on the role's behalf for that bucket alone (its Bucket Key's encryption context is the bucket's ARN)."""
+    if not access:
+        raise ValueError(f"{spec.id}: a bucket grant needs at least one access")
+    stored, staged = f"{spec.stored_prefix}/*", f"{spec.staging_prefix}/*"
+    by_prefix: dict[str, set[str]] = {}
+    listed: list[str] = []
+    wanted = {
+        BucketAccess.READ: (stored, "s3:GetObject"),
+        BucketAccess.WRITE: (stored, "s3:PutObject"),
+        BucketAccess.DELETE: (stored, "s3:DeleteObjectVersion"),
+        # The presigned PUT is made by the client with this role's credentials: it is the role's PutObject.
+        BucketAccess.STAGE: (staged, "s3:PutObject", "s3:GetObject"),
+        BucketAccess.CLEAR_STAGED: (staged, "s3:DeleteObjectVersion"),
+    }
+    for each in sorted(access):
+        prefix, *actions = wanted[each]
+        by_prefix.setdefault(prefix, set()).update(actions)
+        if each in (BucketAccess.DELETE, BucketAccess.CLEAR_STAGED):
+            listed.append(prefix)  # deleting every version needs their ids: ListObjectVersions, that prefix only
+    for prefix, granted in sorted(by_prefix.items()):
+        _add(role, iam.PolicyStatement(actions=sorted(granted), resources=[bucket.arn_for_objects(prefix)]))
+    if listed:
+        _add(
+            role,
+            iam.PolicyStatement(
+                actions=["s3:ListBucketVersions"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": sorted(listed)}},
+            ),
+        )
+    every = set().union(*by_prefix.values())
+    kms_actions = [
+        *(["kms:Decrypt"] if "s3:GetObject" in every else []),
+        *(["kms:GenerateDataKey"] if "s3:PutObject" in every else []),
+    ]
+    if kms_actions:
+        _key_use(role, key, "s3", kms_actions, **{"aws:s3:arn": bucket.bucket_arn})

@@ -69,7 +69,7 @@ class Keys(Construct):
         self.data = self._key(
             "DataKey",
             "tables, queues, secrets and the alarm topic",
-            # S3: the audit anchors bucket (infra/constructs/audit_anchors.py).
+            # S3: the audit anchors bucket (infra/constructs/audit_anchors.py) and the Files bucket (files_bucket.py).
             *self._via(account, region, "dynamodb", "sqs", "secretsmanager", "sns", "s3"),
             # EventBridge and SNS deliver to our encrypted DLQs; CloudWatch alarms publish to the encrypted topic.
             iam.PolicyStatement(

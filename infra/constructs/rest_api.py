@@ -17,10 +17,13 @@ from infra import request_models
 from infra.constructs.edge import cloudflare_only_policy
 from infra.constructs.log_group import encrypted_log_group
 from infra.gateway_errors import GATEWAY_ERRORS, METHOD_NOT_ALLOWED, GatewayError
-from switchboard import catalog
+from switchboard import catalog, files
 from switchboard.headers import PROBLEM_CONTENT_TYPE, SECURITY_HEADERS
 
 STAGE_NAME = "live"
+# Bodies API Gateway hands the integration base64-encoded, and answers it decodes (for an Accept naming one of them):
+# the file types only, so JSON routes and their request validation are untouched (docs/files.md).
+BINARY_MEDIA_TYPES = sorted({*files.MEDIA_TYPES, *files.ALIASES, files.OCTET_STREAM})
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
     "extendedRequestId": "$context.extendedRequestId",
@@ -79,6 +82,7 @@ class RestApi(Construct):
             # R45: only the mTLS custom domain serves the customer API; the operator API is its own hostname.
             disable_execute_api_endpoint=operator is None,
             policy=operator.policy if operator else cloudflare_only_policy(),
+            binary_media_types=None if operator else BINARY_MEDIA_TYPES,
             # The account-level role API Gateway needs to write execution logs (a singleton per account/Region):
             # the customer API's brings it.
             cloud_watch_role=operator is None,

@@ -222,6 +222,14 @@ class ApiStack(Stack):
             grants.grant_audit_anchors(
                 role, bucket=data.audit_anchors.bucket, key=data.keys.data, access=spec.audit_anchors
             )
+        for bucket_id, bucket_access in spec.buckets.items():
+            grants.grant_bucket(
+                role,
+                bucket=data.buckets[bucket_id],
+                spec=catalog.bucket(bucket_id),
+                key=data.keys.data,
+                access=bucket_access,
+            )
         if spec.sends_email:
             grants.grant_send_email(
                 role,
@@ -311,3 +319,7 @@ class DataNames:
     def receipt_key(self) -> str:
         """The deletion receipts' signing key's ARN."""
         return self._data.keys.receipts.key_arn
+
+    def catalog_bucket(self, bucket_id: str) -> str:
+        """A catalog bucket's name."""
+        return self._data.buckets[bucket_id].bucket_name

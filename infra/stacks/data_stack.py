@@ -13,6 +13,7 @@ from infra.constructs.alarms import AlarmTopic
 from infra.constructs.audit_anchors import AuditAnchors
 from infra.constructs.backup import Backups
 from infra.constructs.catalog_queue import CatalogQueue
+from infra.constructs.files_bucket import FilesBucket
 from infra.constructs.keys import Keys
 from infra.constructs.secrets import Secrets
 from infra.constructs.tables import Tables
@@ -61,6 +62,19 @@ class DataStack(Stack):
         self.audit_anchors = AuditAnchors(
             self, "AuditAnchors", key=self.keys.data, retention_days=config.audit_log_retention_days
         )
+        # Not in the backup plan: without its account's key-encryption key an object is noise (docs/files.md).
+        self.files = {
+            spec.id: FilesBucket(
+                self,
+                spec.id,
+                spec=spec,
+                key=self.keys.data,
+                removal_policy=removal,
+                log_retention_days=config.log_retention_days,
+            )
+            for spec in catalog.BUCKETS
+        }
+        self.buckets = {bucket_id: files.bucket for bucket_id, files in self.files.items()}
         self.backups = Backups(
             self, "Backups", tables=self.tables.restorable, key=self.keys.backup, locked=config.lock_backups
         )

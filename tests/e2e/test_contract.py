@@ -80,7 +80,13 @@ CONFIG = {
             # 400 (token_invalid, invalid_cursor), as API.md says, though the schema cannot tell the two apart.
             "include-path": [*OPAQUE_VALUE_PATHS],
             "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTABLE, "400"]}},
-        }
+        },
+        {
+            # A file is checked by what its bytes are, which no schema states: random bytes (or a channel that
+            # carries no such file) are a named 415 or 413 (docs/files.md); the list's cursor is opaque (400).
+            "include-path": ["/v1/files"],
+            "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTABLE, "400", "413", "415"]}},
+        },
     ],
 }
 CASES: Counter[tuple[str, str]] = Counter()  # (credential, operation) -> cases sent

@@ -33,7 +33,15 @@ SQS_ACTIONS["ChangeMessageVisibilityBatch"] = "ChangeMessageVisibility"
 SQS_KMS = {"SendMessage": ("kms:GenerateDataKey", "kms:Decrypt"), "ReceiveMessage": ("kms:Decrypt",)}
 SECRETS_KMS = {"GetSecretValue": ("kms:Decrypt",), "PutSecretValue": ("kms:GenerateDataKey", "kms:Decrypt")}
 # S3 (SSE-KMS with a Bucket Key): the action each operation needs, and what S3 asks KMS for on the caller's behalf.
-S3_ACTIONS = {"ListObjectsV2": "ListBucket", "GetObject": "GetObject", "PutObject": "PutObject"}
+S3_ACTIONS = {
+    "ListObjectsV2": "ListBucket",
+    "GetObject": "GetObject",
+    "PutObject": "PutObject",
+    # The Files bucket: every version of a prefix listed, then deleted by version id (DeleteObjects checks each).
+    "ListObjectVersions": "ListBucketVersions",
+    "DeleteObjects": "DeleteObjectVersion",
+}
+S3_LISTS = {"ListBucket", "ListBucketVersions"}
 S3_KMS = {"GetObject": ("kms:Decrypt",), "PutObject": ("kms:GenerateDataKey",)}
 MAC_OPERATIONS = {"GenerateMac", "VerifyMac"}
 SIGN_OPERATIONS = {"Sign", "GetPublicKey"}  # the deletion receipts' key (switchboard.crypto.receipt_signing)
@@ -58,6 +66,7 @@ ALLOWED_EXTRAS: dict[tuple[str, str, str], str] = {
             "identity_api",
             "messages_api",
             "conversations_api",
+            "files_api",
         )
     },
     ("voice_send_worker", "Callbacks", "*"): "message.status webhooks of a voice send: the channel-generic status "
@@ -253,6 +262,7 @@ class Model:
         indexes = {f"{t}/index/{i.name}" for t in self.tables for i in catalog.table(t).indexes}
         objects = {f"AuditAnchors/{prefix}" for prefix in ("anchors", "archive")}
         objects |= {f"StatusPage/{key}" for key in PAGE_OBJECTS}
+        objects |= {f"{b.id}/{p}" for b in catalog.BUCKETS for p in (b.stored_prefix, b.staging_prefix)}
         return {
             *self.tables,
             *indexes,
@@ -449,6 +459,11 @@ def _add_catalog_resources(model: Model, resolver: Resolver, data: Stack, api: S
     encryption = data.resource(lid)["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     key = resolver.resolve(data, encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"])
     model.buckets["AuditAnchors"] = (resolver.physical(data, lid, "Arn"), str(key))
+    for bucket in catalog.BUCKETS:
+        lid = data.find("AWS::S3::Bucket", f"{bucket.id}Bucket")
+        encryption = data.resource(lid)["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        key = resolver.resolve(data, encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"])
+        model.buckets[bucket.id] = (resolver.physical(data, lid, "Arn"), str(key))
     # S3-managed encryption (Cloudflare reads it anonymously): no key.
     model.buckets["StatusPage"] = (resolver.physical(api, api.find("AWS::S3::Bucket", "StatusPageBucket"), "Arn"), "")
     domain = resolver.physical(api, api.find("AWS::SES::EmailIdentity", "MailIdentity"), None)
@@ -557,10 +572,9 @@ def checks(model: Model, row: Row) -> list[Check]:  # noqa: PLR0912, PLR0915 - o
         bucket, _, prefix = resource.partition("/")
         arn, key = model.buckets[bucket]
         action = S3_ACTIONS[operation]
-        if action == "ListBucket":
-            found.append(
-                _request(model, function, "s3:ListBucket", arn, context={"s3:prefix": "anchors/acct_1/"}, label=label)
-            )
+        if action in S3_LISTS:
+            listed = {"s3:prefix": f"{prefix or 'anchors'}/acct_1/"}  # the anchors' listing names no prefix
+            found.append(_request(model, function, f"s3:{action}", arn, context=listed, label=label))
         else:
             write = {"s3:if-none-match": "*"} if action == "PutObject" else {}
             target = f"{arn}/{prefix}/acct_1/000000000001"

@@ -191,3 +191,29 @@ def test_destroy_empties_the_buckets_of_the_api_stacks_nested_stacks(tmp_path: P
 
         for bucket in buckets:
             assert "Versions" not in s3.list_object_versions(Bucket=bucket)
+
+
+def test_destroy_empties_the_files_buckets_of_the_data_stack_but_not_a_locked_one(tmp_path: Path) -> None:
+    config = _real(StageConfig.from_cdk_json("dev"), tmp_path)
+    data_stack, _ = stack_names("dev")
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        s3 = session.client("s3")
+        template = {"Resources": {"Files": {"Type": "AWS::S3::Bucket", "Properties": {}}}}
+        cloudformation = session.client("cloudformation")
+        cloudformation.create_stack(StackName=data_stack, TemplateBody=json.dumps(template))
+        (files,) = ops.stack_resources(cloudformation, data_stack, "AWS::S3::Bucket")
+        s3.put_bucket_versioning(Bucket=files, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object(Bucket=files, Key="files/acct_1/fil_1", Body=b"sealed")
+        s3.delete_object(Bucket=files, Key="files/acct_1/fil_1")
+        s3.create_bucket(
+            Bucket="anchors", CreateBucketConfiguration={"LocationConstraint": REGION}, ObjectLockEnabledForBucket=True
+        )
+
+        assert ops.object_locked(s3, "anchors") is True
+        assert ops.object_locked(s3, files) is False
+        ops.destroy(config, assume_yes=True, session=session, runner=lambda args, **_: None)
+
+        listing = s3.list_object_versions(Bucket=files)
+        assert "Versions" not in listing
+        assert "DeleteMarkers" not in listing

@@ -57,6 +57,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
             "AUDIT_MAC_KEY_ID", provision.create_audit_resources(boto3.client("kms"), boto3.client("s3"), bucket)
         )
         monkeypatch.setenv("RECEIPT_KEY_ID", provision.create_receipt_key(boto3.client("kms")))
+        for spec in catalog.BUCKETS:
+            provision.create_bucket(boto3.client("s3"), provision.bucket_name(spec))
+            monkeypatch.setenv(spec.env, provision.bucket_name(spec))
         # Platform e-mail goes through its queue everywhere (tests.integration.mailbox runs mail_worker on it).
         sqs = boto3.client("sqs")
         mail_queue = catalog.queue("Mail")

@@ -97,6 +97,9 @@ def _routes(ids: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]:
         # Cancel reads no body; one sent anyway is parsed (and refused) like any other.
         "POST /v1/messages/{message_id}/cancel": ("/v1/messages/msg_00000000000000000000000000/cancel", {"why": "x"}),
         "POST /v1/templates": ("/v1/templates", {"name": "order_update", "language": "en", "body": "Hi {{1}}"}),
+        # A file announced as JSON (its bytes as the body are no JSON); completion reads no body, like cancel.
+        "POST /v1/files": ("/v1/files", {"filename": "deck.pdf", "content_type": "application/pdf", "size": 10}),
+        "POST /v1/files/{file_id}/complete": ("/v1/files/fil_00000000000000000000000000/complete", {"why": "x"}),
     }
 
 

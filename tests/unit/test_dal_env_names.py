@@ -23,7 +23,10 @@ DAL = Path(dal.__file__).parent
 # A table, queue or bucket variable, as the catalog and settings name them.
 RESOURCE_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]*_(TABLE|QUEUE_URL|BUCKET)")
 DECLARED = frozenset(
-    {t.env for t in catalog.TABLES} | {q.env for q in catalog.QUEUES} | {catalog.AUDIT_ANCHOR_BUCKET_ENV}
+    {t.env for t in catalog.TABLES}
+    | {q.env for q in catalog.QUEUES}
+    | {b.env for b in catalog.BUCKETS}
+    | {catalog.AUDIT_ANCHOR_BUCKET_ENV}
 )
 
 

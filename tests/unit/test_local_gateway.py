@@ -449,7 +449,14 @@ def test_gateway_names_the_broken_rule_without_echoing_the_value() -> None:
 
 @pytest.fixture(scope="module")
 def document_schema() -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_dict(json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")))
+    document = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    # The models validate JSON bodies only: a route that also takes raw bytes (a file) is tried with its JSON body.
+    for item in document["paths"].values():
+        for operation in item.values():
+            content = operation.get("requestBody", {}).get("content")
+            if content and "application/json" in content:
+                operation["requestBody"]["content"] = {"application/json": content["application/json"]}
+    return schemathesis.openapi.from_dict(document)
 
 
 @pytest.mark.parametrize("operation", MODEL_ROUTES, ids=" ".join)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import re
@@ -52,11 +53,15 @@ def call(
     query: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     raw: str | None = None,
+    data: bytes | None = None,
 ) -> Answer:
     """What API Gateway does with one request: authorizer for non-public routes (401 when it refuses), then the
-    function the catalog names for the route."""
+    function the catalog names for the route. `data`: a binary body (base64 in the event, as for the API's binary
+    media types; give its Content-Type in `headers`); a base64 answer's body is its bytes."""
     target = match(method, path)
     event = rest_event(method, path, raw if raw is not None else (json.dumps(body) if body is not None else None))
+    if data is not None:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(data).decode(), True
     event["requestContext"]["identity"]["sourceIp"] = ip
     event["queryStringParameters"] = query
     event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
@@ -78,6 +83,8 @@ def call(
     merged = {k: v[0] for k, v in (result.get("multiValueHeaders") or {}).items()}
     merged.update(result.get("headers") or {})
     content = result.get("body")
+    if result.get("isBase64Encoded"):
+        return Answer(result["statusCode"], merged, base64.b64decode(content or ""))
     return Answer(result["statusCode"], merged, json.loads(content) if content else None)
 
 

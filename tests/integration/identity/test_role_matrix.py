@@ -22,6 +22,7 @@ import pyotp
 from switchboard import catalog, clock
 from switchboard.carriers import sandbox
 from switchboard.models.permissions import SESSION_ONLY, Role, allows
+from tests.integration.files_support import png
 from tests.integration.identity.gateway import add_member, call, login, register
 from tests.integration.identity.support import PASSWORD, Answer
 from tests.integration.messaging.conftest import SIGNING_KEY
@@ -88,6 +89,10 @@ class World:
         assert created.status == 201, created.body
         endpoint_id: str = created.body["id"]
         return endpoint_id
+
+    def file(self) -> str:
+        """A ready file of account A (a PNG uploaded as bytes by the owner)."""
+        return upload_file(self.session(Role.OWNER))
 
     def template(self) -> str:
         body = {"name": self.unique("tpl").replace("-", "_").lower(), "language": "en", "body": "Hi {{1}}"}
@@ -226,6 +231,17 @@ RECIPES: dict[tuple[str, str], Recipe] = {
 # --- messaging and webhooks -----------------------------------------------------------------------------------
 
 PHONE = "+14155550199"  # the world's opted-in recipient
+PNG = png(b"role matrix")
+
+
+def upload_file(token: str) -> str:
+    """A ready file: a PNG sent as the body of POST /v1/files."""
+    created = call("POST", "/v1/files", data=PNG, token=token, headers={"Content-Type": "image/png"})
+    assert created.status == 201, created.body
+    file_id: str = created.body["id"]
+    return file_id
+
+
 MASKED = "+1******0199"
 
 
@@ -281,6 +297,27 @@ def _delete_template(world: World, role: Role, token: str, allowed: bool) -> Req
     return Request(f"/v1/templates/{template_id}")
 
 
+def _delete_file(world: World, role: Role, token: str, allowed: bool) -> Request:
+    file_id = world.file() if allowed else world.ids["file_id"]
+    return Request(f"/v1/files/{file_id}")
+
+
+def _file_bytes(answer: Answer) -> str:
+    return "" if answer.body == PNG else f"not the uploaded bytes: {str(answer.body)[:80]}"
+
+
+FILE_RECIPES: dict[tuple[str, str], Recipe] = {
+    ("POST", "/v1/files"): _write("/v1/files", lambda w: {"content_type": "image/png", "size": len(PNG)}),
+    # A completed file's completion answers it again (a client's retry): 200 for every role that may send.
+    ("POST", "/v1/files/{file_id}/complete"): _write("/v1/files/{file_id}/complete", lambda w: None),
+    ("GET", "/v1/files"): _read("/v1/files"),
+    ("GET", "/v1/files/{file_id}"): _read("/v1/files/{file_id}"),
+    ("GET", "/v1/files/{file_id}/content"): lambda w, r, t, a: Request(
+        f"/v1/files/{w.ids['file_id']}/content", check=_file_bytes
+    ),
+    ("DELETE", "/v1/files/{file_id}"): _delete_file,
+}
+
 MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/recipients"): _write("/v1/recipients", lambda w: {"phone": w.phone()}),
     ("GET", "/v1/recipients"): _read("/v1/recipients", phones=True),
@@ -330,6 +367,7 @@ MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
     ),
 }
 RECIPES.update(MESSAGING_RECIPES)
+RECIPES.update(FILE_RECIPES)
 
 
 def _messaging(token: str) -> dict[str, str]:
@@ -355,6 +393,7 @@ def _messaging(token: str) -> dict[str, str]:
         "message_id": sent.body["id"],
         "endpoint_id": endpoint.body["id"],
         "template_id": template.body["id"],
+        "file_id": upload_file(token),
     }
 
 

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated, Any, NamedTuple, TypeVar, cast
 
@@ -19,7 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, BeforeValidator, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError, PydanticSerializationError
 
 from switchboard import cards, catalog, operators, signals
@@ -101,6 +102,30 @@ def json_response(status: int, model: BaseModel | str, *, exclude_none: bool = F
     noting_secrets(model)
     body = dump_json(model, exclude_none=exclude_none)
     return Response(status_code=status, content_type="application/json", body=body)
+
+
+def parse_body(model: type[_Model], raw: bytes) -> _Model:
+    """A JSON body a route reads itself (it also takes other media types): 400 invalid_json or 422 with pointers,
+    as the resolver answers for a declared body (`handle` already refused bodies that are not strict UTF-8 JSON)."""
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as error:
+        if any(e.get("type") == "json_invalid" for e in error.errors()):
+            raise InvalidJson("The request body is not valid JSON.") from None
+        pointers = [
+            {"pointer": _pointer(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in error.errors()
+        ]
+        raise ValidationFailed("The request has invalid fields.", errors=pointers) from None
+
+
+def binary_response(status: int, body: bytes, *, content_type: str, headers: Mapping[str, str]) -> Response[str]:
+    """An answer of raw bytes (a file): base64 in the proxy result (`isBase64Encoded`), which API Gateway decodes
+    for the API's binary media types and the local gateway always decodes."""
+    response: Response[str] = Response(
+        status_code=status, content_type=content_type, body=base64.b64encode(body).decode(), headers=dict(headers)
+    )
+    response.base64_encoded = True
+    return response
 
 
 def no_content() -> Response[str]:
@@ -393,6 +418,16 @@ StatusFilter = Annotated[str | None, WithJsonSchema({"enum": list(MESSAGE_STATUS
 ChannelFilter = Annotated[str | None, WithJsonSchema({"enum": list(catalog.CHANNELS)}), Query()]
 TimeFilter = Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"}), Query()]
 
+
+@dataclass(frozen=True)
+class BinaryBody:
+    """A route that also takes its body as raw bytes in one of `media_types` (a file upload), of up to `max_bytes`:
+    such a body skips the JSON checks (UTF-8, depth, strictness) and the 64 KiB limit of JSON bodies."""
+
+    media_types: frozenset[str]
+    max_bytes: int
+
+
 JSON_ONLY: frozenset[str] = frozenset({"application/json"})
 # Carriers post their webhooks form-encoded (Twilio, Plivo); only their events route accepts that.
 JSON_OR_FORM: frozenset[str] = frozenset({"application/json", "application/x-www-form-urlencoded"})
@@ -586,7 +621,11 @@ def _accept_header(event: dict[str, Any]) -> str | None:
 
 
 def _request_problem(
-    event: dict[str, Any], produces: frozenset[str] = ANSWERS, *, signed: bool = False
+    event: dict[str, Any],
+    produces: frozenset[str] = ANSWERS,
+    *,
+    signed: bool = False,
+    binary: BinaryBody | None = None,
 ) -> ProblemError | None:
     """What is wrong with the query string, the body's size or the Accept header, whatever the route.
 
@@ -606,10 +645,27 @@ def _request_problem(
             f"The query parameter {bad_name.encode('ascii', 'replace').decode()!r} holds a non-ASCII character.",
             code="invalid_query",
         )
-    raw = raw_body(event)
-    if raw is not None and len(raw) > MAX_BODY_BYTES:
+    return _size_problem(raw_body(event), binary)
+
+
+def _size_problem(raw: bytes | None, binary: BinaryBody | None) -> ProblemError | None:
+    if raw is None:
+        return None
+    if binary is not None:
+        if len(raw) <= binary.max_bytes:
+            return None
+        return PayloadTooLarge(
+            f"A body sent as bytes is at most {binary.max_bytes} bytes; announce a larger file with a JSON body.",
+            code="file_too_large",
+        )
+    if len(raw) > MAX_BODY_BYTES:
         return PayloadTooLarge(f"The request body exceeds {MAX_BODY_BYTES} bytes.")
     return None
+
+
+def _content_type(event: dict[str, Any]) -> str:
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    return media_type(str(headers.get("content-type") or ""))
 
 
 def _body_problem(event: dict[str, Any], media_types: frozenset[str]) -> ProblemError | None:
@@ -617,8 +673,7 @@ def _body_problem(event: dict[str, Any], media_types: frozenset[str]) -> Problem
     raw = raw_body(event)
     if raw is None:
         return None
-    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
-    content_type = media_type(str(headers.get("content-type") or ""))
+    content_type = _content_type(event)
     if content_type and content_type not in media_types:
         # `application/vnd.api+json` and other structured syntaxes are not our contract: refused, never guessed.
         return UnsupportedMediaType(f"Send the request body as {' or '.join(sorted(media_types))}.")
@@ -837,6 +892,7 @@ def handle(
     media_types: frozenset[str] = JSON_ONLY,
     signed: bool = False,
     produces: Mapping[str, frozenset[str]] | None = None,
+    binary: Mapping[str, BinaryBody] | None = None,
 ) -> dict[str, Any]:
     """Resolve one proxy event: URL credentials and body checks, then the middlewares, then shared headers.
 
@@ -844,6 +900,7 @@ def handle(
     (for Accept, R37: an Accept that admits none of them is a 406).
     `signed`: the body is signed by a third party (billing, carriers), whose route verifies the signature first
     and then calls `check_body` itself: an unsigned request learns nothing about how its body would be read.
+    `binary`: per route (resource template), the raw media types it also takes as its body (a file upload).
     """
     request_id = (event.get("requestContext") or {}).get("requestId", "")
     logger.append_keys(request_id=request_id)
@@ -851,9 +908,13 @@ def handle(
         # First, on every route (public ones too) and whatever the body: a credential in the URL is already leaked
         # into logs and histories, so nothing else runs and the caller learns why (R27).
         refuse_credentials_in_url(event)
-        answers = ANSWERS | (produces or {}).get(str(event.get("resource") or ""), frozenset())
-        error = _request_problem(event, answers, signed=signed) or (
-            None if signed else _body_problem(event, media_types)
+        resource = str(event.get("resource") or "")
+        answers = ANSWERS | (produces or {}).get(resource, frozenset())
+        upload = (binary or {}).get(resource)
+        if upload is not None and _content_type(event) not in upload.media_types:
+            upload = None  # not sent as bytes: a JSON body like any other
+        error = _request_problem(event, answers, signed=signed, binary=upload) or (
+            None if signed or upload is not None else _body_problem(event, media_types)
         )
     except ProblemError as refused:
         error = refused
@@ -871,10 +932,14 @@ def handle(
         limit_headers = _limit_headers.get() or {}
     finally:
         _limit_headers.reset(limits_token)
-    extra = {**SECURITY_HEADERS, **limit_headers, "X-Request-Id": request_id}
     multi = result.setdefault("multiValueHeaders", {})
     single = result.get("headers") or {}
-    for name, value in extra.items():
+    # A route's own security header stands (a file's `Cache-Control: private, no-store`); the rest are ours.
+    own = {str(name).lower() for name in multi} | {str(name).lower() for name in single}
+    for name, value in SECURITY_HEADERS.items():
+        if name.lower() not in own:
+            multi[name] = [value]
+    for name, value in {**limit_headers, "X-Request-Id": request_id}.items():
         if name not in single:
             multi[name] = [value]
     return result

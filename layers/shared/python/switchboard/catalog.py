@@ -135,6 +135,39 @@ class Secret:
     stages: frozenset[str] | None = None  # the stages that have it (None: every stage)
 
 
+class BucketAccess(StrEnum):
+    """What a function may do with a catalog bucket's objects; CDK turns each into a least-privilege grant."""
+
+    READ = "read"  # GetObject under the stored prefix
+    WRITE = "write"  # PutObject under the stored prefix
+    DELETE = "delete"  # every version under the stored prefix: ListBucketVersions (that prefix), DeleteObjectVersion
+    # The staging prefix: PutObject (the presigned upload a client makes with the function's URL) and GetObject.
+    STAGE = "stage"
+    CLEAR_STAGED = "clear_staged"  # every version under the staging prefix: ListBucketVersions, DeleteObjectVersion
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A private S3 bucket: versioned, SSE-KMS with the data key, TLS only (docs/files.md). Objects are stored under
+    `<stored_prefix>/<account_id>/…`, uploads land under `<staging_prefix>/<account_id>/…` (expired after a day)."""
+
+    id: str  # construct id; never rename a deployed one
+    env: str  # environment variable that carries the bucket's name
+    purpose: str
+    stored_prefix: str = "files"
+    staging_prefix: str = "incoming"
+
+
+BUCKETS: tuple[Bucket, ...] = (
+    Bucket(id="Files", env="FILES_BUCKET", purpose="customer files, each sealed with its account's data key"),
+)
+
+
+def bucket(bucket_id: str) -> Bucket:
+    """The bucket with this id."""
+    return next(b for b in BUCKETS if b.id == bucket_id)
+
+
 @dataclass(frozen=True)
 class Schedule:
     """An EventBridge schedule that invokes a job function (retries + DLQ); the local scheduler runs it too."""
@@ -201,6 +234,7 @@ class Carries(StrEnum):
     SECURITY_CONTACT = "security_contact"  # the stage's security.txt contact
     SECURITY_POLICY_URL = "security_policy_url"  # the stage's security policy
     RECEIPT_KEY = "receipt_key"  # the deletion receipts' KMS signing key (asymmetric, ECC_NIST_P256)
+    BUCKET = "bucket"  # a catalog bucket's name
 
 
 AUDIT_ANCHOR_BUCKET_ENV = "AUDIT_ANCHOR_BUCKET"  # the audit anchors bucket's name (the bucket is the audit stack's)
@@ -228,6 +262,7 @@ class Function:
     tables: Mapping[str, frozenset[Op]] = field(default_factory=lambda: MappingProxyType({}))
     queues: Mapping[str, Access] = field(default_factory=lambda: MappingProxyType({}))
     secrets: Mapping[str, Access] = field(default_factory=lambda: MappingProxyType({}))
+    buckets: Mapping[str, frozenset[BucketAccess]] = field(default_factory=lambda: MappingProxyType({}))
     memory_mb: int = 512
     timeout_s: int = 10
     uses_data_key: bool = False  # kms:Decrypt on the envelope key: opens per-account data keys (DATA_KEY_ID)
@@ -274,6 +309,7 @@ class Function:
             *(Variable(table(t).env, Carries.TABLE, t) for t in self.tables),
             *(Variable(queue(q).env, Carries.QUEUE, q) for q in self.queues),
             *(Variable(secret(s).env, Carries.SECRET, s) for s in self.secrets),
+            *(Variable(bucket(b).env, Carries.BUCKET, b) for b in self.buckets),
         ]
         if self.uses_data_key:
             promised.append(Variable("DATA_KEY_ID", Carries.DATA_KEY))
@@ -695,8 +731,12 @@ FUNCTIONS: tuple[Function, ...] = (
                 "Messaging": ops(Op.SCAN, Op.QUERY, Op.DELETE, Op.QUERY_GSI1),
                 # KEKs deleted by key (the shred); the deletion log written (Put) and replayed (Query on its key)
                 "KeyEncryptionKeys": ops(Op.DELETE, Op.PUT, Op.QUERY),
+                # Retention of files: each one's bytes leave the account's storage counter (UpdateItem).
+                "Messaging": ops(Op.SCAN, Op.QUERY, Op.DELETE, Op.UPDATE),
             }
         ),
+        # A closed account's files: every version of its objects (stored and staged) goes with it.
+        buckets=_ro({"Files": frozenset({BucketAccess.DELETE, BucketAccess.CLEAR_STAGED})}),
         signs_deletion_receipts=True,
         memory_mb=512,
         timeout_s=300,
@@ -1456,6 +1496,56 @@ FUNCTIONS = (
             }
         ),
         memory_mb=256,
+    ),
+)
+
+# Issue 14, part 2: files. Uploads (direct or through a presigned PUT to the staging prefix), sniffed, sealed with the
+# account's data key in segments and stored in the Files bucket; their metadata and the account's storage counter in
+# Messaging (docs/files.md).
+# Routes whose body may be a file's raw bytes, and how many: above the JSON limit, so the WAF's body-size rule and its
+# managed body rules leave them out (infra/constructs/edge.py); base64 in the Lambda event (4/3) stays under 6 MB.
+RAW_BODIES: Mapping[tuple[str, str], int] = MappingProxyType({("POST", "/v1/files"): 4 * 1024 * 1024})
+
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="files_api",
+        description="Files: upload (direct or presigned), type sniffed, sealed per account; metadata, content, delete",
+        routes=(
+            Route("POST", "/v1/files", Auth.ANY, "Upload a file", permission=Permission.MESSAGES_SEND),
+            Route(
+                "POST",
+                "/v1/files/{file_id}/complete",
+                Auth.ANY,
+                "Finish a presigned upload",
+                permission=Permission.MESSAGES_SEND,
+            ),
+            Route("GET", "/v1/files", Auth.ANY, "List files", permission=Permission.MESSAGES_READ),
+            Route("GET", "/v1/files/{file_id}", Auth.ANY, "A file's metadata", permission=Permission.MESSAGES_READ),
+            Route(
+                "GET",
+                "/v1/files/{file_id}/content",
+                Auth.ANY,
+                "A file's bytes (Range requests for large ones)",
+                permission=Permission.CONTENT_READ,
+            ),
+            Route("DELETE", "/v1/files/{file_id}", Auth.ANY, "Delete a file", permission=Permission.MESSAGES_SEND),
+        ),
+        tables=_ro(
+            {
+                "Keyring": ops(Op.GET),  # the account's wrapped data key: objects and file names are sealed with it
+                # file items (Get, Put, Update to ready, Delete), the list (Query), the storage counter (Update)
+                "Messaging": ops(Op.GET, Op.QUERY, Op.PUT, Op.UPDATE, Op.DELETE),
+                "Limits": ops(Op.UPDATE),  # the rate limit
+                "Idempotency": IDEMPOTENT_POSTS,
+                "Audit": APPEND,  # refused actions (403) are audited (R54)
+            }
+        ),
+        buckets=_ro({"Files": frozenset(BucketAccess)}),
+        uses_data_key=True,
+        # A 16 MiB file, its sealed copy and the base64 of a 4 MiB answer fit with room to spare.
+        memory_mb=1024,
+        timeout_s=29,
     ),
 )
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import NoReturn
 
@@ -132,6 +132,7 @@ class Settings:
     early_receipt_ttl_s: int = 86400
     # status_page_job's JSON configuration (catalog.STATUS_PAGE_CONFIG_ENV): "" in every other function.
     status_page_config: str = ""
+    buckets: dict[str, str] = field(default_factory=dict)  # a catalog bucket's env var -> its name
 
     def table(self, env: str) -> str:
         """The physical name of the table whose catalog env var is `env` (NotGranted when unset)."""
@@ -144,6 +145,10 @@ class Settings:
     def secret(self, env: str) -> str:
         """The ARN or name of the secret whose catalog env var is `env` (NotGranted when unset)."""
         return self.secrets.get(env) or self._not_granted(env)
+
+    def bucket(self, env: str) -> str:
+        """The name of the catalog bucket whose env var is `env` (NotGranted when unset)."""
+        return self.buckets.get(env) or self._not_granted(env)
 
     def key(self, env: str) -> str:
         """DATA_KEY_ID, AUDIT_MAC_KEY_ID, AUDIT_ANCHOR_BUCKET or RECEIPT_KEY_ID (NotGranted when unset)."""
@@ -198,6 +203,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         receipt_give_up_s=int(env.get("RECEIPT_GIVE_UP_S", str(3 * 86400))),
         early_receipt_ttl_s=int(env.get("EARLY_RECEIPT_TTL_S", "86400")),
         status_page_config=env.get(catalog.STATUS_PAGE_CONFIG_ENV, ""),
+        buckets={b.env: env[b.env] for b in catalog.BUCKETS if env.get(b.env)},
         breached_passwords_url=env.get(
             "BREACHED_PASSWORDS_URL", PWNED_PASSWORDS_URL if STAGES[stage].breach_check else ""
         ),

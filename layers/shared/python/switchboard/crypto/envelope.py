@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import hmac
 import os
+import struct
 import threading
 import time
 from dataclasses import dataclass
 from hashlib import sha256
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -203,3 +204,173 @@ def shred(account_id: str) -> None:
 def forget_cached_keys() -> None:
     """Drop every plaintext key from memory (tests, and after a shred seen from another process)."""
     _cache.evict()
+
+
+# --- files: the STREAM construction over AES-256-GCM (docs/files.md) ----------------------------------------------
+# An object is a header, then the plaintext cut into segments, each sealed on its own: a Range read opens only the
+# segments it needs. Each object has its own key, derived from the account's data key with a random salt and bound
+# to the account, the object's key and the purpose (so a copy under another key or account opens nowhere). A
+# segment's nonce is a random prefix, its index and a final flag: a reordered, dropped or appended segment, or an
+# object cut at a segment boundary, fails its tag.
+
+FILE_MAGIC = b"SBF1"
+FILE_VERSION = 1
+SEGMENT_BYTES = 1024 * 1024
+TAG_BYTES = 16
+SALT_BYTES = 32
+NONCE_PREFIX_BYTES = 7
+_HEADER = struct.Struct(f">4sBI{SALT_BYTES}s{NONCE_PREFIX_BYTES}s")
+HEADER_BYTES = _HEADER.size  # 48
+
+
+class SealedObjectError(ValueError):
+    """A sealed object that is not one of ours, or was cut, reordered or altered (its tags do not verify)."""
+
+
+class SealedSpan(NamedTuple):
+    """Where the plaintext bytes `start`..`end` (inclusive) live in a sealed object, and how to cut them out."""
+
+    first: int  # the first segment's index
+    start: int  # the first sealed byte to read (the first segment's first byte)
+    end: int  # the last sealed byte to read, inclusive (the last segment's tag)
+    skip: int  # plaintext bytes to drop from the first opened segment
+    length: int  # plaintext bytes wanted
+    segment_bytes: int = SEGMENT_BYTES
+
+
+@dataclass(frozen=True)
+class _Header:
+    segment_bytes: int
+    salt: bytes
+    nonce_prefix: bytes
+    raw: bytes
+
+
+def _segments(plain_size: int, segment_bytes: int) -> int:
+    # At least one segment: an empty file is one empty, final segment (its tag alone).
+    return max(1, -(-plain_size // segment_bytes))
+
+
+def sealed_size(plain_size: int, segment_bytes: int = SEGMENT_BYTES) -> int:
+    """The size of the sealed object of a `plain_size`-byte file."""
+    return HEADER_BYTES + plain_size + TAG_BYTES * _segments(plain_size, segment_bytes)
+
+
+def _file_key(account_id: str, header: _Header, *, purpose: str, object_key: str) -> AESGCM:
+    info = "\x1f".join((PREFIX, "file", account_id, object_key, purpose)).encode()
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=header.salt, info=info).derive(data_key(account_id))
+    return AESGCM(derived)
+
+
+def _nonce(header: _Header, index: int, *, last: bool) -> bytes:
+    return header.nonce_prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+
+
+def _parse_header(raw: bytes) -> _Header:
+    if len(raw) < HEADER_BYTES:
+        raise SealedObjectError("shorter than a sealed object's header")
+    magic, version, segment_bytes, salt, prefix = _HEADER.unpack(raw[:HEADER_BYTES])
+    if magic != FILE_MAGIC or version != FILE_VERSION or not 0 < segment_bytes <= 64 * SEGMENT_BYTES:
+        raise SealedObjectError("not a sealed object of ours")
+    return _Header(segment_bytes, salt, prefix, bytes(raw[:HEADER_BYTES]))
+
+
+def seal_bytes(
+    account_id: str, data: bytes, *, purpose: str, object_key: str, segment_bytes: int = SEGMENT_BYTES
+) -> bytes:
+    """The sealed object of `data` for this account, object key and purpose (KeyShredded once the key is gone)."""
+    raw = _HEADER.pack(FILE_MAGIC, FILE_VERSION, segment_bytes, os.urandom(SALT_BYTES), os.urandom(NONCE_PREFIX_BYTES))
+    header = _parse_header(raw)
+    aead = _file_key(account_id, header, purpose=purpose, object_key=object_key)
+    count = _segments(len(data), segment_bytes)
+    parts = [raw]
+    for index in range(count):
+        chunk = data[index * segment_bytes : (index + 1) * segment_bytes]
+        parts.append(aead.encrypt(_nonce(header, index, last=index == count - 1), chunk, raw))
+    return b"".join(parts)
+
+
+def plain_size_of(sealed_length: int, segment_bytes: int) -> int:
+    """The plaintext size of a sealed object `sealed_length` bytes long (SealedObjectError when none has it)."""
+    body = sealed_length - HEADER_BYTES
+    if body < TAG_BYTES:
+        raise SealedObjectError("shorter than one sealed segment")
+    count = -(-body // (segment_bytes + TAG_BYTES))
+    size = body - TAG_BYTES * count
+    if size < 0 or _segments(size, segment_bytes) != count:
+        raise SealedObjectError("a sealed object cannot be this long")
+    return size
+
+
+def _open(
+    account_id: str,
+    header: _Header,
+    body: bytes,
+    *,
+    first: int,
+    plain_size: int,
+    purpose: str,
+    object_key: str,
+) -> bytes:
+    """The plaintext of consecutive sealed segments `body`, the first of which has index `first`."""
+    from cryptography.exceptions import InvalidTag  # noqa: PLC0415 - only file reads pay for it
+
+    aead = _file_key(account_id, header, purpose=purpose, object_key=object_key)
+    count = _segments(plain_size, header.segment_bytes)
+    opened, offset, index = [], 0, first
+    while offset < len(body):
+        if index >= count:
+            raise SealedObjectError("more sealed segments than the file has")
+        size = min(header.segment_bytes, plain_size - index * header.segment_bytes) + TAG_BYTES
+        segment = body[offset : offset + size]
+        if len(segment) != size:
+            raise SealedObjectError("a sealed segment was cut")
+        try:
+            opened.append(aead.decrypt(_nonce(header, index, last=index == count - 1), segment, header.raw))
+        except InvalidTag:
+            raise SealedObjectError("a sealed segment does not verify") from None
+        offset, index = offset + size, index + 1
+    return b"".join(opened)
+
+
+def open_bytes(account_id: str, sealed: bytes, *, purpose: str, object_key: str) -> bytes:
+    """The plaintext of a whole sealed object (SealedObjectError when it was altered, KeyShredded when the key is
+    gone)."""
+    header = _parse_header(sealed)
+    size = plain_size_of(len(sealed), header.segment_bytes)
+    body = sealed[HEADER_BYTES:]
+    return _open(account_id, header, body, first=0, plain_size=size, purpose=purpose, object_key=object_key)
+
+
+def sealed_span(plain_size: int, start: int, end: int, segment_bytes: int = SEGMENT_BYTES) -> SealedSpan:
+    """Where plaintext bytes `start`..`end` (inclusive, within the file) sit in its sealed object."""
+    if not 0 <= start <= end < plain_size:
+        raise ValueError("a span within the file")
+    first, last = start // segment_bytes, end // segment_bytes
+    first_at = HEADER_BYTES + first * (segment_bytes + TAG_BYTES)
+    last_size = min(segment_bytes, plain_size - last * segment_bytes) + TAG_BYTES
+    last_end = HEADER_BYTES + last * (segment_bytes + TAG_BYTES) + last_size - 1
+    return SealedSpan(first, first_at, last_end, start - first * segment_bytes, end - start + 1, segment_bytes)
+
+
+def open_span(
+    account_id: str,
+    header: bytes,
+    segments: bytes,
+    span: SealedSpan,
+    *,
+    plain_size: int,
+    purpose: str,
+    object_key: str,
+) -> bytes:
+    """Plaintext bytes of a span, from the object's header and the sealed bytes `span.start`..`span.end`."""
+    parsed = _parse_header(header)
+    if parsed.segment_bytes != span.segment_bytes:
+        raise SealedObjectError("the object is cut into segments of another size than the span assumed")
+    opened = _open(
+        account_id, parsed, segments, first=span.first, plain_size=plain_size, purpose=purpose, object_key=object_key
+    )
+    part = opened[span.skip : span.skip + span.length]
+    if len(part) != span.length:
+        raise SealedObjectError("the sealed segments hold less than the span")
+    return part

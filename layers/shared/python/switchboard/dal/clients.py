@@ -51,8 +51,12 @@ _TRANSIENT_CODES = frozenset(
 def _client(service: str) -> Any:
     # botocore alone: boto3's package (resources, s3transfer) would add ~0.3 s to every cold start for nothing here.
     import botocore.session  # noqa: PLC0415 - only functions that touch AWS pay for it, on first use
+    from botocore.config import Config  # noqa: PLC0415
 
-    return botocore.session.get_session().create_client(service)
+    # S3 presigns with SigV4 (botocore's default presigner is SigV2, which signs neither the length nor the type of
+    # an upload and which SSE-KMS objects refuse).
+    config = Config(signature_version="s3v4") if service == "s3" else None
+    return botocore.session.get_session().create_client(service, config=config)
 
 
 def client(service: str) -> Any:

@@ -240,6 +240,25 @@ def export_record(account_id: str, table: str, item: dict[str, Any]) -> tuple[di
     return record, unreadable
 
 
+def _files(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The account's files as links, not bytes (docs/files.md): each one's content is fetched from the API."""
+    base = settings.get().public_base_url
+    return [
+        {
+            "id": row["file_id"],
+            "status": row.get("status"),
+            "content_type": row.get("content_type"),
+            "size": row.get("size"),
+            "sha256": row.get("sha256"),
+            "filename": row.get("filename"),
+            "created_at": clock.rfc3339_at(int(row.get("created_at") or 0)),
+            "content": f"{base}/v1/files/{row['file_id']}/content",
+        }
+        for row in rows
+        if str(row.get("sk", "")).startswith("FILE#") and row.get("file_id")
+    ]
+
+
 def export(principal: Principal, meta: RequestMeta) -> str:
     """GET /v1/account/export: every record of the account as one JSON document (owner, session, recent login)."""
     account_id = principal.account_id
@@ -276,6 +295,7 @@ def export(principal: Principal, meta: RequestMeta) -> str:
         "exported_at": clock.rfc3339(clock.now()),
         "account": overview,
         "records": records,
+        "files": _files(records.get("Messaging", [])),
         "audit_events": events,
         "unreadable_fields": unreadable,
     }

@@ -23,6 +23,7 @@ from switchboard.dal import closure as closure_dal
 from switchboard.dal import conversations as conversations_dal
 from switchboard.dal import deletion_receipts, keyring, purge
 from switchboard.dal import retention as retention_dal
+from switchboard.logic import files as files_logic
 
 # The audit trail is append-only: its retention is enforced by the archive, never by application deletes.
 APPEND_ONLY: frozenset[str] = frozenset(t.env for t in catalog.TABLES if t.append_only)
@@ -31,6 +32,7 @@ UNSWEPT: frozenset[str] = APPEND_ONLY | frozenset(t.env for t in catalog.TABLES 
 ACCOUNT_BATCH = 10
 MAX_MARGIN_S = 60.0  # stop starting work with less than this left (of Lambda's 300 s), or a fifth of a shorter budget
 LOOKUPS = "lookups"
+FILE_VERSIONS = "file_versions"  # object versions and delete markers of the account's files (the Files bucket)
 DAY_S = 86400
 
 TimeLeft = Callable[[], float]
@@ -53,6 +55,7 @@ class RetentionReport(BaseModel):
     items_deleted: int = 0  # with their attempts and carrier-id lookups
     held_kept: int = 0  # past retention but still held or awaiting a receipt: deleted once settled
     conversations_deleted: int = 0  # conversations with no message since the retention cutoff
+    files_deleted: int = 0  # files (every version of their objects) past the same retention
 
 
 class PurgeReport(BaseModel):
@@ -136,7 +139,10 @@ def sweep_retention(now_s: int, deadline: _Deadline) -> tuple[RetentionReport, b
     messaging = settings.get().table(retention_dal.MESSAGING_ENV)
     for setting in retention_dal.accounts():
         report.accounts += 1
+        if deadline.near():
+            return report, False
         cutoff = now_s - setting.days * DAY_S
+        report.files_deleted += files_logic.sweep(setting.account_id, cutoff)
         for item in retention_dal.expired(setting.account_id, cutoff):
             if deadline.near():
                 return report, False
@@ -197,6 +203,10 @@ def _purge_account(due: closure_dal.Due, now_s: int, deadline: _Deadline, report
     envelope.shred(account_id)
     counts: dict[str, int] = {}
     tallies = _Tallies(counts, report)
+    # Its files' objects are noise from the shred on; every version of them goes now (by prefix: idempotent).
+    versions = files_logic.purge_objects(account_id)
+    if versions:
+        tallies.add(FILE_VERSIONS, versions)
     if not _delete_lookups(account_id, deadline, tallies) or not _delete_partitions(account_id, deadline, tallies):
         closure_dal.add_to_receipt(account_id, counts, purged_at=None)
         return "stopped"
@@ -232,9 +242,9 @@ class _Tallies:
         self.counts = counts
         self.report = report
 
-    def add(self, key: str) -> None:
-        self.counts[key] = self.counts.get(key, 0) + 1
-        self.report.items_deleted[key] = self.report.items_deleted.get(key, 0) + 1
+    def add(self, key: str, count: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + count
+        self.report.items_deleted[key] = self.report.items_deleted.get(key, 0) + count
 
 
 def _delete_lookups(account_id: str, deadline: _Deadline, tallies: _Tallies) -> bool:

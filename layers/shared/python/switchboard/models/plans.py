@@ -45,3 +45,13 @@ DAILY_MESSAGES: dict[str, int] = {"free": 5_000, "pro": 200_000, "enterprise": 5
 def daily_messages(name: str) -> int:
     """The daily message quota of the plan called `name` (the free plan's for an unknown name)."""
     return DAILY_MESSAGES.get(name, DAILY_MESSAGES[DEFAULT_PLAN])
+
+
+# Bytes of files an account may store (switchboard.logic.files); over it an upload is 413 storage_limit_exceeded.
+GIB = 1024 * 1024 * 1024
+STORAGE_BYTES: dict[str, int] = {"free": GIB // 10, "pro": 10 * GIB, "enterprise": 100 * GIB}
+
+
+def storage_bytes(name: str) -> int:
+    """The file storage of the plan called `name` (the free plan's for an unknown name)."""
+    return STORAGE_BYTES.get(name, STORAGE_BYTES[DEFAULT_PLAN])
