@@ -727,12 +727,11 @@ FUNCTIONS: tuple[Function, ...] = (
                 "Accounts": ops(Op.GET, Op.QUERY, Op.SCAN, Op.PUT, Op.UPDATE, Op.DELETE),
                 "Sessions": ops(Op.QUERY, Op.SCAN, Op.DELETE, Op.QUERY_GSI1),  # a closed account's sessions
                 "Platform": ops(Op.SCAN, Op.QUERY),  # nothing there expires yet; it still scans
-                # Query:gsi1: conversations idle past the account's retention, by last activity (never a scan)
-                "Messaging": ops(Op.SCAN, Op.QUERY, Op.DELETE, Op.QUERY_GSI1),
+                # Query:gsi1: conversations idle past the account's retention, by last activity (never a scan);
+                # retention of files: each one's bytes leave the account's storage counter (UpdateItem).
+                "Messaging": ops(Op.SCAN, Op.QUERY, Op.DELETE, Op.QUERY_GSI1, Op.UPDATE),
                 # KEKs deleted by key (the shred); the deletion log written (Put) and replayed (Query on its key)
                 "KeyEncryptionKeys": ops(Op.DELETE, Op.PUT, Op.QUERY),
-                # Retention of files: each one's bytes leave the account's storage counter (UpdateItem).
-                "Messaging": ops(Op.SCAN, Op.QUERY, Op.DELETE, Op.UPDATE),
             }
         ),
         # A closed account's files: every version of its objects (stored and staged) goes with it.
