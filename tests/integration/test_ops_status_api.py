@@ -14,6 +14,7 @@ from functions.public_api import handler as public_api
 from switchboard.logic import audit
 from switchboard.logic.incidents import PLATFORM_TRAIL
 from tests.integration.conftest import rest_event
+from tests.integration.moto_atomic import serialized_moto
 from tests.lambda_context import Context
 
 SECURITY = "arn:aws:sts::123456789012:assumed-role/switchboard-local-operator-security/alice"
@@ -94,10 +95,12 @@ def test_two_concurrent_resolves_make_one_success_and_one_conflict(aws: dict[str
         codes.append(act(opened["id"], "resolve", {"body": "Fixed."})[0])
 
     threads = [threading.Thread(target=resolve) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # DynamoDB applies a condition and its write as one step; moto, across threads, only under this lock.
+    with serialized_moto():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert sorted(codes) == [200, 409]
     _, listed = call("GET", "/ops/v1/incidents")
     assert [u["status"] for u in listed["data"][0]["updates"]].count("resolved") == 1

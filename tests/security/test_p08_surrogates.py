@@ -100,6 +100,12 @@ def _routes(ids: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]:
         # A file announced as JSON (its bytes as the body are no JSON); completion reads no body, like cancel.
         "POST /v1/files": ("/v1/files", {"filename": "deck.pdf", "content_type": "application/pdf", "size": 10}),
         "POST /v1/files/{file_id}/complete": ("/v1/files/fil_00000000000000000000000000/complete", {"why": "x"}),
+        "POST /v1/recipients/{recipient_id}/messages": (
+            f"/v1/recipients/{ids['recipient_id']}/messages",
+            {"channel": "sms", "body": "Thanks, see you at 10."},
+        ),
+        # Marking read takes no body; one sent anyway is parsed (and refused) like any other.
+        "POST /v1/conversations/{recipient_id}/read": (f"/v1/conversations/{ids['recipient_id']}/read", {"why": "x"}),
     }
 
 
