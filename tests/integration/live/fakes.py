@@ -90,8 +90,8 @@ class FakeCarrier:
     problems: list[str] = field(default_factory=list)  # requests that differ from what the provider's SDK sends
     released: threading.Event = field(default_factory=threading.Event)
 
-    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
-        """The status and JSON body the provider answers (each fake implements its API)."""
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        """The status and JSON body (or raw bytes: a recording's audio) the provider answers."""
         raise NotImplementedError
 
     def error(self, status: int) -> dict[str, Any]:
@@ -109,7 +109,7 @@ class FakeCarrier:
         if self.outage is not None:
             return self.outage, json.dumps(self.error(self.outage)).encode()
         status, payload = self.answer(method, path, headers, body)
-        return status, json.dumps(payload).encode()
+        return status, payload if isinstance(payload, bytes) else json.dumps(payload).encode()
 
 
 def _basic_auth(headers: dict[str, str]) -> tuple[str, str] | None:
@@ -144,12 +144,13 @@ class _TwilioCapture(twilio.http.HttpClient):
     def __init__(self, answer: dict[str, Any]) -> None:
         super().__init__(logging.getLogger("twilio.http_client"), is_async=False)
         self.answer = answer
+        self.answer_status = 201
         self.sent: tuple[str, str, dict[str, Any], tuple[str, str] | None] | None = None
 
     def request(self, method: str, uri: str, **kwargs: Any) -> twilio.http.response.Response:  # type: ignore[override]
         data, auth = kwargs.get("data"), kwargs.get("auth")
         self.sent = (method, uri, dict(data or {}), auth)
-        return twilio.http.response.Response(201, json.dumps(self.answer))
+        return twilio.http.response.Response(self.answer_status, json.dumps(self.answer))
 
 
 def twilio_sdk_request(
@@ -160,7 +161,14 @@ def twilio_sdk_request(
     client = twilio.rest.Client(account_sid, auth_token, http_client=capture)
     common = {"to": fields.get("To"), "from_": fields.get("From"), "status_callback": fields.get("StatusCallback")}
     if resource == "Calls.json":
-        client.calls.create(twiml=fields.get("Twiml"), status_callback_event=events, **common)
+        recording: dict[str, Any] = {}
+        if fields.get("Record"):
+            recording = {
+                "record": fields["Record"] == "true",
+                "recording_status_callback": fields.get("RecordingStatusCallback"),
+                "recording_status_callback_event": [fields.get("RecordingStatusCallbackEvent")],
+            }
+        client.calls.create(twiml=fields.get("Twiml"), status_callback_event=events, **common, **recording)
     else:
         client.messages.create(body=fields.get("Body"), **common)
     assert capture.sent is not None
@@ -175,6 +183,18 @@ def twilio_sdk_fetch(account_sid: str, auth_token: str, resource: str, sid: str)
     capture = _TwilioCapture({"sid": sid, "account_sid": account_sid, "status": "sent"})
     client = twilio.rest.Client(account_sid, auth_token, http_client=capture)
     (client.calls(sid) if resource == "Calls" else client.messages(sid)).fetch()
+    assert capture.sent is not None
+    method, uri, _, auth = capture.sent
+    assert auth is not None
+    return method, urlsplit(uri).path, auth
+
+
+def twilio_sdk_delete_recording(account_sid: str, auth_token: str, sid: str) -> tuple[str, str, tuple[str, str]]:
+    """What twilio-python sends to delete a Recording: (method, path, basic auth)."""
+    capture = _TwilioCapture({})
+    client = twilio.rest.Client(account_sid, auth_token, http_client=capture)
+    capture.answer_status = 204
+    client.recordings(sid).delete()
     assert capture.sent is not None
     method, uri, _, auth = capture.sent
     assert auth is not None
@@ -262,6 +282,9 @@ class FakeTwilio(FakeCarrier):
     def __init__(self, account_sid: str, auth_token: str) -> None:
         super().__init__()
         self.account_sid, self.auth_token = account_sid, auth_token
+        self.recordings: dict[str, bytes] = {}  # what Twilio keeps until it is deleted, by RecordingSid
+        self.deleted_recordings: list[str] = []
+        self.failing_deletes = 0  # answer this many recording deletions 503 (Twilio in trouble)
 
     def error(self, status: int) -> dict[str, Any]:
         codes = {400: 21211, 401: 20003, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
@@ -277,6 +300,9 @@ class FakeTwilio(FakeCarrier):
         if _basic_auth(headers) != (self.account_sid, self.auth_token):
             return 401, self.error(401)
         resource = path.removeprefix(f"/2010-04-01/Accounts/{self.account_sid}/")
+        recording = re.fullmatch(r"Recordings/(RE[0-9a-f]{32})\.(wav|json)", resource)
+        if recording is not None:
+            return self._recording(method, path, headers, recording[1], recording[2])
         fetched = re.fullmatch(r"(Messages|Calls)/([A-Za-z0-9]+)\.json", resource)
         if method == "GET" and fetched is not None:
             return self._fetch(path, headers, fetched[1], fetched[2])
@@ -301,6 +327,44 @@ class FakeTwilio(FakeCarrier):
         if resource == "Calls.json":
             return self._call(fields, form.get("StatusCallbackEvent", []))
         return self._message(fields)
+
+    def _recording(self, method: str, path: str, headers: dict[str, str], sid: str, suffix: str) -> tuple[int, Any]:
+        """GET `.../Recordings/{sid}.wav` (the audio, as Twilio's media URL serves it) or DELETE `.../{sid}.json`."""
+        if method == "GET" and suffix == "wav":
+            audio = self.recordings.get(sid)
+            return (200, audio) if audio is not None else (404, self.error(404))
+        if method == "DELETE" and suffix == "json":
+            expected = twilio_sdk_delete_recording(self.account_sid, self.auth_token, sid)
+            if expected != ("DELETE", path, _basic_auth(headers)):
+                self.problems.append(f"not what twilio-python deletes: {path}")
+                return 400, self.error(400)
+            if self.failing_deletes:
+                self.failing_deletes -= 1
+                return 503, self.error(503)
+            if self.recordings.pop(sid, None) is None:
+                return 404, self.error(404)
+            self.deleted_recordings.append(sid)
+            return 204, b""
+        return 405, self.error(400)
+
+    def record(self, call_sid: str, audio: bytes) -> CarrierRequest:
+        """The call was recorded: Twilio keeps the audio and posts the recording status callback (signed) to the
+        call's RecordingStatusCallback URL."""
+        sent = self.sent[call_sid]
+        recording_sid = "RE" + uuid.uuid4().hex
+        self.recordings[recording_sid] = audio
+        params = {
+            "AccountSid": self.account_sid,
+            "CallSid": call_sid,
+            "RecordingSid": recording_sid,
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording_sid}",
+            "RecordingStatus": "completed",
+            "RecordingDuration": "3",
+            "RecordingChannels": "1",
+            "RecordingSource": "OutboundAPI",
+        }
+        # A recording nobody asked for (started from the console) is reported to the call's status URL.
+        return self._signed(sent.fields.get("RecordingStatusCallback") or sent.callback, params)
 
     def _fetch(self, path: str, headers: dict[str, str], resource: str, sid: str) -> tuple[int, dict[str, Any]]:
         """GET a Message or Call resource (the status API), as twilio-python fetches it."""
@@ -358,8 +422,9 @@ class FakeTwilio(FakeCarrier):
         self.sent[sid] = Sent(sid, to, from_, twiml, callback, {**fields, "StatusCallbackEvent": events})
         return 201, {"account_sid": self.account_sid, "sid": sid, "status": "queued", "to": to, "from": from_}
 
-    def call_status(self, sid: str, status: str) -> CarrierRequest:
-        """A call-progress callback Twilio posts to the call's StatusCallback URL."""
+    def call_status(self, sid: str, status: str, **details: str) -> CarrierRequest:
+        """A call-progress callback Twilio posts to the call's StatusCallback URL (`details`: CallDuration,
+        AnsweredBy... as Twilio adds them to a completed call's callback)."""
         sent = self.sent[sid]
         params = {
             "AccountSid": self.account_sid,
@@ -371,6 +436,7 @@ class FakeTwilio(FakeCarrier):
             "From": sent.from_,
             "To": sent.to,
             "SequenceNumber": "0",
+            **details,
         }
         return self._signed(sent.callback, params)
 
@@ -666,14 +732,14 @@ def _handler(fake: FakeCarrier) -> type[BaseHTTPRequestHandler]:
                 status, answer = 500, b"{}"
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "audio/x-wav" if answer.startswith(b"RIFF") else "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
             except OSError:
                 return  # the client gave up (timeout): nothing to answer
 
-        do_POST = do_GET = _serve
+        do_POST = do_GET = do_DELETE = _serve
 
         def log_message(self, format: str, *args: object) -> None:
             return

@@ -300,7 +300,7 @@ def new_item(
         valid_until=valid_until,
         callback_url=callback_url,
         broadcast_id=broadcast_id,
-        record=record or None,
+        record=record,
         attempts=[],
         events=[{"status": "queued", "at": created_at}],
         lease_until=0,
