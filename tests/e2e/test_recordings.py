@@ -137,6 +137,20 @@ def test_a_recorded_call_is_kept_sealed_deleted_at_the_carrier_read_by_owners_on
     assert b"RIFF" not in sealed and b"WAVE" not in sealed
     assert all(audio.body[i : i + 64] not in sealed for i in range(44, len(audio.body) - 64, 997))
 
+    # The owner turns recording on for the account (audited): a call that does not say is recorded, one may refuse.
+    assert call(stack, viewer, "PATCH", "/v1/account", {"record_calls": True}).status == 403
+    patched = call(stack, owner, "PATCH", "/v1/account", {"record_calls": True})
+    assert (patched.status, patched.json()["record_calls"]) == (200, True), patched.text
+    [changed] = [
+        e
+        for e in call(stack, owner, "GET", "/v1/audit-events").json()["data"]
+        if e["type"] == "account.settings_changed"
+    ]
+    assert (changed["data"]["record_calls"], changed["data"]["previous_record_calls"]) == (True, False)
+    voice = {"recipient_id": rid, "channel": "voice", "body": "Reminder"}
+    assert call(stack, dev, "POST", "/v1/messages", voice).json()["record"] is True
+    assert call(stack, dev, "POST", "/v1/messages", {**voice, "record": False}).json()["record"] is False
+
     # Erasing the person removes the recording: every object version and the item.
     assert call(stack, dev, "DELETE", f"/v1/recipients/{rid}").status == 204
     assert call(stack, owner, "GET", f"/v1/recordings/{recording_id}").status == 404
