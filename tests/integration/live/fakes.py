@@ -220,6 +220,24 @@ def plivo_sdk_fetch(auth_id: str, auth_token: str, message_uuid: str) -> tuple[s
     return str(request.method), urlsplit(str(request.url)).path
 
 
+def plivo_sdk_delete_recording(auth_id: str, auth_token: str, recording_id: str) -> tuple[str, str]:
+    """What plivo-python sends to delete a recording: (method, path)."""
+    client = plivo.RestClient(auth_id, auth_token)
+    captured: list[requests.PreparedRequest] = []
+
+    def send(request: requests.PreparedRequest, **_: Any) -> requests.Response:
+        captured.append(request)
+        answer = requests.Response()
+        answer.status_code, answer.url, answer.request = 204, str(request.url), request
+        answer._content = b""
+        return answer
+
+    client.session.send = send  # type: ignore[method-assign]
+    client.recordings.delete(recording_id)
+    [request] = captured
+    return str(request.method), urlsplit(str(request.url)).path
+
+
 def plivo_sdk_request(
     auth_id: str, auth_token: str, resource: str, payload: dict[str, Any]
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -488,6 +506,8 @@ class FakePlivo(FakeCarrier):
     def __init__(self, auth_id: str, auth_token: str) -> None:
         super().__init__()
         self.auth_id, self.auth_token = auth_id, auth_token
+        self.recordings: dict[str, bytes] = {}  # what Plivo keeps until it is deleted, by RecordingID
+        self.deleted_recordings: list[str] = []
 
     def error(self, status: int) -> dict[str, Any]:
         return {"api_id": str(uuid.uuid4()), "error": "not authorized" if status == 401 else "internal error"}
@@ -496,9 +516,9 @@ class FakePlivo(FakeCarrier):
         if _basic_auth(headers) != (self.auth_id, self.auth_token):
             return 401, self.error(401)
         resource = path.removeprefix(f"/v1/Account/{self.auth_id}/")
-        fetched = re.fullmatch(r"Message/([0-9a-f-]+)/", resource)
-        if method == "GET" and fetched is not None:
-            return self._fetch(path, fetched[1])
+        read = self._read(method, path, resource)
+        if read is not None:
+            return read
         if method != "POST" or resource not in {"Message/", "Call/"}:
             return 404, {"api_id": str(uuid.uuid4()), "error": "not found"}
         payload = _json(headers, body)
@@ -507,6 +527,46 @@ class FakePlivo(FakeCarrier):
         if resource == "Call/":
             return self._call(payload)
         return self._message(payload)
+
+    def _read(self, method: str, path: str, resource: str) -> tuple[int, Any] | None:
+        """A recording's audio or deletion, or a message's status; None for anything else."""
+        recording = re.fullmatch(r"Recording/([0-9a-f-]{36})(\.wav|/)", resource)
+        if recording is not None:
+            return self._recording(method, path, recording[1], recording[2])
+        fetched = re.fullmatch(r"Message/([0-9a-f-]+)/", resource)
+        if method == "GET" and fetched is not None:
+            return self._fetch(path, fetched[1])
+        return None
+
+    def _recording(self, method: str, path: str, rid: str, suffix: str) -> tuple[int, Any]:
+        """GET `.../Recording/{id}.wav` (the media host's audio) or DELETE `.../Recording/{id}/` (the API)."""
+        if method == "GET" and suffix == ".wav":
+            audio = self.recordings.get(rid)
+            return (200, audio) if audio is not None else (404, {"error": "not found"})
+        if method == "DELETE" and suffix == "/":
+            if plivo_sdk_delete_recording(self.auth_id, self.auth_token, rid) != ("DELETE", path):
+                self.problems.append(f"not what plivo-python deletes: {path}")
+                return 400, {"error": "unexpected request"}
+            if self.recordings.pop(rid, None) is None:
+                return 404, {"api_id": str(uuid.uuid4()), "error": "not found"}
+            self.deleted_recordings.append(rid)
+            return 204, b""
+        return 405, {"error": "method not allowed"}
+
+    def record(self, request_uuid: str, audio: bytes, callback_url: str) -> CarrierRequest:
+        """The call was recorded (`<Record recordSession>`): Plivo keeps the audio and posts to the callbackUrl."""
+        rid = str(uuid.uuid4())
+        self.recordings[rid] = audio
+        params = {
+            "RecordUrl": f"https://media.plivo.com/v1/Account/{self.auth_id}/Recording/{rid}.wav",
+            "RecordingID": rid,
+            "RecordingDuration": "3",
+            "RecordingDurationMs": "3000",
+            "RecordingStartMs": "1796287967000",
+            "RecordingEndMs": "1796287970000",
+            "CallUUID": "c" + request_uuid[1:],
+        }
+        return self._signed(callback_url, params)
 
     def _fetch(self, path: str, message_uuid: str) -> tuple[int, dict[str, Any]]:
         """GET a message (the status API), as plivo-python retrieves it."""
@@ -575,9 +635,14 @@ class FakePlivo(FakeCarrier):
             sent.fields["answer_url"], {**self._call_params(request_uuid, "in-progress"), "Event": "StartApp"}
         )
 
-    def hangup(self, request_uuid: str, status: str = "completed") -> CarrierRequest:
-        """The call ended: Plivo posts to its `hangup_url`."""
-        params = {**self._call_params(request_uuid, status), "HangupCause": "NORMAL_CLEARING", "Duration": "7"}
+    def hangup(self, request_uuid: str, status: str = "completed", **details: str) -> CarrierRequest:
+        """The call ended: Plivo posts to its `hangup_url` (`details`: BillDuration, TotalCost, AnsweredBy...)."""
+        params = {
+            **self._call_params(request_uuid, status),
+            "HangupCause": "NORMAL_CLEARING",
+            "Duration": "7",
+            **details,
+        }
         return self._signed(self.sent[request_uuid].callback, params)
 
     def _signed(self, url: str, params: dict[str, str]) -> CarrierRequest:

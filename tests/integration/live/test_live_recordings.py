@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from xml.etree import ElementTree
 
 from functions.carrier_events import handler as carrier_events  # noqa: F401 - to_gateway invokes it
 from functions.media_worker import handler as media_worker
@@ -119,3 +120,50 @@ def test_live_a_recording_nobody_asked_for_is_deleted_at_twilio_never_kept(
     assert not [s for s in carriers.twilio.seen if s.path.endswith(".wav")]
     assert log(account, sent.body["id"]).get("recording_id") is None
     assert files_store.usage(account.account_id) == 0
+
+
+def test_live_recorded_call_through_plivo_records_from_its_answer_xml_and_is_deleted_there(
+    account: Account, dev: Queues, carriers: Carriers
+) -> None:
+    carriers.twilio.outage = 503  # the call fails over to Plivo
+    opted_in(account, recipients_api, PHONE, ("voice",))
+    body = {"channel": "voice", "to": PHONE, "body": "Your results are in", "record": True}
+    message_id = account.call(messages_api, "POST", "/v1/messages", body).body["id"]
+    assert run_send_worker(dev, "VoiceSend")["batchItemFailures"] == []
+    [call] = carriers.plivo.accepted()
+
+    # The callee answers: the script records the whole call, reads the notice first, and names our ref.
+    script = to_gateway(carriers.plivo.answer_request(call.carrier_id))
+    assert script.status == 200
+    xml = ElementTree.fromstring(script.body)  # noqa: S314 - our own function's answer, not untrusted input
+    record = xml.find("Record")
+    assert record is not None
+    assert [(e.tag, e.text) for e in xml][1:] == [
+        ("Speak", "This call may be recorded."),
+        ("Speak", "Your results are in"),
+    ]
+    assert (record.get("recordSession"), record.get("fileFormat")) == ("true", "wav")
+    assert record.get("callbackUrl") == callback_url("plivo", account, message_id)
+
+    hangup = carriers.plivo.hangup(call.carrier_id, BillDuration="60", TotalCost="0.01300")
+    assert to_gateway(hangup).status == 200
+    assert log(account, message_id)["call"] == {
+        "duration_s": "7",
+        "billed_s": "60",
+        "price": "0.01300",
+        "currency": "USD",
+    }
+
+    audio = sandbox.tone_wav(seconds=0.4)
+    recorded = carriers.plivo.record(call.carrier_id, audio, record.get("callbackUrl", ""))
+    assert to_gateway(forged(recorded)).status == 401
+    assert to_gateway(recorded).status == 200
+    [recording] = carriers.plivo.recordings
+    assert run_media_worker(dev.drain("CarrierMedia"))["batchItemFailures"] == []
+
+    assert carriers.plivo.recordings == {}
+    assert carriers.plivo.deleted_recordings == [recording]
+    recording_id = log(account, message_id)["recording_id"]
+    meta = account.call(recordings_api, "GET", f"/v1/recordings/{recording_id}", role="admin")
+    assert meta.status == 200, meta.body
+    assert meta.body["sha256"] == hashlib.sha256(audio).hexdigest()

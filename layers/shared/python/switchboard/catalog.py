@@ -1590,7 +1590,7 @@ FUNCTIONS = (
             }
         ),
         queues=_ro({"CarrierMedia": Access.CONSUME}),
-        secrets=_ro({"TwilioCredentials": Access.READ}),  # Twilio's recordings API (Plivo's: not yet)
+        secrets=_ro({"TwilioCredentials": Access.READ, "PlivoCredentials": Access.READ}),  # recordings APIs
         buckets=_ro({"Files": frozenset({BucketAccess.WRITE, BucketAccess.DELETE, BucketAccess.CLEAR_STAGED})}),
         uses_data_key=True,
         memory_mb=1024,

@@ -194,9 +194,20 @@ def _help_reply(account_id: str, event: CarrierEvent, to: str, recipient_id: str
     messages_logic.enqueue(item)
 
 
-def voice_script(account_id: str, message_id: str) -> str | None:
-    """The text a voice call of ours reads aloud (a carrier fetching its call script), or None if there is none."""
+@dataclasses.dataclass(frozen=True)
+class VoiceCall:
+    """What a carrier fetching a call's script gets: the text, and our ref when the call is recorded."""
+
+    body: str
+    record_ref: str = ""
+
+
+def voice_call(account_id: str, message_id: str) -> VoiceCall | None:
+    """The script of a voice call of ours (Plivo's answer URL), or None if there is none."""
     item = store.get(account_id, message_id)
     if item is None or item.channel != "voice":
         return None
-    return messages_logic.open_field(account_id, item, "body_sealed")
+    body = messages_logic.open_field(account_id, item, "body_sealed")
+    if body is None:
+        return None
+    return VoiceCall(body, receipts.callback_ref(account_id, message_id) if item.record else "")
