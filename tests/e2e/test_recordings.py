@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from local.provision import REGION
-from tests.e2e.conftest import LocalStack
+from tests.e2e.conftest import Answer, LocalStack
 from tests.e2e.test_conversations import call, wait_for
 from tests.e2e.test_messaging import PASSWORD
 
@@ -71,6 +71,34 @@ def _bucket_objects(stack: LocalStack, key: str, prefix: str) -> list[tuple[str,
     return found + [(m["Key"], b"") for m in listing.get("DeleteMarkers", [])]
 
 
+def _read_by_owners_only(stack: LocalStack, keys: dict[str, str], recording_id: str, message_id: str) -> Answer:
+    """Viewers and developers are refused; the owner reads the metadata and the audio, each read audited; the files
+    API never serves a recording. The audio's answer."""
+    owner, dev, viewer = keys["owner"], keys["developer"], keys["viewer"]
+    # Viewers and developers are refused; the owner reads the metadata and the audio, each read audited.
+    for key in (viewer, dev):
+        assert call(stack, key, "GET", f"/v1/recordings/{recording_id}").status == 403
+        assert call(stack, key, "GET", f"/v1/recordings/{recording_id}/content").status == 403
+    meta = call(stack, owner, "GET", f"/v1/recordings/{recording_id}")
+    assert meta.status == 200, meta.text
+    assert meta.json()["message_id"] == message_id
+    assert meta.json()["content_type"] == "audio/wav"
+    audio = call(stack, owner, "GET", f"/v1/recordings/{recording_id}/content")
+    assert audio.status == 200
+    assert audio.body[:4] == b"RIFF" and audio.body[8:12] == b"WAVE"
+    assert hashlib.sha256(audio.body).hexdigest() == meta.json()["sha256"]
+    assert audio.headers.get("Cache-Control", audio.headers.get("cache-control")) == "private, no-store"
+    events = call(stack, owner, "GET", "/v1/audit-events").json()["data"]
+    reads = [e for e in events if e["type"] == "recording.accessed"]
+    assert sorted(e["data"]["part"] for e in reads) == ["content", "metadata"]
+    assert all(e["target"]["recording_id"] == recording_id for e in reads)
+    # The files API does not serve recordings (their reads would escape the audit and the role check).
+    assert call(stack, owner, "GET", f"/v1/files/{recording_id}/content").status == 404
+    assert all(f["id"] != recording_id for f in call(stack, owner, "GET", "/v1/files").json()["data"])
+
+    return audio
+
+
 def test_a_recorded_call_is_kept_sealed_deleted_at_the_carrier_read_by_owners_only_and_erased(
     stack: LocalStack,
 ) -> None:
@@ -107,26 +135,7 @@ def test_a_recorded_call_is_kept_sealed_deleted_at_the_carrier_read_by_owners_on
     assert carrier_side["kept"] == []
     assert len(carrier_side["deleted"]) >= 1
 
-    # Viewers and developers are refused; the owner reads the metadata and the audio, each read audited.
-    for key in (viewer, dev):
-        assert call(stack, key, "GET", f"/v1/recordings/{recording_id}").status == 403
-        assert call(stack, key, "GET", f"/v1/recordings/{recording_id}/content").status == 403
-    meta = call(stack, owner, "GET", f"/v1/recordings/{recording_id}")
-    assert meta.status == 200, meta.text
-    assert meta.json()["message_id"] == message["id"]
-    assert meta.json()["content_type"] == "audio/wav"
-    audio = call(stack, owner, "GET", f"/v1/recordings/{recording_id}/content")
-    assert audio.status == 200
-    assert audio.body[:4] == b"RIFF" and audio.body[8:12] == b"WAVE"
-    assert hashlib.sha256(audio.body).hexdigest() == meta.json()["sha256"]
-    assert audio.headers.get("Cache-Control", audio.headers.get("cache-control")) == "private, no-store"
-    events = call(stack, owner, "GET", "/v1/audit-events").json()["data"]
-    reads = [e for e in events if e["type"] == "recording.accessed"]
-    assert sorted(e["data"]["part"] for e in reads) == ["content", "metadata"]
-    assert all(e["target"]["recording_id"] == recording_id for e in reads)
-    # The files API does not serve recordings (their reads would escape the audit and the role check).
-    assert call(stack, owner, "GET", f"/v1/files/{recording_id}/content").status == 404
-    assert all(f["id"] != recording_id for f in call(stack, owner, "GET", "/v1/files").json()["data"])
+    audio = _read_by_owners_only(stack, keys, recording_id, message["id"])
 
     # Another account finds nothing.
     stranger = _owner(stack)["owner"]
