@@ -735,12 +735,11 @@ FUNCTIONS: tuple[Function, ...] = (
                 "Accounts": ops(Op.GET, Op.QUERY, Op.SCAN, Op.PUT, Op.UPDATE, Op.DELETE),
                 "Sessions": ops(Op.QUERY, Op.SCAN, Op.DELETE, Op.QUERY_GSI1),  # a closed account's sessions
                 "Platform": ops(Op.SCAN, Op.QUERY),  # nothing there expires yet; it still scans
-                # Query:gsi1: conversations idle past the account's retention, by last activity (never a scan)
-                "Messaging": ops(Op.SCAN, Op.QUERY, Op.DELETE, Op.QUERY_GSI1),
+                # Query:gsi1: conversations idle past the account's retention, by last activity (never a scan);
+                # UpdateItem: retention of files, each one's bytes leave the account's storage counter
+                "Messaging": ops(Op.SCAN, Op.QUERY, Op.DELETE, Op.UPDATE, Op.QUERY_GSI1),
                 # KEKs deleted by key (the shred); the deletion log written (Put) and replayed (Query on its key)
                 "KeyEncryptionKeys": ops(Op.DELETE, Op.PUT, Op.QUERY),
-                # Retention of files: each one's bytes leave the account's storage counter (UpdateItem).
-                "Messaging": ops(Op.SCAN, Op.QUERY, Op.DELETE, Op.UPDATE),
             }
         ),
         # A closed account's files: every version of its objects (stored and staged) goes with it.
@@ -856,7 +855,7 @@ FUNCTIONS = (
         ),
         queues=_ro({"Callbacks": Access.SEND}),  # recipient.opted_out webhooks
         # erasure: the recordings of calls to the person, every object version (docs/recordings.md)
-        buckets=_ro({"Files": frozenset({BucketAccess.DELETE, BucketAccess.CLEAR_STAGED})}),
+        buckets=_ro({"Files": frozenset({BucketAccess.DELETE})}),
         uses_data_key=True,
     ),
     Function(
@@ -1193,8 +1192,7 @@ FUNCTIONS = (
                 ),
             }
         ),
-        # the recordings of calls to the person (delete_file clears a file's staging prefix too)
-        buckets=_ro({"Files": frozenset({BucketAccess.DELETE, BucketAccess.CLEAR_STAGED})}),
+        buckets=_ro({"Files": frozenset({BucketAccess.DELETE})}),  # the recordings of calls to the person
         memory_mb=512,
         timeout_s=60,
     ),
@@ -1591,7 +1589,7 @@ FUNCTIONS = (
         ),
         queues=_ro({"CarrierMedia": Access.CONSUME}),
         secrets=_ro({"TwilioCredentials": Access.READ, "PlivoCredentials": Access.READ}),  # recordings APIs
-        buckets=_ro({"Files": frozenset({BucketAccess.WRITE, BucketAccess.DELETE, BucketAccess.CLEAR_STAGED})}),
+        buckets=_ro({"Files": frozenset({BucketAccess.WRITE, BucketAccess.DELETE})}),
         uses_data_key=True,
         memory_mb=1024,
         timeout_s=60,

@@ -393,7 +393,9 @@ def delete_file(account_id: str, file_id: str) -> bool:
 
 def _remove(record: FileRecord) -> None:
     store.delete_versions(store.object_key(record.account_id, record.file_id))
-    store.delete_versions(store.staging_key(record.account_id, record.file_id))
+    if record.source == SOURCE_UPLOAD:
+        # Only uploads are staged (a recording is written sealed by the worker): nothing else to list there.
+        store.delete_versions(store.staging_key(record.account_id, record.file_id))
     store.delete(record)
     if record.status == store.READY:
         store.release(record.account_id, record.size)
