@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -145,6 +146,7 @@ class LocalRoutes:
         return [
             ("GET", f"{PREFIX}/outbox", self.outbox),
             ("GET", f"{PREFIX}/deliveries", self.deliveries),
+            ("GET", f"{PREFIX}/recordings", self.recordings),
             ("GET", f"{PREFIX}/carriers", self.carriers),
             ("PUT", f"{PREFIX}/carriers/{{carrier}}", self.set_carrier),
             ("POST", f"{PREFIX}/carriers/{{carrier}}/inbound", self.inbound),
@@ -165,6 +167,11 @@ class LocalRoutes:
     def deliveries(self, request: Request, _: dict[str, str]) -> Response:
         """What the sandbox carriers delivered, newest first."""
         return json_response(request, {"data": [d.as_json() for d in sandbox.deliveries()]})
+
+    def recordings(self, request: Request, _: dict[str, str]) -> Response:
+        """The call recordings the sandbox carriers still keep (id and SHA-256) and those the platform deleted."""
+        kept = [{"id": rid, "sha256": hashlib.sha256(audio).hexdigest()} for rid, audio in sandbox.recordings().items()]
+        return json_response(request, {"kept": kept, "deleted": sandbox.deleted_recordings()})
 
     def carriers(self, request: Request, _: dict[str, str]) -> Response:
         """Every sandbox carrier, its state and whether it posts status callbacks."""

@@ -82,10 +82,11 @@ def carrier_events(carrier: str) -> Response[str]:
     target = plivo.answer_target(request) if carrier == plivo.NAME else None
     if target is not None:
         # Plivo fetches a call's script from its answer URL (verified above); the text never travels in a URL.
-        script = inbound.voice_script(target.account_id, target.message_id)
+        script = inbound.voice_call(target.account_id, target.message_id)
         if script is None:
             raise NotFound("No voice message is waiting for this call.")
-        return Response(status_code=200, content_type="application/xml", body=plivo.speak_xml(script))
+        body = plivo.speak_xml(script.body, record_ref=script.record_ref)
+        return Response(status_code=200, content_type="application/xml", body=body)
     try:
         events = source.parse(request)
     except (ValueError, KeyError, TypeError):

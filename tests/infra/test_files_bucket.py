@@ -88,7 +88,9 @@ def test_files_are_not_in_the_backup_plan(assembly: Assembly, stage: str) -> Non
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_only_files_api_and_the_purge_job_touch_the_bucket_each_on_its_prefixes(assembly: Assembly, stage: str) -> None:
+def test_only_the_file_and_recording_functions_touch_the_bucket_each_on_its_prefixes(
+    assembly: Assembly, stage: str
+) -> None:
     bucket_id, _ = _bucket(assembly, stage, "FilesBucket")
     touching: dict[str, set[tuple[str, str]]] = {}
     for logical_id, policy in assembly.resources(stage, "AWS::IAM::Policy").items():
@@ -101,7 +103,7 @@ def test_only_files_api_and_the_purge_job_touch_the_bucket_each_on_its_prefixes(
                 where = resource["Fn::Join"][1][-1] if "Fn::Join" in resource else "bucket"
                 for action in actions:
                     touching.setdefault(logical_id.split("Role")[0], set()).add((action, where))
-    assert set(touching) == {"FilesApi", "PurgeJob"}
+    assert set(touching) == {"FilesApi", "PurgeJob", "MediaWorker", "RecordingsApi", "RecipientsApi", "ErasureJob"}
     objects = {("s3:GetObject", "/files/*"), ("s3:PutObject", "/files/*"), ("s3:DeleteObjectVersion", "/files/*")}
     staged = {(a, p.replace("files", "incoming")) for a, p in objects}
     assert touching["FilesApi"] == objects | staged | {("s3:ListBucketVersions", "bucket")}
@@ -110,6 +112,11 @@ def test_only_files_api_and_the_purge_job_touch_the_bucket_each_on_its_prefixes(
         ("s3:DeleteObjectVersion", "/incoming/*"),
         ("s3:ListBucketVersions", "bucket"),
     }
+    # Recordings (docs/recordings.md) are never staged: their functions touch the stored prefix only.
+    versions = {("s3:DeleteObjectVersion", "/files/*"), ("s3:ListBucketVersions", "bucket")}
+    assert touching["MediaWorker"] == {("s3:PutObject", "/files/*"), *versions}
+    assert touching["RecordingsApi"] == {("s3:GetObject", "/files/*")}
+    assert touching["RecipientsApi"] == touching["ErasureJob"] == versions
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -75,5 +75,5 @@ def test_the_api_handlers_checked_include_the_largest() -> None:
 
 
 def test_every_worker_and_job_is_checked() -> None:
-    assert set(WORKER_FUNCTIONS) == {"send_worker", "callback_worker", "mail_worker"}
+    assert set(WORKER_FUNCTIONS) == {"send_worker", "callback_worker", "mail_worker", "media_worker"}
     assert {"receipts_job", "release_job", "purge_job", "erasure_job", "audit_anchor_job"} <= set(JOB_FUNCTIONS)

@@ -21,6 +21,8 @@ import pyotp
 
 from switchboard import catalog, clock
 from switchboard.carriers import sandbox
+from switchboard.dal import files as files_store
+from switchboard.logic import files as files_logic
 from switchboard.models.permissions import SESSION_ONLY, Role, allows
 from tests.integration.files_support import png
 from tests.integration.identity.gateway import add_member, call, login, register
@@ -232,6 +234,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
 
 PHONE = "+14155550199"  # the world's opted-in recipient
 PNG = png(b"role matrix")
+WAV = sandbox.tone_wav(seconds=0.1)
 
 
 def upload_file(token: str) -> str:
@@ -318,6 +321,27 @@ FILE_RECIPES: dict[tuple[str, str], Recipe] = {
     ("DELETE", "/v1/files/{file_id}"): _delete_file,
 }
 
+
+def _recording_bytes(answer: Answer) -> str:
+    return "" if answer.body == WAV else f"not the recorded audio: {str(answer.body)[:80]}"
+
+
+def _recording_meta(world: World) -> Callable[[Answer], str]:
+    def check(answer: Answer) -> str:
+        return "" if answer.body.get("message_id") == world.ids["message_id"] else f"not its call: {answer.body}"
+
+    return check
+
+
+RECORDING_RECIPES: dict[tuple[str, str], Recipe] = {
+    ("GET", "/v1/recordings/{recording_id}"): lambda w, r, t, a: Request(
+        f"/v1/recordings/{w.ids['recording_id']}", check=_recording_meta(w)
+    ),
+    ("GET", "/v1/recordings/{recording_id}/content"): lambda w, r, t, a: Request(
+        f"/v1/recordings/{w.ids['recording_id']}/content", check=_recording_bytes
+    ),
+}
+
 MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/recipients"): _write("/v1/recipients", lambda w: {"phone": w.phone()}),
     ("GET", "/v1/recipients"): _read("/v1/recipients", phones=True),
@@ -368,6 +392,7 @@ MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
 }
 RECIPES.update(MESSAGING_RECIPES)
 RECIPES.update(FILE_RECIPES)
+RECIPES.update(RECORDING_RECIPES)
 
 
 def _messaging(token: str) -> dict[str, str]:
@@ -394,7 +419,20 @@ def _messaging(token: str) -> dict[str, str]:
         "endpoint_id": endpoint.body["id"],
         "template_id": template.body["id"],
         "file_id": upload_file(token),
+        "recording_id": store_recording(token, sent.body["id"]),
     }
+
+
+def store_recording(token: str, message_id: str) -> str:
+    """A call recording of the account's message, kept as media_worker keeps one (the carrier side is not the
+    subject here: tests/integration/live/test_live_recordings.py)."""
+    account = call("GET", "/v1/account", token=token).body
+    recording_id = files_store.recording_id(message_id)
+    kept = files_logic.store_bytes(
+        account["id"], recording_id, WAV, source="recording", plan=account["plan"], message_id=message_id
+    )
+    assert kept is not None
+    return recording_id
 
 
 def _writes_in(token: str, phone: str) -> None:

@@ -90,8 +90,8 @@ class FakeCarrier:
     problems: list[str] = field(default_factory=list)  # requests that differ from what the provider's SDK sends
     released: threading.Event = field(default_factory=threading.Event)
 
-    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
-        """The status and JSON body the provider answers (each fake implements its API)."""
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        """The status and JSON body (or raw bytes: a recording's audio) the provider answers."""
         raise NotImplementedError
 
     def error(self, status: int) -> dict[str, Any]:
@@ -109,7 +109,7 @@ class FakeCarrier:
         if self.outage is not None:
             return self.outage, json.dumps(self.error(self.outage)).encode()
         status, payload = self.answer(method, path, headers, body)
-        return status, json.dumps(payload).encode()
+        return status, payload if isinstance(payload, bytes) else json.dumps(payload).encode()
 
 
 def _basic_auth(headers: dict[str, str]) -> tuple[str, str] | None:
@@ -144,12 +144,13 @@ class _TwilioCapture(twilio.http.HttpClient):
     def __init__(self, answer: dict[str, Any]) -> None:
         super().__init__(logging.getLogger("twilio.http_client"), is_async=False)
         self.answer = answer
+        self.answer_status = 201
         self.sent: tuple[str, str, dict[str, Any], tuple[str, str] | None] | None = None
 
     def request(self, method: str, uri: str, **kwargs: Any) -> twilio.http.response.Response:  # type: ignore[override]
         data, auth = kwargs.get("data"), kwargs.get("auth")
         self.sent = (method, uri, dict(data or {}), auth)
-        return twilio.http.response.Response(201, json.dumps(self.answer))
+        return twilio.http.response.Response(self.answer_status, json.dumps(self.answer))
 
 
 def twilio_sdk_request(
@@ -160,7 +161,14 @@ def twilio_sdk_request(
     client = twilio.rest.Client(account_sid, auth_token, http_client=capture)
     common = {"to": fields.get("To"), "from_": fields.get("From"), "status_callback": fields.get("StatusCallback")}
     if resource == "Calls.json":
-        client.calls.create(twiml=fields.get("Twiml"), status_callback_event=events, **common)
+        recording: dict[str, Any] = {}
+        if fields.get("Record"):
+            recording = {
+                "record": fields["Record"] == "true",
+                "recording_status_callback": fields.get("RecordingStatusCallback"),
+                "recording_status_callback_event": [fields.get("RecordingStatusCallbackEvent")],
+            }
+        client.calls.create(twiml=fields.get("Twiml"), status_callback_event=events, **common, **recording)
     else:
         client.messages.create(body=fields.get("Body"), **common)
     assert capture.sent is not None
@@ -175,6 +183,18 @@ def twilio_sdk_fetch(account_sid: str, auth_token: str, resource: str, sid: str)
     capture = _TwilioCapture({"sid": sid, "account_sid": account_sid, "status": "sent"})
     client = twilio.rest.Client(account_sid, auth_token, http_client=capture)
     (client.calls(sid) if resource == "Calls" else client.messages(sid)).fetch()
+    assert capture.sent is not None
+    method, uri, _, auth = capture.sent
+    assert auth is not None
+    return method, urlsplit(uri).path, auth
+
+
+def twilio_sdk_delete_recording(account_sid: str, auth_token: str, sid: str) -> tuple[str, str, tuple[str, str]]:
+    """What twilio-python sends to delete a Recording: (method, path, basic auth)."""
+    capture = _TwilioCapture({})
+    client = twilio.rest.Client(account_sid, auth_token, http_client=capture)
+    capture.answer_status = 204
+    client.recordings(sid).delete()
     assert capture.sent is not None
     method, uri, _, auth = capture.sent
     assert auth is not None
@@ -196,6 +216,24 @@ def plivo_sdk_fetch(auth_id: str, auth_token: str, message_uuid: str) -> tuple[s
 
     client.session.send = send  # type: ignore[method-assign]
     client.messages.get(message_uuid)
+    [request] = captured
+    return str(request.method), urlsplit(str(request.url)).path
+
+
+def plivo_sdk_delete_recording(auth_id: str, auth_token: str, recording_id: str) -> tuple[str, str]:
+    """What plivo-python sends to delete a recording: (method, path)."""
+    client = plivo.RestClient(auth_id, auth_token)
+    captured: list[requests.PreparedRequest] = []
+
+    def send(request: requests.PreparedRequest, **_: Any) -> requests.Response:
+        captured.append(request)
+        answer = requests.Response()
+        answer.status_code, answer.url, answer.request = 204, str(request.url), request
+        answer._content = b""
+        return answer
+
+    client.session.send = send  # type: ignore[method-assign]
+    client.recordings.delete(recording_id)
     [request] = captured
     return str(request.method), urlsplit(str(request.url)).path
 
@@ -262,6 +300,9 @@ class FakeTwilio(FakeCarrier):
     def __init__(self, account_sid: str, auth_token: str) -> None:
         super().__init__()
         self.account_sid, self.auth_token = account_sid, auth_token
+        self.recordings: dict[str, bytes] = {}  # what Twilio keeps until it is deleted, by RecordingSid
+        self.deleted_recordings: list[str] = []
+        self.failing_deletes = 0  # answer this many recording deletions 503 (Twilio in trouble)
 
     def error(self, status: int) -> dict[str, Any]:
         codes = {400: 21211, 401: 20003, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
@@ -277,6 +318,9 @@ class FakeTwilio(FakeCarrier):
         if _basic_auth(headers) != (self.account_sid, self.auth_token):
             return 401, self.error(401)
         resource = path.removeprefix(f"/2010-04-01/Accounts/{self.account_sid}/")
+        recording = re.fullmatch(r"Recordings/(RE[0-9a-f]{32})\.(wav|json)", resource)
+        if recording is not None:
+            return self._recording(method, path, headers, recording[1], recording[2])
         fetched = re.fullmatch(r"(Messages|Calls)/([A-Za-z0-9]+)\.json", resource)
         if method == "GET" and fetched is not None:
             return self._fetch(path, headers, fetched[1], fetched[2])
@@ -301,6 +345,44 @@ class FakeTwilio(FakeCarrier):
         if resource == "Calls.json":
             return self._call(fields, form.get("StatusCallbackEvent", []))
         return self._message(fields)
+
+    def _recording(self, method: str, path: str, headers: dict[str, str], sid: str, suffix: str) -> tuple[int, Any]:
+        """GET `.../Recordings/{sid}.wav` (the audio, as Twilio's media URL serves it) or DELETE `.../{sid}.json`."""
+        if method == "GET" and suffix == "wav":
+            audio = self.recordings.get(sid)
+            return (200, audio) if audio is not None else (404, self.error(404))
+        if method == "DELETE" and suffix == "json":
+            expected = twilio_sdk_delete_recording(self.account_sid, self.auth_token, sid)
+            if expected != ("DELETE", path, _basic_auth(headers)):
+                self.problems.append(f"not what twilio-python deletes: {path}")
+                return 400, self.error(400)
+            if self.failing_deletes:
+                self.failing_deletes -= 1
+                return 503, self.error(503)
+            if self.recordings.pop(sid, None) is None:
+                return 404, self.error(404)
+            self.deleted_recordings.append(sid)
+            return 204, b""
+        return 405, self.error(400)
+
+    def record(self, call_sid: str, audio: bytes) -> CarrierRequest:
+        """The call was recorded: Twilio keeps the audio and posts the recording status callback (signed) to the
+        call's RecordingStatusCallback URL."""
+        sent = self.sent[call_sid]
+        recording_sid = "RE" + uuid.uuid4().hex
+        self.recordings[recording_sid] = audio
+        params = {
+            "AccountSid": self.account_sid,
+            "CallSid": call_sid,
+            "RecordingSid": recording_sid,
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording_sid}",
+            "RecordingStatus": "completed",
+            "RecordingDuration": "3",
+            "RecordingChannels": "1",
+            "RecordingSource": "OutboundAPI",
+        }
+        # A recording nobody asked for (started from the console) is reported to the call's status URL.
+        return self._signed(sent.fields.get("RecordingStatusCallback") or sent.callback, params)
 
     def _fetch(self, path: str, headers: dict[str, str], resource: str, sid: str) -> tuple[int, dict[str, Any]]:
         """GET a Message or Call resource (the status API), as twilio-python fetches it."""
@@ -358,8 +440,9 @@ class FakeTwilio(FakeCarrier):
         self.sent[sid] = Sent(sid, to, from_, twiml, callback, {**fields, "StatusCallbackEvent": events})
         return 201, {"account_sid": self.account_sid, "sid": sid, "status": "queued", "to": to, "from": from_}
 
-    def call_status(self, sid: str, status: str) -> CarrierRequest:
-        """A call-progress callback Twilio posts to the call's StatusCallback URL."""
+    def call_status(self, sid: str, status: str, **details: str) -> CarrierRequest:
+        """A call-progress callback Twilio posts to the call's StatusCallback URL (`details`: CallDuration,
+        AnsweredBy... as Twilio adds them to a completed call's callback)."""
         sent = self.sent[sid]
         params = {
             "AccountSid": self.account_sid,
@@ -371,6 +454,7 @@ class FakeTwilio(FakeCarrier):
             "From": sent.from_,
             "To": sent.to,
             "SequenceNumber": "0",
+            **details,
         }
         return self._signed(sent.callback, params)
 
@@ -422,6 +506,8 @@ class FakePlivo(FakeCarrier):
     def __init__(self, auth_id: str, auth_token: str) -> None:
         super().__init__()
         self.auth_id, self.auth_token = auth_id, auth_token
+        self.recordings: dict[str, bytes] = {}  # what Plivo keeps until it is deleted, by RecordingID
+        self.deleted_recordings: list[str] = []
 
     def error(self, status: int) -> dict[str, Any]:
         return {"api_id": str(uuid.uuid4()), "error": "not authorized" if status == 401 else "internal error"}
@@ -430,9 +516,9 @@ class FakePlivo(FakeCarrier):
         if _basic_auth(headers) != (self.auth_id, self.auth_token):
             return 401, self.error(401)
         resource = path.removeprefix(f"/v1/Account/{self.auth_id}/")
-        fetched = re.fullmatch(r"Message/([0-9a-f-]+)/", resource)
-        if method == "GET" and fetched is not None:
-            return self._fetch(path, fetched[1])
+        read = self._read(method, path, resource)
+        if read is not None:
+            return read
         if method != "POST" or resource not in {"Message/", "Call/"}:
             return 404, {"api_id": str(uuid.uuid4()), "error": "not found"}
         payload = _json(headers, body)
@@ -441,6 +527,46 @@ class FakePlivo(FakeCarrier):
         if resource == "Call/":
             return self._call(payload)
         return self._message(payload)
+
+    def _read(self, method: str, path: str, resource: str) -> tuple[int, Any] | None:
+        """A recording's audio or deletion, or a message's status; None for anything else."""
+        recording = re.fullmatch(r"Recording/([0-9a-f-]{36})(\.wav|/)", resource)
+        if recording is not None:
+            return self._recording(method, path, recording[1], recording[2])
+        fetched = re.fullmatch(r"Message/([0-9a-f-]+)/", resource)
+        if method == "GET" and fetched is not None:
+            return self._fetch(path, fetched[1])
+        return None
+
+    def _recording(self, method: str, path: str, rid: str, suffix: str) -> tuple[int, Any]:
+        """GET `.../Recording/{id}.wav` (the media host's audio) or DELETE `.../Recording/{id}/` (the API)."""
+        if method == "GET" and suffix == ".wav":
+            audio = self.recordings.get(rid)
+            return (200, audio) if audio is not None else (404, {"error": "not found"})
+        if method == "DELETE" and suffix == "/":
+            if plivo_sdk_delete_recording(self.auth_id, self.auth_token, rid) != ("DELETE", path):
+                self.problems.append(f"not what plivo-python deletes: {path}")
+                return 400, {"error": "unexpected request"}
+            if self.recordings.pop(rid, None) is None:
+                return 404, {"api_id": str(uuid.uuid4()), "error": "not found"}
+            self.deleted_recordings.append(rid)
+            return 204, b""
+        return 405, {"error": "method not allowed"}
+
+    def record(self, request_uuid: str, audio: bytes, callback_url: str) -> CarrierRequest:
+        """The call was recorded (`<Record recordSession>`): Plivo keeps the audio and posts to the callbackUrl."""
+        rid = str(uuid.uuid4())
+        self.recordings[rid] = audio
+        params = {
+            "RecordUrl": f"https://media.plivo.com/v1/Account/{self.auth_id}/Recording/{rid}.wav",
+            "RecordingID": rid,
+            "RecordingDuration": "3",
+            "RecordingDurationMs": "3000",
+            "RecordingStartMs": "1796287967000",
+            "RecordingEndMs": "1796287970000",
+            "CallUUID": "c" + request_uuid[1:],
+        }
+        return self._signed(callback_url, params)
 
     def _fetch(self, path: str, message_uuid: str) -> tuple[int, dict[str, Any]]:
         """GET a message (the status API), as plivo-python retrieves it."""
@@ -509,9 +635,14 @@ class FakePlivo(FakeCarrier):
             sent.fields["answer_url"], {**self._call_params(request_uuid, "in-progress"), "Event": "StartApp"}
         )
 
-    def hangup(self, request_uuid: str, status: str = "completed") -> CarrierRequest:
-        """The call ended: Plivo posts to its `hangup_url`."""
-        params = {**self._call_params(request_uuid, status), "HangupCause": "NORMAL_CLEARING", "Duration": "7"}
+    def hangup(self, request_uuid: str, status: str = "completed", **details: str) -> CarrierRequest:
+        """The call ended: Plivo posts to its `hangup_url` (`details`: BillDuration, TotalCost, AnsweredBy...)."""
+        params = {
+            **self._call_params(request_uuid, status),
+            "HangupCause": "NORMAL_CLEARING",
+            "Duration": "7",
+            **details,
+        }
         return self._signed(self.sent[request_uuid].callback, params)
 
     def _signed(self, url: str, params: dict[str, str]) -> CarrierRequest:
@@ -666,14 +797,14 @@ def _handler(fake: FakeCarrier) -> type[BaseHTTPRequestHandler]:
                 status, answer = 500, b"{}"
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "audio/x-wav" if answer.startswith(b"RIFF") else "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
             except OSError:
                 return  # the client gave up (timeout): nothing to answer
 
-        do_POST = do_GET = _serve
+        do_POST = do_GET = do_DELETE = _serve
 
         def log_message(self, format: str, *args: object) -> None:
             return

@@ -32,6 +32,8 @@ class Outbound:
     # biz_opaque_callback_data): `<account_id>.<message_id>.<mac>`, so a receipt that outruns our carrier-id mapping
     # still finds its message (switchboard.logic.receipts).
     callback_ref: str = ""
+    # Voice: record the call (the script starts with a recording notice; docs/recordings.md).
+    record: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ class Media:
 class CarrierEvent:
     """One normalised fact from a carrier: a status change of a message we sent, or an inbound message."""
 
-    kind: Literal["status", "inbound"]
+    kind: Literal["status", "inbound", "recording"]
     carrier: str
     event_id: str  # the carrier's own id of this event: duplicates are dropped by it
     at: str  # RFC 3339 UTC
@@ -131,6 +133,10 @@ class CarrierEvent:
     message_type: str = "text"  # inbound: one of INBOUND_TYPES
     media: tuple[Media, ...] = ()  # inbound: attached files (message_type "media")
     reply_to: str = ""  # inbound: the carrier's id of the message this one answers (ours, if it maps to one)
+    # recording: the carrier's handle of a finished call recording (its id or URL; fetched, then deleted there)
+    recording_ref: str = ""
+    # status of a call: what the carrier reports of it (duration_s, billed_s, answered_by, price, currency)
+    call: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,4 +175,18 @@ class EventSource(Protocol):
 
     def handshake(self, request: WebhookRequest) -> str | None:
         """The body to answer a subscription handshake (WhatsApp's GET hub.challenge), or None if not one."""
+        ...
+
+
+class RecordingSource(Protocol):
+    """A carrier that records calls: fetch a finished recording's audio, then delete the carrier's copy."""
+
+    name: str
+
+    def fetch_recording(self, recording_ref: str, *, max_bytes: int) -> bytes:
+        """The recording's audio (WAV); a CarrierError when it cannot be fetched now (the job is retried)."""
+        ...
+
+    def delete_recording(self, recording_ref: str) -> None:
+        """Delete the carrier's copy (gone already is success); a CarrierError when it could not (retried)."""
         ...

@@ -58,8 +58,27 @@ class HttpClient:
         """GET `url` (a carrier's status API) and read the answer within the total timeout."""
         return self._request("GET", carrier, url, headers=headers, body=None)
 
+    def fetch(
+        self, carrier: str, url: str, *, headers: Mapping[str, str], max_bytes: int, timeout_s: float
+    ) -> Response:
+        """GET a file the carrier keeps (a call recording): up to `max_bytes`, within `timeout_s` (a worker's
+        budget, not a send's); a larger body is refused (CarrierUnavailable), never read past the bound."""
+        return self._request("GET", carrier, url, headers=headers, body=None, max_body=max_bytes, timeout_s=timeout_s)
+
+    def delete(self, carrier: str, url: str, *, headers: Mapping[str, str]) -> Response:
+        """DELETE a carrier resource (a recording) and read the answer within the total timeout."""
+        return self._request("DELETE", carrier, url, headers=headers, body=None)
+
     def _request(
-        self, method: str, carrier: str, url: str, *, headers: Mapping[str, str], body: bytes | None
+        self,
+        method: str,
+        carrier: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        max_body: int = MAX_RESPONSE_BYTES,
+        timeout_s: float | None = None,
     ) -> Response:
         parts = urlsplit(url)
         if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
@@ -76,9 +95,9 @@ class HttpClient:
                 host_header=outbound.host_header(host, port, parts.scheme),
                 headers=headers,
                 body=body,
-                timeout_s=self.total_timeout_s,
+                timeout_s=timeout_s or self.total_timeout_s,
                 connect_timeout_s=self.connect_timeout_s,
-                max_body=MAX_RESPONSE_BYTES,
+                max_body=max_body,
                 excess="refuse",
             )
         except outbound.Failed as failed:

@@ -12,6 +12,12 @@ Wire formats, as documented by Plivo:
   failed, delivered, undelivered, rejected, read; `MessageUUID`, `ErrorCode`), inbound
   https://www.plivo.com/docs/messaging/xml/request (`From, To, Text, Type, MessageUUID`), calls
   https://www.plivo.com/docs/voice/xml/request (`CallUUID`, `CallStatus`, `ALegRequestUUID`).
+- Recordings: https://www.plivo.com/docs/voice/xml/record (`<Record recordSession="true" fileFormat="wav"
+  callbackUrl=…>` records the whole call in the background; the callback posts `RecordingID`, `RecordUrl`,
+  `CallUUID`), the audio at `https://media.plivo.com/v1/Account/{auth_id}/Recording/{RecordingID}.wav` and
+  https://www.plivo.com/docs/voice/api/recording/delete-a-recording (DELETE `/v1/Account/{auth_id}/Recording/{id}/`,
+  204). The audio URL is built from the verified `RecordingID` (a UUID) on Plivo's media host, never taken from the
+  callback's `RecordUrl`.
 - Status API: https://www.plivo.com/docs/messaging/api/message/retrieve-a-message (GET
   `/v1/Account/{auth_id}/Message/{message_uuid}/`: `message_state`, `error_code`), asked by the reconciliation job.
 - Signatures: https://www.plivo.com/docs/voice/xml/request/validation (`X-Plivo-Signature-V3` with
@@ -44,6 +50,7 @@ from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
     CarrierStatus,
+    CarrierUnavailable,
     Outbound,
     Receipt,
     WebhookRequest,
@@ -56,6 +63,9 @@ NAME = "plivo"
 CHANNELS = frozenset({"sms", "voice"})
 CREDENTIALS_ENV = "PLIVO_CREDENTIALS_SECRET"
 API_URL = "https://api.plivo.com"
+MEDIA_URL = "https://media.plivo.com"  # where Plivo serves recordings (its only host for them)
+RECORDING_NOTICE = "This call may be recorded."
+RECORDING_TIMEOUT_S = 10.0  # a worker's fetch of a recording, not a send's 1 s budget
 SIGNATURE_HEADER = "x-plivo-signature-v3"
 NONCE_HEADER = "x-plivo-signature-v3-nonce"
 
@@ -119,9 +129,17 @@ def answer_target(request: WebhookRequest) -> AnswerTarget | None:
     return AnswerTarget(account_id, message_id) if account_id and message_id else None
 
 
-def speak_xml(body: str) -> str:
-    """The Plivo XML that reads `body` aloud; XML-escaped, so a body cannot inject elements."""
-    return f"<Response><Speak>{escape(body)}</Speak></Response>"
+def speak_xml(body: str, *, record_ref: str = "") -> str:
+    """The Plivo XML that reads `body` aloud; XML-escaped, so a body cannot inject elements. With `record_ref` (our
+    ref to the message) the whole call is recorded after a notice, its callback carrying the ref."""
+    if not record_ref:
+        return f"<Response><Speak>{escape(body)}</Speak></Response>"
+    callback = escape(f"{support.events_url(NAME)}?{urlencode([(support.REF_PARAM, record_ref)])}", {'"': "&quot;"})
+    record = (
+        '<Record recordSession="true" redirect="false" fileFormat="wav" '
+        f'callbackUrl="{callback}" callbackMethod="POST"/>'
+    )
+    return f"<Response>{record}<Speak>{escape(RECORDING_NOTICE)}</Speak><Speak>{escape(body)}</Speak></Response>"
 
 
 def _sorted_query(pairs: list[tuple[str, str]]) -> str:
@@ -214,13 +232,15 @@ class PlivoCarrier(support.HttpCarrier):
     def parse(self, request: WebhookRequest) -> list[CarrierEvent]:
         """A message status callback, an inbound message, or a call's status (answer or hangup request)."""
         params = dict(support.form(request))
-        if params.get("MessageUUID"):
+        if params.get("RecordingID"):
+            event = _recording_event(params)
+        elif params.get("MessageUUID"):
             event = _message_event(params)
         elif params.get("CallUUID"):
             event = _call_event(params)
         else:
             event = None
-        if event is not None and event.kind == "status":
+        if event is not None and event.kind in ("status", "recording"):
             # Our ref rode in the callback URL's query, which the V3 signature just verified covers.
             event = replace(event, ref=ref_of(request.query.get(support.REF_PARAM, "")))
         return [event] if event is not None else []
@@ -240,6 +260,48 @@ class PlivoCarrier(support.HttpCarrier):
             mapping=MESSAGE_STATUS_MAP,
             error_code=_error_code,
         )
+
+    def _recording(self, recording_ref: str) -> tuple[str, str, dict[str, str]]:
+        creds = self._credentials()
+        auth_id = support.credential(NAME, creds, "auth_id")
+        token = support.credential(NAME, creds, "auth_token")
+        if not _UUID.fullmatch(recording_ref):
+            raise CarrierRejected(f"{NAME}: not a recording id", code="invalid-recording")
+        return auth_id, recording_ref, urllib3.util.make_headers(basic_auth=f"{auth_id}:{token}")
+
+    def fetch_recording(self, recording_ref: str, *, max_bytes: int) -> bytes:
+        """GET the WAV from Plivo's media host (Basic auth: an account with secure media requires it)."""
+        auth_id, rid, headers = self._recording(recording_ref)
+        # Tests point the adapter at one fake for both hosts; deployed it is always Plivo's media host.
+        media = MEDIA_URL if self._api_url == API_URL else self._api_url
+        url = f"{media}/v1/Account/{auth_id}/Recording/{rid}.wav"
+        response = self._http.fetch(NAME, url, headers=headers, max_bytes=max_bytes, timeout_s=RECORDING_TIMEOUT_S)
+        if response.status != 200:
+            raise CarrierUnavailable(f"{NAME} answered HTTP {response.status} for a recording")
+        return response.body
+
+    def delete_recording(self, recording_ref: str) -> None:
+        """DELETE `/v1/Account/{auth_id}/Recording/{id}/`: 204, or 404 when it is gone already."""
+        auth_id, rid, headers = self._recording(recording_ref)
+        response = self._http.delete(NAME, f"{self._api_url}/v1/Account/{auth_id}/Recording/{rid}/", headers=headers)
+        if response.status not in (200, 204, 404):
+            raise CarrierUnavailable(f"{NAME} answered HTTP {response.status} to a recording's deletion")
+
+
+def _recording_event(params: dict[str, str]) -> CarrierEvent | None:
+    """A `<Record>` callback: the finished recording of a call (found by our ref in the callback URL)."""
+    recording = params.get("RecordingID", "")
+    if not _UUID.fullmatch(recording):
+        logger.info("plivo recording callback ignored")
+        return None
+    return CarrierEvent(
+        kind="recording",
+        carrier=NAME,
+        event_id=f"{recording}:recorded",
+        at=support.now(),
+        carrier_message_id=params.get("CallUUID", ""),
+        recording_ref=recording,
+    )
 
 
 def _message_event(params: dict[str, str]) -> CarrierEvent | None:
@@ -277,13 +339,24 @@ def _call_event(params: dict[str, str]) -> CarrierEvent | None:
         logger.info("plivo call callback ignored", extra={"carrier_status": theirs[:32]})
         return None
     failed = status in {"failed", "undelivered"}
-    return support.form_status(
+    event = support.form_status(
         NAME,
         event_id=f"{call}:{theirs}",
         message_id=request_uuid,
         status=status,
         error_code=params.get("HangupCause", "") if failed else "",
     )
+    return replace(event, call=_call_details(params)) if theirs in CALL_FINAL_STATUSES else event
+
+
+def _call_details(params: dict[str, str]) -> dict[str, str]:
+    """What Plivo's hangup request says of the call: `Duration`, `BillDuration`, `TotalCost` and (with machine
+    detection) `AnsweredBy`, when it gives them."""
+    names = {"Duration": "duration_s", "BillDuration": "billed_s", "AnsweredBy": "answered_by", "TotalCost": "price"}
+    details = {ours: params[theirs][:32] for theirs, ours in names.items() if params.get(theirs)}
+    if "price" in details:
+        details["currency"] = "USD"  # Plivo bills in US dollars
+    return details
 
 
 def _inbound_call(call: str, theirs: str, params: dict[str, str]) -> CarrierEvent | None:

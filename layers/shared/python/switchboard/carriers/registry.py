@@ -9,7 +9,7 @@ from typing import Protocol
 
 from switchboard import settings
 from switchboard.carriers import sandbox
-from switchboard.carriers.base import Carrier, EventSource
+from switchboard.carriers.base import Carrier, CarrierUnavailable, EventSource, RecordingSource
 
 
 class Adapter(Carrier, EventSource, Protocol):
@@ -78,6 +78,18 @@ def adapter(name: str) -> Adapter:
 def event_source(name: str) -> EventSource:
     """The receiving side of the real carrier `name` (KeyError otherwise; sandbox events use sandbox.verify)."""
     return adapter(name)
+
+
+def recording_source(name: str) -> RecordingSource:
+    """The carrier `name` as a keeper of call recordings (CarrierUnavailable when it records none, or is unknown)."""
+    try:
+        found: object = carrier(name)
+    except KeyError:
+        raise CarrierUnavailable(f"no carrier {name!r}") from None
+    if not all(hasattr(found, method) for method in ("fetch_recording", "delete_recording")):
+        raise CarrierUnavailable(f"{name} keeps no recordings")
+    source: RecordingSource = found  # type: ignore[assignment]
+    return source
 
 
 def point_at(urls: Mapping[str, str]) -> None:

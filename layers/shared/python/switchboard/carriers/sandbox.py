@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import array
 import hashlib
 import hmac
+import io
 import json
+import math
 import threading
+import wave
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -33,6 +37,9 @@ STATUSES = frozenset({"sent", "delivered", "read", "failed", "undelivered"})
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 SIGNATURE_TOLERANCE_S = 300
 MAX_MEDIA = 10
+RECORDING_RATE_HZ = 8000  # telephone audio: 8 kHz, 16-bit, mono
+RECORDING_SECONDS = 0.5
+CALL_DURATION_S = "3"  # what the sandbox reports of every call it "places"
 
 
 class State(StrEnum):
@@ -82,6 +89,9 @@ class _Store:
         self.statuses: dict[str, tuple[str, str]] = {}
         # Carriers that accept messages but never post their receipts (the reconciliation job's case).
         self.silent: set[str] = set()
+        # Call recordings the carriers keep until the platform deletes them (by recording id), and those deleted.
+        self.recordings: dict[str, bytes] = {}
+        self.deleted_recordings: list[str] = []
         # Set by reset() so a `slow` send that is hanging returns promptly when the stack stops.
         self.released = threading.Event()
 
@@ -152,6 +162,8 @@ def reset() -> None:
         _store.callbacks.clear()
         _store.statuses.clear()
         _store.silent.clear()
+        _store.recordings.clear()
+        _store.deleted_recordings.clear()
         _store.released.set()
         _store.released = threading.Event()
 
@@ -197,12 +209,47 @@ class SandboxCarrier:
         }
         if msg.callback_ref:
             callback["ref"] = msg.callback_ref  # echoed like a real carrier's callback URL query
+        owed = [callback]
+        recording: tuple[str, bytes] | None = None
+        if msg.channel == "voice":
+            callback |= {"duration_s": CALL_DURATION_S, "answered_by": "human"}
+            if msg.record:
+                recording = (ids.new_id("sbxrec"), tone_wav())
+                owed.append(
+                    {
+                        "type": "recording.completed",
+                        "id": f"sbxevt_{ids.new_id('evt')[4:]}",
+                        "carrier": self.name,
+                        "carrier_message_id": receipt.carrier_message_id,
+                        "recording_id": recording[0],
+                        "at": delivery.at,
+                        **({"ref": msg.callback_ref} if msg.callback_ref else {}),
+                    }
+                )
         with _store.lock:
             _store.deliveries.append(delivery)
             _store.statuses[receipt.carrier_message_id] = (self.name, "delivered")
+            if recording is not None:
+                _store.recordings[recording[0]] = recording[1]
             if self.name not in _store.silent:
-                _store.callbacks.append(callback)
+                _store.callbacks.extend(owed)
         return receipt
+
+    def fetch_recording(self, recording_ref: str, *, max_bytes: int) -> bytes:
+        """A recording the sandbox kept (CarrierUnavailable when it has none: deleted, or never made)."""
+        with _store.lock:
+            audio = _store.recordings.get(recording_ref)
+        if audio is None or len(audio) > max_bytes:
+            raise CarrierUnavailable(f"{self.name} has no recording {recording_ref[:40]!r} to fetch")
+        return audio
+
+    def delete_recording(self, recording_ref: str) -> None:
+        """Forget a recording (gone already is success); each delete is recorded for tests."""
+        with _store.lock:
+            if _store.states[self.name] is not State.UP:
+                raise CarrierUnavailable(f"{self.name} is {_store.states[self.name].value}")
+            _store.recordings.pop(recording_ref, None)
+            _store.deleted_recordings.append(recording_ref)
 
     def status(self, carrier_message_id: str, channel: str) -> CarrierStatus | None:
         """The sandbox's status API: what became of a message it accepted; CarrierUnavailable while it is down."""
@@ -257,6 +304,17 @@ def parse_event(carrier: str, event: Any) -> CarrierEvent:
             status=status,
             error_code=str(event.get("error_code") or ""),
             ref=ref_of(str(event.get("ref") or "")),
+            call=_call(event),
+        )
+    if kind == "recording.completed":
+        return CarrierEvent(
+            kind="recording",
+            carrier=carrier,
+            event_id=_field(event, "id"),
+            at=_field(event, "at"),
+            carrier_message_id=_field(event, "carrier_message_id"),
+            recording_ref=_field(event, "recording_id"),
+            ref=ref_of(str(event.get("ref") or "")),
         )
     if kind == "message.inbound":
         channel = _field(event, "channel")
@@ -289,6 +347,15 @@ def parse_event(carrier: str, event: Any) -> CarrierEvent:
     raise ValueError("unknown sandbox event type")
 
 
+def _call(event: dict[str, Any]) -> dict[str, str]:
+    """What a voice status callback says of the call (duration, who answered), short strings only."""
+    return {
+        name: value[:32]
+        for name in ("duration_s", "answered_by", "price", "currency")
+        if isinstance(value := event.get(name), str) and value
+    }
+
+
 def _media(value: Any) -> tuple[Media, ...]:
     """A sandbox inbound message's files: `[{kind, id, content_type?}]`, like WhatsApp's media ids."""
     if value is None:
@@ -304,6 +371,31 @@ def _media(value: Any) -> tuple[Media, ...]:
             raise ValueError("a sandbox media content_type is a string")
         files.append(Media(kind=entry["kind"], ref=_field(entry, "id"), content_type=content_type[:128]))
     return tuple(files)
+
+
+def tone_wav(seconds: float = RECORDING_SECONDS, hz: int = 440) -> bytes:
+    """A short sine tone as a WAV file (the standard library's `wave`): the sandbox's "recording" of a call."""
+    frames = int(RECORDING_RATE_HZ * seconds)
+    samples = array.array("h", (int(8000 * math.sin(2 * math.pi * hz * n / RECORDING_RATE_HZ)) for n in range(frames)))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(RECORDING_RATE_HZ)
+        wav.writeframes(samples.tobytes())
+    return out.getvalue()
+
+
+def recordings() -> dict[str, bytes]:
+    """The recordings the sandbox carriers still keep, by recording id."""
+    with _store.lock:
+        return dict(_store.recordings)
+
+
+def deleted_recordings() -> list[str]:
+    """The recording ids the platform deleted at the sandbox carriers, oldest first."""
+    with _store.lock:
+        return list(_store.deleted_recordings)
 
 
 def take_callbacks() -> list[dict[str, str]]:

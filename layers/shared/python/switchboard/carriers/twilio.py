@@ -12,6 +12,11 @@ Wire formats, as documented by Twilio:
   HMAC-SHA1(auth token, full URL incl. query + each POST parameter name+value, sorted by name).
 - Status API: GET `.../Messages/{sid}.json` (`status`, `error_code`) and `.../Calls/{sid}.json` (`status`): what the
   reconciliation job asks about a message whose receipt never came.
+- Recordings: https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource (`Record=true`,
+  `RecordingStatusCallback`, `RecordingStatusCallbackEvent`), the recording status callback (`RecordingSid`,
+  `RecordingStatus`, `RecordingUrl`, `CallSid`) and https://www.twilio.com/docs/voice/api/recording (GET
+  `.../Recordings/{sid}.wav` the audio, DELETE `.../Recordings/{sid}.json` → 204). The audio URL is built from the
+  verified `RecordingSid` and our own API URL, never taken from the callback: no host a callback names is fetched.
 - Errors: https://www.twilio.com/docs/api/errors (400 + `code`, e.g. 21211 invalid 'To', 21610 unsubscribed).
 
 Secret `TwilioCredentials` (env TWILIO_CREDENTIALS_SECRET): `{"account_sid": "AC…", "auth_token": "…"}`; during a
@@ -37,6 +42,7 @@ from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
     CarrierStatus,
+    CarrierUnavailable,
     Outbound,
     Receipt,
     WebhookRequest,
@@ -85,6 +91,9 @@ INBOUND_STATUSES = frozenset({"receiving", "received"})
 INBOUND_CALL_STATUSES = frozenset({"ringing", "in-progress"})
 # A Message (SM/MM) or Call (CA) sid: two letters and 32 hex digits.
 _SID = re.compile(r"^(SM|MM|CA)[0-9a-f]{32}$")
+_RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
+RECORDING_NOTICE = "This call may be recorded."
+RECORDING_TIMEOUT_S = 10.0  # a worker's fetch of a recording, not a send's 1 s budget
 
 # 400s about our own account or sender rather than the message (20003 auth, 20404 not found, 21212/21603/21606/
 # 21659/21660 the `From` number): another carrier, with its own number, may still send it.
@@ -100,9 +109,10 @@ def _is_rejection(status: int, code: str) -> bool:
     return status in http_client.REJECTION_STATUSES and code not in UNAVAILABLE_CODES
 
 
-def twiml_say(body: str) -> str:
-    """The TwiML that reads `body` aloud; XML-escaped, so a body cannot inject TwiML verbs."""
-    return f"<Response><Say>{escape(body)}</Say></Response>"
+def twiml_say(body: str, *, notice: str = "") -> str:
+    """The TwiML that reads `body` aloud (after a recording `notice`); XML-escaped, so a body cannot inject verbs."""
+    said = "".join(f"<Say>{escape(text)}</Say>" for text in (notice, body) if text)
+    return f"<Response>{said}</Response>"
 
 
 def signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
@@ -141,8 +151,16 @@ class TwilioCarrier(support.HttpCarrier):
         fields: list[tuple[str, str]]
         if msg.channel == "voice":
             resource = "Calls.json"
-            fields = [("To", to), ("From", from_), ("Twiml", twiml_say(msg.body)), ("StatusCallback", callback)]
+            script = twiml_say(msg.body, notice=RECORDING_NOTICE if msg.record else "")
+            fields = [("To", to), ("From", from_), ("Twiml", script), ("StatusCallback", callback)]
             fields += [("StatusCallbackEvent", event) for event in ("initiated", "ringing", "answered", "completed")]
+            if msg.record:
+                # The recording's callback carries our ref too (signed like every Twilio webhook).
+                fields += [
+                    ("Record", "true"),
+                    ("RecordingStatusCallback", callback),
+                    ("RecordingStatusCallbackEvent", "completed"),
+                ]
         else:
             if msg.channel == "whatsapp":
                 to, from_ = f"whatsapp:{to}", f"whatsapp:{from_}"
@@ -187,8 +205,13 @@ class TwilioCarrier(support.HttpCarrier):
     def parse(self, request: WebhookRequest) -> list[CarrierEvent]:
         """A message or call status callback, or an inbound message (one event per request)."""
         params = dict(support.form(request))
-        event = _message_event(params) if params.get("MessageSid") else _call_event(params)
-        if event is not None and event.kind == "status":
+        if params.get("RecordingSid"):
+            event = _recording_event(params)
+        elif params.get("MessageSid"):
+            event = _message_event(params)
+        else:
+            event = _call_event(params)
+        if event is not None and event.kind in ("status", "recording"):
             # Our ref rode in the StatusCallback URL's query, which the signature just verified covers.
             event = replace(event, ref=ref_of(request.query.get(support.REF_PARAM, "")))
         return [event] if event is not None else []
@@ -209,6 +232,48 @@ class TwilioCarrier(support.HttpCarrier):
             mapping=mapping,
             error_code=_error_code,
         )
+
+    def _recording_url(self, recording_ref: str, suffix: str) -> tuple[str, dict[str, str]]:
+        creds = self._credentials()
+        sid = support.credential(NAME, creds, "account_sid")
+        token = support.credential(NAME, creds, "auth_token")
+        if not _RECORDING_SID.fullmatch(recording_ref):
+            raise CarrierRejected(f"{NAME}: not a recording sid", code="invalid-recording")
+        url = f"{self._api_url}/2010-04-01/Accounts/{sid}/Recordings/{recording_ref}{suffix}"
+        return url, urllib3.util.make_headers(basic_auth=f"{sid}:{token}")
+
+    def fetch_recording(self, recording_ref: str, *, max_bytes: int) -> bytes:
+        """GET `.../Recordings/{sid}.wav` (Twilio answers the WAV itself; no redirect is followed)."""
+        url, headers = self._recording_url(recording_ref, ".wav")
+        response = self._http.fetch(NAME, url, headers=headers, max_bytes=max_bytes, timeout_s=RECORDING_TIMEOUT_S)
+        if response.status != 200:
+            raise CarrierUnavailable(f"{NAME} answered HTTP {response.status} for a recording")
+        return response.body
+
+    def delete_recording(self, recording_ref: str) -> None:
+        """DELETE `.../Recordings/{sid}.json`: 204, or 404 when it is gone already."""
+        url, headers = self._recording_url(recording_ref, ".json")
+        response = self._http.delete(NAME, url, headers=headers)
+        if response.status not in (200, 204, 404):
+            raise CarrierUnavailable(f"{NAME} answered HTTP {response.status} to a recording's deletion")
+
+
+def _recording_event(params: dict[str, str]) -> CarrierEvent | None:
+    """A recording status callback: only `completed` recordings are fetched (then deleted at Twilio)."""
+    recording, call = params.get("RecordingSid", ""), params.get("CallSid", "")
+    if params.get("RecordingStatus") != "completed" or not _RECORDING_SID.fullmatch(recording):
+        logger.info(
+            "twilio recording callback ignored", extra={"carrier_status": params.get("RecordingStatus", "")[:32]}
+        )
+        return None
+    return CarrierEvent(
+        kind="recording",
+        carrier=NAME,
+        event_id=f"{recording}:completed",
+        at=support.now(),
+        carrier_message_id=call,
+        recording_ref=recording,
+    )
 
 
 def _message_event(params: dict[str, str]) -> CarrierEvent | None:
@@ -263,7 +328,15 @@ def _call_event(params: dict[str, str]) -> CarrierEvent | None:
     if not sid or status is None:
         logger.info("twilio callback ignored", extra={"carrier_status": theirs[:32]})
         return None
-    return _status(sid, theirs, status, params)
+    event = _status(sid, theirs, status, params)
+    return replace(event, call=_call_details(params)) if theirs in CALL_FINAL_STATUSES else event
+
+
+def _call_details(params: dict[str, str]) -> dict[str, str]:
+    """What Twilio's final call callback says of the call: `CallDuration`, `AnsweredBy` (with machine detection)
+    and, when it is given, the price (Twilio's callbacks carry it only on some accounts)."""
+    names = {"CallDuration": "duration_s", "AnsweredBy": "answered_by", "Price": "price", "PriceUnit": "currency"}
+    return {ours: params[theirs][:32] for theirs, ours in names.items() if params.get(theirs)}
 
 
 def _inbound_call(sid: str, theirs: str, params: dict[str, str]) -> CarrierEvent | None:

@@ -62,6 +62,7 @@ class AccountItem(BaseItem):
     purge_after = NumberAttribute(null=True)
     senders = ListAttribute[Sender](of=Sender, null=True)
     message_retention_days = NumberAttribute(null=True)  # R60; absent: dal.retention.DEFAULT_DAYS
+    record_calls = BooleanAttribute(null=True)  # voice calls recorded unless a message says no; absent: off
 
 
 class UserItem(BaseItem):
@@ -149,6 +150,7 @@ class Account:
     purge_after: int | None = None
     senders: tuple[NewSender, ...] = ()
     message_retention_days: int | None = None
+    record_calls: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -31,15 +31,22 @@ class FileRecord:
     content_type: str  # sniffed once ready; the declared type while pending
     size: int  # bytes of the plaintext (declared while pending)
     created_at: int  # epoch seconds
-    source: str  # upload (later: inbound, recording)
+    source: str  # upload | recording (later: inbound)
     sha256: str = ""  # of the plaintext, once ready
     filename_sealed: str | None = None
     expires_at: int | None = None  # a pending upload's item goes with its staging object
+    message_id: str | None = None  # a recording: the call (message) it recorded
 
     @property
     def object_key(self) -> str:
         """Where its sealed object lives."""
         return object_key(self.account_id, self.file_id)
+
+
+def recording_id(message_id: str) -> str:
+    """A call's recording id: its message's id under the `rec` prefix, so a retried job finds the one it stored
+    (and recordings sort by their call's time, which retention's key-range sweep relies on)."""
+    return f"rec_{message_id.removeprefix('msg_')}"
 
 
 def bucket_name() -> str:
@@ -78,6 +85,7 @@ def _record(item: dict[str, Any]) -> FileRecord:
         sha256=str(item.get("sha256") or ""),
         filename_sealed=item.get("filename_sealed"),
         expires_at=int(item["expires_at"]) if item.get("expires_at") is not None else None,
+        message_id=item.get("message_id"),
     )
 
 
@@ -103,8 +111,8 @@ def open_filename(record: FileRecord) -> str | None:
     )
 
 
-def put(record: FileRecord) -> None:
-    """Store a new file's item (its id is new: a second write of it is a bug, refused)."""
+def put(record: FileRecord) -> bool:
+    """Store a new file's item; False when one with its id exists (a recording's id is its call's: a retry)."""
     item = {
         "pk": account_pk(record.account_id),
         "sk": _sk(record.file_id),
@@ -119,8 +127,9 @@ def put(record: FileRecord) -> None:
         "filename_sealed": record.filename_sealed,
         "expires_at": record.expires_at,
     }
-    if not table.put(item, condition="attribute_not_exists(pk)"):
-        raise RuntimeError(f"file {record.file_id} exists already")
+    if record.message_id is not None:
+        item["message_id"] = record.message_id
+    return table.put(item, condition="attribute_not_exists(pk)")
 
 
 def mark_ready(record: FileRecord, *, content_type: str, sha256: str) -> FileRecord | None:
@@ -144,18 +153,21 @@ def get(account_id: str, file_id: str) -> FileRecord | None:
 
 def page(account_id: str, *, limit: int, cursor: str | None) -> tuple[list[FileRecord], str | None]:
     """Newest first (file ids sort by creation time); InvalidCursor for a cursor this list did not issue."""
+    # Uploads only (`FILE#fil_…`): recordings (`FILE#rec_…`) are read through /v1/recordings, audited.
     items, more = table.query_page(
-        pk_value=account_pk(account_id), prefix=PREFIX, limit=limit, cursor=cursor, forward=False
+        pk_value=account_pk(account_id), prefix=f"{PREFIX}fil_", limit=limit, cursor=cursor, forward=False
     )
     return [_record(item) for item in items], more
 
 
 def older_than(account_id: str, before_id: str) -> Iterator[FileRecord]:
-    """The account's files made before `before_id` (an id made at the cutoff time): one key-range Query."""
+    """The account's files of `before_id`'s kind (`fil`, `rec`) made before it (an id made at the cutoff time): one
+    key-range Query."""
     cursor: str | None = None
+    kind = before_id.split("_", 1)[0]
     while True:
         items, cursor = table.query_page(
-            pk_value=account_pk(account_id), sk_between=(f"{PREFIX}fil_", _sk(before_id)), cursor=cursor
+            pk_value=account_pk(account_id), sk_between=(f"{PREFIX}{kind}_", _sk(before_id)), cursor=cursor
         )
         yield from (_record(item) for item in items)
         if cursor is None:

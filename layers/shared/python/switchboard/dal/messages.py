@@ -122,6 +122,9 @@ class Message:
     sent_at_s: int | None = None
     receipt_missing_at: str | None = None
     erased: bool = False
+    record: bool | None = None  # voice: the call is recorded
+    recording_id: str | None = None  # its recording, once stored (a file with source `recording`)
+    call: Mapping[str, str] | None = None  # what the carrier reported of the call
     sealed: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Not attributes but index places: due on gsi2 (the held outbox, an account's hold, or for a `sent` message
     # its receipt check) and the blind index of the number on gsi3 (None when not read from the keys).

@@ -18,6 +18,8 @@ CALLBACKS = "callbacks"  # the Callbacks queue (webhook delivery jobs), beside t
 
 def spec(queue: str) -> catalog.Queue:
     """The catalog's declaration of a queue we send to: a channel's send queue, or the Callbacks queue."""
+    if any(q.id == queue for q in catalog.QUEUES):
+        return catalog.queue(queue)  # named as the catalog names it (CarrierMedia)
     return catalog.queue(f"{queue.capitalize()}Send" if queue in catalog.CHANNELS else queue.capitalize())
 
 

@@ -68,6 +68,23 @@ def set_days(account_id: str, days: int) -> bool:
     return True
 
 
+def set_record_calls(account_id: str, on: bool) -> bool:
+    """Store whether the account's voice calls are recorded by default; False when the account does not exist."""
+    try:
+        clients.dynamodb().update_item(
+            TableName=settings.get().table(ACCOUNTS_ENV),
+            Key={"pk": {"S": account_pk(account_id)}, "sk": {"S": ACCOUNT_SK}},
+            UpdateExpression="SET record_calls = :on",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":on": {"BOOL": on}},
+        )
+    except ClientError as error:
+        if clients.conditional_failed(error):
+            return False
+        raise
+    return True
+
+
 def expired(account_id: str, cutoff_s: int) -> Iterator[dict[str, Any]]:
     """Messages and inbound messages of the account made before `cutoff_s` (raw items, page by page)."""
     for sk_prefix, id_prefix in SWEPT:

@@ -25,6 +25,7 @@ def get_account(principal: Principal) -> AccountOut:
         purge_after=clock.rfc3339_at(int(account.purge_after)) if account.purge_after is not None else None,
         senders=[SenderOut(channel=s.channel, carrier=s.carrier, number=s.number) for s in account.senders or []],
         message_retention_days=account.message_retention_days or RETENTION_DAYS_DEFAULT,
+        record_calls=bool(account.record_calls),
     )
 
 

@@ -255,7 +255,25 @@ def _files(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "content": f"{base}/v1/files/{row['file_id']}/content",
         }
         for row in rows
-        if str(row.get("sk", "")).startswith("FILE#") and row.get("file_id")
+        if str(row.get("sk", "")).startswith("FILE#fil_") and row.get("file_id")
+    ]
+
+
+def _recordings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The account's call recordings as links (docs/recordings.md): each read through the API is audited."""
+    base = settings.get().public_base_url
+    return [
+        {
+            "id": row["file_id"],
+            "message_id": row.get("message_id"),
+            "content_type": row.get("content_type"),
+            "size": row.get("size"),
+            "sha256": row.get("sha256"),
+            "created_at": clock.rfc3339_at(int(row.get("created_at") or 0)),
+            "content": f"{base}/v1/recordings/{row['file_id']}/content",
+        }
+        for row in rows
+        if str(row.get("sk", "")).startswith("FILE#rec_") and row.get("file_id")
     ]
 
 
@@ -296,6 +314,7 @@ def export(principal: Principal, meta: RequestMeta) -> str:
         "account": overview,
         "records": records,
         "files": _files(records.get("Messaging", [])),
+        "recordings": _recordings(records.get("Messaging", [])),
         "audit_events": events,
         "unreadable_fields": unreadable,
     }

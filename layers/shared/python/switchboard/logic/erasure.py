@@ -16,9 +16,11 @@ from pydantic import BaseModel
 from switchboard import clock
 from switchboard.catalog import CHANNELS
 from switchboard.dal import conversations as conversations_dal
+from switchboard.dal import files as files_store
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import recipients as store
 from switchboard.dal.recipients import Recipient
+from switchboard.logic import files as files_logic
 
 TimeLeft = Callable[[], float]  # seconds left before the caller must stop
 PAGE = 100
@@ -76,6 +78,9 @@ def _finish(account_id: str, recipient_id: str, phone_index: str, consent: dict[
             if entry.recipient_id not in (None, recipient_id):
                 continue
             check()
+            if not entry.inbound:
+                # A recorded call to them: the recording's every object version and its item (docs/recordings.md).
+                erased += files_logic.delete_file(account_id, files_store.recording_id(entry.item_id))
             messages_dal.erase_entry(account_id, entry)
             erased += 1
         if cursor is None:

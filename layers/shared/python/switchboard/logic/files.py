@@ -147,7 +147,8 @@ def upload(
     _reserve(principal, len(data))
     try:
         ready = _seal_and_put(record, data, content_type)
-        store.put(ready)
+        if not store.put(ready):
+            raise RuntimeError(f"file {file_id} exists already")  # a new random id: never
     except Exception:
         store.release(principal.account_id, len(data))
         raise
@@ -184,7 +185,8 @@ def announce(principal: Principal, body: FileUploadIn) -> FileOut:
         filename_sealed=_sealed_name(principal.account_id, file_id, body.filename),
         expires_at=now + PENDING_TTL_S,
     )
-    store.put(record)
+    if not store.put(record):
+        raise RuntimeError(f"file {file_id} exists already")  # a new random id: never
     url = store.presigned_put(
         store.staging_key(principal.account_id, file_id),
         content_type=declared,
@@ -300,7 +302,11 @@ def _disposition(filename: str | None) -> str:
 
 def content(principal: Principal, file_id: str, range_header: str | None) -> Content:
     """GET /v1/files/{id}/content: the bytes (200), or the range asked for (206, at most 4 MiB of it)."""
-    record = _own(principal, file_id)
+    return serve(_own(principal, file_id), range_header)
+
+
+def serve(record: FileRecord, range_header: str | None) -> Content:
+    """A stored file's bytes, whole (200) or the range asked for (206, at most 4 MiB); recordings too."""
     if record.status != store.READY:
         raise Conflict("The file's upload is not complete yet.", code="file_not_ready")
     wanted = byte_range(range_header, record.size)
@@ -387,7 +393,9 @@ def delete_file(account_id: str, file_id: str) -> bool:
 
 def _remove(record: FileRecord) -> None:
     store.delete_versions(store.object_key(record.account_id, record.file_id))
-    store.delete_versions(store.staging_key(record.account_id, record.file_id))
+    if record.source == SOURCE_UPLOAD:
+        # Only uploads are staged (a recording is written sealed by the worker): nothing else to list there.
+        store.delete_versions(store.staging_key(record.account_id, record.file_id))
     store.delete(record)
     if record.status == store.READY:
         store.release(record.account_id, record.size)
@@ -400,8 +408,44 @@ def purge_objects(account_id: str) -> int:
 
 
 def sweep(account_id: str, cutoff_s: int) -> int:
-    """Retention: the account's files made before `cutoff_s` deleted like DELETE does; how many."""
-    swept = list(store.older_than(account_id, ids.first_id_at("fil", cutoff_s)))
+    """Retention: the account's files and call recordings made before `cutoff_s` deleted like DELETE does; how
+    many."""
+    swept = [r for kind in ("fil", "rec") for r in store.older_than(account_id, ids.first_id_at(kind, cutoff_s))]
     for record in swept:
         _remove(record)
     return len(swept)
+
+
+def store_bytes(
+    account_id: str, file_id: str, data: bytes, *, source: str, plan: str, message_id: str | None = None
+) -> FileRecord | None:
+    """Keep bytes the platform fetched itself (a call recording) as a ready file under `file_id`: sniffed (415 when
+    none of ours), counted against the plan's storage (413), sealed. None when a file with this id exists already
+    (a retried job: the first one stored it)."""
+    existing = store.get(account_id, file_id)
+    if existing is not None:
+        return None
+    rules.check_size(len(data))
+    content_type = rules.checked_type(data, None)
+    if not store.reserve(account_id, len(data), limit=plans.storage_bytes(plan)):
+        raise StorageLimitExceeded(f"The account's plan stores at most {plans.storage_bytes(plan)} bytes of files.")
+    record = FileRecord(
+        file_id=file_id,
+        account_id=account_id,
+        status=store.PENDING,
+        content_type=content_type,
+        size=len(data),
+        created_at=int(clock.timestamp()),
+        source=source,
+        message_id=message_id,
+    )
+    try:
+        ready = _seal_and_put(record, data, content_type)
+        stored = store.put(ready)
+    except Exception:
+        store.release(account_id, len(data))
+        raise
+    if not stored:
+        store.release(account_id, len(data))  # a concurrent retry won; its object is the same bytes
+        return None
+    return ready

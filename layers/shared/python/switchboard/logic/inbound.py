@@ -12,7 +12,7 @@ from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import conversations as conversations_dal
 from switchboard.dal import messages as store
 from switchboard.dal import recipients as recipients_dal
-from switchboard.logic import consent, keywords, receipts, webhook_events
+from switchboard.logic import consent, keywords, receipts, recordings, webhook_events
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.recipients import InvalidPhone, parse_phone
@@ -39,6 +39,8 @@ def handle(event: CarrierEvent) -> str:
     if not store.first_sight(event.carrier, event.event_id, expires_at=int(clock.timestamp()) + DEDUPE_TTL_S):
         return "duplicate"
     try:
+        if event.kind == "recording":
+            return recordings.accept(event)
         return _status(event) if event.kind == "status" else _inbound(event)
     except Exception:
         store.forget_sight(event.carrier, event.event_id)  # let the carrier's retry through
@@ -47,7 +49,10 @@ def handle(event: CarrierEvent) -> str:
 
 def _status(event: CarrierEvent) -> str:
     # Never "unknown": a receipt that outruns its mapping is kept for the send worker (switchboard.logic.receipts).
-    return receipts.apply(event)
+    outcome = receipts.apply(event)
+    if outcome == "updated":
+        recordings.note_call(event)  # a call's duration, answered-by and price, when its final status says them
+    return outcome
 
 
 def _inbound(event: CarrierEvent) -> str:
@@ -189,9 +194,20 @@ def _help_reply(account_id: str, event: CarrierEvent, to: str, recipient_id: str
     messages_logic.enqueue(item)
 
 
-def voice_script(account_id: str, message_id: str) -> str | None:
-    """The text a voice call of ours reads aloud (a carrier fetching its call script), or None if there is none."""
+@dataclasses.dataclass(frozen=True)
+class VoiceCall:
+    """What a carrier fetching a call's script gets: the text, and our ref when the call is recorded."""
+
+    body: str
+    record_ref: str = ""
+
+
+def voice_call(account_id: str, message_id: str) -> VoiceCall | None:
+    """The script of a voice call of ours (Plivo's answer URL), or None if there is none."""
     item = store.get(account_id, message_id)
     if item is None or item.channel != "voice":
         return None
-    return messages_logic.open_field(account_id, item, "body_sealed")
+    body = messages_logic.open_field(account_id, item, "body_sealed")
+    if body is None:
+        return None
+    return VoiceCall(body, receipts.callback_ref(account_id, message_id) if item.record else "")

@@ -118,6 +118,8 @@ def validate(body: MessageIn) -> None:
         raise ValidationFailed.at("/body", "Send exactly one of body or template.")
     if body.template is not None and body.channel != "whatsapp":
         raise ValidationFailed.at("/template", "Templates are for the whatsapp channel.")
+    if body.record and body.channel != "voice":
+        raise ValidationFailed.at("/record", "Only voice calls are recorded.")
     if body.to is not None:
         try:
             parse_phone(body.to)
@@ -265,6 +267,7 @@ def new_item(
     callback_url: str | None = None,
     callback_secret: str | None = None,
     broadcast_id: str | None = None,
+    record: bool | None = None,
 ) -> Message:
     """A message, number and content sealed; `held` when due later than SQS can delay it."""
     created_at = clock.rfc3339(clock.now())
@@ -297,6 +300,7 @@ def new_item(
         valid_until=valid_until,
         callback_url=callback_url,
         broadcast_id=broadcast_id,
+        record=record,
         attempts=[],
         events=[{"status": "queued", "at": created_at}],
         lease_until=0,
@@ -374,6 +378,7 @@ def create(principal: Principal, body: MessageIn) -> MessageCreated:
         valid_until=start + body.validity_s if body.validity_s is not None else None,
         callback_url=body.callback_url,
         callback_secret=callback_secret,
+        record=_records(account_id, body),
     )
     # Charged once the message is checked and sealed, given back if it cannot be stored: a refused or failed send
     # costs no quota. Once stored it is accepted (a failed SendMessage leaves it to the release job).
@@ -425,7 +430,20 @@ def render(
         valid_until=_rfc(item.valid_until),
         broadcast_id=item.broadcast_id,
         callback_url=item.callback_url,
+        record=item.record,
+        recording_id=item.recording_id,
+        call=dict(item.call) if item.call else None,
     )
+
+
+def _records(account_id: str, body: MessageIn) -> bool | None:
+    """Whether a voice call is recorded: as the message says, else the account's `record_calls` (off by default)."""
+    if body.channel != "voice":
+        return None
+    if body.record is not None:
+        return body.record
+    account = accounts_dal.get_account(account_id)
+    return bool(account is not None and account.record_calls)
 
 
 def read(principal: Principal, message_id: str) -> MessageOut:

@@ -31,7 +31,7 @@ def callback_ref(account_id: str, message_id: str) -> str:
     return f"{account_id}.{message_id}.{_mac(account_id, message_id)}"
 
 
-def _carried(ref: str) -> tuple[str, str] | None:
+def carried_by(ref: str) -> tuple[str, str] | None:
     """The (account_id, message_id) a ref names, if its MAC is the account's own; None otherwise."""
     if not ref:
         return None
@@ -76,7 +76,7 @@ def apply(event: CarrierEvent, *, messages: ReceiptStore = store, publish: Publi
     ref names (its MAC checked, and the message handed to this carrier under this id). With neither, the receipt is
     kept (early_receipt_ttl_s) and the worker applies it once it writes the mapping.
     """
-    carried = _carried(event.ref)
+    carried = carried_by(event.ref)
     if event.ref and carried is None:
         # A carrier echoes exactly the ref we gave it: one we did not mint was forged or tampered with.
         logger.warning("receipt ref refused", extra={"carrier": event.carrier})

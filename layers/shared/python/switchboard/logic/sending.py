@@ -111,6 +111,7 @@ def _outbound(item: Message) -> Outbound:
         or "",
         template=json.loads(template) if template else None,
         callback_ref=receipts.callback_ref(account_id, item.message_id),
+        record=bool(item.record) and item.channel == "voice",
     )
 
 

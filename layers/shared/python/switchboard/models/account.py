@@ -31,6 +31,9 @@ class AccountOut(BaseModel):
     message_retention_days: int = Field(
         description="R60: messages and inbound messages older than this are deleted by the hourly purge"
     )
+    record_calls: bool = Field(
+        default=False, description="Voice calls are recorded unless a message says `record: false` (a notice is read)"
+    )
 
 
 class _In(BaseModel):
@@ -48,6 +51,7 @@ class AccountSettingsIn(_In):
     message_retention_days: int | None = Field(
         default=None, ge=RETENTION_DAYS_MIN, le=RETENTION_DAYS_DEFAULT, strict=True
     )
+    record_calls: bool | None = Field(default=None, strict=True)
 
 
 class InviteIn(_In):

@@ -71,6 +71,8 @@ class MessageIn(BaseModel):
     callback_url: str | None = Field(default=None, max_length=2048)
     send_at: datetime | None = None
     validity_s: int | None = Field(default=None, ge=MIN_VALIDITY_S, le=MAX_VALIDITY_S)
+    # Voice only: record the call (default: the account's `record_calls` setting); docs/recordings.md.
+    record: bool | None = None
 
 
 class BroadcastIn(BaseModel):
@@ -136,6 +138,11 @@ class MessageOut(BaseModel):
     valid_until: str | None = None
     broadcast_id: str | None = None
     callback_url: str | None = None
+    # Voice: whether the call is recorded, the recording once stored (GET /v1/recordings/{id}), and what the
+    # carrier reported of the call (duration_s, answered_by, price, currency) when it did.
+    record: bool | None = None
+    recording_id: str | None = None
+    call: dict[str, str] | None = None
     # Attempts to POST this message's status events to its callback_url, newest first (read of one message only).
     callbacks: list[DeliveryOut] | None = None
 

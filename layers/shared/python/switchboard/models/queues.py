@@ -30,3 +30,20 @@ class MailQueueRecord(QueueRecord):
     """A Mail queue record: a JSON object whose `type` names the work (switchboard.logic.mailer)."""
 
     body: Json[dict[str, Any]]
+
+
+class CarrierMediaJob(BaseModel):
+    """What media_worker does with one file a carrier keeps for us (switchboard.logic.recordings)."""
+
+    kind: str  # "recording"
+    account_id: str
+    message_id: str
+    carrier: str
+    recording_ref: str
+    keep: bool  # False: a recording we never asked for, only deleted at the carrier
+
+
+class CarrierMediaQueueRecord(QueueRecord):
+    """A CarrierMedia queue record."""
+
+    body: Json[CarrierMediaJob]
