@@ -61,7 +61,7 @@ def _bucket_objects(stack: LocalStack, key: str, prefix: str) -> list[tuple[str,
         endpoint_url=f"{url.scheme}://{url.netloc}",
         region_name=REGION,
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_secret_access_key="testing",  # pragma: allowlist secret - moto's dummy credential
     )
     listing = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
     found = [

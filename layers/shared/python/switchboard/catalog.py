@@ -392,6 +392,14 @@ QUEUES: tuple[Queue, ...] = (
     # request path only enqueues, so its work and time do not depend on whether an address exists (R8), and an
     # SES failure is retried by the worker (5 receives, then the DLQ) instead of failing a request.
     Queue(id="Mail", env="MAIL_QUEUE_URL", purpose="platform e-mail and the signup/reset work behind it"),
+    # Issue 14: files the carriers keep for us (call recordings): fetched, stored sealed, deleted at the carrier.
+    # A failed fetch or carrier delete comes back after the visibility timeout (5 receives, then the DLQ's alarm).
+    Queue(
+        id="CarrierMedia",
+        env="CARRIER_MEDIA_QUEUE_URL",
+        purpose="call recordings to fetch from the carriers, keep sealed and delete there",
+        visibility_timeout_s=120,
+    ),
 )
 
 SECRETS: tuple[Secret, ...] = (
@@ -728,8 +736,8 @@ FUNCTIONS: tuple[Function, ...] = (
                 "Sessions": ops(Op.QUERY, Op.SCAN, Op.DELETE, Op.QUERY_GSI1),  # a closed account's sessions
                 "Platform": ops(Op.SCAN, Op.QUERY),  # nothing there expires yet; it still scans
                 # Query:gsi1: conversations idle past the account's retention, by last activity (never a scan);
-                # retention of files: each one's bytes leave the account's storage counter (UpdateItem).
-                "Messaging": ops(Op.SCAN, Op.QUERY, Op.DELETE, Op.QUERY_GSI1, Op.UPDATE),
+                # UpdateItem: retention of files, each one's bytes leave the account's storage counter
+                "Messaging": ops(Op.SCAN, Op.QUERY, Op.DELETE, Op.UPDATE, Op.QUERY_GSI1),
                 # KEKs deleted by key (the shred); the deletion log written (Put) and replayed (Query on its key)
                 "KeyEncryptionKeys": ops(Op.DELETE, Op.PUT, Op.QUERY),
             }
@@ -846,6 +854,8 @@ FUNCTIONS = (
             }
         ),
         queues=_ro({"Callbacks": Access.SEND}),  # recipient.opted_out webhooks
+        # erasure: the recordings of calls to the person, every object version (docs/recordings.md)
+        buckets=_ro({"Files": frozenset({BucketAccess.DELETE})}),
         uses_data_key=True,
     ),
     Function(
@@ -946,7 +956,14 @@ FUNCTIONS = (
                 "Audit": APPEND,
             }
         ),
-        queues=_ro({"Callbacks": Access.SEND, **{f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}}),
+        # CarrierMedia: a finished recording's fetch job
+        queues=_ro(
+            {
+                "Callbacks": Access.SEND,
+                "CarrierMedia": Access.SEND,
+                **{f"{c.capitalize()}Send": Access.SEND for c in CHANNELS},
+            }
+        ),
         # The carriers' signing keys (the sandbox's too: its events are signed like a carrier's).
         secrets=_ro({**_CARRIER_SECRETS, "SandboxCredentials": Access.READ}),
         uses_data_key=True,
@@ -1161,8 +1178,10 @@ FUNCTIONS = (
         schedule=ERASURE,
         tables=_ro(
             {
-                # markers on gsi2, memberships on gsi1, the person's messages on gsi3; deletes and scrubs
+                # markers on gsi2, memberships on gsi1, the person's messages on gsi3; deletes and scrubs; GetItem
+                # and UpdateItem: a recorded call's recording (its item, the storage counter)
                 "Messaging": ops(
+                    Op.GET,
                     Op.QUERY,
                     Op.UPDATE,
                     Op.DELETE,
@@ -1173,6 +1192,7 @@ FUNCTIONS = (
                 ),
             }
         ),
+        buckets=_ro({"Files": frozenset({BucketAccess.DELETE})}),  # the recordings of calls to the person
         memory_mb=512,
         timeout_s=60,
     ),
@@ -1543,6 +1563,66 @@ FUNCTIONS = (
         buckets=_ro({"Files": frozenset(BucketAccess)}),
         uses_data_key=True,
         # A 16 MiB file, its sealed copy and the base64 of a 4 MiB answer fit with room to spare.
+        memory_mb=1024,
+        timeout_s=29,
+    ),
+)
+
+# Issue 14, part 3: call recordings. A verified recording callback queues a job; media_worker fetches the audio from
+# the carrier, keeps it as a sealed file (source `recording`) and deletes the carrier's copy; recordings_api serves it
+# to owners and admins, every read audited (docs/recordings.md).
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="media_worker",
+        description="Fetches call recordings from the carriers, stores them sealed, deletes the carrier's copy",
+        consumes="CarrierMedia",
+        batch_size=1,  # one recording (up to 16 MiB) per invocation
+        tables=_ro(
+            {
+                "Accounts": ops(Op.GET),  # the account's plan (storage) and standing
+                "Keyring": ops(Op.GET),  # the account's data key: the audio is sealed with it
+                # the message (Get), the recording's item (Get, Put), its link and the storage counter (Update);
+                # DeleteItem: a recording whose message went meanwhile
+                "Messaging": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE),
+            }
+        ),
+        queues=_ro({"CarrierMedia": Access.CONSUME}),
+        secrets=_ro({"TwilioCredentials": Access.READ, "PlivoCredentials": Access.READ}),  # recordings APIs
+        buckets=_ro({"Files": frozenset({BucketAccess.WRITE, BucketAccess.DELETE})}),
+        uses_data_key=True,
+        memory_mb=1024,
+        timeout_s=60,
+    ),
+    Function(
+        name="recordings_api",
+        description="Call recordings: metadata and audio for owners and admins, every access audited",
+        routes=(
+            Route(
+                "GET",
+                "/v1/recordings/{recording_id}",
+                Auth.ANY,
+                "A call recording's metadata",
+                permission=Permission.RECORDINGS_READ,
+            ),
+            Route(
+                "GET",
+                "/v1/recordings/{recording_id}/content",
+                Auth.ANY,
+                "A call recording's audio",
+                permission=Permission.RECORDINGS_READ,
+            ),
+        ),
+        tables=_ro(
+            {
+                "Keyring": ops(Op.GET),  # the account's data key: the audio is sealed with it
+                "Messaging": ops(Op.GET),  # the recording's item
+                "Limits": ops(Op.UPDATE),  # the rate limit
+                "Audit": APPEND,  # every access is an event (recording.accessed); refusals too (R54)
+            }
+        ),
+        buckets=_ro({"Files": frozenset({BucketAccess.READ})}),
+        uses_data_key=True,
         memory_mb=1024,
         timeout_s=29,
     ),
