@@ -365,15 +365,7 @@ def _inbound_call(call: str, theirs: str, params: dict[str, str]) -> CarrierEven
     if params.get("Event") == "Hangup" or theirs not in INBOUND_CALL_STATUSES:
         logger.info("plivo inbound call callback ignored", extra={"carrier_status": theirs[:32]})
         return None
-    return support.form_inbound(
-        NAME,
-        event_id=call,
-        channel="voice",
-        sender=params.get("From", ""),
-        to=params.get("To", ""),
-        body="",
-        message_type="call",
-    )
+    return support.form_inbound_call(NAME, call, params)
 
 
 def reject_call_xml() -> str:

@@ -230,6 +230,20 @@ def form_inbound(
     )
 
 
+def form_inbound_call(carrier: str, call_id: str, params: Mapping[str, str]) -> CarrierEvent | None:
+    """Someone calling one of our numbers (Twilio, Plivo): an inbound `voice` event of kind `call`, kept once per
+    call by the carrier's call id."""
+    return form_inbound(
+        carrier,
+        event_id=call_id,
+        channel="voice",
+        sender=params.get("From", ""),
+        to=params.get("To", ""),
+        body="",
+        message_type="call",
+    )
+
+
 def media_kind(content_type: str) -> str:
     """The media kind of a file by its MIME type (what is not a picture, a sound or a film is a document)."""
     major = content_type.partition("/")[0].lower()

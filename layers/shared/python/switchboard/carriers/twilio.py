@@ -345,15 +345,7 @@ def _inbound_call(sid: str, theirs: str, params: dict[str, str]) -> CarrierEvent
     if not sid or theirs not in INBOUND_CALL_STATUSES:
         logger.info("twilio inbound call callback ignored", extra={"carrier_status": theirs[:32]})
         return None
-    return support.form_inbound(
-        NAME,
-        event_id=sid,
-        channel="voice",
-        sender=params.get("From", ""),
-        to=params.get("To", ""),
-        body="",
-        message_type="call",
-    )
+    return support.form_inbound_call(NAME, sid, params)
 
 
 def reject_call_xml() -> str:
