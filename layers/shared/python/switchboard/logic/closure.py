@@ -240,41 +240,32 @@ def export_record(account_id: str, table: str, item: dict[str, Any]) -> tuple[di
     return record, unreadable
 
 
-def _files(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The account's files as links, not bytes (docs/files.md): each one's content is fetched from the API."""
+def _stored(rows: list[dict[str, Any]], *, id_prefix: str, route: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Stored files of one kind (`FILE#<id_prefix>…`) as links, not bytes: each one's content is fetched from the
+    API at `<route>/<id>/content`."""
     base = settings.get().public_base_url
     return [
         {
             "id": row["file_id"],
-            "status": row.get("status"),
-            "content_type": row.get("content_type"),
-            "size": row.get("size"),
-            "sha256": row.get("sha256"),
-            "filename": row.get("filename"),
+            **{name: row.get(name) for name in fields},
             "created_at": clock.rfc3339_at(int(row.get("created_at") or 0)),
-            "content": f"{base}/v1/files/{row['file_id']}/content",
+            "content": f"{base}{route}/{row['file_id']}/content",
         }
         for row in rows
-        if str(row.get("sk", "")).startswith("FILE#fil_") and row.get("file_id")
+        if str(row.get("sk", "")).startswith(f"FILE#{id_prefix}") and row.get("file_id")
     ]
+
+
+def _files(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The account's files (docs/files.md)."""
+    fields = ("status", "content_type", "size", "sha256", "filename")
+    return _stored(rows, id_prefix="fil_", route="/v1/files", fields=fields)
 
 
 def _recordings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The account's call recordings as links (docs/recordings.md): each read through the API is audited."""
-    base = settings.get().public_base_url
-    return [
-        {
-            "id": row["file_id"],
-            "message_id": row.get("message_id"),
-            "content_type": row.get("content_type"),
-            "size": row.get("size"),
-            "sha256": row.get("sha256"),
-            "created_at": clock.rfc3339_at(int(row.get("created_at") or 0)),
-            "content": f"{base}/v1/recordings/{row['file_id']}/content",
-        }
-        for row in rows
-        if str(row.get("sk", "")).startswith("FILE#rec_") and row.get("file_id")
-    ]
+    """The account's call recordings (docs/recordings.md): each read through the API is audited."""
+    fields = ("message_id", "content_type", "size", "sha256")
+    return _stored(rows, id_prefix="rec_", route="/v1/recordings", fields=fields)
 
 
 def export(principal: Principal, meta: RequestMeta) -> str:
