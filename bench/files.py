@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -17,35 +13,22 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench import login_latency
+
 RUNS = 3
 SIZE = 10 * 1000 * 1000
 RANGE = 4 * 1024 * 1024
-PASSWORD = "lantern quasar velvet plumbing"  # noqa: S105 # pragma: allowlist secret - the benchmark user, local only
-STARTUP_TIMEOUT_S = 60.0
 PDF_HEAD = b"%PDF-1.4\n% switchboard file benchmark\n"
 
 
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class Stack:
-    """`python -m local` on a free port, spoken to over HTTP."""
+class Stack(login_latency.Stack):
+    """The local stack (bench.login_latency's), spoken to with a session and raw bodies."""
 
     def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.log = directory / "stderr.txt"
+        super().__init__(directory)
         self.token = ""
-        env = {**os.environ, "PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
-        with (directory / "stdout.txt").open("wb") as out, self.log.open("wb") as err:
-            self.process = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=out, stderr=err)
 
-    def request(
+    def call(
         self,
         method: str,
         url: str,
@@ -69,39 +52,17 @@ class Stack:
             return error.code, dict(error.headers.items()), error.read()
 
     def json(self, method: str, path: str, body: Any = None) -> Any:
-        status, _, raw = self.request(method, path, body=body)
+        status, _, raw = self.call(method, path, body=body)
         if status >= 300:
             raise SystemExit(f"{method} {path}: {status} {raw[:300]!r}")
         return json.loads(raw) if raw else None
 
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the local stack exited:\n{self.log.read_text()[-2000:]}")
-            try:
-                if self.request("GET", "/v1/health")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise SystemExit("the local stack did not start in time")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
     def log_in(self) -> None:
         email = f"bench-{os.getpid()}@example.com"
-        self.json("POST", "/v1/signup", {"email": email, "password": PASSWORD, "account_name": "Bench"})
+        self.json("POST", "/v1/signup", {"email": email, "password": login_latency.PASSWORD, "account_name": "Bench"})
         token = next(m["token"] for m in self.json("GET", "/_local/outbox")["data"] if m["to"] == email)
         self.json("POST", "/v1/email-verifications", {"token": token})
-        self.token = self.json("POST", "/v1/sessions", {"email": email, "password": PASSWORD})["token"]
+        self.token = self.json("POST", "/v1/sessions", {"email": email, "password": login_latency.PASSWORD})["token"]
 
 
 def mb_per_s(size: int, seconds: float) -> float:
@@ -113,7 +74,7 @@ def run(stack: Stack, data: bytes) -> tuple[float, float, float]:
     started = time.perf_counter()
     announced = stack.json("POST", "/v1/files", {"content_type": "application/pdf", "size": len(data)})
     upload = announced["upload"]
-    status, _, _ = stack.request("PUT", upload["url"], data=data, headers=upload["headers"])
+    status, _, _ = stack.call("PUT", upload["url"], data=data, headers=upload["headers"])
     if status != 200:
         raise SystemExit(f"PUT to the presigned URL: {status}")
     put_done = time.perf_counter()
@@ -121,7 +82,7 @@ def run(stack: Stack, data: bytes) -> tuple[float, float, float]:
     completed = time.perf_counter()
     read = b""
     while len(read) < len(data):
-        status, _, part = stack.request(
+        status, _, part = stack.call(
             "GET",
             f"/v1/files/{announced['id']}/content",
             headers={"Range": f"bytes={len(read)}-{len(read) + RANGE - 1}"},
@@ -132,18 +93,18 @@ def run(stack: Stack, data: bytes) -> tuple[float, float, float]:
     finished = time.perf_counter()
     if read != data:
         raise SystemExit("the file read back differs")
-    stack.request("DELETE", f"/v1/files/{announced['id']}")
+    stack.call("DELETE", f"/v1/files/{announced['id']}")
     return put_done - started, completed - put_done, finished - completed
 
 
 def direct(stack: Stack, data: bytes) -> float:
     """Seconds of one direct upload (the bytes as the body)."""
     started = time.perf_counter()
-    status, _, raw = stack.request("POST", "/v1/files", data=data, headers={"Content-Type": "application/pdf"})
+    status, _, raw = stack.call("POST", "/v1/files", data=data, headers={"Content-Type": "application/pdf"})
     elapsed = time.perf_counter() - started
     if status != 201:
         raise SystemExit(f"direct upload: {status} {raw[:300]!r}")
-    stack.request("DELETE", f"/v1/files/{json.loads(raw)['id']}")
+    stack.call("DELETE", f"/v1/files/{json.loads(raw)['id']}")
     return elapsed
 
 
