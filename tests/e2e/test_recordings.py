@@ -127,7 +127,7 @@ def test_a_recorded_call_is_kept_sealed_deleted_at_the_carrier_read_by_owners_on
     log = _recorded(stack, dev, message["id"])
     wait_for(stack, dev, message["id"], "delivered")
     log = call(stack, dev, "GET", f"/v1/messages/{message['id']}").json()
-    assert log["call"] == {"duration_s": "3", "answered_by": "human"}
+    assert log["call"] == {"duration_s": 3, "billed_s": None, "answered_by": "human", "price": None, "currency": None}
     recording_id = log["recording_id"]
 
     # The carrier's copy was deleted once ours was stored.

@@ -56,7 +56,13 @@ def test_live_recorded_call_is_fetched_from_twilio_kept_sealed_and_deleted_there
     # The call ends: its duration and who answered reach the message's log.
     done = carriers.twilio.call_status(call.carrier_id, "completed", CallDuration="7", AnsweredBy="human")
     assert to_gateway(done).status == 200
-    assert log(account, message_id)["call"] == {"duration_s": "7", "answered_by": "human"}
+    assert log(account, message_id)["call"] == {
+        "duration_s": 7,
+        "billed_s": None,
+        "answered_by": "human",
+        "price": None,
+        "currency": None,
+    }
 
     # Twilio posts the recording callback: a forged one is refused, the signed one queues the fetch.
     audio = sandbox.tone_wav(seconds=1.0)
@@ -148,8 +154,9 @@ def test_live_recorded_call_through_plivo_records_from_its_answer_xml_and_is_del
     hangup = carriers.plivo.hangup(call.carrier_id, BillDuration="60", TotalCost="0.01300")
     assert to_gateway(hangup).status == 200
     assert log(account, message_id)["call"] == {
-        "duration_s": "7",
-        "billed_s": "60",
+        "duration_s": 7,
+        "billed_s": 60,
+        "answered_by": None,
         "price": "0.01300",
         "currency": "USD",
     }

@@ -35,6 +35,7 @@ from switchboard.models.message_status import MESSAGE_STATUSES
 from switchboard.models.messages import (
     MAX_SEND_AHEAD_S,
     Attempt,
+    CallOut,
     ErrorInfo,
     Event,
     MessageCreated,
@@ -432,7 +433,7 @@ def render(
         callback_url=item.callback_url,
         record=item.record,
         recording_id=item.recording_id,
-        call=dict(item.call) if item.call else None,
+        call=CallOut.model_validate(dict(item.call)) if item.call else None,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Json, StringConstraints
 
 from switchboard.catalog import Channel
 from switchboard.models.one_time import ONE_TIME_SECRET
@@ -116,6 +116,23 @@ class ErrorInfo(BaseModel):
     detail: str
 
 
+def _seconds(value: Any) -> int | None:
+    # Carriers report seconds as decimal strings; anything else is not a duration (and never an error).
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
+
+
+class CallOut(BaseModel):
+    """What the carrier reported of a voice call: seconds as numbers, the price as the carrier's decimal string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    duration_s: Annotated[int | None, BeforeValidator(_seconds)] = None
+    billed_s: Annotated[int | None, BeforeValidator(_seconds)] = None
+    answered_by: str | None = None
+    price: str | None = None
+    currency: str | None = None
+
+
 class MessageOut(BaseModel):
     """A message's log (GET /v1/messages/{id}; 202 of POST /v1/messages)."""
 
@@ -142,7 +159,7 @@ class MessageOut(BaseModel):
     # carrier reported of the call (duration_s, answered_by, price, currency) when it did.
     record: bool | None = None
     recording_id: str | None = None
-    call: dict[str, str] | None = None
+    call: CallOut | None = None
     # Attempts to POST this message's status events to its callback_url, newest first (read of one message only).
     callbacks: list[DeliveryOut] | None = None
 
