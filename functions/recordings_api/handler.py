@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import api
 from switchboard import files as rules
-from switchboard.models.recordings import RecordingOut
+from switchboard.models.recordings import RecordingOut, RecordingPage
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
@@ -31,6 +31,20 @@ _CONTENT_RESPONSES = {
     206: {"description": "The range asked for with `Range: bytes=first-last`", "content": _CONTENT_ANSWER},
     **{status: answer for status, answer in _PROBLEMS.items() if status != 200},
 }
+
+
+@app.get(
+    "/v1/recordings",
+    summary="List call recordings",
+    tags=["recordings"],
+    responses=api.answers(200, RecordingPage, "The account's recordings, newest call first"),
+)
+def list_recordings(limit: api.PageLimit = api.DEFAULT_LIMIT, cursor: api.NextCursor = None) -> Response[str]:
+    """Owners and admins; the list is audited (`recording.accessed`, part `list`, with the ids shown)."""
+    from switchboard.logic import recordings  # noqa: PLC0415
+
+    principal, meta = api.caller(app)
+    return api.json_response(200, recordings.list_page(principal, limit=limit, cursor=cursor, meta=meta))
 
 
 @app.get(

@@ -89,9 +89,19 @@ def _read_by_owners_only(stack: LocalStack, keys: dict[str, str], recording_id: 
     assert hashlib.sha256(audio.body).hexdigest() == meta.json()["sha256"]
     assert audio.headers.get("Cache-Control", audio.headers.get("cache-control")) == "private, no-store"
     events = call(stack, owner, "GET", "/v1/audit-events").json()["data"]
-    reads = [e for e in events if e["type"] == "recording.accessed"]
+    reads = [e for e in events if e["type"] == "recording.accessed" and e["data"]["part"] != "list"]
     assert sorted(e["data"]["part"] for e in reads) == ["content", "metadata"]
     assert all(e["target"]["recording_id"] == recording_id for e in reads)
+    # The list: owners only, newest call first, and audited with the ids it showed.
+    for key in (viewer, dev):
+        assert call(stack, key, "GET", "/v1/recordings").status == 403
+    listed = call(stack, owner, "GET", "/v1/recordings")
+    assert listed.status == 200, listed.text
+    assert listed.json() == {"data": [meta.json()], "next_cursor": None}
+    events = call(stack, owner, "GET", "/v1/audit-events").json()["data"]
+    lists = [e for e in events if e["type"] == "recording.accessed" and e["data"]["part"] == "list"]
+    assert [(e["data"]["count"], e["data"]["recording_ids"]) for e in lists] == [(1, recording_id)]
+    assert call(stack, owner, "GET", "/v1/recordings?cursor=not-ours").status == 400
     # The files API does not serve recordings (their reads would escape the audit and the role check).
     assert call(stack, owner, "GET", f"/v1/files/{recording_id}/content").status == 404
     assert all(f["id"] != recording_id for f in call(stack, owner, "GET", "/v1/files").json()["data"])

@@ -333,7 +333,16 @@ def _recording_meta(world: World) -> Callable[[Answer], str]:
     return check
 
 
+def _recording_listed(world: World) -> Callable[[Answer], str]:
+    def check(answer: Answer) -> str:
+        listed = [r.get("id") for r in answer.body.get("data", [])]
+        return "" if world.ids["recording_id"] in listed else f"its recording not listed: {answer.body}"
+
+    return check
+
+
 RECORDING_RECIPES: dict[tuple[str, str], Recipe] = {
+    ("GET", "/v1/recordings"): lambda w, r, t, a: Request("/v1/recordings", check=_recording_listed(w)),
     ("GET", "/v1/recordings/{recording_id}"): lambda w, r, t, a: Request(
         f"/v1/recordings/{w.ids['recording_id']}", check=_recording_meta(w)
     ),

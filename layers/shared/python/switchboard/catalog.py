@@ -1600,6 +1600,13 @@ FUNCTIONS = (
         routes=(
             Route(
                 "GET",
+                "/v1/recordings",
+                Auth.ANY,
+                "List call recordings",
+                permission=Permission.RECORDINGS_READ,
+            ),
+            Route(
+                "GET",
                 "/v1/recordings/{recording_id}",
                 Auth.ANY,
                 "A call recording's metadata",
@@ -1616,7 +1623,7 @@ FUNCTIONS = (
         tables=_ro(
             {
                 "Keyring": ops(Op.GET),  # the account's data key: the audio is sealed with it
-                "Messaging": ops(Op.GET),  # the recording's item
+                "Messaging": ops(Op.GET, Op.QUERY),  # the recording's item; the list (one key-range Query)
                 "Limits": ops(Op.UPDATE),  # the rate limit
                 "Audit": APPEND,  # every access is an event (recording.accessed); refusals too (R54)
             }

@@ -151,11 +151,12 @@ def get(account_id: str, file_id: str) -> FileRecord | None:
     return _record(item) if item else None
 
 
-def page(account_id: str, *, limit: int, cursor: str | None) -> tuple[list[FileRecord], str | None]:
-    """Newest first (file ids sort by creation time); InvalidCursor for a cursor this list did not issue."""
-    # Uploads only (`FILE#fil_…`): recordings (`FILE#rec_…`) are read through /v1/recordings, audited.
+def page(account_id: str, *, limit: int, cursor: str | None, kind: str = "fil") -> tuple[list[FileRecord], str | None]:
+    """One kind of the account's files (`fil` uploads, `rec` recordings), newest first (ids sort by creation time);
+    InvalidCursor for a cursor this list did not issue."""
+    # One kind per list: recordings (`FILE#rec_…`) are read through /v1/recordings, audited, never /v1/files.
     items, more = table.query_page(
-        pk_value=account_pk(account_id), prefix=f"{PREFIX}fil_", limit=limit, cursor=cursor, forward=False
+        pk_value=account_pk(account_id), prefix=f"{PREFIX}{kind}_", limit=limit, cursor=cursor, forward=False
     )
     return [_record(item) for item in items], more
 

@@ -20,8 +20,10 @@ from switchboard.dal.files import FileRecord
 from switchboard.dal.keys import account_pk
 from switchboard.logic import audit, receipts
 from switchboard.logic import files as files_logic
+from switchboard.dal.cursors import InvalidCursor
+from switchboard.models import paging
 from switchboard.models.errors import NotFound, ProblemError
-from switchboard.models.recordings import RecordingOut
+from switchboard.models.recordings import RecordingOut, RecordingPage
 from switchboard.models.request import RequestMeta
 from switchboard.observability import logger, metrics
 
@@ -158,6 +160,27 @@ def _out(record: FileRecord) -> RecordingOut:
         sha256=record.sha256,
         created_at=clock.rfc3339_at(record.created_at),
     )
+
+
+def list_page(principal: Principal, *, limit: int, cursor: str | None, meta: RequestMeta | None) -> RecordingPage:
+    """GET /v1/recordings: newest call first, paged; the list is an access too (audited, with the ids it showed)."""
+    try:
+        records, more = files_store.page(
+            principal.account_id, limit=paging.check_limit(limit), cursor=cursor, kind=PREFIX
+        )
+    except InvalidCursor:
+        raise paging.bad_cursor() from None
+    shown = [r for r in records if r.source == SOURCE]
+    audit.record(
+        account_id=principal.account_id,
+        type="recording.accessed",
+        outcome="success",
+        actor=principal.principal,
+        meta=meta,
+        # The ids shown, so an investigation knows which calls' metadata a member saw (at most a page: 100 ids).
+        data={"part": "list", "count": len(shown), "recording_ids": " ".join(r.file_id for r in shown)},
+    )
+    return RecordingPage(data=[_out(r) for r in shown], next_cursor=more)
 
 
 def read(principal: Principal, rid: str, meta: RequestMeta | None) -> RecordingOut:

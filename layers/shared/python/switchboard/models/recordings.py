@@ -1,4 +1,4 @@
-"""Call recordings (docs/recordings.md): what GET /v1/recordings/{id} answers."""
+"""Call recordings (docs/recordings.md): what GET /v1/recordings and /v1/recordings/{id} answer."""
 
 from __future__ import annotations
 
@@ -16,3 +16,12 @@ class RecordingOut(BaseModel):
     size: int
     sha256: str
     created_at: str
+
+
+class RecordingPage(BaseModel):
+    """GET /v1/recordings: newest call first."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    data: list[RecordingOut]
+    next_cursor: str | None = None
