@@ -16,11 +16,11 @@ from switchboard.dal import files as files_store
 from switchboard.dal import messages as messages_store
 from switchboard.dal import messaging_table as table
 from switchboard.dal import queues
+from switchboard.dal.cursors import InvalidCursor
 from switchboard.dal.files import FileRecord
 from switchboard.dal.keys import account_pk
 from switchboard.logic import audit, receipts
 from switchboard.logic import files as files_logic
-from switchboard.dal.cursors import InvalidCursor
 from switchboard.models import paging
 from switchboard.models.errors import NotFound, ProblemError
 from switchboard.models.recordings import RecordingOut, RecordingPage
