@@ -77,8 +77,9 @@ e2e: $(VENV)/.installed
 	$(PY) -m pytest tests/e2e -q
 
 # --permissions-complete: a call missing from docs/permissions.md fails the run, and so does a row no call made.
+# --durations: the slowest tests, printed so CI's log shows where the time budget (20 minutes) goes.
 test: lint typecheck layers
-	$(PY) -m pytest -q -n 2 --dist loadfile --permissions-complete
+	$(PY) -m pytest -q -n 2 --dist loadfile --permissions-complete --durations=40 --durations-min=5
 
 synth: layers
 	$(PY) app.py -c stage=$(STAGE)
