@@ -60,6 +60,7 @@ OPAQUE_VALUE_PATHS = (
     "/v1/templates",
     "/v1/conversations",
     "/v1/recipients/{recipient_id}/messages",
+    "/v1/recordings",
 )
 CONFIG = {
     "seed": SEED,
