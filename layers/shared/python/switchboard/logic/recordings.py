@@ -139,15 +139,19 @@ def _own(principal: Principal, rid: str) -> FileRecord:
     return record
 
 
-def _accessed(principal: Principal, record: FileRecord, meta: RequestMeta | None, part: str) -> None:
+def _accessed(
+    principal: Principal, meta: RequestMeta | None, part: str, record: FileRecord | None = None, **data: Any
+) -> None:
+    """One `recording.accessed`: a recording's metadata or content (`record`), or a list (`data`: what it showed)."""
+    target = {"recording_id": record.file_id, "message_id": record.message_id or ""} if record else None
     audit.record(
         account_id=principal.account_id,
         type="recording.accessed",
         outcome="success",
         actor=principal.principal,
         meta=meta,
-        target={"recording_id": record.file_id, "message_id": record.message_id or ""},
-        data={"part": part},
+        target=target,
+        data={"part": part, **data},
     )
 
 
@@ -171,27 +175,20 @@ def list_page(principal: Principal, *, limit: int, cursor: str | None, meta: Req
     except InvalidCursor:
         raise paging.bad_cursor() from None
     shown = [r for r in records if r.source == SOURCE]
-    audit.record(
-        account_id=principal.account_id,
-        type="recording.accessed",
-        outcome="success",
-        actor=principal.principal,
-        meta=meta,
-        # The ids shown, so an investigation knows which calls' metadata a member saw (at most a page: 100 ids).
-        data={"part": "list", "count": len(shown), "recording_ids": " ".join(r.file_id for r in shown)},
-    )
+    # The ids shown, so an investigation knows which calls' metadata a member saw (at most a page: 100 ids).
+    _accessed(principal, meta, "list", count=len(shown), recording_ids=" ".join(r.file_id for r in shown))
     return RecordingPage(data=[_out(r) for r in shown], next_cursor=more)
 
 
 def read(principal: Principal, rid: str, meta: RequestMeta | None) -> RecordingOut:
     """GET /v1/recordings/{id}: its metadata (audited)."""
     record = _own(principal, rid)
-    _accessed(principal, record, meta, "metadata")
+    _accessed(principal, meta, "metadata", record)
     return _out(record)
 
 
 def content(principal: Principal, rid: str, range_header: str | None, meta: RequestMeta | None) -> files_logic.Content:
     """GET /v1/recordings/{id}/content: the audio, whole or by range (audited, every read)."""
     record = _own(principal, rid)
-    _accessed(principal, record, meta, "content")
+    _accessed(principal, meta, "content", record)
     return files_logic.serve(record, range_header)
