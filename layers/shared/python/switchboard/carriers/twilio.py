@@ -277,7 +277,7 @@ class TwilioCarrier(support.HttpCarrier):
         if found is None or found.group(1) != sid:
             raise media_fetch.MediaRefused("not_allowed", "not a media URL of our Twilio account")
         path = f"/2010-04-01/Accounts/{sid}/Messages/{found.group(2)}/Media/{found.group(3)}"
-        faked = self._api_url != API_URL  # tests only (registry.point_at): the fake answers on loopback
+        faked = self._api_url != API_URL  # tests only (a fake carrier on loopback): never deployed
         api_host = urlsplit(self._api_url).hostname or ""
         return media_fetch.fetch(
             NAME,

@@ -157,7 +157,7 @@ class WhatsAppCarrier(support.HttpCarrier):
         token = support.credential(NAME, self._credentials(), "access_token")
         if not _MEDIA_ID.fullmatch(ref):
             raise media_fetch.MediaRefused("not_allowed", "not a WhatsApp media id")
-        faked = self._api_url != GRAPH_URL  # tests only (registry.point_at): one fake on loopback for both hosts
+        faked = self._api_url != GRAPH_URL  # tests only: one fake carrier on loopback for both hosts
         graph = media_fetch.Host(urlsplit(self._api_url).hostname or "")
         headers = {"Authorization": f"Bearer {token}"}
         info_url = f"{self._api_url}/{self._api_version}/{ref}"
