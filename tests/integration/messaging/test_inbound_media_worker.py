@@ -19,9 +19,12 @@ from switchboard.carriers import registry, sandbox
 from switchboard.carriers.base import CarrierEvent, Media
 from switchboard.crypto import secret_store
 from switchboard.dal import files as files_store
+from switchboard.dal import messages as messages_dal
 from switchboard.logic import files as files_logic
 from switchboard.logic import inbound
+from switchboard.models import plans
 from tests.fakes.carrier_media import Answer, MediaHost, media_host
+from tests.integration.files_support import versions
 from tests.integration.live.test_live_recordings import run_media_worker
 from tests.integration.messaging.conftest import Account, Queues
 from tests.integration.messaging.test_conversations import deliver_webhooks, only_recipient, timeline
@@ -258,3 +261,39 @@ def test_a_poison_job_reaches_the_dead_letter_queue_after_its_receives(queues: Q
     dlq_url = queues.sqs.get_queue_url(QueueName=provision.queue_name(spec, dead_letter=True))["QueueUrl"]
     dead = queues.sqs.receive_message(QueueUrl=dlq_url).get("Messages", [])
     assert [m["Body"] for m in dead] == ['{"kind": "inbound_media"}']
+
+
+def test_a_file_past_the_plans_storage_is_failed_storage_full_and_nothing_is_counted(
+    account: Account, queues: Queues, host: MediaHost
+) -> None:
+    limit = plans.storage_bytes(account.plan)
+    assert files_store.reserve(account.account_id, limit - 10, limit=limit)  # the account's storage is all but full
+    host.serve(_twilio_path("ME" + "7" * 32), Answer(200, PNG))
+    rid = _arrives(account, "twilio", "sms", Media("image", _twilio_url("ME" + "7" * 32), "image/png"))
+    assert run_media_worker(queues.drain("CarrierMedia"))["batchItemFailures"] == []
+    assert [(m["status"], m["reason"]) for m in _media(account, rid)] == [("failed", "storage_full")]
+    assert files_store.usage(account.account_id) == limit - 10
+
+
+def test_files_of_a_message_erased_while_they_were_fetched_are_removed_not_kept(
+    account: Account, queues: Queues, host: MediaHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host.serve(_twilio_path("ME" + "8" * 32), Answer(200, PNG))
+    _arrives(account, "twilio", "sms", Media("image", _twilio_url("ME" + "8" * 32), "image/png"))
+    [job] = queues.drain("CarrierMedia")
+    inbound_id = json.loads(job["Body"])["message_id"]
+    real = files_logic.store_bytes
+
+    def then_erased(*args: Any, **kwargs: Any) -> Any:
+        # The person is erased while the worker stores their file (another function, same moment).
+        kept = real(*args, **kwargs)
+        messages_dal.delete_inbound(account.account_id, inbound_id)
+        return kept
+
+    monkeypatch.setattr(files_logic, "store_bytes", then_erased)
+    assert run_media_worker([job])["batchItemFailures"] == []
+    file_id = files_store.inbound_media_id(inbound_id, 0)
+    assert files_store.get(account.account_id, file_id) is None
+    assert versions(files_store.object_key(account.account_id, file_id)) == []
+    assert files_store.usage(account.account_id) == 0
+    assert queues.drain("Callbacks") == []  # nobody to tell about a message that is gone
