@@ -115,3 +115,22 @@ def test_the_purge_and_retention_remove_inbound_media(identity: dict[str, str]) 
     assert not _gone(kept.account_id, recent)
     assert store.usage(kept.account_id) == len(PNG)
     assert all(PNG[:16] not in body for body in raw_objects())
+
+
+def test_every_role_reads_an_inbound_files_metadata_content_roles_its_bytes_and_another_account_nothing(
+    identity: dict[str, str],
+) -> None:
+    world = populate("roles@inm.example")
+    file_id = _keep(world.account_id, ids.new_id("inb"))
+    stranger = populate("stranger@inm.example", account_name="Other Ltd")
+    for role in ("admin", "developer", "agent", "viewer"):
+        key = call("POST", "/v1/api-keys", {"name": role, "role": role}, token=world.owner).body["key"]
+        meta = call("GET", f"/v1/files/{file_id}", token=key)
+        assert (meta.status, meta.body["source"], meta.body["size"]) == (200, "inbound", len(PNG)), role
+        content = call("GET", f"/v1/files/{file_id}/content", token=key)
+        assert content.status == (403 if role == "viewer" else 200), role
+    assert call("GET", f"/v1/files/{file_id}/content", token=world.owner).status == 200
+    for path in (f"/v1/files/{file_id}", f"/v1/files/{file_id}/content"):
+        assert call("GET", path, token=stranger.owner).status == 404
+    # The files list shows uploads only: inbound files are read from their message's media entries.
+    assert all(f["id"] != file_id for f in call("GET", "/v1/files", token=world.owner).body["data"])
