@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from switchboard import outbound
 from switchboard.carriers import media_fetch, sandbox
 from switchboard.carriers.media_fetch import Host, MediaRefused
 from tests.unit.carriers.test_plivo import CREDS as PLIVO_CREDS
@@ -169,3 +170,25 @@ def test_plivo_whatsapp_and_sandbox_refuse_handles_that_are_not_theirs() -> None
             whatsapp_carrier().fetch_media(ref, max_bytes=10)
     with pytest.raises(MediaRefused):
         sandbox.SandboxCarrier("sandbox-a").fetch_media("http://169.254.169.254/", max_bytes=10)
+
+
+class _Endless:
+    """An answer without a Content-Length whose body never ends (what a hostile media host could send)."""
+
+    def __init__(self) -> None:
+        self.read = 0
+
+    def getheader(self, name: str) -> None:
+        return None
+
+    def read1(self, size: int) -> bytes:
+        self.read += size
+        return b"x" * size
+
+
+@pytest.mark.parametrize("bound", [1, 100, 8192, 5_000_000])
+def test_a_body_past_the_bound_is_read_to_one_byte_past_it_and_no_further(bound: int) -> None:
+    endless = _Endless()
+    with pytest.raises(outbound.Failed) as failed:
+        outbound._read(endless, bound, "refuse")  # type: ignore[arg-type]
+    assert (failed.value.kind, endless.read) == ("too_large", bound + 1)

@@ -222,7 +222,8 @@ def _read(response: http.client.HTTPResponse, max_body: int, excess: str) -> tup
     chunks: list[bytes] = []
     size = 0
     while True:
-        chunk = response.read1(CHUNK) if size < max_body else response.read1(1)
+        # Never more than one byte past the bound is read: it is what tells "exactly the bound" from "more".
+        chunk = response.read1(min(CHUNK, max_body + 1 - size))
         if not chunk:
             return b"".join(chunks), False
         size += len(chunk)
