@@ -125,6 +125,7 @@ bench: $(VENV)/.installed
 	PYTHONPATH=.:layers/shared/python $(PY) bench/messaging.py
 	PYTHONPATH=.:layers/shared/python $(PY) bench/webhook_isolation.py
 	$(PY) bench/files.py
+	PYTHONPATH=.:layers/shared/python $(PY) bench/inbound_calls.py
 
 # Records every AWS call of every function while the integration and e2e tests run (tests/conftest.py).
 permissions: $(VENV)/.installed

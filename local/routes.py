@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -91,7 +92,8 @@ def _inbound_extras(body: dict[str, Any]) -> dict[str, Any]:
     if "kind" in body:
         extras["kind"] = _string(body, "kind")
     if "media" in body:
-        extras["media"] = body["media"]  # the sandbox adapter validates it as a carrier's payload
+        extras["media"] = _media(body["media"])
+        extras.setdefault("kind", "media")
     if "reply_to" in body:
         message_id = _string(body, "reply_to")
         delivered = next((d for d in sandbox.deliveries() if d.message_id == message_id), None)
@@ -99,6 +101,44 @@ def _inbound_extras(body: dict[str, Any]) -> dict[str, Any]:
             raise ValidationFailed.at("/reply_to", "No message with this id was delivered by a sandbox carrier.")
         extras["reply_to"] = delivered.carrier_message_id
     return extras
+
+
+MAX_SIMULATED_MEDIA_BYTES = 20 * 1024 * 1024  # past every limit of ours: a test of `too_large` fits
+
+
+def _media(value: Any) -> Any:
+    """Files of a simulated inbound message. `[{content_type, data_base64}]` or `[{generate: "image/png"}]`: the bytes
+    are kept by the sandbox and served by its media host (`GET /_local/carrier-media/{id}`), and the event carries
+    only the media id, as a carrier's does. Entries that already name a carrier `id` pass as they are (the sandbox
+    adapter validates them as a carrier's payload)."""
+    if not isinstance(value, list):
+        return value
+    files: list[Any] = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict) or ("data_base64" not in entry and "generate" not in entry):
+            files.append(entry)
+            continue
+        if entry.get("generate") is not None:
+            if entry["generate"] != "image/png":
+                raise ValidationFailed.at(f"/media/{index}/generate", "Only image/png is generated.")
+            declared, data = "image/png", sandbox.png()
+        else:
+            declared = _string(entry, "content_type")
+            try:
+                data = base64.b64decode(_string(entry, "data_base64"), validate=True)
+            except ValueError:
+                raise ValidationFailed.at(f"/media/{index}/data_base64", "Not base64.") from None
+            if len(data) > MAX_SIMULATED_MEDIA_BYTES:
+                raise ValidationFailed.at(f"/media/{index}/data_base64", "At most 20 MiB.")
+        declared = entry.get("content_type") or declared
+        kind = entry.get("kind") or _media_kind(declared)
+        files.append({"kind": kind, "id": sandbox.put_media(declared, data), "content_type": declared})
+    return files
+
+
+def _media_kind(content_type: str) -> str:
+    major = content_type.partition("/")[0]
+    return major if major in {"image", "audio", "video"} else "document"
 
 
 def _carrier(name: str) -> str:
@@ -150,6 +190,8 @@ class LocalRoutes:
             ("GET", f"{PREFIX}/carriers", self.carriers),
             ("PUT", f"{PREFIX}/carriers/{{carrier}}", self.set_carrier),
             ("POST", f"{PREFIX}/carriers/{{carrier}}/inbound", self.inbound),
+            ("GET", f"{PREFIX}/carrier-media", self.carrier_media_ids),
+            ("GET", f"{PREFIX}/carrier-media/{{media_id}}", self.carrier_media),
             ("POST", f"{PREFIX}/jobs/{{name}}", self.run_job),
             ("POST", f"{PREFIX}/clock", self.advance_clock),
             ("GET", f"{PREFIX}/cloudflare/ips", self.cloudflare_ips),
@@ -219,6 +261,19 @@ class LocalRoutes:
         }
         # The route's own answer comes back as is (404 from the gateway until a function serves the route).
         return self.post_signed(carrier, event, request.source_ip)
+
+    def carrier_media_ids(self, request: Request, _: dict[str, str]) -> Response:
+        """The media ids the sandbox carriers handed out (the handles inbound events carried)."""
+        return json_response(request, {"data": sandbox.media_ids()})
+
+    def carrier_media(self, request: Request, params: dict[str, str]) -> Response:
+        """The sandbox carriers' media host: the bytes of a simulated inbound message's file (what media_worker
+        fetches, over HTTP, like a real carrier's media URL)."""
+        found = sandbox.media(params["media_id"])
+        if found is None:
+            raise NotFound("No such carrier media.")
+        content_type, data = found
+        return Response(200, _headers(request, content_type or "application/octet-stream"), data)
 
     def post_signed(self, carrier: str, event: dict[str, Any], source_ip: str = "127.0.0.1") -> Response:
         """Post one event to the carrier's events route, signed as the sandbox carrier signs."""

@@ -6,8 +6,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import boto3
+import pytest
+
 from functions.purge_job import handler
-from switchboard import clock
+from local import provision
+from switchboard import catalog, clock, settings
 from switchboard.carriers.base import CarrierEvent, Media
 from switchboard.logic import inbound
 from switchboard.logic.closure import GRACE_S
@@ -17,6 +21,16 @@ from tests.integration.lifecycle.support import World, delete_account, of_accoun
 
 PHONE = "+14155550777"
 DAY = 86400
+
+
+@pytest.fixture(autouse=True)
+def media_queue(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CarrierMedia queue: an inbound message with a file queues its fetch (logic.inbound_media)."""
+    spec = catalog.queue("CarrierMedia")
+    sqs = boto3.client("sqs")
+    urls = {r["QueueName"]: sqs.create_queue(**r)["QueueUrl"] for r in provision.queue_requests([spec])}
+    monkeypatch.setenv(spec.env, urls[provision.queue_name(spec)])
+    settings.reload()
 
 
 def sms_sender(world: World) -> str:

@@ -397,7 +397,7 @@ QUEUES: tuple[Queue, ...] = (
     Queue(
         id="CarrierMedia",
         env="CARRIER_MEDIA_QUEUE_URL",
-        purpose="call recordings to fetch from the carriers, keep sealed and delete there",
+        purpose="call recordings and inbound messages' files to fetch from the carriers and keep sealed",
         visibility_timeout_s=120,
     ),
 )
@@ -1575,20 +1575,25 @@ FUNCTIONS = (
     *FUNCTIONS,
     Function(
         name="media_worker",
-        description="Fetches call recordings from the carriers, stores them sealed, deletes the carrier's copy",
+        description="Fetches call recordings and inbound media from the carriers, stores them sealed",
         consumes="CarrierMedia",
         batch_size=1,  # one recording (up to 16 MiB) per invocation
         tables=_ro(
             {
-                "Accounts": ops(Op.GET),  # the account's plan (storage) and standing
-                "Keyring": ops(Op.GET),  # the account's data key: the audio is sealed with it
-                # the message (Get), the recording's item (Get, Put), its link and the storage counter (Update);
-                # DeleteItem: a recording whose message went meanwhile
+                # the account's plan (storage) and standing; Query: an inbound message's webhook endpoints
+                "Accounts": ops(Op.GET, Op.QUERY),
+                "Keyring": ops(Op.GET),  # the account's data key: the audio and inbound media are sealed with it
+                # the message (Get), the file's item (Get, Put), its link, the inbound message's media entries and
+                # the storage counter (Update); DeleteItem: a file whose message went meanwhile
                 "Messaging": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE),
             }
         ),
-        queues=_ro({"CarrierMedia": Access.CONSUME}),
-        secrets=_ro({"TwilioCredentials": Access.READ, "PlivoCredentials": Access.READ}),  # recordings APIs
+        # Callbacks: an inbound message with files gets its `message.inbound` webhook from here, with the file ids
+        queues=_ro({"CarrierMedia": Access.CONSUME, "Callbacks": Access.SEND}),
+        # recordings and inbound media APIs (WhatsApp: inbound media only)
+        secrets=_ro(
+            {"TwilioCredentials": Access.READ, "PlivoCredentials": Access.READ, "WhatsAppCredentials": Access.READ}
+        ),
         buckets=_ro({"Files": frozenset({BucketAccess.WRITE, BucketAccess.DELETE})}),
         uses_data_key=True,
         memory_mb=1024,

@@ -39,6 +39,7 @@ class Reply:
     status: int
     body: bytes
     truncated: bool = False
+    location: str = ""  # a redirect's Location header (followed only by callers that check it: carriers.media_fetch)
 
 
 class _Armed:
@@ -210,7 +211,8 @@ class Client:
             self._give(origin, armed)
         else:
             armed.close()
-        return Reply(status=response.status, body=data, truncated=truncated)
+        location = (response.getheader("Location") or "")[:2048]
+        return Reply(status=response.status, body=data, truncated=truncated, location=location)
 
 
 def _read(response: http.client.HTTPResponse, max_body: int, excess: str) -> tuple[bytes, bool]:
@@ -220,7 +222,8 @@ def _read(response: http.client.HTTPResponse, max_body: int, excess: str) -> tup
     chunks: list[bytes] = []
     size = 0
     while True:
-        chunk = response.read1(CHUNK) if size < max_body else response.read1(1)
+        # Never more than one byte past the bound is read: it is what tells "exactly the bound" from "more".
+        chunk = response.read1(min(CHUNK, max_body + 1 - size))
         if not chunk:
             return b"".join(chunks), False
         size += len(chunk)

@@ -190,3 +190,15 @@ class RecordingSource(Protocol):
     def delete_recording(self, recording_ref: str) -> None:
         """Delete the carrier's copy (gone already is success); a CarrierError when it could not (retried)."""
         ...
+
+
+class MediaSource(Protocol):
+    """A carrier that keeps the files of inbound messages: fetch one by the handle its webhook gave (Media.ref)."""
+
+    name: str
+
+    def fetch_media(self, ref: str, *, max_bytes: int) -> bytes:
+        """The file's bytes, from the carrier's own media host (a URL built from the handle's verified ids, never
+        taken as given); media_fetch.MediaRefused when it can never be fetched (too large, gone, not the carrier's),
+        a CarrierError when not now (the job is retried)."""
+        ...

@@ -18,6 +18,11 @@ Wire formats, as documented by Plivo:
   https://www.plivo.com/docs/voice/api/recording/delete-a-recording (DELETE `/v1/Account/{auth_id}/Recording/{id}/`,
   204). The audio URL is built from the verified `RecordingID` (a UUID) on Plivo's media host, never taken from the
   callback's `RecordUrl`.
+- Inbound MMS: https://www.plivo.com/docs/messaging/api/message/handling-incoming (`Type=mms`, the text in `Body`
+  (`Text` for SMS), `MediaCount` and `Media1`…`Media<count>`, the URL of each file; Plivo's support article names
+  them from `Media0`, so both are read). A file's URL is on Plivo's media host (MEDIA_URL), fetched with HTTP Basic
+  (required once "secure media" is on); its path must be under our own `Account/{auth_id}/`, and the URL is rebuilt
+  on the media host from that checked path. Redirects only to the same host.
 - Status API: https://www.plivo.com/docs/messaging/api/message/retrieve-a-message (GET
   `/v1/Account/{auth_id}/Message/{message_uuid}/`: `message_state`, `error_code`), asked by the reconciliation job.
 - Signatures: https://www.plivo.com/docs/voice/xml/request/validation (`X-Plivo-Signature-V3` with
@@ -45,7 +50,7 @@ from xml.sax.saxutils import escape
 
 import urllib3
 
-from switchboard.carriers import http_client, support
+from switchboard.carriers import http_client, media_fetch, support
 from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
@@ -95,6 +100,10 @@ INBOUND_CALL_STATUSES = frozenset({"ringing", "in-progress"})
 
 # A message UUID (RFC 4122 text form): the only ids the status API is asked about.
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# An inbound MMS file on Plivo's media host: the path is checked (ours, plain segments) and put on MEDIA_URL again.
+_MEDIA_REF = re.compile(
+    r"^https://media\.plivo\.com(/(?:v1/)?Account/([A-Za-z0-9]{1,40})/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*/?)$"
+)
 
 
 def _error_code(payload: Any) -> str:
@@ -280,6 +289,27 @@ class PlivoCarrier(support.HttpCarrier):
             raise CarrierUnavailable(f"{NAME} answered HTTP {response.status} for a recording")
         return response.body
 
+    def fetch_media(self, ref: str, *, max_bytes: int) -> bytes:
+        """An inbound MMS file from Plivo's media host (HTTP Basic), its path under our own account."""
+        creds = self._credentials()
+        auth_id = support.credential(NAME, creds, "auth_id")
+        token = support.credential(NAME, creds, "auth_token")
+        found = _MEDIA_REF.fullmatch(ref)
+        if found is None or found.group(2) != auth_id or "/../" in f"{found.group(1)}/":
+            raise media_fetch.MediaRefused("not_allowed", "not a media URL of our Plivo account")
+        # Tests point the adapter at one fake for both hosts; deployed it is always Plivo's media host.
+        faked = self._api_url != API_URL
+        base = self._api_url if faked else MEDIA_URL
+        host = media_fetch.Host(urlsplit(base).hostname or "")
+        return media_fetch.fetch(
+            NAME,
+            f"{base}{found.group(1)}",
+            headers=urllib3.util.make_headers(basic_auth=f"{auth_id}:{token}"),
+            allowed=(host,),
+            loopback=faked,
+            max_bytes=max_bytes,
+        )
+
     def delete_recording(self, recording_ref: str) -> None:
         """DELETE `/v1/Account/{auth_id}/Recording/{id}/`: 204, or 404 when it is gone already."""
         auth_id, rid, headers = self._recording(recording_ref)
@@ -307,7 +337,7 @@ def _recording_event(params: dict[str, str]) -> CarrierEvent | None:
 def _message_event(params: dict[str, str]) -> CarrierEvent | None:
     uuid, theirs = params["MessageUUID"], params.get("Status", "")
     if not theirs:  # inbound messages carry no Status
-        # An MMS names its files Media0..MediaN (MediaCount of them); Plivo gives no type per file.
+        # An MMS names its files Media1..Media<MediaCount> (MediaCount of them); Plivo gives no type per file.
         media = support.form_media(params, count="MediaCount", url="Media", content_type="MediaContentType")
         return support.form_inbound(
             NAME,
@@ -315,7 +345,7 @@ def _message_event(params: dict[str, str]) -> CarrierEvent | None:
             channel="sms",
             sender=params.get("From", ""),
             to=params.get("To", ""),
-            body=params.get("Text", ""),
+            body=params.get("Text") or params.get("Body") or "",
             message_type="media" if media else "text",
             media=media,
         )

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from switchboard import settings
 from switchboard.carriers import sandbox
-from switchboard.carriers.base import Carrier, CarrierUnavailable, EventSource, RecordingSource
+from switchboard.carriers.base import Carrier, CarrierUnavailable, EventSource, MediaSource, RecordingSource
 
 
 class Adapter(Carrier, EventSource, Protocol):
@@ -89,6 +89,18 @@ def recording_source(name: str) -> RecordingSource:
     if not all(hasattr(found, method) for method in ("fetch_recording", "delete_recording")):
         raise CarrierUnavailable(f"{name} keeps no recordings")
     source: RecordingSource = found  # type: ignore[assignment]
+    return source
+
+
+def media_source(name: str) -> MediaSource:
+    """The carrier `name` as a keeper of inbound messages' files (CarrierUnavailable when unknown)."""
+    try:
+        found: object = carrier(name)
+    except KeyError:
+        raise CarrierUnavailable(f"no carrier {name!r}") from None
+    if not hasattr(found, "fetch_media"):
+        raise CarrierUnavailable(f"{name} keeps no media")
+    source: MediaSource = found  # type: ignore[assignment]
     return source
 
 

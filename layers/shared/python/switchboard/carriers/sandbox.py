@@ -8,11 +8,15 @@ import hmac
 import io
 import json
 import math
+import re
+import struct
 import threading
 import wave
+import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from switchboard import catalog, clock, ids
 from switchboard.carriers.base import (
@@ -40,6 +44,8 @@ MAX_MEDIA = 10
 RECORDING_RATE_HZ = 8000  # telephone audio: 8 kHz, 16-bit, mono
 RECORDING_SECONDS = 0.5
 CALL_DURATION_S = "3"  # what the sandbox reports of every call it "places"
+MEDIA_PATH = "/_local/carrier-media/"  # the local stack's "carrier media host" (local/routes.py)
+_MEDIA_ID = re.compile(r"^sbxmed_[0-9a-z]{26}$")
 
 
 class State(StrEnum):
@@ -92,6 +98,8 @@ class _Store:
         # Call recordings the carriers keep until the platform deletes them (by recording id), and those deleted.
         self.recordings: dict[str, bytes] = {}
         self.deleted_recordings: list[str] = []
+        # Files of simulated inbound messages, served by the local stack's carrier media host (by media id).
+        self.media: dict[str, tuple[str, bytes]] = {}
         # Set by reset() so a `slow` send that is hanging returns promptly when the stack stops.
         self.released = threading.Event()
 
@@ -164,6 +172,7 @@ def reset() -> None:
         _store.silent.clear()
         _store.recordings.clear()
         _store.deleted_recordings.clear()
+        _store.media.clear()
         _store.released.set()
         _store.released = threading.Event()
 
@@ -242,6 +251,25 @@ class SandboxCarrier:
         if audio is None or len(audio) > max_bytes:
             raise CarrierUnavailable(f"{self.name} has no recording {recording_ref[:40]!r} to fetch")
         return audio
+
+    def fetch_media(self, ref: str, *, max_bytes: int) -> bytes:
+        """An inbound file, over HTTP from the local stack's carrier media host like a real carrier's (the URL is
+        built from the id: `{PUBLIC_BASE_URL}/_local/carrier-media/{id}`, loopback only)."""
+        from switchboard import settings  # noqa: PLC0415
+        from switchboard.carriers import media_fetch  # noqa: PLC0415
+
+        if not _MEDIA_ID.fullmatch(ref):
+            raise media_fetch.MediaRefused("not_allowed", "not a sandbox media id")
+        base = settings.get().public_base_url.rstrip("/")
+        host = urlsplit(base).hostname or ""
+        return media_fetch.fetch(
+            self.name,
+            f"{base}{MEDIA_PATH}{ref}",
+            headers={},
+            allowed=(media_fetch.Host(host, MEDIA_PATH),),
+            loopback=True,  # the sandbox exists only where its media host is the local stack on loopback
+            max_bytes=max_bytes,
+        )
 
     def delete_recording(self, recording_ref: str) -> None:
         """Forget a recording (gone already is success); each delete is recorded for tests."""
@@ -384,6 +412,38 @@ def tone_wav(seconds: float = RECORDING_SECONDS, hz: int = 440) -> bytes:
         wav.setframerate(RECORDING_RATE_HZ)
         wav.writeframes(samples.tobytes())
     return out.getvalue()
+
+
+def put_media(content_type: str, data: bytes) -> str:
+    """Keep a file for a simulated inbound message; its media id (what the inbound event carries)."""
+    media_id = ids.new_id("sbxmed")
+    with _store.lock:
+        _store.media[media_id] = (content_type, data)
+    return media_id
+
+
+def media(media_id: str) -> tuple[str, bytes] | None:
+    """A kept inbound file (content type, bytes), or None."""
+    with _store.lock:
+        return _store.media.get(media_id)
+
+
+def media_ids() -> list[str]:
+    """Every media id handed out, oldest first."""
+    with _store.lock:
+        return list(_store.media)
+
+
+def png(width: int = 4, height: int = 4, rgb: tuple[int, int, int] = (200, 30, 60)) -> bytes:
+    """A small valid PNG (the standard library's zlib and struct): the sandbox's generated inbound picture."""
+    row = b"\x00" + bytes(rgb) * width  # filter type 0, then the pixels
+    raw = row * height
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def recordings() -> dict[str, bytes]:

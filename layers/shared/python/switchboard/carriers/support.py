@@ -257,10 +257,11 @@ def form_media(params: Mapping[str, str], *, count: str, url: str, content_type:
         n = min(int(params.get(count) or 0), MAX_MEDIA)
     except ValueError:
         n = 0
-    found = []
-    for i in range(n):
+    found: list[Media] = []
+    # Twilio numbers its files from 0, Plivo from 1 (its docs; an older article says 0): both are read, `n` at most.
+    for i in range(n + 1):
         ref = params.get(f"{url}{i}", "")
-        if ref:
+        if ref and len(found) < n:
             kind_of = params.get(f"{content_type}{i}", "")[:128]
             found.append(Media(kind=media_kind(kind_of), ref=ref[:2048], content_type=kind_of))
     return tuple(found)

@@ -17,6 +17,11 @@ Wire formats, as documented by Twilio:
   `RecordingStatus`, `RecordingUrl`, `CallSid`) and https://www.twilio.com/docs/voice/api/recording (GET
   `.../Recordings/{sid}.wav` the audio, DELETE `.../Recordings/{sid}.json` → 204). The audio URL is built from the
   verified `RecordingSid` and our own API URL, never taken from the callback: no host a callback names is fetched.
+- Inbound media: https://www.twilio.com/docs/messaging/guides/webhook-request (`NumMedia`, `MediaUrl{N}`,
+  `MediaContentType{N}`, N from 0) and https://www.twilio.com/docs/messaging/api/media-resource: each file is
+  `https://api.twilio.com/2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}`, HTTP Basic (Twilio enforces it for all
+  media URLs); Twilio answers with a redirect to its media CDN. The URL we fetch is rebuilt from the ids (the
+  account SID must be ours); redirects are followed to MEDIA_REDIRECT_HOSTS only, without our credentials.
 - Errors: https://www.twilio.com/docs/api/errors (400 + `code`, e.g. 21211 invalid 'To', 21610 unsubscribed).
 
 Secret `TwilioCredentials` (env TWILIO_CREDENTIALS_SECRET): `{"account_sid": "AC…", "auth_token": "…"}`; during a
@@ -37,7 +42,7 @@ from xml.sax.saxutils import escape
 import urllib3
 
 from switchboard import catalog
-from switchboard.carriers import http_client, support
+from switchboard.carriers import http_client, media_fetch, support
 from switchboard.carriers.base import (
     CarrierEvent,
     CarrierRejected,
@@ -92,6 +97,18 @@ INBOUND_CALL_STATUSES = frozenset({"ringing", "in-progress"})
 # A Message (SM/MM) or Call (CA) sid: two letters and 32 hex digits.
 _SID = re.compile(r"^(SM|MM|CA)[0-9a-f]{32}$")
 _RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
+# MediaUrl{N} of an inbound message: our account, the message, the media sid (rebuilt from these, never fetched as is).
+_MEDIA_URL = re.compile(
+    r"^https://api\.twilio\.com/2010-04-01/Accounts/(AC[0-9a-f]{32})/Messages/((?:MM|SM)[0-9a-f]{32})/Media/"
+    r"(ME[0-9a-f]{32})$"
+)
+# Where Twilio's media URL redirects to: its media CDN (mms.twiliocdn.com, media.twiliocdn.com), formerly its bucket
+# on S3's us-east-1 endpoint under the `media.twiliocdn.com/` path. Nothing else is followed.
+MEDIA_REDIRECT_HOSTS = (
+    media_fetch.Host("mms.twiliocdn.com"),
+    media_fetch.Host("media.twiliocdn.com"),
+    media_fetch.Host("s3-external-1.amazonaws.com", "/media.twiliocdn.com/"),
+)
 RECORDING_NOTICE = "This call may be recorded."
 RECORDING_TIMEOUT_S = 10.0  # a worker's fetch of a recording, not a send's 1 s budget
 
@@ -249,6 +266,28 @@ class TwilioCarrier(support.HttpCarrier):
         if response.status != 200:
             raise CarrierUnavailable(f"{NAME} answered HTTP {response.status} for a recording")
         return response.body
+
+    def fetch_media(self, ref: str, *, max_bytes: int) -> bytes:
+        """An inbound message's file: its MediaUrl rebuilt from the verified sids on our API URL, HTTP Basic there;
+        Twilio's redirect is followed to its media CDN only (MEDIA_REDIRECT_HOSTS), without our credentials."""
+        creds = self._credentials()
+        sid = support.credential(NAME, creds, "account_sid")
+        token = support.credential(NAME, creds, "auth_token")
+        found = _MEDIA_URL.fullmatch(ref)
+        if found is None or found.group(1) != sid:
+            raise media_fetch.MediaRefused("not_allowed", "not a media URL of our Twilio account")
+        path = f"/2010-04-01/Accounts/{sid}/Messages/{found.group(2)}/Media/{found.group(3)}"
+        faked = self._api_url != API_URL  # tests only (a fake carrier on loopback): never deployed
+        api_host = urlsplit(self._api_url).hostname or ""
+        return media_fetch.fetch(
+            NAME,
+            f"{self._api_url}{path}",
+            headers=urllib3.util.make_headers(basic_auth=f"{sid}:{token}"),
+            allowed=(media_fetch.Host(api_host, path),),
+            redirect_hosts=(media_fetch.Host(api_host),) if faked else MEDIA_REDIRECT_HOSTS,
+            loopback=faked,
+            max_bytes=max_bytes,
+        )
 
     def delete_recording(self, recording_ref: str) -> None:
         """DELETE `.../Recordings/{sid}.json`: 204, or 404 when it is gone already."""

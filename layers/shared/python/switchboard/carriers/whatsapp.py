@@ -10,6 +10,10 @@ Wire formats, as documented by Meta:
   `user_preferences` webhook (marketing messages `stop` / `resume`).
 - `biz_opaque_callback_data` (send) is echoed in each `statuses[]` webhook of that message: it carries our ref. The
   Cloud API has no endpoint to ask for a message's status, so a receipt that never comes cannot be looked up.
+- Inbound media: https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media (GET
+  `/{version}/{media-id}` with the bearer token → `{url, mime_type, sha256, file_size, id}`; the `url`, on
+  `lookaside.fbsbx.com`, is fetched with the same bearer token and is good for 5 minutes). Image, audio, video,
+  document and sticker messages carry `{id, mime_type, caption?, filename?}` under their type.
 - Errors: https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes (Meta asks to branch on the
   `code`, not on the HTTP status, which is 400 for most of them).
 
@@ -24,10 +28,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from switchboard.carriers import http_client, support
+from switchboard.carriers import http_client, media_fetch, support
 from switchboard.carriers.base import (
     MEDIA_KINDS,
     CarrierEvent,
@@ -48,6 +54,9 @@ CREDENTIALS_ENV = "WHATSAPP_CREDENTIALS_SECRET"
 GRAPH_URL = "https://graph.facebook.com"
 API_VERSION = "v21.0"
 SIGNATURE_HEADER = "x-hub-signature-256"
+MEDIA_HOST = "lookaside.fbsbx.com"  # where the Cloud API's media URLs point (the only host their bytes come from)
+MEDIA_INFO_MAX_BYTES = 16 * 1024  # the media-id lookup answers a small JSON object
+_MEDIA_ID = re.compile(r"^[0-9]{1,32}$")
 
 # Meta's message statuses (webhook `statuses[].status`) onto ours; anything else is logged and ignored.
 STATUS_MAP: Mapping[str, MessageStatus] = {
@@ -142,6 +151,31 @@ class WhatsAppCarrier(support.HttpCarrier):
             # Meta may have taken the message: failing over could deliver it twice, so it is not retried elsewhere.
             raise CarrierRejected(f"{NAME} accepted the message without an id", code="malformed-receipt")
         return Receipt(carrier=NAME, carrier_message_id=message_id)
+
+    def fetch_media(self, ref: str, *, max_bytes: int) -> bytes:
+        """GET the media id on the Graph API (bearer), then its `url` on Meta's media host (bearer again)."""
+        token = support.credential(NAME, self._credentials(), "access_token")
+        if not _MEDIA_ID.fullmatch(ref):
+            raise media_fetch.MediaRefused("not_allowed", "not a WhatsApp media id")
+        faked = self._api_url != GRAPH_URL  # tests only: one fake carrier on loopback for both hosts
+        graph = media_fetch.Host(urlsplit(self._api_url).hostname or "")
+        headers = {"Authorization": f"Bearer {token}"}
+        info_url = f"{self._api_url}/{self._api_version}/{ref}"
+        info = media_fetch.fetch(
+            NAME, info_url, headers=headers, allowed=(graph,), loopback=faked, max_bytes=MEDIA_INFO_MAX_BYTES
+        )
+        try:
+            answer = json.loads(info)
+        except ValueError:
+            raise media_fetch.MediaRefused("not_found", "the media lookup answered no JSON") from None
+        url = answer.get("url") if isinstance(answer, dict) else None
+        if not isinstance(url, str) or not url:
+            raise media_fetch.MediaRefused("not_found", "the media lookup named no URL")
+        size = answer.get("file_size")
+        if isinstance(size, int) and size > max_bytes:
+            raise media_fetch.MediaRefused("too_large", f"{size} bytes announced")
+        media_host = graph if faked else media_fetch.Host(MEDIA_HOST)
+        return media_fetch.fetch(NAME, url, headers=headers, allowed=(media_host,), loopback=faked, max_bytes=max_bytes)
 
     def verify(self, request: WebhookRequest) -> bool:
         """`X-Hub-Signature-256` is the HMAC-SHA256 of the raw body under the app secret (constant-time)."""

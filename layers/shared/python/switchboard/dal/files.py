@@ -31,11 +31,12 @@ class FileRecord:
     content_type: str  # sniffed once ready; the declared type while pending
     size: int  # bytes of the plaintext (declared while pending)
     created_at: int  # epoch seconds
-    source: str  # upload | recording (later: inbound)
+    source: str  # upload | recording | inbound
     sha256: str = ""  # of the plaintext, once ready
     filename_sealed: str | None = None
     expires_at: int | None = None  # a pending upload's item goes with its staging object
-    message_id: str | None = None  # a recording: the call (message) it recorded
+    message_id: str | None = None  # a recording: the call (message) it recorded; inbound media: the inbound message
+    recipient_id: str | None = None  # inbound media: who sent it (erasure finds it by its inbound message too)
 
     @property
     def object_key(self) -> str:
@@ -47,6 +48,13 @@ def recording_id(message_id: str) -> str:
     """A call's recording id: its message's id under the `rec` prefix, so a retried job finds the one it stored
     (and recordings sort by their call's time, which retention's key-range sweep relies on)."""
     return f"rec_{message_id.removeprefix('msg_')}"
+
+
+def inbound_media_id(inbound_id: str, index: int) -> str:
+    """The id of an inbound message's `index`th file: its message's id under `inm_` and the index (0-9), so a
+    redelivered job finds what it stored, an erasure finds the files of a message, and they sort by time (retention's
+    key-range sweep)."""
+    return f"inm_{inbound_id.removeprefix('inb_')}{index}"
 
 
 def bucket_name() -> str:
@@ -86,6 +94,7 @@ def _record(item: dict[str, Any]) -> FileRecord:
         filename_sealed=item.get("filename_sealed"),
         expires_at=int(item["expires_at"]) if item.get("expires_at") is not None else None,
         message_id=item.get("message_id"),
+        recipient_id=item.get("recipient_id"),
     )
 
 
@@ -129,6 +138,8 @@ def put(record: FileRecord) -> bool:
     }
     if record.message_id is not None:
         item["message_id"] = record.message_id
+    if record.recipient_id is not None:
+        item["recipient_id"] = record.recipient_id
     return table.put(item, condition="attribute_not_exists(pk)")
 
 

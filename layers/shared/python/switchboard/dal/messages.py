@@ -656,13 +656,19 @@ class PhoneEntry:
     inbound: bool
     item_id: str  # the message id, or the inbound message id
     recipient_id: str | None
+    media_count: int = 0  # an inbound message's files (stored as files `inm_…`, docs/conversations.md)
 
 
 def _phone_entry(item: dict[str, Any]) -> PhoneEntry:
     sk = str(item["sk"])
     inbound = sk.startswith(inbound_sk(""))
     item_id = sk.removeprefix(inbound_sk("")) if inbound else str(item["message_id"])
-    return PhoneEntry(inbound=inbound, item_id=item_id, recipient_id=item.get("recipient_id"))
+    return PhoneEntry(
+        inbound=inbound,
+        item_id=item_id,
+        recipient_id=item.get("recipient_id"),
+        media_count=len(item.get("media") or ()) if inbound else 0,
+    )
 
 
 def for_phone(
@@ -876,8 +882,11 @@ class Inbound:
     received_at: str  # RFC 3339, the carrier's time
     recipient_id: str | None = None
     in_reply_to: str | None = None
-    media: tuple[Mapping[str, str], ...] = ()  # what may be shown: [{kind, content_type}]
+    media: tuple[Mapping[str, Any], ...] = ()  # what may be shown: [{kind, content_type, status, file_id?, size?}]
     sealed: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    carrier: str = ""
+    to: str = ""  # our number it came to
+    media_done: bool = False  # media_worker settled its files and sent its webhook
 
 
 def inbound_from(item: Mapping[str, Any], account_id: str) -> Inbound:
@@ -890,8 +899,11 @@ def inbound_from(item: Mapping[str, Any], account_id: str) -> Inbound:
         received_at=str(item.get("received_at") or ""),
         recipient_id=item.get("recipient_id") or None,
         in_reply_to=item.get("in_reply_to") or None,
-        media=tuple({str(k): str(v) for k, v in m.items()} for m in item.get("media") or ()),
+        media=tuple({str(k): v for k, v in m.items()} for m in item.get("media") or ()),
         sealed={k: str(v) for k, v in item.items() if k.endswith(_SEALED_SUFFIX) and v},
+        carrier=str(item.get("carrier") or ""),
+        to=str(item.get("to") or ""),
+        media_done=bool(item.get("media_done")),
     )
 
 
@@ -928,6 +940,27 @@ def timeline(
         elif (message := view(item)) is not None:
             entries.append(message)
     return entries, more
+
+
+def get_inbound(account_id: str, inbound_id: str) -> Inbound | None:
+    """One stored inbound message, or None (erased, or gone with retention)."""
+    item = table.get(account_pk(account_id), inbound_sk(inbound_id))
+    return inbound_from(item, account_id) if item is not None else None
+
+
+def set_inbound_media(account_id: str, inbound_id: str, media: list[dict[str, Any]], *, done: bool = False) -> bool:
+    """Record what became of an inbound message's files; `done` once its webhook went. False when the message is
+    gone (erased, or deleted by retention) or was finished already."""
+    condition = "attribute_exists(pk)" + (" AND attribute_not_exists(media_done)" if done else "")
+    updated = table.update(
+        account_pk(account_id),
+        inbound_sk(inbound_id),
+        expression="SET #media = :media" + (", media_done = :done" if done else ""),
+        condition=condition,
+        names={"#media": "media"},
+        vals={":media": media, **({":done": True} if done else {})},
+    )
+    return updated is not None
 
 
 def delete_inbound(account_id: str, inbound_id: str) -> None:

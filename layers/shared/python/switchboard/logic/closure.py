@@ -268,6 +268,12 @@ def _recordings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return _stored(rows, id_prefix="rec_", route="/v1/recordings", fields=fields)
 
 
+def _inbound_media(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The files of inbound messages (docs/conversations.md), served by the files route."""
+    fields = ("message_id", "content_type", "size", "sha256")
+    return _stored(rows, id_prefix="inm_", route="/v1/files", fields=fields)
+
+
 def export(principal: Principal, meta: RequestMeta) -> str:
     """GET /v1/account/export: every record of the account as one JSON document (owner, session, recent login)."""
     account_id = principal.account_id
@@ -306,6 +312,7 @@ def export(principal: Principal, meta: RequestMeta) -> str:
         "records": records,
         "files": _files(records.get("Messaging", [])),
         "recordings": _recordings(records.get("Messaging", [])),
+        "inbound_media": _inbound_media(records.get("Messaging", [])),
         "audit_events": events,
         "unreadable_fields": unreadable,
     }

@@ -111,7 +111,15 @@ def _outbound(principal: Principal, message: Message, full: bool) -> TimelineEnt
 def _inbound(inbound: Inbound, full: bool) -> TimelineEntryOut:
     body = messages_dal.open_inbound(inbound, "body_sealed") if full and inbound.kind != "call" else None
     media = [
-        MediaOut(kind=m["kind"], content_type=(m.get("content_type") or None) if full else None) for m in inbound.media
+        MediaOut(
+            kind=m["kind"],
+            content_type=(m.get("content_type") or None) if full else None,
+            status=m.get("status"),
+            reason=m.get("reason"),
+            file_id=m.get("file_id"),
+            size=m.get("size"),
+        )
+        for m in inbound.media
     ]
     return TimelineEntryOut(
         id=inbound.inbound_id,

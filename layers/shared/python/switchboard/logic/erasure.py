@@ -81,6 +81,9 @@ def _finish(account_id: str, recipient_id: str, phone_index: str, consent: dict[
             if not entry.inbound:
                 # A recorded call to them: the recording's every object version and its item (docs/recordings.md).
                 erased += files_logic.delete_file(account_id, files_store.recording_id(entry.item_id))
+            for index in range(entry.media_count):
+                # The files they sent: every object version, the item, the bytes from the count.
+                erased += files_logic.delete_file(account_id, files_store.inbound_media_id(entry.item_id, index))
             messages_dal.erase_entry(account_id, entry)
             erased += 1
         if cursor is None:

@@ -202,7 +202,8 @@ def announce(principal: Principal, body: FileUploadIn) -> FileOut:
 
 
 def _own(principal: Principal, file_id: str) -> FileRecord:
-    record = store.get(principal.account_id, file_id) if file_id.startswith("fil_") else None
+    # Uploads, and the files of inbound messages (docs/conversations.md); never recordings (their own audited route).
+    record = store.get(principal.account_id, file_id) if file_id.startswith(("fil_", "inm_")) else None
     if record is None or (record.expires_at is not None and record.expires_at <= clock.timestamp()):
         raise NotFound("No such file.")
     return record
@@ -408,20 +409,27 @@ def purge_objects(account_id: str) -> int:
 
 
 def sweep(account_id: str, cutoff_s: int) -> int:
-    """Retention: the account's files and call recordings made before `cutoff_s` deleted like DELETE does; how
-    many."""
-    swept = [r for kind in ("fil", "rec") for r in store.older_than(account_id, ids.first_id_at(kind, cutoff_s))]
+    """Retention: the account's files, call recordings and inbound media made before `cutoff_s`, deleted like DELETE
+    does; how many."""
+    swept = [r for kind in ("fil", "rec", "inm") for r in store.older_than(account_id, ids.first_id_at(kind, cutoff_s))]
     for record in swept:
         _remove(record)
     return len(swept)
 
 
 def store_bytes(
-    account_id: str, file_id: str, data: bytes, *, source: str, plan: str, message_id: str | None = None
+    account_id: str,
+    file_id: str,
+    data: bytes,
+    *,
+    source: str,
+    plan: str,
+    message_id: str | None = None,
+    recipient_id: str | None = None,
 ) -> FileRecord | None:
-    """Keep bytes the platform fetched itself (a call recording) as a ready file under `file_id`: sniffed (415 when
-    none of ours), counted against the plan's storage (413), sealed. None when a file with this id exists already
-    (a retried job: the first one stored it)."""
+    """Keep bytes the platform fetched itself (a call recording, inbound media) as a ready file under `file_id`:
+    sniffed (415 when none of ours), counted against the plan's storage (413), sealed. None when a file with this id
+    exists already (a retried job: the first one stored it)."""
     existing = store.get(account_id, file_id)
     if existing is not None:
         return None
@@ -438,6 +446,7 @@ def store_bytes(
         created_at=int(clock.timestamp()),
         source=source,
         message_id=message_id,
+        recipient_id=recipient_id,
     )
     try:
         ready = _seal_and_put(record, data, content_type)

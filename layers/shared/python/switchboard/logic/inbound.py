@@ -11,6 +11,7 @@ from switchboard.carriers.base import CarrierEvent, Media
 from switchboard.dal import accounts as accounts_dal
 from switchboard.dal import conversations as conversations_dal
 from switchboard.dal import messages as store
+from switchboard.dal import queues
 from switchboard.dal import recipients as recipients_dal
 from switchboard.logic import consent, keywords, receipts, recordings, webhook_events
 from switchboard.logic import messages as messages_logic
@@ -21,6 +22,7 @@ from switchboard.models.recipients import InvalidPhone, parse_phone
 MARKETING_PREFERENCE = "marketing_messages"
 DEDUPE_TTL_S = 7 * 86400
 HELP_REPLY_VALID_S = 3600
+MEDIA_JOB = "inbound_media"  # the CarrierMedia job kind of an inbound message's files (logic.inbound_media)
 WINDOW_KEEP_S = 25 * 3600  # the window's record outlives the 24 hours a little, then the purge job removes it
 
 
@@ -119,28 +121,54 @@ def _inbound(event: CarrierEvent) -> str:
         word = None
     elif word == "help":
         _help_reply(account_id, event, sender, recipient_id)
-    data: dict[str, Any] = {
-        "id": inbound_id,
-        "carrier": event.carrier,
-        "channel": event.channel,
-        "kind": event.message_type,
-        "from": sender,
-        "to": event.to,
-        "body": event.body,
-        "media": placeholders,
-        "payload": event.extra.get("payload") or None,
-        "in_reply_to": in_reply_to,
-        "recipient_id": recipient_id,
-        "keyword": word,
-        "received_at": event.at,
-    }
+    if event.media:
+        # The files are fetched, checked and stored by media_worker, which sends the webhook once each one is stored
+        # or failed (so it carries file ids). The job names the message only: no number, text or carrier URL.
+        job = {
+            "kind": MEDIA_JOB,
+            "account_id": account_id,
+            "message_id": inbound_id,
+            "carrier": event.carrier,
+            "keyword": word,
+        }
+        queues.send_all(recordings.QUEUE, [json.dumps(job)])
+        return f"inbound:{word or event.message_type}:media_queued"
+    data = webhook_data(
+        inbound_id,
+        carrier=event.carrier,
+        channel=event.channel,
+        kind=event.message_type,
+        sender=sender,
+        to=event.to,
+        body=event.body,
+        media=placeholders,
+        payload=event.extra.get("payload") or None,
+        in_reply_to=in_reply_to,
+        recipient_id=recipient_id,
+        keyword=word,
+        received_at=event.at,
+    )
     webhook_events.publish(account_id, "message.inbound", data)
     return f"inbound:{word or event.message_type}"
 
 
+def webhook_data(inbound_id: str, *, sender: str, **fields: Any) -> dict[str, Any]:
+    """The `message.inbound` event's data (here for text, from media_worker once a message's files are settled)."""
+    first, rest = ("carrier", "channel", "kind"), ("to", "body", "media", "payload", "in_reply_to", "recipient_id")
+    return {
+        "id": inbound_id,
+        **{key: fields.get(key) for key in first},
+        "from": sender,
+        **{key: fields.get(key) for key in rest},
+        "keyword": fields.get("keyword"),
+        "received_at": fields.get("received_at"),
+    }
+
+
 def _placeholder(media: Media) -> dict[str, str]:
-    """What customers see of a file: its kind and type, never the carrier's handle (another lane fetches it)."""
-    shown = {"kind": media.kind}
+    """What customers see of a file before media_worker settles it: its kind, type and `pending`, never the
+    carrier's handle."""
+    shown = {"kind": media.kind, "status": "pending"}
     if media.content_type:
         shown["content_type"] = media.content_type
     return shown

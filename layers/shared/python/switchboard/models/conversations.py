@@ -45,6 +45,16 @@ class MediaOut(BaseModel):
 
     kind: Literal["image", "audio", "video", "document", "sticker"]
     content_type: str | None = None
+    status: Literal["pending", "stored", "failed"] | None = Field(
+        default=None, description="Inbound files: fetched from the carrier yet (`pending`), kept, or not (`reason`)"
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why a file is `failed`: too_large, unsupported_type, storage_full, not_found, not_allowed, "
+        "unavailable, account_closed",
+    )
+    file_id: str | None = Field(default=None, description="A stored file: its bytes at GET /v1/files/{id}/content")
+    size: int | None = None
 
 
 class TimelineEntryOut(BaseModel):

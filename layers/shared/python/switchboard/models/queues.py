@@ -7,7 +7,7 @@ only the fields the consumers read, so no function pays for importing Powertools
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Json
 
@@ -33,14 +33,16 @@ class MailQueueRecord(QueueRecord):
 
 
 class CarrierMediaJob(BaseModel):
-    """What media_worker does with one file a carrier keeps for us (switchboard.logic.recordings)."""
+    """What media_worker does with files a carrier keeps for us: a call recording (switchboard.logic.recordings) or
+    an inbound message's files (switchboard.logic.inbound_media; the handles are read sealed from the message)."""
 
-    kind: str  # "recording"
+    kind: Literal["recording", "inbound_media"]
     account_id: str
-    message_id: str
+    message_id: str  # the call (msg_…), or the inbound message (inb_…)
     carrier: str
-    recording_ref: str
-    keep: bool  # False: a recording we never asked for, only deleted at the carrier
+    recording_ref: str = ""  # recording only
+    keep: bool = False  # recording: False for one we never asked for, only deleted at the carrier
+    keyword: str | None = None  # inbound_media: the keyword the message was (stop, start, help), for its webhook
 
 
 class CarrierMediaQueueRecord(QueueRecord):
