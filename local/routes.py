@@ -8,6 +8,8 @@ import logging
 import math
 import re
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -122,6 +124,21 @@ def outbox() -> list[dict[str, str]]:
                 mail["token"] = found.group(1)
             mails.append(mail)
     return mails
+
+
+def fetch_media(url: str, timeout_s: float = 10.0) -> None:
+    """Fetch a media link as a carrier does (over HTTP, through the gateway: the real route) and record the result."""
+    if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
+        sandbox.record_fetch(url, status=0, body=b"", content_type="")  # the local stack serves loopback only
+        return
+    headers = {"Accept": "*/*", "User-Agent": "sandbox-carrier/local"}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback http only (above)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310 - loopback http only (above)
+            body, status, content_type = answer.read(), answer.status, answer.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as error:
+        body, status, content_type = b"", error.code, ""
+    sandbox.record_fetch(url, status=status, body=body, content_type=content_type)
 
 
 class LocalRoutes:
@@ -239,6 +256,9 @@ class LocalRoutes:
         while not stop.wait(every_s):
             for owed in sandbox.take_callbacks():
                 try:
+                    if owed["type"] == "media.fetch":
+                        fetch_media(owed["url"])
+                        continue
                     self.post_signed(owed["carrier"], owed)
                 except Exception as error:
                     log.warning("callback failed", extra={"error_type": type(error).__name__})

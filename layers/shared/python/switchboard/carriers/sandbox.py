@@ -62,10 +62,11 @@ class Delivery:
     message_id: str
     carrier_message_id: str
     at: str  # RFC 3339, from the platform clock
+    media: tuple[dict[str, str], ...] = ()  # {url, content_type, kind}: the links the carrier was handed
 
-    def as_json(self) -> dict[str, str]:
-        """The `/_local/deliveries` shape (API.md)."""
-        return {
+    def as_json(self) -> dict[str, Any]:
+        """The `/_local/deliveries` shape (API.md), with what the carrier fetched of each media link."""
+        out: dict[str, Any] = {
             "carrier": self.carrier,
             "from": self.from_,
             "to": self.to,
@@ -74,6 +75,11 @@ class Delivery:
             "message_id": self.message_id,
             "at": self.at,
         }
+        if self.media:
+            with _store.lock:
+                fetched = [_store.fetched.get(m["url"]) for m in self.media]
+            out["media"] = [{**m, "fetched": f} for m, f in zip(self.media, fetched, strict=True)]
+        return out
 
 
 class _Store:
@@ -92,6 +98,8 @@ class _Store:
         # Call recordings the carriers keep until the platform deletes them (by recording id), and those deleted.
         self.recordings: dict[str, bytes] = {}
         self.deleted_recordings: list[str] = []
+        # What fetching each media link gave (by URL): {status, sha256, content_type, bytes}.
+        self.fetched: dict[str, dict[str, Any]] = {}
         # Set by reset() so a `slow` send that is hanging returns promptly when the stack stops.
         self.released = threading.Event()
 
@@ -164,6 +172,7 @@ def reset() -> None:
         _store.silent.clear()
         _store.recordings.clear()
         _store.deleted_recordings.clear()
+        _store.fetched.clear()
         _store.released.set()
         _store.released = threading.Event()
 
@@ -198,6 +207,7 @@ class SandboxCarrier:
             message_id=msg.message_id,
             carrier_message_id=receipt.carrier_message_id,
             at=clock.rfc3339(clock.now()),
+            media=tuple({"url": m.url, "content_type": m.content_type, "kind": m.kind} for m in msg.media),
         )
         callback = {
             "type": "message.status",
@@ -209,7 +219,10 @@ class SandboxCarrier:
         }
         if msg.callback_ref:
             callback["ref"] = msg.callback_ref  # echoed like a real carrier's callback URL query
-        owed = [callback]
+        # A real carrier fetches the media before it reports the message delivered: so does the sandbox (the local
+        # stack's callback pump fetches each link through the gateway, `fetch_media`).
+        owed: list[dict[str, str]] = [{"type": "media.fetch", "carrier": self.name, "url": m.url} for m in msg.media]
+        owed.append(callback)
         recording: tuple[str, bytes] | None = None
         if msg.channel == "voice":
             callback |= {"duration_s": CALL_DURATION_S, "answered_by": "human"}
@@ -396,6 +409,15 @@ def deleted_recordings() -> list[str]:
     """The recording ids the platform deleted at the sandbox carriers, oldest first."""
     with _store.lock:
         return list(_store.deleted_recordings)
+
+
+def record_fetch(url: str, *, status: int, body: bytes, content_type: str) -> None:
+    """What fetching a media link gave: its status, and the bytes' SHA-256, type and size (shown in deliveries)."""
+    result: dict[str, Any] = {"status": status}
+    if status == 200:
+        result |= {"sha256": hashlib.sha256(body).hexdigest(), "content_type": content_type, "bytes": len(body)}
+    with _store.lock:
+        _store.fetched[url] = result
 
 
 def take_callbacks() -> list[dict[str, str]]:
