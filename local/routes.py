@@ -254,11 +254,14 @@ class LocalRoutes:
     def pump_callbacks(self, stop: threading.Event, every_s: float = 0.2) -> None:
         """Post the sandbox carriers' status callbacks (delivered) as a real carrier would, until `stop`."""
         while not stop.wait(every_s):
-            for owed in sandbox.take_callbacks():
+            fetches, callbacks = sandbox.take_owed()
+            for url in fetches:
                 try:
-                    if owed["type"] == "media.fetch":
-                        fetch_media(owed["url"])
-                        continue
+                    fetch_media(url)
+                except Exception as error:
+                    log.warning("media fetch failed", extra={"error_type": type(error).__name__})
+            for owed in callbacks:
+                try:
                     self.post_signed(owed["carrier"], owed)
                 except Exception as error:
                     log.warning("callback failed", extra={"error_type": type(error).__name__})

@@ -100,6 +100,7 @@ class _Store:
         self.deleted_recordings: list[str] = []
         # What fetching each media link gave (by URL): {status, sha256, content_type, bytes}.
         self.fetched: dict[str, dict[str, Any]] = {}
+        self.fetches: list[str] = []  # media links the carriers still have to fetch
         # Set by reset() so a `slow` send that is hanging returns promptly when the stack stops.
         self.released = threading.Event()
 
@@ -173,6 +174,7 @@ def reset() -> None:
         _store.recordings.clear()
         _store.deleted_recordings.clear()
         _store.fetched.clear()
+        _store.fetches.clear()
         _store.released.set()
         _store.released = threading.Event()
 
@@ -219,10 +221,7 @@ class SandboxCarrier:
         }
         if msg.callback_ref:
             callback["ref"] = msg.callback_ref  # echoed like a real carrier's callback URL query
-        # A real carrier fetches the media before it reports the message delivered: so does the sandbox (the local
-        # stack's callback pump fetches each link through the gateway, `fetch_media`).
-        owed: list[dict[str, str]] = [{"type": "media.fetch", "carrier": self.name, "url": m.url} for m in msg.media]
-        owed.append(callback)
+        owed = [callback]
         recording: tuple[str, bytes] | None = None
         if msg.channel == "voice":
             callback |= {"duration_s": CALL_DURATION_S, "answered_by": "human"}
@@ -244,6 +243,9 @@ class SandboxCarrier:
             _store.statuses[receipt.carrier_message_id] = (self.name, "delivered")
             if recording is not None:
                 _store.recordings[recording[0]] = recording[1]
+            # A real carrier fetches the media as it takes the message, before it reports it delivered: the local
+            # stack's callback pump fetches each link through the gateway first (`take_owed`).
+            _store.fetches.extend(m.url for m in msg.media)
             if self.name not in _store.silent:
                 _store.callbacks.extend(owed)
         return receipt
@@ -418,6 +420,15 @@ def record_fetch(url: str, *, status: int, body: bytes, content_type: str) -> No
         result |= {"sha256": hashlib.sha256(body).hexdigest(), "content_type": content_type, "bytes": len(body)}
     with _store.lock:
         _store.fetched[url] = result
+
+
+def take_owed() -> tuple[list[str], list[dict[str, str]]]:
+    """The media links to fetch and the status callbacks owed so far, taken together (a message's links are fetched
+    before its callbacks are posted), oldest first."""
+    with _store.lock:
+        fetches, _store.fetches = _store.fetches, []
+        owed, _store.callbacks = _store.callbacks, []
+    return fetches, owed
 
 
 def take_callbacks() -> list[dict[str, str]]:
