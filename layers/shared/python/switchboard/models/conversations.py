@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from switchboard.catalog import Channel
 from switchboard.models.messages import MAX_BODY_CHARS, MAX_MEDIA, FileId, given
@@ -45,9 +45,14 @@ class MediaOut(BaseModel):
 
     kind: Literal["image", "audio", "video", "document", "sticker"]
     content_type: str | None = None
-    # Ours (outbound): the file sent (POST /v1/files) and its size.
+    # Ours (outbound): the file sent (POST /v1/files) and its size; left out of an inbound file's entry.
     file_id: str | None = None
     size: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _ours_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        shown: dict[str, Any] = handler(self)
+        return {k: v for k, v in shown.items() if v is not None or k not in ("file_id", "size")}
 
 
 class TimelineEntryOut(BaseModel):
