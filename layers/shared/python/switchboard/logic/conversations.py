@@ -100,7 +100,7 @@ def _outbound(principal: Principal, message: Message, full: bool) -> TimelineEnt
         body = messages_logic.open_field(account_id, message, field)
     files = [
         MediaOut(
-            kind=rules.kind_of(str(m["content_type"])),  # type: ignore[arg-type]
+            kind=rules.kind_of(str(m["content_type"])),
             content_type=str(m["content_type"]),
             file_id=str(m["file_id"]),
             size=int(m["size"]),
