@@ -19,6 +19,7 @@ from switchboard import catalog
 from switchboard.carriers import sandbox
 from switchboard.crypto import envelope
 from switchboard.crypto import media_links as tokens
+from switchboard.dal import webhooks as webhooks_dal
 from switchboard.dal.keys import account_pk
 from switchboard.logic import media
 from tests.integration import files_support
@@ -27,6 +28,7 @@ from tests.integration.files_support import pdf, png
 from tests.integration.frozen import FrozenClock, frozen_clock  # noqa: F401 - the `frozen` fixture
 from tests.integration.messaging.conftest import Account, Queues, opted_in
 from tests.integration.messaging.test_messages import callbacks, inbound, work
+from tests.integration.webhooks.conftest import add_endpoint
 
 PHONE = "+14155552671"
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00"
@@ -282,3 +284,23 @@ def test_an_agent_replies_with_media_and_the_timeline_shows_it(account: Account,
     ]
     empty = account.call(conversations_api, "POST", f"/v1/recipients/{rid}/messages", {"channel": "sms"})
     assert empty.status == 422
+
+
+def test_broadcasts_refuse_media_and_status_webhooks_show_it(account: Account, queues: Queues) -> None:
+    rid = opted_in(account, recipients_api, PHONE)
+    file_id = upload(account, png(b"hook"))
+    list_id = account.call(recipients_api, "POST", "/v1/lists", {"name": "all"}).body["id"]
+    account.call(recipients_api, "POST", f"/v1/lists/{list_id}/recipients", {"recipient_ids": [rid]})
+    broadcast = {"list_id": list_id, "channel": "sms", "body": "Hi all", "media": [file_id]}
+    refused_broadcast = account.call(messages_api, "POST", "/v1/broadcasts", broadcast)
+    assert (refused_broadcast.status, refused_broadcast.body["code"]) == (422, "media_not_allowed")
+    assert queues.drain("SmsSend") == []
+
+    add_endpoint(account.account_id, "whe_1", "https://hooks.example/x", {"message.status"})
+    send(account, recipient_id=rid, media=[file_id])
+    work(queues)
+    jobs = [json.loads(m["Body"]) for m in queues.drain("Callbacks")]
+    events = [json.loads(webhooks_dal.open_event(j["account_id"], j["event_id"], j["sealed_event"])) for j in jobs]
+    expected = [{"file_id": file_id, "content_type": "image/png", "size": len(png(b"hook"))}]
+    assert [e["data"]["status"] for e in events] == ["sending", "sent"]
+    assert all(e["data"]["media"] == expected for e in events)
