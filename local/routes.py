@@ -9,6 +9,8 @@ import logging
 import math
 import re
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -164,6 +166,21 @@ def outbox() -> list[dict[str, str]]:
     return mails
 
 
+def fetch_media(url: str, timeout_s: float = 10.0) -> None:
+    """Fetch a media link as a carrier does (over HTTP, through the gateway: the real route) and record the result."""
+    if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
+        sandbox.record_fetch(url, status=0, body=b"", content_type="")  # the local stack serves loopback only
+        return
+    headers = {"Accept": "*/*", "User-Agent": "sandbox-carrier/local"}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback http only (above)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310 - loopback http only (above)
+            body, status, content_type = answer.read(), answer.status, answer.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as error:
+        body, status, content_type = b"", error.code, ""
+    sandbox.record_fetch(url, status=status, body=body, content_type=content_type)
+
+
 class LocalRoutes:
     """The gateway's own routes; `dispatch` reaches catalog routes (simulated carrier events go through it)."""
 
@@ -292,7 +309,13 @@ class LocalRoutes:
     def pump_callbacks(self, stop: threading.Event, every_s: float = 0.2) -> None:
         """Post the sandbox carriers' status callbacks (delivered) as a real carrier would, until `stop`."""
         while not stop.wait(every_s):
-            for owed in sandbox.take_callbacks():
+            fetches, callbacks = sandbox.take_owed()
+            for url in fetches:
+                try:
+                    fetch_media(url)
+                except Exception as error:
+                    log.warning("media fetch failed", extra={"error_type": type(error).__name__})
+            for owed in callbacks:
                 try:
                     self.post_signed(owed["carrier"], owed)
                 except Exception as error:

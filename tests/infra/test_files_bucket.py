@@ -103,7 +103,15 @@ def test_only_the_file_and_recording_functions_touch_the_bucket_each_on_its_pref
                 where = resource["Fn::Join"][1][-1] if "Fn::Join" in resource else "bucket"
                 for action in actions:
                     touching.setdefault(logical_id.split("Role")[0], set()).add((action, where))
-    assert set(touching) == {"FilesApi", "PurgeJob", "MediaWorker", "RecordingsApi", "RecipientsApi", "ErasureJob"}
+    assert set(touching) == {
+        "FilesApi",
+        "PurgeJob",
+        "MediaWorker",
+        "RecordingsApi",
+        "RecipientsApi",
+        "ErasureJob",
+        "MediaLinks",
+    }
     objects = {("s3:GetObject", "/files/*"), ("s3:PutObject", "/files/*"), ("s3:DeleteObjectVersion", "/files/*")}
     staged = {(a, p.replace("files", "incoming")) for a, p in objects}
     assert touching["FilesApi"] == objects | staged | {("s3:ListBucketVersions", "bucket")}
@@ -116,6 +124,8 @@ def test_only_the_file_and_recording_functions_touch_the_bucket_each_on_its_pref
     versions = {("s3:DeleteObjectVersion", "/files/*"), ("s3:ListBucketVersions", "bucket")}
     assert touching["MediaWorker"] == {("s3:PutObject", "/files/*"), *versions}
     assert touching["RecordingsApi"] == {("s3:GetObject", "/files/*")}
+    # Media links (docs/files.md "Links") read a message's file and nothing else.
+    assert touching["MediaLinks"] == {("s3:GetObject", "/files/*")}
     assert touching["RecipientsApi"] == touching["ErasureJob"] == versions
 
 

@@ -101,9 +101,11 @@ def test_openapi_states_the_request_constraints_the_server_enforces() -> None:
         assert schemas[model]["properties"][field]["minLength"] == 15, model
     assert schemas["LoginIn"]["properties"]["password"]["minLength"] == 1  # older passwords still log in
     one_of = [rule["oneOf"] for rule in schemas["MessageIn"]["allOf"] if "oneOf" in rule]
-    assert [[alt["required"] for alt in rule] for rule in one_of] == [
-        [["to"], ["recipient_id"]],
-        [["body"], ["template"]],
-    ]
+    assert [[alt["required"] for alt in rule] for rule in one_of] == [[["to"], ["recipient_id"]]]
+    # A body, a template or media (the body is then optional: a caption); never a body and a template together.
+    [content] = [rule for rule in schemas["MessageIn"]["allOf"] if "anyOf" in rule and "not" in rule]
+    assert [alt["required"] for alt in content["anyOf"]] == [["body"], ["template"], ["media"]]
+    assert [alt["required"] for alt in content["not"]["allOf"]] == [["body"], ["template"]]
+    assert schemas["MessageIn"]["properties"]["media"]["anyOf"][0]["maxItems"] == 10
     assert schemas["ConsentIn"]["properties"]["channel"]["enum"] == ["sms", "whatsapp", "voice"]
     assert schemas["SignupIn"]["additionalProperties"] is False

@@ -309,6 +309,14 @@ def _file_bytes(answer: Answer) -> str:
     return "" if answer.body == PNG else f"not the uploaded bytes: {str(answer.body)[:80]}"
 
 
+def _lists_file(world: World) -> Callable[[Answer], str]:
+    def check(answer: Answer) -> str:
+        listed = [m["file_id"] for m in answer.body.get("media") or []]
+        return "" if listed == [world.ids["file_id"]] else f"the message lists {listed}"
+
+    return check
+
+
 FILE_RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/files"): _write("/v1/files", lambda w: {"content_type": "image/png", "size": len(PNG)}),
     # A completed file's completion answers it again (a client's retry): 200 for every role that may send.
@@ -365,8 +373,11 @@ MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
         "/v1/lists/{list_id}/recipients", lambda w: {"recipient_ids": [w.ids["recipient_id"]]}
     ),
     ("GET", "/v1/lists/{list_id}/recipients"): _read("/v1/lists/{list_id}/recipients"),
-    ("POST", "/v1/messages"): _write(
-        "/v1/messages", lambda w: {"recipient_id": w.ids["recipient_id"], "channel": "sms", "body": "Hi"}
+    # With the world's file (MMS): whoever may send may send media, and the answer lists it.
+    ("POST", "/v1/messages"): lambda w, r, t, a: Request(
+        "/v1/messages",
+        {"recipient_id": w.ids["recipient_id"], "channel": "sms", "body": "Hi", "media": [w.ids["file_id"]]},
+        check=_lists_file(w),
     ),
     ("GET", "/v1/messages"): _read("/v1/messages", phones=True),
     ("GET", "/v1/messages/{message_id}"): _read("/v1/messages/{message_id}", phones=True),
@@ -395,8 +406,10 @@ MESSAGING_RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/v1/conversations"): _read("/v1/conversations", phones=True),
     ("POST", "/v1/conversations/{recipient_id}/read"): _write("/v1/conversations/{recipient_id}/read", lambda w: None),
     ("GET", "/v1/recipients/{recipient_id}/messages"): _read("/v1/recipients/{recipient_id}/messages"),
-    ("POST", "/v1/recipients/{recipient_id}/messages"): _write(
-        "/v1/recipients/{recipient_id}/messages", lambda w: {"channel": "sms", "body": "Thanks for writing"}
+    ("POST", "/v1/recipients/{recipient_id}/messages"): lambda w, r, t, a: Request(
+        f"/v1/recipients/{w.ids['recipient_id']}/messages",
+        {"channel": "sms", "body": "Thanks for writing", "media": [w.ids["file_id"]]},
+        check=_lists_file(w),
     ),
 }
 RECIPES.update(MESSAGING_RECIPES)
@@ -603,6 +616,15 @@ def test_tenant_isolation_every_route_with_an_id_of_another_account_is_404(
     assert not failures, "\n".join(failures)
     assert weak == 0, "every route with an id is tried with a real id of account B"
     # Nothing of B moved: its session, key and member still work.
+    # Account B's file id in a send of account A: the answer of an unknown id (no oracle), nothing queued.
+    a = _messaging(owner_a)
+    refusals = []
+    for file_id in (b["file_id"], "fil_00000000000000000000000000"):
+        body = {"recipient_id": a["recipient_id"], "channel": "sms", "media": [file_id]}
+        answer = call("POST", "/v1/messages", body, token=owner_a)
+        refusals.append((answer.status, answer.body["code"], answer.body["detail"], answer.body["errors"]))
+    assert refusals[0] == refusals[1]
+    assert refusals[0][:2] == (422, "media_not_found")
     assert call("GET", "/v1/me", token=b["owner_b"]).status == 200
     assert call("GET", "/v1/account", token=b["key_b"]).status == 200
     members_b = call("GET", "/v1/members", token=b["owner_b"]).body["data"]

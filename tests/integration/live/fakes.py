@@ -25,7 +25,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +41,13 @@ from plivo.utils.signature_v3 import construct_post_url, get_signature_v3, valid
 from twilio.request_validator import RequestValidator
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# The WhatsApp Cloud API's media message objects by link, and the fields each takes (Meta's "Media object").
+MEDIA_OBJECTS = {
+    "image": {"link", "caption"},
+    "video": {"link", "caption"},
+    "audio": {"link"},
+    "document": {"link", "caption", "filename"},
+}
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -89,6 +96,21 @@ class FakeCarrier:
     statuses: dict[str, tuple[str, str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # requests that differ from what the provider's SDK sends
     released: threading.Event = field(default_factory=threading.Event)
+    # How the carrier fetches a media link it was handed (the test routes it to our public route): URL -> (status,
+    # bytes, content type); and what each fetch gave, by URL.
+    fetch_link: Callable[[str], tuple[int, bytes, str]] | None = None
+    fetched: dict[str, tuple[int, bytes, str]] = field(default_factory=dict)
+
+    def fetch_media(self, urls: list[str]) -> bool:
+        """Fetch each media link as the carrier does on taking the message; False when one is not https or fails."""
+        for url in urls:
+            if not url.startswith("https://") or self.fetch_link is None:
+                self.problems.append(f"cannot fetch media {url[:80]}")
+                return False
+            self.fetched[url] = self.fetch_link(url)
+            if self.fetched[url][0] != 200:
+                return False
+        return True
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
         """The status and JSON body (or raw bytes: a recording's audio) the provider answers."""
@@ -154,7 +176,13 @@ class _TwilioCapture(twilio.http.HttpClient):
 
 
 def twilio_sdk_request(
-    account_sid: str, auth_token: str, resource: str, fields: dict[str, str], events: list[str]
+    account_sid: str,
+    auth_token: str,
+    resource: str,
+    fields: dict[str, str],
+    events: list[str],
+    *,
+    media: list[str] | None = None,
 ) -> tuple[str, dict[str, list[str]], tuple[str, str] | None]:
     """What twilio-python sends for the same message or call: (path, form fields, basic auth)."""
     capture = _TwilioCapture({"sid": "SM" + "0" * 32, "account_sid": account_sid, "status": "queued"})
@@ -170,7 +198,7 @@ def twilio_sdk_request(
             }
         client.calls.create(twiml=fields.get("Twiml"), status_callback_event=events, **common, **recording)
     else:
-        client.messages.create(body=fields.get("Body"), **common)
+        client.messages.create(body=fields.get("Body"), media_url=media or None, **common)
     assert capture.sent is not None
     method, uri, data, auth = capture.sent
     assert method == "POST"
@@ -266,12 +294,14 @@ def plivo_sdk_request(
         )
     else:
         method = client.messages.create
+        mms = {"type_": payload["type"], "media_urls": payload.get("media_urls")} if "type" in payload else {}
         client.messages.create(
             src=payload.get("src"),
             dst=payload.get("dst"),
             text=payload.get("text"),
             url=payload.get("url"),
             method=payload.get("method"),
+            **mms,
         )
     [request] = captured
     defaults = {
@@ -332,19 +362,25 @@ class FakeTwilio(FakeCarrier):
         if method != "POST" or resource not in {"Messages.json", "Calls.json"}:
             return 404, self.error(404)
         form = _form(headers, body)
-        repeatable = {"StatusCallbackEvent"}  # the Calls API takes this parameter once per event
+        # The Calls API takes StatusCallbackEvent once per event, the Messages API MediaUrl once per file.
+        repeatable = {"StatusCallbackEvent", "MediaUrl"}
         if form is None or any(len(v) != 1 for k, v in form.items() if k not in repeatable):
             return 400, {**self.error(400), "code": 21602, "message": "Message body is required."}
         fields = {k: v[0] for k, v in form.items()}
         sdk_path, sdk_form, sdk_auth = twilio_sdk_request(
-            self.account_sid, self.auth_token, resource, fields, form.get("StatusCallbackEvent", [])
+            self.account_sid,
+            self.auth_token,
+            resource,
+            fields,
+            form.get("StatusCallbackEvent", []),
+            media=form.get("MediaUrl"),
         )
         if (path, form, (self.account_sid, self.auth_token)) != (sdk_path, sdk_form, sdk_auth):
             self.problems.append(f"not what twilio-python sends: {form} != {sdk_form} at {sdk_path}")
             return 400, self.error(400)
         if resource == "Calls.json":
             return self._call(fields, form.get("StatusCallbackEvent", []))
-        return self._message(fields)
+        return self._message(fields, form.get("MediaUrl", []))
 
     def _recording(self, method: str, path: str, headers: dict[str, str], sid: str, suffix: str) -> tuple[int, Any]:
         """GET `.../Recordings/{sid}.wav` (the audio, as Twilio's media URL serves it) or DELETE `.../{sid}.json`."""
@@ -403,21 +439,25 @@ class FakeTwilio(FakeCarrier):
             "error_code": int(code) if code else None,
         }
 
-    def _message(self, fields: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _message(self, fields: dict[str, str], media: list[str]) -> tuple[int, dict[str, Any]]:
         to, from_ = fields.get("To", ""), fields.get("From", "")
         if not E164.fullmatch(to.removeprefix("whatsapp:")) or to.startswith("whatsapp:") != from_.startswith(
             "whatsapp:"
         ):
             return 400, self.error(400)  # 21211: invalid 'To' (and a WhatsApp To needs a WhatsApp From)
-        if not fields.get("Body"):
+        if not fields.get("Body") and not media:
             return 400, {**self.error(400), "code": 21602, "message": "Message body is required."}
+        if len(media) > 10 or not self.fetch_media(media):
+            return 400, {**self.error(400), "code": 11200, "message": "HTTP retrieval failure"}
         sid = "SM" + uuid.uuid4().hex
-        self.sent[sid] = Sent(sid, to, from_, fields["Body"], fields.get("StatusCallback", ""), fields)
+        sent = {**fields, "MediaUrl": media} if media else fields
+        self.sent[sid] = Sent(sid, to, from_, fields.get("Body", ""), fields.get("StatusCallback", ""), sent)
         return 201, {
             "account_sid": self.account_sid,
             "api_version": "2010-04-01",
-            "body": fields["Body"],
+            "body": fields.get("Body", ""),
             "direction": "outbound-api",
+            "num_media": str(len(media)),
             "error_code": None,
             "error_message": None,
             "from": from_,
@@ -595,13 +635,18 @@ class FakePlivo(FakeCarrier):
         return True
 
     def _message(self, payload: Any) -> tuple[int, dict[str, Any]]:
-        if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("src", "dst", "text")):
+        mms = isinstance(payload, dict) and payload.get("type") == "mms"
+        required = ("src", "dst") if mms else ("src", "dst", "text")
+        if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in required):
             return 400, {"api_id": str(uuid.uuid4()), "error": "src, dst and text are required"}
+        media = payload.get("media_urls") or []
+        if mms and (not isinstance(media, list) or not 0 < len(media) <= 10 or not self.fetch_media(media)):
+            return 400, {"api_id": str(uuid.uuid4()), "error": "media_urls: 1 to 10 reachable URLs for an MMS"}
         if not all(E164.fullmatch("+" + payload[k].removeprefix("+")) for k in ("src", "dst")):
             return 400, {"api_id": str(uuid.uuid4()), "error": "invalid dst"}
         message_uuid = str(uuid.uuid4())
         src, dst = "+" + payload["src"].removeprefix("+"), "+" + payload["dst"].removeprefix("+")
-        self.sent[message_uuid] = Sent(message_uuid, dst, src, payload["text"], payload.get("url", ""), payload)
+        self.sent[message_uuid] = Sent(message_uuid, dst, src, payload.get("text", ""), payload.get("url", ""), payload)
         return 202, {"api_id": str(uuid.uuid4()), "message": "message(s) queued", "message_uuid": [message_uuid]}
 
     def _call(self, payload: Any) -> tuple[int, dict[str, Any]]:
@@ -726,6 +771,8 @@ class FakeWhatsApp(FakeCarrier):
             text = payload["text"]["body"]
         elif kind == "template" and isinstance(payload["template"], dict) and payload["template"].get("name"):
             text = json.dumps(payload["template"], sort_keys=True)
+        elif kind in MEDIA_OBJECTS and self._media_ok(kind, payload.get(kind)):
+            text = payload[kind].get("caption", "")
         else:
             return 400, {"error": {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100}}
         wamid = "wamid." + base64.b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -736,6 +783,13 @@ class FakeWhatsApp(FakeCarrier):
             "contacts": [{"input": payload["to"], "wa_id": to.removeprefix("+")}],
             "messages": [{"id": wamid}],
         }
+
+    def _media_ok(self, kind: str, part: Any) -> bool:
+        """A media object by `link` as Meta documents it: a caption on images, videos and documents only, a file
+        name on documents only, nothing else; Meta fetches the link before it accepts the message."""
+        if not isinstance(part, dict) or not isinstance(part.get("link"), str) or set(part) - MEDIA_OBJECTS[kind]:
+            return False
+        return self.fetch_media([part["link"]])
 
     def _signed(self, url: str, number: str, value: dict[str, Any]) -> CarrierRequest:
         number_id = next(i for i, n in self.numbers.items() if n == number)

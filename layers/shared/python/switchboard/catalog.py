@@ -1640,4 +1640,34 @@ FUNCTIONS = (
     ),
 )
 
+# Issue 14, part 2: media on sends. A carrier fetches each file of a message through a link minted for it alone
+# (account, file, message, carrier, expiry; MAC'd with a key derived from the account's data key): the route is
+# public, the link is the credential (docs/files.md "Links").
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="media_links",
+        description="Serves a file sent with a message to the carrier its single-purpose link names",
+        routes=(
+            Route(
+                "GET",
+                "/v1/media/{token}",
+                Auth.PUBLIC,
+                "A file sent with a message, for its carrier",
+                permission=None,
+            ),
+        ),
+        tables=_ro(
+            {
+                "Keyring": ops(Op.GET),  # the account's data key: the link key derives from it; the file opens with it
+                "Messaging": ops(Op.GET),  # the message (still lists the file) and the file's item
+            }
+        ),
+        buckets=_ro({"Files": frozenset({BucketAccess.READ})}),
+        uses_data_key=True,
+        memory_mb=1024,  # a 4 MiB file, its sealed copy and the base64 of the answer
+        timeout_s=29,
+    ),
+)
+
 _BY_NAME: Mapping[str, Function] = MappingProxyType({f.name: f for f in FUNCTIONS})

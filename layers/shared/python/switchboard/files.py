@@ -192,3 +192,33 @@ def allowed_for(channel: str, content_type: str, size: int) -> ProblemError | No
     if size > limits[media]:
         return FileTooLarge(f"The {channel} channel carries {media} of at most {limits[media]} bytes; this is {size}.")
     return None
+
+
+# Media on sends (docs/messaging.md "Media"): a carrier fetches each file through one answer of GET /v1/media/{token}
+# (base64 in the Lambda result stays under its 6 MB), and an MMS carries at most 5 MB in all (Twilio, Plivo).
+LINK_MAX_BYTES = RESPONSE_MAX_BYTES
+MESSAGE_MEDIA_MAX_BYTES: Mapping[str, int] = MappingProxyType({"sms": 5 * MB})
+MEDIA_PER_MESSAGE: Mapping[str, int] = MappingProxyType({"whatsapp": 1, "sms": 10, "voice": 0})
+EXTENSIONS: Mapping[str, str] = MappingProxyType(
+    {
+        JPEG: "jpg",
+        PNG: "png",
+        GIF: "gif",
+        WEBP: "webp",
+        PDF: "pdf",
+        MP4: "mp4",
+        THREE_GPP: "3gp",
+        AUDIO_MP4: "m4a",
+        MPEG: "mp3",
+        AAC: "aac",
+        OGG: "ogg",
+        AMR: "amr",
+        WAV: "wav",
+    }
+)
+
+
+def kind_of(content_type: str) -> str:
+    """How a carrier names a file of this type: image, audio, video or document (WhatsApp's message types)."""
+    major = content_type.partition("/")[0]
+    return major if major in ("image", "audio", "video") else "document"

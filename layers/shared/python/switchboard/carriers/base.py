@@ -18,6 +18,16 @@ def ref_of(value: str) -> str:
 
 
 @dataclass(frozen=True)
+class OutboundMedia:
+    """One file sent with a message: a single-purpose link for this carrier (GET /v1/media/{token}), and its type."""
+
+    url: str
+    content_type: str
+    kind: str  # image | audio | video | document (switchboard.files.kind_of)
+    filename: str  # `<file_id>.<ext>`: a WhatsApp document's name
+
+
+@dataclass(frozen=True)
 class Outbound:
     """One message to hand to a carrier (the body is already rendered; `template` for WhatsApp templates)."""
 
@@ -34,6 +44,9 @@ class Outbound:
     callback_ref: str = ""
     # Voice: record the call (the script starts with a recording notice; docs/recordings.md).
     record: bool = False
+    # Files, each a link minted for the carrier it is handed to (routing.failover builds them per carrier); the
+    # body, if any, is the caption (WhatsApp) or the text beside them (MMS).
+    media: tuple[OutboundMedia, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,7 @@ class PlivoCarrier(support.HttpCarrier):
         callback = support.callback_url(NAME, msg)
         if msg.channel == "voice":
             resource, id_field = "Call/", "request_uuid"
-            payload: dict[str, str] = {
+            payload: dict[str, Any] = {
                 "from": from_,
                 "to": to,
                 "answer_url": answer_url(msg),
@@ -201,6 +201,11 @@ class PlivoCarrier(support.HttpCarrier):
         else:
             resource, id_field = "Message/", "message_uuid"
             payload = {"src": from_, "dst": to, "text": msg.body, "url": callback, "method": "POST"}
+            if msg.media:
+                # MMS: the files' links (Plivo fetches each); the text beside them is optional.
+                payload |= {"type": "mms", "media_urls": [media.url for media in msg.media]}
+                if not msg.body:
+                    del payload["text"]
         headers = urllib3.util.make_headers(basic_auth=f"{auth_id}:{token}")
         headers["Content-Type"] = "application/json"
         response = self._http.post(

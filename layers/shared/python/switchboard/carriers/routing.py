@@ -91,8 +91,13 @@ def failover(
     pacer: Pacer,
     still_valid: Callable[[], bool] = lambda: True,
     budget_s: float = FAILOVER_BUDGET_S,
+    for_carrier: Callable[[Outbound, str], Outbound] | None = None,
 ) -> Result:
-    """Submit `msg` to the first carrier that takes it; a carrier that accepted is never asked twice."""
+    """Submit `msg` to the first carrier that takes it; a carrier that accepted is never asked twice.
+
+    `for_carrier` gives the message as one carrier gets it (its media links name that carrier, so a link handed to
+    one carrier is no good to the next).
+    """
     result = Result()
     started = time.monotonic()
     for name in names:
@@ -105,6 +110,8 @@ def failover(
             result.attempts.append(Tried(name, "skipped", _now()))
             continue
         pacer.wait(name)
+        # Built before the attempt is reserved: a failure here leaves no attempt pending.
+        submitted = for_carrier(msg, name) if for_carrier else msg
         blocked = ledger.reserve(name)
         if blocked is not None:
             outcome, carrier_message_id = blocked
@@ -115,7 +122,7 @@ def failover(
             result.attempts.append(Tried(name, "skipped", _now()))
             continue
         try:
-            receipt = adapter(name).submit(msg)
+            receipt = adapter(name).submit(submitted)
         except CarrierRejected as rejection:
             # The carrier works but refuses this message (bad number, template...): every carrier would.
             ledger.ended(name, "failed")

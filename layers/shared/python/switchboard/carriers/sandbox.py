@@ -68,10 +68,11 @@ class Delivery:
     message_id: str
     carrier_message_id: str
     at: str  # RFC 3339, from the platform clock
+    media: tuple[dict[str, str], ...] = ()  # {url, content_type, kind}: the links the carrier was handed
 
-    def as_json(self) -> dict[str, str]:
-        """The `/_local/deliveries` shape (API.md)."""
-        return {
+    def as_json(self) -> dict[str, Any]:
+        """The `/_local/deliveries` shape (API.md), with what the carrier fetched of each media link."""
+        out: dict[str, Any] = {
             "carrier": self.carrier,
             "from": self.from_,
             "to": self.to,
@@ -80,6 +81,11 @@ class Delivery:
             "message_id": self.message_id,
             "at": self.at,
         }
+        if self.media:
+            with _store.lock:
+                fetched = [_store.fetched.get(m["url"]) for m in self.media]
+            out["media"] = [{**m, "fetched": f} for m, f in zip(self.media, fetched, strict=True)]
+        return out
 
 
 class _Store:
@@ -100,6 +106,9 @@ class _Store:
         self.deleted_recordings: list[str] = []
         # Files of simulated inbound messages, served by the local stack's carrier media host (by media id).
         self.media: dict[str, tuple[str, bytes]] = {}
+        # What fetching each media link gave (by URL): {status, sha256, content_type, bytes}.
+        self.fetched: dict[str, dict[str, Any]] = {}
+        self.fetches: list[str] = []  # media links the carriers still have to fetch
         # Set by reset() so a `slow` send that is hanging returns promptly when the stack stops.
         self.released = threading.Event()
 
@@ -173,6 +182,8 @@ def reset() -> None:
         _store.recordings.clear()
         _store.deleted_recordings.clear()
         _store.media.clear()
+        _store.fetched.clear()
+        _store.fetches.clear()
         _store.released.set()
         _store.released = threading.Event()
 
@@ -207,6 +218,7 @@ class SandboxCarrier:
             message_id=msg.message_id,
             carrier_message_id=receipt.carrier_message_id,
             at=clock.rfc3339(clock.now()),
+            media=tuple({"url": m.url, "content_type": m.content_type, "kind": m.kind} for m in msg.media),
         )
         callback = {
             "type": "message.status",
@@ -240,6 +252,9 @@ class SandboxCarrier:
             _store.statuses[receipt.carrier_message_id] = (self.name, "delivered")
             if recording is not None:
                 _store.recordings[recording[0]] = recording[1]
+            # A real carrier fetches the media as it takes the message, before it reports it delivered: the local
+            # stack's callback pump fetches each link through the gateway first (`take_owed`).
+            _store.fetches.extend(m.url for m in msg.media)
             if self.name not in _store.silent:
                 _store.callbacks.extend(owed)
         return receipt
@@ -456,6 +471,24 @@ def deleted_recordings() -> list[str]:
     """The recording ids the platform deleted at the sandbox carriers, oldest first."""
     with _store.lock:
         return list(_store.deleted_recordings)
+
+
+def record_fetch(url: str, *, status: int, body: bytes, content_type: str) -> None:
+    """What fetching a media link gave: its status, and the bytes' SHA-256, type and size (shown in deliveries)."""
+    result: dict[str, Any] = {"status": status}
+    if status == 200:
+        result |= {"sha256": hashlib.sha256(body).hexdigest(), "content_type": content_type, "bytes": len(body)}
+    with _store.lock:
+        _store.fetched[url] = result
+
+
+def take_owed() -> tuple[list[str], list[dict[str, str]]]:
+    """The media links to fetch and the status callbacks owed so far, taken together (a message's links are fetched
+    before its callbacks are posted), oldest first."""
+    with _store.lock:
+        fetches, _store.fetches = _store.fetches, []
+        owed, _store.callbacks = _store.callbacks, []
+    return fetches, owed
 
 
 def take_callbacks() -> list[dict[str, str]]:

@@ -183,7 +183,11 @@ class TwilioCarrier(support.HttpCarrier):
                 to, from_ = f"whatsapp:{to}", f"whatsapp:{from_}"
             # WhatsApp templates: the body arrives rendered from the approved template (Twilio matches it).
             resource = "Messages.json"
-            fields = [("To", to), ("From", from_), ("Body", msg.body), ("StatusCallback", callback)]
+            fields = [("To", to), ("From", from_), ("StatusCallback", callback)]
+            if msg.body or not msg.media:
+                fields.insert(2, ("Body", msg.body))  # with media the text is optional
+            # One MediaUrl field per file, as twilio-python's `media_url=[...]` sends them.
+            fields += [("MediaUrl", media.url) for media in msg.media]
         headers = urllib3.util.make_headers(basic_auth=f"{sid}:{token}")
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         response = self._http.post(

@@ -41,6 +41,7 @@ from switchboard.carriers.base import (
     CarrierUnavailable,
     Media,
     Outbound,
+    OutboundMedia,
     Receipt,
     WebhookRequest,
     ref_of,
@@ -100,6 +101,19 @@ def template_payload(template: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def media_payload(media: OutboundMedia, caption: str) -> dict[str, Any]:
+    """A media message (Cloud API `type` image, audio, video or document) by link: Meta fetches the file from it.
+
+    A caption goes with images, videos and documents (never audio); a document also carries its file name.
+    """
+    part: dict[str, str] = {"link": media.url}
+    if caption and media.kind != "audio":
+        part["caption"] = caption
+    if media.kind == "document":
+        part["filename"] = media.filename
+    return {"type": media.kind, media.kind: part}
+
+
 class WhatsAppCarrier(support.HttpCarrier):
     """The WhatsApp Cloud API, sending and receiving."""
 
@@ -132,6 +146,8 @@ class WhatsAppCarrier(support.HttpCarrier):
         }
         if msg.template:
             payload |= {"type": "template", "template": template_payload(msg.template)}
+        elif msg.media:
+            payload |= media_payload(msg.media[0], msg.body)
         else:
             payload |= {"type": "text", "text": {"body": msg.body}}
         if msg.callback_ref:

@@ -125,6 +125,8 @@ class Message:
     record: bool | None = None  # voice: the call is recorded
     recording_id: str | None = None  # its recording, once stored (a file with source `recording`)
     call: Mapping[str, str] | None = None  # what the carrier reported of the call
+    # Files sent with it: ({file_id, content_type, size}, ...). Ids and types only, no personal data: not sealed.
+    media: tuple[Mapping[str, Any], ...] | None = None
     sealed: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Not attributes but index places: due on gsi2 (the held outbox, an account's hold, or for a `sent` message
     # its receipt check) and the blind index of the number on gsi3 (None when not read from the keys).
@@ -159,6 +161,11 @@ def message_from(attributes: Mapping[str, Any], **places: Any) -> Message:
     )
     if known.get("error") is not None:
         known["error"] = dict(known["error"])
+    if known.get("media") is not None:
+        known["media"] = tuple(
+            {"file_id": str(m["file_id"]), "content_type": str(m["content_type"]), "size": int(m["size"])}
+            for m in known["media"]
+        )
     return Message(**known, **places)
 
 
@@ -173,6 +180,8 @@ def attributes_of(message: Message) -> dict[str, Any]:
             value = [{f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)} for entry in value]
         elif name == "error":
             value = dict(value)
+        elif name == "media":
+            value = [dict(entry) for entry in value]
         out[name] = value
     out.update(message.sealed)
     return out

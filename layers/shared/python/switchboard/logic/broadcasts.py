@@ -12,6 +12,7 @@ from switchboard.dal import queues
 from switchboard.dal import recipients as recipients_dal
 from switchboard.dal.messages import Message
 from switchboard.logic import consent, lists, templates
+from switchboard.logic import media as media_logic
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
 from switchboard.logic.repositories import BroadcastStore, MessageStore
@@ -86,6 +87,11 @@ def _still_stored(account_id: str, message_ids: list[str], *, messages: MessageS
 
 def create(principal: Principal, body: BroadcastIn) -> BroadcastOut:
     """POST /v1/broadcasts → 202: reads in pages and batches of 100, writes in batches of 25, enqueues by 10."""
+    if body.media is not None:
+        raise media_logic.MediaNotAllowed(
+            "Broadcasts carry no media yet: send the files with POST /v1/messages, one message per recipient.",
+            errors=[{"pointer": "/media", "message": "Broadcasts carry no media."}],
+        )
     if (body.body is None) == (body.template is None):
         raise ValidationFailed.at("/body", "Send exactly one of body or template.")
     if body.template is not None and body.channel != "whatsapp":

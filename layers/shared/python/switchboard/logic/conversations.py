@@ -4,12 +4,14 @@ directions, and agents' replies within the reply window."""
 from __future__ import annotations
 
 from switchboard import clock
+from switchboard import files as rules
 from switchboard.auth import Principal
 from switchboard.dal import conversations as store
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import recipients as recipients_dal
 from switchboard.dal.messages import Inbound, Message
 from switchboard.logic import consent
+from switchboard.logic import media as media_logic
 from switchboard.logic import messages as messages_logic
 from switchboard.logic import recipients as recipients_logic
 from switchboard.models.conversations import (
@@ -20,7 +22,7 @@ from switchboard.models.conversations import (
     TimelineEntryOut,
     TimelinePage,
 )
-from switchboard.models.errors import Conflict, ProblemError
+from switchboard.models.errors import Conflict, ProblemError, ValidationFailed
 from switchboard.models.messages import MessageCreated
 from switchboard.models.permissions import Permission, allows
 from switchboard.models.recipients import mask_phone
@@ -96,12 +98,22 @@ def _outbound(principal: Principal, message: Message, full: bool) -> TimelineEnt
     if full:
         field = "rendered_sealed" if template else "body_sealed"
         body = messages_logic.open_field(account_id, message, field)
+    files = [
+        MediaOut(
+            kind=rules.kind_of(str(m["content_type"])),
+            content_type=str(m["content_type"]),
+            file_id=str(m["file_id"]),
+            size=int(m["size"]),
+        )
+        for m in message.media or ()
+    ]
     return TimelineEntryOut(
         id=message.message_id,
         direction="outbound",
         channel=message.channel,
-        kind="template" if template else "text",
+        kind="template" if template else "media" if files else "text",
         body=body,
+        media=files,
         status=message.status,
         at=message.created_at,
         in_reply_to=None,
@@ -156,6 +168,11 @@ def reply(principal: Principal, recipient_id: str, body: ReplyIn) -> MessageCrea
     24 hours (no opt-in needed: they wrote first); 409 recipient_opted_out; 422 template_required (WhatsApp) or
     reply_window_closed outside the window. Then the normal send path (queue, worker, failover)."""
     account_id = principal.account_id
+    if body.body is None and not body.media:
+        raise ValidationFailed.at("/body", "Send a body, media or both.")
+    attached = (
+        media_logic.attach(account_id, body.channel, body.media, body=body.body, template=False) if body.media else None
+    )
     recipient = recipients_logic.fetch(account_id, recipient_id)
     if consent.current(recipient, body.channel) == "opted_out":
         raise RecipientOptedOut(f"The recipient opted out of {body.channel} messages; nothing was queued.")
@@ -182,6 +199,7 @@ def reply(principal: Principal, recipient_id: str, body: ReplyIn) -> MessageCrea
         template=None,
         mode=principal.mode,
         kind=messages_logic.REPLY_KIND,
+        media=attached,
     )
     with messages_logic.charged(messages_logic.take_quota(account_id, principal.plan, 1)):
         messages_logic.store_and_enqueue(item, start)

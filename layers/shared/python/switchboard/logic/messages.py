@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from switchboard import clock, ids, settings, webhook_client
 from switchboard.auth import Principal
@@ -19,6 +20,7 @@ from switchboard.dal import queues, quota
 from switchboard.dal import recipients as recipients_dal
 from switchboard.dal.messages import Message
 from switchboard.logic import consent, templates, webhook_events, webhooks
+from switchboard.logic import media as media_logic
 from switchboard.logic import recipients as recipients_logic
 from switchboard.logic.repositories import MessageStore
 from switchboard.models import plans
@@ -38,6 +40,7 @@ from switchboard.models.messages import (
     CallOut,
     ErrorInfo,
     Event,
+    MediaRef,
     MessageCreated,
     MessageIn,
     MessageOut,
@@ -98,9 +101,10 @@ def touch_conversation(message: Message) -> None:
         logger.warning("conversation not updated", exc_info=True, extra={"message_id": message.message_id})
 
 
-def needs_window(channel: str, body: str | None) -> bool:
-    """Only WhatsApp free-form text is bound to the window; templates are always allowed (with opt-in)."""
-    return channel == "whatsapp" and body is not None
+def needs_window(channel: str, body: str | None, *, media: bool = False) -> bool:
+    """Only WhatsApp free-form messages (text, media) are bound to the window; templates are always allowed (with
+    opt-in)."""
+    return channel == "whatsapp" and (body is not None or media)
 
 
 def _epoch(moment: datetime) -> int:
@@ -115,8 +119,10 @@ def validate(body: MessageIn) -> None:
     """The cross-field rules pydantic cannot express alone (422 with a pointer each)."""
     if (body.to is None) == (body.recipient_id is None):
         raise ValidationFailed.at("/to", "Send exactly one of to (E.164) or recipient_id.")
-    if (body.body is None) == (body.template is None):
+    if body.body is not None and body.template is not None:
         raise ValidationFailed.at("/body", "Send exactly one of body or template.")
+    if body.body is None and body.template is None and not body.media:
+        raise ValidationFailed.at("/body", "Send a body, a template or media.")
     if body.template is not None and body.channel != "whatsapp":
         raise ValidationFailed.at("/template", "Templates are for the whatsapp channel.")
     if body.record and body.channel != "voice":
@@ -269,6 +275,7 @@ def new_item(
     callback_secret: str | None = None,
     broadcast_id: str | None = None,
     record: bool | None = None,
+    media: tuple[dict[str, Any], ...] | None = None,
 ) -> Message:
     """A message, number and content sealed; `held` when due later than SQS can delay it."""
     created_at = clock.rfc3339(clock.now())
@@ -302,6 +309,7 @@ def new_item(
         callback_url=callback_url,
         broadcast_id=broadcast_id,
         record=record,
+        media=list(media) if media else None,
         attempts=[],
         events=[{"status": "queued", "at": created_at}],
         lease_until=0,
@@ -349,12 +357,17 @@ def create(principal: Principal, body: MessageIn) -> MessageCreated:
     require_callback_role(principal, body)
     validate(body)
     account_id = principal.account_id
+    attached = (
+        media_logic.attach(account_id, body.channel, body.media, body=body.body, template=body.template is not None)
+        if body.media
+        else None
+    )
     rendered = templates.check(account_id, body.template) if body.template is not None else None
     recipient = _resolve(account_id, body)
     if not consent.allows_send(recipient, body.channel):
         raise ConsentRequired(f"The recipient has not opted in to {body.channel} messages; nothing was queued.")
     assert recipient is not None  # noqa: S101 - allows_send is False for None
-    if needs_window(body.channel, body.body) and not window_open(account_id, recipient):
+    if needs_window(body.channel, body.body, media=bool(attached)) and not window_open(account_id, recipient):
         raise TemplateRequired(
             "The recipient has not written in the last 24 hours: WhatsApp allows only an approved template now; "
             "nothing was queued."
@@ -380,6 +393,7 @@ def create(principal: Principal, body: MessageIn) -> MessageCreated:
         callback_url=body.callback_url,
         callback_secret=callback_secret,
         record=_records(account_id, body),
+        media=attached,
     )
     # Charged once the message is checked and sealed, given back if it cannot be stored: a refused or failed send
     # costs no quota. Once stored it is accepted (a failed SendMessage leaves it to the release job).
@@ -432,6 +446,7 @@ def render(
         broadcast_id=item.broadcast_id,
         callback_url=item.callback_url,
         record=item.record,
+        media=[MediaRef(**m) for m in item.media] if item.media else None,
         recording_id=item.recording_id,
         call=CallOut.model_validate(dict(item.call)) if item.call else None,
     )

@@ -13,7 +13,7 @@ from switchboard.dal import messages as store
 from switchboard.dal import recipients as recipients_dal
 from switchboard.dal.messages import Message
 from switchboard.dal.recipients import Recipient
-from switchboard.logic import consent, receipts, standing, webhook_events
+from switchboard.logic import consent, media, receipts, standing, webhook_events
 from switchboard.logic import messages as messages_logic
 from switchboard.logic.repositories import MessageStore
 from switchboard.models.message_status import FINAL, RANK
@@ -126,7 +126,9 @@ def _blocked(record: SendRecord, item: Message, claimed: Message) -> str | None:
         # An opt-out (e.g. STOP) after queueing blocks the send on every carrier.
         move(claimed, "failed", error={"code": "consent_required", "detail": "The recipient opted out."})
         return "no_consent"
-    free_form = messages_logic.needs_window(item.channel, "" if item.sealed.get("body_sealed") else None)
+    free_form = messages_logic.needs_window(
+        item.channel, "" if item.sealed.get("body_sealed") else None, media=bool(item.media)
+    )
     if free_form and recipient is not None and not messages_logic.window_open(record.account_id, recipient):
         # Scheduled (or long-queued) free-form WhatsApp text whose 24-hour window closed meanwhile (R62).
         detail = "The 24-hour WhatsApp window closed before sending; only a template may be sent."
@@ -213,6 +215,11 @@ def _deliver_claimed(
     blocked = _blocked(record, item, claimed)
     if blocked is not None:
         return blocked
+    if item.media and not media.available(item):
+        # A file deleted after the message was queued: fail cleanly rather than hand a carrier a dead link.
+        detail = "A file of this message was deleted before it was sent."
+        move(claimed, "failed", error={"code": "media_unavailable", "detail": detail})
+        return "media_unavailable"
     names = routing.carriers_for(item.channel, item.country, mode=item.mode or "live")
     try:
         result = routing.failover(
@@ -223,6 +230,7 @@ def _deliver_claimed(
             ledger=_AttemptLedger(record.account_id, record.message_id),
             pacer=pacing.Pacer(record.account_id, item.from_number),
             still_valid=lambda: not _expired(item),
+            for_carrier=media.for_carrier(item),
         )
     except pacing.Paced:
         store.release_lease(record.account_id, record.message_id)

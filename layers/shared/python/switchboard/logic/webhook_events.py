@@ -30,5 +30,7 @@ def publish_status(message: Message) -> None:
     }
     if message.error:
         data["error"] = dict(message.error)
+    if message.media:
+        data["media"] = [dict(entry) for entry in message.media]  # ids, types and sizes: no content, no link
     # The message's own callback_url (if any) gets the same event, signed with the message's secret.
     publish(message.account_id, "message.status", data, message=message)

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.catalog import Channel
-from switchboard.models.messages import MAX_BODY_CHARS
+from switchboard.models.messages import MAX_BODY_CHARS, MAX_MEDIA, FileId, given
 
 Direction = Literal["inbound", "outbound"]
 
@@ -83,9 +83,13 @@ class TimelinePage(BaseModel):
 
 
 class ReplyIn(BaseModel):
-    """`POST /v1/recipients/{recipient_id}/messages`: free-form text within the reply window."""
+    """`POST /v1/recipients/{recipient_id}/messages`: free-form text (and/or media) within the reply window."""
 
-    model_config = ConfigDict(defer_build=True, extra="forbid")
+    model_config = ConfigDict(
+        defer_build=True, extra="forbid", json_schema_extra={"anyOf": [given("body"), given("media")]}
+    )
 
     channel: Channel
-    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
+    body: str | None = Field(default=None, min_length=1, max_length=MAX_BODY_CHARS)
+    # Files of the account, as on POST /v1/messages (docs/messaging.md "Media").
+    media: list[FileId] | None = Field(default=None, min_length=1, max_length=MAX_MEDIA)

@@ -21,16 +21,26 @@ MAX_VALIDITY_S = 3 * 86400
 Outcome = Literal["accepted", "failed", "timeout", "skipped"]
 
 
-def _given(name: str) -> dict[str, Any]:
+def given(name: str) -> dict[str, Any]:
     # Present and not null: `{"to": null}` means the same as leaving `to` out.
     return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
 
 
 # The cross-field rules logic enforces (422 with a pointer), stated for the document and the gateway's model.
-ONE_BODY: dict[str, Any] = {"oneOf": [_given("body"), _given("template")]}
-TEMPLATE_ON_WHATSAPP: dict[str, Any] = {
-    "anyOf": [{"not": _given("template")}, {"properties": {"channel": {"enum": ["whatsapp"]}}}]
+ONE_BODY: dict[str, Any] = {"oneOf": [given("body"), given("template")]}
+# A send with media may leave the body out (it becomes the caption when given); never body and template together.
+BODY_OR_MEDIA: dict[str, Any] = {
+    "anyOf": [given("body"), given("template"), given("media")],
+    "not": {"allOf": [given("body"), given("template")]},
 }
+TEMPLATE_ON_WHATSAPP: dict[str, Any] = {
+    "anyOf": [{"not": given("template")}, {"properties": {"channel": {"enum": ["whatsapp"]}}}]
+}
+
+
+MAX_MEDIA = 10  # files on one message: MMS takes 10 (Twilio, Plivo), WhatsApp one (logic.media checks per channel)
+FILE_ID_PATTERN = r"^fil_[0-9a-z]{26}$"
+FileId = Annotated[str, StringConstraints(min_length=30, max_length=30, pattern=FILE_ID_PATTERN)]
 
 
 # Meta refuses a parameter with a newline or tab, or more than four consecutive spaces (error 132018).
@@ -59,7 +69,7 @@ class MessageIn(BaseModel):
         defer_build=True,
         extra="forbid",
         json_schema_extra={
-            "allOf": [{"oneOf": [_given("to"), _given("recipient_id")]}, ONE_BODY, TEMPLATE_ON_WHATSAPP]
+            "allOf": [{"oneOf": [given("to"), given("recipient_id")]}, BODY_OR_MEDIA, TEMPLATE_ON_WHATSAPP]
         },
     )
 
@@ -73,6 +83,8 @@ class MessageIn(BaseModel):
     validity_s: int | None = Field(default=None, ge=MIN_VALIDITY_S, le=MAX_VALIDITY_S)
     # Voice only: record the call (default: the account's `record_calls` setting); docs/recordings.md.
     record: bool | None = None
+    # Files of the account (POST /v1/files), ready: WhatsApp one (the body is its caption), MMS (sms) up to 10.
+    media: list[FileId] | None = Field(default=None, min_length=1, max_length=MAX_MEDIA)
 
 
 class BroadcastIn(BaseModel):
@@ -86,6 +98,18 @@ class BroadcastIn(BaseModel):
     channel: Channel
     body: str | None = Field(default=None, min_length=1, max_length=MAX_BODY_CHARS)
     template: Template | None = None
+    # Not carried by broadcasts yet: named so that a broadcast with media is a 422 that says so, not a schema 400.
+    media: list[FileId] | None = Field(default=None, max_length=MAX_MEDIA)
+
+
+class MediaRef(BaseModel):
+    """A file sent with a message: its id, sniffed type and size (never a link: links are minted per carrier)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    file_id: str
+    content_type: str
+    size: int
 
 
 class Attempt(BaseModel):
@@ -147,6 +171,7 @@ class MessageOut(BaseModel):
     carrier: str | None = None
     body: str | None = None
     template: Template | None = None
+    media: list[MediaRef] | None = None
     attempts: list[Attempt] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
     error: ErrorInfo | None = None

@@ -1,0 +1,48 @@
+"""Single-purpose media links: GET /v1/media/{token} serves one file of one message to the carrier it was minted for."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from switchboard import api
+from switchboard import files as rules
+from switchboard.observability import logger, metrics, tracer
+
+app = api.build_resolver()
+LINK_PATH = "/v1/media/{token}"
+PRODUCES = {LINK_PATH: frozenset({*rules.MEDIA_TYPES, rules.OCTET_STREAM})}
+_BYTES = {"schema": {"type": "string", "format": "binary"}}
+_RESPONSES = {
+    200: {
+        "description": "The file (at most 4 MiB), inline, never cached",
+        "content": dict.fromkeys(sorted(PRODUCES[LINK_PATH]), _BYTES),
+    },
+    **{
+        status: answer
+        for status, answer in api.answers(
+            200, None, "", problems={404: "Any link that is malformed, forged, expired or no longer valid: no detail"}
+        ).items()
+        if status != 200
+    },
+}
+
+
+@app.get(
+    "/v1/media/<token>", summary="A file sent with a message, for its carrier", tags=["public"], responses=_RESPONSES
+)
+def media_link(token: str) -> Response[str]:
+    """A carrier fetches a file it was sent with a message; the link names that carrier and expires within an hour."""
+    from switchboard.logic import media  # noqa: PLC0415 - botocore and the crypto stack load with the first request
+
+    served = media.serve(token)
+    metrics.add_metric(name="MediaLinksServed", unit="Count", value=1)
+    return api.binary_response(200, served.body, content_type=served.content_type, headers=served.headers)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """API Gateway proxy entry point."""
+    return api.handle(app, event, context, produces=PRODUCES)
