@@ -280,7 +280,15 @@ def test_an_agent_replies_with_media_and_the_timeline_shows_it(account: Account,
     ours = next(e for e in timeline if e["id"] == reply.body["id"])
     assert ours["kind"] == "media"
     assert ours["media"] == [
-        {"kind": "image", "content_type": "image/png", "file_id": file_id, "size": len(png(b"map"))}
+        # One shape for both directions: our own files have no fetch status (inbound files do).
+        {
+            "kind": "image",
+            "content_type": "image/png",
+            "status": None,
+            "reason": None,
+            "file_id": file_id,
+            "size": len(png(b"map")),
+        }
     ]
     empty = account.call(conversations_api, "POST", f"/v1/recipients/{rid}/messages", {"channel": "sms"})
     assert empty.status == 422
