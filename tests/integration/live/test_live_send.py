@@ -4,6 +4,7 @@ loopback (failover between them) → SDK-signed status callbacks through carrier
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -93,9 +94,13 @@ def test_live_sms_fails_over_from_twilio_to_plivo(
     opted_in(account, recipients_api, PHONE)
     message_id = send(account, "sms")
 
-    assert run_send_worker(dev, "SmsSend")["batchItemFailures"] == []
+    # About the failover path, not its 2 s budget (the WhatsApp test below times that): a loaded machine may spend
+    # the budget on Twilio's answer; SQS then brings the record back, and that receive reaches Plivo.
+    assert run_send_worker(dev, "SmsSend", redeliveries=2)["batchItemFailures"] == []
 
-    assert [r.path for r in carriers.twilio.seen] == [f"/2010-04-01/Accounts/{TWILIO['account_sid']}/Messages.json"]
+    # One request, or the same one again on a redelivery: Twilio never accepted, so asking again is safe.
+    assert {r.path for r in carriers.twilio.seen} == {f"/2010-04-01/Accounts/{TWILIO['account_sid']}/Messages.json"}
+    assert len({r.body for r in carriers.twilio.seen}) == 1
     [sent] = carriers.plivo.accepted()
     assert sent.fields == {
         "src": SENDERS["sms"].removeprefix("+"),
@@ -107,7 +112,7 @@ def test_live_sms_fails_over_from_twilio_to_plivo(
     assert carriers.plivo.seen[0].path == f"/v1/Account/{PLIVO['auth_id']}/Message/"
     entry = log(account, message_id)
     assert (entry["status"], entry["carrier"]) == ("sent", "plivo")
-    assert attempts(entry) == [("twilio", "failed"), ("plivo", "accepted")]
+    assert tried(entry) == [("twilio", "failed"), ("plivo", "accepted")]
 
     delivered = carriers.plivo.status_callback(sent.carrier_id, "delivered")
     assert to_gateway(forged(delivered)).status == 401
@@ -190,9 +195,11 @@ def test_live_voice_fails_over_from_twilio_to_plivo_which_fetches_the_script_fro
     opted_in(account, recipients_api, PHONE, ("voice",))
     message_id = send(account, "voice", "Your code is <1234>")
 
-    assert run_send_worker(dev, "VoiceSend")["batchItemFailures"] == []
+    # As for SMS: the failover path, whichever receive of the record reaches Plivo.
+    assert run_send_worker(dev, "VoiceSend", redeliveries=2)["batchItemFailures"] == []
 
-    [seen] = carriers.twilio.seen  # a well-formed Calls request, which Twilio answered 503
+    seen = carriers.twilio.seen[0]  # a well-formed Calls request, which Twilio answered 503 (each time it was asked)
+    assert {(r.path, r.body) for r in carriers.twilio.seen} == {(seen.path, seen.body)}
     assert seen.path == f"/2010-04-01/Accounts/{TWILIO['account_sid']}/Calls.json"
     form = parse_qs(seen.body.decode(), strict_parsing=True)
     assert form["Twiml"] == ["<Response><Say>Your code is &lt;1234&gt;</Say></Response>"]
@@ -201,7 +208,7 @@ def test_live_voice_fails_over_from_twilio_to_plivo_which_fetches_the_script_fro
     [call] = carriers.plivo.accepted()
     assert call.fields["answer_url"].startswith(events_url("plivo") + "?answer=1&")
     assert "1234" not in call.fields["answer_url"]  # the text never travels in a URL
-    assert attempts(log(account, message_id)) == [("twilio", "failed"), ("plivo", "accepted")]
+    assert tried(log(account, message_id)) == [("twilio", "failed"), ("plivo", "accepted")]
 
     # The callee answers: Plivo fetches the script from the answer URL (the signed query names the message).
     fetch = carriers.plivo.answer_request(call.carrier_id)
@@ -219,3 +226,9 @@ def test_live_stage_routes_live_sends_to_real_carriers_only(account: Account, ca
     for channel, route in routing.ROUTES.items():
         assert routing.carriers_for(channel, "US", mode="live") == route
         assert not set(route) & set(routing.SANDBOX)
+
+
+def tried(entry: dict[str, Any]) -> list[tuple[str, str]]:
+    """The carriers asked, in order, a carrier that failed the same record again on a redelivery counted once."""
+    asked = attempts(entry)
+    return [attempt for i, attempt in enumerate(asked) if i == 0 or attempt != asked[i - 1]]
