@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import LocalStack
+from tests.e2e.test_conversations import wait_for
 from tests.e2e.test_messaging import PASSWORD
 from tests.integration.files_support import pdf, png
 
@@ -48,17 +49,6 @@ def upload(stack: LocalStack, key: str, data: bytes, content_type: str) -> dict[
     assert created.status == 201, created.text
     file: dict[str, Any] = created.json()
     return file
-
-
-def wait_for(stack: LocalStack, key: str, message_id: str, status: str, timeout_s: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    log: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        log = call(stack, key, "GET", f"/v1/messages/{message_id}").json()
-        if log["status"] == status:
-            return log
-        time.sleep(0.05)
-    pytest.fail(f"{message_id} never reached {status}: {log}")
 
 
 def delivery(stack: LocalStack, message_id: str) -> dict[str, Any]:
