@@ -17,8 +17,6 @@ UPLOAD_TYPES = frozenset({*rules.MEDIA_TYPES, *rules.ALIASES, rules.OCTET_STREAM
 CONTENT_PATH = "/v1/files/{file_id}/content"
 BINARY = {"/v1/files": api.BinaryBody(UPLOAD_TYPES, catalog.RAW_BODIES[("POST", "/v1/files")])}
 PRODUCES = {CONTENT_PATH: frozenset({*rules.MEDIA_TYPES, rules.OCTET_STREAM})}
-_BYTES = {"schema": {"type": "string", "format": "binary"}}
-_CONTENT_ANSWER = dict.fromkeys(sorted(PRODUCES[CONTENT_PATH]), _BYTES)
 _PROBLEMS_UPLOAD = {
     413: "`file_too_large` (over 16 MiB, a channel's limit, or a direct upload over 4 MiB) or "
     "`storage_limit_exceeded` (the plan's storage): nothing was stored",
@@ -106,10 +104,12 @@ def read_file(file_id: str) -> Response[str]:
     return api.json_response(200, files.read(principal, file_id), exclude_none=True)
 
 
-_CONTENT_PROBLEMS = api.answers(
-    200,
-    None,
-    "",
+_CONTENT_RESPONSES = api.binary_answers(
+    PRODUCES[CONTENT_PATH],
+    {
+        200: "The whole file (at most 4 MiB), as an attachment",
+        206: "The range asked for with `Range: bytes=first-last` (at most 4 MiB of it): `Content-Range`",
+    },
     problems={
         404: "",
         409: "`file_not_ready`: the upload is not complete",
@@ -118,14 +118,6 @@ _CONTENT_PROBLEMS = api.answers(
         416: "`range_not_satisfiable`: the range starts past the file's end",
     },
 )
-_CONTENT_RESPONSES = {
-    200: {"description": "The whole file (at most 4 MiB), as an attachment", "content": _CONTENT_ANSWER},
-    206: {
-        "description": "The range asked for with `Range: bytes=first-last` (at most 4 MiB of it): `Content-Range`",
-        "content": _CONTENT_ANSWER,
-    },
-    **{status: answer for status, answer in _CONTENT_PROBLEMS.items() if status != 200},
-}
 
 
 @app.get("/v1/files/<file_id>/content", summary="A file's bytes", tags=["files"], responses=_CONTENT_RESPONSES)

@@ -12,20 +12,11 @@ from switchboard.observability import logger, metrics, tracer
 app = api.build_resolver()
 LINK_PATH = "/v1/media/{token}"
 PRODUCES = {LINK_PATH: frozenset({*rules.MEDIA_TYPES, rules.OCTET_STREAM})}
-_BYTES = {"schema": {"type": "string", "format": "binary"}}
-_RESPONSES = {
-    200: {
-        "description": "The file (at most 4 MiB), inline, never cached",
-        "content": dict.fromkeys(sorted(PRODUCES[LINK_PATH]), _BYTES),
-    },
-    **{
-        status: answer
-        for status, answer in api.answers(
-            200, None, "", problems={404: "Any link that is malformed, forged, expired or no longer valid: no detail"}
-        ).items()
-        if status != 200
-    },
-}
+_RESPONSES = api.binary_answers(
+    PRODUCES[LINK_PATH],
+    {200: "The file (at most 4 MiB), inline, never cached"},
+    problems={404: "Any link that is malformed, forged, expired or no longer valid: no detail"},
+)
 
 
 @app.get(

@@ -13,12 +13,12 @@ from switchboard.observability import logger, metrics, tracer
 app = api.build_resolver()
 CONTENT_PATH = "/v1/recordings/{recording_id}/content"
 PRODUCES = {CONTENT_PATH: frozenset({*rules.MEDIA_TYPES, rules.OCTET_STREAM})}
-_BYTES = {"schema": {"type": "string", "format": "binary"}}
-_CONTENT_ANSWER = dict.fromkeys(sorted(PRODUCES[CONTENT_PATH]), _BYTES)
-_PROBLEMS = api.answers(
-    200,
-    None,
-    "",
+_CONTENT_RESPONSES = api.binary_answers(
+    PRODUCES[CONTENT_PATH],
+    {
+        200: "The whole recording (at most 4 MiB), as an attachment",
+        206: "The range asked for with `Range: bytes=first-last`",
+    },
     problems={
         404: "",
         410: "`file_gone`: the account's key was destroyed",
@@ -26,11 +26,6 @@ _PROBLEMS = api.answers(
         416: "`range_not_satisfiable`: the range starts past the end",
     },
 )
-_CONTENT_RESPONSES = {
-    200: {"description": "The whole recording (at most 4 MiB), as an attachment", "content": _CONTENT_ANSWER},
-    206: {"description": "The range asked for with `Range: bytes=first-last`", "content": _CONTENT_ANSWER},
-    **{status: answer for status, answer in _PROBLEMS.items() if status != 200},
-}
 
 
 @app.get(

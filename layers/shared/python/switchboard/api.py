@@ -192,11 +192,22 @@ def answers(
         content = {media_type: {"schema": body}}
     else:
         content = {media_type: {"model": body}}
+    return {status: {"description": description, "content": content}, **_problem_answers(problems)}
+
+
+def binary_answers(
+    media_types: Iterable[str], successes: dict[int, str], *, problems: dict[int, str]
+) -> dict[int, Any]:
+    """The `responses=` of a route that answers bytes: each success status (its description) in every media type the
+    route produces (`api.handle`'s `produces`), then its own problems."""
+    content = {media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in sorted(media_types)}
+    answers = {status: {"description": text, "content": content} for status, text in successes.items()}
+    return {**answers, **_problem_answers(problems)}
+
+
+def _problem_answers(problems: dict[int, str] | tuple[int, ...]) -> dict[int, Any]:
     described = problems if isinstance(problems, dict) else dict.fromkeys(problems, "")
-    return {
-        status: {"description": description, "content": content},
-        **{code: problem_answer(code, text or None) for code, text in described.items()},
-    }
+    return {code: problem_answer(code, text or None) for code, text in described.items()}
 
 
 def problem(
