@@ -65,7 +65,7 @@ def collect(job: dict[str, Any], *, source: MediaSource, final_attempt: bool = F
         return "duplicate"
     refs = json.loads(messages_dal.open_inbound(message, "media_refs_sealed") or "[]")
     account = accounts_dal.get_account(account_id)
-    active = account is not None and account.status == "active"
+    plan = account.plan if account is not None and account.status == "active" else None  # None: nothing is kept
     entries = [dict(m) for m in message.media]
     for index, (entry, ref) in enumerate(zip(entries, refs, strict=False)):
         if entry.get("status") in FINAL:
@@ -74,11 +74,11 @@ def collect(job: dict[str, Any], *, source: MediaSource, final_attempt: bool = F
         existing = files_store.get(account_id, file_id)
         if existing is not None:
             _stored(entry, existing)
-        elif not active or account is None:
+        elif plan is None:
             _failed(entry, "account_closed")
         else:
             try:
-                _keep(entry, file_id, message, str(ref.get("ref") or ""), plan=account.plan, source=source)
+                _keep(entry, file_id, message, str(ref.get("ref") or ""), plan=plan, source=source)
             except CarrierError:
                 if not final_attempt:
                     messages_dal.set_inbound_media(account_id, inbound_id, entries)  # what is settled stays

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from switchboard import clock, settings
@@ -41,7 +41,7 @@ def _at(cls: type[ValidationFailed], pointer: str, message: str) -> ValidationFa
     return cls(message, errors=[{"pointer": pointer, "message": message}])
 
 
-def _refusal(channel: str, problem: ProblemError | None, record: files_dal.FileRecord) -> str | None:
+def _refusal(problem: ProblemError | None, record: files_dal.FileRecord) -> str | None:
     if problem is not None:
         return problem.detail
     if record.size > rules.LINK_MAX_BYTES:
@@ -72,7 +72,7 @@ def attach(
         if record is None or record.status != files_dal.READY or record.source != SOURCE_UPLOAD:
             # Unknown, another account's, not completed or deleted: one answer for all (no oracle).
             raise _at(MediaNotFound, pointer, "No ready file with this id: upload it (and complete it) first.")
-        reason = _refusal(channel, rules.allowed_for(channel, record.content_type, record.size), record)
+        reason = _refusal(rules.allowed_for(channel, record.content_type, record.size), record)
         if reason is not None:
             raise _at(MediaNotAllowed, pointer, reason)
         if channel == "whatsapp" and body is not None and rules.kind_of(record.content_type) == "audio":
@@ -93,23 +93,25 @@ def available(message: Message) -> bool:
     return True
 
 
-def link(account_id: str, file_id: str, message_id: str, carrier: str) -> str:
-    """A link only `carrier` may use, for LINK_TTL_S, to fetch this file of this message."""
+def link(account_id: str, file_id: str, message_id: str, carrier: str, *, key: bytes | None = None) -> str:
+    """A link only `carrier` may use, for LINK_TTL_S, to fetch this file of this message (`key`: the account's link
+    key when the caller has it already)."""
     claims = tokens.LinkClaims(account_id, file_id, message_id, carrier, int(clock.timestamp()) + LINK_TTL_S)
-    token = tokens.mint(tokens.link_key(envelope.data_key(account_id)), claims)
-    return settings.get().public_base_url.rstrip("/") + LINK_PATH + token
+    key = key or tokens.link_key(envelope.data_key(account_id))
+    return settings.get().public_base_url.rstrip("/") + LINK_PATH + tokens.mint(key, claims)
 
 
-def for_carrier(message: Message) -> Any:
+def for_carrier(message: Message) -> Callable[[Outbound, str], Outbound]:
     """routing.failover's `for_carrier`: the message with links minted for the carrier it is handed to."""
     entries = tuple(message.media or ())
 
     def build(msg: Outbound, carrier: str) -> Outbound:
         if not entries:
             return msg
+        key = tokens.link_key(envelope.data_key(message.account_id))  # once per attempt, not per file
         media = tuple(
             OutboundMedia(
-                url=link(message.account_id, str(e["file_id"]), message.message_id, carrier),
+                url=link(message.account_id, str(e["file_id"]), message.message_id, carrier, key=key),
                 content_type=str(e["content_type"]),
                 kind=rules.kind_of(str(e["content_type"])),
                 filename=filename(str(e["file_id"]), str(e["content_type"])),
