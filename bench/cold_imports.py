@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "layers" / "shared" / "python"))
 
 from local import gateway, provision, scheduler  # noqa: E402 - the shared package must be importable first
 from local.workers import sqs_event  # noqa: E402
-from switchboard import catalog  # noqa: E402
+from switchboard import catalog, files  # noqa: E402
 
 RUNS = 3  # fresh interpreters per handler (medians); rounds interleave the handlers so load hits all alike
 BASELINE_RUNS = 3
@@ -118,7 +118,8 @@ def api_event(method: str, template: str, *, authorizer: bool) -> dict[str, Any]
         body = b"{}"
     if not authorizer and template == "/v1/account":  # the authorizer's own event: a session token nobody holds
         headers.append(("Authorization", "Bearer sbs_" + "A" * 43))
-    event = gateway.proxy_event(gateway.Request(method, path, headers, body), template, params, 0)
+    request = gateway.Request(method, path, headers, body)
+    event = gateway.proxy_event(request, catalog.api_resource(template), params, 0, files.binary_types(template))
     if authorizer:
         event["requestContext"]["authorizer"] = authorizer_context()
     return event

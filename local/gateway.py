@@ -25,7 +25,7 @@ from infra.gateway_errors import METHOD_NOT_ALLOWED, GatewayError, gateway_error
 from local import operators
 from local.lambdas import Invoker
 from local.provision import ACCOUNT_ID, REGION, STAGE
-from switchboard import catalog
+from switchboard import catalog, files
 from switchboard.headers import PROBLEM_CONTENT_TYPE, SECURITY_HEADERS
 
 log = logging.getLogger("local")
@@ -33,6 +33,7 @@ log = logging.getLogger("local")
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit; handlers enforce their own, smaller one
 API_ID = "local"
 _TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
+ANY_TYPE = "*/*"  # in binaryMediaTypes: every body and answer is binary
 
 
 @dataclass(frozen=True)
@@ -250,13 +251,22 @@ def request_context(request: Request, resource: str, port: int) -> dict[str, Any
     }
 
 
-def proxy_event(request: Request, resource: str, path_parameters: dict[str, str], port: int) -> dict[str, Any]:
-    """The REST proxy event API Gateway sends to a Lambda integration for this request."""
+def proxy_event(
+    request: Request,
+    resource: str,
+    path_parameters: dict[str, str],
+    port: int,
+    binary_types: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The REST proxy event API Gateway sends to a Lambda integration for this request (`resource`: the resource
+    in the RestApi that serves it; `binary_types`: that API's binaryMediaTypes)."""
     headers = [*request.headers, ("X-Forwarded-For", request.source_ip), ("X-Forwarded-Proto", "http")]
     query = parse_qsl(urlsplit(request.target).query, keep_blank_values=True)
     multi_query = _multi(query)
     if not request.body:
         body, encoded = None, False
+    elif ANY_TYPE in binary_types:
+        body, encoded = base64.b64encode(request.body).decode(), True
     elif _is_text(request.header("Content-Type")):
         try:
             body, encoded = request.body.decode(), False
@@ -278,6 +288,15 @@ def proxy_event(request: Request, resource: str, path_parameters: dict[str, str]
         "body": body,
         "isBase64Encoded": encoded,
     }
+
+
+def decodes(accept: str | None, binary_types: Sequence[str]) -> bool:
+    """Whether API Gateway turns a Lambda's base64 answer back into bytes: only when the request's first Accept type
+    is one of the API's binaryMediaTypes (`*/*` among them: always); otherwise the client gets the base64 text."""
+    if ANY_TYPE in binary_types:
+        return True
+    first = (accept or "").split(",")[0].split(";")[0].strip().lower()
+    return bool(first) and first in binary_types
 
 
 def method_arn(method: str, path: str) -> str:
@@ -402,7 +421,10 @@ class Gateway:
         if matched is None:
             return self._unrouted(request)
         compiled, parameters = matched
-        event = proxy_event(request, compiled.route.path, parameters, self.port)
+        binary_types = files.binary_types(compiled.route.path)
+        event = proxy_event(
+            request, catalog.api_resource(compiled.route.path), parameters, self.port, binary_types=binary_types
+        )
         refused = self._authenticate(compiled.route, request, event)
         if refused is not None:
             return refused
@@ -412,7 +434,8 @@ class Gateway:
             problem = body_error(validator, request.body)
             if problem is not None:
                 return error_response("BAD_REQUEST_BODY", request.request_id, problem)
-        return self._invoke(compiled.function, event, request.request_id)
+        decode = decodes(request.header("Accept"), binary_types)
+        return self._invoke(compiled.function, event, request.request_id, decode=decode)
 
     def _unrouted(self, request: Request) -> Response:
         """405 with `Allow` for a path that has other methods, else 404."""
@@ -467,29 +490,30 @@ class Gateway:
             raise AuthorizerVerdict("AUTHORIZER_FAILURE") from None
         return interpret(result, auth_event["methodArn"])
 
-    def _invoke(self, function: catalog.Function, event: dict[str, Any], request_id: str) -> Response:
+    def _invoke(self, function: catalog.Function, event: dict[str, Any], request_id: str, *, decode: bool) -> Response:
         try:
             result = self.invoker.run(function, event)
         except Exception as error:
             log.exception("handler failed", extra={"function": function.name, "error_type": type(error).__name__})
             return error_response("INTEGRATION_FAILURE", request_id)
         try:
-            return proxy_result(result)
+            return proxy_result(result, decode=decode)
         except (TypeError, ValueError, KeyError):
             # A malformed proxy result: API Gateway answers 502 too.
             log.exception("malformed proxy result", extra={"function": function.name})
             return error_response("INTEGRATION_FAILURE", request_id)
 
 
-def proxy_result(result: dict[str, Any]) -> Response:
-    """The HTTP answer for a Lambda proxy result (`headers` and `multiValueHeaders` merged, base64 body decoded)."""
+def proxy_result(result: dict[str, Any], *, decode: bool = True) -> Response:
+    """The HTTP answer for a Lambda proxy result (`headers` and `multiValueHeaders` merged; a base64 body decoded
+    when `decode`, else passed on as the text it is, as API Gateway does: `decodes`)."""
     status = int(result["statusCode"])
     multi = {k: [str(v) for v in _as_list(vs)] for k, vs in (result.get("multiValueHeaders") or {}).items()}
     seen = {k.lower() for k in multi}
     headers = [(k, v) for k, vs in multi.items() for v in vs]
     headers += [(k, str(v)) for k, v in (result.get("headers") or {}).items() if k.lower() not in seen]
     raw = result.get("body") or ""
-    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    body = base64.b64decode(raw, validate=True) if result.get("isBase64Encoded") and decode else str(raw).encode()
     return Response(status, headers, body)
 
 

@@ -5,15 +5,16 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard import api
+from switchboard import api, catalog
 from switchboard import files as rules
 from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
 LINK_PATH = "/v1/media/{token}"
-PRODUCES = {LINK_PATH: frozenset({*rules.MEDIA_TYPES, rules.OCTET_STREAM})}
+# Keyed by the proxy event's `resource`: the path below the links API's mapping (catalog.api_resource).
+PRODUCES = {catalog.api_resource(LINK_PATH): frozenset({*rules.MEDIA_TYPES, rules.OCTET_STREAM})}
 _RESPONSES = api.binary_answers(
-    PRODUCES[LINK_PATH],
+    PRODUCES[catalog.api_resource(LINK_PATH)],
     {200: "The file (at most 4 MiB), inline, never cached"},
     problems={404: "Any link that is malformed, forged, expired or no longer valid: no detail"},
 )

@@ -18,8 +18,9 @@ from switchboard import catalog
 
 
 class CustomerApi(NestedStack):
-    """`rest` (every catalog route, its 405 catch-all, the authorizer), `domain` (mTLS), `firewall` (the stage's
-    association with the API stack's web ACL) and API Gateway's permission to invoke each function's `live` alias.
+    """`rest` (every catalog route, its 405 catch-all, the authorizer), `links` (the media links' own RestApi,
+    mapped at catalog.LINKS_PREFIX), `domain` (mTLS), `firewall` and `links_firewall` (the stages' associations with
+    the API stack's web ACL) and API Gateway's permission to invoke each function's `live` alias.
 
     Its own template: the API stack keeps the functions, their aliases and CodeDeploy groups, and stays far below
     CloudFormation's 500 resources as the catalog grows (tests/infra/test_nested_stacks.py). No resource of the API
@@ -51,6 +52,22 @@ class CustomerApi(NestedStack):
             throttle_burst_limit=config.throttle_burst_limit,
             logs_role_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
+        # The media links' own RestApi (catalog.LINKS_PREFIX): binaryMediaTypes `*/*`, mapped below the same domain.
+        self.links = RestApi(
+            self,
+            "Links",
+            stage=config.name,
+            logs_key=logs_key,
+            log_retention_days=config.log_retention_days,
+            throttle_rate_limit=config.throttle_rate_limit,
+            throttle_burst_limit=config.throttle_burst_limit,
+            links=True,
+        )
+        # Its stage writes execution logs through the account's CloudWatch role, which the customer API brings.
+        account = self.rest.api.node.try_find_child("Account")
+        if account is None:
+            raise ValueError("the customer API no longer brings the account's CloudWatch role")
+        self.links.stage.node.add_dependency(account)
         served = {fn.name for _, fn in catalog.routes()} | {catalog.authorizer().name}
         # Each `live` alias as this template sees it (its ARN, a parameter from the parent): the invoke permissions
         # that RestApi and the authorizer add are then written here, beside the API their source ARNs name.
@@ -63,14 +80,15 @@ class CustomerApi(NestedStack):
         # API Gateway invokes the `live` aliases (CodeDeploy shifts them), never $LATEST.
         self.rest.use_authorizer(live[catalog.authorizer().name])
         self.methods: dict[tuple[str, str], apigw.Method] = {
-            (route.method, route.path): self.rest.add_route(route, live[fn.name]) for route, fn in catalog.routes()
+            (route.method, route.path): self._api_of(route.path).add_route(route, live[fn.name])
+            for route, fn in catalog.routes()
         }
         # R40: every other method of a route's path is a 405 with Allow, not API Gateway's 404.
         allowed: dict[str, set[str]] = {}
         for route, _ in catalog.routes():
             allowed.setdefault(route.path, set()).add(route.method)
         self.method_not_allowed = {
-            path: self.rest.add_method_not_allowed(path, methods) for path, methods in allowed.items()
+            path: self._api_of(path).add_method_not_allowed(path, methods) for path, methods in allowed.items()
         }
         self.domain = CustomDomain(
             self,
@@ -81,9 +99,14 @@ class CustomerApi(NestedStack):
             truststore_version=truststore_version,
             stage=self.rest.stage,
         )
-        # The stage behind the API stack's web ACL (the operator API's is associated the same way).
+        # The longest matching mapping wins: /v1/media/... reaches the links API, everything else the customer API.
+        self.domain.domain.add_api_mapping(self.links.stage, base_path=catalog.LINKS_PREFIX.strip("/"))
+        # Both stages behind the API stack's web ACL (the operator API's is associated the same way).
         self.firewall = wafv2.CfnWebACLAssociation(
             self, "Firewall", resource_arn=self.rest.stage.stage_arn, web_acl_arn=web_acl_arn
+        )
+        self.links_firewall = wafv2.CfnWebACLAssociation(
+            self, "LinksFirewall", resource_arn=self.links.stage.stage_arn, web_acl_arn=web_acl_arn
         )
         # In the API stack's own outputs (a nested stack's are not shown): `make edge` and the runbook read it.
         CfnOutput(
@@ -92,6 +115,9 @@ class CustomerApi(NestedStack):
             description="Target of the proxied Cloudflare CNAME for the API hostname",
             value=self.domain.domain.domain_name_alias_domain_name,
         )
+
+    def _api_of(self, path: str) -> RestApi:
+        return self.links if catalog.in_links_api(path) else self.rest
 
 
 def _pascal(name: str) -> str:

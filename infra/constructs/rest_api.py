@@ -21,9 +21,6 @@ from switchboard import catalog, files
 from switchboard.headers import PROBLEM_CONTENT_TYPE, SECURITY_HEADERS
 
 STAGE_NAME = "live"
-# Bodies API Gateway hands the integration base64-encoded, and answers it decodes (for an Accept naming one of them):
-# the file types only, so JSON routes and their request validation are untouched (docs/files.md).
-BINARY_MEDIA_TYPES = sorted({*files.MEDIA_TYPES, *files.ALIASES, files.OCTET_STREAM})
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
     "extendedRequestId": "$context.extendedRequestId",
@@ -68,25 +65,37 @@ class RestApi(Construct):
         throttle_burst_limit: int,
         logs_role_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         operator: OperatorApi | None = None,
+        links: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        if operator and links:
+            raise ValueError("the operator API serves no media links")
+        self.links = links
         access_logs = encrypted_log_group(self, "AccessLogs", key=logs_key, retention_days=log_retention_days)
-        self.invoke_permission_id = "OpsApiInvoke" if operator else "RestApiInvoke"
+        self.invoke_permission_id = "OpsApiInvoke" if operator else "LinksApiInvoke" if links else "RestApiInvoke"
+        if operator:
+            name, description, binary = f"switchboard-{stage}-ops", operator.description, None
+        elif links:
+            name, description = f"switchboard-{stage}-media", f"Switchboard {stage} media links (docs/files.md)"
+            binary = list(files.LINKS_BINARY_TYPES)
+        else:
+            name, description, binary = f"switchboard-{stage}", f"Switchboard {stage} API", list(files.API_BINARY_TYPES)
         self.api = apigw.RestApi(
             self,
             "Api",
             # Named: the ApiName dimension of its metrics (alarms, dashboard) is this name, unique in the account.
-            rest_api_name=f"switchboard-{stage}-ops" if operator else f"switchboard-{stage}",
-            description=operator.description if operator else f"Switchboard {stage} API",
+            rest_api_name=name,
+            description=description,
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # R45: only the mTLS custom domain serves the customer API; the operator API is its own hostname.
+            # R45: only the mTLS custom domain serves the customer and links APIs; the operator API is its own
+            # hostname.
             disable_execute_api_endpoint=operator is None,
             policy=operator.policy if operator else cloudflare_only_policy(),
-            binary_media_types=None if operator else BINARY_MEDIA_TYPES,
+            binary_media_types=binary,
             # The account-level role API Gateway needs to write execution logs (a singleton per account/Region):
             # the customer API's brings it.
-            cloud_watch_role=operator is None,
-            cloud_watch_role_removal_policy=None if operator else logs_role_removal_policy,
+            cloud_watch_role=operator is None and not links,
+            cloud_watch_role_removal_policy=None if operator or links else logs_role_removal_policy,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE_NAME,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
@@ -147,8 +156,10 @@ class RestApi(Construct):
         return self.authorizer
 
     def add_route(self, route: catalog.Route, function: lambda_.IFunction) -> apigw.Method:
-        """A method on the route's path, proxied to `function`; non-public routes go through the authorizer."""
-        resource = self.api.root.resource_for_path(route.path)
+        """A method on the route's resource, proxied to `function`; non-public routes go through the authorizer."""
+        if catalog.in_links_api(route.path) is not self.links:
+            raise ValueError(f"{route.method} {route.path} belongs to the {'customer' if self.links else 'links'} API")
+        resource = self.api.root.resource_for_path(catalog.api_resource(route.path))
         if route.auth is catalog.Auth.PUBLIC:
             authorization: dict[str, object] = {"authorization_type": apigw.AuthorizationType.NONE}
         elif route.auth is catalog.Auth.OPERATOR:
@@ -192,7 +203,7 @@ class RestApi(Construct):
                 )
             ],
         )
-        return self.api.root.resource_for_path(path).add_method(
+        return self.api.root.resource_for_path(catalog.api_resource(path)).add_method(
             "ANY",
             integration,
             authorization_type=apigw.AuthorizationType.NONE,

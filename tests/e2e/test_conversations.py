@@ -39,6 +39,12 @@ def call(stack: LocalStack, key: str, method: str, path: str, body: Any = None) 
     return stack.request(method, path, body, headers={"Authorization": f"Bearer {key}"})
 
 
+def download(stack: LocalStack, key: str, path: str, accept: str = "application/octet-stream") -> Any:
+    """GET a file's or recording's bytes: deployed (and locally), API Gateway decodes them only for an Accept naming
+    a binary type (docs/files.md "Deployed: binary bodies"); with another Accept the answer is their base64."""
+    return stack.request("GET", path, headers={"Authorization": f"Bearer {key}", "Accept": accept})
+
+
 def wait_for(stack: LocalStack, key: str, message_id: str, status: str, timeout_s: float = 15) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     log: dict[str, Any] = {}

@@ -76,7 +76,8 @@ def test_a_presigned_put_to_the_local_s3_then_complete_and_ranges(stack: LocalSt
     assert (whole.status, whole.json()["code"]) == (413, "range_required")
     read, offset = b"", 0
     while offset < len(data):
-        part = stack.request("GET", f"/v1/files/{file_id}/content", headers={**auth, "Range": f"bytes={offset}-"})
+        wanted = {**auth, "Range": f"bytes={offset}-", "Accept": "application/pdf"}
+        part = stack.request("GET", f"/v1/files/{file_id}/content", headers=wanted)
         assert part.status == 206
         assert part.headers["Content-Range"].startswith(f"bytes {offset}-")
         read += part.body

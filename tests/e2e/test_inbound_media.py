@@ -15,7 +15,7 @@ import pytest
 from local.provision import REGION
 from switchboard.carriers import sandbox
 from tests.e2e.conftest import LocalStack
-from tests.e2e.test_conversations import call, wait_for
+from tests.e2e.test_conversations import call, download, wait_for
 from tests.e2e.test_messaging import Hooks, hooks  # noqa: F401 - the hooks fixture
 from tests.e2e.test_recordings import _bucket_objects, _owner
 
@@ -106,9 +106,9 @@ def test_inbound_mms_and_whatsapp_media_are_fetched_sealed_shown_read_by_content
     assert [m["status"] for m in shown["whatsapp"]] == ["stored", "failed"]
 
     # Content roles download the exact bytes; a viewer reads the file's metadata but never its content.
-    image = call(stack, dev, "GET", f"/v1/files/{picture['file_id']}/content")
+    image = download(stack, dev, f"/v1/files/{picture['file_id']}/content")
     assert (image.status, image.body) == (200, sandbox.png())
-    assert call(stack, owner, "GET", f"/v1/files/{report['file_id']}/content").body == PDF
+    assert download(stack, owner, f"/v1/files/{report['file_id']}/content", accept="application/pdf").body == PDF
     assert call(stack, viewer, "GET", f"/v1/files/{report['file_id']}").json()["source"] == "inbound"
     assert call(stack, viewer, "GET", f"/v1/files/{report['file_id']}/content").status == 403
     stranger = _owner(stack)["developer"]

@@ -3,6 +3,7 @@ sealed and deleted there; a viewer is refused, an owner reads it (audited); eras
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from local.provision import REGION
 from tests.e2e.conftest import Answer, LocalStack
-from tests.e2e.test_conversations import call, wait_for
+from tests.e2e.test_conversations import call, download, wait_for
 from tests.e2e.test_messaging import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -83,14 +84,18 @@ def _read_by_owners_only(stack: LocalStack, keys: dict[str, str], recording_id: 
     assert meta.status == 200, meta.text
     assert meta.json()["message_id"] == message_id
     assert meta.json()["content_type"] == "audio/wav"
-    audio = call(stack, owner, "GET", f"/v1/recordings/{recording_id}/content")
+    audio = download(stack, owner, f"/v1/recordings/{recording_id}/content", accept="audio/wav")
     assert audio.status == 200
     assert audio.body[:4] == b"RIFF" and audio.body[8:12] == b"WAVE"
     assert hashlib.sha256(audio.body).hexdigest() == meta.json()["sha256"]
     assert audio.headers.get("Cache-Control", audio.headers.get("cache-control")) == "private, no-store"
+    # curl's default Accept (`*/*`) names no binary type of the customer API: its answer is the bytes' base64.
+    assert download(stack, owner, f"/v1/recordings/{recording_id}/content", accept="*/*").body == base64.b64encode(
+        audio.body
+    )
     events = call(stack, owner, "GET", "/v1/audit-events").json()["data"]
     reads = [e for e in events if e["type"] == "recording.accessed" and e["data"]["part"] != "list"]
-    assert sorted(e["data"]["part"] for e in reads) == ["content", "metadata"]
+    assert sorted(e["data"]["part"] for e in reads) == ["content", "content", "metadata"]  # every read, both Accepts
     assert all(e["target"]["recording_id"] == recording_id for e in reads)
     # The list: owners only, newest call first, and audited with the ids it showed.
     for key in (viewer, dev):

@@ -16,6 +16,7 @@ from aws_cdk import App
 from infra import build_layers
 from infra.config import StageConfig, bootstrap_stack_name, stack_names
 from infra.stages import add_checks, add_stage
+from switchboard import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
@@ -43,6 +44,17 @@ class Assembly:
         unresolved (`templates` resolves them)."""
         name = next(n for n, t in self.templates.items() if t is self.template(stage, which))
         return copy.deepcopy(self.raw[name])
+
+    def rest_api_id(self, stage: str, *, links: bool = False) -> str:
+        """Logical id of the customer API's RestApi (`links`: the media links' own, tests/infra/test_links_api.py)."""
+        name = f"switchboard-{stage}-media" if links else f"switchboard-{stage}"
+        apis = self.resources(stage, "AWS::ApiGateway::RestApi")
+        (found,) = [i for i, api in apis.items() if api["Properties"]["Name"] == name]
+        return found
+
+    def api_of(self, stage: str, path: str) -> str:
+        """Logical id of the RestApi that serves this catalog route path."""
+        return self.rest_api_id(stage, links=catalog.in_links_api(path))
 
     def resources(self, stage: str, resource_type: str) -> dict[str, dict[str, Any]]:
         """Logical id -> resource of one type, across both stacks of the stage."""

@@ -198,14 +198,18 @@ def test_each_api_function_has_one_small_invoke_permission(assembly: Assembly, s
     operator = {fn.description for _, fn in catalog.operator_routes()}
     routed = {fn.description for _, fn in catalog.routes()} | {catalog.function(catalog.AUTHORIZER).description}
     assert {functions[target] for target in permissions} == routed | operator
+    # Each customer-facing function is invoked by the API that serves its routes (media links: the links API).
+    serving = {fn.description: assembly.api_of(stage, route.path) for route, fn in catalog.routes()}
+    serving[catalog.function(catalog.AUTHORIZER).description] = assembly.rest_api_id(stage)
+    apis = set(_of_type(resources, "AWS::ApiGateway::RestApi"))
     for target, granted in permissions.items():
         assert len(granted) == 1, functions[target]  # one per function, not one (or two) per route
         (props,) = granted
         assert props["Action"] == "lambda:InvokeFunction"
         source = _joined(props["SourceArn"])
-        rest_api = next(iter(_of_type(resources, "AWS::ApiGateway::RestApi")))
         assert source.startswith("arn:aws:execute-api:")
-        assert (f"{{{rest_api}}}" in source) is (functions[target] not in operator)
+        named = {api for api in apis if f"{{{api}}}" in source}
+        assert named == ({serving[functions[target]]} if functions[target] not in operator else set())
         assert source.endswith((f"/{STAGE_NAME}/*/*", "/authorizers/{" + _authorizer_id(resources) + "}"))
         # Each statement Lambda writes is ~350 bytes: the policy stays far below the 20 KB limit.
         assert len(json.dumps(props)) * len(granted) < LAMBDA_POLICY_LIMIT / 20

@@ -78,11 +78,12 @@ def test_api_gateway_may_invoke_the_aliases_and_never_latest(assembly: Assembly,
     )
     config = assembly.configs[stage]
     prefix = f"Switchboard-{stage}-Api-"  # how permissions.Resolver names a resource without a physical name
-    (rest_id,) = _of(assembly, stage, "AWS::ApiGateway::RestApi")
     (authorizer_id,) = _of(assembly, stage, "AWS::ApiGateway::Authorizer")
-    execute_api = f"arn:aws:execute-api:{config.region}:{config.account}:{prefix}{rest_id}"
-    # The customer API's functions (the operator API's invoke permissions: tests/infra/test_deploy.py).
-    for name in sorted({fn.name for _, fn in catalog.routes()} | {catalog.AUTHORIZER}):
+    # The customer and links APIs' functions (the operator API's invoke permissions: tests/infra/test_deploy.py).
+    paths = {fn.name: route.path for route, fn in catalog.routes()}
+    for name in sorted({*paths, catalog.AUTHORIZER}):
+        rest_id = assembly.api_of(stage, paths.get(name, ""))
+        execute_api = f"arn:aws:execute-api:{config.region}:{config.account}:{prefix}{rest_id}"
         function_arn = f"arn:aws:lambda:{config.region}:{config.account}:function:{prefix}"
         function_arn += _function_id(assembly, stage, name)
         alias_arn = f"{function_arn}:live"

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from infra.constructs import edge
-from infra.constructs.rest_api import BINARY_MEDIA_TYPES
 from switchboard import catalog, files
 from tests.infra.conftest import STAGES, Assembly
 
@@ -135,7 +134,7 @@ def test_the_api_takes_file_types_as_binary_and_json_as_text(assembly: Assembly,
         (i, r) for i, r in assembly.resources(stage, "AWS::ApiGateway::RestApi").items() if i.startswith("Rest")
     )
     binary = rest_api["Properties"]["BinaryMediaTypes"]
-    assert binary == BINARY_MEDIA_TYPES
+    assert binary == list(files.API_BINARY_TYPES)
     assert set(files.MEDIA_TYPES) | {files.OCTET_STREAM} <= set(binary)
     assert not any(t.startswith(("application/json", "*", "text/")) or t.endswith("+json") for t in binary)
 

@@ -59,10 +59,13 @@ def test_the_customer_api_its_domain_waf_and_invoke_permissions_are_all_in_its_n
     parent, nested = _synthesized(assembly, stage)
     assert not [k for k, r in parent["Resources"].items() if r["Type"].startswith(API_TYPES)]
     customer = nested[_nested_id(nested, "Customer")]["Resources"]
-    (rest_api,) = [k for k, r in customer.items() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    # The customer API and the media links' own RestApi, mapped on the same domain.
+    rest_apis = [k for k, r in customer.items() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert len(rest_apis) == 2
     assert {r["Type"] for r in customer.values()} >= {
         "AWS::ApiGateway::DomainName",
         "AWS::ApiGateway::BasePathMapping",
+        "AWS::ApiGatewayV2::ApiMapping",
         "AWS::WAFv2::WebACLAssociation",
         "AWS::ApiGateway::Authorizer",
     }
@@ -70,7 +73,7 @@ def test_the_customer_api_its_domain_waf_and_invoke_permissions_are_all_in_its_n
     # one per function it serves, none in the API stack.
     permissions = [r["Properties"] for r in customer.values() if r["Type"] == "AWS::Lambda::Permission"]
     assert permissions
-    assert all(rest_api in json.dumps(p["SourceArn"]) for p in permissions)
+    assert all(sum(api in json.dumps(p["SourceArn"]) for api in rest_apis) == 1 for p in permissions)
     in_parent = [
         r["Properties"]["SourceArn"]
         for r in parent["Resources"].values()
@@ -98,10 +101,11 @@ def test_no_resource_of_the_api_stack_reads_the_customer_api_so_deploys_have_no_
     (web_acl,) = [k for k, r in parent["Resources"].items() if r["Type"] == "AWS::WAFv2::WebACL"]
     passed = parent["Resources"][customer]["Properties"]["Parameters"]
     (parameter,) = [name for name, value in passed.items() if value == {"Fn::GetAtt": [web_acl, "Arn"]}]
-    (association,) = [
+    associations = [
         r["Properties"] for r in nested[customer]["Resources"].values() if r["Type"] == "AWS::WAFv2::WebACLAssociation"
     ]
-    assert association["WebACLArn"] == {"Ref": parameter}
+    assert len(associations) == 2  # the customer API's stage and the links API's
+    assert all(association["WebACLArn"] == {"Ref": parameter} for association in associations)
 
 
 def test_cdk_nag_checks_the_customer_api_nested_stack(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,7 +129,13 @@ def test_cdk_nag_checks_the_customer_api_nested_stack(monkeypatch: pytest.Monkey
     assert "'AwsSolutions::AwsSolutions-APIG4'" in message
     assert "'AwsSolutions::AwsSolutions-COG4'" in message
     paths = {route.path for route, _ in catalog.routes()}
-    assert [p for p in paths if f"Switchboard-dev-Api/Customer/Rest/Api/Default{p}/ANY/Resource" not in message] == []
+    missing = [
+        p
+        for p in paths
+        if f"Switchboard-dev-Api/Customer/{'Links' if catalog.in_links_api(p) else 'Rest'}/Api/Default"
+        f"{catalog.api_resource(p)}/ANY/Resource" not in message
+    ]
+    assert missing == []
 
 
 def _nested(**parameters: Any) -> dict[str, Any]:

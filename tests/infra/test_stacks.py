@@ -193,8 +193,8 @@ def test_alarm_topic_is_encrypted_tls_only_and_mails_on_call(assembly: Assembly,
 def test_log_groups_use_the_logs_key_and_have_retention(assembly: Assembly, stage: str) -> None:
     logs_key = {k for k in _key_ids(assembly, stage) if "LogsKey" in k}
     groups = assembly.resources(stage, "AWS::Logs::LogGroup")
-    # one per function (+ the seeder), API access + execution logs, WAF logs
-    assert len(groups) == len(catalog.FUNCTIONS) + 1 + 2 + 1
+    # one per function (+ the seeder), access + execution logs of the customer and links APIs, WAF logs
+    assert len(groups) == len(catalog.FUNCTIONS) + 1 + 2 * 2 + 1
     for group in groups.values():
         assert _uses_one_of(group["Properties"]["KmsKeyId"], logs_key)
         assert group["Properties"]["RetentionInDays"] == assembly.configs[stage].log_retention_days
@@ -232,8 +232,14 @@ def test_secrets_use_our_key_and_carry_no_value(assembly: Assembly, stage: str) 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_api_is_regional_without_execute_api_endpoint_and_cloudflare_only(assembly: Assembly, stage: str) -> None:
-    (api,) = assembly.resources(stage, "AWS::ApiGateway::RestApi").values()
-    props = api["Properties"]
+    apis = assembly.resources(stage, "AWS::ApiGateway::RestApi")
+    # The customer API and the media links' own (both on the custom domain; the operator API: test_operator_api).
+    assert set(apis) == {assembly.rest_api_id(stage), assembly.rest_api_id(stage, links=True)}
+    for api in apis.values():
+        _regional_and_cloudflare_only(api["Properties"])
+
+
+def _regional_and_cloudflare_only(props: dict[str, Any]) -> None:
     assert props["DisableExecuteApiEndpoint"] is True
     assert props["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
     statements = _statements(props["Policy"])
@@ -279,9 +285,14 @@ def test_domain_has_tls_1_2_and_mutual_tls(assembly: Assembly, stage: str) -> No
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_stage_logs_throttles_and_never_traces_data(assembly: Assembly, stage: str) -> None:
+    stages = assembly.resources(stage, "AWS::ApiGateway::Stage").values()
+    assert len(stages) == 2  # the customer API's and the links API's
+    for api_stage in stages:
+        _logged_and_throttled(assembly, stage, api_stage["Properties"])
+
+
+def _logged_and_throttled(assembly: Assembly, stage: str, props: dict[str, Any]) -> None:
     config = assembly.configs[stage]
-    (api_stage,) = assembly.resources(stage, "AWS::ApiGateway::Stage").values()
-    props = api_stage["Properties"]
     assert props["StageName"] == STAGE_NAME
     assert props["TracingEnabled"] is True
     fields = json.loads(props["AccessLogSetting"]["Format"])
@@ -317,9 +328,11 @@ def test_every_method_is_validated_and_public_ones_match_the_catalog(assembly: A
             assert props["AuthorizationType"] == "CUSTOM"
             assert "AuthorizerId" in props
     assert public_count == len(public)
-    (validator,) = assembly.resources(stage, "AWS::ApiGateway::RequestValidator").values()
-    assert validator["Properties"]["ValidateRequestBody"] is True
-    assert validator["Properties"]["ValidateRequestParameters"] is True
+    validators = assembly.resources(stage, "AWS::ApiGateway::RequestValidator").values()
+    assert len(validators) == 2  # one per API
+    for validator in validators:
+        assert validator["Properties"]["ValidateRequestBody"] is True
+        assert validator["Properties"]["ValidateRequestParameters"] is True
 
 
 def test_no_local_only_path_is_deployed(assembly: Assembly) -> None:
@@ -382,10 +395,13 @@ def test_waf_guards_the_stage_with_managed_rules_and_client_ip_rate_limits(assem
         assert statement["AggregateKeyType"] == "FORWARDED_IP"
         assert statement["ForwardedIPConfig"] == {"HeaderName": CLIENT_IP_HEADER, "FallbackBehavior": "MATCH"}
     # Which routes each rate rule covers: tests/infra/test_edge_waf.py.
-    (association,) = assembly.resources(stage, "AWS::WAFv2::WebACLAssociation").values()
-    (stage_id,) = assembly.resources(stage, "AWS::ApiGateway::Stage")
-    assert stage_id in json.dumps(association["Properties"]["ResourceArn"])
-    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+    # Both stages (the customer API's and the links API's) behind this web ACL.
+    associations = assembly.resources(stage, "AWS::WAFv2::WebACLAssociation").values()
+    stage_ids = set(assembly.resources(stage, "AWS::ApiGateway::Stage"))
+    assert len(associations) == len(stage_ids) == 2
+    assert {s for s in stage_ids for a in associations if s in json.dumps(a["Properties"]["ResourceArn"])} == stage_ids
+    for association in associations:
+        assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
     (logging,) = assembly.resources(stage, "AWS::WAFv2::LoggingConfiguration").values()
     assert logging["Properties"]["RedactedFields"] == [
         {"SingleHeader": {"Name": "authorization"}},

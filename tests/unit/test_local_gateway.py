@@ -477,3 +477,75 @@ def test_gateway_passes_bodies_the_openapi_document_calls_valid_unchanged(
         assert (event["body"] or "").encode() == raw
 
     check()
+
+
+BYTES = b"\x89PNG\r\n\x1a\n\x00\xff"
+BYTE_ROUTES = [
+    (catalog.Route("GET", "/v1/files/{file_id}/content", catalog.Auth.PUBLIC, "bytes", permission=None), FN),
+    (catalog.Route("GET", "/v1/media/{token}", catalog.Auth.PUBLIC, "link", permission=None), FN),
+    (catalog.Route("POST", "/v1/echo", catalog.Auth.PUBLIC, "echo", permission=None), FN),
+]
+
+
+def _byte_gateway(seen: list[dict[str, Any]]) -> Gateway:
+    """Every route answers BYTES base64-encoded, as files_api and media_links do, and keeps the event it got."""
+
+    def answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.append(event)
+        body = base64.b64encode(BYTES).decode()
+        return {"statusCode": 200, "headers": {"Content-Type": "image/png"}, "body": body, "isBase64Encoded": True}
+
+    return Gateway(invoker=Invoker(lambda _: answer), routes=BYTE_ROUTES, use_catalog_authorizer=False)
+
+
+@pytest.mark.parametrize(
+    ("accept", "customer_api_decodes"),
+    [
+        ("image/png", True),
+        ("application/octet-stream", True),
+        ("IMAGE/PNG; q=0.9", True),  # parameters and case do not matter
+        ("audio/x-wav", True),  # an alias is one of the binary types too
+        ("image/png, */*", True),
+        ("*/*", False),  # curl's default: not one of the customer API's binary types
+        ("*/*, image/png", False),  # only the first type counts
+        ("text/html, image/png", False),
+        ("image/*", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_api_gateway_decodes_a_base64_answer_only_for_an_accept_naming_a_binary_type_of_the_api_serving_it(
+    accept: str | None, customer_api_decodes: bool
+) -> None:
+    seen: list[dict[str, Any]] = []
+    gateway = _byte_gateway(seen)
+    headers = [] if accept is None else [("Accept", accept)]
+    content = gateway.dispatch(Request("GET", "/v1/files/fil_1/content", headers))
+    # What API Gateway sends the client otherwise is the base64 text itself, with the function's Content-Type.
+    assert content.body == (BYTES if customer_api_decodes else base64.b64encode(BYTES))
+    assert content.header("Content-Type") == "image/png"
+    # The links API's binaryMediaTypes are `*/*`: a carrier gets the bytes whatever it sends (or sends none).
+    link = gateway.dispatch(Request("GET", "/v1/media/tok.en", headers))
+    assert (link.status, link.body) == (200, BYTES)
+    assert [e["resource"] for e in seen] == ["/v1/files/{file_id}/content", "/{token}"]
+
+
+def test_the_links_api_event_names_its_own_resource_and_carries_every_body_base64() -> None:
+    seen: list[dict[str, Any]] = []
+    gateway = _byte_gateway(seen)
+    gateway.dispatch(Request("GET", "/v1/media/abc", [("Content-Type", "application/json")], b'{"a": 1}'))
+    gateway.dispatch(Request("POST", "/v1/echo", [("Content-Type", "application/json")], b'{"a": 1}'))
+    link, echo = seen
+    # API Gateway strips the mapping's base path from the resource, never from the path the client asked for.
+    assert (link["resource"], link["path"], link["pathParameters"]) == ("/{token}", "/v1/media/abc", {"token": "abc"})
+    assert link["requestContext"]["resourcePath"] == "/{token}"
+    assert (link["body"], link["isBase64Encoded"]) == (base64.b64encode(b'{"a": 1}').decode(), True)
+    assert (echo["body"], echo["isBase64Encoded"]) == ('{"a": 1}', False)
+
+
+def test_catalog_routes_under_the_links_prefix_are_public_gets_only() -> None:
+    for auth, method in [(catalog.Auth.ANY, "GET"), (catalog.Auth.SESSION, "GET"), (catalog.Auth.PUBLIC, "POST")]:
+        with pytest.raises(ValueError, match="links API"):
+            catalog.Route(method, "/v1/media/{token}", auth, "x", permission=None)
+    served = [route.path for route, _ in catalog.routes() if catalog.in_links_api(route.path)]
+    assert served == ["/v1/media/{token}"]

@@ -14,7 +14,7 @@ import pytest
 from functions.media_links import handler as media_links
 from functions.messages_api import handler as messages_api
 from functions.recipients_api import handler as recipients_api
-from switchboard import clock
+from switchboard import catalog, clock
 from switchboard.crypto import media_links as tokens
 from switchboard.logic import receipts
 from tests.integration import files_support
@@ -45,7 +45,7 @@ def fetch_link(url: str) -> tuple[int, bytes, str]:
     assert f"{parts.scheme}://{parts.netloc}" == PUBLIC_BASE_URL, url  # our public API, nothing else
     token = parts.path.removeprefix("/v1/media/")
     event = rest_event("GET", parts.path)
-    event["resource"] = "/v1/media/{token}"
+    event["resource"] = catalog.api_resource("/v1/media/{token}")  # deployed: below the links API's mapping
     event["pathParameters"] = {"token": token}
     result = media_links.lambda_handler(event, Context())
     headers = {k: v[0] for k, v in (result.get("multiValueHeaders") or {}).items()} | (result.get("headers") or {})

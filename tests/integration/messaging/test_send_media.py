@@ -63,7 +63,7 @@ def fetch(url_or_token: str) -> Fetched:
     """GET /v1/media/{token} as API Gateway invokes media_links: no authorizer, nothing but the path."""
     token = url_or_token.rsplit("/", 1)[-1]
     event = rest_event("GET", f"/v1/media/{token}")
-    event["resource"] = "/v1/media/{token}"
+    event["resource"] = catalog.api_resource("/v1/media/{token}")  # deployed: below the links API's mapping
     event["pathParameters"] = {"token": token}
     event["headers"]["Accept"] = "*/*"
     event["multiValueHeaders"]["Accept"] = ["*/*"]

@@ -185,6 +185,24 @@ class Schedule:
         raise ValueError(f"schedule {self.name}: {self.every_s}s is not a whole number of minutes")
 
 
+# Media links (docs/files.md "Links") have a RestApi of their own, mapped at this path of the customer API's domain:
+# its binaryMediaTypes are `*/*`, so API Gateway hands a carrier the file's bytes whatever it sends as Accept (the
+# customer API decodes an answer only for an Accept naming a file type, and `*/*` there would turn every JSON and
+# form body into base64).
+LINKS_PREFIX = "/v1/media/"
+
+
+def in_links_api(path: str) -> bool:
+    """The route path is served by the links API (its own RestApi), not by the customer API."""
+    return path.startswith(LINKS_PREFIX)
+
+
+def api_resource(path: str) -> str:
+    """The route's resource in the RestApi that serves it (the proxy event's `resource`): below the links API's
+    mapping, the path without it."""
+    return "/" + path.removeprefix(LINKS_PREFIX) if in_links_api(path) else path
+
+
 @dataclass(frozen=True)
 class Route:
     """One API Gateway method that proxies to a function, and its policy (enforced by `api.route_policy`).
@@ -217,6 +235,8 @@ class Route:
                 raise ValueError(f"{where}: operator routes live under {OPS_PREFIX}")
         elif isinstance(self.permission, OperatorPermission) or operator_path:
             raise ValueError(f"{where}: operator permissions and {OPS_PREFIX} belong to Auth.OPERATOR routes only")
+        if in_links_api(self.path) and (self.auth is not Auth.PUBLIC or self.method != "GET"):
+            raise ValueError(f"{where}: the links API under {LINKS_PREFIX} serves public GETs only")
 
 
 class Carries(StrEnum):

@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 from switchboard import catalog
 from switchboard.models.errors import PayloadTooLarge, ProblemError, UnsupportedMediaType
+from switchboard.operators import OPS_PREFIX
 
 MIB = 1024 * 1024
 MB = 1_000_000  # carriers state their limits in decimal megabytes: the smaller unit never exceeds them
@@ -43,6 +44,21 @@ ALIASES: Mapping[str, str] = MappingProxyType(
 )
 # One container, two names: an MP4 holding only sound is audio/mp4 to whoever says so (the bytes cannot tell).
 SAME_CONTAINER: Mapping[str, frozenset[str]] = MappingProxyType({MP4: frozenset({AUDIO_MP4})})
+
+# Deployed, each RestApi's binaryMediaTypes (docs/files.md "Deployed: binary bodies"). The customer API's are the
+# file types only, so JSON routes and their request validation are untouched; it then decodes a base64 answer only
+# for a request whose first Accept type is one of them. The links API's are every type (catalog.LINKS_PREFIX): a
+# carrier gets the bytes whatever Accept it sends. The operator API serves no bytes.
+API_BINARY_TYPES: tuple[str, ...] = tuple(sorted({*MEDIA_TYPES, *ALIASES, OCTET_STREAM}))
+LINKS_BINARY_TYPES: tuple[str, ...] = ("*/*",)
+
+
+def binary_types(path: str) -> tuple[str, ...]:
+    """The binaryMediaTypes of the RestApi that serves this route path."""
+    if catalog.in_links_api(path):
+        return LINKS_BINARY_TYPES
+    return () if path.startswith(OPS_PREFIX) else API_BINARY_TYPES
+
 
 # Per channel: the types its carriers take and each one's size limit (WhatsApp Cloud API media; MMS through
 # Twilio and Plivo: 5 MB per message). Voice carries no media.
