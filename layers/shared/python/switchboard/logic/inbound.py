@@ -152,16 +152,37 @@ def _inbound(event: CarrierEvent) -> str:
     return f"inbound:{word or event.message_type}"
 
 
-def webhook_data(inbound_id: str, *, sender: str, **fields: Any) -> dict[str, Any]:
+def webhook_data(
+    inbound_id: str,
+    *,
+    carrier: str,
+    channel: str,
+    kind: str,
+    sender: str,
+    to: str | None,
+    body: str | None,
+    media: list[dict[str, Any]],
+    payload: str | None,
+    in_reply_to: str | None,
+    recipient_id: str | None,
+    keyword: str | None,
+    received_at: str | None,
+) -> dict[str, Any]:
     """The `message.inbound` event's data (here for text, from media_worker once a message's files are settled)."""
-    first, rest = ("carrier", "channel", "kind"), ("to", "body", "media", "payload", "in_reply_to", "recipient_id")
     return {
         "id": inbound_id,
-        **{key: fields.get(key) for key in first},
+        "carrier": carrier,
+        "channel": channel,
+        "kind": kind,
         "from": sender,
-        **{key: fields.get(key) for key in rest},
-        "keyword": fields.get("keyword"),
-        "received_at": fields.get("received_at"),
+        "to": to,
+        "body": body,
+        "media": media,
+        "payload": payload,
+        "in_reply_to": in_reply_to,
+        "recipient_id": recipient_id,
+        "keyword": keyword,
+        "received_at": received_at,
     }
 
 
