@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import struct
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +13,7 @@ import boto3
 from functions.files_api import handler as files_api
 from local import provision
 from switchboard import catalog
+from switchboard.carriers import sandbox
 from tests.integration.conftest import Context, rest_event
 
 BUCKET = provision.bucket_name(catalog.bucket("Files"))
@@ -94,14 +93,7 @@ def call(
 
 def png(payload: bytes = b"") -> bytes:
     """A valid 1x1 PNG, with `payload` in a private ancillary chunk (to make it any size and recognisable)."""
-
-    def chunk(kind: bytes, content: bytes) -> bytes:
-        return struct.pack(">I", len(content)) + kind + content + struct.pack(">I", zlib.crc32(kind + content))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\x00")
-    body = chunk(b"IHDR", header) + (chunk(b"prVt", payload) if payload else b"") + chunk(b"IDAT", pixels)
-    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
+    return sandbox.png(1, 1, payload=payload)
 
 
 def pdf(text: str = "quarterly numbers") -> bytes:

@@ -449,16 +449,18 @@ def media_ids() -> list[str]:
         return list(_store.media)
 
 
-def png(width: int = 4, height: int = 4, rgb: tuple[int, int, int] = (200, 30, 60)) -> bytes:
-    """A small valid PNG (the standard library's zlib and struct): the sandbox's generated inbound picture."""
+def png(width: int = 4, height: int = 4, rgb: tuple[int, int, int] = (200, 30, 60), payload: bytes = b"") -> bytes:
+    """A small valid PNG (the standard library's zlib and struct): the sandbox's generated inbound picture;
+    `payload` goes in a private ancillary chunk (any size, recognisable, ignored by viewers)."""
     row = b"\x00" + bytes(rgb) * width  # filter type 0, then the pixels
     raw = row * height
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    private = chunk(b"prVt", payload) if payload else b""
+    return b"\x89PNG\r\n\x1a\n" + header + private + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def recordings() -> dict[str, bytes]:
