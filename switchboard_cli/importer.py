@@ -264,7 +264,7 @@ def _evidence(number: int, values: Mapping[str, str], now: datetime) -> tuple[di
             moment = datetime.fromisoformat(captured)
         except ValueError:
             moment = None
-        if moment is None or "T" not in captured.upper():
+        if moment is None:
             problems.append(Invalid(number, "consent_captured_at", f"{captured!r} is not an RFC 3339 date and time"))
         elif moment.tzinfo is None:
             problems.append(Invalid(number, "consent_captured_at", "needs an offset (Z or +01:00)"))
