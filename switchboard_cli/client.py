@@ -122,13 +122,16 @@ class Client:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
                 raw = response.read()
                 answered = {k.lower(): v for k, v in response.headers.items()}
-                return Answer(response.status, answered, _json(raw) if raw else None)
+                body = _json(raw) if raw else None
         except urllib.error.HTTPError as error:
             document = _problem_document(error.read(), error.code)
             raise Problem(error.code, document, error.headers.get("Retry-After")) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             reason = getattr(error, "reason", None) or error
             raise Unreachable(f"cannot reach {self.api_url}: {reason}") from None
+        if isinstance(body, str):  # a 2xx that is not JSON: a web page or a proxy, not this API
+            raise Unreachable(f"{self.api_url} answered with something that is not JSON: is it the Switchboard API?")
+        return Answer(response.status, answered, body)
 
 
 def _json(raw: bytes) -> Any:

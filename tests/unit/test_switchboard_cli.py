@@ -162,9 +162,10 @@ def test_login_reads_the_key_from_stdin_and_refuses_a_bad_one_before_any_request
     assert "not an API key" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    "url", ["ftp://127.0.0.1", "file:///etc/passwd", "http://user:pw@api.example.com", "https://api.example.com/?k=1"]
-)
+USERINFO_URL = "http://user:pw@api.example.com"  # pragma: allowlist secret - a URL with credentials, refused
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1", "file:///etc/passwd", USERINFO_URL, "https://api.example.com/?k=1"])
 def test_an_api_url_that_could_leak_or_misroute_the_key_is_refused(url: str) -> None:
     with pytest.raises(UsageError):
         checked_url(url)
@@ -323,3 +324,21 @@ def test_waits_out_a_rate_limit_as_retry_after_says(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(client, "_send", lambda *a: (_ for _ in ()).throw(Problem(409, {"title": "Conflict"})))
     with pytest.raises(Problem):  # a 409 without Retry-After is an answer, not a wait
         client.request("POST", "/v1/recipients", {"phone": "+1"}, idempotency_key="k")
+
+
+class _Page(io.BytesIO):
+    """What urlopen gives back for a 200 from something that is not the API (a proxy's or a portal's page)."""
+
+    status = 200
+    headers: dict[str, str] = {"Content-Type": "text/html"}  # noqa: RUF012 - read only
+
+
+def test_a_2xx_that_is_not_json_is_told_as_not_the_api_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("urllib.request.urlopen", lambda request, timeout: _Page(b"<html>Sign in to Wi-Fi</html>"))
+    monkeypatch.setenv(credentials.ENV_KEY, KEY)
+    assert cli.main(["messages", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "not JSON: is it the Switchboard API?" in err
+    assert "Traceback" not in err
