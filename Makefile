@@ -62,7 +62,7 @@ audit: $(VENV)/.installed
 	|| { echo "pip-audit failed: a known vulnerability above, or PyPI's vulnerability API (https://pypi.org/pypi/<name>/<version>/json) could not be reached"; exit 1; }
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy layers/shared/python/switchboard functions infra local ops_cli app.py bench
+	$(VENV)/bin/mypy layers/shared/python/switchboard functions infra local ops_cli switchboard_cli app.py bench
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q

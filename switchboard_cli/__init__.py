@@ -1,0 +1,1 @@
+"""`switchboard`: the customers' command-line tool, a client of the public API and nothing else (docs/cli.md)."""
