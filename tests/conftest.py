@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from local import recorder
-from tests import ledger
+from tests import aws_speedups, ledger
+
+aws_speedups.install()
 
 _DIRECTORY = pytest.StashKey[Path]()
 _KEEP = pytest.StashKey[bool]()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,19 +68,45 @@ class Assembly:
         return found
 
 
-@pytest.fixture(scope="session")
-def assembly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assembly]:
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-    build_layers.build()  # cached on the lock's hash: instant after `make layers`
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    configs = {stage: StageConfig.from_context(stage, context["stages"]) for stage in STAGES}
-    outdir = tmp_path_factory.mktemp("cdk.out")
+def _synthesize(outdir: Path, context: dict[str, Any], configs: dict[str, StageConfig]) -> None:
     app = App(context=context, outdir=str(outdir))
     for config in configs.values():
         add_stage(app, config)
     add_checks(app)
     # Raises on any unacknowledged cdk-nag finding (error or warning): then every test of this session errors.
     app.synth()
+
+
+def _synthesized_once(
+    tmp_path_factory: pytest.TempPathFactory, context: dict[str, Any], configs: dict[str, StageConfig]
+) -> Path:
+    """The assembly's directory, synthesized once per test run: xdist workers share it (jsii takes ~25 s)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        outdir = tmp_path_factory.mktemp("cdk.out")
+        _synthesize(outdir, context, configs)
+        return outdir
+    # The workers' base temp directories share a parent of this run only: the first worker to get here synthesizes
+    # into it under a lock, the others wait and read the same files (one source tree, one synthesis). A failed
+    # synthesis leaves no mark, so each worker tries, and fails, on its own.
+    run = tmp_path_factory.getbasetemp().parent
+    outdir, done = run / "cdk.out", run / "cdk.out.done"
+    with (run / "cdk.out.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(outdir, ignore_errors=True)
+            outdir.mkdir()
+            _synthesize(outdir, context, configs)
+            done.touch()
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assembly]:
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    build_layers.build()  # cached on the lock's hash: instant after `make layers`
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    configs = {stage: StageConfig.from_context(stage, context["stages"]) for stage in STAGES}
+    outdir = _synthesized_once(tmp_path_factory, context, configs)
     manifest = json.loads((outdir / "manifest.json").read_text())
     templates = {
         name: json.loads((outdir / f"{name}.template.json").read_text())
