@@ -9,7 +9,10 @@ PORT ?= 8080
 CDK := npx --yes aws-cdk@2
 UV_VERSION := 0.13.9
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
-export PYTHONDONTWRITEBYTECODE := 1
+# Bytecode cached once in one git-ignored folder, never beside the sources (functions/ and layers/ are Lambda assets):
+# each test worker, `python -m local` and CLI process then loads compiled modules instead of compiling its imports.
+export PYTHONPYCACHEPREFIX := $(CURDIR)/.pycache
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: dev test lint typecheck unit integration infra e2e synth cdk-app diff deploy bootstrap destroy records bench openapi permissions layers lock clean help
 
