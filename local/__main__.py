@@ -11,7 +11,7 @@ import threading
 import warnings
 from types import FrameType
 
-from local import provision, recorder
+from local import moto_speedups, provision, recorder
 from switchboard import settings
 
 
@@ -26,6 +26,7 @@ def parse_stage(argv: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run until SIGINT or SIGTERM, then stop every part and exit 0."""
     stage = parse_stage(sys.argv[1:] if argv is None else argv)
+    moto_speedups.install()  # before the first botocore session and moto's first key
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     for noisy in ("botocore", "werkzeug", "pynamodb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

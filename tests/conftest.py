@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from local import recorder
-from tests import aws_speedups, ledger
+from local import moto_speedups, recorder
+from tests import ledger
 
-aws_speedups.install()
+moto_speedups.install()
 
 _DIRECTORY = pytest.StashKey[Path]()
 _KEEP = pytest.StashKey[bool]()

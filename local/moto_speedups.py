@@ -1,4 +1,5 @@
-"""Test-process speedups for botocore and moto that change no answer, only how often work is redone."""
+"""Speedups for botocore and moto (the local stack's and the tests') that change no answer, only how often work is
+redone."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Any
 def _share_botocore_loader() -> None:
     # Every botocore session builds its own Loader and so re-reads and re-parses the service models, endpoints and
     # rule sets (~50 ms a client): moto gives each mock_aws() a new boto3 session and switchboard.dal.clients a new
-    # botocore session after every reset, so each test paid that again. One Loader per data path is what one
-    # session does anyway: the files are read-only, and what they hold does not change while the tests run.
+    # botocore session after every reset, so each test (and each local stack) paid that again. One Loader per data
+    # path is what one session does anyway: the files are read-only, and what they hold never changes while we run.
     loaders: Any = importlib.import_module("botocore.loaders")
     session: Any = importlib.import_module("botocore.session")
     if session.create_loader is not loaders.create_loader:
