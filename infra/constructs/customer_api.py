@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from aws_cdk import CfnOutput, NestedStack, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -42,27 +43,24 @@ class CustomerApi(NestedStack):
         web_acl_arn: str,
     ) -> None:
         super().__init__(scope, construct_id, description=f"Switchboard {config.name} customer API and its domain")
-        self.rest = RestApi(
-            self,
-            "Rest",
-            stage=config.name,
-            logs_key=logs_key,
-            log_retention_days=config.log_retention_days,
-            throttle_rate_limit=config.throttle_rate_limit,
-            throttle_burst_limit=config.throttle_burst_limit,
-            logs_role_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-        )
+
+        def rest_api(construct_id: str, **flavour: Any) -> RestApi:
+            """A RestApi of this domain, logged, retained and throttled as the stage says."""
+            return RestApi(
+                self,
+                construct_id,
+                stage=config.name,
+                logs_key=logs_key,
+                log_retention_days=config.log_retention_days,
+                throttle_rate_limit=config.throttle_rate_limit,
+                throttle_burst_limit=config.throttle_burst_limit,
+                **flavour,
+            )
+
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        self.rest = rest_api("Rest", logs_role_removal_policy=removal)
         # The media links' own RestApi (catalog.LINKS_PREFIX): binaryMediaTypes `*/*`, mapped below the same domain.
-        self.links = RestApi(
-            self,
-            "Links",
-            stage=config.name,
-            logs_key=logs_key,
-            log_retention_days=config.log_retention_days,
-            throttle_rate_limit=config.throttle_rate_limit,
-            throttle_burst_limit=config.throttle_burst_limit,
-            links=True,
-        )
+        self.links = rest_api("Links", links=True)
         # Its stage writes execution logs through the account's CloudWatch role, which the customer API brings.
         account = self.rest.api.node.try_find_child("Account")
         if account is None:
