@@ -11,10 +11,11 @@ from switchboard.observability import logger, metrics, tracer
 
 app = api.build_resolver()
 LINK_PATH = "/v1/media/{token}"
-# Keyed by the proxy event's `resource`: the path below the links API's mapping (catalog.api_resource).
-PRODUCES = {catalog.api_resource(LINK_PATH): frozenset({*rules.MEDIA_TYPES, rules.OCTET_STREAM})}
+# The proxy event's `resource` (what `produces` is keyed by): the path below the links API's mapping.
+RESOURCE = catalog.api_resource(LINK_PATH)
+PRODUCES = {RESOURCE: frozenset({*rules.MEDIA_TYPES, rules.OCTET_STREAM})}
 _RESPONSES = api.binary_answers(
-    PRODUCES[catalog.api_resource(LINK_PATH)],
+    PRODUCES[RESOURCE],
     {200: "The file (at most 4 MiB), inline, never cached"},
     problems={404: "Any link that is malformed, forged, expired or no longer valid: no detail"},
 )

@@ -15,9 +15,7 @@ MAPPING_KEY = catalog.LINKS_PREFIX.strip("/")
 
 def _apis(assembly: Assembly, stage: str) -> tuple[str, str]:
     """Logical ids of the customer API and the links API (the stage's two Cloudflare-only RestApis)."""
-    apis = assembly.resources(stage, "AWS::ApiGateway::RestApi")
-    by_name = {api["Properties"]["Name"]: logical_id for logical_id, api in apis.items()}
-    return by_name[f"switchboard-{stage}"], by_name[f"switchboard-{stage}-media"]
+    return assembly.rest_api_id(stage), assembly.rest_api_id(stage, links=True)
 
 
 def _of(assembly: Assembly, stage: str, resource_type: str, api_id: str) -> dict[str, dict[str, Any]]:

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from switchboard import clock, settings
+from switchboard import catalog, clock, settings
 from switchboard import files as rules
 from switchboard.carriers.base import Outbound, OutboundMedia
 from switchboard.crypto import envelope
@@ -19,7 +19,6 @@ from switchboard.models.errors import NotFound, ProblemError, ValidationFailed
 from switchboard.observability import logger
 
 LINK_TTL_S = 3600  # carriers fetch within minutes, their retries included
-LINK_PATH = "/v1/media/"
 SOURCE_UPLOAD = "upload"
 
 MediaEntry = Mapping[str, Any]  # {file_id, content_type, size}, as a message item stores it
@@ -98,7 +97,7 @@ def link(account_id: str, file_id: str, message_id: str, carrier: str, *, key: b
     key when the caller has it already)."""
     claims = tokens.LinkClaims(account_id, file_id, message_id, carrier, int(clock.timestamp()) + LINK_TTL_S)
     key = key or tokens.link_key(envelope.data_key(account_id))
-    return settings.get().public_base_url.rstrip("/") + LINK_PATH + tokens.mint(key, claims)
+    return settings.get().public_base_url.rstrip("/") + catalog.LINKS_PREFIX + tokens.mint(key, claims)
 
 
 def for_carrier(message: Message) -> Callable[[Outbound, str], Outbound]:
