@@ -1,4 +1,5 @@
-"""`switchboard`: log in with an API key, send messages, read the message log, import recipients (docs/cli.md)."""
+"""`switchboard`: log in with an API key, send messages, read the message log, import recipients, forward events to a
+local server (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from switchboard_cli import account, messages, output, recipients
+from switchboard_cli import account, messages, output, recipients, webhooks
 from switchboard_cli.client import DEFAULT_API_URL, Problem, Unreachable, UsageError, checked_url
 
 URL_ENV = "SWITCHBOARD_API_URL"
@@ -19,7 +20,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="switchboard",
         description="Switchboard from a terminal, through the public API: log in with an API key, send messages, "
-        "read the message log, import recipients.",
+        "read the message log, import recipients, forward the account's events to a local server.",
         epilog="Exit status: 0 done, 1 the API refused or could not be reached, 2 usage error, 130 interrupted.",
     )
     root.add_argument(
@@ -32,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
     account.register(commands)
     messages.register(commands)
     recipients.register(commands)
+    webhooks.register(commands)
     return root
 
 

@@ -492,7 +492,13 @@ class RecordingEvents:
         self.published: list[tuple[str, str, dict[str, Any]]] = []
 
     def publish(
-        self, account_id: str, event_type: str, data: dict[str, Any], *, message: dict[str, Any] | None = None
+        self,
+        account_id: str,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        message: dict[str, Any] | None = None,
+        phone_index: str | None = None,
     ) -> int:
         self.published.append((account_id, event_type, dict(data)))
         return 1

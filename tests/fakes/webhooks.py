@@ -12,6 +12,7 @@ from typing import Any
 
 from switchboard.dal import cursors
 from switchboard.dal.caps import CapReached
+from switchboard.dal.events import StoredEvent
 from switchboard.dal.webhooks import CAP_KIND, Delivery, Endpoint, PreviousSecret
 from tests.fakes.identity import SealedElsewhere
 
@@ -26,6 +27,7 @@ class InMemoryWebhooks:
     def __init__(self) -> None:
         self.endpoints: dict[tuple[str, str], Endpoint] = {}
         self.deliveries: dict[tuple[str, str], list[Delivery]] = {}  # (account, target) → oldest first
+        self.events: dict[str, list[StoredEvent]] = {}  # account → its event log, oldest first
 
     @staticmethod
     def _tag(account_id: str, place: str, field: str) -> str:
@@ -110,6 +112,17 @@ class InMemoryWebhooks:
 
     def open_event(self, account_id: str, event_id: str, sealed: str) -> str:
         return self._open(account_id, event_id, "event", sealed)
+
+    def log_event(
+        self,
+        account_id: str,
+        event: StoredEvent,
+        *,
+        expires_at: int,
+        recipient_id: str | None = None,
+        phone_index: str | None = None,
+    ) -> None:
+        self.events.setdefault(account_id, []).append(event)
 
 
 @dataclasses.dataclass

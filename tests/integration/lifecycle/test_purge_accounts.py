@@ -11,7 +11,7 @@ from functions.purge_job import handler
 from switchboard import clock
 from switchboard.crypto import envelope
 from switchboard.dal import closure as closure_dal
-from switchboard.logic import purge
+from switchboard.logic import purge, webhooks
 from switchboard.logic.closure import GRACE_S
 from tests.integration.conftest import Context
 from tests.integration.identity.gateway import call, login
@@ -55,6 +55,9 @@ def test_purge_removes_a_closed_account_from_every_table_after_30_days(identity:
     day_29 = handler.lambda_handler({}, Context())
     assert day_29["accounts"] == {"purged": 0, "pending": 0, "items_deleted": {}, "tombstones_kept": 0}
     assert _durable(of_account(doomed.account_id)) == durable
+    # News during the grace period (a late receipt) is still logged for the account: it goes with the purge.
+    webhooks.publish(doomed.account_id, "message.status", {"id": "msg_late", "status": "delivered"})
+    assert [i for i in of_account(doomed.account_id)["Messaging"] if str(i["sk"]).startswith("EVT#")]
 
     clock.advance(GRACE_S - 29 * DAY + 1)
     report = handler.lambda_handler({}, Context())

@@ -719,6 +719,40 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=512,
         timeout_s=10,
     ),
+    # Issue 15: the account's event log, for developers without a public URL (`switchboard webhooks listen`).
+    # Whoever may create an endpoint may read the events it would get.
+    Function(
+        name="events_api",
+        description="The account's event log: events after a cursor, by type, long-polled; one event",
+        routes=(
+            Route(
+                "GET",
+                "/v1/events",
+                Auth.ANY,
+                "List the account's events (long-poll with ?wait=)",
+                permission=Permission.WEBHOOKS_MANAGE,
+            ),
+            Route(
+                "GET",
+                "/v1/events/{event_id}",
+                Auth.ANY,
+                "Read one event",
+                permission=Permission.WEBHOOKS_MANAGE,
+            ),
+        ),
+        tables=_ro(
+            {
+                "Messaging": ops(Op.GET, Op.QUERY),  # the log: the cursor's event, events after it, the newest
+                "Keyring": ops(Op.GET),  # the account's wrapped data key: events are sealed
+                "Limits": ops(Op.UPDATE),  # rate limits, the cap on audited refusals
+                "Audit": APPEND,  # refused callers (a viewer, an agent) are audited (R54)
+            }
+        ),
+        uses_data_key=True,
+        memory_mb=256,
+        # A long-poll waits up to 20 s (logic.events.MAX_WAIT_S); API Gateway answers within 29 s.
+        timeout_s=29,
+    ),
     Function(
         name="callback_worker",
         description="Delivers signed customer webhooks (SSRF-safe), retries with backoff for more than 24 h",
@@ -995,11 +1029,14 @@ FUNCTIONS = (
         tables=_ro(
             {
                 "Accounts": ops(Op.GET, Op.QUERY),  # an expired message's webhook endpoints; standings
-                # DeleteItem: a restored account's held webhook jobs and its resume marker, once released
-                "Messaging": ops(Op.GET, Op.UPDATE, Op.DELETE, Op.QUERY_GSI2),
+                "Keyring": ops(Op.GET),  # the account's data key: an expired message's event is sealed with it
+                # DeleteItem: a restored account's held webhook jobs and its resume marker, once released;
+                # PutItem: an expired message's event in the account's event log
+                "Messaging": ops(Op.GET, Op.PUT, Op.UPDATE, Op.DELETE, Op.QUERY_GSI2),
             }
         ),
-        # Enqueues sealed messages as they are: it never opens one, so no data key.
+        # Enqueues sealed messages as they are (it never opens one); the data key seals an expired message's event.
+        uses_data_key=True,
         queues=_ro({"Callbacks": Access.SEND, **{f"{c.capitalize()}Send": Access.SEND for c in CHANNELS}}),
         timeout_s=60,
     ),
@@ -1182,8 +1219,9 @@ FUNCTIONS = (
             {
                 "Accounts": ops(Op.QUERY),  # a settled message's webhook endpoints
                 "Keyring": ops(Op.GET),  # the account's wrapped data key: a settled message's event is sealed
-                # Query:gsi2 reads the sharded index of `sent` messages by due time (never a scan)
-                "Messaging": ops(Op.UPDATE, Op.QUERY_GSI2),
+                # Query:gsi2 reads the sharded index of `sent` messages by due time (never a scan); PutItem: a
+                # settled message's event in the account's event log
+                "Messaging": ops(Op.PUT, Op.UPDATE, Op.QUERY_GSI2),
             }
         ),
         uses_data_key=True,

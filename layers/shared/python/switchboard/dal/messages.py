@@ -633,6 +633,8 @@ def unhold(account_id: str, message_id: str) -> None:
 
 
 _PHONE_INFIX = "#PH#"
+# The account's logged events (dal.events) sort under this prefix; one about a number is indexed on gsi3 too.
+EVENT_SK_PREFIX = "EVT#"
 
 
 def by_phone_pk(account_id: str, phone_index: str) -> str:
@@ -666,10 +668,15 @@ class PhoneEntry:
     item_id: str  # the message id, or the inbound message id
     recipient_id: str | None
     media_count: int = 0  # an inbound message's files (stored as files `inm_…`, docs/conversations.md)
+    event: bool = False  # a logged webhook event about the number (item_id: its event id)
 
 
 def _phone_entry(item: dict[str, Any]) -> PhoneEntry:
     sk = str(item["sk"])
+    if sk.startswith(EVENT_SK_PREFIX):
+        return PhoneEntry(
+            inbound=False, item_id=str(item["event_id"]), recipient_id=item.get("recipient_id"), event=True
+        )
     inbound = sk.startswith(inbound_sk(""))
     item_id = sk.removeprefix(inbound_sk("")) if inbound else str(item["message_id"])
     return PhoneEntry(
@@ -691,8 +698,11 @@ def for_phone(
 
 
 def erase_entry(account_id: str, entry: PhoneEntry) -> None:
-    """Erase one of a person's items: an inbound message goes (it is all theirs), a message is scrubbed."""
-    if entry.inbound:
+    """Erase one of a person's items: an inbound message or an event goes (it is all theirs), a message is
+    scrubbed."""
+    if entry.event:
+        table.delete(account_pk(account_id), f"{EVENT_SK_PREFIX}{entry.item_id}")
+    elif entry.inbound:
         delete_inbound(account_id, entry.item_id)
     else:
         scrub(account_id, entry.item_id)
@@ -896,6 +906,7 @@ class Inbound:
     carrier: str = ""
     to: str = ""  # our number it came to
     media_done: bool = False  # media_worker settled its files and sent its webhook
+    phone_index: str | None = None  # the sender's number's blind index (gsi3), while not erased
 
 
 def inbound_from(item: Mapping[str, Any], account_id: str) -> Inbound:
@@ -913,6 +924,7 @@ def inbound_from(item: Mapping[str, Any], account_id: str) -> Inbound:
         carrier=str(item.get("carrier") or ""),
         to=str(item.get("to") or ""),
         media_done=bool(item.get("media_done")),
+        phone_index=str(item["gsi3pk"]).rpartition(_PHONE_INFIX)[2] if item.get("gsi3pk") else None,
     )
 
 

@@ -12,7 +12,7 @@ from pynamodb.transactions import TransactWrite
 
 from switchboard import catalog, ids
 from switchboard.crypto import envelope
-from switchboard.dal import caps, clients, sealed
+from switchboard.dal import caps, clients, events, sealed
 from switchboard.dal import messaging_table as table
 from switchboard.dal.base import BaseItem, record_of
 from switchboard.dal.keys import account_pk
@@ -312,3 +312,15 @@ def seal_event(account_id: str, event_id: str, text: str) -> str:
 def open_event(account_id: str, event_id: str, sealed: str) -> str:
     """A queued event's JSON, opened with the account's key."""
     return envelope.open_sealed(account_id, sealed, **_event_place(event_id))
+
+
+def log_event(
+    account_id: str,
+    event: events.StoredEvent,
+    *,
+    expires_at: int,
+    recipient_id: str | None = None,
+    phone_index: str | None = None,
+) -> None:
+    """Keep a sealed event in the account's event log (dal.events), the same ciphertext the queue carries."""
+    events.put(account_id, event, expires_at=expires_at, recipient_id=recipient_id, phone_index=phone_index)

@@ -134,6 +134,7 @@ def append(
             account_id,
             "recipient.opted_out",
             {"recipient_id": recipient_id, "channel": channel, "source": source, "at": at},
+            phone_index=recipient.phone_index,
         )
     return _entry(account_id, stored, repo)
 

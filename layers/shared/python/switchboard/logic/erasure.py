@@ -78,7 +78,7 @@ def _finish(account_id: str, recipient_id: str, phone_index: str, consent: dict[
             if entry.recipient_id not in (None, recipient_id):
                 continue
             check()
-            if not entry.inbound:
+            if not entry.inbound and not entry.event:
                 # A recorded call to them: the recording's every object version and its item (docs/recordings.md).
                 erased += files_logic.delete_file(account_id, files_store.recording_id(entry.item_id))
             for index in range(entry.media_count):

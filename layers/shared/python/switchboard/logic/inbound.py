@@ -148,7 +148,7 @@ def _inbound(event: CarrierEvent) -> str:
         keyword=word,
         received_at=event.at,
     )
-    webhook_events.publish(account_id, "message.inbound", data)
+    webhook_events.publish(account_id, "message.inbound", data, phone_index=index)
     return f"inbound:{word or event.message_type}"
 
 

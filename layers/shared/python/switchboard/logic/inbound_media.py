@@ -154,4 +154,4 @@ def _publish(message: messages_dal.Inbound, entries: list[dict[str, Any]], *, ke
         keyword=keyword,
         received_at=message.received_at,
     )
-    webhook_events.publish(message.account_id, "message.inbound", data)
+    webhook_events.publish(message.account_id, "message.inbound", data, phone_index=message.phone_index)

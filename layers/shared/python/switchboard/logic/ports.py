@@ -33,7 +33,13 @@ class Events(Protocol):
     """Where webhook events go: `logic.webhook_events`, or a fake that keeps them."""
 
     def publish(
-        self, account_id: str, event_type: str, data: dict[str, Any], *, message: Message | None = None
+        self,
+        account_id: str,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        message: Message | None = None,
+        phone_index: str | None = None,
     ) -> int: ...
 
 

@@ -10,10 +10,18 @@ from switchboard.logic import webhooks
 from switchboard.observability import logger
 
 
-def publish(account_id: str, event_type: str, data: dict[str, Any], *, message: Message | None = None) -> int:
-    """Hand the event to the account's subscribed webhook endpoints and to `message`'s own callback_url, if any
-    (switchboard.logic.webhooks signs and delivers)."""
-    queued = webhooks.publish(account_id, event_type, data, message=message)
+def publish(
+    account_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    message: Message | None = None,
+    phone_index: str | None = None,
+) -> int:
+    """Log the event for the account (GET /v1/events) and hand it to its subscribed webhook endpoints and to
+    `message`'s own callback_url, if any (switchboard.logic.webhooks signs and delivers). `phone_index`: the blind
+    index of the number it concerns (a message's own otherwise), so that person's erasure finds it."""
+    queued = webhooks.publish(account_id, event_type, data, message=message, phone_index=phone_index)
     logger.debug("webhook event published", extra={"event_type": event_type, "deliveries": queued})
     return queued
 

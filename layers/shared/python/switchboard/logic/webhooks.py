@@ -26,6 +26,7 @@ from switchboard.dal import circuits, queues
 from switchboard.dal import messages as messages_dal
 from switchboard.dal import webhooks as webhooks_dal
 from switchboard.dal.cursors import InvalidCursor
+from switchboard.dal.events import StoredEvent
 from switchboard.dal.webhooks import Delivery, Endpoint, PreviousSecret
 from switchboard.logic import audit, caps, standing
 from switchboard.models import paging
@@ -66,6 +67,8 @@ USER_AGENT = "Switchboard-Webhooks/1"
 MAX_BACKOFF_S = 3600
 JITTER = 0.1  # each delay is its nominal value +/- 10 %, so a burst of failures does not retry in lockstep
 DELIVERY_LOG_DAYS = 30
+# The account's event log (GET /v1/events): shorter than Stripe's 30 days, since events carry numbers and bodies.
+EVENT_LOG_DAYS = 3
 # Per endpoint (or account and callback origin): a timeout, or 3 failed batches within 5 min, open its circuit; its
 # jobs are then deferred (no HTTP) until one probe after 60 s. Jobs keep their backoff schedule: nothing reaches the
 # DLQ sooner than API.md's 24 h.
@@ -105,6 +108,15 @@ class WebhookStore(Protocol):
     ) -> tuple[list[Delivery], str | None]: ...
     def seal_event(self, account_id: str, event_id: str, text: str) -> str: ...
     def open_event(self, account_id: str, event_id: str, sealed: str) -> str: ...
+    def log_event(
+        self,
+        account_id: str,
+        event: StoredEvent,
+        *,
+        expires_at: int,
+        recipient_id: str | None = None,
+        phone_index: str | None = None,
+    ) -> None: ...
 
 
 class CallbackQueue(Protocol):
@@ -133,26 +145,43 @@ def publish(
     data: dict[str, Any],
     *,
     message: messages_dal.Message | None = None,
+    phone_index: str | None = None,
     ports: Ports = LIVE,
 ) -> int:
-    """Queue one signed delivery of a new event per endpoint of the account subscribed to `event_type`.
+    """Log a new event for the account and queue one signed delivery of it per endpoint subscribed to `event_type`.
 
+    Every event is kept in the account's event log (GET /v1/events) for EVENT_LOG_DAYS, whether or not an endpoint
+    wants it, so a developer without a public URL receives it too (`switchboard webhooks listen`). `phone_index`
+    (else `message`'s): the blind index of the number it concerns, so that person's erasure removes it.
     `message` (a message item with a `callback_url`) also gets the event at its own URL: the same event id,
     queue, worker, SSRF rules, retries and signature scheme, signed with the message's own secret.
-    The event (it may carry a phone number or an inbound body) is sealed with the account's key: the queue holds
-    ids and ciphertext only. Returns how many deliveries were queued.
+    The event (it may carry a phone number or an inbound body) is sealed with the account's key: the log and the
+    queue hold ids and ciphertext only. Returns how many deliveries were queued.
     """
     kind = EventType(event_type)  # an unknown type is a programming error: ValueError
-    endpoints = [e for e in ports.store.list_endpoints(account_id) if kind.value in e.events]
-    callback = message is not None and bool(message.callback_url)
-    if not endpoints and not callback:
-        return 0
     event_id = ids.new_id("evt")
-    event = {"id": event_id, "type": kind.value, "created_at": clock.rfc3339(clock.now()), "data": data}
-    sealed = ports.store.seal_event(account_id, event_id, json.dumps(event, separators=(",", ":")))
+    now = clock.now()
+    event = {"id": event_id, "type": kind.value, "created_at": clock.rfc3339(now), "data": data}
+    try:
+        sealed = ports.store.seal_event(account_id, event_id, json.dumps(event, separators=(",", ":")))
+    except envelope.KeyShredded:
+        # A purged account's late news (a carrier's receipt): nobody is left to tell, and nothing can be sealed.
+        logger.info("account key shredded: event not published", extra={"event_type": kind.value})
+        return 0
+    recipient = data.get("recipient_id")
+    ports.store.log_event(
+        account_id,
+        StoredEvent(event_id=event_id, event_type=kind.value, created_at=int(now.timestamp()), sealed=sealed),
+        expires_at=int(now.timestamp()) + EVENT_LOG_DAYS * 86400,
+        recipient_id=recipient if isinstance(recipient, str) else None,
+        phone_index=phone_index or (message.phone_index if message is not None else None),
+    )
+    endpoints = [e for e in ports.store.list_endpoints(account_id) if kind.value in e.events]
     targets: list[dict[str, str]] = [{"endpoint_id": endpoint.endpoint_id} for endpoint in endpoints]
-    if callback and message is not None:
+    if message is not None and message.callback_url:
         targets.append({"message_id": message.message_id})
+    if not targets:
+        return 0
     jobs = [
         DeliveryJob(
             account_id=account_id, event_id=event_id, event_type=kind.value, sealed_event=sealed, **target

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Json, StringConstraints, model_validator
 
@@ -121,6 +121,26 @@ class DeliveryOut(BaseModel):
     duration_ms: int
     at: str
     next_retry_at: str | None
+
+
+class EventOut(BaseModel):
+    """One event exactly as a webhook delivery's body carries it (GET /v1/events)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    id: str
+    type: str
+    created_at: str
+    data: dict[str, Any]
+
+
+class EventList(BaseModel):
+    """GET /v1/events: events after the cursor, oldest first; `next_cursor` is the `after` of the next call."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    data: list[EventOut]
+    next_cursor: str | None = None
 
 
 class DeliveryList(BaseModel):
