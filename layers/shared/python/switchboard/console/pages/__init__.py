@@ -1,0 +1,5 @@
+"""The console's pages; importing this package registers every one of them with switchboard.console.app."""
+
+from switchboard.console.pages import auth
+
+__all__ = ["auth"]
