@@ -80,11 +80,13 @@ def csrf_valid(request: Request, key: str | None) -> bool:
 
 def same_origin(request: Request) -> bool:
     """A state-changing request came from our own pages: `Sec-Fetch-Site` and `Origin`, where the browser sends
-    them, name this host (defence in depth beside the token; SameSite=Strict already keeps the cookie home)."""
+    them, name this host (defence in depth beside the token; SameSite=Strict already keeps the cookie home). Our own
+    pages say `Referrer-Policy: no-referrer`, so a browser posts their forms with `Origin: null`: that names no site,
+    and the token alone decides (a foreign page's `null` comes with `Sec-Fetch-Site: cross-site` and no cookie)."""
     site = request.headers.get("sec-fetch-site", "")
     if site and site not in {"same-origin", "none"}:
         return False
     sent = request.headers.get("origin")
-    if sent is None:
+    if sent is None or sent == "null":
         return True
     return bool(sent) and urlsplit(sent).netloc.lower() == request.headers.get("host", "").lower()
