@@ -254,6 +254,33 @@ class Console:
         )
         return target
 
+    def too_wide(self) -> list[str]:
+        """The elements that reach past the window's right edge, outermost first, as `tag.class right-edge`. An
+        element a scrolling box clips does not count (a table inside its `.table-wrap`), unless it is positioned
+        absolutely against something outside that box: then it widens the whole page."""
+        found: list[str] = self.driver.execute_script(
+            """
+            const width = window.innerWidth, out = [];
+            const clipped = e => {
+              const absolute = getComputedStyle(e).position === 'absolute';
+              for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+                const style = getComputedStyle(a);
+                if (style.overflowX !== 'visible' && (!absolute || style.position !== 'static')) return true;
+              }
+              return false;
+            };
+            for (const e of document.querySelectorAll('body *')) {
+              const right = e.getBoundingClientRect().right;
+              if (right > width + 1 && !clipped(e)) {
+                out.push(e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ').join('.') : '')
+                         + ' ' + Math.round(right) + 'px');
+              }
+            }
+            return out.slice(0, 8);
+            """
+        )
+        return found
+
     def _h1_or_none(self) -> str | None:
         found = self.driver.find_elements(By.TAG_NAME, "h1")
         return str(found[0].text) if found else None
@@ -271,7 +298,9 @@ class Console:
             try:
                 # Readable on a phone: nothing wider than the screen (no sideways scrolling).
                 widths = self.driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
-                assert widths[0] <= widths[1], f"{self.path} is {widths[0]}px wide on a {widths[1]}px phone"
+                assert widths[0] <= widths[1], (
+                    f"{self.path} is {widths[0]}px wide on a {widths[1]}px phone; too wide: {self.too_wide()}"
+                )
                 self.shoot(f"{name}-phone", f"{shows} (phone width)")
                 self.axe(f"{name}-phone")
             finally:
