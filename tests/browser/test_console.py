@@ -7,8 +7,10 @@ import http.server
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
+import pyotp
 import pytest
 
 from tests.browser.chrome import Console
@@ -52,6 +54,28 @@ def sign_in(console: Console, email: str, password: str = PASSWORD, code: str = 
     console.open("/console/login")
     console.submit("/console/login", email=email, password=password, code=code)
     assert console.session_cookie() is not None, console.main_text()[:800]
+
+
+def stack_now(stack: LocalStack) -> int:
+    """The local stack's clock (it can be moved: TOTP codes are checked against it)."""
+    answer = stack.request("POST", "/_local/clock", {"advance_s": 0}).json()
+    return int(datetime.fromisoformat(answer["now"]).timestamp())
+
+
+def next_totp_step(stack: LocalStack) -> None:
+    """Move the stack's clock to the next 30-second step: a code is accepted once, so the next one must differ."""
+    assert stack.request("POST", "/_local/clock", {"advance_s": 30}).status == 200
+
+
+def add_opted_in_recipient(console: Console, phone: str, name: str) -> str:
+    """Add a recipient and record their SMS opt-in through the recipient pages; returns its id."""
+    console.open("/console/recipients")
+    console.submit("/console/recipients", phone=phone, name=name)
+    assert "Recipient created" in console.main_text(), console.main_text()[:800]
+    recipient_id = console.path.split("?")[0].rsplit("/", 1)[1]
+    console.submit(f"/console/recipients/{recipient_id}/consents", channel="sms", status="opted_in", source="web_form")
+    assert "Consent recorded" in console.main_text(), console.main_text()[:800]
+    return recipient_id
 
 
 def test_signed_out_pages_render_and_pass_axe(console: Console, stack: LocalStack) -> None:
@@ -224,3 +248,118 @@ def test_the_session_cookie_has_every_attribute_and_no_url_carries_the_session(
     urls = console.requested_urls()
     assert any("/console/" in url for url in urls), urls
     assert not [url for url in urls if token in url or token.removeprefix("sbs_") in url]
+
+
+def enrol_totp(console: Console, stack: LocalStack) -> pyotp.TOTP:
+    """Turn two-step sign-in on from the profile, reading the key beside the QR code as a person types it."""
+    console.open("/console/profile")
+    console.check("profile", "the profile: e-mail, role, two-step sign-in off, password change", phone=True)
+    console.submit("/console/profile/totp")
+    assert console.h1() == "Set up two-step sign-in"
+    assert console.driver.find_elements("css selector", "figure.qr svg[role=img]"), "the QR code is an inline SVG"
+    secret = console.driver.find_element("id", "totp-secret").text.replace(" ", "")
+    console.check("totp-enrol", "two-step sign-in: the QR code (inline SVG), its key as text, the code field")
+    totp = pyotp.TOTP(secret)
+    console.submit("/console/profile/totp/activate", code=totp.at(stack_now(stack)))
+    assert console.h1() == "Your recovery codes", console.main_text()[:800]
+    assert len(console.driver.find_elements("css selector", "ul.codes code")) == 10
+    console.check("recovery-codes", "the ten recovery codes, shown once after two-step sign-in is turned on")
+    console.open("/console/profile")
+    assert "On" in console.driver.find_element("css selector", "dl.facts").text
+    return totp
+
+
+def sign_in_with_code(console: Console, stack: LocalStack, email: str, totp: pyotp.TOTP) -> None:
+    """Sign out, then in: the password alone is not enough, the code beside it is."""
+    console.submit("/console/logout")
+    assert "You are signed out" in console.main_text()
+    console.submit("/console/login", email=email, password=PASSWORD)
+    assert console.session_cookie() is None
+    assert "code from your authenticator app" in console.error("code")
+    console.check("login-code-required", "sign-in asks for the code: its error beside the code field", phone=True)
+    next_totp_step(stack)
+    console.submit("/console/login", email=email, password=PASSWORD, code=totp.at(stack_now(stack)))
+    assert console.session_cookie() is not None, console.main_text()[:800]
+
+
+def create_api_key(console: Console, stack: LocalStack) -> str:
+    """Create a key: shown once, it works against the API, and the list never shows it again."""
+    console.open("/console/api-keys")
+    console.check("api-keys-empty", "API keys: what a key is for, an empty state, the create form", phone=True)
+    console.submit("/console/api-keys", name="billing server", role="developer")
+    key = str(console.driver.find_element("id", "new-key").text)
+    assert key.startswith("sb_"), key
+    console.check("api-key-created", "a new API key, shown this once, with its name, role and expiry")
+    assert api(stack, key, "GET", "/v1/account").status == 200
+    console.open("/console/api-keys")
+    assert "billing server" in console.main_text()
+    assert key not in console.driver.page_source
+    console.check("api-keys", "API keys: the live key's name, prefix and role, with rotate and revoke", phone=True)
+    return key
+
+
+def invite(console: Console, stack: LocalStack, email: str, role: str) -> str:
+    """Invite `email` from the members page; returns the token its e-mail carries."""
+    console.open("/console/members")
+    console.submit("/console/members", email=email, role=role)
+    assert "Invitation sent" in console.main_text(), console.main_text()[:800]
+    assert email in console.main_text()
+    return mail_token(stack, email)
+
+
+def send_and_watch(console: Console, recipient_id: str, body: str) -> str:
+    """Send from the form, then reload the message's page (its Refresh link) until it says delivered."""
+    console.open(f"/console/messages/new?recipient_id={recipient_id}")
+    console.check("message-new", "the send form: recipient, channel, message text")
+    console.submit("/console/messages/new", channel="sms", body=body)
+    assert "Message queued" in console.main_text(), console.main_text()[:800]
+    message_id = console.path.split("?")[0].rsplit("/", 1)[1]
+    deadline = time.monotonic() + 30
+    while "delivered" not in console.driver.find_element("css selector", "main p .status").text:
+        assert time.monotonic() < deadline, console.main_text()[:1500]
+        time.sleep(0.5)
+        console.open(f"/console/messages/{message_id}")
+    timeline = [li.text for li in console.driver.find_elements("css selector", "ol.timeline li")]
+    assert any("delivered" in entry for entry in timeline), timeline
+    return message_id
+
+
+def test_a_new_owner_signs_up_enrols_totp_creates_a_key_invites_and_sends(console: Console, stack: LocalStack) -> None:
+    """Issue 15's first day, in the browser: every page on the way gets a screenshot and axe-core."""
+    email = unique_email("first-day")
+    console.forget()
+    console.open("/console/signup")
+    console.submit("/console/signup", account_name="First Day Ltd", email=email, password=PASSWORD)
+    console.check("signup-done", "after sign-up: the sign-in page asks to check the e-mail")
+    console.open(f"/console/verify-email?token={mail_token(stack, email)}")
+    console.submit("/console/verify-email")
+    assert "Your e-mail address is confirmed" in console.main_text()
+    console.check("verified", "the address is confirmed: sign in to continue")
+    console.submit("/console/login", email=email, password=PASSWORD)
+    assert console.path.startswith("/console/messages")
+    assert email in console.text()
+    console.check(
+        "messages-empty", "the message log of a new account: an empty state that says how to send", phone=True
+    )
+
+    totp = enrol_totp(console, stack)
+    sign_in_with_code(console, stack, email, totp)
+    token = console.session_token()
+    assert api(stack, token, "GET", "/v1/me").json()["mfa_enabled"] is True
+
+    create_api_key(console, stack)
+    teammate = unique_email("teammate")
+    assert invite(console, stack, teammate, "agent")
+    console.check("members", "members: the owner and the pending invitation, with role and remove", phone=True)
+
+    recipient_id = add_opted_in_recipient(console, "+14155550177", "Ada Example")
+    console.check("recipient", "a recipient: number, consent per channel, the consent ledger, erasure", phone=True)
+    message_id = send_and_watch(console, recipient_id, "Your table is ready")
+    assert api(stack, token, "GET", f"/v1/messages/{message_id}").json()["status"] == "delivered"
+    console.check(
+        "message-delivered", "a delivered message: its facts and the timeline of events and attempts", phone=True
+    )
+    console.open("/console/messages")
+    assert message_id in console.driver.page_source
+    console.check("messages", "the message log with the delivered message", phone=True)
+    assert not [url for url in console.requested_urls() if token in url]
