@@ -144,9 +144,13 @@ class Console:
             raise AssertionError(f"no form posts to {action} on {self.path}:\n{self.text()[:1500]}")
         return forms[index]
 
-    def buttons(self) -> list[str]:
-        """The labels of every button on the page."""
-        return [str(b.text).strip() for b in self.driver.find_elements(By.CSS_SELECTOR, "button, input[type=submit]")]
+    def post_buttons(self) -> list[str]:
+        """The labels of the buttons that change something (those of POST forms; a filter's GET form changes
+        nothing)."""
+        found = self.driver.find_elements(
+            By.CSS_SELECTOR, 'form[method="post"] button, form[method="post"] input[type=submit]'
+        )
+        return [str(b.text).strip() for b in found]
 
     def post_actions(self) -> set[str]:
         """Where the page's forms post to."""

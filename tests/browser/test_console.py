@@ -363,3 +363,116 @@ def test_a_new_owner_signs_up_enrols_totp_creates_a_key_invites_and_sends(consol
     assert message_id in console.driver.page_source
     console.check("messages", "the message log with the delivered message", phone=True)
     assert not [url for url in console.requested_urls() if token in url]
+
+
+def forge_post(console: Console, action: str, **fields: str) -> None:
+    """Post a form the page does not offer, with the page's own CSRF token (a person editing the page, or a page
+    bug): only the server's refusal stands between it and the API."""
+    token = console.form("/console/logout").find_element("name", "csrf").get_attribute("value")
+    console.driver.execute_script(
+        """
+        const [action, fields] = arguments, form = document.createElement('form');
+        form.method = 'post'; form.action = action;
+        for (const [name, value] of Object.entries(fields)) {
+          const input = document.createElement('input'); input.type = 'hidden'; input.name = name; input.value = value;
+          form.appendChild(input);
+        }
+        const button = document.createElement('button'); button.type = 'submit'; button.textContent = 'Forged';
+        form.appendChild(button); document.body.appendChild(form);
+        """,
+        action,
+        {"csrf": token, **fields},
+    )
+    console.submit(action, button="Forged")
+
+
+def test_a_viewer_sees_masked_numbers_and_no_write_buttons(
+    console: Console, stack: LocalStack, owner: dict[str, str]
+) -> None:
+    phone, masked = "+14155550188", "+1******0188"
+    sign_in(console, owner["email"])
+    recipient_id = add_opted_in_recipient(console, phone, "Grace Viewer-Test")
+    message_id = send_and_watch(console, recipient_id, "Seen by a viewer")
+    viewer = unique_email("viewer")
+    token = invite(console, stack, viewer, "viewer")
+
+    console.forget()
+    console.open(f"/console/accept-invitation?token={token}")
+    console.submit("/console/accept-invitation", password=PASSWORD)
+    assert "Welcome aboard" in console.main_text(), console.main_text()[:800]
+    sign_in(console, viewer)
+    viewer_token = console.session_token()
+    assert api(stack, viewer_token, "GET", "/v1/me").json()["role"] == "viewer"
+    nav = console.driver.find_element("css selector", "nav[aria-label=Main]").text
+    assert "API keys" not in nav and "Webhooks" not in nav
+
+    pages = (
+        ("/console/recipients", "viewer-recipients", "a viewer's recipients: numbers masked, no add form"),
+        (f"/console/recipients/{recipient_id}", "viewer-recipient", "a viewer's recipient: masked, no consent form"),
+        ("/console/messages", "viewer-messages", "a viewer's message log: numbers masked, no send button"),
+        (f"/console/messages/{message_id}", "viewer-message", "a viewer's message: the number masked"),
+    )
+    for path, name, shows in pages:
+        console.open(path)
+        assert phone not in console.driver.page_source, path
+        assert masked in console.main_text(), (path, console.main_text()[:800])
+        assert console.post_actions() == {"/console/logout"}, (path, console.post_actions())
+        assert console.post_buttons() == ["Sign out"], (path, console.post_buttons())
+        assert "Send a message" not in console.main_text()
+        console.check(name, shows, phone=name == "viewer-recipients")
+
+    console.open("/console/messages/new")
+    assert console.h1() == "Not allowed"
+    before = api(stack, viewer_token, "GET", "/v1/recipients").json()["data"]
+    console.open("/console/recipients")
+    forge_post(console, "/console/recipients", phone="+14155550199", idempotency_key="forged-by-a-viewer-0001")
+    assert console.h1() == "Not allowed", console.main_text()[:800]
+    console.check("viewer-refused", "a viewer's forged form: the server refuses it, nothing changed")
+    assert api(stack, viewer_token, "GET", "/v1/recipients").json()["data"] == before
+    console.open(f"/console/recipients/{recipient_id}")
+    forge_post(console, f"/console/recipients/{recipient_id}/erase", confirm="erase")
+    assert console.h1() == "Not allowed", console.main_text()[:800]
+    assert api(stack, viewer_token, "GET", f"/v1/recipients/{recipient_id}").json()["phone"] == masked
+
+
+def test_every_other_console_page_renders_and_passes_axe(
+    console: Console, stack: LocalStack, owner: dict[str, str]
+) -> None:
+    """The pages the first day does not pass through, signed in as an owner: each with its screenshot and axe."""
+    sign_in(console, owner["email"])
+    recipients = api(stack, console.session_token(), "GET", "/v1/recipients").json()["data"]
+    recipient_id = recipients[0]["id"] if recipients else add_opted_in_recipient(console, "+14155550166", "Lin")
+    pages = (
+        ("/console/recipients", "recipients", "Recipients", "recipients: numbers, consent per channel, add form", True),
+        ("/console/sessions", "sessions", None, "where you are signed in, with revoke", True),
+        ("/console/webhooks", "webhooks-empty", "Webhooks", "webhooks: an empty state and the add form", True),
+        ("/console/audit", "audit", None, "the audit trail with the chain verification result", True),
+        ("/console/account", "account", None, "the account: plan, usage against limits, export, delete", True),
+        ("/console/account/delete", "account-delete", None, "closing the account: what happens, password", False),
+        ("/console/conversations", "conversations", None, "conversations: one per recipient", True),
+        (f"/console/conversations/{recipient_id}", "conversation", None, "one conversation's thread", False),
+        ("/console/files", "files", None, "files: an empty state", False),
+        ("/console/recordings", "recordings", None, "call recordings: an empty state", False),
+        ("/console/reauth", "reauth", "Confirm it's you", "re-authentication before a sensitive action", False),
+        ("/console/messages/msg_doesnotexist", "message-not-found", "Not found", "an unknown message id: 404", False),
+    )
+    for path, name, heading, shows, phone in pages:
+        console.open(path)
+        assert "/console/login" not in console.path, path
+        if heading:
+            assert console.h1() == heading, (path, console.h1())
+        console.check(name, shows, phone=phone)
+
+    console.open("/console/webhooks")
+    console.submit("/console/webhooks", url="http://127.0.0.1:9/hooks/switchboard")
+    assert console.driver.find_elements("css selector", ".secret"), console.main_text()[:800]
+    console.check("webhook-secret", "a new webhook endpoint's signing secret, shown once")
+    console.open("/console/webhooks")
+    assert "http://127.0.0.1:9/hooks/switchboard" in console.main_text()
+    console.check("webhooks", "webhooks: the endpoint with its events, rotate and delete", phone=True)
+    console.driver.find_element("partial link text", "Delivery log").click()
+    console.check("webhook-deliveries", "one endpoint's delivery log")
+
+    console.submit("/console/logout")
+    console.open("/console/account/restore")
+    console.check("account-restore", "restoring a deleted account (signed out)")
