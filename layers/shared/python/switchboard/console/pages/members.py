@@ -35,6 +35,8 @@ def _index(ctx: Ctx, *, status: int = 200, problem: ApiProblem | None = None) ->
         listed=True,
         rows=answer.data,
         next_cursor=answer.body.get("next_cursor"),
+        alone=not answer.body.get("next_cursor")
+        and all(m.get("user_id") == ctx.me.get("user_id") for m in answer.data),
         roles=grantable(role),
         # What the page offers is what the API allows: not yourself here, never a role above what you may grant.
         manageable={
