@@ -27,9 +27,9 @@ def _codes(page: Page) -> list[str]:
     return re.findall(r"<code>([^<]+)</code>", block.group(0)) if block else []
 
 
-def _login(stack: LocalStack, email: str, **fields: str) -> tuple[ConsoleBrowser, Page]:
+def _login(stack: LocalStack, email: str, code: str = "") -> tuple[ConsoleBrowser, Page]:
     browser = ConsoleBrowser(stack)
-    page = browser.submit("/console/login", "/console/login", email=email, **{"password": PASSWORD, **fields})
+    page = browser.submit("/console/login", "/console/login", email=email, password=PASSWORD, code=code)
     return browser, page
 
 
