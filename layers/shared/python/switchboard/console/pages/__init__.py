@@ -1,5 +1,5 @@
 """The console's pages; importing this package registers every one of them with switchboard.console.app."""
 
-from switchboard.console.pages import auth
+from switchboard.console.pages import auth, content, messages, recipients
 
-__all__ = ["auth"]
+__all__ = ["auth", "content", "messages", "recipients"]
