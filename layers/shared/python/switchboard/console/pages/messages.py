@@ -96,6 +96,8 @@ def _send_form(ctx: Ctx, *, status: int = 200, problem: ApiProblem | None = None
 @page("GET", f"{PREFIX}/messages/new")
 def new_message(ctx: Ctx) -> Response:
     """The send form (a recipient chosen from a recipient's page comes preselected)."""
+    if not ctx.can(Permission.MESSAGES_SEND):
+        raise ApiProblem(403, {"code": "forbidden", "detail": "Your role may read messages but not send them."})
     chosen = ctx.query.get("recipient_id", "")
     return _send_form(ctx, values={"recipient_id": chosen if ID.fullmatch(chosen) else ""}, consent_for="")
 
