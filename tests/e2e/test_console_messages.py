@@ -140,7 +140,8 @@ def test_send_form_errors_are_beside_their_fields_and_nothing_is_sent(stack: Loc
         ({"recipient_id": "rcp_" + "0" * 26, "body": "Hi"}, "recipient_id", "No such recipient"),
         ({"recipient_id": "../../v1/account", "body": "Hi"}, "recipient_id", "Choose"),
     ):
-        page = browser.submit("/console/messages/new", "/console/messages/new", **{"channel": "sms", **fields})
+        form = browser.get("/console/messages/new").form("/console/messages/new")
+        page = browser.post("/console/messages/new", {**form, "channel": "sms", **fields})
         assert 400 <= page.status < 500, (fields, page.status)
         assert page.error(name) and words in page.error(name), (fields, name, page.error(name), page.text()[:600])
     # Unicode and the longest body are sent as they are.
