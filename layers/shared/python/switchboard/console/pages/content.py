@@ -47,7 +47,8 @@ def download(ctx: Ctx, path: str, name: str) -> Download:
     filename = name + (mimetypes.guess_extension(kind) or "" if kind != OCTET_STREAM else "")
     return Download(
         content_type=kind,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Content-Length": str(len(data))},
+        # No Content-Length of ours: the gateway counts the bytes it sends (the decoded ones, or their base64).
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         cookies=ctx.cookies,
         data=data,
     )
