@@ -1,5 +1,16 @@
 """The console's pages; importing this package registers every one of them with switchboard.console.app."""
 
-from switchboard.console.pages import auth, keys, members, profile
+from switchboard.console.pages import account, audit, auth, content, keys, members, messages, profile, recipients, webhooks
 
-__all__ = ["auth", "keys", "members", "profile"]
+__all__ = [
+    "account",
+    "audit",
+    "auth",
+    "content",
+    "keys",
+    "members",
+    "messages",
+    "profile",
+    "recipients",
+    "webhooks",
+]
