@@ -1,5 +1,5 @@
 """The console's pages; importing this package registers every one of them with switchboard.console.app."""
 
-from switchboard.console.pages import auth
+from switchboard.console.pages import account, audit, auth, webhooks
 
-__all__ = ["auth"]
+__all__ = ["account", "audit", "auth", "webhooks"]
