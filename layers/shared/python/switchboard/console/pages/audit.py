@@ -8,7 +8,7 @@ from switchboard.console.app import PREFIX, Ctx, page
 from switchboard.console.client import ApiProblem
 from switchboard.console.web import Response
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25  # the API's default page
 
 
 def _people(ctx: Ctx) -> dict[str, str]:
