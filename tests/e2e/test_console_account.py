@@ -236,7 +236,8 @@ def test_restore_of_an_active_account_or_with_odd_input_is_a_form_error_never_a_
         {"email": "x" * 5000, "password": "y" * 5000, "code": "z" * 300},
         {"email": email, "password": PASSWORD, "code": "12\u00a03456"},
     ):
-        answer = browser.submit("/console/account/restore", "/console/account/restore", **fields)
+        form = browser.get("/console/account/restore").form("/console/account/restore")
+        answer = browser.post("/console/account/restore", {**form, **fields})
         assert 400 <= answer.status < 500, (fields, answer.status)
         assert '<form method="post" action="/console/account/restore"' in answer.html
     assert owner.get("/console/account").status == 200

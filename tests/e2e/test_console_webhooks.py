@@ -92,7 +92,7 @@ def inbound(stack: LocalStack, browser: ConsoleBrowser, text: str) -> None:
 def shown_secret(page: Page) -> str:
     found = SECRET.findall(page.html)
     assert len(found) == 1, page.text()[:1000]
-    return found[0]
+    return str(found[0])
 
 
 def endpoints(stack: LocalStack, browser: ConsoleBrowser) -> list[dict[str, Any]]:
@@ -102,7 +102,9 @@ def endpoints(stack: LocalStack, browser: ConsoleBrowser) -> list[dict[str, Any]
 
 
 def create(browser: ConsoleBrowser, url: str, **events: str) -> Page:
-    return browser.submit("/console/webhooks", "/console/webhooks", url=url, **events)
+    """Fill the page's create form (its default event checked) with `url` and `events` on top, and send it."""
+    form = browser.get("/console/webhooks").form("/console/webhooks")
+    return browser.post("/console/webhooks", {**form, "url": url, **events})
 
 
 def test_created_endpoint_shows_its_secret_once_and_deliveries_verify_with_it(
