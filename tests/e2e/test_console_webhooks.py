@@ -274,3 +274,23 @@ def test_a_developer_manages_webhooks(stack: LocalStack) -> None:
     assert created.status == 200
     assert shown_secret(created)
     assert [e["url"] for e in endpoints(stack, owner)] == ["http://127.0.0.1:9/dev"]
+
+
+def test_a_resent_form_creates_nothing_twice_and_a_full_overlap_is_explained(stack: LocalStack) -> None:
+    owner, _ = signed_up(stack)
+    form = {**owner.get("/console/webhooks").form("/console/webhooks"), "url": "http://127.0.0.1:9/once"}
+    assert shown_secret(owner.post("/console/webhooks", form))
+    again = owner.post("/console/webhooks", form)  # the same Idempotency-Key: a double click or a reload
+    assert again.status == 409
+    assert "This form was already sent" in again.text()
+    assert not SECRET.search(again.html)
+    [endpoint] = endpoints(stack, owner)
+
+    rotate = f"/console/webhooks/{endpoint['id']}/rotate"
+    for _ in range(2):
+        assert shown_secret(owner.submit(f"/console/webhooks/{endpoint['id']}", rotate))
+    full = owner.submit(f"/console/webhooks/{endpoint['id']}", rotate)
+    assert full.status == 409
+    assert "2 replaced secrets still signing" in full.text()
+    assert not SECRET.search(full.html)
+    assert endpoints(stack, owner)[0]["secret_version"] == 3
