@@ -79,14 +79,14 @@ def csrf_valid(request: Request, key: str | None) -> bool:
 
 
 def same_origin(request: Request) -> bool:
-    """A state-changing request came from our own pages: `Sec-Fetch-Site` and `Origin`, where the browser sends
-    them, name this host (defence in depth beside the token; SameSite=Strict already keeps the cookie home). Our own
-    pages say `Referrer-Policy: no-referrer`, so a browser posts their forms with `Origin: null`: that names no site,
-    and the token alone decides (a foreign page's `null` comes with `Sec-Fetch-Site: cross-site` and no cookie)."""
+    """A state-changing request came from our own pages (defence in depth beside the token; SameSite=Strict already
+    keeps the cookie home). `Sec-Fetch-Site`, which no page can set, is the browser's own word and decides where it
+    is sent: our pages say `Referrer-Policy: no-referrer`, so Chromium posts their forms with `Origin: null` beside
+    `Sec-Fetch-Site: same-origin`. Without it (an older browser), `Origin`, if sent, must name this host."""
     site = request.headers.get("sec-fetch-site", "")
-    if site and site not in {"same-origin", "none"}:
-        return False
+    if site:
+        return site in {"same-origin", "none"}
     sent = request.headers.get("origin")
-    if sent is None or sent == "null":
+    if sent is None:
         return True
     return bool(sent) and urlsplit(sent).netloc.lower() == request.headers.get("host", "").lower()
