@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from axe_selenium_python import Axe
+from axe_selenium_python import Axe  # type: ignore[import-untyped]
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -65,7 +65,7 @@ def _append(path: Path, entry: dict[str, Any]) -> None:
     path.write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
 
 
-def chrome(user_data_dir: Path) -> WebDriver:
+def chrome(user_data_dir: Path) -> webdriver.Chrome:
     """Headless Debian Chromium through Debian's chromedriver, named explicitly: Selenium Manager never runs (it
     would download a browser and a driver), and the browser never calls home."""
     for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
@@ -100,7 +100,7 @@ class Console:
     """One browser on the console of one local stack: open pages, fill and submit forms as a person does (typing
     into the fields, clicking the button), take screenshots and run axe-core."""
 
-    driver: WebDriver
+    driver: webdriver.Chrome
     base_url: str
     visited: list[str] = field(default_factory=list)
 
@@ -219,7 +219,7 @@ class Console:
 
     def requested_urls(self) -> list[str]:
         """Every URL the browser asked for since the start (the performance log is drained into `visited`)."""
-        for entry in self.driver.get_log("performance"):
+        for entry in self.driver.get_log("performance"):  # type: ignore[no-untyped-call]
             message = json.loads(entry["message"])["message"]
             if message.get("method") == "Network.requestWillBeSent":
                 self.visited.append(message["params"]["request"]["url"])
