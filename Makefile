@@ -14,13 +14,14 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONPYCACHEPREFIX := $(CURDIR)/.pycache
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: dev test lint typecheck unit integration infra e2e synth cdk-app diff deploy bootstrap destroy records bench openapi permissions layers lock clean help
+.PHONY: dev test lint typecheck unit integration infra e2e browser chromium synth cdk-app diff deploy bootstrap destroy records bench openapi permissions layers lock clean help
 
 help:
 	@echo "make dev    run the whole platform on http://127.0.0.1:$(PORT)"
 	@echo "make test   lint, type-check and run every test (unit, integration, infra, e2e)"
 	@echo "make synth | bootstrap | diff | deploy | records | destroy  STAGE=dev|prod (README: Deploying)"
 	@echo "make edge STAGE=dev [APPLY=1]   the Cloudflare zone: print the plan, or apply it"
+	@echo "make browser   the console in headless Chromium: screenshots and axe-core in .artifacts/"
 	@echo "make bench | openapi | permissions | lock"
 
 # The venv is rebuilt only when the lock changes; uv installs the exact pinned, hash-checked set, then the project's
@@ -79,9 +80,22 @@ infra: layers
 e2e: $(VENV)/.installed
 	$(PY) -m pytest tests/e2e -q
 
+# The console's browser tests (tests/browser) drive Debian's chromium through Debian's chromedriver, installed
+# here when missing (as root, or through sudo); Selenium never downloads a browser or a driver of its own.
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		echo "installing Debian's chromium and chromium-driver for the browser tests"; \
+		as_root=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$as_root apt-get update -qq \
+		&& $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+# Headless Chromium against a local stack of their own; screenshots and the axe-core summary go to .artifacts/.
+browser: $(VENV)/.installed chromium
+	$(PY) -m pytest tests/browser -q
+
 # --permissions-complete: a call missing from docs/permissions.md fails the run, and so does a row no call made.
 # --durations: the slowest tests, printed so CI's log shows where the time budget (20 minutes) goes.
-test: lint typecheck layers
+test: lint typecheck layers chromium
 	$(PY) -m pytest -q -n 2 --dist loadfile --permissions-complete --durations=40 --durations-min=5
 
 synth: layers

@@ -1728,4 +1728,26 @@ FUNCTIONS = (
     ),
 )
 
+
+# Issue 15: the customer console (docs/console.md). It holds no grant at all: every page calls the public API over
+# HTTP (PUBLIC_BASE_URL) with the signed-in person's own session token, so it can do nothing the API cannot, and
+# what it shows is what the API answers that person. Its routes are public at the gateway because the browser's
+# credential is a `__Host-` cookie, which only the console reads (and checks a CSRF token against).
+CONSOLE_PREFIX = "/console"
+
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="console",
+        description="The customer console: server-rendered pages over the public API",
+        routes=(
+            Route("GET", CONSOLE_PREFIX, Auth.PUBLIC, "The console's front door", permission=None),
+            Route("GET", f"{CONSOLE_PREFIX}/{{proxy+}}", Auth.PUBLIC, "A console page", permission=None),
+            Route("POST", f"{CONSOLE_PREFIX}/{{proxy+}}", Auth.PUBLIC, "A console form", permission=None),
+        ),
+        memory_mb=512,
+        timeout_s=29,  # a page waits on the API (at most 25 s: switchboard.console.client)
+    ),
+)
+
 _BY_NAME: Mapping[str, Function] = MappingProxyType({f.name: f for f in FUNCTIONS})

@@ -197,7 +197,9 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         webhook_retry_base_s=int(env.get("WEBHOOK_RETRY_BASE_S", "30")),
         webhook_timeout_s=float(env.get("WEBHOOK_TIMEOUT_S", "5")),
         login_failure_floor_ms=int(env.get("LOGIN_FAILURE_FLOOR_MS", "400")),
-        console_base_url=env.get("CONSOLE_BASE_URL", "https://console.switchboard.example"),
+        # The console is served under the API's own origin (catalog.CONSOLE_PREFIX) unless a stage says otherwise.
+        console_base_url=env.get("CONSOLE_BASE_URL")
+        or env.get("PUBLIC_BASE_URL", "https://api.switchboard.example").rstrip("/") + catalog.CONSOLE_PREFIX,
         cloudflare_ips_url=env.get("CLOUDFLARE_IPS_URL", "https://api.cloudflare.com/client/v4/ips"),
         receipt_check_after_s=int(env.get("RECEIPT_CHECK_AFTER_S", "3600")),
         receipt_give_up_s=int(env.get("RECEIPT_GIVE_UP_S", str(3 * 86400))),

@@ -1,0 +1,145 @@
+"""The public API, as the console calls it: over HTTP, with the signed-in person's own session token."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from switchboard import settings
+
+TIMEOUT_S = 25.0  # below API Gateway's 29 s, so a slow API is our 503 page, not the gateway's 504
+USER_AGENT_CHARS = 512
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    """A 2xx answer: status, parsed JSON body (None when empty) and headers (lower-case names)."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def data(self) -> Any:
+        """The body's `data` list of a paginated answer, else the body."""
+        return self.body.get("data", []) if isinstance(self.body, dict) else self.body
+
+
+class ApiProblem(Exception):
+    """A problem+json answer: what the page shows, beside the fields its pointers name."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.code = str(body.get("code") or "")
+        self.title = str(body.get("title") or "")
+        self.detail = str(body.get("detail") or body.get("title") or "The request failed.")
+        self.body = body
+        self.headers = headers or {}
+        super().__init__(f"{status} {self.code}: {self.detail}")
+
+    @property
+    def field_errors(self) -> dict[str, str]:
+        """Each error's message by form field: the pointer `/evidence/ip` names the field `evidence.ip`."""
+        errors: dict[str, str] = {}
+        for error in self.body.get("errors") or []:
+            if isinstance(error, dict):
+                name = ".".join(part for part in str(error.get("pointer") or "").split("/") if part)
+                errors.setdefault(name or "_", str(error.get("message") or self.detail))
+        return errors
+
+
+class ApiUnavailable(Exception):
+    """The API did not answer (network, timeout, a non-JSON 5xx): the page says so, nothing is assumed done."""
+
+
+@dataclass
+class ApiClient:
+    """Calls `PUBLIC_BASE_URL` as the browser's user: the session token (if any) is the only authority it has."""
+
+    token: str | None = None
+    user_agent: str = ""
+    base_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.base_url:
+            self.base_url = settings.get().public_base_url.rstrip("/")
+
+    def get(self, path: str, **query: Any) -> ApiAnswer:
+        """GET `path` with the query parameters that are not None."""
+        wanted = {k: v for k, v in query.items() if v not in (None, "")}
+        return self.call("GET", f"{path}?{urlencode(wanted)}" if wanted else path)
+
+    def post(self, path: str, body: dict[str, Any] | None = None, *, idempotency_key: str = "") -> ApiAnswer:
+        """POST a JSON body (an Idempotency-Key makes a resubmitted form a replay, not a second action)."""
+        return self.call("POST", path, body if body is not None else {}, idempotency_key=idempotency_key)
+
+    def patch(self, path: str, body: dict[str, Any]) -> ApiAnswer:
+        """PATCH a JSON body."""
+        return self.call("PATCH", path, body)
+
+    def delete(self, path: str, body: dict[str, Any] | None = None) -> ApiAnswer:
+        """DELETE, with a JSON body where the API asks for one (password confirmations)."""
+        return self.call("DELETE", path, body)
+
+    def call(self, method: str, path: str, body: Any = None, *, idempotency_key: str = "") -> ApiAnswer:
+        """One request; ApiProblem for a problem answer, ApiUnavailable when there is no usable answer."""
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if self.user_agent:
+            headers["User-Agent"] = self.user_agent[:USER_AGENT_CHARS]
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        data = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)  # noqa: S310 - our own API's origin
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
+                return ApiAnswer(response.status, _json(response.read()), _lower(response.headers.items()))
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            parsed = _json(raw)
+            if isinstance(parsed, dict) and (parsed.get("code") or parsed.get("title")):
+                raise ApiProblem(error.code, parsed, _lower(error.headers.items())) from None
+            raise ApiUnavailable(f"{method} {path}: {error.code} without a problem body") from None
+        except (OSError, ValueError) as error:
+            raise ApiUnavailable(f"{method} {path}: {error}") from None
+
+    def download(self, path: str, accept: str = "application/json") -> tuple[bytes, dict[str, str]]:
+        """A non-JSON answer (an export, a file), as bytes and headers."""
+        headers = {"Accept": accept, "Authorization": f"Bearer {self.token}"} if self.token else {"Accept": accept}
+        request = urllib.request.Request(self.base_url + path, headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
+                return response.read(), _lower(response.headers.items())
+        except urllib.error.HTTPError as error:
+            parsed = _json(error.read())
+            if isinstance(parsed, dict) and (parsed.get("code") or parsed.get("title")):
+                raise ApiProblem(error.code, parsed, _lower(error.headers.items())) from None
+            raise ApiUnavailable(f"GET {path}: {error.code}") from None
+        except (OSError, ValueError) as error:
+            raise ApiUnavailable(f"GET {path}: {error}") from None
+
+
+def segment(value: str) -> str:
+    """One path segment from a form or URL value: nothing in it can reach another route (`/`, `..`, `?`)."""
+    return quote(value, safe="")
+
+
+def _json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+def _lower(items: Any) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in items}
