@@ -197,6 +197,17 @@ def in_links_api(path: str) -> bool:
     return path.startswith(LINKS_PREFIX)
 
 
+# The customer console's pages (issue 15) share the customer API's RestApi and domain, but they are a browser app:
+# HTML forms, not the JSON API, so they are not in the OpenAPI document nor held to the JSON API's conventions
+# (problem+json, request models, Idempotency-Key); `in_console` is the one place that tells them apart.
+CONSOLE_PREFIX = "/console"
+
+
+def in_console(path: str) -> bool:
+    """The route path is one of the console's HTML pages (not part of the JSON API's contract)."""
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+
+
 def api_resource(path: str) -> str:
     """The route's resource in the RestApi that serves it (the proxy event's `resource`): below the links API's
     mapping, the path without it."""
@@ -1098,6 +1109,11 @@ def routes() -> list[tuple[Route, Function]]:
     return [(route, fn) for fn in FUNCTIONS for route in fn.routes if route.auth is not Auth.OPERATOR]
 
 
+def json_routes() -> list[tuple[Route, Function]]:
+    """The customer API's JSON routes: `routes()` without the console's pages (what docs/openapi.json documents)."""
+    return [(route, fn) for route, fn in routes() if not in_console(route.path)]
+
+
 def operator_routes() -> list[tuple[Route, Function]]:
     """Every route of the separate operator API (Auth.OPERATOR) with the function that serves it."""
     return [(route, fn) for fn in FUNCTIONS for route in fn.routes if route.auth is Auth.OPERATOR]
@@ -1695,8 +1711,6 @@ FUNCTIONS = (
 # HTTP (PUBLIC_BASE_URL) with the signed-in person's own session token, so it can do nothing the API cannot, and
 # what it shows is what the API answers that person. Its routes are public at the gateway because the browser's
 # credential is a `__Host-` cookie, which only the console reads (and checks a CSRF token against).
-CONSOLE_PREFIX = "/console"
-
 FUNCTIONS = (
     *FUNCTIONS,
     Function(
