@@ -157,10 +157,16 @@ def _login_redirect(request: Request, *, notice: str | None) -> Response:
     return response
 
 
+_NEXT_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
 def safe_next(value: str | None) -> str:
-    """Where to go after signing in: one of our pages, never another site (`//evil`, `/\\evil`, a URL)."""
-    if value and re.fullmatch(r"/console(/[A-Za-z0-9_\-/.]*)?", value) and ".." not in value and "//" not in value:
-        return value
+    """Where to go after signing in: one of our pages, never another site (`//evil`, `/\\evil`, a URL): `/console`
+    and segments of letters, digits, `_`, `-` and inner dots (no `.`/`..`, no escapes, no empty segment)."""
+    if value and len(value) <= 512 and (value == PREFIX or value.startswith(f"{PREFIX}/")):
+        segments = value.removeprefix(PREFIX).split("/")[1:]
+        if all(_NEXT_SEGMENT.fullmatch(segment) for segment in segments):
+            return value
     return f"{PREFIX}/messages"
 
 
