@@ -309,3 +309,29 @@ def test_the_api_client_sends_only_printable_ascii_as_the_user_agent(api: FakeAp
     ((_, _, headers, _),) = api.calls
     assert headers["user-agent"] == "Firefox /1"
     assert headers["authorization"].startswith("Bearer sbs_")
+
+
+# --- re-authentication -------------------------------------------------------------------------------------------
+
+
+def test_a_form_the_api_refuses_for_want_of_reauth_goes_to_reauth_and_back_to_its_page(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two pages of a kind the other lanes write (a list, and an action on one of its items), on a copy of the
+    # routes so no other test sees them.
+    monkeypatch.setattr(app, "_ROUTES", list(app._ROUTES))
+    app.page("GET", "/console/test-keys")(lambda ctx: ctx.render("error.html", title="Keys", detail=""))
+    app.page("POST", "/console/test-keys/{key_id}/revoke")(
+        lambda ctx: (ctx.api.delete(f"/v1/api-keys/{app.quoted(ctx.params['key_id'])}"), ctx.redirect("/"))[1]
+    )
+    api.answers[("DELETE", "/v1/api-keys/k1")] = (401, {"status": 401, "code": "reauth_required", "detail": "again"})
+    cookie, _ = session_cookie()
+    answer = post("/console/test-keys/k1/revoke", {"csrf": _signed_in_token(cookie, api)}, cookie=cookie)
+    assert answer["statusCode"] == 303
+    assert answer["headers"]["Location"] == "/console/reauth?next=%2Fconsole%2Ftest-keys"
+    # The session is kept: re-authenticating is all it takes.
+    assert not any(c.startswith(security.SESSION_COOKIE) for c in set_cookies(answer))
+    # A GET page asking for it comes back to itself.
+    monkeypatch.setitem(api.answers, ("GET", "/v1/me"), (401, {"status": 401, "code": "reauth_required"}))
+    answer = app.handle(event("GET", "/console/test-keys", headers={"Cookie": cookie}))
+    assert answer["headers"]["Location"] == "/console/reauth?next=%2Fconsole%2Ftest-keys"
