@@ -197,9 +197,11 @@ def in_links_api(path: str) -> bool:
     return path.startswith(LINKS_PREFIX)
 
 
-# The customer console's pages (issue 15) share the customer API's RestApi and domain, but they are a browser app:
-# HTML forms, not the JSON API, so they are not in the OpenAPI document nor held to the JSON API's conventions
-# (problem+json, request models, Idempotency-Key); `in_console` is the one place that tells them apart.
+# The customer console's pages (issue 15) are a browser app on the customer API's domain: HTML forms, not the JSON
+# API, so they are not in the OpenAPI document nor held to the JSON API's conventions (problem+json, request models,
+# Idempotency-Key); `in_console` is the one place that tells them apart. They have a RestApi of their own, mapped at
+# this path like the links API, with binaryMediaTypes `*/*`: a browser's download (a file, a recording, an export)
+# is decoded to its bytes whatever Accept the browser sends (the customer API would answer base64 text).
 CONSOLE_PREFIX = "/console"
 
 
@@ -208,10 +210,33 @@ def in_console(path: str) -> bool:
     return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
+class Api(StrEnum):
+    """The RestApis of the customer domain: the customer API at its root, the others mapped below it."""
+
+    CUSTOMER = "customer"
+    LINKS = "links"  # mapped at LINKS_PREFIX
+    CONSOLE = "console"  # mapped at CONSOLE_PREFIX
+
+
+def api_of(path: str) -> Api:
+    """The RestApi that serves this route path."""
+    if in_links_api(path):
+        return Api.LINKS
+    return Api.CONSOLE if in_console(path) else Api.CUSTOMER
+
+
+def mapping_of(api: Api) -> str:
+    """The base path a mapped API sits at on the customer domain (`v1/media`, `console`)."""
+    return {Api.LINKS: LINKS_PREFIX, Api.CONSOLE: CONSOLE_PREFIX}[api].strip("/")
+
+
 def api_resource(path: str) -> str:
-    """The route's resource in the RestApi that serves it (the proxy event's `resource`): below the links API's
-    mapping, the path without it."""
-    return "/" + path.removeprefix(LINKS_PREFIX) if in_links_api(path) else path
+    """The route's resource in the RestApi that serves it (the proxy event's `resource`): below a mapped API's
+    base path, the path without it (`/console` is that API's root, `/`)."""
+    api = api_of(path)
+    if api is Api.CUSTOMER:
+        return path
+    return "/" + path.removeprefix("/" + mapping_of(api)).lstrip("/")
 
 
 @dataclass(frozen=True)
