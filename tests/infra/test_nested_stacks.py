@@ -23,6 +23,8 @@ CLOUDFORMATION_LIMIT = 500  # resources per template
 API_STACK_BUDGET = 400
 # Only the customer API's nested stack holds these (the operator API's own RestApi is in `Ops`); the web ACL itself
 # stays in the API stack (infra/constructs/customer_api.py says why).
+# The construct id of each RestApi in the customer nested stack.
+CONSTRUCTS = {catalog.Api.CUSTOMER: "Rest", catalog.Api.LINKS: "Links", catalog.Api.CONSOLE: "Console"}
 API_TYPES = ("AWS::ApiGateway::", "AWS::WAFv2::WebACLAssociation", "AWS::CertificateManager::")
 
 
@@ -132,8 +134,8 @@ def test_cdk_nag_checks_the_customer_api_nested_stack(monkeypatch: pytest.Monkey
     missing = [
         p
         for p in paths
-        if f"Switchboard-dev-Api/Customer/{'Links' if catalog.in_links_api(p) else 'Rest'}/Api/Default"
-        f"{catalog.api_resource(p)}/ANY/Resource" not in message
+        if f"Switchboard-dev-Api/Customer/{CONSTRUCTS[catalog.api_of(p)]}/Api/Default"
+        f"{catalog.api_resource(p).rstrip('/')}/ANY/Resource" not in message
     ]
     assert missing == []
 
