@@ -154,13 +154,19 @@ def _model_schemas(*models: type[BaseModel]) -> dict[str, Any]:
     return found
 
 
+def _documented(route: catalog.Route) -> bool:
+    return route.auth is not catalog.Auth.OPERATOR and not catalog.in_console(route.path)
+
+
 def document() -> dict[str, Any]:
     """The merged document: only catalog routes (what is deployed), answers and security completed from the catalog."""
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = _model_schemas(Problem, BillingEvent, FileUploadIn)
     for function in catalog.FUNCTIONS:
-        # The customer API's document: the operator API's routes (Auth.OPERATOR) are not part of its contract.
-        if not any(route.auth is not catalog.Auth.OPERATOR for route in function.routes):
+        # The customer API's JSON document: the operator API's routes (Auth.OPERATOR) and the console's HTML pages
+        # (catalog.in_console) are not part of its contract.
+        documented = [route for route in function.routes if _documented(route)]
+        if not documented:
             continue
         schema = _function_schema(function)
         for name, definition in schema.get("components", {}).get("schemas", {}).items():
@@ -168,7 +174,7 @@ def document() -> dict[str, Any]:
                 continue
             if schemas.setdefault(name, definition) != definition:
                 raise ValueError(f"two functions define the schema {name!r} differently")
-        for route in (r for r in function.routes if r.auth is not catalog.Auth.OPERATOR):
+        for route in documented:
             operation = schema.get("paths", {}).get(route.path, {}).get(route.method.lower())
             if operation is None:
                 raise ValueError(f"{function.name} has no handler for {route.method} {route.path}")

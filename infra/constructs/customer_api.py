@@ -19,8 +19,9 @@ from switchboard import catalog
 
 
 class CustomerApi(NestedStack):
-    """`rest` (every catalog route, its 405 catch-all, the authorizer), `links` (the media links' own RestApi,
-    mapped at catalog.LINKS_PREFIX), `domain` (mTLS), `firewall` and `links_firewall` (the stages' associations with
+    """`rest` (every catalog route, its 405 catch-all, the authorizer), `links` and `console` (the media links' and
+    the console's own RestApis, mapped at catalog.LINKS_PREFIX and CONSOLE_PREFIX), `domain` (mTLS), `firewall`,
+    `links_firewall` and `console_firewall` (the stages' associations with
     the API stack's web ACL) and API Gateway's permission to invoke each function's `live` alias.
 
     Its own template: the API stack keeps the functions, their aliases and CodeDeploy groups, and stays far below
@@ -59,13 +60,16 @@ class CustomerApi(NestedStack):
 
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         self.rest = rest_api("Rest", logs_role_removal_policy=removal)
-        # The media links' own RestApi (catalog.LINKS_PREFIX): binaryMediaTypes `*/*`, mapped below the same domain.
-        self.links = rest_api("Links", links=True)
-        # Its stage writes execution logs through the account's CloudWatch role, which the customer API brings.
+        # The media links' and the console's own RestApis (catalog.LINKS_PREFIX, CONSOLE_PREFIX): binaryMediaTypes
+        # `*/*`, mapped below the same domain.
+        self.links = rest_api("Links", serves=catalog.Api.LINKS)
+        self.console = rest_api("Console", serves=catalog.Api.CONSOLE)
+        # Their stages write execution logs through the account's CloudWatch role, which the customer API brings.
         account = self.rest.api.node.try_find_child("Account")
         if account is None:
             raise ValueError("the customer API no longer brings the account's CloudWatch role")
         self.links.stage.node.add_dependency(account)
+        self.console.stage.node.add_dependency(account)
         served = {fn.name for _, fn in catalog.routes()} | {catalog.authorizer().name}
         # Each `live` alias as this template sees it (its ARN, a parameter from the parent): the invoke permissions
         # that RestApi and the authorizer add are then written here, beside the API their source ARNs name.
@@ -97,14 +101,19 @@ class CustomerApi(NestedStack):
             truststore_version=truststore_version,
             stage=self.rest.stage,
         )
-        # The longest matching mapping wins: /v1/media/... reaches the links API, everything else the customer API.
-        self.domain.domain.add_api_mapping(self.links.stage, base_path=catalog.LINKS_PREFIX.strip("/"))
+        # The longest matching mapping wins: /v1/media/... reaches the links API, /console... the console's,
+        # everything else the customer API.
+        self.domain.domain.add_api_mapping(self.links.stage, base_path=catalog.mapping_of(catalog.Api.LINKS))
+        self.domain.domain.add_api_mapping(self.console.stage, base_path=catalog.mapping_of(catalog.Api.CONSOLE))
         # Both stages behind the API stack's web ACL (the operator API's is associated the same way).
         self.firewall = wafv2.CfnWebACLAssociation(
             self, "Firewall", resource_arn=self.rest.stage.stage_arn, web_acl_arn=web_acl_arn
         )
         self.links_firewall = wafv2.CfnWebACLAssociation(
             self, "LinksFirewall", resource_arn=self.links.stage.stage_arn, web_acl_arn=web_acl_arn
+        )
+        self.console_firewall = wafv2.CfnWebACLAssociation(
+            self, "ConsoleFirewall", resource_arn=self.console.stage.stage_arn, web_acl_arn=web_acl_arn
         )
         # In the API stack's own outputs (a nested stack's are not shown): `make edge` and the runbook read it.
         CfnOutput(
@@ -115,7 +124,7 @@ class CustomerApi(NestedStack):
         )
 
     def _api_of(self, path: str) -> RestApi:
-        return self.links if catalog.in_links_api(path) else self.rest
+        return {catalog.Api.LINKS: self.links, catalog.Api.CONSOLE: self.console}.get(catalog.api_of(path), self.rest)
 
 
 def _pascal(name: str) -> str:

@@ -65,19 +65,29 @@ class RestApi(Construct):
         throttle_burst_limit: int,
         logs_role_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         operator: OperatorApi | None = None,
-        links: bool = False,
+        serves: catalog.Api = catalog.Api.CUSTOMER,
     ) -> None:
         super().__init__(scope, construct_id)
-        if operator and links:
-            raise ValueError("the operator API serves no media links")
-        self.links = links
+        if operator and serves is not catalog.Api.CUSTOMER:
+            raise ValueError("the operator API serves no media links and no console")
+        self.serves = serves
+        links, console = serves is catalog.Api.LINKS, serves is catalog.Api.CONSOLE
         access_logs = encrypted_log_group(self, "AccessLogs", key=logs_key, retention_days=log_retention_days)
-        self.invoke_permission_id = "OpsApiInvoke" if operator else "LinksApiInvoke" if links else "RestApiInvoke"
+        self.invoke_permission_id = (
+            "OpsApiInvoke"
+            if operator
+            else {catalog.Api.LINKS: "LinksApiInvoke", catalog.Api.CONSOLE: "ConsoleApiInvoke"}.get(
+                serves, "RestApiInvoke"
+            )
+        )
         if operator:
             name, description, binary = f"switchboard-{stage}-ops", operator.description, None
         elif links:
             name, description = f"switchboard-{stage}-media", f"Switchboard {stage} media links (docs/files.md)"
             binary = list(files.LINKS_BINARY_TYPES)
+        elif console:
+            name, description = f"switchboard-{stage}-console", f"Switchboard {stage} console (docs/console.md)"
+            binary = list(files.binary_types(catalog.CONSOLE_PREFIX))
         else:
             name, description, binary = f"switchboard-{stage}", f"Switchboard {stage} API", list(files.API_BINARY_TYPES)
         self.api = apigw.RestApi(
@@ -87,15 +97,17 @@ class RestApi(Construct):
             rest_api_name=name,
             description=description,
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # R45: only the mTLS custom domain serves the customer and links APIs; the operator API is its own
-            # hostname.
+            # R45: only the mTLS custom domain serves the customer, links and console APIs; the operator API is its
+            # own hostname.
             disable_execute_api_endpoint=operator is None,
             policy=operator.policy if operator else cloudflare_only_policy(),
             binary_media_types=binary,
             # The account-level role API Gateway needs to write execution logs (a singleton per account/Region):
             # the customer API's brings it.
-            cloud_watch_role=operator is None and not links,
-            cloud_watch_role_removal_policy=None if operator or links else logs_role_removal_policy,
+            cloud_watch_role=operator is None and serves is catalog.Api.CUSTOMER,
+            cloud_watch_role_removal_policy=(
+                logs_role_removal_policy if operator is None and serves is catalog.Api.CUSTOMER else None
+            ),
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE_NAME,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
@@ -157,8 +169,8 @@ class RestApi(Construct):
 
     def add_route(self, route: catalog.Route, function: lambda_.IFunction) -> apigw.Method:
         """A method on the route's resource, proxied to `function`; non-public routes go through the authorizer."""
-        if catalog.in_links_api(route.path) is not self.links:
-            raise ValueError(f"{route.method} {route.path} belongs to the {'customer' if self.links else 'links'} API")
+        if route.auth is not catalog.Auth.OPERATOR and catalog.api_of(route.path) is not self.serves:
+            raise ValueError(f"{route.method} {route.path} belongs to the {catalog.api_of(route.path)} API")
         resource = self.api.root.resource_for_path(catalog.api_resource(route.path))
         if route.auth is catalog.Auth.PUBLIC:
             authorization: dict[str, object] = {"authorization_type": apigw.AuthorizationType.NONE}
@@ -169,6 +181,15 @@ class RestApi(Construct):
             if self.authorizer is None:
                 raise ValueError(f"{route.method} {route.path} needs the authorizer, which the catalog lacks")
             authorization = {"authorization_type": apigw.AuthorizationType.CUSTOM, "authorizer": self.authorizer}
+        if catalog.in_console(route.path):
+            # The console's pages take HTML forms (urlencoded), which no JSON model describes: the validator has no
+            # body model to apply; switchboard.console.web refuses a malformed form itself (4xx page, nothing done).
+            return resource.add_method(
+                route.method,
+                self._integration(function),
+                request_validator=self.validator,
+                **authorization,  # type: ignore[arg-type]
+            )
         body = request_models.committed().get((route.method, route.path))
         if body is not None:
             # R36: the gateway refuses a JSON body its model (the handler's pydantic model, as draft 4) rejects.

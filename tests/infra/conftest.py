@@ -47,16 +47,19 @@ class Assembly:
         name = next(n for n, t in self.templates.items() if t is self.template(stage, which))
         return copy.deepcopy(self.raw[name])
 
-    def rest_api_id(self, stage: str, *, links: bool = False) -> str:
-        """Logical id of the customer API's RestApi (`links`: the media links' own, tests/infra/test_links_api.py)."""
-        name = f"switchboard-{stage}-media" if links else f"switchboard-{stage}"
+    def rest_api_id(self, stage: str, *, links: bool = False, serves: catalog.Api | None = None) -> str:
+        """Logical id of the customer API's RestApi (`links`: the media links' own, tests/infra/test_links_api.py;
+        `serves`: the RestApi serving that part of the domain)."""
+        serves = serves or (catalog.Api.LINKS if links else catalog.Api.CUSTOMER)
+        suffix = {catalog.Api.LINKS: "-media", catalog.Api.CONSOLE: "-console"}.get(serves, "")
+        name = f"switchboard-{stage}{suffix}"
         apis = self.resources(stage, "AWS::ApiGateway::RestApi")
         (found,) = [i for i, api in apis.items() if api["Properties"]["Name"] == name]
         return found
 
     def api_of(self, stage: str, path: str) -> str:
         """Logical id of the RestApi that serves this catalog route path."""
-        return self.rest_api_id(stage, links=catalog.in_links_api(path))
+        return self.rest_api_id(stage, serves=catalog.api_of(path))
 
     def resources(self, stage: str, resource_type: str) -> dict[str, dict[str, Any]]:
         """Logical id -> resource of one type, across both stacks of the stage."""

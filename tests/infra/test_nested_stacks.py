@@ -23,6 +23,8 @@ CLOUDFORMATION_LIMIT = 500  # resources per template
 API_STACK_BUDGET = 400
 # Only the customer API's nested stack holds these (the operator API's own RestApi is in `Ops`); the web ACL itself
 # stays in the API stack (infra/constructs/customer_api.py says why).
+# The construct id of each RestApi in the customer nested stack.
+CONSTRUCTS = {catalog.Api.CUSTOMER: "Rest", catalog.Api.LINKS: "Links", catalog.Api.CONSOLE: "Console"}
 API_TYPES = ("AWS::ApiGateway::", "AWS::WAFv2::WebACLAssociation", "AWS::CertificateManager::")
 
 
@@ -59,9 +61,9 @@ def test_the_customer_api_its_domain_waf_and_invoke_permissions_are_all_in_its_n
     parent, nested = _synthesized(assembly, stage)
     assert not [k for k, r in parent["Resources"].items() if r["Type"].startswith(API_TYPES)]
     customer = nested[_nested_id(nested, "Customer")]["Resources"]
-    # The customer API and the media links' own RestApi, mapped on the same domain.
+    # The customer API, the media links' and the console's own RestApis, mapped on the same domain.
     rest_apis = [k for k, r in customer.items() if r["Type"] == "AWS::ApiGateway::RestApi"]
-    assert len(rest_apis) == 2
+    assert len(rest_apis) == len(catalog.Api)
     assert {r["Type"] for r in customer.values()} >= {
         "AWS::ApiGateway::DomainName",
         "AWS::ApiGateway::BasePathMapping",
@@ -104,7 +106,7 @@ def test_no_resource_of_the_api_stack_reads_the_customer_api_so_deploys_have_no_
     associations = [
         r["Properties"] for r in nested[customer]["Resources"].values() if r["Type"] == "AWS::WAFv2::WebACLAssociation"
     ]
-    assert len(associations) == 2  # the customer API's stage and the links API's
+    assert len(associations) == 3  # the customer API's stage, the links API's and the console's
     assert all(association["WebACLArn"] == {"Ref": parameter} for association in associations)
 
 
@@ -132,8 +134,8 @@ def test_cdk_nag_checks_the_customer_api_nested_stack(monkeypatch: pytest.Monkey
     missing = [
         p
         for p in paths
-        if f"Switchboard-dev-Api/Customer/{'Links' if catalog.in_links_api(p) else 'Rest'}/Api/Default"
-        f"{catalog.api_resource(p)}/ANY/Resource" not in message
+        if f"Switchboard-dev-Api/Customer/{CONSTRUCTS[catalog.api_of(p)]}/Api/Default"
+        f"{catalog.api_resource(p).rstrip('/')}/ANY/Resource" not in message
     ]
     assert missing == []
 

@@ -193,8 +193,8 @@ def test_alarm_topic_is_encrypted_tls_only_and_mails_on_call(assembly: Assembly,
 def test_log_groups_use_the_logs_key_and_have_retention(assembly: Assembly, stage: str) -> None:
     logs_key = {k for k in _key_ids(assembly, stage) if "LogsKey" in k}
     groups = assembly.resources(stage, "AWS::Logs::LogGroup")
-    # one per function (+ the seeder), access + execution logs of the customer and links APIs, WAF logs
-    assert len(groups) == len(catalog.FUNCTIONS) + 1 + 2 * 2 + 1
+    # one per function (+ the seeder), access + execution logs of the customer, links and console APIs, WAF logs
+    assert len(groups) == len(catalog.FUNCTIONS) + 1 + 2 * len(catalog.Api) + 1
     for group in groups.values():
         assert _uses_one_of(group["Properties"]["KmsKeyId"], logs_key)
         assert group["Properties"]["RetentionInDays"] == assembly.configs[stage].log_retention_days
@@ -233,8 +233,9 @@ def test_secrets_use_our_key_and_carry_no_value(assembly: Assembly, stage: str) 
 @pytest.mark.parametrize("stage", STAGES)
 def test_api_is_regional_without_execute_api_endpoint_and_cloudflare_only(assembly: Assembly, stage: str) -> None:
     apis = assembly.resources(stage, "AWS::ApiGateway::RestApi")
-    # The customer API and the media links' own (both on the custom domain; the operator API: test_operator_api).
-    assert set(apis) == {assembly.rest_api_id(stage), assembly.rest_api_id(stage, links=True)}
+    # The customer API, the media links' and the console's own (all on the custom domain; the operator API:
+    # test_operator_api).
+    assert set(apis) == {assembly.rest_api_id(stage, serves=api) for api in catalog.Api}
     for api in apis.values():
         _regional_and_cloudflare_only(api["Properties"])
 
@@ -286,7 +287,7 @@ def test_domain_has_tls_1_2_and_mutual_tls(assembly: Assembly, stage: str) -> No
 @pytest.mark.parametrize("stage", STAGES)
 def test_stage_logs_throttles_and_never_traces_data(assembly: Assembly, stage: str) -> None:
     stages = assembly.resources(stage, "AWS::ApiGateway::Stage").values()
-    assert len(stages) == 2  # the customer API's and the links API's
+    assert len(stages) == len(catalog.Api)  # the customer API's, the links API's and the console's
     for api_stage in stages:
         _logged_and_throttled(assembly, stage, api_stage["Properties"])
 
@@ -329,7 +330,7 @@ def test_every_method_is_validated_and_public_ones_match_the_catalog(assembly: A
             assert "AuthorizerId" in props
     assert public_count == len(public)
     validators = assembly.resources(stage, "AWS::ApiGateway::RequestValidator").values()
-    assert len(validators) == 2  # one per API
+    assert len(validators) == len(catalog.Api)  # one per API
     for validator in validators:
         assert validator["Properties"]["ValidateRequestBody"] is True
         assert validator["Properties"]["ValidateRequestParameters"] is True
@@ -395,10 +396,10 @@ def test_waf_guards_the_stage_with_managed_rules_and_client_ip_rate_limits(assem
         assert statement["AggregateKeyType"] == "FORWARDED_IP"
         assert statement["ForwardedIPConfig"] == {"HeaderName": CLIENT_IP_HEADER, "FallbackBehavior": "MATCH"}
     # Which routes each rate rule covers: tests/infra/test_edge_waf.py.
-    # Both stages (the customer API's and the links API's) behind this web ACL.
+    # Every stage (the customer API's, the links API's and the console's) behind this web ACL.
     associations = assembly.resources(stage, "AWS::WAFv2::WebACLAssociation").values()
     stage_ids = set(assembly.resources(stage, "AWS::ApiGateway::Stage"))
-    assert len(associations) == len(stage_ids) == 2
+    assert len(associations) == len(stage_ids) == len(catalog.Api)
     assert {s for s in stage_ids for a in associations if s in json.dumps(a["Properties"]["ResourceArn"])} == stage_ids
     for association in associations:
         assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}

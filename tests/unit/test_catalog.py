@@ -31,8 +31,23 @@ def test_catalog_routes_are_unique_and_follow_the_api_prefixes() -> None:
     keys = [(route.method, route.path) for route, _ in catalog.routes()]
     assert len(keys) == len(set(keys))
     for _, path in keys:
-        assert path.startswith(("/v1/", "/status", "/.well-known/")), path
+        assert path.startswith(("/v1/", "/status", "/.well-known/")) or catalog.in_console(path), path
         assert "_local" not in path
+
+
+def test_catalog_console_is_public_html_with_no_grant() -> None:
+    # The console reaches data only through the public API over HTTP with the person's own token (docs/console.md).
+    console = catalog.function("console")
+    assert {(r.method, r.path) for r in console.routes} == {
+        ("GET", "/console"),
+        ("GET", "/console/{proxy+}"),
+        ("POST", "/console/{proxy+}"),
+    }
+    assert all(r.auth is catalog.Auth.PUBLIC and catalog.in_console(r.path) for r in console.routes)
+    assert not (console.tables or console.queues or console.secrets or console.buckets or console.consumes)
+    assert not (console.uses_data_key or console.sends_email or console.verifies_audit or console.audit_anchors)
+    assert [fn.name for route, fn in catalog.routes() if catalog.in_console(route.path)] == ["console"] * 3
+    assert all(not catalog.in_console(route.path) for route, _ in catalog.json_routes())
 
 
 def test_catalog_references_only_known_tables_queues_and_secrets() -> None:

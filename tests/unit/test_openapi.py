@@ -23,14 +23,29 @@ def test_openapi_document_covers_every_catalog_route_with_its_security() -> None
     schemes = document["components"]["securitySchemes"]
     assert {name: scheme["scheme"] for name, scheme in schemes.items()} == {"session": "bearer", "apiKey": "bearer"}
     accepted = {catalog.Auth.PUBLIC: [], catalog.Auth.SESSION: ["session"], catalog.Auth.ANY: ["session", "apiKey"]}
-    for route, _ in catalog.routes():
+    for route, _ in catalog.json_routes():
         operation = document["paths"][route.path][route.method.lower()]
         assert [name for option in operation["security"] for name in option] == accepted[route.auth]
         if route.auth is not catalog.Auth.PUBLIC:
             assert "401" in operation["responses"], (route.method, route.path)
     documented = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
-    assert documented == {(r.method, r.path) for r, _ in catalog.routes()}
+    assert documented == {(r.method, r.path) for r, _ in catalog.json_routes()}
     assert not any(path.startswith("/_local") for path in document["paths"])
+
+
+def test_openapi_document_leaves_out_the_consoles_html_pages() -> None:
+    # The console is a browser app on the same RestApi (catalog.in_console): its routes are deployed, but the
+    # document describes the JSON API only.
+    document = json.loads(openapi.render())
+    console = {(r.method, r.path) for r, _ in catalog.routes() if catalog.in_console(r.path)}
+    assert console == {("GET", "/console"), ("GET", "/console/{proxy+}"), ("POST", "/console/{proxy+}")}
+    assert not any(catalog.in_console(path) for path in document["paths"])
+    assert {(r.method, r.path) for r, _ in catalog.routes()} == {
+        *console,
+        *((m.upper(), p) for p, ops in document["paths"].items() for m in ops),
+    }
+    assert catalog.in_console("/console") and catalog.in_console("/console/x")
+    assert not catalog.in_console("/consoles") and not catalog.in_console("/v1/console")
 
 
 def test_openapi_document_uses_the_handlers_pydantic_models() -> None:

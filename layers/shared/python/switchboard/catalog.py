@@ -197,10 +197,46 @@ def in_links_api(path: str) -> bool:
     return path.startswith(LINKS_PREFIX)
 
 
+# The customer console's pages (issue 15) are a browser app on the customer API's domain: HTML forms, not the JSON
+# API, so they are not in the OpenAPI document nor held to the JSON API's conventions (problem+json, request models,
+# Idempotency-Key); `in_console` is the one place that tells them apart. They have a RestApi of their own, mapped at
+# this path like the links API, with binaryMediaTypes `*/*`: a browser's download (a file, a recording, an export)
+# is decoded to its bytes whatever Accept the browser sends (the customer API would answer base64 text).
+CONSOLE_PREFIX = "/console"
+
+
+def in_console(path: str) -> bool:
+    """The route path is one of the console's HTML pages (not part of the JSON API's contract)."""
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+
+
+class Api(StrEnum):
+    """The RestApis of the customer domain: the customer API at its root, the others mapped below it."""
+
+    CUSTOMER = "customer"
+    LINKS = "links"  # mapped at LINKS_PREFIX
+    CONSOLE = "console"  # mapped at CONSOLE_PREFIX
+
+
+def api_of(path: str) -> Api:
+    """The RestApi that serves this route path."""
+    if in_links_api(path):
+        return Api.LINKS
+    return Api.CONSOLE if in_console(path) else Api.CUSTOMER
+
+
+def mapping_of(api: Api) -> str:
+    """The base path a mapped API sits at on the customer domain (`v1/media`, `console`)."""
+    return {Api.LINKS: LINKS_PREFIX, Api.CONSOLE: CONSOLE_PREFIX}[api].strip("/")
+
+
 def api_resource(path: str) -> str:
-    """The route's resource in the RestApi that serves it (the proxy event's `resource`): below the links API's
-    mapping, the path without it."""
-    return "/" + path.removeprefix(LINKS_PREFIX) if in_links_api(path) else path
+    """The route's resource in the RestApi that serves it (the proxy event's `resource`): below a mapped API's
+    base path, the path without it (`/console` is that API's root, `/`)."""
+    api = api_of(path)
+    if api is Api.CUSTOMER:
+        return path
+    return "/" + path.removeprefix("/" + mapping_of(api)).lstrip("/")
 
 
 @dataclass(frozen=True)
@@ -1135,6 +1171,11 @@ def routes() -> list[tuple[Route, Function]]:
     return [(route, fn) for fn in FUNCTIONS for route in fn.routes if route.auth is not Auth.OPERATOR]
 
 
+def json_routes() -> list[tuple[Route, Function]]:
+    """The customer API's JSON routes: `routes()` without the console's pages (what docs/openapi.json documents)."""
+    return [(route, fn) for route, fn in routes() if not in_console(route.path)]
+
+
 def operator_routes() -> list[tuple[Route, Function]]:
     """Every route of the separate operator API (Auth.OPERATOR) with the function that serves it."""
     return [(route, fn) for fn in FUNCTIONS for route in fn.routes if route.auth is Auth.OPERATOR]
@@ -1733,8 +1774,6 @@ FUNCTIONS = (
 # HTTP (PUBLIC_BASE_URL) with the signed-in person's own session token, so it can do nothing the API cannot, and
 # what it shows is what the API answers that person. Its routes are public at the gateway because the browser's
 # credential is a `__Host-` cookie, which only the console reads (and checks a CSRF token against).
-CONSOLE_PREFIX = "/console"
-
 FUNCTIONS = (
     *FUNCTIONS,
     Function(

@@ -54,8 +54,9 @@ LINKS_BINARY_TYPES: tuple[str, ...] = ("*/*",)
 
 
 def binary_types(path: str) -> tuple[str, ...]:
-    """The binaryMediaTypes of the RestApi that serves this route path."""
-    if catalog.in_links_api(path):
+    """The binaryMediaTypes of the RestApi that serves this route path (the console's are `*/*` too: its downloads
+    reach a browser as bytes, catalog.CONSOLE_PREFIX)."""
+    if catalog.api_of(path) is not catalog.Api.CUSTOMER:
         return LINKS_BINARY_TYPES
     return () if path.startswith(OPS_PREFIX) else API_BINARY_TYPES
 

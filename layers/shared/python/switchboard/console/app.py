@@ -157,10 +157,16 @@ def _login_redirect(request: Request, *, notice: str | None) -> Response:
     return response
 
 
+_NEXT_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
 def safe_next(value: str | None) -> str:
-    """Where to go after signing in: one of our pages, never another site (`//evil`, `/\\evil`, a URL)."""
-    if value and re.fullmatch(r"/console(/[A-Za-z0-9_\-/.]*)?", value) and ".." not in value and "//" not in value:
-        return value
+    """Where to go after signing in: one of our pages, never another site (`//evil`, `/\\evil`, a URL): `/console`
+    and segments of letters, digits, `_`, `-` and inner dots (no `.`/`..`, no escapes, no empty segment)."""
+    if value and len(value) <= 512 and (value == PREFIX or value.startswith(f"{PREFIX}/")):
+        segments = value.removeprefix(PREFIX).split("/")[1:]
+        if all(_NEXT_SEGMENT.fullmatch(segment) for segment in segments):
+            return value
     return f"{PREFIX}/messages"
 
 
@@ -250,10 +256,23 @@ def _refusal(ctx: Ctx, request: Request, route: _Route | None, exists: bool, key
     return None
 
 
+def _page_of(request: Request) -> str:
+    """The page to come back to after re-authenticating: a GET's own path; for a form, the nearest page above its
+    action that a GET opens (`/console/api-keys/k1/revoke` -> `/console/api-keys/k1` or `/console/api-keys`), where
+    the person repeats the action (no Referer to go by: the console sends none)."""
+    path = request.path
+    while path.startswith(f"{PREFIX}/"):
+        if request.method == "GET" or path != request.path:
+            probe = Request(method="GET", path=path)
+            if _match(probe)[0] is not None:
+                return path
+        path = path.rsplit("/", 1)[0]
+    return PREFIX
+
+
 def _problem_page(ctx: Ctx, request: Request, problem: ApiProblem) -> Response:
     if problem.status == 401 and problem.code == "reauth_required":
-        back = request.path if request.method == "GET" else request.headers.get("x-console-page", request.path)
-        return ctx.redirect(f"{PREFIX}/reauth", next=back)
+        return ctx.redirect(f"{PREFIX}/reauth", next=_page_of(request))
     if problem.status == 401:
         response = _login_redirect(request, notice="session_ended" if ctx.session else None)
         response.cookies = [*ctx.cookies, expired(security.SESSION_COOKIE)]

@@ -90,8 +90,8 @@ class ApiClient:
         headers = {"Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        if self.user_agent:
-            headers["User-Agent"] = self.user_agent[:USER_AGENT_CHARS]
+        if agent := _printable(self.user_agent)[:USER_AGENT_CHARS]:
+            headers["User-Agent"] = agent  # the person's browser, for their sessions list and new-device notices
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         data = None
@@ -130,6 +130,11 @@ class ApiClient:
 def segment(value: str) -> str:
     """One path segment from a form or URL value: nothing in it can reach another route (`/`, `..`, `?`)."""
     return quote(value, safe="")
+
+
+def _printable(value: str) -> str:
+    # A header value goes out as Latin-1 text: a browser's User-Agent outside printable ASCII is dropped, not a 503.
+    return "".join(c for c in value if " " <= c <= "~").strip()
 
 
 def _json(raw: bytes) -> Any:

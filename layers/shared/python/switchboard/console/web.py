@@ -69,6 +69,11 @@ def _pairs(text: str, what: str) -> dict[str, str]:
     return values
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    # API Gateway sends a mapping or null; anything else is read as nothing rather than trusted.
+    return value if isinstance(value, Mapping) else {}
+
+
 @dataclass(frozen=True)
 class Request:
     """What a page reads: method, path, query and form fields, cookies and headers (lower-case names)."""
@@ -84,15 +89,17 @@ class Request:
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> Request:
         """Read an API Gateway proxy event; BadRequest for a body, query or cookie no form could have sent."""
-        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
+        headers = {str(k).lower(): str(v) for k, v in _mapping(event.get("headers")).items() if v is not None}
         query = {
             _text(str(k), "query"): _text(str(v), "query")
-            for k, v in (event.get("queryStringParameters") or {}).items()
+            for k, v in _mapping(event.get("queryStringParameters")).items()
             if v is not None
         }
         form: dict[str, str] = {}
         body = event.get("body")
         if body:
+            if not isinstance(body, str):
+                raise BadRequest("The body is not text.")
             raw: bytes | str = body
             if event.get("isBase64Encoded"):
                 try:
@@ -113,7 +120,7 @@ class Request:
             except CookieError:
                 jar = SimpleCookie()  # a malformed Cookie header is as good as none
             cookies = {name: morsel.value for name, morsel in jar.items()}
-        context = event.get("requestContext") or {}
+        context = _mapping(event.get("requestContext"))
         return cls(
             method=str(event.get("httpMethod") or "GET").upper(),
             path=_text(str(event.get("path") or "/"), "path"),
