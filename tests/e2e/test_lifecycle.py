@@ -27,6 +27,7 @@ def test_local_stack_prints_the_quickstart_and_stops_cleanly_on_ctrl_c(tmp_path:
     assert f"curl -X POST {stack.base_url}/v1/signup -H 'content-type: application/json'" in printed
     assert f"curl {stack.base_url}/_local/outbox" in printed
     assert f"{stack.base_url}/docs" in printed
+    assert f"the console:  {stack.base_url}/console " in printed
     assert printed.rstrip().endswith("Switchboard stopped")
     assert port_is_free(stack.port)
     assert "Traceback" not in stack.log()

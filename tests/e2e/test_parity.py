@@ -58,3 +58,19 @@ def test_local_unknown_route_matches_the_handlers_own_not_found(stack: LocalStac
         assert local[key] == handled[key], key
     assert local["request_id"] == answer.headers["X-Request-Id"]
     assert set(local) <= set(handled)
+
+
+def test_local_console_page_matches_the_console_handler_fed_directly(stack: LocalStack, aws: dict[str, str]) -> None:
+    # The console's answers (HTML, its own headers, a Set-Cookie per cookie) pass through the gateway unchanged.
+    from functions.console import handler as console  # noqa: PLC0415
+
+    result = console.lambda_handler(rest_event("GET", "/console/login"), Context())
+    answer = stack.request("GET", "/console/login")
+    assert answer.status == result["statusCode"] == 200
+    for name, value in result["headers"].items():
+        if name != "X-Request-Id":
+            assert answer.headers[name] == value, name
+    (cookie,) = result["multiValueHeaders"]["Set-Cookie"]
+    assert answer.headers["Set-Cookie"].split("=")[0] == cookie.split("=")[0] == "__Host-sb_presession"
+    assert answer.headers["Set-Cookie"].split(";")[1:] == cookie.split(";")[1:]
+    assert "<h1>Sign in</h1>" in answer.text and "<h1>Sign in</h1>" in result["body"]
