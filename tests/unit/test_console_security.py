@@ -111,6 +111,10 @@ def test_the_sign_in_form_is_bound_to_the_pre_session_cookie(api: FakeApi) -> No
         ({"Sec-Fetch-Site": "same-site"}, False),
         ({"Sec-Fetch-Site": "same-origin"}, True),
         ({"Sec-Fetch-Site": "none"}, True),
+        # Chromium posts our own forms with Origin: null (the pages' Referrer-Policy is no-referrer): the
+        # unforgeable Sec-Fetch-Site decides.
+        ({"Sec-Fetch-Site": "same-origin", "Origin": "null"}, True),
+        ({"Sec-Fetch-Site": "cross-site", "Origin": "null"}, False),
         ({"Origin": "https://evil.example"}, False),
         ({"Origin": "null"}, False),
         ({"Origin": ""}, False),
