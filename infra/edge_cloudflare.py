@@ -163,11 +163,12 @@ def _in_zone(name: str, zone: str) -> bool:
 
 
 def credential_expression() -> str:
-    """The Cloudflare rule expression matching the public credential routes (derived from the catalog)."""
-    from infra.constructs.edge import credential_routes  # noqa: PLC0415 - loads aws_cdk: only when planning
+    """The Cloudflare rule expression matching the public credential routes (derived from the catalog) and the
+    console's credential forms, which browsers post from their own address."""
+    from infra.constructs.edge import console_credential_routes, credential_routes  # noqa: PLC0415 - loads aws_cdk
 
     by_method: dict[str, list[str]] = {}
-    for route in credential_routes():
+    for route in [*credential_routes(), *console_credential_routes()]:
         # Routes with a path parameter or behind a session are left to the AWS WAF (lower plans have no regex).
         if route.auth.value == "public" and "{" not in route.path:
             by_method.setdefault(route.method, []).append(route.path)

@@ -45,12 +45,13 @@ PEPPERS_SECRET = "Peppers"  # noqa: S105 - the catalog id of the pepper secret, 
 
 
 def _receivers() -> list[catalog.Function]:
-    """Signed webhook receivers (carrier and billing events): every route public and at least one POST."""
+    """Signed webhook receivers (carrier and billing events): every route public and at least one POST (the
+    console's pages are public too, but people post them from browsers: they keep the per-client limit)."""
     return [
         fn
         for fn in catalog.FUNCTIONS
         if fn.routes
-        and all(r.auth is catalog.Auth.PUBLIC for r in fn.routes)
+        and all(r.auth is catalog.Auth.PUBLIC and not catalog.in_console(r.path) for r in fn.routes)
         and any(r.method == "POST" for r in fn.routes)
     ]
 
@@ -72,6 +73,29 @@ def credential_routes() -> list[catalog.Route]:
         for route in fn.routes
         # Operator routes check no customer secret (IAM signs them) and are not on the customer API.
         if route.method != "GET" and route.auth is not catalog.Auth.OPERATOR
+    ]
+
+
+# The console's sign-in and account-recovery forms (switchboard.console.pages.auth; tests/infra/test_edge_waf.py
+# proves the list): a browser posts them from its own address, so here, in front of the console, they get the
+# credential routes' strict per-client limit. Behind the console the API sees the console's address instead
+# (docs/console.md, "Known limitations").
+CONSOLE_CREDENTIAL_PAGES = (
+    "/console/accept-invitation",
+    "/console/login",
+    "/console/reauth",
+    "/console/reset-password",
+    "/console/reset-password/confirm",
+    "/console/signup",
+    "/console/verify-email",
+)
+
+
+def console_credential_routes() -> list[catalog.Route]:
+    """The console's credential forms as routes (each a concrete path under the catalog's `/console/{proxy+}`)."""
+    return [
+        catalog.Route("POST", path, catalog.Auth.PUBLIC, "A console credential form", permission=None)
+        for path in CONSOLE_CREDENTIAL_PAGES
     ]
 
 
@@ -280,7 +304,12 @@ def web_acl_rules(
         _managed_rule("AWSManagedRulesCommonRuleSet", 0, count=("SizeRestrictions_BODY",), scope_down=_not_uploads()),
         _managed_rule("AWSManagedRulesKnownBadInputsRuleSet", 1),
         _body_too_large(2),
-        _rate_rule("CredentialRatePerClientIp", 3, auth_rate_limit_per_ip, routes_statement(credential_routes())),
+        _rate_rule(
+            "CredentialRatePerClientIp",
+            3,
+            auth_rate_limit_per_ip,
+            routes_statement([*credential_routes(), *console_credential_routes()]),
+        ),
         _rate_rule("CallbackRatePerClientIp", 4, callback_rate_limit_per_ip, callbacks),
         _rate_rule("RatePerClientIp", 5, rate_limit_per_ip, {"notStatement": {"statement": callbacks}}),
     ]

@@ -182,14 +182,9 @@ class RestApi(Construct):
                 raise ValueError(f"{route.method} {route.path} needs the authorizer, which the catalog lacks")
             authorization = {"authorization_type": apigw.AuthorizationType.CUSTOM, "authorizer": self.authorizer}
         if catalog.in_console(route.path):
-            # The console's pages take HTML forms (urlencoded), which no JSON model describes: the validator has no
-            # body model to apply; switchboard.console.web refuses a malformed form itself (4xx page, nothing done).
-            return resource.add_method(
-                route.method,
-                self._integration(function),
-                request_validator=self.validator,
-                **authorization,  # type: ignore[arg-type]
-            )
+            # The console's pages take HTML forms (urlencoded), which no JSON model describes: no model and no
+            # validator; switchboard.console.web refuses a malformed form itself (4xx page, nothing done).
+            return resource.add_method(route.method, self._integration(function), **authorization)  # type: ignore[arg-type]
         body = request_models.committed().get((route.method, route.path))
         if body is not None:
             # R36: the gateway refuses a JSON body its model (the handler's pydantic model, as draft 4) rejects.

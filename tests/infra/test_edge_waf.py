@@ -80,11 +80,36 @@ def test_route_classes_come_from_the_catalog() -> None:
     assert credential <= every
     assert callbacks == {(r.method, r.path) for r, fn in catalog.routes() if fn.name.endswith("_events")}
     assert all(method != "GET" for method, _ in credential)
-    # Every public route that takes a body and is not a signed callback is a credential route.
+    # Every public route that takes a body and is not a signed callback is a credential route, except the
+    # console's forms: its credential pages are named one by one (test_console_credential_forms_...).
     public_writes = {
-        (r.method, r.path) for r, _ in catalog.routes() if r.auth is catalog.Auth.PUBLIC and r.method != "GET"
+        (r.method, r.path)
+        for r, _ in catalog.routes()
+        if r.auth is catalog.Auth.PUBLIC and r.method != "GET" and not catalog.in_console(r.path)
     }
     assert public_writes - callbacks <= credential
+
+
+def test_console_credential_forms_are_exactly_the_consoles_password_and_token_pages() -> None:
+    import switchboard.console.pages  # noqa: F401, PLC0415 - registers the pages
+    from switchboard.console import app  # noqa: PLC0415
+
+    posts = {route.pattern.pattern for route in app._ROUTES if route.method == "POST"}
+    public_posts = {r.pattern.pattern for r in app._ROUTES if r.method == "POST" and not r.signed_in}
+    pages = {f"^{re.escape(path)}$" for path in edge.CONSOLE_CREDENTIAL_PAGES}
+    assert pages <= posts  # each one is a form the console serves
+    assert public_posts | {f"^{re.escape('/console/reauth')}$"} <= pages  # and every form a stranger may post
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_console_credential_forms_get_the_strict_per_client_limit(assembly: Assembly, stage: str) -> None:
+    scope = _rules(assembly, stage)["CredentialRatePerClientIp"]["Statement"]["RateBasedStatement"]
+    scope = scope["ScopeDownStatement"]
+    for path in edge.CONSOLE_CREDENTIAL_PAGES:
+        assert _matches(scope, "POST", path) and _matches(scope, "POST", path + "/"), path
+        assert not _matches(scope, "GET", path), path
+    for other in ("/console/api-keys", "/console/logout", "/console/login/x", "/console/loginx"):
+        assert not _matches(scope, "POST", other), other
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -318,10 +318,13 @@ def test_every_method_is_validated_and_public_ones_match_the_catalog(assembly: A
     methods = {k: m for k, m in every.items() if m["Properties"]["HttpMethod"] != "ANY"}
     assert len(methods) == len(catalog.routes())
     public = {(r.method, r.path) for r, _ in catalog.routes() if r.auth is catalog.Auth.PUBLIC}
+    paths = _resource_paths(assembly.template(stage, "api")["Resources"])
     public_count = 0
     for method in methods.values():
         props = method["Properties"]
-        assert "RequestValidatorId" in props
+        # The console's HTML forms are urlencoded: no JSON model, no validator (test_console_methods_...).
+        if not catalog.in_console(paths.get(props["ResourceId"].get("Ref", ""), "/")):
+            assert "RequestValidatorId" in props
         assert props["Integration"]["Type"] == "AWS_PROXY"
         if props["AuthorizationType"] == "NONE":
             public_count += 1
@@ -334,6 +337,75 @@ def test_every_method_is_validated_and_public_ones_match_the_catalog(assembly: A
     for validator in validators:
         assert validator["Properties"]["ValidateRequestBody"] is True
         assert validator["Properties"]["ValidateRequestParameters"] is True
+
+
+def _resource_paths(resources: dict[str, Any]) -> dict[str, str]:
+    """Logical id of each AWS::ApiGateway::Resource -> its full path."""
+    found: dict[str, str] = {}
+
+    def path_of(logical_id: str) -> str:
+        if logical_id not in found:
+            props = resources[logical_id]["Properties"]
+            parent = props["ParentId"]
+            prefix = path_of(parent["Ref"]) if "Ref" in parent else ""  # GetAtt RootResourceId: the root
+            found[logical_id] = f"{prefix}/{props['PathPart']}"
+        return found[logical_id]
+
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::ApiGateway::Resource":
+            path_of(logical_id)
+    return found
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_console_methods_proxy_to_the_console_without_a_model_and_others_answer_405(
+    assembly: Assembly, stage: str
+) -> None:
+    resources = assembly.template(stage, "api")["Resources"]
+    paths = _resource_paths(resources)
+    functions = assembly.resources(stage, "AWS::Lambda::Function")
+    (console_fn,) = [f for f in functions if f.startswith("ConsoleFunction")]
+    aliases = assembly.resources(stage, "AWS::Lambda::Alias")
+    console_aliases = {a for a, alias in aliases.items() if alias["Properties"]["FunctionName"] == {"Ref": console_fn}}
+    assert len(console_aliases) == 1
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for resource in resources.values():
+        props = resource["Properties"]
+        if resource["Type"] == "AWS::ApiGateway::Method":
+            path = paths.get(props["ResourceId"].get("Ref", ""), "/")
+            if catalog.in_console(path):
+                found[(props["HttpMethod"], path)] = props
+    assert set(found) == {
+        ("GET", "/console"),
+        ("ANY", "/console"),
+        ("GET", "/console/{proxy+}"),
+        ("POST", "/console/{proxy+}"),
+        ("ANY", "/console/{proxy+}"),
+    }
+    for (method, path), props in found.items():
+        if method == "ANY":  # every other method: the MOCK 405 with Allow, no function runs
+            assert props["Integration"]["Type"] == "MOCK"
+            answer = props["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
+            assert answer["method.response.header.Allow"] == ("'GET'" if path == "/console" else "'GET, POST'")
+            continue
+        assert props["AuthorizationType"] == "NONE"  # the browser's credential is the cookie the console checks
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        assert any(alias in json.dumps(props["Integration"]["Uri"]) for alias in console_aliases), props
+        assert "RequestValidatorId" not in props and "RequestModels" not in props
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_console_role_has_no_data_plane_permission(assembly: Assembly, stage: str) -> None:
+    # The console acts only through the public API over HTTP with the person's own token (docs/console.md).
+    functions = assembly.resources(stage, "AWS::Lambda::Function")
+    (console_fn,) = [f for f in functions if f.startswith("ConsoleFunction")]
+    role = functions[console_fn]["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = _policies_by_role(assembly, stage).get(role, [])
+    actions = {a.lower() for s in statements if s["Effect"] == "Allow" for a in _as_list(s["Action"])}
+    data_plane = ("dynamodb:", "sqs:", "kms:", "s3:", "secretsmanager:", "ses:", "events:", "lambda:", "ssm:")
+    assert not [a for a in actions if a.startswith(data_plane)], actions
+    # All it may do is write its own logs and traces.
+    assert actions and all(a.startswith(("logs:", "xray:")) for a in actions), actions
 
 
 def test_no_local_only_path_is_deployed(assembly: Assembly) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from infra import edge_cloudflare
-from infra.constructs.edge import callback_routes, credential_routes
+from infra.constructs.edge import CONSOLE_CREDENTIAL_PAGES, callback_routes, credential_routes
 from tests.certificates import write_self_signed
 from tests.integration import cloudflare_fake
 from tests.integration.cloudflare_fake import TOKEN, ZONE_ID, FakeCloudflare
@@ -133,6 +133,10 @@ def test_apply_makes_every_change_with_the_expected_requests(fake: FakeCloudflar
     for route in credential_routes():
         if route.auth.value == "public":
             assert f'"{route.path}"' in rule["expression"]
+    # And the console's sign-in and recovery forms, which browsers post from their own address.
+    for path in CONSOLE_CREDENTIAL_PAGES:
+        assert f'"{path}"' in rule["expression"]
+    assert '"/console/{proxy+}"' not in rule["expression"]
     for route in callback_routes():
         assert route.path.split("{")[0].rstrip("/") not in rule["expression"]
 
