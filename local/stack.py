@@ -23,7 +23,7 @@ def quickstart(base_url: str) -> str:
     return "\n".join(
         [
             f"Switchboard is running at {base_url} (moto for AWS, sandbox carriers; Ctrl-C stops it)",
-            f"  the console:  {base_url}/console  (sign up there; the confirmation link is in {base_url}/_local/outbox)",
+            f"  the console:  {base_url}/console  (sign up there; the confirmation link: {base_url}/_local/outbox)",
             f"  1. sign up:  curl -X POST {base_url}/v1/signup -H 'content-type: application/json' -d '{signup}'",
             f"  2. read the verification e-mail (and its token):  curl {base_url}/_local/outbox",
             f"  3. the API docs:  {base_url}/docs  (OpenAPI document: {base_url}/openapi.json)",
