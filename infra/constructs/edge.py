@@ -82,6 +82,7 @@ def credential_routes() -> list[catalog.Route]:
 # (docs/console.md, "Known limitations").
 CONSOLE_CREDENTIAL_PAGES = (
     "/console/accept-invitation",
+    "/console/account/restore",
     "/console/login",
     "/console/reauth",
     "/console/reset-password",
