@@ -50,10 +50,10 @@ def test_every_method_with_a_body_has_its_generated_request_model(assembly: Asse
             continue  # ANY: a path's 405 catch-all, which takes no body
         methods += 1
         props = resource["Properties"]
-        key = (props["HttpMethod"], paths[props["ResourceId"]["Ref"]])
         models = props.get("RequestModels")
         if models is None:
-            continue
+            continue  # no body (a GET, or a console form: its API root's methods have no Ref to a resource)
+        key = (props["HttpMethod"], paths[props["ResourceId"]["Ref"]])
         assert set(models) == {"application/json"}, key
         model = resources[models["application/json"]["Ref"]]
         assert model["Type"] == "AWS::ApiGateway::Model"

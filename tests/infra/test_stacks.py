@@ -318,12 +318,12 @@ def test_every_method_is_validated_and_public_ones_match_the_catalog(assembly: A
     methods = {k: m for k, m in every.items() if m["Properties"]["HttpMethod"] != "ANY"}
     assert len(methods) == len(catalog.routes())
     public = {(r.method, r.path) for r, _ in catalog.routes() if r.auth is catalog.Auth.PUBLIC}
-    paths = _resource_paths(assembly.template(stage, "api")["Resources"])
+    console_api = {"Ref": assembly.rest_api_id(stage, serves=catalog.Api.CONSOLE)}
     public_count = 0
     for method in methods.values():
         props = method["Properties"]
         # The console's HTML forms are urlencoded: no JSON model, no validator (test_console_methods_...).
-        if not catalog.in_console(paths.get(props["ResourceId"].get("Ref", ""), "/")):
+        if props["RestApiId"] != console_api:
             assert "RequestValidatorId" in props
         assert props["Integration"]["Type"] == "AWS_PROXY"
         if props["AuthorizationType"] == "NONE":
@@ -369,12 +369,16 @@ def test_console_methods_proxy_to_the_console_without_a_model_and_others_answer_
     console_aliases = {a for a, alias in aliases.items() if alias["Properties"]["FunctionName"] == {"Ref": console_fn}}
     assert len(console_aliases) == 1
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    # The console's own RestApi (mapped at /console): its root is /console, its resources below it.
+    console_api = {"Ref": assembly.rest_api_id(stage, serves=catalog.Api.CONSOLE)}
     for resource in resources.values():
         props = resource["Properties"]
         if resource["Type"] == "AWS::ApiGateway::Method":
-            path = paths.get(props["ResourceId"].get("Ref", ""), "/")
-            if catalog.in_console(path):
-                found[(props["HttpMethod"], path)] = props
+            path = paths.get(props["ResourceId"].get("Ref", ""), "")
+            if props["RestApiId"] == console_api:
+                found[(props["HttpMethod"], catalog.CONSOLE_PREFIX + path)] = props
+            else:
+                assert not catalog.in_console(path or "/"), path
     assert set(found) == {
         ("GET", "/console"),
         ("ANY", "/console"),
