@@ -216,12 +216,8 @@ def test_erasing_a_recipient_erases_their_events_and_the_log_holds_no_plaintext(
 ) -> None:
     rid = account.call(recipients_api, "POST", "/v1/recipients", {"phone": PHONE, "name": "Ada"}).body["id"]
     recipient = _recipient(account, rid)
-    opted = account.call(
-        recipients_api,
-        "POST",
-        f"/v1/recipients/{rid}/consents",
-        {"channel": "sms", "status": "opted_out", "source": "api"},
-    )
+    opt_out = {"channel": "sms", "status": "opted_out", "source": "api"}
+    opted = account.call(recipients_api, "POST", f"/v1/recipients/{rid}/consents", opt_out)
     assert opted.status == 201, opted.body
     webhooks.publish(
         account.account_id,
