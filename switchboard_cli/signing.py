@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import secrets
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of every signing secret, not a secret
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of every signing secret, not a secret  # pragma: allowlist secret
 USER_AGENT = "Switchboard-Webhooks/1"  # what real deliveries send
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit
 
 from tests.e2e.conftest import LocalStack
 
-PASSWORD = "plum orbit vessel gravel 41"
+PASSWORD = "plum orbit vessel gravel 41"  # pragma: allowlist secret
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

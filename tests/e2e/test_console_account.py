@@ -114,7 +114,10 @@ def test_delete_shows_pending_deletion_and_restore_makes_it_active_again(stack: 
     assert unticked.status == 422
     assert unticked.error("confirm") == "Tick this box to delete the account."
     wrong = owner.submit(
-        "/console/account/delete", "/console/account/delete", password="not the password at all", confirm="yes"
+        "/console/account/delete",
+        "/console/account/delete",
+        password="not the password at all",  # pragma: allowlist secret
+        confirm="yes",
     )
     assert wrong.status == 401
     assert wrong.error("password") == "The e-mail or password is wrong."

@@ -88,7 +88,7 @@ def test_the_sign_in_form_is_bound_to_the_pre_session_cookie(api: FakeApi) -> No
         {"token": "sbs_" + "n" * 32, "expires_at": "2099-01-01T00:00:00Z", "idle_timeout_s": 900},
     )
     presession, token = _login_page()
-    fields = {"csrf": token, "email": "a@example.com", "password": "pw"}
+    fields = {"csrf": token, "email": "a@example.com", "password": "pw"}  # pragma: allowlist secret
     # Without the cookie the token means nothing (login CSRF: another site cannot sign a victim in as itself).
     assert post("/console/login", fields)["statusCode"] == 403
     other, _ = _login_page()

@@ -28,7 +28,7 @@ NOTICES: dict[str, str] = {
     "verify_sent": "Check your e-mail: we sent a link to confirm your address.",
     "verified": "Your e-mail address is confirmed. Sign in to continue.",
     "reset_sent": "If an account uses that address, we sent it a link to choose a new password.",
-    "password_reset": "Your password is changed and every session has ended. Sign in with the new password.",
+    "reset_done": "Your password is changed and every session has ended. Sign in with the new password.",
     "invitation_accepted": "Welcome aboard. Sign in with your new password.",
     "reauthenticated": "Confirmed. You can go on.",
 }

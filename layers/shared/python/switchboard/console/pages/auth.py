@@ -169,7 +169,7 @@ def reset_confirm(ctx: Ctx) -> Response:
             raise
         return ctx.render("auth/reset.html", status=problem.status, problem=problem, with_token=True)
     ctx.cookies.append(expired(SESSION_COOKIE))
-    return ctx.redirect(f"{PREFIX}/login", notice="password_reset")
+    return ctx.redirect(f"{PREFIX}/login", notice="reset_done")
 
 
 @page("GET", f"{PREFIX}/accept-invitation", signed_in=False)
