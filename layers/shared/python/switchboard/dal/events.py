@@ -8,6 +8,7 @@ from typing import Any
 from switchboard.dal import messaging_table as table
 from switchboard.dal.keys import account_pk
 from switchboard.dal.messages import EVENT_SK_PREFIX, by_phone_pk
+from switchboard.dal.recipients import ERASING_ATTR, erasing_phone_sk, recipient_sk
 
 EVENT_PREFIX = EVENT_SK_PREFIX
 # Past every event id: ids are `evt_` and Crockford base32 (digits and upper-case letters), all below `~`.
@@ -46,7 +47,11 @@ def put(
     recipient_id: str | None = None,
     phone_index: str | None = None,
 ) -> None:
-    """Log an event; indexed on gsi3 under the number it concerns (when known), so that person's erasure finds it."""
+    """Log an event; indexed on gsi3 under the number it concerns (when known), so that person's erasure finds it.
+
+    Written, then checked: an event about a person whose erasure has begun is removed again at once. Its erasure
+    reads the number's items only after marking them, so an event still there when the check saw no mark is found
+    by that erasure; one written later (an inbound message or a receipt racing the erasure) would outlive it."""
     sk = event_sk(event.event_id)
     item: dict[str, Any] = {
         "pk": account_pk(account_id),
@@ -61,6 +66,20 @@ def put(
     if phone_index:
         item |= {"gsi3pk": by_phone_pk(account_id, phone_index), "gsi3sk": sk}
     table.put(item)
+    if _being_erased(account_id, recipient_id, phone_index):
+        table.delete(account_pk(account_id), sk)
+
+
+def _being_erased(account_id: str, recipient_id: str | None, phone_index: str | None) -> bool:
+    """Whether the person an event concerns is being (or was) erased: its recipient is a marker or gone; or, for an
+    event linked to no recipient, its number's previous recipient is being erased (erasure takes unlinked items)."""
+    pk = account_pk(account_id)
+    if recipient_id:
+        recipient = table.get(pk, recipient_sk(recipient_id))
+        return recipient is None or ERASING_ATTR in recipient
+    if phone_index:
+        return table.get(pk, erasing_phone_sk(phone_index)) is not None
+    return False
 
 
 def get(account_id: str, event_id: str) -> StoredEvent | None:
