@@ -190,9 +190,18 @@ def test_erasure_racing_an_inbound_message_leaves_nothing_linked(queues: object,
     assert newcomer != world.recipient_id
     late = [i for i in items if str(i["sk"]).startswith("INB#")]
     assert len(late) <= 1 and all(i.get("recipient_id") in (None, newcomer) for i in late)
-    theirs = tuple(i["sk"] for i in late)
+    # A late message kept unlinked keeps its own unlinked message.inbound event (linked ones go with the erasure).
+    events = [i for i in items if str(i["sk"]).startswith("EVT#")]
+    # An event that raced the erasure is emptied at once (dal.events.put): its id and type stay, nothing of the person.
+    tombstones = [i for i in events if "sealed_event" not in i]
+    assert all(set(i) <= {"pk", "sk", "event_id", "event_type", "created_at", "expires_at"} for i in tombstones)
+    unlinked_events = [i for i in events if "sealed_event" in i and i.get("recipient_id") is None]
+    assert len(unlinked_events) <= len([i for i in late if i.get("recipient_id") is None])
+    theirs = tuple(i["sk"] for i in late + unlinked_events)
     if newcomer is not None:
         theirs += (f"RCP#{newcomer}", f"CONSENT#{newcomer}#", f"CONV#{newcomer}", "PHONE#", "LASTIN#")
+        # The newcomer's own events (its message, its STOP) are logged for it; none of the erased one's outlive it.
+        theirs += tuple(i["sk"] for i in items if str(i["sk"]).startswith("EVT#") and i.get("recipient_id") == newcomer)
     assert all(f.startswith(theirs) for f in leftovers(world)), leftovers(world)
     assert world.recipient_id not in str(items)
     if body == "STOP":  # STOP is honoured whichever came first

@@ -8,6 +8,7 @@ from typing import Any
 from switchboard.dal import messaging_table as table
 from switchboard.dal.keys import account_pk
 from switchboard.dal.messages import EVENT_SK_PREFIX, by_phone_pk
+from switchboard.dal.recipients import ERASING_ATTR, erasing_phone_sk, recipient_sk
 
 EVENT_PREFIX = EVENT_SK_PREFIX
 # Past every event id: ids are `evt_` and Crockford base32 (digits and upper-case letters), all below `~`.
@@ -26,7 +27,7 @@ class StoredEvent:
     event_id: str
     event_type: str
     created_at: int  # epoch seconds
-    sealed: str
+    sealed: str  # "" for an event erased with its person (a tombstone: its place in the log, nothing of it)
 
 
 def _record(item: dict[str, Any]) -> StoredEvent:
@@ -34,7 +35,7 @@ def _record(item: dict[str, Any]) -> StoredEvent:
         event_id=str(item["event_id"]),
         event_type=str(item["event_type"]),
         created_at=int(item["created_at"]),
-        sealed=str(item["sealed_event"]),
+        sealed=str(item.get("sealed_event") or ""),
     )
 
 
@@ -46,7 +47,13 @@ def put(
     recipient_id: str | None = None,
     phone_index: str | None = None,
 ) -> None:
-    """Log an event; indexed on gsi3 under the number it concerns (when known), so that person's erasure finds it."""
+    """Log an event; indexed on gsi3 under the number it concerns (when known), so that person's erasure finds it.
+
+    Written, then checked: an event about a person whose erasure has begun is emptied again at once. Its erasure
+    reads the number's items only after marking them, so an event still there when the check saw no mark is found
+    by that erasure; one written later (an inbound message or a receipt racing the erasure) would outlive it.
+    Emptied with an UpdateItem (what every publisher may do on Messaging), not deleted: the sealed event, the
+    number's index and the recipient go; the id stays as a tombstone that keeps a listener's cursor valid."""
     sk = event_sk(event.event_id)
     item: dict[str, Any] = {
         "pk": account_pk(account_id),
@@ -61,6 +68,25 @@ def put(
     if phone_index:
         item |= {"gsi3pk": by_phone_pk(account_id, phone_index), "gsi3sk": sk}
     table.put(item)
+    if _being_erased(account_id, recipient_id, phone_index):
+        table.update(
+            account_pk(account_id),
+            sk,
+            expression="REMOVE sealed_event, gsi3pk, gsi3sk, recipient_id",
+            returns="NONE",
+        )
+
+
+def _being_erased(account_id: str, recipient_id: str | None, phone_index: str | None) -> bool:
+    """Whether the person an event concerns is being (or was) erased: its recipient is a marker or gone; or, for an
+    event linked to no recipient, its number's previous recipient is being erased (erasure takes unlinked items)."""
+    pk = account_pk(account_id)
+    if recipient_id:
+        recipient = table.get(pk, recipient_sk(recipient_id))
+        return recipient is None or ERASING_ATTR in recipient
+    if phone_index:
+        return table.get(pk, erasing_phone_sk(phone_index)) is not None
+    return False
 
 
 def get(account_id: str, event_id: str) -> StoredEvent | None:

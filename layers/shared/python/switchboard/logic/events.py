@@ -94,7 +94,7 @@ def _read(
         for event in page:
             examined += 1
             cursor = event.event_id
-            if types is None or event.event_type in types:
+            if event.sealed and (types is None or event.event_type in types):  # a tombstone is skipped
                 found.append(event)
                 if len(found) == limit:
                     break
@@ -136,6 +136,6 @@ def list_events(
 def get_event(principal: Principal, event_id: str, *, ports: Ports = LIVE) -> EventOut:
     """GET /v1/events/{id}: one event of the account's log (404 for another account's, an expired or erased one)."""
     event = ports.log.get(principal.account_id, event_id) if EVENT_ID.fullmatch(event_id) else None
-    if event is None:
+    if event is None or not event.sealed:
         raise NotFound("No event with this id in this account's log (events are kept 3 days).")
     return _out(principal.account_id, event, ports)
