@@ -52,7 +52,7 @@ Wait = Annotated[
     "/v1/events",
     summary="List the account's events (long-poll with ?wait=)",
     tags=["webhooks"],
-    responses=api.answers(200, EventList, "Events after the cursor, oldest first", problems=(400,)),
+    responses=api.answers(200, EventList, "Events after the cursor, oldest first", problems=(400, 410)),
 )
 def list_events(
     after: After = None,

@@ -204,9 +204,7 @@ def test_api_trouble_backs_off_and_keeps_the_cursor() -> None:
 
 
 def test_a_lost_place_starts_again_from_now() -> None:
-    api = ScriptedApi(
-        [Problem(400, {"title": "Bad request", "code": "invalid_cursor"}), {"data": [], "next_cursor": "evt_9"}]
-    )
+    api = ScriptedApi([Problem(410, {"title": "Gone", "code": "invalid_cursor"}), {"data": [], "next_cursor": "evt_9"}])
     listener, out, _ = make(api, lambda *_: 200)
     listener.cursor = "evt_gone"
     listener.poll_once()

@@ -21,6 +21,7 @@ import pyotp
 
 from switchboard import catalog, clock
 from switchboard.carriers import sandbox
+from switchboard.dal import events as events_dal
 from switchboard.dal import files as files_store
 from switchboard.logic import files as files_logic
 from switchboard.models.permissions import SESSION_ONLY, Role, allows
@@ -570,8 +571,13 @@ def _account_b() -> dict[str, str]:
     member_b = add_member(owner_b, "dev-b@example.com", "developer")
     key_b = call("POST", "/v1/api-keys", {"name": "b", "role": "developer"}, token=owner_b).body
     session_b = next(s["id"] for s in call("GET", "/v1/sessions", token=owner_b).body["data"] if s["current"])
+    messaging = _messaging(owner_b)
+    # An event of B's log (its messages' status changes are logged whether or not it has an endpoint).
+    event_b = events_dal.newest(call("GET", "/v1/me", token=owner_b).body["account_id"])
+    assert event_b is not None
     return {
-        **_messaging(owner_b),
+        **messaging,
+        "event_id": event_b,
         "session_id": session_b,
         "key_id": key_b["id"],
         "user_id": member_b,

@@ -244,5 +244,5 @@ def test_signup_email_links_to_the_console_and_names_the_api_call(identity: dict
     assert signup("links@example.com").status == 202
     [mail] = mails_to("links@example.com")
     token = last_token("links@example.com")
-    assert f"https://console.switchboard.example/verify-email?token={token}" in mail.body
+    assert f"https://api.switchboard.example/console/verify-email?token={token}" in mail.body
     assert "POST https://api.switchboard.example/v1/email-verifications" in mail.body

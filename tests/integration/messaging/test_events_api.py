@@ -168,7 +168,7 @@ def test_another_accounts_events_cursor_and_event_are_never_visible(
     settle()
     assert listing(account).body == {"data": [], "next_cursor": None}
     refused = listing(account, after=theirs)
-    assert refused.status == 400
+    assert refused.status == 410
     assert refused.body["code"] == "invalid_cursor"
     assert BODY not in json.dumps(refused.body)
     assert account.call(events_api, "GET", f"/v1/events/{theirs}").status == 404
@@ -204,7 +204,7 @@ def test_viewers_and_agents_are_refused(account: Account, queues: Queues, role: 
         ({"after": "garbage"}, 422),
         ({"after": "evt_" + "0" * 200}, 422),
         ({"after": "evt_" + "u" * 26}, 422),  # not Crockford base32
-        ({"after": "evt_01kbx9d0f6p3f4m8d0a3f1qz9c"}, 400),  # well-formed, but no event of this account
+        ({"after": "evt_01kbx9d0f6p3f4m8d0a3f1qz9c"}, 410),  # well-formed, but no event of this account
     ],
 )
 def test_bad_parameters_are_problems(account: Account, queues: Queues, query: dict[str, str], status: int) -> None:

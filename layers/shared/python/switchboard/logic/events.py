@@ -15,7 +15,7 @@ from switchboard.dal import events as events_dal
 from switchboard.dal import webhooks as webhooks_dal
 from switchboard.dal.events import StoredEvent
 from switchboard.models import paging
-from switchboard.models.errors import BadRequest, NotFound, ValidationFailed
+from switchboard.models.errors import NotFound, ProblemError, ValidationFailed
 from switchboard.models.webhooks import EventList, EventOut, EventType
 
 NOW = "now"  # `after=now`: only events newer than the newest one the log holds when the request comes
@@ -55,6 +55,15 @@ class Ports:
 LIVE = Ports()
 
 
+class CursorGone(ProblemError):
+    """410: a well-formed `after` that this account's log does not hold (another account's, forged, or past its
+    3 days): start again from now; nothing else is wrong with the request."""
+
+    status = 410
+    code = "invalid_cursor"
+    title = "Gone"
+
+
 def parse_types(types: str | None) -> frozenset[str] | None:
     """`?types=message.status,recipient.opted_out` as a set; None for every type; 422 for an unknown one."""
     if types is None:
@@ -78,7 +87,7 @@ def _start(account_id: str, after: str | None, ports: Ports) -> str | None:
     if after == NOW:
         return ports.log.newest(account_id)
     if after is not None and ports.log.get(account_id, after) is None:
-        raise BadRequest(UNKNOWN_CURSOR, code="invalid_cursor")
+        raise CursorGone(UNKNOWN_CURSOR)
     return after
 
 
