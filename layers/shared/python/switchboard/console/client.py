@@ -98,33 +98,31 @@ class ApiClient:
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
+        status, raw, answer_headers = self._send(method, path, headers, data)
+        return ApiAnswer(status, _json(raw), answer_headers)
+
+    def download(self, path: str, accept: str = "application/json") -> tuple[bytes, dict[str, str]]:
+        """A non-JSON answer (an export, a file), as bytes and headers."""
+        headers = {"Accept": accept, "Authorization": f"Bearer {self.token}"} if self.token else {"Accept": accept}
+        _status, raw, answer_headers = self._send("GET", path, headers, None)
+        return raw, answer_headers
+
+    def _send(
+        self, method: str, path: str, headers: dict[str, str], data: bytes | None
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """One HTTP exchange: a 2xx answer's status, bytes and headers; ApiProblem for a problem answer,
+        ApiUnavailable when there is no usable answer."""
         request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)  # noqa: S310 - our own API's origin
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
-                return ApiAnswer(response.status, _json(response.read()), _lower(response.headers.items()))
+                return response.status, response.read(), _lower(response.headers.items())
         except urllib.error.HTTPError as error:
-            raw = error.read()
-            parsed = _json(raw)
+            parsed = _json(error.read())
             if isinstance(parsed, dict) and (parsed.get("code") or parsed.get("title")):
                 raise ApiProblem(error.code, parsed, _lower(error.headers.items())) from None
             raise ApiUnavailable(f"{method} {path}: {error.code} without a problem body") from None
         except (OSError, ValueError) as error:
             raise ApiUnavailable(f"{method} {path}: {error}") from None
-
-    def download(self, path: str, accept: str = "application/json") -> tuple[bytes, dict[str, str]]:
-        """A non-JSON answer (an export, a file), as bytes and headers."""
-        headers = {"Accept": accept, "Authorization": f"Bearer {self.token}"} if self.token else {"Accept": accept}
-        request = urllib.request.Request(self.base_url + path, headers=headers)  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
-                return response.read(), _lower(response.headers.items())
-        except urllib.error.HTTPError as error:
-            parsed = _json(error.read())
-            if isinstance(parsed, dict) and (parsed.get("code") or parsed.get("title")):
-                raise ApiProblem(error.code, parsed, _lower(error.headers.items())) from None
-            raise ApiUnavailable(f"GET {path}: {error.code}") from None
-        except (OSError, ValueError) as error:
-            raise ApiUnavailable(f"GET {path}: {error}") from None
 
 
 def segment(value: str) -> str:
