@@ -213,3 +213,21 @@ def resolve_ssm(templates: list[dict[str, Any]]) -> None:
             if parameter["Type"] == "AWS::SSM::Parameter::Value<String>" and parameter["Default"] in published
         }
         template["Resources"] = substitute(template["Resources"], parameters)
+
+
+def resource_paths(resources: dict[str, Any]) -> dict[str, str]:
+    """Logical id of each AWS::ApiGateway::Resource -> its full path."""
+    found: dict[str, str] = {}
+
+    def path_of(logical_id: str) -> str:
+        if logical_id not in found:
+            props = resources[logical_id]["Properties"]
+            parent = props["ParentId"]
+            prefix = path_of(parent["Ref"]) if "Ref" in parent else ""  # GetAtt RootResourceId: the root
+            found[logical_id] = f"{prefix}/{props['PathPart']}"
+        return found[logical_id]
+
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::ApiGateway::Resource":
+            path_of(logical_id)
+    return found

@@ -9,25 +9,7 @@ import pytest
 from infra import request_models
 from local import openapi
 from switchboard import catalog
-from tests.infra.conftest import STAGES, Assembly
-
-
-def _paths(resources: dict[str, Any]) -> dict[str, str]:
-    """Logical id of each AWS::ApiGateway::Resource -> its full path."""
-    found: dict[str, str] = {}
-
-    def path_of(logical_id: str) -> str:
-        if logical_id not in found:
-            props = resources[logical_id]["Properties"]
-            parent = props["ParentId"]
-            prefix = path_of(parent["Ref"]) if "Ref" in parent else ""  # GetAtt RootResourceId: the root
-            found[logical_id] = f"{prefix}/{props['PathPart']}"
-        return found[logical_id]
-
-    for logical_id, resource in resources.items():
-        if resource["Type"] == "AWS::ApiGateway::Resource":
-            path_of(logical_id)
-    return found
+from tests.infra.conftest import STAGES, Assembly, resource_paths
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -42,7 +24,7 @@ def test_every_method_with_a_body_has_its_generated_request_model(assembly: Asse
     }
     assert set(expected) == with_body
     resources = assembly.template(stage, "api")["Resources"]
-    paths = _paths(resources)
+    paths = resource_paths(resources)
     modelled: dict[tuple[str, str], dict[str, Any]] = {}
     methods = 0
     for resource in resources.values():

@@ -15,7 +15,7 @@ from infra.constructs.rest_api import STAGE_NAME
 from infra.gateway_errors import GATEWAY_ERRORS
 from switchboard import catalog
 from switchboard.headers import PROBLEM_CONTENT_TYPE, SECURITY_HEADERS
-from tests.infra.conftest import STAGES, Assembly
+from tests.infra.conftest import STAGES, Assembly, resource_paths
 
 # W3005: CDK adds an explicit DependsOn from each function to its role although GetAtt already orders them;
 # harmless redundancy that we cannot remove without escape hatches on every function.
@@ -339,30 +339,12 @@ def test_every_method_is_validated_and_public_ones_match_the_catalog(assembly: A
         assert validator["Properties"]["ValidateRequestParameters"] is True
 
 
-def _resource_paths(resources: dict[str, Any]) -> dict[str, str]:
-    """Logical id of each AWS::ApiGateway::Resource -> its full path."""
-    found: dict[str, str] = {}
-
-    def path_of(logical_id: str) -> str:
-        if logical_id not in found:
-            props = resources[logical_id]["Properties"]
-            parent = props["ParentId"]
-            prefix = path_of(parent["Ref"]) if "Ref" in parent else ""  # GetAtt RootResourceId: the root
-            found[logical_id] = f"{prefix}/{props['PathPart']}"
-        return found[logical_id]
-
-    for logical_id, resource in resources.items():
-        if resource["Type"] == "AWS::ApiGateway::Resource":
-            path_of(logical_id)
-    return found
-
-
 @pytest.mark.parametrize("stage", STAGES)
 def test_console_methods_proxy_to_the_console_without_a_model_and_others_answer_405(
     assembly: Assembly, stage: str
 ) -> None:
     resources = assembly.template(stage, "api")["Resources"]
-    paths = _resource_paths(resources)
+    paths = resource_paths(resources)
     functions = assembly.resources(stage, "AWS::Lambda::Function")
     (console_fn,) = [f for f in functions if f.startswith("ConsoleFunction")]
     aliases = assembly.resources(stage, "AWS::Lambda::Alias")
