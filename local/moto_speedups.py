@@ -3,6 +3,7 @@ redone."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import threading
@@ -77,8 +78,83 @@ def _remember_moto_alias_keys() -> None:
     picker.get_possible_keys = get_possible_keys
 
 
+def _items_before(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any, Any]] | None:
+    # (table, hash key, range key, a copy of the item or None) for every item the transaction may write; None when a
+    # table keeps a stream (its records would need rolling back too: moto's own whole-table backup then).
+    before = []
+    for entry in transact_items:
+        op_type, op = next(iter(entry.items()))
+        try:
+            table = backend.get_table(op["TableName"])
+            if op_type == "Put":
+                attrs = op["Item"]
+                names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+                keys = {name: attrs[name] for name in names}
+            else:
+                keys = op["Key"]
+            hash_key, range_key = backend.get_keys_value(table, keys)
+            current = table.get_item(hash_key, range_key)
+        except Exception:  # noqa: S112 - an operation with no valid table or key writes nothing to undo
+            continue
+        if table.stream_shard is not None:
+            return None
+        before.append((table, hash_key, range_key, copy.deepcopy(current)))
+    return before
+
+
+def _restore(before: list[tuple[Any, Any, Any, Any]]) -> None:
+    # In reverse, so that an item named twice ends as it was before the first operation.
+    for table, hash_key, range_key, item in reversed(before):
+        if item is not None:
+            if range_key:
+                table.items[hash_key][range_key] = item
+            else:
+                table.items[hash_key] = item
+        elif range_key:
+            table.items.get(hash_key, {}).pop(range_key, None)
+        else:
+            table.items.pop(hash_key, None)
+
+
+def _undo_log_for_moto_transactions() -> None:
+    # moto's TransactWriteItems deep-copies every table it touches before it starts, to roll back on a failure: the
+    # whole table, on every transaction, so each costs as much as the table is large (a 1,000-row import spent half
+    # its time copying). The items the transaction names are all it can change, so a copy of those is the same
+    # rollback: moto's own backup is skipped (its "restore" puts the same table back) and ours undoes the writes.
+    models: Any = importlib.import_module("moto.dynamodb.models")
+    backend_class, table_class = models.DynamoDBBackend, models.Table
+    original = backend_class.transact_write_items
+    if getattr(original, "undo_log", False):
+        return
+    skipping = threading.local()
+
+    def table_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
+        if getattr(skipping, "active", False):
+            return self
+        return copy._reconstruct(self, memo, *self.__reduce_ex__(4))  # type: ignore[attr-defined]  # as deepcopy would
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        before = _items_before(self, transact_items) if len(transact_items) <= 100 else None
+        if before is None:
+            return original(self, transact_items)
+        skipping.active = True
+        try:
+            return original(self, transact_items)
+        except BaseException:
+            _restore(before)
+            raise
+        finally:
+            skipping.active = False
+
+    transact_write_items.undo_log = True  # type: ignore[attr-defined]
+    transact_write_items.moto_own = original  # type: ignore[attr-defined]  # for the test that compares the two
+    table_class.__deepcopy__ = table_deepcopy
+    backend_class.transact_write_items = transact_write_items
+
+
 def install() -> None:
     """Install the speedups in this process (idempotent)."""
     _share_botocore_loader()
     _defer_moto_private_keys()
     _remember_moto_alias_keys()
+    _undo_log_for_moto_transactions()
