@@ -136,10 +136,11 @@ def _undo_log_for_moto_transactions() -> None:
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         before = _items_before(self, transact_items) if len(transact_items) <= 100 else None
         if before is None:
-            return original(self, transact_items)
+            original(self, transact_items)
+            return
         skipping.active = True
         try:
-            return original(self, transact_items)
+            original(self, transact_items)
         except BaseException:
             _restore(before)
             raise
