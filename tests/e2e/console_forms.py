@@ -107,12 +107,13 @@ class ConsoleBrowser:
     cookies: dict[str, str] = field(default_factory=dict)
     set_cookies: list[str] = field(default_factory=list)  # every Set-Cookie seen, raw
     user_agent: str = "ConsoleBrowser/1.0"
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (a CF-Connecting-IP, say)
 
     def request(
         self, method: str, path: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None
     ) -> Page:
         url = self.stack.base_url + path
-        sent = {"User-Agent": self.user_agent, **(headers or {})}
+        sent = {"User-Agent": self.user_agent, **self.headers, **(headers or {})}
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         body = None
@@ -173,10 +174,14 @@ def token_for(stack: LocalStack, address: str) -> str:
 
 
 def signed_up(
-    stack: LocalStack, *, email: str | None = None, account_name: str = "Console Co"
+    stack: LocalStack,
+    *,
+    email: str | None = None,
+    account_name: str = "Console Co",
+    browser: ConsoleBrowser | None = None,
 ) -> tuple[ConsoleBrowser, str]:
     """A new owner signed in through the console's own forms: sign up, confirm from the outbox, sign in."""
-    browser = ConsoleBrowser(stack)
+    browser = browser or ConsoleBrowser(stack)
     email = email or unique_email()
     page = browser.submit(
         "/console/signup", "/console/signup", email=email, password=PASSWORD, account_name=account_name

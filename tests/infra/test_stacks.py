@@ -383,15 +383,54 @@ def test_console_methods_proxy_to_the_console_without_a_model_and_others_answer_
 @pytest.mark.parametrize("stage", STAGES)
 def test_console_role_has_no_data_plane_permission(assembly: Assembly, stage: str) -> None:
     # The console acts only through the public API over HTTP with the person's own token (docs/console.md).
+    statements = _function_statements(assembly, stage)["console"]
+    (forwarding,) = {json.dumps(s["Resource"]) for s in statements if _reads_forwarding_key(s)}
+    # Beyond its own logs and traces, it reads one secret: the key it vouches for the browser's address with, and
+    # decrypts only that secret's value, only through Secrets Manager.
+    vouching = [s for s in statements if not all(a.startswith(("logs:", "xray:")) for a in _as_list(s["Action"]))]
+    assert vouching == [
+        {"Action": "secretsmanager:GetSecretValue", "Effect": "Allow", "Resource": json.loads(forwarding)},
+        {
+            "Action": "kms:Decrypt",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": f"secretsmanager.{assembly.configs[stage].region}.amazonaws.com",
+                    "kms:EncryptionContext:SecretARN": json.loads(forwarding),
+                }
+            },
+            "Effect": "Allow",
+            "Resource": vouching[1]["Resource"],
+        },
+    ], vouching
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_only_the_functions_behind_the_consoles_calls_read_its_forwarding_key(assembly: Assembly, stage: str) -> None:
+    readers = {
+        name
+        for name, statements in _function_statements(assembly, stage).items()
+        if any(_reads_forwarding_key(s) for s in statements)
+    }
+    assert readers == catalog.CONSOLE_CALLS | {"console"}
+
+
+def _reads_forwarding_key(statement: dict[str, Any]) -> bool:
+    return "secretsmanager:GetSecretValue" in _as_list(statement["Action"]) and any(
+        isinstance(r, dict) and str(r.get("Ref", "")).startswith("SecretsConsoleForwarding")
+        for r in _as_list(statement["Resource"])
+    )
+
+
+def _function_statements(assembly: Assembly, stage: str) -> dict[str, list[dict[str, Any]]]:
+    """Each catalog function's role's statements, by function name."""
     functions = assembly.resources(stage, "AWS::Lambda::Function")
-    (console_fn,) = [f for f in functions if f.startswith("ConsoleFunction")]
-    role = functions[console_fn]["Properties"]["Role"]["Fn::GetAtt"][0]
-    statements = _policies_by_role(assembly, stage).get(role, [])
-    actions = {a.lower() for s in statements if s["Effect"] == "Allow" for a in _as_list(s["Action"])}
-    data_plane = ("dynamodb:", "sqs:", "kms:", "s3:", "secretsmanager:", "ses:", "events:", "lambda:", "ssm:")
-    assert not [a for a in actions if a.startswith(data_plane)], actions
-    # All it may do is write its own logs and traces.
-    assert actions and all(a.startswith(("logs:", "xray:")) for a in actions), actions
+    by_role = _policies_by_role(assembly, stage)
+    found = {}
+    for fn in catalog.for_stage(stage):
+        prefix = "".join(part.capitalize() for part in fn.name.split("_")) + "Function"
+        (logical_id,) = [f for f in functions if f.startswith(prefix) and f[len(prefix) :].isalnum()]
+        found[fn.name] = by_role.get(functions[logical_id]["Properties"]["Role"]["Fn::GetAtt"][0], [])
+    return found
 
 
 def test_no_local_only_path_is_deployed(assembly: Assembly) -> None:

@@ -35,7 +35,7 @@ def test_catalog_routes_are_unique_and_follow_the_api_prefixes() -> None:
         assert "_local" not in path
 
 
-def test_catalog_console_is_public_html_with_no_grant() -> None:
+def test_catalog_console_is_public_html_with_no_data_grant() -> None:
     # The console reaches data only through the public API over HTTP with the person's own token (docs/console.md).
     console = catalog.function("console")
     assert {(r.method, r.path) for r in console.routes} == {
@@ -44,7 +44,14 @@ def test_catalog_console_is_public_html_with_no_grant() -> None:
         ("POST", "/console/{proxy+}"),
     }
     assert all(r.auth is catalog.Auth.PUBLIC and catalog.in_console(r.path) for r in console.routes)
-    assert not (console.tables or console.queues or console.secrets or console.buckets or console.consumes)
+    assert not (console.tables or console.queues or console.buckets or console.consumes)
+    # One secret, read only: the key it vouches for the browser's address with (switchboard.crypto.client_ip).
+    assert dict(console.secrets) == {catalog.CONSOLE_FORWARDING: catalog.Access.READ}
+    readers = {fn.name for fn in catalog.FUNCTIONS if catalog.CONSOLE_FORWARDING in fn.secrets}
+    assert readers == catalog.CONSOLE_CALLS | {"console"}
+    assert all(
+        fn.secrets[catalog.CONSOLE_FORWARDING] is catalog.Access.READ for fn in catalog.FUNCTIONS if fn.name in readers
+    )
     assert not (console.uses_data_key or console.sends_email or console.verifies_audit or console.audit_anchors)
     assert [fn.name for route, fn in catalog.routes() if catalog.in_console(route.path)] == ["console"] * 3
     assert all(not catalog.in_console(route.path) for route, _ in catalog.json_routes())

@@ -495,6 +495,14 @@ SECRETS: tuple[Secret, ...] = (
         # Only the stages whose rules have sandbox carriers (switchboard.settings.STAGES; a test ties the two).
         stages=frozenset({"local"}),
     ),
+    Secret(
+        id="ConsoleForwarding",
+        env="CONSOLE_FORWARDING_SECRET",
+        purpose="the HMAC key with which the console vouches to the API for its browser's address, by version",
+        generated_keys=("client_ip_v1",),
+        rotation="Manual, versioned runbook (docs/runbooks.md#console-forwarding): add client_ip_v2 beside v1, "
+        "remove v1 a day later; the console signs with the newest and the API checks the version each value names.",
+    ),
 )
 
 PURGE = Schedule(name="purge", every_s=3600)
@@ -1770,7 +1778,8 @@ FUNCTIONS = (
 )
 
 
-# Issue 15: the customer console (docs/console.md). It holds no grant at all: every page calls the public API over
+# Issue 15: the customer console (docs/console.md). It holds no data grant at all (only the key with which it vouches
+# for the browser's address, CONSOLE_FORWARDING below): every page calls the public API over
 # HTTP (PUBLIC_BASE_URL) with the signed-in person's own session token, so it can do nothing the API cannot, and
 # what it shows is what the API answers that person. Its routes are public at the gateway because the browser's
 # credential is a `__Host-` cookie, which only the console reads (and checks a CSRF token against).
@@ -1787,6 +1796,29 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=29,  # a page waits on the API (at most 25 s: switchboard.console.client)
     ),
+)
+
+# Behind Cloudflare the API sees the console's own egress address on every request it makes for a browser, so the
+# console vouches for the browser's address in a header MAC'd with this key (switchboard.crypto.client_ip), and the
+# functions behind every API route the console calls read the key to check it. The others never see the header.
+CONSOLE_FORWARDING = "ConsoleForwarding"
+CONSOLE_CALLS = frozenset(
+    {
+        "identity_api",
+        "account_api",
+        "webhooks_api",
+        "recipients_api",
+        "messages_api",
+        "conversations_api",
+        "files_api",
+        "recordings_api",
+    }
+)
+FUNCTIONS = tuple(
+    replace(fn, secrets=_ro({**fn.secrets, CONSOLE_FORWARDING: Access.READ}))
+    if fn.name in CONSOLE_CALLS | {"console"}
+    else fn
+    for fn in FUNCTIONS
 )
 
 _BY_NAME: Mapping[str, Function] = MappingProxyType({f.name: f for f in FUNCTIONS})

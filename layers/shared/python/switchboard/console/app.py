@@ -238,7 +238,11 @@ def _context(request: Request) -> tuple[Ctx, str]:
     if key is None:
         key, set_cookie = security.new_presession()
         cookies.append(set_cookie)
-    api = ApiClient(token=session.token if session else None, user_agent=request.headers.get("user-agent", ""))
+    api = ApiClient(
+        token=session.token if session else None,
+        user_agent=request.headers.get("user-agent", ""),
+        client_ip=request.client_ip,
+    )
     return Ctx(request, {}, session, api, security.csrf_token(key), cookies), key
 
 

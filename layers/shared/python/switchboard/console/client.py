@@ -10,6 +10,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from switchboard import settings
+from switchboard.crypto import client_ip as client_ip_header
+from switchboard.observability import logger
 
 TIMEOUT_S = 25.0  # below API Gateway's 29 s, so a slow API is our 503 page, not the gateway's 504
 USER_AGENT_CHARS = 512
@@ -63,6 +65,7 @@ class ApiClient:
     token: str | None = None
     user_agent: str = ""
     base_url: str = ""
+    client_ip: str = ""  # the browser's address, vouched for to the API (switchboard.crypto.client_ip)
 
     def __post_init__(self) -> None:
         if not self.base_url:
@@ -112,6 +115,8 @@ class ApiClient:
     ) -> tuple[int, bytes, dict[str, str]]:
         """One HTTP exchange: a 2xx answer's status, bytes and headers; ApiProblem for a problem answer,
         ApiUnavailable when there is no usable answer."""
+        if vouching := self._vouching(method, path):
+            headers = {**headers, "Switchboard-Console-Client": vouching}
         request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)  # noqa: S310 - our own API's origin
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
@@ -123,6 +128,18 @@ class ApiClient:
             raise ApiUnavailable(f"{method} {path}: {error.code} without a problem body") from None
         except (OSError, ValueError) as error:
             raise ApiUnavailable(f"{method} {path}: {error}") from None
+
+    def _vouching(self, method: str, path: str) -> str:
+        """The header that tells the API the browser's address (empty: the API counts the console's own)."""
+        if not self.client_ip or not client_ip_header.held():
+            return ""
+        try:
+            return client_ip_header.vouch(self.client_ip, method, path.split("?", 1)[0])
+        except client_ip_header.Refused as refused:
+            logger.warning("console: no client address to vouch for", extra={"reason": str(refused)})
+        except Exception:  # the key could not be read: the page still works, throttled by the console's address
+            logger.exception("console: client address not vouched")
+        return ""
 
 
 def segment(value: str) -> str:

@@ -11,7 +11,9 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl
 
+from switchboard.crypto import client_ip
 from switchboard.headers import SECURITY_HEADERS
+from switchboard.models.request import RequestMeta
 
 MAX_BODY_BYTES = 64 * 1024  # forms only: the console never takes a file or a CSV
 MAX_FIELDS = 200
@@ -85,6 +87,7 @@ class Request:
     cookies: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     request_id: str = ""
+    client_ip: str = ""  # the browser's address as the edge saw it (RequestMeta), which the API is told
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> Request:
@@ -129,6 +132,7 @@ class Request:
             cookies=cookies,
             headers=headers,
             request_id=str(context.get("requestId") or ""),
+            client_ip=_client_ip(event),
         )
 
 
@@ -168,3 +172,10 @@ def cookie(name: str, value: str, *, max_age: int) -> str:
 def expired(name: str) -> str:
     """The Set-Cookie that deletes `name`."""
     return cookie(name, "", max_age=0)
+
+
+def _client_ip(event: Mapping[str, Any]) -> str:
+    # The edge's address only: a browser's own vouching header means nothing to the console, which writes that one.
+    headers = {k: v for k, v in _mapping(event.get("headers")).items() if str(k).lower() != client_ip.HEADER}
+    identity = dict(_mapping(_mapping(event.get("requestContext")).get("identity")))
+    return RequestMeta.from_event({"headers": headers, "requestContext": {"identity": identity}}).source_ip
