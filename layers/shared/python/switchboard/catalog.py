@@ -1269,8 +1269,9 @@ FUNCTIONS = (
                 "Accounts": ops(Op.QUERY),  # a settled message's webhook endpoints
                 "Keyring": ops(Op.GET),  # the account's wrapped data key: a settled message's event is sealed
                 # Query:gsi2 reads the sharded index of `sent` messages by due time (never a scan); PutItem: a
-                # settled message's event in the account's event log
-                "Messaging": ops(Op.PUT, Op.UPDATE, Op.QUERY_GSI2),
+                # settled message's event in the account's event log; GetItem: whether its recipient is being
+                # erased meanwhile (switchboard.dal.events), in which case UpdateItem empties the event again
+                "Messaging": ops(Op.GET, Op.PUT, Op.UPDATE, Op.QUERY_GSI2),
             }
         ),
         uses_data_key=True,
