@@ -153,9 +153,27 @@ def _undo_log_for_moto_transactions() -> None:
     backend_class.transact_write_items = transact_write_items
 
 
+def _list_moto_modules_once() -> None:
+    # moto's server asks, for every request and under its one dispatch lock, whether the Host names one of its
+    # service packages: by listing its install folder and stat-ing each entry. Installed packages do not change
+    # while we run, so the listing is made once.
+    backends: Any = importlib.import_module("moto.backends")
+    original = backends.list_of_moto_modules
+    if getattr(original, "once", False):
+        return
+    modules = tuple(original())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    list_of_moto_modules.once = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = list_of_moto_modules
+
+
 def install() -> None:
     """Install the speedups in this process (idempotent)."""
     _share_botocore_loader()
+    _list_moto_modules_once()
     _defer_moto_private_keys()
     _remember_moto_alias_keys()
     _undo_log_for_moto_transactions()

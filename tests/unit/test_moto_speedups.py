@@ -135,3 +135,17 @@ def test_a_table_copied_outside_a_transaction_is_a_real_copy(dynamodb: Any) -> N
     clone = copy.deepcopy(table)
     assert clone is not table and clone.items is not table.items
     assert set(clone.items) == set(table.items)
+
+
+def test_motos_module_list_is_read_once_and_is_the_same_list() -> None:
+    from pathlib import Path  # noqa: PLC0415
+
+    import moto  # noqa: PLC0415
+    from moto import backends  # noqa: PLC0415
+
+    moto_speedups.install()
+    folder = Path(moto.__file__).parent
+    on_disk = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("__"))
+    assert list(backends.list_of_moto_modules()) == on_disk
+    assert "dynamodb" in backends.list_of_moto_modules()
+    assert backends.list_of_moto_modules() is backends.list_of_moto_modules()  # made once, not per request
