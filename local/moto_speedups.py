@@ -1,5 +1,5 @@
 """Speedups for botocore and moto (the local stack's and the tests') that change no answer, only how often work is
-redone."""
+redone; and the one guarantee of DynamoDB's that moto lacks under threads: a conditional write is atomic."""
 
 from __future__ import annotations
 
@@ -170,6 +170,30 @@ def _list_moto_modules_once() -> None:
     backends.list_of_moto_modules = list_of_moto_modules
 
 
+def _atomic_dynamodb_writes() -> None:
+    # DynamoDB checks a write's condition and applies it atomically; moto reads the item, checks and writes in three
+    # steps, so two threads (the local stack's workers, a send worker's concurrent records) can both pass the same
+    # condition, and both take the one lease a message has. One lock around every write makes each atomic (and a
+    # transaction serializable), as DynamoDB is; reads stay unlocked.
+    models: Any = importlib.import_module("moto.dynamodb.models")
+    backend_class = models.DynamoDBBackend
+    if getattr(backend_class.update_item, "atomic", False):
+        return
+    lock = threading.RLock()  # re-entrant: a transaction's writes call put_item and friends
+
+    def atomic(write: Any) -> Any:
+        @functools.wraps(write)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return write(*args, **kwargs)
+
+        locked.atomic = True  # type: ignore[attr-defined]
+        return locked
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(backend_class, name, atomic(getattr(backend_class, name)))
+
+
 def install() -> None:
     """Install the speedups in this process (idempotent)."""
     _share_botocore_loader()
@@ -177,3 +201,4 @@ def install() -> None:
     _defer_moto_private_keys()
     _remember_moto_alias_keys()
     _undo_log_for_moto_transactions()
+    _atomic_dynamodb_writes()  # after the undo log: the lock holds for the whole transaction, rollback included

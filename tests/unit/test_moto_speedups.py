@@ -149,3 +149,60 @@ def test_motos_module_list_is_read_once_and_is_the_same_list() -> None:
     assert list(backends.list_of_moto_modules()) == on_disk
     assert "dynamodb" in backends.list_of_moto_modules()
     assert backends.list_of_moto_modules() is backends.list_of_moto_modules()  # made once, not per request
+
+
+def test_two_threads_cannot_both_pass_one_conditional_write(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    import moto.dynamodb.models  # noqa: PLC0415
+
+    _fresh(dynamodb)
+    make = moto.dynamodb.models.create_condition_expression_parser
+
+    def slow_parser(*args: Any, **kwargs: Any) -> Any:
+        # Between moto's check of the condition and its write: where another thread would get in.
+        parser = make(*args, **kwargs)
+        parse = parser.parse
+
+        def slow_parse() -> Any:
+            condition = parse()
+            check = condition.expr
+
+            def slow_check(item: Any) -> Any:
+                passed = check(item)
+                time.sleep(0.02)
+                return passed
+
+            condition.expr = slow_check
+            return condition
+
+        parser.parse = slow_parse
+        return parser
+
+    monkeypatch.setattr(moto.dynamodb.models, "create_condition_expression_parser", slow_parser)
+    start = threading.Barrier(4)
+    won: list[str] = []
+
+    def claim(worker: str) -> None:
+        start.wait()
+        try:
+            dynamodb.update_item(
+                TableName="h",
+                Key=_key("x", None),
+                UpdateExpression="SET lease = :me",
+                ConditionExpression="attribute_not_exists(lease)",
+                ExpressionAttributeValues={":me": {S: worker}},
+            )
+            won.append(worker)
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+    threads = [threading.Thread(target=claim, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1, won  # as DynamoDB: exactly one lease, whoever came first
+    item = dynamodb.get_item(TableName="h", Key=_key("x", None))["Item"]
+    assert item["lease"] == {S: won[0]}
