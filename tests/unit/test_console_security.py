@@ -11,6 +11,7 @@ import pytest
 
 from switchboard import settings
 from switchboard.console import security
+from switchboard.console.client import segment
 from switchboard.console.web import CONSOLE_HEADERS
 from tests.unit.console_support import (
     FORM,
@@ -326,7 +327,7 @@ def test_a_form_the_api_refuses_for_want_of_reauth_goes_to_reauth_and_back_to_it
     monkeypatch.setattr(app, "_ROUTES", list(app._ROUTES))
     app.page("GET", "/console/test-keys")(lambda ctx: ctx.render("error.html", title="Keys", detail=""))
     app.page("POST", "/console/test-keys/{key_id}/revoke")(
-        lambda ctx: (ctx.api.delete(f"/v1/api-keys/{app.quoted(ctx.params['key_id'])}"), ctx.redirect("/"))[1]
+        lambda ctx: (ctx.api.delete(f"/v1/api-keys/{segment(ctx.params['key_id'])}"), ctx.redirect("/"))[1]
     )
     api.answers[("DELETE", "/v1/api-keys/k1")] = (401, {"status": 401, "code": "reauth_required", "detail": "again"})
     cookie, _ = session_cookie()

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from switchboard.console import render as templates
 from switchboard.console import security
@@ -70,6 +70,30 @@ def notice(key: str, text: str) -> str:
     return key
 
 
+def _cannot(_permission: Permission | str) -> bool:
+    return False
+
+
+def _template_context(ctx: Ctx | None, request: Request, **own: Any) -> dict[str, Any]:
+    """What every template reads (base.html's header, forms' CSRF field), with the page's own values on top."""
+    return {
+        "ctx": ctx,
+        "me": None,
+        "csrf": ctx.csrf if ctx else "",
+        "csrf_field": security.CSRF_FIELD,
+        "notice": None,
+        "problem": None,
+        "errors": {},
+        "values": {},
+        "session": ctx.session if ctx else None,
+        "path": request.path,
+        "can": _cannot,
+        "Permission": Permission,
+        "new_key": lambda: "",
+        **own,
+    }
+
+
 @dataclass
 class Ctx:
     """One request to one page: what it asked, who asks, and the API as that person."""
@@ -111,21 +135,17 @@ class Ctx:
     def render(self, template: str, *, status: int = 200, problem: ApiProblem | None = None, **values: Any) -> Response:
         """An HTML page; `problem`'s field errors show beside their fields, its detail above the form."""
         signed_in = self.session is not None and bool(self._me)
-        context = {
-            "ctx": self,
-            "me": self._me if signed_in else None,
-            "csrf": self.csrf,
-            "csrf_field": security.CSRF_FIELD,
-            "new_key": lambda: secrets.token_urlsafe(24),
-            "notice": NOTICES.get(self.request.query.get("notice", "")),
-            "problem": problem,
-            "errors": problem.field_errors if problem else {},
-            "values": {**self.request.form, **values.pop("values", {})},
-            "session": self.session,
-            "path": self.request.path,
-            "can": self.can if signed_in else (lambda _permission: False),
-            "Permission": Permission,
-        }
+        context = _template_context(
+            self,
+            self.request,
+            me=self._me if signed_in else None,
+            can=self.can if signed_in else _cannot,
+            new_key=lambda: secrets.token_urlsafe(24),
+            notice=NOTICES.get(self.request.query.get("notice", "")),
+            problem=problem,
+            errors=problem.field_errors if problem else {},
+            values={**self.request.form, **values.pop("values", {})},
+        )
         return Response(status=status, body=templates.render(template, **context, **values), cookies=self.cookies)
 
     def redirect(self, path: str, *, notice: str | None = None, **query: str) -> Response:
@@ -147,14 +167,19 @@ def _match(request: Request) -> tuple[_Route | None, dict[str, str], bool]:
     return None, {}, exists
 
 
+def for_the_form(problem: ApiProblem) -> bool:
+    """Whether a refused form post shows `problem` beside its fields: not a server error, a dead session, a refusal,
+    a missing resource or a rate limit, which are the framework's pages (raised on)."""
+    return problem.status < 500 and problem.status not in {401, 403, 404, 429}
+
+
 def _login_redirect(request: Request, *, notice: str | None) -> Response:
     query: dict[str, str] = {}
     if request.method == "GET" and request.path not in {f"{PREFIX}/login", PREFIX, f"{PREFIX}/"}:
         query["next"] = request.path
     if notice:
         query["notice"] = notice
-    response = redirect(f"{PREFIX}/login" + (f"?{urlencode(query)}" if query else ""))
-    return response
+    return redirect(f"{PREFIX}/login" + (f"?{urlencode(query)}" if query else ""))
 
 
 _NEXT_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
@@ -171,21 +196,7 @@ def safe_next(value: str | None) -> str:
 
 
 def _error(ctx: Ctx | None, request: Request, status: int, title: str, detail: str) -> Response:
-    context = {
-        "ctx": ctx,
-        "me": ctx._me if ctx else None,
-        "csrf": ctx.csrf if ctx else "",
-        "csrf_field": security.CSRF_FIELD,
-        "notice": None,
-        "problem": None,
-        "errors": {},
-        "values": {},
-        "session": ctx.session if ctx else None,
-        "path": request.path,
-        "can": (lambda _permission: False),
-        "Permission": Permission,
-        "new_key": lambda: "",
-    }
+    context = _template_context(ctx, request, me=ctx._me if ctx else None)
     body = templates.render("error.html", status=status, title=title, detail=detail, **context)
     return Response(status=status, body=body, cookies=ctx.cookies if ctx else [])
 
@@ -296,17 +307,12 @@ def session_started(ctx: Ctx, answer: dict[str, Any]) -> security.Session:
     """The session a login answered (`{token, expires_at, idle_timeout_s}`), set as the cookie on this answer."""
     from switchboard import clock  # noqa: PLC0415
 
-    expires = answer.get("expires_at")
+    expires, fallback = answer.get("expires_at"), int(time.time()) + 43200
     try:
-        expires_at = int(clock.parse(expires).timestamp()) if isinstance(expires, str) else int(time.time()) + 43200
+        expires_at = int(clock.parse(expires).timestamp()) if isinstance(expires, str) else fallback
     except (ValueError, AttributeError):
-        expires_at = int(time.time()) + 43200
+        expires_at = fallback
     session = security.Session(str(answer["token"]), expires_at, int(answer.get("idle_timeout_s") or 1800))
     ctx.cookies = [c for c in ctx.cookies if not c.startswith(security.PRESESSION_COOKIE)]
     ctx.cookies += [session.set_cookie(), expired(security.PRESESSION_COOKIE)]
     return session
-
-
-def quoted(value: str) -> str:
-    """A path segment of the API from a page's parameter."""
-    return quote(value, safe="")

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from switchboard.console.app import PREFIX, Ctx, notice, page
+from switchboard.console.app import PREFIX, Ctx, for_the_form, notice, page
 from switchboard.console.client import ApiProblem, segment
 from switchboard.console.pages.recipients import CHANNELS, invalid
 from switchboard.console.web import Response
@@ -104,7 +104,7 @@ def reply(ctx: Ctx) -> Response:
         try:
             ctx.api.post(path, {"channel": channel, "body": body}, idempotency_key=ctx.idempotency_key())
         except ApiProblem as refused:
-            if refused.status >= 500 or refused.status in {401, 403, 404, 429}:
+            if not for_the_form(refused):
                 raise
             problem = refused
         else:

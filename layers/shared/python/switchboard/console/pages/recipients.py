@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from switchboard.console.app import PREFIX, Ctx, notice, page
+from switchboard.console.app import PREFIX, Ctx, for_the_form, notice, page
 from switchboard.console.client import ApiProblem, segment
 from switchboard.console.web import Response
 from switchboard.models.recipients import E164_PATTERN
@@ -74,7 +74,7 @@ def create(ctx: Ctx) -> Response:
         try:
             created = ctx.api.post("/v1/recipients", body, idempotency_key=ctx.idempotency_key())
         except ApiProblem as refused:
-            if refused.status >= 500 or refused.status in {401, 403, 404, 429}:
+            if not for_the_form(refused):
                 raise
             problem = refused
             if refused.code == "recipient_exists":
@@ -119,7 +119,7 @@ def record_consent(ctx: Ctx) -> Response:
     try:
         ctx.api.post(path, body, idempotency_key=ctx.idempotency_key())
     except ApiProblem as problem:
-        if problem.status >= 500 or problem.status in {401, 403, 404, 429}:
+        if not for_the_form(problem):
             raise
         if problem.code == "invalid_body":
             problem = invalid("/source", "Choose one of the listed values.", problem.detail)

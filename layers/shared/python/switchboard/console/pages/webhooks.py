@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from switchboard.console.app import PREFIX, Ctx, notice, page
+from switchboard.console.app import PREFIX, Ctx, for_the_form, notice, page
 from switchboard.console.client import ApiProblem, segment
 from switchboard.console.web import Response
 from switchboard.models.webhooks import MAX_ROTATION_GRACE_S, EventType
@@ -86,7 +86,7 @@ def create(ctx: Ctx) -> Response:
     try:
         answer = ctx.api.post("/v1/webhook-endpoints", body, idempotency_key=ctx.idempotency_key())
     except ApiProblem as problem:
-        if problem.status >= 500 or problem.status in {401, 403, 404, 429}:
+        if not for_the_form(problem):
             raise
         if problem.code == "idempotency_secret_shown":
             problem.detail = (
