@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 from switchboard import clock, settings
 from switchboard.crypto import secret_store
+from switchboard.crypto.peppers import number
 
 # Deployed, the console calls the API through Cloudflare like any client, so the API's CF-Connecting-IP is the
 # console's own egress address, shared by every console user: its login throttle, new-device notices and audit
@@ -37,10 +38,6 @@ class Refused(ValueError):
 def held() -> bool:
     """This function is granted the key (the console, and the functions behind the routes it calls)."""
     return bool(settings.get().secrets.get(ENV))
-
-
-def _number(version: str) -> int:
-    return int(version.rsplit("_v", 1)[1])
 
 
 def _keys(require: str | None = None) -> dict[str, bytes]:
@@ -81,7 +78,7 @@ def vouch(ip: str, method: str, path: str) -> str:
     keys = _keys()
     if not keys:
         raise Refused("the secret has no key")
-    version = max(keys, key=_number)
+    version = max(keys, key=number)
     address, issued_at = _address(ip), int(clock.timestamp())
     return f"{version} {issued_at} {address} {_mac(keys[version], (version, issued_at, address), method, path)}"
 
@@ -99,7 +96,7 @@ def vouched(value: str, method: str, path: str) -> str:
     if _address(ip) != ip:
         raise Refused("not an IP address in its compressed form")
     keys = _keys()
-    if version not in keys and keys and _number(version) == max(map(_number, keys)) + 1 and _may_reload():
+    if version not in keys and keys and number(version) == max(map(number, keys)) + 1 and _may_reload():
         # The console may have loaded a version added after this process cached the secret: reload. Only for the
         # next version and once a minute, so forged values cannot make every request a Secrets Manager call.
         keys = _keys(require=version)
