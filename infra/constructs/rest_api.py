@@ -21,6 +21,12 @@ from switchboard import catalog, files
 from switchboard.headers import PROBLEM_CONTENT_TYPE, SECURITY_HEADERS
 
 STAGE_NAME = "live"
+# The id of the permission that lets each API invoke a function (kept as deployed: a new id replaces the permission).
+_INVOKE_PERMISSION_IDS = {
+    catalog.Api.CUSTOMER: "RestApiInvoke",
+    catalog.Api.LINKS: "LinksApiInvoke",
+    catalog.Api.CONSOLE: "ConsoleApiInvoke",
+}
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
     "extendedRequestId": "$context.extendedRequestId",
@@ -72,14 +78,9 @@ class RestApi(Construct):
             raise ValueError("the operator API serves no media links and no console")
         self.serves = serves
         links, console = serves is catalog.Api.LINKS, serves is catalog.Api.CONSOLE
+        customer = operator is None and serves is catalog.Api.CUSTOMER
         access_logs = encrypted_log_group(self, "AccessLogs", key=logs_key, retention_days=log_retention_days)
-        self.invoke_permission_id = (
-            "OpsApiInvoke"
-            if operator
-            else {catalog.Api.LINKS: "LinksApiInvoke", catalog.Api.CONSOLE: "ConsoleApiInvoke"}.get(
-                serves, "RestApiInvoke"
-            )
-        )
+        self.invoke_permission_id = "OpsApiInvoke" if operator else _INVOKE_PERMISSION_IDS[serves]
         if operator:
             name, description, binary = f"switchboard-{stage}-ops", operator.description, None
         elif links:
@@ -104,10 +105,8 @@ class RestApi(Construct):
             binary_media_types=binary,
             # The account-level role API Gateway needs to write execution logs (a singleton per account/Region):
             # the customer API's brings it.
-            cloud_watch_role=operator is None and serves is catalog.Api.CUSTOMER,
-            cloud_watch_role_removal_policy=(
-                logs_role_removal_policy if operator is None and serves is catalog.Api.CUSTOMER else None
-            ),
+            cloud_watch_role=customer,
+            cloud_watch_role_removal_policy=logs_role_removal_policy if customer else None,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE_NAME,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
