@@ -3,6 +3,8 @@ resets and invitations: the public routes of the API, as forms."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from switchboard.console.app import PREFIX, Ctx, notice, page, safe_next, session_started
 from switchboard.console.client import ApiProblem
 from switchboard.console.security import SESSION_COOKIE
@@ -25,6 +27,18 @@ def _new_password_problem(name: str, value: str) -> ApiProblem | None:
     return ApiProblem(422, {**body, "errors": [{"pointer": f"/{name}", "message": message}]})
 
 
+def _refused(ctx: Ctx, path: str, body: dict[str, str], template: str, **values: Any) -> Response | None:
+    """POST a signed-out form's `body` to the API: None when it is taken, else the form again with the problem
+    beside its fields (a server error is the framework's page)."""
+    try:
+        ctx.api.post(path, body)
+    except ApiProblem as problem:
+        if problem.status >= 500:
+            raise
+        return ctx.render(template, status=problem.status, problem=problem, **values)
+    return None
+
+
 @page("GET", f"{PREFIX}/signup", signed_in=False)
 def signup_form(ctx: Ctx) -> Response:
     """The sign-up form."""
@@ -38,12 +52,9 @@ def signup(ctx: Ctx) -> Response:
     body = {k: form.get(k, "") for k in ("email", "password", "account_name")}
     if weak := _new_password_problem("password", body["password"]):
         return ctx.render("auth/signup.html", status=weak.status, problem=weak)
-    try:
-        ctx.api.post("/v1/signup", body)
-    except ApiProblem as problem:
-        if problem.status >= 500:
-            raise
-        return ctx.render("auth/signup.html", status=problem.status, problem=problem)
+    refused = _refused(ctx, "/v1/signup", body, "auth/signup.html")
+    if refused is not None:
+        return refused
     return ctx.redirect(f"{PREFIX}/login", notice="verify_sent")
 
 
@@ -57,12 +68,9 @@ def verify_form(ctx: Ctx) -> Response:
 @page("POST", f"{PREFIX}/verify-email", signed_in=False)
 def verify(ctx: Ctx) -> Response:
     """POST /v1/email-verifications."""
-    try:
-        ctx.api.post("/v1/email-verifications", {"token": ctx.form.get("token", "")})
-    except ApiProblem as problem:
-        if problem.status >= 500:
-            raise
-        return ctx.render("auth/verify.html", status=problem.status, problem=problem)
+    refused = _refused(ctx, "/v1/email-verifications", {"token": ctx.form.get("token", "")}, "auth/verify.html")
+    if refused is not None:
+        return refused
     return ctx.redirect(f"{PREFIX}/login", notice="verified")
 
 
@@ -147,12 +155,11 @@ def reset_form(ctx: Ctx) -> Response:
 @page("POST", f"{PREFIX}/reset-password", signed_in=False)
 def reset_request(ctx: Ctx) -> Response:
     """POST /v1/password-resets: the same answer for unknown addresses."""
-    try:
-        ctx.api.post("/v1/password-resets", {"email": ctx.form.get("email", "")})
-    except ApiProblem as problem:
-        if problem.status >= 500:
-            raise
-        return ctx.render("auth/reset.html", status=problem.status, problem=problem, with_token=False)
+    refused = _refused(
+        ctx, "/v1/password-resets", {"email": ctx.form.get("email", "")}, "auth/reset.html", with_token=False
+    )
+    if refused is not None:
+        return refused
     return ctx.redirect(f"{PREFIX}/login", notice="reset_sent")
 
 
@@ -162,12 +169,9 @@ def reset_confirm(ctx: Ctx) -> Response:
     body = {"token": ctx.form.get("token", ""), "new_password": ctx.form.get("new_password", "")}
     if weak := _new_password_problem("new_password", body["new_password"]):
         return ctx.render("auth/reset.html", status=weak.status, problem=weak, with_token=True)
-    try:
-        ctx.api.post("/v1/password-resets/confirm", body)
-    except ApiProblem as problem:
-        if problem.status >= 500:
-            raise
-        return ctx.render("auth/reset.html", status=problem.status, problem=problem, with_token=True)
+    refused = _refused(ctx, "/v1/password-resets/confirm", body, "auth/reset.html", with_token=True)
+    if refused is not None:
+        return refused
     ctx.cookies.append(expired(SESSION_COOKIE))
     return ctx.redirect(f"{PREFIX}/login", notice="reset_done")
 
@@ -184,10 +188,7 @@ def accept_invitation(ctx: Ctx) -> Response:
     body = {"token": ctx.form.get("token", ""), "password": ctx.form.get("password", "")}
     if weak := _new_password_problem("password", body["password"]):
         return ctx.render("auth/invitation.html", status=weak.status, problem=weak)
-    try:
-        ctx.api.post("/v1/invitations/accept", body)
-    except ApiProblem as problem:
-        if problem.status >= 500:
-            raise
-        return ctx.render("auth/invitation.html", status=problem.status, problem=problem)
+    refused = _refused(ctx, "/v1/invitations/accept", body, "auth/invitation.html")
+    if refused is not None:
+        return refused
     return ctx.redirect(f"{PREFIX}/login", notice="invitation_accepted")
