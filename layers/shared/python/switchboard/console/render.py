@@ -10,6 +10,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from switchboard import clock
+
 HERE = Path(__file__).parent
 STYLESHEET = HERE / "static" / "console.css"
 
@@ -29,7 +31,7 @@ def when(value: Any) -> str:
         if isinstance(value, int | float):
             moment = datetime.fromtimestamp(value, UTC)
         else:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+            moment = clock.parse(str(value)).astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         return str(value)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
