@@ -83,7 +83,8 @@ def _out(account_id: str, event: StoredEvent, ports: Ports) -> EventOut:
 
 
 def _start(account_id: str, after: str | None, ports: Ports) -> str | None:
-    """The event id to list after (None: from the oldest kept); 400 for one this account's log does not hold."""
+    """The event id to list after (None: from the oldest kept); 410 (CursorGone) for one this account's log does not
+    hold."""
     if after == NOW:
         return ports.log.newest(account_id)
     if after is not None and ports.log.get(account_id, after) is None:
